@@ -1,0 +1,194 @@
+//! Builds the shared state and the HTTP server; the route table lives here, in one place.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use ipnet::IpNet;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing_actix_web::TracingLogger;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Settings, StoreSettings};
+use crate::crypto::Keyring;
+use crate::error::AppError;
+use crate::mail::{InProcessOutbox, Mailer};
+use crate::routes::{account, api, login, ops, verify};
+use crate::session::{SessionService, TokenSigner};
+use crate::signin::SignIn;
+use crate::store::{Keys, MemoryStore, RedisStore, Store};
+
+/// Largest request body accepted anywhere, in bytes.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The sign-in flow.
+    pub signin: SignIn,
+    /// Sessions.
+    pub sessions: Arc<SessionService>,
+    /// The store (for readiness).
+    pub store: Arc<dyn Store>,
+    /// Keys derived from SECRET_KEY.
+    pub keys: Arc<Keyring>,
+    /// The JWT signer (for the JWKS).
+    pub signer: Arc<TokenSigner>,
+    /// `PUBLIC_URL`'s origin, as browsers send it in `Origin`.
+    pub public_origin: String,
+    /// `TRUSTED_PROXIES`.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `LINK_TTL`, for pages that mention it.
+    pub link_ttl: Duration,
+}
+
+/// A built, listening server and its background workers.
+pub struct Application {
+    port: u16,
+    server: Server,
+    outbox_worker: JoinHandle<()>,
+    outbox_stop: watch::Sender<bool>,
+}
+
+impl Application {
+    /// Builds the service from settings with the system clock, and binds `BIND_ADDR`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the service with an injected clock (tests move time forward with it).
+    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let keys = Keys::new(settings.key_prefix.clone());
+        let store: Arc<dyn Store> = match &settings.store {
+            StoreSettings::Memory => Arc::new(MemoryStore::new()),
+            StoreSettings::Redis { url } => {
+                Arc::new(RedisStore::connect(secrecy::ExposeSecret::expose_secret(url), keys)?)
+            }
+        };
+        if let Err(e) = store.ping().await {
+            tracing::warn!(error = %e, "the store is not reachable yet; requests will get 503 until it is");
+        }
+
+        let mailer = Mailer::new(&settings.mail_transport, settings.mail_from.clone())?;
+        let (outbox, worker, outbox_stop) = InProcessOutbox::new(mailer);
+        let outbox_worker = tokio::spawn(worker.run());
+
+        let keyring = Arc::new(settings.secret_key.derive());
+        let issuer = settings.issuer();
+        let public_origin = settings.public_url.origin().ascii_serialization();
+        let Settings { jwt_keys, session_ttl, link_ttl, trusted_proxies, public_url, env, bind_addr, .. } = settings;
+        let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
+        let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone(), session_ttl));
+        let signin = SignIn::new(
+            store.clone(),
+            Arc::new(outbox),
+            sessions.clone(),
+            keyring.clone(),
+            clock,
+            link_ttl,
+            public_url,
+        );
+        let state = web::Data::new(AppState {
+            signin,
+            sessions,
+            store,
+            keys: keyring,
+            signer,
+            public_origin,
+            trusted_proxies,
+            link_ttl,
+        });
+
+        let production = env == crate::config::AppEnv::Production;
+        let listener = TcpListener::bind(bind_addr).with_context(|| format!("cannot listen on {bind_addr}"))?;
+        let port = listener.local_addr()?.port();
+        let server =
+            HttpServer::new(move || {
+                App::new()
+                    .wrap(security_headers(production))
+                    .wrap(TracingLogger::default())
+                    .app_data(state.clone())
+                    .app_data(
+                        web::FormConfig::default()
+                            .limit(MAX_BODY)
+                            .error_handler(|e, _| AppError::BadRequest(form_error(&e)).into()),
+                    )
+                    .app_data(
+                        web::JsonConfig::default()
+                            .limit(MAX_BODY)
+                            .error_handler(|e, _| crate::error::ApiError(AppError::BadRequest(e.to_string())).into()),
+                    )
+                    .app_data(web::QueryConfig::default().error_handler(|_, _| {
+                        AppError::BadRequest("The address has a malformed query.".to_owned()).into()
+                    }))
+                    .app_data(web::PayloadConfig::new(MAX_BODY))
+                    .configure(routes)
+            })
+            .listen(listener)?
+            .shutdown_timeout(30)
+            .run();
+        Ok(Self { port, server, outbox_worker, outbox_stop })
+    }
+
+    /// The port actually bound (useful with `BIND_ADDR=127.0.0.1:0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the server is stopped), drains in-flight requests,
+    /// then lets the outbox deliver what is queued.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let _ = self.outbox_stop.send(true);
+        if let Err(e) = self.outbox_worker.await {
+            tracing::error!(error = %e, "outbox worker failed");
+        }
+        result
+    }
+}
+
+/// The route table.
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(login::root))
+        .route("/login", web::get().to(login::login_page))
+        .route("/login", web::post().to(login::request_link))
+        .route("/login/verify", web::get().to(verify::confirm_page))
+        .route("/login/verify", web::post().to(verify::redeem_link))
+        .route("/account", web::get().to(account::account_page))
+        .route("/logout", web::post().to(account::logout))
+        .route("/api/v1/login", web::post().to(api::request_link))
+        .route("/api/v1/session", web::get().to(api::session))
+        .route("/.well-known/jwks.json", web::get().to(ops::jwks))
+        .route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/static/style.css", web::get().to(ops::stylesheet))
+        .default_service(web::to(ops::not_found));
+}
+
+/// Headers on every response. `DefaultHeaders` only adds what a handler did not set.
+fn security_headers(production: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Cache-Control", "no-store"));
+    if production { headers.add(("Strict-Transport-Security", "max-age=63072000; includeSubDomains")) } else { headers }
+}
+
+/// A person-readable reason a form body was refused.
+fn form_error(e: &actix_web::error::UrlencodedError) -> String {
+    use actix_web::error::UrlencodedError;
+    match e {
+        UrlencodedError::Overflow { .. } => "The form is too large.".to_owned(),
+        UrlencodedError::ContentType => "The form was not sent as a web form.".to_owned(),
+        _ => "The form could not be read.".to_owned(),
+    }
+}

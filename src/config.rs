@@ -1,0 +1,495 @@
+//! Typed settings, read once from the environment (and `.env`), validated with every problem
+//! reported together. Production (`APP_ENV=production`) turns on the rules in DESIGN.md.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use lettre::message::Mailbox;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::crypto::SecretKey;
+use crate::session::{KeySet, SigningKey};
+
+/// `development` (the default: everything works with no setup) or `production`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    /// Generated keys, in-memory store and mail printed to the log are allowed.
+    Development,
+    /// Every safety rule is enforced at start-up.
+    Production,
+}
+
+/// Where sign-in state lives.
+#[derive(Debug)]
+pub enum StoreSettings {
+    /// In-process maps; lost on restart, not shared between instances.
+    Memory,
+    /// A standalone Redis (`redis://` or `rediss://`).
+    Redis {
+        /// The connection URL; may hold a password, so it is kept secret.
+        url: SecretString,
+    },
+}
+
+/// How mail leaves the service.
+#[derive(Debug)]
+pub enum MailTransport {
+    /// Printed to the log, link and all (development only).
+    Log,
+    /// Written as `.eml` files to a folder (development only).
+    File {
+        /// The folder written to.
+        dir: PathBuf,
+    },
+    /// Sent over SMTP (STARTTLS, implicit TLS, or plaintext to loopback only).
+    Smtp {
+        /// `smtp://` / `smtps://` URL; may hold credentials.
+        url: SecretString,
+    },
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (development default).
+    Pretty,
+    /// One JSON object per line (production default).
+    Json,
+}
+
+/// Every setting the service reads, parsed and checked.
+#[derive(Debug)]
+pub struct Settings {
+    /// `APP_ENV`.
+    pub env: AppEnv,
+    /// `BIND_ADDR`: where to listen.
+    pub bind_addr: SocketAddr,
+    /// `PUBLIC_URL`: the origin links and the JWT issuer are built from.
+    pub public_url: Url,
+    /// `REDIS_URL` (unset → memory).
+    pub store: StoreSettings,
+    /// `REDIS_KEY_PREFIX`.
+    pub key_prefix: String,
+    /// `MAIL_TRANSPORT`, `SMTP_URL`, `MAIL_DIR`.
+    pub mail_transport: MailTransport,
+    /// `MAIL_FROM`.
+    pub mail_from: Mailbox,
+    /// `SECRET_KEY`.
+    pub secret_key: SecretKey,
+    /// `JWT_KEYS`, loaded.
+    pub jwt_keys: KeySet,
+    /// `LINK_TTL`: how long a sign-in link stays valid.
+    pub link_ttl: Duration,
+    /// `SESSION_TTL`: how long a session lasts.
+    pub session_ttl: Duration,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// Things that work but should not reach production (generated keys …), to be logged.
+    pub warnings: Vec<String>,
+}
+
+/// One setting that is missing or unsafe, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The environment variable.
+    pub var: &'static str,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// All the problems found; start-up stops and prints them together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Every problem, in the order the variables are read.
+    pub problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    /// True when a problem names this variable.
+    pub fn mentions(&self, var: &str) -> bool {
+        self.problems.iter().any(|p| p.var == var)
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "latchkey cannot start: {} setting(s) need attention:", self.problems.len())?;
+        for p in &self.problems {
+            writeln!(f, "  - {}: {}", p.var, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Settings {
+    /// Reads `.env` (if present) and the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is reported by the variables it fails to set.
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader { lookup: &lookup, problems: Vec::new(), warnings: Vec::new() };
+        let env = match r.get("APP_ENV").as_deref() {
+            None | Some("development") => AppEnv::Development,
+            Some("production") => AppEnv::Production,
+            Some(other) => {
+                r.problem("APP_ENV", format!("`{other}` is not `development` or `production`"));
+                AppEnv::Production
+            }
+        };
+        let prod = env == AppEnv::Production;
+
+        let bind_addr = r.parse("BIND_ADDR", "127.0.0.1:8080", "an address like 0.0.0.0:8080");
+        let public_url = r.public_url(prod);
+        let store = r.store(prod);
+        let key_prefix = r.get("REDIS_KEY_PREFIX").unwrap_or_else(|| "latchkey:".to_owned());
+        let mail_transport = r.mail_transport(prod);
+        let mail_from = r.mail_from(prod);
+        let secret_key = r.secret_key(prod);
+        let jwt_keys = r.jwt_keys(prod);
+        let link_ttl = r.duration("LINK_TTL", "15m", Duration::from_secs(60), Duration::from_secs(24 * 3600));
+        let session_ttl =
+            r.duration("SESSION_TTL", "12h", Duration::from_secs(60), Duration::from_secs(90 * 24 * 3600));
+        let trusted_proxies = r.trusted_proxies();
+        let log_format = match r.get("LOG_FORMAT").as_deref() {
+            None => {
+                if prod {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Pretty
+                }
+            }
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                r.problem("LOG_FORMAT", format!("`{other}` is not `json` or `pretty`"));
+                LogFormat::Json
+            }
+        };
+
+        match (bind_addr, public_url, mail_from, secret_key, jwt_keys, link_ttl, session_ttl) {
+            (
+                Some(bind_addr),
+                Some(public_url),
+                Some(mail_from),
+                Some(secret_key),
+                Some(jwt_keys),
+                Some(link_ttl),
+                Some(session_ttl),
+            ) if r.problems.is_empty() => Ok(Self {
+                env,
+                bind_addr,
+                public_url,
+                store,
+                key_prefix,
+                mail_transport,
+                mail_from,
+                secret_key,
+                jwt_keys,
+                link_ttl,
+                session_ttl,
+                trusted_proxies,
+                log_format,
+                warnings: r.warnings,
+            }),
+            _ => Err(ConfigError { problems: r.problems }),
+        }
+    }
+
+    /// True in production.
+    pub fn is_production(&self) -> bool {
+        self.env == AppEnv::Production
+    }
+
+    /// The issuer / audience string: `PUBLIC_URL` without a trailing slash.
+    pub fn issuer(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+}
+
+/// Collects problems while reading variables.
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<Problem>,
+    warnings: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn get(&self, var: &str) -> Option<String> {
+        (self.lookup)(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn problem(&mut self, var: &'static str, message: impl Into<String>) {
+        self.problems.push(Problem { var, message: message.into() });
+    }
+
+    fn parse<T: FromStr>(&mut self, var: &'static str, default: &str, expected: &str) -> Option<T> {
+        let raw = self.get(var).unwrap_or_else(|| default.to_owned());
+        let parsed = raw.parse().ok();
+        if parsed.is_none() {
+            self.problem(var, format!("`{raw}` is not {expected}"));
+        }
+        parsed
+    }
+
+    fn duration(&mut self, var: &'static str, default: &str, min: Duration, max: Duration) -> Option<Duration> {
+        let raw = self.get(var).unwrap_or_else(|| default.to_owned());
+        match parse_duration(&raw) {
+            Some(d) if d >= min && d <= max => Some(d),
+            Some(_) => {
+                self.problem(var, format!("`{raw}` is outside {}s..{}s", min.as_secs(), max.as_secs()));
+                None
+            }
+            None => {
+                self.problem(var, format!("`{raw}` is not a duration like 30s, 15m, 12h or 7d"));
+                None
+            }
+        }
+    }
+
+    fn public_url(&mut self, prod: bool) -> Option<Url> {
+        let raw = self.get("PUBLIC_URL").unwrap_or_else(|| "http://localhost:8080".to_owned());
+        let Ok(url) = Url::parse(&raw) else {
+            self.problem("PUBLIC_URL", format!("`{raw}` is not a URL like https://login.example.com"));
+            return None;
+        };
+        let mut ok = true;
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            self.problem("PUBLIC_URL", "must be an origin with no path (the `__Host-` cookies need the whole host)");
+            ok = false;
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if !prod => {}
+            "http" => {
+                self.problem("PUBLIC_URL", "must start with https:// in production (links and cookies need TLS)");
+                ok = false;
+            }
+            _ => {
+                self.problem("PUBLIC_URL", "must be an http(s) URL");
+                ok = false;
+            }
+        }
+        ok.then_some(url)
+    }
+
+    fn store(&mut self, prod: bool) -> StoreSettings {
+        match self.get("REDIS_URL") {
+            Some(url) => {
+                match Url::parse(&url) {
+                    Ok(u) if matches!(u.scheme(), "redis" | "rediss") => {}
+                    _ => self.problem("REDIS_URL", "must be a redis:// or rediss:// URL"),
+                }
+                StoreSettings::Redis { url: SecretString::from(url) }
+            }
+            None if prod => {
+                self.problem(
+                    "REDIS_URL",
+                    "is required in production (the in-memory store is lost on restart and not shared)",
+                );
+                StoreSettings::Memory
+            }
+            None => {
+                self.warnings.push(
+                    "REDIS_URL is not set: using the in-memory store (lost on restart, one instance only)".to_owned(),
+                );
+                StoreSettings::Memory
+            }
+        }
+    }
+
+    fn mail_transport(&mut self, prod: bool) -> MailTransport {
+        let kind = self.get("MAIL_TRANSPORT").unwrap_or_else(|| if prod { "smtp" } else { "log" }.to_owned());
+        match kind.as_str() {
+            "smtp" => {
+                let Some(url) = self.get("SMTP_URL") else {
+                    self.problem(
+                        "SMTP_URL",
+                        "is required with MAIL_TRANSPORT=smtp (e.g. smtps://user:pass@smtp.example.com)",
+                    );
+                    return MailTransport::Log;
+                };
+                if let Err(message) = check_smtp_url(&url) {
+                    self.problem("SMTP_URL", message);
+                }
+                MailTransport::Smtp { url: SecretString::from(url) }
+            }
+            "log" | "file" if prod => {
+                self.problem("MAIL_TRANSPORT", format!("`{kind}` is for development; production needs `smtp`"));
+                MailTransport::Log
+            }
+            "log" => MailTransport::Log,
+            "file" => MailTransport::File {
+                dir: PathBuf::from(self.get("MAIL_DIR").unwrap_or_else(|| "mail-out".to_owned())),
+            },
+            other => {
+                self.problem("MAIL_TRANSPORT", format!("`{other}` is not `smtp`, `file` or `log`"));
+                MailTransport::Log
+            }
+        }
+    }
+
+    fn mail_from(&mut self, prod: bool) -> Option<Mailbox> {
+        let raw = match self.get("MAIL_FROM") {
+            Some(raw) => raw,
+            None if prod => {
+                self.problem("MAIL_FROM", "is required in production (e.g. `Example Login <login@example.com>`)");
+                return None;
+            }
+            None => "latchkey <login@localhost>".to_owned(),
+        };
+        let parsed = raw.parse().ok();
+        if parsed.is_none() {
+            self.problem("MAIL_FROM", format!("`{raw}` is not an address like `Example Login <login@example.com>`"));
+        }
+        parsed
+    }
+
+    fn secret_key(&mut self, prod: bool) -> Option<SecretKey> {
+        match self.get("SECRET_KEY").map(SecretString::from) {
+            Some(key) if key.expose_secret().len() >= SecretKey::MIN_LEN => {
+                Some(SecretKey::new(key.expose_secret().as_bytes().to_vec()))
+            }
+            Some(_) => {
+                self.problem(
+                    "SECRET_KEY",
+                    format!("must be at least {} bytes (make one with `latchkey secret`)", SecretKey::MIN_LEN),
+                );
+                None
+            }
+            None if prod => {
+                self.problem("SECRET_KEY", "is required in production (make one with `latchkey secret`)");
+                None
+            }
+            None => {
+                self.warnings.push(
+                    "SECRET_KEY is not set: using a random key for this process (links and sessions die on restart)"
+                        .to_owned(),
+                );
+                SecretKey::generate().ok()
+            }
+        }
+    }
+
+    fn jwt_keys(&mut self, prod: bool) -> Option<KeySet> {
+        let Some(paths) = self.get("JWT_KEYS") else {
+            if prod {
+                self.problem(
+                    "JWT_KEYS",
+                    "is required in production: comma-separated PEM files (make one with `latchkey keygen > key.pem`)",
+                );
+                return None;
+            }
+            self.warnings.push(
+                "JWT_KEYS is not set: signing sessions with an Ed25519 key generated for this process".to_owned(),
+            );
+            return SigningKey::generate().ok().and_then(|k| KeySet::new(vec![k]));
+        };
+        let mut keys = Vec::new();
+        for path in paths.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match std::fs::read_to_string(path) {
+                Ok(pem) => match SigningKey::from_pem(&pem) {
+                    Ok(key) => keys.push(key),
+                    Err(e) => self.problem("JWT_KEYS", format!("{path}: {e}")),
+                },
+                Err(e) => self.problem("JWT_KEYS", format!("{path}: cannot read ({e})")),
+            }
+        }
+        KeySet::new(keys)
+    }
+
+    fn trusted_proxies(&mut self) -> Vec<IpNet> {
+        let Some(raw) = self.get("TRUSTED_PROXIES") else { return Vec::new() };
+        let mut nets = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item.parse::<IpNet>().or_else(|_| item.parse::<IpAddr>().map(IpNet::from)) {
+                Ok(net) => nets.push(net),
+                Err(_) => self.problem("TRUSTED_PROXIES", format!("`{item}` is not an IP address or CIDR range")),
+            }
+        }
+        nets
+    }
+}
+
+/// Parses `30s`, `15m`, `12h`, `7d` (a whole number and one unit).
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = raw.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// SMTP must be encrypted unless the server is on this machine.
+fn check_smtp_url(raw: &str) -> Result<(), String> {
+    let url = Url::parse(raw).map_err(|_| "is not a URL like smtps://user:pass@smtp.example.com".to_owned())?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback =
+        host == "localhost" || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let starttls_required = url.query_pairs().any(|(k, v)| k == "tls" && v == "required");
+    match url.scheme() {
+        "smtps" => Ok(()),
+        "smtp" if starttls_required || loopback => Ok(()),
+        "smtp" => Err(format!(
+            "plaintext SMTP to {host} is refused: use smtps:// or smtp://…?tls=required (plaintext is allowed only to loopback)"
+        )),
+        other => Err(format!("`{other}://` is not smtp:// or smtps://")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("12h"), Some(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        for bad in ["15", "m", "15 m", "-1m", "1.5h", "15min", ""] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn smtp_plaintext_only_to_loopback() {
+        assert!(check_smtp_url("smtp://127.0.0.1:2525").is_ok());
+        assert!(check_smtp_url("smtp://localhost:25").is_ok());
+        assert!(check_smtp_url("smtp://[::1]:25").is_ok());
+        assert!(check_smtp_url("smtps://u:p@smtp.example.com").is_ok());
+        assert!(check_smtp_url("smtp://smtp.example.com:587?tls=required").is_ok());
+        assert!(check_smtp_url("smtp://smtp.example.com:25").is_err());
+        assert!(check_smtp_url("smtp://smtp.example.com:587?tls=opportunistic").is_err());
+    }
+
+    #[test]
+    fn development_needs_nothing() {
+        let s = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(s.env, AppEnv::Development);
+        assert!(matches!(s.store, StoreSettings::Memory));
+        assert!(matches!(s.mail_transport, MailTransport::Log));
+        assert_eq!(s.link_ttl, Duration::from_secs(900));
+        assert_eq!(s.session_ttl, Duration::from_secs(12 * 3600));
+        assert_eq!(s.warnings.len(), 3, "{:?}", s.warnings);
+    }
+}

@@ -1,0 +1,74 @@
+//! Identifiers: random, URL-safe, and meaningless outside the store.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{self, CryptoError};
+
+/// A user's stable id: given on first sign-in, never derived from the email address.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+/// One session's id (the JWT's `sid`); the store's allow-list is keyed by it.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionId(String);
+
+macro_rules! random_id {
+    ($ty:ident, $bytes:literal) => {
+        impl $ty {
+            /// A new random id from the OS CSPRNG.
+            pub fn generate() -> Result<Self, CryptoError> {
+                Ok(Self(crypto::random_token::<$bytes>()?))
+            }
+
+            /// Wraps an id read back from a token or the store. Refuses anything that could
+            /// not be an id, so it is safe inside a store key.
+            pub fn parse(value: &str) -> Option<Self> {
+                let ok = (8..=64).contains(&value.len())
+                    && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                ok.then(|| Self(value.to_owned()))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($ty), self.0)
+            }
+        }
+    };
+}
+
+random_id!(UserId, 16);
+random_id!(SessionId, 16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_refuse_key_syntax() {
+        assert!(UserId::parse("abc:def}{x").is_none());
+        assert!(UserId::parse("short").is_none());
+        assert!(UserId::parse("AbCdEf012345_-xy").is_some());
+    }
+
+    #[test]
+    fn generated_ids_parse_back() {
+        let id = SessionId::generate().unwrap();
+        assert_eq!(SessionId::parse(id.as_str()), Some(id));
+    }
+}

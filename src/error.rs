@@ -1,0 +1,184 @@
+//! One error type for handlers, mapped to a status and an HTML page or a JSON body. Internal
+//! details are logged with a reference id and never shown; the reference id is.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::crypto;
+use crate::mail::OutboxError;
+use crate::session::SessionError;
+use crate::signin::SignInError;
+use crate::store::StoreError;
+
+/// What went wrong while handling a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed; the message says how, and is safe to show.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Refused: a missing or wrong CSRF token, or a cross-site request.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// No valid session.
+    #[error("sign-in required")]
+    Unauthorized,
+    /// No such page.
+    #[error("not found")]
+    NotFound,
+    /// The store is unreachable: fail closed.
+    #[error("service temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A bug or an unexpected failure; logged with a reference id.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(e) => Self::Unavailable(e),
+            StoreError::Corrupt(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<SessionError> for AppError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Invalid(_) | SessionError::Revoked => Self::Unauthorized,
+            SessionError::Store(e) => e.into(),
+            SessionError::Crypto(e) => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl From<OutboxError> for AppError {
+    fn from(e: OutboxError) -> Self {
+        Self::Unavailable(e.into())
+    }
+}
+
+impl From<SignInError> for AppError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::Store(e) => e.into(),
+            SignInError::Session(e) => e.into(),
+            SignInError::Outbox(e) => e.into(),
+            // Link problems are pages of their own; reaching here is a handler bug.
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl AppError {
+    /// A short machine-readable code for JSON bodies.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Forbidden(_) => "forbidden",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// Logs what should be logged and returns the reference id for a 5xx.
+    fn log(&self) -> Option<String> {
+        let reference = || crypto::random_token::<6>().unwrap_or_else(|_| "unknown".to_owned());
+        match self {
+            Self::Internal(e) => {
+                let r = reference();
+                tracing::error!(reference = %r, error = ?e, "internal error");
+                Some(r)
+            }
+            Self::Unavailable(e) => {
+                let r = reference();
+                tracing::warn!(reference = %r, error = ?e, "dependency unavailable; failing closed");
+                Some(r)
+            }
+            _ => None,
+        }
+    }
+
+    /// The message shown to a person.
+    fn public_message(&self) -> String {
+        match self {
+            Self::Unavailable(_) => {
+                "The service is temporarily unavailable. Nothing was changed; please try again in a moment.".to_owned()
+            }
+            Self::Internal(_) => "Something went wrong on our side. Nothing was changed.".to_owned(),
+            Self::Unauthorized => "Please sign in first.".to_owned(),
+            Self::NotFound => "There is nothing at this address.".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The error as JSON: `{"error": code, "message": …, "reference"?: …}`.
+    pub fn json_response(&self) -> HttpResponse {
+        let reference = self.log();
+        let mut body = serde_json::json!({ "error": self.code(), "message": self.public_message() });
+        if let Some(r) = reference {
+            body["reference"] = r.into();
+        }
+        let mut resp = HttpResponse::build(self.status_code());
+        if matches!(self, Self::Unavailable(_)) {
+            resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        resp.json(body)
+    }
+}
+
+/// The HTML error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    title: &'static str,
+    message: String,
+    reference: Option<String>,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let reference = self.log();
+        let page = ErrorPage {
+            title: self.status_code().canonical_reason().unwrap_or("Error"),
+            message: self.public_message(),
+            reference,
+        };
+        let body = page.render().unwrap_or_else(|_| "Something went wrong.".to_owned());
+        let mut resp = HttpResponse::build(self.status_code());
+        if matches!(self, Self::Unavailable(_)) {
+            resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        resp.content_type("text/html; charset=utf-8").body(body)
+    }
+}
+
+/// An [`AppError`] answered as JSON, for `/api/v1/…`.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ApiError(#[from] pub AppError);
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.0.status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.0.json_response()
+    }
+}

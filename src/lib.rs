@@ -1,0 +1,18 @@
+//! latchkey: a passwordless login service. See DESIGN.md for the architecture and contract.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod mail;
+pub mod routes;
+pub mod session;
+pub mod signin;
+pub mod store;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Settings;

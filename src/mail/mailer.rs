@@ -1,0 +1,79 @@
+//! Mail transports: SMTP (lettre, async, pooled), `.eml` files, or the log.
+
+use std::str::FromStr;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+use super::OutgoingMail;
+use crate::config::MailTransport;
+
+/// Why a mail could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The message could not be built (a bad address).
+    #[error("cannot build the message")]
+    Build(#[source] anyhow::Error),
+    /// The transport refused or failed; worth retrying.
+    #[error("cannot deliver the message")]
+    Transport(#[source] anyhow::Error),
+}
+
+enum Backend {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(AsyncFileTransport<Tokio1Executor>),
+    Log,
+}
+
+/// Sends mail from one sender address over one transport.
+pub struct Mailer {
+    from: Mailbox,
+    backend: Backend,
+}
+
+impl Mailer {
+    /// Builds the transport the settings name. SMTP connections are opened on first use.
+    pub fn new(transport: &MailTransport, from: Mailbox) -> anyhow::Result<Self> {
+        let backend = match transport {
+            MailTransport::Smtp { url } => Backend::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                    .map_err(|e| anyhow::anyhow!("invalid SMTP_URL: {e}"))?
+                    .timeout(Some(std::time::Duration::from_secs(15)))
+                    .build(),
+            ),
+            MailTransport::File { dir } => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create MAIL_DIR {}: {e}", dir.display()))?;
+                Backend::File(AsyncFileTransport::new(dir))
+            }
+            MailTransport::Log => Backend::Log,
+        };
+        Ok(Self { from, backend })
+    }
+
+    /// Sends one mail.
+    pub async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
+        if let Backend::Log = self.backend {
+            // Development only (production refuses MAIL_TRANSPORT=log): the link is printed.
+            tracing::info!(to = %mail.to, subject = %mail.subject, "mail (MAIL_TRANSPORT=log):\n{}", mail.text);
+            return Ok(());
+        }
+        let message = self.build(mail)?;
+        match &self.backend {
+            Backend::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| MailError::Transport(e.into())),
+            Backend::File(file) => file.send(message).await.map(drop).map_err(|e| MailError::Transport(e.into())),
+            Backend::Log => Ok(()),
+        }
+    }
+
+    fn build(&self, mail: &OutgoingMail) -> Result<Message, MailError> {
+        let to = Address::from_str(mail.to.as_str()).map_err(|e| MailError::Build(e.into()))?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(None, to))
+            .subject(mail.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
+            .map_err(|e| MailError::Build(e.into()))
+    }
+}

@@ -1,0 +1,65 @@
+//! Mail bodies, rendered from askama templates (plain text + HTML).
+
+use askama::Template;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Email;
+
+/// A rendered mail waiting for delivery. Serializable so a durable outbox can hold it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct OutgoingMail {
+    /// Recipient.
+    pub to: Email,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+impl std::fmt::Debug for OutgoingMail {
+    // Bodies hold sign-in links: never in Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingMail").field("to", &self.to).field("subject", &self.subject).finish_non_exhaustive()
+    }
+}
+
+/// The sign-in mail: the link, when it expires, and where the request came from.
+#[derive(Template)]
+#[template(path = "mail/login.txt")]
+pub struct LoginMail<'a> {
+    /// The link to click.
+    pub link: &'a str,
+    /// Minutes until the link expires.
+    pub minutes: u64,
+    /// Expiry time, UTC, e.g. "14:05 UTC".
+    pub expires_at: &'a str,
+    /// Requesting IP address.
+    pub ip: &'a str,
+    /// Requesting browser, e.g. "Firefox on Linux".
+    pub browser: &'a str,
+    /// When it was requested, e.g. "2026-11-23 13:50 UTC".
+    pub requested_at: &'a str,
+    /// The service's public address, for the footer.
+    pub site: &'a str,
+}
+
+/// The HTML part of [`LoginMail`].
+#[derive(Template)]
+#[template(path = "mail/login.html")]
+struct LoginMailHtml<'a, 'b> {
+    m: &'b LoginMail<'a>,
+}
+
+impl LoginMail<'_> {
+    /// Renders both parts into a mail for `to`.
+    pub fn render(&self, to: Email) -> Result<OutgoingMail, askama::Error> {
+        Ok(OutgoingMail {
+            to,
+            subject: "Your sign-in link".to_owned(),
+            text: Template::render(self)?,
+            html: LoginMailHtml { m: self }.render()?,
+        })
+    }
+}

@@ -1,0 +1,37 @@
+//! Who is asking: the client IP (believing `X-Forwarded-For` only from trusted proxies) and
+//! the user agent.
+
+use std::net::IpAddr;
+
+use actix_web::HttpRequest;
+use actix_web::http::header::USER_AGENT;
+use ipnet::IpNet;
+
+use crate::domain::RequestOrigin;
+
+/// The request's origin as shown to people.
+pub fn request_origin(req: &HttpRequest, trusted_proxies: &[IpNet]) -> RequestOrigin {
+    let ua = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    RequestOrigin::new(client_ip(req, trusted_proxies), ua)
+}
+
+/// The peer address; if the peer is a trusted proxy, the right-most untrusted address in
+/// `X-Forwarded-For` instead (addresses left of it could be forged by the client).
+pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return Some(peer);
+    }
+    let headers: Vec<&str> = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect();
+    let mut nearest = peer;
+    for hop in headers.iter().flat_map(|v| v.split(',')).collect::<Vec<_>>().into_iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if trusted(&ip) => nearest = ip,
+            Ok(ip) => return Some(ip),
+            // Junk no trusted proxy would write: stop at the last address we can vouch for.
+            Err(_) => break,
+        }
+    }
+    Some(nearest)
+}

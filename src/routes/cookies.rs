@@ -1,0 +1,37 @@
+//! The service's cookies. All are `__Host-` cookies: `Secure`, `Path=/`, no `Domain`.
+
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header::AUTHORIZATION;
+
+/// The session JWT.
+pub const SESSION: &str = "__Host-session";
+/// The CSRF secret.
+pub const CSRF: &str = "__Host-csrf";
+
+/// A `__Host-` cookie: `Secure; HttpOnly; SameSite=Lax; Path=/`, with `Max-Age` when given.
+pub fn host_cookie(name: &'static str, value: String, max_age: Option<Duration>) -> Cookie<'static> {
+    let mut cookie = Cookie::build(name, value).secure(true).http_only(true).same_site(SameSite::Lax).path("/");
+    if let Some(age) = max_age {
+        cookie =
+            cookie.max_age(actix_web::cookie::time::Duration::seconds(age.as_secs().try_into().unwrap_or(i64::MAX)));
+    }
+    cookie.finish()
+}
+
+/// A cookie that deletes `name` (same attributes, empty value, `Max-Age=0`).
+pub fn removal(name: &'static str) -> Cookie<'static> {
+    host_cookie(name, String::new(), Some(Duration::ZERO))
+}
+
+/// The session token: the `__Host-session` cookie, or an `Authorization: Bearer` header.
+pub fn session_token(req: &HttpRequest) -> Option<String> {
+    if let Some(cookie) = req.cookie(SESSION) {
+        return Some(cookie.value().to_owned());
+    }
+    let header = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}

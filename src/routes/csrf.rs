@@ -1,0 +1,65 @@
+//! CSRF protection: each form carries HMAC(`__Host-csrf` cookie) under a key derived from
+//! SECRET_KEY, and cross-site POSTs (by `Origin` or `Sec-Fetch-Site`) are refused.
+
+use actix_web::HttpRequest;
+use actix_web::cookie::Cookie;
+use actix_web::http::header::ORIGIN;
+
+use super::cookies;
+use crate::crypto::{self, Keyring};
+use crate::error::AppError;
+
+/// A form token for the page being rendered, and the cookie to set if the browser had none.
+pub struct Csrf {
+    /// The value for the form's hidden `csrf` field.
+    pub token: String,
+    /// A new `__Host-csrf` cookie, when one had to be made.
+    pub cookie: Option<Cookie<'static>>,
+}
+
+impl Csrf {
+    /// The cookies to send with the page.
+    pub fn cookies(&self) -> Vec<Cookie<'static>> {
+        self.cookie.iter().cloned().collect()
+    }
+}
+
+fn well_formed(secret: &str) -> bool {
+    secret.len() == 43 && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn token_for(keys: &Keyring, secret: &str) -> String {
+    keys.csrf.mac_b64(&[b"csrf", secret.as_bytes()])
+}
+
+/// The token for a form on this page, reusing the browser's cookie when it has one.
+pub fn issue(req: &HttpRequest, keys: &Keyring) -> Result<Csrf, AppError> {
+    if let Some(existing) = req.cookie(cookies::CSRF).filter(|c| well_formed(c.value())) {
+        return Ok(Csrf { token: token_for(keys, existing.value()), cookie: None });
+    }
+    let secret = crypto::random_token::<32>().map_err(|e| AppError::Internal(e.into()))?;
+    Ok(Csrf { token: token_for(keys, &secret), cookie: Some(cookies::host_cookie(cookies::CSRF, secret, None)) })
+}
+
+/// Refuses a POST whose `Origin` is another site, or that a browser marks `cross-site`.
+pub fn check_origin(req: &HttpRequest, public_origin: &str) -> Result<(), AppError> {
+    let cross_origin = req.headers().get(ORIGIN).is_some_and(|origin| origin.as_bytes() != public_origin.as_bytes());
+    let cross_site = req.headers().get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site");
+    if cross_origin || cross_site {
+        return Err(AppError::Forbidden("This request came from another site and was refused."));
+    }
+    Ok(())
+}
+
+/// Checks a form POST: same origin, and a token matching this browser's CSRF cookie.
+pub fn verify(req: &HttpRequest, keys: &Keyring, public_origin: &str, form_token: &str) -> Result<(), AppError> {
+    check_origin(req, public_origin)?;
+    let expired = AppError::Forbidden("This form has expired. Go back, reload the page and try again.");
+    let cookie = req.cookie(cookies::CSRF).filter(|c| well_formed(c.value())).ok_or(expired)?;
+    let expected = token_for(keys, cookie.value());
+    if crypto::constant_time_eq(expected.as_bytes(), form_token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden("This form has expired. Go back, reload the page and try again."))
+    }
+}

@@ -1,0 +1,150 @@
+//! Starting, checking and ending sessions: a signed JWT plus an allow-list entry in the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::jwt::{JwtError, TimeClaims, TokenSigner};
+use crate::clock::Clock;
+use crate::crypto::{self, CryptoError};
+use crate::domain::{Email, RequestOrigin, SessionId, UserId};
+use crate::store::{SessionRecord, Store, StoreError, User};
+
+/// The claims of a session token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// Issuer: `PUBLIC_URL`.
+    pub iss: String,
+    /// Audience: `PUBLIC_URL` (the token is for this service).
+    pub aud: String,
+    /// The user's stable id.
+    pub sub: UserId,
+    /// The user's address.
+    pub email: Email,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Expires.
+    pub exp: i64,
+    /// Unique token id.
+    pub jti: String,
+    /// Session id (allow-listed in the store).
+    pub sid: SessionId,
+    /// Authentication methods used (RFC 8176).
+    pub amr: Vec<String>,
+    /// When the person authenticated.
+    pub auth_time: i64,
+}
+
+impl TimeClaims for SessionClaims {
+    fn iat(&self) -> i64 {
+        self.iat
+    }
+    fn nbf(&self) -> i64 {
+        self.nbf
+    }
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+}
+
+/// A session just started: the token for the cookie and how long the cookie should live.
+pub struct IssuedSession {
+    /// The signed JWT.
+    pub token: SecretString,
+    /// Cookie `Max-Age`.
+    pub max_age: Duration,
+    /// What the token says.
+    pub claims: SessionClaims,
+}
+
+/// Why a session could not be started or accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The token is not acceptable.
+    #[error("invalid session token: {0}")]
+    Invalid(#[from] JwtError),
+    /// The token is fine but its session was ended (logout, revocation) or has lapsed.
+    #[error("session is not live")]
+    Revoked,
+    /// The store did not answer; fail closed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No randomness for ids.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+/// The session service.
+pub struct SessionService {
+    store: Arc<dyn Store>,
+    signer: Arc<TokenSigner>,
+    clock: Arc<dyn Clock>,
+    ttl: Duration,
+}
+
+impl SessionService {
+    /// Sessions lasting `ttl`.
+    pub fn new(store: Arc<dyn Store>, signer: Arc<TokenSigner>, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
+        Self { store, signer, clock, ttl }
+    }
+
+    /// Starts a session for `user`: allow-lists a new `sid`, then signs the token.
+    pub async fn start(
+        &self,
+        user: &User,
+        amr: Vec<String>,
+        origin: RequestOrigin,
+    ) -> Result<IssuedSession, SessionError> {
+        let now = self.clock.now();
+        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::hours(12));
+        let sid = SessionId::generate()?;
+        let record = SessionRecord {
+            user_id: user.id.clone(),
+            sid: sid.clone(),
+            created_at: now,
+            expires_at: now + ttl,
+            origin,
+            amr: amr.clone(),
+        };
+        self.store.put_session(&record, self.ttl).await?;
+        let claims = SessionClaims {
+            iss: self.signer.issuer().to_owned(),
+            aud: self.signer.issuer().to_owned(),
+            sub: user.id.clone(),
+            email: user.email.clone(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: (now + ttl).timestamp(),
+            jti: crypto::random_token::<16>()?,
+            sid,
+            amr,
+            auth_time: now.timestamp(),
+        };
+        let token = self.signer.sign(&claims)?;
+        Ok(IssuedSession { token: SecretString::from(token), max_age: self.ttl, claims })
+    }
+
+    /// Accepts a token only if it verifies and its session is still allow-listed.
+    pub async fn authenticate(&self, token: &str) -> Result<SessionClaims, SessionError> {
+        let claims: SessionClaims = self.signer.verify(token, self.signer.issuer(), self.clock.now())?;
+        match self.store.get_session(&claims.sub, &claims.sid).await? {
+            Some(_) => Ok(claims),
+            None => Err(SessionError::Revoked),
+        }
+    }
+
+    /// The allow-list entry behind verified claims (device, IP, times).
+    pub async fn record(&self, claims: &SessionClaims) -> Result<Option<SessionRecord>, SessionError> {
+        Ok(self.store.get_session(&claims.sub, &claims.sid).await?)
+    }
+
+    /// Ends the session these claims belong to.
+    pub async fn end(&self, claims: &SessionClaims) -> Result<(), SessionError> {
+        self.store.delete_session(&claims.sub, &claims.sid).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,47 @@
+//! Every store key, built in one place from `REDIS_KEY_PREFIX`. Keys that one atomic
+//! operation touches share a Redis Cluster hash tag (`{u:…}`, `{a:…}`).
+
+use crate::domain::{AttemptId, SessionId, UserId};
+
+/// Builds key names under a prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (e.g. `latchkey:`).
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self { prefix: prefix.into() }
+    }
+
+    /// The prefix, for scans in tests and tools.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A sign-in attempt (hash: `data`, `status`, `expires`).
+    pub fn attempt(&self, id: &AttemptId) -> String {
+        format!("{}{{a:{}}}:attempt", self.prefix, id.as_str())
+    }
+
+    /// Address lookup hash → user id.
+    pub fn user_by_email(&self, lookup: &str) -> String {
+        format!("{}user-email:{}", self.prefix, lookup)
+    }
+
+    /// A user record.
+    pub fn user(&self, id: &UserId) -> String {
+        format!("{}{{u:{}}}:user", self.prefix, id)
+    }
+
+    /// One allow-listed session.
+    pub fn session(&self, user: &UserId, sid: &SessionId) -> String {
+        format!("{}{{u:{}}}:session:{}", self.prefix, user, sid)
+    }
+
+    /// The set of a user's session ids.
+    pub fn sessions(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:sessions", self.prefix, user)
+    }
+}

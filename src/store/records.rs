@@ -1,0 +1,60 @@
+//! The values the store holds, as serde structs.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Email, LocalPath, RequestOrigin, SessionId, UserId};
+
+/// A requested sign-in, stored under the keyed hash of its link token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkAttempt {
+    /// Who is signing in.
+    pub email: Email,
+    /// Where to go afterwards.
+    pub return_to: LocalPath,
+    /// Where the request came from (shown on the confirm page and in the mail).
+    pub requested_from: RequestOrigin,
+    /// When it was requested.
+    pub created_at: DateTime<Utc>,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The state of an attempt as seen by a peek or a redemption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// Pending and in time. From `redeem_attempt`: this call has just consumed it.
+    Valid(LinkAttempt),
+    /// Already consumed.
+    Used(LinkAttempt),
+    /// Past `expires_at`.
+    Expired(LinkAttempt),
+}
+
+/// A person with an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable id; the JWT's `sub`.
+    pub id: UserId,
+    /// Their address.
+    pub email: Email,
+    /// First sign-in.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An allow-listed session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Whose session.
+    pub user_id: UserId,
+    /// The JWT's `sid`.
+    pub sid: SessionId,
+    /// When it began.
+    pub created_at: DateTime<Utc>,
+    /// When it ends.
+    pub expires_at: DateTime<Utc>,
+    /// The device it began on.
+    pub origin: RequestOrigin,
+    /// Authentication methods (RFC 8176 `amr`).
+    pub amr: Vec<String>,
+}
