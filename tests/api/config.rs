@@ -1,0 +1,104 @@
+//! Start-up validation: production refuses every missing or unsafe setting, naming each.
+
+use std::collections::HashMap;
+
+use latchkey::Settings;
+use latchkey::config::ConfigError;
+
+fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    Settings::from_lookup(|k| map.get(k).cloned())
+}
+
+fn key_file() -> String {
+    let path =
+        std::env::temp_dir().join(format!("latchkey-key-{}.pem", latchkey::crypto::random_token::<6>().unwrap()));
+    std::fs::write(&path, latchkey::session::SigningKey::generate_pem().unwrap()).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn production(overrides: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut vars: Vec<(&'static str, String)> = vec![
+        ("APP_ENV", "production".into()),
+        ("PUBLIC_URL", "https://login.example.com".into()),
+        ("REDIS_URL", "redis://127.0.0.1:6379".into()),
+        ("MAIL_TRANSPORT", "smtp".into()),
+        ("SMTP_URL", "smtps://user:pass@smtp.example.com".into()),
+        ("MAIL_FROM", "Example <login@example.com>".into()),
+        ("SECRET_KEY", "0123456789abcdef0123456789abcdef".into()),
+        ("JWT_KEYS", key_file()),
+    ];
+    for (k, v) in overrides {
+        vars.retain(|(name, _)| name != k);
+        if !v.is_empty() {
+            vars.push((k, (*v).to_owned()));
+        }
+    }
+    vars
+}
+
+fn load_owned(vars: &[(&'static str, String)]) -> Result<Settings, ConfigError> {
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    load(&pairs)
+}
+
+#[test]
+fn a_complete_production_configuration_starts() {
+    let settings = load_owned(&production(&[])).expect("valid production settings refused");
+    assert!(settings.is_production());
+    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+}
+
+#[test]
+fn production_with_nothing_set_lists_every_missing_setting_at_once() {
+    let err = load(&[("APP_ENV", "production")]).expect_err("production started with nothing set");
+    for var in ["PUBLIC_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM", "SECRET_KEY", "JWT_KEYS"] {
+        assert!(err.mentions(var), "{var} not named in:\n{err}");
+    }
+    let message = err.to_string();
+    assert!(message.contains("latchkey secret") && message.contains("latchkey keygen"), "{message}");
+}
+
+#[test]
+fn each_unsafe_production_setting_is_named() {
+    let cases: &[(&'static str, &str)] = &[
+        ("PUBLIC_URL", "http://login.example.com"),
+        ("PUBLIC_URL", "https://login.example.com/auth"),
+        ("REDIS_URL", ""),
+        ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("MAIL_TRANSPORT", "log"),
+        ("MAIL_TRANSPORT", "file"),
+        ("SMTP_URL", "smtp://smtp.example.com:25"),
+        ("SMTP_URL", ""),
+        ("MAIL_FROM", "not an address"),
+        ("SECRET_KEY", "too-short"),
+        ("SECRET_KEY", ""),
+        ("JWT_KEYS", "/nonexistent/key.pem"),
+        ("JWT_KEYS", ""),
+        ("LINK_TTL", "forever"),
+        ("SESSION_TTL", "0s"),
+        ("TRUSTED_PROXIES", "not-an-ip"),
+        ("APP_ENV", "prod"),
+    ];
+    for (var, value) in cases {
+        let vars = production(&[(var, value)]);
+        let err = load_owned(&vars).err().unwrap_or_else(|| panic!("{var}={value:?} was accepted"));
+        let named = err.mentions(var) || (*var == "MAIL_TRANSPORT" && err.mentions("MAIL_TRANSPORT"));
+        assert!(named, "{var}={value:?} not named in:\n{err}");
+    }
+}
+
+#[test]
+fn a_jwt_key_file_that_is_not_ed25519_is_refused() {
+    let path = std::env::temp_dir().join("latchkey-not-a-key.pem");
+    std::fs::write(&path, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
+    let err = load(&[("JWT_KEYS", path.to_str().unwrap())]).expect_err("bad key accepted");
+    assert!(err.mentions("JWT_KEYS"));
+}
+
+#[test]
+fn plaintext_smtp_to_another_host_is_refused_even_in_development() {
+    let err = load(&[("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "smtp://mail.example.com:25")]).err().unwrap();
+    assert!(err.mentions("SMTP_URL"));
+    assert!(load(&[("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "smtp://127.0.0.1:2525")]).is_ok());
+}

@@ -1,0 +1,246 @@
+//! `spawn_app()` and `TestApp`: a real latchkey on a free port, with its own Redis key prefix,
+//! a real SMTP sink, and an HTTP client that keeps its own cookie jar (reqwest's drops
+//! `Secure` cookies over plain http, which a TLS-terminating proxy would not).
+
+pub mod redis;
+pub mod smtp;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Once};
+
+use latchkey::clock::ManualClock;
+use latchkey::store::{Keys, RedisStore};
+use latchkey::{Application, Settings};
+use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+
+pub use self::redis::{free_port, redis_url};
+pub use self::smtp::{MailSink, ReceivedMail};
+
+/// What links in mail are built from. Deliberately not the address the tests connect to.
+pub const PUBLIC_URL: &str = "https://login.example.test";
+
+static INIT: Once = Once::new();
+
+fn init_process() {
+    INIT.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        if std::env::var("TEST_LOG").is_ok() {
+            latchkey::telemetry::init(latchkey::config::LogFormat::Pretty);
+        }
+    });
+}
+
+/// A running app and what the test needs to drive and inspect it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The SMTP server its mail goes to.
+    pub mail: MailSink,
+    /// The clock the app reads; tests move it forward.
+    pub clock: Arc<ManualClock>,
+    /// This test's Redis key prefix.
+    pub prefix: String,
+    /// The client: no redirects followed.
+    pub client: reqwest::Client,
+    /// Cookie name → value, kept by hand.
+    jar: Mutex<BTreeMap<String, String>>,
+}
+
+/// Starts an app on Redis and SMTP with test defaults.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts an app with extra or overriding settings (`("LINK_TTL", "2m")` …).
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    init_process();
+    let mail = MailSink::start();
+    let prefix = format!("test:{}:", latchkey::crypto::random_token::<9>().unwrap());
+    let mut vars: HashMap<String, String> = [
+        ("APP_ENV", "development"),
+        ("BIND_ADDR", "127.0.0.1:0"),
+        ("PUBLIC_URL", PUBLIC_URL),
+        ("MAIL_TRANSPORT", "smtp"),
+        ("MAIL_FROM", "Latchkey Test <login@example.test>"),
+        ("SECRET_KEY", "test-secret-key-test-secret-key-test-secret-key"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    vars.insert("REDIS_URL".into(), redis_url());
+    vars.insert("REDIS_KEY_PREFIX".into(), prefix.clone());
+    vars.insert("SMTP_URL".into(), mail.url.clone());
+    for (k, v) in overrides {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    vars.retain(|_, v| !v.is_empty());
+    let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings invalid");
+    let clock = Arc::new(ManualClock::default());
+    let app = Application::build_with_clock(settings, clock.clone()).await.expect("app failed to build");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { address, mail, clock, prefix, client, jar: Mutex::new(BTreeMap::new()) }
+}
+
+impl TestApp {
+    /// The cookies to send, as one `Cookie` header.
+    fn cookie_header(&self) -> Option<String> {
+        let jar = self.jar.lock().unwrap();
+        (!jar.is_empty()).then(|| jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+    }
+
+    /// Keeps what the response's `Set-Cookie` headers say.
+    fn absorb_cookies(&self, headers: &HeaderMap) {
+        let mut jar = self.jar.lock().unwrap();
+        for raw in headers.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()) {
+            let first = raw.split(';').next().unwrap_or_default();
+            let Some((name, value)) = first.split_once('=') else { continue };
+            let removed = raw.to_ascii_lowercase().contains("max-age=0");
+            if removed || value.is_empty() {
+                jar.remove(name.trim());
+            } else {
+                jar.insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+    }
+
+    /// Sends a request with the jar's cookies and keeps the cookies it sets.
+    pub async fn send(&self, mut request: reqwest::RequestBuilder) -> Response {
+        if let Some(cookies) = self.cookie_header() {
+            request = request.header(COOKIE, cookies);
+        }
+        let response = request.send().await.expect("request failed");
+        self.absorb_cookies(response.headers());
+        response
+    }
+
+    /// A cookie's current value in the jar.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar.lock().unwrap().get(name).cloned()
+    }
+
+    /// Sets or replaces a cookie in the jar.
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.jar.lock().unwrap().insert(name.to_owned(), value.to_owned());
+    }
+
+    /// Forgets every cookie (a different browser).
+    pub fn clear_cookies(&self) {
+        self.jar.lock().unwrap().clear();
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(self.client.get(format!("{}{}", self.address, path))).await
+    }
+
+    /// `POST path` with a form body.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.send(self.client.post(format!("{}{}", self.address, path)).form(form)).await
+    }
+
+    /// A CSRF token for forms, from the login page (setting the CSRF cookie if needed).
+    pub async fn csrf_token(&self) -> String {
+        let body = self.get("/login").await.text().await.unwrap();
+        hidden_field(&body, "csrf").expect("login page has no csrf field")
+    }
+
+    /// `POST /login` as the login page would send it.
+    pub async fn post_login(&self, email: &str) -> Response {
+        let csrf = self.csrf_token().await;
+        self.post_form("/login", &[("email", email), ("csrf", &csrf)]).await
+    }
+
+    /// `GET /login/verify?token=…`.
+    pub async fn get_verify(&self, token: &str) -> Response {
+        self.send(self.client.get(format!("{}/login/verify", self.address)).query(&[("token", token)])).await
+    }
+
+    /// `POST /login/verify` as the confirm page would send it.
+    pub async fn post_verify(&self, token: &str) -> Response {
+        let csrf = self.csrf_token().await;
+        self.post_form("/login/verify", &[("token", token), ("csrf", &csrf)]).await
+    }
+
+    /// `GET /api/v1/session`.
+    pub async fn get_session(&self) -> Response {
+        self.get("/api/v1/session").await
+    }
+
+    /// Requests a link for `email` and returns the token from the mail that arrives.
+    pub async fn request_token(&self, email: &str) -> String {
+        let before = self.mail.received().len();
+        let response = self.post_login(email).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let mails = self.mail.wait_for(before + 1).await;
+        token_from_link(&magic_link_from(&mails[before]))
+    }
+
+    /// Signs `email` in through the whole flow; the jar then holds the session cookie.
+    pub async fn sign_in(&self, email: &str) -> Response {
+        let token = self.request_token(email).await;
+        let response = self.post_verify(&token).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        response
+    }
+
+    /// A Redis store on this test's prefix, for inspecting what the app wrote.
+    pub fn store(&self) -> RedisStore {
+        RedisStore::connect(&redis_url(), Keys::new(self.prefix.clone())).unwrap()
+    }
+
+    /// Every key under this test's prefix with its value(s) rendered as text.
+    pub async fn dump_redis(&self) -> Vec<(String, String)> {
+        let mut conn = self.store().connection();
+        let keys: Vec<String> =
+            ::redis::cmd("KEYS").arg(format!("{}*", self.prefix)).query_async(&mut conn).await.unwrap();
+        let mut out = Vec::new();
+        for key in keys {
+            let kind: String = ::redis::cmd("TYPE").arg(&key).query_async(&mut conn).await.unwrap();
+            let value = match kind.as_str() {
+                "string" => ::redis::cmd("GET").arg(&key).query_async::<String>(&mut conn).await.unwrap(),
+                "hash" => format!(
+                    "{:?}",
+                    ::redis::cmd("HGETALL").arg(&key).query_async::<Vec<String>>(&mut conn).await.unwrap()
+                ),
+                "set" => format!(
+                    "{:?}",
+                    ::redis::cmd("SMEMBERS").arg(&key).query_async::<Vec<String>>(&mut conn).await.unwrap()
+                ),
+                other => format!("<{other}>"),
+            };
+            out.push((key, value));
+        }
+        out
+    }
+}
+
+/// The value of `<input … name="NAME" value="…">` in a page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_owned())
+}
+
+/// The sign-in link in a mail's text part.
+pub fn magic_link_from(mail: &ReceivedMail) -> String {
+    let text = mail.text();
+    text.split_whitespace()
+        .find(|w| w.contains("/login/verify?token="))
+        .expect("no sign-in link in the mail")
+        .to_owned()
+}
+
+/// The token in a sign-in link.
+pub fn token_from_link(link: &str) -> String {
+    let url = url::Url::parse(link).expect("link is not a URL");
+    url.query_pairs().find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()).expect("link has no token")
+}
+
+/// Every `Set-Cookie` header of a response, raw.
+pub fn set_cookies(response: &Response) -> Vec<String> {
+    response.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect()
+}

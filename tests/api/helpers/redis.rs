@@ -1,0 +1,57 @@
+//! A private `redis-server` for the test binary, started once on a free port and stopped when
+//! the test process ends. `LATCHKEY_TEST_REDIS_URL` points the tests at an existing one instead.
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+static REDIS: OnceLock<String> = OnceLock::new();
+
+/// The URL of the test Redis, starting it on first use.
+pub fn redis_url() -> String {
+    REDIS
+        .get_or_init(|| match std::env::var("LATCHKEY_TEST_REDIS_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => start_private_redis(),
+        })
+        .clone()
+}
+
+/// A port nobody is listening on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+}
+
+fn start_private_redis() -> String {
+    let port = free_port();
+    let test_pid = std::process::id();
+    // A small shell watchdog owns the server and stops it once this test process is gone,
+    // so no redis-server outlives `cargo test`, whichever way the tests end.
+    let script = format!(
+        "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no --protected-mode yes --loglevel warning & \
+         r=$!; while kill -0 {test_pid} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 1; done; kill $r 2>/dev/null"
+    );
+    // The watchdog runs for the life of the test process; nobody waits for it by design.
+    #[allow(clippy::zombie_processes)]
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("cannot start redis-server: is it installed? (apt-get install redis-server)");
+    let url = format!("redis://127.0.0.1:{port}/");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ready = redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_ok();
+        if ready {
+            return url;
+        }
+        assert!(Instant::now() < deadline, "redis-server on port {port} did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,114 @@
+//! A real SMTP server in the test process (mailin-embedded) that keeps what it receives.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mailin_embedded::{Handler, Server, response};
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    /// Envelope recipients.
+    pub to: Vec<String>,
+    /// The raw message as it arrived.
+    pub raw: Vec<u8>,
+}
+
+impl ReceivedMail {
+    fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default().parse(&self.raw).expect("unparseable mail")
+    }
+
+    /// The subject line.
+    pub fn subject(&self) -> String {
+        self.parsed().subject().unwrap_or_default().to_owned()
+    }
+
+    /// The text/plain part, decoded.
+    pub fn text(&self) -> String {
+        let msg = self.parsed();
+        assert!(!msg.text_body.is_empty(), "no text/plain part");
+        msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default()
+    }
+
+    /// The text/html part, decoded.
+    pub fn html(&self) -> String {
+        let msg = self.parsed();
+        assert!(!msg.html_body.is_empty(), "no text/html part");
+        msg.body_html(0).map(|b| b.into_owned()).unwrap_or_default()
+    }
+
+    /// True when the text and HTML parts are separate parts of a multipart/alternative.
+    pub fn is_multipart_alternative(&self) -> bool {
+        let msg = self.parsed();
+        String::from_utf8_lossy(&self.raw).to_ascii_lowercase().contains("multipart/alternative")
+            && msg.text_body.first() != msg.html_body.first()
+    }
+}
+
+#[derive(Clone)]
+struct Collector {
+    inbox: Arc<Mutex<Vec<ReceivedMail>>>,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Collector {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        let mail = ReceivedMail { to: std::mem::take(&mut self.to), raw: std::mem::take(&mut self.data) };
+        self.inbox.lock().unwrap().push(mail);
+        response::OK
+    }
+}
+
+/// A running SMTP sink.
+pub struct MailSink {
+    /// `smtp://127.0.0.1:<port>` (plaintext is allowed to loopback).
+    pub url: String,
+    inbox: Arc<Mutex<Vec<ReceivedMail>>>,
+}
+
+impl MailSink {
+    /// Starts a sink on a free loopback port.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let inbox = Arc::new(Mutex::new(Vec::new()));
+        let mut server = Server::new(Collector { inbox: inbox.clone(), to: Vec::new(), data: Vec::new() });
+        server.with_name("sink.test").with_num_threads(2).with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        Self { url, inbox }
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        self.inbox.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until `n` mails have arrived, and returns them.
+    pub async fn wait_for(&self, n: usize) -> Vec<ReceivedMail> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mails = self.received();
+            if mails.len() >= n {
+                return mails;
+            }
+            assert!(Instant::now() < deadline, "expected {n} mail(s), got {}", mails.len());
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
