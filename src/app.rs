@@ -18,10 +18,12 @@ use crate::config::{Settings, StoreSettings};
 use crate::crypto::Keyring;
 use crate::error::AppError;
 use crate::mail::{InProcessOutbox, Mailer};
+use crate::ratelimit::RateLimiter;
 use crate::routes::{account, api, login, ops, verify};
 use crate::session::{SessionService, TokenSigner};
-use crate::signin::SignIn;
+use crate::signin::{SignIn, SignInDeps};
 use crate::store::{Keys, MemoryStore, RedisStore, Store};
+use crate::telemetry::RequestSpan;
 
 /// Largest request body accepted anywhere, in bytes.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -80,18 +82,30 @@ impl Application {
         let keyring = Arc::new(settings.secret_key.derive());
         let issuer = settings.issuer();
         let public_origin = settings.public_url.origin().ascii_serialization();
-        let Settings { jwt_keys, session_ttl, link_ttl, trusted_proxies, public_url, env, bind_addr, .. } = settings;
+        let Settings {
+            jwt_keys,
+            session_ttl,
+            link_ttl,
+            trusted_proxies,
+            public_url,
+            env,
+            bind_addr,
+            policy,
+            rate_limits,
+            ..
+        } = settings;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
         let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone(), session_ttl));
-        let signin = SignIn::new(
-            store.clone(),
-            Arc::new(outbox),
-            sessions.clone(),
-            keyring.clone(),
+        let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), rate_limits));
+        let deps = SignInDeps {
+            store: store.clone(),
+            outbox: Arc::new(outbox),
+            sessions: sessions.clone(),
+            limiter,
+            keys: keyring.clone(),
             clock,
-            link_ttl,
-            public_url,
-        );
+        };
+        let signin = SignIn::new(deps, link_ttl, public_url, policy);
         let state = web::Data::new(AppState {
             signin,
             sessions,
@@ -110,7 +124,7 @@ impl Application {
             HttpServer::new(move || {
                 App::new()
                     .wrap(security_headers(production))
-                    .wrap(TracingLogger::default())
+                    .wrap(TracingLogger::<RequestSpan>::new())
                     .app_data(state.clone())
                     .app_data(
                         web::FormConfig::default()
@@ -158,8 +172,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(login::request_link))
         .route("/login/verify", web::get().to(verify::confirm_page))
         .route("/login/verify", web::post().to(verify::redeem_link))
+        .route("/login/code", web::post().to(verify::redeem_code))
         .route("/account", web::get().to(account::account_page))
+        .route("/account/sessions/end", web::post().to(account::end_session))
         .route("/logout", web::post().to(account::logout))
+        .route("/logout/all", web::post().to(account::logout_all))
         .route("/api/v1/login", web::post().to(api::request_link))
         .route("/api/v1/session", web::get().to(api::session))
         .route("/.well-known/jwks.json", web::get().to(ops::jwks))

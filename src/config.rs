@@ -13,6 +13,8 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::crypto::SecretKey;
+use crate::domain::{CrossDevice, SignInPolicy};
+use crate::ratelimit::{LimitedAction, RateLimits};
 use crate::session::{KeySet, SigningKey};
 
 /// `development` (the default: everything works with no setup) or `production`.
@@ -89,6 +91,10 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// `CROSS_DEVICE`, `LINK_SUPERSEDE`.
+    pub policy: SignInPolicy,
+    /// `RATE_LIMIT_*`.
+    pub rate_limits: RateLimits,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// Things that work but should not reach production (generated keys …), to be logged.
@@ -163,6 +169,11 @@ impl Settings {
         let session_ttl =
             r.duration("SESSION_TTL", "12h", Duration::from_secs(60), Duration::from_secs(90 * 24 * 3600));
         let trusted_proxies = r.trusted_proxies();
+        let policy = SignInPolicy {
+            cross_device: r.parse("CROSS_DEVICE", "code", "`code`, `click` or `deny`").unwrap_or(CrossDevice::Code),
+            supersede: r.parse("LINK_SUPERSEDE", "true", "`true` or `false`").unwrap_or(true),
+        };
+        let rate_limits = r.rate_limits();
         let log_format = match r.get("LOG_FORMAT").as_deref() {
             None => {
                 if prod {
@@ -201,6 +212,8 @@ impl Settings {
                 link_ttl,
                 session_ttl,
                 trusted_proxies,
+                policy,
+                rate_limits,
                 log_format,
                 warnings: r.warnings,
             }),
@@ -408,6 +421,24 @@ impl Reader<'_> {
             }
         }
         KeySet::new(keys)
+    }
+
+    fn rate_limits(&mut self) -> RateLimits {
+        let mut limits = RateLimits::default();
+        for action in LimitedAction::ALL {
+            let default = action.default_limit();
+            let raw = self.get(action.variable());
+            if let Some(raw) = raw {
+                match raw.parse() {
+                    Ok(limit) => limits.set(action, limit),
+                    Err(()) => self.problem(
+                        action.variable(),
+                        format!("`{raw}` is not a limit like {}/{}m", default.max, default.window.as_secs() / 60),
+                    ),
+                }
+            }
+        }
+        limits
     }
 
     fn trusted_proxies(&mut self) -> Vec<IpNet> {

@@ -27,6 +27,9 @@ pub enum AppError {
     /// No such page.
     #[error("not found")]
     NotFound,
+    /// Too many requests; retry after this long.
+    #[error("Too many attempts. Please wait {} and try again.", wait_text(*.0))]
+    RateLimited(std::time::Duration),
     /// The store is unreachable: fail closed.
     #[error("service temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -66,6 +69,7 @@ impl From<SignInError> for AppError {
             SignInError::Store(e) => e.into(),
             SignInError::Session(e) => e.into(),
             SignInError::Outbox(e) => e.into(),
+            SignInError::RateLimited(retry_after) => Self::RateLimited(retry_after),
             // Link problems are pages of their own; reaching here is a handler bug.
             other => Self::Internal(other.into()),
         }
@@ -80,6 +84,7 @@ impl AppError {
             Self::Forbidden(_) => "forbidden",
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not_found",
+            Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -116,6 +121,20 @@ impl AppError {
         }
     }
 
+    /// A response builder with the status and, for 429 and 503, `Retry-After`.
+    fn builder(&self) -> actix_web::HttpResponseBuilder {
+        let mut resp = HttpResponse::build(self.status_code());
+        let retry_after = match self {
+            Self::RateLimited(wait) => Some(wait.as_secs().max(1)),
+            Self::Unavailable(_) => Some(5),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            resp.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        resp
+    }
+
     /// The error as JSON: `{"error": code, "message": …, "reference"?: …}`.
     pub fn json_response(&self) -> HttpResponse {
         let reference = self.log();
@@ -123,11 +142,18 @@ impl AppError {
         if let Some(r) = reference {
             body["reference"] = r.into();
         }
-        let mut resp = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unavailable(_)) {
-            resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
-        }
-        resp.json(body)
+        self.builder().json(body)
+    }
+}
+
+/// "3 minutes", "1 minute", "20 seconds".
+fn wait_text(wait: std::time::Duration) -> String {
+    let secs = wait.as_secs().max(1);
+    match secs {
+        1 => "1 second".to_owned(),
+        2..=59 => format!("{secs} seconds"),
+        60..=119 => "1 minute".to_owned(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
     }
 }
 
@@ -147,6 +173,7 @@ impl ResponseError for AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -160,11 +187,7 @@ impl ResponseError for AppError {
             reference,
         };
         let body = page.render().unwrap_or_else(|_| "Something went wrong.".to_owned());
-        let mut resp = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unavailable(_)) {
-            resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
-        }
-        resp.content_type("text/html; charset=utf-8").body(body)
+        self.builder().content_type("text/html; charset=utf-8").body(body)
     }
 }
 

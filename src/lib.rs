@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod mail;
+pub mod ratelimit;
 pub mod routes;
 pub mod session;
 pub mod signin;

@@ -51,11 +51,13 @@ impl Email {
             return Err(EmailError::Malformed);
         }
         let (local, domain) = input.rsplit_once('@').ok_or(EmailError::Malformed)?;
-        if local.is_empty() || domain.is_empty() || local.contains('@') {
+        if !is_dot_atom(local) {
             return Err(EmailError::Malformed);
         }
-        let domain = idna::domain_to_ascii(domain).map_err(|_| EmailError::Malformed)?;
-        if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        let domain = idna::domain_to_ascii_cow(domain.as_bytes(), idna::AsciiDenyList::STD3)
+            .map_err(|_| EmailError::Malformed)?
+            .into_owned();
+        if !is_host_name(&domain) {
             return Err(EmailError::Malformed);
         }
         let normalised = format!("{}@{}", local.to_lowercase(), domain);
@@ -78,6 +80,33 @@ impl Email {
         let first = |s: &str| s.chars().next().map(String::from).unwrap_or_default();
         format!("{}***@{}***.{}", first(local), first(host), tld)
     }
+}
+
+/// An ASCII dot-atom local part (RFC 5322): atext runs separated by single dots. Non-ASCII
+/// local parts need SMTPUTF8, which many relays lack, and invite look-alike addresses.
+fn is_dot_atom(local: &str) -> bool {
+    const SPECIALS: &str = "!#$%&'*+/=?^_`{|}~-";
+    !local.is_empty()
+        && local.len() <= 64
+        && local
+            .split('.')
+            .all(|run| !run.is_empty() && run.chars().all(|c| c.is_ascii_alphanumeric() || SPECIALS.contains(c)))
+}
+
+/// A public host name: two or more letter-digit-hyphen labels, the last alphabetic (or an IDN
+/// `xn--` label). IP literals and single-label hosts are refused: mail to them is never a login.
+fn is_host_name(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let tld = labels.last().copied().unwrap_or_default();
+    let tld_ok = tld.len() >= 2 && (tld.bytes().all(|b| b.is_ascii_alphabetic()) || tld.starts_with("xn--"));
+    labels.len() >= 2 && labels.iter().all(label_ok) && tld_ok
 }
 
 impl fmt::Display for Email {
@@ -116,7 +145,29 @@ mod tests {
 
     #[test]
     fn idn_domains_become_punycode() {
-        assert_eq!(Email::parse("jürgen@bücher.de").unwrap().as_str(), "jürgen@xn--bcher-kva.de");
+        assert_eq!(Email::parse("juergen@bücher.de").unwrap().as_str(), "juergen@xn--bcher-kva.de");
+        assert_eq!(Email::parse("a@例え.テスト").unwrap().as_str(), "a@xn--r8jz45g.xn--zckzah");
+    }
+
+    #[test]
+    fn ip_literals_odd_domains_and_unicode_local_parts_are_refused() {
+        for bad in [
+            "a@10.0.0.1",
+            "a@169.254.169.254",
+            "a@ex!ample.com",
+            "a@example.com#x.evil.com",
+            "a@-example.com",
+            "a@example.c",
+            "jürgen@example.com",
+            "\u{430}dmin@corp.com",
+            "a..b@example.com",
+            ".a@example.com",
+            "a.@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(Email::parse("first.last+tag@sub.example.co.uk").is_ok());
+        assert!(Email::parse("o'brien@example.ie").is_ok());
     }
 
     #[test]

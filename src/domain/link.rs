@@ -50,6 +50,13 @@ impl fmt::Debug for LinkToken {
 pub struct AttemptId(String);
 
 impl AttemptId {
+    /// Reads an id back (from the `__Host-attempt` cookie); refuses anything that is not the
+    /// shape of an HMAC, so it is safe inside a store key.
+    pub fn parse(input: &str) -> Option<Self> {
+        let ok = input.len() == 43 && input.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(input.to_owned()))
+    }
+
     /// The id as text (base64url).
     pub fn as_str(&self) -> &str {
         &self.0

@@ -1,13 +1,17 @@
 //! Pure domain types: parsed and normalised input, identifiers, request context.
 
+mod code;
 mod email;
 mod ids;
 mod link;
 mod origin;
+mod policy;
 mod return_to;
 
+pub use code::{CODE_LEN, ShortCode};
 pub use email::{Email, EmailError};
 pub use ids::{SessionId, UserId};
 pub use link::{AttemptId, LinkToken};
 pub use origin::RequestOrigin;
+pub use policy::{CrossDevice, SignInPolicy};
 pub use return_to::LocalPath;

@@ -19,6 +19,7 @@ impl RequestOrigin {
 
     /// Builds an origin, trimming the user agent to printable characters and a bounded length.
     pub fn new(ip: Option<IpAddr>, user_agent: &str) -> Self {
+        let ip = ip.map(|ip| ip.to_canonical());
         let user_agent = user_agent.chars().filter(|c| !c.is_control()).take(Self::MAX_USER_AGENT).collect();
         Self { ip, user_agent }
     }
@@ -52,8 +53,8 @@ impl RequestOrigin {
             (Some(b), Some(s)) => format!("{b} on {s}"),
             (Some(b), None) => b.to_owned(),
             (None, Some(s)) => format!("a browser on {s}"),
-            (None, None) if ua.is_empty() => "an unknown browser".to_owned(),
-            (None, None) => ua.to_owned(),
+            // Never the raw header: it is attacker-written text and ends up in our mail.
+            (None, None) => "an unknown browser".to_owned(),
         }
     }
 
@@ -72,6 +73,8 @@ mod tests {
         let ff = RequestOrigin::new(None, "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0");
         assert_eq!(ff.browser(), "Firefox on Linux");
         assert_eq!(RequestOrigin::new(None, "").browser(), "an unknown browser");
+        let phishing = RequestOrigin::new(None, "Account locked: visit https://evil.example/unlock");
+        assert_eq!(phishing.browser(), "an unknown browser");
     }
 
     #[test]

@@ -31,6 +31,8 @@ impl std::fmt::Debug for OutgoingMail {
 pub struct LoginMail<'a> {
     /// The link to click.
     pub link: &'a str,
+    /// The short code, for finishing on another device (`K7PM-2QXR`).
+    pub code: &'a str,
     /// Minutes until the link expires.
     pub minutes: u64,
     /// Expiry time, UTC, e.g. "14:05 UTC".

@@ -1,15 +1,16 @@
-//! The account page and signing out.
+//! The account page, its session list, and signing out.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{cookies, csrf, page};
 use crate::app::AppState;
+use crate::domain::SessionId;
 use crate::error::AppError;
 use crate::session::{SessionClaims, SessionError};
 
@@ -22,15 +23,33 @@ pub struct AccountPage {
     signed_in_at: String,
     methods: String,
     expires_at: String,
-    device: String,
-    ip: String,
+    sessions: Vec<SessionRow>,
 }
 
-/// Body of `POST /logout`.
+/// One line of the session list.
+pub struct SessionRow {
+    sid: String,
+    device: String,
+    ip: String,
+    created_at: String,
+    last_seen_at: String,
+    current: bool,
+}
+
+/// Body of `POST /logout` and `POST /logout/all`.
 #[derive(Deserialize)]
 pub struct LogoutForm {
     #[serde(default)]
     csrf: String,
+}
+
+/// Body of `POST /account/sessions/end`.
+#[derive(Deserialize)]
+pub struct EndSessionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    sid: String,
 }
 
 /// The live session of this request, if any. Store failures are errors (503), not "signed out".
@@ -43,28 +62,59 @@ pub async fn current_session(req: &HttpRequest, state: &AppState) -> Result<Opti
     }
 }
 
-fn utc(ts: i64) -> String {
-    DateTime::from_timestamp(ts, 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// `GET /account`: who you are and this session; strangers go to the login page.
+fn utc_ts(ts: i64) -> String {
+    DateTime::from_timestamp(ts, 0).map(utc).unwrap_or_default()
+}
+
+fn to_login() -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((LOCATION, "/login?return_to=/account")).finish()
+}
+
+/// `GET /account`: who you are and where you are signed in; strangers go to the login page.
 pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let Some(claims) = current_session(&req, &state).await? else {
-        return Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/login?return_to=/account")).finish());
-    };
-    let record = state.sessions.record(&claims).await?;
-    let origin = record.map(|r| r.origin).unwrap_or_default();
+    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+    let sessions = state
+        .sessions
+        .list(&claims)
+        .await?
+        .into_iter()
+        .map(|s| SessionRow {
+            current: s.sid == claims.sid,
+            sid: s.sid.to_string(),
+            device: s.origin.browser(),
+            ip: s.origin.ip_text(),
+            created_at: utc(s.created_at),
+            last_seen_at: utc(s.last_seen_at),
+        })
+        .collect();
     let csrf = csrf::issue(&req, &state.keys)?;
     let template = AccountPage {
         csrf: csrf.token.clone(),
         email: claims.email.to_string(),
-        signed_in_at: utc(claims.auth_time),
+        signed_in_at: utc_ts(claims.auth_time),
         methods: claims.amr.join(", "),
-        expires_at: utc(claims.exp),
-        device: origin.browser(),
-        ip: origin.ip_text(),
+        expires_at: utc_ts(claims.exp),
+        sessions,
     };
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
+}
+
+/// `POST /account/sessions/end`: ends one of your other sessions.
+pub async fn end_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<EndSessionForm>,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+    let sid = SessionId::parse(&form.sid).ok_or_else(|| AppError::BadRequest("No such session.".to_owned()))?;
+    // Sessions are looked up under the signed-in user only, so nobody can end another's.
+    state.sessions.end_one(&claims, &sid).await?;
+    Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
 }
 
 /// `POST /logout`: ends this session and clears the cookie.
@@ -73,9 +123,39 @@ pub async fn logout(
     state: web::Data<AppState>,
     form: web::Form<LogoutForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
-    if let Some(claims) = current_session(&req, &state).await? {
-        state.sessions.end(&claims).await?;
+    sign_out(&req, &state, &form.csrf, false).await
+}
+
+/// `POST /logout/all`: ends every session of this user, on every device.
+pub async fn logout_all(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LogoutForm>,
+) -> Result<HttpResponse, AppError> {
+    sign_out(&req, &state, &form.csrf, true).await
+}
+
+async fn sign_out(
+    req: &HttpRequest,
+    state: &AppState,
+    csrf_token: &str,
+    everywhere: bool,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(req, &state.keys, &state.public_origin, csrf_token)?;
+    let ended = match current_session(req, state).await {
+        Ok(Some(claims)) if everywhere => state.sessions.end_all(&claims).await.map(drop).map_err(AppError::from),
+        Ok(Some(claims)) => state.sessions.end(&claims).await.map_err(AppError::from),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    // The cookie goes whatever the store said: a browser asked to sign out is signed out.
+    let removal = cookies::removal(cookies::SESSION);
+    match ended {
+        Ok(()) => Ok(HttpResponse::SeeOther().cookie(removal).insert_header((LOCATION, "/login")).finish()),
+        Err(e) => {
+            let mut response = actix_web::ResponseError::error_response(&e);
+            response.add_cookie(&removal).map_err(|e| AppError::Internal(e.into()))?;
+            Ok(response)
+        }
     }
-    Ok(HttpResponse::SeeOther().cookie(cookies::removal(cookies::SESSION)).insert_header((LOCATION, "/login")).finish())
 }

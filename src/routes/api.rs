@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::account::current_session;
+use super::login::attempt_cookie;
 use super::{client, csrf};
 use crate::app::AppState;
 use crate::domain::{Email, LocalPath};
@@ -29,8 +30,8 @@ pub async fn request_link(
     let email = Email::parse(&body.email).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let return_to = body.return_to.as_deref().and_then(LocalPath::parse);
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    state.signin.request_link(email, return_to, origin).await.map_err(AppError::from)?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "status": "sent" })))
+    let requested = state.signin.request_link(email, return_to, origin).await.map_err(AppError::from)?;
+    Ok(HttpResponse::Accepted().cookie(attempt_cookie(requested)).json(serde_json::json!({ "status": "sent" })))
 }
 
 /// `GET /api/v1/session`: the verified claims of a live session, or 401.

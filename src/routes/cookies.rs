@@ -10,6 +10,8 @@ use actix_web::http::header::AUTHORIZATION;
 pub const SESSION: &str = "__Host-session";
 /// The CSRF secret.
 pub const CSRF: &str = "__Host-csrf";
+/// Binds a browser to the sign-in link it asked for.
+pub const ATTEMPT: &str = "__Host-attempt";
 
 /// A `__Host-` cookie: `Secure; HttpOnly; SameSite=Lax; Path=/`, with `Max-Age` when given.
 pub fn host_cookie(name: &'static str, value: String, max_age: Option<Duration>) -> Cookie<'static> {

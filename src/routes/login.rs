@@ -1,5 +1,6 @@
 //! The login page and link requests from it.
 
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -7,10 +8,11 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::{client, csrf, page};
+use super::{client, cookies, csrf, page};
 use crate::app::AppState;
 use crate::domain::{Email, LocalPath};
 use crate::error::AppError;
+use crate::signin::LinkRequested;
 
 /// `GET /login`.
 #[derive(Template, WebTemplate)]
@@ -22,10 +24,11 @@ pub struct LoginPage {
     error: Option<String>,
 }
 
-/// "Check your email".
+/// "Check your email", with a box for the code.
 #[derive(Template, WebTemplate)]
 #[template(path = "sent.html")]
 pub struct SentPage {
+    csrf: String,
     email: String,
     minutes: u64,
 }
@@ -63,8 +66,9 @@ pub async fn login_page(
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
 }
 
-/// `POST /login`: the same "check your email" page for every well-formed address; the form
-/// again with a 400 for anything else. Returns once the mail is queued.
+/// `POST /login`: the same "check your email" page for every well-formed address (only the
+/// CSRF and attempt cookie values differ); the form again with a 400 for anything else.
+/// Returns once the mail is queued.
 pub async fn request_link(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -72,14 +76,14 @@ pub async fn request_link(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    let csrf = csrf::issue(&req, &state.keys)?;
     let return_to = form.return_to.as_deref().and_then(LocalPath::parse);
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
         Err(problem) => {
-            let csrf = csrf::issue(&req, &state.keys)?;
             let template = LoginPage {
                 csrf: csrf.token.clone(),
-                email: form.email.chars().take(254).collect(),
+                email: form.email.chars().filter(|c| !c.is_control()).take(254).collect(),
                 return_to: return_to.map(|p| p.as_str().to_owned()),
                 error: Some(problem.to_string()),
             };
@@ -87,7 +91,15 @@ pub async fn request_link(
         }
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    state.signin.request_link(email.clone(), return_to, origin).await?;
-    let template = SentPage { email: email.to_string(), minutes: state.link_ttl.as_secs().div_ceil(60) };
-    Ok(page(&req, StatusCode::OK, template, &[]))
+    let requested = state.signin.request_link(email.clone(), return_to, origin).await?;
+    let template =
+        SentPage { csrf: csrf.token.clone(), email: email.to_string(), minutes: state.link_ttl.as_secs().div_ceil(60) };
+    let mut cookies = csrf.cookies();
+    cookies.push(attempt_cookie(requested));
+    Ok(page(&req, StatusCode::OK, template, &cookies))
+}
+
+/// The `__Host-attempt` cookie binding this browser to the link just issued.
+pub fn attempt_cookie(requested: LinkRequested) -> Cookie<'static> {
+    cookies::host_cookie(cookies::ATTEMPT, requested.attempt_cookie, Some(requested.cookie_ttl))
 }

@@ -1,4 +1,5 @@
-//! The link in the mail: a confirm page (GET never consumes) and the redemption (POST).
+//! The link and the code from the mail: a confirm page (GET never consumes), redemption by
+//! click (`POST /login/verify`) or by code (`POST /login/code`).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
@@ -8,11 +9,13 @@ use askama_web::WebTemplate;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use super::account::current_session;
 use super::{client, cookies, csrf, page};
 use crate::app::AppState;
 use crate::domain::LinkToken;
 use crate::error::AppError;
-use crate::signin::{LinkProblem, SignInError};
+use crate::signin::{LinkProblem, LinkView, SignInError, SignedIn};
+use crate::store::LinkAttempt;
 
 /// "Sign in as …?" with one button.
 #[derive(Template, WebTemplate)]
@@ -24,9 +27,33 @@ pub struct ConfirmPage {
     requested_at: String,
     ip: String,
     browser: String,
+    other_browser: bool,
 }
 
-/// An unknown, expired or used link, with a form for a new one.
+/// Another browser: the code from the mail finishes the sign-in.
+#[derive(Template, WebTemplate)]
+#[template(path = "enter_code.html")]
+pub struct EnterCodePage {
+    csrf: String,
+    token: Option<String>,
+    email: String,
+    requested_at: String,
+    ip: String,
+    browser: String,
+    error: Option<String>,
+}
+
+/// Another browser under policy `deny`.
+#[derive(Template, WebTemplate)]
+#[template(path = "other_browser.html")]
+pub struct OtherBrowserPage {
+    email: String,
+    requested_at: String,
+    ip: String,
+    browser: String,
+}
+
+/// An unknown, expired, used, replaced or dead link, with a form for a new one.
 #[derive(Template, WebTemplate)]
 #[template(path = "link_problem.html")]
 pub struct LinkProblemPage {
@@ -52,6 +79,39 @@ pub struct VerifyForm {
     csrf: String,
 }
 
+/// Body of `POST /login/code`.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    csrf: String,
+    token: Option<String>,
+}
+
+/// Who asked, for the pages that name it.
+struct Requested {
+    email: String,
+    at: String,
+    ip: String,
+    browser: String,
+}
+
+impl From<&LinkAttempt> for Requested {
+    fn from(a: &LinkAttempt) -> Self {
+        Self {
+            email: a.email.to_string(),
+            at: a.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            ip: a.requested_from.ip_text(),
+            browser: a.requested_from.browser(),
+        }
+    }
+}
+
+fn attempt_cookie(req: &HttpRequest) -> Option<String> {
+    req.cookie(cookies::ATTEMPT).map(|c| c.value().to_owned())
+}
+
 /// `GET /login/verify?token=…`: names the account; never consumes the token.
 pub async fn confirm_page(
     req: HttpRequest,
@@ -59,27 +119,45 @@ pub async fn confirm_page(
     query: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse, AppError> {
     let csrf = csrf::issue(&req, &state.keys)?;
+    let origin = client::request_origin(&req, &state.trusted_proxies);
     let Some(token) = LinkToken::parse(&query.token) else {
         return Ok(problem_page(&req, &csrf, LinkProblem::Unknown));
     };
-    match state.signin.preview(&token).await {
-        Ok(attempt) => {
+    let view = match state.signin.preview(&token, attempt_cookie(&req).as_deref(), &origin).await {
+        Ok(view) => view,
+        Err(SignInError::Link(problem)) => return Ok(problem_page(&req, &csrf, problem)),
+        Err(e) => return Err(e.into()),
+    };
+    let cookies = csrf.cookies();
+    Ok(match view {
+        LinkView::OneClick(attempt) => {
+            let r = Requested::from(&attempt);
+            let other_browser = !state.signin.is_same_browser(&token, &attempt, attempt_cookie(&req).as_deref());
             let template = ConfirmPage {
                 csrf: csrf.token.clone(),
                 token: token.expose().to_owned(),
-                email: attempt.email.to_string(),
-                requested_at: attempt.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-                ip: attempt.requested_from.ip_text(),
-                browser: attempt.requested_from.browser(),
+                email: r.email,
+                requested_at: r.at,
+                ip: r.ip,
+                browser: r.browser,
+                other_browser,
             };
-            Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
+            page(&req, StatusCode::OK, template, &cookies)
         }
-        Err(SignInError::Link(problem)) => Ok(problem_page(&req, &csrf, problem)),
-        Err(e) => Err(e.into()),
-    }
+        LinkView::EnterCode(attempt) => {
+            let template = enter_code(&csrf, Some(&token), &attempt, None);
+            page(&req, StatusCode::OK, template, &cookies)
+        }
+        LinkView::OtherBrowserDenied(attempt) => {
+            let r = Requested::from(&attempt);
+            let template = OtherBrowserPage { email: r.email, requested_at: r.at, ip: r.ip, browser: r.browser };
+            page(&req, StatusCode::FORBIDDEN, template, &cookies)
+        }
+    })
 }
 
-/// `POST /login/verify`: consumes the token and starts the session.
+/// `POST /login/verify`: consumes the token and starts the session, in the browser that
+/// asked (or anywhere under policy `click`); elsewhere it asks for the code.
 pub async fn redeem_link(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -91,17 +169,94 @@ pub async fn redeem_link(
         return Ok(problem_page(&req, &csrf, LinkProblem::Unknown));
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    match state.signin.redeem(&token, origin).await {
-        Ok(signed_in) => {
-            let cookie = cookies::host_cookie(
-                cookies::SESSION,
-                signed_in.session.token.expose_secret().to_owned(),
-                Some(signed_in.session.max_age),
-            );
-            Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((LOCATION, signed_in.return_to.as_str())).finish())
+    match state.signin.redeem_link(&token, attempt_cookie(&req).as_deref(), origin).await {
+        Ok(signed_in) => signed_in_response(&req, &state, signed_in).await,
+        Err(SignInError::NeedsCode(attempt)) => {
+            let template = enter_code(&csrf, Some(&token), &attempt, None);
+            Ok(page(&req, StatusCode::FORBIDDEN, template, &csrf.cookies()))
         }
         Err(SignInError::Link(problem)) => Ok(problem_page(&req, &csrf, problem)),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /login/code`: finishes with the mailed code — with the link's `token` on another
+/// device, or by the `__Host-attempt` cookie in the browser that asked.
+pub async fn redeem_code(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    let csrf = csrf::issue(&req, &state.keys)?;
+    let token = match form.token.as_deref().filter(|t| !t.is_empty()) {
+        Some(raw) => match LinkToken::parse(raw) {
+            Some(token) => Some(token),
+            None => return Ok(problem_page(&req, &csrf, LinkProblem::Unknown)),
+        },
+        None => None,
+    };
+    let origin = client::request_origin(&req, &state.trusted_proxies);
+    let cookie = attempt_cookie(&req);
+    match state.signin.redeem_code(token.as_ref(), cookie.as_deref(), &form.code, origin).await {
+        Ok(signed_in) => signed_in_response(&req, &state, signed_in).await,
+        Err(e @ (SignInError::WrongCode(_) | SignInError::MalformedCode)) => {
+            let message = match e {
+                SignInError::WrongCode(1) => "That code is not right. One try left.".to_owned(),
+                SignInError::WrongCode(left) => format!("That code is not right. {left} tries left."),
+                _ => "A code has 8 letters and digits, like K7PM-2QXR.".to_owned(),
+            };
+            // Show the form again, for the attempt the browser or the token names.
+            let preview = match &token {
+                Some(token) => state.signin.attempt_for_form(token).await?,
+                None => state.signin.attempt_for_cookie(cookie.as_deref()).await?,
+            };
+            let Some(attempt) = preview else { return Ok(problem_page(&req, &csrf, LinkProblem::Unknown)) };
+            let template = enter_code(&csrf, token.as_ref(), &attempt, Some(message));
+            Ok(page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()))
+        }
+        Err(SignInError::Link(problem)) => Ok(problem_page(&req, &csrf, problem)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sets the session cookie, forgets the attempt, ends any session this browser had before,
+/// and sends the person on.
+async fn signed_in_response(
+    req: &HttpRequest,
+    state: &AppState,
+    signed_in: SignedIn,
+) -> Result<HttpResponse, AppError> {
+    if let Ok(Some(previous)) = current_session(req, state).await {
+        state.sessions.end(&previous).await?;
+    }
+    let session = cookies::host_cookie(
+        cookies::SESSION,
+        signed_in.session.token.expose_secret().to_owned(),
+        Some(signed_in.session.max_age),
+    );
+    Ok(HttpResponse::SeeOther()
+        .cookie(session)
+        .cookie(cookies::removal(cookies::ATTEMPT))
+        .insert_header((LOCATION, signed_in.return_to.as_str()))
+        .finish())
+}
+
+fn enter_code(
+    csrf: &csrf::Csrf,
+    token: Option<&LinkToken>,
+    attempt: &LinkAttempt,
+    error: Option<String>,
+) -> EnterCodePage {
+    let r = Requested::from(attempt);
+    EnterCodePage {
+        csrf: csrf.token.clone(),
+        token: token.map(|t| t.expose().to_owned()),
+        email: r.email,
+        requested_at: r.at,
+        ip: r.ip,
+        browser: r.browser,
+        error,
     }
 }
 
@@ -123,6 +278,18 @@ fn problem_page(req: &HttpRequest, csrf: &csrf::Csrf, problem: LinkProblem) -> H
             StatusCode::GONE,
             "This link was already used",
             "Each sign-in link works once. If that was not you, ask for a new link and sign in; nobody else can use this one.",
+            email.to_string(),
+        ),
+        LinkProblem::Superseded(email) => (
+            StatusCode::GONE,
+            "This link was replaced",
+            "A newer link was sent, or you signed in since: only the newest link works. Use it, or ask for a new one.",
+            email.to_string(),
+        ),
+        LinkProblem::Dead(email) => (
+            StatusCode::GONE,
+            "Too many wrong codes",
+            "This sign-in was stopped after too many wrong codes, and its link no longer works. Ask for a new one.",
             email.to_string(),
         ),
     };

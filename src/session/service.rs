@@ -109,6 +109,7 @@ impl SessionService {
             expires_at: now + ttl,
             origin,
             amr: amr.clone(),
+            last_seen_at: now,
         };
         self.store.put_session(&record, self.ttl).await?;
         let claims = SessionClaims {
@@ -128,13 +129,17 @@ impl SessionService {
         Ok(IssuedSession { token: SecretString::from(token), max_age: self.ttl, claims })
     }
 
-    /// Accepts a token only if it verifies and its session is still allow-listed.
+    /// Accepts a token only if it verifies and its session is still allow-listed; notes when
+    /// the session was last seen (at most once a minute, to keep reads cheap).
     pub async fn authenticate(&self, token: &str) -> Result<SessionClaims, SessionError> {
-        let claims: SessionClaims = self.signer.verify(token, self.signer.issuer(), self.clock.now())?;
-        match self.store.get_session(&claims.sub, &claims.sid).await? {
-            Some(_) => Ok(claims),
-            None => Err(SessionError::Revoked),
+        let now = self.clock.now();
+        let claims: SessionClaims = self.signer.verify(token, self.signer.issuer(), now)?;
+        let mut record = self.store.get_session(&claims.sub, &claims.sid).await?.ok_or(SessionError::Revoked)?;
+        if now - record.last_seen_at > chrono::Duration::seconds(60) {
+            record.last_seen_at = now;
+            self.store.touch_session(&record).await?;
         }
+        Ok(claims)
     }
 
     /// The allow-list entry behind verified claims (device, IP, times).
@@ -142,9 +147,24 @@ impl SessionService {
         Ok(self.store.get_session(&claims.sub, &claims.sid).await?)
     }
 
+    /// Every live session of the user these claims belong to, newest first.
+    pub async fn list(&self, claims: &SessionClaims) -> Result<Vec<SessionRecord>, SessionError> {
+        Ok(self.store.list_sessions(&claims.sub).await?)
+    }
+
     /// Ends the session these claims belong to.
     pub async fn end(&self, claims: &SessionClaims) -> Result<(), SessionError> {
         self.store.delete_session(&claims.sub, &claims.sid).await?;
         Ok(())
+    }
+
+    /// Ends one of the user's own sessions by id; returns whether it existed.
+    pub async fn end_one(&self, claims: &SessionClaims, sid: &SessionId) -> Result<bool, SessionError> {
+        Ok(self.store.delete_session(&claims.sub, sid).await?)
+    }
+
+    /// Ends every session of the user these claims belong to; returns how many.
+    pub async fn end_all(&self, claims: &SessionClaims) -> Result<usize, SessionError> {
+        Ok(self.store.delete_all_sessions(&claims.sub).await?)
     }
 }

@@ -1,5 +1,9 @@
-//! The sign-in flow: request a link, look at it, redeem it. Rules only — no HTTP types.
+//! The sign-in flow: request a link, look at it, redeem it by click or by code. Rules only —
+//! no HTTP types.
 
+pub mod binding;
+mod redeem;
 mod service;
 
-pub use service::{LinkProblem, SignIn, SignInError, SignedIn};
+pub use redeem::LinkView;
+pub use service::{LinkProblem, LinkRequested, MAX_CODE_TRIES, SignIn, SignInDeps, SignInError, SignedIn};

@@ -1,22 +1,27 @@
-//! Requesting and redeeming sign-in links.
+//! The sign-in service and requesting links.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
+use super::binding;
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring};
-use crate::domain::{Email, LinkToken, LocalPath, RequestOrigin};
+use crate::domain::{AttemptId, Email, LinkToken, LocalPath, RequestOrigin, ShortCode, SignInPolicy};
 use crate::mail::{LoginMail, Outbox, OutboxError};
+use crate::ratelimit::{LimitError, LimitedAction, RateLimiter};
 use crate::session::{IssuedSession, SessionError, SessionService};
-use crate::store::{LinkAttempt, Redemption, Store, StoreError};
+use crate::store::{LinkAttempt, Store, StoreError};
 
 /// How long a used or expired attempt is remembered after the link's TTL, so that a late
 /// click gets "this link was used" or "this link expired" rather than "unknown link".
-const REMEMBER_AFTER_EXPIRY: Duration = Duration::from_secs(3600);
+pub(super) const REMEMBER_AFTER_EXPIRY: Duration = Duration::from_secs(3600);
 
-/// Why a link cannot be used. Each has its own page; none sets a cookie.
+/// Wrong codes an attempt survives; the next ends it.
+pub const MAX_CODE_TRIES: u32 = 5;
+
+/// Why a link (or its code) cannot be used. Each has its own page; none sets a cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkProblem {
     /// Never issued, mistyped, or forgotten long ago.
@@ -25,6 +30,10 @@ pub enum LinkProblem {
     Expired(Email),
     /// Issued for this address and already used.
     Used(Email),
+    /// A newer link for the address replaced it, or a sign-in since made it void.
+    Superseded(Email),
+    /// Ended by too many wrong codes.
+    Dead(Email),
 }
 
 /// Why a sign-in step failed.
@@ -33,6 +42,18 @@ pub enum SignInError {
     /// The link cannot be used.
     #[error("link cannot be used")]
     Link(LinkProblem),
+    /// Opened in another browser: finish with the code from the mail (policy permitting).
+    #[error("this browser must enter the code")]
+    NeedsCode(Box<LinkAttempt>),
+    /// The code was wrong; this many tries are left.
+    #[error("wrong code")]
+    WrongCode(u32),
+    /// What was typed cannot be a code (no try is spent).
+    #[error("not a code")]
+    MalformedCode,
+    /// Too many requests; try again after this long.
+    #[error("rate limited")]
+    RateLimited(Duration),
     /// The store did not answer; fail closed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -50,6 +71,23 @@ pub enum SignInError {
     Template(#[from] askama::Error),
 }
 
+impl From<LimitError> for SignInError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Exceeded(retry_after) => Self::RateLimited(retry_after),
+            LimitError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// A link was issued: the requesting browser's binding cookie.
+pub struct LinkRequested {
+    /// `__Host-attempt` value.
+    pub attempt_cookie: String,
+    /// Its lifetime (the link's).
+    pub cookie_ttl: Duration,
+}
+
 /// A finished sign-in.
 pub struct SignedIn {
     /// The new session.
@@ -60,54 +98,83 @@ pub struct SignedIn {
 
 /// The sign-in service.
 pub struct SignIn {
-    store: Arc<dyn Store>,
-    outbox: Arc<dyn Outbox>,
-    sessions: Arc<SessionService>,
-    keys: Arc<Keyring>,
-    clock: Arc<dyn Clock>,
-    link_ttl: Duration,
-    public_url: Url,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) outbox: Arc<dyn Outbox>,
+    pub(super) sessions: Arc<SessionService>,
+    pub(super) limiter: Arc<RateLimiter>,
+    pub(super) keys: Arc<Keyring>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) link_ttl: Duration,
+    pub(super) public_url: Url,
+    pub(super) policy: SignInPolicy,
+}
+
+/// What [`SignIn::new`] needs.
+pub struct SignInDeps {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Where mail goes.
+    pub outbox: Arc<dyn Outbox>,
+    /// Sessions.
+    pub sessions: Arc<SessionService>,
+    /// Rate limits.
+    pub limiter: Arc<RateLimiter>,
+    /// Keys derived from SECRET_KEY.
+    pub keys: Arc<Keyring>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl SignIn {
-    /// A service issuing links valid for `link_ttl`, built on `public_url`.
-    pub fn new(
-        store: Arc<dyn Store>,
-        outbox: Arc<dyn Outbox>,
-        sessions: Arc<SessionService>,
-        keys: Arc<Keyring>,
-        clock: Arc<dyn Clock>,
-        link_ttl: Duration,
-        public_url: Url,
-    ) -> Self {
-        Self { store, outbox, sessions, keys, clock, link_ttl, public_url }
+    /// A service issuing links valid for `link_ttl`, built on `public_url`, under `policy`.
+    pub fn new(deps: SignInDeps, link_ttl: Duration, public_url: Url, policy: SignInPolicy) -> Self {
+        let SignInDeps { store, outbox, sessions, limiter, keys, clock } = deps;
+        Self { store, outbox, sessions, limiter, keys, clock, link_ttl, public_url, policy }
     }
 
-    /// Issues a link for `email` and queues the mail. Returns once the mail is queued; the
-    /// outcome is the same for every well-formed address.
+    /// The policy in force.
+    pub fn policy(&self) -> SignInPolicy {
+        self.policy
+    }
+
+    /// Issues a link and a code for `email` and queues the mail. The outcome (and the work
+    /// done) is the same for every well-formed address; only the rate limits refuse.
     pub async fn request_link(
         &self,
         email: Email,
         return_to: Option<LocalPath>,
         origin: RequestOrigin,
-    ) -> Result<(), SignInError> {
+    ) -> Result<LinkRequested, SignInError> {
+        if let Some(ip) = origin.ip {
+            self.limiter.hit(LimitedAction::LoginPerIp, &ip.to_string()).await?;
+        }
+        self.limiter.hit(LimitedAction::LoginPerEmail, email.as_str()).await?;
+
         let now = self.clock.now();
         let ttl = chrono::Duration::from_std(self.link_ttl).unwrap_or(chrono::Duration::minutes(15));
         let token = LinkToken::generate()?;
+        let code = ShortCode::generate()?;
+        let id = token.attempt_id(&self.keys.token);
+        let browser = binding::create(&id, &self.keys.token)?;
+        let email_lookup = self.email_lookup(&email);
+        let generation = self.store.link_generation(&email_lookup, self.policy.supersede).await?;
         let attempt = LinkAttempt {
             email: email.clone(),
             return_to: return_to.unwrap_or_else(LocalPath::account),
             requested_from: origin,
             created_at: now,
             expires_at: now + ttl,
+            browser: browser.proof,
+            code: self.code_hash(&id, &code),
+            email_lookup,
+            generation,
         };
-        self.store
-            .put_attempt(&token.attempt_id(&self.keys.token), &attempt, self.link_ttl + REMEMBER_AFTER_EXPIRY)
-            .await?;
+        self.store.put_attempt(&id, &attempt, self.link_ttl + REMEMBER_AFTER_EXPIRY).await?;
 
         let link = self.link_url(&token);
         let mail = LoginMail {
             link: link.as_str(),
+            code: &code.display(),
             minutes: self.link_ttl.as_secs().div_ceil(60),
             expires_at: &attempt.expires_at.format("%H:%M UTC").to_string(),
             ip: &attempt.requested_from.ip_text(),
@@ -118,26 +185,17 @@ impl SignIn {
         .render(email.clone())?;
         self.outbox.enqueue(mail).await?;
         tracing::info!(email = %email.masked(), "sign-in link issued");
-        Ok(())
+        Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: self.link_ttl })
     }
 
-    /// The attempt behind a link, without consuming it (mail scanners follow GET links).
-    pub async fn preview(&self, token: &LinkToken) -> Result<LinkAttempt, SignInError> {
-        let state = self.store.peek_attempt(&token.attempt_id(&self.keys.token), self.clock.now()).await?;
-        usable(state)
+    /// The keyed hash that stands for an address in store keys.
+    pub(super) fn email_lookup(&self, email: &Email) -> String {
+        self.keys.lookup.mac_b64(&[b"email", email.as_str().as_bytes()])
     }
 
-    /// Consumes the link and starts a session. Of concurrent redemptions of one link on any
-    /// instances, exactly one succeeds.
-    pub async fn redeem(&self, token: &LinkToken, origin: RequestOrigin) -> Result<SignedIn, SignInError> {
-        let now = self.clock.now();
-        let state = self.store.redeem_attempt(&token.attempt_id(&self.keys.token), now).await?;
-        let attempt = usable(state)?;
-        let lookup = self.keys.lookup.mac_b64(&[b"email", attempt.email.as_str().as_bytes()]);
-        let user = self.store.find_or_create_user(&lookup, &attempt.email, now).await?;
-        let session = self.sessions.start(&user, vec!["email".to_owned()], origin).await?;
-        tracing::info!(user = %user.id, "signed in with a link");
-        Ok(SignedIn { session, return_to: attempt.return_to })
+    /// The stored form of a code: bound to its attempt, keyed, never the code itself.
+    pub(super) fn code_hash(&self, id: &AttemptId, code: &ShortCode) -> String {
+        self.keys.token.mac_b64(&[b"code", id.as_str().as_bytes(), code.normalised().as_bytes()])
     }
 
     /// `PUBLIC_URL` + `/login/verify?token=…` — never built from request headers.
@@ -146,15 +204,5 @@ impl SignIn {
         url.set_path("/login/verify");
         url.query_pairs_mut().clear().append_pair("token", token.expose());
         url
-    }
-}
-
-/// A pending attempt, or the problem that stops it.
-fn usable(state: Option<Redemption>) -> Result<LinkAttempt, SignInError> {
-    match state {
-        Some(Redemption::Valid(attempt)) => Ok(attempt),
-        Some(Redemption::Used(attempt)) => Err(SignInError::Link(LinkProblem::Used(attempt.email))),
-        Some(Redemption::Expired(attempt)) => Err(SignInError::Link(LinkProblem::Expired(attempt.email))),
-        None => Err(SignInError::Link(LinkProblem::Unknown)),
     }
 }

@@ -30,6 +30,16 @@ impl Keys {
         format!("{}user-email:{}", self.prefix, lookup)
     }
 
+    /// An address's link generation (supersede counter).
+    pub fn link_generation(&self, lookup: &str) -> String {
+        format!("{}{{e:{}}}:links", self.prefix, lookup)
+    }
+
+    /// A rate-limit counter.
+    pub fn rate(&self, key: &super::RateKey) -> String {
+        format!("{}rate:{}:{}", self.prefix, key.action, key.subject)
+    }
+
     /// A user record.
     pub fn user(&self, id: &UserId) -> String {
         format!("{}{{u:{}}}:user", self.prefix, id)
@@ -37,7 +47,12 @@ impl Keys {
 
     /// One allow-listed session.
     pub fn session(&self, user: &UserId, sid: &SessionId) -> String {
-        format!("{}{{u:{}}}:session:{}", self.prefix, user, sid)
+        format!("{}{}", self.session_prefix(user), sid)
+    }
+
+    /// What every session key of `user` starts with (for the delete-all script).
+    pub fn session_prefix(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:session:", self.prefix, user)
     }
 
     /// The set of a user's session ids.

@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{LinkAttempt, Redemption, SessionRecord, Store, StoreResult, User};
+use super::{LinkAttempt, RateKey, Redemption, SessionRecord, Store, StoreError, StoreResult, User};
 use crate::domain::{AttemptId, Email, SessionId, UserId};
+
+/// How long an address's link generation is kept after its last change (longer than any link).
+pub(super) const GENERATION_TTL: Duration = Duration::from_secs(48 * 3600);
 
 /// A value and the moment the store forgets it.
 struct Expiring<T> {
@@ -26,15 +29,25 @@ impl<T> Expiring<T> {
     }
 }
 
-/// A stored attempt and whether it has been consumed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Pending,
+    Used,
+    Dead,
+}
+
+/// A stored attempt, its state and the code guesses spent on it.
 struct AttemptEntry {
     attempt: LinkAttempt,
-    used: bool,
+    status: Status,
+    tries: u32,
 }
 
 #[derive(Default)]
 struct State {
     attempts: HashMap<AttemptId, Expiring<AttemptEntry>>,
+    generations: HashMap<String, Expiring<u64>>,
+    limits: HashMap<RateKey, Expiring<u64>>,
     users_by_email: HashMap<String, User>,
     sessions: HashMap<(UserId, SessionId), Expiring<SessionRecord>>,
     user_sessions: HashMap<UserId, HashSet<SessionId>>,
@@ -56,17 +69,20 @@ impl MemoryStore {
         // A panic while holding the lock leaves plain data behind; keep serving.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn live_attempt<'a>(state: &'a mut State, id: &AttemptId) -> Option<&'a mut AttemptEntry> {
+        state.attempts.get_mut(id).filter(|e| e.live()).map(|e| &mut e.value)
+    }
 }
 
 /// Classifies an attempt against `now`, the same way the Redis script does.
 fn classify(entry: &AttemptEntry, now: DateTime<Utc>) -> Redemption {
     let attempt = entry.attempt.clone();
-    if entry.used {
-        Redemption::Used(attempt)
-    } else if now >= entry.attempt.expires_at {
-        Redemption::Expired(attempt)
-    } else {
-        Redemption::Valid(attempt)
+    match entry.status {
+        Status::Used => Redemption::Used(attempt),
+        Status::Dead => Redemption::Dead(attempt),
+        Status::Pending if now >= entry.attempt.expires_at => Redemption::Expired(attempt),
+        Status::Pending => Redemption::Valid(attempt),
     }
 }
 
@@ -77,26 +93,82 @@ impl Store for MemoryStore {
     }
 
     async fn put_attempt(&self, id: &AttemptId, attempt: &LinkAttempt, keep_for: Duration) -> StoreResult<()> {
-        let entry = AttemptEntry { attempt: attempt.clone(), used: false };
+        let entry = AttemptEntry { attempt: attempt.clone(), status: Status::Pending, tries: 0 };
         self.lock().attempts.insert(id.clone(), Expiring::new(entry, keep_for));
         Ok(())
     }
 
     async fn peek_attempt(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<Option<Redemption>> {
-        let state = self.lock();
-        Ok(state.attempts.get(id).filter(|e| e.live()).map(|e| classify(&e.value, now)))
+        let mut state = self.lock();
+        Ok(Self::live_attempt(&mut state, id).map(|e| classify(e, now)))
     }
 
     async fn redeem_attempt(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<Option<Redemption>> {
         let mut state = self.lock();
-        let Some(entry) = state.attempts.get_mut(id).filter(|e| e.live()) else {
-            return Ok(None);
-        };
-        let outcome = classify(&entry.value, now);
+        let Some(entry) = Self::live_attempt(&mut state, id) else { return Ok(None) };
+        let outcome = classify(entry, now);
         if matches!(outcome, Redemption::Valid(_)) {
-            entry.value.used = true;
+            entry.status = Status::Used;
         }
         Ok(Some(outcome))
+    }
+
+    async fn take_code_try(
+        &self,
+        id: &AttemptId,
+        now: DateTime<Utc>,
+        max_tries: u32,
+    ) -> StoreResult<Option<(Redemption, u32)>> {
+        let mut state = self.lock();
+        let Some(entry) = Self::live_attempt(&mut state, id) else { return Ok(None) };
+        let outcome = classify(entry, now);
+        if !matches!(outcome, Redemption::Valid(_)) {
+            return Ok(Some((outcome, entry.tries)));
+        }
+        entry.tries += 1;
+        if entry.tries > max_tries {
+            entry.status = Status::Dead;
+            return Ok(Some((Redemption::Dead(entry.attempt.clone()), entry.tries)));
+        }
+        Ok(Some((outcome, entry.tries)))
+    }
+
+    async fn kill_attempt(&self, id: &AttemptId) -> StoreResult<()> {
+        let mut state = self.lock();
+        if let Some(entry) = Self::live_attempt(&mut state, id).filter(|e| e.status == Status::Pending) {
+            entry.status = Status::Dead;
+        }
+        Ok(())
+    }
+
+    async fn link_generation(&self, lookup: &str, bump: bool) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let current = state.generations.get(lookup).filter(|g| g.live()).map_or(0, |g| g.value);
+        if !bump {
+            return Ok(current);
+        }
+        state.generations.insert(lookup.to_owned(), Expiring::new(current + 1, GENERATION_TTL));
+        Ok(current + 1)
+    }
+
+    async fn advance_generation(&self, lookup: &str, expected: u64) -> StoreResult<bool> {
+        let mut state = self.lock();
+        let current = state.generations.get(lookup).filter(|g| g.live()).map_or(0, |g| g.value);
+        if current != expected {
+            return Ok(false);
+        }
+        state.generations.insert(lookup.to_owned(), Expiring::new(current + 1, GENERATION_TTL));
+        Ok(true)
+    }
+
+    async fn hit_limit(&self, key: &RateKey, window: Duration, cost: u64) -> StoreResult<(u64, Duration)> {
+        let mut state = self.lock();
+        let counter = state.limits.entry(key.clone()).or_insert_with(|| Expiring::new(0, window));
+        if !counter.live() {
+            *counter = Expiring::new(0, window);
+        }
+        counter.value += cost;
+        Ok((counter.value, counter.until.saturating_duration_since(Instant::now())))
     }
 
     async fn find_or_create_user(&self, lookup: &str, email: &Email, now: DateTime<Utc>) -> StoreResult<User> {
@@ -104,7 +176,7 @@ impl Store for MemoryStore {
         if let Some(user) = state.users_by_email.get(lookup) {
             return Ok(user.clone());
         }
-        let id = UserId::generate().map_err(|e| super::StoreError::Unavailable(e.into()))?;
+        let id = UserId::generate().map_err(|e| StoreError::Unavailable(e.into()))?;
         let user = User { id, email: email.clone(), created_at: now };
         state.users_by_email.insert(lookup.to_owned(), user.clone());
         Ok(user)
@@ -131,5 +203,34 @@ impl Store for MemoryStore {
             set.remove(sid);
         }
         Ok(existed)
+    }
+
+    async fn list_sessions(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {
+        let state = self.lock();
+        let sids = state.user_sessions.get(user).cloned().unwrap_or_default();
+        let mut sessions: Vec<SessionRecord> = sids
+            .iter()
+            .filter_map(|sid| state.sessions.get(&(user.clone(), sid.clone())))
+            .filter(|e| e.live())
+            .map(|e| e.value.clone())
+            .collect();
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        Ok(sessions)
+    }
+
+    async fn delete_all_sessions(&self, user: &UserId) -> StoreResult<usize> {
+        let mut state = self.lock();
+        let sids = state.user_sessions.remove(user).unwrap_or_default();
+        Ok(sids.into_iter().filter_map(|sid| state.sessions.remove(&(user.clone(), sid))).filter(|e| e.live()).count())
+    }
+
+    async fn touch_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        let mut state = self.lock();
+        if let Some(entry) =
+            state.sessions.get_mut(&(session.user_id.clone(), session.sid.clone())).filter(|e| e.live())
+        {
+            entry.value = session.clone();
+        }
+        Ok(())
     }
 }

@@ -18,6 +18,14 @@ pub struct LinkAttempt {
     pub created_at: DateTime<Utc>,
     /// When the link stops working.
     pub expires_at: DateTime<Utc>,
+    /// HMAC of the browser secret in the requesting browser's `__Host-attempt` cookie.
+    pub browser: String,
+    /// HMAC of the short code in the mail.
+    pub code: String,
+    /// Keyed hash of the address (names its link generation).
+    pub email_lookup: String,
+    /// The address's link generation when issued; a later generation supersedes this link.
+    pub generation: u64,
 }
 
 /// The state of an attempt as seen by a peek or a redemption.
@@ -29,6 +37,17 @@ pub enum Redemption {
     Used(LinkAttempt),
     /// Past `expires_at`.
     Expired(LinkAttempt),
+    /// Ended by too many wrong codes.
+    Dead(LinkAttempt),
+}
+
+impl Redemption {
+    /// The attempt, whatever its state.
+    pub fn attempt(&self) -> &LinkAttempt {
+        match self {
+            Self::Valid(a) | Self::Used(a) | Self::Expired(a) | Self::Dead(a) => a,
+        }
+    }
 }
 
 /// A person with an account.
@@ -57,4 +76,6 @@ pub struct SessionRecord {
     pub origin: RequestOrigin,
     /// Authentication methods (RFC 8176 `amr`).
     pub amr: Vec<String>,
+    /// When it was last used (updated at most once a minute).
+    pub last_seen_at: DateTime<Utc>,
 }

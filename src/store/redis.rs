@@ -10,20 +10,67 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Keys, LinkAttempt, Redemption, SessionRecord, Store, StoreError, StoreResult, User};
+use super::memory::GENERATION_TTL;
+use super::{Keys, LinkAttempt, RateKey, Redemption, SessionRecord, Store, StoreError, StoreResult, User};
 use crate::domain::{AttemptId, Email, SessionId, UserId};
 
-/// Consumes a sign-in attempt. One script, so that checking the status and marking it used
-/// cannot interleave with another redemption on any instance.
-/// KEYS[1] = attempt hash; ARGV[1] = now (unix ms); ARGV[2] = 1 to consume, 0 to only look.
-/// Returns nil (unknown) or {outcome, data} with outcome valid | used | expired.
+/// Reads or changes a sign-in attempt. One script, so that checking the status and changing
+/// it cannot interleave with another request on any instance.
+/// KEYS[1] = attempt hash (`status`, `expires`, `data`, `tries`).
+/// ARGV[1] = now (unix ms); ARGV[2] = peek | consume | try | kill; ARGV[3] = max code tries.
+/// Returns nil (unknown) or {outcome, data, tries}, outcome = valid | used | dead | expired.
 const ATTEMPT_SCRIPT: &str = r"
-local fields = redis.call('HMGET', KEYS[1], 'status', 'expires', 'data')
-if not fields[1] then return nil end
-if fields[1] ~= 'pending' then return {'used', fields[3]} end
-if tonumber(fields[2]) <= tonumber(ARGV[1]) then return {'expired', fields[3]} end
-if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'status', 'used') end
-return {'valid', fields[3]}
+local f = redis.call('HMGET', KEYS[1], 'status', 'expires', 'data', 'tries')
+if not f[1] then return nil end
+local op = ARGV[2]
+local tries = tonumber(f[4] or '0')
+if f[1] ~= 'pending' then return {f[1], f[3], tries} end
+if op == 'kill' then
+  redis.call('HSET', KEYS[1], 'status', 'dead')
+  return {'dead', f[3], tries}
+end
+if tonumber(f[2]) <= tonumber(ARGV[1]) then return {'expired', f[3], tries} end
+if op == 'consume' then redis.call('HSET', KEYS[1], 'status', 'used') end
+if op == 'try' then
+  tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
+  if tries > tonumber(ARGV[3]) then
+    redis.call('HSET', KEYS[1], 'status', 'dead')
+    return {'dead', f[3], tries}
+  end
+end
+return {'valid', f[3], tries}
+";
+
+/// Moves an address's link generation on only if it still is what the caller saw, so two
+/// sign-ins racing on different links of one address cannot both win.
+/// KEYS[1] = generation; ARGV[1] = expected; ARGV[2] = TTL seconds. Returns 1 or 0.
+const ADVANCE_SCRIPT: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], current + 1, 'EX', ARGV[2])
+return 1
+";
+
+/// A fixed-window counter: INCRBY, and the window's expiry set by the hit that creates it.
+/// KEYS[1] = counter; ARGV[1] = cost; ARGV[2] = window ms. Returns {count, ms left}.
+const LIMIT_SCRIPT: &str = r"
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+return {n, ttl}
+";
+
+/// Ends every session of a user: the index and each session go in one step (one hash slot).
+/// KEYS[1] = the user's session set; ARGV[1] = the session key prefix (…:session:).
+const DELETE_ALL_SESSIONS_SCRIPT: &str = r"
+local sids = redis.call('SMEMBERS', KEYS[1])
+local n = 0
+for _, sid in ipairs(sids) do n = n + redis.call('DEL', ARGV[1] .. sid) end
+redis.call('DEL', KEYS[1])
+return n
 ";
 
 /// A store in Redis. Cloning is cheap: the connection manager is shared.
@@ -32,6 +79,9 @@ pub struct RedisStore {
     conn: ConnectionManager,
     keys: Keys,
     attempt_script: redis::Script,
+    advance_script: redis::Script,
+    limit_script: redis::Script,
+    delete_all_script: redis::Script,
 }
 
 impl RedisStore {
@@ -46,7 +96,14 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(500));
         let conn =
             ConnectionManager::new_lazy_with_config(client, config).context("cannot set up the Redis connection")?;
-        Ok(Self { conn, keys, attempt_script: redis::Script::new(ATTEMPT_SCRIPT) })
+        Ok(Self {
+            conn,
+            keys,
+            attempt_script: redis::Script::new(ATTEMPT_SCRIPT),
+            advance_script: redis::Script::new(ADVANCE_SCRIPT),
+            limit_script: redis::Script::new(LIMIT_SCRIPT),
+            delete_all_script: redis::Script::new(DELETE_ALL_SESSIONS_SCRIPT),
+        })
     }
 
     /// The key builder in use.
@@ -63,23 +120,27 @@ impl RedisStore {
         &self,
         id: &AttemptId,
         now: DateTime<Utc>,
-        consume: bool,
-    ) -> StoreResult<Option<Redemption>> {
-        let reply: Option<(String, String)> = self
+        op: &str,
+        max_tries: u32,
+    ) -> StoreResult<Option<(Redemption, u32)>> {
+        let reply: Option<(String, String, u32)> = self
             .attempt_script
             .key(self.keys.attempt(id))
             .arg(now.timestamp_millis())
-            .arg(if consume { "1" } else { "0" })
+            .arg(op)
+            .arg(max_tries)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        let Some((outcome, data)) = reply else { return Ok(None) };
+        let Some((outcome, data, tries)) = reply else { return Ok(None) };
         let attempt: LinkAttempt = from_json(&data)?;
-        Ok(Some(match outcome.as_str() {
+        let state = match outcome.as_str() {
             "valid" => Redemption::Valid(attempt),
             "expired" => Redemption::Expired(attempt),
+            "dead" => Redemption::Dead(attempt),
             _ => Redemption::Used(attempt),
-        }))
+        };
+        Ok(Some((state, tries)))
     }
 }
 
@@ -125,11 +186,66 @@ impl Store for RedisStore {
     }
 
     async fn peek_attempt(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<Option<Redemption>> {
-        self.run_attempt_script(id, now, false).await
+        Ok(self.run_attempt_script(id, now, "peek", 0).await?.map(|(state, _)| state))
     }
 
     async fn redeem_attempt(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<Option<Redemption>> {
-        self.run_attempt_script(id, now, true).await
+        Ok(self.run_attempt_script(id, now, "consume", 0).await?.map(|(state, _)| state))
+    }
+
+    async fn take_code_try(
+        &self,
+        id: &AttemptId,
+        now: DateTime<Utc>,
+        max_tries: u32,
+    ) -> StoreResult<Option<(Redemption, u32)>> {
+        self.run_attempt_script(id, now, "try", max_tries).await
+    }
+
+    async fn kill_attempt(&self, id: &AttemptId) -> StoreResult<()> {
+        self.run_attempt_script(id, Utc::now(), "kill", 0).await.map(drop)
+    }
+
+    async fn link_generation(&self, lookup: &str, bump: bool) -> StoreResult<u64> {
+        let key = self.keys.link_generation(lookup);
+        let mut conn = self.conn.clone();
+        if !bump {
+            let current: Option<u64> = conn.get(&key).await.map_err(unavailable)?;
+            return Ok(current.unwrap_or(0));
+        }
+        let (generation,): (u64,) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .expire(&key, GENERATION_TTL.as_secs() as i64)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(generation)
+    }
+
+    async fn advance_generation(&self, lookup: &str, expected: u64) -> StoreResult<bool> {
+        let advanced: i64 = self
+            .advance_script
+            .key(self.keys.link_generation(lookup))
+            .arg(expected)
+            .arg(GENERATION_TTL.as_secs())
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(advanced == 1)
+    }
+
+    async fn hit_limit(&self, key: &RateKey, window: Duration, cost: u64) -> StoreResult<(u64, Duration)> {
+        let (count, left_ms): (u64, i64) = self
+            .limit_script
+            .key(self.keys.rate(key))
+            .arg(cost)
+            .arg(window.as_millis().max(1) as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok((count, Duration::from_millis(left_ms.max(0) as u64)))
     }
 
     async fn find_or_create_user(&self, lookup: &str, email: &Email, now: DateTime<Utc>) -> StoreResult<User> {
@@ -189,6 +305,57 @@ impl Store for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(deleted > 0)
+    }
+
+    async fn list_sessions(&self, user: &UserId) -> StoreResult<Vec<SessionRecord>> {
+        let mut conn = self.conn.clone();
+        let sids: Vec<String> = conn.smembers(self.keys.sessions(user)).await.map_err(unavailable)?;
+        let sids: Vec<SessionId> = sids.iter().filter_map(|s| SessionId::parse(s)).collect();
+        if sids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = sids.iter().map(|sid| self.keys.session(user, sid)).collect();
+        let raw: Vec<Option<String>> =
+            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await.map_err(unavailable)?;
+        let mut sessions = Vec::new();
+        let mut lapsed = Vec::new();
+        for (sid, value) in sids.iter().zip(raw) {
+            match value {
+                Some(value) => sessions.push(from_json::<SessionRecord>(&value)?),
+                None => lapsed.push(sid.as_str()),
+            }
+        }
+        if !lapsed.is_empty() {
+            // Sessions that timed out leave their id in the index; tidy it while here.
+            let _: usize = conn.srem(self.keys.sessions(user), &lapsed).await.map_err(unavailable)?;
+        }
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        Ok(sessions)
+    }
+
+    async fn delete_all_sessions(&self, user: &UserId) -> StoreResult<usize> {
+        let session_prefix = self.keys.session_prefix(user);
+        let n: usize = self
+            .delete_all_script
+            .key(self.keys.sessions(user))
+            .arg(session_prefix)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(n)
+    }
+
+    async fn touch_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        // SET … XX KEEPTTL: only a live session is rewritten, and its expiry stays.
+        let _: Option<String> = redis::cmd("SET")
+            .arg(self.keys.session(&session.user_id, &session.sid))
+            .arg(to_json(session)?)
+            .arg("XX")
+            .arg("KEEPTTL")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }
 

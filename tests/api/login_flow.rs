@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::Value;
 
-use crate::helpers::{PUBLIC_URL, hidden_field, magic_link_from, set_cookies, spawn_app, token_from_link};
+use crate::helpers::{PUBLIC_URL, code_from, hidden_field, magic_link_from, set_cookies, spawn_app, token_from_link};
 
 #[tokio::test]
 async fn a_person_signs_in_with_the_mailed_link_and_out_again() {
@@ -25,7 +25,8 @@ async fn a_person_signs_in_with_the_mailed_link_and_out_again() {
     let link = magic_link_from(mail);
     assert!(link.starts_with(&format!("{PUBLIC_URL}/login/verify?token=")), "{link}");
     assert!(mail.html().contains(&link.replace('&', "&amp;")), "HTML part lacks the link");
-    assert!(mail.text().contains("expires in 15 minutes"));
+    assert!(mail.text().contains("expire in 15 minutes"));
+    assert!(code_from(mail).len() == 9, "no code in the mail");
     assert!(mail.text().contains("127.0.0.1"), "mail does not say where the request came from");
     let token = token_from_link(&link);
 

@@ -244,3 +244,12 @@ pub fn token_from_link(link: &str) -> String {
 pub fn set_cookies(response: &Response) -> Vec<String> {
     response.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect()
 }
+
+/// The short code in a sign-in mail (`K7PM-2QXR`).
+pub fn code_from(mail: &ReceivedMail) -> String {
+    let text = mail.text();
+    text.split_whitespace()
+        .find(|w| w.len() == 9 && w.as_bytes()[4] == b'-' && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .expect("no code in the mail")
+        .to_owned()
+}

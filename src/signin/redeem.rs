@@ -1,0 +1,183 @@
+//! Looking at and redeeming links and codes.
+
+use crate::crypto;
+use crate::domain::{AttemptId, CrossDevice, LinkToken, RequestOrigin, ShortCode};
+use crate::ratelimit::LimitedAction;
+use crate::store::{LinkAttempt, Redemption};
+
+use super::binding;
+use super::service::{LinkProblem, MAX_CODE_TRIES, SignIn, SignInError, SignedIn};
+
+/// What opening a link shows.
+#[derive(Debug)]
+pub enum LinkView {
+    /// The browser that asked (or policy `click`): one button finishes the sign-in.
+    OneClick(LinkAttempt),
+    /// Another browser under policy `code`: the code from the mail finishes it here.
+    EnterCode(LinkAttempt),
+    /// Another browser under policy `deny`: only the browser that asked can finish.
+    OtherBrowserDenied(LinkAttempt),
+}
+
+impl SignIn {
+    /// What the link leads to, without consuming it (mail scanners follow GET links).
+    /// `attempt_cookie` is this browser's `__Host-attempt`, if any.
+    pub async fn preview(
+        &self,
+        token: &LinkToken,
+        attempt_cookie: Option<&str>,
+        origin: &RequestOrigin,
+    ) -> Result<LinkView, SignInError> {
+        self.check_failures(origin).await?;
+        let id = token.attempt_id(&self.keys.token);
+        let state = self.store.peek_attempt(&id, self.clock.now()).await?;
+        let attempt = self.usable(state, origin).await?;
+        self.check_generation(&attempt).await?;
+        Ok(match (self.same_browser(&id, &attempt, attempt_cookie), self.policy.cross_device) {
+            (true, _) | (false, CrossDevice::Click) => LinkView::OneClick(attempt),
+            (false, CrossDevice::Code) => LinkView::EnterCode(attempt),
+            (false, CrossDevice::Deny) => LinkView::OtherBrowserDenied(attempt),
+        })
+    }
+
+    /// Consumes the link and starts a session — in the browser that asked, or anywhere under
+    /// policy `click`. Of concurrent redemptions on any instances, exactly one succeeds.
+    pub async fn redeem_link(
+        &self,
+        token: &LinkToken,
+        attempt_cookie: Option<&str>,
+        origin: RequestOrigin,
+    ) -> Result<SignedIn, SignInError> {
+        self.check_failures(&origin).await?;
+        let id = token.attempt_id(&self.keys.token);
+        let state = self.store.peek_attempt(&id, self.clock.now()).await?;
+        let attempt = self.usable(state, &origin).await?;
+        if !self.same_browser(&id, &attempt, attempt_cookie) && self.policy.cross_device != CrossDevice::Click {
+            return Err(SignInError::NeedsCode(Box::new(attempt)));
+        }
+        let state = self.store.redeem_attempt(&id, self.clock.now()).await?;
+        let attempt = self.usable(state, &origin).await?;
+        self.finish(attempt, origin).await
+    }
+
+    /// Finishes a sign-in with the mailed code: on another device (with the link's `token`),
+    /// or in the browser that asked (its `__Host-attempt` names the attempt). Every guess
+    /// spends one of [`MAX_CODE_TRIES`] before it is checked; the last wrong one ends the
+    /// attempt, link and code alike.
+    pub async fn redeem_code(
+        &self,
+        token: Option<&LinkToken>,
+        attempt_cookie: Option<&str>,
+        typed: &str,
+        origin: RequestOrigin,
+    ) -> Result<SignedIn, SignInError> {
+        self.check_failures(&origin).await?;
+        let id = match token {
+            Some(token) => token.attempt_id(&self.keys.token),
+            None => attempt_cookie.and_then(binding::attempt_of).ok_or(SignInError::Link(LinkProblem::Unknown))?,
+        };
+        let code = ShortCode::parse(typed).ok_or(SignInError::MalformedCode)?;
+        let state = self.store.take_code_try(&id, self.clock.now(), MAX_CODE_TRIES).await?;
+        let tries = state.as_ref().map_or(0, |(_, tries)| *tries);
+        let attempt = self.usable(state.map(|(state, _)| state), &origin).await?;
+        if token.is_some()
+            && self.policy.cross_device == CrossDevice::Deny
+            && !self.same_browser(&id, &attempt, attempt_cookie)
+        {
+            return Err(SignInError::Link(LinkProblem::Unknown));
+        }
+        if !crypto::constant_time_eq(self.code_hash(&id, &code).as_bytes(), attempt.code.as_bytes()) {
+            self.record_failure(&origin).await?;
+            if tries >= MAX_CODE_TRIES {
+                self.store.kill_attempt(&id).await?;
+                return Err(SignInError::Link(LinkProblem::Dead(attempt.email)));
+            }
+            return Err(SignInError::WrongCode(MAX_CODE_TRIES - tries));
+        }
+        let state = self.store.redeem_attempt(&id, self.clock.now()).await?;
+        let attempt = self.usable(state, &origin).await?;
+        self.finish(attempt, origin).await
+    }
+
+    /// After the attempt is consumed: claim the address's link generation (so this sign-in
+    /// voids every other outstanding link, and of two racing links only one wins), then
+    /// find or create the user and start the session.
+    async fn finish(&self, attempt: LinkAttempt, origin: RequestOrigin) -> Result<SignedIn, SignInError> {
+        if !self.store.advance_generation(&attempt.email_lookup, attempt.generation).await? {
+            return Err(SignInError::Link(LinkProblem::Superseded(attempt.email)));
+        }
+        let user = self.store.find_or_create_user(&attempt.email_lookup, &attempt.email, self.clock.now()).await?;
+        let session = self.sessions.start(&user, vec!["email".to_owned()], origin).await?;
+        tracing::info!(user = %user.id, "signed in");
+        Ok(SignedIn { session, return_to: attempt.return_to })
+    }
+
+    fn same_browser(&self, id: &AttemptId, attempt: &LinkAttempt, cookie: Option<&str>) -> bool {
+        binding::matches(cookie, id, &attempt.browser, &self.keys.token)
+    }
+
+    /// A pending attempt, or the problem that stops it (an unknown one counts as a failure).
+    async fn usable(&self, state: Option<Redemption>, origin: &RequestOrigin) -> Result<LinkAttempt, SignInError> {
+        let problem = match state {
+            Some(Redemption::Valid(attempt)) => return Ok(attempt),
+            Some(Redemption::Used(a)) => LinkProblem::Used(a.email),
+            Some(Redemption::Expired(a)) => LinkProblem::Expired(a.email),
+            Some(Redemption::Dead(a)) => LinkProblem::Dead(a.email),
+            None => {
+                self.record_failure(origin).await?;
+                LinkProblem::Unknown
+            }
+        };
+        Err(SignInError::Link(problem))
+    }
+
+    /// A pending link whose address has since had a newer link or a sign-in is void.
+    async fn check_generation(&self, attempt: &LinkAttempt) -> Result<(), SignInError> {
+        let current = self.store.link_generation(&attempt.email_lookup, false).await?;
+        if current != attempt.generation {
+            return Err(SignInError::Link(LinkProblem::Superseded(attempt.email.clone())));
+        }
+        Ok(())
+    }
+
+    async fn check_failures(&self, origin: &RequestOrigin) -> Result<(), SignInError> {
+        if let Some(ip) = origin.ip {
+            self.limiter.check(LimitedAction::FailedRedeemPerIp, &ip.to_string()).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_failure(&self, origin: &RequestOrigin) -> Result<(), SignInError> {
+        if let Some(ip) = origin.ip {
+            self.limiter.record(LimitedAction::FailedRedeemPerIp, &ip.to_string()).await?;
+        }
+        Ok(())
+    }
+}
+
+impl SignIn {
+    /// True when `cookie` binds this browser to the token's attempt.
+    pub fn is_same_browser(&self, token: &LinkToken, attempt: &LinkAttempt, cookie: Option<&str>) -> bool {
+        self.same_browser(&token.attempt_id(&self.keys.token), attempt, cookie)
+    }
+
+    /// The still-pending attempt behind a token, to show the code form again.
+    pub async fn attempt_for_form(&self, token: &LinkToken) -> Result<Option<LinkAttempt>, SignInError> {
+        self.pending(&token.attempt_id(&self.keys.token)).await
+    }
+
+    /// The still-pending attempt this browser asked for, to show the code form again.
+    pub async fn attempt_for_cookie(&self, cookie: Option<&str>) -> Result<Option<LinkAttempt>, SignInError> {
+        match cookie.and_then(binding::attempt_of) {
+            Some(id) => self.pending(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn pending(&self, id: &AttemptId) -> Result<Option<LinkAttempt>, SignInError> {
+        Ok(match self.store.peek_attempt(id, self.clock.now()).await? {
+            Some(Redemption::Valid(attempt)) => Some(attempt),
+            _ => None,
+        })
+    }
+}
