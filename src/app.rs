@@ -18,8 +18,10 @@ use crate::config::{Settings, StoreSettings};
 use crate::crypto::Keyring;
 use crate::error::AppError;
 use crate::mail::{InProcessOutbox, Mailer};
+use crate::mfa::service::SecondFactorService;
+use crate::policy::PolicySource;
 use crate::ratelimit::RateLimiter;
-use crate::routes::{account, api, login, ops, verify};
+use crate::routes::{account, account_mfa, api, login, ops, second_factor, verify};
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
 use crate::store::{Keys, MemoryStore, RedisStore, Store};
@@ -34,6 +36,8 @@ pub struct AppState {
     pub signin: SignIn,
     /// Sessions.
     pub sessions: Arc<SessionService>,
+    /// Second factors (account settings).
+    pub second: Arc<SecondFactorService>,
     /// The store (for readiness).
     pub store: Arc<dyn Store>,
     /// Keys derived from SECRET_KEY.
@@ -92,11 +96,15 @@ impl Application {
             bind_addr,
             policy,
             rate_limits,
+            admin_emails,
             ..
         } = settings;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
         let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone(), session_ttl));
         let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), rate_limits));
+        let policy = Arc::new(PolicySource::new(store.clone(), policy).await);
+        let site = public_url.host_str().unwrap_or("latchkey").to_owned();
+        let second = Arc::new(SecondFactorService::new(store.clone(), keyring.clone(), clock.clone(), site));
         let deps = SignInDeps {
             store: store.clone(),
             outbox: Arc::new(outbox),
@@ -104,11 +112,15 @@ impl Application {
             limiter,
             keys: keyring.clone(),
             clock,
+            second: second.clone(),
+            policy,
+            admins: admin_emails,
         };
-        let signin = SignIn::new(deps, link_ttl, public_url, policy);
+        let signin = SignIn::new(deps, link_ttl, public_url);
         let state = web::Data::new(AppState {
             signin,
             sessions,
+            second,
             store,
             keys: keyring,
             signer,
@@ -173,7 +185,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login/verify", web::get().to(verify::confirm_page))
         .route("/login/verify", web::post().to(verify::redeem_link))
         .route("/login/code", web::post().to(verify::redeem_code))
+        .route("/login/2fa", web::get().to(second_factor::step_page))
+        .route("/login/2fa", web::post().to(second_factor::verify))
+        .route("/login/2fa/enroll", web::post().to(second_factor::confirm_enrollment))
         .route("/account", web::get().to(account::account_page))
+        .route("/account/totp/enroll", web::post().to(account_mfa::enroll_totp))
+        .route("/account/totp/confirm", web::post().to(account_mfa::confirm_totp))
+        .route("/account/totp/disable", web::post().to(account_mfa::disable_totp))
+        .route("/account/recovery-codes", web::post().to(account_mfa::regenerate_recovery))
         .route("/account/sessions/end", web::post().to(account::end_session))
         .route("/logout", web::post().to(account::logout))
         .route("/logout/all", web::post().to(account::logout_all))

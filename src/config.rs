@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::crypto::SecretKey;
-use crate::domain::{CrossDevice, SignInPolicy};
+use crate::domain::{CrossDevice, Email, SignInPolicy};
 use crate::ratelimit::{LimitedAction, RateLimits};
 use crate::session::{KeySet, SigningKey};
 
@@ -91,8 +91,11 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
-    /// `CROSS_DEVICE`, `LINK_SUPERSEDE`.
+    /// `CROSS_DEVICE`, `LINK_SUPERSEDE`, `SECOND_FACTOR`, `SECOND_FACTOR_METHODS`: the starting
+    /// policy, written to the store if it holds none; admins change it at run time.
     pub policy: SignInPolicy,
+    /// `ADMIN_EMAILS`: these accounts always need a second factor.
+    pub admin_emails: Vec<Email>,
     /// `RATE_LIMIT_*`.
     pub rate_limits: RateLimits,
     /// `LOG_FORMAT`.
@@ -172,7 +175,10 @@ impl Settings {
         let policy = SignInPolicy {
             cross_device: r.parse("CROSS_DEVICE", "code", "`code`, `click` or `deny`").unwrap_or(CrossDevice::Code),
             supersede: r.parse("LINK_SUPERSEDE", "true", "`true` or `false`").unwrap_or(true),
+            second_factor: r.parse("SECOND_FACTOR", "optional", "`off`, `optional` or `required`").unwrap_or_default(),
+            methods: r.parse("SECOND_FACTOR_METHODS", "totp,sms", "`totp,sms`, `totp` or `sms`").unwrap_or_default(),
         };
+        let admin_emails = r.admin_emails();
         let rate_limits = r.rate_limits();
         let log_format = match r.get("LOG_FORMAT").as_deref() {
             None => {
@@ -213,6 +219,7 @@ impl Settings {
                 session_ttl,
                 trusted_proxies,
                 policy,
+                admin_emails,
                 rate_limits,
                 log_format,
                 warnings: r.warnings,
@@ -421,6 +428,18 @@ impl Reader<'_> {
             }
         }
         KeySet::new(keys)
+    }
+
+    fn admin_emails(&mut self) -> Vec<Email> {
+        let Some(raw) = self.get("ADMIN_EMAILS") else { return Vec::new() };
+        let mut emails = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match Email::parse(item) {
+                Ok(email) => emails.push(email),
+                Err(e) => self.problem("ADMIN_EMAILS", format!("`{item}`: {e}")),
+            }
+        }
+        emails
     }
 
     fn rate_limits(&mut self) -> RateLimits {

@@ -66,7 +66,14 @@ impl SecretKey {
             let _ = hk.expand(info, &mut okm);
             HmacKey(SecretBox::new(Box::new(okm)))
         };
-        Keyring { token: sub(b"token-hash"), csrf: sub(b"csrf"), lookup: sub(b"lookup") }
+        let mut aead = [0u8; 32];
+        let _ = hk.expand(b"aead-at-rest", &mut aead);
+        Keyring {
+            token: sub(b"token-hash"),
+            csrf: sub(b"csrf"),
+            lookup: sub(b"lookup"),
+            sealer: Sealer(SecretBox::new(Box::new(aead))),
+        }
     }
 }
 
@@ -113,6 +120,49 @@ pub struct Keyring {
     pub csrf: HmacKey,
     /// Turns email addresses into store keys, so key names carry no address.
     pub lookup: HmacKey,
+    /// Encrypts secrets at rest (TOTP seeds, phone numbers).
+    pub sealer: Sealer,
+}
+
+/// Authenticated encryption for secrets at rest: XChaCha20-Poly1305 with a random 192-bit
+/// nonce per message. The associated data binds a ciphertext to its owner and purpose, so a
+/// value copied to another user's record does not open.
+pub struct Sealer(SecretBox<[u8; 32]>);
+
+/// A sealed value did not open: wrong key, wrong owner, or tampered.
+#[derive(Debug, thiserror::Error)]
+#[error("sealed value does not open")]
+pub struct SealError;
+
+impl Sealer {
+    /// Encrypts `plaintext` for `context` (e.g. `totp:<user id>`); base64url of nonce ‖ ciphertext.
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<String, CryptoError> {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new(self.0.expose_secret().into());
+        let nonce = random_bytes::<24>()?;
+        let sealed = cipher
+            .encrypt((&nonce).into(), Payload { msg: plaintext, aad: context.as_bytes() })
+            .map_err(|_| CryptoError)?;
+        Ok(b64(&[nonce.as_slice(), &sealed].concat()))
+    }
+
+    /// Decrypts what [`Sealer::seal`] made for the same `context`.
+    pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, SealError> {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        let raw = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| SealError)?;
+        if raw.len() < 24 + 16 {
+            return Err(SealError);
+        }
+        let (nonce, ciphertext) = raw.split_at(24);
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new(self.0.expose_secret().into());
+        cipher.decrypt(nonce.into(), Payload { msg: ciphertext, aad: context.as_bytes() }).map_err(|_| SealError)
+    }
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealer([redacted])")
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +190,21 @@ mod tests {
     fn parts_are_length_prefixed() {
         let k = SecretKey::new(vec![1; 32]).derive();
         assert_ne!(k.token.mac(&[b"ab", b"c"]), k.token.mac(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn sealed_values_open_only_for_their_context_and_key() {
+        let keys = SecretKey::new(vec![1; 32]).derive();
+        let sealed = keys.sealer.seal("totp:alice", b"JBSWY3DPEHPK3PXP").unwrap();
+        assert!(!sealed.contains("JBSWY3DP"));
+        assert_eq!(keys.sealer.open("totp:alice", &sealed).unwrap(), b"JBSWY3DPEHPK3PXP");
+        assert!(keys.sealer.open("totp:mallory", &sealed).is_err(), "opened under another owner");
+        assert!(SecretKey::new(vec![2; 32]).derive().sealer.open("totp:alice", &sealed).is_err());
+        let mut tampered = sealed.into_bytes();
+        let last = tampered.len() - 5;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert!(keys.sealer.open("totp:alice", std::str::from_utf8(&tampered).unwrap()).is_err());
+        assert_ne!(keys.sealer.seal("c", b"x").unwrap(), keys.sealer.seal("c", b"x").unwrap(), "nonce reused");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub enum AppError {
     /// No such page.
     #[error("not found")]
     NotFound,
+    /// Something that existed has ended (a sign-in step); the message says what to do.
+    #[error("{0}")]
+    Gone(&'static str),
     /// Too many requests; retry after this long.
     #[error("Too many attempts. Please wait {} and try again.", wait_text(*.0))]
     RateLimited(std::time::Duration),
@@ -70,6 +73,9 @@ impl From<SignInError> for AppError {
             SignInError::Session(e) => e.into(),
             SignInError::Outbox(e) => e.into(),
             SignInError::RateLimited(retry_after) => Self::RateLimited(retry_after),
+            SignInError::NoPendingStep => Self::Gone(
+                "This sign-in step has ended (it expired, was used, or had too many wrong codes). Please sign in again.",
+            ),
             // Link problems are pages of their own; reaching here is a handler bug.
             other => Self::Internal(other.into()),
         }
@@ -84,6 +90,7 @@ impl AppError {
             Self::Forbidden(_) => "forbidden",
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not_found",
+            Self::Gone(_) => "gone",
             Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal_error",
@@ -173,6 +180,7 @@ impl ResponseError for AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Gone(_) => StatusCode::GONE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

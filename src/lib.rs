@@ -8,6 +8,8 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod mail;
+pub mod mfa;
+pub mod policy;
 pub mod ratelimit;
 pub mod routes;
 pub mod session;

@@ -8,12 +8,12 @@ use crate::crypto::{self, CryptoError};
 
 /// A user's stable id: given on first sign-in, never derived from the email address.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
 
 /// One session's id (the JWT's `sid`); the store's allow-list is keyed by it.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct SessionId(String);
 
 macro_rules! random_id {
@@ -35,6 +35,20 @@ macro_rules! random_id {
             /// The id as text.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+        }
+
+        // Ids read from a token or the store go into key names: check them on the way in.
+        impl TryFrom<String> for $ty {
+            type Error = &'static str;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value).ok_or("not an id")
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(value: $ty) -> Self {
+                value.0
             }
         }
 
@@ -64,6 +78,12 @@ mod tests {
         assert!(UserId::parse("abc:def}{x").is_none());
         assert!(UserId::parse("short").is_none());
         assert!(UserId::parse("AbCdEf012345_-xy").is_some());
+    }
+
+    #[test]
+    fn deserializing_checks_the_shape() {
+        assert!(serde_json::from_str::<UserId>("\"abc}:x{yzzzz\"").is_err());
+        assert!(serde_json::from_str::<SessionId>("\"AbCdEf012345_-xy\"").is_ok());
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod email;
 mod ids;
 mod link;
 mod origin;
+mod phone;
 mod policy;
 mod return_to;
 
@@ -13,5 +14,6 @@ pub use email::{Email, EmailError};
 pub use ids::{SessionId, UserId};
 pub use link::{AttemptId, LinkToken};
 pub use origin::RequestOrigin;
-pub use policy::{CrossDevice, SignInPolicy};
+pub use phone::{PhoneError, PhoneNumber};
+pub use policy::{CrossDevice, Methods, SecondFactorPolicy, SignInPolicy};
 pub use return_to::LocalPath;

@@ -40,17 +40,84 @@ impl fmt::Display for CrossDevice {
     }
 }
 
-/// The sign-in rules.
+/// Whether a second factor is asked for after the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecondFactorPolicy {
+    /// Never asked for, even from users who set one up.
+    Off,
+    /// Asked for from users who set one up (the default).
+    #[default]
+    Optional,
+    /// Everyone must set one up before getting a session.
+    Required,
+}
+
+impl FromStr for SecondFactorPolicy {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "off" => Ok(Self::Off),
+            "optional" => Ok(Self::Optional),
+            "required" => Ok(Self::Required),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Second-factor methods an admin can allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Methods {
+    /// Authenticator apps (TOTP).
+    pub totp: bool,
+    /// Codes by SMS.
+    pub sms: bool,
+}
+
+impl Default for Methods {
+    fn default() -> Self {
+        Self { totp: true, sms: true }
+    }
+}
+
+impl FromStr for Methods {
+    type Err = ();
+    /// `totp,sms`, `totp` or `sms`.
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let mut methods = Self { totp: false, sms: false };
+        for item in s.split(',').map(str::trim) {
+            match item {
+                "totp" => methods.totp = true,
+                "sms" => methods.sms = true,
+                _ => return Err(()),
+            }
+        }
+        if methods.totp || methods.sms { Ok(methods) } else { Err(()) }
+    }
+}
+
+/// The sign-in rules, shared by every instance through the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignInPolicy {
     /// `CROSS_DEVICE`.
     pub cross_device: CrossDevice,
     /// `LINK_SUPERSEDE`: a new link revokes the address's older unused ones.
     pub supersede: bool,
+    /// `SECOND_FACTOR`.
+    #[serde(default)]
+    pub second_factor: SecondFactorPolicy,
+    /// `SECOND_FACTOR_METHODS`.
+    #[serde(default)]
+    pub methods: Methods,
 }
 
 impl Default for SignInPolicy {
     fn default() -> Self {
-        Self { cross_device: CrossDevice::Code, supersede: true }
+        Self {
+            cross_device: CrossDevice::Code,
+            supersede: true,
+            second_factor: SecondFactorPolicy::Optional,
+            methods: Methods::default(),
+        }
     }
 }

@@ -24,6 +24,8 @@ pub struct AccountPage {
     methods: String,
     expires_at: String,
     sessions: Vec<SessionRow>,
+    has_totp: bool,
+    recovery_left: usize,
 }
 
 /// One line of the session list.
@@ -91,8 +93,12 @@ pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
             last_seen_at: utc(s.last_seen_at),
         })
         .collect();
+    let factors = state.second.factors(&claims.sub).await?;
+    let recovery_left = state.second.recovery_left(&claims.sub).await?;
     let csrf = csrf::issue(&req, &state.keys)?;
     let template = AccountPage {
+        has_totp: factors.totp.is_some(),
+        recovery_left,
         csrf: csrf.token.clone(),
         email: claims.email.to_string(),
         signed_in_at: utc_ts(claims.auth_time),

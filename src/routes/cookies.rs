@@ -12,6 +12,8 @@ pub const SESSION: &str = "__Host-session";
 pub const CSRF: &str = "__Host-csrf";
 /// Binds a browser to the sign-in link it asked for.
 pub const ATTEMPT: &str = "__Host-attempt";
+/// Binds a browser to its pending second-factor step.
+pub const PENDING: &str = "__Host-pending";
 
 /// A `__Host-` cookie: `Secure; HttpOnly; SameSite=Lax; Path=/`, with `Max-Age` when given.
 pub fn host_cookie(name: &'static str, value: String, max_age: Option<Duration>) -> Cookie<'static> {

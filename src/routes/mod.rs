@@ -1,12 +1,14 @@
 //! Thin handlers grouped by page or API: parse input, call one service, render.
 
 pub mod account;
+pub mod account_mfa;
 pub mod api;
 pub mod client;
 pub mod cookies;
 pub mod csrf;
 pub mod login;
 pub mod ops;
+pub mod second_factor;
 pub mod verify;
 
 use actix_web::body::BoxBody;

@@ -14,7 +14,7 @@ use super::{client, cookies, csrf, page};
 use crate::app::AppState;
 use crate::domain::LinkToken;
 use crate::error::AppError;
-use crate::signin::{LinkProblem, LinkView, SignInError, SignedIn};
+use crate::signin::{LinkProblem, LinkView, SignInError, SignInOutcome, SignedIn};
 use crate::store::LinkAttempt;
 
 /// "Sign in as …?" with one button.
@@ -170,7 +170,7 @@ pub async fn redeem_link(
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
     match state.signin.redeem_link(&token, attempt_cookie(&req).as_deref(), origin).await {
-        Ok(signed_in) => signed_in_response(&req, &state, signed_in).await,
+        Ok(outcome) => outcome_response(&req, &state, outcome).await,
         Err(SignInError::NeedsCode(attempt)) => {
             let template = enter_code(&csrf, Some(&token), &attempt, None);
             Ok(page(&req, StatusCode::FORBIDDEN, template, &csrf.cookies()))
@@ -199,7 +199,7 @@ pub async fn redeem_code(
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let cookie = attempt_cookie(&req);
     match state.signin.redeem_code(token.as_ref(), cookie.as_deref(), &form.code, origin).await {
-        Ok(signed_in) => signed_in_response(&req, &state, signed_in).await,
+        Ok(outcome) => outcome_response(&req, &state, outcome).await,
         Err(e @ (SignInError::WrongCode(_) | SignInError::MalformedCode)) => {
             let message = match e {
                 SignInError::WrongCode(1) => "That code is not right. One try left.".to_owned(),
@@ -220,13 +220,29 @@ pub async fn redeem_code(
     }
 }
 
-/// Sets the session cookie, forgets the attempt, ends any session this browser had before,
-/// and sends the person on.
-async fn signed_in_response(
+/// After the link: signed in, or on to the second-factor step with its `__Host-pending` cookie.
+async fn outcome_response(
     req: &HttpRequest,
     state: &AppState,
-    signed_in: SignedIn,
+    outcome: SignInOutcome,
 ) -> Result<HttpResponse, AppError> {
+    match outcome {
+        SignInOutcome::Done(signed_in) => signed_in_response(req, state, *signed_in).await,
+        SignInOutcome::SecondFactor { cookie, ttl } => Ok(HttpResponse::SeeOther()
+            .cookie(cookies::host_cookie(cookies::PENDING, cookie, Some(ttl)))
+            .cookie(cookies::removal(cookies::ATTEMPT))
+            .insert_header((LOCATION, "/login/2fa"))
+            .finish()),
+    }
+}
+
+/// The cookies of a finished sign-in: the session, and removals of the attempt and pending
+/// step. Ends any session this browser had before.
+pub async fn signed_in_cookies(
+    req: &HttpRequest,
+    state: &AppState,
+    signed_in: &SignedIn,
+) -> Result<Vec<actix_web::cookie::Cookie<'static>>, AppError> {
     if let Ok(Some(previous)) = current_session(req, state).await {
         state.sessions.end(&previous).await?;
     }
@@ -235,11 +251,20 @@ async fn signed_in_response(
         signed_in.session.token.expose_secret().to_owned(),
         Some(signed_in.session.max_age),
     );
-    Ok(HttpResponse::SeeOther()
-        .cookie(session)
-        .cookie(cookies::removal(cookies::ATTEMPT))
-        .insert_header((LOCATION, signed_in.return_to.as_str()))
-        .finish())
+    Ok(vec![session, cookies::removal(cookies::ATTEMPT), cookies::removal(cookies::PENDING)])
+}
+
+/// Signed in: the cookies, and a 303 on to `return_to`.
+pub async fn signed_in_response(
+    req: &HttpRequest,
+    state: &AppState,
+    signed_in: SignedIn,
+) -> Result<HttpResponse, AppError> {
+    let mut response = HttpResponse::SeeOther();
+    for cookie in signed_in_cookies(req, state, &signed_in).await? {
+        response.cookie(cookie);
+    }
+    Ok(response.insert_header((LOCATION, signed_in.return_to.as_str())).finish())
 }
 
 fn enter_code(

@@ -3,7 +3,11 @@
 
 pub mod binding;
 mod redeem;
+mod second_step;
 mod service;
 
 pub use redeem::LinkView;
-pub use service::{LinkProblem, LinkRequested, MAX_CODE_TRIES, SignIn, SignInDeps, SignInError, SignedIn};
+pub use second_step::{MAX_SECOND_FACTOR_TRIES, PENDING_TTL, Proof, SecondStep};
+pub use service::{
+    LinkProblem, LinkRequested, MAX_CODE_TRIES, SignIn, SignInDeps, SignInError, SignInOutcome, SignedIn,
+};

@@ -6,7 +6,7 @@ use crate::ratelimit::LimitedAction;
 use crate::store::{LinkAttempt, Redemption};
 
 use super::binding;
-use super::service::{LinkProblem, MAX_CODE_TRIES, SignIn, SignInError, SignedIn};
+use super::service::{LinkProblem, MAX_CODE_TRIES, SignIn, SignInError, SignInOutcome};
 
 /// What opening a link shows.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ impl SignIn {
         let state = self.store.peek_attempt(&id, self.clock.now()).await?;
         let attempt = self.usable(state, origin).await?;
         self.check_generation(&attempt).await?;
-        Ok(match (self.same_browser(&id, &attempt, attempt_cookie), self.policy.cross_device) {
+        Ok(match (self.same_browser(&id, &attempt, attempt_cookie), self.policy.current().await?.cross_device) {
             (true, _) | (false, CrossDevice::Click) => LinkView::OneClick(attempt),
             (false, CrossDevice::Code) => LinkView::EnterCode(attempt),
             (false, CrossDevice::Deny) => LinkView::OtherBrowserDenied(attempt),
@@ -47,12 +47,14 @@ impl SignIn {
         token: &LinkToken,
         attempt_cookie: Option<&str>,
         origin: RequestOrigin,
-    ) -> Result<SignedIn, SignInError> {
+    ) -> Result<SignInOutcome, SignInError> {
         self.check_failures(&origin).await?;
         let id = token.attempt_id(&self.keys.token);
         let state = self.store.peek_attempt(&id, self.clock.now()).await?;
         let attempt = self.usable(state, &origin).await?;
-        if !self.same_browser(&id, &attempt, attempt_cookie) && self.policy.cross_device != CrossDevice::Click {
+        self.check_generation(&attempt).await?;
+        let cross_device = self.policy.current().await?.cross_device;
+        if !self.same_browser(&id, &attempt, attempt_cookie) && cross_device != CrossDevice::Click {
             return Err(SignInError::NeedsCode(Box::new(attempt)));
         }
         let state = self.store.redeem_attempt(&id, self.clock.now()).await?;
@@ -70,7 +72,7 @@ impl SignIn {
         attempt_cookie: Option<&str>,
         typed: &str,
         origin: RequestOrigin,
-    ) -> Result<SignedIn, SignInError> {
+    ) -> Result<SignInOutcome, SignInError> {
         self.check_failures(&origin).await?;
         let id = match token {
             Some(token) => token.attempt_id(&self.keys.token),
@@ -81,7 +83,7 @@ impl SignIn {
         let tries = state.as_ref().map_or(0, |(_, tries)| *tries);
         let attempt = self.usable(state.map(|(state, _)| state), &origin).await?;
         if token.is_some()
-            && self.policy.cross_device == CrossDevice::Deny
+            && self.policy.current().await?.cross_device == CrossDevice::Deny
             && !self.same_browser(&id, &attempt, attempt_cookie)
         {
             return Err(SignInError::Link(LinkProblem::Unknown));
@@ -100,16 +102,14 @@ impl SignIn {
     }
 
     /// After the attempt is consumed: claim the address's link generation (so this sign-in
-    /// voids every other outstanding link, and of two racing links only one wins), then
-    /// find or create the user and start the session.
-    async fn finish(&self, attempt: LinkAttempt, origin: RequestOrigin) -> Result<SignedIn, SignInError> {
+    /// voids every other outstanding link, and of two racing links only one wins), find or
+    /// create the user, then either start the session or open the second-factor step.
+    async fn finish(&self, attempt: LinkAttempt, origin: RequestOrigin) -> Result<SignInOutcome, SignInError> {
         if !self.store.advance_generation(&attempt.email_lookup, attempt.generation).await? {
             return Err(SignInError::Link(LinkProblem::Superseded(attempt.email)));
         }
         let user = self.store.find_or_create_user(&attempt.email_lookup, &attempt.email, self.clock.now()).await?;
-        let session = self.sessions.start(&user, vec!["email".to_owned()], origin).await?;
-        tracing::info!(user = %user.id, "signed in");
-        Ok(SignedIn { session, return_to: attempt.return_to })
+        self.after_first_factor(user, attempt.return_to, origin).await
     }
 
     fn same_browser(&self, id: &AttemptId, attempt: &LinkAttempt, cookie: Option<&str>) -> bool {

@@ -8,8 +8,10 @@ use url::Url;
 use super::binding;
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring};
-use crate::domain::{AttemptId, Email, LinkToken, LocalPath, RequestOrigin, ShortCode, SignInPolicy};
+use crate::domain::{AttemptId, Email, LinkToken, LocalPath, RequestOrigin, ShortCode};
 use crate::mail::{LoginMail, Outbox, OutboxError};
+use crate::mfa::service::{MfaError, SecondFactorService};
+use crate::policy::PolicySource;
 use crate::ratelimit::{LimitError, LimitedAction, RateLimiter};
 use crate::session::{IssuedSession, SessionError, SessionService};
 use crate::store::{LinkAttempt, Store, StoreError};
@@ -69,6 +71,26 @@ pub enum SignInError {
     /// A mail template failed to render (a bug).
     #[error("mail template failed")]
     Template(#[from] askama::Error),
+    /// No second-factor step is waiting for this browser (expired, used, or too many wrong
+    /// codes): start again.
+    #[error("no pending second-factor step")]
+    NoPendingStep,
+    /// The second-factor code was wrong; this many tries are left.
+    #[error("wrong second-factor code")]
+    WrongSecondFactor(u32),
+    /// A second-factor operation failed.
+    #[error(transparent)]
+    Mfa(MfaError),
+}
+
+impl From<MfaError> for SignInError {
+    fn from(e: MfaError) -> Self {
+        match e {
+            MfaError::Store(e) => Self::Store(e),
+            MfaError::Crypto(e) => Self::Crypto(e),
+            other => Self::Mfa(other),
+        }
+    }
 }
 
 impl From<LimitError> for SignInError {
@@ -88,6 +110,19 @@ pub struct LinkRequested {
     pub cookie_ttl: Duration,
 }
 
+/// Where a redeemed link leads.
+pub enum SignInOutcome {
+    /// Signed in.
+    Done(Box<SignedIn>),
+    /// A second factor (or its enrollment) comes first: the `__Host-pending` cookie value.
+    SecondFactor {
+        /// `__Host-pending` value.
+        cookie: String,
+        /// Its lifetime.
+        ttl: Duration,
+    },
+}
+
 /// A finished sign-in.
 pub struct SignedIn {
     /// The new session.
@@ -104,9 +139,11 @@ pub struct SignIn {
     pub(super) limiter: Arc<RateLimiter>,
     pub(super) keys: Arc<Keyring>,
     pub(super) clock: Arc<dyn Clock>,
+    pub(super) second: Arc<SecondFactorService>,
+    pub(super) policy: Arc<PolicySource>,
+    pub(super) admins: Vec<Email>,
     pub(super) link_ttl: Duration,
     pub(super) public_url: Url,
-    pub(super) policy: SignInPolicy,
 }
 
 /// What [`SignIn::new`] needs.
@@ -123,18 +160,19 @@ pub struct SignInDeps {
     pub keys: Arc<Keyring>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Second factors.
+    pub second: Arc<SecondFactorService>,
+    /// The shared policy.
+    pub policy: Arc<PolicySource>,
+    /// `ADMIN_EMAILS`: always asked for a second factor.
+    pub admins: Vec<Email>,
 }
 
 impl SignIn {
-    /// A service issuing links valid for `link_ttl`, built on `public_url`, under `policy`.
-    pub fn new(deps: SignInDeps, link_ttl: Duration, public_url: Url, policy: SignInPolicy) -> Self {
-        let SignInDeps { store, outbox, sessions, limiter, keys, clock } = deps;
-        Self { store, outbox, sessions, limiter, keys, clock, link_ttl, public_url, policy }
-    }
-
-    /// The policy in force.
-    pub fn policy(&self) -> SignInPolicy {
-        self.policy
+    /// A service issuing links valid for `link_ttl`, built on `public_url`.
+    pub fn new(deps: SignInDeps, link_ttl: Duration, public_url: Url) -> Self {
+        let SignInDeps { store, outbox, sessions, limiter, keys, clock, second, policy, admins } = deps;
+        Self { store, outbox, sessions, limiter, keys, clock, second, policy, admins, link_ttl, public_url }
     }
 
     /// Issues a link and a code for `email` and queues the mail. The outcome (and the work
@@ -157,7 +195,8 @@ impl SignIn {
         let id = token.attempt_id(&self.keys.token);
         let browser = binding::create(&id, &self.keys.token)?;
         let email_lookup = self.email_lookup(&email);
-        let generation = self.store.link_generation(&email_lookup, self.policy.supersede).await?;
+        let supersede = self.policy.current().await?.supersede;
+        let generation = self.store.link_generation(&email_lookup, supersede).await?;
         let attempt = LinkAttempt {
             email: email.clone(),
             return_to: return_to.unwrap_or_else(LocalPath::account),

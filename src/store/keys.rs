@@ -40,6 +40,36 @@ impl Keys {
         format!("{}rate:{}:{}", self.prefix, key.action, key.subject)
     }
 
+    /// The shared sign-in policy.
+    pub fn policy(&self) -> String {
+        format!("{}policy", self.prefix)
+    }
+
+    /// A pending second-factor step (hash: `data`, `tries`).
+    pub fn pending(&self, id: &str) -> String {
+        format!("{}{{p:{}}}:pending", self.prefix, id)
+    }
+
+    /// A user's second factors.
+    pub fn factors(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:factors", self.prefix, user)
+    }
+
+    /// The last TOTP time step a user's code was accepted for.
+    pub fn totp_step(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:totp-step", self.prefix, user)
+    }
+
+    /// A TOTP seed being enrolled, not yet confirmed.
+    pub fn totp_enrollment(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:totp-enroll", self.prefix, user)
+    }
+
+    /// A user's unused recovery code hashes.
+    pub fn recovery_codes(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:recovery", self.prefix, user)
+    }
+
     /// A user record.
     pub fn user(&self, id: &UserId) -> String {
         format!("{}{{u:{}}}:user", self.prefix, id)

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{LinkAttempt, RateKey, Redemption, SessionRecord, Store, StoreError, StoreResult, User};
-use crate::domain::{AttemptId, Email, SessionId, UserId};
+use super::{
+    LinkAttempt, PendingLogin, RateKey, Redemption, SecondFactors, SessionRecord, Store, StoreError, StoreResult, User,
+};
+use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
 
 /// How long an address's link generation is kept after its last change (longer than any link).
 pub(super) const GENERATION_TTL: Duration = Duration::from_secs(48 * 3600);
@@ -45,12 +47,19 @@ struct AttemptEntry {
 
 #[derive(Default)]
 struct State {
+    writes: u64,
     attempts: HashMap<AttemptId, Expiring<AttemptEntry>>,
     generations: HashMap<String, Expiring<u64>>,
     limits: HashMap<RateKey, Expiring<u64>>,
     users_by_email: HashMap<String, User>,
     sessions: HashMap<(UserId, SessionId), Expiring<SessionRecord>>,
     user_sessions: HashMap<UserId, HashSet<SessionId>>,
+    policy: Option<SignInPolicy>,
+    pending: HashMap<String, Expiring<(PendingLogin, u32)>>,
+    factors: HashMap<UserId, SecondFactors>,
+    totp_steps: HashMap<UserId, u64>,
+    enrollments: HashMap<UserId, Expiring<String>>,
+    recovery: HashMap<UserId, HashSet<String>>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.
@@ -68,6 +77,27 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep serving.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The lock, for a write; every 1024th write also drops what has expired, so a long-running
+    /// development server does not grow without bound.
+    fn lock_for_write(&self) -> MutexGuard<'_, State> {
+        let mut state = self.lock();
+        state.writes += 1;
+        if state.writes.is_multiple_of(1024) {
+            state.attempts.retain(|_, e| e.live());
+            state.generations.retain(|_, e| e.live());
+            state.limits.retain(|_, e| e.live());
+            state.sessions.retain(|_, e| e.live());
+            state.pending.retain(|_, e| e.live());
+            state.enrollments.retain(|_, e| e.live());
+            let State { sessions, user_sessions, .. } = &mut *state;
+            user_sessions.retain(|user, sids| {
+                sids.retain(|sid| sessions.contains_key(&(user.clone(), sid.clone())));
+                !sids.is_empty()
+            });
+        }
+        state
     }
 
     fn live_attempt<'a>(state: &'a mut State, id: &AttemptId) -> Option<&'a mut AttemptEntry> {
@@ -94,7 +124,7 @@ impl Store for MemoryStore {
 
     async fn put_attempt(&self, id: &AttemptId, attempt: &LinkAttempt, keep_for: Duration) -> StoreResult<()> {
         let entry = AttemptEntry { attempt: attempt.clone(), status: Status::Pending, tries: 0 };
-        self.lock().attempts.insert(id.clone(), Expiring::new(entry, keep_for));
+        self.lock_for_write().attempts.insert(id.clone(), Expiring::new(entry, keep_for));
         Ok(())
     }
 
@@ -162,7 +192,7 @@ impl Store for MemoryStore {
     }
 
     async fn hit_limit(&self, key: &RateKey, window: Duration, cost: u64) -> StoreResult<(u64, Duration)> {
-        let mut state = self.lock();
+        let mut state = self.lock_for_write();
         let counter = state.limits.entry(key.clone()).or_insert_with(|| Expiring::new(0, window));
         if !counter.live() {
             *counter = Expiring::new(0, window);
@@ -183,7 +213,7 @@ impl Store for MemoryStore {
     }
 
     async fn put_session(&self, session: &SessionRecord, ttl: Duration) -> StoreResult<()> {
-        let mut state = self.lock();
+        let mut state = self.lock_for_write();
         let key = (session.user_id.clone(), session.sid.clone());
         state.sessions.insert(key, Expiring::new(session.clone(), ttl));
         state.user_sessions.entry(session.user_id.clone()).or_default().insert(session.sid.clone());
@@ -232,5 +262,88 @@ impl Store for MemoryStore {
             entry.value = session.clone();
         }
         Ok(())
+    }
+
+    async fn get_policy(&self) -> StoreResult<Option<SignInPolicy>> {
+        Ok(self.lock().policy)
+    }
+
+    async fn put_policy(&self, policy: &SignInPolicy, only_if_absent: bool) -> StoreResult<()> {
+        let mut state = self.lock();
+        if !(only_if_absent && state.policy.is_some()) {
+            state.policy = Some(*policy);
+        }
+        Ok(())
+    }
+
+    async fn put_pending(&self, id: &str, pending: &PendingLogin, ttl: Duration) -> StoreResult<()> {
+        self.lock_for_write().pending.insert(id.to_owned(), Expiring::new((pending.clone(), 0), ttl));
+        Ok(())
+    }
+
+    async fn get_pending(&self, id: &str) -> StoreResult<Option<PendingLogin>> {
+        Ok(self.lock().pending.get(id).filter(|e| e.live()).map(|e| e.value.0.clone()))
+    }
+
+    async fn take_pending_try(&self, id: &str, max_tries: u32) -> StoreResult<Option<(PendingLogin, u32)>> {
+        let mut state = self.lock();
+        let Some(entry) = state.pending.get_mut(id).filter(|e| e.live()) else { return Ok(None) };
+        entry.value.1 += 1;
+        let (pending, tries) = entry.value.clone();
+        if tries > max_tries {
+            state.pending.remove(id);
+            return Ok(None);
+        }
+        Ok(Some((pending, tries)))
+    }
+
+    async fn consume_pending(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.lock().pending.remove(id).is_some_and(|e| e.live()))
+    }
+
+    async fn get_factors(&self, user: &UserId) -> StoreResult<SecondFactors> {
+        Ok(self.lock().factors.get(user).cloned().unwrap_or_default())
+    }
+
+    async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<()> {
+        self.lock().factors.insert(user.clone(), factors.clone());
+        Ok(())
+    }
+
+    async fn use_totp_step(&self, user: &UserId, step: u64) -> StoreResult<bool> {
+        let mut state = self.lock();
+        let last = state.totp_steps.get(user).copied();
+        if last.is_some_and(|last| step <= last) {
+            return Ok(false);
+        }
+        state.totp_steps.insert(user.clone(), step);
+        Ok(true)
+    }
+
+    async fn put_totp_enrollment(&self, user: &UserId, sealed: &str, ttl: Duration) -> StoreResult<()> {
+        self.lock_for_write().enrollments.insert(user.clone(), Expiring::new(sealed.to_owned(), ttl));
+        Ok(())
+    }
+
+    async fn get_totp_enrollment(&self, user: &UserId) -> StoreResult<Option<String>> {
+        Ok(self.lock().enrollments.get(user).filter(|e| e.live()).map(|e| e.value.clone()))
+    }
+
+    async fn delete_totp_enrollment(&self, user: &UserId) -> StoreResult<()> {
+        self.lock().enrollments.remove(user);
+        Ok(())
+    }
+
+    async fn set_recovery_codes(&self, user: &UserId, hashes: &[String]) -> StoreResult<()> {
+        self.lock().recovery.insert(user.clone(), hashes.iter().cloned().collect());
+        Ok(())
+    }
+
+    async fn use_recovery_code(&self, user: &UserId, hash: &str) -> StoreResult<bool> {
+        Ok(self.lock().recovery.get_mut(user).is_some_and(|codes| codes.remove(hash)))
+    }
+
+    async fn recovery_codes_left(&self, user: &UserId) -> StoreResult<usize> {
+        Ok(self.lock().recovery.get(user).map_or(0, HashSet::len))
     }
 }

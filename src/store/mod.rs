@@ -14,10 +14,10 @@ use chrono::{DateTime, Utc};
 
 pub use keys::Keys;
 pub use memory::MemoryStore;
-pub use records::{LinkAttempt, Redemption, SessionRecord, User};
+pub use records::{LinkAttempt, PendingLogin, Redemption, SecondFactors, SessionRecord, User};
 pub use redis::RedisStore;
 
-use crate::domain::{AttemptId, Email, SessionId, UserId};
+use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
 
 /// The store could not answer. Callers fail closed: no session is ever issued without it.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +95,53 @@ pub trait Store: Send + Sync + 'static {
 
     /// Rewrites a live session's record (last seen), keeping its TTL; a no-op if it has ended.
     async fn touch_session(&self, session: &SessionRecord) -> StoreResult<()>;
+
+    /// The shared policy, if one was written.
+    async fn get_policy(&self) -> StoreResult<Option<SignInPolicy>>;
+
+    /// Writes the policy; with `only_if_absent`, only when none exists (start-up seeding).
+    async fn put_policy(&self, policy: &SignInPolicy, only_if_absent: bool) -> StoreResult<()>;
+
+    /// Saves a pending second-factor step for `ttl`.
+    async fn put_pending(&self, id: &str, pending: &PendingLogin, ttl: Duration) -> StoreResult<()>;
+
+    /// Reads a pending step without changing it.
+    async fn get_pending(&self, id: &str) -> StoreResult<Option<PendingLogin>>;
+
+    /// Spends one guess on a pending step before the guess is checked; past `max_tries` the
+    /// step is deleted and `None` returned. Also returns the tries spent.
+    async fn take_pending_try(&self, id: &str, max_tries: u32) -> StoreResult<Option<(PendingLogin, u32)>>;
+
+    /// Deletes a pending step; true for exactly one caller (single use).
+    async fn consume_pending(&self, id: &str) -> StoreResult<bool>;
+
+    /// A user's second factors (empty when none).
+    async fn get_factors(&self, user: &UserId) -> StoreResult<SecondFactors>;
+
+    /// Replaces a user's second factors.
+    async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<()>;
+
+    /// Records that a TOTP code of time step `step` was accepted; false (and nothing changes)
+    /// if that step or a later one was already used — a code is never accepted twice.
+    async fn use_totp_step(&self, user: &UserId, step: u64) -> StoreResult<bool>;
+
+    /// Keeps a TOTP seed (sealed) awaiting its first code, for `ttl`.
+    async fn put_totp_enrollment(&self, user: &UserId, sealed: &str, ttl: Duration) -> StoreResult<()>;
+
+    /// The seed awaiting confirmation, if any.
+    async fn get_totp_enrollment(&self, user: &UserId) -> StoreResult<Option<String>>;
+
+    /// Ends an enrollment.
+    async fn delete_totp_enrollment(&self, user: &UserId) -> StoreResult<()>;
+
+    /// Replaces a user's recovery codes (hashes) in one step.
+    async fn set_recovery_codes(&self, user: &UserId, hashes: &[String]) -> StoreResult<()>;
+
+    /// Uses up one recovery code; true for exactly one caller.
+    async fn use_recovery_code(&self, user: &UserId, hash: &str) -> StoreResult<bool>;
+
+    /// Unused recovery codes left.
+    async fn recovery_codes_left(&self, user: &UserId) -> StoreResult<usize>;
 }
 
 /// A rate-limit counter's name: the action and a keyed hash of its subject (address or IP).

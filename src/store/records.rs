@@ -79,3 +79,37 @@ pub struct SessionRecord {
     /// When it was last used (updated at most once a minute).
     pub last_seen_at: DateTime<Utc>,
 }
+
+/// A user's second factors, secrets sealed (AEAD) under a key derived from SECRET_KEY.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondFactors {
+    /// Sealed TOTP seed, once confirmed.
+    pub totp: Option<String>,
+    /// Sealed verified phone number (E.164).
+    pub phone: Option<String>,
+    /// The phone number masked for display (`+44 ••••••••58`).
+    pub phone_masked: Option<String>,
+}
+
+impl SecondFactors {
+    /// True when any factor is set up.
+    pub fn any(&self) -> bool {
+        self.totp.is_some() || self.phone.is_some()
+    }
+}
+
+/// A sign-in that passed the link and waits for its second factor (or enrollment), bound to
+/// the browser by the `__Host-pending` cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// Who is signing in.
+    pub user: User,
+    /// Where to go afterwards.
+    pub return_to: LocalPath,
+    /// The device signing in.
+    pub origin: RequestOrigin,
+    /// When the step started.
+    pub created_at: DateTime<Utc>,
+    /// True when the user must set up a second factor before any session.
+    pub must_enroll: bool,
+}

@@ -11,8 +11,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::memory::GENERATION_TTL;
-use super::{Keys, LinkAttempt, RateKey, Redemption, SessionRecord, Store, StoreError, StoreResult, User};
-use crate::domain::{AttemptId, Email, SessionId, UserId};
+use super::{
+    Keys, LinkAttempt, PendingLogin, RateKey, Redemption, SecondFactors, SessionRecord, Store, StoreError, StoreResult,
+    User,
+};
+use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
 
 /// Reads or changes a sign-in attempt. One script, so that checking the status and changing
 /// it cannot interleave with another request on any instance.
@@ -63,6 +66,29 @@ end
 return {n, ttl}
 ";
 
+/// Spends one guess on a pending second-factor step; past the limit the step is deleted.
+/// KEYS[1] = pending hash (`data`, `tries`); ARGV[1] = max tries. Returns nil or {data, tries}.
+const PENDING_TRY_SCRIPT: &str = r"
+local data = redis.call('HGET', KEYS[1], 'data')
+if not data then return nil end
+local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
+if tries > tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return nil
+end
+return {data, tries}
+";
+
+/// Accepts a TOTP time step only if it is later than every step accepted before, so a code
+/// (or an earlier one) is never accepted twice, even by two instances at once.
+/// KEYS[1] = last step; ARGV[1] = step. Returns 1 (accepted) or 0.
+const TOTP_STEP_SCRIPT: &str = r"
+local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) <= last then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+";
+
 /// Ends every session of a user: the index and each session go in one step (one hash slot).
 /// KEYS[1] = the user's session set; ARGV[1] = the session key prefix (…:session:).
 const DELETE_ALL_SESSIONS_SCRIPT: &str = r"
@@ -82,6 +108,8 @@ pub struct RedisStore {
     advance_script: redis::Script,
     limit_script: redis::Script,
     delete_all_script: redis::Script,
+    pending_try_script: redis::Script,
+    totp_step_script: redis::Script,
 }
 
 impl RedisStore {
@@ -103,6 +131,8 @@ impl RedisStore {
             advance_script: redis::Script::new(ADVANCE_SCRIPT),
             limit_script: redis::Script::new(LIMIT_SCRIPT),
             delete_all_script: redis::Script::new(DELETE_ALL_SESSIONS_SCRIPT),
+            pending_try_script: redis::Script::new(PENDING_TRY_SCRIPT),
+            totp_step_script: redis::Script::new(TOTP_STEP_SCRIPT),
         })
     }
 
@@ -356,6 +386,114 @@ impl Store for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn get_policy(&self) -> StoreResult<Option<SignInPolicy>> {
+        let raw: Option<String> = self.conn.clone().get(self.keys.policy()).await.map_err(unavailable)?;
+        raw.as_deref().map(from_json).transpose()
+    }
+
+    async fn put_policy(&self, policy: &SignInPolicy, only_if_absent: bool) -> StoreResult<()> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.keys.policy()).arg(to_json(policy)?);
+        if only_if_absent {
+            cmd.arg("NX");
+        }
+        let _: Option<String> = cmd.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn put_pending(&self, id: &str, pending: &PendingLogin, ttl: Duration) -> StoreResult<()> {
+        let key = self.keys.pending(id);
+        // One MULTI: the step never exists without its TTL.
+        redis::pipe()
+            .atomic()
+            .hset_multiple(&key, &[("data", to_json(pending)?), ("tries", "0".to_owned())])
+            .expire(&key, ttl_secs(ttl) as i64)
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn get_pending(&self, id: &str) -> StoreResult<Option<PendingLogin>> {
+        let raw: Option<String> = self.conn.clone().hget(self.keys.pending(id), "data").await.map_err(unavailable)?;
+        raw.as_deref().map(from_json).transpose()
+    }
+
+    async fn take_pending_try(&self, id: &str, max_tries: u32) -> StoreResult<Option<(PendingLogin, u32)>> {
+        let reply: Option<(String, u32)> = self
+            .pending_try_script
+            .key(self.keys.pending(id))
+            .arg(max_tries)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        reply.map(|(data, tries)| Ok((from_json(&data)?, tries))).transpose()
+    }
+
+    async fn consume_pending(&self, id: &str) -> StoreResult<bool> {
+        let deleted: usize = self.conn.clone().del(self.keys.pending(id)).await.map_err(unavailable)?;
+        Ok(deleted == 1)
+    }
+
+    async fn get_factors(&self, user: &UserId) -> StoreResult<SecondFactors> {
+        let raw: Option<String> = self.conn.clone().get(self.keys.factors(user)).await.map_err(unavailable)?;
+        Ok(raw.as_deref().map(from_json).transpose()?.unwrap_or_default())
+    }
+
+    async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<()> {
+        let _: () = self.conn.clone().set(self.keys.factors(user), to_json(factors)?).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn use_totp_step(&self, user: &UserId, step: u64) -> StoreResult<bool> {
+        let accepted: i64 = self
+            .totp_step_script
+            .key(self.keys.totp_step(user))
+            .arg(step)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(accepted == 1)
+    }
+
+    async fn put_totp_enrollment(&self, user: &UserId, sealed: &str, ttl: Duration) -> StoreResult<()> {
+        let _: () = self
+            .conn
+            .clone()
+            .set_ex(self.keys.totp_enrollment(user), sealed, ttl_secs(ttl))
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_totp_enrollment(&self, user: &UserId) -> StoreResult<Option<String>> {
+        self.conn.clone().get(self.keys.totp_enrollment(user)).await.map_err(unavailable)
+    }
+
+    async fn delete_totp_enrollment(&self, user: &UserId) -> StoreResult<()> {
+        let _: usize = self.conn.clone().del(self.keys.totp_enrollment(user)).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn set_recovery_codes(&self, user: &UserId, hashes: &[String]) -> StoreResult<()> {
+        let key = self.keys.recovery_codes(user);
+        // One MULTI: the old set never mixes with the new one.
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&key);
+        if !hashes.is_empty() {
+            pipe.sadd(&key, hashes);
+        }
+        pipe.exec_async(&mut self.conn.clone()).await.map_err(unavailable)
+    }
+
+    async fn use_recovery_code(&self, user: &UserId, hash: &str) -> StoreResult<bool> {
+        let removed: usize = self.conn.clone().srem(self.keys.recovery_codes(user), hash).await.map_err(unavailable)?;
+        Ok(removed == 1)
+    }
+
+    async fn recovery_codes_left(&self, user: &UserId) -> StoreResult<usize> {
+        self.conn.clone().scard(self.keys.recovery_codes(user)).await.map_err(unavailable)
     }
 }
 

@@ -223,3 +223,25 @@ async fn with_redis_unreachable_requests_fail_closed_with_503() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(set_cookies(&response).iter().all(|c| !c.starts_with("__Host-session")));
 }
+
+#[tokio::test]
+async fn tokens_never_reach_the_logs_even_when_requests_fail() {
+    let dead = format!("redis://127.0.0.1:{}/", crate::helpers::free_port());
+    let app = crate::helpers::spawn_app_with(&[("REDIS_URL", &dead)]).await;
+    let token = latchkey::crypto::random_token::<32>().unwrap();
+    // Failing requests log a warning inside the request's span (path, request id …).
+    assert_eq!(app.get_verify(&token).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.post_verify(&token).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let logs = crate::helpers::captured_logs();
+    assert!(logs.contains("/login/verify"), "the failing request was not logged at all");
+    assert!(!logs.contains(&token), "a sign-in token reached the logs");
+}
+
+#[tokio::test]
+async fn production_adds_hsts() {
+    let (key, _) = crate::helpers::jwt_key_file();
+    let app = crate::helpers::spawn_app_with(&[("APP_ENV", "production"), ("JWT_KEYS", &key)]).await;
+    let response = app.get("/login").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["strict-transport-security"].to_str().unwrap().contains("max-age="));
+}

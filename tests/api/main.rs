@@ -1,8 +1,11 @@
 //! Integration tests: the real service over HTTP, a real Redis, a real SMTP server.
 
+mod attack_jwt;
+mod attack_signin;
 mod config;
 mod helpers;
 mod links;
 mod login_flow;
+mod second_factor;
 mod session_jwt;
 mod store_contract;

@@ -21,14 +21,39 @@ pub use self::smtp::{MailSink, ReceivedMail};
 pub const PUBLIC_URL: &str = "https://login.example.test";
 
 static INIT: Once = Once::new();
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Collects every log line of the test process (and echoes it with `TEST_LOG=1`).
+struct LogCapture;
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        if std::env::var("TEST_LOG").is_ok() {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 fn init_process() {
     INIT.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        if std::env::var("TEST_LOG").is_ok() {
-            latchkey::telemetry::init(latchkey::config::LogFormat::Pretty);
-        }
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_ansi(false)
+            .with_writer(|| LogCapture)
+            .try_init();
     });
+}
+
+/// Everything logged so far by any test in this process.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
 
 /// A running app and what the test needs to drive and inspect it.
@@ -56,7 +81,12 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     init_process();
     let mail = MailSink::start();
-    let prefix = format!("test:{}:", latchkey::crypto::random_token::<9>().unwrap());
+    // Two apps given the same REDIS_KEY_PREFIX share state, like two instances.
+    let prefix = overrides
+        .iter()
+        .find(|(k, _)| *k == "REDIS_KEY_PREFIX")
+        .map(|(_, v)| (*v).to_owned())
+        .unwrap_or_else(|| format!("test:{}:", latchkey::crypto::random_token::<9>().unwrap()));
     let mut vars: HashMap<String, String> = [
         ("APP_ENV", "development"),
         ("BIND_ADDR", "127.0.0.1:0"),
@@ -252,4 +282,13 @@ pub fn code_from(mail: &ReceivedMail) -> String {
         .find(|w| w.len() == 9 && w.as_bytes()[4] == b'-' && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .expect("no code in the mail")
         .to_owned()
+}
+
+/// A fresh Ed25519 key in a temporary PEM file, for `JWT_KEYS` (tests that mint tokens).
+pub fn jwt_key_file() -> (String, String) {
+    let pem = latchkey::session::SigningKey::generate_pem().unwrap();
+    let path =
+        std::env::temp_dir().join(format!("latchkey-test-{}.pem", latchkey::crypto::random_token::<6>().unwrap()));
+    std::fs::write(&path, &pem).unwrap();
+    (path.to_string_lossy().into_owned(), pem)
 }

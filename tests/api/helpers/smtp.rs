@@ -87,7 +87,7 @@ impl MailSink {
         let url = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let inbox = Arc::new(Mutex::new(Vec::new()));
         let mut server = Server::new(Collector { inbox: inbox.clone(), to: Vec::new(), data: Vec::new() });
-        server.with_name("sink.test").with_num_threads(2).with_tcp_listener(listener);
+        server.with_name("sink.test").with_num_threads(16).with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();
         });

@@ -1,0 +1,151 @@
+//! The second-factor step: after the link, before the session. Bound to the browser by the
+//! `__Host-pending` cookie (whose keyed hash names the step in the store), single use, and
+//! ended by too many wrong codes.
+
+use std::time::Duration;
+
+use super::service::{SignIn, SignInError, SignInOutcome, SignedIn};
+use crate::crypto;
+use crate::domain::{LocalPath, Methods, RequestOrigin, SecondFactorPolicy};
+use crate::mfa::recovery::RecoveryCode;
+use crate::mfa::service::{MfaError, TotpEnrollment};
+use crate::store::{PendingLogin, SecondFactors, User};
+
+/// How long the second-factor step waits.
+pub const PENDING_TTL: Duration = Duration::from_secs(300);
+/// Wrong codes the step survives; the next ends it.
+pub const MAX_SECOND_FACTOR_TRIES: u32 = 5;
+
+/// What the second-factor page shows.
+pub struct SecondStep {
+    /// The sign-in waiting.
+    pub pending: PendingLogin,
+    /// The user's factors.
+    pub factors: SecondFactors,
+    /// Methods the policy allows (for enrollment).
+    pub methods: Methods,
+    /// Unused recovery codes.
+    pub recovery_left: usize,
+}
+
+/// How the person proves the second factor.
+pub enum Proof<'a> {
+    /// A code from the authenticator app.
+    Totp(&'a str),
+    /// One of the recovery codes.
+    Recovery(&'a str),
+}
+
+impl SignIn {
+    /// Starts the session, or — when the user has a second factor, the policy requires one,
+    /// or the account is an admin's — opens the second-factor step instead.
+    pub(super) async fn after_first_factor(
+        &self,
+        user: User,
+        return_to: LocalPath,
+        origin: RequestOrigin,
+    ) -> Result<SignInOutcome, SignInError> {
+        let policy = self.policy.current().await?;
+        let admin = self.admins.contains(&user.email);
+        if policy.second_factor == SecondFactorPolicy::Off && !admin {
+            return self.start(&user, return_to, origin, &["email"]).await.map(|s| SignInOutcome::Done(Box::new(s)));
+        }
+        let has_factor = self.second.factors(&user.id).await?.any();
+        let must_enroll = !has_factor && (policy.second_factor == SecondFactorPolicy::Required || admin);
+        if !has_factor && !must_enroll {
+            return self.start(&user, return_to, origin, &["email"]).await.map(|s| SignInOutcome::Done(Box::new(s)));
+        }
+        let cookie = crypto::random_token::<32>()?;
+        let pending = PendingLogin { user, return_to, origin, created_at: self.clock.now(), must_enroll };
+        self.store.put_pending(&self.pending_id(&cookie), &pending, PENDING_TTL).await?;
+        Ok(SignInOutcome::SecondFactor { cookie, ttl: PENDING_TTL })
+    }
+
+    /// The step waiting for this browser.
+    pub async fn second_step(&self, cookie: Option<&str>) -> Result<SecondStep, SignInError> {
+        let cookie = cookie.ok_or(SignInError::NoPendingStep)?;
+        let pending = self.store.get_pending(&self.pending_id(cookie)).await?.ok_or(SignInError::NoPendingStep)?;
+        let factors = self.second.factors(&pending.user.id).await?;
+        let recovery_left = self.second.recovery_left(&pending.user.id).await?;
+        let methods = self.policy.current().await?.methods;
+        Ok(SecondStep { pending, factors, methods, recovery_left })
+    }
+
+    /// Finishes the step with a TOTP or recovery code. Every guess spends one of
+    /// [`MAX_SECOND_FACTOR_TRIES`] before it is checked; a TOTP code is accepted once.
+    pub async fn verify_second_factor(&self, cookie: Option<&str>, proof: Proof<'_>) -> Result<SignedIn, SignInError> {
+        let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
+        let (pending, tries) =
+            self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
+        let user = &pending.user.id;
+        let accepted = match proof {
+            Proof::Totp(code) => self.second.check_totp(user, code).await?,
+            Proof::Recovery(code) => self.second.use_recovery_code(user, code).await?,
+        };
+        if !accepted {
+            return Err(self.wrong(&id, tries).await?);
+        }
+        if !self.store.consume_pending(&id).await? {
+            return Err(SignInError::NoPendingStep);
+        }
+        // Recovery codes are one-time passwords too (RFC 8176 "otp").
+        self.start(&pending.user, pending.return_to, pending.origin, &["email", "otp", "mfa"]).await
+    }
+
+    /// The TOTP enrollment for a step that requires one (started on first view).
+    pub async fn enrollment_in_step(&self, cookie: Option<&str>) -> Result<(SecondStep, TotpEnrollment), SignInError> {
+        let step = self.second_step(cookie).await?;
+        let user = &step.pending.user;
+        let enrollment = match self.second.pending_totp(&user.id, &user.email).await? {
+            Some(enrollment) => enrollment,
+            None => self.second.begin_totp(&user.id, &user.email).await?,
+        };
+        Ok((step, enrollment))
+    }
+
+    /// Confirms enrollment inside the step and signs in; returns the recovery codes to show.
+    pub async fn confirm_enrollment_in_step(
+        &self,
+        cookie: Option<&str>,
+        code: &str,
+    ) -> Result<(SignedIn, Vec<RecoveryCode>), SignInError> {
+        let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
+        let (pending, tries) =
+            self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
+        let codes = match self.second.confirm_totp(&pending.user.id, code).await {
+            Ok(codes) => codes,
+            Err(MfaError::WrongCode) => return Err(self.wrong(&id, tries).await?),
+            Err(e) => return Err(e.into()),
+        };
+        if !self.store.consume_pending(&id).await? {
+            return Err(SignInError::NoPendingStep);
+        }
+        let signed_in = self.start(&pending.user, pending.return_to, pending.origin, &["email", "otp", "mfa"]).await?;
+        Ok((signed_in, codes))
+    }
+
+    /// A wrong code: the error to return, ending the step after the last try.
+    async fn wrong(&self, id: &str, tries: u32) -> Result<SignInError, SignInError> {
+        if tries >= MAX_SECOND_FACTOR_TRIES {
+            self.store.consume_pending(id).await?;
+            return Ok(SignInError::NoPendingStep);
+        }
+        Ok(SignInError::WrongSecondFactor(MAX_SECOND_FACTOR_TRIES - tries))
+    }
+
+    pub(super) async fn start(
+        &self,
+        user: &User,
+        return_to: LocalPath,
+        origin: RequestOrigin,
+        amr: &[&str],
+    ) -> Result<SignedIn, SignInError> {
+        let session = self.sessions.start(user, amr.iter().map(|m| (*m).to_owned()).collect(), origin).await?;
+        tracing::info!(user = %user.id, amr = ?amr, "signed in");
+        Ok(SignedIn { session, return_to })
+    }
+
+    fn pending_id(&self, cookie: &str) -> String {
+        self.keys.token.mac_b64(&[b"pending", cookie.as_bytes()])
+    }
+}
