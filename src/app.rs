@@ -18,7 +18,8 @@ use crate::config::{Settings, StoreSettings};
 use crate::crypto::Keyring;
 use crate::error::AppError;
 use crate::mail::{InProcessOutbox, Mailer};
-use crate::mfa::service::SecondFactorService;
+use crate::mfa::service::{SecondFactorService, SmsGateway};
+use crate::mfa::sms::build_sender;
 use crate::policy::PolicySource;
 use crate::ratelimit::RateLimiter;
 use crate::routes::{account, account_mfa, api, login, ops, second_factor, verify};
@@ -97,6 +98,7 @@ impl Application {
             policy,
             rate_limits,
             admin_emails,
+            sms,
             ..
         } = settings;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
@@ -104,7 +106,12 @@ impl Application {
         let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), rate_limits));
         let policy = Arc::new(PolicySource::new(store.clone(), policy).await);
         let site = public_url.host_str().unwrap_or("latchkey").to_owned();
-        let second = Arc::new(SecondFactorService::new(store.clone(), keyring.clone(), clock.clone(), site));
+        let sms = build_sender(&sms.provider)?.map(|sender| SmsGateway {
+            sender,
+            allowed: sms.allowed_countries.clone(),
+            limiter: limiter.clone(),
+        });
+        let second = Arc::new(SecondFactorService::new(store.clone(), keyring.clone(), clock.clone(), site, sms));
         let deps = SignInDeps {
             store: store.clone(),
             outbox: Arc::new(outbox),
@@ -188,11 +195,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login/2fa", web::get().to(second_factor::step_page))
         .route("/login/2fa", web::post().to(second_factor::verify))
         .route("/login/2fa/enroll", web::post().to(second_factor::confirm_enrollment))
+        .route("/login/2fa/sms", web::post().to(second_factor::send_sms))
         .route("/account", web::get().to(account::account_page))
         .route("/account/totp/enroll", web::post().to(account_mfa::enroll_totp))
         .route("/account/totp/confirm", web::post().to(account_mfa::confirm_totp))
         .route("/account/totp/disable", web::post().to(account_mfa::disable_totp))
         .route("/account/recovery-codes", web::post().to(account_mfa::regenerate_recovery))
+        .route("/account/phone", web::post().to(account_mfa::add_phone))
+        .route("/account/phone/confirm", web::post().to(account_mfa::confirm_phone))
         .route("/account/sessions/end", web::post().to(account::end_session))
         .route("/logout", web::post().to(account::logout))
         .route("/logout/all", web::post().to(account::logout_all))

@@ -14,6 +14,7 @@ use url::Url;
 
 use crate::crypto::SecretKey;
 use crate::domain::{CrossDevice, Email, SignInPolicy};
+use crate::mfa::sms::{SmsSettings, parse_sms_settings};
 use crate::ratelimit::{LimitedAction, RateLimits};
 use crate::session::{KeySet, SigningKey};
 
@@ -98,6 +99,8 @@ pub struct Settings {
     pub admin_emails: Vec<Email>,
     /// `RATE_LIMIT_*`.
     pub rate_limits: RateLimits,
+    /// `SMS_PROVIDER`, `TWILIO_*`, `SMS_ALLOWED_COUNTRIES`.
+    pub sms: SmsSettings,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// Things that work but should not reach production (generated keys …), to be logged.
@@ -180,6 +183,15 @@ impl Settings {
         };
         let admin_emails = r.admin_emails();
         let rate_limits = r.rate_limits();
+        let sms = match parse_sms_settings(r.lookup, prod) {
+            Ok(sms) => Some(sms),
+            Err(problems) => {
+                for (var, message) in problems {
+                    r.problem(var, message);
+                }
+                None
+            }
+        };
         let log_format = match r.get("LOG_FORMAT").as_deref() {
             None => {
                 if prod {
@@ -196,7 +208,7 @@ impl Settings {
             }
         };
 
-        match (bind_addr, public_url, mail_from, secret_key, jwt_keys, link_ttl, session_ttl) {
+        match (bind_addr, public_url, mail_from, secret_key, jwt_keys, link_ttl, session_ttl, sms) {
             (
                 Some(bind_addr),
                 Some(public_url),
@@ -205,6 +217,7 @@ impl Settings {
                 Some(jwt_keys),
                 Some(link_ttl),
                 Some(session_ttl),
+                Some(sms),
             ) if r.problems.is_empty() => Ok(Self {
                 env,
                 bind_addr,
@@ -221,6 +234,7 @@ impl Settings {
                 policy,
                 admin_emails,
                 rate_limits,
+                sms,
                 log_format,
                 warnings: r.warnings,
             }),

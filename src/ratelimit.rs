@@ -19,11 +19,16 @@ pub enum LimitedAction {
     LoginPerIp,
     /// Failed link or code redemptions (unknown tokens, wrong codes) from one IP address.
     FailedRedeemPerIp,
+    /// SMS codes sent to one phone number (against SMS pumping).
+    SmsPerNumber,
+    /// SMS codes requested from one IP address.
+    SmsPerIp,
 }
 
 impl LimitedAction {
     /// Every action, in a fixed order.
-    pub const ALL: [Self; 3] = [Self::LoginPerEmail, Self::LoginPerIp, Self::FailedRedeemPerIp];
+    pub const ALL: [Self; 5] =
+        [Self::LoginPerEmail, Self::LoginPerIp, Self::FailedRedeemPerIp, Self::SmsPerNumber, Self::SmsPerIp];
 
     /// The name used in store keys.
     pub fn name(self) -> &'static str {
@@ -31,6 +36,8 @@ impl LimitedAction {
             Self::LoginPerEmail => "login-email",
             Self::LoginPerIp => "login-ip",
             Self::FailedRedeemPerIp => "redeem-fail-ip",
+            Self::SmsPerNumber => "sms-number",
+            Self::SmsPerIp => "sms-ip",
         }
     }
 
@@ -40,6 +47,8 @@ impl LimitedAction {
             Self::LoginPerEmail => "RATE_LIMIT_LOGIN_EMAIL",
             Self::LoginPerIp => "RATE_LIMIT_LOGIN_IP",
             Self::FailedRedeemPerIp => "RATE_LIMIT_REDEEM_FAILURES_IP",
+            Self::SmsPerNumber => "RATE_LIMIT_SMS_NUMBER",
+            Self::SmsPerIp => "RATE_LIMIT_SMS_IP",
         }
     }
 
@@ -50,6 +59,8 @@ impl LimitedAction {
             Self::LoginPerEmail => minutes(5, 15),
             Self::LoginPerIp => minutes(30, 15),
             Self::FailedRedeemPerIp => minutes(20, 15),
+            Self::SmsPerNumber => minutes(3, 15),
+            Self::SmsPerIp => minutes(10, 60),
         }
     }
 }
@@ -81,7 +92,7 @@ impl fmt::Display for Limit {
 
 /// The limit for each action.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimits([Limit; 3]);
+pub struct RateLimits([Limit; 5]);
 
 impl Default for RateLimits {
     fn default() -> Self {
@@ -171,8 +182,8 @@ mod tests {
         let mut vars: Vec<_> = LimitedAction::ALL.iter().map(|a| a.variable()).collect();
         names.dedup();
         vars.dedup();
-        assert_eq!(names.len(), 3);
-        assert_eq!(vars.len(), 3);
+        assert_eq!(names.len(), LimitedAction::ALL.len());
+        assert_eq!(vars.len(), LimitedAction::ALL.len());
         assert_eq!(RateLimits::default().get(LimitedAction::LoginPerEmail).max, 5);
         assert_eq!(RateLimits::default().get(LimitedAction::LoginPerIp).max, 30);
     }

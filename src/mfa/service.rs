@@ -10,8 +10,13 @@ use super::recovery::RecoveryCode;
 use super::totp::TotpSecret;
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring};
-use crate::domain::{Email, UserId};
-use crate::store::{SecondFactors, Store, StoreError};
+use std::net::IpAddr;
+
+use super::sms::{AllowedCountries, SmsError, SmsSender};
+use crate::crypto;
+use crate::domain::{Email, PhoneNumber, UserId};
+use crate::ratelimit::{LimitError, LimitedAction, RateLimiter};
+use crate::store::{ChallengeKey, SecondFactors, SmsChallenge, Store, StoreError};
 
 /// How long a TOTP enrollment waits for its first code.
 pub const ENROLLMENT_TTL: Duration = Duration::from_secs(600);
@@ -34,7 +39,48 @@ pub enum MfaError {
     /// A sealed secret did not open (wrong SECRET_KEY, or tampering).
     #[error("a stored secret cannot be opened")]
     Sealed,
+    /// SMS is turned off (no provider, or the policy does not allow it).
+    #[error("SMS is not available")]
+    SmsDisabled,
+    /// The number is in a country this service does not text.
+    #[error("We cannot send text messages to that country.")]
+    CountryNotAllowed,
+    /// Too many texts (or a resend too soon); try again after this long.
+    #[error("too many texts")]
+    RateLimited(Duration),
+    /// The provider refused this number or message; the reason is safe to show.
+    #[error("{0}")]
+    SmsRejected(String),
+    /// The provider could not be reached or failed; worth trying again shortly.
+    #[error("We could not send the text just now. Please try again in a minute.")]
+    SmsUnavailable,
 }
+
+impl From<LimitError> for MfaError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Exceeded(wait) => Self::RateLimited(wait),
+            LimitError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// Sending SMS codes: the provider, the countries it may text, and the limits on it.
+pub struct SmsGateway {
+    /// The provider.
+    pub sender: Arc<dyn SmsSender>,
+    /// `SMS_ALLOWED_COUNTRIES`.
+    pub allowed: AllowedCountries,
+    /// Per-number and per-IP send limits.
+    pub limiter: Arc<RateLimiter>,
+}
+
+/// How long an SMS code works.
+pub const SMS_CODE_TTL: Duration = Duration::from_secs(300);
+/// How long before the same code may be sent again.
+pub const SMS_RESEND_AFTER: Duration = Duration::from_secs(30);
+/// Wrong SMS codes a phone verification survives.
+pub const SMS_MAX_TRIES: u32 = 5;
 
 /// What a person needs to add latchkey to an authenticator app.
 pub struct TotpEnrollment {
@@ -52,6 +98,11 @@ pub struct SecondFactorService {
     keys: Arc<Keyring>,
     clock: Arc<dyn Clock>,
     issuer: String,
+    sms: Option<SmsGateway>,
+}
+
+fn phone_context(user: &UserId) -> String {
+    format!("phone:{user}")
 }
 
 fn totp_context(user: &UserId) -> String {
@@ -59,9 +110,138 @@ fn totp_context(user: &UserId) -> String {
 }
 
 impl SecondFactorService {
-    /// A service naming itself `issuer` in authenticator apps.
-    pub fn new(store: Arc<dyn Store>, keys: Arc<Keyring>, clock: Arc<dyn Clock>, issuer: String) -> Self {
-        Self { store, keys, clock, issuer }
+    /// A service naming itself `issuer` in authenticator apps and texts; `sms` when SMS is on.
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        issuer: String,
+        sms: Option<SmsGateway>,
+    ) -> Self {
+        Self { store, keys, clock, issuer, sms }
+    }
+
+    /// True when an SMS provider is configured.
+    pub fn sms_configured(&self) -> bool {
+        self.sms.is_some()
+    }
+
+    /// Texts a code to verify `phone` as the user's second factor.
+    pub async fn start_phone_enrollment(
+        &self,
+        user: &UserId,
+        phone: &PhoneNumber,
+        ip: Option<IpAddr>,
+    ) -> Result<(), MfaError> {
+        let key = ChallengeKey::PhoneEnrollment(user.clone());
+        let sealed = self.keys.sealer.seal(&phone_context(user), phone.as_str().as_bytes())?;
+        self.send_code(&key, user.as_str(), phone, Some(sealed), ip).await
+    }
+
+    /// Checks the code texted to the new phone; the phone is then the user's second factor.
+    pub async fn confirm_phone(&self, user: &UserId, typed: &str) -> Result<String, MfaError> {
+        let key = ChallengeKey::PhoneEnrollment(user.clone());
+        let (challenge, _) =
+            self.store.take_challenge_try(&key, SMS_MAX_TRIES).await?.ok_or(MfaError::NothingPending)?;
+        if !self.code_matches(&challenge, user.as_str(), typed) {
+            return Err(MfaError::WrongCode);
+        }
+        if !self.store.delete_challenge(&key).await? {
+            return Err(MfaError::NothingPending);
+        }
+        let sealed = challenge.phone.ok_or(MfaError::NothingPending)?;
+        let phone = self.open_phone(user, &sealed)?;
+        let mut factors = self.store.get_factors(user).await?;
+        factors.phone = Some(sealed);
+        factors.phone_masked = Some(phone.masked());
+        self.store.put_factors(user, &factors).await?;
+        tracing::info!(user = %user, phone = %phone.masked(), "phone verified");
+        Ok(phone.masked())
+    }
+
+    /// Texts a sign-in code to the user's verified phone, for the pending step `pending_id`.
+    /// Returns the masked number it went to.
+    pub async fn send_login_code(
+        &self,
+        user: &UserId,
+        pending_id: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<String, MfaError> {
+        let factors = self.store.get_factors(user).await?;
+        let sealed = factors.phone.ok_or(MfaError::SmsDisabled)?;
+        let phone = self.open_phone(user, &sealed)?;
+        let key = ChallengeKey::Login(pending_id.to_owned());
+        self.send_code(&key, pending_id, &phone, None, ip).await?;
+        Ok(phone.masked())
+    }
+
+    /// True when `typed` is the live SMS code of the pending step (which is then used up). The
+    /// step itself counts the tries.
+    pub async fn check_login_code(&self, pending_id: &str, typed: &str) -> Result<bool, MfaError> {
+        let key = ChallengeKey::Login(pending_id.to_owned());
+        let Some(challenge) = self.store.get_challenge(&key).await? else { return Ok(false) };
+        Ok(self.code_matches(&challenge, pending_id, typed) && self.store.delete_challenge(&key).await?)
+    }
+
+    async fn send_code(
+        &self,
+        key: &ChallengeKey,
+        bound_to: &str,
+        phone: &PhoneNumber,
+        sealed_phone: Option<String>,
+        ip: Option<IpAddr>,
+    ) -> Result<(), MfaError> {
+        let sms = self.sms.as_ref().ok_or(MfaError::SmsDisabled)?;
+        if !sms.allowed.allows(phone) {
+            return Err(MfaError::CountryNotAllowed);
+        }
+        let now = self.clock.now();
+        if let Some(previous) = self.store.get_challenge(key).await? {
+            let since = (now - previous.sent_at).to_std().unwrap_or_default();
+            if since < SMS_RESEND_AFTER {
+                return Err(MfaError::RateLimited(SMS_RESEND_AFTER - since));
+            }
+        }
+        if let Some(ip) = ip {
+            sms.limiter.hit(LimitedAction::SmsPerIp, &ip.to_string()).await?;
+        }
+        sms.limiter.hit(LimitedAction::SmsPerNumber, phone.as_str()).await?;
+        let code = six_digits()?;
+        let ttl = chrono::Duration::from_std(SMS_CODE_TTL).unwrap_or(chrono::Duration::minutes(5));
+        let challenge = SmsChallenge {
+            code: self.code_hash(bound_to, &code),
+            phone: sealed_phone,
+            sent_at: now,
+            expires_at: now + ttl,
+        };
+        self.store.put_challenge(key, &challenge, SMS_CODE_TTL).await?;
+        let body = format!(
+            "{code} is your {site} code. It expires in 5 minutes. Never share it.\n\n@{site} #{code}",
+            site = self.issuer
+        );
+        sms.sender.send(phone, &body).await.map_err(|e| match e {
+            SmsError::Rejected(reason) => MfaError::SmsRejected(reason),
+            SmsError::Unavailable(e) => {
+                tracing::warn!(error = %e, "SMS provider unavailable");
+                MfaError::SmsUnavailable
+            }
+        })
+    }
+
+    fn code_hash(&self, bound_to: &str, code: &str) -> String {
+        self.keys.token.mac_b64(&[b"sms", bound_to.as_bytes(), code.as_bytes()])
+    }
+
+    fn code_matches(&self, challenge: &SmsChallenge, bound_to: &str, typed: &str) -> bool {
+        let typed: String = typed.chars().filter(|c| c.is_ascii_digit()).collect();
+        let fresh = self.clock.now() < challenge.expires_at;
+        fresh & crypto::constant_time_eq(self.code_hash(bound_to, &typed).as_bytes(), challenge.code.as_bytes())
+    }
+
+    fn open_phone(&self, user: &UserId, sealed: &str) -> Result<PhoneNumber, MfaError> {
+        let bytes = self.keys.sealer.open(&phone_context(user), sealed).map_err(|_| MfaError::Sealed)?;
+        let text = String::from_utf8(bytes).map_err(|_| MfaError::Sealed)?;
+        PhoneNumber::parse(&text).map_err(|_| MfaError::Sealed)
     }
 
     /// The user's factors.
@@ -166,5 +346,16 @@ impl SecondFactorService {
             })
             .unwrap_or_default();
         TotpEnrollment { uri, base32: secret.base32(), qr_svg }
+    }
+}
+
+/// A uniformly random 6-digit code.
+fn six_digits() -> Result<String, CryptoError> {
+    // Rejection sampling: 4 random bytes, redrawn above the largest multiple of 10^6.
+    loop {
+        let n = u32::from_be_bytes(crypto::random_bytes::<4>()?);
+        if n < 4_294_000_000 {
+            return Ok(format!("{:06}", n % 1_000_000));
+        }
     }
 }

@@ -26,6 +26,8 @@ pub struct AccountPage {
     sessions: Vec<SessionRow>,
     has_totp: bool,
     recovery_left: usize,
+    phone: Option<String>,
+    sms_available: bool,
 }
 
 /// One line of the session list.
@@ -99,6 +101,8 @@ pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
     let template = AccountPage {
         has_totp: factors.totp.is_some(),
         recovery_left,
+        phone: factors.phone_masked,
+        sms_available: state.second.sms_configured() && state.signin.sms_allowed().await?,
         csrf: csrf.token.clone(),
         email: claims.email.to_string(),
         signed_in_at: utc_ts(claims.auth_time),

@@ -5,13 +5,36 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use askama::Template;
+use askama_web::WebTemplate;
+
 use super::account::current_session;
+use super::mfa_errors::as_page;
 use super::second_factor::{EnrollPage, RecoveryCodesPage};
-use super::{csrf, page};
+use super::{client, csrf, page};
 use crate::app::AppState;
+use crate::domain::PhoneNumber;
 use crate::error::AppError;
 use crate::mfa::service::MfaError;
 use crate::session::SessionClaims;
+
+/// "Enter the code we texted".
+#[derive(Template, WebTemplate)]
+#[template(path = "phone_confirm.html")]
+pub struct PhoneConfirmPage {
+    csrf: String,
+    number: String,
+    error: Option<String>,
+}
+
+/// Body of `POST /account/phone`.
+#[derive(Deserialize)]
+pub struct PhoneForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    phone: String,
+}
 
 /// Body of the forms here.
 #[derive(Deserialize)]
@@ -20,17 +43,6 @@ pub struct CodeForm {
     csrf: String,
     #[serde(default)]
     code: String,
-}
-
-fn mfa_error(e: MfaError) -> AppError {
-    match e {
-        MfaError::WrongCode => {
-            AppError::BadRequest("That code is not right. Go back and try the current one.".to_owned())
-        }
-        MfaError::NothingPending => AppError::Gone("The set-up has expired. Start it again from your account page."),
-        MfaError::Store(e) => e.into(),
-        other => AppError::Internal(other.into()),
-    }
 }
 
 async fn signed_in(req: &HttpRequest, state: &AppState, csrf_token: &str) -> Result<SessionClaims, AppError> {
@@ -45,7 +57,7 @@ pub async fn enroll_totp(
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
-    let enrollment = state.second.begin_totp(&claims.sub, &claims.email).await.map_err(mfa_error)?;
+    let enrollment = state.second.begin_totp(&claims.sub, &claims.email).await.map_err(as_page)?;
     let csrf = csrf::issue(&req, &state.keys)?;
     Ok(page(&req, StatusCode::OK, EnrollPage::new(&csrf, "/account/totp/confirm", enrollment, None), &csrf.cookies()))
 }
@@ -60,14 +72,14 @@ pub async fn confirm_totp(
     match state.second.confirm_totp(&claims.sub, &form.code).await {
         Ok(codes) => Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(&codes, "/account"), &[])),
         Err(MfaError::WrongCode) => {
-            let enrollment = state.second.pending_totp(&claims.sub, &claims.email).await.map_err(mfa_error)?;
-            let enrollment = enrollment.ok_or_else(|| mfa_error(MfaError::NothingPending))?;
+            let enrollment = state.second.pending_totp(&claims.sub, &claims.email).await.map_err(as_page)?;
+            let enrollment = enrollment.ok_or_else(|| as_page(MfaError::NothingPending))?;
             let csrf = csrf::issue(&req, &state.keys)?;
             let error = Some("That code is not right. Try the one your app shows now.".to_owned());
             let template = EnrollPage::new(&csrf, "/account/totp/confirm", enrollment, error);
             Ok(page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()))
         }
-        Err(e) => Err(mfa_error(e)),
+        Err(e) => Err(as_page(e)),
     }
 }
 
@@ -78,7 +90,7 @@ pub async fn disable_totp(
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
-    state.second.disable_totp(&claims.sub, &form.code).await.map_err(mfa_error)?;
+    state.second.disable_totp(&claims.sub, &form.code).await.map_err(as_page)?;
     Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
 }
 
@@ -89,9 +101,54 @@ pub async fn regenerate_recovery(
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
-    if !state.second.check_totp(&claims.sub, &form.code).await.map_err(mfa_error)? {
-        return Err(mfa_error(MfaError::WrongCode));
+    if !state.second.check_totp(&claims.sub, &form.code).await.map_err(as_page)? {
+        return Err(as_page(MfaError::WrongCode));
     }
-    let codes = state.second.regenerate_recovery(&claims.sub).await.map_err(mfa_error)?;
+    let codes = state.second.regenerate_recovery(&claims.sub).await.map_err(as_page)?;
     Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(&codes, "/account"), &[]))
+}
+
+/// `POST /account/phone`: texts a code to verify a phone number (E.164, allowed country).
+pub async fn add_phone(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<PhoneForm>,
+) -> Result<HttpResponse, AppError> {
+    let claims = signed_in(&req, &state, &form.csrf).await?;
+    if !state.signin.sms_allowed().await? {
+        return Err(AppError::BadRequest("Text messages are not available.".to_owned()));
+    }
+    let phone = PhoneNumber::parse(&form.phone).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let origin = client::request_origin(&req, &state.trusted_proxies);
+    let csrf = csrf::issue(&req, &state.keys)?;
+    state.second.start_phone_enrollment(&claims.sub, &phone, origin.ip).await.map_err(as_page)?;
+    let template = PhoneConfirmPage { csrf: csrf.token.clone(), number: phone.masked(), error: None };
+    Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
+}
+
+/// `POST /account/phone/confirm`: the texted code makes the phone a second factor. Someone
+/// with no recovery codes yet gets them now, shown once.
+pub async fn confirm_phone(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, AppError> {
+    let claims = signed_in(&req, &state, &form.csrf).await?;
+    match state.second.confirm_phone(&claims.sub, &form.code).await {
+        Ok(_) if state.second.recovery_left(&claims.sub).await? == 0 => {
+            let codes = state.second.regenerate_recovery(&claims.sub).await.map_err(as_page)?;
+            Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(&codes, "/account"), &[]))
+        }
+        Ok(_) => Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish()),
+        Err(MfaError::WrongCode) => {
+            let csrf = csrf::issue(&req, &state.keys)?;
+            let template = PhoneConfirmPage {
+                csrf: csrf.token.clone(),
+                number: "your phone".to_owned(),
+                error: Some("That code is not right.".to_owned()),
+            };
+            Ok(page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()))
+        }
+        Err(e) => Err(as_page(e)),
+    }
 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod cookies;
 pub mod csrf;
 pub mod login;
+pub mod mfa_errors;
 pub mod ops;
 pub mod second_factor;
 pub mod verify;

@@ -7,8 +7,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
+use super::mfa_errors::{Shown, as_page, shown};
 use super::verify::signed_in_cookies;
-use super::{cookies, csrf, page};
+use super::{client, cookies, csrf, page};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::mfa::recovery::RecoveryCode;
@@ -23,6 +24,9 @@ pub struct SecondFactorPage {
     email: String,
     has_totp: bool,
     recovery_left: usize,
+    phone: Option<String>,
+    sms_sent: bool,
+    notice: Option<String>,
     error: Option<String>,
 }
 
@@ -81,6 +85,16 @@ pub struct StepForm {
     code: String,
     #[serde(default)]
     recovery_code: String,
+    #[serde(default)]
+    sms_code: String,
+}
+
+/// What to say above the form.
+#[derive(Default)]
+struct Said {
+    notice: Option<String>,
+    error: Option<String>,
+    sms_sent: bool,
 }
 
 fn pending_cookie(req: &HttpRequest) -> Option<String> {
@@ -97,13 +111,13 @@ fn tries_left(left: u32) -> String {
 
 /// `GET /login/2fa`: the code form, or enrollment when the account must set one up.
 pub async fn step_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    render_step(&req, &state, None, StatusCode::OK).await
+    render_step(&req, &state, Said::default(), StatusCode::OK).await
 }
 
 async fn render_step(
     req: &HttpRequest,
     state: &AppState,
-    error: Option<String>,
+    said: Said,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let csrf = csrf::issue(req, &state.keys)?;
@@ -111,7 +125,7 @@ async fn render_step(
     let step = state.signin.second_step(cookie.as_deref()).await?;
     if step.pending.must_enroll {
         let (_, enrollment) = state.signin.enrollment_in_step(cookie.as_deref()).await?;
-        let template = EnrollPage::new(&csrf, "/login/2fa/enroll", enrollment, error);
+        let template = EnrollPage::new(&csrf, "/login/2fa/enroll", enrollment, said.error);
         return Ok(page(req, status, template, &csrf.cookies()));
     }
     let template = SecondFactorPage {
@@ -119,7 +133,10 @@ async fn render_step(
         email: step.pending.user.email.to_string(),
         has_totp: step.factors.totp.is_some(),
         recovery_left: step.recovery_left,
-        error,
+        phone: step.factors.phone_masked.filter(|_| step.sms_available),
+        sms_sent: said.sms_sent,
+        notice: said.notice,
+        error: said.error,
     };
     Ok(page(req, status, template, &csrf.cookies()))
 }
@@ -131,16 +148,44 @@ pub async fn verify(
     form: web::Form<StepForm>,
 ) -> Result<HttpResponse, AppError> {
     csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
-    let proof = if form.recovery_code.trim().is_empty() {
-        Proof::Totp(&form.code)
-    } else {
+    let proof = if !form.recovery_code.trim().is_empty() {
         Proof::Recovery(&form.recovery_code)
+    } else if !form.sms_code.trim().is_empty() {
+        Proof::Sms(&form.sms_code)
+    } else {
+        Proof::Totp(&form.code)
     };
+    let by_sms = matches!(proof, Proof::Sms(_));
     match state.signin.verify_second_factor(pending_cookie(&req).as_deref(), proof).await {
         Ok(signed_in) => super::verify::signed_in_response(&req, &state, signed_in).await,
         Err(SignInError::WrongSecondFactor(left)) => {
-            render_step(&req, &state, Some(tries_left(left)), StatusCode::BAD_REQUEST).await
+            let said = Said { error: Some(tries_left(left)), sms_sent: by_sms, ..Said::default() };
+            render_step(&req, &state, said, StatusCode::BAD_REQUEST).await
         }
+        Err(e) => Err(ended(e)),
+    }
+}
+
+/// `POST /login/2fa/sms`: texts a code to the verified phone (a resend waits 30 s).
+pub async fn send_sms(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<StepForm>,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    let origin = client::request_origin(&req, &state.trusted_proxies);
+    match state.signin.send_sms_code(pending_cookie(&req).as_deref(), &origin).await {
+        Ok(masked) => {
+            let said =
+                Said { notice: Some(format!("We texted a code to {masked}.")), sms_sent: true, ..Said::default() };
+            render_step(&req, &state, said, StatusCode::OK).await
+        }
+        Err(SignInError::Mfa(e)) => match shown(e) {
+            Shown::Form(status, message) => {
+                render_step(&req, &state, Said { error: Some(message), ..Said::default() }, status).await
+            }
+            Shown::Page(e) => Err(e),
+        },
         Err(e) => Err(ended(e)),
     }
 }
@@ -160,13 +205,22 @@ pub async fn confirm_enrollment(
             Ok(page(&req, StatusCode::OK, template, &cookies))
         }
         Err(SignInError::WrongSecondFactor(left)) => {
-            render_step(&req, &state, Some(tries_left(left)), StatusCode::BAD_REQUEST).await
+            render_step(
+                &req,
+                &state,
+                Said { error: Some(tries_left(left)), ..Said::default() },
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
         Err(e) => Err(ended(e)),
     }
 }
 
-/// A step that has ended also loses its cookie.
+/// The error page for a step that failed for good.
 fn ended(e: SignInError) -> AppError {
-    e.into()
+    match e {
+        SignInError::Mfa(e) => as_page(e),
+        other => other.into(),
+    }
 }

@@ -16,6 +16,11 @@ pub const PENDING_TTL: Duration = Duration::from_secs(300);
 /// Wrong codes the step survives; the next ends it.
 pub const MAX_SECOND_FACTOR_TRIES: u32 = 5;
 
+/// `amr` after an authenticator-app or recovery code (RFC 8176).
+const OTP: &[&str] = &["email", "otp", "mfa"];
+/// `amr` after an SMS code (RFC 8176).
+const SMS: &[&str] = &["email", "sms", "mfa"];
+
 /// What the second-factor page shows.
 pub struct SecondStep {
     /// The sign-in waiting.
@@ -26,6 +31,8 @@ pub struct SecondStep {
     pub methods: Methods,
     /// Unused recovery codes.
     pub recovery_left: usize,
+    /// True when a code can be texted to the user's verified phone.
+    pub sms_available: bool,
 }
 
 /// How the person proves the second factor.
@@ -34,6 +41,8 @@ pub enum Proof<'a> {
     Totp(&'a str),
     /// One of the recovery codes.
     Recovery(&'a str),
+    /// The code texted to the verified phone.
+    Sms(&'a str),
 }
 
 impl SignIn {
@@ -68,7 +77,8 @@ impl SignIn {
         let factors = self.second.factors(&pending.user.id).await?;
         let recovery_left = self.second.recovery_left(&pending.user.id).await?;
         let methods = self.policy.current().await?.methods;
-        Ok(SecondStep { pending, factors, methods, recovery_left })
+        let sms_available = methods.sms && factors.phone.is_some() && self.second.sms_configured();
+        Ok(SecondStep { pending, factors, methods, recovery_left, sms_available })
     }
 
     /// Finishes the step with a TOTP or recovery code. Every guess spends one of
@@ -78,9 +88,11 @@ impl SignIn {
         let (pending, tries) =
             self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
         let user = &pending.user.id;
-        let accepted = match proof {
-            Proof::Totp(code) => self.second.check_totp(user, code).await?,
-            Proof::Recovery(code) => self.second.use_recovery_code(user, code).await?,
+        let (accepted, amr) = match proof {
+            Proof::Totp(code) => (self.second.check_totp(user, code).await?, OTP),
+            // Recovery codes are one-time passwords too (RFC 8176 "otp").
+            Proof::Recovery(code) => (self.second.use_recovery_code(user, code).await?, OTP),
+            Proof::Sms(code) => (self.second.check_login_code(&id, code).await?, SMS),
         };
         if !accepted {
             return Err(self.wrong(&id, tries).await?);
@@ -88,8 +100,22 @@ impl SignIn {
         if !self.store.consume_pending(&id).await? {
             return Err(SignInError::NoPendingStep);
         }
-        // Recovery codes are one-time passwords too (RFC 8176 "otp").
-        self.start(&pending.user, pending.return_to, pending.origin, &["email", "otp", "mfa"]).await
+        self.start(&pending.user, pending.return_to, pending.origin, amr).await
+    }
+
+    /// True when the policy lets people set up SMS.
+    pub async fn sms_allowed(&self) -> Result<bool, SignInError> {
+        Ok(self.policy.current().await?.methods.sms)
+    }
+
+    /// Texts a sign-in code to the user's verified phone; returns the masked number.
+    pub async fn send_sms_code(&self, cookie: Option<&str>, origin: &RequestOrigin) -> Result<String, SignInError> {
+        let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
+        let pending = self.store.get_pending(&id).await?.ok_or(SignInError::NoPendingStep)?;
+        if !self.policy.current().await?.methods.sms {
+            return Err(MfaError::SmsDisabled.into());
+        }
+        Ok(self.second.send_login_code(&pending.user.id, &id, origin.ip).await?)
     }
 
     /// The TOTP enrollment for a step that requires one (started on first view).
@@ -120,7 +146,7 @@ impl SignIn {
         if !self.store.consume_pending(&id).await? {
             return Err(SignInError::NoPendingStep);
         }
-        let signed_in = self.start(&pending.user, pending.return_to, pending.origin, &["email", "otp", "mfa"]).await?;
+        let signed_in = self.start(&pending.user, pending.return_to, pending.origin, OTP).await?;
         Ok((signed_in, codes))
     }
 

@@ -70,6 +70,15 @@ impl Keys {
         format!("{}{{u:{}}}:recovery", self.prefix, user)
     }
 
+    /// An SMS code waiting to be typed (hash: `data`, `tries`). A sign-in's code shares the
+    /// pending step's hash tag.
+    pub fn challenge(&self, key: &super::ChallengeKey) -> String {
+        match key {
+            super::ChallengeKey::PhoneEnrollment(user) => format!("{}{{u:{}}}:phone-enroll", self.prefix, user),
+            super::ChallengeKey::Login(pending) => format!("{}{{p:{}}}:sms", self.prefix, pending),
+        }
+    }
+
     /// A user record.
     pub fn user(&self, id: &UserId) -> String {
         format!("{}{{u:{}}}:user", self.prefix, id)

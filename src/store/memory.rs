@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    LinkAttempt, PendingLogin, RateKey, Redemption, SecondFactors, SessionRecord, Store, StoreError, StoreResult, User,
+    ChallengeKey, LinkAttempt, PendingLogin, RateKey, Redemption, SecondFactors, SessionRecord, SmsChallenge, Store,
+    StoreError, StoreResult, User,
 };
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
 
@@ -60,6 +61,7 @@ struct State {
     totp_steps: HashMap<UserId, u64>,
     enrollments: HashMap<UserId, Expiring<String>>,
     recovery: HashMap<UserId, HashSet<String>>,
+    challenges: HashMap<ChallengeKey, Expiring<(SmsChallenge, u32)>>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.
@@ -91,6 +93,7 @@ impl MemoryStore {
             state.sessions.retain(|_, e| e.live());
             state.pending.retain(|_, e| e.live());
             state.enrollments.retain(|_, e| e.live());
+            state.challenges.retain(|_, e| e.live());
             let State { sessions, user_sessions, .. } = &mut *state;
             user_sessions.retain(|user, sids| {
                 sids.retain(|sid| sessions.contains_key(&(user.clone(), sid.clone())));
@@ -345,5 +348,30 @@ impl Store for MemoryStore {
 
     async fn recovery_codes_left(&self, user: &UserId) -> StoreResult<usize> {
         Ok(self.lock().recovery.get(user).map_or(0, HashSet::len))
+    }
+
+    async fn put_challenge(&self, key: &ChallengeKey, challenge: &SmsChallenge, ttl: Duration) -> StoreResult<()> {
+        self.lock_for_write().challenges.insert(key.clone(), Expiring::new((challenge.clone(), 0), ttl));
+        Ok(())
+    }
+
+    async fn get_challenge(&self, key: &ChallengeKey) -> StoreResult<Option<SmsChallenge>> {
+        Ok(self.lock().challenges.get(key).filter(|e| e.live()).map(|e| e.value.0.clone()))
+    }
+
+    async fn take_challenge_try(&self, key: &ChallengeKey, max_tries: u32) -> StoreResult<Option<(SmsChallenge, u32)>> {
+        let mut state = self.lock();
+        let Some(entry) = state.challenges.get_mut(key).filter(|e| e.live()) else { return Ok(None) };
+        entry.value.1 += 1;
+        let (challenge, tries) = entry.value.clone();
+        if tries > max_tries {
+            state.challenges.remove(key);
+            return Ok(None);
+        }
+        Ok(Some((challenge, tries)))
+    }
+
+    async fn delete_challenge(&self, key: &ChallengeKey) -> StoreResult<bool> {
+        Ok(self.lock().challenges.remove(key).is_some_and(|e| e.live()))
     }
 }

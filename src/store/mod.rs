@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 
 pub use keys::Keys;
 pub use memory::MemoryStore;
-pub use records::{LinkAttempt, PendingLogin, Redemption, SecondFactors, SessionRecord, User};
+pub use records::{
+    ChallengeKey, LinkAttempt, PendingLogin, Redemption, SecondFactors, SessionRecord, SmsChallenge, User,
+};
 pub use redis::RedisStore;
 
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
@@ -142,6 +144,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Unused recovery codes left.
     async fn recovery_codes_left(&self, user: &UserId) -> StoreResult<usize>;
+
+    /// Saves an SMS code waiting to be typed, for `ttl` (replacing any earlier one).
+    async fn put_challenge(&self, key: &ChallengeKey, challenge: &SmsChallenge, ttl: Duration) -> StoreResult<()>;
+
+    /// Reads an SMS code without spending a try.
+    async fn get_challenge(&self, key: &ChallengeKey) -> StoreResult<Option<SmsChallenge>>;
+
+    /// Spends one guess on an SMS code before it is checked; past `max_tries` it is deleted and
+    /// `None` returned.
+    async fn take_challenge_try(&self, key: &ChallengeKey, max_tries: u32) -> StoreResult<Option<(SmsChallenge, u32)>>;
+
+    /// Deletes an SMS code; true for exactly one caller.
+    async fn delete_challenge(&self, key: &ChallengeKey) -> StoreResult<bool>;
 }
 
 /// A rate-limit counter's name: the action and a keyed hash of its subject (address or IP).

@@ -113,3 +113,25 @@ pub struct PendingLogin {
     /// True when the user must set up a second factor before any session.
     pub must_enroll: bool,
 }
+
+/// An SMS code waiting to be typed: for verifying a new phone, or for a sign-in step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsChallenge {
+    /// Keyed hash of the code, bound to what it is for.
+    pub code: String,
+    /// The phone being verified, sealed (enrollment only).
+    pub phone: Option<String>,
+    /// When it was sent (a resend waits 30 s).
+    pub sent_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Which SMS code.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChallengeKey {
+    /// Verifying a new phone number for this user.
+    PhoneEnrollment(UserId),
+    /// The SMS code of this pending sign-in step.
+    Login(String),
+}

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 
 use super::memory::GENERATION_TTL;
 use super::{
-    Keys, LinkAttempt, PendingLogin, RateKey, Redemption, SecondFactors, SessionRecord, Store, StoreError, StoreResult,
-    User,
+    ChallengeKey, Keys, LinkAttempt, PendingLogin, RateKey, Redemption, SecondFactors, SessionRecord, SmsChallenge,
+    Store, StoreError, StoreResult, User,
 };
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
 
@@ -66,8 +66,8 @@ end
 return {n, ttl}
 ";
 
-/// Spends one guess on a pending second-factor step; past the limit the step is deleted.
-/// KEYS[1] = pending hash (`data`, `tries`); ARGV[1] = max tries. Returns nil or {data, tries}.
+/// Spends one guess on a pending second-factor step or an SMS code; past the limit it is
+/// deleted. KEYS[1] = hash (`data`, `tries`); ARGV[1] = max tries. Returns nil or {data, tries}.
 const PENDING_TRY_SCRIPT: &str = r"
 local data = redis.call('HGET', KEYS[1], 'data')
 if not data then return nil end
@@ -494,6 +494,41 @@ impl Store for RedisStore {
 
     async fn recovery_codes_left(&self, user: &UserId) -> StoreResult<usize> {
         self.conn.clone().scard(self.keys.recovery_codes(user)).await.map_err(unavailable)
+    }
+
+    async fn put_challenge(&self, key: &ChallengeKey, challenge: &SmsChallenge, ttl: Duration) -> StoreResult<()> {
+        let key = self.keys.challenge(key);
+        // One MULTI: a new code replaces the old one, tries reset, never without a TTL.
+        redis::pipe()
+            .atomic()
+            .del(&key)
+            .hset_multiple(&key, &[("data", to_json(challenge)?), ("tries", "0".to_owned())])
+            .expire(&key, ttl_secs(ttl) as i64)
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn get_challenge(&self, key: &ChallengeKey) -> StoreResult<Option<SmsChallenge>> {
+        let raw: Option<String> =
+            self.conn.clone().hget(self.keys.challenge(key), "data").await.map_err(unavailable)?;
+        raw.as_deref().map(from_json).transpose()
+    }
+
+    async fn take_challenge_try(&self, key: &ChallengeKey, max_tries: u32) -> StoreResult<Option<(SmsChallenge, u32)>> {
+        let reply: Option<(String, u32)> = self
+            .pending_try_script
+            .key(self.keys.challenge(key))
+            .arg(max_tries)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        reply.map(|(data, tries)| Ok((from_json(&data)?, tries))).transpose()
+    }
+
+    async fn delete_challenge(&self, key: &ChallengeKey) -> StoreResult<bool> {
+        let deleted: usize = self.conn.clone().del(self.keys.challenge(key)).await.map_err(unavailable)?;
+        Ok(deleted == 1)
     }
 }
 

@@ -7,5 +7,6 @@ mod helpers;
 mod links;
 mod login_flow;
 mod second_factor;
+mod second_factor_sms;
 mod session_jwt;
 mod store_contract;

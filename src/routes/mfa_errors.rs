@@ -1,0 +1,40 @@
+//! How second-factor failures read to a person.
+
+use actix_web::http::StatusCode;
+
+use crate::error::AppError;
+use crate::mfa::service::MfaError;
+
+/// A failure to show on the page (status and message), or an error page.
+pub enum Shown {
+    /// Re-show the form with this status and message.
+    Form(StatusCode, String),
+    /// An error page.
+    Page(AppError),
+}
+
+/// What a person sees for `e`.
+pub fn shown(e: MfaError) -> Shown {
+    match e {
+        MfaError::WrongCode => Shown::Form(StatusCode::BAD_REQUEST, "That code is not right.".to_owned()),
+        MfaError::CountryNotAllowed => Shown::Form(StatusCode::BAD_REQUEST, e.to_string()),
+        MfaError::SmsRejected(reason) => Shown::Form(StatusCode::BAD_REQUEST, reason),
+        MfaError::SmsUnavailable => Shown::Form(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        MfaError::SmsDisabled => Shown::Form(StatusCode::BAD_REQUEST, "Text messages are not available.".to_owned()),
+        MfaError::RateLimited(wait) => Shown::Page(AppError::RateLimited(wait)),
+        MfaError::NothingPending => {
+            Shown::Page(AppError::Gone("This code has expired or was used. Start again from your account page."))
+        }
+        MfaError::Store(e) => Shown::Page(e.into()),
+        other => Shown::Page(AppError::Internal(other.into())),
+    }
+}
+
+/// `e` as an error page: 503 when the provider is down, 400 with the message otherwise.
+pub fn as_page(e: MfaError) -> AppError {
+    match shown(e) {
+        Shown::Form(StatusCode::SERVICE_UNAVAILABLE, message) => AppError::Unavailable(anyhow::anyhow!(message)),
+        Shown::Form(_, message) => AppError::BadRequest(message),
+        Shown::Page(e) => e,
+    }
+}

@@ -1,0 +1,197 @@
+//! SMS as a second factor, against a local HTTP server standing in for a Twilio-compatible
+//! provider: what it receives, provider errors, pumping limits, and numbers kept sealed.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, spawn_app_with};
+
+const SID: &str = "AC0123456789abcdef0123456789abcdef";
+const PHONE: &str = "+44 7700 900123";
+const E164: &str = "+447700900123";
+
+async fn provider(status: u16, body: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/2010-04-01/Accounts/{SID}/Messages.json")))
+        .respond_with(ResponseTemplate::new(status).set_body_raw(body.to_owned(), "application/json"))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn ok_provider() -> MockServer {
+    provider(201, r#"{"sid":"SM0123","status":"queued"}"#).await
+}
+
+async fn app_with(server: &MockServer, extra: &[(&str, &str)]) -> TestApp {
+    let uri = server.uri();
+    let mut vars = vec![
+        ("SMS_PROVIDER", "twilio"),
+        ("TWILIO_ACCOUNT_SID", SID),
+        ("TWILIO_AUTH_TOKEN", "test-auth-token"),
+        ("TWILIO_FROM", "+15005550006"),
+        ("TWILIO_BASE_URL", uri.as_str()),
+        ("SMS_ALLOWED_COUNTRIES", "GB,US"),
+    ];
+    vars.extend_from_slice(extra);
+    spawn_app_with(&vars).await
+}
+
+/// The form fields of every message the provider received.
+async fn sent(server: &MockServer) -> Vec<HashMap<String, String>> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| url::form_urlencoded::parse(&r.body).into_owned().collect())
+        .collect()
+}
+
+fn code_in(message: &HashMap<String, String>) -> String {
+    message["Body"].split_whitespace().next().unwrap().to_owned()
+}
+
+async fn post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    let csrf = app.csrf_token().await;
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    app.post_form(path, &form).await
+}
+
+/// Signs in and verifies `PHONE`; returns the text the provider got.
+async fn add_phone(app: &TestApp, server: &MockServer, email: &str) {
+    app.sign_in(email).await;
+    let page = post(app, "/account/phone", &[("phone", PHONE)]).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("+44 ••"), "the confirm page should show the number masked");
+    let messages = sent(server).await;
+    let code = code_in(messages.last().unwrap());
+    let confirmed = post(app, "/account/phone/confirm", &[("code", &code)]).await;
+    assert_eq!(confirmed.status(), StatusCode::OK, "first factor: recovery codes are shown");
+    assert!(confirmed.text().await.unwrap().contains("Save your recovery codes"));
+}
+
+#[tokio::test]
+async fn a_phone_is_verified_and_then_signs_in_with_a_texted_code() {
+    let server = ok_provider().await;
+    let app = app_with(&server, &[]).await;
+    add_phone(&app, &server, "sms@example.com").await;
+
+    // What the provider received: the right URL, basic auth, and the form fields.
+    let request = &server.received_requests().await.unwrap()[0];
+    let auth = request.headers.get("authorization").unwrap().to_str().unwrap().to_owned();
+    let expected = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{SID}:test-auth-token"));
+    assert_eq!(auth, format!("Basic {expected}"));
+    let message = &sent(&server).await[0];
+    assert_eq!(message["To"], E164);
+    assert_eq!(message["From"], "+15005550006");
+    let code = code_in(message);
+    assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()), "{message:?}");
+    assert!(message["Body"].contains("expires in 5 minutes"));
+    assert!(app.get("/account").await.text().await.unwrap().contains("+44 ••"));
+
+    // Signing in again: the link, then a texted code.
+    app.clear_cookies();
+    let token = app.request_token("sms@example.com").await;
+    assert_eq!(app.post_verify(&token).await.headers()[LOCATION], "/login/2fa");
+    let step = app.get("/login/2fa").await.text().await.unwrap();
+    assert!(step.contains("Text a code to +44"), "{step}");
+    let response = post(&app, "/login/2fa/sms", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("We texted a code"));
+    let messages = sent(&server).await;
+    assert_eq!(messages.len(), 2);
+    let code = code_in(&messages[1]);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert_eq!(post(&app, "/login/2fa", &[("sms_code", wrong)]).await.status(), StatusCode::BAD_REQUEST);
+    let response = post(&app, "/login/2fa", &[("sms_code", &code)]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let claims: Value = app.get_session().await.json().await.unwrap();
+    assert_eq!(claims["amr"], serde_json::json!(["email", "sms", "mfa"]));
+}
+
+#[tokio::test]
+async fn a_provider_outage_is_shown_as_a_clear_retry_message() {
+    let server = provider(500, r#"{"message":"internal"}"#).await;
+    let app = app_with(&server, &[]).await;
+    app.sign_in("down@example.com").await;
+    let response = post(&app, "/account/phone", &[("phone", PHONE)]).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("try again"), "{html}");
+    assert!(!html.contains("internal"), "provider details leaked: {html}");
+}
+
+#[tokio::test]
+async fn a_number_the_provider_refuses_gets_a_400_with_its_reason() {
+    let server =
+        provider(400, r#"{"code":21211,"message":"The 'To' number +447700900123 is not valid.","status":400}"#).await;
+    let app = app_with(&server, &[]).await;
+    app.sign_in("refused@example.com").await;
+    let response = post(&app, "/account/phone", &[("phone", PHONE)]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let html = response.text().await.unwrap();
+    assert!(!html.contains("+447700900123"), "the provider's raw message (with the number) was shown");
+}
+
+#[tokio::test]
+async fn numbers_outside_the_allowed_countries_are_never_texted() {
+    let server = ok_provider().await;
+    let app = app_with(&server, &[]).await;
+    app.sign_in("abroad@example.com").await;
+    for number in ["+33 6 12 34 56 78", "+882 1234 5678"] {
+        let response = post(&app, "/account/phone", &[("phone", number)]).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{number}");
+    }
+    assert!(sent(&server).await.is_empty(), "a number outside the allow-list was texted");
+    assert_eq!(post(&app, "/account/phone", &[("phone", "not a number")]).await.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn texts_to_one_number_are_limited_and_resends_wait_thirty_seconds() {
+    let server = ok_provider().await;
+    let app = app_with(&server, &[("RATE_LIMIT_SMS_NUMBER", "2/15m")]).await;
+    app.sign_in("pump@example.com").await;
+    assert_eq!(post(&app, "/account/phone", &[("phone", PHONE)]).await.status(), StatusCode::OK);
+    let too_soon = post(&app, "/account/phone", &[("phone", PHONE)]).await;
+    assert_eq!(too_soon.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(too_soon.headers().contains_key("retry-after"));
+    app.clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(post(&app, "/account/phone", &[("phone", PHONE)]).await.status(), StatusCode::OK);
+    app.clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(post(&app, "/account/phone", &[("phone", PHONE)]).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(sent(&server).await.len(), 2);
+}
+
+#[tokio::test]
+async fn texts_from_one_ip_are_limited() {
+    let server = ok_provider().await;
+    let app = app_with(&server, &[("RATE_LIMIT_SMS_IP", "2/1h")]).await;
+    app.sign_in("ip@example.com").await;
+    for number in ["+44 7700 900001", "+44 7700 900002"] {
+        assert_eq!(post(&app, "/account/phone", &[("phone", number)]).await.status(), StatusCode::OK);
+        app.clock.advance(chrono::Duration::seconds(31));
+    }
+    let response = post(&app, "/account/phone", &[("phone", "+44 7700 900003")]).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(sent(&server).await.len(), 2);
+}
+
+#[tokio::test]
+async fn phone_numbers_are_not_in_redis_in_clear() {
+    let server = ok_provider().await;
+    let app = app_with(&server, &[]).await;
+    add_phone(&app, &server, "private@example.com").await;
+    let dump = app.dump_redis().await;
+    assert!(dump.iter().any(|(k, _)| k.contains(":factors")));
+    for (key, value) in dump {
+        assert!(!value.contains("7700900123"), "phone number in clear under {key}");
+    }
+}
