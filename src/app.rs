@@ -20,9 +20,10 @@ use crate::error::AppError;
 use crate::mail::{InProcessOutbox, Mailer};
 use crate::mfa::service::{SecondFactorService, SmsGateway};
 use crate::mfa::sms::build_sender;
+use crate::oidc::OidcService;
 use crate::policy::PolicySource;
 use crate::ratelimit::RateLimiter;
-use crate::routes::{account, account_mfa, api, login, ops, second_factor, verify};
+use crate::routes::{account, account_mfa, api, login, oidc, ops, second_factor, verify};
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
 use crate::store::{Keys, MemoryStore, RedisStore, Store};
@@ -45,12 +46,16 @@ pub struct AppState {
     pub keys: Arc<Keyring>,
     /// The JWT signer (for the JWKS).
     pub signer: Arc<TokenSigner>,
+    /// The OpenID Connect provider.
+    pub oidc: OidcService,
     /// `PUBLIC_URL`'s origin, as browsers send it in `Origin`.
     pub public_origin: String,
     /// `TRUSTED_PROXIES`.
     pub trusted_proxies: Vec<IpNet>,
     /// `LINK_TTL`, for pages that mention it.
     pub link_ttl: Duration,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A built, listening server and its background workers.
@@ -99,6 +104,7 @@ impl Application {
             rate_limits,
             admin_emails,
             sms,
+            clients,
             ..
         } = settings;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
@@ -111,14 +117,22 @@ impl Application {
             allowed: sms.allowed_countries.clone(),
             limiter: limiter.clone(),
         });
-        let second = Arc::new(SecondFactorService::new(store.clone(), keyring.clone(), clock.clone(), site, sms));
+        let second = Arc::new(SecondFactorService::new(
+            store.clone(),
+            keyring.clone(),
+            clock.clone(),
+            limiter.clone(),
+            site,
+            sms,
+        ));
+        let oidc = OidcService::new(clients, store.clone(), signer.clone(), keyring.clone(), clock.clone());
         let deps = SignInDeps {
             store: store.clone(),
             outbox: Arc::new(outbox),
             sessions: sessions.clone(),
             limiter,
             keys: keyring.clone(),
-            clock,
+            clock: clock.clone(),
             second: second.clone(),
             policy,
             admins: admin_emails,
@@ -131,9 +145,11 @@ impl Application {
             store,
             keys: keyring,
             signer,
+            oidc,
             public_origin,
             trusted_proxies,
             link_ttl,
+            clock,
         });
 
         let production = env == crate::config::AppEnv::Production;
@@ -209,6 +225,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/login", web::post().to(api::request_link))
         .route("/api/v1/session", web::get().to(api::session))
         .route("/.well-known/jwks.json", web::get().to(ops::jwks))
+        .route("/.well-known/openid-configuration", web::get().to(oidc::discovery))
+        .route("/oauth2/authorize", web::get().to(oidc::authorize))
+        .route("/oauth2/token", web::post().to(oidc::token))
+        .route("/oauth2/userinfo", web::get().to(oidc::userinfo))
+        .route("/oauth2/logout", web::get().to(oidc::logout))
+        .route("/oauth2/logout", web::post().to(oidc::logout))
+        .route("/auth/verify", web::get().to(oidc::forward_auth))
         .route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/static/style.css", web::get().to(ops::stylesheet))
@@ -220,7 +243,8 @@ fn security_headers(production: bool) -> DefaultHeaders {
     let headers = DefaultHeaders::new()
         .add((
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            // No form-action: the sign-in form's redirect chain ends at a client's redirect_uri.
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
         ))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "no-referrer"))

@@ -15,6 +15,7 @@ use url::Url;
 use crate::crypto::SecretKey;
 use crate::domain::{CrossDevice, Email, SignInPolicy};
 use crate::mfa::sms::{SmsSettings, parse_sms_settings};
+use crate::oidc::ClientRegistry;
 use crate::ratelimit::{LimitedAction, RateLimits};
 use crate::session::{KeySet, SigningKey};
 
@@ -101,6 +102,8 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     /// `SMS_PROVIDER`, `TWILIO_*`, `SMS_ALLOWED_COUNTRIES`.
     pub sms: SmsSettings,
+    /// `CLIENTS_FILE`: the registered OIDC clients.
+    pub clients: ClientRegistry,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// Things that work but should not reach production (generated keys …), to be logged.
@@ -183,6 +186,7 @@ impl Settings {
         };
         let admin_emails = r.admin_emails();
         let rate_limits = r.rate_limits();
+        let clients = r.clients(prod);
         let sms = match parse_sms_settings(r.lookup, prod) {
             Ok(sms) => Some(sms),
             Err(problems) => {
@@ -235,6 +239,7 @@ impl Settings {
                 admin_emails,
                 rate_limits,
                 sms,
+                clients,
                 log_format,
                 warnings: r.warnings,
             }),
@@ -442,6 +447,26 @@ impl Reader<'_> {
             }
         }
         KeySet::new(keys)
+    }
+
+    fn clients(&mut self, prod: bool) -> ClientRegistry {
+        let Some(path) = self.get("CLIENTS_FILE") else { return ClientRegistry::default() };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                self.problem("CLIENTS_FILE", format!("{path}: cannot read ({e})"));
+                return ClientRegistry::default();
+            }
+        };
+        match ClientRegistry::from_toml(&text, prod) {
+            Ok(registry) => registry,
+            Err(problems) => {
+                for p in problems {
+                    self.problem("CLIENTS_FILE", format!("{path}: {p}"));
+                }
+                ClientRegistry::default()
+            }
+        }
     }
 
     fn admin_emails(&mut self) -> Vec<Email> {

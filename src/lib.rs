@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod mail;
 pub mod mfa;
+pub mod oidc;
 pub mod policy;
 pub mod ratelimit;
 pub mod routes;

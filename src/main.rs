@@ -24,6 +24,8 @@ enum Command {
     Keygen,
     /// Print a new random SECRET_KEY.
     Secret,
+    /// Print a new OIDC client secret and the `secret_sha256` line for CLIENTS_FILE.
+    ClientSecret,
 }
 
 #[actix_web::main]
@@ -37,6 +39,10 @@ async fn main() -> ExitCode {
         },
         Command::Secret => match random_token::<32>() {
             Ok(secret) => println!("{secret}"),
+            Err(e) => return fail(&e),
+        },
+        Command::ClientSecret => match latchkey::oidc::clients::new_client_secret() {
+            Ok((secret, hash)) => println!("client secret (give it to the app): {secret}\nsecret_sha256 = \"{hash}\""),
             Err(e) => return fail(&e),
         },
         Command::Serve => return serve().await,

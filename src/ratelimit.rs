@@ -23,12 +23,20 @@ pub enum LimitedAction {
     SmsPerNumber,
     /// SMS codes requested from one IP address.
     SmsPerIp,
+    /// Wrong second-factor codes for one account, across sign-in steps and account pages.
+    SecondFactorFailuresPerUser,
 }
 
 impl LimitedAction {
     /// Every action, in a fixed order.
-    pub const ALL: [Self; 5] =
-        [Self::LoginPerEmail, Self::LoginPerIp, Self::FailedRedeemPerIp, Self::SmsPerNumber, Self::SmsPerIp];
+    pub const ALL: [Self; 6] = [
+        Self::LoginPerEmail,
+        Self::LoginPerIp,
+        Self::FailedRedeemPerIp,
+        Self::SmsPerNumber,
+        Self::SmsPerIp,
+        Self::SecondFactorFailuresPerUser,
+    ];
 
     /// The name used in store keys.
     pub fn name(self) -> &'static str {
@@ -38,6 +46,7 @@ impl LimitedAction {
             Self::FailedRedeemPerIp => "redeem-fail-ip",
             Self::SmsPerNumber => "sms-number",
             Self::SmsPerIp => "sms-ip",
+            Self::SecondFactorFailuresPerUser => "2fa-fail-user",
         }
     }
 
@@ -49,6 +58,7 @@ impl LimitedAction {
             Self::FailedRedeemPerIp => "RATE_LIMIT_REDEEM_FAILURES_IP",
             Self::SmsPerNumber => "RATE_LIMIT_SMS_NUMBER",
             Self::SmsPerIp => "RATE_LIMIT_SMS_IP",
+            Self::SecondFactorFailuresPerUser => "RATE_LIMIT_2FA_FAILURES_USER",
         }
     }
 
@@ -61,6 +71,7 @@ impl LimitedAction {
             Self::FailedRedeemPerIp => minutes(20, 15),
             Self::SmsPerNumber => minutes(3, 15),
             Self::SmsPerIp => minutes(10, 60),
+            Self::SecondFactorFailuresPerUser => minutes(10, 60),
         }
     }
 }
@@ -92,7 +103,7 @@ impl fmt::Display for Limit {
 
 /// The limit for each action.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimits([Limit; 5]);
+pub struct RateLimits([Limit; 6]);
 
 impl Default for RateLimits {
     fn default() -> Self {

@@ -42,6 +42,9 @@ pub enum MfaError {
     /// SMS is turned off (no provider, or the policy does not allow it).
     #[error("SMS is not available")]
     SmsDisabled,
+    /// The policy does not allow this method now.
+    #[error("This method is turned off here. Use a recovery code, or ask an administrator.")]
+    MethodNotAllowed,
     /// The number is in a country this service does not text.
     #[error("We cannot send text messages to that country.")]
     CountryNotAllowed,
@@ -97,8 +100,28 @@ pub struct SecondFactorService {
     store: Arc<dyn Store>,
     keys: Arc<Keyring>,
     clock: Arc<dyn Clock>,
+    limiter: Arc<RateLimiter>,
     issuer: String,
     sms: Option<SmsGateway>,
+}
+
+/// Where a TOTP enrollment was started: from the account page, or forced in a sign-in step.
+/// Kept apart, so a sign-in step never shows a seed someone started elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollSlot {
+    /// `/account/totp/enroll`.
+    Account,
+    /// `/login/2fa` under a policy that requires a second factor.
+    Step,
+}
+
+impl EnrollSlot {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::Step => "step",
+        }
+    }
 }
 
 fn phone_context(user: &UserId) -> String {
@@ -115,10 +138,26 @@ impl SecondFactorService {
         store: Arc<dyn Store>,
         keys: Arc<Keyring>,
         clock: Arc<dyn Clock>,
+        limiter: Arc<RateLimiter>,
         issuer: String,
         sms: Option<SmsGateway>,
     ) -> Self {
-        Self { store, keys, clock, issuer, sms }
+        Self { store, keys, clock, limiter, issuer, sms }
+    }
+
+    /// Refuses a guess when the account has had too many wrong second-factor codes lately
+    /// (counted across sign-in steps and account pages, so new links buy no new guesses).
+    async fn guard(&self, user: &UserId) -> Result<(), MfaError> {
+        Ok(self.limiter.check(LimitedAction::SecondFactorFailuresPerUser, user.as_str()).await?)
+    }
+
+    /// Counts a wrong code against the account.
+    async fn counted(&self, user: &UserId, accepted: bool) -> Result<bool, MfaError> {
+        if !accepted {
+            tracing::warn!(user = %user, "wrong second-factor code");
+            self.limiter.record(LimitedAction::SecondFactorFailuresPerUser, user.as_str()).await?;
+        }
+        Ok(accepted)
     }
 
     /// True when an SMS provider is configured.
@@ -140,10 +179,11 @@ impl SecondFactorService {
 
     /// Checks the code texted to the new phone; the phone is then the user's second factor.
     pub async fn confirm_phone(&self, user: &UserId, typed: &str) -> Result<String, MfaError> {
+        self.guard(user).await?;
         let key = ChallengeKey::PhoneEnrollment(user.clone());
         let (challenge, _) =
             self.store.take_challenge_try(&key, SMS_MAX_TRIES).await?.ok_or(MfaError::NothingPending)?;
-        if !self.code_matches(&challenge, user.as_str(), typed) {
+        if !self.counted(user, self.code_matches(&challenge, user.as_str(), typed)).await? {
             return Err(MfaError::WrongCode);
         }
         if !self.store.delete_challenge(&key).await? {
@@ -177,10 +217,16 @@ impl SecondFactorService {
 
     /// True when `typed` is the live SMS code of the pending step (which is then used up). The
     /// step itself counts the tries.
-    pub async fn check_login_code(&self, pending_id: &str, typed: &str) -> Result<bool, MfaError> {
+    pub async fn check_login_code(&self, user: &UserId, pending_id: &str, typed: &str) -> Result<bool, MfaError> {
+        self.guard(user).await?;
         let key = ChallengeKey::Login(pending_id.to_owned());
-        let Some(challenge) = self.store.get_challenge(&key).await? else { return Ok(false) };
-        Ok(self.code_matches(&challenge, pending_id, typed) && self.store.delete_challenge(&key).await?)
+        let accepted = match self.store.get_challenge(&key).await? {
+            Some(challenge) => {
+                self.code_matches(&challenge, pending_id, typed) && self.store.delete_challenge(&key).await?
+            }
+            None => false,
+        };
+        self.counted(user, accepted).await
     }
 
     async fn send_code(
@@ -215,6 +261,15 @@ impl SecondFactorService {
             expires_at: now + ttl,
         };
         self.store.put_challenge(key, &challenge, SMS_CODE_TTL).await?;
+        let sent = self.text(sms, phone, &code).await;
+        if sent.is_err() {
+            // Nothing went out: do not make the person wait out a resend delay for it.
+            self.store.delete_challenge(key).await?;
+        }
+        sent
+    }
+
+    async fn text(&self, sms: &SmsGateway, phone: &PhoneNumber, code: &str) -> Result<(), MfaError> {
         let body = format!(
             "{code} is your {site} code. It expires in 5 minutes. Never share it.\n\n@{site} #{code}",
             site = self.issuer
@@ -256,46 +311,63 @@ impl SecondFactorService {
 
     /// Starts (or restarts) TOTP enrollment: a new 160-bit seed, sealed in the store until
     /// confirmed with a first code.
-    pub async fn begin_totp(&self, user: &UserId, email: &Email) -> Result<TotpEnrollment, MfaError> {
+    pub async fn begin_totp(&self, user: &UserId, email: &Email, slot: EnrollSlot) -> Result<TotpEnrollment, MfaError> {
         let secret = TotpSecret::generate()?;
         let sealed = self.keys.sealer.seal(&totp_context(user), secret.expose())?;
-        self.store.put_totp_enrollment(user, &sealed, ENROLLMENT_TTL).await?;
+        self.store.put_totp_enrollment(user, slot.name(), &sealed, ENROLLMENT_TTL).await?;
         Ok(self.enrollment_view(email, &secret))
     }
 
     /// The enrollment in progress, to show it again.
-    pub async fn pending_totp(&self, user: &UserId, email: &Email) -> Result<Option<TotpEnrollment>, MfaError> {
-        let Some(sealed) = self.store.get_totp_enrollment(user).await? else { return Ok(None) };
+    pub async fn pending_totp(
+        &self,
+        user: &UserId,
+        email: &Email,
+        slot: EnrollSlot,
+    ) -> Result<Option<TotpEnrollment>, MfaError> {
+        let Some(sealed) = self.store.get_totp_enrollment(user, slot.name()).await? else { return Ok(None) };
         let secret = self.open(user, &sealed)?;
         Ok(Some(self.enrollment_view(email, &secret)))
     }
 
     /// Confirms enrollment with a first code; TOTP is then active and ten fresh recovery codes
     /// are returned (to show once).
-    pub async fn confirm_totp(&self, user: &UserId, code: &str) -> Result<Vec<RecoveryCode>, MfaError> {
-        let sealed = self.store.get_totp_enrollment(user).await?.ok_or(MfaError::NothingPending)?;
+    pub async fn confirm_totp(
+        &self,
+        user: &UserId,
+        code: &str,
+        slot: EnrollSlot,
+    ) -> Result<Vec<RecoveryCode>, MfaError> {
+        self.guard(user).await?;
+        let sealed = self.store.get_totp_enrollment(user, slot.name()).await?.ok_or(MfaError::NothingPending)?;
         let secret = self.open(user, &sealed)?;
-        let step = secret.matching_step(code, self.now()).ok_or(MfaError::WrongCode)?;
-        if !self.store.use_totp_step(user, step).await? {
+        let step = secret.matching_step(code, self.now());
+        let accepted = match step {
+            Some(step) => self.store.use_totp_step(user, step).await?,
+            None => false,
+        };
+        if !self.counted(user, accepted).await? {
             return Err(MfaError::WrongCode);
         }
         let mut factors = self.store.get_factors(user).await?;
         factors.totp = Some(sealed);
         self.store.put_factors(user, &factors).await?;
-        self.store.delete_totp_enrollment(user).await?;
+        self.store.delete_totp_enrollment(user, slot.name()).await?;
         tracing::info!(user = %user, "TOTP enrolled");
         self.regenerate_recovery(user).await
     }
 
     /// Checks a TOTP code (±1 step) and marks its step used: a code is accepted once.
     pub async fn check_totp(&self, user: &UserId, code: &str) -> Result<bool, MfaError> {
+        self.guard(user).await?;
         let factors = self.store.get_factors(user).await?;
-        let Some(sealed) = factors.totp else { return Ok(false) };
+        let Some(sealed) = factors.totp else { return self.counted(user, false).await };
         let secret = self.open(user, &sealed)?;
-        match secret.matching_step(code, self.now()) {
-            Some(step) => Ok(self.store.use_totp_step(user, step).await?),
-            None => Ok(false),
-        }
+        let accepted = match secret.matching_step(code, self.now()) {
+            Some(step) => self.store.use_totp_step(user, step).await?,
+            None => false,
+        };
+        self.counted(user, accepted).await
     }
 
     /// Turns TOTP off, with a current code as proof; recovery codes go with it.
@@ -315,8 +387,12 @@ impl SecondFactorService {
 
     /// Uses up a recovery code; true if it was one of the user's unused codes.
     pub async fn use_recovery_code(&self, user: &UserId, typed: &str) -> Result<bool, MfaError> {
-        let Some(code) = RecoveryCode::parse(typed) else { return Ok(false) };
-        Ok(self.store.use_recovery_code(user, &code.hash(&self.keys.token, user.as_str())).await?)
+        self.guard(user).await?;
+        let accepted = match RecoveryCode::parse(typed) {
+            Some(code) => self.store.use_recovery_code(user, &code.hash(&self.keys.token, user.as_str())).await?,
+            None => false,
+        };
+        self.counted(user, accepted).await
     }
 
     /// Replaces the user's recovery codes with ten new ones (returned to show once).

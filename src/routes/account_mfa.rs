@@ -15,7 +15,7 @@ use super::{client, csrf, page};
 use crate::app::AppState;
 use crate::domain::PhoneNumber;
 use crate::error::AppError;
-use crate::mfa::service::MfaError;
+use crate::mfa::service::{EnrollSlot, MfaError};
 use crate::session::SessionClaims;
 
 /// "Enter the code we texted".
@@ -50,6 +50,27 @@ async fn signed_in(req: &HttpRequest, state: &AppState, csrf_token: &str) -> Res
     current_session(req, state).await?.ok_or(AppError::Unauthorized)
 }
 
+/// How recent a second factor must be to set up or replace one.
+const FRESH_FACTOR_SECS: i64 = 600;
+
+/// Adding or replacing a factor on an account that has one needs a session that passed a
+/// second factor in the last ten minutes: a stolen or older email-only session cannot swap in
+/// the attacker's app or phone.
+async fn require_fresh_factor(state: &AppState, claims: &SessionClaims) -> Result<(), AppError> {
+    if !state.second.factors(&claims.sub).await?.any() {
+        return Ok(());
+    }
+    let used_factor = claims.amr.iter().any(|m| m == "mfa");
+    let recent = state.clock.now().timestamp() - claims.auth_time <= FRESH_FACTOR_SECS;
+    if used_factor && recent {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "To change your second factor, sign out and sign in again with it, then make the change within 10 minutes.",
+        ))
+    }
+}
+
 /// `POST /account/totp/enroll`: a new seed and its QR code, waiting for a first code.
 pub async fn enroll_totp(
     req: HttpRequest,
@@ -57,7 +78,8 @@ pub async fn enroll_totp(
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
-    let enrollment = state.second.begin_totp(&claims.sub, &claims.email).await.map_err(as_page)?;
+    require_fresh_factor(&state, &claims).await?;
+    let enrollment = state.second.begin_totp(&claims.sub, &claims.email, EnrollSlot::Account).await.map_err(as_page)?;
     let csrf = csrf::issue(&req, &state.keys)?;
     Ok(page(&req, StatusCode::OK, EnrollPage::new(&csrf, "/account/totp/confirm", enrollment, None), &csrf.cookies()))
 }
@@ -69,10 +91,12 @@ pub async fn confirm_totp(
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
-    match state.second.confirm_totp(&claims.sub, &form.code).await {
+    require_fresh_factor(&state, &claims).await?;
+    match state.second.confirm_totp(&claims.sub, &form.code, EnrollSlot::Account).await {
         Ok(codes) => Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(&codes, "/account"), &[])),
         Err(MfaError::WrongCode) => {
-            let enrollment = state.second.pending_totp(&claims.sub, &claims.email).await.map_err(as_page)?;
+            let enrollment =
+                state.second.pending_totp(&claims.sub, &claims.email, EnrollSlot::Account).await.map_err(as_page)?;
             let enrollment = enrollment.ok_or_else(|| as_page(MfaError::NothingPending))?;
             let csrf = csrf::issue(&req, &state.keys)?;
             let error = Some("That code is not right. Try the one your app shows now.".to_owned());
@@ -115,6 +139,7 @@ pub async fn add_phone(
     form: web::Form<PhoneForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
+    require_fresh_factor(&state, &claims).await?;
     if !state.signin.sms_allowed().await? {
         return Err(AppError::BadRequest("Text messages are not available.".to_owned()));
     }
@@ -134,6 +159,7 @@ pub async fn confirm_phone(
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
+    require_fresh_factor(&state, &claims).await?;
     match state.second.confirm_phone(&claims.sub, &form.code).await {
         Ok(_) if state.second.recovery_left(&claims.sub).await? == 0 => {
             let codes = state.second.regenerate_recovery(&claims.sub).await.map_err(as_page)?;

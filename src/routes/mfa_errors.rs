@@ -21,6 +21,7 @@ pub fn shown(e: MfaError) -> Shown {
         MfaError::SmsRejected(reason) => Shown::Form(StatusCode::BAD_REQUEST, reason),
         MfaError::SmsUnavailable => Shown::Form(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         MfaError::SmsDisabled => Shown::Form(StatusCode::BAD_REQUEST, "Text messages are not available.".to_owned()),
+        MfaError::MethodNotAllowed => Shown::Form(StatusCode::FORBIDDEN, e.to_string()),
         MfaError::RateLimited(wait) => Shown::Page(AppError::RateLimited(wait)),
         MfaError::NothingPending => {
             Shown::Page(AppError::Gone("This code has expired or was used. Start again from your account page."))

@@ -8,6 +8,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod login;
 pub mod mfa_errors;
+pub mod oidc;
 pub mod ops;
 pub mod second_factor;
 pub mod verify;

@@ -75,6 +75,23 @@ impl TokenSigner {
         jsonwebtoken::encode(&header, claims, key.encoding()).map_err(JwtError::Signing)
     }
 
+    /// Verifies the signature, key and issuer of an `id_token_hint`, accepting any audience
+    /// (the caller checks it names a registered client) and expired tokens (RP-initiated
+    /// logout allows them). Never use it to accept a session.
+    pub fn verify_hint<C: DeserializeOwned>(&self, token: &str) -> Result<C, JwtError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Header)?;
+        if header.alg != Algorithm::EdDSA || header.jwk.is_some() || header.jku.is_some() || header.x5u.is_some() {
+            return Err(JwtError::Header);
+        }
+        let key = self.keys.find(header.kid.as_deref().ok_or(JwtError::UnknownKey)?).ok_or(JwtError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.validate_aud = false;
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["iss", "aud", "sub"]);
+        jsonwebtoken::decode(token, key.decoding(), &validation).map(|d| d.claims).map_err(|_| JwtError::Invalid)
+    }
+
     /// Verifies a token meant for `audience` at time `now`.
     pub fn verify<C: DeserializeOwned + TimeClaims>(
         &self,

@@ -8,7 +8,7 @@ use super::service::{SignIn, SignInError, SignInOutcome, SignedIn};
 use crate::crypto;
 use crate::domain::{LocalPath, Methods, RequestOrigin, SecondFactorPolicy};
 use crate::mfa::recovery::RecoveryCode;
-use crate::mfa::service::{MfaError, TotpEnrollment};
+use crate::mfa::service::{EnrollSlot, MfaError, TotpEnrollment};
 use crate::store::{PendingLogin, SecondFactors, User};
 
 /// How long the second-factor step waits.
@@ -88,11 +88,14 @@ impl SignIn {
         let (pending, tries) =
             self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
         let user = &pending.user.id;
+        let methods = self.policy.current().await?.methods;
         let (accepted, amr) = match proof {
-            Proof::Totp(code) => (self.second.check_totp(user, code).await?, OTP),
-            // Recovery codes are one-time passwords too (RFC 8176 "otp").
+            Proof::Totp(code) if methods.totp => (self.second.check_totp(user, code).await?, OTP),
+            Proof::Sms(code) if methods.sms => (self.second.check_login_code(user, &id, code).await?, SMS),
+            Proof::Totp(_) | Proof::Sms(_) => return Err(MfaError::MethodNotAllowed.into()),
+            // Recovery codes are one-time passwords too (RFC 8176 "otp"), and always allowed:
+            // they are the way back in when the policy changes under someone.
             Proof::Recovery(code) => (self.second.use_recovery_code(user, code).await?, OTP),
-            Proof::Sms(code) => (self.second.check_login_code(&id, code).await?, SMS),
         };
         if !accepted {
             return Err(self.wrong(&id, tries).await?);
@@ -122,9 +125,9 @@ impl SignIn {
     pub async fn enrollment_in_step(&self, cookie: Option<&str>) -> Result<(SecondStep, TotpEnrollment), SignInError> {
         let step = self.second_step(cookie).await?;
         let user = &step.pending.user;
-        let enrollment = match self.second.pending_totp(&user.id, &user.email).await? {
+        let enrollment = match self.second.pending_totp(&user.id, &user.email, EnrollSlot::Step).await? {
             Some(enrollment) => enrollment,
-            None => self.second.begin_totp(&user.id, &user.email).await?,
+            None => self.second.begin_totp(&user.id, &user.email, EnrollSlot::Step).await?,
         };
         Ok((step, enrollment))
     }
@@ -138,7 +141,11 @@ impl SignIn {
         let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
         let (pending, tries) =
             self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
-        let codes = match self.second.confirm_totp(&pending.user.id, code).await {
+        // Only a step that must enroll may, and only while the account still has no factor.
+        if !pending.must_enroll || self.second.factors(&pending.user.id).await?.any() {
+            return Err(SignInError::NoPendingStep);
+        }
+        let codes = match self.second.confirm_totp(&pending.user.id, code, EnrollSlot::Step).await {
             Ok(codes) => codes,
             Err(MfaError::WrongCode) => return Err(self.wrong(&id, tries).await?),
             Err(e) => return Err(e.into()),

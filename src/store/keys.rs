@@ -61,8 +61,8 @@ impl Keys {
     }
 
     /// A TOTP seed being enrolled, not yet confirmed.
-    pub fn totp_enrollment(&self, user: &UserId) -> String {
-        format!("{}{{u:{}}}:totp-enroll", self.prefix, user)
+    pub fn totp_enrollment(&self, user: &UserId, slot: &str) -> String {
+        format!("{}{{u:{}}}:totp-enroll:{}", self.prefix, user, slot)
     }
 
     /// A user's unused recovery code hashes.
@@ -77,6 +77,16 @@ impl Keys {
             super::ChallengeKey::PhoneEnrollment(user) => format!("{}{{u:{}}}:phone-enroll", self.prefix, user),
             super::ChallengeKey::Login(pending) => format!("{}{{p:{}}}:sms", self.prefix, pending),
         }
+    }
+
+    /// An OIDC authorization code (hash: `data`, `status`, `access`).
+    pub fn auth_code(&self, id: &str) -> String {
+        format!("{}{{c:{}}}:code", self.prefix, id)
+    }
+
+    /// An opaque access token's grant.
+    pub fn access_token(&self, id: &str) -> String {
+        format!("{}{{t:{}}}:access", self.prefix, id)
     }
 
     /// A user record.

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    ChallengeKey, LinkAttempt, PendingLogin, RateKey, Redemption, SecondFactors, SessionRecord, SmsChallenge, Store,
-    StoreError, StoreResult, User,
+    AccessGrant, AuthCode, ChallengeKey, CodeExchange, LinkAttempt, PendingLogin, RateKey, Redemption, SecondFactors,
+    SessionRecord, SmsChallenge, Store, StoreError, StoreResult, User,
 };
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
 
@@ -59,9 +59,11 @@ struct State {
     pending: HashMap<String, Expiring<(PendingLogin, u32)>>,
     factors: HashMap<UserId, SecondFactors>,
     totp_steps: HashMap<UserId, u64>,
-    enrollments: HashMap<UserId, Expiring<String>>,
+    enrollments: HashMap<(UserId, String), Expiring<String>>,
     recovery: HashMap<UserId, HashSet<String>>,
     challenges: HashMap<ChallengeKey, Expiring<(SmsChallenge, u32)>>,
+    auth_codes: HashMap<String, Expiring<(AuthCode, Option<String>)>>,
+    access: HashMap<String, Expiring<AccessGrant>>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.
@@ -94,6 +96,8 @@ impl MemoryStore {
             state.pending.retain(|_, e| e.live());
             state.enrollments.retain(|_, e| e.live());
             state.challenges.retain(|_, e| e.live());
+            state.auth_codes.retain(|_, e| e.live());
+            state.access.retain(|_, e| e.live());
             let State { sessions, user_sessions, .. } = &mut *state;
             user_sessions.retain(|user, sids| {
                 sids.retain(|sid| sessions.contains_key(&(user.clone(), sid.clone())));
@@ -323,17 +327,19 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn put_totp_enrollment(&self, user: &UserId, sealed: &str, ttl: Duration) -> StoreResult<()> {
-        self.lock_for_write().enrollments.insert(user.clone(), Expiring::new(sealed.to_owned(), ttl));
+    async fn put_totp_enrollment(&self, user: &UserId, slot: &str, sealed: &str, ttl: Duration) -> StoreResult<()> {
+        let key = (user.clone(), slot.to_owned());
+        self.lock_for_write().enrollments.insert(key, Expiring::new(sealed.to_owned(), ttl));
         Ok(())
     }
 
-    async fn get_totp_enrollment(&self, user: &UserId) -> StoreResult<Option<String>> {
-        Ok(self.lock().enrollments.get(user).filter(|e| e.live()).map(|e| e.value.clone()))
+    async fn get_totp_enrollment(&self, user: &UserId, slot: &str) -> StoreResult<Option<String>> {
+        let key = (user.clone(), slot.to_owned());
+        Ok(self.lock().enrollments.get(&key).filter(|e| e.live()).map(|e| e.value.clone()))
     }
 
-    async fn delete_totp_enrollment(&self, user: &UserId) -> StoreResult<()> {
-        self.lock().enrollments.remove(user);
+    async fn delete_totp_enrollment(&self, user: &UserId, slot: &str) -> StoreResult<()> {
+        self.lock().enrollments.remove(&(user.clone(), slot.to_owned()));
         Ok(())
     }
 
@@ -373,5 +379,36 @@ impl Store for MemoryStore {
 
     async fn delete_challenge(&self, key: &ChallengeKey) -> StoreResult<bool> {
         Ok(self.lock().challenges.remove(key).is_some_and(|e| e.live()))
+    }
+
+    async fn put_auth_code(&self, id: &str, code: &AuthCode, keep_for: Duration) -> StoreResult<()> {
+        self.lock_for_write().auth_codes.insert(id.to_owned(), Expiring::new((code.clone(), None), keep_for));
+        Ok(())
+    }
+
+    async fn exchange_auth_code(&self, id: &str, access_id: &str) -> StoreResult<Option<CodeExchange>> {
+        let mut state = self.lock();
+        let Some(entry) = state.auth_codes.get_mut(id).filter(|e| e.live()) else { return Ok(None) };
+        Ok(Some(match &entry.value.1 {
+            Some(issued) => CodeExchange::Reused(Some(issued.clone())),
+            None => {
+                entry.value.1 = Some(access_id.to_owned());
+                CodeExchange::Fresh(Box::new(entry.value.0.clone()))
+            }
+        }))
+    }
+
+    async fn put_access_grant(&self, id: &str, grant: &AccessGrant, ttl: Duration) -> StoreResult<()> {
+        self.lock_for_write().access.insert(id.to_owned(), Expiring::new(grant.clone(), ttl));
+        Ok(())
+    }
+
+    async fn get_access_grant(&self, id: &str) -> StoreResult<Option<AccessGrant>> {
+        Ok(self.lock().access.get(id).filter(|e| e.live()).map(|e| e.value.clone()))
+    }
+
+    async fn delete_access_grant(&self, id: &str) -> StoreResult<()> {
+        self.lock().access.remove(id);
+        Ok(())
     }
 }

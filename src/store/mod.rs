@@ -15,7 +15,8 @@ use chrono::{DateTime, Utc};
 pub use keys::Keys;
 pub use memory::MemoryStore;
 pub use records::{
-    ChallengeKey, LinkAttempt, PendingLogin, Redemption, SecondFactors, SessionRecord, SmsChallenge, User,
+    AccessGrant, AuthCode, ChallengeKey, CodeExchange, LinkAttempt, PendingLogin, Redemption, SecondFactors,
+    SessionRecord, SmsChallenge, User,
 };
 pub use redis::RedisStore;
 
@@ -127,14 +128,15 @@ pub trait Store: Send + Sync + 'static {
     /// if that step or a later one was already used — a code is never accepted twice.
     async fn use_totp_step(&self, user: &UserId, step: u64) -> StoreResult<bool>;
 
-    /// Keeps a TOTP seed (sealed) awaiting its first code, for `ttl`.
-    async fn put_totp_enrollment(&self, user: &UserId, sealed: &str, ttl: Duration) -> StoreResult<()>;
+    /// Keeps a TOTP seed (sealed) awaiting its first code, for `ttl`. `slot` separates an
+    /// enrollment started from the account page from one forced in a sign-in step.
+    async fn put_totp_enrollment(&self, user: &UserId, slot: &str, sealed: &str, ttl: Duration) -> StoreResult<()>;
 
-    /// The seed awaiting confirmation, if any.
-    async fn get_totp_enrollment(&self, user: &UserId) -> StoreResult<Option<String>>;
+    /// The seed awaiting confirmation in `slot`, if any.
+    async fn get_totp_enrollment(&self, user: &UserId, slot: &str) -> StoreResult<Option<String>>;
 
     /// Ends an enrollment.
-    async fn delete_totp_enrollment(&self, user: &UserId) -> StoreResult<()>;
+    async fn delete_totp_enrollment(&self, user: &UserId, slot: &str) -> StoreResult<()>;
 
     /// Replaces a user's recovery codes (hashes) in one step.
     async fn set_recovery_codes(&self, user: &UserId, hashes: &[String]) -> StoreResult<()>;
@@ -157,6 +159,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes an SMS code; true for exactly one caller.
     async fn delete_challenge(&self, key: &ChallengeKey) -> StoreResult<bool>;
+
+    /// Saves an authorization code's grant; kept for `keep_for` (longer than it is valid, so a
+    /// replay is recognised and what the code issued can be revoked).
+    async fn put_auth_code(&self, id: &str, code: &AuthCode, keep_for: Duration) -> StoreResult<()>;
+
+    /// Uses a code in one atomic step: the first caller gets `Fresh` and records `access_id`
+    /// as what it issued; every later caller gets `Reused` with that id.
+    async fn exchange_auth_code(&self, id: &str, access_id: &str) -> StoreResult<Option<CodeExchange>>;
+
+    /// Saves an access token's grant for `ttl`.
+    async fn put_access_grant(&self, id: &str, grant: &AccessGrant, ttl: Duration) -> StoreResult<()>;
+
+    /// The grant behind an access token, if live.
+    async fn get_access_grant(&self, id: &str) -> StoreResult<Option<AccessGrant>>;
+
+    /// Revokes an access token.
+    async fn delete_access_grant(&self, id: &str) -> StoreResult<()>;
 }
 
 /// A rate-limit counter's name: the action and a keyed hash of its subject (address or IP).

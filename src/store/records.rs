@@ -135,3 +135,54 @@ pub enum ChallengeKey {
     /// The SMS code of this pending sign-in step.
     Login(String),
 }
+
+/// An OIDC authorization code's grant: what the token endpoint may issue, and to whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthCode {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The exact redirect URI of the authorization request.
+    pub redirect_uri: String,
+    /// The signed-in user.
+    pub user_id: UserId,
+    /// Their address.
+    pub email: Email,
+    /// The session it came from.
+    pub sid: SessionId,
+    /// The client's `nonce`, echoed in the id_token.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// When the user authenticated (unix seconds).
+    pub auth_time: i64,
+    /// How (RFC 8176).
+    pub amr: Vec<String>,
+    /// When the code stops working (issued + 60 s).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What exchanging a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeExchange {
+    /// First use: this caller may issue tokens (recorded under the access token id it gave).
+    Fresh(Box<AuthCode>),
+    /// Used before: the access token it issued (to revoke).
+    Reused(Option<String>),
+}
+
+/// An opaque access token's grant (the token itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessGrant {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user.
+    pub user_id: UserId,
+    /// Their address.
+    pub email: Email,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 
 use super::memory::GENERATION_TTL;
 use super::{
-    ChallengeKey, Keys, LinkAttempt, PendingLogin, RateKey, Redemption, SecondFactors, SessionRecord, SmsChallenge,
-    Store, StoreError, StoreResult, User,
+    AccessGrant, AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, PendingLogin, RateKey, Redemption,
+    SecondFactors, SessionRecord, SmsChallenge, Store, StoreError, StoreResult, User,
 };
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
 
@@ -89,6 +89,18 @@ redis.call('SET', KEYS[1], ARGV[1])
 return 1
 ";
 
+/// Uses an authorization code once: the first caller marks it used and records the access
+/// token it issues; later callers learn that id (to revoke it).
+/// KEYS[1] = code hash (`data`, `access`); ARGV[1] = access token id.
+/// Returns nil, {'fresh', data} or {'reused', access id or ''}.
+const CODE_SCRIPT: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'data', 'access')
+if not f[1] then return nil end
+if f[2] then return {'reused', f[2]} end
+redis.call('HSET', KEYS[1], 'access', ARGV[1])
+return {'fresh', f[1]}
+";
+
 /// Ends every session of a user: the index and each session go in one step (one hash slot).
 /// KEYS[1] = the user's session set; ARGV[1] = the session key prefix (…:session:).
 const DELETE_ALL_SESSIONS_SCRIPT: &str = r"
@@ -110,6 +122,7 @@ pub struct RedisStore {
     delete_all_script: redis::Script,
     pending_try_script: redis::Script,
     totp_step_script: redis::Script,
+    code_script: redis::Script,
 }
 
 impl RedisStore {
@@ -133,6 +146,7 @@ impl RedisStore {
             delete_all_script: redis::Script::new(DELETE_ALL_SESSIONS_SCRIPT),
             pending_try_script: redis::Script::new(PENDING_TRY_SCRIPT),
             totp_step_script: redis::Script::new(TOTP_STEP_SCRIPT),
+            code_script: redis::Script::new(CODE_SCRIPT),
         })
     }
 
@@ -457,22 +471,18 @@ impl Store for RedisStore {
         Ok(accepted == 1)
     }
 
-    async fn put_totp_enrollment(&self, user: &UserId, sealed: &str, ttl: Duration) -> StoreResult<()> {
-        let _: () = self
-            .conn
-            .clone()
-            .set_ex(self.keys.totp_enrollment(user), sealed, ttl_secs(ttl))
-            .await
-            .map_err(unavailable)?;
+    async fn put_totp_enrollment(&self, user: &UserId, slot: &str, sealed: &str, ttl: Duration) -> StoreResult<()> {
+        let key = self.keys.totp_enrollment(user, slot);
+        let _: () = self.conn.clone().set_ex(key, sealed, ttl_secs(ttl)).await.map_err(unavailable)?;
         Ok(())
     }
 
-    async fn get_totp_enrollment(&self, user: &UserId) -> StoreResult<Option<String>> {
-        self.conn.clone().get(self.keys.totp_enrollment(user)).await.map_err(unavailable)
+    async fn get_totp_enrollment(&self, user: &UserId, slot: &str) -> StoreResult<Option<String>> {
+        self.conn.clone().get(self.keys.totp_enrollment(user, slot)).await.map_err(unavailable)
     }
 
-    async fn delete_totp_enrollment(&self, user: &UserId) -> StoreResult<()> {
-        let _: usize = self.conn.clone().del(self.keys.totp_enrollment(user)).await.map_err(unavailable)?;
+    async fn delete_totp_enrollment(&self, user: &UserId, slot: &str) -> StoreResult<()> {
+        let _: usize = self.conn.clone().del(self.keys.totp_enrollment(user, slot)).await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -529,6 +539,52 @@ impl Store for RedisStore {
     async fn delete_challenge(&self, key: &ChallengeKey) -> StoreResult<bool> {
         let deleted: usize = self.conn.clone().del(self.keys.challenge(key)).await.map_err(unavailable)?;
         Ok(deleted == 1)
+    }
+
+    async fn put_auth_code(&self, id: &str, code: &AuthCode, keep_for: Duration) -> StoreResult<()> {
+        let key = self.keys.auth_code(id);
+        redis::pipe()
+            .atomic()
+            .hset(&key, "data", to_json(code)?)
+            .expire(&key, ttl_secs(keep_for) as i64)
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn exchange_auth_code(&self, id: &str, access_id: &str) -> StoreResult<Option<CodeExchange>> {
+        let reply: Option<(String, String)> = self
+            .code_script
+            .key(self.keys.auth_code(id))
+            .arg(access_id)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(match reply {
+            None => None,
+            Some((outcome, value)) if outcome == "fresh" => Some(CodeExchange::Fresh(Box::new(from_json(&value)?))),
+            Some((_, access)) => Some(CodeExchange::Reused(Some(access).filter(|a| !a.is_empty()))),
+        })
+    }
+
+    async fn put_access_grant(&self, id: &str, grant: &AccessGrant, ttl: Duration) -> StoreResult<()> {
+        let _: () = self
+            .conn
+            .clone()
+            .set_ex(self.keys.access_token(id), to_json(grant)?, ttl_secs(ttl))
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_access_grant(&self, id: &str) -> StoreResult<Option<AccessGrant>> {
+        let raw: Option<String> = self.conn.clone().get(self.keys.access_token(id)).await.map_err(unavailable)?;
+        raw.as_deref().map(from_json).transpose()
+    }
+
+    async fn delete_access_grant(&self, id: &str) -> StoreResult<()> {
+        let _: usize = self.conn.clone().del(self.keys.access_token(id)).await.map_err(unavailable)?;
+        Ok(())
     }
 }
 

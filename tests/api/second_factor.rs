@@ -251,3 +251,54 @@ async fn totp_seeds_are_not_in_redis_in_clear() {
     }
     assert!(hidden_field(&app.get("/account").await.text().await.unwrap(), "csrf").is_some());
 }
+
+#[tokio::test]
+async fn an_email_only_session_cannot_replace_an_existing_factor() {
+    let app = spawn_app().await;
+    let (secret, _) = enroll(&app, "swap@example.com").await;
+    // The session that enrolled is email-only: it may not now swap the app for another.
+    assert_eq!(post(&app, "/account/totp/enroll", &[]).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(post(&app, "/account/phone", &[("phone", "+44 7700 900123")]).await.status(), StatusCode::FORBIDDEN);
+    // After signing in with the app, a change is allowed for ten minutes.
+    app.clock.advance(chrono::Duration::seconds(30));
+    link_step(&app, "swap@example.com").await;
+    assert_eq!(post(&app, "/login/2fa", &[("code", &code(&app, &secret, 0))]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(post(&app, "/account/totp/enroll", &[]).await.status(), StatusCode::OK);
+    app.clock.advance(chrono::Duration::minutes(11));
+    assert_eq!(post(&app, "/account/totp/enroll", &[]).await.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn guessing_codes_on_the_account_page_is_cut_off_per_account() {
+    let app = spawn_app_with(&[("RATE_LIMIT_2FA_FAILURES_USER", "3/1h")]).await;
+    let (secret, _) = enroll(&app, "guess-account@example.com").await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    let right = code(&app, &secret, 0);
+    let wrong = if right == "000000" { "111111" } else { "000000" };
+    for _ in 0..3 {
+        assert_eq!(post(&app, "/account/totp/disable", &[("code", wrong)]).await.status(), StatusCode::BAD_REQUEST);
+    }
+    // Over the limit even the right code is refused, and so is the sign-in step's.
+    assert_eq!(post(&app, "/account/totp/disable", &[("code", &right)]).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    link_step(&app, "guess-account@example.com").await;
+    assert_eq!(post(&app, "/login/2fa", &[("code", &right)]).await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_used_step_cookie_cannot_be_replayed() {
+    let app = spawn_app().await;
+    let (_, codes) = enroll(&app, "once-step@example.com").await;
+    link_step(&app, "once-step@example.com").await;
+    let pending = app.cookie("__Host-pending").unwrap();
+    assert_eq!(post(&app, "/login/2fa", &[("recovery_code", &codes[0])]).await.status(), StatusCode::SEE_OTHER);
+    app.set_cookie("__Host-pending", &pending);
+    let response = post(&app, "/login/2fa", &[("recovery_code", &codes[1])]).await;
+    assert_eq!(response.status(), StatusCode::GONE, "the step was used twice");
+}
+
+#[tokio::test]
+async fn admins_need_a_second_factor_even_with_the_policy_off() {
+    let app = spawn_app_with(&[("ADMIN_EMAILS", "root@example.com"), ("SECOND_FACTOR", "off")]).await;
+    let token = app.request_token("root@example.com").await;
+    assert_eq!(app.post_verify(&token).await.headers()[LOCATION], "/login/2fa");
+}

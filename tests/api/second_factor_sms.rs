@@ -138,6 +138,7 @@ async fn a_number_the_provider_refuses_gets_a_400_with_its_reason() {
     let response = post(&app, "/account/phone", &[("phone", PHONE)]).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let html = response.text().await.unwrap();
+    assert!(html.contains("number is not valid"), "no reason shown: {html}");
     assert!(!html.contains("+447700900123"), "the provider's raw message (with the number) was shown");
 }
 

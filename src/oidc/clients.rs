@@ -1,0 +1,266 @@
+//! Registered OIDC clients (web apps that delegate their login), from `CLIENTS_FILE`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::crypto;
+
+/// How a client proves who it is at the token endpoint.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientKind {
+    /// A server-side app with a secret (`client_secret_basic` or `client_secret_post`).
+    Confidential {
+        /// SHA-256 of the secret (secrets are high-entropy; `latchkey client-secret` makes one).
+        secret_sha256: [u8; 32],
+    },
+    /// A browser or native app: no secret, PKCE required.
+    Public,
+}
+
+/// One registered client.
+#[derive(Clone)]
+pub struct Client {
+    /// `client_id`.
+    pub id: String,
+    /// Shown to people.
+    pub name: String,
+    /// Exact redirect URIs (compared as strings).
+    pub redirect_uris: Vec<String>,
+    /// Exact URIs allowed after RP-initiated logout.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Confidential or public.
+    pub kind: ClientKind,
+    /// Scopes it may ask for (always including `openid`).
+    pub scopes: Vec<String>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("redirect_uris", &self.redirect_uris)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// True when `secret` is this confidential client's secret (constant time).
+    pub fn secret_matches(&self, secret: &str) -> bool {
+        match &self.kind {
+            ClientKind::Confidential { secret_sha256 } => {
+                crypto::constant_time_eq(&Sha256::digest(secret.as_bytes()), secret_sha256)
+            }
+            ClientKind::Public => false,
+        }
+    }
+
+    /// True for a public client.
+    pub fn is_public(&self) -> bool {
+        self.kind == ClientKind::Public
+    }
+
+    /// True when `uri` is exactly one of the registered redirect URIs.
+    pub fn allows_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == uri)
+    }
+
+    /// True when `uri` is exactly one of the registered post-logout URIs.
+    pub fn allows_post_logout(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris.iter().any(|r| r == uri)
+    }
+}
+
+/// The registry of clients.
+#[derive(Debug, Clone, Default)]
+pub struct ClientRegistry {
+    clients: HashMap<String, Client>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientsFile {
+    #[serde(default)]
+    client: Vec<ClientEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientEntry {
+    client_id: String,
+    name: Option<String>,
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(rename = "type")]
+    kind: String,
+    secret_sha256: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+impl ClientRegistry {
+    /// The client with this id.
+    pub fn find(&self, id: &str) -> Option<&Client> {
+        self.clients.get(id)
+    }
+
+    /// Parses a clients file (TOML). In production, redirect URIs must be `https://` (or
+    /// `http://` to a loopback address, for native apps). Returns every problem found.
+    pub fn from_toml(text: &str, production: bool) -> Result<Self, Vec<String>> {
+        let file: ClientsFile = toml::from_str(text).map_err(|e| vec![format!("not valid: {e}")])?;
+        let mut problems = Vec::new();
+        let mut clients = HashMap::new();
+        for entry in file.client {
+            let id = entry.client_id.clone();
+            let mut fail = |message: String| problems.push(format!("client `{id}`: {message}"));
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+                fail("client_id must be letters, digits, `-`, `_` or `.`".to_owned());
+            }
+            if entry.redirect_uris.is_empty() {
+                fail("needs at least one redirect_uri".to_owned());
+            }
+            for uri in entry.redirect_uris.iter().chain(&entry.post_logout_redirect_uris) {
+                if let Err(e) = check_redirect_uri(uri, production) {
+                    fail(format!("`{uri}`: {e}"));
+                }
+            }
+            let kind = match (entry.kind.as_str(), entry.secret_sha256.as_deref()) {
+                ("public", None) => ClientKind::Public,
+                ("public", Some(_)) => {
+                    fail("a public client has no secret".to_owned());
+                    ClientKind::Public
+                }
+                ("confidential", Some(hex)) => match decode_hex32(hex) {
+                    Some(secret_sha256) => ClientKind::Confidential { secret_sha256 },
+                    None => {
+                        fail("secret_sha256 must be 64 hex digits (`latchkey client-secret` prints one)".to_owned());
+                        ClientKind::Public
+                    }
+                },
+                ("confidential", None) => {
+                    fail("a confidential client needs secret_sha256".to_owned());
+                    ClientKind::Public
+                }
+                (other, _) => {
+                    fail(format!("type `{other}` is not `public` or `confidential`"));
+                    ClientKind::Public
+                }
+            };
+            let mut scopes = if entry.scopes.is_empty() { vec!["openid".into(), "email".into()] } else { entry.scopes };
+            if !scopes.iter().any(|s| s == "openid") {
+                scopes.push("openid".into());
+            }
+            if clients.contains_key(&id) {
+                problems.push(format!("client `{id}` is listed twice"));
+            }
+            let client = Client {
+                id: id.clone(),
+                name: entry.name.unwrap_or_else(|| id.clone()),
+                redirect_uris: entry.redirect_uris,
+                post_logout_redirect_uris: entry.post_logout_redirect_uris,
+                kind,
+                scopes,
+            };
+            clients.insert(id, client);
+        }
+        if problems.is_empty() { Ok(Self { clients }) } else { Err(problems) }
+    }
+}
+
+/// An absolute URI with no fragment; https in production unless it points at loopback.
+fn check_redirect_uri(uri: &str, production: bool) -> Result<(), &'static str> {
+    let url = Url::parse(uri).map_err(|_| "not an absolute URI")?;
+    if url.fragment().is_some() {
+        return Err("must not have a #fragment");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry user info");
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback || !production => Ok(()),
+        "http" => Err("must be https:// (http only to loopback)"),
+        _ => Err("must be an http(s) URI"),
+    }
+}
+
+fn decode_hex32(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A new client secret and the `secret_sha256` to put in the clients file.
+pub fn new_client_secret() -> Result<(String, String), crypto::CryptoError> {
+    let secret = crypto::random_token::<32>()?;
+    let hash = Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    Ok((secret, hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+        [[client]]
+        client_id = "wiki"
+        redirect_uris = ["https://wiki.example.com/cb"]
+        type = "confidential"
+        secret_sha256 = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
+
+        [[client]]
+        client_id = "spa"
+        redirect_uris = ["http://127.0.0.1:9000/cb"]
+        type = "public"
+    "#;
+
+    #[test]
+    fn a_clients_file_loads_and_secrets_check() {
+        let registry = ClientRegistry::from_toml(FILE, true).unwrap();
+        let wiki = registry.find("wiki").unwrap();
+        assert!(wiki.secret_matches("secret"));
+        assert!(!wiki.secret_matches("Secret"));
+        assert!(registry.find("spa").unwrap().is_public());
+        assert!(wiki.allows_redirect("https://wiki.example.com/cb"));
+        assert!(!wiki.allows_redirect("https://wiki.example.com/cb/"));
+        assert_eq!(wiki.scopes, ["openid", "email"]);
+    }
+
+    #[test]
+    fn unsafe_entries_are_refused_with_reasons() {
+        let bad = r#"
+            [[client]]
+            client_id = "x"
+            redirect_uris = ["http://app.example.com/cb", "https://a.example.com/cb#frag"]
+            type = "confidential"
+        "#;
+        let problems = ClientRegistry::from_toml(bad, true).unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn new_secrets_match_their_hash() {
+        let (secret, hash) = new_client_secret().unwrap();
+        let file = format!(
+            "[[client]]\nclient_id = \"c\"\nredirect_uris = [\"https://c.example/cb\"]\ntype = \"confidential\"\nsecret_sha256 = \"{hash}\"\n"
+        );
+        assert!(ClientRegistry::from_toml(&file, true).unwrap().find("c").unwrap().secret_matches(&secret));
+    }
+}

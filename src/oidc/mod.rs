@@ -1,0 +1,8 @@
+//! OpenID Connect provider: web apps delegate their login here (code flow + PKCE).
+
+pub mod clients;
+pub mod pkce;
+pub mod service;
+
+pub use clients::{Client, ClientRegistry};
+pub use service::OidcService;

@@ -1,0 +1,240 @@
+//! OpenID Connect endpoints and forward-auth.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, LOCATION, PRAGMA, WWW_AUTHENTICATE};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::account::current_session;
+use super::{cookies, csrf, page};
+use crate::app::AppState;
+use crate::domain::LocalPath;
+use crate::error::AppError;
+use crate::oidc::service::{AuthorizeError, AuthorizeParams, TokenError, TokenForm};
+
+/// "Sign out?" when a logout request cannot prove it came from the app.
+#[derive(Template, WebTemplate)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirmPage {
+    csrf: String,
+}
+
+/// "You are signed out".
+#[derive(Template, WebTemplate)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage;
+
+/// `GET /.well-known/openid-configuration`.
+pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().insert_header((CACHE_CONTROL, "public, max-age=300")).json(state.oidc.discovery())
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((LOCATION, location)).finish()
+}
+
+/// `GET /oauth2/authorize`: with a live session, straight back to the app with a code;
+/// otherwise through the sign-in, which returns here afterwards.
+pub async fn authorize(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    params: web::Query<AuthorizeParams>,
+) -> Result<HttpResponse, AppError> {
+    let auth = match state.oidc.authorize(&params) {
+        Ok(auth) => auth,
+        Err(AuthorizeError::Page(message)) => return Err(AppError::BadRequest(message.to_owned())),
+        Err(AuthorizeError::Redirect(url)) => return Ok(see_other(url.as_str())),
+    };
+    match current_session(&req, &state).await? {
+        Some(session) => {
+            let url = state.oidc.issue_code(&auth, &session).await.map_err(|e| AppError::Internal(e.into()))?;
+            Ok(see_other(url.as_str()))
+        }
+        None if auth.prompt_none => Ok(see_other(auth.error("login_required", "no session").as_str())),
+        None => {
+            let here = format!("{}?{}", req.path(), req.query_string());
+            let Some(back) = LocalPath::parse(&here) else {
+                return Ok(see_other(auth.error("invalid_request", "request too long").as_str()));
+            };
+            let mut login = url::form_urlencoded::Serializer::new(String::from("/login?"));
+            login.append_pair("return_to", back.as_str());
+            Ok(see_other(&login.finish()))
+        }
+    }
+}
+
+/// Client credentials from `Authorization: Basic` (each part form-urlencoded, RFC 6749 §2.3.1).
+fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, TokenError> {
+    let Some(header) = req.headers().get(AUTHORIZATION) else { return Ok(None) };
+    let header = header.to_str().map_err(|_| TokenError::InvalidClient)?;
+    let Some((scheme, value)) = header.split_once(' ') else { return Err(TokenError::InvalidClient) };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(TokenError::InvalidClient);
+    }
+    let decoded = STANDARD.decode(value.trim()).map_err(|_| TokenError::InvalidClient)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| TokenError::InvalidClient)?;
+    let (id, secret) = decoded.split_once(':').ok_or(TokenError::InvalidClient)?;
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    };
+    Ok(Some((unescape(id), unescape(secret))))
+}
+
+/// The token form; a parameter given twice is refused (RFC 6749 §3.2).
+fn token_form(body: &[u8]) -> Result<TokenForm, TokenError> {
+    let mut form = TokenForm::default();
+    for (key, value) in url::form_urlencoded::parse(body) {
+        let slot = match key.as_ref() {
+            "grant_type" => &mut form.grant_type,
+            "code" => &mut form.code,
+            "redirect_uri" => &mut form.redirect_uri,
+            "code_verifier" => &mut form.code_verifier,
+            "client_id" => &mut form.client_id,
+            "client_secret" => &mut form.client_secret,
+            _ => continue,
+        };
+        if slot.replace(value.into_owned()).is_some() {
+            return Err(TokenError::InvalidRequest("a parameter was given twice"));
+        }
+    }
+    Ok(form)
+}
+
+/// `POST /oauth2/token`: the authorization_code grant.
+pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let used_basic = req.headers().contains_key(AUTHORIZATION);
+    let result = match (token_form(&body), basic_credentials(&req)) {
+        (Ok(form), Ok(basic)) => state.oidc.exchange(&form, basic).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    let mut response = match &result {
+        Ok(_) => HttpResponse::Ok(),
+        Err(TokenError::InvalidClient) => HttpResponse::Unauthorized(),
+        Err(TokenError::Store(_)) => HttpResponse::ServiceUnavailable(),
+        Err(TokenError::Server(_)) => HttpResponse::InternalServerError(),
+        Err(_) => HttpResponse::BadRequest(),
+    };
+    response.insert_header((CACHE_CONTROL, "no-store")).insert_header((PRAGMA, "no-cache"));
+    match result {
+        Ok(tokens) => response.json(tokens),
+        Err(e) => {
+            if matches!(e, TokenError::InvalidClient) && used_basic {
+                response.insert_header((WWW_AUTHENTICATE, "Basic realm=\"latchkey\""));
+            }
+            let description = match &e {
+                TokenError::InvalidRequest(d) | TokenError::InvalidGrant(d) => *d,
+                TokenError::InvalidClient => "client authentication failed",
+                TokenError::UnsupportedGrantType => "only authorization_code is supported",
+                TokenError::Store(_) | TokenError::Server(_) => {
+                    tracing::error!(error = ?e, "token endpoint failed");
+                    "try again later"
+                }
+            };
+            let error = match &e {
+                TokenError::Store(_) => "temporarily_unavailable",
+                TokenError::Server(_) => "server_error",
+                other => match other.to_string().as_str() {
+                    "invalid_request" => "invalid_request",
+                    "invalid_client" => "invalid_client",
+                    "invalid_grant" => "invalid_grant",
+                    _ => "unsupported_grant_type",
+                },
+            };
+            response.json(serde_json::json!({ "error": error, "error_description": description }))
+        }
+    }
+}
+
+/// `GET /oauth2/userinfo` (Bearer access token).
+pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    let info = match token {
+        Some(token) => state.oidc.userinfo(&token).await?,
+        None => None,
+    };
+    Ok(match info {
+        Some(info) => HttpResponse::Ok().insert_header((CACHE_CONTROL, "no-store")).json(info),
+        None => HttpResponse::Unauthorized()
+            .insert_header((WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
+            .json(serde_json::json!({ "error": "invalid_token" })),
+    })
+}
+
+/// Parameters of RP-initiated logout.
+#[derive(serde::Deserialize, Default)]
+pub struct LogoutParams {
+    id_token_hint: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+/// `GET|POST /oauth2/logout`: with an `id_token_hint` we issued, ends that session here and
+/// returns to a registered `post_logout_redirect_uri`; without one, asks first.
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LogoutParams>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    // GET carries the parameters in the query; POST in a form body.
+    let params = if body.is_empty() {
+        query.into_inner()
+    } else {
+        let mut p = LogoutParams::default();
+        for (k, v) in url::form_urlencoded::parse(&body) {
+            match k.as_ref() {
+                "id_token_hint" => p.id_token_hint = Some(v.into_owned()),
+                "post_logout_redirect_uri" => p.post_logout_redirect_uri = Some(v.into_owned()),
+                "state" => p.state = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        p
+    };
+    let hint = params.id_token_hint.as_deref().and_then(|h| state.oidc.logout_hint(h).ok());
+    let Some((claims, client)) = hint else {
+        if params.post_logout_redirect_uri.is_some() {
+            return Err(AppError::BadRequest("This sign-out request cannot be verified.".to_owned()));
+        }
+        let csrf = csrf::issue(&req, &state.keys)?;
+        return Ok(page(&req, StatusCode::OK, LogoutConfirmPage { csrf: csrf.token.clone() }, &csrf.cookies()));
+    };
+    if params.post_logout_redirect_uri.as_deref().is_some_and(|uri| !client.allows_post_logout(uri)) {
+        return Err(AppError::BadRequest("The app asked to return to an address it did not register.".to_owned()));
+    }
+    if let Some(session) = current_session(&req, &state).await?.filter(|s| s.sid == claims.sid && s.sub == claims.sub) {
+        state.sessions.end(&session).await?;
+    }
+    let removal = cookies::removal(cookies::SESSION);
+    match params.post_logout_redirect_uri {
+        Some(uri) => {
+            let mut url = url::Url::parse(&uri).map_err(|e| AppError::Internal(e.into()))?;
+            if let Some(s) = &params.state {
+                url.query_pairs_mut().append_pair("state", s);
+            }
+            Ok(HttpResponse::SeeOther().cookie(removal).insert_header((LOCATION, url.as_str())).finish())
+        }
+        None => Ok(page(&req, StatusCode::OK, SignedOutPage, &[removal])),
+    }
+}
+
+/// `GET /auth/verify`: forward-auth for nginx `auth_request` / Traefik `forwardAuth`. 200 with
+/// `X-Auth-User-Id` and `X-Auth-Email` for a live session, 401 otherwise.
+pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    Ok(match current_session(&req, &state).await? {
+        Some(claims) => HttpResponse::Ok()
+            .insert_header(("X-Auth-User-Id", claims.sub.as_str()))
+            .insert_header(("X-Auth-Email", claims.email.as_str()))
+            .finish(),
+        None => HttpResponse::Unauthorized().finish(),
+    })
+}
