@@ -6,6 +6,7 @@ mod config;
 mod helpers;
 mod links;
 mod login_flow;
+mod oidc;
 mod second_factor;
 mod second_factor_sms;
 mod session_jwt;

@@ -247,12 +247,19 @@ impl TestApp {
     }
 }
 
-/// The value of `<input … name="NAME" value="…">` in a page.
+/// The value of `<input … name="NAME" value="…">` in a page, HTML entities decoded as a
+/// browser would.
 pub fn hidden_field(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')?;
-    Some(html[start..start + end].to_owned())
+    Some(html_unescape(&html[start..start + end]))
+}
+
+fn html_unescape(s: &str) -> String {
+    [("&#38;", "&"), ("&amp;", "&"), ("&#34;", "\""), ("&quot;", "\""), ("&#39;", "'"), ("&lt;", "<"), ("&gt;", ">")]
+        .iter()
+        .fold(s.to_owned(), |acc, (from, to)| acc.replace(from, to))
 }
 
 /// The sign-in link in a mail's text part.

@@ -1,0 +1,421 @@
+//! Delegation: a web app signs people in through latchkey with OpenID Connect (code + PKCE),
+//! driven by an independent client library; attacks on the flow; forward-auth.
+
+use openidconnect::core::{
+    CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+use serde_json::Value;
+use url::Url;
+
+use crate::helpers::{TestApp, free_port, hidden_field, spawn_app_with};
+
+const WIKI_SECRET: &str = "wiki-secret-wiki-secret-wiki-secret";
+const WIKI_CB: &str = "https://wiki.example.com/oidc/callback";
+const SPA_CB: &str = "http://127.0.0.1:9999/cb";
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An app whose PUBLIC_URL is the address tests reach it at (OIDC clients check the issuer),
+/// with a confidential client `wiki` and a public client `spa`.
+async fn spawn_provider() -> (TestApp, String) {
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let clients = format!(
+        r#"
+[[client]]
+client_id = "wiki"
+name = "Team wiki"
+redirect_uris = ["{WIKI_CB}"]
+post_logout_redirect_uris = ["https://wiki.example.com/bye"]
+type = "confidential"
+secret_sha256 = "{}"
+
+[[client]]
+client_id = "spa"
+redirect_uris = ["{SPA_CB}"]
+type = "public"
+"#,
+        sha256_hex(WIKI_SECRET)
+    );
+    let path = std::env::temp_dir().join(format!("latchkey-clients-{port}.toml"));
+    std::fs::write(&path, clients).unwrap();
+    let bind = format!("127.0.0.1:{port}");
+    let app =
+        spawn_app_with(&[("BIND_ADDR", &bind), ("PUBLIC_URL", &issuer), ("CLIENTS_FILE", path.to_str().unwrap())])
+            .await;
+    (app, issuer)
+}
+
+fn path_of(url: &str) -> String {
+    let url = Url::parse(url).unwrap();
+    format!("{}?{}", url.path(), url.query().unwrap_or_default())
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers().get(LOCATION).expect("no Location").to_str().unwrap().to_owned()
+}
+
+/// The browser part: open the authorize URL, sign in through the mailed link if needed, and
+/// return where latchkey finally sends the browser (the app's redirect URI).
+async fn browse_authorize(app: &TestApp, authorize_url: &str, email: &str) -> Url {
+    let mut response = app.get(&path_of(authorize_url)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let mut next = location(&response);
+    if next.starts_with("/login") {
+        let page = app.get(&next).await.text().await.unwrap();
+        let return_to = hidden_field(&page, "return_to").expect("login page lost return_to");
+        let csrf = hidden_field(&page, "csrf").unwrap();
+        let before = app.mail.received().len();
+        app.post_form("/login", &[("email", email), ("csrf", &csrf), ("return_to", &return_to)]).await;
+        let mail = app.mail.wait_for(before + 1).await.remove(before);
+        let token = crate::helpers::token_from_link(&crate::helpers::magic_link_from(&mail));
+        response = app.post_verify(&token).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{}", response.text().await.unwrap());
+        next = location(&response);
+        assert!(next.starts_with("/oauth2/authorize?"), "after sign-in went to {next}");
+        response = app.get(&next).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next}: {}", response.text().await.unwrap());
+        next = location(&response);
+    }
+    Url::parse(&next).expect("not redirected to the app")
+}
+
+fn param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+fn http_client() -> openidconnect::reqwest::Client {
+    openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_web_app_signs_a_person_in_with_a_standard_oidc_client() {
+    let (app, issuer) = spawn_provider().await;
+    let http = http_client();
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).unwrap(), &http).await.unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("wiki".into()),
+        Some(ClientSecret::new(WIKI_SECRET.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(WIKI_CB.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize_url, state, nonce) = client
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let callback = browse_authorize(&app, authorize_url.as_str(), "wiki-user@example.com").await;
+    assert_eq!(format!("{}://{}{}", callback.scheme(), callback.host_str().unwrap(), callback.path()), WIKI_CB);
+    assert_eq!(param(&callback, "state").as_deref(), Some(state.secret().as_str()), "state not echoed unchanged");
+    let code = param(&callback, "code").expect("no code");
+
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().expect("no id_token");
+    let id_verifier = client.id_token_verifier().set_allowed_algs(vec![CoreJwsSigningAlgorithm::EdDsa]);
+    let claims = id_token.claims(&id_verifier, &nonce).expect("id_token does not verify");
+    assert_eq!(claims.email().map(|e| e.as_str()), Some("wiki-user@example.com"));
+    assert_eq!(claims.email_verified(), Some(true));
+    assert_eq!(claims.audiences()[0].as_str(), "wiki");
+    assert_eq!(claims.issuer().as_str(), issuer);
+
+    let info: CoreUserInfoClaims =
+        client.user_info(tokens.access_token().clone(), None).unwrap().request_async(&http).await.unwrap();
+    assert_eq!(info.subject().as_str(), claims.subject().as_str());
+
+    // A second authorization with the session alive skips the sign-in entirely.
+    let (again, _, _) = client
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let response = app.get(&path_of(again.as_str())).await;
+    assert!(location(&response).starts_with(WIKI_CB), "a live session should go straight back");
+}
+
+/// A code for `client` (PKCE challenge of `verifier` when given) through a signed-in browser.
+async fn code_for(app: &TestApp, client: &str, redirect: &str, verifier: Option<&str>) -> String {
+    let mut url = Url::parse("http://x/oauth2/authorize").unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client)
+        .append_pair("redirect_uri", redirect)
+        .append_pair("scope", "openid email")
+        .append_pair("state", "s-1");
+    if let Some(v) = verifier {
+        let challenge = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, {
+            use sha2::Digest;
+            sha2::Sha256::digest(v.as_bytes())
+        });
+        url.query_pairs_mut().append_pair("code_challenge", &challenge).append_pair("code_challenge_method", "S256");
+    }
+    let callback = browse_authorize(app, url.as_str(), "attacked@example.com").await;
+    param(&callback, "code").expect("no code")
+}
+
+async fn exchange(app: &TestApp, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (StatusCode, Value) {
+    let mut request = app.client.post(format!("{}/oauth2/token", app.address)).form(form);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    (response.status(), response.json().await.unwrap_or(Value::Null))
+}
+
+const VERIFIER: &str = "a-pkce-verifier-that-is-long-enough-to-be-valid-0123456789";
+
+#[tokio::test]
+async fn a_reused_code_fails_and_revokes_the_token_it_issued() {
+    let (app, _) = spawn_provider().await;
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", WIKI_CB)];
+    let (status, first) = exchange(&app, &form, Some(("wiki", WIKI_SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let access = first["access_token"].as_str().unwrap().to_owned();
+    let userinfo = || app.client.get(format!("{}/oauth2/userinfo", app.address)).bearer_auth(&access).send();
+    assert_eq!(userinfo().await.unwrap().status(), StatusCode::OK);
+    let (status, second) = exchange(&app, &form, Some(("wiki", WIKI_SECRET))).await;
+    assert_eq!((status, second["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(userinfo().await.unwrap().status(), StatusCode::UNAUTHORIZED, "replay did not revoke the token");
+}
+
+#[tokio::test]
+async fn pkce_and_client_authentication_are_enforced() {
+    let (app, _) = spawn_provider().await;
+    // Public client: wrong or missing verifier.
+    for verifier in [Some("a-different-verifier-that-is-long-enough-0123456789-xyz"), None] {
+        let code = code_for(&app, "spa", SPA_CB, Some(VERIFIER)).await;
+        let mut form =
+            vec![("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", SPA_CB), ("client_id", "spa")];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v));
+        }
+        let (status, body) = exchange(&app, &form, None).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{verifier:?}");
+    }
+    // The right verifier works.
+    let code = code_for(&app, "spa", SPA_CB, Some(VERIFIER)).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", SPA_CB),
+        ("client_id", "spa"),
+        ("code_verifier", VERIFIER),
+    ];
+    assert_eq!(exchange(&app, &form, None).await.0, StatusCode::OK);
+    // A public client cannot start without PKCE.
+    let url =
+        format!("/oauth2/authorize?response_type=code&client_id=spa&redirect_uri={}&scope=openid", urlenc(SPA_CB));
+    let to = location(&app.get(&url).await);
+    assert!(to.starts_with(SPA_CB) && to.contains("error=invalid_request"), "{to}");
+
+    // Confidential client: wrong secret, secret by POST, no secret.
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", WIKI_CB)];
+    let (status, body) = exchange(&app, &form, Some(("wiki", "wrong"))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    let mut post_form = form.to_vec();
+    post_form.push(("client_id", "wiki"));
+    assert_eq!(exchange(&app, &post_form, None).await.0, StatusCode::UNAUTHORIZED, "no secret accepted");
+    post_form.push(("client_secret", WIKI_SECRET));
+    assert_eq!(exchange(&app, &post_form, None).await.0, StatusCode::OK, "client_secret_post refused");
+}
+
+#[tokio::test]
+async fn a_code_is_bound_to_its_client_redirect_uri_and_sixty_seconds() {
+    let (app, _) = spawn_provider().await;
+    // Another client presents wiki's code.
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    let form =
+        [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", SPA_CB), ("client_id", "spa")];
+    let (status, body) = exchange(&app, &form, None).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    // Another redirect_uri at the token endpoint.
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://wiki.example.com/other"),
+    ];
+    assert_eq!(exchange(&app, &form, Some(("wiki", WIKI_SECRET))).await.1["error"], "invalid_grant");
+    // Too late.
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    app.clock.advance(chrono::Duration::seconds(61));
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", WIKI_CB)];
+    assert_eq!(exchange(&app, &form, Some(("wiki", WIKI_SECRET))).await.1["error"], "invalid_grant");
+    // Made up.
+    let form = [("grant_type", "authorization_code"), ("code", "made-up"), ("redirect_uri", WIKI_CB)];
+    assert_eq!(exchange(&app, &form, Some(("wiki", WIKI_SECRET))).await.1["error"], "invalid_grant");
+}
+
+fn urlenc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn redirect_uris_must_match_exactly_or_nothing_redirects() {
+    let (app, _) = spawn_provider().await;
+    app.sign_in("someone@example.com").await;
+    for evil in [
+        "https://wiki.example.com/oidc/callback/extra",
+        "https://wiki.example.com/oidc/callback?x=1",
+        "https://wiki.example.com/oidc/callback#frag",
+        "https://evil.example/oidc/callback",
+        "http://wiki.example.com/oidc/callback",
+        "https://wiki.example.com@evil.example/oidc/callback",
+        "https://WIKI.example.com/oidc/callback",
+    ] {
+        let url = format!(
+            "/oauth2/authorize?response_type=code&client_id=wiki&redirect_uri={}&scope=openid&state=x",
+            urlenc(evil)
+        );
+        let response = app.get(&url).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{evil}");
+        assert!(response.headers().get(LOCATION).is_none(), "{evil} redirected");
+    }
+    let unknown =
+        format!("/oauth2/authorize?response_type=code&client_id=nope&redirect_uri={}&scope=openid", urlenc(WIKI_CB));
+    assert_eq!(app.get(&unknown).await.status(), StatusCode::BAD_REQUEST);
+    // After the redirect URI is trusted, errors go back to the app with the state.
+    let bad_scope = format!(
+        "/oauth2/authorize?response_type=code&client_id=wiki&redirect_uri={}&scope=profile&state=keep%20me",
+        urlenc(WIKI_CB)
+    );
+    let to = Url::parse(&location(&app.get(&bad_scope).await)).unwrap();
+    assert_eq!(param(&to, "error").as_deref(), Some("invalid_scope"));
+    assert_eq!(param(&to, "state").as_deref(), Some("keep me"));
+}
+
+#[tokio::test]
+async fn prompt_none_without_a_session_returns_login_required() {
+    let (app, _) = spawn_provider().await;
+    let url = format!(
+        "/oauth2/authorize?response_type=code&client_id=wiki&redirect_uri={}&scope=openid&prompt=none&state=p",
+        urlenc(WIKI_CB)
+    );
+    let to = Url::parse(&location(&app.get(&url).await)).unwrap();
+    assert_eq!(param(&to, "error").as_deref(), Some("login_required"));
+}
+
+#[tokio::test]
+async fn forged_id_tokens_are_rejected_by_the_client_library() {
+    let (app, issuer) = spawn_provider().await;
+    let http = http_client();
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer).unwrap(), &http).await.unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("wiki".into()),
+        Some(ClientSecret::new(WIKI_SECRET.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(WIKI_CB.into()).unwrap());
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    let tokens = client.exchange_code(AuthorizationCode::new(code)).unwrap().request_async(&http).await.unwrap();
+    let raw = tokens.id_token().unwrap().to_string();
+    let parts: Vec<&str> = raw.split('.').collect();
+    let b64 = |v: &Value| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v.to_string());
+    let decode = |s: &str| -> Value {
+        serde_json::from_slice(&base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s).unwrap())
+            .unwrap()
+    };
+    let verifier = client.id_token_verifier().set_allowed_algs(vec![CoreJwsSigningAlgorithm::EdDsa]);
+    let nonce_ok = |_: Option<&Nonce>| Ok::<(), String>(());
+    // The genuine token verifies (control).
+    let genuine: openidconnect::core::CoreIdToken = raw.parse().unwrap();
+    assert!(genuine.claims(&verifier, nonce_ok).is_ok());
+    // alg: none.
+    let none = format!("{}.{}.", b64(&serde_json::json!({"alg": "none", "typ": "JWT"})), parts[1]);
+    if let Ok(token) = none.parse::<openidconnect::core::CoreIdToken>() {
+        assert!(token.claims(&verifier, nonce_ok).is_err(), "alg none accepted");
+    }
+    // Another audience (re-encoded payload, original signature).
+    let mut payload = decode(parts[1]);
+    payload["aud"] = "someone-else".into();
+    let wrong_aud = format!("{}.{}.{}", parts[0], b64(&payload), parts[2]);
+    let token: openidconnect::core::CoreIdToken = wrong_aud.parse().unwrap();
+    assert!(token.claims(&verifier, nonce_ok).is_err(), "wrong aud accepted");
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_ends_the_session_and_returns_to_a_registered_page() {
+    let (app, _) = spawn_provider().await;
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", WIKI_CB)];
+    let (_, tokens) = exchange(&app, &form, Some(("wiki", WIKI_SECRET))).await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    let unregistered =
+        format!("/oauth2/logout?id_token_hint={hint}&post_logout_redirect_uri={}", urlenc("https://evil.example/bye"));
+    assert_eq!(app.get(&unregistered).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.get_session().await.status(), StatusCode::OK);
+    let url = format!(
+        "/oauth2/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=st",
+        urlenc("https://wiki.example.com/bye")
+    );
+    let response = app.get(&url).await;
+    assert_eq!(location(&response), "https://wiki.example.com/bye?state=st");
+    assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED);
+    // Without a hint nothing happens without asking.
+    app.sign_in("again@example.com").await;
+    let page = app.get("/oauth2/logout").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(app.get_session().await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn discovery_tells_a_client_everything_it_needs() {
+    let (app, issuer) = spawn_provider().await;
+    let doc: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
+    assert_eq!(doc["issuer"], issuer);
+    assert_eq!(doc["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
+    assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["EdDSA"]));
+    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+}
+
+#[tokio::test]
+async fn forward_auth_answers_200_with_headers_for_a_live_session_and_401_otherwise() {
+    let (app, _) = spawn_provider().await;
+    assert_eq!(app.get("/auth/verify").await.status(), StatusCode::UNAUTHORIZED);
+    app.sign_in("proxy@example.com").await;
+    let response = app.get("/auth/verify").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-auth-email"], "proxy@example.com");
+    let claims: Value = app.get_session().await.json().await.unwrap();
+    assert_eq!(response.headers()["x-auth-user-id"], claims["sub"].as_str().unwrap());
+    let cookie = app.cookie("__Host-session").unwrap();
+    let csrf = app.csrf_token().await;
+    app.post_form("/logout", &[("csrf", &csrf)]).await;
+    app.set_cookie("__Host-session", &cookie);
+    assert_eq!(app.get("/auth/verify").await.status(), StatusCode::UNAUTHORIZED, "revoked session accepted");
+    app.clock.advance(chrono::Duration::hours(13));
+    app.sign_in("later@example.com").await;
+    let expired = app.cookie("__Host-session").unwrap();
+    app.clock.advance(chrono::Duration::hours(13));
+    app.set_cookie("__Host-session", &expired);
+    assert_eq!(app.get("/auth/verify").await.status(), StatusCode::UNAUTHORIZED, "expired session accepted");
+}
