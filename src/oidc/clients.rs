@@ -4,26 +4,28 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::crypto;
 
 /// How a client proves who it is at the token endpoint.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum ClientKind {
     /// A server-side app with a secret (`client_secret_basic` or `client_secret_post`).
     Confidential {
-        /// SHA-256 of the secret (secrets are high-entropy; `latchkey client-secret` makes one).
-        secret_sha256: [u8; 32],
+        /// SHA-256 of the secret, hex (secrets are high-entropy; `latchkey client-secret`
+        /// makes one).
+        secret_sha256: String,
     },
     /// A browser or native app: no secret, PKCE required.
     Public,
 }
 
-/// One registered client.
-#[derive(Clone)]
+/// One registered client (from `CLIENTS_FILE`, or kept in the store).
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Client {
     /// `client_id`.
     pub id: String,
@@ -37,6 +39,12 @@ pub struct Client {
     pub kind: ClientKind,
     /// Scopes it may ask for (always including `openid`).
     pub scopes: Vec<String>,
+    /// Sign-ins for this app need a second factor, whatever the policy.
+    #[serde(default)]
+    pub require_second_factor: bool,
+    /// A session older than this (since its sign-in) must sign in again for this app.
+    #[serde(default)]
+    pub max_session_age_secs: Option<u64>,
 }
 
 impl fmt::Debug for Client {
@@ -53,7 +61,7 @@ impl Client {
     pub fn secret_matches(&self, secret: &str) -> bool {
         match &self.kind {
             ClientKind::Confidential { secret_sha256 } => {
-                crypto::constant_time_eq(&Sha256::digest(secret.as_bytes()), secret_sha256)
+                crypto::constant_time_eq(sha256_hex(secret).as_bytes(), secret_sha256.to_ascii_lowercase().as_bytes())
             }
             ClientKind::Public => false,
         }
@@ -101,6 +109,9 @@ struct ClientEntry {
     secret_sha256: Option<String>,
     #[serde(default)]
     scopes: Vec<String>,
+    #[serde(default)]
+    require_second_factor: bool,
+    max_session_age: Option<String>,
 }
 
 impl ClientRegistry {
@@ -135,13 +146,13 @@ impl ClientRegistry {
                     fail("a public client has no secret".to_owned());
                     ClientKind::Public
                 }
-                ("confidential", Some(hex)) => match decode_hex32(hex) {
-                    Some(secret_sha256) => ClientKind::Confidential { secret_sha256 },
-                    None => {
-                        fail("secret_sha256 must be 64 hex digits (`latchkey client-secret` prints one)".to_owned());
-                        ClientKind::Public
-                    }
-                },
+                ("confidential", Some(hex)) if is_hex32(hex) => {
+                    ClientKind::Confidential { secret_sha256: hex.trim().to_ascii_lowercase() }
+                }
+                ("confidential", Some(_)) => {
+                    fail("secret_sha256 must be 64 hex digits (`latchkey client-secret` prints one)".to_owned());
+                    ClientKind::Public
+                }
                 ("confidential", None) => {
                     fail("a confidential client needs secret_sha256".to_owned());
                     ClientKind::Public
@@ -155,6 +166,14 @@ impl ClientRegistry {
             if !scopes.iter().any(|s| s == "openid") {
                 scopes.push("openid".into());
             }
+            let max_session_age_secs = match entry.max_session_age.as_deref().map(crate::config::parse_duration) {
+                None => None,
+                Some(Some(age)) => Some(age.as_secs()),
+                Some(None) => {
+                    problems.push(format!("client `{id}`: max_session_age must be a duration like 8h"));
+                    None
+                }
+            };
             if clients.contains_key(&id) {
                 problems.push(format!("client `{id}` is listed twice"));
             }
@@ -165,6 +184,8 @@ impl ClientRegistry {
                 post_logout_redirect_uris: entry.post_logout_redirect_uris,
                 kind,
                 scopes,
+                require_second_factor: entry.require_second_factor,
+                max_session_age_secs,
             };
             clients.insert(id, client);
         }
@@ -195,22 +216,20 @@ fn check_redirect_uri(uri: &str, production: bool) -> Result<(), &'static str> {
     }
 }
 
-fn decode_hex32(hex: &str) -> Option<[u8; 32]> {
+fn is_hex32(hex: &str) -> bool {
     let hex = hex.trim();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
+    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// SHA-256 of a client secret, lowercase hex.
+pub fn sha256_hex(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A new client secret and the `secret_sha256` to put in the clients file.
 pub fn new_client_secret() -> Result<(String, String), crypto::CryptoError> {
     let secret = crypto::random_token::<32>()?;
-    let hash = Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let hash = sha256_hex(&secret);
     Ok((secret, hash))
 }
 

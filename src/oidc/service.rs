@@ -11,7 +11,7 @@ use super::pkce;
 use crate::clock::Clock;
 use crate::crypto::{self, CryptoError, Keyring};
 use crate::domain::{Email, SessionId, UserId};
-use crate::session::{JwtError, SessionClaims, TokenSigner};
+use crate::session::{SessionClaims, TokenSigner};
 use crate::store::{AccessGrant, AuthCode, CodeExchange, Store, StoreError};
 
 /// How long an authorization code works.
@@ -49,12 +49,15 @@ pub enum AuthorizeError {
     Page(&'static str),
     /// After: back to the client with `error=` (RFC 6749 §4.1.2.1).
     Redirect(Url),
+    /// The store did not answer.
+    Store(StoreError),
 }
 
 /// A checked authorization request.
 #[derive(Debug)]
 pub struct Authorization {
-    client: Client,
+    /// The client asking.
+    pub client: Client,
     redirect_uri: String,
     scope: String,
     state: Option<String>,
@@ -205,22 +208,31 @@ impl OidcService {
         Self { clients, store, signer, keys, clock }
     }
 
-    /// The registered client with this id.
-    pub fn client(&self, id: &str) -> Option<&Client> {
-        self.clients.find(id)
+    /// The registered client with this id: from `CLIENTS_FILE`, else from the store.
+    pub async fn client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        if let Some(client) = self.clients.find(id) {
+            return Ok(Some(client.clone()));
+        }
+        let plausible =
+            !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !plausible {
+            return Ok(None);
+        }
+        self.store.get_client(id).await
     }
 
     /// Checks an authorization request. Client and redirect URI first (errors are pages); then
     /// everything else (errors go back to the client).
-    pub fn authorize(&self, p: &AuthorizeParams) -> Result<Authorization, AuthorizeError> {
+    pub async fn authorize(&self, p: &AuthorizeParams) -> Result<Authorization, AuthorizeError> {
         let client_id = p.client_id.as_deref().ok_or(AuthorizeError::Page("The request names no client."))?;
-        let client = self.clients.find(client_id).ok_or(AuthorizeError::Page("This app is not registered here."))?;
+        let client = self.client(client_id).await.map_err(AuthorizeError::Store)?;
+        let client = client.ok_or(AuthorizeError::Page("This app is not registered here."))?;
         let redirect_uri = p.redirect_uri.as_deref().ok_or(AuthorizeError::Page("The request has no redirect_uri."))?;
         if !client.allows_redirect(redirect_uri) {
             return Err(AuthorizeError::Page("The app asked to return to an address it did not register."));
         }
         let auth = Authorization {
-            client: client.clone(),
+            client,
             redirect_uri: redirect_uri.to_owned(),
             scope: String::new(),
             state: p.state.clone(),
@@ -236,6 +248,7 @@ impl OidcService {
         if !scopes.contains(&"openid") {
             return fail("invalid_scope", "scope must include openid");
         }
+        let client = &auth.client;
         if scopes.iter().any(|s| !client.scopes.iter().any(|c| c == s)) {
             return fail("invalid_scope", "a requested scope is not allowed for this client");
         }
@@ -250,6 +263,15 @@ impl OidcService {
             return fail("invalid_request", "state or nonce too long");
         }
         Ok(Authorization { scope: scopes.join(" "), ..auth })
+    }
+
+    /// True when `session` is good enough for this client: recent enough for its
+    /// `max_session_age`, and with a second factor if it requires one.
+    pub fn session_suits(&self, auth: &Authorization, session: &SessionClaims) -> bool {
+        let age = self.clock.now().timestamp() - session.auth_time;
+        let fresh = auth.client.max_session_age_secs.is_none_or(|max| age <= max as i64);
+        let strong = !auth.client.require_second_factor || session.amr.iter().any(|m| m == "mfa");
+        fresh && strong
     }
 
     /// Issues a code for a checked request and a live session; returns the redirect.
@@ -281,7 +303,7 @@ impl OidcService {
         form: &TokenForm,
         basic: Option<(String, String)>,
     ) -> Result<TokenResponse, TokenError> {
-        let client = self.authenticate_client(form, basic)?;
+        let client = &self.authenticate_client(form, basic).await?;
         if form.grant_type.as_deref() != Some("authorization_code") {
             return Err(TokenError::UnsupportedGrantType);
         }
@@ -359,10 +381,9 @@ impl OidcService {
 
     /// Reads an `id_token_hint` we issued (expired ones too, as RP-initiated logout allows);
     /// returns the claims and the client it was for.
-    pub fn logout_hint(&self, hint: &str) -> Result<(IdTokenClaims, &Client), JwtError> {
-        let claims: IdTokenClaims = self.signer.verify_hint(hint)?;
-        let client = self.clients.find(&claims.aud).ok_or(JwtError::Invalid)?;
-        Ok((claims, client))
+    pub async fn logout_hint(&self, hint: &str) -> Result<Option<(IdTokenClaims, Client)>, StoreError> {
+        let Ok(claims) = self.signer.verify_hint::<IdTokenClaims>(hint) else { return Ok(None) };
+        Ok(self.client(&claims.aud).await?.map(|client| (claims, client)))
     }
 
     /// The discovery document.
@@ -387,14 +408,18 @@ impl OidcService {
         })
     }
 
-    fn authenticate_client(&self, form: &TokenForm, basic: Option<(String, String)>) -> Result<&Client, TokenError> {
+    async fn authenticate_client(
+        &self,
+        form: &TokenForm,
+        basic: Option<(String, String)>,
+    ) -> Result<Client, TokenError> {
         let (id, secret) = match (basic, &form.client_id, &form.client_secret) {
             (Some(_), _, Some(_)) => return Err(TokenError::InvalidRequest("use one client authentication method")),
             (Some((id, secret)), _, None) => (id, Some(secret)),
             (None, Some(id), secret) => (id.clone(), secret.clone()),
             (None, None, _) => return Err(TokenError::InvalidClient),
         };
-        let client = self.clients.find(&id).ok_or(TokenError::InvalidClient)?;
+        let client = self.client(&id).await?.ok_or(TokenError::InvalidClient)?;
         let ok = match (client.is_public(), secret) {
             (true, None) => true,
             (false, Some(secret)) => client.secret_matches(&secret),

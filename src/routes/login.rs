@@ -21,6 +21,7 @@ pub struct LoginPage {
     csrf: String,
     email: String,
     return_to: Option<String>,
+    second_factor_required: bool,
     error: Option<String>,
 }
 
@@ -37,6 +38,7 @@ pub struct SentPage {
 #[derive(Deserialize)]
 pub struct LoginQuery {
     return_to: Option<String>,
+    second_factor: Option<String>,
 }
 
 /// Body of `POST /login`.
@@ -47,6 +49,8 @@ pub struct LoginForm {
     #[serde(default)]
     csrf: String,
     return_to: Option<String>,
+    /// `required` when the app being signed in to requires a second factor.
+    second_factor: Option<String>,
 }
 
 /// `GET /`: to the account page (which sends strangers to the login page).
@@ -62,7 +66,13 @@ pub async fn login_page(
 ) -> Result<HttpResponse, AppError> {
     let csrf = csrf::issue(&req, &state.keys)?;
     let return_to = query.return_to.as_deref().and_then(LocalPath::parse).map(|p| p.as_str().to_owned());
-    let template = LoginPage { csrf: csrf.token.clone(), email: String::new(), return_to, error: None };
+    let template = LoginPage {
+        csrf: csrf.token.clone(),
+        email: String::new(),
+        return_to,
+        second_factor_required: query.second_factor.as_deref() == Some("required"),
+        error: None,
+    };
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
 }
 
@@ -78,6 +88,7 @@ pub async fn request_link(
     csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
     let csrf = csrf::issue(&req, &state.keys)?;
     let return_to = form.return_to.as_deref().and_then(LocalPath::parse);
+    let second_factor_required = form.second_factor.as_deref() == Some("required");
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
         Err(problem) => {
@@ -85,13 +96,14 @@ pub async fn request_link(
                 csrf: csrf.token.clone(),
                 email: form.email.chars().filter(|c| !c.is_control()).take(254).collect(),
                 return_to: return_to.map(|p| p.as_str().to_owned()),
+                second_factor_required,
                 error: Some(problem.to_string()),
             };
             return Ok(page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()));
         }
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    let requested = state.signin.request_link(email.clone(), return_to, origin).await?;
+    let requested = state.signin.request_link(email.clone(), return_to, origin, second_factor_required).await?;
     let template =
         SentPage { csrf: csrf.token.clone(), email: email.to_string(), minutes: state.link_ttl.as_secs().div_ceil(60) };
     let mut cookies = csrf.cookies();

@@ -43,12 +43,15 @@ pub async fn authorize(
     state: web::Data<AppState>,
     params: web::Query<AuthorizeParams>,
 ) -> Result<HttpResponse, AppError> {
-    let auth = match state.oidc.authorize(&params) {
+    let auth = match state.oidc.authorize(&params).await {
         Ok(auth) => auth,
         Err(AuthorizeError::Page(message)) => return Err(AppError::BadRequest(message.to_owned())),
         Err(AuthorizeError::Redirect(url)) => return Ok(see_other(url.as_str())),
+        Err(AuthorizeError::Store(e)) => return Err(e.into()),
     };
-    match current_session(&req, &state).await? {
+    // A session too old for this app, or without a second factor it requires, signs in again.
+    let session = current_session(&req, &state).await?.filter(|s| state.oidc.session_suits(&auth, s));
+    match session {
         Some(session) => {
             let url = state.oidc.issue_code(&auth, &session).await.map_err(|e| AppError::Internal(e.into()))?;
             Ok(see_other(url.as_str()))
@@ -61,6 +64,9 @@ pub async fn authorize(
             };
             let mut login = url::form_urlencoded::Serializer::new(String::from("/login?"));
             login.append_pair("return_to", back.as_str());
+            if auth.client.require_second_factor {
+                login.append_pair("second_factor", "required");
+            }
             Ok(see_other(&login.finish()))
         }
     }
@@ -200,7 +206,10 @@ pub async fn logout(
         }
         p
     };
-    let hint = params.id_token_hint.as_deref().and_then(|h| state.oidc.logout_hint(h).ok());
+    let hint = match params.id_token_hint.as_deref() {
+        Some(hint) => state.oidc.logout_hint(hint).await?,
+        None => None,
+    };
     let Some((claims, client)) = hint else {
         if params.post_logout_redirect_uri.is_some() {
             return Err(AppError::BadRequest("This sign-out request cannot be verified.".to_owned()));

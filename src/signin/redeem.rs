@@ -109,7 +109,7 @@ impl SignIn {
             return Err(SignInError::Link(LinkProblem::Superseded(attempt.email)));
         }
         let user = self.store.find_or_create_user(&attempt.email_lookup, &attempt.email, self.clock.now()).await?;
-        self.after_first_factor(user, attempt.return_to, origin).await
+        self.after_first_factor(user, attempt.return_to, origin, attempt.require_second_factor).await
     }
 
     fn same_browser(&self, id: &AttemptId, attempt: &LinkAttempt, cookie: Option<&str>) -> bool {

@@ -47,15 +47,17 @@ pub enum Proof<'a> {
 
 impl SignIn {
     /// Starts the session, or — when the user has a second factor, the policy requires one,
-    /// or the account is an admin's — opens the second-factor step instead.
+    /// the account is an admin's, or the app being signed in to requires one — opens the
+    /// second-factor step instead.
     pub(super) async fn after_first_factor(
         &self,
         user: User,
         return_to: LocalPath,
         origin: RequestOrigin,
+        app_requires_factor: bool,
     ) -> Result<SignInOutcome, SignInError> {
         let policy = self.policy.current().await?;
-        let admin = self.admins.contains(&user.email);
+        let admin = self.admins.contains(&user.email) || app_requires_factor;
         if policy.second_factor == SecondFactorPolicy::Off && !admin {
             return self.start(&user, return_to, origin, &["email"]).await.map(|s| SignInOutcome::Done(Box::new(s)));
         }

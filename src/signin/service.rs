@@ -182,6 +182,7 @@ impl SignIn {
         email: Email,
         return_to: Option<LocalPath>,
         origin: RequestOrigin,
+        require_second_factor: bool,
     ) -> Result<LinkRequested, SignInError> {
         if let Some(ip) = origin.ip {
             self.limiter.hit(LimitedAction::LoginPerIp, &ip.to_string()).await?;
@@ -207,6 +208,7 @@ impl SignIn {
             code: self.code_hash(&id, &code),
             email_lookup,
             generation,
+            require_second_factor,
         };
         self.store.put_attempt(&id, &attempt, self.link_ttl + REMEMBER_AFTER_EXPIRY).await?;
 

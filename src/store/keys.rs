@@ -89,6 +89,11 @@ impl Keys {
         format!("{}{{t:{}}}:access", self.prefix, id)
     }
 
+    /// A client registered at run time (JSON).
+    pub fn client(&self, id: &str) -> String {
+        format!("{}client:{}", self.prefix, id)
+    }
+
     /// A user record.
     pub fn user(&self, id: &UserId) -> String {
         format!("{}{{u:{}}}:user", self.prefix, id)

@@ -12,6 +12,7 @@ use super::{
     SessionRecord, SmsChallenge, Store, StoreError, StoreResult, User,
 };
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
+use crate::oidc::Client;
 
 /// How long an address's link generation is kept after its last change (longer than any link).
 pub(super) const GENERATION_TTL: Duration = Duration::from_secs(48 * 3600);
@@ -64,6 +65,7 @@ struct State {
     challenges: HashMap<ChallengeKey, Expiring<(SmsChallenge, u32)>>,
     auth_codes: HashMap<String, Expiring<(AuthCode, Option<String>)>>,
     access: HashMap<String, Expiring<AccessGrant>>,
+    clients: HashMap<String, Client>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.
@@ -409,6 +411,15 @@ impl Store for MemoryStore {
 
     async fn delete_access_grant(&self, id: &str) -> StoreResult<()> {
         self.lock().access.remove(id);
+        Ok(())
+    }
+
+    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        Ok(self.lock().clients.get(id).cloned())
+    }
+
+    async fn put_client(&self, client: &Client) -> StoreResult<()> {
+        self.lock().clients.insert(client.id.clone(), client.clone());
         Ok(())
     }
 }

@@ -21,6 +21,7 @@ pub use records::{
 pub use redis::RedisStore;
 
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
+use crate::oidc::Client;
 
 /// The store could not answer. Callers fail closed: no session is ever issued without it.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +177,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes an access token.
     async fn delete_access_grant(&self, id: &str) -> StoreResult<()>;
+
+    /// A client registered at run time.
+    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>>;
+
+    /// Registers or replaces a client.
+    async fn put_client(&self, client: &Client) -> StoreResult<()>;
 }
 
 /// A rate-limit counter's name: the action and a keyed hash of its subject (address or IP).

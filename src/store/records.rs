@@ -26,6 +26,9 @@ pub struct LinkAttempt {
     pub email_lookup: String,
     /// The address's link generation when issued; a later generation supersedes this link.
     pub generation: u64,
+    /// The app this sign-in is for requires a second factor.
+    #[serde(default)]
+    pub require_second_factor: bool,
 }
 
 /// The state of an attempt as seen by a peek or a redemption.

@@ -16,6 +16,7 @@ use super::{
     SecondFactors, SessionRecord, SmsChallenge, Store, StoreError, StoreResult, User,
 };
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
+use crate::oidc::Client;
 
 /// Reads or changes a sign-in attempt. One script, so that checking the status and changing
 /// it cannot interleave with another request on any instance.
@@ -584,6 +585,16 @@ impl Store for RedisStore {
 
     async fn delete_access_grant(&self, id: &str) -> StoreResult<()> {
         let _: usize = self.conn.clone().del(self.keys.access_token(id)).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        let raw: Option<String> = self.conn.clone().get(self.keys.client(id)).await.map_err(unavailable)?;
+        raw.as_deref().map(from_json).transpose()
+    }
+
+    async fn put_client(&self, client: &Client) -> StoreResult<()> {
+        let _: () = self.conn.clone().set(self.keys.client(&client.id), to_json(client)?).await.map_err(unavailable)?;
         Ok(())
     }
 }

@@ -419,3 +419,76 @@ async fn forward_auth_answers_200_with_headers_for_a_live_session_and_401_otherw
     app.set_cookie("__Host-session", &expired);
     assert_eq!(app.get("/auth/verify").await.status(), StatusCode::UNAUTHORIZED, "expired session accepted");
 }
+
+/// Registers a public client in the store (as the admin API will), with overrides.
+async fn register_in_store(app: &TestApp, id: &str, require_second_factor: bool, max_age: Option<u64>) {
+    use latchkey::store::Store;
+    let client = latchkey::oidc::Client {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        redirect_uris: vec![SPA_CB.to_owned()],
+        post_logout_redirect_uris: vec![],
+        kind: latchkey::oidc::clients::ClientKind::Public,
+        scopes: vec!["openid".into(), "email".into()],
+        require_second_factor,
+        max_session_age_secs: max_age,
+    };
+    app.store().put_client(&client).await.unwrap();
+}
+
+fn authorize_path(client: &str) -> String {
+    format!(
+        "/oauth2/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid&state=z&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        urlenc(SPA_CB)
+    )
+}
+
+#[tokio::test]
+async fn an_app_that_requires_a_second_factor_gets_one_even_from_an_email_only_session() {
+    let (app, _) = spawn_provider().await;
+    register_in_store(&app, "payroll", true, None).await;
+    app.sign_in("clerk@example.com").await;
+    // The email-only session is not enough for this app: back through the sign-in.
+    let to = location(&app.get(&authorize_path("payroll")).await);
+    assert!(to.starts_with("/login?") && to.contains("second_factor=required"), "{to}");
+    let page = app.get(&to).await.text().await.unwrap();
+    let return_to = hidden_field(&page, "return_to").unwrap();
+    let csrf = hidden_field(&page, "csrf").unwrap();
+    assert_eq!(hidden_field(&page, "second_factor").as_deref(), Some("required"));
+    let before = app.mail.received().len();
+    app.post_form(
+        "/login",
+        &[("email", "clerk@example.com"), ("csrf", &csrf), ("return_to", &return_to), ("second_factor", "required")],
+    )
+    .await;
+    let mail = app.mail.wait_for(before + 1).await.remove(before);
+    let token = crate::helpers::token_from_link(&crate::helpers::magic_link_from(&mail));
+    // No factor yet: the sign-in insists on setting one up before any session.
+    assert_eq!(location(&app.post_verify(&token).await), "/login/2fa");
+    let html = app.get("/login/2fa").await.text().await.unwrap();
+    let secret = crate::second_factor::shown_secret(&html);
+    let csrf = app.csrf_token().await;
+    let done = app
+        .post_form("/login/2fa/enroll", &[("csrf", &csrf), ("code", &crate::second_factor::code(&app, &secret, 0))])
+        .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let html = done.text().await.unwrap();
+    let start = html.find("class=\"button\" href=\"").unwrap() + "class=\"button\" href=\"".len();
+    let next = html[start..start + html[start..].find('"').unwrap()].replace("&#38;", "&").replace("&amp;", "&");
+    assert!(next.starts_with("/oauth2/authorize?"), "{next}");
+    let callback = Url::parse(&location(&app.get(&next).await)).unwrap();
+    assert!(param(&callback, "code").is_some(), "no code after the second factor: {callback}");
+}
+
+#[tokio::test]
+async fn an_app_with_a_maximum_session_age_makes_older_sessions_sign_in_again() {
+    let (app, _) = spawn_provider().await;
+    register_in_store(&app, "bank", false, Some(3600)).await;
+    app.sign_in("saver@example.com").await;
+    assert!(location(&app.get(&authorize_path("bank")).await).starts_with(SPA_CB), "a fresh session should pass");
+    app.clock.advance(chrono::Duration::hours(2));
+    assert!(location(&app.get(&authorize_path("bank")).await).starts_with("/login?"), "an old session passed");
+    // Other apps still accept it.
+    register_in_store(&app, "blog", false, None).await;
+    assert!(location(&app.get(&authorize_path("blog")).await).starts_with(SPA_CB));
+}

@@ -27,13 +27,13 @@ fn base32_decode(text: &str) -> Vec<u8> {
 }
 
 /// The base32 key shown on an enrollment page.
-fn shown_secret(html: &str) -> TotpSecret {
+pub(crate) fn shown_secret(html: &str) -> TotpSecret {
     let start = html.find("<code class=\"secret\">").expect("no secret on the page") + "<code class=\"secret\">".len();
     let end = start + html[start..].find('<').unwrap();
     TotpSecret::from_bytes(base32_decode(&html[start..end]))
 }
 
-fn code(app: &TestApp, secret: &TotpSecret, offset_steps: i64) -> String {
+pub(crate) fn code(app: &TestApp, secret: &TotpSecret, offset_steps: i64) -> String {
     let at = app.clock.now().timestamp() + offset_steps * 30;
     secret.code_at(at as u64).unwrap()
 }

@@ -65,6 +65,7 @@ fn attempt(email: &str, minutes: i64) -> LinkAttempt {
         code: "code-hash".into(),
         email_lookup: "lookup".into(),
         generation: 1,
+        require_second_factor: false,
     }
 }
 
