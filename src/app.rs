@@ -2,7 +2,6 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::DefaultHeaders;
@@ -13,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
+use crate::admin::AdminService;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Settings, StoreSettings};
 use crate::crypto::Keyring;
@@ -23,7 +23,7 @@ use crate::mfa::sms::build_sender;
 use crate::oidc::OidcService;
 use crate::policy::PolicySource;
 use crate::ratelimit::RateLimiter;
-use crate::routes::{account, account_mfa, api, login, oidc, ops, second_factor, verify};
+use crate::routes::{account, account_mfa, admin, api, login, oidc, ops, second_factor, verify};
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
 use crate::store::{Keys, MemoryStore, RedisStore, Store};
@@ -48,12 +48,12 @@ pub struct AppState {
     pub signer: Arc<TokenSigner>,
     /// The OpenID Connect provider.
     pub oidc: OidcService,
+    /// Administration.
+    pub admin: AdminService,
     /// `PUBLIC_URL`'s origin, as browsers send it in `Origin`.
     pub public_origin: String,
     /// `TRUSTED_PROXIES`.
     pub trusted_proxies: Vec<IpNet>,
-    /// `LINK_TTL`, for pages that mention it.
-    pub link_ttl: Duration,
     /// Time.
     pub clock: Arc<dyn Clock>,
 }
@@ -94,8 +94,6 @@ impl Application {
         let public_origin = settings.public_url.origin().ascii_serialization();
         let Settings {
             jwt_keys,
-            session_ttl,
-            link_ttl,
             trusted_proxies,
             public_url,
             env,
@@ -103,12 +101,13 @@ impl Application {
             policy,
             rate_limits,
             admin_emails,
+            admin_token_sha256,
             sms,
             clients,
             ..
         } = settings;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
-        let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone(), session_ttl));
+        let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone()));
         let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), rate_limits));
         let policy = Arc::new(PolicySource::new(store.clone(), policy).await);
         let site = public_url.host_str().unwrap_or("latchkey").to_owned();
@@ -126,6 +125,14 @@ impl Application {
             sms,
         ));
         let oidc = OidcService::new(clients, store.clone(), signer.clone(), keyring.clone(), clock.clone());
+        let admin = AdminService::new(
+            store.clone(),
+            policy.clone(),
+            second.clone(),
+            keyring.clone(),
+            admin_emails.clone(),
+            admin_token_sha256,
+        );
         let deps = SignInDeps {
             store: store.clone(),
             outbox: Arc::new(outbox),
@@ -137,7 +144,7 @@ impl Application {
             policy,
             admins: admin_emails,
         };
-        let signin = SignIn::new(deps, link_ttl, public_url);
+        let signin = SignIn::new(deps, public_url);
         let state = web::Data::new(AppState {
             signin,
             sessions,
@@ -146,9 +153,9 @@ impl Application {
             keys: keyring,
             signer,
             oidc,
+            admin,
             public_origin,
             trusted_proxies,
-            link_ttl,
             clock,
         });
 
@@ -224,6 +231,12 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/logout/all", web::post().to(account::logout_all))
         .route("/api/v1/login", web::post().to(api::request_link))
         .route("/api/v1/session", web::get().to(api::session))
+        .route("/api/v1/admin/policy", web::get().to(admin::get_policy))
+        .route("/api/v1/admin/policy", web::put().to(admin::put_policy))
+        .route("/api/v1/admin/users/{email}", web::get().to(admin::get_user))
+        .route("/api/v1/admin/users/{email}/revoke-sessions", web::post().to(admin::revoke_sessions))
+        .route("/api/v1/admin/users/{email}/second-factor", web::delete().to(admin::reset_second_factor))
+        .route("/api/v1/admin/users/{email}/{action}", web::post().to(admin::set_blocked))
         .route("/.well-known/jwks.json", web::get().to(ops::jwks))
         .route("/.well-known/openid-configuration", web::get().to(oidc::discovery))
         .route("/oauth2/authorize", web::get().to(oidc::authorize))

@@ -87,9 +87,9 @@ pub struct Settings {
     pub secret_key: SecretKey,
     /// `JWT_KEYS`, loaded.
     pub jwt_keys: KeySet,
-    /// `LINK_TTL`: how long a sign-in link stays valid.
+    /// `LINK_TTL`: how long a sign-in link stays valid (starting policy).
     pub link_ttl: Duration,
-    /// `SESSION_TTL`: how long a session lasts.
+    /// `SESSION_TTL`: how long a session lasts (starting policy).
     pub session_ttl: Duration,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
@@ -98,6 +98,8 @@ pub struct Settings {
     pub policy: SignInPolicy,
     /// `ADMIN_EMAILS`: these accounts always need a second factor.
     pub admin_emails: Vec<Email>,
+    /// `ADMIN_API_TOKEN`, as hex SHA-256 (the token itself is not kept).
+    pub admin_token_sha256: Option<String>,
     /// `RATE_LIMIT_*`.
     pub rate_limits: RateLimits,
     /// `SMS_PROVIDER`, `TWILIO_*`, `SMS_ALLOWED_COUNTRIES`.
@@ -174,17 +176,30 @@ impl Settings {
         let mail_from = r.mail_from(prod);
         let secret_key = r.secret_key(prod);
         let jwt_keys = r.jwt_keys(prod);
-        let link_ttl = r.duration("LINK_TTL", "15m", Duration::from_secs(60), Duration::from_secs(24 * 3600));
+        let link_ttl = r.duration("LINK_TTL", "15m", Duration::from_secs(60), Duration::from_secs(3600));
         let session_ttl =
-            r.duration("SESSION_TTL", "12h", Duration::from_secs(60), Duration::from_secs(90 * 24 * 3600));
+            r.duration("SESSION_TTL", "12h", Duration::from_secs(300), Duration::from_secs(90 * 24 * 3600));
         let trusted_proxies = r.trusted_proxies();
         let policy = SignInPolicy {
+            version: 0,
+            link_ttl_secs: link_ttl.map_or(900, |d| d.as_secs()),
+            session_ttl_secs: session_ttl.map_or(12 * 3600, |d| d.as_secs()),
             cross_device: r.parse("CROSS_DEVICE", "code", "`code`, `click` or `deny`").unwrap_or(CrossDevice::Code),
             supersede: r.parse("LINK_SUPERSEDE", "true", "`true` or `false`").unwrap_or(true),
             second_factor: r.parse("SECOND_FACTOR", "optional", "`off`, `optional` or `required`").unwrap_or_default(),
             methods: r.parse("SECOND_FACTOR_METHODS", "totp,sms", "`totp,sms`, `totp` or `sms`").unwrap_or_default(),
         };
         let admin_emails = r.admin_emails();
+        let admin_token_sha256 = match r.get("ADMIN_API_TOKEN").map(SecretString::from) {
+            Some(token) if token.expose_secret().len() >= 32 => {
+                Some(crate::oidc::clients::sha256_hex(token.expose_secret()))
+            }
+            Some(_) => {
+                r.problem("ADMIN_API_TOKEN", "must be at least 32 characters (make one with `latchkey secret`)");
+                None
+            }
+            None => None,
+        };
         let rate_limits = r.rate_limits();
         let clients = r.clients(prod);
         let sms = match parse_sms_settings(r.lookup, prod) {
@@ -237,6 +252,7 @@ impl Settings {
                 trusted_proxies,
                 policy,
                 admin_emails,
+                admin_token_sha256,
                 rate_limits,
                 sms,
                 clients,

@@ -1,6 +1,7 @@
 //! latchkey: a passwordless login service. See DESIGN.md for the architecture and contract.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod clock;
 pub mod config;

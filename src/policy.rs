@@ -27,6 +27,13 @@ impl PolicySource {
         Self { store, fallback: starting, cached: Mutex::new(None) }
     }
 
+    /// Replaces the policy (an admin's change): every instance sees it within [`REFRESH`].
+    pub async fn replace(&self, policy: &SignInPolicy) -> Result<(), StoreError> {
+        self.store.put_policy(policy, false).await?;
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), *policy));
+        Ok(())
+    }
+
     /// The policy in force. Fails closed when the store cannot be read and nothing is cached.
     pub async fn current(&self) -> Result<SignInPolicy, StoreError> {
         let cached = *self.cached.lock().unwrap_or_else(|e| e.into_inner());

@@ -98,7 +98,17 @@ impl FromStr for Methods {
 
 /// The sign-in rules, shared by every instance through the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignInPolicy {
+    /// Bumped on every change.
+    #[serde(default)]
+    pub version: u64,
+    /// `LINK_TTL`: how long a sign-in link works, in seconds (60–3600).
+    #[serde(default = "default_link_ttl")]
+    pub link_ttl_secs: u64,
+    /// `SESSION_TTL`: how long a session lasts, in seconds (5 min – 90 days).
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl_secs: u64,
     /// `CROSS_DEVICE`.
     pub cross_device: CrossDevice,
     /// `LINK_SUPERSEDE`: a new link revokes the address's older unused ones.
@@ -111,9 +121,52 @@ pub struct SignInPolicy {
     pub methods: Methods,
 }
 
+fn default_link_ttl() -> u64 {
+    900
+}
+
+fn default_session_ttl() -> u64 {
+    12 * 3600
+}
+
+/// Bounds of the link TTL, in seconds.
+pub const LINK_TTL_RANGE: std::ops::RangeInclusive<u64> = 60..=3600;
+/// Bounds of the session TTL, in seconds.
+pub const SESSION_TTL_RANGE: std::ops::RangeInclusive<u64> = 300..=90 * 86_400;
+
+impl SignInPolicy {
+    /// Checks every field; returns each bad one with what is wrong.
+    pub fn validate(&self) -> Result<(), Vec<(&'static str, String)>> {
+        let mut problems = Vec::new();
+        if !LINK_TTL_RANGE.contains(&self.link_ttl_secs) {
+            problems.push(("link_ttl_secs", "must be between 60 (1 minute) and 3600 (1 hour)".to_owned()));
+        }
+        if !SESSION_TTL_RANGE.contains(&self.session_ttl_secs) {
+            problems.push(("session_ttl_secs", "must be between 300 (5 minutes) and 7776000 (90 days)".to_owned()));
+        }
+        if !self.methods.totp && !self.methods.sms {
+            problems.push(("methods", "at least one of totp and sms must be allowed".to_owned()));
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+
+    /// The link TTL.
+    pub fn link_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.link_ttl_secs)
+    }
+
+    /// The session TTL.
+    pub fn session_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.session_ttl_secs)
+    }
+}
+
 impl Default for SignInPolicy {
     fn default() -> Self {
         Self {
+            version: 0,
+            link_ttl_secs: default_link_ttl(),
+            session_ttl_secs: default_session_ttl(),
             cross_device: CrossDevice::Code,
             supersede: true,
             second_factor: SecondFactorPolicy::Optional,

@@ -385,6 +385,12 @@ impl SecondFactorService {
         Ok(())
     }
 
+    /// Removes every factor and recovery code (an admin's reset).
+    pub async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
+        self.store.put_factors(user, &SecondFactors::default()).await?;
+        self.store.set_recovery_codes(user, &[]).await
+    }
+
     /// Uses up a recovery code; true if it was one of the user's unused codes.
     pub async fn use_recovery_code(&self, user: &UserId, typed: &str) -> Result<bool, MfaError> {
         self.guard(user).await?;

@@ -104,8 +104,8 @@ pub async fn request_link(
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let requested = state.signin.request_link(email.clone(), return_to, origin, second_factor_required).await?;
-    let template =
-        SentPage { csrf: csrf.token.clone(), email: email.to_string(), minutes: state.link_ttl.as_secs().div_ceil(60) };
+    let minutes = requested.cookie_ttl.as_secs().div_ceil(60);
+    let template = SentPage { csrf: csrf.token.clone(), email: email.to_string(), minutes };
     let mut cookies = csrf.cookies();
     cookies.push(attempt_cookie(requested));
     Ok(page(&req, StatusCode::OK, template, &cookies))

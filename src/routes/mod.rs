@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod account_mfa;
+pub mod admin;
 pub mod api;
 pub mod client;
 pub mod cookies;

@@ -83,13 +83,12 @@ pub struct SessionService {
     store: Arc<dyn Store>,
     signer: Arc<TokenSigner>,
     clock: Arc<dyn Clock>,
-    ttl: Duration,
 }
 
 impl SessionService {
-    /// Sessions lasting `ttl`.
-    pub fn new(store: Arc<dyn Store>, signer: Arc<TokenSigner>, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
-        Self { store, signer, clock, ttl }
+    /// The service.
+    pub fn new(store: Arc<dyn Store>, signer: Arc<TokenSigner>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, signer, clock }
     }
 
     /// Starts a session for `user`: allow-lists a new `sid`, then signs the token.
@@ -98,9 +97,11 @@ impl SessionService {
         user: &User,
         amr: Vec<String>,
         origin: RequestOrigin,
+        ttl: Duration,
     ) -> Result<IssuedSession, SessionError> {
         let now = self.clock.now();
-        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::hours(12));
+        let std_ttl = ttl;
+        let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(12));
         let sid = SessionId::generate()?;
         let record = SessionRecord {
             user_id: user.id.clone(),
@@ -111,7 +112,7 @@ impl SessionService {
             amr: amr.clone(),
             last_seen_at: now,
         };
-        self.store.put_session(&record, self.ttl).await?;
+        self.store.put_session(&record, std_ttl).await?;
         let claims = SessionClaims {
             iss: self.signer.issuer().to_owned(),
             aud: self.signer.issuer().to_owned(),
@@ -126,7 +127,7 @@ impl SessionService {
             auth_time: now.timestamp(),
         };
         let token = self.signer.sign(&claims)?;
-        Ok(IssuedSession { token: SecretString::from(token), max_age: self.ttl, claims })
+        Ok(IssuedSession { token: SecretString::from(token), max_age: std_ttl, claims })
     }
 
     /// Accepts a token only if it verifies and its session is still allow-listed; notes when

@@ -109,6 +109,9 @@ impl SignIn {
             return Err(SignInError::Link(LinkProblem::Superseded(attempt.email)));
         }
         let user = self.store.find_or_create_user(&attempt.email_lookup, &attempt.email, self.clock.now()).await?;
+        if user.blocked {
+            return Err(SignInError::Link(LinkProblem::Unknown));
+        }
         self.after_first_factor(user, attempt.return_to, origin, attempt.require_second_factor).await
     }
 

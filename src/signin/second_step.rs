@@ -175,7 +175,8 @@ impl SignIn {
         origin: RequestOrigin,
         amr: &[&str],
     ) -> Result<SignedIn, SignInError> {
-        let session = self.sessions.start(user, amr.iter().map(|m| (*m).to_owned()).collect(), origin).await?;
+        let ttl = self.policy.current().await?.session_ttl();
+        let session = self.sessions.start(user, amr.iter().map(|m| (*m).to_owned()).collect(), origin, ttl).await?;
         tracing::info!(user = %user.id, amr = ?amr, "signed in");
         Ok(SignedIn { session, return_to })
     }

@@ -142,7 +142,6 @@ pub struct SignIn {
     pub(super) second: Arc<SecondFactorService>,
     pub(super) policy: Arc<PolicySource>,
     pub(super) admins: Vec<Email>,
-    pub(super) link_ttl: Duration,
     pub(super) public_url: Url,
 }
 
@@ -169,10 +168,10 @@ pub struct SignInDeps {
 }
 
 impl SignIn {
-    /// A service issuing links valid for `link_ttl`, built on `public_url`.
-    pub fn new(deps: SignInDeps, link_ttl: Duration, public_url: Url) -> Self {
+    /// A service whose links are built on `public_url`.
+    pub fn new(deps: SignInDeps, public_url: Url) -> Self {
         let SignInDeps { store, outbox, sessions, limiter, keys, clock, second, policy, admins } = deps;
-        Self { store, outbox, sessions, limiter, keys, clock, second, policy, admins, link_ttl, public_url }
+        Self { store, outbox, sessions, limiter, keys, clock, second, policy, admins, public_url }
     }
 
     /// Issues a link and a code for `email` and queues the mail. The outcome (and the work
@@ -189,15 +188,21 @@ impl SignIn {
         }
         self.limiter.hit(LimitedAction::LoginPerEmail, email.as_str()).await?;
 
+        let policy = self.policy.current().await?;
+        let link_ttl = policy.link_ttl();
         let now = self.clock.now();
-        let ttl = chrono::Duration::from_std(self.link_ttl).unwrap_or(chrono::Duration::minutes(15));
+        let ttl = chrono::Duration::from_std(link_ttl).unwrap_or(chrono::Duration::minutes(15));
         let token = LinkToken::generate()?;
         let code = ShortCode::generate()?;
         let id = token.attempt_id(&self.keys.token);
         let browser = binding::create(&id, &self.keys.token)?;
         let email_lookup = self.email_lookup(&email);
-        let supersede = self.policy.current().await?.supersede;
-        let generation = self.store.link_generation(&email_lookup, supersede).await?;
+        if self.store.find_user(&email_lookup).await?.is_some_and(|u| u.blocked) {
+            // A blocked account gets the same answer (and cookie), but no link and no mail.
+            tracing::info!(email = %email.masked(), "sign-in link refused: account blocked");
+            return Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl });
+        }
+        let generation = self.store.link_generation(&email_lookup, policy.supersede).await?;
         let attempt = LinkAttempt {
             email: email.clone(),
             return_to: return_to.unwrap_or_else(LocalPath::account),
@@ -210,13 +215,13 @@ impl SignIn {
             generation,
             require_second_factor,
         };
-        self.store.put_attempt(&id, &attempt, self.link_ttl + REMEMBER_AFTER_EXPIRY).await?;
+        self.store.put_attempt(&id, &attempt, link_ttl + REMEMBER_AFTER_EXPIRY).await?;
 
         let link = self.link_url(&token);
         let mail = LoginMail {
             link: link.as_str(),
             code: &code.display(),
-            minutes: self.link_ttl.as_secs().div_ceil(60),
+            minutes: link_ttl.as_secs().div_ceil(60),
             expires_at: &attempt.expires_at.format("%H:%M UTC").to_string(),
             ip: &attempt.requested_from.ip_text(),
             browser: &attempt.requested_from.browser(),
@@ -226,7 +231,7 @@ impl SignIn {
         .render(email.clone())?;
         self.outbox.enqueue(mail).await?;
         tracing::info!(email = %email.masked(), "sign-in link issued");
-        Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: self.link_ttl })
+        Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl })
     }
 
     /// The keyed hash that stands for an address in store keys.

@@ -216,7 +216,7 @@ impl Store for MemoryStore {
             return Ok(user.clone());
         }
         let id = UserId::generate().map_err(|e| StoreError::Unavailable(e.into()))?;
-        let user = User { id, email: email.clone(), created_at: now };
+        let user = User { id, email: email.clone(), created_at: now, blocked: false };
         state.users_by_email.insert(lookup.to_owned(), user.clone());
         Ok(user)
     }
@@ -420,6 +420,15 @@ impl Store for MemoryStore {
 
     async fn put_client(&self, client: &Client) -> StoreResult<()> {
         self.lock().clients.insert(client.id.clone(), client.clone());
+        Ok(())
+    }
+
+    async fn find_user(&self, lookup: &str) -> StoreResult<Option<User>> {
+        Ok(self.lock().users_by_email.get(lookup).cloned())
+    }
+
+    async fn put_user(&self, lookup: &str, user: &User) -> StoreResult<()> {
+        self.lock().users_by_email.insert(lookup.to_owned(), user.clone());
         Ok(())
     }
 }

@@ -82,6 +82,12 @@ pub trait Store: Send + Sync + 'static {
     /// keyed hash of the address, so store keys carry no address.
     async fn find_or_create_user(&self, lookup: &str, email: &Email, now: DateTime<Utc>) -> StoreResult<User>;
 
+    /// The user with this address, if they ever signed in.
+    async fn find_user(&self, lookup: &str) -> StoreResult<Option<User>>;
+
+    /// Rewrites a user's record (found by `lookup`).
+    async fn put_user(&self, lookup: &str, user: &User) -> StoreResult<()>;
+
     /// Allow-lists a session for `ttl`.
     async fn put_session(&self, session: &SessionRecord, ttl: Duration) -> StoreResult<()>;
 

@@ -62,6 +62,9 @@ pub struct User {
     pub email: Email,
     /// First sign-in.
     pub created_at: DateTime<Utc>,
+    /// Blocked by an admin: gets the usual pages but no mail and no session.
+    #[serde(default)]
+    pub blocked: bool,
 }
 
 /// An allow-listed session.

@@ -300,7 +300,7 @@ impl Store for RedisStore {
             return self.load_user(&id).await;
         }
         let id = UserId::generate().map_err(|e| StoreError::Unavailable(e.into()))?;
-        let user = User { id: id.clone(), email: email.clone(), created_at: now };
+        let user = User { id: id.clone(), email: email.clone(), created_at: now, blocked: false };
         // The record is written before the index claims it, so an id found through the index
         // always has a record. If another instance won the race, its user is the one.
         let _: () = conn.set(self.keys.user(&id), to_json(&user)?).await.map_err(unavailable)?;
@@ -595,6 +595,19 @@ impl Store for RedisStore {
 
     async fn put_client(&self, client: &Client) -> StoreResult<()> {
         let _: () = self.conn.clone().set(self.keys.client(&client.id), to_json(client)?).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn find_user(&self, lookup: &str) -> StoreResult<Option<User>> {
+        let id: Option<String> = self.conn.clone().get(self.keys.user_by_email(lookup)).await.map_err(unavailable)?;
+        match id {
+            Some(id) => self.load_user(&id).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_user(&self, _lookup: &str, user: &User) -> StoreResult<()> {
+        let _: () = self.conn.clone().set(self.keys.user(&user.id), to_json(user)?).await.map_err(unavailable)?;
         Ok(())
     }
 }

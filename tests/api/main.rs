@@ -1,5 +1,6 @@
 //! Integration tests: the real service over HTTP, a real Redis, a real SMTP server.
 
+mod admin;
 mod attack_jwt;
 mod attack_signin;
 mod config;

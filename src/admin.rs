@@ -1,0 +1,189 @@
+//! Administration: the run-time policy and acting on users. Callers have been checked as
+//! admins (an `ADMIN_EMAILS` session with a second factor, or `ADMIN_API_TOKEN`).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::crypto::{self, Keyring};
+use crate::domain::{Email, SignInPolicy};
+use crate::mfa::service::SecondFactorService;
+use crate::policy::PolicySource;
+use crate::store::{Store, StoreError, User};
+
+/// Why a policy change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// These fields are out of bounds.
+    #[error("invalid policy")]
+    Invalid(Vec<(&'static str, String)>),
+    /// The store did not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an admin sees of a user: no secrets.
+#[derive(Debug, Serialize)]
+pub struct UserReport {
+    /// Stable id.
+    pub id: String,
+    /// Address.
+    pub email: String,
+    /// First sign-in (RFC 3339).
+    pub created_at: String,
+    /// Blocked from signing in.
+    pub blocked: bool,
+    /// Second factors, described.
+    pub second_factor: FactorsReport,
+    /// Live sessions.
+    pub sessions: Vec<SessionReport>,
+}
+
+/// A user's second factors, without secrets.
+#[derive(Debug, Serialize)]
+pub struct FactorsReport {
+    /// An authenticator app is set up.
+    pub totp: bool,
+    /// The verified phone, masked.
+    pub phone: Option<String>,
+    /// Unused recovery codes.
+    pub recovery_codes_left: usize,
+}
+
+/// One live session.
+#[derive(Debug, Serialize)]
+pub struct SessionReport {
+    /// Session id.
+    pub sid: String,
+    /// Started (RFC 3339).
+    pub created_at: String,
+    /// Last seen (RFC 3339).
+    pub last_seen_at: String,
+    /// Browser, as described to people.
+    pub device: String,
+    /// IP address.
+    pub ip: String,
+    /// Methods used (RFC 8176).
+    pub amr: Vec<String>,
+}
+
+/// The admin service.
+pub struct AdminService {
+    store: Arc<dyn Store>,
+    policy: Arc<PolicySource>,
+    second: Arc<SecondFactorService>,
+    keys: Arc<Keyring>,
+    admins: Vec<Email>,
+    token_sha256: Option<String>,
+}
+
+impl AdminService {
+    /// An admin service; `token_sha256` is the hex SHA-256 of `ADMIN_API_TOKEN`, if set.
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy: Arc<PolicySource>,
+        second: Arc<SecondFactorService>,
+        keys: Arc<Keyring>,
+        admins: Vec<Email>,
+        token_sha256: Option<String>,
+    ) -> Self {
+        Self { store, policy, second, keys, admins, token_sha256 }
+    }
+
+    /// True when `presented` is the admin API token (compared in constant time, as hashes).
+    pub fn token_matches(&self, presented: &str) -> bool {
+        self.token_sha256.as_ref().is_some_and(|expected| {
+            crypto::constant_time_eq(crate::oidc::clients::sha256_hex(presented).as_bytes(), expected.as_bytes())
+        })
+    }
+
+    /// True for an address in `ADMIN_EMAILS`.
+    pub fn is_admin(&self, email: &Email) -> bool {
+        self.admins.contains(email)
+    }
+
+    /// The policy in force.
+    pub async fn policy(&self) -> Result<SignInPolicy, StoreError> {
+        self.policy.current().await
+    }
+
+    /// Replaces the policy after checking every field; returns it with its new version.
+    pub async fn update_policy(&self, mut new: SignInPolicy) -> Result<SignInPolicy, PolicyError> {
+        new.validate().map_err(PolicyError::Invalid)?;
+        let old = self.policy.current().await?;
+        new.version = old.version + 1;
+        self.policy.replace(&new).await?;
+        tracing::info!(version = new.version, "policy changed");
+        Ok(new)
+    }
+
+    fn lookup(&self, email: &Email) -> String {
+        self.keys.lookup.mac_b64(&[b"email", email.as_str().as_bytes()])
+    }
+
+    async fn find(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.store.find_user(&self.lookup(email)).await
+    }
+
+    /// Everything an admin may see of a user.
+    pub async fn user(&self, email: &Email) -> Result<Option<UserReport>, StoreError> {
+        let Some(user) = self.find(email).await? else { return Ok(None) };
+        let factors = self.store.get_factors(&user.id).await?;
+        let recovery_codes_left = self.store.recovery_codes_left(&user.id).await?;
+        let sessions = self
+            .store
+            .list_sessions(&user.id)
+            .await?
+            .into_iter()
+            .map(|s| SessionReport {
+                sid: s.sid.to_string(),
+                created_at: s.created_at.to_rfc3339(),
+                last_seen_at: s.last_seen_at.to_rfc3339(),
+                device: s.origin.browser(),
+                ip: s.origin.ip_text(),
+                amr: s.amr,
+            })
+            .collect();
+        Ok(Some(UserReport {
+            id: user.id.to_string(),
+            email: user.email.to_string(),
+            created_at: user.created_at.to_rfc3339(),
+            blocked: user.blocked,
+            second_factor: FactorsReport {
+                totp: factors.totp.is_some(),
+                phone: factors.phone_masked,
+                recovery_codes_left,
+            },
+            sessions,
+        }))
+    }
+
+    /// Ends every session of the user; `None` when there is no such user.
+    pub async fn revoke_sessions(&self, email: &Email) -> Result<Option<usize>, StoreError> {
+        let Some(user) = self.find(email).await? else { return Ok(None) };
+        let n = self.store.delete_all_sessions(&user.id).await?;
+        tracing::info!(user = %user.id, sessions = n, "admin revoked sessions");
+        Ok(Some(n))
+    }
+
+    /// Removes every second factor and recovery code (the user sets one up again).
+    pub async fn reset_second_factor(&self, email: &Email) -> Result<bool, StoreError> {
+        let Some(user) = self.find(email).await? else { return Ok(false) };
+        self.second.reset(&user.id).await?;
+        tracing::info!(user = %user.id, "admin reset second factor");
+        Ok(true)
+    }
+
+    /// Blocks or unblocks the user; a block also ends their sessions.
+    pub async fn set_blocked(&self, email: &Email, blocked: bool) -> Result<bool, StoreError> {
+        let lookup = self.lookup(email);
+        let Some(mut user) = self.store.find_user(&lookup).await? else { return Ok(false) };
+        user.blocked = blocked;
+        self.store.put_user(&lookup, &user).await?;
+        if blocked {
+            self.store.delete_all_sessions(&user.id).await?;
+        }
+        tracing::info!(user = %user.id, blocked, "admin changed block");
+        Ok(true)
+    }
+}

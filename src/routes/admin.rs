@@ -1,0 +1,151 @@
+//! The admin API under `/api/v1/admin`: `Authorization: Bearer <ADMIN_API_TOKEN>`, or the
+//! session of an `ADMIN_EMAILS` account that passed a second factor.
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::account::current_session;
+use super::csrf;
+use crate::admin::PolicyError;
+use crate::app::AppState;
+use crate::domain::{Email, SignInPolicy};
+use crate::error::{ApiError, AppError};
+
+/// Who is acting, for the log.
+enum Admin {
+    Token,
+    Person(String),
+}
+
+impl Admin {
+    fn name(&self) -> &str {
+        match self {
+            Self::Token => "api-token",
+            Self::Person(id) => id,
+        }
+    }
+}
+
+/// 401 without credentials or with a wrong token; 403 for a session that is not an admin's,
+/// or an admin's without a second factor.
+async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<Admin, ApiError> {
+    let bearer = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    if bearer.as_deref().is_some_and(|token| state.admin.token_matches(token)) {
+        return Ok(Admin::Token);
+    }
+    // Browsers: the session cookie, and a same-origin request (JSON bodies need no CSRF token,
+    // but the Origin check still applies).
+    csrf::check_origin(req, &state.public_origin)?;
+    match current_session(req, state).await? {
+        Some(s) if state.admin.is_admin(&s.email) && s.amr.iter().any(|m| m == "mfa") => {
+            Ok(Admin::Person(s.sub.to_string()))
+        }
+        Some(_) => Err(AppError::Forbidden("This needs an administrator who signed in with a second factor.").into()),
+        None => Err(AppError::Unauthorized.into()),
+    }
+}
+
+/// `GET /api/v1/admin/policy`.
+pub async fn get_policy(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state).await?;
+    Ok(HttpResponse::Ok().json(state.admin.policy().await.map_err(AppError::from)?))
+}
+
+/// `PUT /api/v1/admin/policy`: the whole policy; every bad field is named in a 400.
+pub async fn put_policy(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let admin = require_admin(&req, &state).await?;
+    let policy: SignInPolicy = match serde_json::from_slice(&body) {
+        Ok(policy) => policy,
+        Err(e) => {
+            return Ok(HttpResponse::BadRequest()
+                .json(serde_json::json!({ "error": "invalid_policy", "message": e.to_string() })));
+        }
+    };
+    match state.admin.update_policy(policy).await {
+        Ok(policy) => {
+            tracing::info!(admin = admin.name(), version = policy.version, "admin changed the policy");
+            Ok(HttpResponse::Ok().json(policy))
+        }
+        Err(PolicyError::Invalid(fields)) => {
+            let fields: serde_json::Map<String, serde_json::Value> =
+                fields.into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+            Ok(HttpResponse::BadRequest().json(serde_json::json!({ "error": "invalid_policy", "fields": fields })))
+        }
+        Err(PolicyError::Store(e)) => Err(AppError::from(e).into()),
+    }
+}
+
+fn email_param(raw: &str) -> Result<Email, ApiError> {
+    Email::parse(raw).map_err(|e| AppError::BadRequest(e.to_string()).into())
+}
+
+fn not_found() -> ApiError {
+    AppError::NotFound.into()
+}
+
+/// `GET /api/v1/admin/users/{email}`.
+pub async fn get_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    email: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state).await?;
+    let report = state.admin.user(&email_param(&email)?).await.map_err(AppError::from)?.ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// `POST /api/v1/admin/users/{email}/revoke-sessions`.
+pub async fn revoke_sessions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    email: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = require_admin(&req, &state).await?;
+    let n = state.admin.revoke_sessions(&email_param(&email)?).await.map_err(AppError::from)?.ok_or_else(not_found)?;
+    tracing::info!(admin = admin.name(), "admin revoked a user's sessions");
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked": n })))
+}
+
+/// `DELETE /api/v1/admin/users/{email}/second-factor`.
+pub async fn reset_second_factor(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    email: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = require_admin(&req, &state).await?;
+    if !state.admin.reset_second_factor(&email_param(&email)?).await.map_err(AppError::from)? {
+        return Err(not_found());
+    }
+    tracing::info!(admin = admin.name(), "admin reset a user's second factor");
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "second_factor": "removed" })))
+}
+
+/// `POST /api/v1/admin/users/{email}/block` and `/unblock`.
+pub async fn set_blocked(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = require_admin(&req, &state).await?;
+    let (email, action) = path.into_inner();
+    let blocked = match action.as_str() {
+        "block" => true,
+        "unblock" => false,
+        _ => return Err(not_found()),
+    };
+    if !state.admin.set_blocked(&email_param(&email)?, blocked).await.map_err(AppError::from)? {
+        return Err(not_found());
+    }
+    tracing::info!(admin = admin.name(), blocked, "admin changed a user's block");
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "blocked": blocked })))
+}

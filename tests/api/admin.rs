@@ -1,0 +1,150 @@
+//! Administration: who may, the run-time policy on every instance, and acting on users.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, spawn_app_with};
+
+const TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
+
+async fn spawn_admin_app(extra: &[(&str, &str)]) -> TestApp {
+    let mut vars = vec![("ADMIN_API_TOKEN", TOKEN), ("ADMIN_EMAILS", "boss@example.com")];
+    vars.extend_from_slice(extra);
+    spawn_app_with(&vars).await
+}
+
+async fn admin(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    let mut request = app.client.request(method, format!("{}/api/v1/admin{path}", app.address)).bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn only_admins_get_in() {
+    let app = spawn_admin_app(&[]).await;
+    let url = format!("{}/api/v1/admin/policy", app.address);
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let wrong = app.client.get(&url).bearer_auth("admin-api-token-admin-api-token-012345678X").send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(admin(&app, reqwest::Method::GET, "/policy", None).await.status(), StatusCode::OK);
+
+    // A signed-in person who is not an admin.
+    app.sign_in("staff@example.com").await;
+    assert_eq!(app.get("/api/v1/admin/policy").await.status(), StatusCode::FORBIDDEN);
+
+    // An admin: the sign-in demands a second factor; with it, the admin API opens.
+    app.clear_cookies();
+    let token = app.request_token("boss@example.com").await;
+    app.post_verify(&token).await;
+    let html = app.get("/login/2fa").await.text().await.unwrap();
+    let secret = crate::second_factor::shown_secret(&html);
+    let csrf = app.csrf_token().await;
+    let code = crate::second_factor::code(&app, &secret, 0);
+    assert_eq!(app.post_form("/login/2fa/enroll", &[("csrf", &csrf), ("code", &code)]).await.status(), StatusCode::OK);
+    assert_eq!(app.get("/api/v1/admin/policy").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_bad_policy_is_refused_naming_each_field() {
+    let app = spawn_admin_app(&[]).await;
+    let mut policy: Value = admin(&app, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
+    policy["link_ttl_secs"] = 7200.into();
+    policy["session_ttl_secs"] = 10.into();
+    policy["methods"] = serde_json::json!({ "totp": false, "sms": false });
+    let response = admin(&app, reqwest::Method::PUT, "/policy", Some(policy)).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    for field in ["link_ttl_secs", "session_ttl_secs", "methods"] {
+        assert!(body["fields"][field].is_string(), "{field} not named: {body}");
+    }
+    let response =
+        admin(&app, reqwest::Method::PUT, "/policy", Some(serde_json::json!({ "second_factor": "sometimes" }))).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "an unknown second_factor value was accepted");
+    let response = admin(&app, reqwest::Method::PUT, "/policy", Some(serde_json::json!({ "unknown_knob": 1 }))).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("unknown_knob"));
+}
+
+#[tokio::test]
+async fn a_policy_change_on_one_instance_reaches_another_within_seconds() {
+    let a = spawn_admin_app(&[]).await;
+    let b = spawn_admin_app(&[("REDIS_KEY_PREFIX", &a.prefix)]).await;
+    let mut policy: Value = admin(&a, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
+    policy["link_ttl_secs"] = 120.into();
+    let changed: Value = admin(&a, reqwest::Method::PUT, "/policy", Some(policy)).await.json().await.unwrap();
+    assert_eq!(changed["link_ttl_secs"], 120);
+    let version = changed["version"].as_u64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let seen: Value = admin(&b, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
+        if seen["version"].as_u64() == Some(version) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "instance B still has version {}", seen["version"]);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // B now issues two-minute links.
+    assert_eq!(b.post_login("short@example.com").await.status(), StatusCode::OK);
+    assert!(b.mail.wait_for(1).await[0].text().contains("expire in 2 minutes"));
+}
+
+#[tokio::test]
+async fn an_admin_looks_a_user_up_and_revokes_their_sessions() {
+    let app = spawn_admin_app(&[]).await;
+    app.sign_in("user@example.com").await;
+    let report: Value = admin(&app, reqwest::Method::GET, "/users/User@Example.com", None).await.json().await.unwrap();
+    assert_eq!(report["email"], "user@example.com");
+    assert_eq!(report["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(report["second_factor"]["totp"], false);
+    assert!(!report.to_string().contains("totp\":\""), "a secret in the report");
+    assert_eq!(app.get("/auth/verify").await.status(), StatusCode::OK);
+    let revoked: Value =
+        admin(&app, reqwest::Method::POST, "/users/user@example.com/revoke-sessions", None).await.json().await.unwrap();
+    assert_eq!(revoked["revoked"], 1);
+    assert_eq!(app.get("/auth/verify").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        admin(&app, reqwest::Method::GET, "/users/nobody@example.com", None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_blocked_user_gets_the_same_page_and_no_mail() {
+    let app = spawn_admin_app(&[]).await;
+    app.sign_in("mallory@example.com").await;
+    let before = app.mail.received().len();
+    assert_eq!(
+        admin(&app, reqwest::Method::POST, "/users/mallory@example.com/block", None).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.get("/auth/verify").await.status(), StatusCode::UNAUTHORIZED, "block should end sessions");
+    let response = app.post_login("mallory@example.com").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("Check your email"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.mail.received().len(), before, "a blocked user got mail");
+    assert_eq!(
+        admin(&app, reqwest::Method::POST, "/users/mallory@example.com/unblock", None).await.status(),
+        StatusCode::OK
+    );
+    app.request_token("mallory@example.com").await;
+}
+
+#[tokio::test]
+async fn resetting_the_second_factor_lets_the_user_in_with_the_link_alone() {
+    let app = spawn_admin_app(&[]).await;
+    app.sign_in("lost-phone@example.com").await;
+    let csrf = app.csrf_token().await;
+    let html = app.post_form("/account/totp/enroll", &[("csrf", &csrf)]).await.text().await.unwrap();
+    let secret = crate::second_factor::shown_secret(&html);
+    let csrf = app.csrf_token().await;
+    let code = crate::second_factor::code(&app, &secret, 0);
+    app.post_form("/account/totp/confirm", &[("csrf", &csrf), ("code", &code)]).await;
+    let response = admin(&app, reqwest::Method::DELETE, "/users/lost-phone@example.com/second-factor", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    app.clear_cookies();
+    let token = app.request_token("lost-phone@example.com").await;
+    assert_eq!(app.post_verify(&token).await.headers()["location"], "/account");
+}
