@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::audit::AuditEvent;
 use crate::crypto::{self, Keyring};
-use crate::domain::{Email, SignInPolicy};
+use crate::domain::{Email, SignInPolicy, UserId};
 use crate::mfa::service::SecondFactorService;
 use crate::policy::PolicySource;
 use crate::store::{Store, StoreError, User};
@@ -159,31 +160,44 @@ impl AdminService {
     }
 
     /// Ends every session of the user; `None` when there is no such user.
-    pub async fn revoke_sessions(&self, email: &Email) -> Result<Option<usize>, StoreError> {
+    pub async fn revoke_sessions(&self, email: &Email) -> Result<Option<(UserId, usize)>, StoreError> {
         let Some(user) = self.find(email).await? else { return Ok(None) };
         let n = self.store.delete_all_sessions(&user.id).await?;
         tracing::info!(user = %user.id, sessions = n, "admin revoked sessions");
-        Ok(Some(n))
+        Ok(Some((user.id, n)))
     }
 
     /// Removes every second factor and recovery code (the user sets one up again).
-    pub async fn reset_second_factor(&self, email: &Email) -> Result<bool, StoreError> {
-        let Some(user) = self.find(email).await? else { return Ok(false) };
+    pub async fn reset_second_factor(&self, email: &Email) -> Result<Option<UserId>, StoreError> {
+        let Some(user) = self.find(email).await? else { return Ok(None) };
         self.second.reset(&user.id).await?;
         tracing::info!(user = %user.id, "admin reset second factor");
-        Ok(true)
+        Ok(Some(user.id))
+    }
+
+    /// A user's recent events.
+    pub async fn user_events(&self, email: &Email, count: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        match self.find(email).await? {
+            Some(user) => self.store.user_events(&user.id, count).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The global log, older than `before`.
+    pub async fn global_events(&self, before: Option<&str>, count: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        self.store.global_events(before, count).await
     }
 
     /// Blocks or unblocks the user; a block also ends their sessions.
-    pub async fn set_blocked(&self, email: &Email, blocked: bool) -> Result<bool, StoreError> {
+    pub async fn set_blocked(&self, email: &Email, blocked: bool) -> Result<Option<UserId>, StoreError> {
         let lookup = self.lookup(email);
-        let Some(mut user) = self.store.find_user(&lookup).await? else { return Ok(false) };
+        let Some(mut user) = self.store.find_user(&lookup).await? else { return Ok(None) };
         user.blocked = blocked;
         self.store.put_user(&lookup, &user).await?;
         if blocked {
             self.store.delete_all_sessions(&user.id).await?;
         }
         tracing::info!(user = %user.id, blocked, "admin changed block");
-        Ok(true)
+        Ok(Some(user.id))
     }
 }

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::admin::AdminService;
+use crate::audit::{Audit, Metrics};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Settings, StoreSettings};
 use crate::crypto::Keyring;
@@ -50,12 +51,21 @@ pub struct AppState {
     pub oidc: OidcService,
     /// Administration.
     pub admin: AdminService,
+    /// The audit log and metrics.
+    pub audit: Arc<Audit>,
     /// `PUBLIC_URL`'s origin, as browsers send it in `Origin`.
     pub public_origin: String,
     /// `TRUSTED_PROXIES`.
     pub trusted_proxies: Vec<IpNet>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// A user's ten newest audit events.
+    pub async fn audit_events(&self, user: &crate::domain::UserId) -> Result<Vec<crate::audit::AuditEvent>, AppError> {
+        Ok(self.store.user_events(user, 10).await?)
+    }
 }
 
 /// A built, listening server and its background workers.
@@ -85,8 +95,10 @@ impl Application {
             tracing::warn!(error = %e, "the store is not reachable yet; requests will get 503 until it is");
         }
 
+        let metrics = Arc::new(Metrics::default());
+        let audit = Arc::new(Audit::new(store.clone(), clock.clone(), metrics.clone()));
         let mailer = Mailer::new(&settings.mail_transport, settings.mail_from.clone())?;
-        let (outbox, worker, outbox_stop) = InProcessOutbox::new(mailer);
+        let (outbox, worker, outbox_stop) = InProcessOutbox::new(mailer, metrics.clone());
         let outbox_worker = tokio::spawn(worker.run());
 
         let keyring = Arc::new(settings.secret_key.derive());
@@ -108,7 +120,7 @@ impl Application {
         } = settings;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
         let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone()));
-        let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), rate_limits));
+        let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), rate_limits, metrics));
         let policy = Arc::new(PolicySource::new(store.clone(), policy).await);
         let site = public_url.host_str().unwrap_or("latchkey").to_owned();
         let sms = build_sender(&sms.provider)?.map(|sender| SmsGateway {
@@ -143,6 +155,7 @@ impl Application {
             second: second.clone(),
             policy,
             admins: admin_emails,
+            audit: audit.clone(),
         };
         let signin = SignIn::new(deps, public_url);
         let state = web::Data::new(AppState {
@@ -154,6 +167,7 @@ impl Application {
             signer,
             oidc,
             admin,
+            audit,
             public_origin,
             trusted_proxies,
             clock,
@@ -247,6 +261,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/auth/verify", web::get().to(oidc::forward_auth))
         .route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(ops::metrics))
+        .route("/api/v1/admin/audit", web::get().to(admin::audit))
         .route("/static/style.css", web::get().to(ops::stylesheet))
         .default_service(web::to(ops::not_found));
 }

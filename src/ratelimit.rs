@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit::Metrics;
 use crate::config::parse_duration;
 use crate::crypto::Keyring;
 use crate::store::{RateKey, Store, StoreError};
@@ -139,12 +140,18 @@ pub struct RateLimiter {
     store: Arc<dyn Store>,
     keys: Arc<Keyring>,
     limits: RateLimits,
+    metrics: Arc<Metrics>,
 }
 
 impl RateLimiter {
     /// A limiter with these limits.
-    pub fn new(store: Arc<dyn Store>, keys: Arc<Keyring>, limits: RateLimits) -> Self {
-        Self { store, keys, limits }
+    pub fn new(store: Arc<dyn Store>, keys: Arc<Keyring>, limits: RateLimits, metrics: Arc<Metrics>) -> Self {
+        Self { store, keys, limits, metrics }
+    }
+
+    fn exceeded(&self, action: LimitedAction, left: Duration) -> LimitError {
+        self.metrics.inc("rate_limited", &format!("action=\"{}\"", action.name()));
+        LimitError::Exceeded(left)
     }
 
     fn key(&self, action: LimitedAction, subject: &str) -> RateKey {
@@ -155,7 +162,7 @@ impl RateLimiter {
     pub async fn hit(&self, action: LimitedAction, subject: &str) -> Result<(), LimitError> {
         let limit = self.limits.get(action);
         let (count, left) = self.store.hit_limit(&self.key(action, subject), limit.window, 1).await?;
-        if count > limit.max { Err(LimitError::Exceeded(left)) } else { Ok(()) }
+        if count > limit.max { Err(self.exceeded(action, left)) } else { Ok(()) }
     }
 
     /// Refuses if `subject` is already at the limit, without counting (for failure limits,
@@ -163,7 +170,7 @@ impl RateLimiter {
     pub async fn check(&self, action: LimitedAction, subject: &str) -> Result<(), LimitError> {
         let limit = self.limits.get(action);
         let (count, left) = self.store.hit_limit(&self.key(action, subject), limit.window, 0).await?;
-        if count >= limit.max { Err(LimitError::Exceeded(left)) } else { Ok(()) }
+        if count >= limit.max { Err(self.exceeded(action, left)) } else { Ok(()) }
     }
 
     /// Counts one failure.

@@ -10,6 +10,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::{MailError, Mailer, OutgoingMail};
+use crate::audit::Metrics;
 
 /// Mail could not be queued (the queue is full or shut down).
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,7 @@ impl Outbox for InProcessOutbox {
 pub struct OutboxWorker {
     rx: mpsc::Receiver<OutgoingMail>,
     mailer: Arc<Mailer>,
+    metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
     retry_delays: Vec<Duration>,
 }
@@ -48,12 +50,13 @@ impl InProcessOutbox {
     pub const CAPACITY: usize = 10_000;
 
     /// A queue and its worker; send `true` on the returned channel to stop the worker.
-    pub fn new(mailer: Mailer) -> (Self, OutboxWorker, watch::Sender<bool>) {
+    pub fn new(mailer: Mailer, metrics: Arc<Metrics>) -> (Self, OutboxWorker, watch::Sender<bool>) {
         let (tx, rx) = mpsc::channel(Self::CAPACITY);
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = OutboxWorker {
             rx,
             mailer: Arc::new(mailer),
+            metrics,
             shutdown: stop_rx,
             retry_delays: [1, 5, 30, 120].map(Duration::from_secs).to_vec(),
         };
@@ -81,8 +84,10 @@ impl OutboxWorker {
             let Ok(permit) = permits.clone().acquire_owned().await else { break };
             let mailer = self.mailer.clone();
             let delays = self.retry_delays.clone();
+            let metrics = self.metrics.clone();
             tasks.spawn(async move {
-                deliver(&mailer, &mail, &delays).await;
+                let outcome = deliver(&mailer, &mail, &delays).await;
+                metrics.inc("mail", &format!("outcome=\"{outcome}\""));
                 drop(permit);
             });
             while tasks.try_join_next().is_some() {}
@@ -92,17 +97,18 @@ impl OutboxWorker {
 }
 
 /// Sends with retries; a mail that keeps failing is logged (without its body) and dropped.
-async fn deliver(mailer: &Mailer, mail: &OutgoingMail, delays: &[Duration]) {
+/// Returns the outcome for the metrics: `sent` or `failed`.
+async fn deliver(mailer: &Mailer, mail: &OutgoingMail, delays: &[Duration]) -> &'static str {
     let mut attempt = 0;
     loop {
         match mailer.send(mail).await {
             Ok(()) => {
                 tracing::info!(to = %mail.to.masked(), "mail delivered");
-                return;
+                return "sent";
             }
             Err(MailError::Build(e)) => {
                 tracing::error!(to = %mail.to.masked(), error = ?e, "mail cannot be built; dropped");
-                return;
+                return "failed";
             }
             Err(MailError::Transport(e)) => match delays.get(attempt) {
                 Some(delay) => {
@@ -112,7 +118,7 @@ async fn deliver(mailer: &Mailer, mail: &OutgoingMail, delays: &[Duration]) {
                 }
                 None => {
                     tracing::error!(to = %mail.to.masked(), error = %e, "mail delivery failed for good; dropped");
-                    return;
+                    return "failed";
                 }
             },
         }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{cookies, csrf, page};
 use crate::app::AppState;
+use crate::audit::EventKind;
 use crate::domain::SessionId;
 use crate::error::AppError;
 use crate::session::{SessionClaims, SessionError};
@@ -28,6 +29,27 @@ pub struct AccountPage {
     recovery_left: usize,
     phone: Option<String>,
     sms_available: bool,
+    activity: Vec<ActivityRow>,
+}
+
+/// One line of recent sign-in activity.
+pub struct ActivityRow {
+    at: String,
+    what: &'static str,
+    device: String,
+    ip: String,
+}
+
+fn describe(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::SessionIssued => "Signed in",
+        EventKind::SessionEnded => "Signed out",
+        EventKind::SessionsRevoked => "Signed out everywhere",
+        EventKind::SecondFactorPassed => "Second factor passed",
+        EventKind::SecondFactorFailed => "Wrong second-factor code",
+        EventKind::AdminAction => "Changed by an administrator",
+        _ => "Sign-in activity",
+    }
 }
 
 /// One line of the session list.
@@ -95,6 +117,17 @@ pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
             last_seen_at: utc(s.last_seen_at),
         })
         .collect();
+    let activity = state
+        .audit_events(&claims.sub)
+        .await?
+        .into_iter()
+        .map(|e| ActivityRow {
+            at: e.at.get(..16).unwrap_or_default().replace('T', " ") + " UTC",
+            what: describe(e.kind),
+            device: e.browser,
+            ip: e.ip,
+        })
+        .collect();
     let factors = state.second.factors(&claims.sub).await?;
     let recovery_left = state.second.recovery_left(&claims.sub).await?;
     let csrf = csrf::issue(&req, &state.keys)?;
@@ -102,6 +135,7 @@ pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
         has_totp: factors.totp.is_some(),
         recovery_left,
         phone: factors.phone_masked,
+        activity,
         sms_available: state.second.sms_configured() && state.signin.sms_allowed().await?,
         csrf: csrf.token.clone(),
         email: claims.email.to_string(),
@@ -152,9 +186,18 @@ async fn sign_out(
     everywhere: bool,
 ) -> Result<HttpResponse, AppError> {
     csrf::verify(req, &state.keys, &state.public_origin, csrf_token)?;
+    let origin = super::client::request_origin(req, &state.trusted_proxies);
     let ended = match current_session(req, state).await {
-        Ok(Some(claims)) if everywhere => state.sessions.end_all(&claims).await.map(drop).map_err(AppError::from),
-        Ok(Some(claims)) => state.sessions.end(&claims).await.map_err(AppError::from),
+        Ok(Some(claims)) if everywhere => {
+            let ended = state.sessions.end_all(&claims).await.map(drop).map_err(AppError::from);
+            state.audit.record(EventKind::SessionsRevoked, Some(&claims.sub), &origin, "by user").await;
+            ended
+        }
+        Ok(Some(claims)) => {
+            let ended = state.sessions.end(&claims).await.map_err(AppError::from);
+            state.audit.record(EventKind::SessionEnded, Some(&claims.sub), &origin, "").await;
+            ended
+        }
         Ok(None) => Ok(()),
         Err(e) => Err(e),
     };

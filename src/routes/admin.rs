@@ -8,6 +8,7 @@ use super::account::current_session;
 use super::csrf;
 use crate::admin::PolicyError;
 use crate::app::AppState;
+use crate::audit::EventKind;
 use crate::domain::{Email, SignInPolicy};
 use crate::error::{ApiError, AppError};
 
@@ -74,6 +75,8 @@ pub async fn put_policy(
     match state.admin.update_policy(policy).await {
         Ok(policy) => {
             tracing::info!(admin = admin.name(), version = policy.version, "admin changed the policy");
+            let diff = serde_json::to_string(&policy).unwrap_or_default();
+            record(&state, &req, &admin, None, &format!("policy v{} {diff}", policy.version)).await;
             Ok(HttpResponse::Ok().json(policy))
         }
         Err(PolicyError::Invalid(fields)) => {
@@ -111,8 +114,10 @@ pub async fn revoke_sessions(
     email: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    let n = state.admin.revoke_sessions(&email_param(&email)?).await.map_err(AppError::from)?.ok_or_else(not_found)?;
+    let email = email_param(&email)?;
+    let (user, n) = state.admin.revoke_sessions(&email).await.map_err(AppError::from)?.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), "admin revoked a user's sessions");
+    record(&state, &req, &admin, Some(&user), "revoke-sessions").await;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked": n })))
 }
 
@@ -123,10 +128,10 @@ pub async fn reset_second_factor(
     email: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    if !state.admin.reset_second_factor(&email_param(&email)?).await.map_err(AppError::from)? {
-        return Err(not_found());
-    }
+    let user = state.admin.reset_second_factor(&email_param(&email)?).await.map_err(AppError::from)?;
+    let user = user.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), "admin reset a user's second factor");
+    record(&state, &req, &admin, Some(&user), "reset-second-factor").await;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "second_factor": "removed" })))
 }
 
@@ -143,9 +148,47 @@ pub async fn set_blocked(
         "unblock" => false,
         _ => return Err(not_found()),
     };
-    if !state.admin.set_blocked(&email_param(&email)?, blocked).await.map_err(AppError::from)? {
-        return Err(not_found());
-    }
+    let user = state.admin.set_blocked(&email_param(&email)?, blocked).await.map_err(AppError::from)?;
+    let user = user.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), blocked, "admin changed a user's block");
+    record(&state, &req, &admin, Some(&user), &action).await;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "blocked": blocked })))
+}
+
+/// Query of `GET /api/v1/admin/audit`.
+#[derive(serde::Deserialize)]
+pub struct AuditQuery {
+    /// Only this user's events (their last 100).
+    user: Option<String>,
+    /// Only this kind (e.g. `session_issued`).
+    kind: Option<String>,
+    /// Events older than this id (paging).
+    before: Option<String>,
+    /// Page size (≤ 200, default 50).
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/admin/audit`: newest first; `next` pages back.
+pub async fn audit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state).await?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let events = match &q.user {
+        Some(email) => state.admin.user_events(&email_param(email)?, 100).await,
+        None => state.admin.global_events(q.before.as_deref(), limit).await,
+    }
+    .map_err(AppError::from)?;
+    let events: Vec<_> =
+        events.into_iter().filter(|e| q.kind.as_deref().is_none_or(|k| e.kind.name() == k)).take(limit).collect();
+    let next = if q.user.is_none() && events.len() == limit { events.last().map(|e| e.id.clone()) } else { None };
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events, "next": next })))
+}
+
+/// Records what an admin did, in the global log and (when it concerns one) the user's.
+async fn record(state: &AppState, req: &HttpRequest, admin: &Admin, user: Option<&crate::domain::UserId>, what: &str) {
+    let origin = super::client::request_origin(req, &state.trusted_proxies);
+    state.audit.record(EventKind::AdminAction, user, &origin, &format!("{} by {}", what, admin.name())).await;
 }

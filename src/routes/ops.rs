@@ -43,3 +43,10 @@ pub async fn stylesheet() -> HttpResponse {
 pub async fn not_found() -> Result<HttpResponse, AppError> {
     Err(AppError::NotFound)
 }
+
+/// `GET /metrics`: Prometheus text.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
+        .body(state.audit.metrics().render())
+}

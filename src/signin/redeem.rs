@@ -1,5 +1,6 @@
 //! Looking at and redeeming links and codes.
 
+use crate::audit::EventKind;
 use crate::crypto;
 use crate::domain::{AttemptId, CrossDevice, LinkToken, RequestOrigin, ShortCode};
 use crate::ratelimit::LimitedAction;
@@ -33,6 +34,7 @@ impl SignIn {
         let state = self.store.peek_attempt(&id, self.clock.now()).await?;
         let attempt = self.usable(state, origin).await?;
         self.check_generation(&attempt).await?;
+        self.audit.record(EventKind::LinkOpened, None, origin, "").await;
         Ok(match (self.same_browser(&id, &attempt, attempt_cookie), self.policy.current().await?.cross_device) {
             (true, _) | (false, CrossDevice::Click) => LinkView::OneClick(attempt),
             (false, CrossDevice::Code) => LinkView::EnterCode(attempt),
@@ -90,6 +92,7 @@ impl SignIn {
         }
         if !crypto::constant_time_eq(self.code_hash(&id, &code).as_bytes(), attempt.code.as_bytes()) {
             self.record_failure(&origin).await?;
+            self.audit.record(EventKind::LinkFailed, None, &origin, "wrong_code").await;
             if tries >= MAX_CODE_TRIES {
                 self.store.kill_attempt(&id).await?;
                 return Err(SignInError::Link(LinkProblem::Dead(attempt.email)));
@@ -121,16 +124,17 @@ impl SignIn {
 
     /// A pending attempt, or the problem that stops it (an unknown one counts as a failure).
     async fn usable(&self, state: Option<Redemption>, origin: &RequestOrigin) -> Result<LinkAttempt, SignInError> {
-        let problem = match state {
+        let (problem, reason) = match state {
             Some(Redemption::Valid(attempt)) => return Ok(attempt),
-            Some(Redemption::Used(a)) => LinkProblem::Used(a.email),
-            Some(Redemption::Expired(a)) => LinkProblem::Expired(a.email),
-            Some(Redemption::Dead(a)) => LinkProblem::Dead(a.email),
+            Some(Redemption::Used(a)) => (LinkProblem::Used(a.email), "used"),
+            Some(Redemption::Expired(a)) => (LinkProblem::Expired(a.email), "expired"),
+            Some(Redemption::Dead(a)) => (LinkProblem::Dead(a.email), "dead"),
             None => {
                 self.record_failure(origin).await?;
-                LinkProblem::Unknown
+                (LinkProblem::Unknown, "unknown")
             }
         };
+        self.audit.record(EventKind::LinkFailed, None, origin, reason).await;
         Err(SignInError::Link(problem))
     }
 

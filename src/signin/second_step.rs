@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::service::{SignIn, SignInError, SignInOutcome, SignedIn};
+use crate::audit::EventKind;
 use crate::crypto;
 use crate::domain::{LocalPath, Methods, RequestOrigin, SecondFactorPolicy};
 use crate::mfa::recovery::RecoveryCode;
@@ -100,11 +101,13 @@ impl SignIn {
             Proof::Recovery(code) => (self.second.use_recovery_code(user, code).await?, OTP),
         };
         if !accepted {
+            self.audit.record(EventKind::SecondFactorFailed, Some(user), &pending.origin, amr[1]).await;
             return Err(self.wrong(&id, tries).await?);
         }
         if !self.store.consume_pending(&id).await? {
             return Err(SignInError::NoPendingStep);
         }
+        self.audit.record(EventKind::SecondFactorPassed, Some(user), &pending.origin, amr[1]).await;
         self.start(&pending.user, pending.return_to, pending.origin, amr).await
     }
 
@@ -176,7 +179,9 @@ impl SignIn {
         amr: &[&str],
     ) -> Result<SignedIn, SignInError> {
         let ttl = self.policy.current().await?.session_ttl();
-        let session = self.sessions.start(user, amr.iter().map(|m| (*m).to_owned()).collect(), origin, ttl).await?;
+        let session =
+            self.sessions.start(user, amr.iter().map(|m| (*m).to_owned()).collect(), origin.clone(), ttl).await?;
+        self.audit.record(EventKind::SessionIssued, Some(&user.id), &origin, &amr.join(" ")).await;
         tracing::info!(user = %user.id, amr = ?amr, "signed in");
         Ok(SignedIn { session, return_to })
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::binding;
+use crate::audit::{Audit, EventKind};
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring};
 use crate::domain::{AttemptId, Email, LinkToken, LocalPath, RequestOrigin, ShortCode};
@@ -142,6 +143,7 @@ pub struct SignIn {
     pub(super) second: Arc<SecondFactorService>,
     pub(super) policy: Arc<PolicySource>,
     pub(super) admins: Vec<Email>,
+    pub(super) audit: Arc<Audit>,
     pub(super) public_url: Url,
 }
 
@@ -165,13 +167,15 @@ pub struct SignInDeps {
     pub policy: Arc<PolicySource>,
     /// `ADMIN_EMAILS`: always asked for a second factor.
     pub admins: Vec<Email>,
+    /// The audit log.
+    pub audit: Arc<Audit>,
 }
 
 impl SignIn {
     /// A service whose links are built on `public_url`.
     pub fn new(deps: SignInDeps, public_url: Url) -> Self {
-        let SignInDeps { store, outbox, sessions, limiter, keys, clock, second, policy, admins } = deps;
-        Self { store, outbox, sessions, limiter, keys, clock, second, policy, admins, public_url }
+        let SignInDeps { store, outbox, sessions, limiter, keys, clock, second, policy, admins, audit } = deps;
+        Self { store, outbox, sessions, limiter, keys, clock, second, policy, admins, audit, public_url }
     }
 
     /// Issues a link and a code for `email` and queues the mail. The outcome (and the work
@@ -200,6 +204,7 @@ impl SignIn {
         if self.store.find_user(&email_lookup).await?.is_some_and(|u| u.blocked) {
             // A blocked account gets the same answer (and cookie), but no link and no mail.
             tracing::info!(email = %email.masked(), "sign-in link refused: account blocked");
+            self.audit.record(EventKind::LinkRefused, None, &origin, "blocked").await;
             return Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl });
         }
         let generation = self.store.link_generation(&email_lookup, policy.supersede).await?;
@@ -231,6 +236,7 @@ impl SignIn {
         .render(email.clone())?;
         self.outbox.enqueue(mail).await?;
         tracing::info!(email = %email.masked(), "sign-in link issued");
+        self.audit.record(EventKind::LinkRequested, None, &attempt.requested_from, "").await;
         Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl })
     }
 

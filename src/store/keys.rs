@@ -94,6 +94,16 @@ impl Keys {
         format!("{}client:{}", self.prefix, id)
     }
 
+    /// The global audit log (a stream).
+    pub fn audit(&self) -> String {
+        format!("{}audit", self.prefix)
+    }
+
+    /// A user's audit log (a stream).
+    pub fn user_audit(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:audit", self.prefix, user)
+    }
+
     /// A user record.
     pub fn user(&self, id: &UserId) -> String {
         format!("{}{{u:{}}}:user", self.prefix, id)

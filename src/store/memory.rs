@@ -11,6 +11,7 @@ use super::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, LinkAttempt, PendingLogin, RateKey, Redemption, SecondFactors,
     SessionRecord, SmsChallenge, Store, StoreError, StoreResult, User,
 };
+use crate::audit::AuditEvent;
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
 use crate::oidc::Client;
 
@@ -66,6 +67,9 @@ struct State {
     auth_codes: HashMap<String, Expiring<(AuthCode, Option<String>)>>,
     access: HashMap<String, Expiring<AccessGrant>>,
     clients: HashMap<String, Client>,
+    audit: std::collections::VecDeque<AuditEvent>,
+    user_audit: HashMap<UserId, std::collections::VecDeque<AuditEvent>>,
+    audit_seq: u64,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.
@@ -430,5 +434,36 @@ impl Store for MemoryStore {
     async fn put_user(&self, lookup: &str, user: &User) -> StoreResult<()> {
         self.lock().users_by_email.insert(lookup.to_owned(), user.clone());
         Ok(())
+    }
+
+    async fn append_event(&self, event: &AuditEvent) -> StoreResult<()> {
+        let mut state = self.lock();
+        state.audit_seq += 1;
+        let mut event = event.clone();
+        event.id = format!("{}-0", state.audit_seq);
+        if let Some(user) = &event.user {
+            let log = state.user_audit.entry(user.clone()).or_default();
+            log.push_back(event.clone());
+            while log.len() > super::USER_AUDIT_CAP {
+                log.pop_front();
+            }
+        }
+        state.audit.push_back(event);
+        while state.audit.len() > super::GLOBAL_AUDIT_CAP {
+            state.audit.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn user_events(&self, user: &UserId, count: usize) -> StoreResult<Vec<AuditEvent>> {
+        let state = self.lock();
+        Ok(state.user_audit.get(user).map(|log| log.iter().rev().take(count).cloned().collect()).unwrap_or_default())
+    }
+
+    async fn global_events(&self, before: Option<&str>, count: usize) -> StoreResult<Vec<AuditEvent>> {
+        let seq = |id: &str| id.split('-').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        let limit = before.map_or(u64::MAX, seq);
+        let state = self.lock();
+        Ok(state.audit.iter().rev().filter(|e| seq(&e.id) < limit).take(count).cloned().collect())
     }
 }

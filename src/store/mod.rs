@@ -20,6 +20,7 @@ pub use records::{
 };
 pub use redis::RedisStore;
 
+use crate::audit::AuditEvent;
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
 use crate::oidc::Client;
 
@@ -36,6 +37,11 @@ pub enum StoreError {
 
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Events kept in the global audit log.
+pub const GLOBAL_AUDIT_CAP: usize = 10_000;
+/// Events kept per user.
+pub const USER_AUDIT_CAP: usize = 100;
 
 /// What latchkey keeps. Every method is one round trip, and every multi-key change is atomic.
 #[async_trait]
@@ -183,6 +189,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes an access token.
     async fn delete_access_grant(&self, id: &str) -> StoreResult<()>;
+
+    /// Appends an event to the global audit log and, when it names a user, to theirs. Both
+    /// are capped (about 10 000 global, 100 per user).
+    async fn append_event(&self, event: &AuditEvent) -> StoreResult<()>;
+
+    /// A user's newest events, newest first.
+    async fn user_events(&self, user: &UserId, count: usize) -> StoreResult<Vec<AuditEvent>>;
+
+    /// Global events older than `before` (a stream id; `None` from the newest), newest first.
+    async fn global_events(&self, before: Option<&str>, count: usize) -> StoreResult<Vec<AuditEvent>>;
 
     /// A client registered at run time.
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>>;

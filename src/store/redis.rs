@@ -15,6 +15,7 @@ use super::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, PendingLogin, RateKey, Redemption,
     SecondFactors, SessionRecord, SmsChallenge, Store, StoreError, StoreResult, User,
 };
+use crate::audit::AuditEvent;
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
 use crate::oidc::Client;
 
@@ -610,9 +611,66 @@ impl Store for RedisStore {
         let _: () = self.conn.clone().set(self.keys.user(&user.id), to_json(user)?).await.map_err(unavailable)?;
         Ok(())
     }
+
+    async fn append_event(&self, event: &AuditEvent) -> StoreResult<()> {
+        let data = to_json(event)?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("XADD")
+            .arg(self.keys.audit())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(super::GLOBAL_AUDIT_CAP)
+            .arg("*")
+            .arg("data")
+            .arg(&data)
+            .ignore();
+        if let Some(user) = &event.user {
+            pipe.cmd("XADD")
+                .arg(self.keys.user_audit(user))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(super::USER_AUDIT_CAP)
+                .arg("*")
+                .arg("data")
+                .arg(&data)
+                .ignore();
+        }
+        pipe.exec_async(&mut self.conn.clone()).await.map_err(unavailable)
+    }
+
+    async fn user_events(&self, user: &UserId, count: usize) -> StoreResult<Vec<AuditEvent>> {
+        self.read_events(&self.keys.user_audit(user), "+", count).await
+    }
+
+    async fn global_events(&self, before: Option<&str>, count: usize) -> StoreResult<Vec<AuditEvent>> {
+        // An exclusive upper bound: `(id` (Redis >= 6.2).
+        let end = before.map_or_else(|| "+".to_owned(), |id| format!("({id}"));
+        self.read_events(&self.keys.audit(), &end, count).await
+    }
 }
 
 impl RedisStore {
+    async fn read_events(&self, key: &str, end: &str, count: usize) -> StoreResult<Vec<AuditEvent>> {
+        type Entry = (String, std::collections::HashMap<String, String>);
+        let entries: Vec<Entry> = redis::cmd("XREVRANGE")
+            .arg(key)
+            .arg(end)
+            .arg("-")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        entries
+            .into_iter()
+            .map(|(id, fields)| {
+                let mut event: AuditEvent = from_json(fields.get("data").map_or("", String::as_str))?;
+                event.id = id;
+                Ok(event)
+            })
+            .collect()
+    }
+
     async fn load_user(&self, id: &str) -> StoreResult<User> {
         let id = UserId::parse(id).context("malformed user id in index").map_err(StoreError::Corrupt)?;
         let raw: Option<String> = self.conn.clone().get(self.keys.user(&id)).await.map_err(unavailable)?;

@@ -3,6 +3,7 @@
 mod admin;
 mod attack_jwt;
 mod attack_signin;
+mod audit;
 mod config;
 mod helpers;
 mod links;

@@ -1,0 +1,160 @@
+//! The audit log: sign-in events per user and globally (capped), and the counters behind
+//! `/metrics`. Recording never fails a request: a store error is logged and counted.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::domain::{RequestOrigin, UserId};
+use crate::store::Store;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A sign-in link was requested (and its mail queued).
+    LinkRequested,
+    /// A link was requested for a blocked account (no mail).
+    LinkRefused,
+    /// A sign-in link was opened (confirm page shown).
+    LinkOpened,
+    /// A link or code could not be used (unknown, expired, used, replaced, wrong code).
+    LinkFailed,
+    /// A second factor was passed.
+    SecondFactorPassed,
+    /// A wrong second-factor code.
+    SecondFactorFailed,
+    /// A session was issued.
+    SessionIssued,
+    /// A session was ended by its user.
+    SessionEnded,
+    /// Every session of a user was ended (by them or an admin).
+    SessionsRevoked,
+    /// An administrator changed something.
+    AdminAction,
+}
+
+impl EventKind {
+    /// The event's name, as in the log and the metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LinkRequested => "link_requested",
+            Self::LinkRefused => "link_refused",
+            Self::LinkOpened => "link_opened",
+            Self::LinkFailed => "link_failed",
+            Self::SecondFactorPassed => "second_factor_passed",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::SessionIssued => "session_issued",
+            Self::SessionEnded => "session_ended",
+            Self::SessionsRevoked => "sessions_revoked",
+            Self::AdminAction => "admin_action",
+        }
+    }
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// The store's id for it (stream id); empty until stored.
+    #[serde(default)]
+    pub id: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// What.
+    pub kind: EventKind,
+    /// Whose, when known.
+    pub user: Option<UserId>,
+    /// From where.
+    pub ip: String,
+    /// With what.
+    pub browser: String,
+    /// More, without secrets (a reason, the methods used, an admin's change).
+    pub detail: String,
+}
+
+/// Counters for `/metrics` (this instance's since start; Prometheus sums the instances).
+#[derive(Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<(&'static str, String), u64>>,
+    store_errors: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds one to `name{label}`.
+    pub fn inc(&self, name: &'static str, label: &str) {
+        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        *counters.entry((name, label.to_owned())).or_default() += 1;
+    }
+
+    /// Counts a store failure.
+    pub fn store_error(&self) {
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut out = String::new();
+        let mut last = "";
+        for ((name, label), value) in &counters {
+            if *name != last {
+                let _ = writeln!(out, "# TYPE latchkey_{name}_total counter");
+                last = name;
+            }
+            let _ = if label.is_empty() {
+                writeln!(out, "latchkey_{name}_total {value}")
+            } else {
+                writeln!(out, "latchkey_{name}_total{{{label}}} {value}")
+            };
+        }
+        let _ = writeln!(out, "# TYPE latchkey_store_errors_total counter");
+        let _ = writeln!(out, "latchkey_store_errors_total {}", self.store_errors.load(Ordering::Relaxed));
+        out
+    }
+}
+
+/// Records events.
+pub struct Audit {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+}
+
+impl Audit {
+    /// A recorder writing to `store` and counting in `metrics`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
+        Self { store, clock, metrics }
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Records an event (and counts it). Never fails.
+    pub async fn record(&self, kind: EventKind, user: Option<&UserId>, origin: &RequestOrigin, detail: &str) {
+        let label = if detail.is_empty() || kind == EventKind::AdminAction {
+            String::new()
+        } else {
+            format!("detail=\"{}\"", detail.replace(['"', '\\', '\n'], "_"))
+        };
+        self.metrics.inc(kind.name(), &label);
+        let event = AuditEvent {
+            id: String::new(),
+            at: self.clock.now().to_rfc3339(),
+            kind,
+            user: user.cloned(),
+            ip: origin.ip_text(),
+            browser: origin.browser(),
+            detail: detail.to_owned(),
+        };
+        if let Err(e) = self.store.append_event(&event).await {
+            self.metrics.store_error();
+            tracing::warn!(error = %e, event = kind.name(), "audit event not stored");
+        }
+    }
+}
