@@ -24,7 +24,7 @@ use crate::mfa::sms::build_sender;
 use crate::oidc::OidcService;
 use crate::policy::PolicySource;
 use crate::ratelimit::RateLimiter;
-use crate::routes::{account, account_mfa, admin, api, login, oidc, ops, second_factor, verify};
+use crate::routes::{account, account_mfa, admin, admin_clients, api, login, oidc, ops, second_factor, verify};
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
 use crate::store::{Keys, MemoryStore, RedisStore, Store};
@@ -136,7 +136,8 @@ impl Application {
             site,
             sms,
         ));
-        let oidc = OidcService::new(clients, store.clone(), signer.clone(), keyring.clone(), clock.clone());
+        let production = env == crate::config::AppEnv::Production;
+        let oidc = OidcService::new(clients, store.clone(), signer.clone(), keyring.clone(), clock.clone(), production);
         let admin = AdminService::new(
             store.clone(),
             policy.clone(),
@@ -173,7 +174,6 @@ impl Application {
             clock,
         });
 
-        let production = env == crate::config::AppEnv::Production;
         let listener = TcpListener::bind(bind_addr).with_context(|| format!("cannot listen on {bind_addr}"))?;
         let port = listener.local_addr()?.port();
         let server =
@@ -263,6 +263,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
         .route("/api/v1/admin/audit", web::get().to(admin::audit))
+        .route("/api/v1/admin/clients", web::get().to(admin_clients::list))
+        .route("/api/v1/admin/clients", web::post().to(admin_clients::create))
+        .route("/api/v1/admin/clients/{id}", web::put().to(admin_clients::update))
+        .route("/api/v1/admin/clients/{id}", web::delete().to(admin_clients::delete))
+        .route("/api/v1/admin/clients/{id}/rotate-secret", web::post().to(admin_clients::rotate_secret))
         .route("/static/style.css", web::get().to(ops::stylesheet))
         .default_service(web::to(ops::not_found));
 }

@@ -188,7 +188,16 @@ impl Settings {
             supersede: r.parse("LINK_SUPERSEDE", "true", "`true` or `false`").unwrap_or(true),
             second_factor: r.parse("SECOND_FACTOR", "optional", "`off`, `optional` or `required`").unwrap_or_default(),
             methods: r.parse("SECOND_FACTOR_METHODS", "totp,sms", "`totp,sms`, `totp` or `sms`").unwrap_or_default(),
+            signup_allow: r
+                .get("SIGNUP_ALLOW")
+                .map(|raw| raw.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect()),
         };
+        // The durations were bounds-checked above; the signup list is checked here.
+        if let Err(problems) = policy.validate() {
+            for (_, message) in problems.into_iter().filter(|(field, _)| *field == "signup_allow") {
+                r.problem("SIGNUP_ALLOW", message);
+            }
+        }
         let admin_emails = r.admin_emails();
         let admin_token_sha256 = match r.get("ADMIN_API_TOKEN").map(SecretString::from) {
             Some(token) if token.expose_secret().len() >= 32 => {

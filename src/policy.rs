@@ -30,13 +30,13 @@ impl PolicySource {
     /// Replaces the policy (an admin's change): every instance sees it within [`REFRESH`].
     pub async fn replace(&self, policy: &SignInPolicy) -> Result<(), StoreError> {
         self.store.put_policy(policy, false).await?;
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), *policy));
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), policy.clone()));
         Ok(())
     }
 
     /// The policy in force. Fails closed when the store cannot be read and nothing is cached.
     pub async fn current(&self) -> Result<SignInPolicy, StoreError> {
-        let cached = *self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some((_, policy)) = cached.filter(|(at, _)| at.elapsed() < REFRESH) {
             return Ok(policy);
         }
@@ -45,10 +45,10 @@ impl PolicySource {
             None => {
                 // The store lost it (flush, new Redis): put the starting policy back.
                 self.store.put_policy(&self.fallback, true).await?;
-                self.fallback
+                self.fallback.clone()
             }
         };
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), policy));
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), policy.clone()));
         Ok(policy)
     }
 }

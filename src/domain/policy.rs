@@ -97,7 +97,7 @@ impl FromStr for Methods {
 }
 
 /// The sign-in rules, shared by every instance through the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignInPolicy {
     /// Bumped on every change.
@@ -119,6 +119,10 @@ pub struct SignInPolicy {
     /// `SECOND_FACTOR_METHODS`.
     #[serde(default)]
     pub methods: Methods,
+    /// Who may create an account by signing in: everyone (`None`), or addresses and domains on
+    /// this list. Existing accounts always may sign in.
+    #[serde(default)]
+    pub signup_allow: Option<Vec<String>>,
 }
 
 fn default_link_ttl() -> u64 {
@@ -147,6 +151,12 @@ impl SignInPolicy {
         if !self.methods.totp && !self.methods.sms {
             problems.push(("methods", "at least one of totp and sms must be allowed".to_owned()));
         }
+        if let Some(bad) = self.signup_allow.iter().flatten().find(|entry| {
+            let domain = entry.rsplit_once('@').map_or(entry.as_str(), |(_, d)| d);
+            entry.is_empty() || entry.chars().any(char::is_whitespace) || !domain.contains('.')
+        }) {
+            problems.push(("signup_allow", format!("`{bad}` is not an address or a domain like example.com")));
+        }
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 
@@ -158,6 +168,17 @@ impl SignInPolicy {
     /// The session TTL.
     pub fn session_ttl(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.session_ttl_secs)
+    }
+
+    /// True when a new account may be created for `email`.
+    pub fn signup_allowed(&self, email: &super::Email) -> bool {
+        let Some(list) = &self.signup_allow else { return true };
+        let address = email.as_str();
+        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+        list.iter().any(|entry| {
+            let entry = entry.to_ascii_lowercase();
+            entry == address || entry == domain || domain.ends_with(&format!(".{entry}"))
+        })
     }
 }
 
@@ -171,6 +192,7 @@ impl Default for SignInPolicy {
             supersede: true,
             second_factor: SecondFactorPolicy::Optional,
             methods: Methods::default(),
+            signup_allow: None,
         }
     }
 }

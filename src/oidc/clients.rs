@@ -115,6 +115,11 @@ struct ClientEntry {
 }
 
 impl ClientRegistry {
+    /// Every client in the file.
+    pub fn all(&self) -> impl Iterator<Item = &Client> {
+        self.clients.values()
+    }
+
     /// The client with this id.
     pub fn find(&self, id: &str) -> Option<&Client> {
         self.clients.get(id)
@@ -190,6 +195,31 @@ impl ClientRegistry {
             clients.insert(id, client);
         }
         if problems.is_empty() { Ok(Self { clients }) } else { Err(problems) }
+    }
+}
+
+impl Client {
+    /// What is wrong with this client's id and URIs, if anything (the same rules as the file).
+    pub fn problems(&self, production: bool) -> Vec<String> {
+        let mut problems = Vec::new();
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= 64
+            && self.id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !id_ok {
+            problems.push("client_id must be 1-64 letters, digits, `-`, `_` or `.`".to_owned());
+        }
+        if self.redirect_uris.is_empty() {
+            problems.push("needs at least one redirect_uri".to_owned());
+        }
+        for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
+            if let Err(e) = check_redirect_uri(uri, production) {
+                problems.push(format!("`{uri}`: {e}"));
+            }
+        }
+        if let Some(bad) = self.scopes.iter().find(|s| !matches!(s.as_str(), "openid" | "email")) {
+            problems.push(format!("scope `{bad}` is not offered (openid, email)"));
+        }
+        problems
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::clients::{Client, ClientRegistry};
+use super::clients::{Client, ClientKind, ClientRegistry, new_client_secret};
 use super::pkce;
 use crate::clock::Clock;
 use crate::crypto::{self, CryptoError, Keyring};
@@ -172,8 +172,83 @@ pub struct UserInfo {
     pub email_verified: bool,
 }
 
+/// A client as an admin creates or edits it (secrets are made here, never sent in).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientDraft {
+    /// `client_id` (ignored on update).
+    #[serde(default)]
+    pub client_id: String,
+    /// Shown to people.
+    pub name: Option<String>,
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Exact post-logout URIs.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `public` or `confidential` (ignored on update).
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// Scopes (default `openid email`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Sign-ins for this app need a second factor.
+    #[serde(default)]
+    pub require_second_factor: bool,
+    /// Sessions older than this sign in again for this app.
+    pub max_session_age_secs: Option<u64>,
+}
+
+/// A client as the admin API shows it: no secret, and where it comes from.
+#[derive(Debug, Serialize)]
+pub struct ClientView {
+    /// `client_id`.
+    pub client_id: String,
+    /// Name.
+    pub name: String,
+    /// `public` or `confidential`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Post-logout URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Needs a second factor.
+    pub require_second_factor: bool,
+    /// Maximum session age.
+    pub max_session_age_secs: Option<u64>,
+    /// `file` (`CLIENTS_FILE`, read-only here) or `store`.
+    pub source: &'static str,
+}
+
+/// Why a client change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The draft breaks these rules.
+    #[error("invalid client")]
+    Invalid(Vec<String>),
+    /// The id is taken.
+    #[error("client_id already registered")]
+    Exists,
+    /// No such client.
+    #[error("no such client")]
+    NotFound,
+    /// It comes from `CLIENTS_FILE`: change the file.
+    #[error("this client comes from CLIENTS_FILE; change it there")]
+    FromFile,
+    /// The store did not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No randomness.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
 /// The provider.
 pub struct OidcService {
+    production: bool,
     clients: ClientRegistry,
     store: Arc<dyn Store>,
     signer: Arc<TokenSigner>,
@@ -204,8 +279,89 @@ impl OidcService {
         signer: Arc<TokenSigner>,
         keys: Arc<Keyring>,
         clock: Arc<dyn Clock>,
+        production: bool,
     ) -> Self {
-        Self { clients, store, signer, keys, clock }
+        Self { production, clients, store, signer, keys, clock }
+    }
+
+    /// Every client: the file's, then the store's.
+    pub async fn list_clients(&self) -> Result<Vec<ClientView>, StoreError> {
+        let mut from_file: Vec<&Client> = self.clients.all().collect();
+        from_file.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut views: Vec<ClientView> = from_file.into_iter().map(|c| view(c, "file")).collect();
+        views.extend(self.store.list_clients().await?.iter().map(|c| view(c, "store")));
+        Ok(views)
+    }
+
+    /// Registers a client; a confidential one gets a secret, returned once.
+    pub async fn create_client(&self, draft: ClientDraft) -> Result<(ClientView, Option<String>), ClientError> {
+        if self.client(&draft.client_id).await?.is_some() {
+            return Err(ClientError::Exists);
+        }
+        let (kind, secret) = match draft.kind.as_deref() {
+            Some("public") => (ClientKind::Public, None),
+            Some("confidential") => {
+                let (secret, hash) = new_client_secret()?;
+                (ClientKind::Confidential { secret_sha256: hash }, Some(secret))
+            }
+            _ => return Err(ClientError::Invalid(vec!["type must be `public` or `confidential`".to_owned()])),
+        };
+        let client = self.build_client(draft.client_id.clone(), draft, kind)?;
+        self.store.put_client(&client).await?;
+        Ok((view(&client, "store"), secret))
+    }
+
+    /// Replaces a stored client's settings (not its id, type or secret).
+    pub async fn update_client(&self, id: &str, draft: ClientDraft) -> Result<ClientView, ClientError> {
+        let existing = self.stored(id).await?;
+        let client = self.build_client(existing.id.clone(), draft, existing.kind)?;
+        self.store.put_client(&client).await?;
+        Ok(view(&client, "store"))
+    }
+
+    /// A new secret for a stored confidential client, returned once; the old one stops working.
+    pub async fn rotate_secret(&self, id: &str) -> Result<String, ClientError> {
+        let mut client = self.stored(id).await?;
+        if client.is_public() {
+            return Err(ClientError::Invalid(vec!["a public client has no secret".to_owned()]));
+        }
+        let (secret, hash) = new_client_secret()?;
+        client.kind = ClientKind::Confidential { secret_sha256: hash };
+        self.store.put_client(&client).await?;
+        Ok(secret)
+    }
+
+    /// Removes a stored client.
+    pub async fn delete_client(&self, id: &str) -> Result<(), ClientError> {
+        self.stored(id).await?;
+        self.store.delete_client(id).await?;
+        Ok(())
+    }
+
+    async fn stored(&self, id: &str) -> Result<Client, ClientError> {
+        if self.clients.find(id).is_some() {
+            return Err(ClientError::FromFile);
+        }
+        self.client(id).await?.ok_or(ClientError::NotFound)
+    }
+
+    fn build_client(&self, id: String, draft: ClientDraft, kind: ClientKind) -> Result<Client, ClientError> {
+        let scopes = if draft.scopes.is_empty() { vec!["openid".into(), "email".into()] } else { draft.scopes };
+        let client = Client {
+            name: draft.name.unwrap_or_else(|| id.clone()),
+            id,
+            redirect_uris: draft.redirect_uris,
+            post_logout_redirect_uris: draft.post_logout_redirect_uris,
+            kind,
+            scopes,
+            require_second_factor: draft.require_second_factor,
+            max_session_age_secs: draft.max_session_age_secs,
+        };
+        let mut problems = client.problems(self.production);
+        if !client.scopes.iter().any(|s| s == "openid") {
+            problems.push("scopes must include openid".to_owned());
+        }
+        if problems.is_empty() { Ok(client) } else { Err(ClientError::Invalid(problems)) }
     }
 
     /// The registered client with this id: from `CLIENTS_FILE`, else from the store.
@@ -434,6 +590,20 @@ impl OidcService {
 
     fn access_id(&self, token: &str) -> String {
         self.keys.token.mac_b64(&[b"oidc-access", token.as_bytes()])
+    }
+}
+
+fn view(client: &Client, source: &'static str) -> ClientView {
+    ClientView {
+        client_id: client.id.clone(),
+        name: client.name.clone(),
+        kind: if client.is_public() { "public" } else { "confidential" },
+        redirect_uris: client.redirect_uris.clone(),
+        post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+        scopes: client.scopes.clone(),
+        require_second_factor: client.require_second_factor,
+        max_session_age_secs: client.max_session_age_secs,
+        source,
     }
 }
 

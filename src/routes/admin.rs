@@ -13,13 +13,13 @@ use crate::domain::{Email, SignInPolicy};
 use crate::error::{ApiError, AppError};
 
 /// Who is acting, for the log.
-enum Admin {
+pub(super) enum Admin {
     Token,
     Person(String),
 }
 
 impl Admin {
-    fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         match self {
             Self::Token => "api-token",
             Self::Person(id) => id,
@@ -29,7 +29,7 @@ impl Admin {
 
 /// 401 without credentials or with a wrong token; 403 for a session that is not an admin's,
 /// or an admin's without a second factor.
-async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<Admin, ApiError> {
+pub(super) async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<Admin, ApiError> {
     let bearer = req
         .headers()
         .get(AUTHORIZATION)
@@ -188,7 +188,13 @@ pub async fn audit(
 }
 
 /// Records what an admin did, in the global log and (when it concerns one) the user's.
-async fn record(state: &AppState, req: &HttpRequest, admin: &Admin, user: Option<&crate::domain::UserId>, what: &str) {
+pub(super) async fn record(
+    state: &AppState,
+    req: &HttpRequest,
+    admin: &Admin,
+    user: Option<&crate::domain::UserId>,
+    what: &str,
+) {
     let origin = super::client::request_origin(req, &state.trusted_proxies);
     state.audit.record(EventKind::AdminAction, user, &origin, &format!("{} by {}", what, admin.name())).await;
 }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod account_mfa;
 pub mod admin;
+pub mod admin_clients;
 pub mod api;
 pub mod client;
 pub mod cookies;

@@ -201,10 +201,17 @@ impl SignIn {
         let id = token.attempt_id(&self.keys.token);
         let browser = binding::create(&id, &self.keys.token)?;
         let email_lookup = self.email_lookup(&email);
-        if self.store.find_user(&email_lookup).await?.is_some_and(|u| u.blocked) {
-            // A blocked account gets the same answer (and cookie), but no link and no mail.
-            tracing::info!(email = %email.masked(), "sign-in link refused: account blocked");
-            self.audit.record(EventKind::LinkRefused, None, &origin, "blocked").await;
+        // A blocked account, or a new address the signup list does not allow, gets the same
+        // answer (and cookie), but no link and no mail: nothing tells an outsider which it was.
+        let refusal = match self.store.find_user(&email_lookup).await? {
+            Some(user) if user.blocked => Some("blocked"),
+            Some(_) => None,
+            None if !policy.signup_allowed(&email) => Some("signup_closed"),
+            None => None,
+        };
+        if let Some(reason) = refusal {
+            tracing::info!(email = %email.masked(), reason, "sign-in link refused");
+            self.audit.record(EventKind::LinkRefused, None, &origin, reason).await;
             return Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl });
         }
         let generation = self.store.link_generation(&email_lookup, policy.supersede).await?;

@@ -89,6 +89,11 @@ impl Keys {
         format!("{}{{t:{}}}:access", self.prefix, id)
     }
 
+    /// The ids of clients registered at run time (a set).
+    pub fn clients(&self) -> String {
+        format!("{}clients", self.prefix)
+    }
+
     /// A client registered at run time (JSON).
     pub fn client(&self, id: &str) -> String {
         format!("{}client:{}", self.prefix, id)

@@ -278,13 +278,13 @@ impl Store for MemoryStore {
     }
 
     async fn get_policy(&self) -> StoreResult<Option<SignInPolicy>> {
-        Ok(self.lock().policy)
+        Ok(self.lock().policy.clone())
     }
 
     async fn put_policy(&self, policy: &SignInPolicy, only_if_absent: bool) -> StoreResult<()> {
         let mut state = self.lock();
         if !(only_if_absent && state.policy.is_some()) {
-            state.policy = Some(*policy);
+            state.policy = Some(policy.clone());
         }
         Ok(())
     }
@@ -465,5 +465,15 @@ impl Store for MemoryStore {
         let limit = before.map_or(u64::MAX, seq);
         let state = self.lock();
         Ok(state.audit.iter().rev().filter(|e| seq(&e.id) < limit).take(count).cloned().collect())
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let mut clients: Vec<Client> = self.lock().clients.values().cloned().collect();
+        clients.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(clients)
+    }
+
+    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.lock().clients.remove(id).is_some())
     }
 }

@@ -205,6 +205,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Registers or replaces a client.
     async fn put_client(&self, client: &Client) -> StoreResult<()>;
+
+    /// Every client registered at run time.
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+
+    /// Removes a client registered at run time; true if it existed.
+    async fn delete_client(&self, id: &str) -> StoreResult<bool>;
 }
 
 /// A rate-limit counter's name: the action and a keyed hash of its subject (address or IP).

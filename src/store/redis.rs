@@ -595,8 +595,38 @@ impl Store for RedisStore {
     }
 
     async fn put_client(&self, client: &Client) -> StoreResult<()> {
-        let _: () = self.conn.clone().set(self.keys.client(&client.id), to_json(client)?).await.map_err(unavailable)?;
-        Ok(())
+        // One MULTI: a client is never listed without its record.
+        redis::pipe()
+            .atomic()
+            .set(self.keys.client(&client.id), to_json(client)?)
+            .sadd(self.keys.clients(), &client.id)
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let mut conn = self.conn.clone();
+        let mut ids: Vec<String> = conn.smembers(self.keys.clients()).await.map_err(unavailable)?;
+        ids.sort();
+        let mut clients = Vec::new();
+        for id in ids {
+            if let Some(client) = self.get_client(&id).await? {
+                clients.push(client);
+            }
+        }
+        Ok(clients)
+    }
+
+    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        let (deleted, _): (usize, usize) = redis::pipe()
+            .atomic()
+            .del(self.keys.client(id))
+            .srem(self.keys.clients(), id)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(deleted == 1)
     }
 
     async fn find_user(&self, lookup: &str) -> StoreResult<Option<User>> {

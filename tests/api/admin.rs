@@ -148,3 +148,28 @@ async fn resetting_the_second_factor_lets_the_user_in_with_the_link_alone() {
     let token = app.request_token("lost-phone@example.com").await;
     assert_eq!(app.post_verify(&token).await.headers()["location"], "/account");
 }
+
+#[tokio::test]
+async fn a_signup_allow_list_keeps_strangers_out_without_saying_so() {
+    let app = spawn_admin_app(&[]).await;
+    app.sign_in("old-timer@example.com").await;
+    app.clear_cookies();
+    let mut policy: Value = admin(&app, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
+    policy["signup_allow"] = serde_json::json!(["example.org", "guest@example.net"]);
+    assert_eq!(admin(&app, reqwest::Method::PUT, "/policy", Some(policy.clone())).await.status(), StatusCode::OK);
+    let sent = app.mail.received().len();
+    // A stranger: the same page, no mail.
+    let response = app.post_login("stranger@example.com").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("Check your email"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.mail.received().len(), sent, "a stranger got mail");
+    // Allowed domains (and subdomains), listed addresses, and existing accounts get their link.
+    for email in ["new@example.org", "new@team.example.org", "guest@example.net", "old-timer@example.com"] {
+        app.request_token(email).await;
+    }
+    policy["signup_allow"] = serde_json::json!(["not a domain"]);
+    let response = admin(&app, reqwest::Method::PUT, "/policy", Some(policy)).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.json::<Value>().await.unwrap()["fields"]["signup_allow"].is_string());
+}

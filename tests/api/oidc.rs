@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::helpers::{TestApp, free_port, hidden_field, spawn_app_with};
 
+const ADMIN_TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
 const WIKI_SECRET: &str = "wiki-secret-wiki-secret-wiki-secret";
 const WIKI_CB: &str = "https://wiki.example.com/oidc/callback";
 const SPA_CB: &str = "http://127.0.0.1:9999/cb";
@@ -49,9 +50,13 @@ type = "public"
     let path = std::env::temp_dir().join(format!("latchkey-clients-{port}.toml"));
     std::fs::write(&path, clients).unwrap();
     let bind = format!("127.0.0.1:{port}");
-    let app =
-        spawn_app_with(&[("BIND_ADDR", &bind), ("PUBLIC_URL", &issuer), ("CLIENTS_FILE", path.to_str().unwrap())])
-            .await;
+    let app = spawn_app_with(&[
+        ("BIND_ADDR", &bind),
+        ("PUBLIC_URL", &issuer),
+        ("CLIENTS_FILE", path.to_str().unwrap()),
+        ("ADMIN_API_TOKEN", ADMIN_TOKEN),
+    ])
+    .await;
     (app, issuer)
 }
 
@@ -491,4 +496,80 @@ async fn an_app_with_a_maximum_session_age_makes_older_sessions_sign_in_again() 
     // Other apps still accept it.
     register_in_store(&app, "blog", false, None).await;
     assert!(location(&app.get(&authorize_path("blog")).await).starts_with(SPA_CB));
+}
+
+async fn admin_call(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut request =
+        app.client.request(method, format!("{}/api/v1/admin/clients{path}", app.address)).bearer_auth(ADMIN_TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_admin_registers_a_client_that_then_signs_people_in() {
+    let (app, _) = spawn_provider().await;
+    let draft = serde_json::json!({
+        "client_id": "crm", "name": "CRM", "type": "confidential",
+        "redirect_uris": ["https://crm.example.com/cb"]
+    });
+    let (status, created) = admin_call(&app, reqwest::Method::POST, "", Some(draft)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["client_secret"].as_str().expect("no secret shown").to_owned();
+    let code = code_for(&app, "crm", "https://crm.example.com/cb", None).await;
+    let form =
+        [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "https://crm.example.com/cb")];
+    assert_eq!(exchange(&app, &form, Some(("crm", &secret))).await.0, StatusCode::OK);
+
+    // The list shows it, and the file's clients, without secrets.
+    let (_, list) = admin_call(&app, reqwest::Method::GET, "", None).await;
+    let text = list.to_string();
+    assert!(text.contains("\"crm\"") && text.contains("\"wiki\"") && !text.contains("secret"), "{text}");
+
+    // Rotating the secret retires the old one.
+    let (_, rotated) = admin_call(&app, reqwest::Method::POST, "/crm/rotate-secret", None).await;
+    let fresh = rotated["client_secret"].as_str().unwrap().to_owned();
+    let code = code_for(&app, "crm", "https://crm.example.com/cb", None).await;
+    let form =
+        [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "https://crm.example.com/cb")];
+    assert_eq!(exchange(&app, &form, Some(("crm", &secret))).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(exchange(&app, &form, Some(("crm", &fresh))).await.0, StatusCode::OK);
+
+    // New redirect URIs replace the old ones; deletion ends it.
+    let update = serde_json::json!({ "redirect_uris": ["https://crm.example.com/new-cb"] });
+    assert_eq!(admin_call(&app, reqwest::Method::PUT, "/crm", Some(update)).await.0, StatusCode::OK);
+    let old = format!(
+        "/oauth2/authorize?response_type=code&client_id=crm&redirect_uri={}&scope=openid",
+        urlenc("https://crm.example.com/cb")
+    );
+    assert_eq!(app.get(&old).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(admin_call(&app, reqwest::Method::DELETE, "/crm", None).await.0, StatusCode::NO_CONTENT);
+    let new = format!(
+        "/oauth2/authorize?response_type=code&client_id=crm&redirect_uri={}&scope=openid",
+        urlenc("https://crm.example.com/new-cb")
+    );
+    assert_eq!(app.get(&new).await.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn bad_client_changes_are_refused_with_reasons() {
+    let (app, _) = spawn_provider().await;
+    let bad =
+        serde_json::json!({ "client_id": "a b", "type": "public", "redirect_uris": ["https://x.example/cb#frag"] });
+    let (status, body) = admin_call(&app, reqwest::Method::POST, "", Some(bad)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["problems"].as_array().unwrap().len(), 2, "{body}");
+    let dup = serde_json::json!({ "client_id": "wiki", "type": "public", "redirect_uris": ["https://x.example/cb"] });
+    assert_eq!(admin_call(&app, reqwest::Method::POST, "", Some(dup)).await.0, StatusCode::CONFLICT);
+    let edit = serde_json::json!({ "redirect_uris": ["https://evil.example/cb"] });
+    assert_eq!(
+        admin_call(&app, reqwest::Method::PUT, "/wiki", Some(edit)).await.0,
+        StatusCode::CONFLICT,
+        "a file client was edited"
+    );
+    assert_eq!(admin_call(&app, reqwest::Method::DELETE, "/nope", None).await.0, StatusCode::NOT_FOUND);
+    let no_auth = app.client.get(format!("{}/api/v1/admin/clients", app.address)).send().await.unwrap();
+    assert_eq!(no_auth.status(), StatusCode::UNAUTHORIZED);
 }

@@ -1,0 +1,108 @@
+//! `/api/v1/admin/clients`: register, list, edit, rotate and remove OIDC clients at run time.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::admin::{record, require_admin};
+use crate::app::AppState;
+use crate::error::{ApiError, AppError};
+use crate::oidc::service::{ClientDraft, ClientError};
+
+fn answer(e: ClientError) -> Result<HttpResponse, ApiError> {
+    let (mut status, body) = match &e {
+        ClientError::Invalid(problems) => {
+            (HttpResponse::BadRequest(), serde_json::json!({ "error": "invalid_client", "problems": problems }))
+        }
+        ClientError::Exists => {
+            (HttpResponse::Conflict(), serde_json::json!({ "error": "exists", "message": e.to_string() }))
+        }
+        ClientError::FromFile => {
+            (HttpResponse::Conflict(), serde_json::json!({ "error": "read_only", "message": e.to_string() }))
+        }
+        ClientError::NotFound => return Err(AppError::NotFound.into()),
+        ClientError::Store(_) | ClientError::Crypto(_) => {
+            return Err(AppError::Unavailable(anyhow::anyhow!(e.to_string())).into());
+        }
+    };
+    Ok(status.json(body))
+}
+
+fn bad_draft(e: &serde_json::Error) -> HttpResponse {
+    HttpResponse::BadRequest().json(serde_json::json!({ "error": "invalid_client", "problems": [e.to_string()] }))
+}
+
+/// `GET /api/v1/admin/clients`.
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state).await?;
+    let clients = state.oidc.list_clients().await.map_err(AppError::from)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "clients": clients })))
+}
+
+/// `POST /api/v1/admin/clients`: 201 with the client and, for a confidential one, its secret
+/// (shown this once).
+pub async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let admin = require_admin(&req, &state).await?;
+    let draft: ClientDraft = match serde_json::from_slice(&body) {
+        Ok(draft) => draft,
+        Err(e) => return Ok(bad_draft(&e)),
+    };
+    match state.oidc.create_client(draft).await {
+        Ok((client, secret)) => {
+            record(&state, &req, &admin, None, &format!("client created {}", client.client_id)).await;
+            Ok(HttpResponse::Created().json(serde_json::json!({ "client": client, "client_secret": secret })))
+        }
+        Err(e) => answer(e),
+    }
+}
+
+/// `PUT /api/v1/admin/clients/{id}`: new redirect URIs and settings.
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let admin = require_admin(&req, &state).await?;
+    let draft: ClientDraft = match serde_json::from_slice(&body) {
+        Ok(draft) => draft,
+        Err(e) => return Ok(bad_draft(&e)),
+    };
+    match state.oidc.update_client(&id, draft).await {
+        Ok(client) => {
+            record(&state, &req, &admin, None, &format!("client updated {}", client.client_id)).await;
+            Ok(HttpResponse::Ok().json(client))
+        }
+        Err(e) => answer(e),
+    }
+}
+
+/// `POST /api/v1/admin/clients/{id}/rotate-secret`: a new secret, shown once.
+pub async fn rotate_secret(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = require_admin(&req, &state).await?;
+    match state.oidc.rotate_secret(&id).await {
+        Ok(secret) => {
+            record(&state, &req, &admin, None, &format!("client secret rotated {id}")).await;
+            Ok(HttpResponse::Ok().json(serde_json::json!({ "client_secret": secret })))
+        }
+        Err(e) => answer(e),
+    }
+}
+
+/// `DELETE /api/v1/admin/clients/{id}`.
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = require_admin(&req, &state).await?;
+    match state.oidc.delete_client(&id).await {
+        Ok(()) => {
+            record(&state, &req, &admin, None, &format!("client deleted {id}")).await;
+            Ok(HttpResponse::NoContent().finish())
+        }
+        Err(e) => answer(e),
+    }
+}
