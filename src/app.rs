@@ -29,6 +29,7 @@ use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
 use crate::store::{Keys, MemoryStore, RedisStore, Store};
 use crate::telemetry::RequestSpan;
+use crate::webhooks::Webhooks;
 
 /// Largest request body accepted anywhere, in bytes.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -120,7 +121,7 @@ impl Application {
         } = settings;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
         let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone()));
-        let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), rate_limits, metrics));
+        let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), rate_limits, metrics.clone()));
         let policy = Arc::new(PolicySource::new(store.clone(), policy).await);
         let site = public_url.host_str().unwrap_or("latchkey").to_owned();
         let sms = build_sender(&sms.provider)?.map(|sender| SmsGateway {
@@ -137,7 +138,16 @@ impl Application {
             sms,
         ));
         let production = env == crate::config::AppEnv::Production;
-        let oidc = OidcService::new(clients, store.clone(), signer.clone(), keyring.clone(), clock.clone(), production);
+        let webhooks = Arc::new(Webhooks::new(clock.clone(), metrics.clone())?);
+        let oidc = OidcService::new(
+            clients,
+            store.clone(),
+            signer.clone(),
+            keyring.clone(),
+            clock.clone(),
+            production,
+            webhooks,
+        );
         let admin = AdminService::new(
             store.clone(),
             policy.clone(),

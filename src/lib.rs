@@ -19,6 +19,7 @@ pub mod session;
 pub mod signin;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::Application;
 pub use config::Settings;

@@ -45,6 +45,12 @@ pub struct Client {
     /// A session older than this (since its sign-in) must sign in again for this app.
     #[serde(default)]
     pub max_session_age_secs: Option<u64>,
+    /// Where to send signed events (`CLIENTS_FILE` only).
+    #[serde(default, skip_serializing)]
+    pub webhook_url: Option<String>,
+    /// The webhook signing secret (`CLIENTS_FILE` only; never stored in Redis).
+    #[serde(default, skip_serializing)]
+    pub webhook_secret: Option<String>,
 }
 
 impl fmt::Debug for Client {
@@ -112,6 +118,8 @@ struct ClientEntry {
     #[serde(default)]
     require_second_factor: bool,
     max_session_age: Option<String>,
+    webhook_url: Option<String>,
+    webhook_secret: Option<String>,
 }
 
 impl ClientRegistry {
@@ -179,6 +187,14 @@ impl ClientRegistry {
                     None
                 }
             };
+            if let Some(url) = &entry.webhook_url {
+                if let Err(e) = check_redirect_uri(url, production) {
+                    problems.push(format!("client `{id}`: webhook_url `{url}`: {e}"));
+                }
+                if entry.webhook_secret.as_ref().is_none_or(|s| s.len() < 32) {
+                    problems.push(format!("client `{id}`: a webhook needs webhook_secret of at least 32 characters"));
+                }
+            }
             if clients.contains_key(&id) {
                 problems.push(format!("client `{id}` is listed twice"));
             }
@@ -191,6 +207,8 @@ impl ClientRegistry {
                 scopes,
                 require_second_factor: entry.require_second_factor,
                 max_session_age_secs,
+                webhook_url: entry.webhook_url,
+                webhook_secret: entry.webhook_secret,
             };
             clients.insert(id, client);
         }

@@ -13,6 +13,7 @@ use crate::crypto::{self, CryptoError, Keyring};
 use crate::domain::{Email, SessionId, UserId};
 use crate::session::{SessionClaims, TokenSigner};
 use crate::store::{AccessGrant, AuthCode, CodeExchange, Store, StoreError};
+use crate::webhooks::Webhooks;
 
 /// How long an authorization code works.
 pub const CODE_TTL: Duration = Duration::from_secs(60);
@@ -248,6 +249,7 @@ pub enum ClientError {
 
 /// The provider.
 pub struct OidcService {
+    webhooks: Arc<Webhooks>,
     production: bool,
     clients: ClientRegistry,
     store: Arc<dyn Store>,
@@ -280,8 +282,31 @@ impl OidcService {
         keys: Arc<Keyring>,
         clock: Arc<dyn Clock>,
         production: bool,
+        webhooks: Arc<Webhooks>,
     ) -> Self {
-        Self { production, clients, store, signer, keys, clock }
+        Self { webhooks, production, clients, store, signer, keys, clock }
+    }
+
+    /// Tells every app the user signed in to that a session ended (`user.signed_out`) or that
+    /// all did (`user.sessions_revoked`, `sid` = `None`). Never fails the caller.
+    pub async fn notify_ended(&self, user: &UserId, sid: Option<&SessionId>) {
+        let apps = match self.store.user_apps(user).await {
+            Ok(apps) => apps,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the user's apps for webhooks");
+                return;
+            }
+        };
+        for id in apps {
+            if let Ok(Some(client)) = self.client(&id).await {
+                match sid {
+                    Some(sid) => {
+                        self.webhooks.send(&client, "user.signed_out", serde_json::json!({ "sub": user, "sid": sid }))
+                    }
+                    None => self.webhooks.send(&client, "user.sessions_revoked", serde_json::json!({ "sub": user })),
+                }
+            }
+        }
     }
 
     /// Every client: the file's, then the store's.
@@ -356,6 +381,8 @@ impl OidcService {
             scopes,
             require_second_factor: draft.require_second_factor,
             max_session_age_secs: draft.max_session_age_secs,
+            webhook_url: None,
+            webhook_secret: None,
         };
         let mut problems = client.problems(self.production);
         if !client.scopes.iter().any(|s| s == "openid") {
@@ -516,6 +543,11 @@ impl OidcService {
             sid: grant.sid,
         };
         let id_token = self.signer.sign(&claims).map_err(|e| TokenError::Server(e.into()))?;
+        self.store.add_user_app(&claims.sub, &client.id).await?;
+        let event = serde_json::json!({
+            "sub": claims.sub, "sid": claims.sid, "client_id": client.id, "auth_time": claims.auth_time, "amr": claims.amr,
+        });
+        self.webhooks.send(client, "user.signed_in", event);
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",

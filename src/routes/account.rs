@@ -191,11 +191,13 @@ async fn sign_out(
         Ok(Some(claims)) if everywhere => {
             let ended = state.sessions.end_all(&claims).await.map(drop).map_err(AppError::from);
             state.audit.record(EventKind::SessionsRevoked, Some(&claims.sub), &origin, "by user").await;
+            state.oidc.notify_ended(&claims.sub, None).await;
             ended
         }
         Ok(Some(claims)) => {
             let ended = state.sessions.end(&claims).await.map_err(AppError::from);
             state.audit.record(EventKind::SessionEnded, Some(&claims.sub), &origin, "").await;
+            state.oidc.notify_ended(&claims.sub, Some(&claims.sid)).await;
             ended
         }
         Ok(None) => Ok(()),

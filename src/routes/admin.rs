@@ -118,6 +118,7 @@ pub async fn revoke_sessions(
     let (user, n) = state.admin.revoke_sessions(&email).await.map_err(AppError::from)?.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), "admin revoked a user's sessions");
     record(&state, &req, &admin, Some(&user), "revoke-sessions").await;
+    state.oidc.notify_ended(&user, None).await;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked": n })))
 }
 

@@ -109,6 +109,11 @@ impl Keys {
         format!("{}{{u:{}}}:audit", self.prefix, user)
     }
 
+    /// The apps (client ids) a user has signed in to.
+    pub fn user_apps(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:apps", self.prefix, user)
+    }
+
     /// A user record.
     pub fn user(&self, id: &UserId) -> String {
         format!("{}{{u:{}}}:user", self.prefix, id)

@@ -70,6 +70,7 @@ struct State {
     audit: std::collections::VecDeque<AuditEvent>,
     user_audit: HashMap<UserId, std::collections::VecDeque<AuditEvent>>,
     audit_seq: u64,
+    user_apps: HashMap<UserId, std::collections::BTreeSet<String>>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.
@@ -475,5 +476,14 @@ impl Store for MemoryStore {
 
     async fn delete_client(&self, id: &str) -> StoreResult<bool> {
         Ok(self.lock().clients.remove(id).is_some())
+    }
+
+    async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()> {
+        self.lock().user_apps.entry(user.clone()).or_default().insert(client_id.to_owned());
+        Ok(())
+    }
+
+    async fn user_apps(&self, user: &UserId) -> StoreResult<Vec<String>> {
+        Ok(self.lock().user_apps.get(user).map(|s| s.iter().cloned().collect()).unwrap_or_default())
     }
 }

@@ -200,6 +200,12 @@ pub trait Store: Send + Sync + 'static {
     /// Global events older than `before` (a stream id; `None` from the newest), newest first.
     async fn global_events(&self, before: Option<&str>, count: usize) -> StoreResult<Vec<AuditEvent>>;
 
+    /// Remembers that the user signed in to this app (for its webhooks).
+    async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()>;
+
+    /// The apps the user has signed in to.
+    async fn user_apps(&self, user: &UserId) -> StoreResult<Vec<String>>;
+
     /// A client registered at run time.
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>>;
 

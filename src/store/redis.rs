@@ -677,6 +677,17 @@ impl Store for RedisStore {
         let end = before.map_or_else(|| "+".to_owned(), |id| format!("({id}"));
         self.read_events(&self.keys.audit(), &end, count).await
     }
+
+    async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()> {
+        let _: usize = self.conn.clone().sadd(self.keys.user_apps(user), client_id).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn user_apps(&self, user: &UserId) -> StoreResult<Vec<String>> {
+        let mut apps: Vec<String> = self.conn.clone().smembers(self.keys.user_apps(user)).await.map_err(unavailable)?;
+        apps.sort();
+        Ok(apps)
+    }
 }
 
 impl RedisStore {

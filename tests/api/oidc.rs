@@ -28,6 +28,11 @@ fn sha256_hex(s: &str) -> String {
 /// An app whose PUBLIC_URL is the address tests reach it at (OIDC clients check the issuer),
 /// with a confidential client `wiki` and a public client `spa`.
 async fn spawn_provider() -> (TestApp, String) {
+    spawn_provider_with("").await
+}
+
+/// [`spawn_provider`] with more clients-file text.
+async fn spawn_provider_with(extra_clients: &str) -> (TestApp, String) {
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");
     let clients = format!(
@@ -46,7 +51,7 @@ redirect_uris = ["{SPA_CB}"]
 type = "public"
 "#,
         sha256_hex(WIKI_SECRET)
-    );
+    ) + extra_clients;
     let path = std::env::temp_dir().join(format!("latchkey-clients-{port}.toml"));
     std::fs::write(&path, clients).unwrap();
     let bind = format!("127.0.0.1:{port}");
@@ -437,6 +442,8 @@ async fn register_in_store(app: &TestApp, id: &str, require_second_factor: bool,
         scopes: vec!["openid".into(), "email".into()],
         require_second_factor,
         max_session_age_secs: max_age,
+        webhook_url: None,
+        webhook_secret: None,
     };
     app.store().put_client(&client).await.unwrap();
 }
@@ -572,4 +579,82 @@ async fn bad_client_changes_are_refused_with_reasons() {
     assert_eq!(admin_call(&app, reqwest::Method::DELETE, "/nope", None).await.0, StatusCode::NOT_FOUND);
     let no_auth = app.client.get(format!("{}/api/v1/admin/clients", app.address)).send().await.unwrap();
     assert_eq!(no_auth.status(), StatusCode::UNAUTHORIZED);
+}
+
+const HOOK_SECRET: &str = "webhook-secret-webhook-secret-0123456789";
+
+/// Checks a delivery the way a receiver should: recompute the HMAC over "t.body".
+fn signature_valid(request: &wiremock::Request) -> bool {
+    use hmac::Mac;
+    let header = request.headers.get("latchkey-signature").unwrap().to_str().unwrap().to_owned();
+    let (t, v1) = header.split_once(",v1=").unwrap();
+    let t = t.trim_start_matches("t=");
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.{}", String::from_utf8_lossy(&request.body)).as_bytes());
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    expected == v1
+}
+
+#[tokio::test]
+async fn apps_get_signed_webhooks_retried_after_a_failure() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let receiver = MockServer::start().await;
+    // The first delivery fails; the retry succeeds.
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(204))
+        .with_priority(2)
+        .mount(&receiver)
+        .await;
+    let hooked = format!(
+        "\n[[client]]\nclient_id = \"hooked\"\nredirect_uris = [\"https://hooked.example.com/cb\"]\ntype = \"confidential\"\nsecret_sha256 = \"{}\"\nwebhook_url = \"{}/hook\"\nwebhook_secret = \"{HOOK_SECRET}\"\n",
+        sha256_hex(WIKI_SECRET),
+        receiver.uri()
+    );
+    let (app, _) = spawn_provider_with(&hooked).await;
+    let code = code_for(&app, "hooked", "https://hooked.example.com/cb", None).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://hooked.example.com/cb"),
+    ];
+    assert_eq!(exchange(&app, &form, Some(("hooked", WIKI_SECRET))).await.0, StatusCode::OK);
+
+    let wait_for = |n: usize| {
+        let receiver = &receiver;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            loop {
+                let got = receiver.received_requests().await.unwrap_or_default();
+                if got.len() >= n {
+                    return got;
+                }
+                assert!(std::time::Instant::now() < deadline, "{} of {n} deliveries arrived", got.len());
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let got = wait_for(2).await;
+    assert_eq!(got[0].body, got[1].body, "a retry must carry the same event");
+    let event: Value = serde_json::from_slice(&got[1].body).unwrap();
+    assert_eq!(event["type"], "user.signed_in");
+    assert_eq!(event["data"]["client_id"], "hooked");
+    assert!(got.iter().all(signature_valid), "a delivery with a bad signature");
+    assert_eq!(got[0].headers.get("latchkey-event-id"), got[1].headers.get("latchkey-event-id"));
+
+    // Signing out tells the app too.
+    let csrf = app.csrf_token().await;
+    app.post_form("/logout", &[("csrf", &csrf)]).await;
+    let got = wait_for(3).await;
+    let event: Value = serde_json::from_slice(&got[2].body).unwrap();
+    assert_eq!(event["type"], "user.signed_out");
+    assert!(signature_valid(&got[2]));
 }
