@@ -251,6 +251,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/account/phone", web::post().to(account_mfa::add_phone))
         .route("/account/phone/confirm", web::post().to(account_mfa::confirm_phone))
         .route("/account/sessions/end", web::post().to(account::end_session))
+        .route("/account/not-me", web::get().to(account::not_me_page))
+        .route("/account/not-me", web::post().to(account::not_me))
         .route("/logout", web::post().to(account::logout))
         .route("/logout/all", web::post().to(account::logout_all))
         .route("/api/v1/login", web::post().to(api::request_link))

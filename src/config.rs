@@ -188,6 +188,7 @@ impl Settings {
             supersede: r.parse("LINK_SUPERSEDE", "true", "`true` or `false`").unwrap_or(true),
             second_factor: r.parse("SECOND_FACTOR", "optional", "`off`, `optional` or `required`").unwrap_or_default(),
             methods: r.parse("SECOND_FACTOR_METHODS", "totp,sms", "`totp,sms`, `totp` or `sms`").unwrap_or_default(),
+            new_device_notice: r.parse("NEW_DEVICE_NOTICE", "true", "`true` or `false`").unwrap_or(true),
             signup_allow: r
                 .get("SIGNUP_ALLOW")
                 .map(|raw| raw.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect()),

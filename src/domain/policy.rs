@@ -123,6 +123,13 @@ pub struct SignInPolicy {
     /// this list. Existing accounts always may sign in.
     #[serde(default)]
     pub signup_allow: Option<Vec<String>>,
+    /// Mail people when they sign in from a browser not seen before on their account.
+    #[serde(default = "yes")]
+    pub new_device_notice: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_link_ttl() -> u64 {
@@ -193,6 +200,7 @@ impl Default for SignInPolicy {
             second_factor: SecondFactorPolicy::Optional,
             methods: Methods::default(),
             signup_allow: None,
+            new_device_notice: true,
         }
     }
 }

@@ -65,3 +65,38 @@ impl LoginMail<'_> {
         })
     }
 }
+
+/// The new-device notice: when and where, and a way to say "this wasn't me".
+#[derive(Template)]
+#[template(path = "mail/new_device.txt")]
+pub struct NewDeviceMail<'a> {
+    /// When (UTC).
+    pub at: &'a str,
+    /// Browser, e.g. "Firefox on Linux".
+    pub browser: &'a str,
+    /// IP address.
+    pub ip: &'a str,
+    /// The "this wasn't me" link.
+    pub report_link: &'a str,
+    /// The service's host.
+    pub site: &'a str,
+}
+
+/// The HTML part of [`NewDeviceMail`].
+#[derive(Template)]
+#[template(path = "mail/new_device.html")]
+struct NewDeviceMailHtml<'a, 'b> {
+    m: &'b NewDeviceMail<'a>,
+}
+
+impl NewDeviceMail<'_> {
+    /// Renders both parts into a mail for `to`.
+    pub fn render(&self, to: Email) -> Result<OutgoingMail, askama::Error> {
+        Ok(OutgoingMail {
+            to,
+            subject: "New sign-in to your account".to_owned(),
+            text: Template::render(self)?,
+            html: NewDeviceMailHtml { m: self }.render()?,
+        })
+    }
+}

@@ -6,5 +6,5 @@ mod message;
 mod outbox;
 
 pub use mailer::{MailError, Mailer};
-pub use message::{LoginMail, OutgoingMail};
+pub use message::{LoginMail, NewDeviceMail, OutgoingMail};
 pub use outbox::{InProcessOutbox, Outbox, OutboxError, OutboxWorker};

@@ -214,3 +214,53 @@ async fn sign_out(
         }
     }
 }
+
+/// "This wasn't me?" — confirm first (mail scanners follow links).
+#[derive(Template, WebTemplate)]
+#[template(path = "not_me.html")]
+pub struct NotMePage {
+    csrf: String,
+    token: String,
+    done: bool,
+}
+
+/// Query / body of the "this wasn't me" link.
+#[derive(Deserialize)]
+pub struct NotMeForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `GET /account/not-me?token=…`: a page with one button; does nothing by itself.
+pub async fn not_me_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NotMeForm>,
+) -> Result<HttpResponse, AppError> {
+    if !state.signin.report_is_live(&query.token).await? {
+        return Err(AppError::Gone(
+            "This link has expired or was already used. You can still sign out everywhere from your account page.",
+        ));
+    }
+    let csrf = csrf::issue(&req, &state.keys)?;
+    let template = NotMePage { csrf: csrf.token.clone(), token: query.token.clone(), done: false };
+    Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
+}
+
+/// `POST /account/not-me`: ends every session of the account and voids waiting links.
+pub async fn not_me(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<NotMeForm>,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    let origin = super::client::request_origin(&req, &state.trusted_proxies);
+    let Some(user) = state.signin.report_not_me(&form.token, &origin).await? else {
+        return Err(AppError::Gone("This link has expired or was already used."));
+    };
+    state.oidc.notify_ended(&user, None).await;
+    let template = NotMePage { csrf: String::new(), token: String::new(), done: true };
+    Ok(page(&req, StatusCode::OK, template, &[cookies::removal(cookies::SESSION)]))
+}

@@ -14,6 +14,10 @@ pub const CSRF: &str = "__Host-csrf";
 pub const ATTEMPT: &str = "__Host-attempt";
 /// Binds a browser to its pending second-factor step.
 pub const PENDING: &str = "__Host-pending";
+/// Recognises a browser across sign-ins (for new-device notices).
+pub const DEVICE: &str = "__Host-device";
+/// How long a browser is remembered.
+pub const DEVICE_TTL: std::time::Duration = std::time::Duration::from_secs(400 * 86_400);
 
 /// A `__Host-` cookie: `Secure; HttpOnly; SameSite=Lax; Path=/`, with `Max-Age` when given.
 pub fn host_cookie(name: &'static str, value: String, max_age: Option<Duration>) -> Cookie<'static> {

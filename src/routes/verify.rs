@@ -251,7 +251,23 @@ pub async fn signed_in_cookies(
         signed_in.session.token.expose_secret().to_owned(),
         Some(signed_in.session.max_age),
     );
-    Ok(vec![session, cookies::removal(cookies::ATTEMPT), cookies::removal(cookies::PENDING)])
+    // The browser's long-lived id: known browsers sign in quietly, new ones get a notice.
+    let device = match req.cookie(cookies::DEVICE).map(|c| c.value().to_owned()).filter(|v| v.len() == 43) {
+        Some(device) => device,
+        None => crate::crypto::random_token::<32>().map_err(|e| AppError::Internal(e.into()))?,
+    };
+    let claims = &signed_in.session.claims;
+    let origin = client::request_origin(req, &state.trusted_proxies);
+    if let Err(e) = state.signin.note_device(&claims.sub, &claims.email, &device, &origin).await {
+        // A notice that cannot go out must not undo a good sign-in.
+        tracing::warn!(error = %e, "new-device check failed");
+    }
+    Ok(vec![
+        session,
+        cookies::host_cookie(cookies::DEVICE, device, Some(cookies::DEVICE_TTL)),
+        cookies::removal(cookies::ATTEMPT),
+        cookies::removal(cookies::PENDING),
+    ])
 }
 
 /// Signed in: the cookies, and a 303 on to `return_to`.

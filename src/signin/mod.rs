@@ -2,10 +2,12 @@
 //! no HTTP types.
 
 pub mod binding;
+mod devices;
 mod redeem;
 mod second_step;
 mod service;
 
+pub use devices::REPORT_TTL;
 pub use redeem::LinkView;
 pub use second_step::{MAX_SECOND_FACTOR_TRIES, PENDING_TTL, Proof, SecondStep};
 pub use service::{

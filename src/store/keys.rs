@@ -114,6 +114,16 @@ impl Keys {
         format!("{}{{u:{}}}:apps", self.prefix, user)
     }
 
+    /// Keyed hashes of the browsers a user has signed in from.
+    pub fn devices(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:devices", self.prefix, user)
+    }
+
+    /// A "this wasn't me" link (keyed hash of its token) → the user.
+    pub fn report(&self, id: &str) -> String {
+        format!("{}report:{}", self.prefix, id)
+    }
+
     /// A user record.
     pub fn user(&self, id: &UserId) -> String {
         format!("{}{{u:{}}}:user", self.prefix, id)

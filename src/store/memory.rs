@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AccessGrant, AuthCode, ChallengeKey, CodeExchange, LinkAttempt, PendingLogin, RateKey, Redemption, SecondFactors,
-    SessionRecord, SmsChallenge, Store, StoreError, StoreResult, User,
+    AccessGrant, AuthCode, ChallengeKey, CodeExchange, LinkAttempt, PendingLogin, RateKey, Redemption, Report,
+    SecondFactors, SessionRecord, SmsChallenge, Store, StoreError, StoreResult, User,
 };
 use crate::audit::AuditEvent;
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
@@ -71,6 +71,8 @@ struct State {
     user_audit: HashMap<UserId, std::collections::VecDeque<AuditEvent>>,
     audit_seq: u64,
     user_apps: HashMap<UserId, std::collections::BTreeSet<String>>,
+    devices: HashMap<UserId, HashSet<String>>,
+    reports: HashMap<String, Expiring<Report>>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.
@@ -485,5 +487,25 @@ impl Store for MemoryStore {
 
     async fn user_apps(&self, user: &UserId) -> StoreResult<Vec<String>> {
         Ok(self.lock().user_apps.get(user).map(|s| s.iter().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn add_device(&self, user: &UserId, device: &str) -> StoreResult<(bool, usize)> {
+        let mut state = self.lock();
+        let known = state.devices.entry(user.clone()).or_default();
+        let before = known.len();
+        Ok((known.insert(device.to_owned()), before))
+    }
+
+    async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()> {
+        self.lock_for_write().reports.insert(id.to_owned(), Expiring::new(report.clone(), ttl));
+        Ok(())
+    }
+
+    async fn take_report(&self, id: &str) -> StoreResult<Option<Report>> {
+        Ok(self.lock().reports.remove(id).filter(|e| e.live()).map(|e| e.value))
+    }
+
+    async fn peek_report(&self, id: &str) -> StoreResult<Option<Report>> {
+        Ok(self.lock().reports.get(id).filter(|e| e.live()).map(|e| e.value.clone()))
     }
 }

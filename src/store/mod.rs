@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 pub use keys::Keys;
 pub use memory::MemoryStore;
 pub use records::{
-    AccessGrant, AuthCode, ChallengeKey, CodeExchange, LinkAttempt, PendingLogin, Redemption, SecondFactors,
+    AccessGrant, AuthCode, ChallengeKey, CodeExchange, LinkAttempt, PendingLogin, Redemption, Report, SecondFactors,
     SessionRecord, SmsChallenge, User,
 };
 pub use redis::RedisStore;
@@ -199,6 +199,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Global events older than `before` (a stream id; `None` from the newest), newest first.
     async fn global_events(&self, before: Option<&str>, count: usize) -> StoreResult<Vec<AuditEvent>>;
+
+    /// Adds a device to the user's known devices; returns (was it new, how many were known
+    /// before).
+    async fn add_device(&self, user: &UserId, device: &str) -> StoreResult<(bool, usize)>;
+
+    /// Keeps a "this wasn't me" link for `ttl`.
+    async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()>;
+
+    /// Uses a "this wasn't me" link: what it names, once.
+    async fn take_report(&self, id: &str) -> StoreResult<Option<Report>>;
+
+    /// Reads a "this wasn't me" link without using it.
+    async fn peek_report(&self, id: &str) -> StoreResult<Option<Report>>;
 
     /// Remembers that the user signed in to this app (for its webhooks).
     async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()>;

@@ -192,3 +192,12 @@ pub struct AccessGrant {
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
 }
+
+/// A "this wasn't me" link's target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The account.
+    pub user: UserId,
+    /// Its address's keyed hash (to void outstanding links).
+    pub email_lookup: String,
+}

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::memory::GENERATION_TTL;
 use super::{
-    AccessGrant, AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, PendingLogin, RateKey, Redemption,
+    AccessGrant, AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, PendingLogin, RateKey, Redemption, Report,
     SecondFactors, SessionRecord, SmsChallenge, Store, StoreError, StoreResult, User,
 };
 use crate::audit::AuditEvent;
@@ -687,6 +687,40 @@ impl Store for RedisStore {
         let mut apps: Vec<String> = self.conn.clone().smembers(self.keys.user_apps(user)).await.map_err(unavailable)?;
         apps.sort();
         Ok(apps)
+    }
+
+    async fn add_device(&self, user: &UserId, device: &str) -> StoreResult<(bool, usize)> {
+        let key = self.keys.devices(user);
+        // One MULTI on one slot: the count before and the add agree.
+        let (before, added): (usize, usize) = redis::pipe()
+            .atomic()
+            .scard(&key)
+            .sadd(&key, device)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok((added == 1, before))
+    }
+
+    async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()> {
+        let _: () = self
+            .conn
+            .clone()
+            .set_ex(self.keys.report(id), to_json(report)?, ttl_secs(ttl))
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take_report(&self, id: &str) -> StoreResult<Option<Report>> {
+        // GETDEL: a report link works once.
+        let raw: Option<String> = self.conn.clone().get_del(self.keys.report(id)).await.map_err(unavailable)?;
+        raw.as_deref().map(from_json).transpose()
+    }
+
+    async fn peek_report(&self, id: &str) -> StoreResult<Option<Report>> {
+        let raw: Option<String> = self.conn.clone().get(self.keys.report(id)).await.map_err(unavailable)?;
+        raw.as_deref().map(from_json).transpose()
     }
 }
 

@@ -17,7 +17,7 @@ fn session_cookie_set(response: &reqwest::Response) -> bool {
 async fn request(app: &TestApp, email: &str) -> (String, String) {
     let before = app.mail.received().len();
     assert_eq!(app.post_login(email).await.status(), StatusCode::OK);
-    let mail = app.mail.wait_for(before + 1).await.remove(before);
+    let mail = app.mail.wait_for_link_mail(before).await;
     (token_from_link(&magic_link_from(&mail)), code_from(&mail))
 }
 
@@ -473,7 +473,7 @@ async fn return_to_pointing_elsewhere_is_ignored() {
         let response =
             app.post_form("/login", &[("email", "redirect@example.com"), ("csrf", &csrf), ("return_to", evil)]).await;
         assert_eq!(response.status(), StatusCode::OK);
-        let token = token_from_link(&magic_link_from(&app.mail.wait_for(before + 1).await[before]));
+        let token = token_from_link(&magic_link_from(&app.mail.wait_for_link_mail(before).await));
         let response = app.post_verify(&token).await;
         assert_eq!(response.headers()[LOCATION], "/account", "return_to {evil:?}");
         // The login page does not carry it into its form either.

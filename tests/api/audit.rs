@@ -86,3 +86,58 @@ async fn metrics_parse_and_the_funnel_moves_with_a_sign_in() {
     assert_eq!(last.get("latchkey_link_failed_total{detail=\"unknown\"}").copied(), Some(1.0));
     assert_eq!(last.get("latchkey_rate_limited_total{action=\"redeem-fail-ip\"}").copied(), Some(1.0));
 }
+
+/// The new-device notices among the mails received.
+fn notices(app: &TestApp) -> Vec<crate::helpers::ReceivedMail> {
+    app.mail.received().into_iter().filter(|m| m.subject() == "New sign-in to your account").collect()
+}
+
+#[tokio::test]
+async fn a_sign_in_from_a_new_browser_is_mailed_with_a_way_to_shut_it_out() {
+    let app = spawn_app_with(&[]).await;
+    // The first browser of an account is no news; the same browser again neither.
+    app.sign_in("watchful@example.com").await;
+    let laptop = app.cookie("__Host-session").unwrap();
+    let device = app.cookie("__Host-device").expect("no device cookie");
+    app.sign_in("watchful@example.com").await;
+    assert_eq!(app.cookie("__Host-device").as_deref(), Some(device.as_str()));
+    // A new browser: one notice, naming it.
+    app.clear_cookies();
+    app.sign_in("watchful@example.com").await;
+    let intruder = app.cookie("__Host-session").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while notices(&app).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no new-device notice");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let all = notices(&app);
+    assert_eq!(all.len(), 1, "one notice per new browser");
+    let text = all[0].text();
+    assert!(text.contains("127.0.0.1"), "{text}");
+    let link =
+        text.split_whitespace().find(|w| w.contains("/account/not-me?token=")).expect("no report link").to_owned();
+    let token = crate::helpers::token_from_link(&link);
+
+    // Opening the link does nothing by itself (mail scanners).
+    let page = app.send(app.client.get(format!("{}/account/not-me", app.address)).query(&[("token", &token)])).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    app.set_cookie("__Host-session", &intruder);
+    assert_eq!(app.get_session().await.status(), StatusCode::OK);
+    // Pressing the button ends every session and voids links still waiting.
+    let waiting = app.request_token("watchful@example.com").await;
+    let csrf = app.csrf_token().await;
+    let done = app.post_form("/account/not-me", &[("csrf", &csrf), ("token", &token)]).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    for session in [&laptop, &intruder] {
+        app.set_cookie("__Host-session", session);
+        assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.post_verify(&waiting).await.status(), StatusCode::GONE, "a waiting link survived");
+    // The link works once.
+    let csrf = app.csrf_token().await;
+    assert_eq!(
+        app.post_form("/account/not-me", &[("csrf", &csrf), ("token", &token)]).await.status(),
+        StatusCode::GONE
+    );
+}

@@ -108,7 +108,7 @@ async fn return_to_is_followed_when_local_and_ignored_otherwise() {
         let response =
             app.post_form("/login", &[("email", "r@example.com"), ("csrf", &csrf), ("return_to", asked)]).await;
         assert_eq!(response.status(), StatusCode::OK);
-        let token = token_from_link(&magic_link_from(&app.mail.wait_for(before + 1).await[before]));
+        let token = token_from_link(&magic_link_from(&app.mail.wait_for_link_mail(before).await));
         let response = app.post_verify(&token).await;
         assert_eq!(response.headers()[LOCATION], expected, "return_to {asked}");
     }

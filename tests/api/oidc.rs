@@ -86,7 +86,7 @@ async fn browse_authorize(app: &TestApp, authorize_url: &str, email: &str) -> Ur
         let csrf = hidden_field(&page, "csrf").unwrap();
         let before = app.mail.received().len();
         app.post_form("/login", &[("email", email), ("csrf", &csrf), ("return_to", &return_to)]).await;
-        let mail = app.mail.wait_for(before + 1).await.remove(before);
+        let mail = app.mail.wait_for_link_mail(before).await;
         let token = crate::helpers::token_from_link(&crate::helpers::magic_link_from(&mail));
         response = app.post_verify(&token).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{}", response.text().await.unwrap());
@@ -473,7 +473,7 @@ async fn an_app_that_requires_a_second_factor_gets_one_even_from_an_email_only_s
         &[("email", "clerk@example.com"), ("csrf", &csrf), ("return_to", &return_to), ("second_factor", "required")],
     )
     .await;
-    let mail = app.mail.wait_for(before + 1).await.remove(before);
+    let mail = app.mail.wait_for_link_mail(before).await;
     let token = crate::helpers::token_from_link(&crate::helpers::magic_link_from(&mail));
     // No factor yet: the sign-in insists on setting one up before any session.
     assert_eq!(location(&app.post_verify(&token).await), "/login/2fa");

@@ -204,8 +204,7 @@ impl TestApp {
         let before = self.mail.received().len();
         let response = self.post_login(email).await;
         assert_eq!(response.status(), StatusCode::OK);
-        let mails = self.mail.wait_for(before + 1).await;
-        token_from_link(&magic_link_from(&mails[before]))
+        token_from_link(&magic_link_from(&self.mail.wait_for_link_mail(before).await))
     }
 
     /// Signs `email` in through the whole flow; the jar then holds the session cookie.

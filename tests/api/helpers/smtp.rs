@@ -99,6 +99,20 @@ impl MailSink {
         self.inbox.lock().unwrap().clone()
     }
 
+    /// Waits (bounded) for the first sign-in mail (one with a link) after the first `skip`
+    /// mails; other mails (new-device notices …) in between are passed over.
+    pub async fn wait_for_link_mail(&self, skip: usize) -> ReceivedMail {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self.received().into_iter().skip(skip).find(|m| m.text().contains("/login/verify?token="));
+            if let Some(mail) = found {
+                return mail;
+            }
+            assert!(Instant::now() < deadline, "no sign-in mail after the first {skip}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Waits (bounded) until `n` mails have arrived, and returns them.
     pub async fn wait_for(&self, n: usize) -> Vec<ReceivedMail> {
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -1,0 +1,70 @@
+//! New-device notices: a browser is known by its `__Host-device` cookie (only a keyed hash of
+//! it is stored per user). A sign-in from a browser the account has not seen — other than the
+//! account's first — mails the person, with a "this wasn't me" link.
+
+use std::time::Duration;
+
+use super::service::{SignIn, SignInError};
+use crate::audit::EventKind;
+use crate::crypto;
+use crate::domain::{Email, RequestOrigin, UserId};
+use crate::mail::NewDeviceMail;
+use crate::store::Report;
+
+/// How long a "this wasn't me" link works.
+pub const REPORT_TTL: Duration = Duration::from_secs(7 * 86_400);
+
+impl SignIn {
+    /// Records the browser `device` for the user; mails a notice when it is new to an account
+    /// that has signed in elsewhere before (and the policy wants notices).
+    pub async fn note_device(
+        &self,
+        user: &UserId,
+        email: &Email,
+        device: &str,
+        origin: &RequestOrigin,
+    ) -> Result<(), SignInError> {
+        let device_id = self.keys.lookup.mac_b64(&[b"device", device.as_bytes()]);
+        let (new, known_before) = self.store.add_device(user, &device_id).await?;
+        if !new || known_before == 0 || !self.policy.current().await?.new_device_notice {
+            return Ok(());
+        }
+        let token = crypto::random_token::<32>()?;
+        let report = Report { user: user.clone(), email_lookup: self.email_lookup(email) };
+        self.store.put_report(&self.report_id(&token), &report, REPORT_TTL).await?;
+        let mut link = self.public_url.clone();
+        link.set_path("/account/not-me");
+        link.query_pairs_mut().clear().append_pair("token", &token);
+        let mail = NewDeviceMail {
+            at: &self.clock.now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            browser: &origin.browser(),
+            ip: &origin.ip_text(),
+            report_link: link.as_str(),
+            site: self.public_url.host_str().unwrap_or("latchkey"),
+        }
+        .render(email.clone())?;
+        self.outbox.enqueue(mail).await?;
+        tracing::info!(user = %user, "new-device notice sent");
+        Ok(())
+    }
+
+    /// True when a "this wasn't me" link is live (the confirm page; does not use it).
+    pub async fn report_is_live(&self, token: &str) -> Result<bool, SignInError> {
+        Ok(self.store.peek_report(&self.report_id(token)).await?.is_some())
+    }
+
+    /// "This wasn't me": ends every session of the account and voids every outstanding link,
+    /// so only a fresh link signs in again. Returns the account, once per link.
+    pub async fn report_not_me(&self, token: &str, origin: &RequestOrigin) -> Result<Option<UserId>, SignInError> {
+        let Some(report) = self.store.take_report(&self.report_id(token)).await? else { return Ok(None) };
+        let ended = self.store.delete_all_sessions(&report.user).await?;
+        self.store.link_generation(&report.email_lookup, true).await?;
+        self.audit.record(EventKind::SessionsRevoked, Some(&report.user), origin, "reported: not me").await;
+        tracing::warn!(user = %report.user, sessions = ended, "user reported a sign-in that was not theirs");
+        Ok(Some(report.user))
+    }
+
+    fn report_id(&self, token: &str) -> String {
+        self.keys.token.mac_b64(&[b"report", token.as_bytes()])
+    }
+}
