@@ -112,7 +112,6 @@ impl Application {
             env,
             bind_addr,
             policy,
-            rate_limits,
             admin_emails,
             admin_token_sha256,
             sms,
@@ -121,8 +120,8 @@ impl Application {
         } = settings;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
         let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone()));
-        let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), rate_limits, metrics.clone()));
         let policy = Arc::new(PolicySource::new(store.clone(), policy).await);
+        let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), policy.clone(), metrics.clone()));
         let site = public_url.host_str().unwrap_or("latchkey").to_owned();
         let sms = build_sender(&sms.provider)?.map(|sender| SmsGateway {
             sender,

@@ -14,9 +14,9 @@ use url::Url;
 
 use crate::crypto::SecretKey;
 use crate::domain::{CrossDevice, Email, SignInPolicy};
+use crate::domain::{LimitedAction, RateLimits};
 use crate::mfa::sms::{SmsSettings, parse_sms_settings};
 use crate::oidc::ClientRegistry;
-use crate::ratelimit::{LimitedAction, RateLimits};
 use crate::session::{KeySet, SigningKey};
 
 /// `development` (the default: everything works with no setup) or `production`.
@@ -100,8 +100,6 @@ pub struct Settings {
     pub admin_emails: Vec<Email>,
     /// `ADMIN_API_TOKEN`, as hex SHA-256 (the token itself is not kept).
     pub admin_token_sha256: Option<String>,
-    /// `RATE_LIMIT_*`.
-    pub rate_limits: RateLimits,
     /// `SMS_PROVIDER`, `TWILIO_*`, `SMS_ALLOWED_COUNTRIES`.
     pub sms: SmsSettings,
     /// `CLIENTS_FILE`: the registered OIDC clients.
@@ -188,6 +186,7 @@ impl Settings {
             supersede: r.parse("LINK_SUPERSEDE", "true", "`true` or `false`").unwrap_or(true),
             second_factor: r.parse("SECOND_FACTOR", "optional", "`off`, `optional` or `required`").unwrap_or_default(),
             methods: r.parse("SECOND_FACTOR_METHODS", "totp,sms", "`totp,sms`, `totp` or `sms`").unwrap_or_default(),
+            rate_limits: r.rate_limits(),
             new_device_notice: r.parse("NEW_DEVICE_NOTICE", "true", "`true` or `false`").unwrap_or(true),
             signup_allow: r
                 .get("SIGNUP_ALLOW")
@@ -210,7 +209,6 @@ impl Settings {
             }
             None => None,
         };
-        let rate_limits = r.rate_limits();
         let clients = r.clients(prod);
         let sms = match parse_sms_settings(r.lookup, prod) {
             Ok(sms) => Some(sms),
@@ -263,7 +261,6 @@ impl Settings {
                 policy,
                 admin_emails,
                 admin_token_sha256,
-                rate_limits,
                 sms,
                 clients,
                 log_format,
@@ -538,21 +535,7 @@ impl Reader<'_> {
     }
 }
 
-/// Parses `30s`, `15m`, `12h`, `7d` (a whole number and one unit).
-pub fn parse_duration(raw: &str) -> Option<Duration> {
-    let raw = raw.trim();
-    let split = raw.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = raw.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        "d" => n.checked_mul(86_400)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
-}
+pub use crate::domain::parse_duration;
 
 /// SMTP must be encrypted unless the server is on this machine.
 fn check_smtp_url(raw: &str) -> Result<(), String> {

@@ -3,6 +3,7 @@
 mod code;
 mod email;
 mod ids;
+mod limits;
 mod link;
 mod origin;
 mod phone;
@@ -12,6 +13,7 @@ mod return_to;
 pub use code::{CODE_LEN, ShortCode};
 pub use email::{Email, EmailError};
 pub use ids::{SessionId, UserId};
+pub use limits::{Limit, LimitedAction, RateLimits, parse_duration};
 pub use link::{AttemptId, LinkToken};
 pub use origin::RequestOrigin;
 pub use phone::{PhoneError, PhoneNumber};

@@ -126,6 +126,9 @@ pub struct SignInPolicy {
     /// Mail people when they sign in from a browser not seen before on their account.
     #[serde(default = "yes")]
     pub new_device_notice: bool,
+    /// `RATE_LIMIT_*`: each limited action's `count/window`.
+    #[serde(default)]
+    pub rate_limits: super::RateLimits,
 }
 
 fn yes() -> bool {
@@ -201,6 +204,7 @@ impl Default for SignInPolicy {
             methods: Methods::default(),
             signup_allow: None,
             new_device_notice: true,
+            rate_limits: super::RateLimits::default(),
         }
     }
 }

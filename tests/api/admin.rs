@@ -173,3 +173,20 @@ async fn a_signup_allow_list_keeps_strangers_out_without_saying_so() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.json::<Value>().await.unwrap()["fields"]["signup_allow"].is_string());
 }
+
+#[tokio::test]
+async fn rate_limits_change_at_run_time() {
+    let app = spawn_admin_app(&[]).await;
+    let mut policy: Value = admin(&app, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
+    assert_eq!(policy["rate_limits"]["login-email"], "5/900s");
+    policy["rate_limits"] = serde_json::json!({ "login-email": "1/15m" });
+    let changed: Value = admin(&app, reqwest::Method::PUT, "/policy", Some(policy.clone())).await.json().await.unwrap();
+    assert_eq!(changed["rate_limits"]["login-email"], "1/900s");
+    assert_eq!(changed["rate_limits"]["login-ip"], "30/900s", "unnamed limits keep their defaults");
+    assert_eq!(app.post_login("limited@example.com").await.status(), StatusCode::OK);
+    assert_eq!(app.post_login("limited@example.com").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    policy["rate_limits"] = serde_json::json!({ "login-email": "lots" });
+    let response = admin(&app, reqwest::Method::PUT, "/policy", Some(policy)).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("login-email"));
+}

@@ -1,0 +1,188 @@
+//! Rate limits as values: which actions are limited, and how much. The limiter that counts
+//! them lives in `crate::ratelimit`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Parses `30s`, `15m`, `12h`, `7d` (a whole number and one unit).
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = raw.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// What is limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitedAction {
+    /// Sign-in links requested for one address.
+    LoginPerEmail,
+    /// Sign-in links requested from one IP address.
+    LoginPerIp,
+    /// Failed link or code redemptions (unknown tokens, wrong codes) from one IP address.
+    FailedRedeemPerIp,
+    /// SMS codes sent to one phone number (against SMS pumping).
+    SmsPerNumber,
+    /// SMS codes requested from one IP address.
+    SmsPerIp,
+    /// Wrong second-factor codes for one account, across sign-in steps and account pages.
+    SecondFactorFailuresPerUser,
+}
+
+impl LimitedAction {
+    /// Every action, in a fixed order.
+    pub const ALL: [Self; 6] = [
+        Self::LoginPerEmail,
+        Self::LoginPerIp,
+        Self::FailedRedeemPerIp,
+        Self::SmsPerNumber,
+        Self::SmsPerIp,
+        Self::SecondFactorFailuresPerUser,
+    ];
+
+    /// The name used in store keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LoginPerEmail => "login-email",
+            Self::LoginPerIp => "login-ip",
+            Self::FailedRedeemPerIp => "redeem-fail-ip",
+            Self::SmsPerNumber => "sms-number",
+            Self::SmsPerIp => "sms-ip",
+            Self::SecondFactorFailuresPerUser => "2fa-fail-user",
+        }
+    }
+
+    /// The environment variable that sets it.
+    pub fn variable(self) -> &'static str {
+        match self {
+            Self::LoginPerEmail => "RATE_LIMIT_LOGIN_EMAIL",
+            Self::LoginPerIp => "RATE_LIMIT_LOGIN_IP",
+            Self::FailedRedeemPerIp => "RATE_LIMIT_REDEEM_FAILURES_IP",
+            Self::SmsPerNumber => "RATE_LIMIT_SMS_NUMBER",
+            Self::SmsPerIp => "RATE_LIMIT_SMS_IP",
+            Self::SecondFactorFailuresPerUser => "RATE_LIMIT_2FA_FAILURES_USER",
+        }
+    }
+
+    /// The default limit.
+    pub fn default_limit(self) -> Limit {
+        let minutes = |max: u64, m: u64| Limit { max, window: Duration::from_secs(m * 60) };
+        match self {
+            Self::LoginPerEmail => minutes(5, 15),
+            Self::LoginPerIp => minutes(30, 15),
+            Self::FailedRedeemPerIp => minutes(20, 15),
+            Self::SmsPerNumber => minutes(3, 15),
+            Self::SmsPerIp => minutes(10, 60),
+            Self::SecondFactorFailuresPerUser => minutes(10, 60),
+        }
+    }
+}
+
+/// At most `max` per `window`, written `5/15m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Allowed in one window.
+    pub max: u64,
+    /// The window.
+    pub window: Duration,
+}
+
+impl FromStr for Limit {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (max, window) = s.split_once('/').ok_or(())?;
+        let max = max.trim().parse().map_err(|_| ())?;
+        let window = parse_duration(window).filter(|w| !w.is_zero()).ok_or(())?;
+        Ok(Self { max, window })
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}s", self.max, self.window.as_secs())
+    }
+}
+
+/// The limit for each action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "BTreeMap<String, String>", into = "BTreeMap<String, String>")]
+pub struct RateLimits([Limit; 6]);
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self(LimitedAction::ALL.map(LimitedAction::default_limit))
+    }
+}
+
+impl RateLimits {
+    /// The limit for `action`.
+    pub fn get(&self, action: LimitedAction) -> Limit {
+        self.0[action as usize]
+    }
+
+    /// Replaces the limit for `action`.
+    pub fn set(&mut self, action: LimitedAction, limit: Limit) {
+        self.0[action as usize] = limit;
+    }
+}
+
+impl From<RateLimits> for BTreeMap<String, String> {
+    fn from(limits: RateLimits) -> Self {
+        LimitedAction::ALL.iter().map(|a| (a.name().to_owned(), limits.get(*a).to_string())).collect()
+    }
+}
+
+impl TryFrom<BTreeMap<String, String>> for RateLimits {
+    type Error = String;
+    /// Any subset of the actions, each `count/window`; the rest keep their defaults.
+    fn try_from(map: BTreeMap<String, String>) -> Result<Self, String> {
+        let mut limits = Self::default();
+        for (name, value) in map {
+            let action = LimitedAction::ALL
+                .into_iter()
+                .find(|a| a.name() == name)
+                .ok_or_else(|| format!("`{name}` is not a limited action"))?;
+            let limit = value.parse().map_err(|()| format!("`{value}` for {name} is not a limit like 5/15m"))?;
+            limits.set(action, limit);
+        }
+        Ok(limits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse() {
+        assert_eq!("5/15m".parse(), Ok(Limit { max: 5, window: Duration::from_secs(900) }));
+        assert_eq!("100/1h".parse(), Ok(Limit { max: 100, window: Duration::from_secs(3600) }));
+        for bad in ["5", "5/", "/15m", "x/15m", "5/15", "5/0s"] {
+            assert!(bad.parse::<Limit>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_action_has_its_own_variable_and_key_name() {
+        let mut names: Vec<_> = LimitedAction::ALL.iter().map(|a| a.name()).collect();
+        let mut vars: Vec<_> = LimitedAction::ALL.iter().map(|a| a.variable()).collect();
+        names.dedup();
+        vars.dedup();
+        assert_eq!(names.len(), LimitedAction::ALL.len());
+        assert_eq!(vars.len(), LimitedAction::ALL.len());
+        assert_eq!(RateLimits::default().get(LimitedAction::LoginPerEmail).max, 5);
+        assert_eq!(RateLimits::default().get(LimitedAction::LoginPerIp).max, 30);
+    }
+}
