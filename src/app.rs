@@ -73,6 +73,7 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    metrics_server: Option<(u16, Server)>,
     outbox_worker: JoinHandle<()>,
     outbox_stop: watch::Sender<bool>,
 }
@@ -111,6 +112,7 @@ impl Application {
             public_url,
             env,
             bind_addr,
+            metrics_addr,
             policy,
             admin_emails,
             admin_token_sha256,
@@ -127,6 +129,7 @@ impl Application {
             sender,
             allowed: sms.allowed_countries.clone(),
             limiter: limiter.clone(),
+            metrics: metrics.clone(),
         });
         let second = Arc::new(SecondFactorService::new(
             store.clone(),
@@ -184,6 +187,24 @@ impl Application {
         });
 
         let listener = TcpListener::bind(bind_addr).with_context(|| format!("cannot listen on {bind_addr}"))?;
+        let metrics_server = match metrics_addr {
+            Some(addr) => {
+                let listener =
+                    TcpListener::bind(addr).with_context(|| format!("cannot listen on METRICS_ADDR {addr}"))?;
+                let port = listener.local_addr()?.port();
+                let state = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new().app_data(state.clone()).route("/metrics", web::get().to(ops::metrics))
+                })
+                .workers(1)
+                .listen(listener)?
+                .disable_signals()
+                .run();
+                Some((port, server))
+            }
+            None => None,
+        };
+        let public_metrics = metrics_server.is_none();
         let port = listener.local_addr()?.port();
         let server =
             HttpServer::new(move || {
@@ -205,12 +226,12 @@ impl Application {
                         AppError::BadRequest("The address has a malformed query.".to_owned()).into()
                     }))
                     .app_data(web::PayloadConfig::new(MAX_BODY))
-                    .configure(routes)
+                    .configure(|cfg| routes(cfg, public_metrics))
             })
             .listen(listener)?
             .shutdown_timeout(30)
             .run();
-        Ok(Self { port, server, outbox_worker, outbox_stop })
+        Ok(Self { port, server, metrics_server, outbox_worker, outbox_stop })
     }
 
     /// The port actually bound (useful with `BIND_ADDR=127.0.0.1:0`).
@@ -218,10 +239,23 @@ impl Application {
         self.port
     }
 
+    /// The port `/metrics` is served on when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
+    }
+
     /// Serves until SIGINT/SIGTERM (or the server is stopped), drains in-flight requests,
     /// then lets the outbox deliver what is queued.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         let _ = self.outbox_stop.send(true);
         if let Err(e) = self.outbox_worker.await {
             tracing::error!(error = %e, "outbox worker failed");
@@ -230,8 +264,11 @@ impl Application {
     }
 }
 
-/// The route table.
-fn routes(cfg: &mut web::ServiceConfig) {
+/// The route table. `/metrics` is here unless it has a listener of its own (`METRICS_ADDR`).
+fn routes(cfg: &mut web::ServiceConfig, public_metrics: bool) {
+    if public_metrics {
+        cfg.route("/metrics", web::get().to(ops::metrics));
+    }
     cfg.route("/", web::get().to(login::root))
         .route("/login", web::get().to(login::login_page))
         .route("/login", web::post().to(login::request_link))
@@ -272,7 +309,6 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/auth/verify", web::get().to(oidc::forward_auth))
         .route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
-        .route("/metrics", web::get().to(ops::metrics))
         .route("/api/v1/admin/audit", web::get().to(admin::audit))
         .route("/api/v1/admin/clients", web::get().to(admin_clients::list))
         .route("/api/v1/admin/clients", web::post().to(admin_clients::create))

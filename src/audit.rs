@@ -80,6 +80,7 @@ pub struct AuditEvent {
 #[derive(Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<(&'static str, String), u64>>,
+    durations: Mutex<BTreeMap<&'static str, (f64, u64)>>,
     store_errors: AtomicU64,
 }
 
@@ -88,6 +89,14 @@ impl Metrics {
     pub fn inc(&self, name: &'static str, label: &str) {
         let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         *counters.entry((name, label.to_owned())).or_default() += 1;
+    }
+
+    /// Records how long one `name` took (a Prometheus summary: sum and count).
+    pub fn observe(&self, name: &'static str, took: std::time::Duration) {
+        let mut durations = self.durations.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = durations.entry(name).or_default();
+        entry.0 += took.as_secs_f64();
+        entry.1 += 1;
     }
 
     /// Counts a store failure.
@@ -110,6 +119,12 @@ impl Metrics {
             } else {
                 writeln!(out, "latchkey_{name}_total{{{label}}} {value}")
             };
+        }
+        let durations = self.durations.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (name, (sum, count)) in durations {
+            let _ = writeln!(out, "# TYPE latchkey_{name}_seconds summary");
+            let _ = writeln!(out, "latchkey_{name}_seconds_sum {sum}");
+            let _ = writeln!(out, "latchkey_{name}_seconds_count {count}");
         }
         let _ = writeln!(out, "# TYPE latchkey_store_errors_total counter");
         let _ = writeln!(out, "latchkey_store_errors_total {}", self.store_errors.load(Ordering::Relaxed));

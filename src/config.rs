@@ -73,6 +73,8 @@ pub struct Settings {
     pub env: AppEnv,
     /// `BIND_ADDR`: where to listen.
     pub bind_addr: SocketAddr,
+    /// `METRICS_ADDR`: when set, `/metrics` is served there only, not on `BIND_ADDR`.
+    pub metrics_addr: Option<SocketAddr>,
     /// `PUBLIC_URL`: the origin links and the JWT issuer are built from.
     pub public_url: Url,
     /// `REDIS_URL` (unset → memory).
@@ -167,6 +169,16 @@ impl Settings {
         let prod = env == AppEnv::Production;
 
         let bind_addr = r.parse("BIND_ADDR", "127.0.0.1:8080", "an address like 0.0.0.0:8080");
+        let metrics_addr = match r.get("METRICS_ADDR") {
+            Some(raw) => {
+                let parsed = raw.parse().ok();
+                if parsed.is_none() {
+                    r.problem("METRICS_ADDR", format!("`{raw}` is not an address like 127.0.0.1:9100"));
+                }
+                parsed
+            }
+            None => None,
+        };
         let public_url = r.public_url(prod);
         let store = r.store(prod);
         let key_prefix = r.get("REDIS_KEY_PREFIX").unwrap_or_else(|| "latchkey:".to_owned());
@@ -248,6 +260,7 @@ impl Settings {
             ) if r.problems.is_empty() => Ok(Self {
                 env,
                 bind_addr,
+                metrics_addr,
                 public_url,
                 store,
                 key_prefix,

@@ -86,8 +86,10 @@ impl OutboxWorker {
             let delays = self.retry_delays.clone();
             let metrics = self.metrics.clone();
             tasks.spawn(async move {
+                let started = std::time::Instant::now();
                 let outcome = deliver(&mailer, &mail, &delays).await;
                 metrics.inc("mail", &format!("outcome=\"{outcome}\""));
+                metrics.observe("mail_delivery", started.elapsed());
                 drop(permit);
             });
             while tasks.try_join_next().is_some() {}

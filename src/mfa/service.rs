@@ -76,6 +76,8 @@ pub struct SmsGateway {
     pub allowed: AllowedCountries,
     /// Per-number and per-IP send limits.
     pub limiter: Arc<RateLimiter>,
+    /// Outcome and latency counters.
+    pub metrics: Arc<crate::audit::Metrics>,
 }
 
 /// How long an SMS code works.
@@ -274,7 +276,16 @@ impl SecondFactorService {
             "{code} is your {site} code. It expires in 5 minutes. Never share it.\n\n@{site} #{code}",
             site = self.issuer
         );
-        sms.sender.send(phone, &body).await.map_err(|e| match e {
+        let started = std::time::Instant::now();
+        let sent = sms.sender.send(phone, &body).await;
+        sms.metrics.observe("sms_send", started.elapsed());
+        let outcome = match &sent {
+            Ok(()) => "sent",
+            Err(SmsError::Rejected(_)) => "rejected",
+            Err(SmsError::Unavailable(_)) => "unavailable",
+        };
+        sms.metrics.inc("sms", &format!("outcome=\"{outcome}\""));
+        sent.map_err(|e| match e {
             SmsError::Rejected(reason) => MfaError::SmsRejected(reason),
             SmsError::Unavailable(e) => {
                 tracing::warn!(error = %e, "SMS provider unavailable");

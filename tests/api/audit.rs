@@ -141,3 +141,13 @@ async fn a_sign_in_from_a_new_browser_is_mailed_with_a_way_to_shut_it_out() {
         StatusCode::GONE
     );
 }
+
+#[tokio::test]
+async fn with_metrics_addr_the_metrics_leave_the_public_port() {
+    let port = crate::helpers::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let app = spawn_app_with(&[("METRICS_ADDR", &addr)]).await;
+    assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+    let text = app.client.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(samples(&text).contains_key("latchkey_store_errors_total"), "{text}");
+}

@@ -115,6 +115,9 @@ async fn a_phone_is_verified_and_then_signs_in_with_a_texted_code() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let claims: Value = app.get_session().await.json().await.unwrap();
     assert_eq!(claims["amr"], serde_json::json!(["email", "sms", "mfa"]));
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("latchkey_sms_total{outcome=\"sent\"} 2"), "{metrics}");
+    assert!(metrics.contains("latchkey_sms_send_seconds_count 2"), "{metrics}");
 }
 
 #[tokio::test]
