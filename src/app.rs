@@ -24,7 +24,9 @@ use crate::mfa::sms::build_sender;
 use crate::oidc::OidcService;
 use crate::policy::PolicySource;
 use crate::ratelimit::RateLimiter;
-use crate::routes::{account, account_mfa, admin, admin_clients, api, login, oidc, ops, second_factor, verify};
+use crate::routes::{
+    account, account_mfa, admin, admin_clients, admin_pages, api, login, oidc, ops, second_factor, verify,
+};
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
 use crate::store::{Keys, MemoryStore, RedisStore, Store};
@@ -293,6 +295,10 @@ fn routes(cfg: &mut web::ServiceConfig, public_metrics: bool) {
         .route("/logout/all", web::post().to(account::logout_all))
         .route("/api/v1/login", web::post().to(api::request_link))
         .route("/api/v1/session", web::get().to(api::session))
+        .route("/admin", web::get().to(admin_pages::dashboard))
+        .route("/admin/policy", web::post().to(admin_pages::save_policy))
+        .route("/admin/users", web::get().to(admin_pages::user))
+        .route("/admin/users/{action}", web::post().to(admin_pages::act))
         .route("/api/v1/admin/policy", web::get().to(admin::get_policy))
         .route("/api/v1/admin/policy", web::put().to(admin::put_policy))
         .route("/api/v1/admin/users/{email}", web::get().to(admin::get_user))

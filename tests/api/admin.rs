@@ -190,3 +190,85 @@ async fn rate_limits_change_at_run_time() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("login-email"));
 }
+
+/// Signs boss@example.com in with the (forced) second factor.
+async fn sign_in_admin(app: &TestApp) {
+    let token = app.request_token("boss@example.com").await;
+    app.post_verify(&token).await;
+    let html = app.get("/login/2fa").await.text().await.unwrap();
+    let secret = crate::second_factor::shown_secret(&html);
+    let csrf = app.csrf_token().await;
+    let code = crate::second_factor::code(app, &secret, 0);
+    assert_eq!(app.post_form("/login/2fa/enroll", &[("csrf", &csrf), ("code", &code)]).await.status(), StatusCode::OK);
+}
+
+fn admin_csrf(html: &str) -> String {
+    crate::helpers::hidden_field(html, "csrf").expect("no csrf on the admin page")
+}
+
+#[tokio::test]
+async fn the_admin_pages_change_the_policy_and_act_on_users() {
+    let app = spawn_admin_app(&[]).await;
+    // Strangers go to the sign-in; signed-in non-admins are refused.
+    assert_eq!(app.get("/admin").await.headers()["location"], "/login?return_to=/admin");
+    app.sign_in("victim@example.com").await;
+    let victim = app.cookie("__Host-session").unwrap();
+    assert_eq!(app.get("/admin").await.status(), StatusCode::FORBIDDEN);
+    app.clear_cookies();
+    sign_in_admin(&app).await;
+
+    let html = app.get("/admin").await.text().await.unwrap();
+    assert!(html.contains("Policy") && html.contains("Recent events"), "{html}");
+    let csrf = admin_csrf(&html);
+    let form = |link: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("link_ttl_minutes", link.to_owned()),
+            ("session_ttl_hours", "8".to_owned()),
+            ("second_factor", "optional".to_owned()),
+            ("totp", "on".to_owned()),
+            ("cross_device", "code".to_owned()),
+            ("supersede", "on".to_owned()),
+            ("signup_allow", String::new()),
+        ]
+    };
+    let bad = app.send(app.client.post(format!("{}/admin/policy", app.address)).form(&form("120"))).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("link_ttl_secs"));
+    let good = app.send(app.client.post(format!("{}/admin/policy", app.address)).form(&form("5"))).await;
+    assert_eq!(good.status(), StatusCode::SEE_OTHER);
+    let policy: Value = admin(&app, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
+    assert_eq!((policy["link_ttl_secs"].as_u64(), policy["session_ttl_secs"].as_u64()), (Some(300), Some(8 * 3600)));
+    assert_eq!(policy["methods"]["sms"], false);
+    assert_eq!(policy["new_device_notice"], false);
+
+    // A user: looked up, signed out everywhere.
+    let page = app.get("/admin/users?email=victim%40example.com").await.text().await.unwrap();
+    assert!(page.contains("victim@example.com") && page.contains("Sign out everywhere"), "{page}");
+    let csrf = admin_csrf(&page);
+    let done = app.post_form("/admin/users/revoke", &[("csrf", &csrf), ("email", "victim@example.com")]).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(done.text().await.unwrap().contains("1 session(s) ended."));
+    let admin_session = app.cookie("__Host-session").unwrap();
+    app.set_cookie("__Host-session", &victim);
+    assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED);
+    app.set_cookie("__Host-session", &admin_session);
+    // Without the CSRF token nothing happens.
+    let forged = app.post_form("/admin/users/block", &[("email", "victim@example.com")]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_admin_session_without_a_second_factor_is_refused() {
+    // boss signs in while not yet an admin (no second factor asked) …
+    let (key, _) = crate::helpers::jwt_key_file();
+    let before = spawn_app_with(&[("JWT_KEYS", &key)]).await;
+    before.sign_in("boss@example.com").await;
+    let session = before.cookie("__Host-session").unwrap();
+    // … then becomes one: that email-only session does not open the admin API or pages.
+    let after = spawn_admin_app(&[("JWT_KEYS", &key), ("REDIS_KEY_PREFIX", &before.prefix)]).await;
+    after.set_cookie("__Host-session", &session);
+    assert_eq!(after.get_session().await.status(), StatusCode::OK, "the session itself is fine");
+    assert_eq!(after.get("/api/v1/admin/policy").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(after.get("/admin").await.status(), StatusCode::FORBIDDEN);
+}

@@ -1,0 +1,269 @@
+//! The `/admin` pages: the policy, a user, recent events. For admins who signed in with a
+//! second factor; every change is a POST with CSRF.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+
+use super::account::current_session;
+use super::{client, csrf, page};
+use crate::admin::PolicyError;
+use crate::app::AppState;
+use crate::audit::{AuditEvent, EventKind};
+use crate::domain::{CrossDevice, Email, Methods, SecondFactorPolicy, SignInPolicy};
+use crate::error::AppError;
+use crate::session::SessionClaims;
+
+/// `GET /admin`.
+#[derive(Template, WebTemplate)]
+#[template(path = "admin.html")]
+pub struct AdminPage {
+    csrf: String,
+    notice: Option<String>,
+    errors: Vec<String>,
+    version: u64,
+    link_ttl_minutes: u64,
+    session_ttl_hours: u64,
+    second_factor: &'static str,
+    totp: bool,
+    sms: bool,
+    cross_device: String,
+    supersede: bool,
+    new_device_notice: bool,
+    signup_allow: String,
+    events: Vec<AuditEvent>,
+}
+
+/// `GET /admin/users?email=…`.
+#[derive(Template, WebTemplate)]
+#[template(path = "admin_user.html")]
+pub struct AdminUserPage {
+    csrf: String,
+    notice: Option<String>,
+    email: String,
+    id: String,
+    created_at: String,
+    factors: String,
+    blocked: bool,
+    sessions: usize,
+    actions: Vec<(&'static str, &'static str)>,
+}
+
+/// The admin behind this browser, or the response that sends anyone else away.
+async fn admin_session(req: &HttpRequest, state: &AppState) -> Result<Result<SessionClaims, HttpResponse>, AppError> {
+    match current_session(req, state).await? {
+        Some(s) if state.admin.is_admin(&s.email) && s.amr.iter().any(|m| m == "mfa") => Ok(Ok(s)),
+        Some(_) => Err(AppError::Forbidden("This page is for administrators who signed in with a second factor.")),
+        None => Ok(Err(HttpResponse::SeeOther().insert_header((LOCATION, "/login?return_to=/admin")).finish())),
+    }
+}
+
+fn second_factor_name(p: SecondFactorPolicy) -> &'static str {
+    match p {
+        SecondFactorPolicy::Off => "off",
+        SecondFactorPolicy::Optional => "optional",
+        SecondFactorPolicy::Required => "required",
+    }
+}
+
+async fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    notice: Option<String>,
+    errors: Vec<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let policy = state.admin.policy().await?;
+    let events = state.admin.global_events(None, 20).await?;
+    let csrf = csrf::issue(req, &state.keys)?;
+    let template = AdminPage {
+        csrf: csrf.token.clone(),
+        notice,
+        errors,
+        version: policy.version,
+        link_ttl_minutes: policy.link_ttl_secs / 60,
+        session_ttl_hours: policy.session_ttl_secs / 3600,
+        second_factor: second_factor_name(policy.second_factor),
+        totp: policy.methods.totp,
+        sms: policy.methods.sms,
+        cross_device: policy.cross_device.to_string(),
+        supersede: policy.supersede,
+        new_device_notice: policy.new_device_notice,
+        signup_allow: policy.signup_allow.unwrap_or_default().join("\n"),
+        events,
+    };
+    Ok(page(req, status, template, &csrf.cookies()))
+}
+
+/// `GET /admin`.
+pub async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    if let Err(away) = admin_session(&req, &state).await? {
+        return Ok(away);
+    }
+    render(&req, &state, None, Vec::new(), StatusCode::OK).await
+}
+
+/// The policy form.
+#[derive(Deserialize)]
+pub struct PolicyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    link_ttl_minutes: String,
+    #[serde(default)]
+    session_ttl_hours: String,
+    #[serde(default)]
+    second_factor: String,
+    totp: Option<String>,
+    sms: Option<String>,
+    #[serde(default)]
+    cross_device: String,
+    supersede: Option<String>,
+    new_device_notice: Option<String>,
+    #[serde(default)]
+    signup_allow: String,
+}
+
+/// `POST /admin/policy`: every bad field is named on the page again.
+pub async fn save_policy(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<PolicyForm>,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    let admin = match admin_session(&req, &state).await? {
+        Ok(admin) => admin,
+        Err(away) => return Ok(away),
+    };
+    let mut errors = Vec::new();
+    let mut number = |raw: &str, field: &str, scale: u64| match raw.trim().parse::<u64>() {
+        Ok(n) => n.saturating_mul(scale),
+        Err(_) => {
+            errors.push(format!("{field}: `{raw}` is not a whole number"));
+            0
+        }
+    };
+    let link_ttl_secs = number(&form.link_ttl_minutes, "Sign-in links", 60);
+    let session_ttl_secs = number(&form.session_ttl_hours, "Sessions", 3600);
+    let current = state.admin.policy().await?;
+    let allow: Vec<String> =
+        form.signup_allow.lines().map(|l| l.trim().to_ascii_lowercase()).filter(|l| !l.is_empty()).collect();
+    let policy = SignInPolicy {
+        link_ttl_secs,
+        session_ttl_secs,
+        second_factor: form.second_factor.parse().unwrap_or(current.second_factor),
+        methods: Methods { totp: form.totp.is_some(), sms: form.sms.is_some() },
+        cross_device: form.cross_device.parse().unwrap_or(CrossDevice::Code),
+        supersede: form.supersede.is_some(),
+        new_device_notice: form.new_device_notice.is_some(),
+        signup_allow: (!allow.is_empty()).then_some(allow),
+        ..current
+    };
+    if !errors.is_empty() {
+        return render(&req, &state, None, errors, StatusCode::BAD_REQUEST).await;
+    }
+    match state.admin.update_policy(policy).await {
+        Ok(saved) => {
+            let origin = client::request_origin(&req, &state.trusted_proxies);
+            let detail = format!("policy v{} by {}", saved.version, admin.sub);
+            state.audit.record(EventKind::AdminAction, None, &origin, &detail).await;
+            Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/admin")).finish())
+        }
+        Err(PolicyError::Invalid(fields)) => {
+            let errors = fields.into_iter().map(|(field, message)| format!("{field}: {message}")).collect();
+            render(&req, &state, None, errors, StatusCode::BAD_REQUEST).await
+        }
+        Err(PolicyError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// Query / form naming a user.
+#[derive(Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn render_user(
+    req: &HttpRequest,
+    state: &AppState,
+    email: &Email,
+    notice: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let report = state.admin.user(email).await?.ok_or(AppError::NotFound)?;
+    let csrf = csrf::issue(req, &state.keys)?;
+    let f = &report.second_factor;
+    let factors = match (f.totp, &f.phone) {
+        (false, None) => "none".to_owned(),
+        (true, None) => format!("authenticator app ({} recovery codes left)", f.recovery_codes_left),
+        (false, Some(p)) => format!("text messages to {p}"),
+        (true, Some(p)) => format!("authenticator app and text messages to {p}"),
+    };
+    let mut actions = vec![("revoke", "Sign out everywhere"), ("reset-second-factor", "Remove second factor")];
+    actions.push(if report.blocked { ("unblock", "Unblock") } else { ("block", "Block") });
+    let template = AdminUserPage {
+        csrf: csrf.token.clone(),
+        notice,
+        email: report.email,
+        id: report.id,
+        created_at: report.created_at,
+        factors,
+        blocked: report.blocked,
+        sessions: report.sessions.len(),
+        actions,
+    };
+    Ok(page(req, StatusCode::OK, template, &csrf.cookies()))
+}
+
+/// `GET /admin/users?email=…`.
+pub async fn user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<UserForm>,
+) -> Result<HttpResponse, AppError> {
+    if let Err(away) = admin_session(&req, &state).await? {
+        return Ok(away);
+    }
+    let email = Email::parse(&query.email).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    render_user(&req, &state, &email, None).await
+}
+
+/// `POST /admin/users/{action}` (`revoke`, `reset-second-factor`, `block`, `unblock`).
+pub async fn act(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    action: web::Path<String>,
+    form: web::Form<UserForm>,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    let admin = match admin_session(&req, &state).await? {
+        Ok(admin) => admin,
+        Err(away) => return Ok(away),
+    };
+    let email = Email::parse(&form.email).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let (user, notice) = match action.as_str() {
+        "revoke" => {
+            let (user, n) = state.admin.revoke_sessions(&email).await?.ok_or(AppError::NotFound)?;
+            state.oidc.notify_ended(&user, None).await;
+            (user, format!("{n} session(s) ended."))
+        }
+        "reset-second-factor" => (
+            state.admin.reset_second_factor(&email).await?.ok_or(AppError::NotFound)?,
+            "Second factor removed.".to_owned(),
+        ),
+        "block" => (state.admin.set_blocked(&email, true).await?.ok_or(AppError::NotFound)?, "Blocked.".to_owned()),
+        "unblock" => {
+            (state.admin.set_blocked(&email, false).await?.ok_or(AppError::NotFound)?, "Unblocked.".to_owned())
+        }
+        _ => return Err(AppError::NotFound),
+    };
+    let origin = client::request_origin(&req, &state.trusted_proxies);
+    let detail = format!("{} by {}", action.as_str(), admin.sub);
+    state.audit.record(EventKind::AdminAction, Some(&user), &origin, &detail).await;
+    render_user(&req, &state, &email, Some(notice)).await
+}
