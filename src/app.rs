@@ -102,7 +102,7 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let audit = Arc::new(Audit::new(store.clone(), clock.clone(), metrics.clone()));
         let mailer = Mailer::new(&settings.mail_transport, settings.mail_from.clone())?;
-        let (outbox, worker, outbox_stop) = InProcessOutbox::new(mailer, metrics.clone());
+        let (outbox, worker, outbox_stop) = InProcessOutbox::new(mailer, audit.clone());
         let outbox_worker = tokio::spawn(worker.run());
 
         let keyring = Arc::new(settings.secret_key.derive());

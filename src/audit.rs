@@ -24,6 +24,12 @@ pub enum EventKind {
     LinkOpened,
     /// A link or code could not be used (unknown, expired, used, replaced, wrong code).
     LinkFailed,
+    /// The code from the mail was accepted.
+    CodeAccepted,
+    /// A sign-in mail was handed to the mail server.
+    MailSent,
+    /// A sign-in mail could not be delivered (after retries).
+    MailFailed,
     /// A second factor was passed.
     SecondFactorPassed,
     /// A wrong second-factor code.
@@ -39,6 +45,19 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// True when the detail is one of a few fixed words (a reason, the methods), so it can be a
+    /// metrics label without growing the series without bound.
+    fn labelled_by_detail(self) -> bool {
+        matches!(
+            self,
+            Self::LinkRefused
+                | Self::LinkFailed
+                | Self::SecondFactorPassed
+                | Self::SecondFactorFailed
+                | Self::SessionIssued
+        )
+    }
+
     /// The event's name, as in the log and the metrics.
     pub fn name(self) -> &'static str {
         match self {
@@ -46,6 +65,9 @@ impl EventKind {
             Self::LinkRefused => "link_refused",
             Self::LinkOpened => "link_opened",
             Self::LinkFailed => "link_failed",
+            Self::CodeAccepted => "code_accepted",
+            Self::MailSent => "mail_sent",
+            Self::MailFailed => "mail_failed",
             Self::SecondFactorPassed => "second_factor_passed",
             Self::SecondFactorFailed => "second_factor_failed",
             Self::SessionIssued => "session_issued",
@@ -152,7 +174,7 @@ impl Audit {
 
     /// Records an event (and counts it). Never fails.
     pub async fn record(&self, kind: EventKind, user: Option<&UserId>, origin: &RequestOrigin, detail: &str) {
-        let label = if detail.is_empty() || kind == EventKind::AdminAction {
+        let label = if detail.is_empty() || !kind.labelled_by_detail() {
             String::new()
         } else {
             format!("detail=\"{}\"", detail.replace(['"', '\\', '\n'], "_"))

@@ -10,7 +10,8 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::{MailError, Mailer, OutgoingMail};
-use crate::audit::Metrics;
+use crate::audit::{Audit, EventKind};
+use crate::domain::RequestOrigin;
 
 /// Mail could not be queued (the queue is full or shut down).
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +41,7 @@ impl Outbox for InProcessOutbox {
 pub struct OutboxWorker {
     rx: mpsc::Receiver<OutgoingMail>,
     mailer: Arc<Mailer>,
-    metrics: Arc<Metrics>,
+    audit: Arc<Audit>,
     shutdown: watch::Receiver<bool>,
     retry_delays: Vec<Duration>,
 }
@@ -50,13 +51,13 @@ impl InProcessOutbox {
     pub const CAPACITY: usize = 10_000;
 
     /// A queue and its worker; send `true` on the returned channel to stop the worker.
-    pub fn new(mailer: Mailer, metrics: Arc<Metrics>) -> (Self, OutboxWorker, watch::Sender<bool>) {
+    pub fn new(mailer: Mailer, audit: Arc<Audit>) -> (Self, OutboxWorker, watch::Sender<bool>) {
         let (tx, rx) = mpsc::channel(Self::CAPACITY);
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = OutboxWorker {
             rx,
             mailer: Arc::new(mailer),
-            metrics,
+            audit,
             shutdown: stop_rx,
             retry_delays: [1, 5, 30, 120].map(Duration::from_secs).to_vec(),
         };
@@ -84,12 +85,14 @@ impl OutboxWorker {
             let Ok(permit) = permits.clone().acquire_owned().await else { break };
             let mailer = self.mailer.clone();
             let delays = self.retry_delays.clone();
-            let metrics = self.metrics.clone();
+            let audit = self.audit.clone();
             tasks.spawn(async move {
                 let started = std::time::Instant::now();
                 let outcome = deliver(&mailer, &mail, &delays).await;
-                metrics.inc("mail", &format!("outcome=\"{outcome}\""));
-                metrics.observe("mail_delivery", started.elapsed());
+                audit.metrics().inc("mail", &format!("outcome=\"{outcome}\""));
+                audit.metrics().observe("mail_delivery", started.elapsed());
+                let kind = if outcome == "sent" { EventKind::MailSent } else { EventKind::MailFailed };
+                audit.record(kind, None, &RequestOrigin::default(), &format!("to {}", mail.to.masked())).await;
                 drop(permit);
             });
             while tasks.try_join_next().is_some() {}

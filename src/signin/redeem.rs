@@ -101,6 +101,7 @@ impl SignIn {
         }
         let state = self.store.redeem_attempt(&id, self.clock.now()).await?;
         let attempt = self.usable(state, &origin).await?;
+        self.audit.record(EventKind::CodeAccepted, None, &origin, "").await;
         self.finish(attempt, origin).await
     }
 
