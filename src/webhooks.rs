@@ -16,7 +16,6 @@ use sha2::Sha256;
 use crate::audit::Metrics;
 use crate::clock::Clock;
 use crate::crypto;
-use crate::oidc::Client;
 
 /// Waits between attempts; after the last, the delivery is dropped (and counted).
 const RETRY_DELAYS: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(25)];
@@ -47,9 +46,9 @@ impl Webhooks {
         Ok(Self { http, clock, metrics })
     }
 
-    /// Queues `event` (`user.signed_in` …) with `data` for `client`, if it has a webhook.
-    pub fn send(&self, client: &Client, event: &'static str, data: Value) {
-        let (Some(url), Some(secret)) = (client.webhook_url.clone(), client.webhook_secret.clone()) else { return };
+    /// Queues `event` (`user.signed_in` …) with `data` for delivery to `url`, signed with
+    /// `secret`.
+    pub fn send(&self, url: String, secret: String, event: &'static str, data: Value) {
         let id = crypto::random_token::<16>().unwrap_or_default();
         let created = self.clock.now().timestamp();
         let body = serde_json::json!({ "id": id, "type": event, "created": created, "data": data }).to_string();

@@ -45,12 +45,15 @@ pub struct Client {
     /// A session older than this (since its sign-in) must sign in again for this app.
     #[serde(default)]
     pub max_session_age_secs: Option<u64>,
-    /// Where to send signed events (`CLIENTS_FILE` only).
-    #[serde(default, skip_serializing)]
+    /// Where to send signed events.
+    #[serde(default)]
     pub webhook_url: Option<String>,
-    /// The webhook signing secret (`CLIENTS_FILE` only; never stored in Redis).
+    /// The webhook signing secret from `CLIENTS_FILE` (never written to the store).
     #[serde(default, skip_serializing)]
     pub webhook_secret: Option<String>,
+    /// The webhook signing secret of a client registered through the API, sealed (AEAD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret_sealed: Option<String>,
 }
 
 impl fmt::Debug for Client {
@@ -209,6 +212,7 @@ impl ClientRegistry {
                 max_session_age_secs,
                 webhook_url: entry.webhook_url,
                 webhook_secret: entry.webhook_secret,
+                webhook_secret_sealed: None,
             };
             clients.insert(id, client);
         }
@@ -233,6 +237,9 @@ impl Client {
             if let Err(e) = check_redirect_uri(uri, production) {
                 problems.push(format!("`{uri}`: {e}"));
             }
+        }
+        if let Some((url, Err(e))) = self.webhook_url.as_ref().map(|url| (url, check_redirect_uri(url, production))) {
+            problems.push(format!("webhook_url `{url}`: {e}"));
         }
         if let Some(bad) = self.scopes.iter().find(|s| !matches!(s.as_str(), "openid" | "email")) {
             problems.push(format!("scope `{bad}` is not offered (openid, email)"));

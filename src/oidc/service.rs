@@ -198,6 +198,8 @@ pub struct ClientDraft {
     pub require_second_factor: bool,
     /// Sessions older than this sign in again for this app.
     pub max_session_age_secs: Option<u64>,
+    /// Where to send signed events (a secret is made for it and shown once).
+    pub webhook_url: Option<String>,
 }
 
 /// A client as the admin API shows it: no secret, and where it comes from.
@@ -220,6 +222,8 @@ pub struct ClientView {
     pub require_second_factor: bool,
     /// Maximum session age.
     pub max_session_age_secs: Option<u64>,
+    /// Where signed events go.
+    pub webhook_url: Option<String>,
     /// `file` (`CLIENTS_FILE`, read-only here) or `store`.
     pub source: &'static str,
 }
@@ -301,9 +305,9 @@ impl OidcService {
             if let Ok(Some(client)) = self.client(&id).await {
                 match sid {
                     Some(sid) => {
-                        self.webhooks.send(&client, "user.signed_out", serde_json::json!({ "sub": user, "sid": sid }))
+                        self.send_webhook(&client, "user.signed_out", serde_json::json!({ "sub": user, "sid": sid }))
                     }
-                    None => self.webhooks.send(&client, "user.sessions_revoked", serde_json::json!({ "sub": user })),
+                    None => self.send_webhook(&client, "user.sessions_revoked", serde_json::json!({ "sub": user })),
                 }
             }
         }
@@ -318,8 +322,9 @@ impl OidcService {
         Ok(views)
     }
 
-    /// Registers a client; a confidential one gets a secret, returned once.
-    pub async fn create_client(&self, draft: ClientDraft) -> Result<(ClientView, Option<String>), ClientError> {
+    /// Registers a client; a confidential one gets a secret, and a webhook a signing secret,
+    /// each returned once: `(client, client_secret, webhook_secret)`.
+    pub async fn create_client(&self, draft: ClientDraft) -> Result<CreatedClient, ClientError> {
         if self.client(&draft.client_id).await?.is_some() {
             return Err(ClientError::Exists);
         }
@@ -331,17 +336,67 @@ impl OidcService {
             }
             _ => return Err(ClientError::Invalid(vec!["type must be `public` or `confidential`".to_owned()])),
         };
-        let client = self.build_client(draft.client_id.clone(), draft, kind)?;
+        let mut client = self.build_client(draft.client_id.clone(), draft, kind)?;
+        let webhook_secret = self.seal_new_webhook_secret(&mut client, None)?;
         self.store.put_client(&client).await?;
-        Ok((view(&client, "store"), secret))
+        Ok(CreatedClient { client: view(&client, "store"), client_secret: secret, webhook_secret })
     }
 
-    /// Replaces a stored client's settings (not its id, type or secret).
-    pub async fn update_client(&self, id: &str, draft: ClientDraft) -> Result<ClientView, ClientError> {
+    /// A new webhook signing secret for `client` if it now has a webhook and had none before
+    /// (`previous` is its sealed secret, kept otherwise); returns the plaintext to show once.
+    fn seal_new_webhook_secret(
+        &self,
+        client: &mut Client,
+        previous: Option<String>,
+    ) -> Result<Option<String>, ClientError> {
+        if client.webhook_url.is_none() {
+            client.webhook_secret_sealed = None;
+            return Ok(None);
+        }
+        if previous.is_some() {
+            client.webhook_secret_sealed = previous;
+            return Ok(None);
+        }
+        let secret = crypto::random_token::<32>()?;
+        client.webhook_secret_sealed = Some(self.keys.sealer.seal(&webhook_context(&client.id), secret.as_bytes())?);
+        Ok(Some(secret))
+    }
+
+    /// Where and with what secret `client`'s events go, if anywhere.
+    fn webhook_target(&self, client: &Client) -> Option<(String, String)> {
+        let url = client.webhook_url.clone()?;
+        let secret = match (&client.webhook_secret, &client.webhook_secret_sealed) {
+            (Some(secret), _) => secret.clone(),
+            (None, Some(sealed)) => match self.keys.sealer.open(&webhook_context(&client.id), sealed) {
+                Ok(bytes) => String::from_utf8(bytes).ok()?,
+                Err(_) => {
+                    tracing::error!(client = %client.id, "webhook secret does not open (SECRET_KEY changed?)");
+                    return None;
+                }
+            },
+            (None, None) => return None,
+        };
+        Some((url, secret))
+    }
+
+    fn send_webhook(&self, client: &Client, event: &'static str, data: serde_json::Value) {
+        if let Some((url, secret)) = self.webhook_target(client) {
+            self.webhooks.send(url, secret, event, data);
+        }
+    }
+
+    /// Replaces a stored client's settings (not its id, type or secret). A newly added webhook
+    /// gets a signing secret, returned once.
+    pub async fn update_client(
+        &self,
+        id: &str,
+        draft: ClientDraft,
+    ) -> Result<(ClientView, Option<String>), ClientError> {
         let existing = self.stored(id).await?;
-        let client = self.build_client(existing.id.clone(), draft, existing.kind)?;
+        let mut client = self.build_client(existing.id.clone(), draft, existing.kind)?;
+        let webhook_secret = self.seal_new_webhook_secret(&mut client, existing.webhook_secret_sealed)?;
         self.store.put_client(&client).await?;
-        Ok(view(&client, "store"))
+        Ok((view(&client, "store"), webhook_secret))
     }
 
     /// A new secret for a stored confidential client, returned once; the old one stops working.
@@ -381,8 +436,9 @@ impl OidcService {
             scopes,
             require_second_factor: draft.require_second_factor,
             max_session_age_secs: draft.max_session_age_secs,
-            webhook_url: None,
+            webhook_url: draft.webhook_url,
             webhook_secret: None,
+            webhook_secret_sealed: None,
         };
         let mut problems = client.problems(self.production);
         if !client.scopes.iter().any(|s| s == "openid") {
@@ -547,7 +603,7 @@ impl OidcService {
         let event = serde_json::json!({
             "sub": claims.sub, "sid": claims.sid, "client_id": client.id, "auth_time": claims.auth_time, "amr": claims.amr,
         });
-        self.webhooks.send(client, "user.signed_in", event);
+        self.send_webhook(client, "user.signed_in", event);
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
@@ -625,6 +681,21 @@ impl OidcService {
     }
 }
 
+/// A new client and the secrets to show once.
+#[derive(Debug, Serialize)]
+pub struct CreatedClient {
+    /// The client.
+    pub client: ClientView,
+    /// Its secret (confidential clients).
+    pub client_secret: Option<String>,
+    /// Its webhook signing secret (when it has a webhook).
+    pub webhook_secret: Option<String>,
+}
+
+fn webhook_context(client_id: &str) -> String {
+    format!("webhook:{client_id}")
+}
+
 fn view(client: &Client, source: &'static str) -> ClientView {
     ClientView {
         client_id: client.id.clone(),
@@ -635,6 +706,7 @@ fn view(client: &Client, source: &'static str) -> ClientView {
         scopes: client.scopes.clone(),
         require_second_factor: client.require_second_factor,
         max_session_age_secs: client.max_session_age_secs,
+        webhook_url: client.webhook_url.clone(),
         source,
     }
 }

@@ -46,9 +46,9 @@ pub async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
         Err(e) => return Ok(bad_draft(&e)),
     };
     match state.oidc.create_client(draft).await {
-        Ok((client, secret)) => {
-            record(&state, &req, &admin, None, &format!("client created {}", client.client_id)).await;
-            Ok(HttpResponse::Created().json(serde_json::json!({ "client": client, "client_secret": secret })))
+        Ok(created) => {
+            record(&state, &req, &admin, None, &format!("client created {}", created.client.client_id)).await;
+            Ok(HttpResponse::Created().json(created))
         }
         Err(e) => answer(e),
     }
@@ -67,9 +67,9 @@ pub async fn update(
         Err(e) => return Ok(bad_draft(&e)),
     };
     match state.oidc.update_client(&id, draft).await {
-        Ok(client) => {
+        Ok((client, webhook_secret)) => {
             record(&state, &req, &admin, None, &format!("client updated {}", client.client_id)).await;
-            Ok(HttpResponse::Ok().json(client))
+            Ok(HttpResponse::Ok().json(serde_json::json!({ "client": client, "webhook_secret": webhook_secret })))
         }
         Err(e) => answer(e),
     }

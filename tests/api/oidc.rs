@@ -444,6 +444,7 @@ async fn register_in_store(app: &TestApp, id: &str, require_second_factor: bool,
         max_session_age_secs: max_age,
         webhook_url: None,
         webhook_secret: None,
+        webhook_secret_sealed: None,
     };
     app.store().put_client(&client).await.unwrap();
 }
@@ -585,11 +586,15 @@ const HOOK_SECRET: &str = "webhook-secret-webhook-secret-0123456789";
 
 /// Checks a delivery the way a receiver should: recompute the HMAC over "t.body".
 fn signature_valid(request: &wiremock::Request) -> bool {
+    signed_with(request, HOOK_SECRET)
+}
+
+fn signed_with(request: &wiremock::Request, secret: &str) -> bool {
     use hmac::Mac;
     let header = request.headers.get("latchkey-signature").unwrap().to_str().unwrap().to_owned();
     let (t, v1) = header.split_once(",v1=").unwrap();
     let t = t.trim_start_matches("t=");
-    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.{}", String::from_utf8_lossy(&request.body)).as_bytes());
     let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     expected == v1
@@ -657,4 +662,42 @@ async fn apps_get_signed_webhooks_retried_after_a_failure() {
     let event: Value = serde_json::from_slice(&got[2].body).unwrap();
     assert_eq!(event["type"], "user.signed_out");
     assert!(signature_valid(&got[2]));
+}
+
+#[tokio::test]
+async fn a_client_registered_through_the_api_gets_webhooks_with_a_sealed_secret() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&receiver).await;
+    let (app, _) = spawn_provider().await;
+    let draft = serde_json::json!({
+        "client_id": "hooked-api", "type": "confidential",
+        "redirect_uris": ["https://hooked.example.com/cb"], "webhook_url": format!("{}/events", receiver.uri())
+    });
+    let (status, created) = admin_call(&app, reqwest::Method::POST, "", Some(draft)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let client_secret = created["client_secret"].as_str().unwrap().to_owned();
+    let hook_secret = created["webhook_secret"].as_str().expect("no webhook secret shown").to_owned();
+    for (key, value) in app.dump_redis().await {
+        assert!(!value.contains(&hook_secret), "webhook secret in clear under {key}");
+    }
+    let code = code_for(&app, "hooked-api", "https://hooked.example.com/cb", None).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://hooked.example.com/cb"),
+    ];
+    assert_eq!(exchange(&app, &form, Some(("hooked-api", &client_secret))).await.0, StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let got = loop {
+        let got = receiver.received_requests().await.unwrap_or_default();
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(std::time::Instant::now() < deadline, "no delivery");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(signed_with(&got[0], &hook_secret), "not signed with the secret shown at creation");
+    assert!(!signed_with(&got[0], &client_secret));
 }
