@@ -38,6 +38,8 @@ pub struct UserReport {
     pub second_factor: FactorsReport,
     /// Live sessions.
     pub sessions: Vec<SessionReport>,
+    /// Newest events first.
+    pub recent_events: Vec<AuditEvent>,
 }
 
 /// A user's second factors, without secrets.
@@ -108,14 +110,16 @@ impl AdminService {
         self.policy.current().await
     }
 
-    /// Replaces the policy after checking every field; returns it with its new version.
-    pub async fn update_policy(&self, mut new: SignInPolicy) -> Result<SignInPolicy, PolicyError> {
+    /// Replaces the policy after checking every field; returns it with its new version, and
+    /// what changed (`field: old -> new`, for the audit log).
+    pub async fn update_policy(&self, mut new: SignInPolicy) -> Result<(SignInPolicy, String), PolicyError> {
         new.validate().map_err(PolicyError::Invalid)?;
         let old = self.policy.current().await?;
         new.version = old.version + 1;
         self.policy.replace(&new).await?;
         tracing::info!(version = new.version, "policy changed");
-        Ok(new)
+        let diff = policy_diff(&old, &new);
+        Ok((new, diff))
     }
 
     fn lookup(&self, email: &Email) -> String {
@@ -156,6 +160,7 @@ impl AdminService {
                 recovery_codes_left,
             },
             sessions,
+            recent_events: self.store.user_events(&user.id, 20).await?,
         }))
     }
 
@@ -200,4 +205,18 @@ impl AdminService {
         tracing::info!(user = %user.id, blocked, "admin changed block");
         Ok(Some(user.id))
     }
+}
+
+/// The fields that differ between two policies, as `field: old -> new; …`.
+fn policy_diff(old: &SignInPolicy, new: &SignInPolicy) -> String {
+    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return String::new();
+    };
+    new.iter()
+        .filter(|(field, value)| *field != "version" && old.get(*field) != Some(*value))
+        .map(|(field, value)| format!("{field}: {} -> {value}", old.get(field).cloned().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -73,10 +73,9 @@ pub async fn put_policy(
         }
     };
     match state.admin.update_policy(policy).await {
-        Ok(policy) => {
+        Ok((policy, diff)) => {
             tracing::info!(admin = admin.name(), version = policy.version, "admin changed the policy");
-            let diff = serde_json::to_string(&policy).unwrap_or_default();
-            record(&state, &req, &admin, None, &format!("policy v{} {diff}", policy.version)).await;
+            record(&state, &req, &admin, None, &format!("policy v{}: {diff}", policy.version)).await;
             Ok(HttpResponse::Ok().json(policy))
         }
         Err(PolicyError::Invalid(fields)) => {

@@ -166,9 +166,9 @@ pub async fn save_policy(
         return render(&req, &state, None, errors, StatusCode::BAD_REQUEST).await;
     }
     match state.admin.update_policy(policy).await {
-        Ok(saved) => {
+        Ok((saved, diff)) => {
             let origin = client::request_origin(&req, &state.trusted_proxies);
-            let detail = format!("policy v{} by {}", saved.version, admin.sub);
+            let detail = format!("policy v{}: {diff} by {}", saved.version, admin.sub);
             state.audit.record(EventKind::AdminAction, None, &origin, &detail).await;
             Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/admin")).finish())
         }

@@ -75,6 +75,11 @@ async fn a_policy_change_on_one_instance_reaches_another_within_seconds() {
     policy["link_ttl_secs"] = 120.into();
     let changed: Value = admin(&a, reqwest::Method::PUT, "/policy", Some(policy)).await.json().await.unwrap();
     assert_eq!(changed["link_ttl_secs"], 120);
+    // The audit log names who changed what.
+    let url = format!("{}/api/v1/admin/audit?kind=admin_action", a.address);
+    let log: Value = a.client.get(url).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let detail = log["events"][0]["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("link_ttl_secs: 900 -> 120") && detail.contains("by api-token"), "{detail}");
     let version = changed["version"].as_u64().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
@@ -98,6 +103,7 @@ async fn an_admin_looks_a_user_up_and_revokes_their_sessions() {
     assert_eq!(report["email"], "user@example.com");
     assert_eq!(report["sessions"].as_array().unwrap().len(), 1);
     assert_eq!(report["second_factor"]["totp"], false);
+    assert_eq!(report["recent_events"][0]["kind"], "session_issued");
     assert!(!report.to_string().contains("totp\":\""), "a secret in the report");
     assert_eq!(app.get("/auth/verify").await.status(), StatusCode::OK);
     let revoked: Value =
