@@ -2,6 +2,7 @@
 
 pub mod clients;
 pub mod pkce;
+pub mod registry;
 pub mod service;
 
 pub use clients::{Client, ClientRegistry};

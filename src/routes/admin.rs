@@ -1,7 +1,6 @@
 //! The admin API under `/api/v1/admin`: `Authorization: Bearer <ADMIN_API_TOKEN>`, or the
 //! session of an `ADMIN_EMAILS` account that passed a second factor.
 
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::account::current_session;
@@ -30,13 +29,7 @@ impl Admin {
 /// 401 without credentials or with a wrong token; 403 for a session that is not an admin's,
 /// or an admin's without a second factor.
 pub(super) async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<Admin, ApiError> {
-    let bearer = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
+    let bearer = super::cookies::bearer_token(req);
     if bearer.as_deref().is_some_and(|token| state.admin.token_matches(token)) {
         return Ok(Admin::Token);
     }

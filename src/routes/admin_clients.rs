@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::admin::{record, require_admin};
 use crate::app::AppState;
 use crate::error::{ApiError, AppError};
-use crate::oidc::service::{ClientDraft, ClientError};
+use crate::oidc::registry::{ClientDraft, ClientError};
 
 fn answer(e: ClientError) -> Result<HttpResponse, ApiError> {
     let (mut status, body) = match &e {

@@ -36,9 +36,11 @@ pub fn removal(name: &'static str) -> Cookie<'static> {
 
 /// The session token: the `__Host-session` cookie, or an `Authorization: Bearer` header.
 pub fn session_token(req: &HttpRequest) -> Option<String> {
-    if let Some(cookie) = req.cookie(SESSION) {
-        return Some(cookie.value().to_owned());
-    }
+    req.cookie(SESSION).map(|cookie| cookie.value().to_owned()).or_else(|| bearer_token(req))
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     let header = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = header.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())

@@ -156,13 +156,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
 
 /// `GET /oauth2/userinfo` (Bearer access token).
 pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let token = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
+    let token = super::cookies::bearer_token(&req);
     let info = match token {
         Some(token) => state.oidc.userinfo(&token).await?,
         None => None,
