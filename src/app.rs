@@ -62,6 +62,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpNet>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// `APP_ENV=production`.
+    pub production: bool,
 }
 
 impl AppState {
@@ -186,6 +188,7 @@ impl Application {
             public_origin,
             trusted_proxies,
             clock,
+            production,
         });
 
         let listener = TcpListener::bind(bind_addr).with_context(|| format!("cannot listen on {bind_addr}"))?;
@@ -269,7 +272,7 @@ impl Application {
 /// The route table. `/metrics` is here unless it has a listener of its own (`METRICS_ADDR`).
 fn routes(cfg: &mut web::ServiceConfig, public_metrics: bool) {
     if public_metrics {
-        cfg.route("/metrics", web::get().to(ops::metrics));
+        cfg.route("/metrics", web::get().to(ops::public_metrics));
     }
     cfg.route("/", web::get().to(login::root))
         .route("/login", web::get().to(login::login_page))

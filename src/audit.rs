@@ -48,14 +48,13 @@ impl EventKind {
     /// True when the detail is one of a few fixed words (a reason, the methods), so it can be a
     /// metrics label without growing the series without bound.
     fn labelled_by_detail(self) -> bool {
-        matches!(
-            self,
-            Self::LinkRefused
-                | Self::LinkFailed
-                | Self::SecondFactorPassed
-                | Self::SecondFactorFailed
-                | Self::SessionIssued
-        )
+        matches!(self, Self::LinkFailed | Self::SecondFactorPassed | Self::SecondFactorFailed | Self::SessionIssued)
+    }
+
+    /// The metric it counts toward. A refused request counts as a requested link: the
+    /// metrics must not tell an outsider that an address is blocked or not allowed to sign up.
+    fn metric(self) -> Self {
+        if self == Self::LinkRefused { Self::LinkRequested } else { self }
     }
 
     /// The event's name, as in the log and the metrics.
@@ -179,7 +178,7 @@ impl Audit {
         } else {
             format!("detail=\"{}\"", detail.replace(['"', '\\', '\n'], "_"))
         };
-        self.metrics.inc(kind.name(), &label);
+        self.metrics.inc(kind.metric().name(), &label);
         let event = AuditEvent {
             id: String::new(),
             at: self.clock.now().to_rfc3339(),

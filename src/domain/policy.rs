@@ -161,6 +161,21 @@ impl SignInPolicy {
         if !self.methods.totp && !self.methods.sms {
             problems.push(("methods", "at least one of totp and sms must be allowed".to_owned()));
         }
+        if self.second_factor == SecondFactorPolicy::Required && !self.methods.totp {
+            problems.push((
+                "methods",
+                "a required second factor needs totp: sign-ins without one set up an authenticator app".to_owned(),
+            ));
+        }
+        for action in super::LimitedAction::ALL {
+            let limit = self.rate_limits.get(action);
+            if limit.max == 0 || limit.window.as_secs() > 86_400 {
+                problems.push((
+                    "rate_limits",
+                    format!("{}: at least 1 per window, and a window of at most 1d", action.name()),
+                ));
+            }
+        }
         if let Some(bad) = self.signup_allow.iter().flatten().find(|entry| {
             let domain = entry.rsplit_once('@').map_or(entry.as_str(), |(_, d)| d);
             entry.is_empty() || entry.chars().any(char::is_whitespace) || !domain.contains('.')

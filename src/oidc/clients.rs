@@ -210,10 +210,17 @@ impl ClientRegistry {
                 scopes,
                 require_second_factor: entry.require_second_factor,
                 max_session_age_secs,
-                webhook_url: entry.webhook_url,
+                webhook_url: entry.webhook_url.clone(),
                 webhook_secret: entry.webhook_secret,
                 webhook_secret_sealed: None,
             };
+            problems.extend(
+                client
+                    .problems(production)
+                    .into_iter()
+                    .filter(|p| p.starts_with("max_session_age"))
+                    .map(|p| format!("client `{id}`: {p}")),
+            );
             clients.insert(id, client);
         }
         if problems.is_empty() { Ok(Self { clients }) } else { Err(problems) }
@@ -240,6 +247,9 @@ impl Client {
         }
         if let Some((url, Err(e))) = self.webhook_url.as_ref().map(|url| (url, check_redirect_uri(url, production))) {
             problems.push(format!("webhook_url `{url}`: {e}"));
+        }
+        if self.max_session_age_secs.is_some_and(|age| !(60..=365 * 86_400).contains(&age)) {
+            problems.push("max_session_age must be between 1 minute and 365 days".to_owned());
         }
         if let Some(bad) = self.scopes.iter().find(|s| !matches!(s.as_str(), "openid" | "email")) {
             problems.push(format!("scope `{bad}` is not offered (openid, email)"));

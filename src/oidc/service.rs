@@ -361,8 +361,11 @@ impl OidcService {
         let code = form.code.as_deref().ok_or(TokenError::InvalidRequest("code is missing"))?;
         let access_token = crypto::random_token::<32>().map_err(|e| TokenError::Server(e.into()))?;
         let access_id = self.access_id(&access_token);
-        let grant = match self.store.exchange_auth_code(&self.code_id(code), &access_id).await? {
+        let grant = match self.store.exchange_auth_code(&self.code_id(code), &client.id, &access_id).await? {
             None => return Err(TokenError::InvalidGrant("unknown or expired code")),
+            Some(CodeExchange::WrongClient) => {
+                return Err(TokenError::InvalidGrant("code was issued to another client"));
+            }
             Some(CodeExchange::Reused(issued)) => {
                 if let Some(issued) = issued {
                     self.store.delete_access_grant(&issued).await?;
@@ -382,11 +385,13 @@ impl OidcService {
         if form.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
             return Err(TokenError::InvalidGrant("redirect_uri does not match"));
         }
-        if let Some(challenge) = &grant.code_challenge {
-            let verifier = form.code_verifier.as_deref().unwrap_or_default();
-            if !pkce::verify(verifier, challenge) {
+        match (&grant.code_challenge, form.code_verifier.as_deref()) {
+            (Some(challenge), verifier) if !pkce::verify(verifier.unwrap_or_default(), challenge) => {
                 return Err(TokenError::InvalidGrant("PKCE verification failed"));
             }
+            // A verifier for a code issued without a challenge is a downgrade attempt.
+            (None, Some(_)) => return Err(TokenError::InvalidGrant("this code was issued without PKCE")),
+            _ => {}
         }
         let ttl = chrono::Duration::from_std(ACCESS_TTL).unwrap_or(chrono::Duration::minutes(10));
         let access = AccessGrant {

@@ -79,6 +79,9 @@ pub async fn enroll_totp(
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
     require_fresh_factor(&state, &claims).await?;
+    if !state.admin.policy().await?.methods.totp {
+        return Err(AppError::BadRequest("Authenticator apps are turned off here.".to_owned()));
+    }
     let enrollment = state.second.begin_totp(&claims.sub, &claims.email, EnrollSlot::Account).await.map_err(as_page)?;
     let csrf = csrf::issue(&req, &state.keys)?;
     Ok(page(&req, StatusCode::OK, EnrollPage::new(&csrf, "/account/totp/confirm", enrollment, None), &csrf.cookies()))

@@ -30,12 +30,25 @@ impl Admin {
 /// or an admin's without a second factor.
 pub(super) async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<Admin, ApiError> {
     let bearer = super::cookies::bearer_token(req);
-    if bearer.as_deref().is_some_and(|token| state.admin.token_matches(token)) {
-        return Ok(Admin::Token);
+    match bearer.as_deref() {
+        Some(token) if state.admin.token_matches(token) => return Ok(Admin::Token),
+        // A wrong token is refused, whatever cookie comes with it.
+        Some(_) => return Err(AppError::Unauthorized.into()),
+        None => {}
     }
-    // Browsers: the session cookie, and a same-origin request (JSON bodies need no CSRF token,
-    // but the Origin check still applies).
+    // Browsers: the session cookie, and for a change, proof that the request comes from our own
+    // pages — `Sec-Fetch-Site: same-origin` or our `Origin` (the API takes no CSRF token).
     csrf::check_origin(req, &state.public_origin)?;
+    if req.method() != actix_web::http::Method::GET {
+        let fetch_same = req.headers().get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"same-origin");
+        let origin_same = req
+            .headers()
+            .get(actix_web::http::header::ORIGIN)
+            .is_some_and(|v| v.as_bytes() == state.public_origin.as_bytes());
+        if !fetch_same && !origin_same {
+            return Err(AppError::Forbidden("A change by cookie must come from this site's own pages.").into());
+        }
+    }
     match current_session(req, state).await? {
         Some(s) if state.admin.is_admin(&s.email) && s.amr.iter().any(|m| m == "mfa") => {
             Ok(Admin::Person(s.sub.to_string()))
@@ -51,14 +64,60 @@ pub async fn get_policy(req: HttpRequest, state: web::Data<AppState>) -> Result<
     Ok(HttpResponse::Ok().json(state.admin.policy().await.map_err(AppError::from)?))
 }
 
-/// `PUT /api/v1/admin/policy`: the whole policy; every bad field is named in a 400.
+/// The body as JSON, if it was sent as JSON (a form or plain-text post is refused).
+pub(super) fn json_body(req: &HttpRequest, body: &[u8]) -> Result<serde_json::Value, Box<HttpResponse>> {
+    let is_json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if !is_json {
+        return Err(Box::new(
+            HttpResponse::UnsupportedMediaType()
+                .json(serde_json::json!({ "error": "unsupported_media_type", "message": "send application/json" })),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(
+            HttpResponse::BadRequest().json(serde_json::json!({ "error": "invalid_json", "message": e.to_string() })),
+        )
+    })
+}
+
+/// `PUT /api/v1/admin/policy`: the whole policy — every field, so nothing is loosened by
+/// leaving it out; a `version` other than the current one is a conflict (409). Every bad
+/// field is named in a 400.
 pub async fn put_policy(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    let policy: SignInPolicy = match serde_json::from_slice(&body) {
+    let value = match json_body(&req, &body) {
+        Ok(value) => value,
+        Err(response) => return Ok(*response),
+    };
+    let current = state.admin.policy().await.map_err(AppError::from)?;
+    if value.get("version").and_then(serde_json::Value::as_u64).is_some_and(|v| v != current.version) {
+        return Ok(HttpResponse::Conflict().json(serde_json::json!({
+            "error": "conflict", "message": "the policy changed since it was read", "version": current.version
+        })));
+    }
+    let required = serde_json::to_value(&current).unwrap_or_default();
+    let missing: serde_json::Map<String, serde_json::Value> = required
+        .as_object()
+        .map(|fields| {
+            fields
+                .keys()
+                .filter(|k| *k != "version" && value.get(k.as_str()).is_none())
+                .map(|k| (k.clone(), "is missing (send the whole policy)".into()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !missing.is_empty() {
+        return Ok(HttpResponse::BadRequest().json(serde_json::json!({ "error": "invalid_policy", "fields": missing })));
+    }
+    let policy: SignInPolicy = match serde_json::from_value(value) {
         Ok(policy) => policy,
         Err(e) => {
             return Ok(HttpResponse::BadRequest()
@@ -169,14 +228,30 @@ pub async fn audit(
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let events = match &q.user {
-        Some(email) => state.admin.user_events(&email_param(email)?, 100).await,
-        None => state.admin.global_events(q.before.as_deref(), limit).await,
-    }
-    .map_err(AppError::from)?;
-    let events: Vec<_> =
-        events.into_iter().filter(|e| q.kind.as_deref().is_none_or(|k| e.kind.name() == k)).take(limit).collect();
-    let next = if q.user.is_none() && events.len() == limit { events.last().map(|e| e.id.clone()) } else { None };
+    let wanted = |e: &crate::audit::AuditEvent| q.kind.as_deref().is_none_or(|k| e.kind.name() == k);
+    let (events, next) = match &q.user {
+        Some(email) => {
+            let events = state.admin.user_events(&email_param(email)?, 100).await.map_err(AppError::from)?;
+            (events.into_iter().filter(wanted).take(limit).collect::<Vec<_>>(), None)
+        }
+        None => {
+            // Filtered pages are filled from as many raw pages as it takes (bounded).
+            let mut events = Vec::new();
+            let mut before = q.before.clone();
+            for _ in 0..50 {
+                let page = state.admin.global_events(before.as_deref(), 200).await.map_err(AppError::from)?;
+                let exhausted = page.len() < 200;
+                before = page.last().map(|e| e.id.clone());
+                events.extend(page.into_iter().filter(wanted));
+                if events.len() >= limit || exhausted {
+                    break;
+                }
+            }
+            events.truncate(limit);
+            let next = (events.len() == limit).then(|| events.last().map(|e| e.id.clone())).flatten();
+            (events, next)
+        }
+    };
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events, "next": next })))
 }
 

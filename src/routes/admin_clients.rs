@@ -41,9 +41,10 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 /// (shown this once).
 pub async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    let draft: ClientDraft = match serde_json::from_slice(&body) {
-        Ok(draft) => draft,
-        Err(e) => return Ok(bad_draft(&e)),
+    let draft: ClientDraft = match super::admin::json_body(&req, &body).map(serde_json::from_value) {
+        Ok(Ok(draft)) => draft,
+        Ok(Err(e)) => return Ok(bad_draft(&e)),
+        Err(response) => return Ok(*response),
     };
     match state.oidc.create_client(draft).await {
         Ok(created) => {
@@ -62,9 +63,10 @@ pub async fn update(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    let draft: ClientDraft = match serde_json::from_slice(&body) {
-        Ok(draft) => draft,
-        Err(e) => return Ok(bad_draft(&e)),
+    let draft: ClientDraft = match super::admin::json_body(&req, &body).map(serde_json::from_value) {
+        Ok(Ok(draft)) => draft,
+        Ok(Err(e)) => return Ok(bad_draft(&e)),
+        Err(response) => return Ok(*response),
     };
     match state.oidc.update_client(&id, draft).await {
         Ok((client, webhook_secret)) => {

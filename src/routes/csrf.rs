@@ -42,13 +42,24 @@ pub fn issue(req: &HttpRequest, keys: &Keyring) -> Result<Csrf, AppError> {
 }
 
 /// Refuses a POST whose `Origin` is another site, or that a browser marks `cross-site`.
+///
+/// Our pages send `Referrer-Policy: no-referrer` (tokens live in URLs), and under that policy
+/// browsers send `Origin: null` even on same-origin form posts; such a request passes when the
+/// browser also says `Sec-Fetch-Site: same-origin` (or sends no fetch metadata at all, where the
+/// CSRF token still stands guard).
 pub fn check_origin(req: &HttpRequest, public_origin: &str) -> Result<(), AppError> {
-    let cross_origin = req.headers().get(ORIGIN).is_some_and(|origin| origin.as_bytes() != public_origin.as_bytes());
-    let cross_site = req.headers().get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site");
-    if cross_origin || cross_site {
-        return Err(AppError::Forbidden("This request came from another site and was refused."));
+    let fetch_site = req.headers().get("sec-fetch-site").map(|v| v.as_bytes().to_vec());
+    let same_site = fetch_site.as_deref().is_none_or(|v| v == b"same-origin" || v == b"none");
+    let origin_ok = match req.headers().get(ORIGIN) {
+        None => true,
+        Some(origin) if origin.as_bytes() == b"null" => same_site,
+        Some(origin) => origin.as_bytes() == public_origin.as_bytes(),
+    };
+    if origin_ok && fetch_site.as_deref() != Some(b"cross-site") {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden("This request came from another site and was refused."))
     }
-    Ok(())
 }
 
 /// Checks a form POST: same origin, and a token matching this browser's CSRF cookie.

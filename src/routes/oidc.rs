@@ -214,9 +214,17 @@ pub async fn logout(
     if params.post_logout_redirect_uri.as_deref().is_some_and(|uri| !client.allows_post_logout(uri)) {
         return Err(AppError::BadRequest("The app asked to return to an address it did not register.".to_owned()));
     }
-    if let Some(session) = current_session(&req, &state).await?.filter(|s| s.sid == claims.sid && s.sub == claims.sub) {
-        state.sessions.end(&session).await?;
-    }
+    // The hint must name this browser's session; anyone else's hint only gets the question.
+    let Some(session) = current_session(&req, &state).await?.filter(|s| s.sid == claims.sid && s.sub == claims.sub)
+    else {
+        let csrf = csrf::issue(&req, &state.keys)?;
+        return Ok(page(&req, StatusCode::OK, LogoutConfirmPage { csrf: csrf.token.clone() }, &csrf.cookies()));
+    };
+    state.sessions.end(&session).await?;
+    let origin = super::client::request_origin(&req, &state.trusted_proxies);
+    let detail = format!("by app {}", client.id);
+    state.audit.record(crate::audit::EventKind::SessionEnded, Some(&session.sub), &origin, &detail).await;
+    state.oidc.notify_ended(&session.sub, Some(&session.sid)).await;
     let removal = cookies::removal(cookies::SESSION);
     match params.post_logout_redirect_uri {
         Some(uri) => {

@@ -1,7 +1,7 @@
 //! Operations endpoints and static files.
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -42,6 +42,18 @@ pub async fn stylesheet() -> HttpResponse {
 /// Anything else.
 pub async fn not_found() -> Result<HttpResponse, AppError> {
     Err(AppError::NotFound)
+}
+
+/// `GET /metrics` on the public port: in production it needs `Authorization: Bearer
+/// <ADMIN_API_TOKEN>` (counters over time could tell an outsider what their own requests
+/// did); set `METRICS_ADDR` to serve it on a private listener instead.
+pub async fn public_metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let allowed =
+        !state.production || super::cookies::bearer_token(&req).is_some_and(|token| state.admin.token_matches(&token));
+    if !allowed {
+        return HttpResponse::Unauthorized().insert_header(("WWW-Authenticate", "Bearer")).finish();
+    }
+    metrics(state).await
 }
 
 /// `GET /metrics`: Prometheus text.

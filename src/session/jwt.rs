@@ -75,14 +75,24 @@ impl TokenSigner {
         jsonwebtoken::encode(&header, claims, key.encoding()).map_err(JwtError::Signing)
     }
 
+    /// `alg` is pinned: `none`, HS* (key confusion) and other families never reach a verifier.
+    /// Headers that carry or point at keys, or demand extensions, are refused; nothing is fetched.
+    fn check_header(header: &Header) -> Result<(), JwtError> {
+        let bad = header.alg != Algorithm::EdDSA
+            || header.jwk.is_some()
+            || header.jku.is_some()
+            || header.x5u.is_some()
+            || header.x5c.is_some()
+            || header.crit.is_some();
+        if bad { Err(JwtError::Header) } else { Ok(()) }
+    }
+
     /// Verifies the signature, key and issuer of an `id_token_hint`, accepting any audience
     /// (the caller checks it names a registered client) and expired tokens (RP-initiated
     /// logout allows them). Never use it to accept a session.
     pub fn verify_hint<C: DeserializeOwned>(&self, token: &str) -> Result<C, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Header)?;
-        if header.alg != Algorithm::EdDSA || header.jwk.is_some() || header.jku.is_some() || header.x5u.is_some() {
-            return Err(JwtError::Header);
-        }
+        Self::check_header(&header)?;
         let key = self.keys.find(header.kid.as_deref().ok_or(JwtError::UnknownKey)?).ok_or(JwtError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
@@ -100,17 +110,7 @@ impl TokenSigner {
         now: DateTime<Utc>,
     ) -> Result<C, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Header)?;
-        // `alg` is pinned: `none`, HS* (key confusion) and other families never reach a verifier.
-        // Headers that carry or point at keys are refused outright; nothing is ever fetched.
-        if header.alg != Algorithm::EdDSA
-            || header.jwk.is_some()
-            || header.jku.is_some()
-            || header.x5u.is_some()
-            || header.x5c.is_some()
-            || header.crit.is_some()
-        {
-            return Err(JwtError::Header);
-        }
+        Self::check_header(&header)?;
         let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
         let key = self.keys.find(kid).ok_or(JwtError::UnknownKey)?;
 

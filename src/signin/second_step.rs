@@ -178,6 +178,10 @@ impl SignIn {
         origin: RequestOrigin,
         amr: &[&str],
     ) -> Result<SignedIn, SignInError> {
+        // Blocked while signing in (at the second step, or racing the link): no session.
+        if self.store.find_user(&self.email_lookup(&user.email)).await?.is_some_and(|u| u.blocked) {
+            return Err(SignInError::Link(super::LinkProblem::Unknown));
+        }
         let ttl = self.policy.current().await?.session_ttl();
         let session =
             self.sessions.start(user, amr.iter().map(|m| (*m).to_owned()).collect(), origin.clone(), ttl).await?;

@@ -202,19 +202,14 @@ impl SignIn {
         let browser = binding::create(&id, &self.keys.token)?;
         let email_lookup = self.email_lookup(&email);
         // A blocked account, or a new address the signup list does not allow, gets the same
-        // answer (and cookie), but no link and no mail: nothing tells an outsider which it was.
+        // answer, cookie and store work — only no mail: nothing tells an outsider which it was.
         let refusal = match self.store.find_user(&email_lookup).await? {
             Some(user) if user.blocked => Some("blocked"),
             Some(_) => None,
             None if !policy.signup_allowed(&email) => Some("signup_closed"),
             None => None,
         };
-        if let Some(reason) = refusal {
-            tracing::info!(email = %email.masked(), reason, "sign-in link refused");
-            self.audit.record(EventKind::LinkRefused, None, &origin, reason).await;
-            return Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl });
-        }
-        let generation = self.store.link_generation(&email_lookup, policy.supersede).await?;
+        let generation = self.store.link_generation(&email_lookup, policy.supersede && refusal.is_none()).await?;
         let attempt = LinkAttempt {
             email: email.clone(),
             return_to: return_to.unwrap_or_else(LocalPath::account),
@@ -228,6 +223,12 @@ impl SignIn {
             require_second_factor,
         };
         self.store.put_attempt(&id, &attempt, link_ttl + REMEMBER_AFTER_EXPIRY).await?;
+        if let Some(reason) = refusal {
+            // The stored attempt is never mailed, so nobody can use it; it expires on its own.
+            tracing::info!(email = %email.masked(), reason, "sign-in link refused");
+            self.audit.record(EventKind::LinkRefused, None, &attempt.requested_from, reason).await;
+            return Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl });
+        }
 
         let link = self.link_url(&token);
         let mail = LoginMail {

@@ -395,9 +395,17 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn exchange_auth_code(&self, id: &str, access_id: &str) -> StoreResult<Option<CodeExchange>> {
+    async fn exchange_auth_code(
+        &self,
+        id: &str,
+        client_id: &str,
+        access_id: &str,
+    ) -> StoreResult<Option<CodeExchange>> {
         let mut state = self.lock();
         let Some(entry) = state.auth_codes.get_mut(id).filter(|e| e.live()) else { return Ok(None) };
+        if entry.value.0.client_id != client_id {
+            return Ok(Some(CodeExchange::WrongClient));
+        }
         Ok(Some(match &entry.value.1 {
             Some(issued) => CodeExchange::Reused(Some(issued.clone())),
             None => {

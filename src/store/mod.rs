@@ -177,9 +177,11 @@ pub trait Store: Send + Sync + 'static {
     /// replay is recognised and what the code issued can be revoked).
     async fn put_auth_code(&self, id: &str, code: &AuthCode, keep_for: Duration) -> StoreResult<()>;
 
-    /// Uses a code in one atomic step: the first caller gets `Fresh` and records `access_id`
-    /// as what it issued; every later caller gets `Reused` with that id.
-    async fn exchange_auth_code(&self, id: &str, access_id: &str) -> StoreResult<Option<CodeExchange>>;
+    /// Uses a code in one atomic step: the first caller that is `client_id` gets `Fresh` and
+    /// records `access_id` as what it issued; later callers get `Reused` with that id; any
+    /// other client gets `WrongClient` and changes nothing.
+    async fn exchange_auth_code(&self, id: &str, client_id: &str, access_id: &str)
+    -> StoreResult<Option<CodeExchange>>;
 
     /// Saves an access token's grant for `ttl`.
     async fn put_access_grant(&self, id: &str, grant: &AccessGrant, ttl: Duration) -> StoreResult<()>;

@@ -176,6 +176,8 @@ pub enum CodeExchange {
     Fresh(Box<AuthCode>),
     /// Used before: the access token it issued (to revoke).
     Reused(Option<String>),
+    /// Presented by another client: left untouched, so it cannot be burned by a stranger.
+    WrongClient,
 }
 
 /// An opaque access token's grant (the token itself is never stored).

@@ -93,11 +93,13 @@ return 1
 
 /// Uses an authorization code once: the first caller marks it used and records the access
 /// token it issues; later callers learn that id (to revoke it).
-/// KEYS[1] = code hash (`data`, `access`); ARGV[1] = access token id.
-/// Returns nil, {'fresh', data} or {'reused', access id or ''}.
+/// A code presented by another client is left alone (a stranger cannot burn it).
+/// KEYS[1] = code hash (`data`, `client`, `access`); ARGV[1] = access token id; ARGV[2] = client.
+/// Returns nil, {'fresh', data}, {'reused', access id or ''} or {'wrong_client', ''}.
 const CODE_SCRIPT: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'data', 'access')
+local f = redis.call('HMGET', KEYS[1], 'data', 'access', 'client')
 if not f[1] then return nil end
+if f[3] ~= ARGV[2] then return {'wrong_client', ''} end
 if f[2] then return {'reused', f[2]} end
 redis.call('HSET', KEYS[1], 'access', ARGV[1])
 return {'fresh', f[1]}
@@ -547,24 +549,31 @@ impl Store for RedisStore {
         let key = self.keys.auth_code(id);
         redis::pipe()
             .atomic()
-            .hset(&key, "data", to_json(code)?)
+            .hset_multiple(&key, &[("data", to_json(code)?), ("client", code.client_id.clone())])
             .expire(&key, ttl_secs(keep_for) as i64)
             .exec_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)
     }
 
-    async fn exchange_auth_code(&self, id: &str, access_id: &str) -> StoreResult<Option<CodeExchange>> {
+    async fn exchange_auth_code(
+        &self,
+        id: &str,
+        client_id: &str,
+        access_id: &str,
+    ) -> StoreResult<Option<CodeExchange>> {
         let reply: Option<(String, String)> = self
             .code_script
             .key(self.keys.auth_code(id))
             .arg(access_id)
+            .arg(client_id)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
         Ok(match reply {
             None => None,
             Some((outcome, value)) if outcome == "fresh" => Some(CodeExchange::Fresh(Box::new(from_json(&value)?))),
+            Some((outcome, _)) if outcome == "wrong_client" => Some(CodeExchange::WrongClient),
             Some((_, access)) => Some(CodeExchange::Reused(Some(access).filter(|a| !a.is_empty()))),
         })
     }

@@ -62,9 +62,39 @@ async fn a_bad_policy_is_refused_naming_each_field() {
     let response =
         admin(&app, reqwest::Method::PUT, "/policy", Some(serde_json::json!({ "second_factor": "sometimes" }))).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST, "an unknown second_factor value was accepted");
-    let response = admin(&app, reqwest::Method::PUT, "/policy", Some(serde_json::json!({ "unknown_knob": 1 }))).await;
+    let mut with_unknown: Value = admin(&app, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
+    with_unknown["unknown_knob"] = 1.into();
+    let response = admin(&app, reqwest::Method::PUT, "/policy", Some(with_unknown)).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("unknown_knob"));
+    // Leaving a field out never loosens it: the whole policy is required.
+    let mut partial: Value = admin(&app, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
+    partial.as_object_mut().unwrap().remove("signup_allow");
+    let response = admin(&app, reqwest::Method::PUT, "/policy", Some(partial)).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.json::<Value>().await.unwrap()["fields"]["signup_allow"].is_string());
+    // Locking everyone out is refused.
+    let mut zero: Value = admin(&app, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
+    zero["rate_limits"] = serde_json::json!({ "redeem-fail-ip": "0/15m" });
+    let response = admin(&app, reqwest::Method::PUT, "/policy", Some(zero)).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.json::<Value>().await.unwrap()["fields"]["rate_limits"].is_string());
+}
+
+#[tokio::test]
+async fn two_admins_editing_one_version_conflict_instead_of_overwriting() {
+    let app = spawn_admin_app(&[]).await;
+    let read: Value = admin(&app, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
+    let mut first = read.clone();
+    first["link_ttl_secs"] = 600.into();
+    assert_eq!(admin(&app, reqwest::Method::PUT, "/policy", Some(first)).await.status(), StatusCode::OK);
+    let mut second = read;
+    second["session_ttl_secs"] = 3600.into();
+    assert_eq!(admin(&app, reqwest::Method::PUT, "/policy", Some(second)).await.status(), StatusCode::CONFLICT);
+    // A change by cookie needs proof it comes from our own pages; JSON only.
+    let url = format!("{}/api/v1/admin/policy", app.address);
+    let text = app.client.put(&url).bearer_auth(TOKEN).body("{}").send().await.unwrap();
+    assert_eq!(text.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
 #[tokio::test]
@@ -175,6 +205,7 @@ async fn a_signup_allow_list_keeps_strangers_out_without_saying_so() {
         app.request_token(email).await;
     }
     policy["signup_allow"] = serde_json::json!(["not a domain"]);
+    policy.as_object_mut().unwrap().remove("version");
     let response = admin(&app, reqwest::Method::PUT, "/policy", Some(policy)).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.json::<Value>().await.unwrap()["fields"]["signup_allow"].is_string());
@@ -192,6 +223,7 @@ async fn rate_limits_change_at_run_time() {
     assert_eq!(app.post_login("limited@example.com").await.status(), StatusCode::OK);
     assert_eq!(app.post_login("limited@example.com").await.status(), StatusCode::TOO_MANY_REQUESTS);
     policy["rate_limits"] = serde_json::json!({ "login-email": "lots" });
+    policy.as_object_mut().unwrap().remove("version");
     let response = admin(&app, reqwest::Method::PUT, "/policy", Some(policy)).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("login-email"));
@@ -277,4 +309,30 @@ async fn an_admin_session_without_a_second_factor_is_refused() {
     assert_eq!(after.get_session().await.status(), StatusCode::OK, "the session itself is fine");
     assert_eq!(after.get("/api/v1/admin/policy").await.status(), StatusCode::FORBIDDEN);
     assert_eq!(after.get("/admin").await.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_admin_cookie_change_without_same_origin_proof_or_with_a_wrong_token_is_refused() {
+    let app = spawn_admin_app(&[]).await;
+    sign_in_admin(&app).await;
+    // No Origin and no Sec-Fetch-Site: not provably from our pages.
+    let response = app.send(app.client.post(format!("{}/api/v1/admin/users/x%40example.com/block", app.address))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let same_origin = app
+        .client
+        .post(format!("{}/api/v1/admin/users/nobody%40example.com/block", app.address))
+        .header("Sec-Fetch-Site", "same-origin");
+    assert_eq!(app.send(same_origin).await.status(), StatusCode::NOT_FOUND, "same-origin passes the guard");
+    // A wrong bearer token is a 401 even with an admin's cookie.
+    let wrong = app.client.get(format!("{}/api/v1/admin/policy", app.address)).bearer_auth("wrong");
+    assert_eq!(app.send(wrong).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn in_production_public_metrics_need_the_admin_token() {
+    let (key, _) = crate::helpers::jwt_key_file();
+    let app = spawn_admin_app(&[("APP_ENV", "production"), ("JWT_KEYS", &key)]).await;
+    assert_eq!(app.get("/metrics").await.status(), StatusCode::UNAUTHORIZED);
+    let with_token = app.client.get(format!("{}/metrics", app.address)).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(with_token.status(), StatusCode::OK);
 }

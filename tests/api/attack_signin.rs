@@ -539,3 +539,26 @@ async fn signing_in_again_ends_the_browsers_previous_session() {
     app.set_cookie("__Host-session", &before);
     assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_same_origin_form_with_origin_null_is_accepted_and_a_cross_site_one_refused() {
+    // Under Referrer-Policy: no-referrer, browsers send Origin: null on their own form posts.
+    let app = spawn_app().await;
+    for (fetch_site, expected) in [
+        (Some("same-origin"), StatusCode::OK),
+        (None, StatusCode::OK),
+        (Some("cross-site"), StatusCode::FORBIDDEN),
+        (Some("same-site"), StatusCode::FORBIDDEN),
+    ] {
+        let csrf = app.csrf_token().await;
+        let mut request = app
+            .client
+            .post(format!("{}/login", app.address))
+            .header("Origin", "null")
+            .form(&[("email", "null-origin@example.com"), ("csrf", csrf.as_str())]);
+        if let Some(site) = fetch_site {
+            request = request.header("Sec-Fetch-Site", site);
+        }
+        assert_eq!(app.send(request).await.status(), expected, "Sec-Fetch-Site {fetch_site:?}");
+    }
+}

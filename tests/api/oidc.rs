@@ -389,6 +389,15 @@ async fn rp_initiated_logout_ends_the_session_and_returns_to_a_registered_page()
     let response = app.get(&url).await;
     assert_eq!(location(&response), "https://wiki.example.com/bye?state=st");
     assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED);
+    // Someone else's hint only gets the question; this browser's session stays.
+    app.sign_in("victim@example.com").await;
+    let url = format!(
+        "/oauth2/logout?id_token_hint={hint}&post_logout_redirect_uri={}",
+        urlenc("https://wiki.example.com/bye")
+    );
+    let response = app.get(&url).await;
+    assert_eq!(response.status(), StatusCode::OK, "redirected on someone else's hint");
+    assert_eq!(app.get_session().await.status(), StatusCode::OK, "the victim was signed out");
     // Without a hint nothing happens without asking.
     app.sign_in("again@example.com").await;
     let page = app.get("/oauth2/logout").await;
