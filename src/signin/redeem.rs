@@ -34,7 +34,7 @@ impl SignIn {
         let state = self.store.peek_attempt(&id, self.clock.now()).await?;
         let attempt = self.usable(state, origin).await?;
         self.check_generation(&attempt).await?;
-        self.audit.record(EventKind::LinkOpened, None, origin, "").await;
+        self.record_for(EventKind::LinkOpened, &attempt, origin, "").await;
         Ok(match (self.same_browser(&id, &attempt, attempt_cookie), self.policy.current().await?.cross_device) {
             (true, _) | (false, CrossDevice::Click) => LinkView::OneClick(attempt),
             (false, CrossDevice::Code) => LinkView::EnterCode(attempt),
@@ -92,7 +92,7 @@ impl SignIn {
         }
         if !crypto::constant_time_eq(self.code_hash(&id, &code).as_bytes(), attempt.code.as_bytes()) {
             self.record_failure(&origin).await?;
-            self.audit.record(EventKind::LinkFailed, None, &origin, "wrong_code").await;
+            self.record_for(EventKind::LinkFailed, &attempt, &origin, "wrong_code").await;
             if tries >= MAX_CODE_TRIES {
                 self.store.kill_attempt(&id).await?;
                 return Err(SignInError::Link(LinkProblem::Dead(attempt.email)));
@@ -101,7 +101,7 @@ impl SignIn {
         }
         let state = self.store.redeem_attempt(&id, self.clock.now()).await?;
         let attempt = self.usable(state, &origin).await?;
-        self.audit.record(EventKind::CodeAccepted, None, &origin, "").await;
+        self.record_for(EventKind::CodeAccepted, &attempt, &origin, "").await;
         self.finish(attempt, origin).await
     }
 
@@ -125,17 +125,18 @@ impl SignIn {
 
     /// A pending attempt, or the problem that stops it (an unknown one counts as a failure).
     async fn usable(&self, state: Option<Redemption>, origin: &RequestOrigin) -> Result<LinkAttempt, SignInError> {
-        let (problem, reason) = match state {
+        let (problem, reason, attempt) = match state {
             Some(Redemption::Valid(attempt)) => return Ok(attempt),
-            Some(Redemption::Used(a)) => (LinkProblem::Used(a.email), "used"),
-            Some(Redemption::Expired(a)) => (LinkProblem::Expired(a.email), "expired"),
-            Some(Redemption::Dead(a)) => (LinkProblem::Dead(a.email), "dead"),
+            Some(Redemption::Used(a)) => (LinkProblem::Used(a.email.clone()), "used", a),
+            Some(Redemption::Expired(a)) => (LinkProblem::Expired(a.email.clone()), "expired", a),
+            Some(Redemption::Dead(a)) => (LinkProblem::Dead(a.email.clone()), "dead", a),
             None => {
                 self.record_failure(origin).await?;
-                (LinkProblem::Unknown, "unknown")
+                self.audit.record(EventKind::LinkFailed, None, origin, "unknown").await;
+                return Err(SignInError::Link(LinkProblem::Unknown));
             }
         };
-        self.audit.record(EventKind::LinkFailed, None, origin, reason).await;
+        self.record_for(EventKind::LinkFailed, &attempt, origin, reason).await;
         Err(SignInError::Link(problem))
     }
 

@@ -203,12 +203,14 @@ impl SignIn {
         let email_lookup = self.email_lookup(&email);
         // A blocked account, or a new address the signup list does not allow, gets the same
         // answer, cookie and store work — only no mail: nothing tells an outsider which it was.
-        let refusal = match self.store.find_user(&email_lookup).await? {
+        let existing = self.store.find_user(&email_lookup).await?;
+        let refusal = match &existing {
             Some(user) if user.blocked => Some("blocked"),
             Some(_) => None,
             None if !policy.signup_allowed(&email) => Some("signup_closed"),
             None => None,
         };
+        let user_id = existing.map(|u| u.id);
         let generation = self.store.link_generation(&email_lookup, policy.supersede && refusal.is_none()).await?;
         let attempt = LinkAttempt {
             email: email.clone(),
@@ -226,7 +228,7 @@ impl SignIn {
         if let Some(reason) = refusal {
             // The stored attempt is never mailed, so nobody can use it; it expires on its own.
             tracing::info!(email = %email.masked(), reason, "sign-in link refused");
-            self.audit.record(EventKind::LinkRefused, None, &attempt.requested_from, reason).await;
+            self.audit.record(EventKind::LinkRefused, user_id.as_ref(), &attempt.requested_from, reason).await;
             return Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl });
         }
 
@@ -244,8 +246,21 @@ impl SignIn {
         .render(email.clone())?;
         self.outbox.enqueue(mail).await?;
         tracing::info!(email = %email.masked(), "sign-in link issued");
-        self.audit.record(EventKind::LinkRequested, None, &attempt.requested_from, "").await;
+        self.audit.record(EventKind::LinkRequested, user_id.as_ref(), &attempt.requested_from, "").await;
         Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl })
+    }
+
+    /// Records an event about the attempt's account — in that account's own log too, when the
+    /// account exists (a first sign-in has none yet). Never fails.
+    pub(super) async fn record_for(
+        &self,
+        kind: EventKind,
+        attempt: &LinkAttempt,
+        origin: &RequestOrigin,
+        detail: &str,
+    ) {
+        let user = self.store.find_user(&attempt.email_lookup).await.ok().flatten().map(|u| u.id);
+        self.audit.record(kind, user.as_ref(), origin, detail).await;
     }
 
     /// The keyed hash that stands for an address in store keys.

@@ -51,7 +51,7 @@ async fn a_sign_in_leaves_its_events_in_order_for_the_admin_and_the_user() {
     // Global log, newest first.
     let global = kinds(&audit(&app, "").await);
     assert_eq!(global, ["session_ended", "session_issued", "link_opened", "link_requested"], "{global:?}");
-    // The user's own log holds what is theirs.
+    // The user's own log holds what is theirs (the first request came before the account).
     let user = kinds(&audit(&app, "?user=audited@example.com").await);
     assert_eq!(user, ["session_ended", "session_issued"]);
     // Filter by kind.
@@ -85,6 +85,12 @@ async fn a_sign_in_leaves_its_events_in_order_for_the_admin_and_the_user() {
     // Nothing secret in the log.
     let text = audit(&app, "").await.to_string();
     assert!(!text.contains("token=") && !text.contains("audited@example.com"), "{text}");
+    // Now that the account exists, someone asking for links for it shows in its own log.
+    let again = app.request_token("audited@example.com").await;
+    app.clock.advance(chrono::Duration::minutes(16));
+    app.post_verify(&again).await;
+    let user = kinds(&audit(&app, "?user=audited@example.com").await);
+    assert_eq!(&user[..2], ["link_failed", "link_requested"], "{user:?}");
 }
 
 #[tokio::test]
