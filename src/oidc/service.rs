@@ -399,6 +399,7 @@ impl OidcService {
             user_id: grant.user_id.clone(),
             email: grant.email.clone(),
             scope: grant.scope.clone(),
+            sid: grant.sid.clone(),
             expires_at: now + ttl,
         };
         self.store.put_access_grant(&access_id, &access, ACCESS_TTL).await?;
@@ -430,14 +431,15 @@ impl OidcService {
         })
     }
 
-    /// The user behind an access token.
+    /// The user behind an access token — while the token and the session it came from live
+    /// (signing out, or an admin's revocation, ends the token too).
     pub async fn userinfo(&self, access_token: &str) -> Result<Option<UserInfo>, StoreError> {
         let grant = self.store.get_access_grant(&self.access_id(access_token)).await?;
-        Ok(grant.filter(|g| self.clock.now() < g.expires_at).map(|g| UserInfo {
-            sub: g.user_id,
-            email: g.email,
-            email_verified: true,
-        }))
+        let Some(grant) = grant.filter(|g| self.clock.now() < g.expires_at) else { return Ok(None) };
+        if self.store.get_session(&grant.user_id, &grant.sid).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(UserInfo { sub: grant.user_id, email: grant.email, email_verified: true }))
     }
 
     /// Reads an `id_token_hint` we issued (expired ones too, as RP-initiated logout allows);

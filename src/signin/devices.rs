@@ -30,7 +30,7 @@ impl SignIn {
             return Ok(());
         }
         let token = crypto::random_token::<32>()?;
-        let report = Report { user: user.clone(), email_lookup: self.email_lookup(email) };
+        let report = Report { user: user.clone(), email_lookup: self.email_lookup(email), device: Some(device_id) };
         self.store.put_report(&self.report_id(&token), &report, REPORT_TTL).await?;
         let mut link = self.public_url.clone();
         link.set_path("/account/not-me");
@@ -58,6 +58,9 @@ impl SignIn {
     pub async fn report_not_me(&self, token: &str, origin: &RequestOrigin) -> Result<Option<UserId>, SignInError> {
         let Some(report) = self.store.take_report(&self.report_id(token)).await? else { return Ok(None) };
         let ended = self.store.delete_all_sessions(&report.user).await?;
+        if let Some(device) = &report.device {
+            self.store.remove_device(&report.user, device).await?;
+        }
         self.store.link_generation(&report.email_lookup, true).await?;
         self.audit.record(EventKind::SessionsRevoked, Some(&report.user), origin, "reported: not me").await;
         tracing::warn!(user = %report.user, sessions = ended, "user reported a sign-in that was not theirs");

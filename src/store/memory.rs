@@ -504,6 +504,13 @@ impl Store for MemoryStore {
         Ok((known.insert(device.to_owned()), before))
     }
 
+    async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()> {
+        if let Some(known) = self.lock().devices.get_mut(user) {
+            known.remove(device);
+        }
+        Ok(())
+    }
+
     async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()> {
         self.lock_for_write().reports.insert(id.to_owned(), Expiring::new(report.clone(), ttl));
         Ok(())

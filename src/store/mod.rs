@@ -206,6 +206,9 @@ pub trait Store: Send + Sync + 'static {
     /// before).
     async fn add_device(&self, user: &UserId, device: &str) -> StoreResult<(bool, usize)>;
 
+    /// Forgets a device (it will count as new again).
+    async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()>;
+
     /// Keeps a "this wasn't me" link for `ttl`.
     async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()>;
 

@@ -191,6 +191,8 @@ pub struct AccessGrant {
     pub email: Email,
     /// Granted scopes, space-separated.
     pub scope: String,
+    /// The session it came from: revoking that session revokes the token.
+    pub sid: SessionId,
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
 }
@@ -202,4 +204,7 @@ pub struct Report {
     pub user: UserId,
     /// Its address's keyed hash (to void outstanding links).
     pub email_lookup: String,
+    /// The browser the notice was about (forgotten on report, so it is news again).
+    #[serde(default)]
+    pub device: Option<String>,
 }

@@ -711,6 +711,11 @@ impl Store for RedisStore {
         Ok((added == 1, before))
     }
 
+    async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()> {
+        let _: usize = self.conn.clone().srem(self.keys.devices(user), device).await.map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()> {
         let _: () = self
             .conn

@@ -216,6 +216,20 @@ async fn a_reused_code_fails_and_revokes_the_token_it_issued() {
 }
 
 #[tokio::test]
+async fn signing_out_ends_the_access_tokens_of_that_session() {
+    let (app, _) = spawn_provider().await;
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", WIKI_CB)];
+    let (_, tokens) = exchange(&app, &form, Some(("wiki", WIKI_SECRET))).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let userinfo = || app.client.get(format!("{}/oauth2/userinfo", app.address)).bearer_auth(&access).send();
+    assert_eq!(userinfo().await.unwrap().status(), StatusCode::OK);
+    let csrf = app.csrf_token().await;
+    app.post_form("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(userinfo().await.unwrap().status(), StatusCode::UNAUTHORIZED, "token outlived its session");
+}
+
+#[tokio::test]
 async fn pkce_and_client_authentication_are_enforced() {
     let (app, _) = spawn_provider().await;
     // Public client: wrong or missing verifier.
