@@ -551,11 +551,24 @@ impl Reader<'_> {
 pub use crate::domain::parse_duration;
 
 /// SMTP must be encrypted unless the server is on this machine.
+/// True when `url` points at this machine (`localhost`, 127.0.0.0/8, `::1`): the only place
+/// plaintext SMTP, plain-http providers and http redirect URIs are allowed in production.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        // Non-special schemes (smtp://) leave IP literals as opaque host text.
+        Some(url::Host::Domain(d)) => {
+            d == "localhost" || d.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 fn check_smtp_url(raw: &str) -> Result<(), String> {
     let url = Url::parse(raw).map_err(|_| "is not a URL like smtps://user:pass@smtp.example.com".to_owned())?;
     let host = url.host_str().unwrap_or_default();
-    let loopback =
-        host == "localhost" || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = is_loopback(&url);
     let starttls_required = url.query_pairs().any(|(k, v)| k == "tls" && v == "required");
     match url.scheme() {
         "smtps" => Ok(()),

@@ -2,7 +2,6 @@
 //! a development adapter that prints to the log, and the `SMS_*` / `TWILIO_*` settings with
 //! the country allow-list that stands between the service and SMS pumping fraud.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -321,12 +320,7 @@ fn check_base_url(raw: &str, production: bool) -> Result<Url, String> {
     if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
         return Err("must be a plain URL like https://api.twilio.com (credentials go in TWILIO_AUTH_TOKEN)".into());
     }
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    };
+    let loopback = crate::config::is_loopback(&url);
     match url.scheme() {
         "https" => Ok(url),
         "http" if !production || loopback => Ok(url),
