@@ -144,7 +144,7 @@ impl Application {
             sms,
         ));
         let production = env == crate::config::AppEnv::Production;
-        let webhooks = Arc::new(Webhooks::new(clock.clone(), metrics.clone())?);
+        let webhooks = Arc::new(Webhooks::new(clock.clone(), metrics.clone(), production)?);
         let oidc = OidcService::new(
             clients,
             store.clone(),

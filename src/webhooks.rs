@@ -6,6 +6,7 @@
 //! Receivers recompute the HMAC, compare in constant time, and reject a `t` more than five
 //! minutes from their clock (and an event id seen before).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,48 @@ pub struct Webhooks {
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    production: bool,
+}
+
+/// True for an address on the public internet — not loopback, private, link-local, shared
+/// (CGNAT), unique-local, documentation, unspecified or broadcast. In production webhooks go
+/// only to such addresses, so a client's webhook URL cannot probe the service's own network.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (b & 0xc0) == 64))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback() || v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// Resolves names as the system does, then keeps only public addresses (so a name that
+/// resolves — or re-resolves — to an internal address is never reached).
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let public: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err("the webhook host has no public address".into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// `t=…,v1=…` for `body` at unix time `t` under `secret`.
@@ -37,18 +80,31 @@ pub fn signature(secret: &str, t: i64, body: &str) -> String {
 }
 
 impl Webhooks {
-    /// A sender (no redirects followed, 5 s timeout).
-    pub fn new(clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(5))
-            .build()?;
-        Ok(Self { http, clock, metrics })
+    /// A sender (no redirects followed, 5 s timeout); in production it reaches public
+    /// addresses only.
+    pub fn new(clock: Arc<dyn Clock>, metrics: Arc<Metrics>, production: bool) -> anyhow::Result<Self> {
+        let mut builder =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(5));
+        if production {
+            builder = builder.dns_resolver(Arc::new(PublicOnly));
+        }
+        Ok(Self { http: builder.build()?, clock, metrics, production })
     }
 
     /// Queues `event` (`user.signed_in` …) with `data` for delivery to `url`, signed with
     /// `secret`.
     pub fn send(&self, url: String, secret: String, event: &'static str, data: Value) {
+        // IP literals skip the resolver: check them here.
+        let internal_literal = reqwest::Url::parse(&url).ok().and_then(|u| match u.host() {
+            Some(url::Host::Ipv4(ip)) => Some(!is_public(IpAddr::V4(ip))),
+            Some(url::Host::Ipv6(ip)) => Some(!is_public(IpAddr::V6(ip))),
+            _ => None,
+        });
+        if self.production && internal_literal == Some(true) {
+            self.metrics.inc("webhook", "outcome=\"refused\"");
+            tracing::error!(event, "webhook to an internal address refused");
+            return;
+        }
         let id = crypto::random_token::<16>().unwrap_or_default();
         let created = self.clock.now().timestamp();
         let body = serde_json::json!({ "id": id, "type": event, "created": created, "data": data }).to_string();
@@ -86,6 +142,28 @@ impl Webhooks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(internal.parse().unwrap()), "{internal}");
+        }
+        for public in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
 
     #[test]
     fn the_signature_covers_time_and_body() {

@@ -190,7 +190,7 @@ impl ClientRegistry {
                 }
             };
             if let Some(url) = &entry.webhook_url {
-                if let Err(e) = check_redirect_uri(url, production) {
+                if let Err(e) = check_webhook_url(url, production) {
                     problems.push(format!("client `{id}`: webhook_url `{url}`: {e}"));
                 }
                 if entry.webhook_secret.as_ref().is_none_or(|s| s.len() < 32) {
@@ -244,7 +244,7 @@ impl Client {
                 problems.push(format!("`{uri}`: {e}"));
             }
         }
-        if let Some((url, Err(e))) = self.webhook_url.as_ref().map(|url| (url, check_redirect_uri(url, production))) {
+        if let Some((url, Err(e))) = self.webhook_url.as_ref().map(|url| (url, check_webhook_url(url, production))) {
             problems.push(format!("webhook_url `{url}`: {e}"));
         }
         if self.max_session_age_secs.is_some_and(|age| !(60..=365 * 86_400).contains(&age)) {
@@ -255,6 +255,23 @@ impl Client {
         }
         problems
     }
+}
+
+/// A webhook target: in production https, and not this machine or another internal address
+/// (deliveries also resolve names to public addresses only).
+fn check_webhook_url(raw: &str, production: bool) -> Result<(), &'static str> {
+    check_redirect_uri(raw, production)?;
+    let url = Url::parse(raw).map_err(|_| "not an absolute URI")?;
+    let internal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => !crate::webhooks::is_public(ip.into()),
+        Some(url::Host::Ipv6(ip)) => !crate::webhooks::is_public(ip.into()),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => true,
+    };
+    if production && (url.scheme() != "https" || internal) {
+        return Err("must be https:// to a public host in production");
+    }
+    Ok(())
 }
 
 /// An absolute URI with no fragment; https in production unless it points at loopback.

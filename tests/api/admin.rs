@@ -336,3 +336,24 @@ async fn in_production_public_metrics_need_the_admin_token() {
     let with_token = app.client.get(format!("{}/metrics", app.address)).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(with_token.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn in_production_webhooks_cannot_target_internal_addresses() {
+    let (key, _) = crate::helpers::jwt_key_file();
+    let app = spawn_admin_app(&[("APP_ENV", "production"), ("JWT_KEYS", &key)]).await;
+    let url = format!("{}/api/v1/admin/clients", app.address);
+    for (hook, expected) in [
+        ("https://127.0.0.1/hook", StatusCode::BAD_REQUEST),
+        ("https://169.254.169.254/latest", StatusCode::BAD_REQUEST),
+        ("https://[fd00::1]/hook", StatusCode::BAD_REQUEST),
+        ("http://hooks.example.com/hook", StatusCode::BAD_REQUEST),
+        ("https://hooks.example.com/hook", StatusCode::CREATED),
+    ] {
+        let draft = serde_json::json!({
+            "client_id": format!("c{}", expected.as_u16() + hook.len() as u16), "type": "public",
+            "redirect_uris": ["https://app.example.com/cb"], "webhook_url": hook
+        });
+        let response = app.client.post(&url).bearer_auth(TOKEN).json(&draft).send().await.unwrap();
+        assert_eq!(response.status(), expected, "{hook}");
+    }
+}
