@@ -357,3 +357,23 @@ async fn in_production_webhooks_cannot_target_internal_addresses() {
         assert_eq!(response.status(), expected, "{hook}");
     }
 }
+
+#[tokio::test]
+async fn an_admins_second_factor_goes_only_with_the_api_token() {
+    let app = spawn_admin_app(&[("ADMIN_EMAILS", "boss@example.com,deputy@example.com")]).await;
+    sign_in_admin(&app).await;
+    // Another admin (by session) may not strip an admin's factor …
+    let by_session = app
+        .client
+        .delete(format!("{}/api/v1/admin/users/boss%40example.com/second-factor", app.address))
+        .header("Sec-Fetch-Site", "same-origin");
+    assert_eq!(app.send(by_session).await.status(), StatusCode::FORBIDDEN);
+    let page = app.get("/admin/users?email=boss%40example.com").await.text().await.unwrap();
+    let csrf = admin_csrf(&page);
+    let form =
+        app.post_form("/admin/users/reset-second-factor", &[("csrf", &csrf), ("email", "boss@example.com")]).await;
+    assert_eq!(form.status(), StatusCode::FORBIDDEN);
+    // … the API token may.
+    let by_token = admin(&app, reqwest::Method::DELETE, "/users/boss@example.com/second-factor", None).await;
+    assert_eq!(by_token.status(), StatusCode::OK);
+}
