@@ -23,6 +23,17 @@ pub enum PolicyError {
     Store(#[from] StoreError),
 }
 
+/// Why a second factor was not reset.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// An administrator's factor needs the API token.
+    #[error("An administrator's second factor can be removed only with the admin API token.")]
+    AdminNeedsToken,
+    /// The store did not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// What an admin sees of a user: no secrets.
 #[derive(Debug, Serialize)]
 pub struct UserReport {
@@ -172,8 +183,13 @@ impl AdminService {
         Ok(Some((user.id, n)))
     }
 
-    /// Removes every second factor and recovery code (the user sets one up again).
-    pub async fn reset_second_factor(&self, email: &Email) -> Result<Option<UserId>, StoreError> {
+    /// Removes every second factor and recovery code (the user sets one up again). An
+    /// administrator's goes only with the API token (`by_token`): a stolen admin session must
+    /// not strip another admin's factor, whose mailbox could then enroll a new one.
+    pub async fn reset_second_factor(&self, email: &Email, by_token: bool) -> Result<Option<UserId>, ResetError> {
+        if self.is_admin(email) && !by_token {
+            return Err(ResetError::AdminNeedsToken);
+        }
         let Some(user) = self.find(email).await? else { return Ok(None) };
         self.second.reset(&user.id).await?;
         tracing::info!(user = %user.id, "admin reset second factor");

@@ -60,6 +60,17 @@ impl From<SessionError> for AppError {
     }
 }
 
+impl From<crate::admin::ResetError> for AppError {
+    fn from(e: crate::admin::ResetError) -> Self {
+        match e {
+            crate::admin::ResetError::AdminNeedsToken => {
+                Self::Forbidden("An administrator's second factor can be removed only with the admin API token.")
+            }
+            crate::admin::ResetError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<OutboxError> for AppError {
     fn from(e: OutboxError) -> Self {
         Self::Unavailable(e.into())

@@ -252,13 +252,8 @@ pub async fn act(
             state.oidc.notify_ended(&user, None).await;
             (user, format!("{n} session(s) ended."))
         }
-        "reset-second-factor" if state.admin.is_admin(&email) => {
-            return Err(AppError::Forbidden(
-                "An administrator's second factor can be removed only with the admin API token.",
-            ));
-        }
         "reset-second-factor" => (
-            state.admin.reset_second_factor(&email).await?.ok_or(AppError::NotFound)?,
+            state.admin.reset_second_factor(&email, false).await?.ok_or(AppError::NotFound)?,
             "Second factor removed.".to_owned(),
         ),
         "block" => (state.admin.set_blocked(&email, true).await?.ok_or(AppError::NotFound)?, "Blocked.".to_owned()),

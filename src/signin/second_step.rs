@@ -107,6 +107,7 @@ impl SignIn {
         if !self.store.consume_pending(&id).await? {
             return Err(SignInError::NoPendingStep);
         }
+        self.still_allowed(&pending).await?;
         self.audit.record(EventKind::SecondFactorPassed, Some(user), &pending.origin, amr[1]).await;
         self.start(&pending.user, pending.return_to, pending.origin, amr).await
     }
@@ -158,6 +159,7 @@ impl SignIn {
         if !self.store.consume_pending(&id).await? {
             return Err(SignInError::NoPendingStep);
         }
+        self.still_allowed(&pending).await?;
         let signed_in = self.start(&pending.user, pending.return_to, pending.origin, OTP).await?;
         Ok((signed_in, codes))
     }
@@ -178,16 +180,22 @@ impl SignIn {
         origin: RequestOrigin,
         amr: &[&str],
     ) -> Result<SignedIn, SignInError> {
-        // Blocked while signing in (at the second step, or racing the link): no session.
-        if self.store.find_user(&self.email_lookup(&user.email)).await?.is_some_and(|u| u.blocked) {
-            return Err(SignInError::Link(super::LinkProblem::Unknown));
-        }
         let ttl = self.policy.current().await?.session_ttl();
         let session =
             self.sessions.start(user, amr.iter().map(|m| (*m).to_owned()).collect(), origin.clone(), ttl).await?;
         self.audit.record(EventKind::SessionIssued, Some(&user.id), &origin, &amr.join(" ")).await;
         tracing::info!(user = %user.id, amr = ?amr, "signed in");
         Ok(SignedIn { session, return_to })
+    }
+
+    /// The pending step holds the user as it was at the link: an account blocked since then
+    /// gets no session.
+    async fn still_allowed(&self, pending: &PendingLogin) -> Result<(), SignInError> {
+        let current = self.store.find_user(&self.email_lookup(&pending.user.email)).await?;
+        if current.is_some_and(|u| u.blocked) {
+            return Err(SignInError::NoPendingStep);
+        }
+        Ok(())
     }
 
     fn pending_id(&self, cookie: &str) -> String {

@@ -377,3 +377,29 @@ async fn an_admins_second_factor_goes_only_with_the_api_token() {
     let by_token = admin(&app, reqwest::Method::DELETE, "/users/boss@example.com/second-factor", None).await;
     assert_eq!(by_token.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_user_blocked_while_at_the_second_step_gets_no_session() {
+    let app = spawn_admin_app(&[]).await;
+    app.sign_in("half-way@example.com").await;
+    let csrf = app.csrf_token().await;
+    let html = app.post_form("/account/totp/enroll", &[("csrf", &csrf)]).await.text().await.unwrap();
+    let secret = crate::second_factor::shown_secret(&html);
+    let csrf = app.csrf_token().await;
+    app.post_form("/account/totp/confirm", &[("csrf", &csrf), ("code", &crate::second_factor::code(&app, &secret, 0))])
+        .await;
+    app.clear_cookies();
+    let token = app.request_token("half-way@example.com").await;
+    assert_eq!(app.post_verify(&token).await.headers()["location"], "/login/2fa");
+    assert_eq!(
+        admin(&app, reqwest::Method::POST, "/users/half-way@example.com/block", None).await.status(),
+        StatusCode::OK
+    );
+    app.clock.advance(chrono::Duration::seconds(30));
+    let csrf = app.csrf_token().await;
+    let code = crate::second_factor::code(&app, &secret, 0);
+    let response = app.post_form("/login/2fa", &[("csrf", &csrf), ("code", &code)]).await;
+    assert_eq!(response.status(), StatusCode::GONE);
+    assert!(crate::helpers::set_cookies(&response).iter().all(|c| !c.starts_with("__Host-session=ey")));
+    assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED);
+}
