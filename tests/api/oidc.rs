@@ -28,11 +28,11 @@ fn sha256_hex(s: &str) -> String {
 /// An app whose PUBLIC_URL is the address tests reach it at (OIDC clients check the issuer),
 /// with a confidential client `wiki` and a public client `spa`.
 async fn spawn_provider() -> (TestApp, String) {
-    spawn_provider_with("").await
+    spawn_provider_with("", &[]).await
 }
 
 /// [`spawn_provider`] with more clients-file text.
-async fn spawn_provider_with(extra_clients: &str) -> (TestApp, String) {
+async fn spawn_provider_with(extra_clients: &str, extra_env: &[(&str, &str)]) -> (TestApp, String) {
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");
     let clients = format!(
@@ -55,13 +55,14 @@ type = "public"
     let path = std::env::temp_dir().join(format!("latchkey-clients-{port}.toml"));
     std::fs::write(&path, clients).unwrap();
     let bind = format!("127.0.0.1:{port}");
-    let app = spawn_app_with(&[
-        ("BIND_ADDR", &bind),
-        ("PUBLIC_URL", &issuer),
+    let mut env = vec![
+        ("BIND_ADDR", bind.as_str()),
+        ("PUBLIC_URL", issuer.as_str()),
         ("CLIENTS_FILE", path.to_str().unwrap()),
         ("ADMIN_API_TOKEN", ADMIN_TOKEN),
-    ])
-    .await;
+    ];
+    env.extend_from_slice(extra_env);
+    let app = spawn_app_with(&env).await;
     (app, issuer)
 }
 
@@ -349,7 +350,9 @@ async fn prompt_none_without_a_session_returns_login_required() {
 
 #[tokio::test]
 async fn forged_id_tokens_are_rejected_by_the_client_library() {
-    let (app, issuer) = spawn_provider().await;
+    // The test holds the provider's signing key, so a forged claim can carry a valid signature.
+    let (key_path, pem) = crate::helpers::jwt_key_file();
+    let (app, issuer) = spawn_provider_with("", &[("JWT_KEYS", &key_path)]).await;
     let http = http_client();
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer).unwrap(), &http).await.unwrap();
     let client = CoreClient::from_provider_metadata(
@@ -377,12 +380,22 @@ async fn forged_id_tokens_are_rejected_by_the_client_library() {
     if let Ok(token) = none.parse::<openidconnect::core::CoreIdToken>() {
         assert!(token.claims(&verifier, nonce_ok).is_err(), "alg none accepted");
     }
-    // Another audience (re-encoded payload, original signature).
-    let mut payload = decode(parts[1]);
-    payload["aud"] = "someone-else".into();
-    let wrong_aud = format!("{}.{}.{}", parts[0], b64(&payload), parts[2]);
-    let token: openidconnect::core::CoreIdToken = wrong_aud.parse().unwrap();
-    assert!(token.claims(&verifier, nonce_ok).is_err(), "wrong aud accepted");
+    // Re-signed with the provider's own key: the same claims verify (control), another
+    // audience does not — only the audience check can refuse it.
+    let header: jsonwebtoken::Header = serde_json::from_value(decode(parts[0])).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes()).unwrap();
+    let sign = |claims: &Value| jsonwebtoken::encode(&header, claims, &key).unwrap();
+    let payload = decode(parts[1]);
+    let resigned: openidconnect::core::CoreIdToken = sign(&payload).parse().unwrap();
+    assert!(resigned.claims(&verifier, nonce_ok).is_ok(), "a correctly re-signed token was refused");
+    let mut other = payload.clone();
+    other["aud"] = "someone-else".into();
+    let wrong_aud: openidconnect::core::CoreIdToken = sign(&other).parse().unwrap();
+    assert!(wrong_aud.claims(&verifier, nonce_ok).is_err(), "wrong aud accepted");
+    // A tampered payload under the original signature is refused too.
+    let tampered = format!("{}.{}.{}", parts[0], b64(&other), parts[2]);
+    let tampered: openidconnect::core::CoreIdToken = tampered.parse().unwrap();
+    assert!(tampered.claims(&verifier, nonce_ok).is_err(), "tampered payload accepted");
 }
 
 #[tokio::test]
@@ -647,7 +660,7 @@ async fn apps_get_signed_webhooks_retried_after_a_failure() {
         sha256_hex(WIKI_SECRET),
         receiver.uri()
     );
-    let (app, _) = spawn_provider_with(&hooked).await;
+    let (app, _) = spawn_provider_with(&hooked, &[]).await;
     let code = code_for(&app, "hooked", "https://hooked.example.com/cb", None).await;
     let form = [
         ("grant_type", "authorization_code"),
