@@ -10,7 +10,7 @@ use crate::crypto::{self, Keyring};
 use crate::domain::{Email, SignInPolicy, UserId};
 use crate::mfa::service::SecondFactorService;
 use crate::policy::PolicySource;
-use crate::store::{Store, StoreError, User};
+use crate::store::{DeadLetter, OutboxStats, OutboxStore, Store, StoreError, User};
 
 /// Why a policy change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +89,7 @@ pub struct AdminService {
     keys: Arc<Keyring>,
     admins: Vec<Email>,
     token_sha256: Option<String>,
+    outbox: Arc<dyn OutboxStore>,
 }
 
 impl AdminService {
@@ -100,8 +101,24 @@ impl AdminService {
         keys: Arc<Keyring>,
         admins: Vec<Email>,
         token_sha256: Option<String>,
+        outbox: Arc<dyn OutboxStore>,
     ) -> Self {
-        Self { store, policy, second, keys, admins, token_sha256 }
+        Self { store, policy, second, keys, admins, token_sha256, outbox }
+    }
+
+    /// The outbox's counts and its newest `count` dead letters.
+    pub async fn outbox(&self, count: usize) -> Result<(OutboxStats, Vec<DeadLetter>), StoreError> {
+        Ok((self.outbox.outbox_stats().await?, self.outbox.dead_letters(count).await?))
+    }
+
+    /// The outbox's counts.
+    pub async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        self.outbox.outbox_stats().await
+    }
+
+    /// Sends a dead letter again (tries reset); false when there is none by that id.
+    pub async fn retry_dead_letter(&self, id: &str) -> Result<bool, StoreError> {
+        self.outbox.requeue_dead(id).await
     }
 
     /// True when `presented` is the admin API token (compared in constant time, as hashes).

@@ -8,8 +8,6 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use ipnet::IpNet;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::admin::AdminService;
@@ -18,20 +16,21 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Settings, StoreSettings};
 use crate::crypto::Keyring;
 use crate::error::AppError;
-use crate::mail::{InProcessOutbox, Mailer};
+use crate::mail::Mailer;
 use crate::mfa::service::{SecondFactorService, SmsGateway};
 use crate::mfa::sms::build_sender;
 use crate::oidc::OidcService;
+use crate::outbox::{Couriers, Outbox, OutboxWorker, WorkerHandle};
 use crate::policy::PolicySource;
 use crate::ratelimit::RateLimiter;
 use crate::routes::{
-    account, account_mfa, admin, admin_clients, admin_pages, api, login, oidc, ops, second_factor, verify,
+    account, account_mfa, admin, admin_clients, admin_outbox, admin_pages, api, login, oidc, ops, second_factor, verify,
 };
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
-use crate::store::{Keys, MemoryStore, RedisStore, Store};
+use crate::store::{Keys, MemoryQueue, MemoryStore, OutboxStore, RedisQueue, RedisStore, Store};
 use crate::telemetry::RequestSpan;
-use crate::webhooks::Webhooks;
+use crate::webhooks::{WebhookSender, Webhooks};
 
 /// Largest request body accepted anywhere, in bytes.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -78,8 +77,8 @@ pub struct Application {
     port: u16,
     server: Server,
     metrics_server: Option<(u16, Server)>,
-    outbox_worker: JoinHandle<()>,
-    outbox_stop: watch::Sender<bool>,
+    outbox_worker: WorkerHandle,
+    shutdown_timeout: std::time::Duration,
 }
 
 impl Application {
@@ -91,10 +90,16 @@ impl Application {
     /// Builds the service with an injected clock (tests move time forward with it).
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let keys = Keys::new(settings.key_prefix.clone());
-        let store: Arc<dyn Store> = match &settings.store {
-            StoreSettings::Memory => Arc::new(MemoryStore::new()),
+        // The memory queue has nobody else to deliver what it holds: it drains on stop.
+        let (store, queue, drain_on_stop): (Arc<dyn Store>, Arc<dyn OutboxStore>, bool) = match &settings.store {
+            StoreSettings::Memory => (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()), true),
             StoreSettings::Redis { url } => {
-                Arc::new(RedisStore::connect(secrecy::ExposeSecret::expose_secret(url), keys)?)
+                let url = secrecy::ExposeSecret::expose_secret(url);
+                let store = RedisStore::connect(url, keys.clone())?;
+                // The worker's blocking reads get a connection of their own.
+                let blocking = RedisStore::connect(url, keys.clone())?.connection();
+                let queue = RedisQueue::new(store.connection(), blocking, keys);
+                (Arc::new(store), Arc::new(queue), false)
             }
         };
         if let Err(e) = store.ping().await {
@@ -104,10 +109,8 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let audit = Arc::new(Audit::new(store.clone(), clock.clone(), metrics.clone()));
         let mailer = Mailer::new(&settings.mail_transport, settings.mail_from.clone())?;
-        let (outbox, worker, outbox_stop) = InProcessOutbox::new(mailer, audit.clone());
-        let outbox_worker = tokio::spawn(worker.run());
-
         let keyring = Arc::new(settings.secret_key.derive());
+        let outbox = Arc::new(Outbox::new(queue.clone(), keyring.clone(), clock.clone()));
         let issuer = settings.issuer();
         let public_origin = settings.public_url.origin().ascii_serialization();
         let Settings {
@@ -122,15 +125,19 @@ impl Application {
             admin_token_sha256,
             sms,
             clients,
+            outbox: outbox_settings,
+            shutdown_timeout,
             ..
         } = settings;
+        let production = env == crate::config::AppEnv::Production;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
         let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone()));
         let policy = Arc::new(PolicySource::new(store.clone(), policy).await);
         let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), policy.clone(), metrics.clone()));
         let site = public_url.host_str().unwrap_or("latchkey").to_owned();
-        let sms = build_sender(&sms.provider)?.map(|sender| SmsGateway {
-            sender,
+        let sms_sender = build_sender(&sms.provider)?;
+        let sms = sms_sender.as_ref().map(|_| SmsGateway {
+            outbox: outbox.clone(),
             allowed: sms.allowed_countries.clone(),
             limiter: limiter.clone(),
             metrics: metrics.clone(),
@@ -143,8 +150,11 @@ impl Application {
             site,
             sms,
         ));
-        let production = env == crate::config::AppEnv::Production;
-        let webhooks = Arc::new(Webhooks::new(clock.clone(), metrics.clone(), production)?);
+        let webhooks = Arc::new(Webhooks::new(outbox.clone(), clock.clone(), metrics.clone(), production));
+        let couriers = Couriers { mailer, sms: sms_sender, webhooks: WebhookSender::new(clock.clone(), production)? };
+        let outbox_worker =
+            OutboxWorker::new(queue.clone(), couriers, keyring.clone(), audit.clone(), outbox_settings, drain_on_stop)?
+                .spawn();
         let oidc = OidcService::new(
             clients,
             store.clone(),
@@ -161,10 +171,11 @@ impl Application {
             keyring.clone(),
             admin_emails.clone(),
             admin_token_sha256,
+            queue,
         );
         let deps = SignInDeps {
             store: store.clone(),
-            outbox: Arc::new(outbox),
+            outbox,
             sessions: sessions.clone(),
             limiter,
             keys: keyring.clone(),
@@ -234,9 +245,10 @@ impl Application {
                     .configure(|cfg| routes(cfg, public_metrics))
             })
             .listen(listener)?
-            .shutdown_timeout(30)
+            .shutdown_timeout(shutdown_timeout.as_secs().max(1))
+            .disable_signals()
             .run();
-        Ok(Self { port, server, metrics_server, outbox_worker, outbox_stop })
+        Ok(Self { port, server, metrics_server, outbox_worker, shutdown_timeout })
     }
 
     /// The port actually bound (useful with `BIND_ADDR=127.0.0.1:0`).
@@ -249,23 +261,59 @@ impl Application {
         self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
-    /// Serves until SIGINT/SIGTERM (or the server is stopped), drains in-flight requests,
-    /// then lets the outbox deliver what is queued.
+    /// Serves until SIGINT/SIGTERM. Then, within `SHUTDOWN_TIMEOUT`: stops accepting, lets
+    /// in-flight requests finish, and lets the outbox worker finish its deliveries (releasing
+    /// what it cannot finish, so another instance sends it at once).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let metrics = self.metrics_server.map(|(_, server)| {
-            let handle = server.handle();
-            (handle, tokio::spawn(server))
-        });
-        let result = self.server.await;
-        if let Some((handle, task)) = metrics {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let metrics = self.metrics_server.map(|(_, server)| (server.handle(), tokio::spawn(server)));
+        let result = tokio::select! {
+            () = shutdown_signal() => {
+                tracing::info!(timeout = ?self.shutdown_timeout, "stopping");
+                None
+            }
+            ended = &mut server => Some(ended),
+        };
+        let deadline = std::time::Instant::now() + self.shutdown_timeout;
+        let stop_http = async {
             handle.stop(true).await;
-            let _ = task.await;
+            if let Some((handle, task)) = metrics {
+                handle.stop(true).await;
+                let _ = task.await;
+            }
+        };
+        tokio::join!(stop_http, self.outbox_worker.stop(deadline));
+        let ended = match result {
+            Some(ended) => ended,
+            None => server.await,
+        };
+        tracing::info!("stopped");
+        ended.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// Resolves at SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            () = terminate => {}
         }
-        let _ = self.outbox_stop.send(true);
-        if let Err(e) = self.outbox_worker.await {
-            tracing::error!(error = %e, "outbox worker failed");
-        }
-        result
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
     }
 }
 
@@ -319,6 +367,8 @@ fn routes(cfg: &mut web::ServiceConfig, public_metrics: bool) {
         .route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/api/v1/admin/audit", web::get().to(admin::audit))
+        .route("/api/v1/admin/outbox", web::get().to(admin_outbox::show))
+        .route("/api/v1/admin/outbox/dead/{id}/retry", web::post().to(admin_outbox::retry))
         .route("/api/v1/admin/clients", web::get().to(admin_clients::list))
         .route("/api/v1/admin/clients", web::post().to(admin_clients::create))
         .route("/api/v1/admin/clients/{id}", web::put().to(admin_clients::update))

@@ -153,6 +153,17 @@ impl Metrics {
     }
 }
 
+/// The outbox's counts as Prometheus gauges (`latchkey_outbox_entries{state=…}`).
+pub fn outbox_gauges(stats: &crate::store::OutboxStats) -> String {
+    let mut out = String::from("# TYPE latchkey_outbox_entries gauge\n");
+    for (state, n) in
+        [("ready", stats.ready), ("in_flight", stats.in_flight), ("scheduled", stats.scheduled), ("dead", stats.dead)]
+    {
+        let _ = writeln!(out, "latchkey_outbox_entries{{state=\"{state}\"}} {n}");
+    }
+    out
+}
+
 /// Records events.
 pub struct Audit {
     store: Arc<dyn Store>,

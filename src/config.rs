@@ -17,6 +17,7 @@ use crate::domain::{CrossDevice, Email, SignInPolicy};
 use crate::domain::{LimitedAction, RateLimits};
 use crate::mfa::sms::{SmsSettings, parse_sms_settings};
 use crate::oidc::ClientRegistry;
+use crate::outbox::OutboxSettings;
 use crate::session::{KeySet, SigningKey};
 
 /// `development` (the default: everything works with no setup) or `production`.
@@ -108,6 +109,10 @@ pub struct Settings {
     pub clients: ClientRegistry,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `OUTBOX_MAX_TRIES`, `OUTBOX_RETRY_BASE`, `OUTBOX_LEASE`: how deliveries are retried.
+    pub outbox: OutboxSettings,
+    /// `SHUTDOWN_TIMEOUT`: how long a stop may take (in-flight requests and deliveries).
+    pub shutdown_timeout: Duration,
     /// Things that work but should not reach production (generated keys …), to be logged.
     pub warnings: Vec<String>,
 }
@@ -247,6 +252,10 @@ impl Settings {
             }
         };
 
+        let outbox = r.outbox();
+        let shutdown_timeout =
+            r.duration("SHUTDOWN_TIMEOUT", "30s", Duration::from_secs(1), Duration::from_secs(600)).unwrap_or_default();
+
         match (bind_addr, public_url, mail_from, secret_key, jwt_keys, link_ttl, session_ttl, sms) {
             (
                 Some(bind_addr),
@@ -277,6 +286,8 @@ impl Settings {
                 sms,
                 clients,
                 log_format,
+                outbox,
+                shutdown_timeout,
                 warnings: r.warnings,
             }),
             _ => Err(ConfigError { problems: r.problems }),
@@ -324,13 +335,37 @@ impl Reader<'_> {
         match parse_duration(&raw) {
             Some(d) if d >= min && d <= max => Some(d),
             Some(_) => {
-                self.problem(var, format!("`{raw}` is outside {}s..{}s", min.as_secs(), max.as_secs()));
+                self.problem(var, format!("`{raw}` is outside {min:?}..{max:?}"));
                 None
             }
             None => {
                 self.problem(var, format!("`{raw}` is not a duration like 30s, 15m, 12h or 7d"));
                 None
             }
+        }
+    }
+
+    fn outbox(&mut self) -> OutboxSettings {
+        let defaults = OutboxSettings::default();
+        let max_tries = match self.get("OUTBOX_MAX_TRIES") {
+            None => defaults.max_tries,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(n @ 1..=100) => n,
+                _ => {
+                    self.problem("OUTBOX_MAX_TRIES", format!("`{raw}` is not a number from 1 to 100"));
+                    defaults.max_tries
+                }
+            },
+        };
+        let retry_base = self.duration("OUTBOX_RETRY_BASE", "2s", Duration::from_millis(10), Duration::from_secs(600));
+        // A lease shorter than a slow SMTP exchange would hand a delivery to a second instance
+        // while the first is still sending it; one attempt is cut off at half the lease.
+        let lease = self.duration("OUTBOX_LEASE", "60s", Duration::from_secs(2), Duration::from_secs(3600));
+        OutboxSettings {
+            max_tries,
+            retry_base: retry_base.unwrap_or(defaults.retry_base),
+            lease: lease.unwrap_or(defaults.lease),
+            ..defaults
         }
     }
 

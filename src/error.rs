@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
 use crate::crypto;
-use crate::mail::OutboxError;
+use crate::outbox::OutboxError;
 use crate::session::SessionError;
 use crate::signin::SignInError;
 use crate::store::StoreError;
@@ -73,7 +73,10 @@ impl From<crate::admin::ResetError> for AppError {
 
 impl From<OutboxError> for AppError {
     fn from(e: OutboxError) -> Self {
-        Self::Unavailable(e.into())
+        match e {
+            OutboxError::Store(e) => e.into(),
+            e => Self::Internal(e.into()),
+        }
     }
 }
 

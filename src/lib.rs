@@ -12,6 +12,7 @@ pub mod error;
 pub mod mail;
 pub mod mfa;
 pub mod oidc;
+pub mod outbox;
 pub mod policy;
 pub mod ratelimit;
 pub mod routes;

@@ -1,5 +1,5 @@
-//! Webhooks: signed JSON events to the apps a user signs in to. Deliveries run in the
-//! background with retries and never hold up a sign-in.
+//! Webhooks: signed JSON events to the apps a user signs in to. Events are queued in the
+//! durable outbox and delivered by its worker with retries; they never hold up a sign-in.
 //!
 //! Each delivery carries `Latchkey-Event-Id` and
 //! `Latchkey-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
@@ -17,17 +17,7 @@ use sha2::Sha256;
 use crate::audit::Metrics;
 use crate::clock::Clock;
 use crate::crypto;
-
-/// Waits between attempts; after the last, the delivery is dropped (and counted).
-const RETRY_DELAYS: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(25)];
-
-/// Sends webhook deliveries.
-pub struct Webhooks {
-    http: reqwest::Client,
-    clock: Arc<dyn Clock>,
-    metrics: Arc<Metrics>,
-    production: bool,
-}
+use crate::outbox::{Job, Outbox, Outcome, WebhookCall};
 
 /// True for an address on the public internet — not loopback, private, link-local, shared
 /// (CGNAT), unique-local, documentation, unspecified or broadcast. In production webhooks go
@@ -79,63 +69,91 @@ pub fn signature(secret: &str, t: i64, body: &str) -> String {
     format!("t={t},v1={hex}")
 }
 
+/// True when `url` names an IP literal that is not public (IP literals skip the resolver).
+fn internal_literal(url: &str) -> bool {
+    reqwest::Url::parse(url).ok().is_some_and(|u| match u.host() {
+        Some(url::Host::Ipv4(ip)) => !is_public(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => !is_public(IpAddr::V6(ip)),
+        _ => false,
+    })
+}
+
+/// Queues webhook events in the outbox.
+pub struct Webhooks {
+    outbox: Arc<Outbox>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    production: bool,
+}
+
 impl Webhooks {
-    /// A sender (no redirects followed, 5 s timeout); in production it reaches public
-    /// addresses only.
-    pub fn new(clock: Arc<dyn Clock>, metrics: Arc<Metrics>, production: bool) -> anyhow::Result<Self> {
+    /// Events go through `outbox`; in production, only to public addresses.
+    pub fn new(outbox: Arc<Outbox>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>, production: bool) -> Self {
+        Self { outbox, clock, metrics, production }
+    }
+
+    /// Queues `event` (`user.signed_in` …) with `data` for `url`, signed with `secret`. Never
+    /// fails the request that caused it: a refusal or an outbox error is logged and counted.
+    pub async fn send(&self, url: String, secret: String, event: &'static str, data: Value) {
+        if self.production && internal_literal(&url) {
+            self.metrics.inc("webhook", "outcome=\"refused\"");
+            tracing::error!(event, "webhook to an internal address refused");
+            return;
+        }
+        let Ok(event_id) = crypto::random_token::<16>() else {
+            tracing::error!(event, "no randomness for a webhook event id; not sent");
+            return;
+        };
+        let created = self.clock.now().timestamp();
+        let body = serde_json::json!({ "id": event_id, "type": event, "created": created, "data": data }).to_string();
+        let call = WebhookCall { url, secret, event_id, body };
+        if let Err(e) = self.outbox.enqueue(Job::Webhook(call), None).await {
+            self.metrics.inc("webhook", "outcome=\"lost\"");
+            tracing::error!(error = %e, event, "webhook could not be queued");
+        }
+    }
+}
+
+/// Makes webhook calls (the outbox worker's side): no redirects followed, a 5 s timeout, and
+/// in production only public addresses.
+pub struct WebhookSender {
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    production: bool,
+}
+
+impl WebhookSender {
+    /// A sender; in production it reaches public addresses only.
+    pub fn new(clock: Arc<dyn Clock>, production: bool) -> anyhow::Result<Self> {
         let mut builder =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(5));
         if production {
             builder = builder.dns_resolver(Arc::new(PublicOnly));
         }
-        Ok(Self { http: builder.build()?, clock, metrics, production })
+        Ok(Self { http: builder.build()?, clock, production })
     }
 
-    /// Queues `event` (`user.signed_in` …) with `data` for delivery to `url`, signed with
-    /// `secret`.
-    pub fn send(&self, url: String, secret: String, event: &'static str, data: Value) {
-        // IP literals skip the resolver: check them here.
-        let internal_literal = reqwest::Url::parse(&url).ok().and_then(|u| match u.host() {
-            Some(url::Host::Ipv4(ip)) => Some(!is_public(IpAddr::V4(ip))),
-            Some(url::Host::Ipv6(ip)) => Some(!is_public(IpAddr::V6(ip))),
-            _ => None,
-        });
-        if self.production && internal_literal == Some(true) {
-            self.metrics.inc("webhook", "outcome=\"refused\"");
-            tracing::error!(event, "webhook to an internal address refused");
-            return;
+    /// Makes one attempt, signed now.
+    pub async fn deliver(&self, call: &WebhookCall) -> Outcome {
+        if self.production && internal_literal(&call.url) {
+            return Outcome::Failed("the webhook URL is an internal address".to_owned());
         }
-        let id = crypto::random_token::<16>().unwrap_or_default();
-        let created = self.clock.now().timestamp();
-        let body = serde_json::json!({ "id": id, "type": event, "created": created, "data": data }).to_string();
-        let (http, clock, metrics) = (self.http.clone(), self.clock.clone(), self.metrics.clone());
-        tokio::spawn(async move {
-            for (attempt, delay) in std::iter::once(None).chain(RETRY_DELAYS.iter().map(Some)).enumerate() {
-                if let Some(delay) = delay {
-                    tokio::time::sleep(*delay).await;
-                }
-                let t = clock.now().timestamp();
-                let outcome = http
-                    .post(&url)
-                    .header("Content-Type", "application/json")
-                    .header("Latchkey-Event-Id", &id)
-                    .header("Latchkey-Signature", signature(&secret, t, &body))
-                    .body(body.clone())
-                    .send()
-                    .await;
-                match outcome {
-                    Ok(response) if response.status().is_success() => {
-                        metrics.inc("webhook", "outcome=\"delivered\"");
-                        return;
-                    }
-                    Ok(response) => tracing::warn!(status = %response.status(), attempt, event, "webhook refused"),
-                    Err(e) => tracing::warn!(error = %e, attempt, event, "webhook failed"),
-                }
-                metrics.inc("webhook", "outcome=\"retry\"");
-            }
-            metrics.inc("webhook", "outcome=\"dropped\"");
-            tracing::error!(event, "webhook dropped after retries");
-        });
+        let t = self.clock.now().timestamp();
+        let sent = self
+            .http
+            .post(&call.url)
+            .header("Content-Type", "application/json")
+            .header("Latchkey-Event-Id", &call.event_id)
+            .header("Latchkey-Signature", signature(&call.secret, t, &call.body))
+            .body(call.body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => Outcome::Sent,
+            Ok(response) => Outcome::Retry(format!("the receiver answered {}", response.status())),
+            Err(e) if e.is_timeout() => Outcome::Retry("the receiver did not answer in time".to_owned()),
+            Err(_) => Outcome::Retry("the receiver could not be reached".to_owned()),
+        }
     }
 }
 

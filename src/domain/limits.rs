@@ -15,6 +15,7 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
     let (number, unit) = raw.split_at(split);
     let n: u64 = number.parse().ok()?;
     let secs = match unit {
+        "ms" => return Some(Duration::from_millis(n)),
         "s" => n,
         "m" => n.checked_mul(60)?,
         "h" => n.checked_mul(3600)?,

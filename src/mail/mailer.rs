@@ -15,9 +15,20 @@ pub enum MailError {
     /// The message could not be built (a bad address).
     #[error("cannot build the message")]
     Build(#[source] anyhow::Error),
-    /// The transport refused or failed; worth retrying.
-    #[error("cannot deliver the message")]
-    Transport(#[source] anyhow::Error),
+    /// The mail server refused it for good (a 5xx reply, e.g. no such mailbox). The text is
+    /// safe to log: the reply code only, never the server's words (which may quote the address).
+    #[error("the mail server refused the message ({0})")]
+    Rejected(String),
+    /// The transport failed for now (unreachable, timeout, a 4xx reply); worth retrying. The
+    /// summary is safe to log.
+    #[error("cannot deliver the message ({summary})")]
+    Transport {
+        /// What happened, without the server's words.
+        summary: String,
+        /// The transport's error.
+        #[source]
+        source: anyhow::Error,
+    },
 }
 
 enum Backend {
@@ -61,8 +72,11 @@ impl Mailer {
         }
         let message = self.build(mail)?;
         match &self.backend {
-            Backend::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| MailError::Transport(e.into())),
-            Backend::File(file) => file.send(message).await.map(drop).map_err(|e| MailError::Transport(e.into())),
+            Backend::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(smtp_error),
+            Backend::File(file) => file.send(message).await.map(drop).map_err(|e| MailError::Transport {
+                summary: "cannot write the mail file".to_owned(),
+                source: e.into(),
+            }),
             Backend::Log => Ok(()),
         }
     }
@@ -76,4 +90,14 @@ impl Mailer {
             .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
             .map_err(|e| MailError::Build(e.into()))
     }
+}
+
+/// Sorts an SMTP failure into for-good and for-now, with a summary safe to log.
+fn smtp_error(e: lettre::transport::smtp::Error) -> MailError {
+    let summary = match e.status() {
+        Some(code) => format!("SMTP reply {code}"),
+        None if e.is_timeout() => "the mail server timed out".to_owned(),
+        None => "the mail server could not be reached".to_owned(),
+    };
+    if e.is_permanent() { MailError::Rejected(summary) } else { MailError::Transport { summary, source: e.into() } }
 }

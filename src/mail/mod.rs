@@ -1,10 +1,8 @@
-//! Outbound mail: the message type, the transports (SMTP, file, log) and the outbox that
-//! decouples requests from delivery.
+//! Outbound mail: the message type and the transports (SMTP, file, log). Requests queue mail in
+//! the durable outbox (`crate::outbox`), whose worker sends it through a [`Mailer`].
 
 mod mailer;
 mod message;
-mod outbox;
 
 pub use mailer::{MailError, Mailer};
 pub use message::{LoginMail, NewDeviceMail, OutgoingMail};
-pub use outbox::{InProcessOutbox, Outbox, OutboxError, OutboxWorker};

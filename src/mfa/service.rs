@@ -12,9 +12,10 @@ use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring};
 use std::net::IpAddr;
 
-use super::sms::{AllowedCountries, SmsError, SmsSender};
+use super::sms::AllowedCountries;
 use crate::crypto;
 use crate::domain::{Email, PhoneNumber, UserId};
+use crate::outbox::{Job, Outbox, OutboxError, SmsMessage};
 use crate::ratelimit::{LimitError, LimitedAction, RateLimiter};
 use crate::store::{ChallengeKey, SecondFactors, SmsChallenge, Store, StoreError};
 
@@ -52,9 +53,7 @@ pub enum MfaError {
     #[error("too many texts")]
     RateLimited(Duration),
     /// The provider refused this number or message; the reason is safe to show.
-    #[error("{0}")]
-    SmsRejected(String),
-    /// The provider could not be reached or failed; worth trying again shortly.
+    /// The text could not be queued; worth trying again shortly.
     #[error("We could not send the text just now. Please try again in a minute.")]
     SmsUnavailable,
 }
@@ -70,8 +69,8 @@ impl From<LimitError> for MfaError {
 
 /// Sending SMS codes: the provider, the countries it may text, and the limits on it.
 pub struct SmsGateway {
-    /// The provider.
-    pub sender: Arc<dyn SmsSender>,
+    /// Where texts are queued (the worker sends them through the provider).
+    pub outbox: Arc<Outbox>,
     /// `SMS_ALLOWED_COUNTRIES`.
     pub allowed: AllowedCountries,
     /// Per-number and per-IP send limits.
@@ -263,32 +262,32 @@ impl SecondFactorService {
             expires_at: now + ttl,
         };
         self.store.put_challenge(key, &challenge, SMS_CODE_TTL).await?;
-        let sent = self.text(sms, phone, &code).await;
-        if sent.is_err() {
-            // Nothing went out: do not make the person wait out a resend delay for it.
+        let queued = self.text(sms, phone, &code, challenge.expires_at).await;
+        if queued.is_err() {
+            // Nothing will go out: do not make the person wait out a resend delay for it.
             self.store.delete_challenge(key).await?;
         }
-        sent
+        queued
     }
 
-    async fn text(&self, sms: &SmsGateway, phone: &PhoneNumber, code: &str) -> Result<(), MfaError> {
+    /// Queues the text in the outbox; it is not sent after the code has expired.
+    async fn text(
+        &self,
+        sms: &SmsGateway,
+        phone: &PhoneNumber,
+        code: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), MfaError> {
         let body = format!(
             "{code} is your {site} code. It expires in 5 minutes. Never share it.\n\n@{site} #{code}",
             site = self.issuer
         );
-        let started = std::time::Instant::now();
-        let sent = sms.sender.send(phone, &body).await;
-        sms.metrics.observe("sms_send", started.elapsed());
-        let outcome = match &sent {
-            Ok(()) => "sent",
-            Err(SmsError::Rejected(_)) => "rejected",
-            Err(SmsError::Unavailable(_)) => "unavailable",
-        };
-        sms.metrics.inc("sms", &format!("outcome=\"{outcome}\""));
-        sent.map_err(|e| match e {
-            SmsError::Rejected(reason) => MfaError::SmsRejected(reason),
-            SmsError::Unavailable(e) => {
-                tracing::warn!(error = %e, "SMS provider unavailable");
+        let message = SmsMessage { to: phone.clone(), body };
+        sms.metrics.inc("sms", "outcome=\"queued\"");
+        sms.outbox.enqueue(Job::Sms(message), Some(expires_at)).await.map_err(|e| match e {
+            OutboxError::Store(e) => MfaError::Store(e),
+            e => {
+                tracing::error!(error = %e, "SMS could not be queued");
                 MfaError::SmsUnavailable
             }
         })

@@ -229,8 +229,11 @@ impl OidcService {
                 match sid {
                     Some(sid) => {
                         self.send_webhook(&client, "user.signed_out", serde_json::json!({ "sub": user, "sid": sid }))
+                            .await
                     }
-                    None => self.send_webhook(&client, "user.sessions_revoked", serde_json::json!({ "sub": user })),
+                    None => {
+                        self.send_webhook(&client, "user.sessions_revoked", serde_json::json!({ "sub": user })).await
+                    }
                 }
             }
         }
@@ -253,9 +256,9 @@ impl OidcService {
         Some((url, secret))
     }
 
-    fn send_webhook(&self, client: &Client, event: &'static str, data: serde_json::Value) {
+    async fn send_webhook(&self, client: &Client, event: &'static str, data: serde_json::Value) {
         if let Some((url, secret)) = self.webhook_target(client) {
-            self.webhooks.send(url, secret, event, data);
+            self.webhooks.send(url, secret, event, data).await;
         }
     }
 
@@ -421,7 +424,7 @@ impl OidcService {
         let event = serde_json::json!({
             "sub": claims.sub, "sid": claims.sid, "client_id": client.id, "auth_time": claims.auth_time, "amr": claims.amr,
         });
-        self.send_webhook(client, "user.signed_in", event);
+        self.send_webhook(client, "user.signed_in", event).await;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",

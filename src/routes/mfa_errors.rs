@@ -18,7 +18,6 @@ pub fn shown(e: MfaError) -> Shown {
     match e {
         MfaError::WrongCode => Shown::Form(StatusCode::BAD_REQUEST, "That code is not right.".to_owned()),
         MfaError::CountryNotAllowed => Shown::Form(StatusCode::BAD_REQUEST, e.to_string()),
-        MfaError::SmsRejected(reason) => Shown::Form(StatusCode::BAD_REQUEST, reason),
         MfaError::SmsUnavailable => Shown::Form(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         MfaError::SmsDisabled => Shown::Form(StatusCode::BAD_REQUEST, "Text messages are not available.".to_owned()),
         MfaError::MethodNotAllowed => Shown::Form(StatusCode::FORBIDDEN, e.to_string()),

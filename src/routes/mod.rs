@@ -4,6 +4,7 @@ pub mod account;
 pub mod account_mfa;
 pub mod admin;
 pub mod admin_clients;
+pub mod admin_outbox;
 pub mod admin_pages;
 pub mod api;
 pub mod client;

@@ -56,9 +56,12 @@ pub async fn public_metrics(req: HttpRequest, state: web::Data<AppState>) -> Htt
     metrics(state).await
 }
 
-/// `GET /metrics`: Prometheus text.
+/// `GET /metrics`: Prometheus text; the outbox's gauges (shared by every instance) when the
+/// store answers.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
-        .body(state.audit.metrics().render())
+    let mut body = state.audit.metrics().render();
+    if let Ok(stats) = state.admin.outbox_stats().await {
+        body.push_str(&crate::audit::outbox_gauges(&stats));
+    }
+    HttpResponse::Ok().insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")).body(body)
 }

@@ -43,7 +43,7 @@ impl SignIn {
             site: self.public_url.host_str().unwrap_or("latchkey"),
         }
         .render(email.clone())?;
-        self.outbox.enqueue(mail).await?;
+        self.outbox.mail(mail).await?;
         tracing::info!(user = %user, "new-device notice sent");
         Ok(())
     }

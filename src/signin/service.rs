@@ -10,8 +10,9 @@ use crate::audit::{Audit, EventKind};
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring};
 use crate::domain::{AttemptId, Email, LinkToken, LocalPath, RequestOrigin, ShortCode};
-use crate::mail::{LoginMail, Outbox, OutboxError};
+use crate::mail::LoginMail;
 use crate::mfa::service::{MfaError, SecondFactorService};
+use crate::outbox::{Outbox, OutboxError};
 use crate::policy::PolicySource;
 use crate::ratelimit::{LimitError, LimitedAction, RateLimiter};
 use crate::session::{IssuedSession, SessionError, SessionService};
@@ -135,7 +136,7 @@ pub struct SignedIn {
 /// The sign-in service.
 pub struct SignIn {
     pub(super) store: Arc<dyn Store>,
-    pub(super) outbox: Arc<dyn Outbox>,
+    pub(super) outbox: Arc<Outbox>,
     pub(super) sessions: Arc<SessionService>,
     pub(super) limiter: Arc<RateLimiter>,
     pub(super) keys: Arc<Keyring>,
@@ -152,7 +153,7 @@ pub struct SignInDeps {
     /// The store.
     pub store: Arc<dyn Store>,
     /// Where mail goes.
-    pub outbox: Arc<dyn Outbox>,
+    pub outbox: Arc<Outbox>,
     /// Sessions.
     pub sessions: Arc<SessionService>,
     /// Rate limits.
@@ -244,7 +245,7 @@ impl SignIn {
             site: self.public_url.host_str().unwrap_or("latchkey"),
         }
         .render(email.clone())?;
-        self.outbox.enqueue(mail).await?;
+        self.outbox.mail(mail).await?;
         tracing::info!(email = %email.masked(), "sign-in link issued");
         self.audit.record(EventKind::LinkRequested, user_id.as_ref(), &attempt.requested_from, "").await;
         Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl })

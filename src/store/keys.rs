@@ -143,4 +143,20 @@ impl Keys {
     pub fn sessions(&self, user: &UserId) -> String {
         format!("{}{{u:{}}}:sessions", self.prefix, user)
     }
+
+    /// The outbox's ready deliveries (a stream with the workers' consumer group). The outbox's
+    /// keys share the `{outbox}` tag: a delivery moves between them in one MULTI or script.
+    pub fn outbox_ready(&self) -> String {
+        format!("{}{{outbox}}:ready", self.prefix)
+    }
+
+    /// Deliveries waiting for their next attempt (a sorted set scored by due time, unix ms).
+    pub fn outbox_scheduled(&self) -> String {
+        format!("{}{{outbox}}:scheduled", self.prefix)
+    }
+
+    /// Deliveries given up on (a capped stream).
+    pub fn outbox_dead(&self) -> String {
+        format!("{}{{outbox}}:dead", self.prefix)
+    }
 }

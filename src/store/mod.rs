@@ -4,8 +4,11 @@
 
 mod keys;
 mod memory;
+mod memory_queue;
+mod queue;
 mod records;
 mod redis;
+mod redis_queue;
 
 use std::time::Duration;
 
@@ -14,11 +17,14 @@ use chrono::{DateTime, Utc};
 
 pub use keys::Keys;
 pub use memory::MemoryStore;
+pub use memory_queue::MemoryQueue;
+pub use queue::{DEAD_LETTER_CAP, DeadLetter, OutboxStats, OutboxStore, QueuedJob};
 pub use records::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, LinkAttempt, PendingLogin, Redemption, Report, SecondFactors,
     SessionRecord, SmsChallenge, User,
 };
 pub use redis::RedisStore;
+pub use redis_queue::RedisQueue;
 
 use crate::audit::AuditEvent;
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};

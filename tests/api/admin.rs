@@ -100,7 +100,7 @@ async fn two_admins_editing_one_version_conflict_instead_of_overwriting() {
 #[tokio::test]
 async fn a_policy_change_on_one_instance_reaches_another_within_seconds() {
     let a = spawn_admin_app(&[]).await;
-    let b = spawn_admin_app(&[("REDIS_KEY_PREFIX", &a.prefix)]).await;
+    let b = crate::helpers::spawn_peer(&a, &[("ADMIN_API_TOKEN", TOKEN), ("ADMIN_EMAILS", "boss@example.com")]).await;
     let mut policy: Value = admin(&a, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
     policy["link_ttl_secs"] = 120.into();
     let changed: Value = admin(&a, reqwest::Method::PUT, "/policy", Some(policy)).await.json().await.unwrap();
@@ -304,7 +304,11 @@ async fn an_admin_session_without_a_second_factor_is_refused() {
     before.sign_in("boss@example.com").await;
     let session = before.cookie("__Host-session").unwrap();
     // … then becomes one: that email-only session does not open the admin API or pages.
-    let after = spawn_admin_app(&[("JWT_KEYS", &key), ("REDIS_KEY_PREFIX", &before.prefix)]).await;
+    let after = crate::helpers::spawn_peer(
+        &before,
+        &[("JWT_KEYS", &key), ("ADMIN_API_TOKEN", TOKEN), ("ADMIN_EMAILS", "boss@example.com")],
+    )
+    .await;
     after.set_cookie("__Host-session", &session);
     assert_eq!(after.get_session().await.status(), StatusCode::OK, "the session itself is fine");
     assert_eq!(after.get("/api/v1/admin/policy").await.status(), StatusCode::FORBIDDEN);

@@ -173,7 +173,7 @@ async fn get_and_head_of_the_link_leave_it_usable() {
 #[tokio::test]
 async fn thirty_two_concurrent_redemptions_on_two_instances_give_exactly_one_session() {
     let first = spawn_app().await;
-    let second = spawn_app_with(&[("REDIS_KEY_PREFIX", &first.prefix)]).await;
+    let second = crate::helpers::spawn_peer(&first, &[]).await;
     let (token, _) = request(&first, "race@example.com").await;
     let csrf = first.csrf_token().await;
     let cookies = format!(

@@ -9,6 +9,8 @@ mod helpers;
 mod links;
 mod login_flow;
 mod oidc;
+mod outbox;
+mod outbox_contract;
 mod second_factor;
 mod second_factor_sms;
 mod session_jwt;

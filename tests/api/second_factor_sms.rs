@@ -1,5 +1,6 @@
 //! SMS as a second factor, against a local HTTP server standing in for a Twilio-compatible
-//! provider: what it receives, provider errors, pumping limits, and numbers kept sealed.
+//! provider: what it receives, provider errors (texts go through the outbox: retried, or
+//! dead-lettered), pumping limits, and numbers kept sealed.
 
 use std::collections::HashMap;
 
@@ -14,6 +15,7 @@ use crate::helpers::{TestApp, spawn_app_with};
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
 const PHONE: &str = "+44 7700 900123";
 const E164: &str = "+447700900123";
+const ADMIN_TOKEN: &str = "sms-test-admin-token-0123456789abcdef";
 
 async fn provider(status: u16, body: &str) -> MockServer {
     let server = MockServer::start().await;
@@ -54,6 +56,19 @@ async fn sent(server: &MockServer) -> Vec<HashMap<String, String>> {
         .collect()
 }
 
+/// Waits (bounded) until the provider has received `n` messages; returns them all.
+async fn wait_sent(server: &MockServer, n: usize) -> Vec<HashMap<String, String>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let messages = sent(server).await;
+        if messages.len() >= n {
+            return messages;
+        }
+        assert!(std::time::Instant::now() < deadline, "the provider got {} of {n} texts", messages.len());
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
 fn code_in(message: &HashMap<String, String>) -> String {
     message["Body"].split_whitespace().next().unwrap().to_owned()
 }
@@ -68,10 +83,11 @@ async fn post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Re
 /// Signs in and verifies `PHONE`; returns the text the provider got.
 async fn add_phone(app: &TestApp, server: &MockServer, email: &str) {
     app.sign_in(email).await;
+    let before = sent(server).await.len();
     let page = post(app, "/account/phone", &[("phone", PHONE)]).await;
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("+44 ••"), "the confirm page should show the number masked");
-    let messages = sent(server).await;
+    let messages = wait_sent(server, before + 1).await;
     let code = code_in(messages.last().unwrap());
     let confirmed = post(app, "/account/phone/confirm", &[("code", &code)]).await;
     assert_eq!(confirmed.status(), StatusCode::OK, "first factor: recovery codes are shown");
@@ -106,7 +122,7 @@ async fn a_phone_is_verified_and_then_signs_in_with_a_texted_code() {
     let response = post(&app, "/login/2fa/sms", &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().contains("We texted a code"));
-    let messages = sent(&server).await;
+    let messages = wait_sent(&server, 2).await;
     assert_eq!(messages.len(), 2);
     let code = code_in(&messages[1]);
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -115,34 +131,71 @@ async fn a_phone_is_verified_and_then_signs_in_with_a_texted_code() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let claims: Value = app.get_session().await.json().await.unwrap();
     assert_eq!(claims["amr"], serde_json::json!(["email", "sms", "mfa"]));
+    app.outbox_settled().await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("latchkey_sms_total{outcome=\"sent\"} 2"), "{metrics}");
     assert!(metrics.contains("latchkey_sms_send_seconds_count 2"), "{metrics}");
 }
 
 #[tokio::test]
-async fn a_provider_outage_is_shown_as_a_clear_retry_message() {
-    let server = provider(500, r#"{"message":"internal"}"#).await;
-    let app = app_with(&server, &[]).await;
+async fn a_provider_outage_delays_the_text_which_arrives_with_the_same_code_when_it_is_back() {
+    let server = MockServer::start().await;
+    let messages = format!("/2010-04-01/Accounts/{SID}/Messages.json");
+    // Down for two attempts, then up.
+    Mock::given(method("POST"))
+        .and(path(messages.clone()))
+        .respond_with(ResponseTemplate::new(503).set_body_raw(r#"{"message":"internal"}"#, "application/json"))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(messages))
+        .respond_with(ResponseTemplate::new(201).set_body_raw(r#"{"sid":"SM1","status":"queued"}"#, "application/json"))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let app = app_with(&server, &[("OUTBOX_RETRY_BASE", "50ms")]).await;
     app.sign_in("down@example.com").await;
-    let response = post(&app, "/account/phone", &[("phone", PHONE)]).await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let html = response.text().await.unwrap();
-    assert!(html.contains("try again"), "{html}");
-    assert!(!html.contains("internal"), "provider details leaked: {html}");
+    let page = post(&app, "/account/phone", &[("phone", PHONE)]).await;
+    assert_eq!(page.status(), StatusCode::OK, "the text is queued, not sent inline");
+    let attempts = wait_sent(&server, 3).await;
+    let codes: Vec<String> = attempts.iter().map(code_in).collect();
+    assert!(codes.iter().all(|c| *c == codes[0]), "a retry must send the same code: {codes:?}");
+    let confirmed = post(&app, "/account/phone/confirm", &[("code", &codes[2])]).await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    app.outbox_settled().await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("latchkey_sms_total{outcome=\"retry\"} 2"), "{metrics}");
+    assert!(metrics.contains("latchkey_sms_total{outcome=\"sent\"} 1"), "{metrics}");
 }
 
 #[tokio::test]
-async fn a_number_the_provider_refuses_gets_a_400_with_its_reason() {
+async fn a_number_the_provider_refuses_goes_to_the_dead_letters_at_once_with_its_reason() {
     let server =
         provider(400, r#"{"code":21211,"message":"The 'To' number +447700900123 is not valid.","status":400}"#).await;
-    let app = app_with(&server, &[]).await;
+    let app = app_with(&server, &[("ADMIN_API_TOKEN", ADMIN_TOKEN)]).await;
     app.sign_in("refused@example.com").await;
-    let response = post(&app, "/account/phone", &[("phone", PHONE)]).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let html = response.text().await.unwrap();
-    assert!(html.contains("number is not valid"), "no reason shown: {html}");
-    assert!(!html.contains("+447700900123"), "the provider's raw message (with the number) was shown");
+    assert_eq!(post(&app, "/account/phone", &[("phone", PHONE)]).await.status(), StatusCode::OK);
+    let stats = app.outbox_settled().await;
+    assert_eq!(stats.dead, 1);
+    assert_eq!(sent(&server).await.len(), 1, "a refusal is not retried");
+    let outbox: Value = app
+        .client
+        .get(format!("{}/api/v1/admin/outbox", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dead = &outbox["dead_letters"][0];
+    assert_eq!(dead["kind"], "sms");
+    assert_eq!(dead["tries"], 1);
+    assert!(dead["reason"].as_str().unwrap().contains("number is not valid"), "{dead}");
+    let shown = outbox.to_string();
+    assert!(!shown.contains("7700900123") && !shown.contains("is your"), "number or text shown to admins: {shown}");
 }
 
 #[tokio::test]
@@ -154,6 +207,7 @@ async fn numbers_outside_the_allowed_countries_are_never_texted() {
         let response = post(&app, "/account/phone", &[("phone", number)]).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{number}");
     }
+    app.outbox_settled().await;
     assert!(sent(&server).await.is_empty(), "a number outside the allow-list was texted");
     assert_eq!(post(&app, "/account/phone", &[("phone", "not a number")]).await.status(), StatusCode::BAD_REQUEST);
 }
@@ -171,6 +225,7 @@ async fn texts_to_one_number_are_limited_and_resends_wait_thirty_seconds() {
     assert_eq!(post(&app, "/account/phone", &[("phone", PHONE)]).await.status(), StatusCode::OK);
     app.clock.advance(chrono::Duration::seconds(31));
     assert_eq!(post(&app, "/account/phone", &[("phone", PHONE)]).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.outbox_settled().await;
     assert_eq!(sent(&server).await.len(), 2);
 }
 
@@ -185,6 +240,7 @@ async fn texts_from_one_ip_are_limited() {
     }
     let response = post(&app, "/account/phone", &[("phone", "+44 7700 900003")]).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.outbox_settled().await;
     assert_eq!(sent(&server).await.len(), 2);
 }
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Once};
 
 use latchkey::clock::ManualClock;
-use latchkey::store::{Keys, RedisStore};
+use latchkey::store::{Keys, OutboxStats, OutboxStore, RedisQueue, RedisStore};
 use latchkey::{Application, Settings};
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
@@ -79,8 +79,19 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts an app with extra or overriding settings (`("LINK_TTL", "2m")` …).
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    spawn_with_sink(overrides, MailSink::start()).await
+}
+
+/// Starts another instance of `peer`'s deployment: the same Redis prefix (so the same store
+/// and outbox) and the same SMTP server.
+pub async fn spawn_peer(peer: &TestApp, overrides: &[(&str, &str)]) -> TestApp {
+    let mut vars = vec![("REDIS_KEY_PREFIX", peer.prefix.as_str())];
+    vars.extend_from_slice(overrides);
+    spawn_with_sink(&vars, peer.mail.clone()).await
+}
+
+async fn spawn_with_sink(overrides: &[(&str, &str)], mail: MailSink) -> TestApp {
     init_process();
-    let mail = MailSink::start();
     // Two apps given the same REDIS_KEY_PREFIX share state, like two instances.
     let prefix = overrides
         .iter()
@@ -213,6 +224,27 @@ impl TestApp {
         let response = self.post_verify(&token).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         response
+    }
+
+    /// The outbox queue on this test's prefix, for inspecting what waits there.
+    pub fn queue(&self) -> RedisQueue<::redis::aio::ConnectionManager> {
+        let conn = self.store().connection();
+        RedisQueue::new(conn.clone(), conn, Keys::new(self.prefix.clone()))
+    }
+
+    /// Waits (bounded) until the outbox holds nothing ready, in flight or scheduled; returns
+    /// its counts then.
+    pub async fn outbox_settled(&self) -> OutboxStats {
+        let queue = self.queue();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let stats = queue.outbox_stats().await.unwrap();
+            if stats.ready == 0 && stats.in_flight == 0 && stats.scheduled == 0 {
+                return stats;
+            }
+            assert!(std::time::Instant::now() < deadline, "the outbox did not settle: {stats:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// A Redis store on this test's prefix, for inspecting what the app wrote.

@@ -55,6 +55,17 @@ struct Collector {
 }
 
 impl Handler for Collector {
+    // Addresses that always fail, for the outbox's retry and dead-letter tests.
+    fn rcpt(&mut self, to: &str) -> mailin_embedded::Response {
+        if to.contains("bounce-temp") {
+            response::INTERNAL_ERROR
+        } else if to.contains("bounce-perm") {
+            response::NO_MAILBOX
+        } else {
+            response::OK
+        }
+    }
+
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> mailin_embedded::Response {
         self.to = to.to_vec();
         self.data.clear();
@@ -73,7 +84,9 @@ impl Handler for Collector {
     }
 }
 
-/// A running SMTP sink.
+/// A running SMTP sink. Clones share the inbox (instances sharing one outbox share a sink).
+/// Mail to an address containing `bounce-temp` gets a 451 (try later), `bounce-perm` a 550.
+#[derive(Clone)]
 pub struct MailSink {
     /// `smtp://127.0.0.1:<port>` (plaintext is allowed to loopback).
     pub url: String,
@@ -83,7 +96,13 @@ pub struct MailSink {
 impl MailSink {
     /// Starts a sink on a free loopback port.
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0)
+    }
+
+    /// Starts a sink on `port` (0: any free one); e.g. where an app was told an SMTP server
+    /// would be, to play a server that comes back after an outage.
+    pub fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let url = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let inbox = Arc::new(Mutex::new(Vec::new()));
         let mut server = Server::new(Collector { inbox: inbox.clone(), to: Vec::new(), data: Vec::new() });
@@ -115,7 +134,12 @@ impl MailSink {
 
     /// Waits (bounded) until `n` mails have arrived, and returns them.
     pub async fn wait_for(&self, n: usize) -> Vec<ReceivedMail> {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_for_within(n, Duration::from_secs(20)).await
+    }
+
+    /// Waits until `n` mails have arrived, for at most `limit`.
+    pub async fn wait_for_within(&self, n: usize, limit: Duration) -> Vec<ReceivedMail> {
+        let deadline = Instant::now() + limit;
         loop {
             let mails = self.received();
             if mails.len() >= n {

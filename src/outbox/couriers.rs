@@ -1,0 +1,52 @@
+//! The couriers: one attempt at delivering a job of each kind, and what came of it.
+
+use std::sync::Arc;
+
+use super::Job;
+use crate::mail::{MailError, Mailer};
+use crate::mfa::sms::{SmsError, SmsSender};
+use crate::webhooks::WebhookSender;
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handed over (to the mail server, the SMS provider, the receiver).
+    Sent,
+    /// Failed for now; worth trying again. The reason holds no secret.
+    Retry(String),
+    /// Refused for good; trying again will not help. The reason holds no secret.
+    Failed(String),
+}
+
+/// Everything the worker delivers through.
+pub struct Couriers {
+    /// Mail.
+    pub mailer: Mailer,
+    /// SMS, when a provider is configured.
+    pub sms: Option<Arc<dyn SmsSender>>,
+    /// Webhooks.
+    pub webhooks: WebhookSender,
+}
+
+impl Couriers {
+    /// Makes one attempt at `job`.
+    pub async fn deliver(&self, job: &Job) -> Outcome {
+        match job {
+            Job::Mail(mail) => match self.mailer.send(mail).await {
+                Ok(()) => Outcome::Sent,
+                Err(MailError::Build(_)) => Outcome::Failed("the message could not be built".to_owned()),
+                Err(MailError::Rejected(summary)) => Outcome::Failed(format!("the mail server refused it: {summary}")),
+                Err(MailError::Transport { summary, .. }) => Outcome::Retry(summary),
+            },
+            Job::Sms(sms) => match &self.sms {
+                None => Outcome::Failed("SMS is not configured (SMS_PROVIDER)".to_owned()),
+                Some(sender) => match sender.send(&sms.to, &sms.body).await {
+                    Ok(()) => Outcome::Sent,
+                    Err(SmsError::Rejected(reason)) => Outcome::Failed(format!("the provider refused it: {reason}")),
+                    Err(SmsError::Unavailable(_)) => Outcome::Retry("the SMS provider is unavailable".to_owned()),
+                },
+            },
+            Job::Webhook(call) => self.webhooks.deliver(call).await,
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The durable outbox: every mail, SMS and webhook a request asks for is written to the store
+//! (a Redis Stream, or the memory queue) before the request answers, and delivered by a worker
+//! in each instance, with retries, take-over of deliveries a dead instance held, and a
+//! dead-letter list for what keeps failing. Delivery is at-least-once; the payload is sealed at
+//! enqueue, so a retry sends exactly what was first meant (the same link, the same code).
+
+mod couriers;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use couriers::{Couriers, Outcome};
+pub use worker::{OutboxWorker, WorkerHandle};
+
+use crate::clock::Clock;
+use crate::crypto::{self, CryptoError, Keyring};
+use crate::domain::PhoneNumber;
+use crate::mail::OutgoingMail;
+use crate::store::{OutboxStore, QueuedJob, StoreError};
+
+/// The AEAD context jobs are sealed under.
+const SEAL_CONTEXT: &str = "outbox";
+
+/// A text message to send.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SmsMessage {
+    /// The number.
+    pub to: PhoneNumber,
+    /// The text (holds the code).
+    pub body: String,
+}
+
+/// A signed webhook call to make. The body and event id are fixed at enqueue; the signature's
+/// timestamp is taken when each attempt is made.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct WebhookCall {
+    /// Where to.
+    pub url: String,
+    /// The client's signing secret.
+    pub secret: String,
+    /// `Latchkey-Event-Id`.
+    pub event_id: String,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// What one delivery sends.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// A mail.
+    Mail(OutgoingMail),
+    /// A text message.
+    Sms(SmsMessage),
+    /// A webhook call.
+    Webhook(WebhookCall),
+}
+
+impl Job {
+    /// `mail`, `sms` or `webhook`: a metrics label and the admin view's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Mail(_) => "mail",
+            Self::Sms(_) => "sms",
+            Self::Webhook(_) => "webhook",
+        }
+    }
+
+    /// The recipient, masked: what admins and logs may see.
+    pub fn recipient(&self) -> String {
+        match self {
+            Self::Mail(mail) => mail.to.masked(),
+            Self::Sms(sms) => sms.to.masked(),
+            Self::Webhook(call) => url::Url::parse(&call.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "(unparsable URL)".to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Job {
+    // Bodies hold links, codes and secrets: never in Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("kind", &self.kind()).field("to", &self.recipient()).finish_non_exhaustive()
+    }
+}
+
+/// A delivery could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// The store did not take it.
+    #[error("the outbox is unavailable")]
+    Store(#[from] StoreError),
+    /// It could not be sealed (no randomness).
+    #[error("the delivery could not be sealed")]
+    Seal(#[from] CryptoError),
+    /// It could not be encoded.
+    #[error("the delivery could not be encoded")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// How the worker retries and takes over (from `OUTBOX_*`).
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// Attempts before a delivery goes to the dead letters (`OUTBOX_MAX_TRIES`).
+    pub max_tries: u32,
+    /// The first retry's delay; each next one doubles, with jitter (`OUTBOX_RETRY_BASE`).
+    pub retry_base: Duration,
+    /// How long a worker may hold a delivery before another instance takes it over
+    /// (`OUTBOX_LEASE`). One attempt is cut off at half of it.
+    pub lease: Duration,
+    /// Deliveries in flight at once per instance.
+    pub concurrency: usize,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self { max_tries: 8, retry_base: Duration::from_secs(2), lease: Duration::from_secs(60), concurrency: 16 }
+    }
+}
+
+/// The longest wait between two attempts.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(15 * 60);
+
+/// The wait before attempt `tries + 1`, after `tries` failed: `base × 2^(tries−1)`, capped at
+/// [`MAX_RETRY_DELAY`], then scaled by `jitter` (drawn from 0.5..=1.0) so instances that failed
+/// together do not retry together.
+pub fn backoff(base: Duration, tries: u32, jitter: f64) -> Duration {
+    let doubled = base.saturating_mul(1u32 << tries.saturating_sub(1).min(20));
+    doubled.min(MAX_RETRY_DELAY).mul_f64(jitter.clamp(0.5, 1.0))
+}
+
+/// The enqueue side: seals a job and writes it to the store.
+pub struct Outbox {
+    store: Arc<dyn OutboxStore>,
+    keys: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Outbox {
+    /// An outbox writing to `store`.
+    pub fn new(store: Arc<dyn OutboxStore>, keys: Arc<Keyring>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, keys, clock }
+    }
+
+    /// Queues `job`; returns once the store holds it, never waiting for delivery. A job not
+    /// sent by `deliver_by` is given up on.
+    pub async fn enqueue(&self, job: Job, deliver_by: Option<DateTime<Utc>>) -> Result<(), OutboxError> {
+        let sealed = self.keys.sealer.seal(SEAL_CONTEXT, serde_json::to_string(&job)?.as_bytes())?;
+        let queued = QueuedJob {
+            handle: String::new(),
+            id: crypto::random_token::<12>()?,
+            kind: job.kind().to_owned(),
+            to: job.recipient(),
+            sealed,
+            tries: 0,
+            deliver_by: deliver_by.map(|t| t.timestamp()),
+            queued_at: self.clock.now().timestamp_millis(),
+            last_error: None,
+        };
+        self.store.push(&queued).await?;
+        Ok(())
+    }
+
+    /// Queues a mail.
+    pub async fn mail(&self, mail: OutgoingMail) -> Result<(), OutboxError> {
+        self.enqueue(Job::Mail(mail), None).await
+    }
+}
+
+/// Opens a queued job's payload.
+pub(crate) fn open(keys: &Keyring, queued: &QueuedJob) -> Option<Job> {
+    let bytes = keys.sealer.open(SEAL_CONTEXT, &queued.sealed).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_and_is_capped() {
+        let base = Duration::from_secs(2);
+        assert_eq!(backoff(base, 1, 1.0), Duration::from_secs(2));
+        assert_eq!(backoff(base, 2, 1.0), Duration::from_secs(4));
+        assert_eq!(backoff(base, 5, 1.0), Duration::from_secs(32));
+        assert_eq!(backoff(base, 30, 1.0), MAX_RETRY_DELAY);
+        assert_eq!(backoff(base, u32::MAX, 1.0), MAX_RETRY_DELAY);
+    }
+
+    #[test]
+    fn jitter_takes_off_at_most_half() {
+        let base = Duration::from_secs(8);
+        assert_eq!(backoff(base, 1, 0.5), Duration::from_secs(4));
+        assert_eq!(backoff(base, 1, 0.0), Duration::from_secs(4), "clamped to half");
+        assert_eq!(backoff(base, 1, 7.0), Duration::from_secs(8), "clamped to whole");
+    }
+
+    #[test]
+    fn a_job_debug_shows_no_body() {
+        let job = Job::Sms(SmsMessage {
+            to: PhoneNumber::parse("+447700900123").unwrap(),
+            body: "123456 is your code".to_owned(),
+        });
+        let debug = format!("{job:?}");
+        assert!(!debug.contains("123456"), "{debug}");
+        assert!(!debug.contains("+447700900123"), "{debug}");
+    }
+
+    #[test]
+    fn a_sealed_job_opens_only_with_the_same_key() {
+        let keys = crypto::SecretKey::new(vec![7; 32]).derive();
+        let other = crypto::SecretKey::new(vec![8; 32]).derive();
+        let job = Job::Webhook(WebhookCall {
+            url: "https://app.example/hook".into(),
+            secret: "s3cret".into(),
+            event_id: "e1".into(),
+            body: "{}".into(),
+        });
+        let sealed = keys.sealer.seal(SEAL_CONTEXT, serde_json::to_string(&job).unwrap().as_bytes()).unwrap();
+        assert!(!sealed.contains("s3cret"));
+        let queued = QueuedJob {
+            handle: String::new(),
+            id: "x".into(),
+            kind: "webhook".into(),
+            to: job.recipient(),
+            sealed,
+            tries: 0,
+            deliver_by: None,
+            queued_at: 0,
+            last_error: None,
+        };
+        assert!(matches!(open(&keys, &queued), Some(Job::Webhook(call)) if call.secret == "s3cret"));
+        assert!(open(&other, &queued).is_none());
+        assert_eq!(queued.to, "app.example");
+    }
+}

@@ -1,0 +1,70 @@
+//! The outbox, for admins: `GET /api/v1/admin/outbox` (counts and dead letters) and
+//! `POST /api/v1/admin/outbox/dead/{id}/retry` (send a dead letter again).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::admin::{record, require_admin};
+use crate::app::AppState;
+use crate::error::{ApiError, AppError};
+use crate::store::DeadLetter;
+
+/// `?limit=` for the dead letters shown.
+#[derive(Deserialize)]
+pub struct OutboxQuery {
+    /// Dead letters listed (≤ 200, default 50).
+    limit: Option<usize>,
+}
+
+/// One dead letter as admins see it: whom, what kind, why — never what it carried.
+#[derive(Serialize)]
+struct DeadView {
+    id: String,
+    kind: String,
+    to: String,
+    tries: u32,
+    reason: String,
+    at: String,
+    queued_at: String,
+}
+
+impl From<DeadLetter> for DeadView {
+    fn from(d: DeadLetter) -> Self {
+        let queued_at = chrono::DateTime::from_timestamp_millis(d.job.queued_at).unwrap_or_default().to_rfc3339();
+        Self { id: d.handle, kind: d.job.kind, to: d.job.to, tries: d.job.tries, reason: d.reason, at: d.at, queued_at }
+    }
+}
+
+/// `GET /api/v1/admin/outbox`.
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<OutboxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state).await?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let (stats, dead) = state.admin.outbox(limit).await.map_err(AppError::from)?;
+    let dead: Vec<DeadView> = dead.into_iter().map(DeadView::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "ready": stats.ready,
+        "in_flight": stats.in_flight,
+        "scheduled": stats.scheduled,
+        "dead": stats.dead,
+        "dead_letters": dead,
+    })))
+}
+
+/// `POST /api/v1/admin/outbox/dead/{id}/retry`: 200 when requeued, 404 when no such letter.
+pub async fn retry(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = require_admin(&req, &state).await?;
+    if !state.admin.retry_dead_letter(&id).await.map_err(AppError::from)? {
+        return Err(AppError::NotFound.into());
+    }
+    tracing::info!(admin = admin.name(), "admin requeued a dead letter");
+    record(&state, &req, &admin, None, &format!("outbox-retry {}", id.as_str())).await;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "requeued" })))
+}

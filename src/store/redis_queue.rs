@@ -1,0 +1,346 @@
+//! The outbox queue in Redis: ready deliveries in a Stream read by a consumer group (one
+//! consumer per instance), retries in a sorted set scored by due time, dead letters in a capped
+//! Stream. All three keys share one hash tag, so each move between them is one MULTI or script,
+//! on a single node or a cluster.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redis::aio::ConnectionLike;
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+
+use super::queue::{DEAD_LETTER_CAP, DeadLetter, OutboxStats, OutboxStore, QueuedJob};
+use super::{Keys, StoreError, StoreResult};
+
+/// The workers' consumer group.
+const GROUP: &str = "workers";
+
+/// Makes due retries ready: each moves from the schedule to the stream in one step, so two
+/// instances promoting at once cannot duplicate or lose one.
+/// KEYS[1] = schedule, KEYS[2] = ready stream; ARGV[1] = now (unix ms), ARGV[2] = max.
+const PROMOTE_SCRIPT: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, job in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', 'job', job)
+  redis.call('ZREM', KEYS[1], job)
+end
+return #due
+";
+
+/// Requeues a dead letter once: only the caller whose XDEL removed it adds it back.
+/// KEYS[1] = dead stream, KEYS[2] = ready stream; ARGV[1] = dead id, ARGV[2] = job JSON.
+const REQUEUE_SCRIPT: &str = r"
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'job', ARGV[2])
+return 1
+";
+
+/// The outbox queue over any Redis connection (single node or cluster). `blocking` is a
+/// connection of its own for `XREADGROUP … BLOCK`, which would stall everything queued behind
+/// it on the shared, multiplexed one.
+pub struct RedisQueue<C> {
+    conn: C,
+    blocking: C,
+    keys: Keys,
+    promote: redis::Script,
+    requeue: redis::Script,
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisQueue<C> {
+    /// A queue under `keys`' prefix.
+    pub fn new(conn: C, blocking: C, keys: Keys) -> Self {
+        Self {
+            conn,
+            blocking,
+            keys,
+            promote: redis::Script::new(PROMOTE_SCRIPT),
+            requeue: redis::Script::new(REQUEUE_SCRIPT),
+        }
+    }
+
+    /// Creates the consumer group (from the stream's start, so nothing queued before is
+    /// skipped). Needed at first use and after Redis lost its data.
+    async fn create_group(&self) -> StoreResult<()> {
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(self.keys.outbox_ready())
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.conn.clone())
+            .await;
+        match created {
+            Err(e) if e.code() != Some("BUSYGROUP") => Err(unavailable(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Turns stream entries into jobs; an entry that does not parse is dropped (acked and
+    /// deleted) with an error log, since no worker could ever deliver it.
+    async fn jobs(&self, entries: Vec<StreamId>) -> StoreResult<Vec<QueuedJob>> {
+        let mut jobs = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let parsed = entry.get::<String>("job").and_then(|raw| serde_json::from_str::<QueuedJob>(&raw).ok());
+            match parsed {
+                Some(mut job) => {
+                    job.handle = entry.id;
+                    jobs.push(job);
+                }
+                None => {
+                    tracing::error!(id = %entry.id, "outbox entry cannot be read; dropped");
+                    self.forget(&entry.id).await?;
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    async fn forget(&self, handle: &str) -> StoreResult<()> {
+        let ready = self.keys.outbox_ready();
+        redis::pipe()
+            .atomic()
+            .cmd("XACK")
+            .arg(&ready)
+            .arg(GROUP)
+            .arg(handle)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&ready)
+            .arg(handle)
+            .ignore()
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(e.into())
+}
+
+fn is_nogroup(e: &redis::RedisError) -> bool {
+    e.code() == Some("NOGROUP")
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.into()))
+}
+
+#[async_trait]
+impl<C: ConnectionLike + Clone + Send + Sync + 'static> OutboxStore for RedisQueue<C> {
+    async fn push(&self, job: &QueuedJob) -> StoreResult<()> {
+        let _: String = redis::cmd("XADD")
+            .arg(self.keys.outbox_ready())
+            .arg("*")
+            .arg("job")
+            .arg(to_json(job)?)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn claim(&self, consumer: &str, count: usize, wait: Duration) -> StoreResult<Vec<QueuedJob>> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP").arg(GROUP).arg(consumer).arg("COUNT").arg(count.max(1));
+        // BLOCK 0 would wait forever: no BLOCK at all when not waiting.
+        let mut conn = if wait.is_zero() {
+            self.conn.clone()
+        } else {
+            cmd.arg("BLOCK").arg(wait.as_millis().max(1) as u64);
+            self.blocking.clone()
+        };
+        cmd.arg("STREAMS").arg(self.keys.outbox_ready()).arg(">");
+        let reply: Option<StreamReadReply> = match cmd.query_async(&mut conn).await {
+            Ok(reply) => reply,
+            Err(e) if is_nogroup(&e) => {
+                // First use, or Redis lost its data: make the group, then read once more.
+                self.create_group().await?;
+                cmd.query_async(&mut conn).await.map_err(unavailable)?
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        let entries = reply.map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect()).unwrap_or_default();
+        self.jobs(entries).await
+    }
+
+    async fn reclaim(&self, consumer: &str, lease: Duration, count: usize) -> StoreResult<Vec<QueuedJob>> {
+        let reply: redis::RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
+            .arg(self.keys.outbox_ready())
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(lease.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(count.max(1))
+            .query_async(&mut self.conn.clone())
+            .await;
+        match reply {
+            Ok(reply) => self.jobs(reply.claimed).await,
+            Err(e) if is_nogroup(&e) => {
+                self.create_group().await?;
+                Ok(Vec::new())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn ack(&self, job: &QueuedJob) -> StoreResult<()> {
+        self.forget(&job.handle).await
+    }
+
+    async fn retry_at(&self, job: &QueuedJob, due: DateTime<Utc>) -> StoreResult<()> {
+        let ready = self.keys.outbox_ready();
+        // One MULTI: a delivery is never both held and scheduled, nor neither.
+        redis::pipe()
+            .atomic()
+            .cmd("XACK")
+            .arg(&ready)
+            .arg(GROUP)
+            .arg(&job.handle)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&ready)
+            .arg(&job.handle)
+            .ignore()
+            .cmd("ZADD")
+            .arg(self.keys.outbox_scheduled())
+            .arg(due.timestamp_millis())
+            .arg(to_json(job)?)
+            .ignore()
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn bury(&self, job: &QueuedJob, reason: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let ready = self.keys.outbox_ready();
+        let dead =
+            DeadLetter { handle: String::new(), job: job.clone(), reason: reason.to_owned(), at: at.to_rfc3339() };
+        // One MULTI: a delivery leaves the stream only into the dead letters.
+        redis::pipe()
+            .atomic()
+            .cmd("XACK")
+            .arg(&ready)
+            .arg(GROUP)
+            .arg(&job.handle)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&ready)
+            .arg(&job.handle)
+            .ignore()
+            .cmd("XADD")
+            .arg(self.keys.outbox_dead())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(DEAD_LETTER_CAP)
+            .arg("*")
+            .arg("dead")
+            .arg(to_json(&dead)?)
+            .ignore()
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn promote_due(&self, now: DateTime<Utc>, max: usize) -> StoreResult<usize> {
+        self.promote
+            .key(self.keys.outbox_scheduled())
+            .key(self.keys.outbox_ready())
+            .arg(now.timestamp_millis())
+            .arg(max)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        let (length, scheduled, dead): (u64, u64, u64) = redis::pipe()
+            .cmd("XLEN")
+            .arg(self.keys.outbox_ready())
+            .cmd("ZCARD")
+            .arg(self.keys.outbox_scheduled())
+            .cmd("XLEN")
+            .arg(self.keys.outbox_dead())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let pending: redis::RedisResult<redis::Value> =
+            redis::cmd("XPENDING").arg(self.keys.outbox_ready()).arg(GROUP).query_async(&mut self.conn.clone()).await;
+        let in_flight = match pending {
+            // The summary form: [count, lowest id, highest id, consumers].
+            Ok(redis::Value::Array(items)) => match items.first() {
+                Some(redis::Value::Int(n)) => *n as u64,
+                _ => 0,
+            },
+            Ok(_) => 0,
+            Err(e) if is_nogroup(&e) => 0,
+            Err(e) => return Err(unavailable(e)),
+        };
+        Ok(OutboxStats { ready: length.saturating_sub(in_flight), in_flight, scheduled, dead })
+    }
+
+    async fn dead_letters(&self, count: usize) -> StoreResult<Vec<DeadLetter>> {
+        type Entry = (String, std::collections::HashMap<String, String>);
+        let entries: Vec<Entry> = redis::cmd("XREVRANGE")
+            .arg(self.keys.outbox_dead())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        entries
+            .into_iter()
+            .map(|(id, fields)| {
+                let raw = fields.get("dead").map_or("", String::as_str);
+                let mut dead: DeadLetter = serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(e.into()))?;
+                dead.handle = id;
+                Ok(dead)
+            })
+            .collect()
+    }
+
+    async fn requeue_dead(&self, handle: &str) -> StoreResult<bool> {
+        let dead = self.dead_letter(handle).await?;
+        let Some(dead) = dead else { return Ok(false) };
+        let mut job = dead.job;
+        job.tries = 0;
+        job.handle.clear();
+        let moved: i64 = self
+            .requeue
+            .key(self.keys.outbox_dead())
+            .key(self.keys.outbox_ready())
+            .arg(handle)
+            .arg(to_json(&job)?)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(moved == 1)
+    }
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisQueue<C> {
+    async fn dead_letter(&self, handle: &str) -> StoreResult<Option<DeadLetter>> {
+        // Stream ids are `<ms>-<seq>`; anything else is not one of ours.
+        let plausible = handle.split_once('-').is_some_and(|(a, b)| {
+            !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+        });
+        if !plausible {
+            return Ok(None);
+        }
+        type Entry = (String, std::collections::HashMap<String, String>);
+        let entries: Vec<Entry> = redis::cmd("XRANGE")
+            .arg(self.keys.outbox_dead())
+            .arg(handle)
+            .arg(handle)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let Some((_, fields)) = entries.into_iter().next() else { return Ok(None) };
+        let raw = fields.get("dead").map_or("", String::as_str);
+        serde_json::from_str(raw).map(Some).map_err(|e| StoreError::Corrupt(e.into()))
+    }
+}
