@@ -21,6 +21,8 @@ use crate::session::SessionClaims;
 #[derive(Template, WebTemplate)]
 #[template(path = "admin.html")]
 pub struct AdminPage {
+    outbox: crate::store::OutboxStats,
+    dead_letters: Vec<crate::store::DeadLetter>,
     csrf: String,
     notice: Option<String>,
     errors: Vec<String>,
@@ -78,8 +80,11 @@ async fn render(
 ) -> Result<HttpResponse, AppError> {
     let policy = state.admin.policy().await?;
     let events = state.admin.global_events(None, 20).await?;
+    let (outbox, dead_letters) = state.admin.outbox(10).await?;
     let csrf = csrf::issue(req, &state.keys)?;
     let template = AdminPage {
+        outbox,
+        dead_letters,
         csrf: csrf.token.clone(),
         notice,
         errors,

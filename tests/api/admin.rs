@@ -253,10 +253,17 @@ async fn the_admin_pages_change_the_policy_and_act_on_users() {
     let victim = app.cookie("__Host-session").unwrap();
     assert_eq!(app.get("/admin").await.status(), StatusCode::FORBIDDEN);
     app.clear_cookies();
+    // A mail that cannot be delivered shows up on the page (without its link).
+    let bounce = format!("{}/api/v1/login", app.address);
+    let sent = app.client.post(bounce).json(&serde_json::json!({ "email": "bounce-perm@example.com" })).send().await;
+    assert_eq!(sent.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(app.outbox_settled().await.dead, 1);
     sign_in_admin(&app).await;
 
     let html = app.get("/admin").await.text().await.unwrap();
     assert!(html.contains("Policy") && html.contains("Recent events"), "{html}");
+    assert!(html.contains("1 given up") && html.contains("mail to b***@e***.com"), "{html}");
+    assert!(html.contains("SMTP reply 550") && !html.contains("token="), "{html}");
     let csrf = admin_csrf(&html);
     let form = |link: &'static str| {
         vec![
