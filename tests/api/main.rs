@@ -5,6 +5,7 @@ mod attack_jwt;
 mod attack_signin;
 mod audit;
 mod config;
+mod fail_closed;
 mod helpers;
 mod links;
 mod login_flow;
