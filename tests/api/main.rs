@@ -7,6 +7,7 @@ mod audit;
 mod config;
 mod fail_closed;
 mod helpers;
+mod instances;
 mod links;
 mod login_flow;
 mod oidc;
