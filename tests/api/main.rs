@@ -8,6 +8,7 @@ mod config;
 mod fail_closed;
 mod helpers;
 mod instances;
+mod key_rotation;
 mod links;
 mod login_flow;
 mod oidc;
