@@ -134,6 +134,8 @@ fn probes(app: &TestApp, held: &Held) -> Vec<Probe> {
     vec![
         probe("GET /login", Expect::Served, c.get(url("/login")).header(COOKIE, &browser)),
         probe("GET /.well-known/jwks.json", Expect::Served, c.get(url("/.well-known/jwks.json"))),
+        probe("GET /.well-known/openid-configuration", Expect::Served, c.get(url("/.well-known/openid-configuration"))),
+        probe("GET /static/style.css", Expect::Served, c.get(url("/static/style.css"))),
         probe(
             "POST /login",
             Expect::Page,
@@ -208,8 +210,9 @@ async fn problems(name: &str, expect: Expect, response: reqwest::Response) -> Ve
         set_cookies(&response).into_iter().filter(|c| c.starts_with("__Host-session")).collect();
     // A browser asked to sign out is signed out, whatever the store said; nothing else may
     // touch the session cookie.
-    let removal_only = name.starts_with("POST /logout") && session_cookies.iter().all(|c| c.contains("Max-Age=0"));
-    if !session_cookies.is_empty() && !removal_only {
+    let removed = !session_cookies.is_empty() && session_cookies.iter().all(|c| c.contains("Max-Age=0"));
+    let as_it_should = if name.starts_with("POST /logout") { removed } else { session_cookies.is_empty() };
+    if !as_it_should {
         problems.push(format!("{name}: Set-Cookie {session_cookies:?}"));
     }
     let header = |h| response.headers().get(h).map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_owned());
