@@ -171,6 +171,19 @@ fn probes(app: &TestApp, held: &Held) -> Vec<Probe> {
             ]),
         ),
         probe("GET /account", Expect::Page, c.get(url("/account")).header(COOKIE, &signed_in)),
+        probe("GET /admin", Expect::Page, c.get(url("/admin")).header(COOKIE, &signed_in)),
+        probe(
+            "GET /oauth2/authorize",
+            Expect::Page,
+            c.get(url("/oauth2/authorize")).header(COOKIE, &signed_in).query(&[
+                ("response_type", "code"),
+                ("client_id", "spa"),
+                ("redirect_uri", SPA_CB),
+                ("scope", "openid"),
+                ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+                ("code_challenge_method", "S256"),
+            ]),
+        ),
         probe("GET /api/v1/session", Expect::Json, c.get(url("/api/v1/session")).header(COOKIE, &signed_in)),
         probe("GET /auth/verify", Expect::Page, c.get(url("/auth/verify")).header(COOKIE, &signed_in)),
         probe(
@@ -192,6 +205,7 @@ fn probes(app: &TestApp, held: &Held) -> Vec<Probe> {
         probe("GET /oauth2/userinfo", Expect::Json, c.get(url("/oauth2/userinfo")).bearer_auth(&held.access_token)),
         probe("GET /api/v1/admin/users/…", Expect::Json, admin(Method::GET, "/users/steady@example.com")),
         probe("GET /api/v1/admin/audit", Expect::Json, admin(Method::GET, "/audit")),
+        probe("GET /api/v1/admin/clients", Expect::Json, admin(Method::GET, "/clients")),
         probe("PUT /api/v1/admin/policy", Expect::Json, admin(Method::PUT, "/policy").json(&held.policy)),
         probe(
             "POST /api/v1/admin/users/…/revoke-sessions",
@@ -252,6 +266,21 @@ async fn with_redis_stopped_every_request_that_needs_it_gets_503_and_recovery_ne
     let held = hold_secrets(&app).await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
 
+    // A client keeps asking about the session while Redis goes away: it must see the session
+    // or a 503, never a 500 and never "signed out" (401) because of the outage.
+    let (stop_asking, mut asking_stopped) = tokio::sync::watch::channel(false);
+    let asking = {
+        let request = app.client.get(format!("{}/api/v1/session", app.address));
+        let request = request.header(COOKIE, format!("__Host-session={}", held.session));
+        tokio::spawn(async move {
+            let mut statuses = std::collections::BTreeSet::new();
+            while !*asking_stopped.borrow_and_update() {
+                statuses.insert(request.try_clone().unwrap().send().await.unwrap().status());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            statuses
+        })
+    };
     redis.stop().await;
     // A stream of requests, concurrent within each round, for longer than the policy cache
     // lives, so both the cached and the unreadable policy are exercised.
@@ -270,6 +299,10 @@ async fn with_redis_stopped_every_request_that_needs_it_gets_503_and_recovery_ne
         rounds += 1;
     }
     assert!(seen.is_empty(), "with Redis stopped:\n{}", seen.into_iter().collect::<Vec<_>>().join("\n"));
+    stop_asking.send(true).unwrap();
+    let statuses = asking.await.unwrap();
+    assert!(statuses.contains(&StatusCode::SERVICE_UNAVAILABLE), "{statuses:?}");
+    assert!(statuses.iter().all(|s| [StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE].contains(s)), "{statuses:?}");
 
     // No secret reached the logs through the failures.
     let logs = captured_logs();
