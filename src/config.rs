@@ -507,17 +507,32 @@ impl Reader<'_> {
             );
             return SigningKey::generate().ok().and_then(|k| KeySet::new(vec![k]));
         };
-        let mut keys = Vec::new();
+        let mut keys: Vec<(&str, SigningKey)> = Vec::new();
+        let mut unreadable = false;
         for path in paths.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match std::fs::read_to_string(path) {
-                Ok(pem) => match SigningKey::from_pem(&pem) {
-                    Ok(key) => keys.push(key),
-                    Err(e) => self.problem("JWT_KEYS", format!("{path}: {e}")),
+            match std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read ({e})"))
+                .and_then(|pem| SigningKey::from_pem(&pem).map_err(|e| e.to_string()))
+            {
+                // The same key twice is a rotation gone wrong (the "new" file is the old key),
+                // and would publish one kid twice in the JWKS.
+                Ok(key) => match keys.iter().find(|(_, k)| k.kid() == key.kid()) {
+                    Some((first, _)) => self.problem(
+                        "JWT_KEYS",
+                        format!("{path}: is the same key as {first} (kid {}); list each key once", key.kid()),
+                    ),
+                    None => keys.push((path, key)),
                 },
-                Err(e) => self.problem("JWT_KEYS", format!("{path}: cannot read ({e})")),
+                Err(e) => {
+                    unreadable = true;
+                    self.problem("JWT_KEYS", format!("{path}: {e}"));
+                }
             }
         }
-        KeySet::new(keys)
+        if keys.is_empty() && !unreadable {
+            self.problem("JWT_KEYS", "names no key file: give comma-separated PEM files, the signing key first");
+        }
+        KeySet::new(keys.into_iter().map(|(_, key)| key).collect())
     }
 
     fn clients(&mut self, prod: bool) -> ClientRegistry {

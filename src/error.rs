@@ -71,6 +71,15 @@ impl From<crate::admin::ResetError> for AppError {
     }
 }
 
+impl From<crate::oidc::service::AuthorizeFailure> for AppError {
+    fn from(e: crate::oidc::service::AuthorizeFailure) -> Self {
+        match e {
+            crate::oidc::service::AuthorizeFailure::Store(e) => e.into(),
+            crate::oidc::service::AuthorizeFailure::Crypto(e) => Self::Internal(e.into()),
+        }
+    }
+}
+
 impl From<OutboxError> for AppError {
     fn from(e: OutboxError) -> Self {
         match e {
@@ -225,5 +234,30 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         self.0.json_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_down() -> StoreError {
+        StoreError::Unavailable(anyhow::anyhow!("connection refused"))
+    }
+
+    #[test]
+    fn a_store_failure_is_a_503_whichever_layer_reports_it() {
+        let errors = [
+            AppError::from(store_down()),
+            AppError::from(SignInError::Store(store_down())),
+            AppError::from(SignInError::Session(SessionError::Store(store_down()))),
+            AppError::from(SignInError::from(crate::mfa::service::MfaError::Store(store_down()))),
+            AppError::from(crate::oidc::service::AuthorizeFailure::Store(store_down())),
+            AppError::from(crate::admin::ResetError::Store(store_down())),
+        ];
+        for e in errors {
+            assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE, "{e:?}");
+            assert_eq!(e.error_response().headers().get(header::RETRY_AFTER).unwrap(), "5");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! OpenID Connect endpoints and forward-auth.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, LOCATION, PRAGMA, WWW_AUTHENTICATE};
+use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, LOCATION, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
@@ -12,7 +12,7 @@ use super::account::current_session;
 use super::{cookies, csrf, page};
 use crate::app::AppState;
 use crate::domain::LocalPath;
-use crate::error::AppError;
+use crate::error::{ApiError, AppError};
 use crate::oidc::service::{AuthorizeError, AuthorizeParams, TokenError, TokenForm};
 
 /// "Sign out?" when a logout request cannot prove it came from the app.
@@ -53,7 +53,7 @@ pub async fn authorize(
     let session = current_session(&req, &state).await?.filter(|s| state.oidc.session_suits(&auth, s));
     match session {
         Some(session) => {
-            let url = state.oidc.issue_code(&auth, &session).await.map_err(|e| AppError::Internal(e.into()))?;
+            let url = state.oidc.issue_code(&auth, &session).await?;
             Ok(see_other(url.as_str()))
         }
         None if auth.prompt_none => Ok(see_other(auth.error("login_required", "no session").as_str())),
@@ -124,6 +124,10 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         Err(_) => HttpResponse::BadRequest(),
     };
     response.insert_header((CACHE_CONTROL, "no-store")).insert_header((PRAGMA, "no-cache"));
+    if matches!(result, Err(TokenError::Store(_))) {
+        // Like every other 503 of ours (see `AppError::Unavailable`).
+        response.insert_header((RETRY_AFTER, "5"));
+    }
     match result {
         Ok(tokens) => response.json(tokens),
         Err(e) => {
@@ -154,11 +158,11 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     }
 }
 
-/// `GET /oauth2/userinfo` (Bearer access token).
-pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+/// `GET /oauth2/userinfo` (Bearer access token). Errors are JSON: apps call it, not people.
+pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let token = super::cookies::bearer_token(&req);
     let info = match token {
-        Some(token) => state.oidc.userinfo(&token).await?,
+        Some(token) => state.oidc.userinfo(&token).await.map_err(AppError::from)?,
         None => None,
     };
     Ok(match info {

@@ -1,6 +1,6 @@
 //! Operations endpoints and static files.
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::app::AppState;
@@ -18,6 +18,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             HttpResponse::ServiceUnavailable()
+                .insert_header((RETRY_AFTER, "5"))
                 .json(serde_json::json!({ "status": "unavailable", "store": "unreachable" }))
         }
     }

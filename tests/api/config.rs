@@ -100,6 +100,29 @@ fn a_jwt_key_file_that_is_not_ed25519_is_refused() {
 }
 
 #[test]
+fn jwt_keys_takes_several_comma_separated_files_with_the_first_signing() {
+    let (old, new) = (key_file(), key_file());
+    let settings = load(&[("JWT_KEYS", &format!("{new}, {old}"))]).expect("two keys refused");
+    let kid = |path: &str| {
+        latchkey::session::SigningKey::from_pem(&std::fs::read_to_string(path).unwrap()).unwrap().kid().to_owned()
+    };
+    assert_eq!(settings.jwt_keys.signing().kid(), kid(&new));
+    assert!(settings.jwt_keys.find(&kid(&old)).is_some(), "the second key does not verify");
+}
+
+#[test]
+fn jwt_keys_listing_one_key_twice_or_no_file_is_refused() {
+    let key = key_file();
+    let copy =
+        std::env::temp_dir().join(format!("latchkey-copy-{}.pem", latchkey::crypto::random_token::<6>().unwrap()));
+    std::fs::copy(&key, &copy).unwrap();
+    let err = load(&[("JWT_KEYS", &format!("{},{key}", copy.display()))]).expect_err("one key twice accepted");
+    assert!(err.mentions("JWT_KEYS") && err.to_string().contains("same key"), "{err}");
+    let err = load(&[("JWT_KEYS", " , ")]).expect_err("a list of no files accepted");
+    assert!(err.mentions("JWT_KEYS") && err.to_string().contains("names no key file"), "{err}");
+}
+
+#[test]
 fn plaintext_smtp_to_another_host_is_refused_even_in_development() {
     let err = load(&[("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "smtp://mail.example.com:25")]).err().unwrap();
     assert!(err.mentions("SMTP_URL"));

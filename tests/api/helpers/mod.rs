@@ -3,6 +3,7 @@
 //! `Secure` cookies over plain http, which a TLS-terminating proxy would not).
 
 pub mod redis;
+pub mod redis_process;
 pub mod smtp;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,0 +1,205 @@
+//! Many instances on one Redis: stateless, so a browser sent to any of them by a load balancer
+//! sees one service — links, codes, sessions, rate limits and policy are shared.
+
+use std::time::{Duration, Instant};
+
+use latchkey::domain::UserId;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, code_from, jwt_key_file, magic_link_from, set_cookies, spawn_app_with, token_from_link};
+
+const ADMIN_TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
+
+/// `n` instances configured alike, as a deployment would: one Redis prefix, one SECRET_KEY
+/// (the helpers' default) and one JWT_KEYS.
+async fn spawn_instances(n: usize, extra: &[(&str, &str)]) -> Vec<TestApp> {
+    let (key, _) = jwt_key_file();
+    let mut vars = vec![("JWT_KEYS", key.as_str()), ("ADMIN_API_TOKEN", ADMIN_TOKEN)];
+    vars.extend_from_slice(extra);
+    let first = spawn_app_with(&vars).await;
+    let prefix = first.prefix.clone();
+    vars.push(("REDIS_KEY_PREFIX", &prefix));
+    let mut apps = vec![first];
+    for _ in 1..n {
+        apps.push(spawn_app_with(&vars).await);
+    }
+    apps
+}
+
+/// The same browser, sent to another instance by the load balancer: it brings its cookies.
+fn same_browser(from: &TestApp, to: &TestApp) {
+    to.clear_cookies();
+    for name in ["__Host-csrf", "__Host-attempt", "__Host-session", "__Host-device"] {
+        if let Some(value) = from.cookie(name) {
+            to.set_cookie(name, &value);
+        }
+    }
+}
+
+fn session_cookie_set(response: &reqwest::Response) -> bool {
+    set_cookies(response).iter().any(|c| c.starts_with("__Host-session=") && !c.contains("Max-Age=0"))
+}
+
+/// Requests a link on `app`; returns (token, code) from the mail.
+async fn request(app: &TestApp, email: &str) -> (String, String) {
+    let before = app.mail.received().len();
+    assert_eq!(app.post_login(email).await.status(), StatusCode::OK);
+    let mail = app.mail.wait_for_link_mail(before).await;
+    (token_from_link(&magic_link_from(&mail)), code_from(&mail))
+}
+
+async fn signed_in_email(app: &TestApp) -> Option<String> {
+    let response = app.get_session().await;
+    if response.status() != StatusCode::OK {
+        return None;
+    }
+    response.json::<Value>().await.unwrap()["email"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_link_issued_on_one_instance_signs_in_on_another() {
+    let apps = spawn_instances(2, &[]).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let (token, _) = request(a, "roam@example.com").await;
+    same_browser(a, b);
+    let page = b.get_verify(&token).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("roam@example.com"));
+    let response = b.post_verify(&token).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(session_cookie_set(&response));
+    assert_eq!(signed_in_email(b).await.as_deref(), Some("roam@example.com"));
+    // And the session B issued is good on A.
+    same_browser(b, a);
+    assert_eq!(signed_in_email(a).await.as_deref(), Some("roam@example.com"));
+}
+
+#[tokio::test]
+async fn a_code_mailed_by_one_instance_is_accepted_by_another() {
+    let apps = spawn_instances(2, &[]).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let (token, code) = request(a, "typist@example.com").await;
+    // The browser that asked types the code; its request lands on B.
+    same_browser(a, b);
+    let csrf = b.csrf_token().await;
+    let response = b.post_form("/login/code", &[("code", &code), ("csrf", &csrf)]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(session_cookie_set(&response));
+    assert_eq!(signed_in_email(b).await.as_deref(), Some("typist@example.com"));
+    // The code used the attempt everywhere: A refuses the link now.
+    same_browser(b, a);
+    assert_eq!(a.post_verify(&token).await.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn concurrent_redemptions_split_across_three_instances_give_exactly_one_session() {
+    let apps = spawn_instances(3, &[]).await;
+    let (token, _) = request(&apps[0], "contest@example.com").await;
+    let csrf = apps[0].csrf_token().await;
+    let cookies = format!(
+        "__Host-csrf={}; __Host-attempt={}",
+        apps[0].cookie("__Host-csrf").unwrap(),
+        apps[0].cookie("__Host-attempt").unwrap()
+    );
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let request = apps[i % 3]
+                .client
+                .post(format!("{}/login/verify", apps[i % 3].address))
+                .header(COOKIE, &cookies)
+                .form(&[("token", &token), ("csrf", &csrf)]);
+            tokio::spawn(async move { request.send().await.unwrap() })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let response = task.await.unwrap();
+        if response.status() == StatusCode::SEE_OTHER && session_cookie_set(&response) {
+            winners.push(response);
+        } else {
+            assert_eq!(response.status(), StatusCode::GONE, "a loser got neither a session nor the used-link page");
+            assert!(!session_cookie_set(&response));
+        }
+    }
+    assert_eq!(winners.len(), 1, "{} sessions from one link", winners.len());
+
+    // The store agrees: the user has exactly one live session.
+    let set = winners.pop().unwrap();
+    let session = set_cookies(&set).into_iter().find(|c| c.starts_with("__Host-session=")).unwrap();
+    let jwt = session.trim_start_matches("__Host-session=").split(';').next().unwrap().to_owned();
+    apps[1].set_cookie("__Host-session", &jwt);
+    let claims: Value = apps[1].get_session().await.json().await.unwrap();
+    let user = UserId::parse(claims["sub"].as_str().unwrap()).unwrap();
+    let store = apps[2].store();
+    let mut conn = store.connection();
+    let live: Vec<String> =
+        ::redis::cmd("SMEMBERS").arg(store.keys().sessions(&user)).query_async(&mut conn).await.unwrap();
+    assert_eq!(live, vec![claims["sid"].as_str().unwrap().to_owned()]);
+}
+
+#[tokio::test]
+async fn a_rate_limit_counts_requests_made_on_every_instance() {
+    let apps = spawn_instances(2, &[("RATE_LIMIT_LOGIN_EMAIL", "2/15m")]).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    assert_eq!(a.post_login("counted@example.com").await.status(), StatusCode::OK);
+    assert_eq!(b.post_login("counted@example.com").await.status(), StatusCode::OK);
+    let refused = a.post_login("counted@example.com").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(b.post_login("counted@example.com").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Only the two allowed requests sent mail, between them.
+    a.mail.wait_for(1).await;
+    b.mail.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.mail.received().len() + b.mail.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_policy_change_made_on_one_instance_changes_what_another_does() {
+    let apps = spawn_instances(2, &[]).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    // Before: a sign-in on B ends on the account page.
+    let (token, _) = request(b, "before@example.com").await;
+    assert_eq!(b.post_verify(&token).await.headers()[LOCATION], "/account");
+
+    let url = format!("{}/api/v1/admin/policy", a.address);
+    let mut policy: Value = a.client.get(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+    policy["second_factor"] = "required".into();
+    let put = a.client.put(&url).bearer_auth(ADMIN_TOKEN).json(&policy).send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+
+    // B follows within its refresh interval: a sign-in there now stops at the second factor.
+    let deadline = Instant::now() + latchkey::policy::REFRESH * 5;
+    for n in 0.. {
+        b.clear_cookies();
+        let (token, _) = request(b, &format!("after{n}@example.com")).await;
+        let response = b.post_verify(&token).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        if response.headers()[LOCATION] == "/login/2fa" {
+            assert!(!session_cookie_set(&response), "a session without the required second factor");
+            break;
+        }
+        assert!(Instant::now() < deadline, "instance B never applied the policy changed on A");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_session_from_one_instance_passes_forward_auth_on_another_and_logout_there_ends_it() {
+    let apps = spawn_instances(2, &[]).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    a.sign_in("everywhere@example.com").await;
+    same_browser(a, b);
+    let verified = b.get("/auth/verify").await;
+    assert_eq!(verified.status(), StatusCode::OK);
+    assert_eq!(verified.headers()["x-auth-email"], "everywhere@example.com");
+
+    let csrf = b.csrf_token().await;
+    let out = b.post_form("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    // A still holds the cookie, but the session is over on every instance.
+    assert!(a.cookie("__Host-session").is_some());
+    assert_eq!(a.get("/auth/verify").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(a.get_session().await.status(), StatusCode::UNAUTHORIZED);
+}

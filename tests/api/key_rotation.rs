@@ -1,0 +1,96 @@
+//! Rotating the JWT signing key as the README describes: add the new key second, move it
+//! first, remove the old one — each step a restart on the same Redis — while a session signed
+//! before the rotation keeps working until its key is removed.
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use reqwest::StatusCode;
+use reqwest::header::COOKIE;
+
+use crate::helpers::{PUBLIC_URL, TestApp, jwt_key_file, spawn_app_with};
+
+/// A key file and its kid.
+struct Key {
+    path: String,
+    kid: String,
+}
+
+fn new_key() -> Key {
+    let (path, pem) = jwt_key_file();
+    let kid = latchkey::session::SigningKey::from_pem(&pem).unwrap().kid().to_owned();
+    Key { path, kid }
+}
+
+/// latchkey (re)started on `prefix` with `JWT_KEYS` = these files, in this order.
+async fn restart(prefix: &str, keys: &[&Key]) -> TestApp {
+    let list = keys.iter().map(|k| k.path.as_str()).collect::<Vec<_>>().join(",");
+    spawn_app_with(&[("REDIS_KEY_PREFIX", prefix), ("JWT_KEYS", &list)]).await
+}
+
+async fn jwks(app: &TestApp) -> JwkSet {
+    app.get("/.well-known/jwks.json").await.json().await.unwrap()
+}
+
+async fn published_kids(app: &TestApp) -> Vec<String> {
+    jwks(app).await.keys.into_iter().map(|k| k.common.key_id.unwrap()).collect()
+}
+
+/// Whether an app holding only this JWKS (offline verification) accepts the JWT.
+fn verifies_with(jwks: &JwkSet, jwt: &str) -> bool {
+    let Some(jwk) = jwks.find(&kid_of(jwt)) else { return false };
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_issuer(&[PUBLIC_URL]);
+    validation.set_audience(&[PUBLIC_URL]);
+    jsonwebtoken::decode::<serde_json::Value>(jwt, &DecodingKey::from_jwk(jwk).unwrap(), &validation).is_ok()
+}
+
+/// The status `app` answers for a request carrying this session JWT.
+async fn session_status(app: &TestApp, jwt: &str) -> StatusCode {
+    let request =
+        app.client.get(format!("{}/api/v1/session", app.address)).header(COOKIE, format!("__Host-session={jwt}"));
+    request.send().await.unwrap().status()
+}
+
+fn kid_of(jwt: &str) -> String {
+    jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap()
+}
+
+/// Signs a fresh browser in on `app`; returns the session JWT.
+async fn sign_in(app: &TestApp, email: &str) -> String {
+    app.clear_cookies();
+    app.sign_in(email).await;
+    app.cookie("__Host-session").unwrap()
+}
+
+#[tokio::test]
+async fn a_session_signed_before_a_key_rotation_stays_valid_until_its_key_is_removed() {
+    let (old, new) = (new_key(), new_key());
+    let before = restart(&format!("test:{}:", latchkey::crypto::random_token::<9>().unwrap()), &[&old]).await;
+    let prefix = before.prefix.clone();
+    let old_session = sign_in(&before, "rotate@example.com").await;
+    assert_eq!(kid_of(&old_session), old.kid);
+
+    // Step 1: the new key goes second. It is published; the old one still signs.
+    let step1 = restart(&prefix, &[&old, &new]).await;
+    assert_eq!(published_kids(&step1).await, vec![old.kid.clone(), new.kid.clone()]);
+    assert_eq!(session_status(&step1, &old_session).await, StatusCode::OK);
+    assert_eq!(kid_of(&sign_in(&step1, "during@example.com").await), old.kid);
+
+    // Step 2: the new key goes first. It signs; sessions signed with the old one still verify.
+    let step2 = restart(&prefix, &[&new, &old]).await;
+    assert_eq!(published_kids(&step2).await, vec![new.kid.clone(), old.kid.clone()]);
+    assert_eq!(session_status(&step2, &old_session).await, StatusCode::OK);
+    let new_session = sign_in(&step2, "after@example.com").await;
+    assert_eq!(kid_of(&new_session), new.kid);
+    // An app verifying offline with the published JWKS accepts both.
+    let published = jwks(&step2).await;
+    assert!(verifies_with(&published, &old_session) && verifies_with(&published, &new_session));
+
+    // Step 3: the old key is removed. Too early (the old session has not expired yet), and its
+    // sessions end: that is why the README says to wait out the longest session TTL.
+    let step3 = restart(&prefix, &[&new]).await;
+    assert_eq!(published_kids(&step3).await, vec![new.kid.clone()]);
+    assert_eq!(session_status(&step3, &old_session).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(session_status(&step3, &new_session).await, StatusCode::OK);
+    assert!(!verifies_with(&jwks(&step3).await, &old_session));
+}
