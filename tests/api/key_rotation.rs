@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 
-use crate::helpers::{PUBLIC_URL, TestApp, jwt_key_file, spawn_app_with};
+use crate::helpers::{PUBLIC_URL, TestApp, jwt_key_file, spawn_app_with, spawn_peer};
 
 /// A key file and its kid.
 struct Key {
@@ -21,10 +21,15 @@ fn new_key() -> Key {
     Key { path, kid }
 }
 
-/// latchkey (re)started on `prefix` with `JWT_KEYS` = these files, in this order.
-async fn restart(prefix: &str, keys: &[&Key]) -> TestApp {
-    let list = keys.iter().map(|k| k.path.as_str()).collect::<Vec<_>>().join(",");
-    spawn_app_with(&[("REDIS_KEY_PREFIX", prefix), ("JWT_KEYS", &list)]).await
+/// `JWT_KEYS` naming these files, in this order.
+fn key_list(keys: &[&Key]) -> String {
+    keys.iter().map(|k| k.path.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// latchkey restarted as `first`'s deployment (same store, outbox and SMTP server) with
+/// `JWT_KEYS` = these files, in this order.
+async fn restart(first: &TestApp, keys: &[&Key]) -> TestApp {
+    spawn_peer(first, &[("JWT_KEYS", &key_list(keys))]).await
 }
 
 async fn jwks(app: &TestApp) -> JwkSet {
@@ -65,19 +70,18 @@ async fn sign_in(app: &TestApp, email: &str) -> String {
 #[tokio::test]
 async fn a_session_signed_before_a_key_rotation_stays_valid_until_its_key_is_removed() {
     let (old, new) = (new_key(), new_key());
-    let before = restart(&format!("test:{}:", latchkey::crypto::random_token::<9>().unwrap()), &[&old]).await;
-    let prefix = before.prefix.clone();
+    let before = spawn_app_with(&[("JWT_KEYS", &key_list(&[&old]))]).await;
     let old_session = sign_in(&before, "rotate@example.com").await;
     assert_eq!(kid_of(&old_session), old.kid);
 
     // Step 1: the new key goes second. It is published; the old one still signs.
-    let step1 = restart(&prefix, &[&old, &new]).await;
+    let step1 = restart(&before, &[&old, &new]).await;
     assert_eq!(published_kids(&step1).await, vec![old.kid.clone(), new.kid.clone()]);
     assert_eq!(session_status(&step1, &old_session).await, StatusCode::OK);
     assert_eq!(kid_of(&sign_in(&step1, "during@example.com").await), old.kid);
 
     // Step 2: the new key goes first. It signs; sessions signed with the old one still verify.
-    let step2 = restart(&prefix, &[&new, &old]).await;
+    let step2 = restart(&before, &[&new, &old]).await;
     assert_eq!(published_kids(&step2).await, vec![new.kid.clone(), old.kid.clone()]);
     assert_eq!(session_status(&step2, &old_session).await, StatusCode::OK);
     let new_session = sign_in(&step2, "after@example.com").await;
@@ -88,7 +92,7 @@ async fn a_session_signed_before_a_key_rotation_stays_valid_until_its_key_is_rem
 
     // Step 3: the old key is removed. Too early (the old session has not expired yet), and its
     // sessions end: that is why the README says to wait out the longest session TTL.
-    let step3 = restart(&prefix, &[&new]).await;
+    let step3 = restart(&before, &[&new]).await;
     assert_eq!(published_kids(&step3).await, vec![new.kid.clone()]);
     assert_eq!(session_status(&step3, &old_session).await, StatusCode::UNAUTHORIZED);
     assert_eq!(session_status(&step3, &new_session).await, StatusCode::OK);
