@@ -60,6 +60,15 @@ async fn two_hundred_links_asked_for_while_smtp_is_down_all_arrive_once_it_is_ba
     let stats = app.queue().outbox_stats().await.unwrap();
     assert_eq!(stats.ready + stats.in_flight + stats.scheduled, 200, "{stats:?}");
     assert_eq!(stats.dead, 0);
+    // What waits is sealed: no link, no address in clear.
+    let dump = app.dump_redis().await;
+    let outbox: usize = dump.iter().filter(|(k, _)| k.contains("{outbox}")).map(|(_, v)| v.len()).sum();
+    assert!(outbox > 200 * 100, "the outbox entries were not in the dump");
+    for (key, value) in &dump {
+        assert!(!value.contains("token="), "a link in clear under {key}");
+        let in_outbox = key.contains("{outbox}");
+        assert!(!(in_outbox && value.contains("outage7@example.com")), "an address in clear under {key}");
+    }
 
     let sink = MailSink::start_on(port);
     sink.wait_for_within(200, Duration::from_secs(120)).await;

@@ -271,6 +271,26 @@ impl TestApp {
                     "{:?}",
                     ::redis::cmd("SMEMBERS").arg(&key).query_async::<Vec<String>>(&mut conn).await.unwrap()
                 ),
+                "stream" => format!(
+                    "{:?}",
+                    ::redis::cmd("XRANGE")
+                        .arg(&key)
+                        .arg("-")
+                        .arg("+")
+                        .query_async::<::redis::Value>(&mut conn)
+                        .await
+                        .unwrap()
+                ),
+                "zset" => format!(
+                    "{:?}",
+                    ::redis::cmd("ZRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async::<Vec<String>>(&mut conn)
+                        .await
+                        .unwrap()
+                ),
                 other => format!("<{other}>"),
             };
             out.push((key, value));
