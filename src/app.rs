@@ -8,6 +8,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use ipnet::IpNet;
+use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
@@ -29,7 +30,7 @@ use crate::routes::{
 };
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
-use crate::store::{Keys, MemoryStore, RedisStore, Store};
+use crate::store::{Keys, MemoryStore, RedisConnector, RedisStore, Store};
 use crate::telemetry::RequestSpan;
 use crate::webhooks::Webhooks;
 
@@ -93,8 +94,13 @@ impl Application {
         let keys = Keys::new(settings.key_prefix.clone());
         let store: Arc<dyn Store> = match &settings.store {
             StoreSettings::Memory => Arc::new(MemoryStore::new()),
-            StoreSettings::Redis { url } => {
-                Arc::new(RedisStore::connect(secrecy::ExposeSecret::expose_secret(url), keys)?)
+            StoreSettings::Redis { url, ca_pem } => {
+                let connector = RedisConnector::single(url.expose_secret(), ca_pem.clone())?;
+                Arc::new(RedisStore::new(connector, keys)?)
+            }
+            StoreSettings::Cluster { urls, ca_pem } => {
+                let seeds: Vec<&str> = urls.iter().map(|url| url.expose_secret()).collect();
+                Arc::new(RedisStore::new(RedisConnector::cluster(&seeds, ca_pem.clone())?, keys)?)
             }
         };
         if let Err(e) = store.ping().await {
