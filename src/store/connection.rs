@@ -179,7 +179,7 @@ impl RedisConnector {
             .connection_timeout(STORE_TIMEOUT)
             .overall_response_timeout(response_timeout);
         if let Some(timeout) = response_timeout {
-            builder = builder.response_timeout(timeout).overall_response_timeout(Some(timeout));
+            builder = builder.response_timeout(timeout);
         }
         if let Some(certs) = self.tls_certificates() {
             builder = builder.certs(certs);
