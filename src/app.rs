@@ -8,6 +8,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use ipnet::IpNet;
+use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
 use crate::admin::AdminService;
@@ -28,7 +29,7 @@ use crate::routes::{
 };
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
-use crate::store::{Keys, MemoryQueue, MemoryStore, OutboxStore, RedisQueue, RedisStore, Store};
+use crate::store::{Keys, MemoryQueue, MemoryStore, OutboxStore, RedisConnector, RedisQueue, RedisStore, Store};
 use crate::telemetry::RequestSpan;
 use crate::webhooks::{WebhookSender, Webhooks};
 
@@ -72,6 +73,9 @@ impl AppState {
     }
 }
 
+/// The store, the outbox queue, and whether the queue must be drained on stop (memory).
+type Stores = (Arc<dyn Store>, Arc<dyn OutboxStore>, bool);
+
 /// A built, listening server and its background workers.
 pub struct Application {
     port: u16,
@@ -90,16 +94,22 @@ impl Application {
     /// Builds the service with an injected clock (tests move time forward with it).
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let keys = Keys::new(settings.key_prefix.clone());
+        // The worker's blocking reads get a connection of their own (its timeout outlasts BLOCK).
+        let redis = |connector: RedisConnector| -> anyhow::Result<Stores> {
+            let store = RedisStore::new(connector, keys.clone())?;
+            let blocking = store.dedicated_connection(Some(std::time::Duration::from_secs(5)))?;
+            let queue = RedisQueue::new(store.connection(), blocking, keys.clone());
+            Ok((Arc::new(store), Arc::new(queue), false))
+        };
         // The memory queue has nobody else to deliver what it holds: it drains on stop.
-        let (store, queue, drain_on_stop): (Arc<dyn Store>, Arc<dyn OutboxStore>, bool) = match &settings.store {
+        let (store, queue, drain_on_stop): Stores = match &settings.store {
             StoreSettings::Memory => (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()), true),
-            StoreSettings::Redis { url } => {
-                let url = secrecy::ExposeSecret::expose_secret(url);
-                let store = RedisStore::connect(url, keys.clone())?;
-                // The worker's blocking reads get a connection of their own.
-                let blocking = RedisStore::connect(url, keys.clone())?.connection();
-                let queue = RedisQueue::new(store.connection(), blocking, keys);
-                (Arc::new(store), Arc::new(queue), false)
+            StoreSettings::Redis { url, ca_pem } => {
+                redis(RedisConnector::single(url.expose_secret(), ca_pem.clone())?)?
+            }
+            StoreSettings::Cluster { urls, ca_pem } => {
+                let seeds: Vec<&str> = urls.iter().map(|url| url.expose_secret()).collect();
+                redis(RedisConnector::cluster(&seeds, ca_pem.clone())?)?
             }
         };
         if let Err(e) = store.ping().await {

@@ -34,10 +34,20 @@ pub enum AppEnv {
 pub enum StoreSettings {
     /// In-process maps; lost on restart, not shared between instances.
     Memory,
-    /// A standalone Redis (`redis://` or `rediss://`).
+    /// A standalone Redis (`REDIS_URL`, `redis://` or `rediss://`).
     Redis {
         /// The connection URL; may hold a password, so it is kept secret.
         url: SecretString,
+        /// `REDIS_CA_FILE`: CA certificates (PEM) trusted for `rediss://` instead of the
+        /// system roots.
+        ca_pem: Option<Vec<u8>>,
+    },
+    /// A Redis Cluster (`REDIS_CLUSTER_URLS`: seed nodes, all `redis://` or all `rediss://`).
+    Cluster {
+        /// The seed nodes' URLs; may hold a password, so they are kept secret.
+        urls: Vec<SecretString>,
+        /// `REDIS_CA_FILE`, as for [`StoreSettings::Redis`].
+        ca_pem: Option<Vec<u8>>,
     },
 }
 
@@ -78,7 +88,7 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// `PUBLIC_URL`: the origin links and the JWT issuer are built from.
     pub public_url: Url,
-    /// `REDIS_URL` (unset → memory).
+    /// `REDIS_URL` or `REDIS_CLUSTER_URLS` (neither → memory), `REDIS_CA_FILE`.
     pub store: StoreSettings,
     /// `REDIS_KEY_PREFIX`.
     pub key_prefix: String,
@@ -187,6 +197,10 @@ impl Settings {
         let public_url = r.public_url(prod);
         let store = r.store(prod);
         let key_prefix = r.get("REDIS_KEY_PREFIX").unwrap_or_else(|| "latchkey:".to_owned());
+        if key_prefix.contains(['{', '}']) {
+            // A brace in the prefix would become every key's hash tag in a cluster.
+            r.problem("REDIS_KEY_PREFIX", "must not contain `{` or `}` (they choose a key's Redis Cluster slot)");
+        }
         let mail_transport = r.mail_transport(prod);
         let mail_from = r.mail_from(prod);
         let secret_key = r.secret_key(prod);
@@ -396,26 +410,99 @@ impl Reader<'_> {
     }
 
     fn store(&mut self, prod: bool) -> StoreSettings {
-        match self.get("REDIS_URL") {
-            Some(url) => {
-                match Url::parse(&url) {
-                    Ok(u) if matches!(u.scheme(), "redis" | "rediss") => {}
-                    _ => self.problem("REDIS_URL", "must be a redis:// or rediss:// URL"),
-                }
-                StoreSettings::Redis { url: SecretString::from(url) }
+        let single = self.get("REDIS_URL");
+        let cluster = self.get("REDIS_CLUSTER_URLS");
+        let ca_file = self.get("REDIS_CA_FILE");
+        let (schemes, store) = match (single, cluster) {
+            (Some(_), Some(_)) => {
+                self.problem(
+                    "REDIS_CLUSTER_URLS",
+                    "is set together with REDIS_URL: set REDIS_URL for one server or REDIS_CLUSTER_URLS for a cluster, not both",
+                );
+                return StoreSettings::Memory;
             }
-            None if prod => {
+            (Some(url), None) => {
+                let scheme = self.redis_scheme("REDIS_URL", &url);
+                (vec![scheme], StoreSettings::Redis { url: SecretString::from(url), ca_pem: None })
+            }
+            (None, Some(list)) => {
+                let urls: Vec<String> =
+                    list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect();
+                if urls.is_empty() {
+                    self.problem(
+                        "REDIS_CLUSTER_URLS",
+                        "lists no URL (comma-separated redis:// or rediss:// seed nodes)",
+                    );
+                }
+                let schemes: Vec<_> = urls.iter().map(|u| self.redis_scheme("REDIS_CLUSTER_URLS", u)).collect();
+                if schemes.iter().flatten().any(|s| Some(*s) != schemes[0]) {
+                    self.problem("REDIS_CLUSTER_URLS", "mixes redis:// and rediss:// (every node must use the same)");
+                }
+                let urls = urls.into_iter().map(SecretString::from).collect();
+                (schemes, StoreSettings::Cluster { urls, ca_pem: None })
+            }
+            (None, None) if prod => {
                 self.problem(
                     "REDIS_URL",
-                    "is required in production (the in-memory store is lost on restart and not shared)",
+                    "is required in production, or REDIS_CLUSTER_URLS for a cluster (the in-memory store is lost on restart and not shared)",
                 );
-                StoreSettings::Memory
+                return StoreSettings::Memory;
             }
-            None => {
+            (None, None) => {
+                if ca_file.is_some() {
+                    self.problem("REDIS_CA_FILE", "is set, but neither REDIS_URL nor REDIS_CLUSTER_URLS is");
+                }
                 self.warnings.push(
                     "REDIS_URL is not set: using the in-memory store (lost on restart, one instance only)".to_owned(),
                 );
-                StoreSettings::Memory
+                return StoreSettings::Memory;
+            }
+        };
+        let Some(path) = ca_file else { return store };
+        if !schemes.contains(&Some(true)) {
+            self.problem("REDIS_CA_FILE", "is set, but the Redis URLs are not rediss:// (TLS)");
+        }
+        let pem = self.ca_pem(&path);
+        match store {
+            StoreSettings::Redis { url, .. } => StoreSettings::Redis { url, ca_pem: pem },
+            StoreSettings::Cluster { urls, .. } => StoreSettings::Cluster { urls, ca_pem: pem },
+            StoreSettings::Memory => StoreSettings::Memory,
+        }
+    }
+
+    /// `Some(true)` for `rediss://`, `Some(false)` for `redis://`, `None` (and a problem)
+    /// otherwise. The URL itself is never repeated: it may hold a password.
+    fn redis_scheme(&mut self, var: &'static str, raw: &str) -> Option<bool> {
+        match Url::parse(raw) {
+            Ok(u) if u.scheme() == "rediss" => Some(true),
+            Ok(u) if u.scheme() == "redis" && u.host_str().is_some() => Some(false),
+            _ => {
+                self.problem(var, "must be redis:// or rediss:// URL(s) with a host");
+                None
+            }
+        }
+    }
+
+    /// Reads `REDIS_CA_FILE`: at least one PEM certificate.
+    fn ca_pem(&mut self, path: &str) -> Option<Vec<u8>> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let pem = match std::fs::read(path) {
+            Ok(pem) => pem,
+            Err(e) => {
+                self.problem("REDIS_CA_FILE", format!("{path}: cannot read ({e})"));
+                return None;
+            }
+        };
+        let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+        match certs {
+            Ok(certs) if !certs.is_empty() => Some(pem),
+            _ => {
+                self.problem(
+                    "REDIS_CA_FILE",
+                    format!("{path}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+                );
+                None
             }
         }
     }

@@ -1,5 +1,14 @@
-//! Every store key, built in one place from `REDIS_KEY_PREFIX`. Keys that one atomic
-//! operation touches share a Redis Cluster hash tag (`{u:…}`, `{a:…}`).
+//! Every store key, built in one place from `REDIS_KEY_PREFIX`.
+//!
+//! Redis Cluster: a key's hash slot comes from the text between its first `{` and the next
+//! `}` (the hash tag), so keys that one Lua script or MULTI touches carry the same tag and
+//! live on one node. The tags: `{a:<attempt>}` (an attempt), `{e:<address hash>}` (its link
+//! generation), `{p:<pending id>}` (a second-factor step and its SMS code), `{u:<user id>}`
+//! (everything of one user: record, sessions and their index, factors, audit stream …),
+//! `{c:<code>}`, `{t:<token>}`, and `{clients}` (run-time clients and their index).
+//! Keys without a tag are only ever used alone. The prefix therefore holds no braces
+//! (config refuses them). `append_event` writes the global and a user's audit stream, which
+//! are in different slots, as two commands.
 
 use crate::domain::{AttemptId, SessionId, UserId};
 
@@ -89,17 +98,18 @@ impl Keys {
         format!("{}{{t:{}}}:access", self.prefix, id)
     }
 
-    /// The ids of clients registered at run time (a set).
+    /// The ids of clients registered at run time (a set). Shares the `{clients}` tag with
+    /// every client record: one MULTI writes or removes a record and its id together.
     pub fn clients(&self) -> String {
-        format!("{}clients", self.prefix)
+        format!("{}{{clients}}:ids", self.prefix)
     }
 
     /// A client registered at run time (JSON).
     pub fn client(&self, id: &str) -> String {
-        format!("{}client:{}", self.prefix, id)
+        format!("{}{{clients}}:client:{}", self.prefix, id)
     }
 
-    /// The global audit log (a stream).
+    /// The global audit log (a stream). Untagged: never in one atomic step with another key.
     pub fn audit(&self) -> String {
         format!("{}audit", self.prefix)
     }

@@ -2,6 +2,7 @@
 //! [`MemoryStore`] for development and tests, [`RedisStore`] for production — and one contract
 //! test suite runs against both.
 
+mod connection;
 mod keys;
 mod memory;
 mod memory_queue;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use connection::{RedisConnection, RedisConnector, STORE_TIMEOUT};
 pub use keys::Keys;
 pub use memory::MemoryStore;
 pub use memory_queue::MemoryQueue;

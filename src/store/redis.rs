@@ -1,4 +1,9 @@
-//! The Redis store (standalone; redis 1.x with a tokio `ConnectionManager`).
+//! The Redis store, on one server or a Redis Cluster (see [`RedisConnector`]).
+//!
+//! Cluster rule: every Lua script and every MULTI touches keys of one hash slot only (the
+//! keys share a hash tag, see `keys.rs`); redis-rs routes such a script or MULTI to the node
+//! owning that slot. A non-atomic pipeline is also sent to one node, so commands on keys of
+//! different slots are sent separately instead (`append_event`).
 
 use std::time::Duration;
 
@@ -6,10 +11,10 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::connection::{RedisConnection, RedisConnector};
 use super::memory::GENERATION_TTL;
 use super::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, PendingLogin, RateKey, Redemption, Report,
@@ -107,6 +112,9 @@ return {'fresh', f[1]}
 
 /// Ends every session of a user: the index and each session go in one step (one hash slot).
 /// KEYS[1] = the user's session set; ARGV[1] = the session key prefix (…:session:).
+/// The session keys are not declared (they are known only after SMEMBERS), which Redis
+/// allows, also in a cluster, because they share KEYS[1]'s hash tag `{u:<id>}` and so its
+/// slot; the cluster contract test holds that.
 const DELETE_ALL_SESSIONS_SCRIPT: &str = r"
 local sids = redis.call('SMEMBERS', KEYS[1])
 local n = 0
@@ -115,10 +123,11 @@ redis.call('DEL', KEYS[1])
 return n
 ";
 
-/// A store in Redis. Cloning is cheap: the connection manager is shared.
+/// A store in Redis. Cloning is cheap: the connection is shared.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConnection,
+    connector: RedisConnector,
     keys: Keys,
     attempt_script: redis::Script,
     advance_script: redis::Script,
@@ -130,19 +139,18 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Connects lazily: the first command opens the connection, so the service starts (and
-    /// reports not-ready) while Redis is down, and reconnects by itself.
+    /// One server at `url`, trusting the system roots for `rediss://`; see [`RedisStore::new`].
     pub fn connect(url: &str, keys: Keys) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url).context("invalid REDIS_URL")?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn =
-            ConnectionManager::new_lazy_with_config(client, config).context("cannot set up the Redis connection")?;
+        Self::new(RedisConnector::single(url, None)?, keys)
+    }
+
+    /// A store on what `connector` reaches (one server or a cluster). Connects lazily: the
+    /// first command opens the connection, so the service starts (and reports not-ready)
+    /// while Redis is down, and reconnects by itself.
+    pub fn new(connector: RedisConnector, keys: Keys) -> anyhow::Result<Self> {
         Ok(Self {
-            conn,
+            conn: connector.shared_connection()?,
+            connector,
             keys,
             attempt_script: redis::Script::new(ATTEMPT_SCRIPT),
             advance_script: redis::Script::new(ADVANCE_SCRIPT),
@@ -159,9 +167,22 @@ impl RedisStore {
         &self.keys
     }
 
-    /// A handle for direct commands (tests inspect what the store holds through it).
-    pub fn connection(&self) -> ConnectionManager {
+    /// A handle on the store's shared connection, for direct commands (tests inspect what the
+    /// store holds through it). Never block it: see [`RedisStore::dedicated_connection`].
+    pub fn connection(&self) -> RedisConnection {
         self.conn.clone()
+    }
+
+    /// A new connection to the same Redis (server or cluster) that shares nothing with the
+    /// store's, for commands that block (`XREADGROUP … BLOCK`). See
+    /// [`RedisConnector::dedicated_connection`] for `response_timeout`.
+    pub fn dedicated_connection(&self, response_timeout: Option<Duration>) -> anyhow::Result<RedisConnection> {
+        self.connector.dedicated_connection(response_timeout)
+    }
+
+    /// How this store reaches Redis (to build more connections of the same kind).
+    pub fn connector(&self) -> &RedisConnector {
+        &self.connector
     }
 
     async fn run_attempt_script(
@@ -604,7 +625,7 @@ impl Store for RedisStore {
     }
 
     async fn put_client(&self, client: &Client) -> StoreResult<()> {
-        // One MULTI: a client is never listed without its record.
+        // One MULTI on one slot (`{clients}`): a client is never listed without its record.
         redis::pipe()
             .atomic()
             .set(self.keys.client(&client.id), to_json(client)?)
@@ -628,6 +649,7 @@ impl Store for RedisStore {
     }
 
     async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        // One MULTI on one slot (`{clients}`), as in put_client.
         let (deleted, _): (usize, usize) = redis::pipe()
             .atomic()
             .del(self.keys.client(id))
@@ -653,28 +675,23 @@ impl Store for RedisStore {
 
     async fn append_event(&self, event: &AuditEvent) -> StoreResult<()> {
         let data = to_json(event)?;
-        let mut pipe = redis::pipe();
-        pipe.cmd("XADD")
-            .arg(self.keys.audit())
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(super::GLOBAL_AUDIT_CAP)
-            .arg("*")
-            .arg("data")
-            .arg(&data)
-            .ignore();
-        if let Some(user) = &event.user {
-            pipe.cmd("XADD")
-                .arg(self.keys.user_audit(user))
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(super::USER_AUDIT_CAP)
-                .arg("*")
-                .arg("data")
-                .arg(&data)
-                .ignore();
-        }
-        pipe.exec_async(&mut self.conn.clone()).await.map_err(unavailable)
+        let xadd = |key: String, cap: usize| {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(key).arg("MAXLEN").arg("~").arg(cap).arg("*").arg("data").arg(&data);
+            cmd
+        };
+        let global = xadd(self.keys.audit(), super::GLOBAL_AUDIT_CAP);
+        let Some(user) = &event.user else {
+            return global.exec_async(&mut self.conn.clone()).await.map_err(unavailable);
+        };
+        let personal = xadd(self.keys.user_audit(user), super::USER_AUDIT_CAP);
+        // Two streams in different hash slots: sent as two concurrent commands, not one
+        // pipeline (a cluster refuses a pipeline across slots). Not atomic, and it never was
+        // (a plain pipeline): an event may reach one log and not the other if Redis fails
+        // between them; the caller sees the error either way.
+        let (mut a, mut b) = (self.conn.clone(), self.conn.clone());
+        tokio::try_join!(global.exec_async(&mut a), personal.exec_async(&mut b)).map_err(unavailable)?;
+        Ok(())
     }
 
     async fn user_events(&self, user: &UserId, count: usize) -> StoreResult<Vec<AuditEvent>> {

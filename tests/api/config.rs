@@ -128,3 +128,70 @@ fn plaintext_smtp_to_another_host_is_refused_even_in_development() {
     assert!(err.mentions("SMTP_URL"));
     assert!(load(&[("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "smtp://127.0.0.1:2525")]).is_ok());
 }
+
+#[test]
+fn a_cluster_is_chosen_with_redis_cluster_urls_and_never_together_with_redis_url() {
+    let settings = load_owned(&production(&[
+        ("REDIS_URL", ""),
+        ("REDIS_CLUSTER_URLS", "redis://10.0.0.1:7000, redis://10.0.0.2:7000,redis://10.0.0.3:7000"),
+    ]))
+    .expect("a cluster configuration was refused");
+    match settings.store {
+        latchkey::config::StoreSettings::Cluster { urls, ca_pem } => {
+            assert_eq!(urls.len(), 3);
+            assert!(ca_pem.is_none());
+        }
+        other => panic!("expected a cluster, got {other:?}"),
+    }
+    let err = load_owned(&production(&[("REDIS_CLUSTER_URLS", "redis://10.0.0.1:7000")]))
+        .expect_err("REDIS_URL and REDIS_CLUSTER_URLS together were accepted");
+    assert!(err.mentions("REDIS_CLUSTER_URLS"), "{err}");
+    let err = load_owned(&production(&[("REDIS_URL", "")])).expect_err("production started without a store");
+    let message = err.to_string();
+    assert!(message.contains("REDIS_URL") && message.contains("REDIS_CLUSTER_URLS"), "{message}");
+}
+
+#[test]
+fn redis_urls_must_be_redis_or_rediss_alike_and_their_passwords_stay_out_of_messages() {
+    for bad in ["http://10.0.0.1:7000", "redis://u:hunter2@10.0.0.1:7000,rediss://u:hunter2@10.0.0.2:7000", " , "] {
+        let err = load_owned(&production(&[("REDIS_URL", ""), ("REDIS_CLUSTER_URLS", bad)]))
+            .expect_err(&format!("{bad:?} was accepted"));
+        assert!(err.mentions("REDIS_CLUSTER_URLS"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "a password reached the message: {err}");
+    }
+    let err = load_owned(&production(&[("REDIS_URL", "tcp://u:hunter2@10.0.0.1")])).expect_err("tcp:// accepted");
+    assert!(err.mentions("REDIS_URL") && !err.to_string().contains("hunter2"), "{err}");
+    let settings = load_owned(&production(&[("REDIS_URL", "rediss://:hunter2@redis.example.com:6380")])).unwrap();
+    assert!(!format!("{settings:?}").contains("hunter2"), "a password reached Debug output");
+}
+
+#[test]
+fn a_private_ca_is_read_for_rediss_only() {
+    let dir = std::env::temp_dir();
+    let missing = dir.join("latchkey-no-such-ca.pem").to_string_lossy().into_owned();
+    let err = load_owned(&production(&[("REDIS_URL", "rediss://redis.example.com"), ("REDIS_CA_FILE", &missing)]))
+        .expect_err("an unreadable CA file was accepted");
+    assert!(err.mentions("REDIS_CA_FILE"), "{err}");
+    let not_pem = dir.join(format!("latchkey-not-a-ca-{}.pem", latchkey::crypto::random_token::<6>().unwrap()));
+    std::fs::write(&not_pem, "hello").unwrap();
+    let not_pem = not_pem.to_string_lossy().into_owned();
+    let err = load_owned(&production(&[("REDIS_URL", "rediss://redis.example.com"), ("REDIS_CA_FILE", &not_pem)]))
+        .expect_err("a file with no certificate was accepted as a CA");
+    assert!(err.to_string().contains("no PEM certificate"), "{err}");
+    let ca = crate::helpers::tls::tls_redis().ca_file.to_string_lossy().into_owned();
+    let err = load_owned(&production(&[("REDIS_CA_FILE", &ca)])).expect_err("a CA for plaintext redis:// accepted");
+    assert!(err.mentions("REDIS_CA_FILE"), "{err}");
+    let settings = load_owned(&production(&[
+        ("REDIS_URL", ""),
+        ("REDIS_CLUSTER_URLS", "rediss://10.0.0.1:7000,rediss://10.0.0.2:7000"),
+        ("REDIS_CA_FILE", &ca),
+    ]))
+    .expect("a TLS cluster with a private CA was refused");
+    assert!(matches!(settings.store, latchkey::config::StoreSettings::Cluster { ca_pem: Some(_), .. }));
+}
+
+#[test]
+fn a_key_prefix_with_braces_is_refused() {
+    let err = load_owned(&production(&[("REDIS_KEY_PREFIX", "{app}:")])).expect_err("braces accepted");
+    assert!(err.mentions("REDIS_KEY_PREFIX"), "{err}");
+}

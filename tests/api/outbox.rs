@@ -236,7 +236,7 @@ impl Drop for Instance {
 }
 
 /// The outbox under `prefix`, watched without running a worker on it.
-fn queue_at(prefix: &str) -> RedisQueue<redis::aio::ConnectionManager> {
+fn queue_at(prefix: &str) -> RedisQueue<latchkey::store::RedisConnection> {
     let conn = RedisStore::connect(&redis_url(), Keys::new(prefix)).unwrap().connection();
     RedisQueue::new(conn.clone(), conn, Keys::new(prefix))
 }

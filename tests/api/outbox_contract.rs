@@ -1,4 +1,5 @@
-//! The outbox queue contract: the same checks against the memory queue and a real Redis Stream.
+//! The outbox queue contract: the same checks against the memory queue, a real Redis Stream and
+//! a Redis Cluster.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -11,8 +12,17 @@ use crate::helpers::redis_url;
 
 fn redis_queue() -> Arc<dyn OutboxStore> {
     let prefix = format!("queue:{}:", latchkey::crypto::random_token::<9>().unwrap());
-    let open = || RedisStore::connect(&redis_url(), Keys::new(prefix.clone())).unwrap().connection();
-    Arc::new(RedisQueue::new(open(), open(), Keys::new(prefix.clone())))
+    let store = RedisStore::connect(&redis_url(), Keys::new(prefix.clone())).unwrap();
+    let blocking = store.dedicated_connection(Some(Duration::from_secs(15))).unwrap();
+    Arc::new(RedisQueue::new(store.connection(), blocking, Keys::new(prefix)))
+}
+
+fn cluster_queue() -> Arc<dyn OutboxStore> {
+    crate::helpers::init_process();
+    let prefix = format!("queue:{}:", latchkey::crypto::random_token::<9>().unwrap());
+    let store = crate::helpers::cluster::cluster_store(&prefix);
+    let blocking = store.dedicated_connection(Some(Duration::from_secs(15))).unwrap();
+    Arc::new(RedisQueue::new(store.connection(), blocking, Keys::new(prefix)))
 }
 
 fn memory_queue() -> Arc<dyn OutboxStore> {
@@ -26,6 +36,9 @@ macro_rules! contract {
         }
         mod redis {
             $(#[tokio::test] async fn $name() { super::$name(super::redis_queue()).await; })*
+        }
+        mod cluster {
+            $(#[tokio::test] async fn $name() { super::$name(super::cluster_queue()).await; })*
         }
     };
 }

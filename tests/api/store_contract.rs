@@ -1,14 +1,21 @@
-//! The store contract: the same checks against the memory store and a real Redis.
+//! The store contract: the same checks against the memory store, a real Redis, and a real
+//! Redis Cluster of three masters.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use latchkey::audit::{AuditEvent, EventKind};
 use latchkey::crypto::SecretKey;
 use latchkey::domain::{Email, LinkToken, LocalPath, RequestOrigin, SessionId, UserId};
-use latchkey::store::{Keys, LinkAttempt, MemoryStore, RateKey, Redemption, RedisStore, SessionRecord, Store};
+use latchkey::oidc::Client;
+use latchkey::oidc::clients::ClientKind;
+use latchkey::store::{
+    AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, MemoryStore, PendingLogin, RateKey, Redemption,
+    RedisConnector, RedisStore, SessionRecord, SmsChallenge, Store, User,
+};
 
-use crate::helpers::redis_url;
+use crate::helpers::{cluster_urls, init_process, redis_url};
 
 /// Two handles on one store: for Redis, separate connections (as two instances would have).
 type Pair = (Arc<dyn Store>, Arc<dyn Store>);
@@ -16,6 +23,17 @@ type Pair = (Arc<dyn Store>, Arc<dyn Store>);
 fn redis_stores() -> Pair {
     let prefix = format!("contract:{}:", latchkey::crypto::random_token::<9>().unwrap());
     let open = || -> Arc<dyn Store> { Arc::new(RedisStore::connect(&redis_url(), Keys::new(prefix.clone())).unwrap()) };
+    (open(), open())
+}
+
+fn cluster_stores() -> Pair {
+    init_process();
+    let prefix = format!("contract:{}:", latchkey::crypto::random_token::<9>().unwrap());
+    let open = || -> Arc<dyn Store> {
+        let connector = RedisConnector::cluster(&cluster_urls(), None).unwrap();
+        assert!(connector.is_cluster());
+        Arc::new(RedisStore::new(connector, Keys::new(prefix.clone())).unwrap())
+    };
     (open(), open())
 }
 
@@ -32,6 +50,9 @@ macro_rules! contract {
         }
         mod redis {
             $(#[tokio::test] async fn $name() { super::$name(super::redis_stores()).await; })*
+        }
+        mod cluster {
+            $(#[tokio::test] async fn $name() { super::$name(super::cluster_stores()).await; })*
         }
     };
 }
@@ -51,6 +72,12 @@ contract!(
     rate_counters_count_within_a_window,
     every_session_of_a_user_is_listed_and_ended_together,
     touching_a_session_keeps_it_and_never_revives_an_ended_one,
+    clients_are_registered_listed_and_removed_with_their_index,
+    events_reach_the_global_log_and_their_users_log,
+    recovery_codes_are_replaced_in_one_step_and_used_once,
+    second_factor_steps_and_sms_codes_count_their_tries,
+    an_authorization_code_is_exchanged_once_by_its_client,
+    devices_are_counted_as_they_are_added,
 );
 
 fn attempt(email: &str, minutes: i64) -> LinkAttempt {
@@ -276,4 +303,148 @@ async fn touching_a_session_keeps_it_and_never_revives_an_ended_one((store, _): 
     store.delete_session(&user, &s.sid).await.unwrap();
     store.touch_session(&s).await.unwrap();
     assert_eq!(store.get_session(&user, &s.sid).await.unwrap(), None, "touch revived an ended session");
+}
+
+fn client(id: &str) -> Client {
+    Client {
+        id: id.into(),
+        name: format!("App {id}"),
+        redirect_uris: vec![format!("https://{id}.example/cb")],
+        post_logout_redirect_uris: Vec::new(),
+        kind: ClientKind::Public,
+        scopes: vec!["openid".into()],
+        require_second_factor: false,
+        max_session_age_secs: None,
+        webhook_url: None,
+        webhook_secret: None,
+        webhook_secret_sealed: None,
+    }
+}
+
+async fn clients_are_registered_listed_and_removed_with_their_index((store, other): Pair) {
+    assert!(store.list_clients().await.unwrap().is_empty());
+    store.put_client(&client("beta")).await.unwrap();
+    store.put_client(&client("alpha")).await.unwrap();
+    let ids: Vec<_> = other.list_clients().await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, ["alpha", "beta"]);
+    assert_eq!(other.get_client("alpha").await.unwrap().map(|c| c.name), Some("App alpha".to_owned()));
+    assert!(other.delete_client("alpha").await.unwrap());
+    assert!(!store.delete_client("alpha").await.unwrap());
+    assert_eq!(store.get_client("alpha").await.unwrap().map(|c| c.id), None);
+    let ids: Vec<_> = store.list_clients().await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, ["beta"]);
+}
+
+fn event(kind: EventKind, user: Option<&UserId>, detail: &str) -> AuditEvent {
+    AuditEvent {
+        id: String::new(),
+        at: Utc::now().to_rfc3339(),
+        kind,
+        user: user.cloned(),
+        ip: "127.0.0.1".into(),
+        browser: "test".into(),
+        detail: detail.into(),
+    }
+}
+
+async fn events_reach_the_global_log_and_their_users_log((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    store.append_event(&event(EventKind::LinkRequested, None, "first")).await.unwrap();
+    store.append_event(&event(EventKind::LinkOpened, Some(&user), "second")).await.unwrap();
+    other.append_event(&event(EventKind::LinkFailed, Some(&user), "third")).await.unwrap();
+    let details = |events: Vec<AuditEvent>| events.into_iter().map(|e| e.detail).collect::<Vec<_>>();
+    assert_eq!(details(other.global_events(None, 10).await.unwrap()), ["third", "second", "first"]);
+    assert_eq!(details(store.user_events(&user, 10).await.unwrap()), ["third", "second"]);
+    let newest = store.global_events(None, 1).await.unwrap();
+    assert_eq!(details(store.global_events(Some(&newest[0].id), 10).await.unwrap()), ["second", "first"]);
+    assert!(store.user_events(&UserId::generate().unwrap(), 10).await.unwrap().is_empty());
+}
+
+async fn recovery_codes_are_replaced_in_one_step_and_used_once((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    store.set_recovery_codes(&user, &["a".into(), "b".into()]).await.unwrap();
+    assert_eq!(other.recovery_codes_left(&user).await.unwrap(), 2);
+    store.set_recovery_codes(&user, &["c".into(), "d".into(), "e".into()]).await.unwrap();
+    assert!(!other.use_recovery_code(&user, "a").await.unwrap(), "an old code survived regeneration");
+    assert!(other.use_recovery_code(&user, "c").await.unwrap());
+    assert!(!store.use_recovery_code(&user, "c").await.unwrap(), "a recovery code worked twice");
+    assert_eq!(store.recovery_codes_left(&user).await.unwrap(), 2);
+    store.set_recovery_codes(&user, &[]).await.unwrap();
+    assert_eq!(store.recovery_codes_left(&user).await.unwrap(), 0);
+}
+
+async fn second_factor_steps_and_sms_codes_count_their_tries((store, other): Pair) {
+    let user = User {
+        id: UserId::generate().unwrap(),
+        email: Email::parse("step@example.com").unwrap(),
+        created_at: Utc::now(),
+        blocked: false,
+    };
+    let pending = PendingLogin {
+        user: user.clone(),
+        return_to: LocalPath::account(),
+        origin: RequestOrigin::new(None, "test"),
+        created_at: Utc::now(),
+        must_enroll: false,
+    };
+    let id = latchkey::crypto::random_token::<9>().unwrap();
+    store.put_pending(&id, &pending, KEEP).await.unwrap();
+    assert_eq!(other.take_pending_try(&id, 2).await.unwrap(), Some((pending.clone(), 1)));
+    assert_eq!(store.take_pending_try(&id, 2).await.unwrap(), Some((pending.clone(), 2)));
+    assert_eq!(other.take_pending_try(&id, 2).await.unwrap(), None, "a third try on a limit of two");
+    assert_eq!(store.get_pending(&id).await.unwrap(), None, "the step outlived its last try");
+
+    store.put_pending(&id, &pending, KEEP).await.unwrap();
+    let key = ChallengeKey::Login(id.clone());
+    let challenge = SmsChallenge {
+        code: "code-hash".into(),
+        phone: None,
+        sent_at: Utc::now(),
+        expires_at: Utc::now() + chrono::Duration::minutes(5),
+    };
+    store.put_challenge(&key, &challenge, KEEP).await.unwrap();
+    assert_eq!(other.take_challenge_try(&key, 5).await.unwrap(), Some((challenge.clone(), 1)));
+    // A new code replaces the old one and starts its tries again.
+    store.put_challenge(&key, &challenge, KEEP).await.unwrap();
+    assert_eq!(other.take_challenge_try(&key, 5).await.unwrap(), Some((challenge.clone(), 1)));
+    assert!(other.delete_challenge(&key).await.unwrap());
+    assert!(!store.delete_challenge(&key).await.unwrap());
+    assert!(store.consume_pending(&id).await.unwrap());
+    assert!(!other.consume_pending(&id).await.unwrap(), "a pending step was consumed twice");
+}
+
+async fn an_authorization_code_is_exchanged_once_by_its_client((store, other): Pair) {
+    let code = AuthCode {
+        client_id: "app".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        user_id: UserId::generate().unwrap(),
+        email: Email::parse("code@example.com").unwrap(),
+        sid: SessionId::generate().unwrap(),
+        nonce: None,
+        code_challenge: None,
+        scope: "openid".into(),
+        auth_time: Utc::now().timestamp(),
+        amr: vec!["email".into()],
+        expires_at: Utc::now() + chrono::Duration::seconds(60),
+    };
+    store.put_auth_code("code-1", &code, KEEP).await.unwrap();
+    assert_eq!(other.exchange_auth_code("code-1", "stranger", "x").await.unwrap(), Some(CodeExchange::WrongClient));
+    assert_eq!(
+        other.exchange_auth_code("code-1", "app", "access-1").await.unwrap(),
+        Some(CodeExchange::Fresh(Box::new(code)))
+    );
+    assert_eq!(
+        store.exchange_auth_code("code-1", "app", "access-2").await.unwrap(),
+        Some(CodeExchange::Reused(Some("access-1".into())))
+    );
+    assert_eq!(store.exchange_auth_code("unknown", "app", "access-3").await.unwrap(), None);
+}
+
+async fn devices_are_counted_as_they_are_added((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    assert_eq!(store.add_device(&user, "laptop").await.unwrap(), (true, 0));
+    assert_eq!(other.add_device(&user, "phone").await.unwrap(), (true, 1));
+    assert_eq!(store.add_device(&user, "laptop").await.unwrap(), (false, 2));
+    other.remove_device(&user, "laptop").await.unwrap();
+    assert_eq!(store.add_device(&user, "laptop").await.unwrap(), (true, 1));
 }

@@ -2,9 +2,11 @@
 //! a real SMTP sink, and an HTTP client that keeps its own cookie jar (reqwest's drops
 //! `Secure` cookies over plain http, which a TLS-terminating proxy would not).
 
+pub mod cluster;
 pub mod redis;
 pub mod redis_process;
 pub mod smtp;
+pub mod tls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Once};
@@ -15,6 +17,7 @@ use latchkey::{Application, Settings};
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 
+pub use self::cluster::{cluster_urls, cluster_urls_var};
 pub use self::redis::{free_port, redis_url};
 pub use self::smtp::{MailSink, ReceivedMail};
 
@@ -41,7 +44,8 @@ impl std::io::Write for LogCapture {
     }
 }
 
-fn init_process() {
+/// Process-wide set-up: the rustls crypto provider and log capture. Idempotent.
+pub fn init_process() {
     INIT.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let _ = tracing_subscriber::fmt()
@@ -228,7 +232,7 @@ impl TestApp {
     }
 
     /// The outbox queue on this test's prefix, for inspecting what waits there.
-    pub fn queue(&self) -> RedisQueue<::redis::aio::ConnectionManager> {
+    pub fn queue(&self) -> RedisQueue<latchkey::store::RedisConnection> {
         let conn = self.store().connection();
         RedisQueue::new(conn.clone(), conn, Keys::new(self.prefix.clone()))
     }

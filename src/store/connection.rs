@@ -1,0 +1,189 @@
+//! How the Redis store reaches Redis: one server or a Redis Cluster, over `redis://` or
+//! `rediss://` (TLS). [`RedisConnector`] builds connections; [`RedisConnection`] is one of
+//! them, the same type in both modes, so every store method runs unchanged on either.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::Context;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisFuture, TlsCertificates, Value};
+
+/// How long the shared connection waits to connect and for each answer. A store that does
+/// not answer in time counts as unavailable (503), never as a hung request.
+pub const STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A connection to Redis: a single server's auto-reconnecting [`ConnectionManager`] or a
+/// cluster connection that routes each command to the node owning its key's hash slot.
+/// Cloning is cheap and shares the underlying (multiplexed) connection.
+#[derive(Clone)]
+pub enum RedisConnection {
+    /// One server.
+    Single(ConnectionManager),
+    /// A Redis Cluster.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Where Redis is and how to trust it; builds connections of the configured kind.
+///
+/// The store holds one shared connection ([`RedisConnector::shared_connection`]). Work that
+/// blocks a connection (`XREADGROUP … BLOCK`, `BLPOP`) must take its own
+/// ([`RedisConnector::dedicated_connection`]), or every request waits behind it.
+#[derive(Clone)]
+pub struct RedisConnector {
+    target: Target,
+    /// `REDIS_CA_FILE`: PEM roots trusted for `rediss://` instead of the system's.
+    ca_pem: Option<Vec<u8>>,
+}
+
+#[derive(Clone)]
+enum Target {
+    Single(Box<ConnectionInfo>),
+    Cluster(Vec<ConnectionInfo>),
+}
+
+impl fmt::Debug for RedisConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Node addresses only: URLs may carry passwords.
+        let nodes: Vec<String> = match &self.target {
+            Target::Single(info) => vec![info.addr().to_string()],
+            Target::Cluster(seeds) => seeds.iter().map(|info| info.addr().to_string()).collect(),
+        };
+        f.debug_struct("RedisConnector")
+            .field("cluster", &self.is_cluster())
+            .field("nodes", &nodes)
+            .field("private_ca", &self.ca_pem.is_some())
+            .finish()
+    }
+}
+
+impl RedisConnector {
+    /// One server at `url` (`redis://` or `rediss://`). `ca_pem`: CA certificates (PEM) to
+    /// trust for `rediss://` instead of the system roots.
+    pub fn single(url: &str, ca_pem: Option<Vec<u8>>) -> anyhow::Result<Self> {
+        let info = url.into_connection_info().context("invalid Redis URL")?;
+        let connector = Self { target: Target::Single(Box::new(info)), ca_pem };
+        connector.single_client().context("invalid Redis URL")?;
+        Ok(connector)
+    }
+
+    /// A Redis Cluster found through `seeds` (any few of its nodes; the rest are discovered).
+    /// Every seed must use the same scheme; `ca_pem` as for [`RedisConnector::single`].
+    pub fn cluster<S: AsRef<str>>(seeds: &[S], ca_pem: Option<Vec<u8>>) -> anyhow::Result<Self> {
+        let seeds = seeds
+            .iter()
+            .map(|url| url.as_ref().into_connection_info())
+            .collect::<Result<Vec<_>, _>>()
+            .context("invalid Redis Cluster URL")?;
+        let connector = Self { target: Target::Cluster(seeds), ca_pem };
+        connector.cluster_client(Some(STORE_TIMEOUT)).context("invalid Redis Cluster URLs")?;
+        Ok(connector)
+    }
+
+    /// True for a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
+    }
+
+    /// The store's connection: opened lazily on first use (the service starts, and reports
+    /// not-ready, while Redis is down), reconnecting by itself, each connect and answer
+    /// bounded by [`STORE_TIMEOUT`]. Multiplexed: share it by cloning.
+    pub fn shared_connection(&self) -> anyhow::Result<RedisConnection> {
+        self.connection(Some(STORE_TIMEOUT))
+    }
+
+    /// A new connection of the same kind that shares nothing with the store's: for commands
+    /// that block their connection, such as `XREADGROUP … BLOCK ms`. `response_timeout`
+    /// bounds each answer; make it longer than any `BLOCK` (or `None` to wait as long as the
+    /// server takes). Lazy and reconnecting like [`RedisConnector::shared_connection`]. In
+    /// cluster mode a blocking read blocks only the connection to the node that owns the key.
+    pub fn dedicated_connection(&self, response_timeout: Option<Duration>) -> anyhow::Result<RedisConnection> {
+        self.connection(response_timeout)
+    }
+
+    fn connection(&self, response_timeout: Option<Duration>) -> anyhow::Result<RedisConnection> {
+        match &self.target {
+            Target::Single(_) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(STORE_TIMEOUT))
+                    .set_response_timeout(response_timeout)
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(500));
+                let manager = ConnectionManager::new_lazy_with_config(self.single_client()?, config)
+                    .context("cannot set up the Redis connection")?;
+                Ok(RedisConnection::Single(manager))
+            }
+            Target::Cluster(_) => {
+                let mut config = ClusterConfig::new().set_connection_timeout(STORE_TIMEOUT);
+                if let Some(timeout) = response_timeout {
+                    config = config.set_response_timeout(timeout);
+                }
+                // Pending: nodes are connected in the background; the first command waits for
+                // that (within its timeout) and later commands recover lost nodes and slots.
+                let client = self.cluster_client(response_timeout)?;
+                Ok(RedisConnection::Cluster(client.get_pending_async_connection_with_config(config)))
+            }
+        }
+    }
+
+    fn tls_certificates(&self) -> Option<TlsCertificates> {
+        self.ca_pem.clone().map(|root| TlsCertificates { client_tls: None, root_cert: Some(root) })
+    }
+
+    fn single_client(&self) -> anyhow::Result<redis::Client> {
+        let Target::Single(info) = &self.target else { anyhow::bail!("not a single-server connector") };
+        let client = match self.tls_certificates() {
+            Some(certs) => {
+                redis::Client::build_with_tls(info.as_ref().clone(), certs).context("cannot use REDIS_CA_FILE")?
+            }
+            None => redis::Client::open(info.as_ref().clone())?,
+        };
+        Ok(client)
+    }
+
+    /// `response_timeout` bounds each answer and, through the overall timeout, each request
+    /// with its retries and redirections (MOVED / ASK).
+    fn cluster_client(&self, response_timeout: Option<Duration>) -> anyhow::Result<ClusterClient> {
+        let Target::Cluster(seeds) = &self.target else { anyhow::bail!("not a cluster connector") };
+        let mut builder = ClusterClientBuilder::new(seeds.clone())
+            .connection_timeout(STORE_TIMEOUT)
+            .overall_response_timeout(response_timeout);
+        if let Some(timeout) = response_timeout {
+            builder = builder.response_timeout(timeout);
+        }
+        if let Some(certs) = self.tls_certificates() {
+            builder = builder.certs(certs);
+        }
+        Ok(builder.build()?)
+    }
+}
