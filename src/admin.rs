@@ -10,7 +10,36 @@ use crate::crypto::{self, Keyring};
 use crate::domain::{Email, SignInPolicy, UserId};
 use crate::mfa::service::SecondFactorService;
 use crate::policy::PolicySource;
+use crate::session::{SessionError, SessionService};
 use crate::store::{DeadLetter, OutboxStats, OutboxStore, Store, StoreError, User};
+
+/// What administration works with.
+pub struct AdminDeps {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The shared policy.
+    pub policy: Arc<PolicySource>,
+    /// Second factors (reset).
+    pub second: Arc<SecondFactorService>,
+    /// Sessions (revocation).
+    pub sessions: Arc<SessionService>,
+    /// The outbox queue (counts, dead letters).
+    pub outbox: Arc<dyn OutboxStore>,
+    /// Keys derived from `SECRET_KEY`.
+    pub keys: Arc<Keyring>,
+    /// `ADMIN_EMAILS`.
+    pub admins: Vec<Email>,
+    /// `ADMIN_API_TOKEN`'s SHA-256.
+    pub token_sha256: Option<String>,
+}
+
+/// Ending sessions only fails when the store does.
+fn session_store_error(e: SessionError) -> StoreError {
+    match e {
+        SessionError::Store(e) => e,
+        other => StoreError::Unavailable(other.into()),
+    }
+}
 
 /// Why a policy change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -90,20 +119,14 @@ pub struct AdminService {
     admins: Vec<Email>,
     token_sha256: Option<String>,
     outbox: Arc<dyn OutboxStore>,
+    sessions: Arc<SessionService>,
 }
 
 impl AdminService {
     /// An admin service; `token_sha256` is the hex SHA-256 of `ADMIN_API_TOKEN`, if set.
-    pub fn new(
-        store: Arc<dyn Store>,
-        policy: Arc<PolicySource>,
-        second: Arc<SecondFactorService>,
-        keys: Arc<Keyring>,
-        admins: Vec<Email>,
-        token_sha256: Option<String>,
-        outbox: Arc<dyn OutboxStore>,
-    ) -> Self {
-        Self { store, policy, second, keys, admins, token_sha256, outbox }
+    pub fn new(deps: AdminDeps) -> Self {
+        let AdminDeps { store, policy, second, sessions, outbox, keys, admins, token_sha256 } = deps;
+        Self { store, policy, second, keys, admins, token_sha256, outbox, sessions }
     }
 
     /// The outbox's counts and its newest `count` dead letters.
@@ -195,7 +218,7 @@ impl AdminService {
     /// Ends every session of the user; `None` when there is no such user.
     pub async fn revoke_sessions(&self, email: &Email) -> Result<Option<(UserId, usize)>, StoreError> {
         let Some(user) = self.find(email).await? else { return Ok(None) };
-        let n = self.store.delete_all_sessions(&user.id).await?;
+        let n = self.sessions.end_user(&user.id).await.map_err(session_store_error)?;
         tracing::info!(user = %user.id, sessions = n, "admin revoked sessions");
         Ok(Some((user.id, n)))
     }
@@ -233,7 +256,7 @@ impl AdminService {
         user.blocked = blocked;
         self.store.put_user(&lookup, &user).await?;
         if blocked {
-            self.store.delete_all_sessions(&user.id).await?;
+            self.sessions.end_user(&user.id).await.map_err(session_store_error)?;
         }
         tracing::info!(user = %user.id, blocked, "admin changed block");
         Ok(Some(user.id))

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
-use crate::admin::AdminService;
+use crate::admin::{AdminDeps, AdminService};
 use crate::audit::{Audit, Metrics};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Settings, StoreSettings};
@@ -137,11 +137,12 @@ impl Application {
             clients,
             outbox: outbox_settings,
             shutdown_timeout,
+            session_cache_ttl,
             ..
         } = settings;
         let production = env == crate::config::AppEnv::Production;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
-        let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone()));
+        let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone(), session_cache_ttl));
         let policy = Arc::new(PolicySource::new(store.clone(), policy).await);
         let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), policy.clone(), metrics.clone()));
         let site = public_url.host_str().unwrap_or("latchkey").to_owned();
@@ -174,15 +175,16 @@ impl Application {
             production,
             webhooks,
         );
-        let admin = AdminService::new(
-            store.clone(),
-            policy.clone(),
-            second.clone(),
-            keyring.clone(),
-            admin_emails.clone(),
-            admin_token_sha256,
-            queue,
-        );
+        let admin = AdminService::new(AdminDeps {
+            store: store.clone(),
+            policy: policy.clone(),
+            second: second.clone(),
+            sessions: sessions.clone(),
+            outbox: queue,
+            keys: keyring.clone(),
+            admins: admin_emails.clone(),
+            token_sha256: admin_token_sha256,
+        });
         let deps = SignInDeps {
             store: store.clone(),
             outbox,

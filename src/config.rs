@@ -123,6 +123,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// `SHUTDOWN_TIMEOUT`: how long a stop may take (in-flight requests and deliveries).
     pub shutdown_timeout: Duration,
+    /// `SESSION_CACHE_TTL`: how long an accepted session is taken on trust (0: never).
+    pub session_cache_ttl: Duration,
     /// Things that work but should not reach production (generated keys …), to be logged.
     pub warnings: Vec<String>,
 }
@@ -269,6 +271,8 @@ impl Settings {
         let outbox = r.outbox();
         let shutdown_timeout =
             r.duration("SHUTDOWN_TIMEOUT", "30s", Duration::from_secs(1), Duration::from_secs(600)).unwrap_or_default();
+        let session_cache_ttl =
+            r.duration("SESSION_CACHE_TTL", "1s", Duration::ZERO, Duration::from_secs(10)).unwrap_or_default();
 
         match (bind_addr, public_url, mail_from, secret_key, jwt_keys, link_ttl, session_ttl, sms) {
             (
@@ -302,6 +306,7 @@ impl Settings {
                 log_format,
                 outbox,
                 shutdown_timeout,
+                session_cache_ttl,
                 warnings: r.warnings,
             }),
             _ => Err(ConfigError { problems: r.problems }),

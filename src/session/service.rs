@@ -6,6 +6,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::SessionCache;
 use super::jwt::{JwtError, TimeClaims, TokenSigner};
 use crate::clock::Clock;
 use crate::crypto::{self, CryptoError};
@@ -83,12 +84,13 @@ pub struct SessionService {
     store: Arc<dyn Store>,
     signer: Arc<TokenSigner>,
     clock: Arc<dyn Clock>,
+    cache: SessionCache,
 }
 
 impl SessionService {
     /// The service.
-    pub fn new(store: Arc<dyn Store>, signer: Arc<TokenSigner>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, signer, clock }
+    pub fn new(store: Arc<dyn Store>, signer: Arc<TokenSigner>, clock: Arc<dyn Clock>, cache_ttl: Duration) -> Self {
+        Self { store, signer, clock, cache: SessionCache::new(cache_ttl) }
     }
 
     /// Starts a session for `user`: allow-lists a new `sid`, then signs the token.
@@ -131,15 +133,22 @@ impl SessionService {
     }
 
     /// Accepts a token only if it verifies and its session is still allow-listed; notes when
-    /// the session was last seen (at most once a minute, to keep reads cheap).
+    /// the session was last seen (at most once a minute, to keep reads cheap). A token accepted
+    /// within `SESSION_CACHE_TTL` is taken from the cache (see [`SessionCache`]).
     pub async fn authenticate(&self, token: &str) -> Result<SessionClaims, SessionError> {
         let now = self.clock.now();
+        if let Some(claims) = self.cache.get(token)
+            && claims.exp > now.timestamp() - super::LEEWAY_SECS
+        {
+            return Ok(claims);
+        }
         let claims: SessionClaims = self.signer.verify(token, self.signer.issuer(), now)?;
         let mut record = self.store.get_session(&claims.sub, &claims.sid).await?.ok_or(SessionError::Revoked)?;
         if now - record.last_seen_at > chrono::Duration::seconds(60) {
             record.last_seen_at = now;
             self.store.touch_session(&record).await?;
         }
+        self.cache.put(token, &claims);
         Ok(claims)
     }
 
@@ -156,16 +165,27 @@ impl SessionService {
     /// Ends the session these claims belong to.
     pub async fn end(&self, claims: &SessionClaims) -> Result<(), SessionError> {
         self.store.delete_session(&claims.sub, &claims.sid).await?;
+        self.cache.forget_session(&claims.sid);
         Ok(())
     }
 
     /// Ends one of the user's own sessions by id; returns whether it existed.
     pub async fn end_one(&self, claims: &SessionClaims, sid: &SessionId) -> Result<bool, SessionError> {
-        Ok(self.store.delete_session(&claims.sub, sid).await?)
+        let existed = self.store.delete_session(&claims.sub, sid).await?;
+        self.cache.forget_session(sid);
+        Ok(existed)
     }
 
     /// Ends every session of the user these claims belong to; returns how many.
     pub async fn end_all(&self, claims: &SessionClaims) -> Result<usize, SessionError> {
-        Ok(self.store.delete_all_sessions(&claims.sub).await?)
+        self.end_user(&claims.sub).await
+    }
+
+    /// Ends every session of `user` (logout everywhere, an admin's revocation, a block, "this
+    /// wasn't me"); returns how many there were.
+    pub async fn end_user(&self, user: &UserId) -> Result<usize, SessionError> {
+        let ended = self.store.delete_all_sessions(user).await?;
+        self.cache.forget_user(user);
+        Ok(ended)
     }
 }

@@ -57,7 +57,7 @@ impl SignIn {
     /// so only a fresh link signs in again. Returns the account, once per link.
     pub async fn report_not_me(&self, token: &str, origin: &RequestOrigin) -> Result<Option<UserId>, SignInError> {
         let Some(report) = self.store.take_report(&self.report_id(token)).await? else { return Ok(None) };
-        let ended = self.store.delete_all_sessions(&report.user).await?;
+        let ended = self.sessions.end_user(&report.user).await?;
         if let Some(device) = &report.device {
             self.store.remove_device(&report.user, device).await?;
         }

@@ -1,0 +1,435 @@
+//! The benchmark harness (see `bench/README.md`): starts a private Redis, an SMTP sink and a
+//! release latchkey with a production-like configuration, drives it with `wrk` at fixed
+//! connection counts, runs full sign-ins itself, samples latchkey's peak memory, runs
+//! `redis-benchmark` for the store's ceiling, and prints one Markdown table with each row's
+//! ratio to the baseline (`GET /healthz`) measured in the same run.
+//!
+//! Run it with `bench/run.sh` (builds release first). Loopback only.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mailin_embedded::{Handler, Server, response};
+use tokio::sync::oneshot;
+
+type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<String>>>>;
+
+/// The SMTP sink: counts every mail and hands sign-in tokens to whoever waits for that address.
+#[derive(Clone)]
+struct Sink {
+    received: Arc<AtomicU64>,
+    waiters: Waiters,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Sink {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        let to = self.to.first().map(|t| t.trim_matches(['<', '>']).to_ascii_lowercase()).unwrap_or_default();
+        let waiter = self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(&to);
+        if let (Some(waiter), Some(token)) = (waiter, token_in(&self.data)) {
+            let _ = waiter.send(token);
+        }
+        response::OK
+    }
+}
+
+/// The sign-in token in a raw mail (quoted-printable soft breaks undone).
+fn token_in(raw: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(raw).replace("=\r\n", "").replace("=3D", "=");
+    let start = text.find("/login/verify?token=")? + "/login/verify?token=".len();
+    let token: String =
+        text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    (!token.is_empty()).then_some(token)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// A child process that is killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One measured row.
+struct Row {
+    name: String,
+    connections: u32,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    note: String,
+}
+
+/// Parses wrk's `--latency` output: requests/s, p50 and p99 in ms, non-2xx count.
+fn parse_wrk(out: &str) -> (f64, f64, f64, u64) {
+    let ms = |v: &str| -> f64 {
+        let v = v.trim();
+        let (num, factor) = if let Some(n) = v.strip_suffix("us") {
+            (n, 0.001)
+        } else if let Some(n) = v.strip_suffix("ms") {
+            (n, 1.0)
+        } else if let Some(n) = v.strip_suffix('s') {
+            (n, 1000.0)
+        } else {
+            (v, 1.0)
+        };
+        num.parse::<f64>().unwrap_or(f64::NAN) * factor
+    };
+    let mut rps = f64::NAN;
+    let (mut p50, mut p99, mut errors) = (f64::NAN, f64::NAN, 0);
+    for line in out.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        match parts.as_slice() {
+            ["Requests/sec:", v] => rps = v.parse().unwrap_or(f64::NAN),
+            ["50%", v] => p50 = ms(v),
+            ["99%", v] => p99 = ms(v),
+            ["Non-2xx", "or", "3xx", "responses:", n] => errors = n.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    (rps, p50, p99, errors)
+}
+
+fn wrk(url: &str, connections: u32, seconds: u32, extra: &[&str], script_args: &[&str]) -> (f64, f64, f64, u64) {
+    let threads = 2.min(connections).to_string();
+    let mut args = vec!["-t", &threads];
+    let c = connections.to_string();
+    let d = format!("{seconds}s");
+    args.extend(["-c", &c, "-d", &d, "--latency", "--timeout", "10s"]);
+    args.extend(extra);
+    args.push(url);
+    if !script_args.is_empty() {
+        args.push("--");
+        args.extend(script_args);
+    }
+    let out = Command::new("wrk").args(&args).output().expect("wrk is not installed (apt-get install wrk)");
+    parse_wrk(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Peak resident memory of a process so far (VmHWM), in MB.
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// The value of `name=` in a response's Set-Cookie headers.
+fn cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get_all(reqwest::header::SET_COOKIE).iter().find_map(|v| {
+        let first = v.to_str().ok()?.split(';').next()?;
+        let (k, v) = first.split_once('=')?;
+        (k.trim() == name && !v.is_empty()).then(|| v.trim().to_owned())
+    })
+}
+
+/// One full sign-in: link requested, mail received, confirm page, redemption. The session
+/// cookie's value.
+async fn sign_in(client: &reqwest::Client, base: &str, waiters: &Waiters, email: &str) -> Result<String, String> {
+    let (tx, rx) = oneshot::channel();
+    waiters.lock().unwrap_or_else(|e| e.into_inner()).insert(email.to_owned(), tx);
+    let asked = client
+        .post(format!("{base}/api/v1/login"))
+        .json(&serde_json::json!({ "email": email }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if asked.status() != reqwest::StatusCode::ACCEPTED {
+        return Err(format!("login: {}", asked.status()));
+    }
+    let attempt = cookie(&asked, "__Host-attempt").ok_or("no attempt cookie")?;
+    let token =
+        tokio::time::timeout(Duration::from_secs(30), rx).await.map_err(|_| "no mail")?.map_err(|e| e.to_string())?;
+    let page = client
+        .get(format!("{base}/login/verify"))
+        .query(&[("token", &token)])
+        .header("Cookie", format!("__Host-attempt={attempt}"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let csrf_cookie = cookie(&page, "__Host-csrf").ok_or("no csrf cookie")?;
+    let html = page.text().await.map_err(|e| e.to_string())?;
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).ok_or("no csrf field")? + marker.len();
+    let csrf = html[start..].split('"').next().unwrap_or_default().replace("&#38;", "&");
+    let redeemed = client
+        .post(format!("{base}/login/verify"))
+        .header("Cookie", format!("__Host-attempt={attempt}; __Host-csrf={csrf_cookie}"))
+        .form(&[("token", token.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    match cookie(&redeemed, "__Host-session") {
+        Some(session) => Ok(session),
+        None => {
+            let status = redeemed.status();
+            let body = redeemed.text().await.unwrap_or_default();
+            let title = body.split("<h1>").nth(1).and_then(|t| t.split("</h1>").next()).unwrap_or("").to_owned();
+            Err(format!("no session: {status} {title}"))
+        }
+    }
+}
+
+/// Waits until the outbox holds nothing (so one phase's mail does not load the next).
+async fn drain(redis_url: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(redis_url) else { return };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < deadline {
+        let len: u64 =
+            redis::cmd("XLEN").arg(format!("{prefix}{{outbox}}:ready")).query_async(&mut conn).await.unwrap_or(0);
+        let later: u64 =
+            redis::cmd("ZCARD").arg(format!("{prefix}{{outbox}}:scheduled")).query_async(&mut conn).await.unwrap_or(0);
+        if len == 0 && later == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let seconds: u32 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let conns: Vec<u32> = std::env::var("BENCH_CONNECTIONS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![64, 256]);
+    let signin_concurrency: usize =
+        std::env::var("BENCH_SIGNIN_CONCURRENCY").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
+    let binary = std::env::var("LATCHKEY_BIN").unwrap_or_else(|_| "target/release/latchkey".to_owned());
+    let dir = std::env::temp_dir().join(format!("latchkey-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+
+    // Redis, private and in memory only.
+    let redis_port = free_port();
+    let _redis = Proc(
+        Command::new("redis-server")
+            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is not installed"),
+    );
+    let redis_url = format!("redis://127.0.0.1:{redis_port}/");
+
+    // The SMTP sink.
+    let smtp_port = free_port();
+    let received = Arc::new(AtomicU64::new(0));
+    let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
+    let sink = Sink { received: received.clone(), waiters: waiters.clone(), to: Vec::new(), data: Vec::new() };
+    let mut server = Server::new(sink);
+    let listener = TcpListener::bind(("127.0.0.1", smtp_port)).expect("smtp port");
+    server.with_name("sink.bench").with_num_threads(32).with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+
+    // latchkey, production-like, limits raised for the run.
+    let key = dir.join("jwt.pem");
+    std::fs::write(&key, latchkey::session::SigningKey::generate_pem().expect("keygen")).expect("key file");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let prefix = "bench:";
+    let limit = "100000000/1m";
+    let latchkey = Proc(
+        Command::new(&binary)
+            .env_clear()
+            .env("APP_ENV", "production")
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("PUBLIC_URL", "https://login.bench.test")
+            .env("REDIS_URL", &redis_url)
+            .env("REDIS_KEY_PREFIX", prefix)
+            .env("MAIL_TRANSPORT", "smtp")
+            .env("SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+            .env("MAIL_FROM", "latchkey <login@bench.test>")
+            .env("SECRET_KEY", "bench-secret-key-bench-secret-key-bench-secret")
+            .env("JWT_KEYS", &key)
+            .env("NEW_DEVICE_NOTICE", "false")
+            .env("RATE_LIMIT_LOGIN_EMAIL", limit)
+            .env("RATE_LIMIT_LOGIN_IP", limit)
+            .env("RATE_LIMIT_REDEEM_FAILURES_IP", limit)
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e} (run bench/run.sh, which builds it)")),
+    );
+    let pid = latchkey.0.id();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(1024)
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        assert!(Instant::now() < deadline, "latchkey did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let session = sign_in(&client, &base, &waiters, "bench-first@bench.test").await.expect("a first sign-in");
+    let cookie_header = format!("Cookie: __Host-session={session}");
+    let script = dir.join("login.lua");
+    std::fs::write(
+        &script,
+        r#"local threads = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+function init(args) counter = 0; tag = args[1] or "x" end
+function request()
+  counter = counter + 1
+  local body = string.format('{"email":"b2-%s-%d-%d@bench.test"}', tag, tid, counter)
+  return wrk.format("POST", "/api/v1/login", {["Content-Type"] = "application/json"}, body)
+end
+"#,
+    )
+    .expect("wrk script");
+    let script = script.to_string_lossy().into_owned();
+
+    let mut rows: Vec<Row> = Vec::new();
+    let mut baseline: HashMap<u32, f64> = HashMap::new();
+    let mut rss = Vec::new();
+    for &c in &conns {
+        let (rps, p50, p99, errors) = wrk(&format!("{base}/healthz"), c, seconds, &[], &[]);
+        baseline.insert(c, rps);
+        rows.push(Row {
+            name: "B0 GET /healthz".into(),
+            connections: c,
+            rps,
+            p50_ms: p50,
+            p99_ms: p99,
+            note: errors_note(errors),
+        });
+    }
+    for &c in &conns {
+        let (rps, p50, p99, errors) = wrk(&format!("{base}/auth/verify"), c, seconds, &["-H", &cookie_header], &[]);
+        rows.push(Row {
+            name: "B1 GET /auth/verify".into(),
+            connections: c,
+            rps,
+            p50_ms: p50,
+            p99_ms: p99,
+            note: errors_note(errors),
+        });
+    }
+    rss.push(("after B1", peak_rss_mb(pid)));
+    for &c in &conns {
+        let tag = format!("c{c}");
+        let (rps, p50, p99, errors) = wrk(&format!("{base}/api/v1/login"), c, seconds, &["-s", &script], &[&tag]);
+        rows.push(Row {
+            name: "B2 POST /api/v1/login".into(),
+            connections: c,
+            rps,
+            p50_ms: p50,
+            p99_ms: p99,
+            note: errors_note(errors),
+        });
+        drain(&redis_url, prefix).await;
+    }
+    rss.push(("after B2", peak_rss_mb(pid)));
+
+    // B3: whole sign-ins, each its own address, `signin_concurrency` at a time.
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let stop_at = started + Duration::from_secs(u64::from(seconds));
+    let mut tasks = Vec::new();
+    for worker in 0..signin_concurrency {
+        let (client, base, waiters) = (client.clone(), base.clone(), waiters.clone());
+        let (done, failed, latencies) = (done.clone(), failed.clone(), latencies.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while Instant::now() < stop_at {
+                i += 1;
+                let t = Instant::now();
+                match sign_in(&client, &base, &waiters, &format!("b3-{worker}-{i}@bench.test")).await {
+                    Ok(_) => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                        latencies.lock().unwrap_or_else(|e| e.into_inner()).push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    Err(e) => {
+                        if failed.fetch_add(1, Ordering::Relaxed) < 3 {
+                            eprintln!("sign-in failed: {e}");
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut lat = latencies.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
+    let failed = failed.load(Ordering::Relaxed);
+    rows.push(Row {
+        name: "B3 full sign-ins (request → mail → redeem → session)".into(),
+        connections: signin_concurrency as u32,
+        rps: done.load(Ordering::Relaxed) as f64 / elapsed,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        note: if failed > 0 { format!("{failed} failed") } else { String::new() },
+    });
+    rss.push(("after B3", peak_rss_mb(pid)));
+    drop(latchkey);
+
+    // The store's ceiling for the same kinds of command.
+    let redis_bench = Command::new("redis-benchmark")
+        .args(["-p", &redis_port.to_string(), "-q", "-n", "200000", "-c", "64", "-t", "get,set,incr,hset,xadd"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_else(|e| format!("redis-benchmark failed: {e}"));
+
+    println!("| scenario | connections | requests/s | p50 ms | p99 ms | ratio to B0 | note |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for row in &rows {
+        let ratio = baseline.get(&row.connections).map_or(String::from("–"), |b0| format!("{:.2}", row.rps / b0));
+        let ratio = if row.name.starts_with("B3") { "–".to_owned() } else { ratio };
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} |",
+            row.name, row.connections, row.rps, row.p50_ms, row.p99_ms, ratio, row.note
+        );
+    }
+    println!();
+    for (when, mb) in rss {
+        println!("peak RSS of latchkey {when}: {mb:.1} MB");
+    }
+    println!("mails received by the sink: {}", received.load(Ordering::Relaxed));
+    println!();
+    println!("redis-benchmark -c 64 -n 200000 (requests/s):");
+    for line in redis_bench.lines().filter(|l| !l.trim().is_empty()) {
+        println!("    {}", line.trim().rsplit('\r').next().unwrap_or(line).trim());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn errors_note(errors: u64) -> String {
+    if errors > 0 { format!("{errors} non-2xx") } else { String::new() }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The benchmark harness: builds release, then runs bench/bench.rs, which starts a private Redis,
+# an SMTP sink and latchkey (production-like), drives it with wrk and prints one table.
+# Options (environment): BENCH_SECONDS (10), BENCH_CONNECTIONS (64,256),
+# BENCH_SIGNIN_CONCURRENCY (64), BENCH_RUST_LOG (warn).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo build --release --bin latchkey --example bench
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+LATCHKEY_BIN=target/release/latchkey target/release/examples/bench
