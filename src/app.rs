@@ -118,7 +118,8 @@ impl Application {
 
         let metrics = Arc::new(Metrics::default());
         let audit = Arc::new(Audit::new(store.clone(), clock.clone(), metrics.clone()));
-        let mailer = Mailer::new(&settings.mail_transport, settings.mail_from.clone())?;
+        let mailer =
+            Mailer::new(&settings.mail_transport, settings.mail_from.clone(), settings.outbox.concurrency as u32)?;
         let keyring = Arc::new(settings.secret_key.derive());
         let outbox = Arc::new(Outbox::new(queue.clone(), keyring.clone(), clock.clone()));
         let issuer = settings.issuer();

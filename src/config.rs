@@ -380,8 +380,19 @@ impl Reader<'_> {
         // A lease shorter than a slow SMTP exchange would hand a delivery to a second instance
         // while the first is still sending it; one attempt is cut off at half the lease.
         let lease = self.duration("OUTBOX_LEASE", "60s", Duration::from_secs(2), Duration::from_secs(3600));
+        let concurrency = match self.get("OUTBOX_CONCURRENCY") {
+            None => defaults.concurrency,
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(n @ 1..=1024) => n,
+                _ => {
+                    self.problem("OUTBOX_CONCURRENCY", format!("`{raw}` is not a number from 1 to 1024"));
+                    defaults.concurrency
+                }
+            },
+        };
         OutboxSettings {
             max_tries,
+            concurrency,
             retry_base: retry_base.unwrap_or(defaults.retry_base),
             lease: lease.unwrap_or(defaults.lease),
             ..defaults

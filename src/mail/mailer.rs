@@ -44,13 +44,17 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    /// Builds the transport the settings name. SMTP connections are opened on first use.
-    pub fn new(transport: &MailTransport, from: Mailbox) -> anyhow::Result<Self> {
+    /// Builds the transport the settings name. SMTP connections are opened on first use and
+    /// pooled, up to `connections` (each one carries one message at a time: lettre sends the
+    /// closing `.` in a write of its own, so a message costs a delayed-ACK round on the wire,
+    /// and throughput comes from connections in parallel).
+    pub fn new(transport: &MailTransport, from: Mailbox, connections: u32) -> anyhow::Result<Self> {
         let backend = match transport {
             MailTransport::Smtp { url } => Backend::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
                     .map_err(|e| anyhow::anyhow!("invalid SMTP_URL: {e}"))?
                     .timeout(Some(std::time::Duration::from_secs(15)))
+                    .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(connections.max(1)))
                     .build(),
             ),
             MailTransport::File { dir } => {

@@ -114,13 +114,14 @@ pub struct OutboxSettings {
     /// How long a worker may hold a delivery before another instance takes it over
     /// (`OUTBOX_LEASE`). One attempt is cut off at half of it.
     pub lease: Duration,
-    /// Deliveries in flight at once per instance.
+    /// Deliveries in flight at once per instance, and SMTP connections kept
+    /// (`OUTBOX_CONCURRENCY`).
     pub concurrency: usize,
 }
 
 impl Default for OutboxSettings {
     fn default() -> Self {
-        Self { max_tries: 8, retry_base: Duration::from_secs(2), lease: Duration::from_secs(60), concurrency: 16 }
+        Self { max_tries: 8, retry_base: Duration::from_secs(2), lease: Duration::from_secs(60), concurrency: 32 }
     }
 }
 
