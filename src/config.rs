@@ -395,7 +395,6 @@ impl Reader<'_> {
             concurrency,
             retry_base: retry_base.unwrap_or(defaults.retry_base),
             lease: lease.unwrap_or(defaults.lease),
-            ..defaults
         }
     }
 
