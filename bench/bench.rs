@@ -293,6 +293,12 @@ async fn main() {
     }
 
     let session = sign_in(&client, &base, &waiters, "bench-first@bench.test").await.expect("a first sign-in");
+    if let Ok(secs) = std::env::var("BENCH_HOLD") {
+        // For profiling: leave everything running for a while, and say where.
+        println!("latchkey pid {pid} at {base}; session cookie __Host-session={session}");
+        tokio::time::sleep(Duration::from_secs(secs.parse().unwrap_or(120))).await;
+        return;
+    }
     let cookie_header = format!("Cookie: __Host-session={session}");
     let script = dir.join("login.lua");
     std::fs::write(

@@ -28,8 +28,18 @@ enum Command {
     ClientSecret,
 }
 
-#[actix_web::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // The HTTP workers run on runtimes of their own; everything else — the Redis connections'
+    // drivers, the outbox worker, the policy refresh — runs on this one. A multi-threaded
+    // runtime keeps that from being one thread every request has to wait on.
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&e),
+    };
+    actix_web::rt::System::with_tokio_rt(move || runtime).block_on(run())
+}
+
+async fn run() -> ExitCode {
     // Both ring and aws-lc-rs are in the dependency tree, so rustls cannot choose by itself.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match Cli::parse().command.unwrap_or(Command::Serve) {

@@ -188,10 +188,20 @@ impl SignIn {
         origin: RequestOrigin,
         require_second_factor: bool,
     ) -> Result<LinkRequested, SignInError> {
-        if let Some(ip) = origin.ip {
-            self.limiter.hit(LimitedAction::LoginPerIp, &ip.to_string()).await?;
-        }
+        let email_lookup = self.email_lookup(&email);
+        // The account is read while the IP's limit is counted (one round trip for both; the
+        // read is thrown away if the limit refuses). The address's limit is counted only once
+        // the IP's has passed, so a flood from one IP cannot spend someone's address budget.
+        let ip_limit = async {
+            match origin.ip {
+                Some(ip) => self.limiter.hit(LimitedAction::LoginPerIp, &ip.to_string()).await,
+                None => Ok(()),
+            }
+        };
+        let (ip_limit, existing) = tokio::join!(ip_limit, self.store.find_user(&email_lookup));
+        ip_limit?;
         self.limiter.hit(LimitedAction::LoginPerEmail, email.as_str()).await?;
+        let existing = existing?;
 
         let policy = self.policy.current().await?;
         let link_ttl = policy.link_ttl();
@@ -201,10 +211,8 @@ impl SignIn {
         let code = ShortCode::generate()?;
         let id = token.attempt_id(&self.keys.token);
         let browser = binding::create(&id, &self.keys.token)?;
-        let email_lookup = self.email_lookup(&email);
         // A blocked account, or a new address the signup list does not allow, gets the same
         // answer, cookie and store work — only no mail: nothing tells an outsider which it was.
-        let existing = self.store.find_user(&email_lookup).await?;
         let refusal = match &existing {
             Some(user) if user.blocked => Some("blocked"),
             Some(_) => None,
@@ -245,9 +253,11 @@ impl SignIn {
             site: self.public_url.host_str().unwrap_or("latchkey"),
         }
         .render(email.clone())?;
-        self.outbox.mail(mail).await?;
+        // The mail is queued and the event recorded in one round trip.
+        let recorded = self.audit.record(EventKind::LinkRequested, user_id.as_ref(), &attempt.requested_from, "");
+        let (queued, ()) = tokio::join!(self.outbox.mail(mail), recorded);
+        queued?;
         tracing::info!(email = %email.masked(), "sign-in link issued");
-        self.audit.record(EventKind::LinkRequested, user_id.as_ref(), &attempt.requested_from, "").await;
         Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl })
     }
 
