@@ -222,7 +222,7 @@ async fn main() {
         .map(|s| s.split(',').filter_map(|c| c.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![64, 256]);
     let signin_concurrency: usize =
-        std::env::var("BENCH_SIGNIN_CONCURRENCY").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
+        std::env::var("BENCH_SIGNIN_CONCURRENCY").ok().and_then(|s| s.parse().ok()).unwrap_or(128);
     let binary = std::env::var("LATCHKEY_BIN").unwrap_or_else(|_| "target/release/latchkey".to_owned());
     let dir = std::env::temp_dir().join(format!("latchkey-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -274,6 +274,8 @@ async fn main() {
             .env("RATE_LIMIT_LOGIN_EMAIL", limit)
             .env("RATE_LIMIT_LOGIN_IP", limit)
             .env("RATE_LIMIT_REDEEM_FAILURES_IP", limit)
+            // Mail throughput is SMTP connections in parallel (see OUTBOX_CONCURRENCY in README).
+            .env("OUTBOX_CONCURRENCY", std::env::var("BENCH_OUTBOX_CONCURRENCY").unwrap_or_else(|_| "128".to_owned()))
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()))
             .stdout(Stdio::null())

@@ -2,7 +2,8 @@
 # The benchmark harness: builds release, then runs bench/bench.rs, which starts a private Redis,
 # an SMTP sink and latchkey (production-like), drives it with wrk and prints one table.
 # Options (environment): BENCH_SECONDS (10), BENCH_CONNECTIONS (64,256),
-# BENCH_SIGNIN_CONCURRENCY (64), BENCH_RUST_LOG (warn).
+# BENCH_SIGNIN_CONCURRENCY (128), BENCH_OUTBOX_CONCURRENCY (128), BENCH_RUST_LOG (warn),
+# BENCH_HOLD=<secs> (set everything up, print the address, wait: for profiling).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

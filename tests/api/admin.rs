@@ -159,7 +159,7 @@ async fn a_blocked_user_gets_the_same_page_and_no_mail() {
     let response = app.post_login("mallory@example.com").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().contains("Check your email"));
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.outbox_settled().await;
     assert_eq!(app.mail.received().len(), before, "a blocked user got mail");
     assert_eq!(
         admin(&app, reqwest::Method::POST, "/users/mallory@example.com/unblock", None).await.status(),
@@ -198,7 +198,7 @@ async fn a_signup_allow_list_keeps_strangers_out_without_saying_so() {
     let response = app.post_login("stranger@example.com").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().contains("Check your email"));
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.outbox_settled().await;
     assert_eq!(app.mail.received().len(), sent, "a stranger got mail");
     // Allowed domains (and subdomains), listed addresses, and existing accounts get their link.
     for email in ["new@example.org", "new@team.example.org", "guest@example.net", "old-timer@example.com"] {

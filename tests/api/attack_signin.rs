@@ -286,7 +286,7 @@ async fn a_sixth_link_for_one_address_within_fifteen_minutes_is_refused() {
     let body = response.text().await.unwrap();
     assert!(body.contains("Too many attempts") && !body.contains("flood@example.com"), "{body}");
     app.mail.wait_for(5).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.outbox_settled().await;
     assert_eq!(app.mail.received().len(), 5, "a refused request still sent mail");
     // Another address from the same browser is not affected.
     assert_eq!(app.post_login("other@example.com").await.status(), StatusCode::OK);
@@ -409,7 +409,7 @@ async fn hostile_input_gets_a_4xx_never_a_5xx() {
     if let Ok(response) = json {
         assert!(response.status().is_client_error(), "1 MB JSON got {}", response.status());
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.outbox_settled().await;
     assert!(app.mail.received().is_empty());
 }
 

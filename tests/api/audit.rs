@@ -145,7 +145,7 @@ async fn a_sign_in_from_a_new_browser_is_mailed_with_a_way_to_shut_it_out() {
         assert!(std::time::Instant::now() < deadline, "no new-device notice");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.outbox_settled().await;
     let all = notices(&app);
     assert_eq!(all.len(), 1, "one notice per new browser");
     let text = all[0].text();

@@ -139,7 +139,7 @@ async fn a_malformed_address_gets_the_form_back_with_a_400_and_no_mail() {
         assert!(html.contains("name=\"email\""), "form not re-shown");
         assert!(html.contains("role=\"alert\""));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.outbox_settled().await;
     assert!(app.mail.received().is_empty());
 }
 
@@ -161,7 +161,7 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.outbox_settled().await;
     assert!(app.mail.received().is_empty(), "a refused form still sent mail");
 }
 
