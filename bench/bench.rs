@@ -245,7 +245,8 @@ async fn main() {
     let sink = Sink { received: received.clone(), waiters: waiters.clone(), to: Vec::new(), data: Vec::new() };
     let mut server = Server::new(sink);
     let listener = TcpListener::bind(("127.0.0.1", smtp_port)).expect("smtp port");
-    server.with_name("sink.bench").with_num_threads(32).with_tcp_listener(listener);
+    // mailin serves one connection per thread: more threads than latchkey keeps SMTP connections.
+    server.with_name("sink.bench").with_num_threads(512).with_tcp_listener(listener);
     std::thread::spawn(move || {
         let _ = server.serve();
     });
