@@ -93,3 +93,25 @@ async fn nginx_sends_anonymous_people_to_sign_in_and_back_to_the_protected_page(
     browser.close().await;
     upstream.stop().await;
 }
+
+/// The README's nginx section shows the example file the test above runs (comments aside).
+#[test]
+fn the_readme_shows_the_nginx_config_that_is_tested() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let meaningful = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim_end)
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let example = std::fs::read_to_string(root.join("examples/nginx.conf")).expect("examples/nginx.conf");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let start = readme.find("```nginx\n").expect("README has no nginx block") + "```nginx\n".len();
+    let end = start + readme[start..].find("```").expect("unterminated nginx block");
+    assert_eq!(
+        meaningful(&readme[start..end]),
+        meaningful(&example),
+        "README's nginx block and examples/nginx.conf differ"
+    );
+}
