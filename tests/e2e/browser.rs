@@ -13,7 +13,9 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::helpers::free_port;
 use crate::tools::{Guarded, TempDir, Tool, running_as_root, wait_for_port};
 
-/// Browsers open at once across the test binary (the machines have two cores).
+/// Browsers open at once across the test binary (the machines have two cores). Each profile
+/// takes one permit as it opens, so while only one test opens two profiles, no test can wait
+/// forever for its second; a second such test would need `acquire_many` instead.
 static BROWSERS: Semaphore = Semaphore::const_new(3);
 
 /// How long any one page may take to show what a test waits for.
