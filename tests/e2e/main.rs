@@ -1,0 +1,16 @@
+//! End-to-end tests: a real headless Chromium (through chromedriver) and a real nginx drive
+//! latchkey as people and web apps meet it. Screenshots of every page land in
+//! `target/e2e-screenshots/`. See README "Browser tests" for what to install.
+
+mod browser;
+mod demo;
+mod forward_auth;
+// The API tests' harness (spawn_app_with, MailSink …); this binary uses only part of it.
+#[allow(dead_code, unused_imports)]
+#[path = "../api/helpers/mod.rs"]
+mod helpers;
+mod nginx;
+mod oidc;
+mod signin;
+mod site;
+mod tools;
