@@ -97,9 +97,15 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisQueue<C> {
     }
 
     async fn forget(&self, handle: &str) -> StoreResult<()> {
+        self.release(handle).exec_async(&mut self.conn.clone()).await.map_err(unavailable)
+    }
+
+    /// A MULTI that takes a held entry out of the stream (acked and deleted); callers add where
+    /// it goes next, so a delivery is never both held and elsewhere, nor nowhere.
+    fn release(&self, handle: &str) -> redis::Pipeline {
         let ready = self.keys.outbox_ready();
-        redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("XACK")
             .arg(&ready)
             .arg(GROUP)
@@ -108,10 +114,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisQueue<C> {
             .cmd("XDEL")
             .arg(&ready)
             .arg(handle)
-            .ignore()
-            .exec_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)
+            .ignore();
+        pipe
     }
 }
 
@@ -191,46 +195,16 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> OutboxStore for RedisQue
     }
 
     async fn retry_at(&self, job: &QueuedJob, due: DateTime<Utc>) -> StoreResult<()> {
-        let ready = self.keys.outbox_ready();
-        // One MULTI: a delivery is never both held and scheduled, nor neither.
-        redis::pipe()
-            .atomic()
-            .cmd("XACK")
-            .arg(&ready)
-            .arg(GROUP)
-            .arg(&job.handle)
-            .ignore()
-            .cmd("XDEL")
-            .arg(&ready)
-            .arg(&job.handle)
-            .ignore()
-            .cmd("ZADD")
-            .arg(self.keys.outbox_scheduled())
-            .arg(due.timestamp_millis())
-            .arg(to_json(job)?)
-            .ignore()
-            .exec_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)
+        let mut pipe = self.release(&job.handle);
+        pipe.cmd("ZADD").arg(self.keys.outbox_scheduled()).arg(due.timestamp_millis()).arg(to_json(job)?).ignore();
+        pipe.exec_async(&mut self.conn.clone()).await.map_err(unavailable)
     }
 
     async fn bury(&self, job: &QueuedJob, reason: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        let ready = self.keys.outbox_ready();
         let dead =
             DeadLetter { handle: String::new(), job: job.clone(), reason: reason.to_owned(), at: at.to_rfc3339() };
-        // One MULTI: a delivery leaves the stream only into the dead letters.
-        redis::pipe()
-            .atomic()
-            .cmd("XACK")
-            .arg(&ready)
-            .arg(GROUP)
-            .arg(&job.handle)
-            .ignore()
-            .cmd("XDEL")
-            .arg(&ready)
-            .arg(&job.handle)
-            .ignore()
-            .cmd("XADD")
+        let mut pipe = self.release(&job.handle);
+        pipe.cmd("XADD")
             .arg(self.keys.outbox_dead())
             .arg("MAXLEN")
             .arg("~")
@@ -238,10 +212,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> OutboxStore for RedisQue
             .arg("*")
             .arg("dead")
             .arg(to_json(&dead)?)
-            .ignore()
-            .exec_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)
+            .ignore();
+        pipe.exec_async(&mut self.conn.clone()).await.map_err(unavailable)
     }
 
     async fn promote_due(&self, now: DateTime<Utc>, max: usize) -> StoreResult<usize> {

@@ -6,20 +6,9 @@ use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 
 use crate::helpers::{
-    TestApp, code_from, hidden_field, magic_link_from, set_cookies, spawn_app, spawn_app_with, token_from_link,
+    TestApp, hidden_field, magic_link_from, request, session_cookie_set, set_cookies, spawn_app, spawn_app_with,
+    token_from_link,
 };
-
-fn session_cookie_set(response: &reqwest::Response) -> bool {
-    set_cookies(response).iter().any(|c| c.starts_with("__Host-session=") && !c.contains("Max-Age=0"))
-}
-
-/// Requests a link in this app's browser; returns (token, code).
-async fn request(app: &TestApp, email: &str) -> (String, String) {
-    let before = app.mail.received().len();
-    assert_eq!(app.post_login(email).await.status(), StatusCode::OK);
-    let mail = app.mail.wait_for_link_mail(before).await;
-    (token_from_link(&magic_link_from(&mail)), code_from(&mail))
-}
 
 async fn post_code(app: &TestApp, token: Option<&str>, code: &str) -> reqwest::Response {
     let csrf = app.csrf_token().await;

@@ -8,9 +8,7 @@ use serde_json::Value;
 use latchkey::store::RedisStore;
 
 use crate::helpers::cluster::{cluster_store, key_slot, keys_per_node};
-use crate::helpers::{
-    TestApp, cluster_urls_var, code_from, magic_link_from, set_cookies, spawn_app_with, token_from_link,
-};
+use crate::helpers::{TestApp, cluster_urls_var, request, session_cookie_set, spawn_app_with};
 
 async fn spawn_on_cluster(extra: &[(&str, &str)]) -> TestApp {
     let urls = cluster_urls_var();
@@ -23,14 +21,6 @@ async fn spawn_on_cluster(extra: &[(&str, &str)]) -> TestApp {
 async fn peer_on_cluster(peer: &TestApp) -> TestApp {
     let urls = cluster_urls_var();
     crate::helpers::spawn_peer(peer, &[("REDIS_URL", ""), ("REDIS_CLUSTER_URLS", urls.as_str())]).await
-}
-
-/// Requests a link in this app's browser; returns (token, code).
-async fn request(app: &TestApp, email: &str) -> (String, String) {
-    let before = app.mail.received().len();
-    assert_eq!(app.post_login(email).await.status(), StatusCode::OK);
-    let mail = app.mail.wait_for_link_mail(before).await;
-    (token_from_link(&magic_link_from(&mail)), code_from(&mail))
 }
 
 #[tokio::test]
@@ -95,7 +85,7 @@ async fn thirty_two_concurrent_redemptions_on_two_instances_give_exactly_one_ses
     let mut sessions = 0;
     for task in tasks {
         let response = task.await.unwrap();
-        if set_cookies(&response).iter().any(|c| c.starts_with("__Host-session=") && !c.contains("Max-Age=0")) {
+        if session_cookie_set(&response) {
             assert_eq!(response.status(), StatusCode::SEE_OTHER);
             sessions += 1;
         } else {

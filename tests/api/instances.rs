@@ -8,9 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION};
 use serde_json::Value;
 
-use crate::helpers::{
-    TestApp, code_from, jwt_key_file, magic_link_from, set_cookies, spawn_app_with, spawn_peer, token_from_link,
-};
+use crate::helpers::{TestApp, jwt_key_file, request, session_cookie_set, set_cookies, spawn_app_with, spawn_peer};
 
 const ADMIN_TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
 
@@ -37,18 +35,6 @@ fn same_browser(from: &TestApp, to: &TestApp) {
             to.set_cookie(name, &value);
         }
     }
-}
-
-fn session_cookie_set(response: &reqwest::Response) -> bool {
-    set_cookies(response).iter().any(|c| c.starts_with("__Host-session=") && !c.contains("Max-Age=0"))
-}
-
-/// Requests a link on `app`; returns (token, code) from the mail.
-async fn request(app: &TestApp, email: &str) -> (String, String) {
-    let before = app.mail.received().len();
-    assert_eq!(app.post_login(email).await.status(), StatusCode::OK);
-    let mail = app.mail.wait_for_link_mail(before).await;
-    (token_from_link(&magic_link_from(&mail)), code_from(&mail))
 }
 
 async fn signed_in_email(app: &TestApp) -> Option<String> {

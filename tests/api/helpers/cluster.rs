@@ -84,24 +84,12 @@ fn start_private_cluster() -> Vec<String> {
 
 /// Starts one cluster node under a shell watchdog that stops it once the test process is gone.
 fn start_node(dir: &Path, port: u16) {
-    let test_pid = std::process::id();
     let conf: PathBuf = dir.join(format!("nodes-{port}.conf"));
-    let script = format!(
-        "redis-server --cluster-enabled yes --cluster-config-file '{conf}' --dir '{dir}' --port {port} \
-         --bind 127.0.0.1 --save '' --appendonly no --protected-mode yes --loglevel warning & \
-         r=$!; while kill -0 {test_pid} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 1; done; kill $r 2>/dev/null",
+    super::redis::spawn_watched_redis(&format!(
+        "--cluster-enabled yes --cluster-config-file '{conf}' --dir '{dir}' --port {port} --protected-mode yes",
         conf = conf.display(),
         dir = dir.display(),
-    );
-    // The watchdog runs for the life of the test process; nobody waits for it by design.
-    #[allow(clippy::zombie_processes)]
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("cannot start redis-server: is it installed? (apt-get install redis-server)");
+    ));
 }
 
 /// `redis-cli -p port args…`'s output, if it ran and succeeded.

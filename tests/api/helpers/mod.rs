@@ -333,6 +333,19 @@ pub fn token_from_link(link: &str) -> String {
     url.query_pairs().find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()).expect("link has no token")
 }
 
+/// True when a response sets a session cookie (not one that clears it).
+pub fn session_cookie_set(response: &Response) -> bool {
+    set_cookies(response).iter().any(|c| c.starts_with("__Host-session=") && !c.contains("Max-Age=0"))
+}
+
+/// Requests a link in `app`'s browser; returns (token, code) from the mail.
+pub async fn request(app: &TestApp, email: &str) -> (String, String) {
+    let before = app.mail.received().len();
+    assert_eq!(app.post_login(email).await.status(), StatusCode::OK);
+    let mail = app.mail.wait_for_link_mail(before).await;
+    (token_from_link(&magic_link_from(&mail)), code_from(&mail))
+}
+
 /// Every `Set-Cookie` header of a response, raw.
 pub fn set_cookies(response: &Response) -> Vec<String> {
     response.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect()

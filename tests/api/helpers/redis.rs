@@ -23,13 +23,13 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
 }
 
-fn start_private_redis() -> String {
-    let port = free_port();
+/// Starts `redis-server <args>` (in memory only, loopback, warnings only) under a small shell
+/// watchdog that owns the server and stops it once this test process is gone, so no
+/// redis-server outlives `cargo test`, whichever way the tests end.
+pub fn spawn_watched_redis(args: &str) {
     let test_pid = std::process::id();
-    // A small shell watchdog owns the server and stops it once this test process is gone,
-    // so no redis-server outlives `cargo test`, whichever way the tests end.
     let script = format!(
-        "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no --protected-mode yes --loglevel warning & \
+        "redis-server {args} --bind 127.0.0.1 --save '' --appendonly no --loglevel warning & \
          r=$!; while kill -0 {test_pid} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 1; done; kill $r 2>/dev/null"
     );
     // The watchdog runs for the life of the test process; nobody waits for it by design.
@@ -41,6 +41,11 @@ fn start_private_redis() -> String {
         .stdout(Stdio::null())
         .spawn()
         .expect("cannot start redis-server: is it installed? (apt-get install redis-server)");
+}
+
+fn start_private_redis() -> String {
+    let port = free_port();
+    spawn_watched_redis(&format!("--port {port} --protected-mode yes"));
     let url = format!("redis://127.0.0.1:{port}/");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

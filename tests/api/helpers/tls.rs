@@ -78,24 +78,12 @@ fn start_tls_redis() -> TlsRedis {
     );
 
     let port = super::free_port();
-    let test_pid = std::process::id();
-    // TLS only (--port 0); the same shell watchdog as the plain test Redis.
-    let script = format!(
-        "redis-server --port 0 --tls-port {port} --tls-cert-file '{d}/server.crt' --tls-key-file '{d}/server.key' \
-         --tls-ca-cert-file '{d}/ca.crt' --tls-auth-clients no --bind 127.0.0.1 --save '' --appendonly no \
-         --loglevel warning & \
-         r=$!; while kill -0 {test_pid} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 1; done; kill $r 2>/dev/null",
+    // TLS only (--port 0), under the same watchdog as the plain test Redis.
+    super::redis::spawn_watched_redis(&format!(
+        "--port 0 --tls-port {port} --tls-cert-file '{d}/server.crt' --tls-key-file '{d}/server.key' \
+         --tls-ca-cert-file '{d}/ca.crt' --tls-auth-clients no",
         d = dir.display()
-    );
-    // The watchdog runs for the life of the test process; nobody waits for it by design.
-    #[allow(clippy::zombie_processes)]
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("cannot start redis-server");
+    ));
     let ca_file = dir.join("ca.crt");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
