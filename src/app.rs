@@ -288,15 +288,17 @@ impl Application {
             }
             ended = &mut server => Some(ended),
         };
-        let deadline = std::time::Instant::now() + self.shutdown_timeout;
-        let stop_http = async {
+        // The worker stops last, so mail queued by a request still in flight is delivered (the
+        // memory queue has nobody else to deliver it); it keeps a moment to release what it
+        // holds before the deadline.
+        let margin = (self.shutdown_timeout / 4).min(std::time::Duration::from_secs(2));
+        let deadline = std::time::Instant::now() + self.shutdown_timeout - margin;
+        handle.stop(true).await;
+        if let Some((handle, task)) = metrics {
             handle.stop(true).await;
-            if let Some((handle, task)) = metrics {
-                handle.stop(true).await;
-                let _ = task.await;
-            }
-        };
-        tokio::join!(stop_http, self.outbox_worker.stop(deadline));
+            let _ = task.await;
+        }
+        self.outbox_worker.stop(deadline).await;
         let ended = match result {
             Some(ended) => ended,
             None => server.await,

@@ -103,5 +103,10 @@ fn smtp_error(e: lettre::transport::smtp::Error) -> MailError {
         None if e.is_timeout() => "the mail server timed out".to_owned(),
         None => "the mail server could not be reached".to_owned(),
     };
-    if e.is_permanent() { MailError::Rejected(summary) } else { MailError::Transport { summary, source: e.into() } }
+    // Only a refused mailbox is final (550 no such user, 551 not local, 553 bad name): a 5xx to
+    // AUTH or MAIL FROM (bad credentials, relay denied) is the operator's to fix, and the mail
+    // should go once they have.
+    let mailbox_refused =
+        e.is_permanent() && matches!(e.status().map(|c| c.to_string()).as_deref(), Some("550" | "551" | "553"));
+    if mailbox_refused { MailError::Rejected(summary) } else { MailError::Transport { summary, source: e.into() } }
 }

@@ -39,7 +39,8 @@ impl Couriers {
                 Err(MailError::Transport { summary, .. }) => Outcome::Retry(summary),
             },
             Job::Sms(sms) => match &self.sms {
-                None => Outcome::Failed("SMS is not configured (SMS_PROVIDER)".to_owned()),
+                // Another instance may have a provider (a rollout in progress): not for good.
+                None => Outcome::Retry("SMS is not configured on this instance (SMS_PROVIDER)".to_owned()),
                 Some(sender) => match sender.send(&sms.to, &sms.body).await {
                     Ok(()) => Outcome::Sent,
                     Err(SmsError::Rejected(reason)) => Outcome::Failed(format!("the provider refused it: {reason}")),

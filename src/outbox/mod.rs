@@ -121,7 +121,7 @@ pub struct OutboxSettings {
 
 impl Default for OutboxSettings {
     fn default() -> Self {
-        Self { max_tries: 8, retry_base: Duration::from_secs(2), lease: Duration::from_secs(60), concurrency: 32 }
+        Self { max_tries: 20, retry_base: Duration::from_secs(2), lease: Duration::from_secs(60), concurrency: 32 }
     }
 }
 
@@ -155,6 +155,7 @@ impl Outbox {
         let sealed = self.keys.sealer.seal(SEAL_CONTEXT, serde_json::to_string(&job)?.as_bytes())?;
         let queued = QueuedJob {
             handle: String::new(),
+            holder: String::new(),
             id: crypto::random_token::<12>()?,
             kind: job.kind().to_owned(),
             to: job.recipient(),
@@ -171,6 +172,11 @@ impl Outbox {
     /// Queues a mail.
     pub async fn mail(&self, mail: OutgoingMail) -> Result<(), OutboxError> {
         self.enqueue(Job::Mail(mail), None).await
+    }
+
+    /// Queues a mail that is pointless after `until` (a sign-in link that will have expired).
+    pub async fn mail_until(&self, mail: OutgoingMail, until: DateTime<Utc>) -> Result<(), OutboxError> {
+        self.enqueue(Job::Mail(mail), Some(until)).await
     }
 }
 
@@ -227,6 +233,7 @@ mod tests {
         assert!(!sealed.contains("s3cret"));
         let queued = QueuedJob {
             handle: String::new(),
+            holder: String::new(),
             id: "x".into(),
             kind: "webhook".into(),
             to: job.recipient(),

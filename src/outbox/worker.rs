@@ -194,12 +194,22 @@ impl OutboxWorker {
     async fn release(&self) {
         let held: Vec<QueuedJob> =
             self.shared.held.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, job)| job).collect();
-        let mut released = 0;
-        for job in &held {
-            if self.shared.store.retry_at(job, Utc::now()).await.is_ok() {
-                released += 1;
-            }
+        // All at once, and briefly: the deadline has passed.
+        let now = Utc::now();
+        let mut releases = JoinSet::new();
+        for job in held.clone() {
+            let store = self.shared.store.clone();
+            releases.spawn(async move { store.retry_at(&job, now).await });
         }
+        let mut released = 0;
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(outcome) = releases.join_next().await {
+                if matches!(outcome, Ok(Ok(true))) {
+                    released += 1;
+                }
+            }
+        })
+        .await;
         if !held.is_empty() {
             tracing::info!(released, held = held.len(), "outbox worker stopped; released unfinished deliveries");
         }
@@ -211,7 +221,8 @@ impl Shared {
     async fn attempt(&self, job: QueuedJob) {
         let started = Instant::now();
         let outcome = match open(&self.keys, &job) {
-            None => Outcome::Failed("the delivery cannot be opened (was SECRET_KEY changed?)".to_owned()),
+            // Another instance (another SECRET_KEY during a rollout?) may open it: not for good.
+            None => Outcome::Retry("the delivery cannot be opened here (SECRET_KEY differs?)".to_owned()),
             Some(_) if job.deliver_by.is_some_and(|by| Utc::now().timestamp() > by) => {
                 Outcome::Failed("it expired before it could be delivered".to_owned())
             }
@@ -239,7 +250,12 @@ impl Shared {
         job.tries += 1;
         let reason = match outcome {
             Outcome::Sent => {
-                self.store.ack(&job).await?;
+                let settled = self.store.ack(&job).await?;
+                self.let_go(&job);
+                if !settled {
+                    self.lost(&job, kind);
+                    return Ok(());
+                }
                 self.audit.metrics().inc(kind, "outcome=\"sent\"");
                 tracing::info!(kind, to = %job.to, id = %job.id, tries = job.tries, "delivered");
                 if kind == "mail" {
@@ -257,7 +273,12 @@ impl Shared {
                 tracing::warn!(kind, to = %job.to, id = %job.id, tries = job.tries, %reason, "delivery failed; retrying in {wait:?}");
                 job.last_error = Some(reason);
                 let due = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
-                self.store.retry_at(&job, due).await?;
+                let settled = self.store.retry_at(&job, due).await?;
+                self.let_go(&job);
+                if !settled {
+                    self.lost(&job, kind);
+                    return Ok(());
+                }
                 self.audit.metrics().inc(kind, "outcome=\"retry\"");
                 return Ok(());
             }
@@ -266,12 +287,32 @@ impl Shared {
         };
         tracing::error!(kind, to = %job.to, id = %job.id, tries = job.tries, %reason, "delivery given up; moved to the dead letters");
         job.last_error = Some(reason.clone());
-        self.store.bury(&job, &reason, Utc::now()).await?;
+        let settled = self.store.bury(&job, &reason, Utc::now()).await?;
+        self.let_go(&job);
+        if !settled {
+            self.lost(&job, kind);
+            return Ok(());
+        }
         self.audit.metrics().inc(kind, "outcome=\"dead\"");
         if kind == "mail" {
             self.audit.record(EventKind::MailFailed, None, &RequestOrigin::default(), &format!("to {}", job.to)).await;
         }
         Ok(())
+    }
+}
+
+impl Shared {
+    /// This instance no longer holds `job` (settled, or taken over): shutdown must not
+    /// release it again.
+    fn let_go(&self, job: &QueuedJob) {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.handle);
+    }
+
+    /// Another worker took `job` over while this one was at it (this one was slower than the
+    /// lease): what that worker does stands.
+    fn lost(&self, job: &QueuedJob, kind: &'static str) {
+        tracing::warn!(kind, id = %job.id, "a delivery was taken over by another worker before it was settled here");
+        self.audit.metrics().inc(kind, "outcome=\"taken_over\"");
     }
 }
 

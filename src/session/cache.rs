@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -27,12 +28,27 @@ struct Entry {
 pub struct SessionCache {
     ttl: Duration,
     entries: Mutex<HashMap<[u8; 32], Entry>>,
+    /// Moves on at every forget, so a store read that began before a session was ended here
+    /// cannot put it back afterwards.
+    revocations: AtomicU64,
+}
+
+/// Taken before the store is asked whether a session is live; [`SessionCache::put`] uses it.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadStart {
+    at: Instant,
+    revocations: u64,
 }
 
 impl SessionCache {
     /// A cache whose entries last `ttl` (zero: never used).
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
+        Self { ttl, entries: Mutex::new(HashMap::new()), revocations: AtomicU64::new(0) }
+    }
+
+    /// Marks the start of a store read: the entry it leads to counts from here.
+    pub fn read_start(&self) -> ReadStart {
+        ReadStart { at: Instant::now(), revocations: self.revocations.load(Ordering::SeqCst) }
     }
 
     fn key(token: &str) -> [u8; 32] {
@@ -49,12 +65,17 @@ impl SessionCache {
         (entry.confirmed.elapsed() < self.ttl).then(|| entry.claims.clone())
     }
 
-    /// Remembers that `token` verified to `claims` and its session is live now.
-    pub fn put(&self, token: &str, claims: &SessionClaims) {
+    /// Remembers that `token` verified to `claims` and the store said its session was live at
+    /// `read` — unless a session was ended here since that read began.
+    pub fn put(&self, token: &str, claims: &SessionClaims, read: ReadStart) {
         if self.ttl.is_zero() {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the lock that forgets take too: no forget slips between check and insert.
+        if self.revocations.load(Ordering::SeqCst) != read.revocations {
+            return;
+        }
         if entries.len() >= CAPACITY {
             let ttl = self.ttl;
             entries.retain(|_, e| e.confirmed.elapsed() < ttl);
@@ -62,16 +83,70 @@ impl SessionCache {
                 entries.clear();
             }
         }
-        entries.insert(Self::key(token), Entry { claims: claims.clone(), confirmed: Instant::now() });
+        entries.insert(Self::key(token), Entry { claims: claims.clone(), confirmed: read.at });
     }
 
     /// Drops every entry of one session (it was ended here).
     pub fn forget_session(&self, sid: &SessionId) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, e| &e.claims.sid != sid);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.revocations.fetch_add(1, Ordering::SeqCst);
+        entries.retain(|_, e| &e.claims.sid != sid);
     }
 
     /// Drops every entry of one user (all their sessions were ended here).
     pub fn forget_user(&self, user: &UserId) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, e| &e.claims.sub != user);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.revocations.fetch_add(1, Ordering::SeqCst);
+        entries.retain(|_, e| &e.claims.sub != user);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Email;
+
+    fn claims(sid: &SessionId, sub: &UserId) -> SessionClaims {
+        SessionClaims {
+            iss: "https://login.example".into(),
+            aud: "https://login.example".into(),
+            sub: sub.clone(),
+            email: Email::parse("a@example.com").unwrap(),
+            iat: 0,
+            nbf: 0,
+            exp: i64::MAX,
+            jti: "j".into(),
+            sid: sid.clone(),
+            amr: vec!["email".into()],
+            auth_time: 0,
+        }
+    }
+
+    #[test]
+    fn a_read_that_began_before_a_forget_does_not_put_the_session_back() {
+        let cache = SessionCache::new(Duration::from_secs(60));
+        let (sid, sub) = (SessionId::generate().unwrap(), UserId::generate().unwrap());
+        let read = cache.read_start();
+        cache.forget_session(&sid);
+        cache.put("token", &claims(&sid, &sub), read);
+        assert!(cache.get("token").is_none());
+        let read = cache.read_start();
+        cache.put("token", &claims(&sid, &sub), read);
+        assert!(cache.get("token").is_some());
+        cache.forget_user(&sub);
+        assert!(cache.get("token").is_none());
+    }
+
+    #[test]
+    fn an_entry_counts_from_the_read_and_lapses_after_the_ttl() {
+        let cache = SessionCache::new(Duration::from_millis(30));
+        let (sid, sub) = (SessionId::generate().unwrap(), UserId::generate().unwrap());
+        let read = cache.read_start();
+        std::thread::sleep(Duration::from_millis(40));
+        cache.put("token", &claims(&sid, &sub), read);
+        assert!(cache.get("token").is_none(), "confirmed 40 ms ago with a 30 ms TTL");
+        let off = SessionCache::new(Duration::ZERO);
+        off.put("token", &claims(&sid, &sub), off.read_start());
+        assert!(off.get("token").is_none());
     }
 }

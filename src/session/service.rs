@@ -143,12 +143,13 @@ impl SessionService {
             return Ok(claims);
         }
         let claims: SessionClaims = self.signer.verify(token, self.signer.issuer(), now)?;
+        let read = self.cache.read_start();
         let mut record = self.store.get_session(&claims.sub, &claims.sid).await?.ok_or(SessionError::Revoked)?;
         if now - record.last_seen_at > chrono::Duration::seconds(60) {
             record.last_seen_at = now;
             self.store.touch_session(&record).await?;
         }
-        self.cache.put(token, &claims);
+        self.cache.put(token, &claims, read);
         Ok(claims)
     }
 

@@ -255,7 +255,7 @@ impl SignIn {
         .render(email.clone())?;
         // The mail is queued and the event recorded in one round trip.
         let recorded = self.audit.record(EventKind::LinkRequested, user_id.as_ref(), &attempt.requested_from, "");
-        let (queued, ()) = tokio::join!(self.outbox.mail(mail), recorded);
+        let (queued, ()) = tokio::join!(self.outbox.mail_until(mail, attempt.expires_at), recorded);
         queued?;
         tracing::info!(email = %email.masked(), "sign-in link issued");
         Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl })

@@ -27,8 +27,9 @@ impl Queue {
         format!("m-{}", self.seq)
     }
 
-    fn hold(&mut self, mut job: QueuedJob) -> QueuedJob {
+    fn hold(&mut self, mut job: QueuedJob, holder: &str) -> QueuedJob {
         job.handle = self.next_handle();
+        job.holder = holder.to_owned();
         self.held.insert(job.handle.clone(), (job.clone(), Instant::now()));
         job
     }
@@ -51,11 +52,20 @@ impl MemoryQueue {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn take_ready(&self, count: usize) -> Vec<QueuedJob> {
+    fn take_ready(&self, count: usize, holder: &str) -> Vec<QueuedJob> {
         let mut q = self.lock();
         let n = count.min(q.ready.len());
         let jobs: Vec<QueuedJob> = q.ready.drain(..n).collect();
-        jobs.into_iter().map(|job| q.hold(job)).collect()
+        jobs.into_iter().map(|job| q.hold(job, holder)).collect()
+    }
+
+    /// Takes `job` out of the held set if `job.holder` holds it.
+    fn unhold(q: &mut Queue, job: &QueuedJob) -> bool {
+        let held_by_holder = q.held.get(&job.handle).is_some_and(|(held, _)| held.holder == job.holder);
+        if held_by_holder {
+            q.held.remove(&job.handle);
+        }
+        held_by_holder
     }
 }
 
@@ -67,16 +77,16 @@ impl OutboxStore for MemoryQueue {
         Ok(())
     }
 
-    async fn claim(&self, _consumer: &str, count: usize, wait: Duration) -> StoreResult<Vec<QueuedJob>> {
-        let jobs = self.take_ready(count);
+    async fn claim(&self, consumer: &str, count: usize, wait: Duration) -> StoreResult<Vec<QueuedJob>> {
+        let jobs = self.take_ready(count, consumer);
         if !jobs.is_empty() || wait.is_zero() {
             return Ok(jobs);
         }
         let _ = tokio::time::timeout(wait, self.arrived.notified()).await;
-        Ok(self.take_ready(count))
+        Ok(self.take_ready(count, consumer))
     }
 
-    async fn reclaim(&self, _consumer: &str, lease: Duration, count: usize) -> StoreResult<Vec<QueuedJob>> {
+    async fn reclaim(&self, consumer: &str, lease: Duration, count: usize) -> StoreResult<Vec<QueuedJob>> {
         let mut q = self.lock();
         let stale: Vec<String> = q
             .held
@@ -88,37 +98,42 @@ impl OutboxStore for MemoryQueue {
         let mut jobs = Vec::new();
         for handle in stale {
             if let Some((job, _)) = q.held.remove(&handle) {
-                jobs.push(q.hold(job));
+                jobs.push(q.hold(job, consumer));
             }
         }
         Ok(jobs)
     }
 
-    async fn ack(&self, job: &QueuedJob) -> StoreResult<()> {
-        self.lock().held.remove(&job.handle);
-        Ok(())
+    async fn ack(&self, job: &QueuedJob) -> StoreResult<bool> {
+        Ok(Self::unhold(&mut self.lock(), job))
     }
 
-    async fn retry_at(&self, job: &QueuedJob, due: DateTime<Utc>) -> StoreResult<()> {
+    async fn retry_at(&self, job: &QueuedJob, due: DateTime<Utc>) -> StoreResult<bool> {
         let mut q = self.lock();
-        q.held.remove(&job.handle);
+        if !Self::unhold(&mut q, job) {
+            return Ok(false);
+        }
         q.seq += 1;
         let key = (due.timestamp_millis(), q.seq);
         let mut job = job.clone();
         job.handle.clear();
+        job.holder.clear();
         q.scheduled.insert(key, job);
-        Ok(())
+        Ok(true)
     }
 
-    async fn bury(&self, job: &QueuedJob, reason: &str, at: DateTime<Utc>) -> StoreResult<()> {
+    async fn bury(&self, job: &QueuedJob, reason: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         let mut q = self.lock();
-        q.held.remove(&job.handle);
+        if !Self::unhold(&mut q, job) {
+            return Ok(false);
+        }
         let handle = q.next_handle();
         let mut job = job.clone();
         job.handle.clear();
+        job.holder.clear();
         q.dead.push_front(DeadLetter { handle, job, reason: reason.to_owned(), at: at.to_rfc3339() });
         q.dead.truncate(DEAD_LETTER_CAP);
-        Ok(())
+        Ok(true)
     }
 
     async fn promote_due(&self, now: DateTime<Utc>, max: usize) -> StoreResult<usize> {

@@ -17,6 +17,11 @@ pub struct QueuedJob {
     /// The store's handle on it while a worker holds it; set by the store when claimed.
     #[serde(skip)]
     pub handle: String,
+    /// The worker that holds it (set by the store when claimed). Settling checks it, so a
+    /// worker that lost a delivery to another (it was slow past the lease) cannot undo or
+    /// duplicate what the other did.
+    #[serde(skip)]
+    pub holder: String,
     /// Given at enqueue; stays the same across retries (names the delivery in logs).
     pub id: String,
     /// `mail`, `sms` or `webhook`.
@@ -90,15 +95,18 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// hung), for `consumer`.
     async fn reclaim(&self, consumer: &str, lease: Duration, count: usize) -> StoreResult<Vec<QueuedJob>>;
 
-    /// Delivered: forgets a held delivery.
-    async fn ack(&self, job: &QueuedJob) -> StoreResult<()>;
+    /// Delivered: forgets a held delivery. False (and nothing changes) when `job.holder` no
+    /// longer holds it — another worker took it over.
+    async fn ack(&self, job: &QueuedJob) -> StoreResult<bool>;
 
     /// Failed for now: releases a held delivery and schedules `job` (as given: tries and last
-    /// error updated by the caller) for `due`.
-    async fn retry_at(&self, job: &QueuedJob, due: DateTime<Utc>) -> StoreResult<()>;
+    /// error updated by the caller) for `due`. False (and nothing changes) when `job.holder` no
+    /// longer holds it.
+    async fn retry_at(&self, job: &QueuedJob, due: DateTime<Utc>) -> StoreResult<bool>;
 
-    /// Given up: releases a held delivery into the dead letters, with why.
-    async fn bury(&self, job: &QueuedJob, reason: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Given up: releases a held delivery into the dead letters, with why. False (and nothing
+    /// changes) when `job.holder` no longer holds it.
+    async fn bury(&self, job: &QueuedJob, reason: &str, at: DateTime<Utc>) -> StoreResult<bool>;
 
     /// Makes scheduled deliveries whose time has come ready again; returns how many.
     async fn promote_due(&self, now: DateTime<Utc>, max: usize) -> StoreResult<usize>;

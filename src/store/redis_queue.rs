@@ -28,6 +28,26 @@ end
 return #due
 ";
 
+/// Settles a held delivery, only if `consumer` still holds it (another worker may have taken it
+/// over after the lease): takes it out of the stream and, for a retry or a burial, puts it in
+/// the schedule or the dead letters — all in one step.
+/// KEYS[1] = ready stream, KEYS[2] = schedule, KEYS[3] = dead stream;
+/// ARGV[1] = group, ARGV[2] = entry id, ARGV[3] = consumer, ARGV[4] = ack | retry | bury,
+/// ARGV[5] = due (unix ms, retry), ARGV[6] = JSON (retry: the job; bury: the dead letter),
+/// ARGV[7] = dead-letter cap. Returns 1, or 0 when not held by `consumer`.
+const SETTLE_SCRIPT: &str = r"
+local held = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3])
+if #held == 0 then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+if ARGV[4] == 'retry' then
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+elseif ARGV[4] == 'bury' then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'dead', ARGV[6])
+end
+return 1
+";
+
 /// Requeues a dead letter once: only the caller whose XDEL removed it adds it back.
 /// KEYS[1] = dead stream, KEYS[2] = ready stream; ARGV[1] = dead id, ARGV[2] = job JSON.
 const REQUEUE_SCRIPT: &str = r"
@@ -45,6 +65,7 @@ pub struct RedisQueue<C> {
     keys: Keys,
     promote: redis::Script,
     requeue: redis::Script,
+    settle: redis::Script,
 }
 
 impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisQueue<C> {
@@ -56,6 +77,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisQueue<C> {
             keys,
             promote: redis::Script::new(PROMOTE_SCRIPT),
             requeue: redis::Script::new(REQUEUE_SCRIPT),
+            settle: redis::Script::new(SETTLE_SCRIPT),
         }
     }
 
@@ -76,15 +98,35 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisQueue<C> {
         }
     }
 
+    async fn settle(&self, job: &QueuedJob, op: &str, due_ms: i64, json: &str) -> StoreResult<bool> {
+        let settled: i64 = self
+            .settle
+            .key(self.keys.outbox_ready())
+            .key(self.keys.outbox_scheduled())
+            .key(self.keys.outbox_dead())
+            .arg(GROUP)
+            .arg(&job.handle)
+            .arg(&job.holder)
+            .arg(op)
+            .arg(due_ms)
+            .arg(json)
+            .arg(DEAD_LETTER_CAP)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(settled == 1)
+    }
+
     /// Turns stream entries into jobs; an entry that does not parse is dropped (acked and
     /// deleted) with an error log, since no worker could ever deliver it.
-    async fn jobs(&self, entries: Vec<StreamId>) -> StoreResult<Vec<QueuedJob>> {
+    async fn jobs(&self, entries: Vec<StreamId>, holder: &str) -> StoreResult<Vec<QueuedJob>> {
         let mut jobs = Vec::with_capacity(entries.len());
         for entry in entries {
             let parsed = entry.get::<String>("job").and_then(|raw| serde_json::from_str::<QueuedJob>(&raw).ok());
             match parsed {
                 Some(mut job) => {
                     job.handle = entry.id;
+                    job.holder = holder.to_owned();
                     jobs.push(job);
                 }
                 None => {
@@ -166,7 +208,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> OutboxStore for RedisQue
             Err(e) => return Err(unavailable(e)),
         };
         let entries = reply.map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect()).unwrap_or_default();
-        self.jobs(entries).await
+        self.jobs(entries, consumer).await
     }
 
     async fn reclaim(&self, consumer: &str, lease: Duration, count: usize) -> StoreResult<Vec<QueuedJob>> {
@@ -181,7 +223,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> OutboxStore for RedisQue
             .query_async(&mut self.conn.clone())
             .await;
         match reply {
-            Ok(reply) => self.jobs(reply.claimed).await,
+            Ok(reply) => self.jobs(reply.claimed, consumer).await,
             Err(e) if is_nogroup(&e) => {
                 self.create_group().await?;
                 Ok(Vec::new())
@@ -190,30 +232,18 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> OutboxStore for RedisQue
         }
     }
 
-    async fn ack(&self, job: &QueuedJob) -> StoreResult<()> {
-        self.forget(&job.handle).await
+    async fn ack(&self, job: &QueuedJob) -> StoreResult<bool> {
+        self.settle(job, "ack", 0, "").await
     }
 
-    async fn retry_at(&self, job: &QueuedJob, due: DateTime<Utc>) -> StoreResult<()> {
-        let mut pipe = self.release(&job.handle);
-        pipe.cmd("ZADD").arg(self.keys.outbox_scheduled()).arg(due.timestamp_millis()).arg(to_json(job)?).ignore();
-        pipe.exec_async(&mut self.conn.clone()).await.map_err(unavailable)
+    async fn retry_at(&self, job: &QueuedJob, due: DateTime<Utc>) -> StoreResult<bool> {
+        self.settle(job, "retry", due.timestamp_millis(), &to_json(job)?).await
     }
 
-    async fn bury(&self, job: &QueuedJob, reason: &str, at: DateTime<Utc>) -> StoreResult<()> {
+    async fn bury(&self, job: &QueuedJob, reason: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         let dead =
             DeadLetter { handle: String::new(), job: job.clone(), reason: reason.to_owned(), at: at.to_rfc3339() };
-        let mut pipe = self.release(&job.handle);
-        pipe.cmd("XADD")
-            .arg(self.keys.outbox_dead())
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(DEAD_LETTER_CAP)
-            .arg("*")
-            .arg("dead")
-            .arg(to_json(&dead)?)
-            .ignore();
-        pipe.exec_async(&mut self.conn.clone()).await.map_err(unavailable)
+        self.settle(job, "bury", 0, &to_json(&dead)?).await
     }
 
     async fn promote_due(&self, now: DateTime<Utc>, max: usize) -> StoreResult<usize> {
@@ -264,15 +294,23 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> OutboxStore for RedisQue
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        entries
+        // A letter that does not parse is skipped (and logged), so it cannot hide the others.
+        Ok(entries
             .into_iter()
-            .map(|(id, fields)| {
+            .filter_map(|(id, fields)| {
                 let raw = fields.get("dead").map_or("", String::as_str);
-                let mut dead: DeadLetter = serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(e.into()))?;
-                dead.handle = id;
-                Ok(dead)
+                match serde_json::from_str::<DeadLetter>(raw) {
+                    Ok(mut dead) => {
+                        dead.handle = id;
+                        Some(dead)
+                    }
+                    Err(_) => {
+                        tracing::error!(%id, "a dead letter cannot be read; skipped");
+                        None
+                    }
+                }
             })
-            .collect()
+            .collect())
     }
 
     async fn requeue_dead(&self, handle: &str) -> StoreResult<bool> {

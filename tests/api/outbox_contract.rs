@@ -47,7 +47,7 @@ contract!(
     a_pushed_job_is_claimed_once_and_gone_when_acked,
     concurrent_claims_never_share_a_job,
     a_rescheduled_job_waits_until_it_is_due,
-    a_job_held_past_the_lease_is_taken_over,
+    a_job_held_past_the_lease_is_taken_over_and_the_slow_worker_cannot_settle_it,
     a_buried_job_is_listed_and_requeued_once,
     a_waiting_claim_gets_a_job_pushed_meanwhile,
 );
@@ -55,6 +55,7 @@ contract!(
 fn job(id: &str) -> QueuedJob {
     QueuedJob {
         handle: String::new(),
+        holder: String::new(),
         id: id.to_owned(),
         kind: "mail".to_owned(),
         to: "u***@e***.com".to_owned(),
@@ -79,7 +80,7 @@ async fn a_pushed_job_is_claimed_once_and_gone_when_acked(q: Arc<dyn OutboxStore
     let stats = q.outbox_stats().await.unwrap();
     assert_eq!((stats.ready, stats.in_flight), (0, 3));
     for j in &claimed {
-        q.ack(j).await.unwrap();
+        assert!(q.ack(j).await.unwrap());
     }
     assert_eq!(q.outbox_stats().await.unwrap(), Default::default());
 }
@@ -109,7 +110,7 @@ async fn a_rescheduled_job_waits_until_it_is_due(q: Arc<dyn OutboxStore>) {
     held.tries = 1;
     held.last_error = Some("451".into());
     let now = Utc::now();
-    q.retry_at(&held, now + chrono::Duration::hours(1)).await.unwrap();
+    assert!(q.retry_at(&held, now + chrono::Duration::hours(1)).await.unwrap());
     let stats = q.outbox_stats().await.unwrap();
     assert_eq!((stats.in_flight, stats.scheduled), (0, 1));
     assert_eq!(q.promote_due(now, 10).await.unwrap(), 0);
@@ -122,15 +123,21 @@ async fn a_rescheduled_job_waits_until_it_is_due(q: Arc<dyn OutboxStore>) {
     assert_eq!(q.promote_due(now + chrono::Duration::hours(2), 10).await.unwrap(), 0, "promoted twice");
 }
 
-async fn a_job_held_past_the_lease_is_taken_over(q: Arc<dyn OutboxStore>) {
+async fn a_job_held_past_the_lease_is_taken_over_and_the_slow_worker_cannot_settle_it(q: Arc<dyn OutboxStore>) {
     q.push(&job("orphan")).await.unwrap();
-    assert_eq!(q.claim("dead-worker", 1, Duration::ZERO).await.unwrap().len(), 1);
+    let slow = q.claim("slow-worker", 1, Duration::ZERO).await.unwrap().remove(0);
     assert!(q.reclaim("w2", Duration::from_secs(3600), 10).await.unwrap().is_empty(), "taken within the lease");
     tokio::time::sleep(Duration::from_millis(20)).await;
     let taken = q.reclaim("w2", Duration::from_millis(10), 10).await.unwrap();
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].id, "orphan");
-    q.ack(&taken[0]).await.unwrap();
+    // The slow worker comes back: it can no longer ack, reschedule or bury what it lost.
+    assert!(!q.ack(&slow).await.unwrap());
+    assert!(!q.retry_at(&slow, Utc::now()).await.unwrap());
+    assert!(!q.bury(&slow, "late", Utc::now()).await.unwrap());
+    let stats = q.outbox_stats().await.unwrap();
+    assert_eq!((stats.in_flight, stats.scheduled, stats.dead), (1, 0, 0), "the slow worker undid the take-over");
+    assert!(q.ack(&taken[0]).await.unwrap());
     assert_eq!(q.outbox_stats().await.unwrap().in_flight, 0);
 }
 
@@ -138,7 +145,7 @@ async fn a_buried_job_is_listed_and_requeued_once(q: Arc<dyn OutboxStore>) {
     q.push(&job("hopeless")).await.unwrap();
     let mut held = q.claim("w1", 1, Duration::ZERO).await.unwrap().remove(0);
     held.tries = 3;
-    q.bury(&held, "gave up after 3 tries", Utc::now()).await.unwrap();
+    assert!(q.bury(&held, "gave up after 3 tries", Utc::now()).await.unwrap());
     let stats = q.outbox_stats().await.unwrap();
     assert_eq!((stats.in_flight, stats.dead), (0, 1));
     let dead = q.dead_letters(10).await.unwrap();
