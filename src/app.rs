@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use ipnet::IpNet;
@@ -238,6 +238,7 @@ impl Application {
         let server =
             HttpServer::new(move || {
                 App::new()
+                    .wrap(ErrorHandlers::new().default_handler(crate::error::localize_error_page))
                     .wrap(security_headers(production))
                     .wrap(TracingLogger::<RequestSpan>::new())
                     .app_data(state.clone())

@@ -4,6 +4,35 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Email;
+use crate::i18n::Messages;
+
+/// The mails' branding, in one place: the product's name, colours and where to get help.
+/// Mails use no images, so they read the same in clients that block them.
+#[derive(Debug, Clone, Copy)]
+pub struct Brand {
+    /// The product's name, as people know it.
+    pub product: &'static str,
+    /// Buttons and the code.
+    pub accent: &'static str,
+    /// Text on the accent colour.
+    pub on_accent: &'static str,
+    /// Body text.
+    pub text: &'static str,
+    /// The small print.
+    pub muted: &'static str,
+    /// Where people can write for help, if anywhere.
+    pub support: Option<&'static str>,
+}
+
+/// The branding every mail uses.
+pub const BRAND: Brand = Brand {
+    product: "latchkey",
+    accent: "#1f5fbf",
+    on_accent: "#ffffff",
+    text: "#1d2430",
+    muted: "#5b6472",
+    support: None,
+};
 
 /// A rendered mail waiting for delivery. Serializable so a durable outbox can hold it.
 #[derive(Clone, Serialize, Deserialize)]
@@ -29,6 +58,10 @@ impl std::fmt::Debug for OutgoingMail {
 #[derive(Template)]
 #[template(path = "mail/login.txt")]
 pub struct LoginMail<'a> {
+    /// The language of the request that asked for the link.
+    pub t: &'static Messages,
+    /// Product name, colours and support address.
+    pub brand: Brand,
     /// The link to click.
     pub link: &'a str,
     /// The short code, for finishing on another device (`K7PM-2QXR`).
@@ -59,7 +92,7 @@ impl LoginMail<'_> {
     pub fn render(&self, to: Email) -> Result<OutgoingMail, askama::Error> {
         Ok(OutgoingMail {
             to,
-            subject: "Your sign-in link".to_owned(),
+            subject: self.t.mail_subject.to_owned(),
             text: Template::render(self)?,
             html: LoginMailHtml { m: self }.render()?,
         })

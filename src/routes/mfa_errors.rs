@@ -22,9 +22,7 @@ pub fn shown(e: MfaError) -> Shown {
         MfaError::SmsDisabled => Shown::Form(StatusCode::BAD_REQUEST, "Text messages are not available.".to_owned()),
         MfaError::MethodNotAllowed => Shown::Form(StatusCode::FORBIDDEN, e.to_string()),
         MfaError::RateLimited(wait) => Shown::Page(AppError::RateLimited(wait)),
-        MfaError::NothingPending => {
-            Shown::Page(AppError::Gone("This code has expired or was used. Start again from your account page."))
-        }
+        MfaError::NothingPending => Shown::Page(AppError::Gone(|t| t.error_code_ended)),
         MfaError::Store(e) => Shown::Page(e.into()),
         other => Shown::Page(AppError::Internal(other.into())),
     }
