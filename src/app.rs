@@ -139,6 +139,7 @@ impl Application {
             outbox: outbox_settings,
             shutdown_timeout,
             session_cache_ttl,
+            brand,
             ..
         } = settings;
         let production = env == crate::config::AppEnv::Production;
@@ -197,6 +198,7 @@ impl Application {
             policy,
             admins: admin_emails,
             audit: audit.clone(),
+            brand,
         };
         let signin = SignIn::new(deps, public_url);
         let state = web::Data::new(AppState {

@@ -7,11 +7,12 @@ use crate::domain::Email;
 use crate::i18n::Messages;
 
 /// The mails' branding, in one place: the product's name, colours and where to get help.
-/// Mails use no images, so they read the same in clients that block them.
-#[derive(Debug, Clone, Copy)]
+/// Mails use no images, so they read the same in clients that block them. The name and the
+/// support address come from settings (`PRODUCT_NAME`, `SUPPORT_EMAIL`); the colours are here.
+#[derive(Debug, Clone)]
 pub struct Brand {
     /// The product's name, as people know it.
-    pub product: &'static str,
+    pub product: String,
     /// Buttons and the code.
     pub accent: &'static str,
     /// Text on the accent colour.
@@ -21,18 +22,28 @@ pub struct Brand {
     /// The small print.
     pub muted: &'static str,
     /// Where people can write for help, if anywhere.
-    pub support: Option<&'static str>,
+    pub support: Option<String>,
 }
 
-/// The branding every mail uses.
-pub const BRAND: Brand = Brand {
-    product: "latchkey",
-    accent: "#1f5fbf",
-    on_accent: "#ffffff",
-    text: "#1d2430",
-    muted: "#5b6472",
-    support: None,
-};
+impl Brand {
+    /// `product`'s branding with the house colours.
+    pub fn new(product: impl Into<String>, support: Option<String>) -> Self {
+        Self {
+            product: product.into(),
+            accent: "#1f5fbf",
+            on_accent: "#ffffff",
+            text: "#1d2430",
+            muted: "#5b6472",
+            support,
+        }
+    }
+}
+
+impl Default for Brand {
+    fn default() -> Self {
+        Self::new("latchkey", None)
+    }
+}
 
 /// A rendered mail waiting for delivery. Serializable so a durable outbox can hold it.
 #[derive(Clone, Serialize, Deserialize)]
@@ -61,7 +72,7 @@ pub struct LoginMail<'a> {
     /// The language of the request that asked for the link.
     pub t: &'static Messages,
     /// Product name, colours and support address.
-    pub brand: Brand,
+    pub brand: &'a Brand,
     /// The link to click.
     pub link: &'a str,
     /// The short code, for finishing on another device (`K7PM-2QXR`).

@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring};
 use crate::domain::{AttemptId, Email, LinkToken, LocalPath, RequestOrigin, ShortCode};
 use crate::i18n::Lang;
-use crate::mail::{BRAND, LoginMail};
+use crate::mail::{Brand, LoginMail};
 use crate::mfa::service::{MfaError, SecondFactorService};
 use crate::outbox::{Outbox, OutboxError};
 use crate::policy::PolicySource;
@@ -147,6 +147,7 @@ pub struct SignIn {
     pub(super) admins: Vec<Email>,
     pub(super) audit: Arc<Audit>,
     pub(super) public_url: Url,
+    pub(super) brand: Brand,
 }
 
 /// What [`SignIn::new`] needs.
@@ -171,13 +172,15 @@ pub struct SignInDeps {
     pub admins: Vec<Email>,
     /// The audit log.
     pub audit: Arc<Audit>,
+    /// How the mails are branded.
+    pub brand: Brand,
 }
 
 impl SignIn {
     /// A service whose links are built on `public_url`.
     pub fn new(deps: SignInDeps, public_url: Url) -> Self {
-        let SignInDeps { store, outbox, sessions, limiter, keys, clock, second, policy, admins, audit } = deps;
-        Self { store, outbox, sessions, limiter, keys, clock, second, policy, admins, audit, public_url }
+        let SignInDeps { store, outbox, sessions, limiter, keys, clock, second, policy, admins, audit, brand } = deps;
+        Self { store, outbox, sessions, limiter, keys, clock, second, policy, admins, audit, public_url, brand }
     }
 
     /// Issues a link and a code for `email` and queues the mail, written in `lang`. The outcome (and the work
@@ -246,7 +249,7 @@ impl SignIn {
         let link = self.link_url(&token);
         let mail = LoginMail {
             t: lang.messages(),
-            brand: BRAND,
+            brand: &self.brand,
             link: link.as_str(),
             code: &code.display(),
             minutes: link_ttl.as_secs().div_ceil(60),

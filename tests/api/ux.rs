@@ -178,6 +178,17 @@ async fn with_the_store_down_the_page_says_nothing_changed_and_to_try_again() {
 // ---- The sign-in mail --------------------------------------------------------------------
 
 #[tokio::test]
+async fn the_mail_carries_the_product_name_and_support_address_from_settings() {
+    let app = spawn_app_with(&[("PRODUCT_NAME", "Acme Login"), ("SUPPORT_EMAIL", "help@acme.example")]).await;
+    assert_eq!(post_login_in(&app, "brand@example.com", "de").await.status(), StatusCode::OK);
+    let mail = &app.mail.wait_for(1).await[0];
+    for part in [mail.text(), mail.html()] {
+        assert!(part.contains("Acme Login"), "{part}");
+        assert!(part.contains("Fragen? Schreiben Sie an help@acme.example."), "{part}");
+    }
+}
+
+#[tokio::test]
 async fn the_mail_says_the_same_in_its_text_and_html_parts() {
     let app = spawn_app().await;
     assert_eq!(post_login_in(&app, "both@example.com", "en").await.status(), StatusCode::OK);
