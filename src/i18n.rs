@@ -209,6 +209,8 @@ catalogue! {
     second_wrong_code,
     /// A text was sent.
     second_sms_sent,
+    /// Text messages are turned off.
+    second_sms_unavailable,
     /// Signed-out page title.
     signed_out_title,
     /// Signed-out page heading.
@@ -358,6 +360,7 @@ pub static EN: Messages = Messages {
     second_recovery_button: "Use recovery code",
     second_wrong_code: "That code is not right.",
     second_sms_sent: "We texted a code to {0}.",
+    second_sms_unavailable: "Text messages are not available.",
     signed_out_title: "Signed out",
     signed_out_heading: "You are signed out",
     signed_out_again: "Sign in again",
@@ -461,6 +464,7 @@ pub static DE: Messages = Messages {
     second_recovery_button: "Wiederherstellungscode benutzen",
     second_wrong_code: "Dieser Code stimmt nicht.",
     second_sms_sent: "Wir haben einen Code an {0} geschickt.",
+    second_sms_unavailable: "SMS sind nicht verfügbar.",
     signed_out_title: "Abgemeldet",
     signed_out_heading: "Sie sind abgemeldet",
     signed_out_again: "Wieder anmelden",

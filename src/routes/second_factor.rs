@@ -190,7 +190,7 @@ pub async fn send_sms(
             let said = Said { notice: Some(t.fill(t.second_sms_sent, masked)), sms_sent: true, ..Said::default() };
             render_step(&req, &state, said, StatusCode::OK).await
         }
-        Err(SignInError::Mfa(e)) => match shown(e) {
+        Err(SignInError::Mfa(e)) => match shown(e, Lang::of(&req).messages()) {
             Shown::Form(status, message) => {
                 render_step(&req, &state, Said { error: Some(message), ..Said::default() }, status).await
             }
