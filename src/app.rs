@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use ipnet::IpNet;
@@ -139,6 +139,7 @@ impl Application {
             outbox: outbox_settings,
             shutdown_timeout,
             session_cache_ttl,
+            brand,
             ..
         } = settings;
         let production = env == crate::config::AppEnv::Production;
@@ -197,6 +198,7 @@ impl Application {
             policy,
             admins: admin_emails,
             audit: audit.clone(),
+            brand,
         };
         let signin = SignIn::new(deps, public_url);
         let state = web::Data::new(AppState {
@@ -238,6 +240,7 @@ impl Application {
         let server =
             HttpServer::new(move || {
                 App::new()
+                    .wrap(ErrorHandlers::new().default_handler(crate::error::localize_error_page))
                     .wrap(security_headers(production))
                     .wrap(TracingLogger::<RequestSpan>::new())
                     .app_data(state.clone())

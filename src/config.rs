@@ -15,6 +15,7 @@ use url::Url;
 use crate::crypto::SecretKey;
 use crate::domain::{CrossDevice, Email, SignInPolicy};
 use crate::domain::{LimitedAction, RateLimits};
+use crate::mail::Brand;
 use crate::mfa::sms::{SmsSettings, parse_sms_settings};
 use crate::oidc::ClientRegistry;
 use crate::outbox::OutboxSettings;
@@ -96,6 +97,8 @@ pub struct Settings {
     pub mail_transport: MailTransport,
     /// `MAIL_FROM`.
     pub mail_from: Mailbox,
+    /// `PRODUCT_NAME`, `SUPPORT_EMAIL`: how the mails are branded.
+    pub brand: Brand,
     /// `SECRET_KEY`.
     pub secret_key: SecretKey,
     /// `JWT_KEYS`, loaded.
@@ -205,6 +208,7 @@ impl Settings {
         }
         let mail_transport = r.mail_transport(prod);
         let mail_from = r.mail_from(prod);
+        let brand = r.brand();
         let secret_key = r.secret_key(prod);
         let jwt_keys = r.jwt_keys(prod);
         let link_ttl = r.duration("LINK_TTL", "15m", Duration::from_secs(60), Duration::from_secs(3600));
@@ -293,6 +297,7 @@ impl Settings {
                 key_prefix,
                 mail_transport,
                 mail_from,
+                brand,
                 secret_key,
                 jwt_keys,
                 link_ttl,
@@ -553,6 +558,21 @@ impl Reader<'_> {
         }
     }
 
+    fn brand(&mut self) -> Brand {
+        let product = self.get("PRODUCT_NAME").unwrap_or_else(|| "latchkey".to_owned());
+        if product.trim().is_empty() || product.chars().count() > 64 || product.chars().any(char::is_control) {
+            self.problem("PRODUCT_NAME", "must be 1–64 characters on one line (the name mails sign with)");
+        }
+        let support = self.get("SUPPORT_EMAIL").and_then(|raw| match Email::parse(&raw) {
+            Ok(email) => Some(email.to_string()),
+            Err(e) => {
+                self.problem("SUPPORT_EMAIL", format!("`{raw}` is not an email address: {e}"));
+                None
+            }
+        });
+        Brand::new(product.trim(), support)
+    }
+
     fn mail_from(&mut self, prod: bool) -> Option<Mailbox> {
         let raw = match self.get("MAIL_FROM") {
             Some(raw) => raw,
@@ -767,5 +787,21 @@ mod tests {
         assert_eq!(s.link_ttl, Duration::from_secs(900));
         assert_eq!(s.session_ttl, Duration::from_secs(12 * 3600));
         assert_eq!(s.warnings.len(), 3, "{:?}", s.warnings);
+        assert_eq!(s.brand.product, "latchkey");
+        assert_eq!(s.brand.support, None);
+    }
+
+    #[test]
+    fn the_brand_takes_a_product_name_and_a_support_address_and_refuses_bad_ones() {
+        let vars = [("PRODUCT_NAME", " Acme Login "), ("SUPPORT_EMAIL", "Help@Acme.example")];
+        let s = Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())).unwrap();
+        assert_eq!(s.brand.product, "Acme Login");
+        assert_eq!(s.brand.support.as_deref(), Some("help@acme.example"));
+
+        let long = "x".repeat(65);
+        let bad = [("PRODUCT_NAME", long.as_str()), ("SUPPORT_EMAIL", "help desk")];
+        let e = Settings::from_lookup(|k| bad.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())).unwrap_err();
+        let vars: Vec<&str> = e.problems.iter().map(|p| p.var).collect();
+        assert_eq!(vars, ["PRODUCT_NAME", "SUPPORT_EMAIL"]);
     }
 }

@@ -1,12 +1,15 @@
 //! One error type for handlers, mapped to a status and an HTML page or a JSON body. Internal
 //! details are logged with a reference id and never shown; the reference id is.
 
+use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
 use crate::crypto;
+use crate::i18n::{EN, Lang, Messages, Text};
 use crate::outbox::OutboxError;
 use crate::session::SessionError;
 use crate::signin::SignInError;
@@ -18,20 +21,22 @@ pub enum AppError {
     /// The request is malformed; the message says how, and is safe to show.
     #[error("{0}")]
     BadRequest(String),
-    /// Refused: a missing or wrong CSRF token, or a cross-site request.
-    #[error("{0}")]
-    Forbidden(&'static str),
+    /// Refused: a missing or wrong CSRF token, or a cross-site request. The message is a
+    /// catalogue key, so the page is in the reader's language.
+    #[error("{}", english(*.0))]
+    Forbidden(Text),
     /// No valid session.
     #[error("sign-in required")]
     Unauthorized,
     /// No such page.
     #[error("not found")]
     NotFound,
-    /// Something that existed has ended (a sign-in step); the message says what to do.
-    #[error("{0}")]
-    Gone(&'static str),
+    /// Something that existed has ended (a sign-in step); the message (a catalogue key) says
+    /// what to do.
+    #[error("{}", english(*.0))]
+    Gone(Text),
     /// Too many requests; retry after this long.
-    #[error("Too many attempts. Please wait {} and try again.", wait_text(*.0))]
+    #[error("{}", EN.fill(EN.error_rate_limited, EN.wait(*.0)))]
     RateLimited(std::time::Duration),
     /// The store is unreachable: fail closed.
     #[error("service temporarily unavailable")]
@@ -63,9 +68,7 @@ impl From<SessionError> for AppError {
 impl From<crate::admin::ResetError> for AppError {
     fn from(e: crate::admin::ResetError) -> Self {
         match e {
-            crate::admin::ResetError::AdminNeedsToken => {
-                Self::Forbidden("An administrator's second factor can be removed only with the admin API token.")
-            }
+            crate::admin::ResetError::AdminNeedsToken => Self::Forbidden(|t| t.error_admin_needs_token),
             crate::admin::ResetError::Store(e) => e.into(),
         }
     }
@@ -96,9 +99,7 @@ impl From<SignInError> for AppError {
             SignInError::Session(e) => e.into(),
             SignInError::Outbox(e) => e.into(),
             SignInError::RateLimited(retry_after) => Self::RateLimited(retry_after),
-            SignInError::NoPendingStep => Self::Gone(
-                "This sign-in step has ended (it expired, was used, or had too many wrong codes). Please sign in again.",
-            ),
+            SignInError::NoPendingStep => Self::Gone(|t| t.error_step_ended),
             // Link problems are pages of their own; reaching here is a handler bug.
             other => Self::Internal(other.into()),
         }
@@ -138,17 +139,35 @@ impl AppError {
         }
     }
 
-    /// The message shown to a person.
-    fn public_message(&self) -> String {
+    /// The message shown to a person, in `t`'s language. (`BadRequest` messages come from
+    /// lower layers and are English.)
+    fn public_message(&self, t: &Messages) -> String {
         match self {
-            Self::Unavailable(_) => {
-                "The service is temporarily unavailable. Nothing was changed; please try again in a moment.".to_owned()
-            }
-            Self::Internal(_) => "Something went wrong on our side. Nothing was changed.".to_owned(),
-            Self::Unauthorized => "Please sign in first.".to_owned(),
-            Self::NotFound => "There is nothing at this address.".to_owned(),
-            other => other.to_string(),
+            Self::BadRequest(message) => message.clone(),
+            Self::Forbidden(text) | Self::Gone(text) => text(t).to_owned(),
+            Self::Unauthorized => t.error_sign_in_first.to_owned(),
+            Self::NotFound => t.error_not_found.to_owned(),
+            Self::RateLimited(wait) => t.fill(t.error_rate_limited, t.wait(*wait)),
+            Self::Unavailable(_) => t.error_unavailable.to_owned(),
+            Self::Internal(_) => t.error_internal.to_owned(),
         }
+    }
+
+    /// The HTML error page in `lang`, quoting `reference` if there is one.
+    fn html_response(&self, lang: Lang, reference: Option<String>) -> HttpResponse {
+        let t = lang.messages();
+        let page = ErrorPage {
+            t,
+            title: t.status_title(self.status_code().as_u16()),
+            message: self.public_message(t),
+            reference,
+        };
+        let body = page.render().unwrap_or_else(|_| t.error_internal.to_owned());
+        self.builder()
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CONTENT_LANGUAGE, lang.tag()))
+            .insert_header((header::VARY, "Accept-Language"))
+            .body(body)
     }
 
     /// A response builder with the status and, for 429 and 503, `Retry-After`.
@@ -168,7 +187,7 @@ impl AppError {
     /// The error as JSON: `{"error": code, "message": …, "reference"?: …}`.
     pub fn json_response(&self) -> HttpResponse {
         let reference = self.log();
-        let mut body = serde_json::json!({ "error": self.code(), "message": self.public_message() });
+        let mut body = serde_json::json!({ "error": self.code(), "message": self.public_message(&EN) });
         if let Some(r) = reference {
             body["reference"] = r.into();
         }
@@ -176,21 +195,42 @@ impl AppError {
     }
 }
 
-/// "3 minutes", "1 minute", "20 seconds".
-fn wait_text(wait: std::time::Duration) -> String {
-    let secs = wait.as_secs().max(1);
-    match secs {
-        1 => "1 second".to_owned(),
-        2..=59 => format!("{secs} seconds"),
-        60..=119 => "1 minute".to_owned(),
-        _ => format!("{} minutes", secs.div_ceil(60)),
-    }
+/// A catalogue key's English text, for logs and `Display`.
+fn english(text: Text) -> &'static str {
+    text(&EN)
+}
+
+/// The reference id an error page quotes, kept on the response so that
+/// [`localize_error_page`] can render the page again in the reader's language.
+#[derive(Clone)]
+struct ErrorReference(Option<String>);
+
+/// Error-handler middleware (`ErrorHandlers::default_handler`): an [`AppError`] page is
+/// rendered in English by [`ResponseError::error_response`], which cannot see the request;
+/// this renders it again in the language of the request's `Accept-Language`.
+pub fn localize_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let lang = Lang::of(res.request());
+    let localized = match res.response().error().and_then(|e| e.as_error::<AppError>()) {
+        Some(error) if lang != Lang::En => {
+            let reference = res.response().extensions().get::<ErrorReference>().and_then(|r| r.0.clone());
+            Some(error.html_response(lang, reference))
+        }
+        _ => None,
+    };
+    Ok(ErrorHandlerResponse::Response(match localized {
+        Some(response) => {
+            let (req, _) = res.into_parts();
+            ServiceResponse::new(req, response).map_into_right_body()
+        }
+        None => res.map_into_left_body(),
+    }))
 }
 
 /// The HTML error page.
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
+    t: &'static Messages,
     title: &'static str,
     message: String,
     reference: Option<String>,
@@ -212,13 +252,9 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         let reference = self.log();
-        let page = ErrorPage {
-            title: self.status_code().canonical_reason().unwrap_or("Error"),
-            message: self.public_message(),
-            reference,
-        };
-        let body = page.render().unwrap_or_else(|_| "Something went wrong.".to_owned());
-        self.builder().content_type("text/html; charset=utf-8").body(body)
+        let mut response = self.html_response(Lang::En, reference.clone());
+        response.extensions_mut().insert(ErrorReference(reference));
+        response
     }
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod i18n;
 pub mod mail;
 pub mod mfa;
 pub mod oidc;

@@ -4,6 +4,46 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Email;
+use crate::i18n::Messages;
+
+/// The mails' branding, in one place: the product's name, colours and where to get help.
+/// Mails use no images, so they read the same in clients that block them. The name and the
+/// support address come from settings (`PRODUCT_NAME`, `SUPPORT_EMAIL`); the colours are here.
+#[derive(Debug, Clone)]
+pub struct Brand {
+    /// The product's name, as people know it.
+    pub product: String,
+    /// Buttons and the code.
+    pub accent: &'static str,
+    /// Text on the accent colour.
+    pub on_accent: &'static str,
+    /// Body text.
+    pub text: &'static str,
+    /// The small print.
+    pub muted: &'static str,
+    /// Where people can write for help, if anywhere.
+    pub support: Option<String>,
+}
+
+impl Brand {
+    /// `product`'s branding with the house colours.
+    pub fn new(product: impl Into<String>, support: Option<String>) -> Self {
+        Self {
+            product: product.into(),
+            accent: "#1f5fbf",
+            on_accent: "#ffffff",
+            text: "#1d2430",
+            muted: "#5b6472",
+            support,
+        }
+    }
+}
+
+impl Default for Brand {
+    fn default() -> Self {
+        Self::new("latchkey", None)
+    }
+}
 
 /// A rendered mail waiting for delivery. Serializable so a durable outbox can hold it.
 #[derive(Clone, Serialize, Deserialize)]
@@ -29,6 +69,10 @@ impl std::fmt::Debug for OutgoingMail {
 #[derive(Template)]
 #[template(path = "mail/login.txt")]
 pub struct LoginMail<'a> {
+    /// The language of the request that asked for the link.
+    pub t: &'static Messages,
+    /// Product name, colours and support address.
+    pub brand: &'a Brand,
     /// The link to click.
     pub link: &'a str,
     /// The short code, for finishing on another device (`K7PM-2QXR`).
@@ -59,7 +103,7 @@ impl LoginMail<'_> {
     pub fn render(&self, to: Email) -> Result<OutgoingMail, askama::Error> {
         Ok(OutgoingMail {
             to,
-            subject: "Your sign-in link".to_owned(),
+            subject: self.t.mail_subject.to_owned(),
             text: Template::render(self)?,
             html: LoginMailHtml { m: self }.render()?,
         })

@@ -5,4 +5,4 @@ mod mailer;
 mod message;
 
 pub use mailer::{MailError, Mailer};
-pub use message::{LoginMail, NewDeviceMail, OutgoingMail};
+pub use message::{Brand, LoginMail, NewDeviceMail, OutgoingMail};

@@ -13,12 +13,15 @@ use crate::app::AppState;
 use crate::audit::EventKind;
 use crate::domain::SessionId;
 use crate::error::AppError;
+use crate::i18n::{EN, Messages};
 use crate::session::{SessionClaims, SessionError};
 
 /// `GET /account`.
 #[derive(Template, WebTemplate)]
 #[template(path = "account.html")]
 pub struct AccountPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     csrf: String,
     email: String,
     signed_in_at: String,
@@ -132,6 +135,7 @@ pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
     let recovery_left = state.second.recovery_left(&claims.sub).await?;
     let csrf = csrf::issue(&req, &state.keys)?;
     let template = AccountPage {
+        t: &EN,
         has_totp: factors.totp.is_some(),
         recovery_left,
         phone: factors.phone_masked,
@@ -219,6 +223,8 @@ async fn sign_out(
 #[derive(Template, WebTemplate)]
 #[template(path = "not_me.html")]
 pub struct NotMePage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     csrf: String,
     token: String,
     done: bool,
@@ -240,12 +246,10 @@ pub async fn not_me_page(
     query: web::Query<NotMeForm>,
 ) -> Result<HttpResponse, AppError> {
     if !state.signin.report_is_live(&query.token).await? {
-        return Err(AppError::Gone(
-            "This link has expired or was already used. You can still sign out everywhere from your account page.",
-        ));
+        return Err(AppError::Gone(|t| t.error_not_me_ended));
     }
     let csrf = csrf::issue(&req, &state.keys)?;
-    let template = NotMePage { csrf: csrf.token.clone(), token: query.token.clone(), done: false };
+    let template = NotMePage { t: &EN, csrf: csrf.token.clone(), token: query.token.clone(), done: false };
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
 }
 
@@ -258,9 +262,9 @@ pub async fn not_me(
     csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
     let origin = super::client::request_origin(&req, &state.trusted_proxies);
     let Some(user) = state.signin.report_not_me(&form.token, &origin).await? else {
-        return Err(AppError::Gone("This link has expired or was already used."));
+        return Err(AppError::Gone(|t| t.error_not_me_ended));
     };
     state.oidc.notify_ended(&user, None).await;
-    let template = NotMePage { csrf: String::new(), token: String::new(), done: true };
+    let template = NotMePage { t: &EN, csrf: String::new(), token: String::new(), done: true };
     Ok(page(&req, StatusCode::OK, template, &[cookies::removal(cookies::SESSION)]))
 }

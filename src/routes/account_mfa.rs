@@ -15,6 +15,7 @@ use super::{client, csrf, page};
 use crate::app::AppState;
 use crate::domain::PhoneNumber;
 use crate::error::AppError;
+use crate::i18n::{EN, Messages};
 use crate::mfa::service::{EnrollSlot, MfaError};
 use crate::session::SessionClaims;
 
@@ -22,6 +23,8 @@ use crate::session::SessionClaims;
 #[derive(Template, WebTemplate)]
 #[template(path = "phone_confirm.html")]
 pub struct PhoneConfirmPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     csrf: String,
     number: String,
     error: Option<String>,
@@ -62,13 +65,7 @@ async fn require_fresh_factor(state: &AppState, claims: &SessionClaims) -> Resul
     }
     let used_factor = claims.amr.iter().any(|m| m == "mfa");
     let recent = state.clock.now().timestamp() - claims.auth_time <= FRESH_FACTOR_SECS;
-    if used_factor && recent {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "To change your second factor, sign out and sign in again with it, then make the change within 10 minutes.",
-        ))
-    }
+    if used_factor && recent { Ok(()) } else { Err(AppError::Forbidden(|t| t.error_factor_not_fresh)) }
 }
 
 /// `POST /account/totp/enroll`: a new seed and its QR code, waiting for a first code.
@@ -150,7 +147,7 @@ pub async fn add_phone(
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let csrf = csrf::issue(&req, &state.keys)?;
     state.second.start_phone_enrollment(&claims.sub, &phone, origin.ip).await.map_err(as_page)?;
-    let template = PhoneConfirmPage { csrf: csrf.token.clone(), number: phone.masked(), error: None };
+    let template = PhoneConfirmPage { t: &EN, csrf: csrf.token.clone(), number: phone.masked(), error: None };
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
 }
 
@@ -172,6 +169,7 @@ pub async fn confirm_phone(
         Err(MfaError::WrongCode) => {
             let csrf = csrf::issue(&req, &state.keys)?;
             let template = PhoneConfirmPage {
+                t: &EN,
                 csrf: csrf.token.clone(),
                 number: "your phone".to_owned(),
                 error: Some("That code is not right.".to_owned()),

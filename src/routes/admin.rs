@@ -46,14 +46,14 @@ pub(super) async fn require_admin(req: &HttpRequest, state: &AppState) -> Result
             .get(actix_web::http::header::ORIGIN)
             .is_some_and(|v| v.as_bytes() == state.public_origin.as_bytes());
         if !fetch_same && !origin_same {
-            return Err(AppError::Forbidden("A change by cookie must come from this site's own pages.").into());
+            return Err(AppError::Forbidden(|t| t.error_admin_cookie_origin).into());
         }
     }
     match current_session(req, state).await? {
         Some(s) if state.admin.is_admin(&s.email) && s.amr.iter().any(|m| m == "mfa") => {
             Ok(Admin::Person(s.sub.to_string()))
         }
-        Some(_) => Err(AppError::Forbidden("This needs an administrator who signed in with a second factor.").into()),
+        Some(_) => Err(AppError::Forbidden(|t| t.error_admin_api_needs_factor).into()),
         None => Err(AppError::Unauthorized.into()),
     }
 }

@@ -15,12 +15,15 @@ use crate::app::AppState;
 use crate::audit::{AuditEvent, EventKind};
 use crate::domain::{CrossDevice, Email, Methods, SecondFactorPolicy, SignInPolicy};
 use crate::error::AppError;
+use crate::i18n::{EN, Messages};
 use crate::session::SessionClaims;
 
 /// `GET /admin`.
 #[derive(Template, WebTemplate)]
 #[template(path = "admin.html")]
 pub struct AdminPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     outbox: crate::store::OutboxStats,
     dead_letters: Vec<crate::store::DeadLetter>,
     csrf: String,
@@ -43,6 +46,8 @@ pub struct AdminPage {
 #[derive(Template, WebTemplate)]
 #[template(path = "admin_user.html")]
 pub struct AdminUserPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     csrf: String,
     notice: Option<String>,
     email: String,
@@ -58,7 +63,7 @@ pub struct AdminUserPage {
 async fn admin_session(req: &HttpRequest, state: &AppState) -> Result<Result<SessionClaims, HttpResponse>, AppError> {
     match current_session(req, state).await? {
         Some(s) if state.admin.is_admin(&s.email) && s.amr.iter().any(|m| m == "mfa") => Ok(Ok(s)),
-        Some(_) => Err(AppError::Forbidden("This page is for administrators who signed in with a second factor.")),
+        Some(_) => Err(AppError::Forbidden(|t| t.error_admin_page_needs_factor)),
         None => Ok(Err(HttpResponse::SeeOther().insert_header((LOCATION, "/login?return_to=/admin")).finish())),
     }
 }
@@ -83,6 +88,7 @@ async fn render(
     let (outbox, dead_letters) = state.admin.outbox(10).await?;
     let csrf = csrf::issue(req, &state.keys)?;
     let template = AdminPage {
+        t: &EN,
         outbox,
         dead_letters,
         csrf: csrf.token.clone(),
@@ -212,6 +218,7 @@ async fn render_user(
     let mut actions = vec![("revoke", "Sign out everywhere"), ("reset-second-factor", "Remove second factor")];
     actions.push(if report.blocked { ("unblock", "Unblock") } else { ("block", "Block") });
     let template = AdminUserPage {
+        t: &EN,
         csrf: csrf.token.clone(),
         notice,
         email: report.email,

@@ -9,6 +9,7 @@ use super::{client, csrf};
 use crate::app::AppState;
 use crate::domain::{Email, LocalPath};
 use crate::error::{ApiError, AppError};
+use crate::i18n::Lang;
 
 /// Body of `POST /api/v1/login`.
 #[derive(Deserialize)]
@@ -30,7 +31,8 @@ pub async fn request_link(
     let email = Email::parse(&body.email).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let return_to = body.return_to.as_deref().and_then(LocalPath::parse);
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    let requested = state.signin.request_link(email, return_to, origin, false).await.map_err(AppError::from)?;
+    let requested =
+        state.signin.request_link(email, return_to, origin, false, Lang::of(&req)).await.map_err(AppError::from)?;
     Ok(HttpResponse::Accepted().cookie(attempt_cookie(requested)).json(serde_json::json!({ "status": "sent" })))
 }
 

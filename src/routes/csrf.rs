@@ -58,19 +58,19 @@ pub fn check_origin(req: &HttpRequest, public_origin: &str) -> Result<(), AppErr
     if origin_ok && fetch_site.as_deref() != Some(b"cross-site") {
         Ok(())
     } else {
-        Err(AppError::Forbidden("This request came from another site and was refused."))
+        Err(AppError::Forbidden(|t| t.error_cross_site))
     }
 }
 
 /// Checks a form POST: same origin, and a token matching this browser's CSRF cookie.
 pub fn verify(req: &HttpRequest, keys: &Keyring, public_origin: &str, form_token: &str) -> Result<(), AppError> {
     check_origin(req, public_origin)?;
-    let expired = AppError::Forbidden("This form has expired. Go back, reload the page and try again.");
+    let expired = AppError::Forbidden(|t| t.error_form_expired);
     let cookie = req.cookie(cookies::CSRF).filter(|c| well_formed(c.value())).ok_or(expired)?;
     let expected = token_for(keys, cookie.value());
     if crypto::constant_time_eq(expected.as_bytes(), form_token.as_bytes()) {
         Ok(())
     } else {
-        Err(AppError::Forbidden("This form has expired. Go back, reload the page and try again."))
+        Err(AppError::Forbidden(|t| t.error_form_expired))
     }
 }

@@ -10,14 +10,17 @@ use serde::Deserialize;
 
 use super::{client, cookies, csrf, page};
 use crate::app::AppState;
-use crate::domain::{Email, LocalPath};
+use crate::domain::{Email, EmailError, LocalPath};
 use crate::error::AppError;
+use crate::i18n::{Lang, Messages};
 use crate::signin::LinkRequested;
 
 /// `GET /login`.
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
 pub struct LoginPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     csrf: String,
     email: String,
     return_to: Option<String>,
@@ -29,6 +32,8 @@ pub struct LoginPage {
 #[derive(Template, WebTemplate)]
 #[template(path = "sent.html")]
 pub struct SentPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     csrf: String,
     email: String,
     minutes: u64,
@@ -65,8 +70,10 @@ pub async fn login_page(
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, AppError> {
     let csrf = csrf::issue(&req, &state.keys)?;
+    let t = Lang::of(&req).messages();
     let return_to = query.return_to.as_deref().and_then(LocalPath::parse).map(|p| p.as_str().to_owned());
     let template = LoginPage {
+        t,
         csrf: csrf.token.clone(),
         email: String::new(),
         return_to,
@@ -87,25 +94,28 @@ pub async fn request_link(
     let form = form.into_inner();
     csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
     let csrf = csrf::issue(&req, &state.keys)?;
+    let lang = Lang::of(&req);
+    let t = lang.messages();
     let return_to = form.return_to.as_deref().and_then(LocalPath::parse);
     let second_factor_required = form.second_factor.as_deref() == Some("required");
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
         Err(problem) => {
             let template = LoginPage {
+                t,
                 csrf: csrf.token.clone(),
                 email: form.email.chars().filter(|c| !c.is_control()).take(254).collect(),
                 return_to: return_to.map(|p| p.as_str().to_owned()),
                 second_factor_required,
-                error: Some(problem.to_string()),
+                error: Some(email_problem(t, &problem).to_owned()),
             };
             return Ok(page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()));
         }
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    let requested = state.signin.request_link(email.clone(), return_to, origin, second_factor_required).await?;
+    let requested = state.signin.request_link(email.clone(), return_to, origin, second_factor_required, lang).await?;
     let minutes = requested.cookie_ttl.as_secs().div_ceil(60);
-    let template = SentPage { csrf: csrf.token.clone(), email: email.to_string(), minutes };
+    let template = SentPage { t, csrf: csrf.token.clone(), email: email.to_string(), minutes };
     let mut cookies = csrf.cookies();
     cookies.push(attempt_cookie(requested));
     Ok(page(&req, StatusCode::OK, template, &cookies))
@@ -114,4 +124,14 @@ pub async fn request_link(
 /// The `__Host-attempt` cookie binding this browser to the link just issued.
 pub fn attempt_cookie(requested: LinkRequested) -> Cookie<'static> {
     cookies::host_cookie(cookies::ATTEMPT, requested.attempt_cookie, Some(requested.cookie_ttl))
+}
+
+/// How an address that does not parse reads to a person.
+pub fn email_problem(t: &Messages, problem: &EmailError) -> &'static str {
+    match problem {
+        EmailError::Empty => t.email_empty,
+        EmailError::TooLong => t.email_too_long,
+        EmailError::ForbiddenCharacter => t.email_forbidden_character,
+        EmailError::Malformed => t.email_malformed,
+    }
 }

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 
 use crate::error::AppError;
+use crate::i18n::{EN, Messages};
 use crate::mfa::service::MfaError;
 
 /// A failure to show on the page (status and message), or an error page.
@@ -13,18 +14,16 @@ pub enum Shown {
     Page(AppError),
 }
 
-/// What a person sees for `e`.
-pub fn shown(e: MfaError) -> Shown {
+/// What a person reading `t`'s language sees for `e` (provider and policy messages are English).
+pub fn shown(e: MfaError, t: &Messages) -> Shown {
     match e {
-        MfaError::WrongCode => Shown::Form(StatusCode::BAD_REQUEST, "That code is not right.".to_owned()),
+        MfaError::WrongCode => Shown::Form(StatusCode::BAD_REQUEST, t.second_wrong_code.to_owned()),
         MfaError::CountryNotAllowed => Shown::Form(StatusCode::BAD_REQUEST, e.to_string()),
         MfaError::SmsUnavailable => Shown::Form(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        MfaError::SmsDisabled => Shown::Form(StatusCode::BAD_REQUEST, "Text messages are not available.".to_owned()),
+        MfaError::SmsDisabled => Shown::Form(StatusCode::BAD_REQUEST, t.second_sms_unavailable.to_owned()),
         MfaError::MethodNotAllowed => Shown::Form(StatusCode::FORBIDDEN, e.to_string()),
         MfaError::RateLimited(wait) => Shown::Page(AppError::RateLimited(wait)),
-        MfaError::NothingPending => {
-            Shown::Page(AppError::Gone("This code has expired or was used. Start again from your account page."))
-        }
+        MfaError::NothingPending => Shown::Page(AppError::Gone(|t| t.error_code_ended)),
         MfaError::Store(e) => Shown::Page(e.into()),
         other => Shown::Page(AppError::Internal(other.into())),
     }
@@ -32,7 +31,7 @@ pub fn shown(e: MfaError) -> Shown {
 
 /// `e` as an error page: 503 when the provider is down, 400 with the message otherwise.
 pub fn as_page(e: MfaError) -> AppError {
-    match shown(e) {
+    match shown(e, &EN) {
         Shown::Form(StatusCode::SERVICE_UNAVAILABLE, message) => AppError::Unavailable(anyhow::anyhow!(message)),
         Shown::Form(_, message) => AppError::BadRequest(message),
         Shown::Page(e) => e,

@@ -20,17 +20,61 @@ pub mod verify;
 use actix_web::body::BoxBody;
 use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
-use actix_web::http::header::SET_COOKIE;
+use actix_web::http::header::{CONTENT_LANGUAGE, SET_COOKIE, VARY};
 use actix_web::{HttpRequest, HttpResponse, Responder};
 
-/// Renders a page (an askama template deriving `WebTemplate`) with a status and cookies.
-pub fn page(
+use crate::i18n::Lang;
+
+/// A page that knows which language it is written in.
+pub trait Localized {
+    /// The page's language, for `Content-Language`.
+    fn lang(&self) -> Lang;
+}
+
+/// Every page struct has a `t: &'static Messages` field naming its language.
+macro_rules! localized {
+    ($($page:ty),+ $(,)?) => {
+        $(impl Localized for $page {
+            fn lang(&self) -> Lang {
+                self.t.lang
+            }
+        })+
+    };
+}
+
+localized!(
+    login::LoginPage,
+    login::SentPage,
+    verify::ConfirmPage,
+    verify::EnterCodePage,
+    verify::OtherBrowserPage,
+    verify::LinkProblemPage,
+    second_factor::SecondFactorPage,
+    second_factor::EnrollPage,
+    second_factor::RecoveryCodesPage,
+    account::AccountPage,
+    account::NotMePage,
+    account_mfa::PhoneConfirmPage,
+    admin_pages::AdminPage,
+    admin_pages::AdminUserPage,
+    oidc::LogoutConfirmPage,
+    oidc::SignedOutPage,
+);
+
+/// Renders a page (an askama template deriving `WebTemplate`) with a status and cookies, and
+/// `Content-Language` (with `Vary: Accept-Language`, as the language follows that header).
+pub fn page<T: Responder + Localized>(
     req: &HttpRequest,
     status: StatusCode,
-    template: impl Responder,
+    template: T,
     cookies: &[Cookie<'static>],
 ) -> HttpResponse<BoxBody> {
-    let mut response = template.customize().with_status(status);
+    let lang = template.lang();
+    let mut response = template
+        .customize()
+        .with_status(status)
+        .insert_header((CONTENT_LANGUAGE, lang.tag()))
+        .append_header((VARY, "Accept-Language"));
     for cookie in cookies {
         response = response.append_header((SET_COOKIE, cookie.encoded().to_string()));
     }

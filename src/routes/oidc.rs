@@ -13,19 +13,25 @@ use super::{cookies, csrf, page};
 use crate::app::AppState;
 use crate::domain::LocalPath;
 use crate::error::{ApiError, AppError};
+use crate::i18n::{EN, Lang, Messages};
 use crate::oidc::service::{AuthorizeError, AuthorizeParams, TokenError, TokenForm};
 
 /// "Sign out?" when a logout request cannot prove it came from the app.
 #[derive(Template, WebTemplate)]
 #[template(path = "logout_confirm.html")]
 pub struct LogoutConfirmPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     csrf: String,
 }
 
 /// "You are signed out".
 #[derive(Template, WebTemplate)]
 #[template(path = "signed_out.html")]
-pub struct SignedOutPage;
+pub struct SignedOutPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
+}
 
 /// `GET /.well-known/openid-configuration`.
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
@@ -213,7 +219,7 @@ pub async fn logout(
             return Err(AppError::BadRequest("This sign-out request cannot be verified.".to_owned()));
         }
         let csrf = csrf::issue(&req, &state.keys)?;
-        return Ok(page(&req, StatusCode::OK, LogoutConfirmPage { csrf: csrf.token.clone() }, &csrf.cookies()));
+        return Ok(page(&req, StatusCode::OK, LogoutConfirmPage { t: &EN, csrf: csrf.token.clone() }, &csrf.cookies()));
     };
     if params.post_logout_redirect_uri.as_deref().is_some_and(|uri| !client.allows_post_logout(uri)) {
         return Err(AppError::BadRequest("The app asked to return to an address it did not register.".to_owned()));
@@ -222,7 +228,7 @@ pub async fn logout(
     let Some(session) = current_session(&req, &state).await?.filter(|s| s.sid == claims.sid && s.sub == claims.sub)
     else {
         let csrf = csrf::issue(&req, &state.keys)?;
-        return Ok(page(&req, StatusCode::OK, LogoutConfirmPage { csrf: csrf.token.clone() }, &csrf.cookies()));
+        return Ok(page(&req, StatusCode::OK, LogoutConfirmPage { t: &EN, csrf: csrf.token.clone() }, &csrf.cookies()));
     };
     state.sessions.end(&session).await?;
     let origin = super::client::request_origin(&req, &state.trusted_proxies);
@@ -238,7 +244,7 @@ pub async fn logout(
             }
             Ok(HttpResponse::SeeOther().cookie(removal).insert_header((LOCATION, url.as_str())).finish())
         }
-        None => Ok(page(&req, StatusCode::OK, SignedOutPage, &[removal])),
+        None => Ok(page(&req, StatusCode::OK, SignedOutPage { t: Lang::of(&req).messages() }, &[removal])),
     }
 }
 

@@ -12,6 +12,7 @@ use super::verify::signed_in_cookies;
 use super::{client, cookies, csrf, page};
 use crate::app::AppState;
 use crate::error::AppError;
+use crate::i18n::{EN, Lang, Messages};
 use crate::mfa::recovery::RecoveryCode;
 use crate::mfa::service::TotpEnrollment;
 use crate::signin::{Proof, SignInError};
@@ -20,6 +21,8 @@ use crate::signin::{Proof, SignInError};
 #[derive(Template, WebTemplate)]
 #[template(path = "second_factor.html")]
 pub struct SecondFactorPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     csrf: String,
     email: String,
     has_totp: bool,
@@ -34,6 +37,8 @@ pub struct SecondFactorPage {
 #[derive(Template, WebTemplate)]
 #[template(path = "enroll_totp.html")]
 pub struct EnrollPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     pub(super) csrf: String,
     pub(super) action: &'static str,
     pub(super) required: bool,
@@ -51,6 +56,7 @@ impl EnrollPage {
         error: Option<String>,
     ) -> Self {
         Self {
+            t: &EN,
             csrf: csrf.token.clone(),
             action,
             required: action == "/login/2fa/enroll",
@@ -65,6 +71,8 @@ impl EnrollPage {
 #[derive(Template, WebTemplate)]
 #[template(path = "recovery_codes.html")]
 pub struct RecoveryCodesPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     pub(super) codes: Vec<String>,
     pub(super) continue_to: String,
 }
@@ -72,7 +80,11 @@ pub struct RecoveryCodesPage {
 impl RecoveryCodesPage {
     /// The page listing `codes`, then on to `continue_to`.
     pub(super) fn new(codes: &[RecoveryCode], continue_to: &str) -> Self {
-        Self { codes: codes.iter().map(|c| c.expose().to_owned()).collect(), continue_to: continue_to.to_owned() }
+        Self {
+            t: &EN,
+            codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+            continue_to: continue_to.to_owned(),
+        }
     }
 }
 
@@ -101,12 +113,9 @@ fn pending_cookie(req: &HttpRequest) -> Option<String> {
     req.cookie(cookies::PENDING).map(|c| c.value().to_owned())
 }
 
-fn tries_left(left: u32) -> String {
-    if left == 1 {
-        "That code is not right. One try left.".to_owned()
-    } else {
-        format!("That code is not right. {left} tries left.")
-    }
+fn tries_left(req: &HttpRequest, left: u32) -> String {
+    let t = Lang::of(req).messages();
+    if left == 1 { t.code_wrong_one_left.to_owned() } else { t.fill(t.code_wrong_tries_left, left) }
 }
 
 /// `GET /login/2fa`: the code form, or enrollment when the account must set one up.
@@ -129,6 +138,7 @@ async fn render_step(
         return Ok(page(req, status, template, &csrf.cookies()));
     }
     let template = SecondFactorPage {
+        t: Lang::of(req).messages(),
         csrf: csrf.token.clone(),
         email: step.pending.user.email.to_string(),
         has_totp: step.factors.totp.is_some(),
@@ -159,7 +169,7 @@ pub async fn verify(
     match state.signin.verify_second_factor(pending_cookie(&req).as_deref(), proof).await {
         Ok(signed_in) => super::verify::signed_in_response(&req, &state, signed_in).await,
         Err(SignInError::WrongSecondFactor(left)) => {
-            let said = Said { error: Some(tries_left(left)), sms_sent: by_sms, ..Said::default() };
+            let said = Said { error: Some(tries_left(&req, left)), sms_sent: by_sms, ..Said::default() };
             render_step(&req, &state, said, StatusCode::BAD_REQUEST).await
         }
         Err(e) => Err(ended(e)),
@@ -176,11 +186,11 @@ pub async fn send_sms(
     let origin = client::request_origin(&req, &state.trusted_proxies);
     match state.signin.send_sms_code(pending_cookie(&req).as_deref(), &origin).await {
         Ok(masked) => {
-            let said =
-                Said { notice: Some(format!("We texted a code to {masked}.")), sms_sent: true, ..Said::default() };
+            let t = Lang::of(&req).messages();
+            let said = Said { notice: Some(t.fill(t.second_sms_sent, masked)), sms_sent: true, ..Said::default() };
             render_step(&req, &state, said, StatusCode::OK).await
         }
-        Err(SignInError::Mfa(e)) => match shown(e) {
+        Err(SignInError::Mfa(e)) => match shown(e, Lang::of(&req).messages()) {
             Shown::Form(status, message) => {
                 render_step(&req, &state, Said { error: Some(message), ..Said::default() }, status).await
             }
@@ -208,7 +218,7 @@ pub async fn confirm_enrollment(
             render_step(
                 &req,
                 &state,
-                Said { error: Some(tries_left(left)), ..Said::default() },
+                Said { error: Some(tries_left(&req, left)), ..Said::default() },
                 StatusCode::BAD_REQUEST,
             )
             .await

@@ -14,6 +14,7 @@ use super::{client, cookies, csrf, page};
 use crate::app::AppState;
 use crate::domain::LinkToken;
 use crate::error::AppError;
+use crate::i18n::{Lang, Messages};
 use crate::signin::{LinkProblem, LinkView, SignInError, SignInOutcome, SignedIn};
 use crate::store::LinkAttempt;
 
@@ -21,6 +22,8 @@ use crate::store::LinkAttempt;
 #[derive(Template, WebTemplate)]
 #[template(path = "confirm.html")]
 pub struct ConfirmPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     csrf: String,
     token: String,
     email: String,
@@ -34,6 +37,8 @@ pub struct ConfirmPage {
 #[derive(Template, WebTemplate)]
 #[template(path = "enter_code.html")]
 pub struct EnterCodePage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     csrf: String,
     token: Option<String>,
     email: String,
@@ -47,6 +52,8 @@ pub struct EnterCodePage {
 #[derive(Template, WebTemplate)]
 #[template(path = "other_browser.html")]
 pub struct OtherBrowserPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     email: String,
     requested_at: String,
     ip: String,
@@ -57,6 +64,8 @@ pub struct OtherBrowserPage {
 #[derive(Template, WebTemplate)]
 #[template(path = "link_problem.html")]
 pub struct LinkProblemPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
     csrf: String,
     title: &'static str,
     message: &'static str,
@@ -134,6 +143,7 @@ pub async fn confirm_page(
             let r = Requested::from(&attempt);
             let other_browser = !state.signin.is_same_browser(&token, &attempt, attempt_cookie(&req).as_deref());
             let template = ConfirmPage {
+                t: Lang::of(&req).messages(),
                 csrf: csrf.token.clone(),
                 token: token.expose().to_owned(),
                 email: r.email,
@@ -145,12 +155,18 @@ pub async fn confirm_page(
             page(&req, StatusCode::OK, template, &cookies)
         }
         LinkView::EnterCode(attempt) => {
-            let template = enter_code(&csrf, Some(&token), &attempt, None);
+            let template = enter_code(&req, &csrf, Some(&token), &attempt, None);
             page(&req, StatusCode::OK, template, &cookies)
         }
         LinkView::OtherBrowserDenied(attempt) => {
             let r = Requested::from(&attempt);
-            let template = OtherBrowserPage { email: r.email, requested_at: r.at, ip: r.ip, browser: r.browser };
+            let template = OtherBrowserPage {
+                t: Lang::of(&req).messages(),
+                email: r.email,
+                requested_at: r.at,
+                ip: r.ip,
+                browser: r.browser,
+            };
             page(&req, StatusCode::FORBIDDEN, template, &cookies)
         }
     })
@@ -172,7 +188,7 @@ pub async fn redeem_link(
     match state.signin.redeem_link(&token, attempt_cookie(&req).as_deref(), origin).await {
         Ok(outcome) => outcome_response(&req, &state, outcome).await,
         Err(SignInError::NeedsCode(attempt)) => {
-            let template = enter_code(&csrf, Some(&token), &attempt, None);
+            let template = enter_code(&req, &csrf, Some(&token), &attempt, None);
             Ok(page(&req, StatusCode::FORBIDDEN, template, &csrf.cookies()))
         }
         Err(SignInError::Link(problem)) => Ok(problem_page(&req, &csrf, problem)),
@@ -201,10 +217,11 @@ pub async fn redeem_code(
     match state.signin.redeem_code(token.as_ref(), cookie.as_deref(), &form.code, origin).await {
         Ok(outcome) => outcome_response(&req, &state, outcome).await,
         Err(e @ (SignInError::WrongCode(_) | SignInError::MalformedCode)) => {
+            let t = Lang::of(&req).messages();
             let message = match e {
-                SignInError::WrongCode(1) => "That code is not right. One try left.".to_owned(),
-                SignInError::WrongCode(left) => format!("That code is not right. {left} tries left."),
-                _ => "A code has 8 letters and digits, like K7PM-2QXR.".to_owned(),
+                SignInError::WrongCode(1) => t.code_wrong_one_left.to_owned(),
+                SignInError::WrongCode(left) => t.fill(t.code_wrong_tries_left, left),
+                _ => t.code_malformed.to_owned(),
             };
             // Show the form again, for the attempt the browser or the token names.
             let preview = match &token {
@@ -212,7 +229,7 @@ pub async fn redeem_code(
                 None => state.signin.attempt_for_cookie(cookie.as_deref()).await?,
             };
             let Some(attempt) = preview else { return Ok(problem_page(&req, &csrf, LinkProblem::Unknown)) };
-            let template = enter_code(&csrf, token.as_ref(), &attempt, Some(message));
+            let template = enter_code(&req, &csrf, token.as_ref(), &attempt, Some(message));
             Ok(page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()))
         }
         Err(SignInError::Link(problem)) => Ok(problem_page(&req, &csrf, problem)),
@@ -284,6 +301,7 @@ pub async fn signed_in_response(
 }
 
 fn enter_code(
+    req: &HttpRequest,
     csrf: &csrf::Csrf,
     token: Option<&LinkToken>,
     attempt: &LinkAttempt,
@@ -291,6 +309,7 @@ fn enter_code(
 ) -> EnterCodePage {
     let r = Requested::from(attempt);
     EnterCodePage {
+        t: Lang::of(req).messages(),
         csrf: csrf.token.clone(),
         token: token.map(|t| t.expose().to_owned()),
         email: r.email,
@@ -302,38 +321,16 @@ fn enter_code(
 }
 
 fn problem_page(req: &HttpRequest, csrf: &csrf::Csrf, problem: LinkProblem) -> HttpResponse {
+    let t = Lang::of(req).messages();
     let (status, title, message, email) = match problem {
-        LinkProblem::Unknown => (
-            StatusCode::NOT_FOUND,
-            "This link does not work",
-            "The link is incomplete or was never issued. Check that you copied all of it, or ask for a new one.",
-            String::new(),
-        ),
-        LinkProblem::Expired(email) => (
-            StatusCode::GONE,
-            "This link has expired",
-            "Sign-in links work for a limited time. Ask for a new one below.",
-            email.to_string(),
-        ),
-        LinkProblem::Used(email) => (
-            StatusCode::GONE,
-            "This link was already used",
-            "Each sign-in link works once. If that was not you, ask for a new link and sign in; nobody else can use this one.",
-            email.to_string(),
-        ),
-        LinkProblem::Superseded(email) => (
-            StatusCode::GONE,
-            "This link was replaced",
-            "A newer link was sent, or you signed in since: only the newest link works. Use it, or ask for a new one.",
-            email.to_string(),
-        ),
-        LinkProblem::Dead(email) => (
-            StatusCode::GONE,
-            "Too many wrong codes",
-            "This sign-in was stopped after too many wrong codes, and its link no longer works. Ask for a new one.",
-            email.to_string(),
-        ),
+        LinkProblem::Unknown => (StatusCode::NOT_FOUND, t.link_unknown_title, t.link_unknown_body, String::new()),
+        LinkProblem::Expired(email) => (StatusCode::GONE, t.link_expired_title, t.link_expired_body, email.to_string()),
+        LinkProblem::Used(email) => (StatusCode::GONE, t.link_used_title, t.link_used_body, email.to_string()),
+        LinkProblem::Superseded(email) => {
+            (StatusCode::GONE, t.link_superseded_title, t.link_superseded_body, email.to_string())
+        }
+        LinkProblem::Dead(email) => (StatusCode::GONE, t.link_dead_title, t.link_dead_body, email.to_string()),
     };
-    let template = LinkProblemPage { csrf: csrf.token.clone(), title, message, email };
+    let template = LinkProblemPage { t, csrf: csrf.token.clone(), title, message, email };
     page(req, status, template, &csrf.cookies())
 }

@@ -10,7 +10,8 @@ use crate::audit::{Audit, EventKind};
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring};
 use crate::domain::{AttemptId, Email, LinkToken, LocalPath, RequestOrigin, ShortCode};
-use crate::mail::LoginMail;
+use crate::i18n::Lang;
+use crate::mail::{Brand, LoginMail};
 use crate::mfa::service::{MfaError, SecondFactorService};
 use crate::outbox::{Outbox, OutboxError};
 use crate::policy::PolicySource;
@@ -146,6 +147,7 @@ pub struct SignIn {
     pub(super) admins: Vec<Email>,
     pub(super) audit: Arc<Audit>,
     pub(super) public_url: Url,
+    pub(super) brand: Brand,
 }
 
 /// What [`SignIn::new`] needs.
@@ -170,16 +172,18 @@ pub struct SignInDeps {
     pub admins: Vec<Email>,
     /// The audit log.
     pub audit: Arc<Audit>,
+    /// How the mails are branded.
+    pub brand: Brand,
 }
 
 impl SignIn {
     /// A service whose links are built on `public_url`.
     pub fn new(deps: SignInDeps, public_url: Url) -> Self {
-        let SignInDeps { store, outbox, sessions, limiter, keys, clock, second, policy, admins, audit } = deps;
-        Self { store, outbox, sessions, limiter, keys, clock, second, policy, admins, audit, public_url }
+        let SignInDeps { store, outbox, sessions, limiter, keys, clock, second, policy, admins, audit, brand } = deps;
+        Self { store, outbox, sessions, limiter, keys, clock, second, policy, admins, audit, public_url, brand }
     }
 
-    /// Issues a link and a code for `email` and queues the mail. The outcome (and the work
+    /// Issues a link and a code for `email` and queues the mail, written in `lang`. The outcome (and the work
     /// done) is the same for every well-formed address; only the rate limits refuse.
     pub async fn request_link(
         &self,
@@ -187,6 +191,7 @@ impl SignIn {
         return_to: Option<LocalPath>,
         origin: RequestOrigin,
         require_second_factor: bool,
+        lang: Lang,
     ) -> Result<LinkRequested, SignInError> {
         let email_lookup = self.email_lookup(&email);
         // The account is read while the IP's limit is counted (one round trip for both; the
@@ -243,6 +248,8 @@ impl SignIn {
 
         let link = self.link_url(&token);
         let mail = LoginMail {
+            t: lang.messages(),
+            brand: &self.brand,
             link: link.as_str(),
             code: &code.display(),
             minutes: link_ttl.as_secs().div_ceil(60),

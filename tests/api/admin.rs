@@ -122,7 +122,7 @@ async fn a_policy_change_on_one_instance_reaches_another_within_seconds() {
     }
     // B now issues two-minute links.
     assert_eq!(b.post_login("short@example.com").await.status(), StatusCode::OK);
-    assert!(b.mail.wait_for(1).await[0].text().contains("expire in 2 minutes"));
+    assert!(b.mail.wait_for(1).await[0].text().contains("expires in 2 minutes"));
 }
 
 #[tokio::test]

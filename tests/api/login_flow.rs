@@ -25,7 +25,7 @@ async fn a_person_signs_in_with_the_mailed_link_and_out_again() {
     let link = magic_link_from(mail);
     assert!(link.starts_with(&format!("{PUBLIC_URL}/login/verify?token=")), "{link}");
     assert!(mail.html().contains(&link.replace('&', "&amp;")), "HTML part lacks the link");
-    assert!(mail.text().contains("expire in 15 minutes"));
+    assert!(mail.text().contains("expires in 15 minutes"));
     assert!(code_from(mail).len() == 9, "no code in the mail");
     assert!(mail.text().contains("127.0.0.1"), "mail does not say where the request came from");
     let token = token_from_link(&link);

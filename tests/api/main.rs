@@ -21,3 +21,4 @@ mod session_cache;
 mod session_jwt;
 mod store_contract;
 mod tls;
+mod ux;

@@ -14,3 +14,4 @@ mod oidc;
 mod signin;
 mod site;
 mod tools;
+mod ux;

@@ -1,0 +1,687 @@
+//! The message catalogue: every sentence of the sign-in pages and the sign-in mail, in each
+//! language, picked from `Accept-Language`.
+//!
+//! A catalogue is one [`Messages`] value per language. Its fields are the keys, so a language
+//! that lacks a key does not compile; a unit test checks that no entry is empty and that each
+//! translation keeps the English placeholders (`{0}`, `{1}`, `{2}`).
+
+use std::fmt::Display;
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{ACCEPT_LANGUAGE, HeaderMap};
+use serde::{Deserialize, Serialize};
+
+/// A language the pages and mails are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Lang {
+    /// English, the default.
+    #[default]
+    En,
+    /// German.
+    De,
+}
+
+impl Lang {
+    /// Every language, the default first.
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::De];
+
+    /// The BCP 47 tag, for `<html lang>` and `Content-Language`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::De => "de",
+        }
+    }
+
+    /// This language's catalogue.
+    pub fn messages(self) -> &'static Messages {
+        match self {
+            Lang::En => &EN,
+            Lang::De => &DE,
+        }
+    }
+
+    /// The language whose primary subtag is `tag` (`de`, `de-AT`, `DE`), if we have it.
+    fn from_tag(tag: &str) -> Option<Lang> {
+        let primary = tag.split(['-', '_']).next()?.trim();
+        Lang::ALL.into_iter().find(|l| l.tag().eq_ignore_ascii_case(primary))
+    }
+
+    /// The best language for an `Accept-Language` value: highest q first, earlier first among
+    /// equals; `*`, `q=0` and unknown languages are skipped; English when nothing matches.
+    pub fn negotiate(accept_language: &str) -> Lang {
+        let mut best: Option<(u16, Lang)> = None;
+        for item in accept_language.split(',') {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("").trim();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                .next()
+                .map_or(Some(1000), parse_q);
+            let (Some(q), Some(lang)) = (q, Lang::from_tag(tag)) else { continue };
+            if q > 0 && best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, lang));
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or_default()
+    }
+
+    /// The language of a request's `Accept-Language` header.
+    pub fn from_headers(headers: &HeaderMap) -> Lang {
+        headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(Lang::negotiate).unwrap_or_default()
+    }
+
+    /// The language of a request.
+    pub fn of(req: &HttpRequest) -> Lang {
+        Lang::from_headers(req.headers())
+    }
+}
+
+/// A q-value in thousandths (`0.8` → 800); `None` when malformed.
+fn parse_q(raw: &str) -> Option<u16> {
+    let value: f32 = raw.trim().parse().ok()?;
+    (0.0..=1.0).contains(&value).then(|| (value * 1000.0).round() as u16)
+}
+
+/// Declares [`Messages`] with one `&'static str` field per key, and the list of its entries.
+macro_rules! catalogue {
+    ($($(#[doc = $doc:literal])+ $key:ident,)+) => {
+        /// One language's messages. Placeholders `{0}`, `{1}`, `{2}` are filled by
+        /// [`Messages::fill`] and friends.
+        #[derive(Debug)]
+        pub struct Messages {
+            /// The language these messages are in.
+            pub lang: Lang,
+            $($(#[doc = $doc])+ pub $key: &'static str,)+
+        }
+
+        impl Messages {
+            /// Every `(key, message)`, for tests and tooling.
+            pub fn entries(&self) -> Vec<(&'static str, &'static str)> {
+                vec![$((stringify!($key), self.$key),)+]
+            }
+        }
+    };
+}
+
+catalogue! {
+    /// Label of every email field.
+    email_label,
+    /// Login page title and heading.
+    login_title,
+    /// Login page: what happens.
+    login_intro,
+    /// Login page button.
+    login_button,
+    /// "Check your email" title.
+    sent_title,
+    /// `{0}` address, `{1}` minutes.
+    sent_body,
+    /// Label of the code box on the "check your email" page.
+    sent_code_label,
+    /// Button of the code box on the "check your email" page.
+    sent_code_button,
+    /// Before the "ask again" link.
+    sent_nothing_there,
+    /// The "ask again" link.
+    sent_ask_again,
+    /// After the "ask again" link.
+    sent_replaces,
+    /// Confirm page title.
+    confirm_title,
+    /// `{0}` address.
+    confirm_heading,
+    /// `{0}` when, `{1}` IP, `{2}` browser.
+    confirm_requested,
+    /// Confirm page opened in another browser.
+    confirm_other_browser,
+    /// The sign-in button (confirm page, code page, mail).
+    sign_in_button,
+    /// Confirm page: nothing happens until the button.
+    confirm_not_you,
+    /// Code page title.
+    code_title,
+    /// `{0}` when, `{1}` IP, `{2}` browser: requested in another browser.
+    code_other_browser,
+    /// Code page in another browser: if you did not ask.
+    code_not_you,
+    /// `{0}` when the mail was sent.
+    code_from_mail_at,
+    /// Label of the code field.
+    code_label,
+    /// Wrong code, one try left.
+    code_wrong_one_left,
+    /// Wrong code; `{0}` tries left.
+    code_wrong_tries_left,
+    /// What was typed cannot be a code.
+    code_malformed,
+    /// Deny page title.
+    other_browser_title,
+    /// Deny page heading.
+    other_browser_heading,
+    /// `{0}` address, `{1}` when, `{2}` IP and browser.
+    other_browser_body,
+    /// Unknown link: title.
+    link_unknown_title,
+    /// Unknown link: what to do.
+    link_unknown_body,
+    /// Expired link: title.
+    link_expired_title,
+    /// Expired link: what to do.
+    link_expired_body,
+    /// Used link: title.
+    link_used_title,
+    /// Used link: what to do.
+    link_used_body,
+    /// Replaced link: title.
+    link_superseded_title,
+    /// Replaced link: what to do.
+    link_superseded_body,
+    /// Too many wrong codes: title.
+    link_dead_title,
+    /// Too many wrong codes: what to do.
+    link_dead_body,
+    /// The "send a new link" button.
+    link_new_button,
+    /// Second step: title.
+    second_title,
+    /// Second step: heading.
+    second_heading,
+    /// `{0}` address.
+    second_signing_in_as,
+    /// Label of the authenticator code.
+    second_totp_label,
+    /// The verify button.
+    second_verify_button,
+    /// `{0}` phone number.
+    second_sms_label,
+    /// Button: a new text.
+    second_sms_again,
+    /// `{0}` phone number.
+    second_sms_send,
+    /// Recovery code summary.
+    second_recovery_summary,
+    /// Recovery code label.
+    second_recovery_label,
+    /// Recovery code button.
+    second_recovery_button,
+    /// A wrong second-factor code.
+    second_wrong_code,
+    /// A text was sent.
+    second_sms_sent,
+    /// Text messages are turned off.
+    second_sms_unavailable,
+    /// Signed-out page title.
+    signed_out_title,
+    /// Signed-out page heading.
+    signed_out_heading,
+    /// Signed-out page link.
+    signed_out_again,
+    /// Error page: the way back.
+    error_back,
+    /// `{0}` reference id.
+    error_reference,
+    /// 400 title.
+    error_400,
+    /// 401 title.
+    error_401,
+    /// 403 title.
+    error_403,
+    /// 404 title.
+    error_404,
+    /// 410 title.
+    error_410,
+    /// 429 title.
+    error_429,
+    /// 500 title.
+    error_500,
+    /// 503 title.
+    error_503,
+    /// 401 message.
+    error_sign_in_first,
+    /// 404 message.
+    error_not_found,
+    /// 500 message.
+    error_internal,
+    /// 503 message.
+    error_unavailable,
+    /// 429 message; `{0}` is the wait ("3 minutes").
+    error_rate_limited,
+    /// A wait of one second.
+    wait_one_second,
+    /// `{0}` seconds.
+    wait_seconds,
+    /// A wait of one minute.
+    wait_one_minute,
+    /// `{0}` minutes.
+    wait_minutes,
+    /// CSRF: a request from another site.
+    error_cross_site,
+    /// CSRF: the form's token is old or missing.
+    error_form_expired,
+    /// The second-factor step ended.
+    error_step_ended,
+    /// A second-factor code expired or was used (account page).
+    error_code_ended,
+    /// The not-me link is over.
+    error_not_me_ended,
+    /// Changing a factor needs a fresh sign-in with one.
+    error_factor_not_fresh,
+    /// An admin's factor needs the API token.
+    error_admin_needs_token,
+    /// A change by cookie from elsewhere.
+    error_admin_cookie_origin,
+    /// Admin page without a second factor.
+    error_admin_page_needs_factor,
+    /// Admin API without a second factor.
+    error_admin_api_needs_factor,
+    /// Email: empty.
+    email_empty,
+    /// Email: too long.
+    email_too_long,
+    /// Email: control or forbidden characters.
+    email_forbidden_character,
+    /// Email: not an address.
+    email_malformed,
+    /// Mail subject.
+    mail_subject,
+    /// Mail greeting.
+    mail_hello,
+    /// `{0}` site: above the button.
+    mail_use_button,
+    /// `{0}` site: above the link (text part).
+    mail_use_link,
+    /// Above the copyable address.
+    mail_copy_address,
+    /// Above the code.
+    mail_other_device,
+    /// `{0}` minutes, `{1}` time.
+    mail_expiry,
+    /// `{0}` when, `{1}` IP, `{2}` browser.
+    mail_requested,
+    /// What to do if it wasn't you.
+    mail_not_you,
+    /// `{0}` support address.
+    mail_support,
+}
+
+/// English.
+pub static EN: Messages = Messages {
+    lang: Lang::En,
+    email_label: "Email address",
+    login_title: "Sign in",
+    login_intro: "Type your email address. We will mail you a link that signs you in — no password needed.",
+    login_button: "Email me a sign-in link",
+    sent_title: "Check your email",
+    sent_body: "We sent a sign-in link to {0}. Open it in this browser to finish in one click. It works once and expires in {1} minutes.",
+    sent_code_label: "Or type the code from the mail",
+    sent_code_button: "Sign in with the code",
+    sent_nothing_there: "Nothing there? Look in your spam folder, or",
+    sent_ask_again: "ask again",
+    sent_replaces: "— a new link replaces the old one.",
+    confirm_title: "Confirm sign-in",
+    confirm_heading: "Sign in as {0}?",
+    confirm_requested: "This sign-in was requested at {0} from {1} ({2}).",
+    confirm_other_browser: "This is not the browser that asked for the link. Continue only if you asked for it.",
+    sign_in_button: "Sign in",
+    confirm_not_you: "If you did not ask to sign in, close this page: nothing happens until you press the button.",
+    code_title: "Enter the code",
+    code_other_browser: "This link was requested at {0} from {1} ({2}) — a different browser from this one. To finish here, type the code from the same mail.",
+    code_not_you: "If you did not ask for this link, someone may be trying to get you to sign in to their account, or into yours: close this page.",
+    code_from_mail_at: "Type the code from the mail we sent at {0}.",
+    code_label: "Code from the mail",
+    code_wrong_one_left: "That code is not right. One try left.",
+    code_wrong_tries_left: "That code is not right. {0} tries left.",
+    code_malformed: "A code has 8 letters and digits, like K7PM-2QXR.",
+    other_browser_title: "Open the link where you asked for it",
+    other_browser_heading: "Open this link in the browser where you asked for it",
+    other_browser_body: "The sign-in for {0} was requested at {1} from {2}. For safety it can only be finished there: open the link in that browser, or type the code from the mail on its \"Check your email\" page.",
+    link_unknown_title: "This link does not work",
+    link_unknown_body: "The link is incomplete or was never issued. Check that you copied all of it, or ask for a new one.",
+    link_expired_title: "This link has expired",
+    link_expired_body: "Sign-in links work for a limited time. Ask for a new one below.",
+    link_used_title: "This link was already used",
+    link_used_body: "Each sign-in link works once. If that was not you, ask for a new link and sign in; nobody else can use this one.",
+    link_superseded_title: "This link was replaced",
+    link_superseded_body: "A newer link was sent, or you signed in since: only the newest link works. Use it, or ask for a new one.",
+    link_dead_title: "Too many wrong codes",
+    link_dead_body: "This sign-in was stopped after too many wrong codes, and its link no longer works. Ask for a new one.",
+    link_new_button: "Send a new link",
+    second_title: "Second step",
+    second_heading: "One more step",
+    second_signing_in_as: "Signing in as {0}.",
+    second_totp_label: "Code from your authenticator app",
+    second_verify_button: "Verify",
+    second_sms_label: "Code from the text to {0}",
+    second_sms_again: "Text me a new code",
+    second_sms_send: "Text a code to {0}",
+    second_recovery_summary: "Lost your device? Use a recovery code",
+    second_recovery_label: "Recovery code",
+    second_recovery_button: "Use recovery code",
+    second_wrong_code: "That code is not right.",
+    second_sms_sent: "We texted a code to {0}.",
+    second_sms_unavailable: "Text messages are not available.",
+    signed_out_title: "Signed out",
+    signed_out_heading: "You are signed out",
+    signed_out_again: "Sign in again",
+    error_back: "Back to sign-in",
+    error_reference: "Reference: {0} — quote it if you contact support.",
+    error_400: "Bad Request",
+    error_401: "Unauthorized",
+    error_403: "Forbidden",
+    error_404: "Not Found",
+    error_410: "Gone",
+    error_429: "Too Many Requests",
+    error_500: "Internal Server Error",
+    error_503: "Service Unavailable",
+    error_sign_in_first: "Please sign in first.",
+    error_not_found: "There is nothing at this address.",
+    error_internal: "Something went wrong on our side. Nothing was changed.",
+    error_unavailable: "The service is temporarily unavailable. Nothing was changed; please try again in a moment.",
+    error_rate_limited: "Too many attempts. Please wait {0} and try again.",
+    wait_one_second: "1 second",
+    wait_seconds: "{0} seconds",
+    wait_one_minute: "1 minute",
+    wait_minutes: "{0} minutes",
+    error_cross_site: "This request came from another site and was refused.",
+    error_form_expired: "This form has expired. Go back, reload the page and try again.",
+    error_step_ended: "This sign-in step has ended (it expired, was used, or had too many wrong codes). Please sign in again.",
+    error_code_ended: "This code has expired or was used. Start again from your account page.",
+    error_not_me_ended: "This link has expired or was already used. You can still sign out everywhere from your account page.",
+    error_factor_not_fresh: "To change your second factor, sign out and sign in again with it, then make the change within 10 minutes.",
+    error_admin_needs_token: "An administrator's second factor can be removed only with the admin API token.",
+    error_admin_cookie_origin: "A change by cookie must come from this site's own pages.",
+    error_admin_page_needs_factor: "This page is for administrators who signed in with a second factor.",
+    error_admin_api_needs_factor: "This needs an administrator who signed in with a second factor.",
+    email_empty: "Please enter your email address.",
+    email_too_long: "That address is too long.",
+    email_forbidden_character: "That address contains characters that are not allowed.",
+    email_malformed: "That does not look like an email address (name@example.com).",
+    mail_subject: "Your sign-in link",
+    mail_hello: "Hello,",
+    mail_use_button: "Use this button to sign in to {0}:",
+    mail_use_link: "Use this link to sign in to {0}:",
+    mail_copy_address: "Or copy this address into your browser:",
+    mail_other_device: "Opening it on another device? You will be asked for this code:",
+    mail_expiry: "The link and the code work once. The link expires in {0} minutes (at {1}), and so does the code.",
+    mail_requested: "This sign-in was requested at {0} from {1} ({2}).",
+    mail_not_you: "If that was not you, ignore this mail: nobody can sign in without it.",
+    mail_support: "Questions? Write to {0}.",
+};
+
+/// German.
+pub static DE: Messages = Messages {
+    lang: Lang::De,
+    email_label: "E-Mail-Adresse",
+    login_title: "Anmelden",
+    login_intro: "Geben Sie Ihre E-Mail-Adresse ein. Wir schicken Ihnen einen Link, der Sie anmeldet – ganz ohne Passwort.",
+    login_button: "Anmeldelink per E-Mail senden",
+    sent_title: "Sehen Sie in Ihr Postfach",
+    sent_body: "Wir haben einen Anmeldelink an {0} geschickt. Öffnen Sie ihn in diesem Browser, um sich mit einem Klick anzumelden. Er funktioniert einmal und läuft in {1} Minuten ab.",
+    sent_code_label: "Oder geben Sie den Code aus der E-Mail ein",
+    sent_code_button: "Mit dem Code anmelden",
+    sent_nothing_there: "Nichts angekommen? Sehen Sie im Spam-Ordner nach, oder",
+    sent_ask_again: "fordern Sie einen neuen an",
+    sent_replaces: "– ein neuer Link ersetzt den alten.",
+    confirm_title: "Anmeldung bestätigen",
+    confirm_heading: "Als {0} anmelden?",
+    confirm_requested: "Diese Anmeldung wurde am {0} von {1} ({2}) angefordert.",
+    confirm_other_browser: "Dies ist nicht der Browser, der den Link angefordert hat. Fahren Sie nur fort, wenn Sie ihn angefordert haben.",
+    sign_in_button: "Anmelden",
+    confirm_not_you: "Wenn Sie sich nicht anmelden wollten, schließen Sie diese Seite: Ohne den Knopf geschieht nichts.",
+    code_title: "Code eingeben",
+    code_other_browser: "Dieser Link wurde am {0} von {1} ({2}) angefordert – in einem anderen Browser als diesem. Um die Anmeldung hier abzuschließen, geben Sie den Code aus derselben E-Mail ein.",
+    code_not_you: "Wenn Sie diesen Link nicht angefordert haben, versucht vielleicht jemand, Sie in sein Konto oder in Ihres zu locken: Schließen Sie diese Seite.",
+    code_from_mail_at: "Geben Sie den Code aus der E-Mail ein, die wir am {0} geschickt haben.",
+    code_label: "Code aus der E-Mail",
+    code_wrong_one_left: "Dieser Code stimmt nicht. Ein Versuch bleibt.",
+    code_wrong_tries_left: "Dieser Code stimmt nicht. Noch {0} Versuche.",
+    code_malformed: "Ein Code hat 8 Buchstaben und Ziffern, etwa K7PM-2QXR.",
+    other_browser_title: "Öffnen Sie den Link dort, wo Sie ihn angefordert haben",
+    other_browser_heading: "Öffnen Sie diesen Link in dem Browser, in dem Sie ihn angefordert haben",
+    other_browser_body: "Die Anmeldung für {0} wurde am {1} von {2} angefordert. Aus Sicherheitsgründen kann sie nur dort abgeschlossen werden: Öffnen Sie den Link in jenem Browser, oder geben Sie den Code aus der E-Mail auf dessen Seite „Sehen Sie in Ihr Postfach“ ein.",
+    link_unknown_title: "Dieser Link funktioniert nicht",
+    link_unknown_body: "Der Link ist unvollständig oder wurde nie ausgestellt. Prüfen Sie, ob Sie ihn ganz kopiert haben, oder fordern Sie einen neuen an.",
+    link_expired_title: "Dieser Link ist abgelaufen",
+    link_expired_body: "Anmeldelinks gelten nur kurze Zeit. Fordern Sie unten einen neuen an.",
+    link_used_title: "Dieser Link wurde schon benutzt",
+    link_used_body: "Jeder Anmeldelink funktioniert einmal. Wenn Sie das nicht waren, fordern Sie einen neuen an und melden Sie sich an; niemand sonst kann diesen Link benutzen.",
+    link_superseded_title: "Dieser Link wurde ersetzt",
+    link_superseded_body: "Ein neuerer Link wurde geschickt, oder Sie haben sich inzwischen angemeldet: Nur der neueste Link funktioniert. Benutzen Sie ihn, oder fordern Sie einen neuen an.",
+    link_dead_title: "Zu viele falsche Codes",
+    link_dead_body: "Diese Anmeldung wurde nach zu vielen falschen Codes gestoppt, und ihr Link funktioniert nicht mehr. Fordern Sie einen neuen an.",
+    link_new_button: "Neuen Link senden",
+    second_title: "Zweiter Schritt",
+    second_heading: "Noch ein Schritt",
+    second_signing_in_as: "Anmeldung als {0}.",
+    second_totp_label: "Code aus Ihrer Authenticator-App",
+    second_verify_button: "Bestätigen",
+    second_sms_label: "Code aus der SMS an {0}",
+    second_sms_again: "Neuen Code per SMS senden",
+    second_sms_send: "Code per SMS an {0} senden",
+    second_recovery_summary: "Gerät verloren? Benutzen Sie einen Wiederherstellungscode",
+    second_recovery_label: "Wiederherstellungscode",
+    second_recovery_button: "Wiederherstellungscode benutzen",
+    second_wrong_code: "Dieser Code stimmt nicht.",
+    second_sms_sent: "Wir haben einen Code an {0} geschickt.",
+    second_sms_unavailable: "SMS sind nicht verfügbar.",
+    signed_out_title: "Abgemeldet",
+    signed_out_heading: "Sie sind abgemeldet",
+    signed_out_again: "Wieder anmelden",
+    error_back: "Zurück zur Anmeldung",
+    error_reference: "Referenz: {0} – geben Sie sie an, wenn Sie den Support kontaktieren.",
+    error_400: "Ungültige Anfrage",
+    error_401: "Nicht angemeldet",
+    error_403: "Nicht erlaubt",
+    error_404: "Nicht gefunden",
+    error_410: "Nicht mehr gültig",
+    error_429: "Zu viele Versuche",
+    error_500: "Interner Fehler",
+    error_503: "Dienst nicht verfügbar",
+    error_sign_in_first: "Bitte melden Sie sich zuerst an.",
+    error_not_found: "Unter dieser Adresse gibt es nichts.",
+    error_internal: "Bei uns ist etwas schiefgegangen. Es wurde nichts geändert.",
+    error_unavailable: "Der Dienst ist vorübergehend nicht erreichbar. Es wurde nichts geändert; bitte versuchen Sie es gleich noch einmal.",
+    error_rate_limited: "Zu viele Versuche. Bitte warten Sie {0} und versuchen Sie es dann erneut.",
+    wait_one_second: "1 Sekunde",
+    wait_seconds: "{0} Sekunden",
+    wait_one_minute: "1 Minute",
+    wait_minutes: "{0} Minuten",
+    error_cross_site: "Diese Anfrage kam von einer anderen Website und wurde abgelehnt.",
+    error_form_expired: "Dieses Formular ist abgelaufen. Gehen Sie zurück, laden Sie die Seite neu und versuchen Sie es noch einmal.",
+    error_step_ended: "Dieser Anmeldeschritt ist beendet (abgelaufen, benutzt oder zu viele falsche Codes). Bitte melden Sie sich erneut an.",
+    error_code_ended: "Dieser Code ist abgelaufen oder wurde benutzt. Beginnen Sie noch einmal auf Ihrer Kontoseite.",
+    error_not_me_ended: "Dieser Link ist abgelaufen oder wurde schon benutzt. Auf Ihrer Kontoseite können Sie sich trotzdem überall abmelden.",
+    error_factor_not_fresh: "Um Ihren zweiten Faktor zu ändern, melden Sie sich ab und mit ihm wieder an; ändern Sie ihn dann innerhalb von 10 Minuten.",
+    error_admin_needs_token: "Der zweite Faktor eines Administrators kann nur mit dem Admin-API-Token entfernt werden.",
+    error_admin_cookie_origin: "Eine Änderung per Cookie muss von den Seiten dieser Website kommen.",
+    error_admin_page_needs_factor: "Diese Seite ist für Administratoren, die sich mit einem zweiten Faktor angemeldet haben.",
+    error_admin_api_needs_factor: "Dazu braucht es einen Administrator, der sich mit einem zweiten Faktor angemeldet hat.",
+    email_empty: "Bitte geben Sie Ihre E-Mail-Adresse ein.",
+    email_too_long: "Diese Adresse ist zu lang.",
+    email_forbidden_character: "Diese Adresse enthält unzulässige Zeichen.",
+    email_malformed: "Das sieht nicht wie eine E-Mail-Adresse aus (name@example.com).",
+    mail_subject: "Ihr Anmeldelink",
+    mail_hello: "Hallo,",
+    mail_use_button: "Mit diesem Knopf melden Sie sich bei {0} an:",
+    mail_use_link: "Mit diesem Link melden Sie sich bei {0} an:",
+    mail_copy_address: "Oder kopieren Sie diese Adresse in Ihren Browser:",
+    mail_other_device: "Öffnen Sie ihn auf einem anderen Gerät? Dann werden Sie nach diesem Code gefragt:",
+    mail_expiry: "Link und Code funktionieren einmal. Der Link läuft in {0} Minuten ab (um {1}), der Code ebenso.",
+    mail_requested: "Diese Anmeldung wurde am {0} von {1} ({2}) angefordert.",
+    mail_not_you: "Wenn Sie das nicht waren, ignorieren Sie diese E-Mail: Ohne sie kann sich niemand anmelden.",
+    mail_support: "Fragen? Schreiben Sie an {0}.",
+};
+
+impl Messages {
+    /// `text` with `{0}` replaced by `a`. The result is plain text (templates escape it).
+    pub fn fill(&self, text: &str, a: impl Display) -> String {
+        substitute(text, &[a.to_string()], false)
+    }
+
+    /// `text` with `{0}` and `{1}` replaced.
+    pub fn fill2(&self, text: &str, a: impl Display, b: impl Display) -> String {
+        substitute(text, &[a.to_string(), b.to_string()], false)
+    }
+
+    /// `text` with `{0}`, `{1}` and `{2}` replaced.
+    pub fn fill3(&self, text: &str, a: impl Display, b: impl Display, c: impl Display) -> String {
+        substitute(text, &[a.to_string(), b.to_string(), c.to_string()], false)
+    }
+
+    /// HTML: `text` escaped, with `{0}` replaced by `a` escaped and in `<strong>`. For `|safe`.
+    pub fn strong(&self, text: &str, a: impl Display) -> String {
+        substitute(text, &[a.to_string()], true)
+    }
+
+    /// HTML: like [`Messages::strong`], with `{0}` and `{1}` in `<strong>`.
+    pub fn strong2(&self, text: &str, a: impl Display, b: impl Display) -> String {
+        substitute(text, &[a.to_string(), b.to_string()], true)
+    }
+
+    /// "3 minutes", "1 minute", "20 seconds": a wait, rounded up.
+    pub fn wait(&self, wait: std::time::Duration) -> String {
+        let secs = wait.as_secs().max(1);
+        match secs {
+            1 => self.wait_one_second.to_owned(),
+            2..=59 => self.fill(self.wait_seconds, secs),
+            60..=119 => self.wait_one_minute.to_owned(),
+            _ => self.fill(self.wait_minutes, secs.div_ceil(60)),
+        }
+    }
+
+    /// The title of an error page with this status.
+    pub fn status_title(&self, status: u16) -> &'static str {
+        match status {
+            400 => self.error_400,
+            401 => self.error_401,
+            403 => self.error_403,
+            404 => self.error_404,
+            410 => self.error_410,
+            429 => self.error_429,
+            503 => self.error_503,
+            _ => self.error_500,
+        }
+    }
+}
+
+/// A message key: a field of [`Messages`], chosen without knowing the language yet.
+pub type Text = fn(&Messages) -> &'static str;
+
+/// Replaces `{i}` by `args[i]`; with `html`, escapes the text and wraps arguments in `<strong>`.
+fn substitute(text: &str, args: &[String], html: bool) -> String {
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let (before, from) = rest.split_at(start);
+        push(&mut out, before, html);
+        let index = from[1..].find('}').and_then(|end| from[1..=end].parse::<usize>().ok().map(|i| (i, end + 2)));
+        match index.and_then(|(i, len)| args.get(i).map(|a| (a, len))) {
+            Some((arg, len)) => {
+                if html {
+                    out.push_str("<strong>");
+                    push(&mut out, arg, true);
+                    out.push_str("</strong>");
+                } else {
+                    out.push_str(arg);
+                }
+                rest = &from[len..];
+            }
+            None => {
+                push(&mut out, "{", html);
+                rest = &from[1..];
+            }
+        }
+    }
+    push(&mut out, rest, html);
+    out
+}
+
+fn push(out: &mut String, text: &str, html: bool) {
+    if !html {
+        out.push_str(text);
+        return;
+    }
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placeholders(text: &str) -> Vec<&str> {
+        let mut found: Vec<&str> = ["{0}", "{1}", "{2}"].into_iter().filter(|p| text.contains(p)).collect();
+        found.sort_unstable();
+        found
+    }
+
+    #[test]
+    fn every_key_has_a_translation_in_every_language_with_the_same_placeholders() {
+        let english = EN.entries();
+        for lang in Lang::ALL {
+            let messages = lang.messages();
+            assert_eq!(messages.lang, lang);
+            let entries = messages.entries();
+            assert_eq!(entries.len(), english.len());
+            for ((key, text), (_, en)) in entries.iter().zip(&english) {
+                assert!(!text.trim().is_empty(), "{lang:?}: {key} is empty");
+                assert_eq!(placeholders(text), placeholders(en), "{lang:?}: {key} placeholders differ from English");
+            }
+        }
+    }
+
+    #[test]
+    fn german_is_not_a_copy_of_english() {
+        let same: Vec<_> = EN
+            .entries()
+            .into_iter()
+            .zip(DE.entries())
+            .filter(|((_, en), (_, de))| en == de)
+            .map(|((key, _), _)| key)
+            .collect();
+        assert!(same.is_empty(), "untranslated: {same:?}");
+    }
+
+    #[test]
+    fn accept_language_picks_the_highest_q_we_speak() {
+        assert_eq!(Lang::negotiate("de"), Lang::De);
+        assert_eq!(Lang::negotiate("de-AT,de;q=0.9,en;q=0.8"), Lang::De);
+        assert_eq!(Lang::negotiate("en-GB,en;q=0.9,de;q=0.8"), Lang::En);
+        assert_eq!(Lang::negotiate("fr-CH, fr;q=0.9, de;q=0.7, *;q=0.5"), Lang::De);
+        assert_eq!(Lang::negotiate("en;q=0.5, DE;q=0.6"), Lang::De);
+        assert_eq!(Lang::negotiate("de;q=0, en;q=0.1"), Lang::En);
+    }
+
+    #[test]
+    fn anything_else_is_english() {
+        for header in ["", "fr", "*", "de;q=0", "de;q=banana", "xx-YY", ",,;;", "de;q=1.5"] {
+            assert_eq!(Lang::negotiate(header), Lang::En, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_filled_and_html_is_escaped() {
+        assert_eq!(EN.fill2("a {1} b {0}", "x", 2), "a 2 b x");
+        assert_eq!(EN.fill("{3} {x} {0", "y"), "{3} {x} {0");
+        assert_eq!(EN.strong("<to> {0}", "a&b"), "&lt;to&gt; <strong>a&amp;b</strong>");
+    }
+
+    #[test]
+    fn waits_read_in_minutes_rounded_up() {
+        use std::time::Duration;
+        assert_eq!(EN.wait(Duration::from_secs(0)), "1 second");
+        assert_eq!(EN.wait(Duration::from_secs(45)), "45 seconds");
+        assert_eq!(EN.wait(Duration::from_secs(90)), "1 minute");
+        assert_eq!(EN.wait(Duration::from_secs(121)), "3 minutes");
+        assert_eq!(DE.wait(Duration::from_secs(900)), "15 Minuten");
+    }
+}
