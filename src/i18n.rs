@@ -303,6 +303,92 @@ catalogue! {
     mail_not_you,
     /// `{0}` support address.
     mail_support,
+    /// Account page title and heading.
+    account_title,
+    /// Account page: the address.
+    account_email,
+    /// Account page: when and how you signed in.
+    account_signed_in,
+    /// `{0}` when, `{1}` sign-in methods.
+    account_signed_in_with,
+    /// Account page: when the session ends.
+    account_session_ends,
+    /// Account page: the second-factor heading.
+    account_second_factor,
+    /// Account page: before the authenticator app's state.
+    account_totp,
+    /// A factor that is on.
+    account_on,
+    /// A factor that is off.
+    account_off,
+    /// `{0}` recovery codes left.
+    account_recovery_left,
+    /// Label of the code that makes new recovery codes.
+    account_regenerate_label,
+    /// Button: new recovery codes.
+    account_regenerate_button,
+    /// Label of the code that turns the app off.
+    account_disable_label,
+    /// Button: turn the app off.
+    account_disable_button,
+    /// Why a second factor.
+    account_totp_why,
+    /// Setting up an authenticator app: title, heading and the account page's button.
+    enroll_title,
+    /// Account page: before the phone number.
+    account_sms,
+    /// Label of the phone number field.
+    account_phone_label,
+    /// Text messages are the weaker factor.
+    account_phone_weaker,
+    /// Button: text a code to the new number.
+    account_phone_button,
+    /// Account page: the session list heading.
+    account_sessions,
+    /// `{0}` browser, `{1}` IP address.
+    account_device_from,
+    /// The session of this browser.
+    account_this_browser,
+    /// `{0}` created, `{1}` last seen.
+    account_since,
+    /// Account page: the activity heading.
+    account_activity,
+    /// The sign-out button (account page, sign-out question).
+    sign_out_button,
+    /// The sign-out-everywhere button.
+    sign_out_everywhere_button,
+    /// Activity: a session began.
+    activity_signed_in,
+    /// Activity: a session ended.
+    activity_signed_out,
+    /// Activity: every session ended.
+    activity_signed_out_everywhere,
+    /// Activity: a second factor passed.
+    activity_factor_passed,
+    /// Activity: a wrong second-factor code.
+    activity_factor_failed,
+    /// Activity: an administrator's change.
+    activity_admin,
+    /// Activity: anything else.
+    activity_other,
+    /// Sign-out question: title.
+    logout_title,
+    /// Sign-out question: heading.
+    logout_heading,
+    /// Sign-out question: why it is asked.
+    logout_body,
+    /// Not-me page title.
+    not_me_title,
+    /// Not-me page heading.
+    not_me_heading,
+    /// Not-me page: what the button does.
+    not_me_body,
+    /// Not-me page button.
+    not_me_button,
+    /// Not-me page, done: heading.
+    not_me_done_heading,
+    /// Not-me page, done: what happened and what to do.
+    not_me_done_body,
 }
 
 /// English.
@@ -407,6 +493,49 @@ pub static EN: Messages = Messages {
     mail_requested: "This sign-in was requested at {0} from {1} ({2}).",
     mail_not_you: "If that was not you, ignore this mail: nobody can sign in without it.",
     mail_support: "Questions? Write to {0}.",
+    account_title: "Your account",
+    account_email: "Email",
+    account_signed_in: "Signed in",
+    account_signed_in_with: "{0} with {1}",
+    account_session_ends: "This session ends",
+    account_second_factor: "Second factor",
+    account_totp: "Authenticator app:",
+    account_on: "on",
+    account_off: "off",
+    account_recovery_left: "Recovery codes left: {0}.",
+    account_regenerate_label: "New recovery codes (code from your app)",
+    account_regenerate_button: "Make new recovery codes",
+    account_disable_label: "Turn off (code from your app)",
+    account_disable_button: "Turn off the authenticator app",
+    account_totp_why: "A second factor keeps your account safe if someone gets into your mailbox.",
+    enroll_title: "Set up an authenticator app",
+    account_sms: "Text messages:",
+    account_phone_label: "Or get codes by text message",
+    account_phone_weaker: "Text messages are the weaker choice: numbers can be hijacked. An authenticator app is safer.",
+    account_phone_button: "Text me a code",
+    account_sessions: "Where you are signed in",
+    account_device_from: "{0} from {1}",
+    account_this_browser: "this browser",
+    account_since: "since {0}, last seen {1}",
+    account_activity: "Recent activity",
+    sign_out_button: "Sign out",
+    sign_out_everywhere_button: "Sign out everywhere",
+    activity_signed_in: "Signed in",
+    activity_signed_out: "Signed out",
+    activity_signed_out_everywhere: "Signed out everywhere",
+    activity_factor_passed: "Second factor passed",
+    activity_factor_failed: "Wrong second-factor code",
+    activity_admin: "Changed by an administrator",
+    activity_other: "Sign-in activity",
+    logout_title: "Sign out",
+    logout_heading: "Sign out?",
+    logout_body: "An app asked to sign you out of this service.",
+    not_me_title: "Not you?",
+    not_me_heading: "Was that sign-in not you?",
+    not_me_body: "Pressing the button signs your account out on every device and voids any sign-in links still waiting. You can then sign in again with a fresh link.",
+    not_me_button: "It wasn't me: sign out everywhere",
+    not_me_done_heading: "You are signed out everywhere",
+    not_me_done_body: "Every session of your account has ended and any sign-in link still waiting no longer works. Sign in again with a fresh link, and check the security of your mailbox: whoever signed in had access to your mail.",
 };
 
 /// German.
@@ -511,6 +640,49 @@ pub static DE: Messages = Messages {
     mail_requested: "Diese Anmeldung wurde am {0} von {1} ({2}) angefordert.",
     mail_not_you: "Wenn Sie das nicht waren, ignorieren Sie diese E-Mail: Ohne sie kann sich niemand anmelden.",
     mail_support: "Fragen? Schreiben Sie an {0}.",
+    account_title: "Ihr Konto",
+    account_email: "E-Mail",
+    account_signed_in: "Angemeldet",
+    account_signed_in_with: "{0} mit {1}",
+    account_session_ends: "Diese Sitzung endet",
+    account_second_factor: "Zweiter Faktor",
+    account_totp: "Authenticator-App:",
+    account_on: "an",
+    account_off: "aus",
+    account_recovery_left: "Verbleibende Wiederherstellungscodes: {0}.",
+    account_regenerate_label: "Neue Wiederherstellungscodes (Code aus Ihrer App)",
+    account_regenerate_button: "Neue Wiederherstellungscodes erstellen",
+    account_disable_label: "Ausschalten (Code aus Ihrer App)",
+    account_disable_button: "Authenticator-App ausschalten",
+    account_totp_why: "Ein zweiter Faktor schützt Ihr Konto, falls jemand in Ihr Postfach gelangt.",
+    enroll_title: "Authenticator-App einrichten",
+    account_sms: "SMS:",
+    account_phone_label: "Oder Codes per SMS erhalten",
+    account_phone_weaker: "SMS sind die schwächere Wahl: Telefonnummern können gekapert werden. Eine Authenticator-App ist sicherer.",
+    account_phone_button: "Code per SMS senden",
+    account_sessions: "Wo Sie angemeldet sind",
+    account_device_from: "{0} von {1}",
+    account_this_browser: "dieser Browser",
+    account_since: "seit {0}, zuletzt aktiv {1}",
+    account_activity: "Letzte Aktivitäten",
+    sign_out_button: "Abmelden",
+    sign_out_everywhere_button: "Überall abmelden",
+    activity_signed_in: "Angemeldet",
+    activity_signed_out: "Abgemeldet",
+    activity_signed_out_everywhere: "Überall abgemeldet",
+    activity_factor_passed: "Zweiter Faktor bestätigt",
+    activity_factor_failed: "Falscher Code für den zweiten Faktor",
+    activity_admin: "Von einem Administrator geändert",
+    activity_other: "Anmeldeaktivität",
+    logout_title: "Abmeldung",
+    logout_heading: "Abmelden?",
+    logout_body: "Eine App möchte Sie von diesem Dienst abmelden.",
+    not_me_title: "Nicht Sie?",
+    not_me_heading: "Waren Sie das nicht?",
+    not_me_body: "Der Knopf meldet Ihr Konto auf allen Geräten ab und macht alle noch wartenden Anmeldelinks ungültig. Danach können Sie sich mit einem neuen Link wieder anmelden.",
+    not_me_button: "Das war ich nicht: überall abmelden",
+    not_me_done_heading: "Sie sind überall abgemeldet",
+    not_me_done_body: "Alle Sitzungen Ihres Kontos sind beendet, und kein noch wartender Anmeldelink funktioniert mehr. Melden Sie sich mit einem neuen Link wieder an und prüfen Sie die Sicherheit Ihres Postfachs: Wer sich angemeldet hat, hatte Zugriff auf Ihre E-Mails.",
 };
 
 impl Messages {

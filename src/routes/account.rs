@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::audit::EventKind;
 use crate::domain::SessionId;
 use crate::error::AppError;
-use crate::i18n::{EN, Messages};
+use crate::i18n::{Lang, Messages};
 use crate::session::{SessionClaims, SessionError};
 
 /// `GET /account`.
@@ -43,15 +43,15 @@ pub struct ActivityRow {
     ip: String,
 }
 
-fn describe(kind: EventKind) -> &'static str {
+fn describe(kind: EventKind, t: &'static Messages) -> &'static str {
     match kind {
-        EventKind::SessionIssued => "Signed in",
-        EventKind::SessionEnded => "Signed out",
-        EventKind::SessionsRevoked => "Signed out everywhere",
-        EventKind::SecondFactorPassed => "Second factor passed",
-        EventKind::SecondFactorFailed => "Wrong second-factor code",
-        EventKind::AdminAction => "Changed by an administrator",
-        _ => "Sign-in activity",
+        EventKind::SessionIssued => t.activity_signed_in,
+        EventKind::SessionEnded => t.activity_signed_out,
+        EventKind::SessionsRevoked => t.activity_signed_out_everywhere,
+        EventKind::SecondFactorPassed => t.activity_factor_passed,
+        EventKind::SecondFactorFailed => t.activity_factor_failed,
+        EventKind::AdminAction => t.activity_admin,
+        _ => t.activity_other,
     }
 }
 
@@ -106,6 +106,7 @@ fn to_login() -> HttpResponse {
 /// `GET /account`: who you are and where you are signed in; strangers go to the login page.
 pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+    let t = Lang::of(&req).messages();
     let sessions = state
         .sessions
         .list(&claims)
@@ -126,7 +127,7 @@ pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
         .into_iter()
         .map(|e| ActivityRow {
             at: e.at.get(..16).unwrap_or_default().replace('T', " ") + " UTC",
-            what: describe(e.kind),
+            what: describe(e.kind, t),
             device: e.browser,
             ip: e.ip,
         })
@@ -135,7 +136,7 @@ pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
     let recovery_left = state.second.recovery_left(&claims.sub).await?;
     let csrf = csrf::issue(&req, &state.keys)?;
     let template = AccountPage {
-        t: &EN,
+        t,
         has_totp: factors.totp.is_some(),
         recovery_left,
         phone: factors.phone_masked,
@@ -249,7 +250,8 @@ pub async fn not_me_page(
         return Err(AppError::Gone(|t| t.error_not_me_ended));
     }
     let csrf = csrf::issue(&req, &state.keys)?;
-    let template = NotMePage { t: &EN, csrf: csrf.token.clone(), token: query.token.clone(), done: false };
+    let template =
+        NotMePage { t: Lang::of(&req).messages(), csrf: csrf.token.clone(), token: query.token.clone(), done: false };
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
 }
 
@@ -265,6 +267,6 @@ pub async fn not_me(
         return Err(AppError::Gone(|t| t.error_not_me_ended));
     };
     state.oidc.notify_ended(&user, None).await;
-    let template = NotMePage { t: &EN, csrf: String::new(), token: String::new(), done: true };
+    let template = NotMePage { t: Lang::of(&req).messages(), csrf: String::new(), token: String::new(), done: true };
     Ok(page(&req, StatusCode::OK, template, &[cookies::removal(cookies::SESSION)]))
 }

@@ -13,7 +13,7 @@ use super::{cookies, csrf, page};
 use crate::app::AppState;
 use crate::domain::LocalPath;
 use crate::error::{ApiError, AppError};
-use crate::i18n::{EN, Lang, Messages};
+use crate::i18n::{Lang, Messages};
 use crate::oidc::service::{AuthorizeError, AuthorizeParams, TokenError, TokenForm};
 
 /// "Sign out?" when a logout request cannot prove it came from the app.
@@ -219,7 +219,12 @@ pub async fn logout(
             return Err(AppError::BadRequest("This sign-out request cannot be verified.".to_owned()));
         }
         let csrf = csrf::issue(&req, &state.keys)?;
-        return Ok(page(&req, StatusCode::OK, LogoutConfirmPage { t: &EN, csrf: csrf.token.clone() }, &csrf.cookies()));
+        return Ok(page(
+            &req,
+            StatusCode::OK,
+            LogoutConfirmPage { t: Lang::of(&req).messages(), csrf: csrf.token.clone() },
+            &csrf.cookies(),
+        ));
     };
     if params.post_logout_redirect_uri.as_deref().is_some_and(|uri| !client.allows_post_logout(uri)) {
         return Err(AppError::BadRequest("The app asked to return to an address it did not register.".to_owned()));
@@ -228,7 +233,12 @@ pub async fn logout(
     let Some(session) = current_session(&req, &state).await?.filter(|s| s.sid == claims.sid && s.sub == claims.sub)
     else {
         let csrf = csrf::issue(&req, &state.keys)?;
-        return Ok(page(&req, StatusCode::OK, LogoutConfirmPage { t: &EN, csrf: csrf.token.clone() }, &csrf.cookies()));
+        return Ok(page(
+            &req,
+            StatusCode::OK,
+            LogoutConfirmPage { t: Lang::of(&req).messages(), csrf: csrf.token.clone() },
+            &csrf.cookies(),
+        ));
     };
     state.sessions.end(&session).await?;
     let origin = super::client::request_origin(&req, &state.trusted_proxies);

@@ -79,6 +79,31 @@ async fn a_german_browser_gets_german_pages_and_a_german_mail() {
 }
 
 #[tokio::test]
+async fn a_german_browser_gets_its_account_page_in_german_after_signing_in() {
+    let app = spawn_app().await;
+    assert_eq!(post_login_in(&app, "greta@example.com", "de").await.status(), StatusCode::OK);
+    let token = token_from_link(&magic_link_from(&app.mail.wait_for(1).await[0]));
+    let confirm = get_in(&app, &format!("/login/verify?token={token}"), "de").await.text().await.unwrap();
+    let csrf = hidden_field(&confirm, "csrf").unwrap();
+    let request = app.client.post(format!("{}/login/verify", app.address)).header(ACCEPT_LANGUAGE, "de");
+    let signed_in = app.send(request.form(&[("token", token.as_str()), ("csrf", csrf.as_str())])).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+
+    let response = get_in(&app, "/account", "de-DE,de;q=0.9,en;q=0.8").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(content_language(&response), "de");
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"<html lang="de">"#) && html.contains("<h1>Ihr Konto</h1>"), "{html}");
+    assert!(html.contains("greta@example.com") && html.contains("Überall abmelden"), "{html}");
+    assert!(html.contains("Letzte Aktivitäten") && html.contains("Angemeldet"), "{html}");
+    assert!(!html.contains("Your account") && !html.contains("Sign out everywhere"), "{html}");
+
+    // The same session from an English browser reads English.
+    let html = get_in(&app, "/account", "en").await.text().await.unwrap();
+    assert!(html.contains(r#"<html lang="en">"#) && html.contains("<h1>Your account</h1>"), "{html}");
+}
+
+#[tokio::test]
 async fn a_language_we_do_not_speak_falls_back_to_english() {
     let app = spawn_app().await;
     let response = get_in(&app, "/login", "fr-CH, fr;q=0.9, *;q=0.5").await;
