@@ -389,6 +389,38 @@ catalogue! {
     not_me_done_heading,
     /// Not-me page, done: what happened and what to do.
     not_me_done_body,
+    /// Enrollment forced by policy.
+    enroll_required,
+    /// How to set up the app.
+    enroll_scan,
+    /// Before the key typed by hand.
+    enroll_by_hand,
+    /// Label of the app's first code.
+    enroll_code_label,
+    /// Button: turn the app on.
+    enroll_button,
+    /// A wrong first code from the new app.
+    enroll_wrong_code,
+    /// Recovery codes: title.
+    recovery_title,
+    /// Recovery codes: heading.
+    recovery_heading,
+    /// Recovery codes: what they are for.
+    recovery_body,
+    /// Recovery codes: the way on.
+    recovery_continue,
+    /// Phone confirmation: title and heading.
+    phone_title,
+    /// `{0}` masked phone number.
+    phone_sent,
+    /// Stands for the number when it is not known.
+    phone_yours,
+    /// Label of the texted code.
+    phone_code_label,
+    /// Button: confirm the phone.
+    phone_button,
+    /// Link back to the account page.
+    phone_back,
 }
 
 /// English.
@@ -536,6 +568,22 @@ pub static EN: Messages = Messages {
     not_me_button: "It wasn't me: sign out everywhere",
     not_me_done_heading: "You are signed out everywhere",
     not_me_done_body: "Every session of your account has ended and any sign-in link still waiting no longer works. Sign in again with a fresh link, and check the security of your mailbox: whoever signed in had access to your mail.",
+    enroll_required: "Your account needs a second factor before you can sign in.",
+    enroll_scan: "Scan this code with an authenticator app (such as Aegis, Google Authenticator or 1Password), then type the 6-digit code it shows.",
+    enroll_by_hand: "Can't scan? Enter this key by hand:",
+    enroll_code_label: "6-digit code",
+    enroll_button: "Turn on",
+    enroll_wrong_code: "That code is not right. Try the one your app shows now.",
+    recovery_title: "Your recovery codes",
+    recovery_heading: "Save your recovery codes",
+    recovery_body: "If you lose your authenticator app, each of these codes signs you in once. They are shown only now: print them or keep them in a password manager.",
+    recovery_continue: "I have saved them — continue",
+    phone_title: "Confirm your phone",
+    phone_sent: "We texted a 6-digit code to {0}. It works for 5 minutes.",
+    phone_yours: "your phone",
+    phone_code_label: "Code from the text",
+    phone_button: "Confirm",
+    phone_back: "Back to your account",
 };
 
 /// German.
@@ -683,6 +731,22 @@ pub static DE: Messages = Messages {
     not_me_button: "Das war ich nicht: überall abmelden",
     not_me_done_heading: "Sie sind überall abgemeldet",
     not_me_done_body: "Alle Sitzungen Ihres Kontos sind beendet, und kein noch wartender Anmeldelink funktioniert mehr. Melden Sie sich mit einem neuen Link wieder an und prüfen Sie die Sicherheit Ihres Postfachs: Wer sich angemeldet hat, hatte Zugriff auf Ihre E-Mails.",
+    enroll_required: "Ihr Konto braucht einen zweiten Faktor, bevor Sie sich anmelden können.",
+    enroll_scan: "Scannen Sie diesen Code mit einer Authenticator-App (etwa Aegis, Google Authenticator oder 1Password) und geben Sie dann den 6-stelligen Code ein, den sie anzeigt.",
+    enroll_by_hand: "Scannen klappt nicht? Geben Sie diesen Schlüssel von Hand ein:",
+    enroll_code_label: "6-stelliger Code",
+    enroll_button: "Einschalten",
+    enroll_wrong_code: "Dieser Code stimmt nicht. Versuchen Sie den, den Ihre App jetzt anzeigt.",
+    recovery_title: "Ihre Wiederherstellungscodes",
+    recovery_heading: "Speichern Sie Ihre Wiederherstellungscodes",
+    recovery_body: "Falls Sie Ihre Authenticator-App verlieren, meldet Sie jeder dieser Codes einmal an. Sie werden nur jetzt angezeigt: Drucken Sie sie aus oder bewahren Sie sie in einem Passwortmanager auf.",
+    recovery_continue: "Ich habe sie gespeichert – weiter",
+    phone_title: "Telefon bestätigen",
+    phone_sent: "Wir haben einen 6-stelligen Code per SMS an {0} geschickt. Er gilt 5 Minuten.",
+    phone_yours: "Ihr Telefon",
+    phone_code_label: "Code aus der SMS",
+    phone_button: "Bestätigen",
+    phone_back: "Zurück zu Ihrem Konto",
 };
 
 impl Messages {

@@ -15,7 +15,7 @@ use super::{client, csrf, page};
 use crate::app::AppState;
 use crate::domain::PhoneNumber;
 use crate::error::AppError;
-use crate::i18n::{EN, Messages};
+use crate::i18n::{Lang, Messages};
 use crate::mfa::service::{EnrollSlot, MfaError};
 use crate::session::SessionClaims;
 
@@ -81,7 +81,12 @@ pub async fn enroll_totp(
     }
     let enrollment = state.second.begin_totp(&claims.sub, &claims.email, EnrollSlot::Account).await.map_err(as_page)?;
     let csrf = csrf::issue(&req, &state.keys)?;
-    Ok(page(&req, StatusCode::OK, EnrollPage::new(&csrf, "/account/totp/confirm", enrollment, None), &csrf.cookies()))
+    Ok(page(
+        &req,
+        StatusCode::OK,
+        EnrollPage::new(Lang::of(&req).messages(), &csrf, "/account/totp/confirm", enrollment, None),
+        &csrf.cookies(),
+    ))
 }
 
 /// `POST /account/totp/confirm`: the first code turns TOTP on; recovery codes shown once.
@@ -93,14 +98,17 @@ pub async fn confirm_totp(
     let claims = signed_in(&req, &state, &form.csrf).await?;
     require_fresh_factor(&state, &claims).await?;
     match state.second.confirm_totp(&claims.sub, &form.code, EnrollSlot::Account).await {
-        Ok(codes) => Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(&codes, "/account"), &[])),
+        Ok(codes) => {
+            Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
+        }
         Err(MfaError::WrongCode) => {
             let enrollment =
                 state.second.pending_totp(&claims.sub, &claims.email, EnrollSlot::Account).await.map_err(as_page)?;
             let enrollment = enrollment.ok_or_else(|| as_page(MfaError::NothingPending))?;
             let csrf = csrf::issue(&req, &state.keys)?;
-            let error = Some("That code is not right. Try the one your app shows now.".to_owned());
-            let template = EnrollPage::new(&csrf, "/account/totp/confirm", enrollment, error);
+            let error = Some(Lang::of(&req).messages().enroll_wrong_code.to_owned());
+            let template =
+                EnrollPage::new(Lang::of(&req).messages(), &csrf, "/account/totp/confirm", enrollment, error);
             Ok(page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()))
         }
         Err(e) => Err(as_page(e)),
@@ -129,7 +137,7 @@ pub async fn regenerate_recovery(
         return Err(as_page(MfaError::WrongCode));
     }
     let codes = state.second.regenerate_recovery(&claims.sub).await.map_err(as_page)?;
-    Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(&codes, "/account"), &[]))
+    Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
 }
 
 /// `POST /account/phone`: texts a code to verify a phone number (E.164, allowed country).
@@ -147,7 +155,8 @@ pub async fn add_phone(
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let csrf = csrf::issue(&req, &state.keys)?;
     state.second.start_phone_enrollment(&claims.sub, &phone, origin.ip).await.map_err(as_page)?;
-    let template = PhoneConfirmPage { t: &EN, csrf: csrf.token.clone(), number: phone.masked(), error: None };
+    let t = Lang::of(&req).messages();
+    let template = PhoneConfirmPage { t, csrf: csrf.token.clone(), number: phone.masked(), error: None };
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
 }
 
@@ -163,16 +172,17 @@ pub async fn confirm_phone(
     match state.second.confirm_phone(&claims.sub, &form.code).await {
         Ok(_) if state.second.recovery_left(&claims.sub).await? == 0 => {
             let codes = state.second.regenerate_recovery(&claims.sub).await.map_err(as_page)?;
-            Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(&codes, "/account"), &[]))
+            Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
         }
         Ok(_) => Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish()),
         Err(MfaError::WrongCode) => {
             let csrf = csrf::issue(&req, &state.keys)?;
+            let t = Lang::of(&req).messages();
             let template = PhoneConfirmPage {
-                t: &EN,
+                t,
                 csrf: csrf.token.clone(),
-                number: "your phone".to_owned(),
-                error: Some("That code is not right.".to_owned()),
+                number: t.phone_yours.to_owned(),
+                error: Some(t.second_wrong_code.to_owned()),
             };
             Ok(page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()))
         }

@@ -12,7 +12,7 @@ use super::verify::signed_in_cookies;
 use super::{client, cookies, csrf, page};
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::i18n::{EN, Lang, Messages};
+use crate::i18n::{Lang, Messages};
 use crate::mfa::recovery::RecoveryCode;
 use crate::mfa::service::TotpEnrollment;
 use crate::signin::{Proof, SignInError};
@@ -50,13 +50,14 @@ pub struct EnrollPage {
 impl EnrollPage {
     /// The page for `enrollment`, posting its code to `action`.
     pub(super) fn new(
+        t: &'static Messages,
         csrf: &csrf::Csrf,
         action: &'static str,
         enrollment: TotpEnrollment,
         error: Option<String>,
     ) -> Self {
         Self {
-            t: &EN,
+            t,
             csrf: csrf.token.clone(),
             action,
             required: action == "/login/2fa/enroll",
@@ -79,12 +80,8 @@ pub struct RecoveryCodesPage {
 
 impl RecoveryCodesPage {
     /// The page listing `codes`, then on to `continue_to`.
-    pub(super) fn new(codes: &[RecoveryCode], continue_to: &str) -> Self {
-        Self {
-            t: &EN,
-            codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
-            continue_to: continue_to.to_owned(),
-        }
+    pub(super) fn new(t: &'static Messages, codes: &[RecoveryCode], continue_to: &str) -> Self {
+        Self { t, codes: codes.iter().map(|c| c.expose().to_owned()).collect(), continue_to: continue_to.to_owned() }
     }
 }
 
@@ -134,7 +131,7 @@ async fn render_step(
     let step = state.signin.second_step(cookie.as_deref()).await?;
     if step.pending.must_enroll {
         let (_, enrollment) = state.signin.enrollment_in_step(cookie.as_deref()).await?;
-        let template = EnrollPage::new(&csrf, "/login/2fa/enroll", enrollment, said.error);
+        let template = EnrollPage::new(Lang::of(req).messages(), &csrf, "/login/2fa/enroll", enrollment, said.error);
         return Ok(page(req, status, template, &csrf.cookies()));
     }
     let template = SecondFactorPage {
@@ -211,7 +208,7 @@ pub async fn confirm_enrollment(
     match state.signin.confirm_enrollment_in_step(pending_cookie(&req).as_deref(), &form.code).await {
         Ok((signed_in, codes)) => {
             let cookies: Vec<Cookie<'static>> = signed_in_cookies(&req, &state, &signed_in).await?;
-            let template = RecoveryCodesPage::new(&codes, signed_in.return_to.as_str());
+            let template = RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, signed_in.return_to.as_str());
             Ok(page(&req, StatusCode::OK, template, &cookies))
         }
         Err(SignInError::WrongSecondFactor(left)) => {

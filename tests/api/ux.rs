@@ -98,6 +98,14 @@ async fn a_german_browser_gets_its_account_page_in_german_after_signing_in() {
     assert!(html.contains("Letzte Aktivitäten") && html.contains("Angemeldet"), "{html}");
     assert!(!html.contains("Your account") && !html.contains("Sign out everywhere"), "{html}");
 
+    // Setting up an authenticator app from there is German too.
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let request = app.client.post(format!("{}/account/totp/enroll", app.address)).header(ACCEPT_LANGUAGE, "de");
+    let enroll = app.send(request.form(&[("csrf", csrf.as_str())])).await;
+    assert_eq!(content_language(&enroll), "de");
+    let html = enroll.text().await.unwrap();
+    assert!(html.contains("<h1>Authenticator-App einrichten</h1>") && html.contains("Einschalten"), "{html}");
+
     // The same session from an English browser reads English.
     let html = get_in(&app, "/account", "en").await.text().await.unwrap();
     assert!(html.contains(r#"<html lang="en">"#) && html.contains("<h1>Your account</h1>"), "{html}");
