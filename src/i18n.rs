@@ -421,6 +421,18 @@ catalogue! {
     phone_button,
     /// Link back to the account page.
     phone_back,
+    /// New-device mail: subject.
+    new_device_subject,
+    /// `{0}` site: a browser not seen before signed in.
+    new_device_body,
+    /// New-device mail: if it was you.
+    new_device_if_you,
+    /// New-device mail (text part): above the link.
+    new_device_link_text,
+    /// New-device mail (HTML part): above the button.
+    new_device_button_text,
+    /// New-device mail: the button.
+    new_device_button,
 }
 
 /// English.
@@ -584,6 +596,12 @@ pub static EN: Messages = Messages {
     phone_code_label: "Code from the text",
     phone_button: "Confirm",
     phone_back: "Back to your account",
+    new_device_subject: "New sign-in to your account",
+    new_device_body: "Someone signed in to your account on {0} from a browser it has not seen before:",
+    new_device_if_you: "If that was you, there is nothing to do.",
+    new_device_link_text: "If it was not you, open this link: it signs you out everywhere and voids any sign-in links still waiting, so whoever it was is shut out. Then check your mailbox's security.",
+    new_device_button_text: "If it was not you, this signs you out everywhere and voids any sign-in links still waiting:",
+    new_device_button: "This wasn't me",
 };
 
 /// German.
@@ -747,6 +765,12 @@ pub static DE: Messages = Messages {
     phone_code_label: "Code aus der SMS",
     phone_button: "Bestätigen",
     phone_back: "Zurück zu Ihrem Konto",
+    new_device_subject: "Neue Anmeldung bei Ihrem Konto",
+    new_device_body: "Jemand hat sich bei {0} mit einem Browser bei Ihrem Konto angemeldet, der dort noch nie verwendet wurde:",
+    new_device_if_you: "Wenn Sie das waren, ist nichts zu tun.",
+    new_device_link_text: "Wenn Sie es nicht waren, öffnen Sie diesen Link: Er meldet Sie überall ab und macht alle noch wartenden Anmeldelinks ungültig, sodass die Person ausgesperrt ist. Prüfen Sie danach die Sicherheit Ihres Postfachs.",
+    new_device_button_text: "Wenn Sie es nicht waren, meldet Sie dieser Knopf überall ab und macht alle noch wartenden Anmeldelinks ungültig:",
+    new_device_button: "Das war ich nicht",
 };
 
 impl Messages {

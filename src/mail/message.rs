@@ -15,8 +15,10 @@ pub struct Brand {
     pub product: String,
     /// Buttons and the code.
     pub accent: &'static str,
-    /// Text on the accent colour.
+    /// Text on the accent and danger colours.
     pub on_accent: &'static str,
+    /// The "this wasn't me" button.
+    pub danger: &'static str,
     /// Body text.
     pub text: &'static str,
     /// The small print.
@@ -32,6 +34,7 @@ impl Brand {
             product: product.into(),
             accent: "#1f5fbf",
             on_accent: "#ffffff",
+            danger: "#b3261e",
             text: "#1d2430",
             muted: "#5b6472",
             support,
@@ -114,6 +117,10 @@ impl LoginMail<'_> {
 #[derive(Template)]
 #[template(path = "mail/new_device.txt")]
 pub struct NewDeviceMail<'a> {
+    /// The language of the request that signed in.
+    pub t: &'static Messages,
+    /// Product name, colours and support address.
+    pub brand: &'a Brand,
     /// When (UTC).
     pub at: &'a str,
     /// Browser, e.g. "Firefox on Linux".
@@ -138,7 +145,7 @@ impl NewDeviceMail<'_> {
     pub fn render(&self, to: Email) -> Result<OutgoingMail, askama::Error> {
         Ok(OutgoingMail {
             to,
-            subject: "New sign-in to your account".to_owned(),
+            subject: self.t.new_device_subject.to_owned(),
             text: Template::render(self)?,
             html: NewDeviceMailHtml { m: self }.render()?,
         })

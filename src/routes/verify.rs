@@ -275,7 +275,7 @@ pub async fn signed_in_cookies(
     };
     let claims = &signed_in.session.claims;
     let origin = client::request_origin(req, &state.trusted_proxies);
-    if let Err(e) = state.signin.note_device(&claims.sub, &claims.email, &device, &origin).await {
+    if let Err(e) = state.signin.note_device(Lang::of(req), &claims.sub, &claims.email, &device, &origin).await {
         // A notice that cannot go out must not undo a good sign-in.
         tracing::warn!(error = %e, "new-device check failed");
     }

@@ -8,6 +8,7 @@ use super::service::{SignIn, SignInError};
 use crate::audit::EventKind;
 use crate::crypto;
 use crate::domain::{Email, RequestOrigin, UserId};
+use crate::i18n::Lang;
 use crate::mail::NewDeviceMail;
 use crate::store::Report;
 
@@ -16,9 +17,11 @@ pub const REPORT_TTL: Duration = Duration::from_secs(7 * 86_400);
 
 impl SignIn {
     /// Records the browser `device` for the user; mails a notice when it is new to an account
-    /// that has signed in elsewhere before (and the policy wants notices).
+    /// that has signed in elsewhere before (and the policy wants notices), in `lang`: the
+    /// language of the request that signed in.
     pub async fn note_device(
         &self,
+        lang: Lang,
         user: &UserId,
         email: &Email,
         device: &str,
@@ -36,6 +39,8 @@ impl SignIn {
         link.set_path("/account/not-me");
         link.query_pairs_mut().clear().append_pair("token", &token);
         let mail = NewDeviceMail {
+            t: lang.messages(),
+            brand: &self.brand,
             at: &self.clock.now().format("%Y-%m-%d %H:%M UTC").to_string(),
             browser: &origin.browser(),
             ip: &origin.ip_text(),

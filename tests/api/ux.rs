@@ -24,6 +24,18 @@ async fn post_login_in(app: &TestApp, email: &str, languages: &str) -> reqwest::
     app.send(request.header(USER_AGENT, FIREFOX).form(&[("email", email), ("csrf", &csrf)])).await
 }
 
+/// Signs `email` in from a browser that prefers `languages`, through the mail and the confirm page.
+async fn sign_in_in(app: &TestApp, email: &str, languages: &str) {
+    let before = app.mail.received().len();
+    assert_eq!(post_login_in(app, email, languages).await.status(), StatusCode::OK);
+    let token = token_from_link(&magic_link_from(&app.mail.wait_for_link_mail(before).await));
+    let confirm = get_in(app, &format!("/login/verify?token={token}"), languages).await.text().await.unwrap();
+    let csrf = hidden_field(&confirm, "csrf").unwrap();
+    let request = app.client.post(format!("{}/login/verify", app.address)).header(ACCEPT_LANGUAGE, languages);
+    let signed_in = app.send(request.form(&[("token", token.as_str()), ("csrf", csrf.as_str())])).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+}
+
 fn content_language(response: &reqwest::Response) -> String {
     response.headers().get(CONTENT_LANGUAGE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
 }
@@ -81,13 +93,7 @@ async fn a_german_browser_gets_german_pages_and_a_german_mail() {
 #[tokio::test]
 async fn a_german_browser_gets_its_account_page_in_german_after_signing_in() {
     let app = spawn_app().await;
-    assert_eq!(post_login_in(&app, "greta@example.com", "de").await.status(), StatusCode::OK);
-    let token = token_from_link(&magic_link_from(&app.mail.wait_for(1).await[0]));
-    let confirm = get_in(&app, &format!("/login/verify?token={token}"), "de").await.text().await.unwrap();
-    let csrf = hidden_field(&confirm, "csrf").unwrap();
-    let request = app.client.post(format!("{}/login/verify", app.address)).header(ACCEPT_LANGUAGE, "de");
-    let signed_in = app.send(request.form(&[("token", token.as_str()), ("csrf", csrf.as_str())])).await;
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    sign_in_in(&app, "greta@example.com", "de").await;
 
     let response = get_in(&app, "/account", "de-DE,de;q=0.9,en;q=0.8").await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -109,6 +115,34 @@ async fn a_german_browser_gets_its_account_page_in_german_after_signing_in() {
     // The same session from an English browser reads English.
     let html = get_in(&app, "/account", "en").await.text().await.unwrap();
     assert!(html.contains(r#"<html lang="en">"#) && html.contains("<h1>Your account</h1>"), "{html}");
+}
+
+#[tokio::test]
+async fn the_new_device_mail_is_in_the_language_of_the_browser_that_signed_in() {
+    let app = spawn_app_with(&[("PRODUCT_NAME", "Acme Login"), ("SUPPORT_EMAIL", "help@acme.example")]).await;
+    sign_in_in(&app, "lena@example.com", "en").await;
+    app.clear_cookies();
+    sign_in_in(&app, "lena@example.com", "de-AT,de;q=0.9").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let notice = loop {
+        let notice = app
+            .mail
+            .received()
+            .into_iter()
+            .find(|m| !m.subject().contains("Anmeldelink") && !m.subject().contains("sign-in link"));
+        if let Some(notice) = notice {
+            break notice;
+        }
+        assert!(std::time::Instant::now() < deadline, "no new-device notice");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(notice.subject(), "Neue Anmeldung bei Ihrem Konto");
+    for part in [notice.text(), notice.html()] {
+        assert!(part.contains("Wenn Sie das waren, ist nichts zu tun."), "{part}");
+        assert!(part.contains("/account/not-me?token="), "{part}");
+        assert!(part.contains("Acme Login") && part.contains("Fragen? Schreiben Sie an help@acme.example."), "{part}");
+    }
+    assert!(notice.html().contains(r#"<html lang="de">"#) && notice.html().contains("Das war ich nicht"));
 }
 
 #[tokio::test]
