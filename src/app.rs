@@ -163,7 +163,7 @@ impl Application {
             site,
             sms,
         ));
-        let webhooks = Arc::new(Webhooks::new(outbox.clone(), clock.clone(), metrics.clone(), production));
+        let webhooks = Arc::new(Webhooks::new(outbox.clone(), clock.clone(), metrics.clone()));
         let couriers = Couriers { mailer, sms: sms_sender, webhooks: WebhookSender::new(clock.clone(), production)? };
         let outbox_worker =
             OutboxWorker::new(queue.clone(), couriers, keyring.clone(), audit.clone(), outbox_settings, drain_on_stop)?

@@ -369,32 +369,33 @@ impl Reader<'_> {
         }
     }
 
+    /// A whole number in `1..=max`, or `default` when unset.
+    fn count(&mut self, var: &'static str, default: u32, max: u32) -> u32 {
+        let Some(raw) = self.get(var) else { return default };
+        match raw.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                self.problem(var, format!("`{raw}` is not a number from 1 to {max}"));
+                default
+            }
+        }
+    }
+
     fn outbox(&mut self) -> OutboxSettings {
         let defaults = OutboxSettings::default();
-        let max_tries = match self.get("OUTBOX_MAX_TRIES") {
-            None => defaults.max_tries,
-            Some(raw) => match raw.parse::<u32>() {
-                Ok(n @ 1..=100) => n,
-                _ => {
-                    self.problem("OUTBOX_MAX_TRIES", format!("`{raw}` is not a number from 1 to 100"));
-                    defaults.max_tries
-                }
-            },
-        };
-        let retry_base = self.duration("OUTBOX_RETRY_BASE", "2s", Duration::from_millis(10), Duration::from_secs(600));
+        let max_tries = self.count("OUTBOX_MAX_TRIES", defaults.max_tries, 100);
+        let concurrency = self.count("OUTBOX_CONCURRENCY", defaults.concurrency as u32, 1024) as usize;
+        let millis = |d: Duration| format!("{}ms", d.as_millis());
+        let retry_base = self.duration(
+            "OUTBOX_RETRY_BASE",
+            &millis(defaults.retry_base),
+            Duration::from_millis(10),
+            Duration::from_secs(600),
+        );
         // A lease shorter than a slow SMTP exchange would hand a delivery to a second instance
         // while the first is still sending it; one attempt is cut off at half the lease.
-        let lease = self.duration("OUTBOX_LEASE", "60s", Duration::from_secs(2), Duration::from_secs(3600));
-        let concurrency = match self.get("OUTBOX_CONCURRENCY") {
-            None => defaults.concurrency,
-            Some(raw) => match raw.parse::<usize>() {
-                Ok(n @ 1..=1024) => n,
-                _ => {
-                    self.problem("OUTBOX_CONCURRENCY", format!("`{raw}` is not a number from 1 to 1024"));
-                    defaults.concurrency
-                }
-            },
-        };
+        let lease =
+            self.duration("OUTBOX_LEASE", &millis(defaults.lease), Duration::from_secs(2), Duration::from_secs(3600));
         OutboxSettings {
             max_tries,
             concurrency,

@@ -83,23 +83,18 @@ pub struct Webhooks {
     outbox: Arc<Outbox>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
-    production: bool,
 }
 
 impl Webhooks {
-    /// Events go through `outbox`; in production, only to public addresses.
-    pub fn new(outbox: Arc<Outbox>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>, production: bool) -> Self {
-        Self { outbox, clock, metrics, production }
+    /// Events go through `outbox`.
+    pub fn new(outbox: Arc<Outbox>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
+        Self { outbox, clock, metrics }
     }
 
     /// Queues `event` (`user.signed_in` …) with `data` for `url`, signed with `secret`. Never
-    /// fails the request that caused it: a refusal or an outbox error is logged and counted.
+    /// fails the request that caused it: an outbox error is logged and counted. Where the call
+    /// may go is checked when it is made ([`WebhookSender::deliver`]), by whichever instance.
     pub async fn send(&self, url: String, secret: String, event: &'static str, data: Value) {
-        if self.production && internal_literal(&url) {
-            self.metrics.inc("webhook", "outcome=\"refused\"");
-            tracing::error!(event, "webhook to an internal address refused");
-            return;
-        }
         let Ok(event_id) = crypto::random_token::<16>() else {
             tracing::error!(event, "no randomness for a webhook event id; not sent");
             return;
@@ -133,7 +128,8 @@ impl WebhookSender {
         Ok(Self { http: builder.build()?, clock, production })
     }
 
-    /// Makes one attempt, signed now.
+    /// Makes one attempt, signed now. In production an IP-literal URL that is not public is
+    /// refused for good (names go through the public-only resolver).
     pub async fn deliver(&self, call: &WebhookCall) -> Outcome {
         if self.production && internal_literal(&call.url) {
             return Outcome::Failed("the webhook URL is an internal address".to_owned());
@@ -180,6 +176,16 @@ mod tests {
         }
         for public in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
             assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn in_production_a_call_to_an_internal_ip_literal_is_refused_for_good() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let sender = WebhookSender::new(Arc::new(crate::clock::SystemClock), true).unwrap();
+        for url in ["https://127.0.0.1:9/hook", "https://[::1]:9/hook", "https://169.254.169.254/latest"] {
+            let call = WebhookCall { url: url.into(), secret: "s".into(), event_id: "e".into(), body: "{}".into() };
+            assert!(matches!(sender.deliver(&call).await, Outcome::Failed(_)), "{url}");
         }
     }
 

@@ -233,12 +233,7 @@ impl Shared {
                     .unwrap_or_else(|_| Outcome::Retry(format!("no answer within {limit:?}")))
             }
         };
-        let kind = metric_name(&job.kind);
-        let timer = match kind {
-            "mail" => "mail_delivery",
-            "sms" => "sms_send",
-            _ => "webhook_delivery",
-        };
+        let (kind, timer) = metric_names(&job.kind);
         self.audit.metrics().observe(timer, started.elapsed());
         if let Err(e) = self.settle(job, outcome, kind).await {
             // Still held in the store: another worker takes it over after the lease.
@@ -316,12 +311,12 @@ impl Shared {
     }
 }
 
-/// The metric a job kind counts toward (a fixed set of names).
-fn metric_name(kind: &str) -> &'static str {
+/// The counter and the timer a job kind counts toward (a fixed set of names).
+fn metric_names(kind: &str) -> (&'static str, &'static str) {
     match kind {
-        "mail" => "mail",
-        "sms" => "sms",
-        "webhook" => "webhook",
-        _ => "outbox",
+        "mail" => ("mail", "mail_delivery"),
+        "sms" => ("sms", "sms_send"),
+        "webhook" => ("webhook", "webhook_delivery"),
+        _ => ("outbox", "outbox_delivery"),
     }
 }

@@ -60,8 +60,9 @@ impl SessionCache {
         if self.ttl.is_zero() {
             return None;
         }
+        let key = Self::key(token);
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.get(&Self::key(token))?;
+        let entry = entries.get(&key)?;
         (entry.confirmed.elapsed() < self.ttl).then(|| entry.claims.clone())
     }
 
@@ -71,6 +72,7 @@ impl SessionCache {
         if self.ttl.is_zero() {
             return;
         }
+        let key = Self::key(token);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         // Checked under the lock that forgets take too: no forget slips between check and insert.
         if self.revocations.load(Ordering::SeqCst) != read.revocations {
@@ -83,7 +85,7 @@ impl SessionCache {
                 entries.clear();
             }
         }
-        entries.insert(Self::key(token), Entry { claims: claims.clone(), confirmed: read.at });
+        entries.insert(key, Entry { claims: claims.clone(), confirmed: read.at });
     }
 
     /// Drops every entry of one session (it was ended here).

@@ -284,33 +284,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> OutboxStore for RedisQue
     }
 
     async fn dead_letters(&self, count: usize) -> StoreResult<Vec<DeadLetter>> {
-        type Entry = (String, std::collections::HashMap<String, String>);
-        let entries: Vec<Entry> = redis::cmd("XREVRANGE")
-            .arg(self.keys.outbox_dead())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
-        // A letter that does not parse is skipped (and logged), so it cannot hide the others.
-        Ok(entries
-            .into_iter()
-            .filter_map(|(id, fields)| {
-                let raw = fields.get("dead").map_or("", String::as_str);
-                match serde_json::from_str::<DeadLetter>(raw) {
-                    Ok(mut dead) => {
-                        dead.handle = id;
-                        Some(dead)
-                    }
-                    Err(_) => {
-                        tracing::error!(%id, "a dead letter cannot be read; skipped");
-                        None
-                    }
-                }
-            })
-            .collect())
+        self.read_dead("XREVRANGE", "+", "-", count).await
     }
 
     async fn requeue_dead(&self, handle: &str) -> StoreResult<bool> {
@@ -341,16 +315,37 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisQueue<C> {
         if !plausible {
             return Ok(None);
         }
+        Ok(self.read_dead("XRANGE", handle, handle, 1).await?.pop())
+    }
+
+    /// Dead letters in `[from, to]` (`command` is XRANGE or XREVRANGE), at most `count`. A
+    /// letter that does not parse is skipped (and logged), so it cannot hide the others.
+    async fn read_dead(&self, command: &str, from: &str, to: &str, count: usize) -> StoreResult<Vec<DeadLetter>> {
         type Entry = (String, std::collections::HashMap<String, String>);
-        let entries: Vec<Entry> = redis::cmd("XRANGE")
+        let entries: Vec<Entry> = redis::cmd(command)
             .arg(self.keys.outbox_dead())
-            .arg(handle)
-            .arg(handle)
+            .arg(from)
+            .arg(to)
+            .arg("COUNT")
+            .arg(count)
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        let Some((_, fields)) = entries.into_iter().next() else { return Ok(None) };
-        let raw = fields.get("dead").map_or("", String::as_str);
-        serde_json::from_str(raw).map(Some).map_err(|e| StoreError::Corrupt(e.into()))
+        Ok(entries
+            .into_iter()
+            .filter_map(|(id, fields)| {
+                let raw = fields.get("dead").map_or("", String::as_str);
+                match serde_json::from_str::<DeadLetter>(raw) {
+                    Ok(mut dead) => {
+                        dead.handle = id;
+                        Some(dead)
+                    }
+                    Err(_) => {
+                        tracing::error!(%id, "a dead letter cannot be read; skipped");
+                        None
+                    }
+                }
+            })
+            .collect())
     }
 }

@@ -6,8 +6,8 @@ use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 
 use crate::helpers::{
-    TestApp, hidden_field, magic_link_from, request, session_cookie_set, set_cookies, spawn_app, spawn_app_with,
-    token_from_link,
+    TestApp, hidden_field, magic_link_from, race_redemptions, request, session_cookie_set, set_cookies, spawn_app,
+    spawn_app_with, token_from_link,
 };
 
 async fn post_code(app: &TestApp, token: Option<&str>, code: &str) -> reqwest::Response {
@@ -164,31 +164,7 @@ async fn thirty_two_concurrent_redemptions_on_two_instances_give_exactly_one_ses
     let first = spawn_app().await;
     let second = crate::helpers::spawn_peer(&first, &[]).await;
     let (token, _) = request(&first, "race@example.com").await;
-    let csrf = first.csrf_token().await;
-    let cookies = format!(
-        "__Host-csrf={}; __Host-attempt={}",
-        first.cookie("__Host-csrf").unwrap(),
-        first.cookie("__Host-attempt").unwrap()
-    );
-    let client = first.client.clone();
-    let tasks: Vec<_> = (0..32)
-        .map(|i| {
-            let url = format!("{}/login/verify", if i % 2 == 0 { &first.address } else { &second.address });
-            let request = client.post(url).header("Cookie", &cookies).form(&[("token", &token), ("csrf", &csrf)]);
-            tokio::spawn(async move { request.send().await.unwrap() })
-        })
-        .collect();
-    let mut sessions = 0;
-    for task in tasks {
-        let response = task.await.unwrap();
-        if session_cookie_set(&response) {
-            assert_eq!(response.status(), StatusCode::SEE_OTHER);
-            sessions += 1;
-        } else {
-            assert_eq!(response.status(), StatusCode::GONE);
-        }
-    }
-    assert_eq!(sessions, 1);
+    assert_eq!(race_redemptions(&[&first, &second], &token, 32).await.len(), 1);
 }
 
 #[tokio::test]

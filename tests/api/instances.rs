@@ -5,10 +5,12 @@ use std::time::{Duration, Instant};
 
 use latchkey::domain::UserId;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION};
+use reqwest::header::LOCATION;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, jwt_key_file, request, session_cookie_set, set_cookies, spawn_app_with, spawn_peer};
+use crate::helpers::{
+    TestApp, jwt_key_file, race_redemptions, request, session_cookie_set, set_cookies, spawn_app_with, spawn_peer,
+};
 
 const ADMIN_TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
 
@@ -84,32 +86,7 @@ async fn a_code_mailed_by_one_instance_is_accepted_by_another() {
 async fn concurrent_redemptions_split_across_three_instances_give_exactly_one_session() {
     let apps = spawn_instances(3, &[]).await;
     let (token, _) = request(&apps[0], "contest@example.com").await;
-    let csrf = apps[0].csrf_token().await;
-    let cookies = format!(
-        "__Host-csrf={}; __Host-attempt={}",
-        apps[0].cookie("__Host-csrf").unwrap(),
-        apps[0].cookie("__Host-attempt").unwrap()
-    );
-    let tasks: Vec<_> = (0..30)
-        .map(|i| {
-            let request = apps[i % 3]
-                .client
-                .post(format!("{}/login/verify", apps[i % 3].address))
-                .header(COOKIE, &cookies)
-                .form(&[("token", &token), ("csrf", &csrf)]);
-            tokio::spawn(async move { request.send().await.unwrap() })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    for task in tasks {
-        let response = task.await.unwrap();
-        if response.status() == StatusCode::SEE_OTHER && session_cookie_set(&response) {
-            winners.push(response);
-        } else {
-            assert_eq!(response.status(), StatusCode::GONE, "a loser got neither a session nor the used-link page");
-            assert!(!session_cookie_set(&response));
-        }
-    }
+    let mut winners = race_redemptions(&[&apps[0], &apps[1], &apps[2]], &token, 30).await;
     assert_eq!(winners.len(), 1, "{} sessions from one link", winners.len());
 
     // The store agrees: the user has exactly one live session.

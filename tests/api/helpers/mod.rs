@@ -346,6 +346,41 @@ pub async fn request(app: &TestApp, email: &str) -> (String, String) {
     (token_from_link(&magic_link_from(&mail)), code_from(&mail))
 }
 
+/// Races `n` concurrent redemptions of `token` (asked for in the first app's browser), spread
+/// over the instances `apps`, with that browser's cookies. Every loser must get the used-link
+/// page and no session; returns the winners (responses that set a session).
+pub async fn race_redemptions(apps: &[&TestApp], token: &str, n: usize) -> Vec<Response> {
+    let asker = apps[0];
+    let csrf = asker.csrf_token().await;
+    let cookies = format!(
+        "__Host-csrf={}; __Host-attempt={}",
+        asker.cookie("__Host-csrf").unwrap(),
+        asker.cookie("__Host-attempt").unwrap()
+    );
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let app = apps[i % apps.len()];
+            let request = app
+                .client
+                .post(format!("{}/login/verify", app.address))
+                .header(COOKIE, &cookies)
+                .form(&[("token", token), ("csrf", &csrf)]);
+            tokio::spawn(async move { request.send().await.unwrap() })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let response = task.await.unwrap();
+        if session_cookie_set(&response) {
+            assert_eq!(response.status(), StatusCode::SEE_OTHER);
+            winners.push(response);
+        } else {
+            assert_eq!(response.status(), StatusCode::GONE, "a loser got neither a session nor the used-link page");
+        }
+    }
+    winners
+}
+
 /// Every `Set-Cookie` header of a response, raw.
 pub fn set_cookies(response: &Response) -> Vec<String> {
     response.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect()
