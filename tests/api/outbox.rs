@@ -292,6 +292,21 @@ async fn a_stopped_instance_finishes_within_its_timeout_and_releases_what_it_hol
     // Released, not held: any instance sends them now, without waiting out the 60 s lease.
     let stats = queue_at(&prefix).outbox_stats().await.unwrap();
     assert_eq!((stats.in_flight, stats.scheduled + stats.ready), (0, 3), "{stats:?}");
+    // Cut off at the deadline, not waited for: a send that had run on to the mail server's
+    // 15 s timeout would have come back as a failed try.
+    let store = RedisStore::connect(&redis_url(), Keys::new(prefix.as_str())).unwrap();
+    let scheduled: Vec<String> = redis::cmd("ZRANGE")
+        .arg(format!("{prefix}{{outbox}}:scheduled"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut store.connection())
+        .await
+        .unwrap();
+    assert_eq!(scheduled.len(), 3);
+    for raw in scheduled {
+        let job: latchkey::store::QueuedJob = serde_json::from_str(&raw).unwrap();
+        assert_eq!((job.tries, job.last_error.as_deref()), (0, None), "released after a try instead of cut off");
+    }
 
     let b = spawn_app_with(&[("REDIS_KEY_PREFIX", &prefix)]).await;
     b.mail.wait_for(3).await;

@@ -42,7 +42,7 @@ async fn the_instance_that_ends_a_session_forgets_it_at_once() {
 }
 
 #[tokio::test]
-async fn another_instance_trusts_a_session_it_confirmed_until_its_cache_ttl_lapses() {
+async fn another_instance_trusts_a_session_it_confirmed_within_its_cache_ttl() {
     let (a, b) = pair("10s").await;
     a.sign_in("there@example.com").await;
     let session = a.cookie("__Host-session").unwrap();
