@@ -198,18 +198,15 @@ async fn sign_in(client: &reqwest::Client, base: &str, waiters: &Waiters, email:
 
 /// Waits until the outbox holds nothing (so one phase's mail does not load the next).
 async fn drain(redis_url: &str, prefix: &str) {
-    let Ok(client) = redis::Client::open(redis_url) else { return };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
+    use latchkey::store::{Keys, OutboxStore, RedisQueue, RedisStore};
+    let Ok(store) = RedisStore::connect(redis_url, Keys::new(prefix)) else { return };
+    let queue = RedisQueue::new(store.connection(), store.connection(), Keys::new(prefix));
     let deadline = Instant::now() + Duration::from_secs(300);
     while Instant::now() < deadline {
-        let len: u64 =
-            redis::cmd("XLEN").arg(format!("{prefix}{{outbox}}:ready")).query_async(&mut conn).await.unwrap_or(0);
-        let later: u64 =
-            redis::cmd("ZCARD").arg(format!("{prefix}{{outbox}}:scheduled")).query_async(&mut conn).await.unwrap_or(0);
-        if len == 0 && later == 0 {
-            return;
+        match queue.outbox_stats().await {
+            Ok(stats) if stats.ready + stats.in_flight + stats.scheduled == 0 => return,
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

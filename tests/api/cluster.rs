@@ -185,7 +185,7 @@ fn blocked_clients(port: u16) -> usize {
 /// A read blocked on a dedicated connection leaves the store's shared connection free, and
 /// gets what is then written through the store.
 async fn a_blocking_read_leaves_the_store_free(store: RedisStore, ports: Vec<u16>) {
-    let key = format!("{}{{outbox}}:stream", store.keys().prefix());
+    let key = store.keys().outbox_ready();
     let mut dedicated = store.dedicated_connection(None).unwrap();
     let read_key = key.clone();
     let reader = tokio::spawn(async move {

@@ -296,7 +296,7 @@ async fn a_stopped_instance_finishes_within_its_timeout_and_releases_what_it_hol
     // 15 s timeout would have come back as a failed try.
     let store = RedisStore::connect(&redis_url(), Keys::new(prefix.as_str())).unwrap();
     let scheduled: Vec<String> = redis::cmd("ZRANGE")
-        .arg(format!("{prefix}{{outbox}}:scheduled"))
+        .arg(store.keys().outbox_scheduled())
         .arg(0)
         .arg(-1)
         .query_async(&mut store.connection())
