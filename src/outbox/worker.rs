@@ -74,11 +74,6 @@ impl OutboxWorker {
         Ok(Self { shared, consumer, drain_on_stop })
     }
 
-    /// This worker's consumer name in the store.
-    pub fn consumer(&self) -> &str {
-        &self.consumer
-    }
-
     /// Starts the worker on the runtime.
     pub fn spawn(self) -> WorkerHandle {
         let (stop, stopped) = watch::channel(None);

@@ -180,11 +180,6 @@ impl RedisStore {
         self.connector.dedicated_connection(response_timeout)
     }
 
-    /// How this store reaches Redis (to build more connections of the same kind).
-    pub fn connector(&self) -> &RedisConnector {
-        &self.connector
-    }
-
     async fn run_attempt_script(
         &self,
         id: &AttemptId,
