@@ -29,7 +29,9 @@ use crate::routes::{
 };
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
-use crate::store::{Keys, MemoryQueue, MemoryStore, OutboxStore, RedisConnector, RedisQueue, RedisStore, Store};
+use crate::store::{
+    Keys, MemoryQueue, MemoryStore, OutboxStore, RedisConnection, RedisConnector, RedisQueue, RedisStore, Store,
+};
 use crate::telemetry::RequestSpan;
 use crate::webhooks::{WebhookSender, Webhooks};
 
@@ -74,14 +76,16 @@ impl AppState {
 }
 
 /// The store, the outbox queue, and whether the queue must be drained on stop (memory).
-type Stores = (Arc<dyn Store>, Arc<dyn OutboxStore>, bool);
+/// The store, the outbox's queue, whether the queue drains at stop, and the Redis connection
+/// each HTTP worker takes its own of.
+type Stores = (Arc<dyn Store>, Arc<dyn OutboxStore>, bool, Option<RedisConnection>);
 
 /// A built, listening server and its background workers.
 pub struct Application {
     port: u16,
     server: Server,
     metrics_server: Option<(u16, Server)>,
-    outbox_worker: WorkerHandle,
+    outbox_worker: Option<WorkerHandle>,
     shutdown_timeout: std::time::Duration,
 }
 
@@ -99,11 +103,12 @@ impl Application {
             let store = RedisStore::new(connector, keys.clone())?;
             let blocking = store.dedicated_connection(Some(std::time::Duration::from_secs(5)))?;
             let queue = RedisQueue::new(store.connection(), blocking, keys.clone());
-            Ok((Arc::new(store), Arc::new(queue), false))
+            let per_worker = Some(store.connection());
+            Ok((Arc::new(store), Arc::new(queue), false, per_worker))
         };
         // The memory queue has nobody else to deliver what it holds: it drains on stop.
-        let (store, queue, drain_on_stop): Stores = match &settings.store {
-            StoreSettings::Memory => (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()), true),
+        let (store, queue, drain_on_stop, per_worker): Stores = match &settings.store {
+            StoreSettings::Memory => (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()), true, None),
             StoreSettings::Redis { url, ca_pem } => {
                 redis(RedisConnector::single(url.expose_secret(), ca_pem.clone())?)?
             }
@@ -164,10 +169,27 @@ impl Application {
             sms,
         ));
         let webhooks = Arc::new(Webhooks::new(outbox.clone(), clock.clone(), metrics.clone()));
-        let couriers = Couriers { mailer, sms: sms_sender, webhooks: WebhookSender::new(clock.clone(), production)? };
-        let outbox_worker =
-            OutboxWorker::new(queue.clone(), couriers, keyring.clone(), audit.clone(), outbox_settings, drain_on_stop)?
-                .spawn();
+        let couriers = Couriers {
+            mailer,
+            brand: brand.clone(),
+            sms: sms_sender,
+            webhooks: WebhookSender::new(clock.clone(), production)?,
+        };
+        // An instance with OUTBOX_WORKER=false only queues; the instances that deliver take it.
+        let outbox_worker = if outbox_settings.deliver {
+            let worker = OutboxWorker::new(
+                queue.clone(),
+                couriers,
+                keyring.clone(),
+                audit.clone(),
+                outbox_settings,
+                drain_on_stop,
+            )?;
+            Some(worker.spawn())
+        } else {
+            tracing::info!("OUTBOX_WORKER=false: this instance queues mail, SMS and webhooks but delivers none");
+            None
+        };
         let oidc = OidcService::new(
             clients,
             store.clone(),
@@ -239,6 +261,11 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server =
             HttpServer::new(move || {
+                // Runs on each HTTP worker's thread as it starts: the worker's store commands
+                // go through a Redis connection driven on its own thread.
+                if let Some(conn) = &per_worker {
+                    conn.bind_this_thread();
+                }
                 App::new()
                     .wrap(ErrorHandlers::new().default_handler(crate::error::localize_error_page))
                     .wrap(security_headers(production))
@@ -301,7 +328,9 @@ impl Application {
             handle.stop(true).await;
             let _ = task.await;
         }
-        self.outbox_worker.stop(deadline).await;
+        if let Some(worker) = self.outbox_worker {
+            worker.stop(deadline).await;
+        }
         let ended = match result {
             Some(ended) => ended,
             None => server.await,

@@ -273,6 +273,13 @@ impl Settings {
         };
 
         let outbox = r.outbox();
+        if !outbox.deliver && matches!(store, StoreSettings::Memory) {
+            r.problem(
+                "OUTBOX_WORKER",
+                "`false` needs a shared store (REDIS_URL or REDIS_CLUSTER_URLS): with the memory store no other \
+                 instance can deliver this one's mail",
+            );
+        }
         let shutdown_timeout =
             r.duration("SHUTDOWN_TIMEOUT", "30s", Duration::from_secs(1), Duration::from_secs(600)).unwrap_or_default();
         let session_cache_ttl =
@@ -397,6 +404,7 @@ impl Reader<'_> {
         let lease =
             self.duration("OUTBOX_LEASE", &millis(defaults.lease), Duration::from_secs(2), Duration::from_secs(3600));
         OutboxSettings {
+            deliver: self.parse("OUTBOX_WORKER", "true", "`true` or `false`").unwrap_or(true),
             max_tries,
             concurrency,
             retry_base: retry_base.unwrap_or(defaults.retry_base),
@@ -804,5 +812,21 @@ mod tests {
         let e = Settings::from_lookup(|k| bad.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())).unwrap_err();
         let vars: Vec<&str> = e.problems.iter().map(|p| p.var).collect();
         assert_eq!(vars, ["PRODUCT_NAME", "SUPPORT_EMAIL"]);
+    }
+
+    #[test]
+    fn an_instance_may_leave_delivery_to_others_only_on_a_shared_store() {
+        let lookup = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        };
+        assert!(Settings::from_lookup(|_| None).unwrap().outbox.deliver, "delivers by default");
+        const QUEUE_ONLY: &[(&str, &str)] = &[("OUTBOX_WORKER", "false"), ("REDIS_URL", "redis://127.0.0.1:6379")];
+        assert!(!Settings::from_lookup(lookup(QUEUE_ONLY)).unwrap().outbox.deliver);
+
+        let e = Settings::from_lookup(lookup(&[("OUTBOX_WORKER", "false")])).unwrap_err();
+        let vars: Vec<&str> = e.problems.iter().map(|p| p.var).collect();
+        assert_eq!(vars, ["OUTBOX_WORKER"], "nobody else could deliver the memory store's mail");
+        let e = Settings::from_lookup(lookup(&[("OUTBOX_WORKER", "off")])).unwrap_err();
+        assert!(e.to_string().contains("`off` is not `true` or `false`"), "{e}");
     }
 }

@@ -8,6 +8,12 @@ use latchkey::crypto::random_token;
 use latchkey::session::SigningKey;
 use latchkey::{Application, Settings, telemetry};
 
+/// mimalloc instead of glibc's malloc: a link request makes many small short-lived
+/// allocations on two or more threads, where glibc's arenas showed up as a tenth of the
+/// profile (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A passwordless login service.
 #[derive(Parser)]
 #[command(version, about)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::Job;
-use crate::mail::{MailError, Mailer};
+use crate::mail::{Brand, MailError, Mailer, OutgoingMail};
 use crate::mfa::sms::{SmsError, SmsSender};
 use crate::webhooks::WebhookSender;
 
@@ -22,6 +22,8 @@ pub enum Outcome {
 pub struct Couriers {
     /// Mail.
     pub mailer: Mailer,
+    /// How mails rendered at delivery are branded.
+    pub brand: Brand,
     /// SMS, when a provider is configured.
     pub sms: Option<Arc<dyn SmsSender>>,
     /// Webhooks.
@@ -32,11 +34,10 @@ impl Couriers {
     /// Makes one attempt at `job`.
     pub async fn deliver(&self, job: &Job) -> Outcome {
         match job {
-            Job::Mail(mail) => match self.mailer.send(mail).await {
-                Ok(()) => Outcome::Sent,
-                Err(MailError::Build(_)) => Outcome::Failed("the message could not be built".to_owned()),
-                Err(MailError::Rejected(summary)) => Outcome::Failed(format!("the mail server refused it: {summary}")),
-                Err(MailError::Transport { summary, .. }) => Outcome::Retry(summary),
+            Job::Mail(mail) => self.send_mail(mail).await,
+            Job::LoginMail(fields) => match fields.render(&self.brand) {
+                Ok(mail) => self.send_mail(&mail).await,
+                Err(_) => Outcome::Failed("the message could not be rendered".to_owned()),
             },
             Job::Sms(sms) => match &self.sms {
                 // Another instance may have a provider (a rollout in progress): not for good.
@@ -48,6 +49,15 @@ impl Couriers {
                 },
             },
             Job::Webhook(call) => self.webhooks.deliver(call).await,
+        }
+    }
+
+    async fn send_mail(&self, mail: &OutgoingMail) -> Outcome {
+        match self.mailer.send(mail).await {
+            Ok(()) => Outcome::Sent,
+            Err(MailError::Build(_)) => Outcome::Failed("the message could not be built".to_owned()),
+            Err(MailError::Rejected(summary)) => Outcome::Failed(format!("the mail server refused it: {summary}")),
+            Err(MailError::Transport { summary, .. }) => Outcome::Retry(summary),
         }
     }
 }

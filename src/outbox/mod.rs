@@ -19,7 +19,7 @@ pub use worker::{OutboxWorker, WorkerHandle};
 use crate::clock::Clock;
 use crate::crypto::{self, CryptoError, Keyring};
 use crate::domain::PhoneNumber;
-use crate::mail::OutgoingMail;
+use crate::mail::{LoginMailFields, OutgoingMail};
 use crate::store::{OutboxStore, QueuedJob, StoreError};
 
 /// The AEAD context jobs are sealed under.
@@ -52,8 +52,10 @@ pub struct WebhookCall {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
-    /// A mail.
+    /// A finished mail.
     Mail(OutgoingMail),
+    /// A sign-in mail, rendered when it is sent.
+    LoginMail(LoginMailFields),
     /// A text message.
     Sms(SmsMessage),
     /// A webhook call.
@@ -64,7 +66,7 @@ impl Job {
     /// `mail`, `sms` or `webhook`: a metrics label and the admin view's kind.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Mail(_) => "mail",
+            Self::Mail(_) | Self::LoginMail(_) => "mail",
             Self::Sms(_) => "sms",
             Self::Webhook(_) => "webhook",
         }
@@ -74,6 +76,7 @@ impl Job {
     pub fn recipient(&self) -> String {
         match self {
             Self::Mail(mail) => mail.to.masked(),
+            Self::LoginMail(mail) => mail.to.masked(),
             Self::Sms(sms) => sms.to.masked(),
             Self::Webhook(call) => url::Url::parse(&call.url)
                 .ok()
@@ -107,6 +110,9 @@ pub enum OutboxError {
 /// How the worker retries and takes over (from `OUTBOX_*`).
 #[derive(Debug, Clone)]
 pub struct OutboxSettings {
+    /// Whether this instance delivers at all (`OUTBOX_WORKER`). An instance that does not
+    /// only queues; instances that do (any number) deliver what every instance queued.
+    pub deliver: bool,
     /// Attempts before a delivery goes to the dead letters (`OUTBOX_MAX_TRIES`).
     pub max_tries: u32,
     /// The first retry's delay; each next one doubles, with jitter (`OUTBOX_RETRY_BASE`).
@@ -121,7 +127,13 @@ pub struct OutboxSettings {
 
 impl Default for OutboxSettings {
     fn default() -> Self {
-        Self { max_tries: 20, retry_base: Duration::from_secs(2), lease: Duration::from_secs(60), concurrency: 32 }
+        Self {
+            deliver: true,
+            max_tries: 20,
+            retry_base: Duration::from_secs(2),
+            lease: Duration::from_secs(60),
+            concurrency: 32,
+        }
     }
 }
 
@@ -174,9 +186,10 @@ impl Outbox {
         self.enqueue(Job::Mail(mail), None).await
     }
 
-    /// Queues a mail that is pointless after `until` (a sign-in link that will have expired).
-    pub async fn mail_until(&self, mail: OutgoingMail, until: DateTime<Utc>) -> Result<(), OutboxError> {
-        self.enqueue(Job::Mail(mail), Some(until)).await
+    /// Queues a sign-in mail, pointless once its link has expired.
+    pub async fn login_mail(&self, mail: LoginMailFields) -> Result<(), OutboxError> {
+        let until = mail.expires_at;
+        self.enqueue(Job::LoginMail(mail), Some(until)).await
     }
 }
 
@@ -246,5 +259,54 @@ mod tests {
         assert!(matches!(open(&keys, &queued), Some(Job::Webhook(call)) if call.secret == "s3cret"));
         assert!(open(&other, &queued).is_none());
         assert_eq!(queued.to, "app.example");
+    }
+
+    #[tokio::test]
+    async fn a_login_mail_is_queued_small_sealed_and_rendered_in_its_language_when_sent() {
+        use crate::clock::SystemClock;
+        use crate::domain::Email;
+        use crate::i18n::Lang;
+        use crate::mail::Brand;
+        use crate::store::MemoryQueue;
+
+        let keys = Arc::new(crypto::SecretKey::new(vec![7; 32]).derive());
+        let queue = Arc::new(MemoryQueue::new());
+        let outbox = Outbox::new(queue.clone(), keys.clone(), Arc::new(SystemClock));
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T13:50:00Z").unwrap().with_timezone(&Utc);
+        let link = "https://login.example/login/verify?token=T0KEN-abcdefghijklmnopqrstuvwxyz012345";
+        let fields = LoginMailFields {
+            to: Email::parse("ada@example.com").unwrap(),
+            lang: Lang::De,
+            link: link.to_owned(),
+            code: "K7PM-2QXR".to_owned(),
+            minutes: 15,
+            expires_at: at + chrono::Duration::minutes(15),
+            ip: "203.0.113.9".to_owned(),
+            browser: "Firefox on Linux".to_owned(),
+            requested_at: at,
+            site: "login.example".to_owned(),
+        };
+        outbox.login_mail(fields).await.unwrap();
+
+        let queued = queue.claim("test", 10, Duration::ZERO).await.unwrap();
+        assert_eq!(queued.len(), 1);
+        let job = &queued[0];
+        assert_eq!((job.kind.as_str(), job.to.as_str()), ("mail", "a***@e***.com"));
+        assert_eq!(job.deliver_by, Some((at + chrono::Duration::minutes(15)).timestamp()));
+        assert!(!job.sealed.contains("T0KEN") && !job.sealed.contains("K7PM"), "sealed");
+        // What the queue holds is the fields, not two rendered bodies (those are ~3 KB).
+        assert!(job.sealed.len() < 1024, "{} bytes queued", job.sealed.len());
+
+        let Some(Job::LoginMail(fields)) = open(&keys, job) else { panic!("not a login mail") };
+        let mail = fields.render(&Brand::new("Acme Login", None)).unwrap();
+        assert_eq!(mail.to.as_str(), "ada@example.com");
+        assert_eq!(mail.subject, Lang::De.messages().mail_subject);
+        for body in [&mail.text, &mail.html] {
+            assert!(body.contains("K7PM-2QXR"), "code in {body}");
+            assert!(body.contains("Acme Login"), "brand in {body}");
+            assert!(body.contains("14:05 UTC"), "expiry in {body}");
+        }
+        assert!(mail.text.contains(link), "link in the text part");
+        assert!(mail.html.contains("token=T0KEN-abcdefghijklmnopqrstuvwxyz012345"), "link in the HTML part");
     }
 }

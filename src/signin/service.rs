@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring};
 use crate::domain::{AttemptId, Email, LinkToken, LocalPath, RequestOrigin, ShortCode};
 use crate::i18n::Lang;
-use crate::mail::{Brand, LoginMail};
+use crate::mail::{Brand, LoginMailFields};
 use crate::mfa::service::{MfaError, SecondFactorService};
 use crate::outbox::{Outbox, OutboxError};
 use crate::policy::PolicySource;
@@ -246,23 +246,23 @@ impl SignIn {
             return Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl });
         }
 
-        let link = self.link_url(&token);
-        let mail = LoginMail {
-            t: lang.messages(),
-            brand: &self.brand,
-            link: link.as_str(),
-            code: &code.display(),
+        // Queued as fields and rendered by the worker that sends it: the request pays for
+        // neither the rendering nor a queue entry holding both bodies.
+        let mail = LoginMailFields {
+            to: email.clone(),
+            lang,
+            link: self.link_url(&token).into(),
+            code: code.display(),
             minutes: link_ttl.as_secs().div_ceil(60),
-            expires_at: &attempt.expires_at.format("%H:%M UTC").to_string(),
-            ip: &attempt.requested_from.ip_text(),
-            browser: &attempt.requested_from.browser(),
-            requested_at: &now.format("%Y-%m-%d %H:%M UTC").to_string(),
-            site: self.public_url.host_str().unwrap_or("latchkey"),
-        }
-        .render(email.clone())?;
+            expires_at: attempt.expires_at,
+            ip: attempt.requested_from.ip_text(),
+            browser: attempt.requested_from.browser(),
+            requested_at: now,
+            site: self.public_url.host_str().unwrap_or("latchkey").to_owned(),
+        };
         // The mail is queued and the event recorded in one round trip.
         let recorded = self.audit.record(EventKind::LinkRequested, user_id.as_ref(), &attempt.requested_from, "");
-        let (queued, ()) = tokio::join!(self.outbox.mail_until(mail, attempt.expires_at), recorded);
+        let (queued, ()) = tokio::join!(self.outbox.login_mail(mail), recorded);
         queued?;
         tracing::info!(email = %email.masked(), "sign-in link issued");
         Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl })

@@ -2,7 +2,10 @@
 //! `rediss://` (TLS). [`RedisConnector`] builds connections; [`RedisConnection`] is one of
 //! them, the same type in both modes, so every store method runs unchanged on either.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,15 +18,59 @@ use redis::{Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisFuture, TlsC
 /// not answer in time counts as unavailable (503), never as a hung request.
 pub const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A connection to Redis: a single server's auto-reconnecting [`ConnectionManager`] or a
-/// cluster connection that routes each command to the node owning its key's hash slot.
-/// Cloning is cheap and shares the underlying (multiplexed) connection.
+/// A connection to Redis: a single server's auto-reconnecting [`ConnectionManager`], a
+/// cluster connection that routes each command to the node owning its key's hash slot, or
+/// the store's shared connection, which hands each command to the calling thread's own
+/// connection where that thread has one. Cloning is cheap and shares the underlying
+/// (multiplexed) connections.
 #[derive(Clone)]
 pub enum RedisConnection {
     /// One server.
     Single(ConnectionManager),
     /// A Redis Cluster.
     Cluster(ClusterConnection),
+    /// The store's connection: see [`RedisConnection::bind_this_thread`].
+    PerThread(Arc<PerThread>),
+}
+
+/// One connection for every thread, and one of its own for each thread bound to it.
+pub struct PerThread {
+    id: u64,
+    shared: RedisConnection,
+    connector: RedisConnector,
+}
+
+static PER_THREAD_IDS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The calling thread's own connection, and which [`PerThread`] it belongs to.
+    static BOUND: RefCell<Option<(u64, RedisConnection)>> = const { RefCell::new(None) };
+}
+
+impl RedisConnection {
+    /// Gives the calling thread a connection of its own to the same Redis, used from then on
+    /// by every command this thread sends through this connection (or a clone of it). Call it
+    /// on a thread that runs its own async runtime for its whole life — an HTTP worker: the
+    /// connection's driver then runs on that thread, and a command and its answer cost no
+    /// wake-up of another thread (on a small or virtualised machine those wake-ups, not
+    /// Redis, were what a link request waited on; bench/RESULTS.md). Other threads keep
+    /// using the shared connection. A no-op for any other kind of connection, or when the
+    /// connection cannot be set up (the shared one is used then).
+    pub fn bind_this_thread(&self) {
+        let Self::PerThread(per_thread) = self else { return };
+        match per_thread.connector.connection(Some(STORE_TIMEOUT)) {
+            Ok(own) => BOUND.with_borrow_mut(|bound| *bound = Some((per_thread.id, own))),
+            Err(e) => tracing::warn!(error = %e, "no Redis connection of this thread's own; using the shared one"),
+        }
+    }
+
+    /// The connection a command from this thread goes through.
+    fn for_this_thread(per_thread: &PerThread) -> RedisConnection {
+        BOUND.with_borrow(|bound| match bound {
+            Some((id, own)) if *id == per_thread.id => own.clone(),
+            _ => per_thread.shared.clone(),
+        })
+    }
 }
 
 impl ConnectionLike for RedisConnection {
@@ -31,6 +78,10 @@ impl ConnectionLike for RedisConnection {
         match self {
             Self::Single(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::PerThread(p) => {
+                let mut conn = Self::for_this_thread(p);
+                Box::pin(async move { conn.req_packed_command(cmd).await })
+            }
         }
     }
 
@@ -43,6 +94,10 @@ impl ConnectionLike for RedisConnection {
         match self {
             Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::PerThread(p) => {
+                let mut conn = Self::for_this_thread(p);
+                Box::pin(async move { conn.req_packed_commands(pipeline, offset, count).await })
+            }
         }
     }
 
@@ -50,6 +105,7 @@ impl ConnectionLike for RedisConnection {
         match self {
             Self::Single(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
+            Self::PerThread(p) => p.shared.get_db(),
         }
     }
 }
@@ -118,8 +174,14 @@ impl RedisConnector {
     /// The store's connection: opened lazily on first use (the service starts, and reports
     /// not-ready, while Redis is down), reconnecting by itself, each connect and answer
     /// bounded by [`STORE_TIMEOUT`]. Multiplexed: share it by cloning.
+    /// Threads that run for the store's whole life can take connections of their own
+    /// ([`RedisConnection::bind_this_thread`]).
     pub fn shared_connection(&self) -> anyhow::Result<RedisConnection> {
-        self.connection(Some(STORE_TIMEOUT))
+        Ok(RedisConnection::PerThread(Arc::new(PerThread {
+            id: PER_THREAD_IDS.fetch_add(1, Ordering::Relaxed),
+            shared: self.connection(Some(STORE_TIMEOUT))?,
+            connector: self.clone(),
+        })))
     }
 
     /// A new connection of the same kind that shares nothing with the store's: for commands

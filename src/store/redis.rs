@@ -61,18 +61,6 @@ redis.call('SET', KEYS[1], current + 1, 'EX', ARGV[2])
 return 1
 ";
 
-/// A fixed-window counter: INCRBY, and the window's expiry set by the hit that creates it.
-/// KEYS[1] = counter; ARGV[1] = cost; ARGV[2] = window ms. Returns {count, ms left}.
-const LIMIT_SCRIPT: &str = r"
-local n = redis.call('INCRBY', KEYS[1], ARGV[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  ttl = tonumber(ARGV[2])
-end
-return {n, ttl}
-";
-
 /// Spends one guess on a pending second-factor step or an SMS code; past the limit it is
 /// deleted. KEYS[1] = hash (`data`, `tries`); ARGV[1] = max tries. Returns nil or {data, tries}.
 const PENDING_TRY_SCRIPT: &str = r"
@@ -131,7 +119,6 @@ pub struct RedisStore {
     keys: Keys,
     attempt_script: redis::Script,
     advance_script: redis::Script,
-    limit_script: redis::Script,
     delete_all_script: redis::Script,
     pending_try_script: redis::Script,
     totp_step_script: redis::Script,
@@ -154,7 +141,6 @@ impl RedisStore {
             keys,
             attempt_script: redis::Script::new(ATTEMPT_SCRIPT),
             advance_script: redis::Script::new(ADVANCE_SCRIPT),
-            limit_script: redis::Script::new(LIMIT_SCRIPT),
             delete_all_script: redis::Script::new(DELETE_ALL_SESSIONS_SCRIPT),
             pending_try_script: redis::Script::new(PENDING_TRY_SCRIPT),
             totp_step_script: redis::Script::new(TOTP_STEP_SCRIPT),
@@ -301,15 +287,27 @@ impl Store for RedisStore {
     }
 
     async fn hit_limit(&self, key: &RateKey, window: Duration, cost: u64) -> StoreResult<(u64, Duration)> {
-        let (count, left_ms): (u64, i64) = self
-            .limit_script
-            .key(self.keys.rate(key))
-            .arg(cost)
-            .arg(window.as_millis().max(1) as u64)
-            .invoke_async(&mut self.conn.clone())
+        // A fixed window: the hit that creates the counter starts it. Three plain commands in
+        // one round trip, not a script (a Lua call costs Redis several times these three):
+        // `PEXPIRE … NX` gives the counter its window only if it has none, so whichever hit
+        // finds it without one (the first, or the next if a connection dropped in between)
+        // sets it, and no counter outlives its window by more than one hit. Redis >= 7.0.
+        let key = self.keys.rate(key);
+        let window_ms = window.as_millis().max(1) as u64;
+        let (count, left_ms): (u64, i64) = redis::pipe()
+            .incr(&key, cost)
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(window_ms)
+            .arg("NX")
+            .ignore()
+            .pttl(&key)
+            .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        Ok((count, Duration::from_millis(left_ms.max(0) as u64)))
+        // -2: the window ended between the commands; the count is the old window's.
+        let left_ms = if left_ms < 0 { window_ms } else { left_ms as u64 };
+        Ok((count, Duration::from_millis(left_ms)))
     }
 
     async fn find_or_create_user(&self, lookup: &str, email: &Email, now: DateTime<Utc>) -> StoreResult<User> {

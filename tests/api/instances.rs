@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use latchkey::domain::UserId;
+use latchkey::store::OutboxStore;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::Value;
@@ -165,4 +166,32 @@ async fn a_session_from_one_instance_passes_forward_auth_on_another_and_logout_t
     assert!(a.cookie("__Host-session").is_some());
     assert_eq!(a.get("/auth/verify").await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(a.get_session().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_instance_that_only_queues_leaves_its_mail_to_one_that_delivers() {
+    let web = spawn_app_with(&[("OUTBOX_WORKER", "false")]).await;
+    assert_eq!(web.post_login("queued@example.com").await.status(), StatusCode::OK);
+    // No worker runs anywhere yet: the mail waits in the shared outbox, undelivered.
+    let stats = web.queue().outbox_stats().await.unwrap();
+    assert_eq!((stats.ready, stats.in_flight, stats.dead), (1, 0, 0));
+    assert!(web.mail.received().is_empty());
+
+    // An instance that delivers (the default) sends it, with a link that works on the first.
+    let courier = spawn_peer(&web, &[]).await;
+    let mail = web.mail.wait_for_link_mail(0).await;
+    assert_eq!(mail.to, ["queued@example.com"]);
+    let token = crate::helpers::token_from_link(&crate::helpers::magic_link_from(&mail));
+    assert_eq!(web.post_verify(&token).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(courier.outbox_settled().await.ready, 0);
+    // Only the courier ever read the outbox: the first instance has no consumer in the group.
+    let keys = latchkey::store::Keys::new(web.prefix.clone());
+    let consumers: Vec<redis::Value> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(keys.outbox_ready())
+        .arg("workers")
+        .query_async(&mut web.store().connection())
+        .await
+        .unwrap();
+    assert_eq!(consumers.len(), 1, "one consumer: the courier's");
 }
