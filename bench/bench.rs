@@ -1,8 +1,10 @@
-//! The benchmark harness (see `bench/README.md`): starts a private Redis, an SMTP sink and a
-//! release latchkey with a production-like configuration, drives it with `wrk` at fixed
-//! connection counts, runs full sign-ins itself, samples latchkey's peak memory, runs
-//! `redis-benchmark` for the store's ceiling, and prints one Markdown table with each row's
-//! ratio to the baseline (`GET /healthz`) measured in the same run.
+//! The benchmark harness (README, "Benchmarks"): starts a private Redis, an SMTP sink and
+//! release latchkey instances with a production-like configuration — one that only queues
+//! mail (`OUTBOX_WORKER=false`) for B0–B2, and a default one that also delivers, started
+//! afterwards to send B2's backlog and to serve B3 and B2′ — drives them with `wrk` at fixed
+//! connection counts, runs full sign-ins itself, samples peak memory and who used the CPU,
+//! runs `redis-benchmark` for the store's ceiling, and prints one Markdown table with each
+//! row's ratio to the baseline (`GET /healthz`) measured in the same run.
 //!
 //! Run it with `bench/run.sh` (builds release first). Loopback only.
 
@@ -81,6 +83,64 @@ struct Row {
     p50_ms: f64,
     p99_ms: f64,
     note: String,
+    cpu: String,
+}
+
+/// CPU time (user + system, in clock ticks) a process has used so far, all its threads.
+fn process_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(14) + field(15)
+}
+
+/// Busy clock ticks of the whole machine so far (everything but idle and iowait).
+fn machine_busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let values: Vec<u64> =
+        stat.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let total: u64 = values.iter().take(8).sum();
+    total - values.get(3).copied().unwrap_or(0) - values.get(4).copied().unwrap_or(0)
+}
+
+/// Who used the machine's CPU during a measurement, in cores: latchkey, Redis, this harness
+/// (the SMTP sink and the B3 clients) and the rest (wrk, the kernel's softirqs, the host).
+struct CpuShare {
+    pids: [u32; 3],
+    start: [u64; 3],
+    busy: u64,
+    at: Instant,
+}
+
+impl CpuShare {
+    fn start(latchkey: u32, redis: u32) -> Self {
+        let pids = [latchkey, redis, std::process::id()];
+        Self { pids, start: pids.map(process_ticks), busy: machine_busy_ticks(), at: Instant::now() }
+    }
+
+    /// "latchkey 1.21 · redis 0.48 · harness 0.00 · the rest 0.31 cores".
+    fn finish(self) -> String {
+        // Both /proc files count in clock ticks, 100 a second on Linux.
+        let ticks = self.at.elapsed().as_secs_f64().max(0.001) * 100.0;
+        let busy = machine_busy_ticks().saturating_sub(self.busy) as f64;
+        let used: Vec<f64> = self
+            .pids
+            .iter()
+            .zip(self.start)
+            .map(|(pid, start)| process_ticks(*pid).saturating_sub(start) as f64)
+            .collect();
+        let rest = (busy - used.iter().sum::<f64>()).max(0.0);
+        let cores = |v: f64| v / ticks;
+        format!(
+            "latchkey {:.2} · redis {:.2} · harness {:.2} · the rest {:.2} cores",
+            cores(used[0]),
+            cores(used[1]),
+            cores(used[2]),
+            cores(rest)
+        )
+    }
 }
 
 /// Parses wrk's `--latency` output: requests/s, p50 and p99 in ms, non-2xx count.
@@ -233,6 +293,7 @@ async fn main() {
             .spawn()
             .expect("redis-server is not installed"),
     );
+    let redis_pid = _redis.0.id();
     let redis_url = format!("redis://127.0.0.1:{redis_port}/");
 
     // The SMTP sink.
@@ -248,15 +309,17 @@ async fn main() {
         let _ = server.serve();
     });
 
-    // latchkey, production-like, limits raised for the run.
+    // latchkey, production-like, limits raised for the run: a "web" instance that only queues
+    // mail (OUTBOX_WORKER=false), measured in B0–B2, and a default instance (it serves and
+    // delivers) started when mail is to be delivered — so B2 measures what a link request
+    // costs (store writes and the outbox entry), and delivery is measured on its own.
     let key = dir.join("jwt.pem");
     std::fs::write(&key, latchkey::session::SigningKey::generate_pem().expect("keygen")).expect("key file");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let prefix = "bench:";
-    let limit = "100000000/1m";
-    let latchkey = Proc(
-        Command::new(&binary)
+    let start = |deliver: bool| {
+        let port = free_port();
+        let limit = "100000000/1m";
+        let child = Command::new(&binary)
             .env_clear()
             .env("APP_ENV", "production")
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
@@ -272,25 +335,36 @@ async fn main() {
             .env("RATE_LIMIT_LOGIN_EMAIL", limit)
             .env("RATE_LIMIT_LOGIN_IP", limit)
             .env("RATE_LIMIT_REDEEM_FAILURES_IP", limit)
+            .env("OUTBOX_WORKER", deliver.to_string())
             // Mail throughput is SMTP connections in parallel (see OUTBOX_CONCURRENCY in README).
             .env("OUTBOX_CONCURRENCY", std::env::var("BENCH_OUTBOX_CONCURRENCY").unwrap_or_else(|_| "128".to_owned()))
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()))
             .stdout(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {binary}: {e} (run bench/run.sh, which builds it)")),
-    );
-    let pid = latchkey.0.id();
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e} (run bench/run.sh, which builds it)"));
+        (Proc(child), format!("http://127.0.0.1:{port}"))
+    };
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(1024)
         .build()
         .expect("client");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-        assert!(Instant::now() < deadline, "latchkey did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let ready = |base: String| {
+        let client = client.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+                assert!(Instant::now() < deadline, "latchkey did not become ready");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let (latchkey, base) = start(false);
+    let pid = latchkey.0.id();
+    ready(base.clone()).await;
+    let (courier, courier_base) = start(true);
+    ready(courier_base.clone()).await;
 
     let session = sign_in(&client, &base, &waiters, "bench-first@bench.test").await.expect("a first sign-in");
     if let Ok(secs) = std::env::var("BENCH_HOLD") {
@@ -299,6 +373,8 @@ async fn main() {
         tokio::time::sleep(Duration::from_secs(secs.parse().unwrap_or(120))).await;
         return;
     }
+    drain(&redis_url, prefix).await;
+    drop(courier);
     let cookie_header = format!("Cookie: __Host-session={session}");
     let script = dir.join("login.lua");
     std::fs::write(
@@ -320,6 +396,7 @@ end
     let mut baseline: HashMap<u32, f64> = HashMap::new();
     let mut rss = Vec::new();
     for &c in &conns {
+        let cpu = CpuShare::start(pid, redis_pid);
         let (rps, p50, p99, errors) = wrk(&format!("{base}/healthz"), c, seconds, &[], &[]);
         baseline.insert(c, rps);
         rows.push(Row {
@@ -329,9 +406,11 @@ end
             p50_ms: p50,
             p99_ms: p99,
             note: errors_note(errors),
+            cpu: cpu.finish(),
         });
     }
     for &c in &conns {
+        let cpu = CpuShare::start(pid, redis_pid);
         let (rps, p50, p99, errors) = wrk(&format!("{base}/auth/verify"), c, seconds, &["-H", &cookie_header], &[]);
         rows.push(Row {
             name: "B1 GET /auth/verify".into(),
@@ -340,11 +419,13 @@ end
             p50_ms: p50,
             p99_ms: p99,
             note: errors_note(errors),
+            cpu: cpu.finish(),
         });
     }
-    rss.push(("after B1", peak_rss_mb(pid)));
+    rss.push(("of the web instance after B1", peak_rss_mb(pid)));
     for &c in &conns {
         let tag = format!("c{c}");
+        let cpu = CpuShare::start(pid, redis_pid);
         let (rps, p50, p99, errors) = wrk(&format!("{base}/api/v1/login"), c, seconds, &["-s", &script], &[&tag]);
         rows.push(Row {
             name: "B2 POST /api/v1/login".into(),
@@ -353,15 +434,35 @@ end
             p50_ms: p50,
             p99_ms: p99,
             note: errors_note(errors),
+            cpu: cpu.finish(),
         });
-        drain(&redis_url, prefix).await;
     }
-    rss.push(("after B2", peak_rss_mb(pid)));
+    rss.push(("of the web instance after B2", peak_rss_mb(pid)));
+    drop(latchkey);
+
+    // Delivery: a default instance starts and sends B2's backlog.
+    let backlog = received.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let (courier, courier_base) = start(true);
+    let courier_pid = courier.0.id();
+    let cpu = CpuShare::start(courier_pid, redis_pid);
+    drain(&redis_url, prefix).await;
+    let drain_secs = started.elapsed().as_secs_f64();
+    let delivered = received.load(Ordering::Relaxed) - backlog;
+    let delivery = format!(
+        "B2's backlog delivered by one default instance: {delivered} mails in {drain_secs:.1} s, {:.0} mails/s",
+        delivered as f64 / drain_secs
+    );
+    let delivery_cpu = cpu.finish();
+    ready(courier_base.clone()).await;
+    let base = courier_base;
+    let pid = courier_pid;
 
     // B3: whole sign-ins, each its own address, `signin_concurrency` at a time.
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Vec::new()));
+    let cpu = CpuShare::start(pid, redis_pid);
     let started = Instant::now();
     let stop_at = started + Duration::from_secs(u64::from(seconds));
     let mut tasks = Vec::new();
@@ -402,9 +503,25 @@ end
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         note: if failed > 0 { format!("{failed} failed") } else { String::new() },
+        cpu: cpu.finish(),
     });
-    rss.push(("after B3", peak_rss_mb(pid)));
-    drop(latchkey);
+    rss.push(("of the delivering instance after its deliveries and B3", peak_rss_mb(pid)));
+
+    // For comparison: B2 on the instance that also delivers, the mail sent as it is queued.
+    let c = conns[0];
+    let cpu = CpuShare::start(pid, redis_pid);
+    let (rps, p50, p99, errors) = wrk(&format!("{base}/api/v1/login"), c, seconds, &["-s", &script], &["mixed"]);
+    rows.push(Row {
+        name: "B2′ POST /api/v1/login, on an instance that also delivers".into(),
+        connections: c,
+        rps,
+        p50_ms: p50,
+        p99_ms: p99,
+        note: errors_note(errors),
+        cpu: cpu.finish(),
+    });
+    drain(&redis_url, prefix).await;
+    drop(courier);
 
     // The store's ceiling for the same kinds of command.
     let redis_bench = Command::new("redis-benchmark")
@@ -424,9 +541,19 @@ end
         );
     }
     println!();
+    println!(
+        "Where the CPU went during each row (cores in use, of {}):",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    for row in &rows {
+        println!("    {} @ {}: {}", row.name, row.connections, row.cpu);
+    }
+    println!();
     for (when, mb) in rss {
         println!("peak RSS of latchkey {when}: {mb:.1} MB");
     }
+    println!("{delivery}");
+    println!("    CPU while delivering: {delivery_cpu}");
     println!("mails received by the sink: {}", received.load(Ordering::Relaxed));
     println!();
     println!("redis-benchmark -c 64 -n 200000 (requests/s):");
