@@ -75,7 +75,6 @@ impl AppState {
     }
 }
 
-/// The store, the outbox queue, and whether the queue must be drained on stop (memory).
 /// The store, the outbox's queue, whether the queue drains at stop, and the Redis connection
 /// each HTTP worker takes its own of.
 type Stores = (Arc<dyn Store>, Arc<dyn OutboxStore>, bool, Option<RedisConnection>);
@@ -246,7 +245,13 @@ impl Application {
                     TcpListener::bind(addr).with_context(|| format!("cannot listen on METRICS_ADDR {addr}"))?;
                 let port = listener.local_addr()?.port();
                 let state = state.clone();
+                let per_worker = per_worker.clone();
                 let server = HttpServer::new(move || {
+                    // Its own connection too: a reconnect of the shared one must not be driven
+                    // from this server's runtime, which stops before the outbox worker does.
+                    if let Some(conn) = &per_worker {
+                        conn.bind_this_thread();
+                    }
                     App::new().app_data(state.clone()).route("/metrics", web::get().to(ops::metrics))
                 })
                 .workers(1)

@@ -35,9 +35,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // The HTTP workers run on runtimes of their own; everything else — the Redis connections'
-    // drivers, the outbox worker, the policy refresh — runs on this one. A multi-threaded
-    // runtime keeps that from being one thread every request has to wait on.
+    // The HTTP workers run on runtimes of their own, each with its own Redis connection;
+    // everything else — the shared Redis connection's driver, the outbox worker, the policy
+    // refresh — runs on this one. A multi-threaded runtime keeps that from being one thread
+    // every delivery has to wait on.
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return fail(&e),

@@ -37,7 +37,11 @@ impl Couriers {
             Job::Mail(mail) => self.send_mail(mail).await,
             Job::LoginMail(fields) => match fields.render(&self.brand) {
                 Ok(mail) => self.send_mail(&mail).await,
-                Err(_) => Outcome::Failed("the message could not be rendered".to_owned()),
+                Err(e) => {
+                    // A template bug: askama's error names the template problem, not the data.
+                    tracing::error!(error = %e, "a sign-in mail could not be rendered");
+                    Outcome::Failed("the message could not be rendered".to_owned())
+                }
             },
             Job::Sms(sms) => match &self.sms {
                 // Another instance may have a provider (a rollout in progress): not for good.

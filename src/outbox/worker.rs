@@ -216,8 +216,11 @@ impl Shared {
     async fn attempt(&self, job: QueuedJob) {
         let started = Instant::now();
         let outcome = match open(&self.keys, &job) {
-            // Another instance (another SECRET_KEY during a rollout?) may open it: not for good.
-            None => Outcome::Retry("the delivery cannot be opened here (SECRET_KEY differs?)".to_owned()),
+            // Another instance (another SECRET_KEY, or a newer version, during a rollout) may
+            // open it: not for good.
+            None => Outcome::Retry(
+                "the delivery cannot be opened here (SECRET_KEY differs, or a newer version queued it?)".to_owned(),
+            ),
             Some(_) if job.deliver_by.is_some_and(|by| Utc::now().timestamp() > by) => {
                 Outcome::Failed("it expired before it could be delivered".to_owned())
             }

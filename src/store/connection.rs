@@ -112,7 +112,8 @@ impl ConnectionLike for RedisConnection {
 
 /// Where Redis is and how to trust it; builds connections of the configured kind.
 ///
-/// The store holds one shared connection ([`RedisConnector::shared_connection`]). Work that
+/// The store holds one shared connection ([`RedisConnector::shared_connection`]), plus one
+/// per bound thread (an HTTP worker: [`RedisConnection::bind_this_thread`]). Work that
 /// blocks a connection (`XREADGROUP … BLOCK`, `BLPOP`) must take its own
 /// ([`RedisConnector::dedicated_connection`]), or every request waits behind it.
 #[derive(Clone)]

@@ -89,7 +89,8 @@ pub trait Store: Send + Sync + 'static {
     async fn advance_generation(&self, lookup: &str, expected: u64) -> StoreResult<bool>;
 
     /// Adds `cost` to a fixed-window counter (creating it with `window`) and returns the count
-    /// and the time left in the window. `cost` 0 only reads.
+    /// and the time left in the window. `cost` 0 adds nothing but, like any hit, starts the
+    /// window when there is no counter yet.
     async fn hit_limit(&self, key: &RateKey, window: Duration, cost: u64) -> StoreResult<(u64, Duration)>;
 
     /// The user with this address, created with a new id on first sign-in. `lookup` is the

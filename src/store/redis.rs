@@ -305,8 +305,14 @@ impl Store for RedisStore {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        // -2: the window ended between the commands; the count is the old window's.
-        let left_ms = if left_ms < 0 { window_ms } else { left_ms as u64 };
+        // -2: the window ended between the commands (the count is the old window's, and a
+        // new one starts with the next hit); -1 cannot follow `PEXPIRE NX`, but would mean a
+        // window with no end yet.
+        let left_ms = match left_ms {
+            -2 => 0,
+            ms if ms < 0 => window_ms,
+            ms => ms as u64,
+        };
         Ok((count, Duration::from_millis(left_ms)))
     }
 
