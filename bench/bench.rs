@@ -189,6 +189,22 @@ fn wrk(url: &str, connections: u32, seconds: u32, extra: &[&str], script_args: &
     parse_wrk(&String::from_utf8_lossy(&out.stdout))
 }
 
+/// One `wrk` run against `url` as a table row, with who used the CPU meanwhile (`pids`:
+/// latchkey's and Redis's).
+fn measure(
+    name: &str,
+    pids: (u32, u32),
+    url: &str,
+    connections: u32,
+    seconds: u32,
+    extra: &[&str],
+    args: &[&str],
+) -> Row {
+    let cpu = CpuShare::start(pids.0, pids.1);
+    let (rps, p50_ms, p99_ms, errors) = wrk(url, connections, seconds, extra, args);
+    Row { name: name.to_owned(), connections, rps, p50_ms, p99_ms, note: errors_note(errors), cpu: cpu.finish() }
+}
+
 /// Peak resident memory of a process so far (VmHWM), in MB.
 fn peak_rss_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -397,47 +413,20 @@ end
     let mut rows: Vec<Row> = Vec::new();
     let mut baseline: HashMap<u32, f64> = HashMap::new();
     let mut rss = Vec::new();
+    let web = (pid, redis_pid);
     for &c in &conns {
-        let cpu = CpuShare::start(pid, redis_pid);
-        let (rps, p50, p99, errors) = wrk(&format!("{base}/healthz"), c, seconds, &[], &[]);
-        baseline.insert(c, rps);
-        rows.push(Row {
-            name: "B0 GET /healthz".into(),
-            connections: c,
-            rps,
-            p50_ms: p50,
-            p99_ms: p99,
-            note: errors_note(errors),
-            cpu: cpu.finish(),
-        });
+        let row = measure("B0 GET /healthz", web, &format!("{base}/healthz"), c, seconds, &[], &[]);
+        baseline.insert(c, row.rps);
+        rows.push(row);
     }
     for &c in &conns {
-        let cpu = CpuShare::start(pid, redis_pid);
-        let (rps, p50, p99, errors) = wrk(&format!("{base}/auth/verify"), c, seconds, &["-H", &cookie_header], &[]);
-        rows.push(Row {
-            name: "B1 GET /auth/verify".into(),
-            connections: c,
-            rps,
-            p50_ms: p50,
-            p99_ms: p99,
-            note: errors_note(errors),
-            cpu: cpu.finish(),
-        });
+        let verify = format!("{base}/auth/verify");
+        rows.push(measure("B1 GET /auth/verify", web, &verify, c, seconds, &["-H", &cookie_header], &[]));
     }
     rss.push(("of the web instance after B1", peak_rss_mb(pid)));
     for &c in &conns {
-        let tag = format!("c{c}");
-        let cpu = CpuShare::start(pid, redis_pid);
-        let (rps, p50, p99, errors) = wrk(&format!("{base}/api/v1/login"), c, seconds, &["-s", &script], &[&tag]);
-        rows.push(Row {
-            name: "B2 POST /api/v1/login".into(),
-            connections: c,
-            rps,
-            p50_ms: p50,
-            p99_ms: p99,
-            note: errors_note(errors),
-            cpu: cpu.finish(),
-        });
+        let login = format!("{base}/api/v1/login");
+        rows.push(measure("B2 POST /api/v1/login", web, &login, c, seconds, &["-s", &script], &[&format!("c{c}")]));
     }
     rss.push(("of the web instance after B2", peak_rss_mb(pid)));
     drop(latchkey);
@@ -510,18 +499,9 @@ end
     rss.push(("of the delivering instance after its deliveries and B3", peak_rss_mb(pid)));
 
     // For comparison: B2 on the instance that also delivers, the mail sent as it is queued.
-    let c = conns[0];
-    let cpu = CpuShare::start(pid, redis_pid);
-    let (rps, p50, p99, errors) = wrk(&format!("{base}/api/v1/login"), c, seconds, &["-s", &script], &["mixed"]);
-    rows.push(Row {
-        name: "B2′ POST /api/v1/login, on an instance that also delivers".into(),
-        connections: c,
-        rps,
-        p50_ms: p50,
-        p99_ms: p99,
-        note: errors_note(errors),
-        cpu: cpu.finish(),
-    });
+    let name = "B2′ POST /api/v1/login, on an instance that also delivers";
+    let login = format!("{base}/api/v1/login");
+    rows.push(measure(name, (pid, redis_pid), &login, conns[0], seconds, &["-s", &script], &["mixed"]));
     drain(&redis_url, prefix).await;
     drop(courier);
 

@@ -164,13 +164,14 @@ impl Application {
             keyring.clone(),
             clock.clone(),
             limiter.clone(),
-            site,
+            site.clone(),
             sms,
         ));
         let webhooks = Arc::new(Webhooks::new(outbox.clone(), clock.clone(), metrics.clone()));
         let couriers = Couriers {
             mailer,
             brand: brand.clone(),
+            site,
             sms: sms_sender,
             webhooks: WebhookSender::new(clock.clone(), production)?,
         };

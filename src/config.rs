@@ -787,6 +787,11 @@ mod tests {
         assert!(check_smtp_url("smtp://smtp.example.com:587?tls=opportunistic").is_err());
     }
 
+    /// Settings read from `vars` alone.
+    fn settings_from(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+    }
+
     #[test]
     fn development_needs_nothing() {
         let s = Settings::from_lookup(|_| None).unwrap();
@@ -803,30 +808,27 @@ mod tests {
     #[test]
     fn the_brand_takes_a_product_name_and_a_support_address_and_refuses_bad_ones() {
         let vars = [("PRODUCT_NAME", " Acme Login "), ("SUPPORT_EMAIL", "Help@Acme.example")];
-        let s = Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())).unwrap();
+        let s = settings_from(&vars).unwrap();
         assert_eq!(s.brand.product, "Acme Login");
         assert_eq!(s.brand.support.as_deref(), Some("help@acme.example"));
 
         let long = "x".repeat(65);
         let bad = [("PRODUCT_NAME", long.as_str()), ("SUPPORT_EMAIL", "help desk")];
-        let e = Settings::from_lookup(|k| bad.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())).unwrap_err();
+        let e = settings_from(&bad).unwrap_err();
         let vars: Vec<&str> = e.problems.iter().map(|p| p.var).collect();
         assert_eq!(vars, ["PRODUCT_NAME", "SUPPORT_EMAIL"]);
     }
 
     #[test]
     fn an_instance_may_leave_delivery_to_others_only_on_a_shared_store() {
-        let lookup = |vars: &'static [(&'static str, &'static str)]| {
-            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
-        };
-        assert!(Settings::from_lookup(|_| None).unwrap().outbox.deliver, "delivers by default");
-        const QUEUE_ONLY: &[(&str, &str)] = &[("OUTBOX_WORKER", "false"), ("REDIS_URL", "redis://127.0.0.1:6379")];
-        assert!(!Settings::from_lookup(lookup(QUEUE_ONLY)).unwrap().outbox.deliver);
+        assert!(settings_from(&[]).unwrap().outbox.deliver, "delivers by default");
+        let queue_only = [("OUTBOX_WORKER", "false"), ("REDIS_URL", "redis://127.0.0.1:6379")];
+        assert!(!settings_from(&queue_only).unwrap().outbox.deliver);
 
-        let e = Settings::from_lookup(lookup(&[("OUTBOX_WORKER", "false")])).unwrap_err();
+        let e = settings_from(&[("OUTBOX_WORKER", "false")]).unwrap_err();
         let vars: Vec<&str> = e.problems.iter().map(|p| p.var).collect();
         assert_eq!(vars, ["OUTBOX_WORKER"], "nobody else could deliver the memory store's mail");
-        let e = Settings::from_lookup(lookup(&[("OUTBOX_WORKER", "off")])).unwrap_err();
+        let e = settings_from(&[("OUTBOX_WORKER", "off")]).unwrap_err();
         assert!(e.to_string().contains("`off` is not `true` or `false`"), "{e}");
     }
 }

@@ -69,30 +69,31 @@ impl std::fmt::Debug for OutgoingMail {
     }
 }
 
-/// The sign-in mail: the link, when it expires, and where the request came from.
+/// The sign-in mail's view, drawn from [`LoginMailFields`]: the link, when it expires, and
+/// where the request came from.
 #[derive(Template)]
 #[template(path = "mail/login.txt")]
-pub struct LoginMail<'a> {
+struct LoginMail<'a> {
     /// The language of the request that asked for the link.
-    pub t: &'static Messages,
+    t: &'static Messages,
     /// Product name, colours and support address.
-    pub brand: &'a Brand,
+    brand: &'a Brand,
     /// The link to click.
-    pub link: &'a str,
+    link: &'a str,
     /// The short code, for finishing on another device (`K7PM-2QXR`).
-    pub code: &'a str,
+    code: &'a str,
     /// Minutes until the link expires.
-    pub minutes: u64,
+    minutes: u64,
     /// Expiry time, UTC, e.g. "14:05 UTC".
-    pub expires_at: &'a str,
+    expires_at: &'a str,
     /// Requesting IP address.
-    pub ip: &'a str,
+    ip: &'a str,
     /// Requesting browser, e.g. "Firefox on Linux".
-    pub browser: &'a str,
+    browser: &'a str,
     /// When it was requested, e.g. "2026-11-23 13:50 UTC".
-    pub requested_at: &'a str,
+    requested_at: &'a str,
     /// The service's public address, for the footer.
-    pub site: &'a str,
+    site: &'a str,
 }
 
 /// The HTML part of [`LoginMail`].
@@ -104,7 +105,7 @@ struct LoginMailHtml<'a, 'b> {
 
 impl LoginMail<'_> {
     /// Renders both parts into a mail for `to`.
-    pub fn render(&self, to: Email) -> Result<OutgoingMail, askama::Error> {
+    fn render(&self, to: Email) -> Result<OutgoingMail, askama::Error> {
         Ok(OutgoingMail {
             to,
             subject: self.t.mail_subject.to_owned(),
@@ -115,9 +116,9 @@ impl LoginMail<'_> {
 }
 
 /// A sign-in mail as it waits in the outbox: what it says, not how it looks. It is rendered
-/// (in its language, with the sending instance's brand) when it is sent, so the request that
-/// asked for it pays for no rendering, and the queue holds a few hundred bytes per mail
-/// instead of both finished bodies.
+/// (in its language, with the sending instance's brand and host) when it is sent, so the
+/// request that asked for it pays for no rendering, and the queue holds a few hundred bytes
+/// per mail instead of both finished bodies.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct LoginMailFields {
     /// Recipient.
@@ -128,8 +129,6 @@ pub struct LoginMailFields {
     pub link: String,
     /// The short code, as shown (`K7PM-2QXR`).
     pub code: String,
-    /// Minutes the link lives.
-    pub minutes: u64,
     /// When the link expires.
     pub expires_at: DateTime<Utc>,
     /// Requesting IP address, as shown.
@@ -138,8 +137,6 @@ pub struct LoginMailFields {
     pub browser: String,
     /// When it was requested.
     pub requested_at: DateTime<Utc>,
-    /// The service's host, for the footer.
-    pub site: String,
 }
 
 impl std::fmt::Debug for LoginMailFields {
@@ -150,19 +147,20 @@ impl std::fmt::Debug for LoginMailFields {
 }
 
 impl LoginMailFields {
-    /// The finished mail, branded as `brand`.
-    pub fn render(&self, brand: &Brand) -> Result<OutgoingMail, askama::Error> {
+    /// The finished mail, branded as `brand`, from the service at `site` (its host).
+    pub fn render(&self, brand: &Brand, site: &str) -> Result<OutgoingMail, askama::Error> {
+        let lifetime = (self.expires_at - self.requested_at).num_seconds().max(0) as u64;
         LoginMail {
             t: self.lang.messages(),
             brand,
             link: &self.link,
             code: &self.code,
-            minutes: self.minutes,
+            minutes: lifetime.div_ceil(60),
             expires_at: &self.expires_at.format("%H:%M UTC").to_string(),
             ip: &self.ip,
             browser: &self.browser,
             requested_at: &self.requested_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-            site: &self.site,
+            site,
         }
         .render(self.to.clone())
     }

@@ -24,6 +24,8 @@ pub struct Couriers {
     pub mailer: Mailer,
     /// How mails rendered at delivery are branded.
     pub brand: Brand,
+    /// The service's host (`PUBLIC_URL`'s), named in mails rendered at delivery.
+    pub site: String,
     /// SMS, when a provider is configured.
     pub sms: Option<Arc<dyn SmsSender>>,
     /// Webhooks.
@@ -35,7 +37,7 @@ impl Couriers {
     pub async fn deliver(&self, job: &Job) -> Outcome {
         match job {
             Job::Mail(mail) => self.send_mail(mail).await,
-            Job::LoginMail(fields) => match fields.render(&self.brand) {
+            Job::LoginMail(fields) => match fields.render(&self.brand, &self.site) {
                 Ok(mail) => self.send_mail(&mail).await,
                 Err(e) => {
                     // A template bug: askama's error names the template problem, not the data.

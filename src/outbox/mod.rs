@@ -279,12 +279,10 @@ mod tests {
             lang: Lang::De,
             link: link.to_owned(),
             code: "K7PM-2QXR".to_owned(),
-            minutes: 15,
             expires_at: at + chrono::Duration::minutes(15),
             ip: "203.0.113.9".to_owned(),
             browser: "Firefox on Linux".to_owned(),
             requested_at: at,
-            site: "login.example".to_owned(),
         };
         outbox.login_mail(fields).await.unwrap();
 
@@ -298,13 +296,14 @@ mod tests {
         assert!(job.sealed.len() < 1024, "{} bytes queued", job.sealed.len());
 
         let Some(Job::LoginMail(fields)) = open(&keys, job) else { panic!("not a login mail") };
-        let mail = fields.render(&Brand::new("Acme Login", None)).unwrap();
+        let mail = fields.render(&Brand::new("Acme Login", None), "login.example").unwrap();
         assert_eq!(mail.to.as_str(), "ada@example.com");
         assert_eq!(mail.subject, Lang::De.messages().mail_subject);
         for body in [&mail.text, &mail.html] {
             assert!(body.contains("K7PM-2QXR"), "code in {body}");
             assert!(body.contains("Acme Login"), "brand in {body}");
-            assert!(body.contains("14:05 UTC"), "expiry in {body}");
+            assert!(body.contains("in 15 Minuten ab (um 14:05 UTC)"), "lifetime and expiry in {body}");
+            assert!(body.contains("login.example"), "site in {body}");
         }
         assert!(mail.text.contains(link), "link in the text part");
         assert!(mail.html.contains("token=T0KEN-abcdefghijklmnopqrstuvwxyz012345"), "link in the HTML part");

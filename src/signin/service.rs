@@ -253,12 +253,10 @@ impl SignIn {
             lang,
             link: self.link_url(&token).into(),
             code: code.display(),
-            minutes: link_ttl.as_secs().div_ceil(60),
             expires_at: attempt.expires_at,
             ip: attempt.requested_from.ip_text(),
             browser: attempt.requested_from.browser(),
             requested_at: now,
-            site: self.public_url.host_str().unwrap_or("latchkey").to_owned(),
         };
         // The mail is queued and the event recorded in one round trip.
         let recorded = self.audit.record(EventKind::LinkRequested, user_id.as_ref(), &attempt.requested_from, "");

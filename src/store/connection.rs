@@ -63,12 +63,14 @@ impl RedisConnection {
             Err(e) => tracing::warn!(error = %e, "no Redis connection of this thread's own; using the shared one"),
         }
     }
+}
 
-    /// The connection a command from this thread goes through.
-    fn for_this_thread(per_thread: &PerThread) -> RedisConnection {
+impl PerThread {
+    /// The connection a command from the calling thread goes through.
+    fn current(&self) -> RedisConnection {
         BOUND.with_borrow(|bound| match bound {
-            Some((id, own)) if *id == per_thread.id => own.clone(),
-            _ => per_thread.shared.clone(),
+            Some((id, own)) if *id == self.id => own.clone(),
+            _ => self.shared.clone(),
         })
     }
 }
@@ -79,7 +81,7 @@ impl ConnectionLike for RedisConnection {
             Self::Single(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
             Self::PerThread(p) => {
-                let mut conn = Self::for_this_thread(p);
+                let mut conn = p.current();
                 Box::pin(async move { conn.req_packed_command(cmd).await })
             }
         }
@@ -95,7 +97,7 @@ impl ConnectionLike for RedisConnection {
             Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
             Self::PerThread(p) => {
-                let mut conn = Self::for_this_thread(p);
+                let mut conn = p.current();
                 Box::pin(async move { conn.req_packed_commands(pipeline, offset, count).await })
             }
         }
