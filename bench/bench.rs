@@ -1,7 +1,8 @@
 //! The benchmark harness (README, "Benchmarks"): starts a private Redis, an SMTP sink and
 //! release latchkey instances with a production-like configuration — one that only queues
 //! mail (`OUTBOX_WORKER=false`) for B0–B2, and a default one that also delivers, started
-//! afterwards to send B2's backlog and to serve B3 and B2′ — drives them with `wrk` at fixed
+//! afterwards to send B2's backlog and to serve B3 and B2′ — and the store's floor for B2
+//! (`bench/floor.rs`: a link request's Redis work alone), drives them with `wrk` at fixed
 //! connection counts, runs full sign-ins itself, samples peak memory and who used the CPU,
 //! runs `redis-benchmark` for the store's ceiling, and prints one Markdown table with each
 //! row's ratio to the baseline (`GET /healthz`) measured in the same run.
@@ -105,8 +106,9 @@ fn machine_busy_ticks() -> u64 {
     total - values.get(3).copied().unwrap_or(0) - values.get(4).copied().unwrap_or(0)
 }
 
-/// Who used the machine's CPU during a measurement, in cores: latchkey, Redis, this harness
-/// (the SMTP sink and the B3 clients) and the rest (wrk, the kernel's softirqs, the host).
+/// Who used the machine's CPU during a measurement, in cores: the server measured (latchkey, or
+/// the floor program), Redis, this harness (the SMTP sink and the B3 clients) and the rest (wrk,
+/// the kernel's softirqs, the host).
 struct CpuShare {
     pids: [u32; 3],
     start: [u64; 3],
@@ -115,12 +117,12 @@ struct CpuShare {
 }
 
 impl CpuShare {
-    fn start(latchkey: u32, redis: u32) -> Self {
-        let pids = [latchkey, redis, std::process::id()];
+    fn start(server: u32, redis: u32) -> Self {
+        let pids = [server, redis, std::process::id()];
         Self { pids, start: pids.map(process_ticks), busy: machine_busy_ticks(), at: Instant::now() }
     }
 
-    /// "latchkey 1.21 · redis 0.48 · harness 0.00 · the rest 0.31 cores".
+    /// "server 1.21 · redis 0.48 · harness 0.00 · the rest 0.31 cores".
     fn finish(self) -> String {
         // Both /proc files count in clock ticks, 100 a second on Linux.
         let ticks = self.at.elapsed().as_secs_f64().max(0.001) * 100.0;
@@ -134,7 +136,7 @@ impl CpuShare {
         let rest = (busy - used.iter().sum::<f64>()).max(0.0);
         let cores = |v: f64| v / ticks;
         format!(
-            "latchkey {:.2} · redis {:.2} · harness {:.2} · the rest {:.2} cores",
+            "server {:.2} · redis {:.2} · harness {:.2} · the rest {:.2} cores",
             cores(used[0]),
             cores(used[1]),
             cores(used[2]),
@@ -299,6 +301,7 @@ async fn main() {
     let signin_concurrency: usize =
         std::env::var("BENCH_SIGNIN_CONCURRENCY").ok().and_then(|s| s.parse().ok()).unwrap_or(128);
     let binary = std::env::var("LATCHKEY_BIN").unwrap_or_else(|_| "target/release/latchkey".to_owned());
+    let floor_binary = std::env::var("FLOOR_BIN").unwrap_or_else(|_| "target/release/examples/floor".to_owned());
     let dir = std::env::temp_dir().join(format!("latchkey-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
 
@@ -403,7 +406,7 @@ function init(args) counter = 0; tag = args[1] or "x" end
 function request()
   counter = counter + 1
   local body = string.format('{"email":"b2-%s-%d-%d@bench.test"}', tag, tid, counter)
-  return wrk.format("POST", "/api/v1/login", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
 end
 "#,
     )
@@ -430,6 +433,37 @@ end
     }
     rss.push(("of the web instance after B2", peak_rss_mb(pid)));
     drop(latchkey);
+
+    // The store's floor for B2 (bench/floor.rs): the same stack and latchkey's own store calls
+    // for a link request with nothing else, then the same writes in a single round trip.
+    let floor_port = free_port();
+    let floor = Proc(
+        Command::new(&floor_binary)
+            .env_clear()
+            .env("BIND_ADDR", format!("127.0.0.1:{floor_port}"))
+            .env("REDIS_URL", &redis_url)
+            .env("REDIS_KEY_PREFIX", "floor:")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {floor_binary}: {e} (run bench/run.sh, which builds it)")),
+    );
+    let floor_base = format!("http://127.0.0.1:{floor_port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client.get(format!("{floor_base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        assert!(Instant::now() < deadline, "the floor server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let floor_pids = (floor.0.id(), redis_pid);
+    for (name, path) in [
+        ("B2 floor: the store calls of a link request alone", "floor/store"),
+        ("B2 floor: the same writes in one round trip", "floor/one-trip"),
+    ] {
+        for &c in &conns {
+            let url = format!("{floor_base}/{path}");
+            rows.push(measure(name, floor_pids, &url, c, seconds, &["-s", &script], &[&format!("f{c}")]));
+        }
+    }
+    drop(floor);
 
     // Delivery: a default instance starts and sends B2's backlog.
     let backlog = received.load(Ordering::Relaxed);

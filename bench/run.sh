@@ -18,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-cargo build --release --bin latchkey --example bench
+cargo build --release --bin latchkey --example bench --example floor
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-LATCHKEY_BIN=target/release/latchkey target/release/examples/bench
+LATCHKEY_BIN=target/release/latchkey FLOOR_BIN=target/release/examples/floor target/release/examples/bench

@@ -1,0 +1,206 @@
+//! The store's floor for B2: an HTTP server that does a link request's Redis work and nothing
+//! else, so the harness can show how much of B2's gap to B0 is the store's (bench/RESULTS.md).
+//!
+//! Same stack as latchkey (actix-web, mimalloc, one Redis connection per HTTP worker through
+//! latchkey's own `RedisStore`), two routes besides `GET /healthz`:
+//!
+//! - `POST /floor/store`: latchkey's own store calls for a link request, in the order and with
+//!   the overlap of `SignIn::request_link` (IP limit ∥ account read, address limit, link
+//!   generation, attempt, outbox entry ∥ audit event), on records of production size. No
+//!   CSRF check, no address parsing, no crypto, no policy.
+//! - `POST /floor/one-trip`: the same writes as one plain pipeline with no reply awaited in
+//!   between: a lower bound for any design that keeps those writes. It is not a correct link
+//!   request (it writes before the limits answer); it only measures.
+//!
+//! Both take `{"email": "…"}` and answer 202 with a cookie and `{"status":"sent"}`, as latchkey.
+//! Settings (environment): `REDIS_URL`, `REDIS_KEY_PREFIX`, `BIND_ADDR`.
+
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use chrono::Utc;
+use latchkey::audit::{AuditEvent, EventKind};
+use latchkey::domain::{AttemptId, Email, LocalPath, RequestOrigin};
+use latchkey::store::{
+    Keys, LinkAttempt, OutboxStore, QueuedJob, RateKey, RedisConnection, RedisQueue, RedisStore, Store, StoreError,
+};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const WINDOW: Duration = Duration::from_secs(3600);
+const KEEP_FOR: Duration = Duration::from_secs(15 * 60 + 3600);
+
+struct Floor {
+    store: RedisStore,
+    queue: RedisQueue<RedisConnection>,
+    keys: Keys,
+}
+
+#[derive(serde::Deserialize)]
+struct Body {
+    email: String,
+}
+
+/// What a link request writes, at production size (keyed hashes are 43 characters, the
+/// sealed mail ~0.5 KB).
+struct Records {
+    ip_limit: RateKey,
+    email_limit: RateKey,
+    lookup: String,
+    id: AttemptId,
+    attempt: LinkAttempt,
+    job: QueuedJob,
+    event: AuditEvent,
+}
+
+fn hash() -> String {
+    latchkey::crypto::random_token::<32>().unwrap_or_default()
+}
+
+fn records(email: &str) -> Option<Records> {
+    let email = Email::parse(email).ok()?;
+    let now = Utc::now();
+    let origin = RequestOrigin::new(Some([127, 0, 0, 1].into()), "wrk");
+    let lookup = hash();
+    let attempt = LinkAttempt {
+        email: email.clone(),
+        return_to: LocalPath::account(),
+        requested_from: origin.clone(),
+        created_at: now,
+        expires_at: now + chrono::Duration::minutes(15),
+        browser: hash(),
+        code: hash(),
+        email_lookup: lookup.clone(),
+        generation: 0,
+        require_second_factor: false,
+    };
+    let job = QueuedJob {
+        handle: String::new(),
+        holder: String::new(),
+        id: latchkey::crypto::random_token::<12>().ok()?,
+        kind: "login_mail".to_owned(),
+        to: email.as_str().to_owned(),
+        sealed: latchkey::crypto::random_token::<400>().ok()?,
+        tries: 0,
+        deliver_by: Some(attempt.expires_at.timestamp()),
+        queued_at: now.timestamp_millis(),
+        last_error: None,
+    };
+    let event = AuditEvent {
+        id: String::new(),
+        at: now.to_rfc3339(),
+        kind: EventKind::LinkRequested,
+        user: None,
+        ip: origin.ip_text(),
+        browser: origin.browser(),
+        detail: String::new(),
+    };
+    Some(Records {
+        // wrk connects from one address: one IP counter for the whole run, as in latchkey.
+        ip_limit: RateKey { action: "login_ip", subject: "127.0.0.1".to_owned() },
+        email_limit: RateKey { action: "login_email", subject: hash() },
+        lookup,
+        id: AttemptId::parse(&hash())?,
+        attempt,
+        job,
+        event,
+    })
+}
+
+fn accepted() -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header((
+            "set-cookie",
+            format!("__Host-attempt={}; Path=/; Max-Age=900; Secure; HttpOnly; SameSite=Lax", hash()),
+        ))
+        .json(serde_json::json!({ "status": "sent" }))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("ok")
+}
+
+/// latchkey's store calls, as `SignIn::request_link` makes them.
+async fn store_calls(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpResponse {
+    let Some(mut r) = records(&body.email) else { return HttpResponse::BadRequest().finish() };
+    let work = async {
+        let (ip, user) = tokio::join!(floor.store.hit_limit(&r.ip_limit, WINDOW, 1), floor.store.find_user(&r.lookup));
+        ip?;
+        user?;
+        floor.store.hit_limit(&r.email_limit, WINDOW, 1).await?;
+        r.attempt.generation = floor.store.link_generation(&r.lookup, true).await?;
+        floor.store.put_attempt(&r.id, &r.attempt, KEEP_FOR).await?;
+        let (queued, recorded) = tokio::join!(floor.queue.push(&r.job), floor.store.append_event(&r.event));
+        queued?;
+        recorded?;
+        Ok::<_, StoreError>(())
+    };
+    match work.await {
+        Ok(()) => accepted(),
+        Err(_) => HttpResponse::ServiceUnavailable().finish(),
+    }
+}
+
+/// The same writes in one round trip.
+async fn one_trip(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpResponse {
+    let Some(r) = records(&body.email) else { return HttpResponse::BadRequest().finish() };
+    let (Ok(attempt), Ok(job), Ok(event)) =
+        (serde_json::to_string(&r.attempt), serde_json::to_string(&r.job), serde_json::to_string(&r.event))
+    else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    let k = &floor.keys;
+    let (ip, email, generation, key) =
+        (k.rate(&r.ip_limit), k.rate(&r.email_limit), k.link_generation(&r.lookup), k.attempt(&r.id));
+    let mut pipe = redis::pipe();
+    for limit in [&ip, &email] {
+        pipe.incr(limit, 1).ignore().cmd("PEXPIRE").arg(limit).arg(WINDOW.as_millis() as u64).arg("NX").ignore();
+    }
+    pipe.get(k.user_by_email(&r.lookup)).ignore();
+    pipe.incr(&generation, 1).ignore().expire(&generation, 48 * 3600).ignore();
+    pipe.hset_multiple(&key, &[("data", attempt.as_str()), ("status", "pending"), ("expires", "0")]).ignore();
+    pipe.expire(&key, KEEP_FOR.as_secs() as i64).ignore();
+    pipe.cmd("XADD").arg(k.outbox_ready()).arg("*").arg("job").arg(job).ignore();
+    pipe.cmd("XADD")
+        .arg(k.audit())
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(latchkey::store::GLOBAL_AUDIT_CAP)
+        .arg("*")
+        .arg("data")
+        .arg(event)
+        .ignore();
+    match pipe.exec_async(&mut floor.store.connection()).await {
+        Ok(()) => accepted(),
+        Err(_) => HttpResponse::ServiceUnavailable().finish(),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = std::env::var("REDIS_KEY_PREFIX").unwrap_or_else(|_| "floor:".to_owned());
+    let addr = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:0".to_owned());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    actix_web::rt::System::with_tokio_rt(move || runtime).block_on(async move {
+        let keys = Keys::new(prefix);
+        let store = RedisStore::connect(&url, keys.clone())?;
+        let queue = RedisQueue::new(store.connection(), store.connection(), keys.clone());
+        let per_worker = store.connection();
+        let floor = web::Data::new(Floor { store, queue, keys });
+        let server = HttpServer::new(move || {
+            per_worker.bind_this_thread();
+            App::new()
+                .app_data(floor.clone())
+                .route("/healthz", web::get().to(healthz))
+                .route("/floor/store", web::post().to(store_calls))
+                .route("/floor/one-trip", web::post().to(one_trip))
+        })
+        .bind(addr)?;
+        for addr in server.addrs() {
+            println!("listening on {addr}");
+        }
+        server.run().await?;
+        Ok(())
+    })
+}
