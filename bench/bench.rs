@@ -191,8 +191,8 @@ fn wrk(url: &str, connections: u32, seconds: u32, extra: &[&str], script_args: &
     parse_wrk(&String::from_utf8_lossy(&out.stdout))
 }
 
-/// One `wrk` run against `url` as a table row, with who used the CPU meanwhile (`pids`:
-/// latchkey's and Redis's).
+/// One `wrk` run against `url` as a table row, with who used the CPU meanwhile (`pids`: the
+/// server's — latchkey or the floor — and Redis's).
 fn measure(
     name: &str,
     pids: (u32, u32),

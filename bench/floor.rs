@@ -6,11 +6,15 @@
 //!
 //! - `POST /floor/store`: latchkey's own store calls for a link request, in the order and with
 //!   the overlap of `SignIn::request_link` (IP limit ∥ account read, address limit, link
-//!   generation, attempt, outbox entry ∥ audit event), on records of production size. No
-//!   CSRF check, no address parsing, no crypto, no policy.
+//!   generation, attempt, outbox entry ∥ audit event), on records of production size filled
+//!   from a userspace RNG. The address is parsed; there is no CSRF check, HMAC, OS random
+//!   draw, AEAD seal, policy or request-logging middleware.
 //! - `POST /floor/one-trip`: the same writes as one plain pipeline with no reply awaited in
-//!   between: a lower bound for any design that keeps those writes. It is not a correct link
-//!   request (it writes before the limits answer); it only measures.
+//!   between — 11 of the 17 commands: no `PTTL`s (nobody reads the windows) and no
+//!   `MULTI`/`EXEC`. It is not a correct link request (it writes before the limits answer);
+//!   it only shows what sending those writes at once would give.
+//!
+//! If `SignIn::request_link` changes its store calls, change `store_calls` with it.
 //!
 //! Both take `{"email": "…"}` and answer 202 with a cookie and `{"status":"sent"}`, as latchkey.
 //! Settings (environment): `REDIS_URL`, `REDIS_KEY_PREFIX`, `BIND_ADDR`.
@@ -28,8 +32,13 @@ use latchkey::store::{
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const WINDOW: Duration = Duration::from_secs(3600);
+/// The harness gives latchkey's limits a one-minute window.
+const WINDOW: Duration = Duration::from_secs(60);
+/// A link's lifetime plus the hour a used or expired attempt is remembered.
 const KEEP_FOR: Duration = Duration::from_secs(15 * 60 + 3600);
+
+/// The keyed hash of wrk's one address (latchkey keys the IP limit by an HMAC of it).
+const ONE_CLIENT: &str = "k7Qp0mZ2vX9cR4tY8uN1wE6aS3dF5gH0jL2zB7nM4qP";
 
 struct Floor {
     store: RedisStore,
@@ -43,7 +52,7 @@ struct Body {
 }
 
 /// What a link request writes, at production size (keyed hashes are 43 characters, the
-/// sealed mail ~0.5 KB).
+/// sealed sign-in mail ~450).
 struct Records {
     ip_limit: RateKey,
     email_limit: RateKey,
@@ -54,8 +63,13 @@ struct Records {
     event: AuditEvent,
 }
 
+/// 43 characters shaped like a keyed hash, from the thread's RNG (latchkey's own OS random
+/// draws are not the store's work).
 fn hash() -> String {
-    latchkey::crypto::random_token::<32>().unwrap_or_default()
+    let (a, b): (u128, u128) = (rand::random(), rand::random());
+    let mut hex = format!("{a:032x}{b:032x}");
+    hex.truncate(43);
+    hex
 }
 
 fn records(email: &str) -> Option<Records> {
@@ -78,10 +92,10 @@ fn records(email: &str) -> Option<Records> {
     let job = QueuedJob {
         handle: String::new(),
         holder: String::new(),
-        id: latchkey::crypto::random_token::<12>().ok()?,
-        kind: "login_mail".to_owned(),
-        to: email.as_str().to_owned(),
-        sealed: latchkey::crypto::random_token::<400>().ok()?,
+        id: hash()[..16].to_owned(),
+        kind: "mail".to_owned(),
+        to: email.masked(),
+        sealed: "S".repeat(450),
         tries: 0,
         deliver_by: Some(attempt.expires_at.timestamp()),
         queued_at: now.timestamp_millis(),
@@ -98,7 +112,7 @@ fn records(email: &str) -> Option<Records> {
     };
     Some(Records {
         // wrk connects from one address: one IP counter for the whole run, as in latchkey.
-        ip_limit: RateKey { action: "login_ip", subject: "127.0.0.1".to_owned() },
+        ip_limit: RateKey { action: "login_ip", subject: ONE_CLIENT.to_owned() },
         email_limit: RateKey { action: "login_email", subject: hash() },
         lookup,
         id: AttemptId::parse(&hash())?,
@@ -158,8 +172,10 @@ async fn one_trip(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpRespons
         pipe.incr(limit, 1).ignore().cmd("PEXPIRE").arg(limit).arg(WINDOW.as_millis() as u64).arg("NX").ignore();
     }
     pipe.get(k.user_by_email(&r.lookup)).ignore();
+    // 48 h: the store's generation TTL.
     pipe.incr(&generation, 1).ignore().expire(&generation, 48 * 3600).ignore();
-    pipe.hset_multiple(&key, &[("data", attempt.as_str()), ("status", "pending"), ("expires", "0")]).ignore();
+    let expires = r.attempt.expires_at.timestamp_millis().to_string();
+    pipe.hset_multiple(&key, &[("data", attempt.as_str()), ("status", "pending"), ("expires", &expires)]).ignore();
     pipe.expire(&key, KEEP_FOR.as_secs() as i64).ignore();
     pipe.cmd("XADD").arg(k.outbox_ready()).arg("*").arg("job").arg(job).ignore();
     pipe.cmd("XADD")
