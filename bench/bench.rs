@@ -371,21 +371,22 @@ async fn main() {
         .pool_max_idle_per_host(1024)
         .build()
         .expect("client");
-    let ready = |base: String| {
+    // Waits until `url` answers 2xx (a server's readiness or health check).
+    let ready = |url: String| {
         let client = client.clone();
         async move {
             let deadline = Instant::now() + Duration::from_secs(30);
-            while !client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-                assert!(Instant::now() < deadline, "latchkey did not become ready");
+            while !client.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+                assert!(Instant::now() < deadline, "{url} did not answer in 30 s");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     };
     let (latchkey, base) = start(false);
     let pid = latchkey.0.id();
-    ready(base.clone()).await;
+    ready(format!("{base}/readyz")).await;
     let (courier, courier_base) = start(true);
-    ready(courier_base.clone()).await;
+    ready(format!("{courier_base}/readyz")).await;
 
     let session = sign_in(&client, &base, &waiters, "bench-first@bench.test").await.expect("a first sign-in");
     if let Ok(secs) = std::env::var("BENCH_HOLD") {
@@ -448,11 +449,7 @@ end
             .unwrap_or_else(|e| panic!("cannot start {floor_binary}: {e} (run bench/run.sh, which builds it)")),
     );
     let floor_base = format!("http://127.0.0.1:{floor_port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !client.get(format!("{floor_base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-        assert!(Instant::now() < deadline, "the floor server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    ready(format!("{floor_base}/healthz")).await;
     let floor_pids = (floor.0.id(), redis_pid);
     for (name, path) in [
         ("B2 floor: the store calls of a link request alone", "floor/store"),
@@ -479,7 +476,7 @@ end
         delivered as f64 / drain_secs
     );
     let delivery_cpu = cpu.finish();
-    ready(courier_base.clone()).await;
+    ready(format!("{courier_base}/readyz")).await;
     let base = courier_base;
     let pid = courier_pid;
 

@@ -75,9 +75,16 @@ impl AppState {
     }
 }
 
-/// The store, the outbox's queue, whether the queue drains at stop, and the Redis connection
-/// each HTTP worker takes its own of.
-type Stores = (Arc<dyn Store>, Arc<dyn OutboxStore>, bool, Option<RedisConnection>);
+/// What the configured store kind gives the service.
+struct Stores {
+    store: Arc<dyn Store>,
+    /// The outbox's queue.
+    queue: Arc<dyn OutboxStore>,
+    /// Whether the queue drains at stop (the memory queue: nobody else can deliver it).
+    drain_on_stop: bool,
+    /// The Redis connection each HTTP worker takes its own of.
+    per_worker: Option<RedisConnection>,
+}
 
 /// A built, listening server and its background workers.
 pub struct Application {
@@ -103,11 +110,15 @@ impl Application {
             let blocking = store.dedicated_connection(Some(std::time::Duration::from_secs(5)))?;
             let queue = RedisQueue::new(store.connection(), blocking, keys.clone());
             let per_worker = Some(store.connection());
-            Ok((Arc::new(store), Arc::new(queue), false, per_worker))
+            Ok(Stores { store: Arc::new(store), queue: Arc::new(queue), drain_on_stop: false, per_worker })
         };
-        // The memory queue has nobody else to deliver what it holds: it drains on stop.
-        let (store, queue, drain_on_stop, per_worker): Stores = match &settings.store {
-            StoreSettings::Memory => (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()), true, None),
+        let Stores { store, queue, drain_on_stop, per_worker } = match &settings.store {
+            StoreSettings::Memory => Stores {
+                store: Arc::new(MemoryStore::new()),
+                queue: Arc::new(MemoryQueue::new()),
+                drain_on_stop: true,
+                per_worker: None,
+            },
             StoreSettings::Redis { url, ca_pem } => {
                 redis(RedisConnector::single(url.expose_secret(), ca_pem.clone())?)?
             }

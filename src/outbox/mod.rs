@@ -75,8 +75,7 @@ impl Job {
     /// The recipient, masked: what admins and logs may see.
     pub fn recipient(&self) -> String {
         match self {
-            Self::Mail(mail) => mail.to.masked(),
-            Self::LoginMail(mail) => mail.to.masked(),
+            Self::Mail(OutgoingMail { to, .. }) | Self::LoginMail(LoginMailFields { to, .. }) => to.masked(),
             Self::Sms(sms) => sms.to.masked(),
             Self::Webhook(call) => url::Url::parse(&call.url)
                 .ok()
