@@ -406,3 +406,45 @@ async fn at_the_global_limit_an_authenticator_app_user_still_signs_in() {
     let claims: Value = app.get_session().await.json().await.unwrap();
     assert_eq!(claims["amr"], serde_json::json!(["email", "otp", "mfa"]));
 }
+
+#[tokio::test]
+async fn an_admin_lowers_the_global_text_limit_at_run_time_and_texts_pause() {
+    let server = ok_provider().await;
+    let mut vars = LOOSE.to_vec();
+    vars.push(("ADMIN_API_TOKEN", ADMIN_TOKEN));
+    let app = app_with(&server, &vars).await;
+    let policy_url = format!("{}/api/v1/admin/policy", app.address);
+    let mut policy: Value =
+        app.client.get(&policy_url).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+    assert_eq!(policy["rate_limits"]["sms-account"], "5/86400s");
+    assert_eq!(policy["rate_limits"]["sms-global"], "200/3600s");
+    policy["rate_limits"] = serde_json::json!({ "sms-global": "1/1h" });
+    let response = app.client.put(&policy_url).bearer_auth(ADMIN_TOKEN).json(&policy).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    add_phone(&app, &server, "tuned@example.com").await; // the one text allowed
+    let (steps, csrf_cookie, csrf) = pending_steps(&app, "tuned@example.com", 1).await;
+    let answers = text_all_at_once(&app, &steps, (&csrf_cookie, &csrf)).await;
+    assert_eq!(answers[0].0, StatusCode::TOO_MANY_REQUESTS);
+    assert!(answers[0].1.contains("Text messages are paused for now"));
+    app.outbox_settled().await;
+    assert_eq!(sent(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn one_account_cannot_text_a_sixth_number_in_a_day() {
+    let server = ok_provider().await;
+    let app = app_with(&server, &LOOSE).await;
+    app.sign_in("numbers@example.com").await;
+    for n in 1..=5 {
+        let number = format!("+44 7700 90010{n}");
+        assert_eq!(post(&app, "/account/phone", &[("phone", &number)]).await.status(), StatusCode::OK, "{number}");
+        app.clock.advance(chrono::Duration::seconds(31));
+    }
+    let sixth = post(&app, "/account/phone", &[("phone", "+1 415 555 0106")]).await;
+    assert_eq!(sixth.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(sixth.headers().contains_key("retry-after"));
+    app.outbox_settled().await;
+    let numbers: Vec<String> = sent(&server).await.into_iter().map(|m| m["To"].clone()).collect();
+    assert_eq!(numbers.len(), 5, "{numbers:?}");
+    assert!(!numbers.contains(&"+14155550106".to_owned()));
+}
