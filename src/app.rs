@@ -33,7 +33,7 @@ use crate::store::{
     Keys, MemoryQueue, MemoryStore, OutboxStore, RedisConnection, RedisConnector, RedisQueue, RedisStore, Store,
 };
 use crate::telemetry::RequestSpan;
-use crate::webhooks::{WebhookSender, Webhooks};
+use crate::webhooks::{AdminAlerts, WebhookSender, Webhooks};
 
 /// Largest request body accepted anywhere, in bytes.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -149,6 +149,7 @@ impl Application {
             policy,
             admin_emails,
             admin_token_sha256,
+            admin_webhook,
             sms,
             clients,
             outbox: outbox_settings,
@@ -164,11 +165,14 @@ impl Application {
         let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), policy.clone(), metrics.clone()));
         let site = public_url.host_str().unwrap_or("latchkey").to_owned();
         let sms_sender = build_sender(&sms.provider)?;
+        let webhooks = Arc::new(Webhooks::new(outbox.clone(), clock.clone(), metrics.clone()));
+        let alerts = Arc::new(AdminAlerts::new(webhooks.clone(), admin_webhook));
         let sms = sms_sender.as_ref().map(|_| SmsGateway {
             outbox: outbox.clone(),
             allowed: sms.allowed_countries.clone(),
             limiter: limiter.clone(),
             metrics: metrics.clone(),
+            alerts,
         });
         let second = Arc::new(SecondFactorService::new(
             store.clone(),
@@ -178,7 +182,6 @@ impl Application {
             site.clone(),
             sms,
         ));
-        let webhooks = Arc::new(Webhooks::new(outbox.clone(), clock.clone(), metrics.clone()));
         let couriers = Couriers {
             mailer,
             brand: brand.clone(),

@@ -20,6 +20,7 @@ use crate::mfa::sms::{SmsSettings, parse_sms_settings};
 use crate::oidc::ClientRegistry;
 use crate::outbox::OutboxSettings;
 use crate::session::{KeySet, SigningKey};
+use crate::webhooks::AdminWebhook;
 
 /// `development` (the default: everything works with no setup) or `production`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +117,8 @@ pub struct Settings {
     pub admin_emails: Vec<Email>,
     /// `ADMIN_API_TOKEN`, as hex SHA-256 (the token itself is not kept).
     pub admin_token_sha256: Option<String>,
+    /// `ADMIN_WEBHOOK_URL`, `ADMIN_WEBHOOK_SECRET`: where operators' alarms go, signed.
+    pub admin_webhook: Option<AdminWebhook>,
     /// `SMS_PROVIDER`, `TWILIO_*`, `SMS_ALLOWED_COUNTRIES`.
     pub sms: SmsSettings,
     /// `CLIENTS_FILE`: the registered OIDC clients.
@@ -247,6 +250,7 @@ impl Settings {
             None => None,
         };
         let clients = r.clients(prod);
+        let admin_webhook = r.admin_webhook(prod);
         let sms = match parse_sms_settings(r.lookup, prod) {
             Ok(sms) => Some(sms),
             Err(problems) => {
@@ -313,6 +317,7 @@ impl Settings {
                 policy,
                 admin_emails,
                 admin_token_sha256,
+                admin_webhook,
                 sms,
                 clients,
                 log_format,
@@ -726,6 +731,42 @@ impl Reader<'_> {
             }
         }
         nets
+    }
+
+    /// `ADMIN_WEBHOOK_URL` and `ADMIN_WEBHOOK_SECRET`: both or neither; the URL as for an app's
+    /// webhook, the secret at least 32 characters.
+    fn admin_webhook(&mut self, prod: bool) -> Option<AdminWebhook> {
+        let url = self.get("ADMIN_WEBHOOK_URL");
+        let secret = self.get("ADMIN_WEBHOOK_SECRET").map(SecretString::from);
+        match (url, secret) {
+            (None, None) => None,
+            (Some(_), None) => {
+                self.problem(
+                    "ADMIN_WEBHOOK_SECRET",
+                    "is required with ADMIN_WEBHOOK_URL (make one with `latchkey secret`)",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.problem("ADMIN_WEBHOOK_URL", "is required with ADMIN_WEBHOOK_SECRET: where to send the events");
+                None
+            }
+            (Some(url), Some(secret)) => {
+                let mut ok = true;
+                if let Err(e) = crate::oidc::clients::check_webhook_url(&url, prod) {
+                    self.problem("ADMIN_WEBHOOK_URL", format!("`{url}`: {e}"));
+                    ok = false;
+                }
+                if secret.expose_secret().len() < 32 {
+                    self.problem(
+                        "ADMIN_WEBHOOK_SECRET",
+                        "must be at least 32 characters (make one with `latchkey secret`)",
+                    );
+                    ok = false;
+                }
+                ok.then_some(AdminWebhook { url, secret })
+            }
+        }
     }
 }
 

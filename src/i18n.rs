@@ -211,6 +211,8 @@ catalogue! {
     second_sms_sent,
     /// Text messages are turned off.
     second_sms_unavailable,
+    /// Texts are paused for everyone (the service-wide limit); other methods still work.
+    second_sms_paused,
     /// Signed-out page title.
     signed_out_title,
     /// Signed-out page heading.
@@ -491,6 +493,7 @@ pub static EN: Messages = Messages {
     second_wrong_code: "That code is not right.",
     second_sms_sent: "We texted a code to {0}.",
     second_sms_unavailable: "Text messages are not available.",
+    second_sms_paused: "Text messages are paused for now. Use your authenticator app or a recovery code, or try again later.",
     signed_out_title: "Signed out",
     signed_out_heading: "You are signed out",
     signed_out_again: "Sign in again",
@@ -660,6 +663,7 @@ pub static DE: Messages = Messages {
     second_wrong_code: "Dieser Code stimmt nicht.",
     second_sms_sent: "Wir haben einen Code an {0} geschickt.",
     second_sms_unavailable: "SMS sind nicht verfügbar.",
+    second_sms_paused: "Der SMS-Versand ist vorübergehend angehalten. Verwenden Sie Ihre Authenticator-App oder einen Wiederherstellungscode, oder versuchen Sie es später erneut.",
     signed_out_title: "Abgemeldet",
     signed_out_heading: "Sie sind abgemeldet",
     signed_out_again: "Wieder anmelden",

@@ -22,6 +22,22 @@ pub enum LimitError {
     Store(#[from] StoreError),
 }
 
+/// What counting one action found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    /// Within the limit.
+    Allowed,
+    /// Over the limit; the window ends after `retry_after`. `first` is true for exactly one
+    /// refusal per window: the one whose count went just past the limit (counting is one atomic
+    /// step in the store, so of concurrent requests on any instances only one sees it).
+    Refused {
+        /// Until the window ends.
+        retry_after: Duration,
+        /// The window's first refusal.
+        first: bool,
+    },
+}
+
 /// Counts actions in the store.
 pub struct RateLimiter {
     store: Arc<dyn Store>,
@@ -54,6 +70,18 @@ impl RateLimiter {
         let limit = self.limit(action).await?;
         let (count, left) = self.store.hit_limit(&self.key(action, subject), limit.window, 1).await?;
         if count > limit.max { Err(self.exceeded(action, left)) } else { Ok(()) }
+    }
+
+    /// Counts one `action` by `subject`, like [`RateLimiter::hit`], and says whether this was
+    /// the window's first refusal (to raise an alarm once per window, not per request).
+    pub async fn count(&self, action: LimitedAction, subject: &str) -> Result<Hit, LimitError> {
+        let limit = self.limit(action).await?;
+        let (count, left) = self.store.hit_limit(&self.key(action, subject), limit.window, 1).await?;
+        if count <= limit.max {
+            return Ok(Hit::Allowed);
+        }
+        self.exceeded(action, left);
+        Ok(Hit::Refused { retry_after: left, first: count == limit.max + 1 })
     }
 
     /// Refuses if `subject` is already at the limit, without counting (for failure limits,

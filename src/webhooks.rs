@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sha2::Sha256;
 
@@ -105,6 +106,36 @@ impl Webhooks {
         if let Err(e) = self.outbox.enqueue(Job::Webhook(call), None).await {
             self.metrics.inc("webhook", "outcome=\"lost\"");
             tracing::error!(error = %e, event, "webhook could not be queued");
+        }
+    }
+}
+
+/// Where operators' events go (`ADMIN_WEBHOOK_URL`) and the secret they are signed with.
+#[derive(Debug, Clone)]
+pub struct AdminWebhook {
+    /// The receiver; checked like an app's webhook URL.
+    pub url: String,
+    /// `ADMIN_WEBHOOK_SECRET`, the HMAC key of `Latchkey-Signature`.
+    pub secret: SecretString,
+}
+
+/// Events for the operators (`sms.paused` …): queued like an app's webhook, signed with
+/// `ADMIN_WEBHOOK_SECRET`; nothing is sent when no admin webhook is configured.
+pub struct AdminAlerts {
+    webhooks: Arc<Webhooks>,
+    target: Option<AdminWebhook>,
+}
+
+impl AdminAlerts {
+    /// Alerts through `webhooks` to `target`, if any.
+    pub fn new(webhooks: Arc<Webhooks>, target: Option<AdminWebhook>) -> Self {
+        Self { webhooks, target }
+    }
+
+    /// Queues `event` with `data` for the admin webhook. Never fails the caller.
+    pub async fn send(&self, event: &'static str, data: Value) {
+        if let Some(target) = &self.target {
+            self.webhooks.send(target.url.clone(), target.secret.expose_secret().to_owned(), event, data).await;
         }
     }
 }

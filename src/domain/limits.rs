@@ -40,17 +40,24 @@ pub enum LimitedAction {
     SmsPerIp,
     /// Wrong second-factor codes for one account, across sign-in steps and account pages.
     SecondFactorFailuresPerUser,
+    /// SMS codes texted for one account, whatever the number (against pumping through many
+    /// numbers).
+    SmsPerAccount,
+    /// SMS codes texted by the whole service; at the limit texts pause for everyone.
+    SmsGlobal,
 }
 
 impl LimitedAction {
     /// Every action, in a fixed order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::LoginPerEmail,
         Self::LoginPerIp,
         Self::FailedRedeemPerIp,
         Self::SmsPerNumber,
         Self::SmsPerIp,
         Self::SecondFactorFailuresPerUser,
+        Self::SmsPerAccount,
+        Self::SmsGlobal,
     ];
 
     /// The name used in store keys.
@@ -62,6 +69,8 @@ impl LimitedAction {
             Self::SmsPerNumber => "sms-number",
             Self::SmsPerIp => "sms-ip",
             Self::SecondFactorFailuresPerUser => "2fa-fail-user",
+            Self::SmsPerAccount => "sms-account",
+            Self::SmsGlobal => "sms-global",
         }
     }
 
@@ -74,6 +83,8 @@ impl LimitedAction {
             Self::SmsPerNumber => "RATE_LIMIT_SMS_NUMBER",
             Self::SmsPerIp => "RATE_LIMIT_SMS_IP",
             Self::SecondFactorFailuresPerUser => "RATE_LIMIT_2FA_FAILURES_USER",
+            Self::SmsPerAccount => "RATE_LIMIT_SMS_ACCOUNT",
+            Self::SmsGlobal => "RATE_LIMIT_SMS_GLOBAL",
         }
     }
 
@@ -87,6 +98,8 @@ impl LimitedAction {
             Self::SmsPerNumber => minutes(3, 15),
             Self::SmsPerIp => minutes(10, 60),
             Self::SecondFactorFailuresPerUser => minutes(10, 60),
+            Self::SmsPerAccount => minutes(5, 24 * 60),
+            Self::SmsGlobal => minutes(200, 60),
         }
     }
 }
@@ -119,7 +132,7 @@ impl fmt::Display for Limit {
 /// The limit for each action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "BTreeMap<String, String>", into = "BTreeMap<String, String>")]
-pub struct RateLimits([Limit; 6]);
+pub struct RateLimits([Limit; LimitedAction::ALL.len()]);
 
 impl Default for RateLimits {
     fn default() -> Self {
@@ -185,5 +198,7 @@ mod tests {
         assert_eq!(vars.len(), LimitedAction::ALL.len());
         assert_eq!(RateLimits::default().get(LimitedAction::LoginPerEmail).max, 5);
         assert_eq!(RateLimits::default().get(LimitedAction::LoginPerIp).max, 30);
+        assert_eq!(RateLimits::default().get(LimitedAction::SmsPerAccount), "5/24h".parse().unwrap());
+        assert_eq!(RateLimits::default().get(LimitedAction::SmsGlobal), "200/1h".parse().unwrap());
     }
 }

@@ -16,8 +16,9 @@ use super::sms::AllowedCountries;
 use crate::crypto;
 use crate::domain::{Email, PhoneNumber, UserId};
 use crate::outbox::{Job, Outbox, OutboxError, SmsMessage};
-use crate::ratelimit::{LimitError, LimitedAction, RateLimiter};
+use crate::ratelimit::{Hit, LimitError, LimitedAction, RateLimiter};
 use crate::store::{ChallengeKey, SecondFactors, SmsChallenge, Store, StoreError};
+use crate::webhooks::AdminAlerts;
 
 /// How long a TOTP enrollment waits for its first code.
 pub const ENROLLMENT_TTL: Duration = Duration::from_secs(600);
@@ -56,6 +57,10 @@ pub enum MfaError {
     /// The text could not be queued; worth trying again shortly.
     #[error("We could not send the text just now. Please try again in a minute.")]
     SmsUnavailable,
+    /// The service-wide limit on texts is reached: texts are paused for everyone until the
+    /// window ends (after this long); other methods still work.
+    #[error("Text messages are paused for now. Use your authenticator app or a recovery code, or try again later.")]
+    SmsPaused(Duration),
 }
 
 impl From<LimitError> for MfaError {
@@ -73,10 +78,12 @@ pub struct SmsGateway {
     pub outbox: Arc<Outbox>,
     /// `SMS_ALLOWED_COUNTRIES`.
     pub allowed: AllowedCountries,
-    /// Per-number and per-IP send limits.
+    /// Per-number, per-IP, per-account and service-wide send limits.
     pub limiter: Arc<RateLimiter>,
     /// Outcome and latency counters.
     pub metrics: Arc<crate::audit::Metrics>,
+    /// The operators' webhook, told when texts pause.
+    pub alerts: Arc<AdminAlerts>,
 }
 
 /// How long an SMS code works.
@@ -175,7 +182,7 @@ impl SecondFactorService {
     ) -> Result<(), MfaError> {
         let key = ChallengeKey::PhoneEnrollment(user.clone());
         let sealed = self.keys.sealer.seal(&phone_context(user), phone.as_str().as_bytes())?;
-        self.send_code(&key, user.as_str(), phone, Some(sealed), ip).await
+        self.send_code(&key, user, user.as_str(), phone, Some(sealed), ip).await
     }
 
     /// Checks the code texted to the new phone; the phone is then the user's second factor.
@@ -212,7 +219,7 @@ impl SecondFactorService {
         let sealed = factors.phone.ok_or(MfaError::SmsDisabled)?;
         let phone = self.open_phone(user, &sealed)?;
         let key = ChallengeKey::Login(pending_id.to_owned());
-        self.send_code(&key, pending_id, &phone, None, ip).await?;
+        self.send_code(&key, user, pending_id, &phone, None, ip).await?;
         Ok(phone.masked())
     }
 
@@ -233,6 +240,7 @@ impl SecondFactorService {
     async fn send_code(
         &self,
         key: &ChallengeKey,
+        user: &UserId,
         bound_to: &str,
         phone: &PhoneNumber,
         sealed_phone: Option<String>,
@@ -253,6 +261,8 @@ impl SecondFactorService {
             sms.limiter.hit(LimitedAction::SmsPerIp, &ip.to_string()).await?;
         }
         sms.limiter.hit(LimitedAction::SmsPerNumber, phone.as_str()).await?;
+        sms.limiter.hit(LimitedAction::SmsPerAccount, user.as_str()).await?;
+        self.take_from_global_budget(sms).await?;
         let code = six_digits()?;
         let ttl = chrono::Duration::from_std(SMS_CODE_TTL).unwrap_or(chrono::Duration::minutes(5));
         let challenge = SmsChallenge {
@@ -268,6 +278,30 @@ impl SecondFactorService {
             self.store.delete_challenge(key).await?;
         }
         queued
+    }
+
+    /// Counts one text against the service-wide limit, last (so texts the narrower limits
+    /// refuse never spend it). At the limit texts pause for everyone until the window ends;
+    /// the window's first refusal — one request, on whichever instance — tells the operators
+    /// (admin webhook `sms.paused`, the `sms_paused` metric, a log line), later ones do not.
+    async fn take_from_global_budget(&self, sms: &SmsGateway) -> Result<(), MfaError> {
+        let Hit::Refused { retry_after, first } = sms.limiter.count(LimitedAction::SmsGlobal, "all").await? else {
+            return Ok(());
+        };
+        if first {
+            sms.metrics.inc("sms_paused", "");
+            tracing::warn!(
+                resumes_in_secs = retry_after.as_secs(),
+                "texts paused: the service-wide SMS limit is reached"
+            );
+            let resumes_at = self.clock.now() + chrono::Duration::from_std(retry_after).unwrap_or_default();
+            let data = serde_json::json!({
+                "limit": LimitedAction::SmsGlobal.name(),
+                "resumes_at": resumes_at.timestamp(),
+            });
+            sms.alerts.send("sms.paused", data).await;
+        }
+        Err(MfaError::SmsPaused(retry_after))
     }
 
     /// Queues the text in the outbox; it is not sent after the code has expired.

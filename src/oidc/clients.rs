@@ -259,7 +259,7 @@ impl Client {
 
 /// A webhook target: in production https, and not this machine or another internal address
 /// (deliveries also resolve names to public addresses only).
-fn check_webhook_url(raw: &str, production: bool) -> Result<(), &'static str> {
+pub(crate) fn check_webhook_url(raw: &str, production: bool) -> Result<(), &'static str> {
     check_redirect_uri(raw, production)?;
     let url = Url::parse(raw).map_err(|_| "not an absolute URI")?;
     let internal = match url.host() {

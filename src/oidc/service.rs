@@ -396,6 +396,7 @@ impl OidcService {
             (None, Some(_)) => return Err(TokenError::InvalidGrant("this code was issued without PKCE")),
             _ => {}
         }
+        self.grant_still_stands(&grant).await?;
         let ttl = chrono::Duration::from_std(ACCESS_TTL).unwrap_or(chrono::Duration::minutes(10));
         let access = AccessGrant {
             client_id: client.id.clone(),
@@ -432,6 +433,22 @@ impl OidcService {
             id_token,
             scope: grant.scope,
         })
+    }
+
+    /// A code outlives neither its session nor its user's access: the session it was issued
+    /// for must still be live and the account not blocked when it is exchanged.
+    async fn grant_still_stands(&self, grant: &AuthCode) -> Result<(), TokenError> {
+        if self.store.get_session(&grant.user_id, &grant.sid).await?.is_none() {
+            tracing::info!(user = %grant.user_id, "code exchange refused: its session has ended");
+            return Err(TokenError::InvalidGrant("the session this code was issued for has ended"));
+        }
+        let lookup = self.keys.lookup.mac_b64(&[b"email", grant.email.as_str().as_bytes()]);
+        let user = self.store.find_user(&lookup).await?;
+        if user.is_none_or(|u| u.blocked || u.id != grant.user_id) {
+            tracing::info!(user = %grant.user_id, "code exchange refused: the account is blocked");
+            return Err(TokenError::InvalidGrant("the account cannot sign in"));
+        }
+        Ok(())
     }
 
     /// The user behind an access token — while the token and the session it came from live

@@ -23,6 +23,7 @@ pub fn shown(e: MfaError, t: &Messages) -> Shown {
         MfaError::SmsDisabled => Shown::Form(StatusCode::BAD_REQUEST, t.second_sms_unavailable.to_owned()),
         MfaError::MethodNotAllowed => Shown::Form(StatusCode::FORBIDDEN, e.to_string()),
         MfaError::RateLimited(wait) => Shown::Page(AppError::RateLimited(wait)),
+        MfaError::SmsPaused(_) => Shown::Form(StatusCode::TOO_MANY_REQUESTS, t.second_sms_paused.to_owned()),
         MfaError::NothingPending => Shown::Page(AppError::Gone(|t| t.error_code_ended)),
         MfaError::Store(e) => Shown::Page(e.into()),
         other => Shown::Page(AppError::Internal(other.into())),

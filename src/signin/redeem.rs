@@ -78,7 +78,7 @@ impl SignIn {
         self.check_failures(&origin).await?;
         let id = match token {
             Some(token) => token.attempt_id(&self.keys.token),
-            None => attempt_cookie.and_then(binding::attempt_of).ok_or(SignInError::Link(LinkProblem::Unknown))?,
+            None => self.bound_attempt(attempt_cookie, &origin).await?,
         };
         let code = ShortCode::parse(typed).ok_or(SignInError::MalformedCode)?;
         let state = self.store.take_code_try(&id, self.clock.now(), MAX_CODE_TRIES).await?;
@@ -117,6 +117,21 @@ impl SignIn {
             return Err(SignInError::Link(LinkProblem::Unknown));
         }
         self.after_first_factor(user, attempt.return_to, origin, attempt.require_second_factor).await
+    }
+
+    /// The attempt this browser's `__Host-attempt` names, once the cookie's secret matches the
+    /// attempt's stored proof. Only a read before that check, so a forged cookie (a known
+    /// attempt id with a made-up secret) spends no try and changes nothing of the attempt; it
+    /// counts as an unknown link against the client IP.
+    async fn bound_attempt(&self, cookie: Option<&str>, origin: &RequestOrigin) -> Result<AttemptId, SignInError> {
+        let id = cookie.and_then(binding::attempt_of).ok_or(SignInError::Link(LinkProblem::Unknown))?;
+        let state = self.store.peek_attempt(&id, self.clock.now()).await?;
+        if state.is_some_and(|state| self.same_browser(&id, state.attempt(), cookie)) {
+            return Ok(id);
+        }
+        self.record_failure(origin).await?;
+        self.audit.record(EventKind::LinkFailed, None, origin, "unknown").await;
+        Err(SignInError::Link(LinkProblem::Unknown))
     }
 
     fn same_browser(&self, id: &AttemptId, attempt: &LinkAttempt, cookie: Option<&str>) -> bool {
@@ -175,12 +190,11 @@ impl SignIn {
         self.pending(&token.attempt_id(&self.keys.token)).await
     }
 
-    /// The still-pending attempt this browser asked for, to show the code form again.
+    /// The still-pending attempt this browser asked for, to show the code form again (only to
+    /// the browser whose cookie carries the attempt's secret).
     pub async fn attempt_for_cookie(&self, cookie: Option<&str>) -> Result<Option<LinkAttempt>, SignInError> {
-        match cookie.and_then(binding::attempt_of) {
-            Some(id) => self.pending(&id).await,
-            None => Ok(None),
-        }
+        let Some(id) = cookie.and_then(binding::attempt_of) else { return Ok(None) };
+        Ok(self.pending(&id).await?.filter(|attempt| self.same_browser(&id, attempt, cookie)))
     }
 
     async fn pending(&self, id: &AttemptId) -> Result<Option<LinkAttempt>, SignInError> {

@@ -527,3 +527,53 @@ async fn a_same_origin_form_with_origin_null_is_accepted_and_a_cross_site_one_re
         assert_eq!(app.send(request).await.status(), expected, "Sec-Fetch-Site {fetch_site:?}");
     }
 }
+
+/// The attempt's hash in Redis, field by field.
+async fn attempt_hash(app: &TestApp, attempt_id: &str) -> Vec<(String, String)> {
+    let key = format!("{}{{a:{attempt_id}}}:attempt", app.prefix);
+    let mut conn = app.store().connection();
+    let mut fields: Vec<(String, String)> = ::redis::cmd("HGETALL").arg(&key).query_async(&mut conn).await.unwrap();
+    fields.sort();
+    fields
+}
+
+#[tokio::test]
+async fn a_forged_attempt_cookie_spends_no_tries_and_leaves_the_attempt_untouched() {
+    let app = Arc::new(spawn_app().await);
+    let (_, code) = request(&app, "forged@example.com").await;
+    let real = app.cookie("__Host-attempt").unwrap();
+    let (attempt_id, secret) = real.split_once('.').unwrap();
+    let forged = format!("{attempt_id}.{}", "A".repeat(secret.len()));
+    let before = attempt_hash(&app, attempt_id).await;
+    assert!(before.iter().any(|(field, _)| field == "status"), "no attempt in Redis: {before:?}");
+    app.set_cookie("__Host-attempt", &forged);
+    let csrf = app.csrf_token().await;
+    let wrong = if code.starts_with('A') { "BBBB-BBBB" } else { "AAAA-AAAA" };
+    // A burst of wrong codes, the right one and a malformed one, all under the forged cookie.
+    let guesses: Vec<_> = [wrong; 8]
+        .into_iter()
+        .chain([code.as_str(), "not a code"])
+        .map(|guess| {
+            let (app, csrf, guess) = (app.clone(), csrf.clone(), guess.to_owned());
+            tokio::spawn(async move {
+                let response = app.post_form("/login/code", &[("code", &guess), ("csrf", &csrf)]).await;
+                (response.status(), session_cookie_set(&response), response.text().await.unwrap())
+            })
+        })
+        .collect();
+    for guess in guesses {
+        let (status, session, body) = guess.await.unwrap();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert!(!session, "a forged cookie got a session");
+        assert!(!body.contains("forged@example.com"), "a forged cookie was shown the attempt");
+    }
+    assert_eq!(attempt_hash(&app, attempt_id).await, before, "the forged cookie changed the attempt");
+    // The person who asked still has every try, and their code works.
+    app.set_cookie("__Host-attempt", &real);
+    let csrf = app.csrf_token().await;
+    let response = app.post_form("/login/code", &[("code", wrong), ("csrf", &csrf)]).await;
+    assert!(response.text().await.unwrap().contains("4 tries left"));
+    let response = app.post_form("/login/code", &[("code", &code), ("csrf", &csrf)]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(session_cookie_set(&response));
+}

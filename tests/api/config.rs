@@ -195,3 +195,25 @@ fn a_key_prefix_with_braces_is_refused() {
     let err = load_owned(&production(&[("REDIS_KEY_PREFIX", "{app}:")])).expect_err("braces accepted");
     assert!(err.mentions("REDIS_KEY_PREFIX"), "{err}");
 }
+
+#[test]
+fn an_admin_webhook_needs_a_public_https_url_and_a_long_secret_in_production() {
+    let secret = "admin-hook-secret-admin-hook-secret-0123";
+    let ok = production(&[("ADMIN_WEBHOOK_URL", "https://ops.example.com/latchkey"), ("ADMIN_WEBHOOK_SECRET", secret)]);
+    let settings = load_owned(&ok).expect("a good admin webhook refused");
+    let hook = settings.admin_webhook.expect("admin webhook not read");
+    assert!(!format!("{hook:?}").contains(secret), "the secret shows in Debug");
+    let err = load_owned(&production(&[
+        ("ADMIN_WEBHOOK_URL", "http://10.0.0.5/hook"),
+        ("ADMIN_WEBHOOK_SECRET", "short"),
+        ("RATE_LIMIT_SMS_ACCOUNT", "five"),
+        ("RATE_LIMIT_SMS_GLOBAL", "200"),
+    ]))
+    .expect_err("an internal http webhook and a short secret were accepted");
+    for var in ["ADMIN_WEBHOOK_URL", "ADMIN_WEBHOOK_SECRET", "RATE_LIMIT_SMS_ACCOUNT", "RATE_LIMIT_SMS_GLOBAL"] {
+        assert!(err.mentions(var), "{var} not named in:\n{err}");
+    }
+    let err = load_owned(&production(&[("ADMIN_WEBHOOK_URL", "https://ops.example.com/latchkey")]))
+        .expect_err("a webhook without a secret was accepted");
+    assert!(err.mentions("ADMIN_WEBHOOK_SECRET"), "{err}");
+}

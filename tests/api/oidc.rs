@@ -737,3 +737,59 @@ async fn a_client_registered_through_the_api_gets_webhooks_with_a_sealed_secret(
     assert!(signed_with(&got[0], &hook_secret), "not signed with the secret shown at creation");
     assert!(!signed_with(&got[0], &client_secret));
 }
+
+/// The token form for a `wiki` code.
+fn wiki_form(code: &str) -> [(&str, &str); 3] {
+    [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", WIKI_CB)]
+}
+
+#[tokio::test]
+async fn a_code_exchanged_after_its_session_signed_out_gets_invalid_grant() {
+    let (app, _) = spawn_provider().await;
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    let csrf = app.csrf_token().await;
+    assert_eq!(app.post_form("/logout", &[("csrf", &csrf)]).await.status(), StatusCode::SEE_OTHER);
+    let (status, body) = exchange(&app, &wiki_form(&code), Some(("wiki", WIKI_SECRET))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    assert!(body.get("id_token").is_none() && body.get("access_token").is_none());
+    // The same flow without the sign-out still works.
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    let (status, body) = exchange(&app, &wiki_form(&code), Some(("wiki", WIKI_SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["id_token"].is_string());
+}
+
+#[tokio::test]
+async fn a_code_exchanged_after_an_admin_blocked_the_user_gets_invalid_grant() {
+    let (app, _) = spawn_provider().await;
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    let blocked = app
+        .client
+        .post(format!("{}/api/v1/admin/users/attacked@example.com/block", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), StatusCode::OK);
+    let (status, body) = exchange(&app, &wiki_form(&code), Some(("wiki", WIKI_SECRET))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    assert!(body.get("id_token").is_none());
+}
+
+#[tokio::test]
+async fn a_code_is_refused_for_a_blocked_account_even_while_its_session_still_stands() {
+    // A block written by another instance whose ending of the sessions has not landed yet.
+    let (app, _) = spawn_provider().await;
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    let mut conn = app.store().connection();
+    let records: Vec<(String, String)> =
+        app.dump_redis().await.into_iter().filter(|(key, _)| key.ends_with("}:user")).collect();
+    assert_eq!(records.len(), 1, "one user record expected");
+    let (key, json) = &records[0];
+    let mut user: Value = serde_json::from_str(json).unwrap();
+    user["blocked"] = Value::Bool(true);
+    let () = ::redis::cmd("SET").arg(key).arg(user.to_string()).query_async(&mut conn).await.unwrap();
+    assert_eq!(app.get_session().await.status(), StatusCode::OK, "the session should still stand here");
+    let (status, body) = exchange(&app, &wiki_form(&code), Some(("wiki", WIKI_SECRET))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+}

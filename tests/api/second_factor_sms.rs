@@ -10,6 +10,8 @@ use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use latchkey::clock::Clock;
+
 use crate::helpers::{TestApp, spawn_app_with};
 
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -254,4 +256,195 @@ async fn phone_numbers_are_not_in_redis_in_clear() {
     for (key, value) in dump {
         assert!(!value.contains("7700900123"), "phone number in clear under {key}");
     }
+}
+
+/// Limits loose enough that only the one under test binds.
+const LOOSE: [(&str, &str); 3] =
+    [("RATE_LIMIT_SMS_NUMBER", "100/15m"), ("RATE_LIMIT_SMS_IP", "100/1h"), ("RATE_LIMIT_LOGIN_EMAIL", "100/15m")];
+
+/// `n` second-factor steps of `email` (a verified phone), each from its own sign-in by link:
+/// the `__Host-pending` cookies, and one `__Host-csrf` cookie with its form token.
+async fn pending_steps(app: &TestApp, email: &str, n: usize) -> (Vec<String>, String, String) {
+    let mut steps = Vec::new();
+    for _ in 0..n {
+        app.clear_cookies();
+        let token = app.request_token(email).await;
+        assert_eq!(app.post_verify(&token).await.headers()[LOCATION], "/login/2fa");
+        steps.push(app.cookie("__Host-pending").expect("no step cookie"));
+    }
+    let csrf = app.csrf_token().await;
+    (steps, app.cookie("__Host-csrf").unwrap(), csrf)
+}
+
+/// `POST /login/2fa/sms` for every step at once; each answer's status and page.
+async fn text_all_at_once(app: &TestApp, steps: &[String], csrf: (&str, &str)) -> Vec<(StatusCode, String)> {
+    let (csrf_cookie, csrf_token) = csrf;
+    let requests: Vec<_> = steps
+        .iter()
+        .map(|step| {
+            let request = app
+                .client
+                .post(format!("{}/login/2fa/sms", app.address))
+                .header("Cookie", format!("__Host-csrf={csrf_cookie}; __Host-pending={step}"))
+                .form(&[("csrf", csrf_token)]);
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                (response.status(), response.text().await.unwrap())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(request.await.unwrap());
+    }
+    answers
+}
+
+#[tokio::test]
+async fn twelve_texts_asked_for_one_account_at_once_send_no_more_than_its_five_a_day() {
+    let server = ok_provider().await;
+    let app = app_with(&server, &LOOSE).await;
+    add_phone(&app, &server, "account-pump@example.com").await; // the account's first text
+    let (steps, csrf_cookie, csrf) = pending_steps(&app, "account-pump@example.com", 12).await;
+    let answers = text_all_at_once(&app, &steps, (&csrf_cookie, &csrf)).await;
+    let texted = answers.iter().filter(|(status, _)| *status == StatusCode::OK).count();
+    let refused = answers.iter().filter(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((texted, refused), (4, 8), "{:?}", answers.iter().map(|a| a.0).collect::<Vec<_>>());
+    app.outbox_settled().await;
+    assert_eq!(sent(&server).await.len(), 5, "more than five texts went out for one account");
+    // Another account is not held back by this one's limit.
+    add_phone(&app, &server, "someone-else@example.com").await;
+    assert_eq!(sent(&server).await.len(), 6);
+}
+
+const HOOK_SECRET: &str = "admin-hook-secret-admin-hook-secret-0123";
+
+/// A receiver for the admin webhook.
+async fn admin_receiver() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/ops")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    server
+}
+
+#[tokio::test]
+async fn at_the_global_limit_a_burst_sends_no_more_texts_says_they_are_paused_and_alerts_admins_once() {
+    let server = ok_provider().await;
+    let hook = admin_receiver().await;
+    let hook_url = format!("{}/ops", hook.uri());
+    let mut vars = LOOSE.to_vec();
+    vars.extend([
+        ("RATE_LIMIT_SMS_ACCOUNT", "100/24h"),
+        ("RATE_LIMIT_SMS_GLOBAL", "4/1h"),
+        ("ADMIN_WEBHOOK_URL", hook_url.as_str()),
+        ("ADMIN_WEBHOOK_SECRET", HOOK_SECRET),
+    ]);
+    let app = app_with(&server, &vars).await;
+    add_phone(&app, &server, "global@example.com").await; // one text of the four
+    let (mut steps, csrf_cookie, csrf) = pending_steps(&app, "global@example.com", 13).await;
+    let german = steps.pop().unwrap();
+    let answers = text_all_at_once(&app, &steps, (&csrf_cookie, &csrf)).await;
+    let texted = answers.iter().filter(|(status, _)| *status == StatusCode::OK).count();
+    let paused: Vec<_> = answers.iter().filter(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS).collect();
+    assert_eq!((texted, paused.len()), (3, 9), "{:?}", answers.iter().map(|a| a.0).collect::<Vec<_>>());
+    for (_, page) in &paused {
+        assert!(page.contains("Text messages are paused for now"), "{page}");
+        assert!(page.contains("name=\"recovery_code\""), "the step no longer offers a recovery code");
+    }
+    // In German too.
+    let response = app
+        .client
+        .post(format!("{}/login/2fa/sms", app.address))
+        .header("Cookie", format!("__Host-csrf={csrf_cookie}; __Host-pending={german}"))
+        .header("Accept-Language", "de")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.text().await.unwrap().contains("Der SMS-Versand ist vorübergehend angehalten"));
+    app.outbox_settled().await;
+    assert_eq!(sent(&server).await.len(), 4, "texts went out past the global limit");
+    // The operators hear of it once, not once per refused request.
+    let events = hook.received_requests().await.unwrap_or_default();
+    assert_eq!(events.len(), 1, "{} admin events", events.len());
+    let body: Value = serde_json::from_slice(&events[0].body).unwrap();
+    assert_eq!(body["type"], "sms.paused");
+    assert!(body["data"]["resumes_at"].as_i64().unwrap() > app.clock.now().timestamp());
+    let signature = events[0].headers.get("latchkey-signature").unwrap().to_str().unwrap();
+    let t: i64 = signature.strip_prefix("t=").unwrap().split(',').next().unwrap().parse().unwrap();
+    let body_text = std::str::from_utf8(&events[0].body).unwrap();
+    assert_eq!(signature, latchkey::webhooks::signature(HOOK_SECRET, t, body_text));
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("latchkey_sms_paused_total 1\n"), "{metrics}");
+    assert!(metrics.contains("latchkey_rate_limited_total{action=\"sms-global\"} 10"), "{metrics}");
+}
+
+#[tokio::test]
+async fn at_the_global_limit_an_authenticator_app_user_still_signs_in() {
+    let server = ok_provider().await;
+    let mut vars = LOOSE.to_vec();
+    vars.push(("RATE_LIMIT_SMS_GLOBAL", "1/1h"));
+    let app = app_with(&server, &vars).await;
+    add_phone(&app, &server, "texter@example.com").await; // the whole budget
+    let (steps, csrf_cookie, csrf) = pending_steps(&app, "texter@example.com", 1).await;
+    let answers = text_all_at_once(&app, &steps, (&csrf_cookie, &csrf)).await;
+    assert_eq!(answers[0].0, StatusCode::TOO_MANY_REQUESTS, "texts are not paused");
+    // Someone with an authenticator app signs in as usual.
+    app.clear_cookies();
+    app.sign_in("app-user@example.com").await;
+    let enroll = post(&app, "/account/totp/enroll", &[]).await.text().await.unwrap();
+    let secret = crate::second_factor::shown_secret(&enroll);
+    let confirmed =
+        post(&app, "/account/totp/confirm", &[("code", &crate::second_factor::code(&app, &secret, 0))]).await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    app.clear_cookies();
+    let token = app.request_token("app-user@example.com").await;
+    assert_eq!(app.post_verify(&token).await.headers()[LOCATION], "/login/2fa");
+    app.clock.advance(chrono::Duration::seconds(30));
+    let response = post(&app, "/login/2fa", &[("code", &crate::second_factor::code(&app, &secret, 0))]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let claims: Value = app.get_session().await.json().await.unwrap();
+    assert_eq!(claims["amr"], serde_json::json!(["email", "otp", "mfa"]));
+}
+
+#[tokio::test]
+async fn an_admin_lowers_the_global_text_limit_at_run_time_and_texts_pause() {
+    let server = ok_provider().await;
+    let mut vars = LOOSE.to_vec();
+    vars.push(("ADMIN_API_TOKEN", ADMIN_TOKEN));
+    let app = app_with(&server, &vars).await;
+    let policy_url = format!("{}/api/v1/admin/policy", app.address);
+    let mut policy: Value =
+        app.client.get(&policy_url).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+    assert_eq!(policy["rate_limits"]["sms-account"], "5/86400s");
+    assert_eq!(policy["rate_limits"]["sms-global"], "200/3600s");
+    policy["rate_limits"] = serde_json::json!({ "sms-global": "1/1h" });
+    let response = app.client.put(&policy_url).bearer_auth(ADMIN_TOKEN).json(&policy).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    add_phone(&app, &server, "tuned@example.com").await; // the one text allowed
+    let (steps, csrf_cookie, csrf) = pending_steps(&app, "tuned@example.com", 1).await;
+    let answers = text_all_at_once(&app, &steps, (&csrf_cookie, &csrf)).await;
+    assert_eq!(answers[0].0, StatusCode::TOO_MANY_REQUESTS);
+    assert!(answers[0].1.contains("Text messages are paused for now"));
+    app.outbox_settled().await;
+    assert_eq!(sent(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn one_account_cannot_text_a_sixth_number_in_a_day() {
+    let server = ok_provider().await;
+    let app = app_with(&server, &LOOSE).await;
+    app.sign_in("numbers@example.com").await;
+    for n in 1..=5 {
+        let number = format!("+44 7700 90010{n}");
+        assert_eq!(post(&app, "/account/phone", &[("phone", &number)]).await.status(), StatusCode::OK, "{number}");
+        app.clock.advance(chrono::Duration::seconds(31));
+    }
+    let sixth = post(&app, "/account/phone", &[("phone", "+1 415 555 0106")]).await;
+    assert_eq!(sixth.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(sixth.headers().contains_key("retry-after"));
+    app.outbox_settled().await;
+    let numbers: Vec<String> = sent(&server).await.into_iter().map(|m| m["To"].clone()).collect();
+    assert_eq!(numbers.len(), 5, "{numbers:?}");
+    assert!(!numbers.contains(&"+14155550106".to_owned()));
 }
