@@ -380,18 +380,34 @@ impl SecondFactorService {
         self.counted(user, accepted).await
     }
 
-    /// Turns TOTP off, with a current code as proof; recovery codes go with it.
-    pub async fn disable_totp(&self, user: &UserId, code: &str) -> Result<(), MfaError> {
-        if !self.check_totp(user, code).await? {
-            return Err(MfaError::WrongCode);
-        }
+    /// Turns TOTP off; the recovery codes go with it when no factor is left. The caller has
+    /// checked that a second factor was used in this session lately.
+    pub async fn disable_totp(&self, user: &UserId) -> Result<(), MfaError> {
         let mut factors = self.store.get_factors(user).await?;
-        factors.totp = None;
+        if factors.totp.take().is_none() {
+            return Err(MfaError::NothingPending);
+        }
         self.store.put_factors(user, &factors).await?;
         if !factors.any() {
             self.store.set_recovery_codes(user, &[]).await?;
         }
         tracing::info!(user = %user, "TOTP removed");
+        Ok(())
+    }
+
+    /// Removes the verified phone; the recovery codes go with it when no factor is left. The
+    /// caller has checked that a second factor was used in this session lately.
+    pub async fn remove_phone(&self, user: &UserId) -> Result<(), MfaError> {
+        let mut factors = self.store.get_factors(user).await?;
+        if factors.phone.take().is_none() {
+            return Err(MfaError::NothingPending);
+        }
+        factors.phone_masked = None;
+        self.store.put_factors(user, &factors).await?;
+        if !factors.any() {
+            self.store.set_recovery_codes(user, &[]).await?;
+        }
+        tracing::info!(user = %user, "phone removed");
         Ok(())
     }
 
