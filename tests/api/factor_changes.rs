@@ -1,15 +1,39 @@
-//! Changing second factors: a new factor ending older sessions, changes needing a factor used
-//! in this session lately, and the owner told of every change (mail in their language, audit,
-//! webhook).
+//! Changing second factors: guesses counted before they are checked (bursts included), a new
+//! factor ending older sessions, changes needing a factor used in this session lately, and the
+//! owner told of every change (mail in their language, audit, webhook).
 
 use latchkey::domain::UserId;
 use latchkey::store::Store;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT_LANGUAGE, LOCATION};
+use reqwest::header::{ACCEPT_LANGUAGE, COOKIE, LOCATION, RETRY_AFTER};
 use serde_json::Value;
 
 use crate::helpers::{ReceivedMail, TestApp, spawn_app, spawn_app_with, token_from_link};
 use crate::second_factor::{code, enroll, link_step, post};
+
+/// One browser's cookies and a CSRF token that goes with them, for requests sent in parallel
+/// (the test app's own jar is one browser at a time).
+struct Browser {
+    cookies: String,
+    csrf: String,
+}
+
+/// The browser the test app's jar holds now.
+async fn this_browser(app: &TestApp) -> Browser {
+    let csrf = app.csrf_token().await;
+    let cookies = ["__Host-csrf", "__Host-pending", "__Host-session", "__Host-device"]
+        .iter()
+        .filter_map(|name| app.cookie(name).map(|value| format!("{name}={value}")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Browser { cookies, csrf }
+}
+
+/// The request `browser` sends when it posts `field` to `path`.
+fn post_as(app: &TestApp, browser: &Browser, path: &str, field: &str, value: &str) -> reqwest::RequestBuilder {
+    let form = [("csrf", browser.csrf.as_str()), (field, value)];
+    app.client.post(format!("{}{path}", app.address)).header(COOKIE, &browser.cookies).form(&form)
+}
 
 fn wrong_code(right: &str) -> &'static str {
     if right == "000000" { "111111" } else { "000000" }
@@ -32,6 +56,59 @@ const CHANGED: &str = "The way you sign in has changed";
 async fn user_id(app: &TestApp) -> UserId {
     let claims: Value = app.get_session().await.json().await.unwrap();
     UserId::parse(claims["sub"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn sixty_parallel_wrong_codes_over_steps_and_account_pages_check_no_more_than_the_limit() {
+    let app = spawn_app_with(&[("RATE_LIMIT_2FA_FAILURES_USER", "10/1h"), ("RATE_LIMIT_LOGIN_EMAIL", "50/15m")]).await;
+    let email = "burst@example.com";
+    // Turning the app on spends the first of the ten codes.
+    let (secret, codes) = enroll(&app, email).await;
+    let account = this_browser(&app).await;
+    // Four sign-in steps waiting for their second factor, each in its own browser.
+    let mut steps = Vec::new();
+    for _ in 0..4 {
+        assert_eq!(link_step(&app, email).await.headers()[LOCATION], "/login/2fa");
+        steps.push(this_browser(&app).await);
+    }
+    app.clock.advance(chrono::Duration::seconds(30));
+    let right = code(&app, &secret, 0);
+    let wrong = wrong_code(&right);
+    let unused_recovery = "zzzzz-zzzzz";
+    assert!(!codes.iter().any(|c| c == unused_recovery));
+
+    // 60 wrong guesses at once: five on each step (its own limit is five), forty on the
+    // account's confirm page, app codes and recovery codes alike.
+    let mut guesses = Vec::new();
+    for step in &steps {
+        for i in 0..5 {
+            let (field, value) = if i % 2 == 0 { ("code", wrong) } else { ("recovery_code", unused_recovery) };
+            guesses.push(post_as(&app, step, "/login/2fa", field, value));
+        }
+    }
+    for i in 0..40 {
+        let (field, value) = if i % 2 == 0 { ("code", wrong) } else { ("recovery_code", unused_recovery) };
+        guesses.push(post_as(&app, &account, "/account/confirm-factor", field, value));
+    }
+    let tasks: Vec<_> =
+        guesses.into_iter().map(|request| tokio::spawn(async move { request.send().await.unwrap() })).collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap().status());
+    }
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let checked = statuses.iter().filter(|s| **s == StatusCode::BAD_REQUEST || **s == StatusCode::GONE).count();
+    assert_eq!(checked + refused, 60, "{statuses:?}");
+    assert_eq!(checked, 9, "only the nine guesses left of the ten may be checked: {statuses:?}");
+
+    // Over the limit the right code is refused too, on the account page and in a new step.
+    let late = post_as(&app, &account, "/account/confirm-factor", "code", &right).send().await.unwrap();
+    assert_eq!(late.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(late.headers().contains_key(RETRY_AFTER));
+    link_step(&app, email).await;
+    assert_eq!(post(&app, "/login/2fa", &[("code", &right)]).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(post(&app, "/login/2fa", &[("recovery_code", &codes[0])]).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(app.cookie("__Host-session").is_none(), "a session past the limit");
 }
 
 #[tokio::test]
