@@ -447,6 +447,8 @@ catalogue! {
     change_phone_removed,
     /// `{0}` site: every session was ended.
     change_sessions_ended,
+    /// `{0}` site: an administrator removed the second factors.
+    change_factors_reset,
     /// Account-change mail (text part): above the link.
     change_link_text,
     /// Account-change mail (HTML part): above the button.
@@ -639,6 +641,7 @@ pub static EN: Messages = Messages {
     change_phone_added: "A phone was added as a second factor to your account on {0}, and every other session of the account was signed out:",
     change_phone_removed: "The phone was removed from the second factors of your account on {0}:",
     change_sessions_ended: "Your account on {0} was signed out everywhere:",
+    change_factors_reset: "An administrator removed every second factor and recovery code of your account on {0}:",
     change_link_text: "If it was not you, open this link: it signs you out everywhere and voids any sign-in links still waiting. Then check your mailbox's security and your second factors.",
     change_button_text: "If it was not you, this signs you out everywhere and voids any sign-in links still waiting:",
     activity_factor_changed: "Second factor changed",
@@ -823,6 +826,7 @@ pub static DE: Messages = Messages {
     change_phone_added: "Bei Ihrem Konto auf {0} wurde ein Telefon als zweiter Faktor hinzugefügt, und alle anderen Sitzungen des Kontos wurden abgemeldet:",
     change_phone_removed: "Das Telefon wurde aus den zweiten Faktoren Ihres Kontos auf {0} entfernt:",
     change_sessions_ended: "Ihr Konto auf {0} wurde überall abgemeldet:",
+    change_factors_reset: "Eine Administratorin oder ein Administrator hat alle zweiten Faktoren und Wiederherstellungscodes Ihres Kontos auf {0} entfernt:",
     change_link_text: "Wenn Sie es nicht waren, öffnen Sie diesen Link: Er meldet Sie überall ab und macht alle noch wartenden Anmeldelinks ungültig. Prüfen Sie danach die Sicherheit Ihres Postfachs und Ihre zweiten Faktoren.",
     change_button_text: "Wenn Sie es nicht waren, meldet Sie dieser Knopf überall ab und macht alle noch wartenden Anmeldelinks ungültig:",
     activity_factor_changed: "Zweiter Faktor geändert",

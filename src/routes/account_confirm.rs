@@ -135,6 +135,22 @@ pub(super) async fn announce(
     Ok(())
 }
 
+/// After an administrator removed every factor of `user` (at `email`): mails the owner (in
+/// English: the person's language is not known outside their own requests), audits it as a
+/// factor change and tells their apps.
+pub(crate) async fn announce_reset(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &crate::domain::UserId,
+    email: &crate::domain::Email,
+) -> Result<(), AppError> {
+    let origin = client::request_origin(req, &state.trusted_proxies);
+    let change = AccountChange::FactorsReset;
+    state.signin.account_changed(Lang::default(), user, email, change, &origin).await?;
+    state.oidc.notify_factor_changed(user, change.name()).await;
+    Ok(())
+}
+
 fn to_account() -> HttpResponse {
     HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish()
 }

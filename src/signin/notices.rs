@@ -24,6 +24,8 @@ pub enum AccountChange {
     PhoneRemoved,
     /// Every session of the account was ended by its owner.
     SessionsEnded,
+    /// An administrator removed every second factor and recovery code.
+    FactorsReset,
 }
 
 impl AccountChange {
@@ -36,6 +38,7 @@ impl AccountChange {
             Self::PhoneAdded => "phone_added",
             Self::PhoneRemoved => "phone_removed",
             Self::SessionsEnded => "sessions_ended",
+            Self::FactorsReset => "factors_reset",
         }
     }
 
@@ -53,6 +56,7 @@ impl AccountChange {
             Self::PhoneAdded => t.change_phone_added,
             Self::PhoneRemoved => t.change_phone_removed,
             Self::SessionsEnded => t.change_sessions_ended,
+            Self::FactorsReset => t.change_factors_reset,
         }
     }
 }

@@ -333,3 +333,19 @@ async fn a_phone_only_account_confirms_with_a_texted_code_before_removing_the_ph
     // No factor is left: signing in again asks for none.
     assert_eq!(crate::second_factor::link_step(&app, "phone-only@example.com").await.headers()[LOCATION], "/account");
 }
+
+#[tokio::test]
+async fn an_administrators_removal_of_the_factors_is_mailed_to_the_owner_and_audited() {
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", ADMIN_TOKEN)]).await;
+    enroll(&app, "reset@example.com").await;
+    let user = user_id(&app).await;
+    wait_for_notice(&app, 0, CHANGED).await;
+    let before = app.mail.received().len();
+    let url = format!("{}/api/v1/admin/users/reset@example.com/second-factor", app.address);
+    let reset = app.client.delete(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(reset.status(), StatusCode::OK);
+    let notice = wait_for_notice(&app, before, CHANGED).await;
+    assert!(notice.text().contains("An administrator removed every second factor"), "{}", notice.text());
+    assert!(notice.text().contains("/account/not-me?token="));
+    assert_eq!(factor_events(&app, &user).await, ["totp_added", "factors_reset"].map(str::to_owned).to_vec());
+}
