@@ -25,7 +25,8 @@ use crate::outbox::{Couriers, Outbox, OutboxWorker, WorkerHandle};
 use crate::policy::PolicySource;
 use crate::ratelimit::RateLimiter;
 use crate::routes::{
-    account, account_mfa, admin, admin_clients, admin_outbox, admin_pages, api, login, oidc, ops, second_factor, verify,
+    account, account_confirm, account_mfa, admin, admin_clients, admin_outbox, admin_pages, api, login, oidc, ops,
+    second_factor, verify,
 };
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
@@ -403,6 +404,10 @@ fn routes(cfg: &mut web::ServiceConfig, public_metrics: bool) {
         .route("/account/totp/enroll", web::post().to(account_mfa::enroll_totp))
         .route("/account/totp/confirm", web::post().to(account_mfa::confirm_totp))
         .route("/account/totp/disable", web::post().to(account_mfa::disable_totp))
+        .route("/account/phone/remove", web::post().to(account_mfa::remove_phone))
+        .route("/account/confirm-factor", web::get().to(account_confirm::confirm_page))
+        .route("/account/confirm-factor", web::post().to(account_confirm::confirm))
+        .route("/account/confirm-factor/sms", web::post().to(account_confirm::send_sms))
         .route("/account/recovery-codes", web::post().to(account_mfa::regenerate_recovery))
         .route("/account/phone", web::post().to(account_mfa::add_phone))
         .route("/account/phone/confirm", web::post().to(account_mfa::confirm_phone))

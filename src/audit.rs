@@ -42,13 +42,23 @@ pub enum EventKind {
     SessionsRevoked,
     /// An administrator changed something.
     AdminAction,
+    /// A second factor was added or removed, or the recovery codes replaced (the detail says
+    /// which).
+    FactorChanged,
 }
 
 impl EventKind {
     /// True when the detail is one of a few fixed words (a reason, the methods), so it can be a
     /// metrics label without growing the series without bound.
     fn labelled_by_detail(self) -> bool {
-        matches!(self, Self::LinkFailed | Self::SecondFactorPassed | Self::SecondFactorFailed | Self::SessionIssued)
+        matches!(
+            self,
+            Self::LinkFailed
+                | Self::SecondFactorPassed
+                | Self::SecondFactorFailed
+                | Self::SessionIssued
+                | Self::FactorChanged
+        )
     }
 
     /// The metric it counts toward. A refused request counts as a requested link: the
@@ -73,6 +83,7 @@ impl EventKind {
             Self::SessionEnded => "session_ended",
             Self::SessionsRevoked => "sessions_revoked",
             Self::AdminAction => "admin_action",
+            Self::FactorChanged => "factor_changed",
         }
     }
 }

@@ -435,6 +435,38 @@ catalogue! {
     new_device_button_text,
     /// New-device mail: the button.
     new_device_button,
+    /// Account-change mail: subject.
+    change_subject,
+    /// `{0}` site: an authenticator app was added (and other sessions ended).
+    change_totp_added,
+    /// `{0}` site: the authenticator app was removed.
+    change_totp_removed,
+    /// `{0}` site: the recovery codes were replaced.
+    change_recovery_replaced,
+    /// `{0}` site: a phone was added (and other sessions ended).
+    change_phone_added,
+    /// `{0}` site: the phone was removed.
+    change_phone_removed,
+    /// `{0}` site: every session was ended.
+    change_sessions_ended,
+    /// `{0}` site: an administrator removed the second factors.
+    change_factors_reset,
+    /// Account-change mail (text part): above the link.
+    change_link_text,
+    /// Account-change mail (HTML part): above the button.
+    change_button_text,
+    /// Activity: a second factor was added or removed, or recovery codes replaced.
+    activity_factor_changed,
+    /// Confirm-it's-you page: title and heading.
+    reverify_title,
+    /// Confirm-it's-you page: why it is asked.
+    reverify_body,
+    /// Account page: changes need a recent second factor; before the link.
+    account_reverify,
+    /// Account page: the link to the confirm-it's-you page.
+    account_reverify_link,
+    /// Account page: button removing the phone.
+    account_phone_remove_button,
 }
 
 /// English.
@@ -521,7 +553,7 @@ pub static EN: Messages = Messages {
     error_step_ended: "This sign-in step has ended (it expired, was used, or had too many wrong codes). Please sign in again.",
     error_code_ended: "This code has expired or was used. Start again from your account page.",
     error_not_me_ended: "This link has expired or was already used. You can still sign out everywhere from your account page.",
-    error_factor_not_fresh: "To change your second factor, sign out and sign in again with it, then make the change within 10 minutes.",
+    error_factor_not_fresh: "To change your second factors or recovery codes, first confirm it's you with one of them; changes are then open for 10 minutes.",
     error_admin_needs_token: "An administrator's second factor can be removed only with the admin API token.",
     error_admin_cookie_origin: "A change by cookie must come from this site's own pages.",
     error_admin_page_needs_factor: "This page is for administrators who signed in with a second factor.",
@@ -605,6 +637,22 @@ pub static EN: Messages = Messages {
     new_device_link_text: "If it was not you, open this link: it signs you out everywhere and voids any sign-in links still waiting, so whoever it was is shut out. Then check your mailbox's security.",
     new_device_button_text: "If it was not you, this signs you out everywhere and voids any sign-in links still waiting:",
     new_device_button: "This wasn't me",
+    change_subject: "The way you sign in has changed",
+    change_totp_added: "An authenticator app was added as a second factor to your account on {0}, and every other session of the account was signed out:",
+    change_totp_removed: "The authenticator app was removed from your account on {0}:",
+    change_recovery_replaced: "The recovery codes of your account on {0} were replaced; the old ones no longer work:",
+    change_phone_added: "A phone was added as a second factor to your account on {0}, and every other session of the account was signed out:",
+    change_phone_removed: "The phone was removed from the second factors of your account on {0}:",
+    change_sessions_ended: "Your account on {0} was signed out everywhere:",
+    change_factors_reset: "An administrator removed every second factor and recovery code of your account on {0}:",
+    change_link_text: "If it was not you, open this link: it signs you out everywhere and voids any sign-in links still waiting. Then check your mailbox's security and your second factors.",
+    change_button_text: "If it was not you, this signs you out everywhere and voids any sign-in links still waiting:",
+    activity_factor_changed: "Second factor changed",
+    reverify_title: "Confirm it's you",
+    reverify_body: "Changing your second factors or recovery codes needs a second factor used in this browser within the last 10 minutes.",
+    account_reverify: "To change your second factors or recovery codes, first confirm it's you with one of them.",
+    account_reverify_link: "Confirm it's you",
+    account_phone_remove_button: "Remove this phone",
 };
 
 /// German.
@@ -691,7 +739,7 @@ pub static DE: Messages = Messages {
     error_step_ended: "Dieser Anmeldeschritt ist beendet (abgelaufen, benutzt oder zu viele falsche Codes). Bitte melden Sie sich erneut an.",
     error_code_ended: "Dieser Code ist abgelaufen oder wurde benutzt. Beginnen Sie noch einmal auf Ihrer Kontoseite.",
     error_not_me_ended: "Dieser Link ist abgelaufen oder wurde schon benutzt. Auf Ihrer Kontoseite können Sie sich trotzdem überall abmelden.",
-    error_factor_not_fresh: "Um Ihren zweiten Faktor zu ändern, melden Sie sich ab und mit ihm wieder an; ändern Sie ihn dann innerhalb von 10 Minuten.",
+    error_factor_not_fresh: "Um Ihre zweiten Faktoren oder Wiederherstellungscodes zu ändern, bestätigen Sie zuerst mit einem davon, dass Sie es sind; Änderungen sind danach 10 Minuten lang möglich.",
     error_admin_needs_token: "Der zweite Faktor eines Administrators kann nur mit dem Admin-API-Token entfernt werden.",
     error_admin_cookie_origin: "Eine Änderung per Cookie muss von den Seiten dieser Website kommen.",
     error_admin_page_needs_factor: "Diese Seite ist für Administratoren, die sich mit einem zweiten Faktor angemeldet haben.",
@@ -775,6 +823,22 @@ pub static DE: Messages = Messages {
     new_device_link_text: "Wenn Sie es nicht waren, öffnen Sie diesen Link: Er meldet Sie überall ab und macht alle noch wartenden Anmeldelinks ungültig, sodass die Person ausgesperrt ist. Prüfen Sie danach die Sicherheit Ihres Postfachs.",
     new_device_button_text: "Wenn Sie es nicht waren, meldet Sie dieser Knopf überall ab und macht alle noch wartenden Anmeldelinks ungültig:",
     new_device_button: "Das war ich nicht",
+    change_subject: "Ihre Anmeldung wurde geändert",
+    change_totp_added: "Bei Ihrem Konto auf {0} wurde eine Authenticator-App als zweiter Faktor hinzugefügt, und alle anderen Sitzungen des Kontos wurden abgemeldet:",
+    change_totp_removed: "Die Authenticator-App wurde von Ihrem Konto auf {0} entfernt:",
+    change_recovery_replaced: "Die Wiederherstellungscodes Ihres Kontos auf {0} wurden ersetzt; die alten gelten nicht mehr:",
+    change_phone_added: "Bei Ihrem Konto auf {0} wurde ein Telefon als zweiter Faktor hinzugefügt, und alle anderen Sitzungen des Kontos wurden abgemeldet:",
+    change_phone_removed: "Das Telefon wurde aus den zweiten Faktoren Ihres Kontos auf {0} entfernt:",
+    change_sessions_ended: "Ihr Konto auf {0} wurde überall abgemeldet:",
+    change_factors_reset: "Eine Administratorin oder ein Administrator hat alle zweiten Faktoren und Wiederherstellungscodes Ihres Kontos auf {0} entfernt:",
+    change_link_text: "Wenn Sie es nicht waren, öffnen Sie diesen Link: Er meldet Sie überall ab und macht alle noch wartenden Anmeldelinks ungültig. Prüfen Sie danach die Sicherheit Ihres Postfachs und Ihre zweiten Faktoren.",
+    change_button_text: "Wenn Sie es nicht waren, meldet Sie dieser Knopf überall ab und macht alle noch wartenden Anmeldelinks ungültig:",
+    activity_factor_changed: "Zweiter Faktor geändert",
+    reverify_title: "Bestätigen Sie, dass Sie es sind",
+    reverify_body: "Um Ihre zweiten Faktoren oder Wiederherstellungscodes zu ändern, muss in diesem Browser in den letzten 10 Minuten ein zweiter Faktor benutzt worden sein.",
+    account_reverify: "Um Ihre zweiten Faktoren oder Wiederherstellungscodes zu ändern, bestätigen Sie zuerst mit einem davon, dass Sie es sind.",
+    account_reverify_link: "Bestätigen, dass Sie es sind",
+    account_phone_remove_button: "Dieses Telefon entfernen",
 };
 
 impl Messages {

@@ -38,7 +38,8 @@ pub enum LimitedAction {
     SmsPerNumber,
     /// SMS codes requested from one IP address.
     SmsPerIp,
-    /// Wrong second-factor codes for one account, across sign-in steps and account pages.
+    /// Second-factor codes tried for one account (each counted before it is checked, right
+    /// or wrong), across sign-in steps and account pages.
     SecondFactorFailuresPerUser,
     /// SMS codes texted for one account, whatever the number (against pumping through many
     /// numbers).

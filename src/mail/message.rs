@@ -204,3 +204,45 @@ impl NewDeviceMail<'_> {
         })
     }
 }
+
+/// A notice that the account's sign-in changed (a second factor added or removed, new recovery
+/// codes, every session ended): what, when and from where, and a way to say "this wasn't me".
+#[derive(Template)]
+#[template(path = "mail/account_change.txt")]
+pub struct AccountChangeMail<'a> {
+    /// The language of the request that made the change.
+    pub t: &'static Messages,
+    /// Product name, colours and support address.
+    pub brand: &'a Brand,
+    /// What changed, as one sentence (`{0}` the site).
+    pub what: &'static str,
+    /// When (UTC).
+    pub at: &'a str,
+    /// Browser, e.g. "Firefox on Linux".
+    pub browser: &'a str,
+    /// IP address.
+    pub ip: &'a str,
+    /// The "this wasn't me" link.
+    pub report_link: &'a str,
+    /// The service's host.
+    pub site: &'a str,
+}
+
+/// The HTML part of [`AccountChangeMail`].
+#[derive(Template)]
+#[template(path = "mail/account_change.html")]
+struct AccountChangeMailHtml<'a, 'b> {
+    m: &'b AccountChangeMail<'a>,
+}
+
+impl AccountChangeMail<'_> {
+    /// Renders both parts into a mail for `to`.
+    pub fn render(&self, to: Email) -> Result<OutgoingMail, askama::Error> {
+        Ok(OutgoingMail {
+            to,
+            subject: self.t.change_subject.to_owned(),
+            text: Template::render(self)?,
+            html: AccountChangeMailHtml { m: self }.render()?,
+        })
+    }
+}

@@ -153,17 +153,21 @@ impl SecondFactorService {
         Self { store, keys, clock, limiter, issuer, sms }
     }
 
-    /// Refuses a guess when the account has had too many wrong second-factor codes lately
-    /// (counted across sign-in steps and account pages, so new links buy no new guesses).
+    /// Spends one of the account's second-factor guesses *before* the code is checked, and
+    /// refuses the guess when that goes over the limit (counted across sign-in steps and
+    /// account pages, so new links buy no new guesses). The count is one atomic increment in
+    /// the store, so a burst of parallel guesses gets no more checks than the limit. Every
+    /// guess counts, right or wrong: a guess is a guess, and counting only failures would need
+    /// the result before the count. Over the limit even the right code is refused until the
+    /// window passes.
     async fn guard(&self, user: &UserId) -> Result<(), MfaError> {
-        Ok(self.limiter.check(LimitedAction::SecondFactorFailuresPerUser, user.as_str()).await?)
+        Ok(self.limiter.hit(LimitedAction::SecondFactorFailuresPerUser, user.as_str()).await?)
     }
 
-    /// Counts a wrong code against the account.
+    /// Logs a wrong code (it was counted by [`Self::guard`] before it was checked).
     async fn counted(&self, user: &UserId, accepted: bool) -> Result<bool, MfaError> {
         if !accepted {
             tracing::warn!(user = %user, "wrong second-factor code");
-            self.limiter.record(LimitedAction::SecondFactorFailuresPerUser, user.as_str()).await?;
         }
         Ok(accepted)
     }
@@ -414,18 +418,34 @@ impl SecondFactorService {
         self.counted(user, accepted).await
     }
 
-    /// Turns TOTP off, with a current code as proof; recovery codes go with it.
-    pub async fn disable_totp(&self, user: &UserId, code: &str) -> Result<(), MfaError> {
-        if !self.check_totp(user, code).await? {
-            return Err(MfaError::WrongCode);
-        }
+    /// Turns TOTP off; the recovery codes go with it when no factor is left. The caller has
+    /// checked that a second factor was used in this session lately.
+    pub async fn disable_totp(&self, user: &UserId) -> Result<(), MfaError> {
         let mut factors = self.store.get_factors(user).await?;
-        factors.totp = None;
+        if factors.totp.take().is_none() {
+            return Err(MfaError::NothingPending);
+        }
         self.store.put_factors(user, &factors).await?;
         if !factors.any() {
             self.store.set_recovery_codes(user, &[]).await?;
         }
         tracing::info!(user = %user, "TOTP removed");
+        Ok(())
+    }
+
+    /// Removes the verified phone; the recovery codes go with it when no factor is left. The
+    /// caller has checked that a second factor was used in this session lately.
+    pub async fn remove_phone(&self, user: &UserId) -> Result<(), MfaError> {
+        let mut factors = self.store.get_factors(user).await?;
+        if factors.phone.take().is_none() {
+            return Err(MfaError::NothingPending);
+        }
+        factors.phone_masked = None;
+        self.store.put_factors(user, &factors).await?;
+        if !factors.any() {
+            self.store.set_recovery_codes(user, &[]).await?;
+        }
+        tracing::info!(user = %user, "phone removed");
         Ok(())
     }
 

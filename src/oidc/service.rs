@@ -239,6 +239,25 @@ impl OidcService {
         }
     }
 
+    /// Tells every app the user signed in to that their second factors changed
+    /// (`user.second_factor_changed`, with `change`: `totp_added`, `totp_removed`,
+    /// `recovery_codes_replaced`, `phone_added`, `phone_removed`). Never fails the caller.
+    pub async fn notify_factor_changed(&self, user: &UserId, change: &'static str) {
+        let apps = match self.store.user_apps(user).await {
+            Ok(apps) => apps,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the user's apps for webhooks");
+                return;
+            }
+        };
+        for id in apps {
+            if let Ok(Some(client)) = self.client(&id).await {
+                let data = serde_json::json!({ "sub": user, "change": change });
+                self.send_webhook(&client, "user.second_factor_changed", data).await;
+            }
+        }
+    }
+
     /// Where and with what secret `client`'s events go, if anywhere.
     fn webhook_target(&self, client: &Client) -> Option<(String, String)> {
         let url = client.webhook_url.clone()?;

@@ -15,6 +15,7 @@ use crate::domain::SessionId;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::session::{SessionClaims, SessionError};
+use crate::signin::AccountChange;
 
 /// `GET /account`.
 #[derive(Template, WebTemplate)]
@@ -32,6 +33,7 @@ pub struct AccountPage {
     recovery_left: usize,
     phone: Option<String>,
     sms_available: bool,
+    factor_fresh: bool,
     activity: Vec<ActivityRow>,
 }
 
@@ -51,6 +53,7 @@ fn describe(kind: EventKind, t: &'static Messages) -> &'static str {
         EventKind::SecondFactorPassed => t.activity_factor_passed,
         EventKind::SecondFactorFailed => t.activity_factor_failed,
         EventKind::AdminAction => t.activity_admin,
+        EventKind::FactorChanged => t.activity_factor_changed,
         _ => t.activity_other,
     }
 }
@@ -134,9 +137,11 @@ pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
         .collect();
     let factors = state.second.factors(&claims.sub).await?;
     let recovery_left = state.second.recovery_left(&claims.sub).await?;
+    let factor_fresh = state.sessions.factor_used_within(&claims, super::account_confirm::FRESH_FACTOR).await?;
     let csrf = csrf::issue(&req, &state.keys)?;
     let template = AccountPage {
         t,
+        factor_fresh,
         has_totp: factors.totp.is_some(),
         recovery_left,
         phone: factors.phone_masked,
@@ -197,7 +202,10 @@ async fn sign_out(
             let ended = state.sessions.end_all(&claims).await.map(drop).map_err(AppError::from);
             state.audit.record(EventKind::SessionsRevoked, Some(&claims.sub), &origin, "by user").await;
             state.oidc.notify_ended(&claims.sub, None).await;
-            ended
+            let change = AccountChange::SessionsEnded;
+            let noticed =
+                state.signin.account_changed(Lang::of(req), &claims.sub, &claims.email, change, &origin).await;
+            ended.and(noticed.map_err(AppError::from))
         }
         Ok(Some(claims)) => {
             let ended = state.sessions.end(&claims).await.map_err(AppError::from);

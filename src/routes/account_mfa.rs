@@ -9,6 +9,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::account::current_session;
+use super::account_confirm::{announce, unless_fresh};
 use super::mfa_errors::as_page;
 use super::second_factor::{EnrollPage, RecoveryCodesPage};
 use super::{client, csrf, page};
@@ -18,6 +19,7 @@ use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::mfa::service::{EnrollSlot, MfaError};
 use crate::session::SessionClaims;
+use crate::signin::AccountChange;
 
 /// "Enter the code we texted".
 #[derive(Template, WebTemplate)]
@@ -53,21 +55,6 @@ async fn signed_in(req: &HttpRequest, state: &AppState, csrf_token: &str) -> Res
     current_session(req, state).await?.ok_or(AppError::Unauthorized)
 }
 
-/// How recent a second factor must be to set up or replace one.
-const FRESH_FACTOR_SECS: i64 = 600;
-
-/// Adding or replacing a factor on an account that has one needs a session that passed a
-/// second factor in the last ten minutes: a stolen or older email-only session cannot swap in
-/// the attacker's app or phone.
-async fn require_fresh_factor(state: &AppState, claims: &SessionClaims) -> Result<(), AppError> {
-    if !state.second.factors(&claims.sub).await?.any() {
-        return Ok(());
-    }
-    let used_factor = claims.amr.iter().any(|m| m == "mfa");
-    let recent = state.clock.now().timestamp() - claims.auth_time <= FRESH_FACTOR_SECS;
-    if used_factor && recent { Ok(()) } else { Err(AppError::Forbidden(|t| t.error_factor_not_fresh)) }
-}
-
 /// `POST /account/totp/enroll`: a new seed and its QR code, waiting for a first code.
 pub async fn enroll_totp(
     req: HttpRequest,
@@ -75,7 +62,9 @@ pub async fn enroll_totp(
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
-    require_fresh_factor(&state, &claims).await?;
+    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+        return Ok(refused);
+    }
     if !state.admin.policy().await?.methods.totp {
         return Err(AppError::BadRequest("Authenticator apps are turned off here.".to_owned()));
     }
@@ -96,9 +85,12 @@ pub async fn confirm_totp(
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
-    require_fresh_factor(&state, &claims).await?;
+    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+        return Ok(refused);
+    }
     match state.second.confirm_totp(&claims.sub, &form.code, EnrollSlot::Account).await {
         Ok(codes) => {
+            announce(&req, &state, &claims, AccountChange::TotpAdded).await?;
             Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
         }
         Err(MfaError::WrongCode) => {
@@ -115,29 +107,55 @@ pub async fn confirm_totp(
     }
 }
 
-/// `POST /account/totp/disable`: a current code turns TOTP off.
+/// `POST /account/totp/disable`: turns TOTP off, from a session that used a second factor in
+/// the last ten minutes (otherwise the "confirm it's you" page, 403).
 pub async fn disable_totp(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
-    state.second.disable_totp(&claims.sub, &form.code).await.map_err(as_page)?;
+    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+        return Ok(refused);
+    }
+    state.second.disable_totp(&claims.sub).await.map_err(as_page)?;
+    announce(&req, &state, &claims, AccountChange::TotpRemoved).await?;
     Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
 }
 
-/// `POST /account/recovery-codes`: a current code replaces the recovery codes.
+/// `POST /account/recovery-codes`: ten new recovery codes replace the old ones, from a session
+/// that used a second factor in the last ten minutes (otherwise the "confirm it's you" page).
 pub async fn regenerate_recovery(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
-    if !state.second.check_totp(&claims.sub, &form.code).await.map_err(as_page)? {
-        return Err(as_page(MfaError::WrongCode));
+    if !state.second.factors(&claims.sub).await?.any() {
+        return Err(as_page(MfaError::NothingPending));
+    }
+    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+        return Ok(refused);
     }
     let codes = state.second.regenerate_recovery(&claims.sub).await.map_err(as_page)?;
+    announce(&req, &state, &claims, AccountChange::RecoveryCodesReplaced).await?;
     Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
+}
+
+/// `POST /account/phone/remove`: the phone stops being a second factor, from a session that
+/// used a second factor in the last ten minutes (otherwise the "confirm it's you" page).
+pub async fn remove_phone(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, AppError> {
+    let claims = signed_in(&req, &state, &form.csrf).await?;
+    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+        return Ok(refused);
+    }
+    state.second.remove_phone(&claims.sub).await.map_err(as_page)?;
+    announce(&req, &state, &claims, AccountChange::PhoneRemoved).await?;
+    Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
 }
 
 /// `POST /account/phone`: texts a code to verify a phone number (E.164, allowed country).
@@ -147,7 +165,9 @@ pub async fn add_phone(
     form: web::Form<PhoneForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
-    require_fresh_factor(&state, &claims).await?;
+    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+        return Ok(refused);
+    }
     if !state.signin.sms_allowed().await? {
         return Err(AppError::BadRequest("Text messages are not available.".to_owned()));
     }
@@ -168,13 +188,19 @@ pub async fn confirm_phone(
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = signed_in(&req, &state, &form.csrf).await?;
-    require_fresh_factor(&state, &claims).await?;
+    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+        return Ok(refused);
+    }
     match state.second.confirm_phone(&claims.sub, &form.code).await {
         Ok(_) if state.second.recovery_left(&claims.sub).await? == 0 => {
             let codes = state.second.regenerate_recovery(&claims.sub).await.map_err(as_page)?;
+            announce(&req, &state, &claims, AccountChange::PhoneAdded).await?;
             Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
         }
-        Ok(_) => Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish()),
+        Ok(_) => {
+            announce(&req, &state, &claims, AccountChange::PhoneAdded).await?;
+            Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
+        }
         Err(MfaError::WrongCode) => {
             let csrf = csrf::issue(&req, &state.keys)?;
             let t = Lang::of(&req).messages();

@@ -185,6 +185,7 @@ pub async fn reset_second_factor(
     let user = user.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), "admin reset a user's second factor");
     record(&state, &req, &admin, Some(&user), "reset-second-factor").await;
+    crate::routes::account_confirm::announce_reset(&req, &state, &user, &email_param(&email)?).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "second_factor": "removed" })))
 }
 

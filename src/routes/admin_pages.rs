@@ -264,10 +264,11 @@ pub async fn act(
             state.oidc.notify_ended(&user, None).await;
             (user, format!("{n} session(s) ended."))
         }
-        "reset-second-factor" => (
-            state.admin.reset_second_factor(&email, false).await?.ok_or(AppError::NotFound)?,
-            "Second factor removed.".to_owned(),
-        ),
+        "reset-second-factor" => {
+            let user = state.admin.reset_second_factor(&email, false).await?.ok_or(AppError::NotFound)?;
+            super::account_confirm::announce_reset(&req, &state, &user, &email).await?;
+            (user, "Second factor removed.".to_owned())
+        }
         "block" => (state.admin.set_blocked(&email, true).await?.ok_or(AppError::NotFound)?, "Blocked.".to_owned()),
         "unblock" => {
             (state.admin.set_blocked(&email, false).await?.ok_or(AppError::NotFound)?, "Unblocked.".to_owned())

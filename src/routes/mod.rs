@@ -1,6 +1,7 @@
 //! Thin handlers grouped by page or API: parse input, call one service, render.
 
 pub mod account;
+pub mod account_confirm;
 pub mod account_mfa;
 pub mod admin;
 pub mod admin_clients;
@@ -55,6 +56,7 @@ localized!(
     account::AccountPage,
     account::NotMePage,
     account_mfa::PhoneConfirmPage,
+    account_confirm::ConfirmFactorPage,
     admin_pages::AdminPage,
     admin_pages::AdminUserPage,
     oidc::LogoutConfirmPage,

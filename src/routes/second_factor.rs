@@ -7,6 +7,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
+use super::account_confirm::announce;
 use super::mfa_errors::{Shown, as_page, shown};
 use super::verify::signed_in_cookies;
 use super::{client, cookies, csrf, page};
@@ -15,7 +16,7 @@ use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::mfa::recovery::RecoveryCode;
 use crate::mfa::service::TotpEnrollment;
-use crate::signin::{Proof, SignInError};
+use crate::signin::{AccountChange, Proof, SignInError};
 
 /// Code entry: authenticator app, or a recovery code.
 #[derive(Template, WebTemplate)]
@@ -207,6 +208,8 @@ pub async fn confirm_enrollment(
     csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
     match state.signin.confirm_enrollment_in_step(pending_cookie(&req).as_deref(), &form.code).await {
         Ok((signed_in, codes)) => {
+            // Sessions from before the account needed a factor end; the owner is told.
+            announce(&req, &state, &signed_in.session.claims, AccountChange::TotpAdded).await?;
             let cookies: Vec<Cookie<'static>> = signed_in_cookies(&req, &state, &signed_in).await?;
             let template = RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, signed_in.return_to.as_str());
             Ok(page(&req, StatusCode::OK, template, &cookies))

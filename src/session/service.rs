@@ -111,6 +111,7 @@ impl SessionService {
             created_at: now,
             expires_at: now + ttl,
             origin,
+            factor_at: amr.iter().any(|m| m == "mfa").then_some(now),
             amr: amr.clone(),
             last_seen_at: now,
         };
@@ -175,6 +176,38 @@ impl SessionService {
         let existed = self.store.delete_session(&claims.sub, sid).await?;
         self.cache.forget_session(sid);
         Ok(existed)
+    }
+
+    /// True when a second factor was used in this very session within `within` (the session
+    /// record says when; the token's `amr` and `auth_time` are not enough, since they never
+    /// change for a session that began email-only). False for an ended session.
+    pub async fn factor_used_within(&self, claims: &SessionClaims, within: Duration) -> Result<bool, SessionError> {
+        let Some(record) = self.store.get_session(&claims.sub, &claims.sid).await? else { return Ok(false) };
+        let within = chrono::Duration::from_std(within).unwrap_or(chrono::Duration::zero());
+        Ok(record.factor_at.is_some_and(|at| self.clock.now() - at <= within))
+    }
+
+    /// Notes in the session's record that a second factor was just used in it. A touch racing
+    /// this may write the record back without the note: the person is then asked again, never
+    /// let through.
+    pub async fn stamp_factor(&self, claims: &SessionClaims) -> Result<(), SessionError> {
+        let mut record = self.store.get_session(&claims.sub, &claims.sid).await?.ok_or(SessionError::Revoked)?;
+        record.factor_at = Some(self.clock.now());
+        self.store.touch_session(&record).await?;
+        Ok(())
+    }
+
+    /// Ends every session of the user except the one these claims belong to; returns the
+    /// sessions ended.
+    pub async fn end_others(&self, claims: &SessionClaims) -> Result<Vec<SessionId>, SessionError> {
+        let mut ended = Vec::new();
+        for session in self.store.list_sessions(&claims.sub).await? {
+            if session.sid != claims.sid && self.store.delete_session(&claims.sub, &session.sid).await? {
+                self.cache.forget_session(&session.sid);
+                ended.push(session.sid);
+            }
+        }
+        Ok(ended)
     }
 
     /// Ends every session of the user these claims belong to; returns how many.

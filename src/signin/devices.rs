@@ -32,12 +32,7 @@ impl SignIn {
         if !new || known_before == 0 || !self.policy.current().await?.new_device_notice {
             return Ok(());
         }
-        let token = crypto::random_token::<32>()?;
-        let report = Report { user: user.clone(), email_lookup: self.email_lookup(email), device: Some(device_id) };
-        self.store.put_report(&self.report_id(&token), &report, REPORT_TTL).await?;
-        let mut link = self.public_url.clone();
-        link.set_path("/account/not-me");
-        link.query_pairs_mut().clear().append_pair("token", &token);
+        let link = self.report_link(user, email, Some(device_id)).await?;
         let mail = NewDeviceMail {
             t: lang.messages(),
             brand: &self.brand,
@@ -51,6 +46,23 @@ impl SignIn {
         self.outbox.mail(mail).await?;
         tracing::info!(user = %user, "new-device notice sent");
         Ok(())
+    }
+
+    /// A new one-time "this wasn't me" link for the account (naming `device` when the notice is
+    /// about a browser), kept for [`REPORT_TTL`].
+    pub(super) async fn report_link(
+        &self,
+        user: &UserId,
+        email: &Email,
+        device: Option<String>,
+    ) -> Result<url::Url, SignInError> {
+        let token = crypto::random_token::<32>()?;
+        let report = Report { user: user.clone(), email_lookup: self.email_lookup(email), device };
+        self.store.put_report(&self.report_id(&token), &report, REPORT_TTL).await?;
+        let mut link = self.public_url.clone();
+        link.set_path("/account/not-me");
+        link.query_pairs_mut().clear().append_pair("token", &token);
+        Ok(link)
     }
 
     /// True when a "this wasn't me" link is live (the confirm page; does not use it).

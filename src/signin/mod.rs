@@ -3,11 +3,13 @@
 
 pub mod binding;
 mod devices;
+mod notices;
 mod redeem;
 mod second_step;
 mod service;
 
 pub use devices::REPORT_TTL;
+pub use notices::AccountChange;
 pub use redeem::LinkView;
 pub use second_step::{MAX_SECOND_FACTOR_TRIES, PENDING_TTL, Proof, SecondStep};
 pub use service::{

@@ -84,6 +84,10 @@ pub struct SessionRecord {
     pub amr: Vec<String>,
     /// When it was last used (updated at most once a minute).
     pub last_seen_at: DateTime<Utc>,
+    /// When a second factor was last used *in this session* (at sign-in, or to confirm it is
+    /// still the owner before changing a factor); `None` if never.
+    #[serde(default)]
+    pub factor_at: Option<DateTime<Utc>>,
 }
 
 /// A user's second factors, secrets sealed (AEAD) under a key derived from SECRET_KEY.

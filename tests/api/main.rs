@@ -6,6 +6,7 @@ mod attack_signin;
 mod audit;
 mod cluster;
 mod config;
+mod factor_changes;
 mod fail_closed;
 mod helpers;
 mod instances;

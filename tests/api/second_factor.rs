@@ -38,11 +38,11 @@ pub(crate) fn code(app: &TestApp, secret: &TotpSecret, offset_steps: i64) -> Str
     secret.code_at(at as u64).unwrap()
 }
 
-fn recovery_codes(html: &str) -> Vec<String> {
+pub(crate) fn recovery_codes(html: &str) -> Vec<String> {
     html.split("<li><code>").skip(1).map(|s| s[..s.find('<').unwrap()].to_owned()).collect()
 }
 
-async fn post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     let csrf = app.csrf_token().await;
     let mut form = vec![("csrf", csrf.as_str())];
     form.extend_from_slice(fields);
@@ -50,7 +50,7 @@ async fn post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Re
 }
 
 /// Signs in, turns on TOTP from the account page; returns the secret and recovery codes.
-async fn enroll(app: &TestApp, email: &str) -> (TotpSecret, Vec<String>) {
+pub(crate) async fn enroll(app: &TestApp, email: &str) -> (TotpSecret, Vec<String>) {
     app.sign_in(email).await;
     let page = post(app, "/account/totp/enroll", &[]).await;
     assert_eq!(page.status(), StatusCode::OK);
@@ -65,7 +65,7 @@ async fn enroll(app: &TestApp, email: &str) -> (TotpSecret, Vec<String>) {
 }
 
 /// Signs out and back in with the link; the response to the link (303 to /login/2fa).
-async fn link_step(app: &TestApp, email: &str) -> reqwest::Response {
+pub(crate) async fn link_step(app: &TestApp, email: &str) -> reqwest::Response {
     app.clear_cookies();
     let token = app.request_token(email).await;
     app.post_verify(&token).await
@@ -218,12 +218,19 @@ async fn with_the_policy_off_no_second_factor_is_asked() {
 }
 
 #[tokio::test]
-async fn turning_the_app_off_needs_a_current_code() {
+async fn turning_the_app_off_needs_a_code_used_in_this_session_first() {
     let app = spawn_app().await;
     let (secret, _) = enroll(&app, "disable@example.com").await;
-    assert_eq!(post(&app, "/account/totp/disable", &[("code", "000000")]).await.status(), StatusCode::BAD_REQUEST);
+    // The session that enrolled has not used the app as its second factor: asked to confirm.
+    let refused = post(&app, "/account/totp/disable", &[]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().await.unwrap().contains("action=\"/account/confirm-factor\""));
+    assert_eq!(post(&app, "/account/confirm-factor", &[("code", "000000")]).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(post(&app, "/account/totp/disable", &[]).await.status(), StatusCode::FORBIDDEN);
     app.clock.advance(chrono::Duration::seconds(30));
-    let response = post(&app, "/account/totp/disable", &[("code", &code(&app, &secret, 0))]).await;
+    let confirmed = post(&app, "/account/confirm-factor", &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(confirmed.status(), StatusCode::SEE_OTHER);
+    let response = post(&app, "/account/totp/disable", &[]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(link_step(&app, "disable@example.com").await.headers()[LOCATION], "/account");
 }
@@ -270,16 +277,18 @@ async fn an_email_only_session_cannot_replace_an_existing_factor() {
 
 #[tokio::test]
 async fn guessing_codes_on_the_account_page_is_cut_off_per_account() {
-    let app = spawn_app_with(&[("RATE_LIMIT_2FA_FAILURES_USER", "3/1h")]).await;
+    let app = spawn_app_with(&[("RATE_LIMIT_2FA_FAILURES_USER", "4/1h")]).await;
+    // Every code counts, right or wrong: the one that turned the app on is the first of four.
     let (secret, _) = enroll(&app, "guess-account@example.com").await;
     app.clock.advance(chrono::Duration::seconds(30));
     let right = code(&app, &secret, 0);
     let wrong = if right == "000000" { "111111" } else { "000000" };
     for _ in 0..3 {
-        assert_eq!(post(&app, "/account/totp/disable", &[("code", wrong)]).await.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(post(&app, "/account/confirm-factor", &[("code", wrong)]).await.status(), StatusCode::BAD_REQUEST);
     }
     // Over the limit even the right code is refused, and so is the sign-in step's.
-    assert_eq!(post(&app, "/account/totp/disable", &[("code", &right)]).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    let refused = post(&app, "/account/confirm-factor", &[("code", &right)]).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     link_step(&app, "guess-account@example.com").await;
     assert_eq!(post(&app, "/login/2fa", &[("code", &right)]).await.status(), StatusCode::TOO_MANY_REQUESTS);
 }

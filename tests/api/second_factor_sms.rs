@@ -29,11 +29,11 @@ async fn provider(status: u16, body: &str) -> MockServer {
     server
 }
 
-async fn ok_provider() -> MockServer {
+pub(crate) async fn ok_provider() -> MockServer {
     provider(201, r#"{"sid":"SM0123","status":"queued"}"#).await
 }
 
-async fn app_with(server: &MockServer, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn app_with(server: &MockServer, extra: &[(&str, &str)]) -> TestApp {
     let uri = server.uri();
     let mut vars = vec![
         ("SMS_PROVIDER", "twilio"),
@@ -59,7 +59,7 @@ async fn sent(server: &MockServer) -> Vec<HashMap<String, String>> {
 }
 
 /// Waits (bounded) until the provider has received `n` messages; returns them all.
-async fn wait_sent(server: &MockServer, n: usize) -> Vec<HashMap<String, String>> {
+pub(crate) async fn wait_sent(server: &MockServer, n: usize) -> Vec<HashMap<String, String>> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let messages = sent(server).await;
@@ -71,7 +71,7 @@ async fn wait_sent(server: &MockServer, n: usize) -> Vec<HashMap<String, String>
     }
 }
 
-fn code_in(message: &HashMap<String, String>) -> String {
+pub(crate) fn code_in(message: &HashMap<String, String>) -> String {
     message["Body"].split_whitespace().next().unwrap().to_owned()
 }
 
@@ -83,7 +83,7 @@ async fn post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Re
 }
 
 /// Signs in and verifies `PHONE`; returns the text the provider got.
-async fn add_phone(app: &TestApp, server: &MockServer, email: &str) {
+pub(crate) async fn add_phone(app: &TestApp, server: &MockServer, email: &str) {
     app.sign_in(email).await;
     let before = sent(server).await.len();
     let page = post(app, "/account/phone", &[("phone", PHONE)]).await;

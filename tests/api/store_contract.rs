@@ -195,6 +195,7 @@ async fn sessions_are_allow_listed_until_deleted((store, _): Pair) {
         origin: RequestOrigin::new(None, "test"),
         amr: vec!["email".into()],
         last_seen_at: Utc::now(),
+        factor_at: None,
     };
     assert_eq!(store.get_session(&user, &record.sid).await.unwrap(), None);
     store.put_session(&record, Duration::from_secs(3600)).await.unwrap();
@@ -268,6 +269,7 @@ fn session_for(user: &UserId) -> SessionRecord {
         origin: RequestOrigin::new(None, "test"),
         amr: vec!["email".into()],
         last_seen_at: Utc::now(),
+        factor_at: None,
     }
 }
 

@@ -1,0 +1,231 @@
+//! Confirming it is still the owner before a change to the second factors: a second factor
+//! used in this session within the last ten minutes (however the session began), noted in the
+//! session's record. And what every factor change does afterwards: other sessions end when a
+//! factor is added, the owner is mailed, the change is audited and the apps are told.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+
+use super::account::current_session;
+use super::mfa_errors::{Shown, as_page, shown};
+use super::{client, csrf, page};
+use crate::app::AppState;
+use crate::audit::EventKind;
+use crate::error::AppError;
+use crate::i18n::{Lang, Messages};
+use crate::mfa::service::MfaError;
+use crate::session::SessionClaims;
+use crate::signin::AccountChange;
+
+/// How recently a second factor must have been used in a session to change the factors.
+pub const FRESH_FACTOR: Duration = Duration::from_secs(600);
+
+/// "Confirm it's you": the account's factors, to use one of them in this session.
+#[derive(Template, WebTemplate)]
+#[template(path = "confirm_factor.html")]
+pub struct ConfirmFactorPage {
+    /// The catalogue the page is written in.
+    pub(super) t: &'static Messages,
+    csrf: String,
+    has_totp: bool,
+    recovery_left: usize,
+    phone: Option<String>,
+    sms_sent: bool,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// Body of `POST /account/confirm-factor` and `POST /account/confirm-factor/sms`.
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    recovery_code: String,
+    #[serde(default)]
+    sms_code: String,
+}
+
+/// What to say above the form.
+#[derive(Default)]
+struct Said {
+    notice: Option<String>,
+    error: Option<String>,
+    sms_sent: bool,
+}
+
+/// What an SMS code for confirming this session is bound to (never a pending step's id, which
+/// is a keyed hash without a colon).
+fn sms_binding(claims: &SessionClaims) -> String {
+    format!("session:{}", claims.sid)
+}
+
+async fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    claims: &SessionClaims,
+    said: Said,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let factors = state.second.factors(&claims.sub).await?;
+    let sms_available = state.second.sms_configured() && state.signin.sms_allowed().await?;
+    let csrf = csrf::issue(req, &state.keys)?;
+    let template = ConfirmFactorPage {
+        t: Lang::of(req).messages(),
+        csrf: csrf.token.clone(),
+        has_totp: factors.totp.is_some(),
+        recovery_left: state.second.recovery_left(&claims.sub).await?,
+        phone: factors.phone_masked.filter(|_| sms_available && factors.phone.is_some()),
+        sms_sent: said.sms_sent,
+        notice: said.notice,
+        error: said.error,
+    };
+    Ok(page(req, status, template, &csrf.cookies()))
+}
+
+/// `None` when this session may change the factors now: the account has none yet, or one was
+/// used in this session within [`FRESH_FACTOR`]. Otherwise the "confirm it's you" page, as a
+/// 403 (a stolen or older email-only session cannot swap or remove them).
+pub(super) async fn unless_fresh(
+    req: &HttpRequest,
+    state: &AppState,
+    claims: &SessionClaims,
+) -> Result<Option<HttpResponse>, AppError> {
+    if !state.second.factors(&claims.sub).await?.any()
+        || state.sessions.factor_used_within(claims, FRESH_FACTOR).await?
+    {
+        return Ok(None);
+    }
+    let said = Said { error: Some(Lang::of(req).messages().error_factor_not_fresh.to_owned()), ..Said::default() };
+    render(req, state, claims, said, StatusCode::FORBIDDEN).await.map(Some)
+}
+
+/// After a change to the factors (or every session ended): mails the owner, audits the change
+/// and tells the apps. A factor just added first ends every *other* session: they signed in
+/// with less than the account now asks for.
+pub(super) async fn announce(
+    req: &HttpRequest,
+    state: &AppState,
+    claims: &SessionClaims,
+    change: AccountChange,
+) -> Result<(), AppError> {
+    let origin = client::request_origin(req, &state.trusted_proxies);
+    if matches!(change, AccountChange::TotpAdded | AccountChange::PhoneAdded) {
+        let ended = state.sessions.end_others(claims).await?;
+        if !ended.is_empty() {
+            let detail = format!("other sessions: {}", change.name());
+            state.audit.record(EventKind::SessionsRevoked, Some(&claims.sub), &origin, &detail).await;
+        }
+        for sid in &ended {
+            state.oidc.notify_ended(&claims.sub, Some(sid)).await;
+        }
+    }
+    state.signin.account_changed(Lang::of(req), &claims.sub, &claims.email, change, &origin).await?;
+    if change.is_factor_change() {
+        state.oidc.notify_factor_changed(&claims.sub, change.name()).await;
+    }
+    Ok(())
+}
+
+/// After an administrator removed every factor of `user` (at `email`): mails the owner (in
+/// English: the person's language is not known outside their own requests), audits it as a
+/// factor change and tells their apps.
+pub(crate) async fn announce_reset(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &crate::domain::UserId,
+    email: &crate::domain::Email,
+) -> Result<(), AppError> {
+    let origin = client::request_origin(req, &state.trusted_proxies);
+    let change = AccountChange::FactorsReset;
+    state.signin.account_changed(Lang::default(), user, email, change, &origin).await?;
+    state.oidc.notify_factor_changed(user, change.name()).await;
+    Ok(())
+}
+
+fn to_account() -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish()
+}
+
+fn to_login() -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((LOCATION, "/login?return_to=/account/confirm-factor")).finish()
+}
+
+/// `GET /account/confirm-factor`: the factors to confirm with.
+pub async fn confirm_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+    render(&req, &state, &claims, Said::default(), StatusCode::OK).await
+}
+
+/// `POST /account/confirm-factor`: an app, SMS or recovery code, checked like a sign-in step's
+/// (counted against the account before it is checked); the right one notes in the session that
+/// a second factor was used now.
+pub async fn confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<ConfirmForm>,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+    let methods = state.admin.policy().await?.methods;
+    let user = &claims.sub;
+    let checked = if !form.recovery_code.trim().is_empty() {
+        state.second.use_recovery_code(user, &form.recovery_code).await.map(|ok| (ok, "recovery"))
+    } else if !form.sms_code.trim().is_empty() && methods.sms {
+        state.second.check_login_code(user, &sms_binding(&claims), &form.sms_code).await.map(|ok| (ok, "sms"))
+    } else if methods.totp {
+        state.second.check_totp(user, &form.code).await.map(|ok| (ok, "otp"))
+    } else {
+        Err(MfaError::MethodNotAllowed)
+    };
+    let origin = client::request_origin(&req, &state.trusted_proxies);
+    match checked {
+        Ok((true, how)) => {
+            state.sessions.stamp_factor(&claims).await?;
+            state.audit.record(EventKind::SecondFactorPassed, Some(user), &origin, how).await;
+            Ok(to_account())
+        }
+        Ok((false, how)) => {
+            state.audit.record(EventKind::SecondFactorFailed, Some(user), &origin, how).await;
+            let t = Lang::of(&req).messages();
+            let said = Said { error: Some(t.second_wrong_code.to_owned()), sms_sent: how == "sms", ..Said::default() };
+            render(&req, &state, &claims, said, StatusCode::BAD_REQUEST).await
+        }
+        Err(e) => Err(as_page(e)),
+    }
+}
+
+/// `POST /account/confirm-factor/sms`: texts a code to the verified phone, for this session.
+pub async fn send_sms(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<ConfirmForm>,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+    if !state.signin.sms_allowed().await? {
+        return Err(as_page(MfaError::SmsDisabled));
+    }
+    let origin = client::request_origin(&req, &state.trusted_proxies);
+    let t = Lang::of(&req).messages();
+    match state.second.send_login_code(&claims.sub, &sms_binding(&claims), origin.ip).await {
+        Ok(masked) => {
+            let said = Said { notice: Some(t.fill(t.second_sms_sent, masked)), sms_sent: true, ..Said::default() };
+            render(&req, &state, &claims, said, StatusCode::OK).await
+        }
+        Err(e) => match shown(e, t) {
+            Shown::Form(status, message) => {
+                render(&req, &state, &claims, Said { error: Some(message), ..Said::default() }, status).await
+            }
+            Shown::Page(e) => Err(e),
+        },
+    }
+}

@@ -1,0 +1,96 @@
+//! Notices of changes to how an account signs in: a second factor added or removed, new
+//! recovery codes, every session ended. Each is mailed to the owner (in the language of the
+//! request that made the change, with the time, browser and IP and a one-time "this wasn't
+//! me" link, as the new-device notice) and written to the audit log.
+
+use super::service::{SignIn, SignInError};
+use crate::audit::EventKind;
+use crate::domain::{Email, RequestOrigin, UserId};
+use crate::i18n::{Lang, Messages};
+use crate::mail::AccountChangeMail;
+
+/// A change to how an account signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    /// An authenticator app was turned on.
+    TotpAdded,
+    /// The authenticator app was turned off.
+    TotpRemoved,
+    /// The recovery codes were replaced.
+    RecoveryCodesReplaced,
+    /// A phone became a second factor.
+    PhoneAdded,
+    /// The phone was removed.
+    PhoneRemoved,
+    /// Every session of the account was ended by its owner.
+    SessionsEnded,
+    /// An administrator removed every second factor and recovery code.
+    FactorsReset,
+}
+
+impl AccountChange {
+    /// The change's name, as in the audit log and the webhook event.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TotpAdded => "totp_added",
+            Self::TotpRemoved => "totp_removed",
+            Self::RecoveryCodesReplaced => "recovery_codes_replaced",
+            Self::PhoneAdded => "phone_added",
+            Self::PhoneRemoved => "phone_removed",
+            Self::SessionsEnded => "sessions_ended",
+            Self::FactorsReset => "factors_reset",
+        }
+    }
+
+    /// True for a change to the second factors (audited as such; ending sessions is audited
+    /// where it happens).
+    pub fn is_factor_change(self) -> bool {
+        self != Self::SessionsEnded
+    }
+
+    fn sentence(self, t: &'static Messages) -> &'static str {
+        match self {
+            Self::TotpAdded => t.change_totp_added,
+            Self::TotpRemoved => t.change_totp_removed,
+            Self::RecoveryCodesReplaced => t.change_recovery_replaced,
+            Self::PhoneAdded => t.change_phone_added,
+            Self::PhoneRemoved => t.change_phone_removed,
+            Self::SessionsEnded => t.change_sessions_ended,
+            Self::FactorsReset => t.change_factors_reset,
+        }
+    }
+}
+
+impl SignIn {
+    /// Mails the owner of `user` a notice of `change`, made from `origin`, in `lang`, and
+    /// audits a factor change. The mail is queued in the outbox; an error means it could not
+    /// be (the store is down).
+    pub async fn account_changed(
+        &self,
+        lang: Lang,
+        user: &UserId,
+        email: &Email,
+        change: AccountChange,
+        origin: &RequestOrigin,
+    ) -> Result<(), SignInError> {
+        if change.is_factor_change() {
+            self.audit.record(EventKind::FactorChanged, Some(user), origin, change.name()).await;
+        }
+        let link = self.report_link(user, email, None).await?;
+        let t = lang.messages();
+        let mail = AccountChangeMail {
+            t,
+            brand: &self.brand,
+            what: change.sentence(t),
+            at: &self.clock.now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            browser: &origin.browser(),
+            ip: &origin.ip_text(),
+            report_link: link.as_str(),
+            site: self.public_url.host_str().unwrap_or("latchkey"),
+        }
+        .render(email.clone())?;
+        self.outbox.mail(mail).await?;
+        tracing::info!(user = %user, change = change.name(), "account-change notice queued");
+        Ok(())
+    }
+}

@@ -1,0 +1,351 @@
+//! Changing second factors: guesses counted before they are checked (bursts included), a new
+//! factor ending older sessions, changes needing a factor used in this session lately, and the
+//! owner told of every change (mail in their language, audit, webhook).
+
+use latchkey::domain::UserId;
+use latchkey::store::Store;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT_LANGUAGE, COOKIE, LOCATION, RETRY_AFTER};
+use serde_json::Value;
+
+use crate::helpers::{ReceivedMail, TestApp, spawn_app, spawn_app_with, token_from_link};
+use crate::second_factor::{code, enroll, link_step, post};
+
+/// One browser's cookies and a CSRF token that goes with them, for requests sent in parallel
+/// (the test app's own jar is one browser at a time).
+struct Browser {
+    cookies: String,
+    csrf: String,
+}
+
+/// The browser the test app's jar holds now.
+async fn this_browser(app: &TestApp) -> Browser {
+    let csrf = app.csrf_token().await;
+    let cookies = ["__Host-csrf", "__Host-pending", "__Host-session", "__Host-device"]
+        .iter()
+        .filter_map(|name| app.cookie(name).map(|value| format!("{name}={value}")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Browser { cookies, csrf }
+}
+
+/// The request `browser` sends when it posts `field` to `path`.
+fn post_as(app: &TestApp, browser: &Browser, path: &str, field: &str, value: &str) -> reqwest::RequestBuilder {
+    let form = [("csrf", browser.csrf.as_str()), (field, value)];
+    app.client.post(format!("{}{path}", app.address)).header(COOKIE, &browser.cookies).form(&form)
+}
+
+fn wrong_code(right: &str) -> &'static str {
+    if right == "000000" { "111111" } else { "000000" }
+}
+
+/// Waits (bounded) for a mail to `to` whose subject is `subject`, past the first `skip` mails.
+async fn wait_for_notice(app: &TestApp, skip: usize, subject: &str) -> ReceivedMail {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(mail) = app.mail.received().into_iter().skip(skip).find(|m| m.subject() == subject) {
+            return mail;
+        }
+        assert!(std::time::Instant::now() < deadline, "no mail \"{subject}\"");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+const CHANGED: &str = "The way you sign in has changed";
+
+async fn user_id(app: &TestApp) -> UserId {
+    let claims: Value = app.get_session().await.json().await.unwrap();
+    UserId::parse(claims["sub"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn sixty_parallel_wrong_codes_over_steps_and_account_pages_check_no_more_than_the_limit() {
+    let app = spawn_app_with(&[("RATE_LIMIT_2FA_FAILURES_USER", "10/1h"), ("RATE_LIMIT_LOGIN_EMAIL", "50/15m")]).await;
+    let email = "burst@example.com";
+    // Turning the app on spends the first of the ten codes.
+    let (secret, codes) = enroll(&app, email).await;
+    let account = this_browser(&app).await;
+    // Four sign-in steps waiting for their second factor, each in its own browser.
+    let mut steps = Vec::new();
+    for _ in 0..4 {
+        assert_eq!(link_step(&app, email).await.headers()[LOCATION], "/login/2fa");
+        steps.push(this_browser(&app).await);
+    }
+    app.clock.advance(chrono::Duration::seconds(30));
+    let right = code(&app, &secret, 0);
+    let wrong = wrong_code(&right);
+    let unused_recovery = "zzzzz-zzzzz";
+    assert!(!codes.iter().any(|c| c == unused_recovery));
+
+    // 60 wrong guesses at once: five on each step (its own limit is five), forty on the
+    // account's confirm page, app codes and recovery codes alike.
+    let mut guesses = Vec::new();
+    for step in &steps {
+        for i in 0..5 {
+            let (field, value) = if i % 2 == 0 { ("code", wrong) } else { ("recovery_code", unused_recovery) };
+            guesses.push(post_as(&app, step, "/login/2fa", field, value));
+        }
+    }
+    for i in 0..40 {
+        let (field, value) = if i % 2 == 0 { ("code", wrong) } else { ("recovery_code", unused_recovery) };
+        guesses.push(post_as(&app, &account, "/account/confirm-factor", field, value));
+    }
+    let tasks: Vec<_> =
+        guesses.into_iter().map(|request| tokio::spawn(async move { request.send().await.unwrap() })).collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap().status());
+    }
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let checked = statuses.iter().filter(|s| **s == StatusCode::BAD_REQUEST || **s == StatusCode::GONE).count();
+    assert_eq!(checked + refused, 60, "{statuses:?}");
+    assert_eq!(checked, 9, "only the nine guesses left of the ten may be checked: {statuses:?}");
+
+    // Over the limit the right code is refused too, on the account page and in a new step.
+    let late = post_as(&app, &account, "/account/confirm-factor", "code", &right).send().await.unwrap();
+    assert_eq!(late.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(late.headers().contains_key(RETRY_AFTER));
+    link_step(&app, email).await;
+    assert_eq!(post(&app, "/login/2fa", &[("code", &right)]).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(post(&app, "/login/2fa", &[("recovery_code", &codes[0])]).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(app.cookie("__Host-session").is_none(), "a session past the limit");
+}
+
+#[tokio::test]
+async fn turning_on_an_app_ends_every_other_session_of_the_account() {
+    let app = spawn_app().await;
+    let email = "older@example.com";
+    app.sign_in(email).await;
+    let older = app.cookie("__Host-session").unwrap();
+    app.clear_cookies();
+    enroll(&app, email).await;
+    let enrolling = app.cookie("__Host-session").unwrap();
+    assert_eq!(app.get_session().await.status(), StatusCode::OK, "the session that turned it on goes on");
+    app.set_cookie("__Host-session", &older);
+    assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED, "an email-only session survived");
+    assert_eq!(post(&app, "/account/totp/disable", &[]).await.status(), StatusCode::UNAUTHORIZED);
+    app.set_cookie("__Host-session", &enrolling);
+    assert!(app.get("/account").await.text().await.unwrap().contains("Authenticator app: <strong>on</strong>"));
+}
+
+const ADMIN_TOKEN: &str = "factor-changes-admin-token-0123456789abcdef";
+
+#[tokio::test]
+async fn enrolling_in_a_required_step_ends_the_sessions_from_before_the_policy() {
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", ADMIN_TOKEN)]).await;
+    let email = "late@example.com";
+    app.sign_in(email).await;
+    let older = app.cookie("__Host-session").unwrap();
+    // The policy now requires a second factor of everyone.
+    let url = format!("{}/api/v1/admin/policy", app.address);
+    let mut policy: Value = app.client.get(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+    policy["second_factor"] = "required".into();
+    let put = app.client.put(&url).bearer_auth(ADMIN_TOKEN).json(&policy).send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    // Another browser must set up an app before its session; doing so ends the older session.
+    app.clear_cookies();
+    let token = app.request_token(email).await;
+    assert_eq!(app.post_verify(&token).await.headers()[LOCATION], "/login/2fa");
+    let secret = crate::second_factor::shown_secret(&app.get("/login/2fa").await.text().await.unwrap());
+    let response = post(&app, "/login/2fa/enroll", &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let user = user_id(&app).await;
+    let sessions = app.store().list_sessions(&user).await.unwrap();
+    assert_eq!(sessions.len(), 1, "only the session that enrolled: {sessions:?}");
+    assert!(sessions[0].factor_at.is_some(), "a session begun with a factor notes it");
+    app.set_cookie("__Host-session", &older);
+    assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED, "an email-only session survived");
+    assert!(wait_for_notice(&app, 0, CHANGED).await.text().contains("An authenticator app was added"));
+}
+
+#[tokio::test]
+async fn changing_factors_needs_a_factor_used_in_this_session_within_ten_minutes() {
+    let app = spawn_app().await;
+    let email = "sudo@example.com";
+    let (secret, codes) = enroll(&app, email).await;
+    // The session that enrolled began email-only: every change sends it to confirm first.
+    for (path, fields) in [
+        ("/account/recovery-codes", vec![]),
+        ("/account/totp/disable", vec![]),
+        ("/account/totp/enroll", vec![]),
+        ("/account/phone", vec![("phone", "+44 7700 900123")]),
+        ("/account/phone/remove", vec![]),
+    ] {
+        let response = post(&app, path, &fields).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(response.text().await.unwrap().contains("action=\"/account/confirm-factor\""), "{path}");
+    }
+    let page = app.get("/account").await.text().await.unwrap();
+    assert!(page.contains("href=\"/account/confirm-factor\"") && !page.contains("/account/totp/disable"), "{page}");
+    // A recovery code confirms it (and is used up); changes are open for ten minutes.
+    let confirmed = post(&app, "/account/confirm-factor", &[("recovery_code", &codes[0])]).await;
+    assert_eq!(confirmed.status(), StatusCode::SEE_OTHER);
+    assert!(app.get("/account").await.text().await.unwrap().contains("action=\"/account/totp/disable\""));
+    let replaced = post(&app, "/account/recovery-codes", &[]).await;
+    assert_eq!(replaced.status(), StatusCode::OK);
+    assert_eq!(crate::second_factor::recovery_codes(&replaced.text().await.unwrap()).len(), 10);
+    app.clock.advance(chrono::Duration::minutes(11));
+    assert_eq!(post(&app, "/account/recovery-codes", &[]).await.status(), StatusCode::FORBIDDEN);
+
+    // However the session began: one that signed in with the app is asked again 11 minutes on.
+    link_step(&app, email).await;
+    assert_eq!(post(&app, "/login/2fa", &[("code", &code(&app, &secret, 0))]).await.status(), StatusCode::SEE_OTHER);
+    app.clock.advance(chrono::Duration::minutes(11));
+    assert_eq!(post(&app, "/account/totp/disable", &[]).await.status(), StatusCode::FORBIDDEN);
+    app.clock.advance(chrono::Duration::seconds(30));
+    let confirmed = post(&app, "/account/confirm-factor", &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(confirmed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(post(&app, "/account/totp/disable", &[]).await.status(), StatusCode::SEE_OTHER);
+    assert!(app.get("/account").await.text().await.unwrap().contains("Authenticator app: <strong>off</strong>"));
+}
+
+/// A clients file with one app whose webhooks go to `receiver`.
+fn clients_file(receiver: &wiremock::MockServer) -> String {
+    let clients = format!(
+        "[[client]]\nclient_id = \"hooked\"\nredirect_uris = [\"https://hooked.example.com/cb\"]\ntype = \"public\"\nwebhook_url = \"{}/hook\"\nwebhook_secret = \"webhook-secret-webhook-secret-0123456789\"\n",
+        receiver.uri()
+    );
+    let name = format!("latchkey-factor-clients-{}.toml", latchkey::crypto::random_token::<9>().unwrap());
+    let path = std::env::temp_dir().join(name);
+    std::fs::write(&path, clients).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+async fn wait_for_webhook(receiver: &wiremock::MockServer, event: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let got = receiver.received_requests().await.unwrap_or_default();
+        let events: Vec<Value> = got.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+        if let Some(found) = events.into_iter().find(|e| e["type"] == event) {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "no {event} webhook");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn factor_events(app: &TestApp, user: &UserId) -> Vec<String> {
+    let events = app.store().user_events(user, 100).await.unwrap();
+    let mut changes: Vec<String> =
+        events.into_iter().filter(|e| e.kind.name() == "factor_changed").map(|e| e.detail).collect();
+    changes.reverse();
+    changes
+}
+
+#[tokio::test]
+async fn turning_on_an_app_is_mailed_in_the_owners_language_audited_and_sent_to_their_apps() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&receiver).await;
+    let app = spawn_app_with(&[("CLIENTS_FILE", &clients_file(&receiver))]).await;
+    app.sign_in("lena@example.com").await;
+    let user = user_id(&app).await;
+    app.store().add_user_app(&user, "hooked").await.unwrap();
+    let before = app.mail.received().len();
+    let html = post(&app, "/account/totp/enroll", &[]).await.text().await.unwrap();
+    let secret = crate::second_factor::shown_secret(&html);
+    let csrf = app.csrf_token().await;
+    let confirm = app.client.post(format!("{}/account/totp/confirm", app.address)).header(ACCEPT_LANGUAGE, "de");
+    let form = [("csrf", csrf.as_str()), ("code", &code(&app, &secret, 0))];
+    assert_eq!(app.send(confirm.form(&form)).await.status(), StatusCode::OK);
+
+    let notice = wait_for_notice(&app, before, "Ihre Anmeldung wurde geändert").await;
+    assert_eq!(notice.to, vec!["lena@example.com".to_owned()]);
+    for part in [notice.text(), notice.html()] {
+        assert!(part.contains("Authenticator-App als zweiter Faktor hinzugefügt"), "{part}");
+        assert!(part.contains("127.0.0.1") && part.contains("/account/not-me?token="), "{part}");
+        assert!(part.contains(" UTC"), "{part}");
+    }
+    assert!(notice.html().contains(r#"<html lang="de">"#));
+    assert_eq!(factor_events(&app, &user).await, vec!["totp_added".to_owned()]);
+    let event = wait_for_webhook(&receiver, "user.second_factor_changed").await;
+    assert_eq!(event["data"]["change"], "totp_added");
+    assert_eq!(event["data"]["sub"], user.as_str());
+
+    // "This wasn't me" shuts out whoever did it: every session ends.
+    let link = notice.text().split_whitespace().find(|w| w.contains("/account/not-me?token=")).unwrap().to_owned();
+    let csrf = app.csrf_token().await;
+    let done = app.post_form("/account/not-me", &[("csrf", &csrf), ("token", &token_from_link(&link))]).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn new_recovery_codes_removing_the_app_and_signing_out_everywhere_are_each_mailed() {
+    let app = spawn_app().await;
+    let (_, codes) = enroll(&app, "told@example.com").await;
+    let user = user_id(&app).await;
+    wait_for_notice(&app, 0, CHANGED).await;
+    assert_eq!(
+        post(&app, "/account/confirm-factor", &[("recovery_code", &codes[0])]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    let before = app.mail.received().len();
+    assert_eq!(post(&app, "/account/recovery-codes", &[]).await.status(), StatusCode::OK);
+    let replaced = wait_for_notice(&app, before, CHANGED).await;
+    assert!(
+        replaced.text().contains("recovery codes of your account on login.example.test were replaced"),
+        "{}",
+        replaced.text()
+    );
+
+    let before = app.mail.received().len();
+    assert_eq!(post(&app, "/account/totp/disable", &[]).await.status(), StatusCode::SEE_OTHER);
+    let removed = wait_for_notice(&app, before, CHANGED).await;
+    assert!(removed.text().contains("The authenticator app was removed"), "{}", removed.text());
+
+    let before = app.mail.received().len();
+    assert_eq!(post(&app, "/logout/all", &[]).await.status(), StatusCode::SEE_OTHER);
+    let ended = wait_for_notice(&app, before, CHANGED).await;
+    assert!(ended.text().contains("was signed out everywhere") && ended.text().contains("/account/not-me?token="));
+
+    let expected = ["totp_added", "recovery_codes_replaced", "totp_removed"].map(str::to_owned);
+    assert_eq!(factor_events(&app, &user).await, expected.to_vec());
+}
+
+#[tokio::test]
+async fn a_phone_only_account_confirms_with_a_texted_code_before_removing_the_phone() {
+    use crate::second_factor_sms::{add_phone, app_with, code_in, ok_provider, wait_sent};
+    let server = ok_provider().await;
+    let app = app_with(&server, &[]).await;
+    add_phone(&app, &server, "phone-only@example.com").await;
+    let added = wait_for_notice(&app, 0, CHANGED).await;
+    assert!(added.text().contains("A phone was added as a second factor"), "{}", added.text());
+
+    // The session that added it began email-only.
+    assert_eq!(post(&app, "/account/phone/remove", &[]).await.status(), StatusCode::FORBIDDEN);
+    let sent = post(&app, "/account/confirm-factor/sms", &[]).await;
+    assert_eq!(sent.status(), StatusCode::OK);
+    assert!(sent.text().await.unwrap().contains("We texted a code"));
+    let texted = code_in(&wait_sent(&server, 2).await[1]);
+    let wrong = wrong_code(&texted);
+    assert_eq!(post(&app, "/account/confirm-factor", &[("sms_code", wrong)]).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(post(&app, "/account/phone/remove", &[]).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(post(&app, "/account/confirm-factor", &[("sms_code", &texted)]).await.status(), StatusCode::SEE_OTHER);
+
+    let before = app.mail.received().len();
+    assert_eq!(post(&app, "/account/phone/remove", &[]).await.status(), StatusCode::SEE_OTHER);
+    let removed = wait_for_notice(&app, before, CHANGED).await;
+    assert!(removed.text().contains("The phone was removed"), "{}", removed.text());
+    assert!(!app.get("/account").await.text().await.unwrap().contains("+44 ••"));
+    // No factor is left: signing in again asks for none.
+    assert_eq!(crate::second_factor::link_step(&app, "phone-only@example.com").await.headers()[LOCATION], "/account");
+}
+
+#[tokio::test]
+async fn an_administrators_removal_of_the_factors_is_mailed_to_the_owner_and_audited() {
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", ADMIN_TOKEN)]).await;
+    enroll(&app, "reset@example.com").await;
+    let user = user_id(&app).await;
+    wait_for_notice(&app, 0, CHANGED).await;
+    let before = app.mail.received().len();
+    let url = format!("{}/api/v1/admin/users/reset@example.com/second-factor", app.address);
+    let reset = app.client.delete(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(reset.status(), StatusCode::OK);
+    let notice = wait_for_notice(&app, before, CHANGED).await;
+    assert!(notice.text().contains("An administrator removed every second factor"), "{}", notice.text());
+    assert!(notice.text().contains("/account/not-me?token="));
+    assert_eq!(factor_events(&app, &user).await, ["totp_added", "factors_reset"].map(str::to_owned).to_vec());
+}
