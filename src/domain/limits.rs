@@ -28,7 +28,8 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
 /// What is limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LimitedAction {
-    /// Sign-in links requested for one address.
+    /// Sign-in links requested for one mailbox (`+tag` folded), from every network together:
+    /// the ceiling above [`LimitedAction::LoginPerEmailNetwork`].
     LoginPerEmail,
     /// Sign-in links requested from one IP address.
     LoginPerIp,
@@ -40,17 +41,21 @@ pub enum LimitedAction {
     SmsPerIp,
     /// Wrong second-factor codes for one account, across sign-in steps and account pages.
     SecondFactorFailuresPerUser,
+    /// Sign-in links requested for one mailbox from one client network, so that one network
+    /// cannot spend the mailbox's whole budget ([`LimitedAction::LoginPerEmail`]).
+    LoginPerEmailNetwork,
 }
 
 impl LimitedAction {
     /// Every action, in a fixed order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::LoginPerEmail,
         Self::LoginPerIp,
         Self::FailedRedeemPerIp,
         Self::SmsPerNumber,
         Self::SmsPerIp,
         Self::SecondFactorFailuresPerUser,
+        Self::LoginPerEmailNetwork,
     ];
 
     /// The name used in store keys.
@@ -62,6 +67,7 @@ impl LimitedAction {
             Self::SmsPerNumber => "sms-number",
             Self::SmsPerIp => "sms-ip",
             Self::SecondFactorFailuresPerUser => "2fa-fail-user",
+            Self::LoginPerEmailNetwork => "login-email-net",
         }
     }
 
@@ -74,6 +80,7 @@ impl LimitedAction {
             Self::SmsPerNumber => "RATE_LIMIT_SMS_NUMBER",
             Self::SmsPerIp => "RATE_LIMIT_SMS_IP",
             Self::SecondFactorFailuresPerUser => "RATE_LIMIT_2FA_FAILURES_USER",
+            Self::LoginPerEmailNetwork => "RATE_LIMIT_LOGIN_EMAIL_NETWORK",
         }
     }
 
@@ -81,12 +88,13 @@ impl LimitedAction {
     pub fn default_limit(self) -> Limit {
         let minutes = |max: u64, m: u64| Limit { max, window: Duration::from_secs(m * 60) };
         match self {
-            Self::LoginPerEmail => minutes(5, 15),
+            Self::LoginPerEmail => minutes(20, 15),
             Self::LoginPerIp => minutes(30, 15),
             Self::FailedRedeemPerIp => minutes(20, 15),
             Self::SmsPerNumber => minutes(3, 15),
             Self::SmsPerIp => minutes(10, 60),
             Self::SecondFactorFailuresPerUser => minutes(10, 60),
+            Self::LoginPerEmailNetwork => minutes(5, 15),
         }
     }
 }
@@ -119,7 +127,7 @@ impl fmt::Display for Limit {
 /// The limit for each action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "BTreeMap<String, String>", into = "BTreeMap<String, String>")]
-pub struct RateLimits([Limit; 6]);
+pub struct RateLimits([Limit; LimitedAction::ALL.len()]);
 
 impl Default for RateLimits {
     fn default() -> Self {
@@ -183,7 +191,8 @@ mod tests {
         vars.dedup();
         assert_eq!(names.len(), LimitedAction::ALL.len());
         assert_eq!(vars.len(), LimitedAction::ALL.len());
-        assert_eq!(RateLimits::default().get(LimitedAction::LoginPerEmail).max, 5);
+        assert_eq!(RateLimits::default().get(LimitedAction::LoginPerEmail).max, 20);
+        assert_eq!(RateLimits::default().get(LimitedAction::LoginPerEmailNetwork).max, 5);
         assert_eq!(RateLimits::default().get(LimitedAction::LoginPerIp).max, 30);
     }
 }
