@@ -1,5 +1,6 @@
 //! Limits an attacker tries to get around or turn against someone: store work that tells
-//! addresses apart, IPv6 address hopping, mailbox flooding and lock-out.
+//! addresses apart, IPv6 address hopping, mailbox flooding and lock-out, forwarding headers
+//! that are not UTF-8.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -271,6 +272,33 @@ async fn a_mailbox_gets_no_more_than_its_ceiling_from_many_networks() {
     app.mail.wait_for(6).await;
     app.outbox_settled().await;
     assert_eq!(app.mail.received().len(), 6);
+}
+
+// ---- X-Forwarded-For that is not UTF-8 -----------------------------------------------------
+
+#[tokio::test]
+async fn a_forwarded_header_with_junk_bytes_still_names_each_client() {
+    let app = spawn_app_with(&[("TRUSTED_PROXIES", "127.0.0.1"), ("RATE_LIMIT_LOGIN_IP", "2/15m")]).await;
+    // What the client wrote (junk, not UTF-8) is left of its address, which the proxy added.
+    let junk = |client: u8| {
+        let mut bytes = b"\xff\xfe\x80 junk, ".to_vec();
+        bytes.extend_from_slice(format!("198.51.100.{client}").as_bytes());
+        HeaderValue::from_bytes(&bytes).unwrap()
+    };
+    let requests: Vec<_> = (1..=3)
+        .flat_map(|c| (0..2).map(move |n| (c, n)))
+        .map(|(c, n)| api_login(&app, &format!("x{c}-{n}@example.com"), junk(c)))
+        .collect();
+    let statuses = burst(requests).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::ACCEPTED), "clients were lumped together: {statuses:?}");
+    let texts: Vec<String> = app.mail.wait_for(6).await.iter().map(|m| m.text()).collect();
+    for client in 1..=3 {
+        assert!(texts.iter().any(|t| t.contains(&format!("198.51.100.{client}"))), "no mail names client {client}");
+    }
+    assert!(texts.iter().all(|t| !t.contains("127.0.0.1")), "a mail names the proxy");
+    // Each client's own budget still holds.
+    let third = api_login(&app, "x1-2@example.com", junk(1)).send().await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
