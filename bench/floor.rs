@@ -5,12 +5,13 @@
 //! latchkey's own `RedisStore`), two routes besides `GET /healthz`:
 //!
 //! - `POST /floor/store`: latchkey's own store calls for a link request, in the order and with
-//!   the overlap of `SignIn::request_link` (IP limit ∥ account read, address limit, link
-//!   generation, attempt, outbox entry ∥ audit event), on records of production size filled
+//!   the overlap of `SignIn::request_link` (IP limit ∥ address-and-network limit, address
+//!   limit, account read (two reads, known or not), link generation, attempt, outbox entry ∥
+//!   audit event (two writes, known or not)), on records of production size filled
 //!   from a userspace RNG. The address is parsed; there is no CSRF check, HMAC, OS random
 //!   draw, AEAD seal, policy or request-logging middleware.
 //! - `POST /floor/one-trip`: the same writes as one plain pipeline with no reply awaited in
-//!   between — 11 of the 17 commands: no `PTTL`s (nobody reads the windows) and no
+//!   between — 15 of the 22 commands: no `PTTL`s (nobody reads the windows) and no
 //!   `MULTI`/`EXEC`. It is not a correct link request (it writes before the limits answer);
 //!   it only shows what sending those writes at once would give.
 //!
@@ -55,6 +56,7 @@ struct Body {
 /// sealed sign-in mail ~450).
 struct Records {
     ip_limit: RateKey,
+    pair_limit: RateKey,
     email_limit: RateKey,
     lookup: String,
     id: AttemptId,
@@ -113,6 +115,7 @@ fn records(email: &str) -> Option<Records> {
     Some(Records {
         // wrk connects from one address: one IP counter for the whole run, as in latchkey.
         ip_limit: RateKey { action: "login_ip", subject: ONE_CLIENT.to_owned() },
+        pair_limit: RateKey { action: "login-email-net", subject: hash() },
         email_limit: RateKey { action: "login_email", subject: hash() },
         lookup,
         id: AttemptId::parse(&hash())?,
@@ -139,13 +142,17 @@ async fn healthz() -> HttpResponse {
 async fn store_calls(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpResponse {
     let Some(mut r) = records(&body.email) else { return HttpResponse::BadRequest().finish() };
     let work = async {
-        let (ip, user) = tokio::join!(floor.store.hit_limit(&r.ip_limit, WINDOW, 1), floor.store.find_user(&r.lookup));
+        let (ip, pair) = tokio::join!(
+            floor.store.hit_limit(&r.ip_limit, WINDOW, 1),
+            floor.store.hit_limit(&r.pair_limit, WINDOW, 1)
+        );
         ip?;
-        user?;
+        pair?;
         floor.store.hit_limit(&r.email_limit, WINDOW, 1).await?;
+        floor.store.find_user(&r.lookup).await?;
         r.attempt.generation = floor.store.link_generation(&r.lookup, true).await?;
         floor.store.put_attempt(&r.id, &r.attempt, KEEP_FOR).await?;
-        let (queued, recorded) = tokio::join!(floor.queue.push(&r.job), floor.store.append_event(&r.event));
+        let (queued, recorded) = tokio::join!(floor.queue.push(&r.job), floor.store.append_event_evenly(&r.event));
         queued?;
         recorded?;
         Ok::<_, StoreError>(())
@@ -165,13 +172,18 @@ async fn one_trip(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpRespons
         return HttpResponse::InternalServerError().finish();
     };
     let k = &floor.keys;
-    let (ip, email, generation, key) =
-        (k.rate(&r.ip_limit), k.rate(&r.email_limit), k.link_generation(&r.lookup), k.attempt(&r.id));
+    let (ip, pair, email, generation, key) = (
+        k.rate(&r.ip_limit),
+        k.rate(&r.pair_limit),
+        k.rate(&r.email_limit),
+        k.link_generation(&r.lookup),
+        k.attempt(&r.id),
+    );
     let mut pipe = redis::pipe();
-    for limit in [&ip, &email] {
+    for limit in [&ip, &pair, &email] {
         pipe.incr(limit, 1).ignore().cmd("PEXPIRE").arg(limit).arg(WINDOW.as_millis() as u64).arg("NX").ignore();
     }
-    pipe.get(k.user_by_email(&r.lookup)).ignore();
+    pipe.get(k.user_by_email(&r.lookup)).ignore().get(k.no_user()).ignore();
     // 48 h: the store's generation TTL.
     pipe.incr(&generation, 1).ignore().expire(&generation, 48 * 3600).ignore();
     let expires = r.attempt.expires_at.timestamp_millis().to_string();
@@ -185,7 +197,17 @@ async fn one_trip(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpRespons
         .arg(latchkey::store::GLOBAL_AUDIT_CAP)
         .arg("*")
         .arg("data")
-        .arg(event)
+        .arg(&event)
+        .ignore();
+    pipe.cmd("XADD")
+        .arg(k.no_user_audit())
+        .arg("NOMKSTREAM")
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(latchkey::store::USER_AUDIT_CAP)
+        .arg("*")
+        .arg("data")
+        .arg(&event)
         .ignore();
     match pipe.exec_async(&mut floor.store.connection()).await {
         Ok(()) => accepted(),

@@ -157,13 +157,17 @@ impl Application {
             shutdown_timeout,
             session_cache_ttl,
             brand,
+            ipv6_prefix,
             ..
         } = settings;
         let production = env == crate::config::AppEnv::Production;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
         let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone(), session_cache_ttl));
         let policy = Arc::new(PolicySource::new(store.clone(), policy).await);
-        let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), policy.clone(), metrics.clone()));
+        let limiter = Arc::new(
+            RateLimiter::new(store.clone(), keyring.clone(), policy.clone(), metrics.clone())
+                .counting_ipv6_by(ipv6_prefix),
+        );
         let site = public_url.host_str().unwrap_or("latchkey").to_owned();
         let sms_sender = build_sender(&sms.provider)?;
         let webhooks = Arc::new(Webhooks::new(outbox.clone(), clock.clone(), metrics.clone()));

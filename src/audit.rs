@@ -195,6 +195,24 @@ impl Audit {
 
     /// Records an event (and counts it). Never fails.
     pub async fn record(&self, kind: EventKind, user: Option<&UserId>, origin: &RequestOrigin, detail: &str) {
+        self.record_with(kind, user, origin, detail, false).await;
+    }
+
+    /// Records an event like [`Audit::record`], with the same store work whether or not it
+    /// names a user (see [`Store::append_event_evenly`]): for a link request, whose store work
+    /// must not tell a known address from a new one.
+    pub async fn record_evenly(&self, kind: EventKind, user: Option<&UserId>, origin: &RequestOrigin, detail: &str) {
+        self.record_with(kind, user, origin, detail, true).await;
+    }
+
+    async fn record_with(
+        &self,
+        kind: EventKind,
+        user: Option<&UserId>,
+        origin: &RequestOrigin,
+        detail: &str,
+        even: bool,
+    ) {
         let label = if detail.is_empty() || !kind.labelled_by_detail() {
             String::new()
         } else {
@@ -210,7 +228,9 @@ impl Audit {
             browser: origin.browser(),
             detail: detail.to_owned(),
         };
-        if let Err(e) = self.store.append_event(&event).await {
+        let stored =
+            if even { self.store.append_event_evenly(&event).await } else { self.store.append_event(&event).await };
+        if let Err(e) = stored {
             self.metrics.store_error();
             tracing::warn!(error = %e, event = kind.name(), "audit event not stored");
         }

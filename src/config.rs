@@ -131,6 +131,9 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// `SESSION_CACHE_TTL`: how long an accepted session is taken on trust (0: never).
     pub session_cache_ttl: Duration,
+    /// `RATE_LIMIT_IPV6_PREFIX`: IPv6 clients are counted by this many leading bits (IPv4 by
+    /// the whole address).
+    pub ipv6_prefix: u8,
     /// Things that work but should not reach production (generated keys …), to be logged.
     pub warnings: Vec<String>,
 }
@@ -288,6 +291,7 @@ impl Settings {
             r.duration("SHUTDOWN_TIMEOUT", "30s", Duration::from_secs(1), Duration::from_secs(600)).unwrap_or_default();
         let session_cache_ttl =
             r.duration("SESSION_CACHE_TTL", "1s", Duration::ZERO, Duration::from_secs(10)).unwrap_or_default();
+        let ipv6_prefix = r.ipv6_prefix();
 
         match (bind_addr, public_url, mail_from, secret_key, jwt_keys, link_ttl, session_ttl, sms) {
             (
@@ -324,6 +328,7 @@ impl Settings {
                 outbox,
                 shutdown_timeout,
                 session_cache_ttl,
+                ipv6_prefix,
                 warnings: r.warnings,
             }),
             _ => Err(ConfigError { problems: r.problems }),
@@ -719,6 +724,19 @@ impl Reader<'_> {
             }
         }
         limits
+    }
+
+    /// `RATE_LIMIT_IPV6_PREFIX`: 32–128 (shorter would put whole providers in one bucket).
+    fn ipv6_prefix(&mut self) -> u8 {
+        let default = crate::domain::DEFAULT_IPV6_PREFIX;
+        let Some(raw) = self.get("RATE_LIMIT_IPV6_PREFIX") else { return default };
+        match raw.trim().trim_start_matches('/').parse::<u8>() {
+            Ok(n) if (32..=128).contains(&n) => n,
+            _ => {
+                self.problem("RATE_LIMIT_IPV6_PREFIX", format!("`{raw}` is not a prefix length from 32 to 128"));
+                default
+            }
+        }
     }
 
     fn trusted_proxies(&mut self) -> Vec<IpNet> {

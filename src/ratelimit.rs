@@ -1,6 +1,7 @@
 //! Rate limits, counted in the store so they hold across instances. The limits themselves are
 //! part of the shared policy (`crate::domain::RateLimits`).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,12 +45,28 @@ pub struct RateLimiter {
     keys: Arc<Keyring>,
     policy: Arc<PolicySource>,
     metrics: Arc<Metrics>,
+    ipv6_prefix: u8,
 }
 
 impl RateLimiter {
     /// A limiter with these limits.
     pub fn new(store: Arc<dyn Store>, keys: Arc<Keyring>, policy: Arc<PolicySource>, metrics: Arc<Metrics>) -> Self {
-        Self { store, keys, policy, metrics }
+        Self { store, keys, policy, metrics, ipv6_prefix: crate::domain::DEFAULT_IPV6_PREFIX }
+    }
+
+    /// Counts IPv6 clients by their first `prefix` bits (`RATE_LIMIT_IPV6_PREFIX`).
+    pub fn counting_ipv6_by(mut self, prefix: u8) -> Self {
+        self.ipv6_prefix = prefix;
+        self
+    }
+
+    /// The subject a per-client limit counts for `ip`: its network, so that the many addresses
+    /// of one IPv6 subscriber share one count, and `::ffff:a.b.c.d` counts as `a.b.c.d`. Every
+    /// limit on the client IP goes through this.
+    pub fn network(&self, ip: IpAddr) -> String {
+        let net = crate::domain::client_network(ip, self.ipv6_prefix);
+        // A single address keeps the key it had before networks were counted.
+        if net.prefix_len() == net.max_prefix_len() { net.addr().to_string() } else { net.to_string() }
     }
 
     async fn limit(&self, action: LimitedAction) -> Result<Limit, LimitError> {

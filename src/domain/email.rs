@@ -73,6 +73,17 @@ impl Email {
         &self.0
     }
 
+    /// The mailbox a rate limit counts: the address with any `+tag` dropped from its local
+    /// part (`ann+1@example.com` → `ann@example.com`), since those all reach one person. Only
+    /// limits use it; the account is still the address as typed.
+    pub fn mailbox(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or((&self.0, ""));
+        match local.split_once('+') {
+            Some((base, _)) if !base.is_empty() => format!("{base}@{domain}"),
+            _ => self.0.clone(),
+        }
+    }
+
     /// The address with most characters hidden, for logs: `j***@e***.com`.
     pub fn masked(&self) -> String {
         let (local, domain) = self.0.rsplit_once('@').unwrap_or((&self.0, ""));
@@ -190,6 +201,16 @@ mod tests {
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(Email::parse(&long), Err(EmailError::TooLong));
         assert_eq!(Email::parse(&"x".repeat(10_000)), Err(EmailError::TooLong));
+    }
+
+    #[test]
+    fn the_mailbox_drops_a_plus_tag_only() {
+        let mailbox = |s: &str| Email::parse(s).unwrap().mailbox();
+        assert_eq!(mailbox("Ann+1@Example.com"), "ann@example.com");
+        assert_eq!(mailbox("ann+a+b@example.com"), "ann@example.com");
+        assert_eq!(mailbox("ann@example.com"), "ann@example.com");
+        assert_eq!(mailbox("+ann@example.com"), "+ann@example.com", "no mailbox left of the tag");
+        assert_eq!(Email::parse("ann+1@example.com").unwrap().as_str(), "ann+1@example.com");
     }
 
     #[test]

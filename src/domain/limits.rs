@@ -28,7 +28,8 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
 /// What is limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LimitedAction {
-    /// Sign-in links requested for one address.
+    /// Sign-in links requested for one mailbox (`+tag` folded), from every network together:
+    /// the ceiling above [`LimitedAction::LoginPerEmailNetwork`].
     LoginPerEmail,
     /// Sign-in links requested from one IP address.
     LoginPerIp,
@@ -46,11 +47,14 @@ pub enum LimitedAction {
     SmsPerAccount,
     /// SMS codes texted by the whole service; at the limit texts pause for everyone.
     SmsGlobal,
+    /// Sign-in links requested for one mailbox from one client network, so that one network
+    /// cannot spend the mailbox's whole budget ([`LimitedAction::LoginPerEmail`]).
+    LoginPerEmailNetwork,
 }
 
 impl LimitedAction {
     /// Every action, in a fixed order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::LoginPerEmail,
         Self::LoginPerIp,
         Self::FailedRedeemPerIp,
@@ -59,6 +63,7 @@ impl LimitedAction {
         Self::SecondFactorFailuresPerUser,
         Self::SmsPerAccount,
         Self::SmsGlobal,
+        Self::LoginPerEmailNetwork,
     ];
 
     /// The name used in store keys.
@@ -72,6 +77,7 @@ impl LimitedAction {
             Self::SecondFactorFailuresPerUser => "2fa-fail-user",
             Self::SmsPerAccount => "sms-account",
             Self::SmsGlobal => "sms-global",
+            Self::LoginPerEmailNetwork => "login-email-net",
         }
     }
 
@@ -86,6 +92,7 @@ impl LimitedAction {
             Self::SecondFactorFailuresPerUser => "RATE_LIMIT_2FA_FAILURES_USER",
             Self::SmsPerAccount => "RATE_LIMIT_SMS_ACCOUNT",
             Self::SmsGlobal => "RATE_LIMIT_SMS_GLOBAL",
+            Self::LoginPerEmailNetwork => "RATE_LIMIT_LOGIN_EMAIL_NETWORK",
         }
     }
 
@@ -93,7 +100,7 @@ impl LimitedAction {
     pub fn default_limit(self) -> Limit {
         let minutes = |max: u64, m: u64| Limit { max, window: Duration::from_secs(m * 60) };
         match self {
-            Self::LoginPerEmail => minutes(5, 15),
+            Self::LoginPerEmail => minutes(20, 15),
             Self::LoginPerIp => minutes(30, 15),
             Self::FailedRedeemPerIp => minutes(20, 15),
             Self::SmsPerNumber => minutes(3, 15),
@@ -101,6 +108,7 @@ impl LimitedAction {
             Self::SecondFactorFailuresPerUser => minutes(10, 60),
             Self::SmsPerAccount => minutes(5, 24 * 60),
             Self::SmsGlobal => minutes(200, 60),
+            Self::LoginPerEmailNetwork => minutes(5, 15),
         }
     }
 }
@@ -197,7 +205,8 @@ mod tests {
         vars.dedup();
         assert_eq!(names.len(), LimitedAction::ALL.len());
         assert_eq!(vars.len(), LimitedAction::ALL.len());
-        assert_eq!(RateLimits::default().get(LimitedAction::LoginPerEmail).max, 5);
+        assert_eq!(RateLimits::default().get(LimitedAction::LoginPerEmail).max, 20);
+        assert_eq!(RateLimits::default().get(LimitedAction::LoginPerEmailNetwork).max, 5);
         assert_eq!(RateLimits::default().get(LimitedAction::LoginPerIp).max, 30);
         assert_eq!(RateLimits::default().get(LimitedAction::SmsPerAccount), "5/24h".parse().unwrap());
         assert_eq!(RateLimits::default().get(LimitedAction::SmsGlobal), "200/1h".parse().unwrap());

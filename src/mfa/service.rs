@@ -262,7 +262,7 @@ impl SecondFactorService {
             }
         }
         if let Some(ip) = ip {
-            sms.limiter.hit(LimitedAction::SmsPerIp, &ip.to_string()).await?;
+            sms.limiter.hit(LimitedAction::SmsPerIp, &sms.limiter.network(ip)).await?;
         }
         sms.limiter.hit(LimitedAction::SmsPerNumber, phone.as_str()).await?;
         sms.limiter.hit(LimitedAction::SmsPerAccount, user.as_str()).await?;

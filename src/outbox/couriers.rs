@@ -16,6 +16,8 @@ pub enum Outcome {
     Retry(String),
     /// Refused for good; trying again will not help. The reason holds no secret.
     Failed(String),
+    /// There was nothing to send ([`Job::Withheld`]): settled without a trace.
+    Dropped,
 }
 
 /// Everything the worker delivers through.
@@ -55,6 +57,7 @@ impl Couriers {
                 },
             },
             Job::Webhook(call) => self.webhooks.deliver(call).await,
+            Job::Withheld { .. } => Outcome::Dropped,
         }
     }
 

@@ -18,7 +18,7 @@ pub use worker::{OutboxWorker, WorkerHandle};
 
 use crate::clock::Clock;
 use crate::crypto::{self, CryptoError, Keyring};
-use crate::domain::PhoneNumber;
+use crate::domain::{Email, PhoneNumber};
 use crate::mail::{LoginMailFields, OutgoingMail};
 use crate::store::{OutboxStore, QueuedJob, StoreError};
 
@@ -60,13 +60,20 @@ pub enum Job {
     Sms(SmsMessage),
     /// A webhook call.
     Webhook(WebhookCall),
+    /// Nothing to send: queued for a link request that gets no mail (a blocked account, an
+    /// address outside the signup list), so that its store work is a mailed request's. The
+    /// worker drops it.
+    Withheld {
+        /// Whom the request named (shown masked, like a mail's recipient).
+        to: Email,
+    },
 }
 
 impl Job {
     /// `mail`, `sms` or `webhook`: a metrics label and the admin view's kind.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Mail(_) | Self::LoginMail(_) => "mail",
+            Self::Mail(_) | Self::LoginMail(_) | Self::Withheld { .. } => "mail",
             Self::Sms(_) => "sms",
             Self::Webhook(_) => "webhook",
         }
@@ -75,7 +82,9 @@ impl Job {
     /// The recipient, masked: what admins and logs may see.
     pub fn recipient(&self) -> String {
         match self {
-            Self::Mail(OutgoingMail { to, .. }) | Self::LoginMail(LoginMailFields { to, .. }) => to.masked(),
+            Self::Mail(OutgoingMail { to, .. })
+            | Self::LoginMail(LoginMailFields { to, .. })
+            | Self::Withheld { to } => to.masked(),
             Self::Sms(sms) => sms.to.masked(),
             Self::Webhook(call) => url::Url::parse(&call.url)
                 .ok()
@@ -183,6 +192,12 @@ impl Outbox {
     /// Queues a mail.
     pub async fn mail(&self, mail: OutgoingMail) -> Result<(), OutboxError> {
         self.enqueue(Job::Mail(mail), None).await
+    }
+
+    /// Queues the stand-in for a sign-in mail that is not sent (see [`Job::Withheld`]), with
+    /// the same store work as [`Outbox::login_mail`].
+    pub async fn withheld_mail(&self, to: Email, until: DateTime<Utc>) -> Result<(), OutboxError> {
+        self.enqueue(Job::Withheld { to }, Some(until)).await
     }
 
     /// Queues a sign-in mail, pointless once its link has expired.

@@ -242,6 +242,12 @@ impl Shared {
     async fn settle(&self, mut job: QueuedJob, outcome: Outcome, kind: &'static str) -> crate::store::StoreResult<()> {
         job.tries += 1;
         let reason = match outcome {
+            Outcome::Dropped => {
+                // Nothing was sent: no metric, no log line, no audit event.
+                self.store.ack(&job).await?;
+                self.let_go(&job);
+                return Ok(());
+            }
             Outcome::Sent => {
                 let settled = self.store.ack(&job).await?;
                 self.let_go(&job);

@@ -24,24 +24,31 @@ pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr>
     if !trusted(&peer) {
         return Some(peer);
     }
-    let headers: Vec<&str> = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect();
+    // Read as bytes: a header value may carry any byte, and one that is not UTF-8 must not
+    // throw the whole header away (every client would then be the proxy, sharing its limits).
+    // Only the hops right of the first untrusted one are read; whatever is left of it, junk
+    // included, the client wrote and is ignored.
+    let hops: Vec<&[u8]> =
+        req.headers().get_all("x-forwarded-for").flat_map(|v| v.as_bytes().split(|b| *b == b',')).collect();
     let mut nearest = peer;
-    for hop in headers.iter().flat_map(|v| v.split(',')).collect::<Vec<_>>().into_iter().rev() {
+    for hop in hops.into_iter().rev() {
         match parse_hop(hop) {
-            Ok(ip) if trusted(&ip) => nearest = ip,
-            Ok(ip) => return Some(ip),
+            Some(ip) if trusted(&ip) => nearest = ip,
+            Some(ip) => return Some(ip),
             // Junk no trusted proxy would write: stop at the last address we can vouch for.
-            Err(_) => break,
+            None => break,
         }
     }
     Some(nearest)
 }
 
 /// One `X-Forwarded-For` entry: an address, optionally with a port (`1.2.3.4:567`,
-/// `[2001:db8::1]:567`), in canonical form.
-fn parse_hop(hop: &str) -> Result<IpAddr, std::net::AddrParseError> {
-    let hop = hop.trim();
+/// `[2001:db8::1]:567`), in canonical form; `None` for anything else (including bytes that are
+/// not UTF-8).
+fn parse_hop(hop: &[u8]) -> Option<IpAddr> {
+    let hop = std::str::from_utf8(hop).ok()?.trim();
     hop.parse::<IpAddr>()
-        .or_else(|e| hop.parse::<std::net::SocketAddr>().map(|s| s.ip()).map_err(|_| e))
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
         .map(|ip| ip.to_canonical())
 }

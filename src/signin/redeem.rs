@@ -166,14 +166,14 @@ impl SignIn {
 
     async fn check_failures(&self, origin: &RequestOrigin) -> Result<(), SignInError> {
         if let Some(ip) = origin.ip {
-            self.limiter.check(LimitedAction::FailedRedeemPerIp, &ip.to_string()).await?;
+            self.limiter.check(LimitedAction::FailedRedeemPerIp, &self.limiter.network(ip)).await?;
         }
         Ok(())
     }
 
     async fn record_failure(&self, origin: &RequestOrigin) -> Result<(), SignInError> {
         if let Some(ip) = origin.ip {
-            self.limiter.record(LimitedAction::FailedRedeemPerIp, &ip.to_string()).await?;
+            self.limiter.record(LimitedAction::FailedRedeemPerIp, &self.limiter.network(ip)).await?;
         }
         Ok(())
     }

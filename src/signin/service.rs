@@ -193,20 +193,14 @@ impl SignIn {
         require_second_factor: bool,
         lang: Lang,
     ) -> Result<LinkRequested, SignInError> {
+        // Every refusal is decided first, before anything about the account is read: a 429
+        // costs the same for every address.
+        self.check_link_limits(&email, &origin).await?;
         let email_lookup = self.email_lookup(&email);
-        // The account is read while the IP's limit is counted (one round trip for both; the
-        // read is thrown away if the limit refuses). The address's limit is counted only once
-        // the IP's has passed, so a flood from one IP cannot spend someone's address budget.
-        let ip_limit = async {
-            match origin.ip {
-                Some(ip) => self.limiter.hit(LimitedAction::LoginPerIp, &ip.to_string()).await,
-                None => Ok(()),
-            }
-        };
-        let (ip_limit, existing) = tokio::join!(ip_limit, self.store.find_user(&email_lookup));
-        ip_limit?;
-        self.limiter.hit(LimitedAction::LoginPerEmail, email.as_str()).await?;
-        let existing = existing?;
+        // Reads the same for a known and an unknown address (see `Store::find_user`'s Redis
+        // adapter), and so does everything below: the bump, the attempt, a queued entry and
+        // two audit writes, whether the address gets a mail or not.
+        let existing = self.store.find_user(&email_lookup).await?;
 
         let policy = self.policy.current().await?;
         let link_ttl = policy.link_ttl();
@@ -225,7 +219,9 @@ impl SignIn {
             None => None,
         };
         let user_id = existing.map(|u| u.id);
-        let generation = self.store.link_generation(&email_lookup, policy.supersede && refusal.is_none()).await?;
+        // Bumped for a refused address too (same store work); its older links, if any, could
+        // not sign anyone in anyway.
+        let generation = self.store.link_generation(&email_lookup, policy.supersede).await?;
         let attempt = LinkAttempt {
             email: email.clone(),
             return_to: return_to.unwrap_or_else(LocalPath::account),
@@ -241,8 +237,12 @@ impl SignIn {
         self.store.put_attempt(&id, &attempt, link_ttl + REMEMBER_AFTER_EXPIRY).await?;
         if let Some(reason) = refusal {
             // The stored attempt is never mailed, so nobody can use it; it expires on its own.
+            // A stand-in is queued in the mail's place, and the worker drops it.
             tracing::info!(email = %email.masked(), reason, "sign-in link refused");
-            self.audit.record(EventKind::LinkRefused, user_id.as_ref(), &attempt.requested_from, reason).await;
+            let recorded =
+                self.audit.record_evenly(EventKind::LinkRefused, user_id.as_ref(), &attempt.requested_from, reason);
+            let (queued, ()) = tokio::join!(self.outbox.withheld_mail(email, attempt.expires_at), recorded);
+            queued?;
             return Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl });
         }
 
@@ -259,11 +259,37 @@ impl SignIn {
             requested_at: now,
         };
         // The mail is queued and the event recorded in one round trip.
-        let recorded = self.audit.record(EventKind::LinkRequested, user_id.as_ref(), &attempt.requested_from, "");
+        let recorded =
+            self.audit.record_evenly(EventKind::LinkRequested, user_id.as_ref(), &attempt.requested_from, "");
         let (queued, ()) = tokio::join!(self.outbox.login_mail(mail), recorded);
         queued?;
         tracing::info!(email = %email.masked(), "sign-in link issued");
         Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl })
+    }
+
+    /// The limits on asking for a link, none of which reads the account: per client network,
+    /// per (mailbox, client network), then per mailbox. The mailbox folds `+tag`s, so
+    /// `ann+1@…` and `ann+2@…` share one budget. Its ceiling is counted only once the network's
+    /// two limits have passed, so one network cannot spend a person's whole budget: the person,
+    /// asking from their own network, still gets a link while another network floods.
+    async fn check_link_limits(&self, email: &Email, origin: &RequestOrigin) -> Result<(), SignInError> {
+        let mailbox = email.mailbox();
+        let network = origin.ip.map(|ip| self.limiter.network(ip));
+        // The two per-network counts are one round trip; a refused one spends only that
+        // network's own budgets.
+        let per_network = async {
+            match &network {
+                Some(network) => self.limiter.hit(LimitedAction::LoginPerIp, network).await,
+                None => Ok(()),
+            }
+        };
+        let pair = format!("{mailbox}\n{}", network.as_deref().unwrap_or("-"));
+        let per_pair = self.limiter.hit(LimitedAction::LoginPerEmailNetwork, &pair);
+        let (per_network, per_pair) = tokio::join!(per_network, per_pair);
+        per_network?;
+        per_pair?;
+        self.limiter.hit(LimitedAction::LoginPerEmail, &mailbox).await?;
+        Ok(())
     }
 
     /// Records an event about the attempt's account — in that account's own log too, when the

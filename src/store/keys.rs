@@ -119,6 +119,18 @@ impl Keys {
         format!("{}{{u:{}}}:audit", self.prefix, user)
     }
 
+    /// A user record key no user has (`-` is never an id): read in place of a record when an
+    /// address has no account, so a known and an unknown address cost the same reads.
+    pub fn no_user(&self) -> String {
+        format!("{}{{u:-}}:user", self.prefix)
+    }
+
+    /// An audit stream no user has, never created (written with `NOMKSTREAM`): an event about
+    /// no account is sent there so it costs the same writes as one about an account.
+    pub fn no_user_audit(&self) -> String {
+        format!("{}{{u:-}}:audit", self.prefix)
+    }
+
     /// The apps (client ids) a user has signed in to.
     pub fn user_apps(&self, user: &UserId) -> String {
         format!("{}{{u:{}}}:apps", self.prefix, user)

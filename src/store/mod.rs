@@ -97,7 +97,8 @@ pub trait Store: Send + Sync + 'static {
     /// keyed hash of the address, so store keys carry no address.
     async fn find_or_create_user(&self, lookup: &str, email: &Email, now: DateTime<Utc>) -> StoreResult<User>;
 
-    /// The user with this address, if they ever signed in.
+    /// The user with this address, if they ever signed in. Costs the store the same commands
+    /// whether there is one or not (a link request must not tell them apart).
     async fn find_user(&self, lookup: &str) -> StoreResult<Option<User>>;
 
     /// Rewrites a user's record (found by `lookup`).
@@ -204,6 +205,13 @@ pub trait Store: Send + Sync + 'static {
     /// Appends an event to the global audit log and, when it names a user, to theirs. Both
     /// are capped (about 10 000 global, 100 per user).
     async fn append_event(&self, event: &AuditEvent) -> StoreResult<()>;
+
+    /// Appends an event like [`Store::append_event`], with the same store commands whether it
+    /// names a user or not (an event about no account makes the personal write too, to a log
+    /// nobody has, which keeps nothing): for answers that must not tell addresses apart.
+    async fn append_event_evenly(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.append_event(event).await
+    }
 
     /// A user's newest events, newest first.
     async fn user_events(&self, user: &UserId, count: usize) -> StoreResult<Vec<AuditEvent>>;

@@ -663,7 +663,12 @@ impl Store for RedisStore {
         let id: Option<String> = self.conn.clone().get(self.keys.user_by_email(lookup)).await.map_err(unavailable)?;
         match id {
             Some(id) => self.load_user(&id).await.map(Some),
-            None => Ok(None),
+            None => {
+                // The second read an account costs, of a record nobody has: an unknown
+                // address takes the same commands and round trips as a known one.
+                let _: Option<String> = self.conn.clone().get(self.keys.no_user()).await.map_err(unavailable)?;
+                Ok(None)
+            }
         }
     }
 
@@ -674,23 +679,26 @@ impl Store for RedisStore {
 
     async fn append_event(&self, event: &AuditEvent) -> StoreResult<()> {
         let data = to_json(event)?;
-        let xadd = |key: String, cap: usize| {
-            let mut cmd = redis::cmd("XADD");
-            cmd.arg(key).arg("MAXLEN").arg("~").arg(cap).arg("*").arg("data").arg(&data);
-            cmd
-        };
+        let xadd = |key: String, cap: usize| event_xadd(key, cap, &data);
         let global = xadd(self.keys.audit(), super::GLOBAL_AUDIT_CAP);
         let Some(user) = &event.user else {
             return global.exec_async(&mut self.conn.clone()).await.map_err(unavailable);
         };
         let personal = xadd(self.keys.user_audit(user), super::USER_AUDIT_CAP);
-        // Two streams in different hash slots: sent as two concurrent commands, not one
-        // pipeline (a cluster refuses a pipeline across slots). Not atomic, and it never was
-        // (a plain pipeline): an event may reach one log and not the other if Redis fails
-        // between them; the caller sees the error either way.
-        let (mut a, mut b) = (self.conn.clone(), self.conn.clone());
-        tokio::try_join!(global.exec_async(&mut a), personal.exec_async(&mut b)).map_err(unavailable)?;
-        Ok(())
+        self.append_both(global, personal).await
+    }
+
+    async fn append_event_evenly(&self, event: &AuditEvent) -> StoreResult<()> {
+        if event.user.is_some() {
+            return self.append_event(event).await;
+        }
+        let data = to_json(event)?;
+        let global = event_xadd(self.keys.audit(), super::GLOBAL_AUDIT_CAP, &data);
+        // The personal write an account would get, to a stream that is never created.
+        let mut nobody = redis::cmd("XADD");
+        nobody.arg(self.keys.no_user_audit()).arg("NOMKSTREAM");
+        nobody.arg("MAXLEN").arg("~").arg(super::USER_AUDIT_CAP).arg("*").arg("data").arg(&data);
+        self.append_both(global, nobody).await
     }
 
     async fn user_events(&self, user: &UserId, count: usize) -> StoreResult<Vec<AuditEvent>> {
@@ -776,10 +784,28 @@ impl RedisStore {
             .collect()
     }
 
+    /// Writes an event to the global log and a personal one.
+    async fn append_both(&self, global: redis::Cmd, personal: redis::Cmd) -> StoreResult<()> {
+        // Two streams in different hash slots: sent as two concurrent commands, not one
+        // pipeline (a cluster refuses a pipeline across slots). Not atomic, and it never was
+        // (a plain pipeline): an event may reach one log and not the other if Redis fails
+        // between them; the caller sees the error either way.
+        let (mut a, mut b) = (self.conn.clone(), self.conn.clone());
+        tokio::try_join!(global.exec_async(&mut a), personal.exec_async(&mut b)).map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn load_user(&self, id: &str) -> StoreResult<User> {
         let id = UserId::parse(id).context("malformed user id in index").map_err(StoreError::Corrupt)?;
         let raw: Option<String> = self.conn.clone().get(self.keys.user(&id)).await.map_err(unavailable)?;
         let raw = raw.context("user index points at no record").map_err(StoreError::Corrupt)?;
         from_json(&raw)
     }
+}
+
+/// `XADD key MAXLEN ~ cap * data <event>`: one audit log entry.
+fn event_xadd(key: String, cap: usize, data: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(key).arg("MAXLEN").arg("~").arg(cap).arg("*").arg("data").arg(data);
+    cmd
 }

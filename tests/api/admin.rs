@@ -215,7 +215,7 @@ async fn a_signup_allow_list_keeps_strangers_out_without_saying_so() {
 async fn rate_limits_change_at_run_time() {
     let app = spawn_admin_app(&[]).await;
     let mut policy: Value = admin(&app, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
-    assert_eq!(policy["rate_limits"]["login-email"], "5/900s");
+    assert_eq!(policy["rate_limits"]["login-email"], "20/900s");
     policy["rate_limits"] = serde_json::json!({ "login-email": "1/15m" });
     let changed: Value = admin(&app, reqwest::Method::PUT, "/policy", Some(policy.clone())).await.json().await.unwrap();
     assert_eq!(changed["rate_limits"]["login-email"], "1/900s");

@@ -2,6 +2,7 @@
 
 mod admin;
 mod attack_jwt;
+mod attack_limits;
 mod attack_signin;
 mod audit;
 mod cluster;
