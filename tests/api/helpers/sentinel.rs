@@ -1,0 +1,239 @@
+//! A private replicated Redis for one test: a master and one replica, and optionally three
+//! Sentinels watching them (`redis-server --sentinel`) with short timeouts, all on free
+//! loopback ports. Every process runs under a shell watchdog (as in `redis_process.rs`), so
+//! none outlives the test process; dropping the set kills them all.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis::Value;
+
+use super::redis::free_port;
+
+/// The name the Sentinels monitor the master under.
+pub const MASTER_NAME: &str = "latchkey-test";
+
+/// One server process: its port and pid, and its watchdog.
+struct Proc {
+    port: u16,
+    pid: u32,
+    watchdog: Child,
+}
+
+/// A master, one replica and (for [`Replicated::with_sentinels`]) three Sentinels.
+pub struct Replicated {
+    servers: Vec<Proc>,
+    sentinels: Vec<Proc>,
+    dir: PathBuf,
+}
+
+impl Replicated {
+    /// A master and a replica that has finished its first sync.
+    pub async fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "latchkey-sentinel-{}-{}",
+            std::process::id(),
+            latchkey::crypto::random_token::<6>().unwrap()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let master_port = free_port();
+        // `--dir`: a replica's first sync writes an RDB file there.
+        let common = format!("--bind 127.0.0.1 --save '' --appendonly no --dir {}", dir.display());
+        let master = spawn(&format!("--port {master_port} {common}"));
+        let replica_port = free_port();
+        let replica = spawn(&format!("--port {replica_port} {common} --replicaof 127.0.0.1 {master_port}"));
+        let set = Self {
+            servers: vec![Proc { port: master_port, ..master }, Proc { port: replica_port, ..replica }],
+            sentinels: Vec::new(),
+            dir,
+        };
+        until("the replica did not finish its sync", || async {
+            info(master_port, "replication").await.is_some_and(|i| i.contains("state=online"))
+        })
+        .await;
+        set
+    }
+
+    /// A master, a replica and three Sentinels that all know both (failover needs that).
+    pub async fn with_sentinels() -> Self {
+        let mut set = Self::start().await;
+        let master_port = set.servers[0].port;
+        for _ in 0..3 {
+            let port = free_port();
+            let conf = set.dir.join(format!("sentinel-{port}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndaemonize no\n\
+                     sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
+                     sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
+                     sentinel failover-timeout {MASTER_NAME} 4000\n\
+                     sentinel parallel-syncs {MASTER_NAME} 1\n"
+                ),
+            )
+            .unwrap();
+            let proc = spawn(&format!("{} --sentinel", conf.display()));
+            set.sentinels.push(Proc { port, ..proc });
+        }
+        for sentinel in set.sentinels.iter().map(|s| s.port).collect::<Vec<_>>() {
+            until("a Sentinel never saw the replica and the other Sentinels", || async move {
+                let replicas = query(sentinel, redis::cmd("SENTINEL").arg("REPLICAS").arg(MASTER_NAME)).await;
+                let master = query(sentinel, redis::cmd("SENTINEL").arg("MASTER").arg(MASTER_NAME)).await;
+                let others = master.as_ref().and_then(|m| field(m, "num-other-sentinels"));
+                matches!(replicas, Some(Value::Array(r)) if !r.is_empty()) && others.as_deref() == Some("2")
+            })
+            .await;
+        }
+        set
+    }
+
+    /// `redis://` of the server the set started as master.
+    pub fn first_master_url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.servers[0].port)
+    }
+
+    /// `REDIS_SENTINEL_URLS` for the three Sentinels.
+    pub fn sentinel_urls(&self) -> String {
+        self.sentinels.iter().map(|s| format!("redis://127.0.0.1:{}/", s.port)).collect::<Vec<_>>().join(",")
+    }
+
+    /// `SENTINEL FAILOVER`: promotes the replica without the master failing.
+    pub async fn sentinel_failover(&self) {
+        let reply = query(self.sentinels[0].port, redis::cmd("SENTINEL").arg("FAILOVER").arg(MASTER_NAME)).await;
+        assert!(matches!(reply, Some(Value::Okay)), "SENTINEL FAILOVER was refused: {reply:?}");
+    }
+
+    /// Sends `signal` (`KILL`, `STOP`, `CONT`) to the server on `port`.
+    pub fn signal(&self, port: u16, signal: &str) {
+        let proc = self.servers.iter().find(|p| p.port == port).expect("no server on that port");
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(proc.pid.to_string()).status().unwrap();
+        assert!(status.success(), "kill -{signal} {} failed", proc.pid);
+    }
+
+    /// The port of the server started as replica.
+    pub fn first_replica_port(&self) -> u16 {
+        self.servers[1].port
+    }
+
+    /// The port of the server started as master.
+    pub fn first_master_port(&self) -> u16 {
+        self.servers[0].port
+    }
+
+    /// Waits (bounded) until every Sentinel names a master other than `old` and that server
+    /// says it is a master; returns its port.
+    pub async fn wait_for_new_master(&self, old: u16) -> u16 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut named = Vec::new();
+            for sentinel in &self.sentinels {
+                let reply =
+                    query(sentinel.port, redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(MASTER_NAME)).await;
+                let port = reply
+                    .and_then(|r| redis::from_redis_value::<(String, String)>(r).ok())
+                    .and_then(|(_, p)| p.parse::<u16>().ok());
+                named.push(port);
+            }
+            if let Some(Some(new)) = named.first().copied()
+                && new != old
+                && named.iter().all(|p| *p == Some(new))
+                && info(new, "replication").await.is_some_and(|i| i.contains("role:master"))
+            {
+                return new;
+            }
+            assert!(Instant::now() < deadline, "no new master within 30 s (Sentinels name {named:?})");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Replicated {
+    /// Waits (bounded) until a replica of the master on `port` acknowledged everything the
+    /// master held when this was called (replicas acknowledge about once a second).
+    pub async fn wait_until_caught_up(&self, port: u16) {
+        let role =
+            || async move { query(port, &redis::cmd("ROLE")).await.and_then(|r| redis::from_redis_value(r).ok()) };
+        let Some(redis::Role::Primary { replication_offset: target, .. }) = role().await else {
+            panic!("the server on port {port} is not a master");
+        };
+        until("no replica caught up with the master", || async move {
+            matches!(role().await, Some(redis::Role::Primary { replicas, .. })
+                if replicas.iter().any(|r| r.replication_offset >= target as i64))
+        })
+        .await;
+    }
+
+    /// Waits (bounded) until the server on `port` reports itself a replica (the Sentinels
+    /// demote a replaced master that still runs).
+    pub async fn wait_until_replica(&self, port: u16) {
+        until("the replaced master was not demoted to replica", || async move {
+            info(port, "replication").await.is_some_and(|i| i.contains("role:slave"))
+        })
+        .await;
+    }
+}
+
+impl Drop for Replicated {
+    fn drop(&mut self) {
+        for proc in self.servers.iter_mut().chain(self.sentinels.iter_mut()) {
+            let _ = Command::new("kill").arg("-KILL").arg(proc.pid.to_string()).stderr(Stdio::null()).status();
+            let _ = proc.watchdog.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts `redis-server <args>` under a watchdog; returns its pid (port filled in by the caller).
+fn spawn(args: &str) -> Proc {
+    let test_pid = std::process::id();
+    let script = format!(
+        "redis-server {args} --loglevel warning >/dev/null & r=$!; echo $r; exec >/dev/null; \
+         while kill -0 {test_pid} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 1; done; kill -9 $r 2>/dev/null"
+    );
+    let mut watchdog = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("cannot start redis-server: is it installed? (apt-get install redis-server)");
+    let mut line = String::new();
+    BufReader::new(watchdog.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let pid = line.trim().parse().expect("the watchdog did not report the redis-server pid");
+    Proc { port: 0, pid, watchdog }
+}
+
+/// One command on a fresh connection to `port`; `None` if it could not be asked (down, slow).
+pub async fn query(port: u16, cmd: &redis::Cmd) -> Option<Value> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+    let ask = async {
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        cmd.query_async::<Value>(&mut conn).await.ok()
+    };
+    tokio::time::timeout(Duration::from_secs(1), ask).await.ok().flatten()
+}
+
+/// `INFO <section>` of the server on `port`.
+async fn info(port: u16, section: &str) -> Option<String> {
+    redis::from_redis_value(query(port, redis::cmd("INFO").arg(section)).await?).ok()
+}
+
+/// A field of a `SENTINEL MASTER` reply (a flat list or a map, by protocol).
+fn field(reply: &Value, name: &str) -> Option<String> {
+    let map: std::collections::HashMap<String, String> = redis::from_redis_value_ref(reply).ok()?;
+    map.get(name).cloned()
+}
+
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what} within 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
