@@ -317,10 +317,36 @@ async fn a_logout_or_policy_change_no_replica_acknowledges_answers_503_not_done(
         app.client.get(&policy_url).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
     let change = app.client.put(&policy_url).bearer_auth(ADMIN_TOKEN).json(&policy).send().await.unwrap().status();
     assert_eq!(change, StatusCode::OK);
-    let replica_holds_policy = crate::helpers::sentinel::query(
-        set.first_replica_port(),
-        redis::cmd("EXISTS").arg(format!("{}policy", app.prefix)),
-    )
-    .await;
+    let replica_holds_policy =
+        set.query(set.first_replica_port(), redis::cmd("EXISTS").arg(format!("{}policy", app.prefix))).await;
     assert_eq!(replica_holds_policy, Some(redis::Value::Int(1)), "the replica does not hold the confirmed policy");
+}
+
+#[tokio::test]
+async fn over_tls_the_sentinels_and_master_are_trusted_only_with_the_private_ca() {
+    let ca = crate::helpers::tls::tls_redis().ca_file;
+    let set = Replicated::with_sentinels_over_tls(ca.clone()).await;
+    let ca = ca.to_string_lossy().into_owned();
+    let sentinels = [
+        ("REDIS_URL", ""),
+        ("REDIS_SENTINEL_URLS", &set.sentinel_urls()),
+        ("REDIS_SENTINEL_MASTER", MASTER_NAME),
+        ("SESSION_CACHE_TTL", "0s"),
+    ];
+    let mut trusted = sentinels.to_vec();
+    trusted.push(("REDIS_CA_FILE", &ca));
+    let app = spawn_app_with(&trusted).await;
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    app.sign_in("tls-sentinel@example.com").await;
+    assert_eq!(app.get_session().await.status(), StatusCode::OK);
+    // A logout waits for the replica over TLS replication, and is confirmed.
+    let csrf = app.csrf_token().await;
+    assert_eq!(app.post_form("/logout", &[("csrf", &csrf)]).await.status(), StatusCode::SEE_OTHER);
+
+    // Without the CA the system roots do not know the Sentinels' certificate: not ready, 503.
+    let untrusting = spawn_app_with(&sentinels).await;
+    assert_eq!(untrusting.get("/readyz").await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let csrf = untrusting.csrf_token().await;
+    let asked = untrusting.post_form("/login", &[("email", "tls-sentinel@example.com"), ("csrf", &csrf)]).await;
+    assert_eq!(asked.status(), StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -27,11 +27,20 @@ pub struct Replicated {
     servers: Vec<Proc>,
     sentinels: Vec<Proc>,
     dir: PathBuf,
+    /// TLS only: the test CA's PEM file (next to the server certificate it signed).
+    tls: Option<PathBuf>,
 }
 
 impl Replicated {
     /// A master and a replica that has finished its first sync.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// With `tls` (the test CA's file, beside `server.crt` and `server.key`), every process
+    /// takes TLS only, replication and Sentinels included.
+    async fn start_with(tls: Option<PathBuf>) -> Self {
+        super::init_process(); // the rustls provider, for the TLS set's own checks
         let dir = std::env::temp_dir().join(format!(
             "latchkey-sentinel-{}-{}",
             std::process::id(),
@@ -41,16 +50,21 @@ impl Replicated {
         let master_port = free_port();
         // `--dir`: a replica's first sync writes an RDB file there.
         let common = format!("--bind 127.0.0.1 --save '' --appendonly no --dir {}", dir.display());
-        let master = spawn(&format!("--port {master_port} {common}"));
+        let listen = |port: u16| match &tls {
+            None => format!("--port {port}"),
+            Some(ca) => format!("--port 0 --tls-port {port} {}", tls_args(ca)),
+        };
+        let master = spawn(&format!("{} {common}", listen(master_port)));
         let replica_port = free_port();
-        let replica = spawn(&format!("--port {replica_port} {common} --replicaof 127.0.0.1 {master_port}"));
+        let replica = spawn(&format!("{} {common} --replicaof 127.0.0.1 {master_port}", listen(replica_port)));
         let set = Self {
             servers: vec![Proc { port: master_port, ..master }, Proc { port: replica_port, ..replica }],
             sentinels: Vec::new(),
             dir,
+            tls,
         };
         until("the replica did not finish its sync", || async {
-            info(master_port, "replication").await.is_some_and(|i| i.contains("state=online"))
+            set.info(master_port, "replication").await.is_some_and(|i| i.contains("state=online"))
         })
         .await;
         set
@@ -58,15 +72,32 @@ impl Replicated {
 
     /// A master, a replica and three Sentinels that all know both (failover needs that).
     pub async fn with_sentinels() -> Self {
-        let mut set = Self::start().await;
+        Self::sentinels_with(None).await
+    }
+
+    /// As [`Replicated::with_sentinels`], every process TLS only, with certificates from the
+    /// test CA (`ca_file`; see `tls.rs`).
+    pub async fn with_sentinels_over_tls(ca_file: PathBuf) -> Self {
+        Self::sentinels_with(Some(ca_file)).await
+    }
+
+    async fn sentinels_with(tls: Option<PathBuf>) -> Self {
+        let mut set = Self::start_with(tls).await;
         let master_port = set.servers[0].port;
         for _ in 0..3 {
             let port = free_port();
             let conf = set.dir.join(format!("sentinel-{port}.conf"));
+            let listen = match &set.tls {
+                None => format!("port {port}\n"),
+                // The same options as on the command line, one a line.
+                Some(ca) => {
+                    format!("port 0\ntls-port {port}\n{}\n", tls_args(ca).replace(" --", "\n").replace("--", ""))
+                }
+            };
             std::fs::write(
                 &conf,
                 format!(
-                    "port {port}\nbind 127.0.0.1\ndaemonize no\n\
+                    "{listen}bind 127.0.0.1\ndaemonize no\n\
                      sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
                      sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
                      sentinel failover-timeout {MASTER_NAME} 4000\n\
@@ -78,9 +109,10 @@ impl Replicated {
             set.sentinels.push(Proc { port, ..proc });
         }
         for sentinel in set.sentinels.iter().map(|s| s.port).collect::<Vec<_>>() {
+            let set = &set;
             until("a Sentinel never saw the replica and the other Sentinels", || async move {
-                let replicas = query(sentinel, redis::cmd("SENTINEL").arg("REPLICAS").arg(MASTER_NAME)).await;
-                let master = query(sentinel, redis::cmd("SENTINEL").arg("MASTER").arg(MASTER_NAME)).await;
+                let replicas = set.query(sentinel, redis::cmd("SENTINEL").arg("REPLICAS").arg(MASTER_NAME)).await;
+                let master = set.query(sentinel, redis::cmd("SENTINEL").arg("MASTER").arg(MASTER_NAME)).await;
                 let others = master.as_ref().and_then(|m| field(m, "num-other-sentinels"));
                 matches!(replicas, Some(Value::Array(r)) if !r.is_empty()) && others.as_deref() == Some("2")
             })
@@ -96,12 +128,36 @@ impl Replicated {
 
     /// `REDIS_SENTINEL_URLS` for the three Sentinels.
     pub fn sentinel_urls(&self) -> String {
-        self.sentinels.iter().map(|s| format!("redis://127.0.0.1:{}/", s.port)).collect::<Vec<_>>().join(",")
+        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        self.sentinels.iter().map(|s| format!("{scheme}://127.0.0.1:{}/", s.port)).collect::<Vec<_>>().join(",")
+    }
+
+    /// One command on a fresh connection to `port` (over TLS for a TLS set); `None` if it
+    /// could not be asked (down, slow).
+    pub async fn query(&self, port: u16, cmd: &redis::Cmd) -> Option<Value> {
+        let client = match &self.tls {
+            None => redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?,
+            Some(ca) => redis::Client::build_with_tls(
+                format!("rediss://127.0.0.1:{port}/"),
+                redis::TlsCertificates { client_tls: None, root_cert: Some(std::fs::read(ca).ok()?) },
+            )
+            .ok()?,
+        };
+        let ask = async {
+            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+            cmd.query_async::<Value>(&mut conn).await.ok()
+        };
+        tokio::time::timeout(Duration::from_secs(1), ask).await.ok().flatten()
+    }
+
+    /// `INFO <section>` of the server on `port`.
+    async fn info(&self, port: u16, section: &str) -> Option<String> {
+        redis::from_redis_value(self.query(port, redis::cmd("INFO").arg(section)).await?).ok()
     }
 
     /// `SENTINEL FAILOVER`: promotes the replica without the master failing.
     pub async fn sentinel_failover(&self) {
-        let reply = query(self.sentinels[0].port, redis::cmd("SENTINEL").arg("FAILOVER").arg(MASTER_NAME)).await;
+        let reply = self.query(self.sentinels[0].port, redis::cmd("SENTINEL").arg("FAILOVER").arg(MASTER_NAME)).await;
         assert!(matches!(reply, Some(Value::Okay)), "SENTINEL FAILOVER was refused: {reply:?}");
     }
 
@@ -129,8 +185,9 @@ impl Replicated {
         loop {
             let mut named = Vec::new();
             for sentinel in &self.sentinels {
-                let reply =
-                    query(sentinel.port, redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(MASTER_NAME)).await;
+                let reply = self
+                    .query(sentinel.port, redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(MASTER_NAME))
+                    .await;
                 let port = reply
                     .and_then(|r| redis::from_redis_value::<(String, String)>(r).ok())
                     .and_then(|(_, p)| p.parse::<u16>().ok());
@@ -139,7 +196,7 @@ impl Replicated {
             if let Some(Some(new)) = named.first().copied()
                 && new != old
                 && named.iter().all(|p| *p == Some(new))
-                && info(new, "replication").await.is_some_and(|i| i.contains("role:master"))
+                && self.info(new, "replication").await.is_some_and(|i| i.contains("role:master"))
             {
                 return new;
             }
@@ -154,7 +211,7 @@ impl Replicated {
     /// master held when this was called (replicas acknowledge about once a second).
     pub async fn wait_until_caught_up(&self, port: u16) {
         let role =
-            || async move { query(port, &redis::cmd("ROLE")).await.and_then(|r| redis::from_redis_value(r).ok()) };
+            || async move { self.query(port, &redis::cmd("ROLE")).await.and_then(|r| redis::from_redis_value(r).ok()) };
         let Some(redis::Role::Primary { replication_offset: target, .. }) = role().await else {
             panic!("the server on port {port} is not a master");
         };
@@ -169,7 +226,7 @@ impl Replicated {
     /// demote a replaced master that still runs).
     pub async fn wait_until_replica(&self, port: u16) {
         until("the replaced master was not demoted to replica", || async move {
-            info(port, "replication").await.is_some_and(|i| i.contains("role:slave"))
+            self.info(port, "replication").await.is_some_and(|i| i.contains("role:slave"))
         })
         .await;
     }
@@ -205,19 +262,14 @@ fn spawn(args: &str) -> Proc {
     Proc { port: 0, pid, watchdog }
 }
 
-/// One command on a fresh connection to `port`; `None` if it could not be asked (down, slow).
-pub async fn query(port: u16, cmd: &redis::Cmd) -> Option<Value> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
-    let ask = async {
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        cmd.query_async::<Value>(&mut conn).await.ok()
-    };
-    tokio::time::timeout(Duration::from_secs(1), ask).await.ok().flatten()
-}
-
-/// `INFO <section>` of the server on `port`.
-async fn info(port: u16, section: &str) -> Option<String> {
-    redis::from_redis_value(query(port, redis::cmd("INFO").arg(section)).await?).ok()
+/// The TLS options of a server or Sentinel with the test CA's certificates: TLS to its
+/// clients and to the servers it replicates from or watches.
+fn tls_args(ca: &std::path::Path) -> String {
+    let d = ca.parent().unwrap().display();
+    format!(
+        "--tls-cert-file {d}/server.crt --tls-key-file {d}/server.key --tls-ca-cert-file {d}/ca.crt \
+         --tls-auth-clients no --tls-replication yes"
+    )
 }
 
 /// A field of a `SENTINEL MASTER` reply (a flat list or a map, by protocol).
