@@ -507,7 +507,7 @@ impl Reader<'_> {
             (None, None) if prod => {
                 self.problem(
                     "REDIS_URL",
-                    "is required in production, or REDIS_CLUSTER_URLS for a cluster (the in-memory store is lost on restart and not shared)",
+                    "is required in production, or REDIS_SENTINEL_URLS for Sentinels or REDIS_CLUSTER_URLS for a cluster (the in-memory store is lost on restart and not shared)",
                 );
                 return StoreSettings::Memory;
             }

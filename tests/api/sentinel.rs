@@ -278,10 +278,12 @@ async fn spawn_on_master(set: &Replicated) -> TestApp {
 }
 
 #[tokio::test]
-async fn a_logout_or_policy_change_no_replica_acknowledges_answers_503_not_done() {
+async fn a_logout_block_or_policy_change_no_replica_acknowledges_answers_503_not_done() {
     let set = Replicated::start().await;
     let app = spawn_on_master(&set).await;
-    // Two sessions: one for each kind of logout.
+    // Someone to block, then two sessions: one for each kind of logout.
+    app.sign_in("blocked@example.com").await;
+    app.clear_cookies();
     app.sign_in("paused@example.com").await;
     let other = app.cookie("__Host-session").unwrap();
     app.clear_cookies(); // another browser (a new sign-in ends the browser's old session)
@@ -300,6 +302,8 @@ async fn a_logout_or_policy_change_no_replica_acknowledges_answers_503_not_done(
     app.set_cookie("__Host-session", &other);
     let everywhere = app.post_form("/logout/all", &[("csrf", &csrf)]).await.status();
     let change = app.client.put(&policy_url).bearer_auth(ADMIN_TOKEN).json(&policy).send().await.unwrap().status();
+    let block_url = format!("{}/api/v1/admin/users/blocked@example.com/block", app.address);
+    let block = app.client.post(&block_url).bearer_auth(ADMIN_TOKEN).send().await.unwrap().status();
     set.signal(set.first_replica_port(), "CONT");
     set.wait_until_caught_up(set.first_master_port()).await;
 
@@ -308,6 +312,7 @@ async fn a_logout_or_policy_change_no_replica_acknowledges_answers_503_not_done(
     assert!(!cookie_kept, "a browser asked to sign out kept its session cookie");
     assert_eq!(everywhere, StatusCode::SERVICE_UNAVAILABLE, "a logout everywhere no replica holds was claimed done");
     assert_eq!(change, StatusCode::SERVICE_UNAVAILABLE, "a policy change no replica holds was claimed done");
+    assert_eq!(block, StatusCode::SERVICE_UNAVAILABLE, "a block no replica holds was claimed done");
 
     // With the replica back, the same requests are confirmed and answered as done.
     app.sign_in("paused@example.com").await;
