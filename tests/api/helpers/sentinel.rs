@@ -15,6 +15,27 @@ use super::redis::free_port;
 /// The name the Sentinels monitor the master under.
 pub const MASTER_NAME: &str = "latchkey-test";
 
+static SHARED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// `REDIS_SENTINEL_URLS` of a set (master, replica, three Sentinels) shared by the tests that
+/// only need one that works (the store contract), started on first use and kept for the test
+/// process's life (the watchdogs stop it after).
+pub fn shared_sentinel_urls() -> String {
+    SHARED
+        .get_or_init(|| {
+            std::thread::spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let set = runtime.block_on(Replicated::with_sentinels());
+                let urls = set.sentinel_urls();
+                std::mem::forget(set);
+                urls
+            })
+            .join()
+            .expect("the shared Sentinel set did not start")
+        })
+        .clone()
+}
+
 /// One server process: its port and pid, and its watchdog.
 struct Proc {
     port: u16,
