@@ -214,3 +214,27 @@ impl ConnectionLike for PinnedMaster {
         self.owner.db
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_demoted_or_unreachable_master_is_left_and_an_ordinary_refusal_is_not() {
+        let read_only = RedisError::from((ErrorKind::Server(redis::ServerErrorKind::ReadOnly), "READONLY"));
+        assert!(lost_master(&read_only));
+        let dropped = RedisError::from(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"));
+        assert!(lost_master(&dropped));
+        let timed_out = RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "slow"));
+        assert!(lost_master(&timed_out));
+        let wrong_type = RedisError::from((ErrorKind::Server(redis::ServerErrorKind::ResponseError), "WRONGTYPE"));
+        assert!(!lost_master(&wrong_type));
+    }
+
+    #[test]
+    fn a_read_only_reply_inside_a_pipeline_is_recognised() {
+        let value = redis::parse_redis_value(b"-READONLY You can't write against a read only replica.\r\n").unwrap();
+        assert!(read_only_reply(&value));
+        assert!(!read_only_reply(&Value::Okay));
+    }
+}
