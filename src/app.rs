@@ -106,8 +106,9 @@ impl Application {
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let keys = Keys::new(settings.key_prefix.clone());
         // The worker's blocking reads get a connection of their own (its timeout outlasts BLOCK).
+        let wait_timeout = settings.redis_wait_timeout;
         let redis = |connector: RedisConnector| -> anyhow::Result<Stores> {
-            let store = RedisStore::new(connector, keys.clone())?;
+            let store = RedisStore::new(connector.with_wait_timeout(wait_timeout), keys.clone())?;
             let blocking = store.dedicated_connection(Some(std::time::Duration::from_secs(5)))?;
             let queue = RedisQueue::new(store.connection(), blocking, keys.clone());
             let per_worker = Some(store.connection());
@@ -126,6 +127,10 @@ impl Application {
             StoreSettings::Cluster { urls, ca_pem } => {
                 let seeds: Vec<&str> = urls.iter().map(|url| url.expose_secret()).collect();
                 redis(RedisConnector::cluster(&seeds, ca_pem.clone())?)?
+            }
+            StoreSettings::Sentinel { urls, master, ca_pem } => {
+                let sentinels: Vec<&str> = urls.iter().map(|url| url.expose_secret()).collect();
+                redis(RedisConnector::sentinel(&sentinels, master, ca_pem.clone())?)?
             }
         };
         if let Err(e) = store.ping().await {

@@ -51,6 +51,16 @@ pub enum StoreSettings {
         /// `REDIS_CA_FILE`, as for [`StoreSettings::Redis`].
         ca_pem: Option<Vec<u8>>,
     },
+    /// The master Redis Sentinels name (`REDIS_SENTINEL_URLS`: the Sentinels, all `redis://`
+    /// or all `rediss://`; `REDIS_SENTINEL_MASTER`: the monitored master's name).
+    Sentinel {
+        /// The Sentinels' URLs; may hold a password, so they are kept secret.
+        urls: Vec<SecretString>,
+        /// The name the Sentinels monitor the master under.
+        master: String,
+        /// `REDIS_CA_FILE`, as for [`StoreSettings::Redis`].
+        ca_pem: Option<Vec<u8>>,
+    },
 }
 
 /// How mail leaves the service.
@@ -90,8 +100,11 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// `PUBLIC_URL`: the origin links and the JWT issuer are built from.
     pub public_url: Url,
-    /// `REDIS_URL` or `REDIS_CLUSTER_URLS` (neither → memory), `REDIS_CA_FILE`.
+    /// `REDIS_URL`, `REDIS_SENTINEL_URLS` + `REDIS_SENTINEL_MASTER` or `REDIS_CLUSTER_URLS`
+    /// (none → memory), `REDIS_CA_FILE`.
     pub store: StoreSettings,
+    /// `REDIS_WAIT_TIMEOUT`: how long a critical write waits for a replica's acknowledgement.
+    pub redis_wait_timeout: Duration,
     /// `REDIS_KEY_PREFIX`.
     pub key_prefix: String,
     /// `MAIL_TRANSPORT`, `SMTP_URL`, `MAIL_DIR`.
@@ -283,10 +296,15 @@ impl Settings {
         if !outbox.deliver && matches!(store, StoreSettings::Memory) {
             r.problem(
                 "OUTBOX_WORKER",
-                "`false` needs a shared store (REDIS_URL or REDIS_CLUSTER_URLS): with the memory store no other \
+                "`false` needs a shared store (REDIS_URL, REDIS_SENTINEL_URLS or REDIS_CLUSTER_URLS): with the memory store no other \
                  instance can deliver this one's mail",
             );
         }
+        // Below the store's answer timeout (2 s), so a WAIT that runs out is a refusal, not a
+        // broken connection.
+        let redis_wait_timeout = r
+            .duration("REDIS_WAIT_TIMEOUT", "500ms", Duration::from_millis(1), Duration::from_millis(1500))
+            .unwrap_or_default();
         let shutdown_timeout =
             r.duration("SHUTDOWN_TIMEOUT", "30s", Duration::from_secs(1), Duration::from_secs(600)).unwrap_or_default();
         let session_cache_ttl =
@@ -309,6 +327,7 @@ impl Settings {
                 metrics_addr,
                 public_url,
                 store,
+                redis_wait_timeout,
                 key_prefix,
                 mail_transport,
                 mail_from,
@@ -452,6 +471,21 @@ impl Reader<'_> {
         let single = self.get("REDIS_URL");
         let cluster = self.get("REDIS_CLUSTER_URLS");
         let ca_file = self.get("REDIS_CA_FILE");
+        let sentinel = self.get("REDIS_SENTINEL_URLS");
+        let sentinel_master = self.get("REDIS_SENTINEL_MASTER");
+        if sentinel.is_none() && sentinel_master.is_some() {
+            self.problem("REDIS_SENTINEL_MASTER", "is set, but REDIS_SENTINEL_URLS is not");
+        }
+        if let Some(list) = sentinel {
+            if single.is_some() || cluster.is_some() {
+                self.problem(
+                    "REDIS_SENTINEL_URLS",
+                    "is set together with REDIS_URL or REDIS_CLUSTER_URLS: choose one way to reach Redis",
+                );
+                return StoreSettings::Memory;
+            }
+            return self.sentinel_store(&list, sentinel_master, ca_file);
+        }
         let (schemes, store) = match (single, cluster) {
             (Some(_), Some(_)) => {
                 self.problem(
@@ -483,7 +517,7 @@ impl Reader<'_> {
             (None, None) if prod => {
                 self.problem(
                     "REDIS_URL",
-                    "is required in production, or REDIS_CLUSTER_URLS for a cluster (the in-memory store is lost on restart and not shared)",
+                    "is required in production, or REDIS_SENTINEL_URLS for Sentinels or REDIS_CLUSTER_URLS for a cluster (the in-memory store is lost on restart and not shared)",
                 );
                 return StoreSettings::Memory;
             }
@@ -505,8 +539,38 @@ impl Reader<'_> {
         match store {
             StoreSettings::Redis { url, .. } => StoreSettings::Redis { url, ca_pem: pem },
             StoreSettings::Cluster { urls, .. } => StoreSettings::Cluster { urls, ca_pem: pem },
-            StoreSettings::Memory => StoreSettings::Memory,
+            other => other,
         }
+    }
+
+    /// `REDIS_SENTINEL_URLS` (a comma-separated list) with `REDIS_SENTINEL_MASTER`, and
+    /// `REDIS_CA_FILE` as for the other kinds.
+    fn sentinel_store(&mut self, list: &str, master: Option<String>, ca_file: Option<String>) -> StoreSettings {
+        let urls: Vec<String> = list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect();
+        if urls.is_empty() {
+            self.problem("REDIS_SENTINEL_URLS", "lists no URL (comma-separated redis:// or rediss:// Sentinels)");
+        }
+        let schemes: Vec<_> = urls.iter().map(|u| self.redis_scheme("REDIS_SENTINEL_URLS", u)).collect();
+        if schemes.iter().flatten().any(|s| Some(*s) != schemes[0]) {
+            self.problem("REDIS_SENTINEL_URLS", "mixes redis:// and rediss:// (every Sentinel must use the same)");
+        }
+        let master = match master.map(|m| m.trim().to_owned()) {
+            Some(m) if !m.is_empty() && !m.contains(char::is_whitespace) => m,
+            _ => {
+                self.problem(
+                    "REDIS_SENTINEL_MASTER",
+                    "is required with REDIS_SENTINEL_URLS: the name the Sentinels monitor the master under (e.g. mymaster)",
+                );
+                String::new()
+            }
+        };
+        let ca_pem = ca_file.and_then(|path| {
+            if !schemes.contains(&Some(true)) {
+                self.problem("REDIS_CA_FILE", "is set, but the Redis URLs are not rediss:// (TLS)");
+            }
+            self.ca_pem(&path)
+        });
+        StoreSettings::Sentinel { urls: urls.into_iter().map(SecretString::from).collect(), master, ca_pem }
     }
 
     /// `Some(true)` for `rediss://`, `Some(false)` for `redis://`, `None` (and a problem)

@@ -166,16 +166,19 @@ impl SessionService {
 
     /// Ends the session these claims belong to.
     pub async fn end(&self, claims: &SessionClaims) -> Result<(), SessionError> {
-        self.store.delete_session(&claims.sub, &claims.sid).await?;
+        // Forgotten here whatever the store answered: a delete that was made but not
+        // confirmed by a replica (503) must not stay accepted from this instance's cache.
+        let ended = self.store.delete_session(&claims.sub, &claims.sid).await;
         self.cache.forget_session(&claims.sid);
+        ended?;
         Ok(())
     }
 
     /// Ends one of the user's own sessions by id; returns whether it existed.
     pub async fn end_one(&self, claims: &SessionClaims, sid: &SessionId) -> Result<bool, SessionError> {
-        let existed = self.store.delete_session(&claims.sub, sid).await?;
+        let existed = self.store.delete_session(&claims.sub, sid).await;
         self.cache.forget_session(sid);
-        Ok(existed)
+        Ok(existed?)
     }
 
     /// True when a second factor was used in this very session within `within` (the session
@@ -218,8 +221,8 @@ impl SessionService {
     /// Ends every session of `user` (logout everywhere, an admin's revocation, a block, "this
     /// wasn't me"); returns how many there were.
     pub async fn end_user(&self, user: &UserId) -> Result<usize, SessionError> {
-        let ended = self.store.delete_all_sessions(user).await?;
+        let ended = self.store.delete_all_sessions(user).await;
         self.cache.forget_user(user);
-        Ok(ended)
+        Ok(ended?)
     }
 }

@@ -1,5 +1,5 @@
-//! How the Redis store reaches Redis: one server or a Redis Cluster, over `redis://` or
-//! `rediss://` (TLS). [`RedisConnector`] builds connections; [`RedisConnection`] is one of
+//! How the Redis store reaches Redis: one server, the master a set of Redis Sentinels name,
+//! or a Redis Cluster, over `redis://` or `rediss://` (TLS). [`RedisConnector`] builds connections; [`RedisConnection`] is one of
 //! them, the same type in both modes, so every store method runs unchanged on either.
 
 use std::cell::RefCell;
@@ -12,7 +12,13 @@ use anyhow::Context;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisFuture, TlsCertificates, Value};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
+use redis::{
+    Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Role, TlsCertificates, TlsMode, Value,
+};
+
+use super::sentinel::{PinnedMaster, SentinelMaster};
 
 /// How long the shared connection waits to connect and for each answer. A store that does
 /// not answer in time counts as unavailable (503), never as a hung request.
@@ -31,6 +37,25 @@ pub enum RedisConnection {
     Cluster(ClusterConnection),
     /// The store's connection: see [`RedisConnection::bind_this_thread`].
     PerThread(Arc<PerThread>),
+    /// The master Redis Sentinels name, found again after a failover.
+    Sentinel(Arc<SentinelMaster>),
+    /// One connection to the master the Sentinels named when it was taken
+    /// ([`RedisConnection::pinned`]).
+    Pinned(PinnedMaster),
+}
+
+/// Whether a replica holds a connection's writes ([`RedisConnection::replication`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replication {
+    /// The master has no replica connected: there is nothing to wait for.
+    NoReplicas,
+    /// At least one replica acknowledged every write made so far on the connection.
+    Confirmed,
+    /// The master has replicas, but none acknowledged in time.
+    Unconfirmed {
+        /// Replicas connected to the master.
+        replicas: usize,
+    },
 }
 
 /// One connection for every thread, and one of its own for each thread bound to it.
@@ -84,6 +109,8 @@ impl ConnectionLike for RedisConnection {
                 let mut conn = p.current();
                 Box::pin(async move { conn.req_packed_command(cmd).await })
             }
+            Self::Sentinel(s) => Box::pin(async move { s.master().await?.req_packed_command(cmd).await }),
+            Self::Pinned(p) => p.req_packed_command(cmd),
         }
     }
 
@@ -100,6 +127,10 @@ impl ConnectionLike for RedisConnection {
                 let mut conn = p.current();
                 Box::pin(async move { conn.req_packed_commands(pipeline, offset, count).await })
             }
+            Self::Sentinel(s) => {
+                Box::pin(async move { s.master().await?.req_packed_commands(pipeline, offset, count).await })
+            }
+            Self::Pinned(p) => p.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -108,6 +139,92 @@ impl ConnectionLike for RedisConnection {
             Self::Single(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
             Self::PerThread(p) => p.shared.get_db(),
+            Self::Sentinel(s) => s.db(),
+            Self::Pinned(p) => p.get_db(),
+        }
+    }
+}
+
+impl RedisConnection {
+    /// This connection as it is now, for a write and the [`RedisConnection::replication`]
+    /// check that must follow it on the same connection (`WAIT` counts what the replicas
+    /// acknowledged of the writes made on its own connection). The calling thread's own
+    /// connection for the store's; for Sentinel, the connection to the current master, which
+    /// fails rather than move to a new master. A single server's connection reconnects by
+    /// itself and a cluster's is one connection per node, so both are returned as they are.
+    pub async fn pinned(&self) -> RedisResult<RedisConnection> {
+        let conn = match self {
+            Self::PerThread(p) => p.current(),
+            other => other.clone(),
+        };
+        Ok(match conn {
+            Self::Sentinel(s) => Self::Pinned(s.master().await?),
+            other => other,
+        })
+    }
+
+    /// Whether a replica holds the writes made so far on the master that owns `key`: asks
+    /// the master for its replicas (`ROLE`) and, when it has any, waits up to `timeout` for
+    /// one to acknowledge (`WAIT 1 <ms>`). Call it on a [`RedisConnection::pinned`]
+    /// connection, after the writes.
+    ///
+    /// `WAIT` counts the writes of its own connection. So that it counts every write the
+    /// master took before — the caller's, and an earlier one another connection made and no
+    /// replica confirmed (a request that answered 503, repeated) — a small write to `mark`
+    /// goes first, in the same round trip as `ROLE`: the replication stream is one ordered
+    /// log, and a replica that acknowledges the mark holds everything before it. In a
+    /// cluster, `ROLE` and `WAIT` go to the master of `key`'s slot and no mark is written
+    /// (it would live on another node): there `WAIT` confirms this connection's writes to
+    /// that node.
+    pub async fn replication(&mut self, key: &str, mark: &str, timeout: Duration) -> RedisResult<Replication> {
+        let role: Role = match self {
+            Self::Cluster(_) => self.on_master_of(key, redis::cmd("ROLE")).await?,
+            _ => {
+                let (role,): (Role,) = redis::pipe()
+                    .cmd("SET")
+                    .arg(mark)
+                    .arg(1)
+                    .arg("EX")
+                    .arg(3600)
+                    .ignore()
+                    .cmd("ROLE")
+                    .query_async(self)
+                    .await?;
+                role
+            }
+        };
+        let replicas = match role {
+            Role::Primary { replicas, .. } => replicas.len(),
+            _ => {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+                    "the server that took the write is not a master",
+                )));
+            }
+        };
+        if replicas == 0 {
+            return Ok(Replication::NoReplicas);
+        }
+        let mut wait = redis::cmd("WAIT");
+        // `WAIT 1 0` would wait for ever: at least one millisecond.
+        wait.arg(1).arg(timeout.as_millis().max(1) as u64);
+        let acknowledged: usize = self.on_master_of(key, wait).await?;
+        Ok(if acknowledged >= 1 { Replication::Confirmed } else { Replication::Unconfirmed { replicas } })
+    }
+
+    /// Runs a keyless command where `key` lives: on a cluster, the master of its slot.
+    async fn on_master_of<T: redis::FromRedisValue>(&mut self, key: &str, cmd: Cmd) -> RedisResult<T> {
+        match self {
+            Self::Cluster(c) => {
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+                    key,
+                    SlotAddr::Master,
+                )));
+                let value = c.route_command(cmd, route).await?;
+                Ok(redis::from_redis_value(value)?)
+            }
+            Self::PerThread(p) => Box::pin(p.current().on_master_of(key, cmd)).await,
+            other => cmd.query_async(other).await,
         }
     }
 }
@@ -123,12 +240,19 @@ pub struct RedisConnector {
     target: Target,
     /// `REDIS_CA_FILE`: PEM roots trusted for `rediss://` instead of the system's.
     ca_pem: Option<Vec<u8>>,
+    /// `REDIS_WAIT_TIMEOUT`: how long a critical write waits for a replica's acknowledgement.
+    wait_timeout: Duration,
 }
+
+/// How long a critical write waits for a replica's acknowledgement unless configured.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 enum Target {
     Single(Box<ConnectionInfo>),
     Cluster(Vec<ConnectionInfo>),
+    /// Sentinels and the name of the master they monitor.
+    Sentinel(Vec<ConnectionInfo>, String),
 }
 
 impl fmt::Debug for RedisConnector {
@@ -136,12 +260,16 @@ impl fmt::Debug for RedisConnector {
         // Node addresses only: URLs may carry passwords.
         let nodes: Vec<String> = match &self.target {
             Target::Single(info) => vec![info.addr().to_string()],
-            Target::Cluster(seeds) => seeds.iter().map(|info| info.addr().to_string()).collect(),
+            Target::Cluster(seeds) | Target::Sentinel(seeds, _) => {
+                seeds.iter().map(|info| info.addr().to_string()).collect()
+            }
         };
         f.debug_struct("RedisConnector")
             .field("cluster", &self.is_cluster())
             .field("nodes", &nodes)
+            .field("sentinel", &matches!(self.target, Target::Sentinel(..)))
             .field("private_ca", &self.ca_pem.is_some())
+            .field("wait_timeout", &self.wait_timeout)
             .finish()
     }
 }
@@ -151,7 +279,7 @@ impl RedisConnector {
     /// trust for `rediss://` instead of the system roots.
     pub fn single(url: &str, ca_pem: Option<Vec<u8>>) -> anyhow::Result<Self> {
         let info = url.into_connection_info().context("invalid Redis URL")?;
-        let connector = Self { target: Target::Single(Box::new(info)), ca_pem };
+        let connector = Self { target: Target::Single(Box::new(info)), ca_pem, wait_timeout: DEFAULT_WAIT_TIMEOUT };
         connector.single_client().context("invalid Redis URL")?;
         Ok(connector)
     }
@@ -164,9 +292,37 @@ impl RedisConnector {
             .map(|url| url.as_ref().into_connection_info())
             .collect::<Result<Vec<_>, _>>()
             .context("invalid Redis Cluster URL")?;
-        let connector = Self { target: Target::Cluster(seeds), ca_pem };
+        let connector = Self { target: Target::Cluster(seeds), ca_pem, wait_timeout: DEFAULT_WAIT_TIMEOUT };
         connector.cluster_client(Some(STORE_TIMEOUT)).context("invalid Redis Cluster URLs")?;
         Ok(connector)
+    }
+
+    /// The master that the Redis Sentinels at `sentinels` name `master`, followed through
+    /// failovers. Every URL must use the same scheme: with `rediss://` the master is reached
+    /// over TLS too. The user, password and database in the first URL are used for the
+    /// Sentinels and the master alike. `ca_pem` as for [`RedisConnector::single`].
+    pub fn sentinel<S: AsRef<str>>(sentinels: &[S], master: &str, ca_pem: Option<Vec<u8>>) -> anyhow::Result<Self> {
+        let sentinels = sentinels
+            .iter()
+            .map(|url| url.as_ref().into_connection_info())
+            .collect::<Result<Vec<_>, _>>()
+            .context("invalid Redis Sentinel URL")?;
+        anyhow::ensure!(!sentinels.is_empty(), "no Redis Sentinel URL");
+        let connector =
+            Self { target: Target::Sentinel(sentinels, master.to_owned()), ca_pem, wait_timeout: DEFAULT_WAIT_TIMEOUT };
+        connector.sentinel_client().context("invalid Redis Sentinel URLs")?;
+        Ok(connector)
+    }
+
+    /// Sets how long a critical write waits for a replica's acknowledgement (`WAIT`).
+    pub fn with_wait_timeout(mut self, timeout: Duration) -> Self {
+        self.wait_timeout = timeout;
+        self
+    }
+
+    /// How long a critical write waits for a replica's acknowledgement.
+    pub fn wait_timeout(&self) -> Duration {
+        self.wait_timeout
     }
 
     /// True for a Redis Cluster.
@@ -218,7 +374,36 @@ impl RedisConnector {
                 let client = self.cluster_client(response_timeout)?;
                 Ok(RedisConnection::Cluster(client.get_pending_async_connection_with_config(config)))
             }
+            Target::Sentinel(sentinels, _) => {
+                let db = sentinels[0].redis_settings().db();
+                let master = SentinelMaster::new(self.sentinel_client()?, response_timeout, db);
+                Ok(RedisConnection::Sentinel(Arc::new(master)))
+            }
         }
+    }
+
+    fn sentinel_client(&self) -> anyhow::Result<redis::sentinel::SentinelClient> {
+        let Target::Sentinel(sentinels, master) = &self.target else { anyhow::bail!("not a Sentinel connector") };
+        let first = &sentinels[0];
+        let tls = matches!(first.addr(), redis::ConnectionAddr::TcpTls { .. });
+        let addrs = sentinels.iter().map(|info| info.addr().clone());
+        let mut builder = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?
+            .set_client_to_redis_db(first.redis_settings().db());
+        let settings = first.redis_settings();
+        if let Some(user) = settings.username() {
+            builder = builder.set_client_to_redis_username(user).set_client_to_sentinel_username(user);
+        }
+        if let Some(password) = settings.password() {
+            builder = builder.set_client_to_redis_password(password).set_client_to_sentinel_password(password);
+        }
+        if tls {
+            builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
+            if let Some(certs) = self.tls_certificates() {
+                builder =
+                    builder.set_client_to_redis_certificates(certs.clone()).set_client_to_sentinel_certificates(certs);
+            }
+        }
+        Ok(builder.build()?)
     }
 
     fn tls_certificates(&self) -> Option<TlsCertificates> {

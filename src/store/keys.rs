@@ -54,6 +54,12 @@ impl Keys {
         format!("{}policy", self.prefix)
     }
 
+    /// Written just before a critical write's `WAIT`, so that the `WAIT` covers every write
+    /// the master took before it (see `RedisConnection::replication`). Holds nothing of use.
+    pub fn durability_mark(&self) -> String {
+        format!("{}durable", self.prefix)
+    }
+
     /// A pending second-factor step (hash: `data`, `tries`).
     pub fn pending(&self, id: &str) -> String {
         format!("{}{{p:{}}}:pending", self.prefix, id)

@@ -10,13 +10,14 @@ mod queue;
 mod records;
 mod redis;
 mod redis_queue;
+mod sentinel;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use connection::{RedisConnection, RedisConnector, STORE_TIMEOUT};
+pub use connection::{DEFAULT_WAIT_TIMEOUT, RedisConnection, RedisConnector, Replication, STORE_TIMEOUT};
 pub use keys::Keys;
 pub use memory::MemoryStore;
 pub use memory_queue::MemoryQueue;

@@ -4,6 +4,11 @@
 //! keys share a hash tag, see `keys.rs`); redis-rs routes such a script or MULTI to the node
 //! owning that slot. A non-atomic pipeline is also sent to one node, so commands on keys of
 //! different slots are sent separately instead (`append_event`).
+//!
+//! Critical writes — revocations (sessions, access tokens, clients, a block, a forgotten
+//! device), second-factor changes and policy changes — are confirmed by a replica before
+//! they count as done ([`RedisStore::durable`]): a failover must not bring back a session
+//! that was ended or a factor that was removed.
 
 use std::time::Duration;
 
@@ -14,7 +19,7 @@ use redis::AsyncCommands;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::connection::{RedisConnection, RedisConnector};
+use super::connection::{RedisConnection, RedisConnector, Replication};
 use super::memory::GENERATION_TTL;
 use super::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, PendingLogin, RateKey, Redemption, Report,
@@ -164,6 +169,27 @@ impl RedisStore {
     /// [`RedisConnector::dedicated_connection`] for `response_timeout`.
     pub fn dedicated_connection(&self, response_timeout: Option<Duration>) -> anyhow::Result<RedisConnection> {
         self.connector.dedicated_connection(response_timeout)
+    }
+
+    /// The connection a critical write and its [`RedisStore::durable`] check share.
+    async fn critical(&self) -> StoreResult<RedisConnection> {
+        self.conn.pinned().await.map_err(unavailable)
+    }
+
+    /// Confirms the critical writes made on `conn` (from [`RedisStore::critical`]; `key` is
+    /// one they wrote, to find the master that took them): when the master has replicas, one
+    /// must acknowledge them within `REDIS_WAIT_TIMEOUT`, or the store counts as unavailable
+    /// (503). The write is then on the master but not confirmed durable: a failover could
+    /// still undo it, so nothing tells the user it is done.
+    async fn durable(&self, conn: &mut RedisConnection, key: &str) -> StoreResult<()> {
+        let timeout = self.connector.wait_timeout();
+        match conn.replication(key, &self.keys.durability_mark(), timeout).await.map_err(unavailable)? {
+            Replication::NoReplicas | Replication::Confirmed => Ok(()),
+            Replication::Unconfirmed { replicas } => Err(StoreError::Unavailable(anyhow::anyhow!(
+                "no replica (of {replicas}) acknowledged a critical write within {} ms: not confirmed durable",
+                timeout.as_millis()
+            ))),
+        }
     }
 
     async fn run_attempt_script(
@@ -365,13 +391,16 @@ impl Store for RedisStore {
     }
 
     async fn delete_session(&self, user: &UserId, sid: &SessionId) -> StoreResult<bool> {
+        let key = self.keys.session(user, sid);
+        let mut conn = self.critical().await?;
         let (deleted, _): (usize, usize) = redis::pipe()
             .atomic()
-            .del(self.keys.session(user, sid))
+            .del(&key)
             .srem(self.keys.sessions(user), sid.as_str())
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        self.durable(&mut conn, &key).await?;
         Ok(deleted > 0)
     }
 
@@ -403,13 +432,16 @@ impl Store for RedisStore {
 
     async fn delete_all_sessions(&self, user: &UserId) -> StoreResult<usize> {
         let session_prefix = self.keys.session_prefix(user);
+        let index = self.keys.sessions(user);
+        let mut conn = self.critical().await?;
         let n: usize = self
             .delete_all_script
-            .key(self.keys.sessions(user))
+            .key(&index)
             .arg(session_prefix)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        self.durable(&mut conn, &index).await?;
         Ok(n)
     }
 
@@ -432,13 +464,18 @@ impl Store for RedisStore {
     }
 
     async fn put_policy(&self, policy: &SignInPolicy, only_if_absent: bool) -> StoreResult<()> {
+        let key = self.keys.policy();
         let mut cmd = redis::cmd("SET");
-        cmd.arg(self.keys.policy()).arg(to_json(policy)?);
+        cmd.arg(&key).arg(to_json(policy)?);
         if only_if_absent {
+            // Seeding the starting policy is not an admin's change: nothing to confirm.
             cmd.arg("NX");
+            let _: Option<String> = cmd.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
+            return Ok(());
         }
-        let _: Option<String> = cmd.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
-        Ok(())
+        let mut conn = self.critical().await?;
+        let _: Option<String> = cmd.query_async(&mut conn).await.map_err(unavailable)?;
+        self.durable(&mut conn, &key).await
     }
 
     async fn put_pending(&self, id: &str, pending: &PendingLogin, ttl: Duration) -> StoreResult<()> {
@@ -480,8 +517,10 @@ impl Store for RedisStore {
     }
 
     async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<()> {
-        let _: () = self.conn.clone().set(self.keys.factors(user), to_json(factors)?).await.map_err(unavailable)?;
-        Ok(())
+        let key = self.keys.factors(user);
+        let mut conn = self.critical().await?;
+        let _: () = conn.set(&key, to_json(factors)?).await.map_err(unavailable)?;
+        self.durable(&mut conn, &key).await
     }
 
     async fn use_totp_step(&self, user: &UserId, step: u64) -> StoreResult<bool> {
@@ -518,7 +557,9 @@ impl Store for RedisStore {
         if !hashes.is_empty() {
             pipe.sadd(&key, hashes);
         }
-        pipe.exec_async(&mut self.conn.clone()).await.map_err(unavailable)
+        let mut conn = self.critical().await?;
+        pipe.exec_async(&mut conn).await.map_err(unavailable)?;
+        self.durable(&mut conn, &key).await
     }
 
     async fn use_recovery_code(&self, user: &UserId, hash: &str) -> StoreResult<bool> {
@@ -614,8 +655,10 @@ impl Store for RedisStore {
     }
 
     async fn delete_access_grant(&self, id: &str) -> StoreResult<()> {
-        let _: usize = self.conn.clone().del(self.keys.access_token(id)).await.map_err(unavailable)?;
-        Ok(())
+        let key = self.keys.access_token(id);
+        let mut conn = self.critical().await?;
+        let _: usize = conn.del(&key).await.map_err(unavailable)?;
+        self.durable(&mut conn, &key).await
     }
 
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
@@ -625,13 +668,16 @@ impl Store for RedisStore {
 
     async fn put_client(&self, client: &Client) -> StoreResult<()> {
         // One MULTI on one slot (`{clients}`): a client is never listed without its record.
+        let key = self.keys.client(&client.id);
+        let mut conn = self.critical().await?;
         redis::pipe()
             .atomic()
-            .set(self.keys.client(&client.id), to_json(client)?)
+            .set(&key, to_json(client)?)
             .sadd(self.keys.clients(), &client.id)
-            .exec_async(&mut self.conn.clone())
+            .exec_async(&mut conn)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        self.durable(&mut conn, &key).await
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<Client>> {
@@ -649,13 +695,16 @@ impl Store for RedisStore {
 
     async fn delete_client(&self, id: &str) -> StoreResult<bool> {
         // One MULTI on one slot (`{clients}`), as in put_client.
+        let key = self.keys.client(id);
+        let mut conn = self.critical().await?;
         let (deleted, _): (usize, usize) = redis::pipe()
             .atomic()
-            .del(self.keys.client(id))
+            .del(&key)
             .srem(self.keys.clients(), id)
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        self.durable(&mut conn, &key).await?;
         Ok(deleted == 1)
     }
 
@@ -673,8 +722,11 @@ impl Store for RedisStore {
     }
 
     async fn put_user(&self, _lookup: &str, user: &User) -> StoreResult<()> {
-        let _: () = self.conn.clone().set(self.keys.user(&user.id), to_json(user)?).await.map_err(unavailable)?;
-        Ok(())
+        // Critical: a block (`blocked`) must survive a failover.
+        let key = self.keys.user(&user.id);
+        let mut conn = self.critical().await?;
+        let _: () = conn.set(&key, to_json(user)?).await.map_err(unavailable)?;
+        self.durable(&mut conn, &key).await
     }
 
     async fn append_event(&self, event: &AuditEvent) -> StoreResult<()> {
@@ -736,8 +788,10 @@ impl Store for RedisStore {
     }
 
     async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()> {
-        let _: usize = self.conn.clone().srem(self.keys.devices(user), device).await.map_err(unavailable)?;
-        Ok(())
+        let key = self.keys.devices(user);
+        let mut conn = self.critical().await?;
+        let _: usize = conn.srem(&key, device).await.map_err(unavailable)?;
+        self.durable(&mut conn, &key).await
     }
 
     async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()> {

@@ -217,3 +217,46 @@ fn an_admin_webhook_needs_a_public_https_url_and_a_long_secret_in_production() {
         .expect_err("a webhook without a secret was accepted");
     assert!(err.mentions("ADMIN_WEBHOOK_SECRET"), "{err}");
 }
+
+#[test]
+fn sentinels_are_chosen_with_redis_sentinel_urls_and_need_the_master_name() {
+    let settings = load_owned(&production(&[
+        ("REDIS_URL", ""),
+        ("REDIS_SENTINEL_URLS", "redis://10.0.0.1:26379, redis://10.0.0.2:26379,redis://10.0.0.3:26379"),
+        ("REDIS_SENTINEL_MASTER", "mymaster"),
+        ("REDIS_WAIT_TIMEOUT", "250ms"),
+    ]))
+    .expect("a Sentinel configuration was refused");
+    assert_eq!(settings.redis_wait_timeout, std::time::Duration::from_millis(250));
+    match settings.store {
+        latchkey::config::StoreSettings::Sentinel { urls, master, ca_pem } => {
+            assert_eq!((urls.len(), master.as_str()), (3, "mymaster"));
+            assert!(ca_pem.is_none());
+        }
+        other => panic!("expected Sentinels, got {other:?}"),
+    }
+    // Without the master's name, together with REDIS_URL, or with mixed schemes: refused,
+    // naming the variable.
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[("REDIS_URL", ""), ("REDIS_SENTINEL_URLS", "redis://10.0.0.1:26379")], "REDIS_SENTINEL_MASTER"),
+        (&[("REDIS_SENTINEL_URLS", "redis://10.0.0.1:26379"), ("REDIS_SENTINEL_MASTER", "m")], "REDIS_SENTINEL_URLS"),
+        (
+            &[
+                ("REDIS_URL", ""),
+                ("REDIS_SENTINEL_URLS", "redis://10.0.0.1:26379,rediss://10.0.0.2:26379"),
+                ("REDIS_SENTINEL_MASTER", "m"),
+            ],
+            "REDIS_SENTINEL_URLS",
+        ),
+        (&[("REDIS_SENTINEL_MASTER", "m")], "REDIS_SENTINEL_MASTER"),
+    ];
+    for (overrides, var) in cases {
+        let err = load_owned(&production(overrides)).expect_err("a bad Sentinel configuration was accepted");
+        assert!(err.mentions(var), "{var} not named: {err}");
+    }
+    // `WAIT 1 0` would wait for ever, and a wait must end before the store's answer timeout.
+    for bad in ["0ms", "2s", "soon"] {
+        let err = load_owned(&production(&[("REDIS_WAIT_TIMEOUT", bad)])).expect_err("a bad REDIS_WAIT_TIMEOUT");
+        assert!(err.mentions("REDIS_WAIT_TIMEOUT"), "{err}");
+    }
+}

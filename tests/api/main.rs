@@ -19,6 +19,7 @@ mod outbox;
 mod outbox_contract;
 mod second_factor;
 mod second_factor_sms;
+mod sentinel;
 mod session_cache;
 mod session_jwt;
 mod store_contract;

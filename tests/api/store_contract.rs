@@ -1,5 +1,6 @@
-//! The store contract: the same checks against the memory store, a real Redis, and a real
-//! Redis Cluster of three masters.
+//! The store contract: the same checks against the memory store, a real Redis, a real
+//! Redis Cluster of three masters, and the master three real Sentinels name (with a replica,
+//! so every critical write waits for its acknowledgement).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +38,18 @@ fn cluster_stores() -> Pair {
     (open(), open())
 }
 
+fn sentinel_stores() -> Pair {
+    init_process();
+    let prefix = format!("contract:{}:", latchkey::crypto::random_token::<9>().unwrap());
+    let urls = crate::helpers::sentinel::shared_sentinel_urls();
+    let open = || -> Arc<dyn Store> {
+        let urls: Vec<&str> = urls.split(',').collect();
+        let connector = RedisConnector::sentinel(&urls, crate::helpers::sentinel::MASTER_NAME, None).unwrap();
+        Arc::new(RedisStore::new(connector, Keys::new(prefix.clone())).unwrap())
+    };
+    (open(), open())
+}
+
 fn memory_stores() -> Pair {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     (store.clone(), store)
@@ -53,6 +66,9 @@ macro_rules! contract {
         }
         mod cluster {
             $(#[tokio::test] async fn $name() { super::$name(super::cluster_stores()).await; })*
+        }
+        mod sentinel {
+            $(#[tokio::test] async fn $name() { super::$name(super::sentinel_stores()).await; })*
         }
     };
 }

@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod redis;
 pub mod redis_process;
+pub mod sentinel;
 pub mod smtp;
 pub mod tls;
 
