@@ -160,7 +160,7 @@ impl Application {
         let production = env == crate::config::AppEnv::Production;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
         let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone(), session_cache_ttl));
-        let policy = Arc::new(PolicySource::new(store.clone(), policy).await);
+        let policy = Arc::new(PolicySource::new(store.clone(), policy, metrics.clone()).await);
         let limiter = Arc::new(RateLimiter::new(store.clone(), keyring.clone(), policy.clone(), metrics.clone()));
         let site = public_url.host_str().unwrap_or("latchkey").to_owned();
         let sms_sender = build_sender(&sms.provider)?;

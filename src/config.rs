@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::crypto::SecretKey;
 use crate::domain::{CrossDevice, Email, SignInPolicy};
-use crate::domain::{LimitedAction, RateLimits};
+use crate::domain::{LimitParseError, LimitedAction, RateLimits};
 use crate::mail::Brand;
 use crate::mfa::sms::{SmsSettings, parse_sms_settings};
 use crate::oidc::ClientRegistry;
@@ -704,9 +704,16 @@ impl Reader<'_> {
             let default = action.default_limit();
             let raw = self.get(action.variable());
             if let Some(raw) = raw {
-                match raw.parse() {
+                match raw.parse::<crate::domain::Limit>() {
+                    Ok(limit) if limit.max == 0 || limit.window.as_secs() > 86_400 => self.problem(
+                        action.variable(),
+                        format!("`{raw}`: at least 1 per window, and a window of at most 1d"),
+                    ),
                     Ok(limit) => limits.set(action, limit),
-                    Err(()) => self.problem(
+                    Err(LimitParseError::WindowTooShort) => {
+                        self.problem(action.variable(), format!("`{raw}` {}", LimitParseError::WindowTooShort))
+                    }
+                    Err(LimitParseError::Malformed) => self.problem(
                         action.variable(),
                         format!("`{raw}` is not a limit like {}/{}m", default.max, default.window.as_secs() / 60),
                     ),

@@ -117,11 +117,13 @@ pub async fn put_policy(
     if !missing.is_empty() {
         return Ok(HttpResponse::BadRequest().json(serde_json::json!({ "error": "invalid_policy", "fields": missing })));
     }
-    let policy: SignInPolicy = match serde_json::from_value(value) {
+    let policy = match SignInPolicy::from_json(&body) {
         Ok(policy) => policy,
         Err(e) => {
-            return Ok(HttpResponse::BadRequest()
-                .json(serde_json::json!({ "error": "invalid_policy", "message": e.to_string() })));
+            let field = if e.field == "." { "policy".to_owned() } else { e.field.clone() };
+            return Ok(HttpResponse::BadRequest().json(serde_json::json!({
+                "error": "invalid_policy", "message": e.to_string(), "fields": { field: e.message }
+            })));
         }
     };
     match state.admin.update_policy(policy).await {

@@ -15,6 +15,7 @@ mod login_flow;
 mod oidc;
 mod outbox;
 mod outbox_contract;
+mod policy_unreadable;
 mod second_factor;
 mod second_factor_sms;
 mod session_cache;
