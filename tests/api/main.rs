@@ -16,6 +16,7 @@ mod oidc;
 mod outbox;
 mod outbox_contract;
 mod policy_unreadable;
+mod rerouted_addresses;
 mod second_factor;
 mod second_factor_sms;
 mod session_cache;
