@@ -3,8 +3,11 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use actix_web::ResponseError;
+
 use super::account::current_session;
 use super::csrf;
+use super::input::{ApiQuery, BadInput, is_stream_id};
 use crate::admin::PolicyError;
 use crate::app::AppState;
 use crate::audit::EventKind;
@@ -141,8 +144,9 @@ pub async fn put_policy(
     }
 }
 
-fn email_param(raw: &str) -> Result<Email, ApiError> {
-    Email::parse(raw).map_err(|e| AppError::BadRequest(e.to_string()).into())
+/// The address in a path or query parameter; a bad one is a 400 naming the parameter.
+fn email_param(name: &str, raw: &str) -> Result<Email, ApiError> {
+    Email::parse(raw).map_err(|e| AppError::BadRequest(format!("{name}: {e}")).into())
 }
 
 fn not_found() -> ApiError {
@@ -156,7 +160,8 @@ pub async fn get_user(
     email: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
-    let report = state.admin.user(&email_param(&email)?).await.map_err(AppError::from)?.ok_or_else(not_found)?;
+    let report =
+        state.admin.user(&email_param("email", &email)?).await.map_err(AppError::from)?.ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -167,7 +172,7 @@ pub async fn revoke_sessions(
     email: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    let email = email_param(&email)?;
+    let email = email_param("email", &email)?;
     let (user, n) = state.admin.revoke_sessions(&email).await.map_err(AppError::from)?.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), "admin revoked a user's sessions");
     record(&state, &req, &admin, Some(&user), "revoke-sessions").await;
@@ -183,7 +188,8 @@ pub async fn reset_second_factor(
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
     let by_token = matches!(admin, Admin::Token);
-    let user = state.admin.reset_second_factor(&email_param(&email)?, by_token).await.map_err(AppError::from)?;
+    let user =
+        state.admin.reset_second_factor(&email_param("email", &email)?, by_token).await.map_err(AppError::from)?;
     let user = user.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), "admin reset a user's second factor");
     record(&state, &req, &admin, Some(&user), "reset-second-factor").await;
@@ -203,7 +209,7 @@ pub async fn set_blocked(
         "unblock" => false,
         _ => return Err(not_found()),
     };
-    let user = state.admin.set_blocked(&email_param(&email)?, blocked).await.map_err(AppError::from)?;
+    let user = state.admin.set_blocked(&email_param("email", &email)?, blocked).await.map_err(AppError::from)?;
     let user = user.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), blocked, "admin changed a user's block");
     record(&state, &req, &admin, Some(&user), &action).await;
@@ -227,14 +233,18 @@ pub struct AuditQuery {
 pub async fn audit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    q: web::Query<AuditQuery>,
+    q: ApiQuery<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    if q.before.as_deref().is_some_and(|before| !is_stream_id(before)) {
+        let bad = BadInput::new("query", "before", "is not an event id as `next` gives them (like 1700000000000-0)");
+        return Ok(bad.error_response());
+    }
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let wanted = |e: &crate::audit::AuditEvent| q.kind.as_deref().is_none_or(|k| e.kind.name() == k);
     let (events, next) = match &q.user {
         Some(email) => {
-            let events = state.admin.user_events(&email_param(email)?, 100).await.map_err(AppError::from)?;
+            let events = state.admin.user_events(&email_param("user", email)?, 100).await.map_err(AppError::from)?;
             (events.into_iter().filter(wanted).take(limit).collect::<Vec<_>>(), None)
         }
         None => {

@@ -1,10 +1,11 @@
 //! The outbox, for admins: `GET /api/v1/admin/outbox` (counts and dead letters) and
 //! `POST /api/v1/admin/outbox/dead/{id}/retry` (send a dead letter again).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::{Deserialize, Serialize};
 
 use super::admin::{record, require_admin};
+use super::input::{ApiQuery, BadInput, is_stream_id};
 use crate::app::AppState;
 use crate::error::{ApiError, AppError};
 use crate::store::DeadLetter;
@@ -39,7 +40,7 @@ impl From<DeadLetter> for DeadView {
 pub async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
-    q: web::Query<OutboxQuery>,
+    q: ApiQuery<OutboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
@@ -61,6 +62,9 @@ pub async fn retry(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
+    if !is_stream_id(&id) {
+        return Ok(BadInput::new("path", "id", "is not a dead letter id (like 1700000000000-0)").error_response());
+    }
     if !state.admin.retry_dead_letter(&id).await.map_err(AppError::from)? {
         return Err(AppError::NotFound.into());
     }

@@ -1,6 +1,7 @@
 //! Integration tests: the real service over HTTP, a real Redis, a real SMTP server.
 
 mod admin;
+mod admin_input;
 mod attack_jwt;
 mod attack_signin;
 mod audit;
