@@ -155,6 +155,7 @@ impl Application {
             shutdown_timeout,
             session_cache_ttl,
             brand,
+            webhook_proxy,
             ..
         } = settings;
         let production = env == crate::config::AppEnv::Production;
@@ -184,7 +185,7 @@ impl Application {
             brand: brand.clone(),
             site,
             sms: sms_sender,
-            webhooks: WebhookSender::new(clock.clone(), production)?,
+            webhooks: WebhookSender::new(clock.clone(), production, webhook_proxy.as_ref().map(|p| p.expose_secret()))?,
         };
         // An instance with OUTBOX_WORKER=false only queues; the instances that deliver take it.
         let outbox_worker = if outbox_settings.deliver {

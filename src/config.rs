@@ -128,6 +128,9 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// `SESSION_CACHE_TTL`: how long an accepted session is taken on trust (0: never).
     pub session_cache_ttl: Duration,
+    /// `WEBHOOK_PROXY`: the one proxy webhook deliveries go through; may hold credentials.
+    /// Unset: none (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` are never used for webhooks).
+    pub webhook_proxy: Option<SecretString>,
     /// Things that work but should not reach production (generated keys …), to be logged.
     pub warnings: Vec<String>,
 }
@@ -284,6 +287,7 @@ impl Settings {
             r.duration("SHUTDOWN_TIMEOUT", "30s", Duration::from_secs(1), Duration::from_secs(600)).unwrap_or_default();
         let session_cache_ttl =
             r.duration("SESSION_CACHE_TTL", "1s", Duration::ZERO, Duration::from_secs(10)).unwrap_or_default();
+        let webhook_proxy = r.webhook_proxy();
 
         match (bind_addr, public_url, mail_from, secret_key, jwt_keys, link_ttl, session_ttl, sms) {
             (
@@ -319,6 +323,7 @@ impl Settings {
                 outbox,
                 shutdown_timeout,
                 session_cache_ttl,
+                webhook_proxy,
                 warnings: r.warnings,
             }),
             _ => Err(ConfigError { problems: r.problems }),
@@ -386,6 +391,20 @@ impl Reader<'_> {
                 default
             }
         }
+    }
+
+    /// `WEBHOOK_PROXY`: an `http://` or `https://` proxy URL with a host (credentials allowed,
+    /// never echoed).
+    fn webhook_proxy(&mut self) -> Option<SecretString> {
+        let raw = self.get("WEBHOOK_PROXY")?;
+        let usable = Url::parse(&raw).is_ok_and(|url| {
+            matches!(url.scheme(), "http" | "https") && url.host().is_some() && reqwest::Proxy::all(url).is_ok()
+        });
+        if !usable {
+            self.problem("WEBHOOK_PROXY", "must be a proxy URL like http://proxy.internal:3128 (http or https)");
+            return None;
+        }
+        Some(SecretString::from(raw))
     }
 
     fn outbox(&mut self) -> OutboxSettings {

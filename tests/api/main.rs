@@ -25,3 +25,4 @@ mod session_jwt;
 mod store_contract;
 mod tls;
 mod ux;
+mod webhook_egress;
