@@ -13,6 +13,7 @@ mod instances;
 mod key_rotation;
 mod links;
 mod login_flow;
+mod malformed_input;
 mod oidc;
 mod outbox;
 mod outbox_contract;
