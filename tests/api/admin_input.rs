@@ -41,14 +41,17 @@ async fn malformed_admin_query_and_path_parameters_are_a_400_naming_the_paramete
         (Method::GET, "/audit?limit=-1", "limit"),
         (Method::GET, "/audit?user=not-an-address", "user"),
         (Method::GET, "/outbox?limit=lots", "limit"),
-        (Method::POST, "/outbox/dead/zzz/retry", "id"),
-        (Method::POST, "/outbox/dead/99999999999999999999999-0/retry", "id"),
         (Method::GET, "/users/not-an-address", "email"),
         (Method::POST, "/users/a%25b@example.com/revoke-sessions", "email"),
         (Method::DELETE, "/users/@example.com/second-factor", "email"),
         (Method::POST, "/users/x@-bad-/block", "email"),
     ] {
         assert_names(path, &call(&app, method, path, None).await, field);
+    }
+    // Dead-letter ids are opaque: one that is no store's id is no letter (404), never a 5xx.
+    for id in ["zzz", "99999999999999999999999-0", "1-99999999999999999999999", "-", "1-0"] {
+        let (status, body) = call(&app, Method::POST, &format!("/outbox/dead/{id}/retry"), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {body}");
     }
     // Well-formed ones still work.
     assert_eq!(call(&app, Method::GET, "/audit?before=1-0&limit=5", None).await.0, StatusCode::OK);
