@@ -91,3 +91,20 @@ async fn a_type_error_in_a_policy_or_client_field_is_a_400_naming_the_field() {
         assert_names(field, &call(&app, Method::PUT, "/clients/app", Some(&draft)).await, field);
     }
 }
+
+#[tokio::test]
+async fn malformed_input_to_the_admin_pages_is_a_400_naming_the_field() {
+    let app = spawn_admin_app().await;
+    crate::malformed_input::admin_browser(&app).await;
+    let page = app.get("/admin/users?email=not-an-address").await;
+    assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+    assert!(page.text().await.unwrap().contains("email: That does not look like an email address"));
+    let csrf = app.csrf_token().await;
+    let acted = app.post_form("/admin/users/block", &[("csrf", &csrf), ("email", "a%b@example.com")]).await;
+    assert_eq!(acted.status(), StatusCode::BAD_REQUEST);
+    assert!(acted.text().await.unwrap().contains("email: Addresses with %"));
+    let twice = app.post_form("/admin/policy", &[("csrf", &csrf), ("csrf", &csrf), ("link_ttl_minutes", "15")]).await;
+    assert_eq!(twice.status(), StatusCode::BAD_REQUEST);
+    let html = twice.text().await.unwrap();
+    assert!(html.contains("duplicate field") && html.contains("csrf"), "{html}");
+}

@@ -230,7 +230,7 @@ fn header_sets() -> Vec<Vec<(&'static str, String)>> {
 }
 
 /// The admin's browser: signed in with an authenticator app.
-async fn admin_browser(app: &TestApp) {
+pub(crate) async fn admin_browser(app: &TestApp) {
     let token = app.request_token("boss@example.com").await;
     app.post_verify(&token).await;
     let html = app.get("/login/2fa").await.text().await.unwrap();
