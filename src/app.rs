@@ -163,12 +163,13 @@ impl Application {
             session_cache_ttl,
             brand,
             ipv6_prefix,
+            webhook_proxy,
             ..
         } = settings;
         let production = env == crate::config::AppEnv::Production;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
         let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone(), session_cache_ttl));
-        let policy = Arc::new(PolicySource::new(store.clone(), policy).await);
+        let policy = Arc::new(PolicySource::new(store.clone(), policy, metrics.clone()).await);
         let limiter = Arc::new(
             RateLimiter::new(store.clone(), keyring.clone(), policy.clone(), metrics.clone())
                 .counting_ipv6_by(ipv6_prefix),
@@ -197,7 +198,7 @@ impl Application {
             brand: brand.clone(),
             site,
             sms: sms_sender,
-            webhooks: WebhookSender::new(clock.clone(), production)?,
+            webhooks: WebhookSender::new(clock.clone(), production, webhook_proxy.as_ref().map(|p| p.expose_secret()))?,
         };
         // An instance with OUTBOX_WORKER=false only queues; the instances that deliver take it.
         let outbox_worker = if outbox_settings.deliver {
@@ -289,38 +290,37 @@ impl Application {
         };
         let public_metrics = metrics_server.is_none();
         let port = listener.local_addr()?.port();
-        let server =
-            HttpServer::new(move || {
-                // Runs on each HTTP worker's thread as it starts: the worker's store commands
-                // go through a Redis connection driven on its own thread.
-                if let Some(conn) = &per_worker {
-                    conn.bind_this_thread();
-                }
-                App::new()
-                    .wrap(ErrorHandlers::new().default_handler(crate::error::localize_error_page))
-                    .wrap(security_headers(production))
-                    .wrap(TracingLogger::<RequestSpan>::new())
-                    .app_data(state.clone())
-                    .app_data(
-                        web::FormConfig::default()
-                            .limit(MAX_BODY)
-                            .error_handler(|e, _| AppError::BadRequest(form_error(&e)).into()),
-                    )
-                    .app_data(
-                        web::JsonConfig::default()
-                            .limit(MAX_BODY)
-                            .error_handler(|e, _| crate::error::ApiError(AppError::BadRequest(e.to_string())).into()),
-                    )
-                    .app_data(web::QueryConfig::default().error_handler(|_, _| {
-                        AppError::BadRequest("The address has a malformed query.".to_owned()).into()
-                    }))
-                    .app_data(web::PayloadConfig::new(MAX_BODY))
-                    .configure(|cfg| routes(cfg, public_metrics))
-            })
-            .listen(listener)?
-            .shutdown_timeout(shutdown_timeout.as_secs().max(1))
-            .disable_signals()
-            .run();
+        let server = HttpServer::new(move || {
+            // Runs on each HTTP worker's thread as it starts: the worker's store commands
+            // go through a Redis connection driven on its own thread.
+            if let Some(conn) = &per_worker {
+                conn.bind_this_thread();
+            }
+            App::new()
+                .wrap(ErrorHandlers::new().default_handler(crate::error::localize_error_page))
+                .wrap(security_headers(production))
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .app_data(state.clone())
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(MAX_BODY)
+                        .error_handler(|e, _| AppError::BadRequest(form_error(&e)).into()),
+                )
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(MAX_BODY)
+                        .error_handler(|e, _| crate::error::ApiError(AppError::BadRequest(e.to_string())).into()),
+                )
+                .app_data(
+                    web::QueryConfig::default().error_handler(|e, _| AppError::BadRequest(query_error(&e)).into()),
+                )
+                .app_data(web::PayloadConfig::new(MAX_BODY))
+                .configure(|cfg| routes(cfg, public_metrics))
+        })
+        .listen(listener)?
+        .shutdown_timeout(shutdown_timeout.as_secs().max(1))
+        .disable_signals()
+        .run();
         Ok(Self { port, server, metrics_server, outbox_worker, shutdown_timeout })
     }
 
@@ -480,6 +480,16 @@ fn form_error(e: &actix_web::error::UrlencodedError) -> String {
     match e {
         UrlencodedError::Overflow { .. } => "The form is too large.".to_owned(),
         UrlencodedError::ContentType => "The form was not sent as a web form.".to_owned(),
+        // serde's message names the field (`missing field `csrf``, `duplicate field `code``).
+        UrlencodedError::Parse(e) => format!("The form could not be read: {e}."),
         _ => "The form could not be read.".to_owned(),
+    }
+}
+
+/// A person-readable reason a query string was refused, naming the parameter where serde can.
+fn query_error(e: &actix_web::error::QueryPayloadError) -> String {
+    match e {
+        actix_web::error::QueryPayloadError::Deserialize(e) => format!("The address has a malformed query: {e}."),
+        _ => "The address has a malformed query.".to_owned(),
     }
 }

@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::crypto::SecretKey;
 use crate::domain::{CrossDevice, Email, SignInPolicy};
-use crate::domain::{LimitedAction, RateLimits};
+use crate::domain::{LimitParseError, LimitedAction, RateLimits};
 use crate::mail::Brand;
 use crate::mfa::sms::{SmsSettings, parse_sms_settings};
 use crate::oidc::ClientRegistry;
@@ -147,6 +147,9 @@ pub struct Settings {
     /// `RATE_LIMIT_IPV6_PREFIX`: IPv6 clients are counted by this many leading bits (IPv4 by
     /// the whole address).
     pub ipv6_prefix: u8,
+    /// `WEBHOOK_PROXY`: the one proxy webhook deliveries go through; may hold credentials.
+    /// Unset: none (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` are never used for webhooks).
+    pub webhook_proxy: Option<SecretString>,
     /// Things that work but should not reach production (generated keys …), to be logged.
     pub warnings: Vec<String>,
 }
@@ -310,6 +313,7 @@ impl Settings {
         let session_cache_ttl =
             r.duration("SESSION_CACHE_TTL", "1s", Duration::ZERO, Duration::from_secs(10)).unwrap_or_default();
         let ipv6_prefix = r.ipv6_prefix();
+        let webhook_proxy = r.webhook_proxy();
 
         match (bind_addr, public_url, mail_from, secret_key, jwt_keys, link_ttl, session_ttl, sms) {
             (
@@ -348,6 +352,7 @@ impl Settings {
                 shutdown_timeout,
                 session_cache_ttl,
                 ipv6_prefix,
+                webhook_proxy,
                 warnings: r.warnings,
             }),
             _ => Err(ConfigError { problems: r.problems }),
@@ -415,6 +420,20 @@ impl Reader<'_> {
                 default
             }
         }
+    }
+
+    /// `WEBHOOK_PROXY`: an `http://` or `https://` proxy URL with a host (credentials allowed,
+    /// never echoed).
+    fn webhook_proxy(&mut self) -> Option<SecretString> {
+        let raw = self.get("WEBHOOK_PROXY")?;
+        let usable = Url::parse(&raw).is_ok_and(|url| {
+            matches!(url.scheme(), "http" | "https") && url.host().is_some() && reqwest::Proxy::all(url).is_ok()
+        });
+        if !usable {
+            self.problem("WEBHOOK_PROXY", "must be a proxy URL like http://proxy.internal:3128 (http or https)");
+            return None;
+        }
+        Some(SecretString::from(raw))
     }
 
     fn outbox(&mut self) -> OutboxSettings {
@@ -778,9 +797,16 @@ impl Reader<'_> {
             let default = action.default_limit();
             let raw = self.get(action.variable());
             if let Some(raw) = raw {
-                match raw.parse() {
+                match raw.parse::<crate::domain::Limit>() {
+                    Ok(limit) if limit.max == 0 || limit.window.as_secs() > 86_400 => self.problem(
+                        action.variable(),
+                        format!("`{raw}`: at least 1 per window, and a window of at most 1d"),
+                    ),
                     Ok(limit) => limits.set(action, limit),
-                    Err(()) => self.problem(
+                    Err(LimitParseError::WindowTooShort) => {
+                        self.problem(action.variable(), format!("`{raw}` {}", LimitParseError::WindowTooShort))
+                    }
+                    Err(LimitParseError::Malformed) => self.problem(
                         action.variable(),
                         format!("`{raw}` is not a limit like {}/{}m", default.max, default.window.as_secs() / 60),
                     ),

@@ -285,6 +285,8 @@ catalogue! {
     email_forbidden_character,
     /// Email: not an address.
     email_malformed,
+    /// Email: `%`, `!` or an encoded word in the local part.
+    email_routing_character,
     /// Mail subject.
     mail_subject,
     /// Mail greeting.
@@ -562,6 +564,7 @@ pub static EN: Messages = Messages {
     email_too_long: "That address is too long.",
     email_forbidden_character: "That address contains characters that are not allowed.",
     email_malformed: "That does not look like an email address (name@example.com).",
+    email_routing_character: "Addresses with %, ! or =?…?= before the @ are not accepted: some mail servers would deliver them elsewhere.",
     mail_subject: "Your sign-in link",
     mail_hello: "Hello,",
     mail_use_button: "Use this button to sign in to {0}:",
@@ -748,6 +751,7 @@ pub static DE: Messages = Messages {
     email_too_long: "Diese Adresse ist zu lang.",
     email_forbidden_character: "Diese Adresse enthält unzulässige Zeichen.",
     email_malformed: "Das sieht nicht wie eine E-Mail-Adresse aus (name@example.com).",
+    email_routing_character: "Adressen mit %, ! oder =?…?= vor dem @ werden nicht angenommen: manche Mailserver würden sie anderswohin zustellen.",
     mail_subject: "Ihr Anmeldelink",
     mail_hello: "Hallo,",
     mail_use_button: "Mit diesem Knopf melden Sie sich bei {0} an:",

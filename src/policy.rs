@@ -5,7 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::domain::SignInPolicy;
+use crate::audit::Metrics;
+use crate::domain::{PolicyFieldError, SignInPolicy};
 use crate::store::{Store, StoreError};
 
 /// How long an instance trusts its copy of the policy.
@@ -14,17 +15,18 @@ pub const REFRESH: Duration = Duration::from_secs(2);
 /// Reads the policy through a short cache.
 pub struct PolicySource {
     store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
     fallback: SignInPolicy,
     cached: Mutex<Option<(Instant, SignInPolicy)>>,
 }
 
 impl PolicySource {
     /// A source over `store`; `starting` is written to the store if it holds no policy yet.
-    pub async fn new(store: Arc<dyn Store>, starting: SignInPolicy) -> Self {
+    pub async fn new(store: Arc<dyn Store>, starting: SignInPolicy, metrics: Arc<Metrics>) -> Self {
         if let Err(e) = store.put_policy(&starting, true).await {
             tracing::warn!(error = %e, "could not seed the policy; will read it once the store answers");
         }
-        Self { store, fallback: starting, cached: Mutex::new(None) }
+        Self { store, metrics, fallback: starting, cached: Mutex::new(None) }
     }
 
     /// Replaces the policy (an admin's change): every instance sees it within [`REFRESH`].
@@ -37,18 +39,58 @@ impl PolicySource {
     /// The policy in force. Fails closed when the store cannot be read and nothing is cached.
     pub async fn current(&self) -> Result<SignInPolicy, StoreError> {
         let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some((_, policy)) = cached.filter(|(at, _)| at.elapsed() < REFRESH) {
-            return Ok(policy);
+        if let Some((_, policy)) = cached.as_ref().filter(|(at, _)| at.elapsed() < REFRESH) {
+            return Ok(policy.clone());
         }
-        let policy = match self.store.get_policy().await? {
-            Some(policy) => policy,
-            None => {
+        let policy = match self.store.get_policy().await {
+            Ok(Some(policy)) => policy,
+            Ok(None) => {
                 // The store lost it (flush, new Redis): put the starting policy back.
                 self.store.put_policy(&self.fallback, true).await?;
                 self.fallback.clone()
             }
+            // A policy this instance cannot read (a rollback, a bad write by hand or by an older
+            // version): keep the last good one rather than fail every request that needs it.
+            Err(StoreError::Corrupt(e)) => self.keep_last_good(cached.map(|(_, p)| p), &e),
+            Err(e) => return Err(e),
         };
         *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), policy.clone()));
         Ok(policy)
     }
+
+    /// The policy to go on with when the stored one cannot be read: the last good one (or the
+    /// starting one). Logs the field at fault and counts it (`latchkey_policy_unreadable_total`).
+    fn keep_last_good(&self, last: Option<SignInPolicy>, e: &anyhow::Error) -> SignInPolicy {
+        let fault = e.downcast_ref::<PolicyFieldError>();
+        let field = fault.map_or("?", |f| f.field.as_str());
+        let reason = fault.map_or_else(|| format!("{e:#}"), |f| f.message.clone());
+        let kept = last.unwrap_or_else(|| self.fallback.clone());
+        tracing::error!(
+            field,
+            reason = %reason,
+            kept_version = kept.version,
+            "the stored policy cannot be read; keeping the last good one until it is fixed (PUT /api/v1/admin/policy)"
+        );
+        self.metrics.inc("policy_unreadable", &format!("field=\"{}\"", metric_field(field)));
+        kept
+    }
+}
+
+/// A policy field as a metrics label: a top-level field name, or `other` (the label's values
+/// stay few whatever the store holds).
+fn metric_field(path: &str) -> &'static str {
+    const FIELDS: [&str; 10] = [
+        "version",
+        "link_ttl_secs",
+        "session_ttl_secs",
+        "cross_device",
+        "supersede",
+        "second_factor",
+        "methods",
+        "signup_allow",
+        "new_device_notice",
+        "rate_limits",
+    ];
+    let top = path.split(['.', '[']).next().unwrap_or_default();
+    FIELDS.into_iter().find(|f| *f == top).unwrap_or("other")
 }

@@ -30,6 +30,13 @@ pub enum EmailError {
     /// Not of the form `name@example.com`.
     #[error("That does not look like an email address (name@example.com).")]
     Malformed,
+    /// A local part with `%`, `!` or an encoded word (`=?…?=`): some relays route on them
+    /// (`a%b@relay`, `host!user`, a decoded header), sending the mail somewhere other than the
+    /// domain after the `@` — which is the domain `SIGNUP_ALLOW` checks.
+    #[error(
+        "Addresses with %, ! or =?…?= before the @ are not accepted: some mail servers would deliver them elsewhere."
+    )]
+    RoutingCharacter,
 }
 
 impl Email {
@@ -51,6 +58,9 @@ impl Email {
             return Err(EmailError::Malformed);
         }
         let (local, domain) = input.rsplit_once('@').ok_or(EmailError::Malformed)?;
+        if routes_elsewhere(local) {
+            return Err(EmailError::RoutingCharacter);
+        }
         if !is_dot_atom(local) {
             return Err(EmailError::Malformed);
         }
@@ -102,6 +112,13 @@ fn is_dot_atom(local: &str) -> bool {
         && local
             .split('.')
             .all(|run| !run.is_empty() && run.chars().all(|c| c.is_ascii_alphanumeric() || SPECIALS.contains(c)))
+}
+
+/// True for a local part some relays read as a route rather than a mailbox: `%` (the
+/// "percent hack", `user%other.host@relay`), `!` (UUCP bang paths) and RFC 2047 encoded words
+/// (`=?charset?…?=`, which a relay or client may decode into another address).
+fn routes_elsewhere(local: &str) -> bool {
+    local.contains(['%', '!']) || local.contains("=?")
 }
 
 /// A public host name: two or more letter-digit-hyphen labels, the last alphabetic (or an IDN
@@ -193,6 +210,24 @@ mod tests {
         for bad in ["Jane <jane@example.com>", "\"a\"@b.com", "no-at-sign", "a@", "@b.com", "a@localhost", "a@b@c.com"]
         {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn local_parts_that_relays_reroute_are_refused() {
+        for bad in [
+            "victim%evil.example@allowed.example",
+            "evil.example!victim@allowed.example",
+            "=?utf-8?q?victim=40evil.example?=@allowed.example",
+            "=?x?b?dmljdGlt?=@allowed.example",
+            "a!b@example.com",
+            "100%@example.com",
+        ] {
+            assert_eq!(Email::parse(bad), Err(EmailError::RoutingCharacter), "{bad:?}");
+        }
+        // `=` alone and other atext stay allowed.
+        for good in ["a=b@example.com", "x?y@example.com", "first.last+tag@example.com", "o'brien@example.ie"] {
+            assert!(Email::parse(good).is_ok(), "{good:?} refused");
         }
     }
 

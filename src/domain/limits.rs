@@ -122,12 +122,27 @@ pub struct Limit {
     pub window: Duration,
 }
 
+/// Why a `count/window` limit was refused; the message is safe to show to an administrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LimitParseError {
+    /// Not `count/window`.
+    #[error("is not a limit like 5/15m (a count, `/`, and a window such as 30s, 15m, 1h, 1d)")]
+    Malformed,
+    /// A window shorter than a second, or not a whole number of seconds: counters expire in
+    /// whole seconds, and a zero-second window would stop every limited route.
+    #[error("has a window under 1s or not in whole seconds; use at least 1s")]
+    WindowTooShort,
+}
+
 impl FromStr for Limit {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        let (max, window) = s.split_once('/').ok_or(())?;
-        let max = max.trim().parse().map_err(|_| ())?;
-        let window = parse_duration(window).filter(|w| !w.is_zero()).ok_or(())?;
+    type Err = LimitParseError;
+    fn from_str(s: &str) -> Result<Self, LimitParseError> {
+        let (max, window) = s.split_once('/').ok_or(LimitParseError::Malformed)?;
+        let max = max.trim().parse().map_err(|_| LimitParseError::Malformed)?;
+        let window = parse_duration(window).ok_or(LimitParseError::Malformed)?;
+        if window < Duration::from_secs(1) || window.subsec_nanos() != 0 {
+            return Err(LimitParseError::WindowTooShort);
+        }
         Ok(Self { max, window })
     }
 }
@@ -177,7 +192,7 @@ impl TryFrom<BTreeMap<String, String>> for RateLimits {
                 .into_iter()
                 .find(|a| a.name() == name)
                 .ok_or_else(|| format!("`{name}` is not a limited action"))?;
-            let limit = value.parse().map_err(|()| format!("`{value}` for {name} is not a limit like 5/15m"))?;
+            let limit = value.parse().map_err(|e: LimitParseError| format!("{name}: `{value}` {e}"))?;
             limits.set(action, limit);
         }
         Ok(limits)
@@ -195,6 +210,18 @@ mod tests {
         for bad in ["5", "5/", "/15m", "x/15m", "5/15", "5/0s"] {
             assert!(bad.parse::<Limit>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn windows_under_a_second_or_between_seconds_are_refused() {
+        for bad in ["3/500ms", "5/0ms", "5/999ms", "5/1500ms", "5/0s", "5/0m"] {
+            assert_eq!(bad.parse::<Limit>(), Err(LimitParseError::WindowTooShort), "{bad:?}");
+        }
+        assert_eq!("5/1000ms".parse(), Ok(Limit { max: 5, window: Duration::from_secs(1) }));
+        assert_eq!("5/1s".parse(), Ok(Limit { max: 5, window: Duration::from_secs(1) }));
+        // What is stored reads back the same.
+        let limit: Limit = "7/2000ms".parse().unwrap();
+        assert_eq!(limit.to_string().parse(), Ok(limit));
     }
 
     #[test]

@@ -169,7 +169,7 @@ impl SignInPolicy {
         }
         for action in super::LimitedAction::ALL {
             let limit = self.rate_limits.get(action);
-            if limit.max == 0 || limit.window.as_secs() > 86_400 {
+            if limit.max == 0 || limit.window.as_secs() > 86_400 || limit.window.as_secs() == 0 {
                 problems.push((
                     "rate_limits",
                     format!("{}: at least 1 per window, and a window of at most 1d", action.name()),
@@ -207,6 +207,51 @@ impl SignInPolicy {
     }
 }
 
+/// A policy document that could not be read, with the field at fault (`rate_limits`,
+/// `link_ttl_secs`, … or `.` for the document as a whole).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("policy field `{field}`: {message}")]
+pub struct PolicyFieldError {
+    /// The field, as a path (`methods.totp`).
+    pub field: String,
+    /// What is wrong with it, without the document's text.
+    pub message: String,
+}
+
+impl SignInPolicy {
+    /// Reads a policy from JSON, naming the field at fault on a type or value error.
+    pub fn from_json(raw: &[u8]) -> Result<Self, PolicyFieldError> {
+        let mut de = serde_json::Deserializer::from_slice(raw);
+        let policy: Self = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| PolicyFieldError { field: e.path().to_string(), message: without_position(e.inner()) })?;
+        de.end().map_err(|e| PolicyFieldError { field: ".".to_owned(), message: without_position(&e) })?;
+        Ok(policy)
+    }
+
+    /// Reads a policy as the store holds it: it must parse and pass [`SignInPolicy::validate`],
+    /// or it is not applied (the first bad field is named).
+    pub fn from_stored(raw: &str) -> Result<Self, PolicyFieldError> {
+        let policy = Self::from_json(raw.as_bytes())?;
+        match policy.validate() {
+            Ok(()) => Ok(policy),
+            Err(problems) => {
+                let (field, message) = problems.into_iter().next().unwrap_or(("policy", String::new()));
+                Err(PolicyFieldError { field: field.to_owned(), message })
+            }
+        }
+    }
+}
+
+/// A serde_json error's message without " at line … column …" (the position means nothing to
+/// the reader of a field name).
+pub fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) if e.line() > 0 => text[..at].to_owned(),
+        _ => text,
+    }
+}
+
 impl Default for SignInPolicy {
     fn default() -> Self {
         Self {
@@ -221,5 +266,44 @@ impl Default for SignInPolicy {
             new_device_notice: true,
             rate_limits: super::RateLimits::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(field: &str, value: serde_json::Value) -> Vec<u8> {
+        let mut doc = serde_json::to_value(SignInPolicy::default()).unwrap();
+        doc[field] = value;
+        serde_json::to_vec(&doc).unwrap()
+    }
+
+    #[test]
+    fn a_type_or_value_error_names_its_field() {
+        let e = SignInPolicy::from_json(&with("link_ttl_secs", (-5).into())).unwrap_err();
+        assert_eq!(e.field, "link_ttl_secs", "{e}");
+        assert!(!e.message.contains("line"), "{e}");
+        let e =
+            SignInPolicy::from_json(&with("rate_limits", serde_json::json!({"login-email": "3/500ms"}))).unwrap_err();
+        assert_eq!(e.field, "rate_limits", "{e}");
+        assert!(e.message.contains("login-email") && e.message.contains("1s"), "{e}");
+        let e = SignInPolicy::from_json(&with("methods", serde_json::json!({"totp": "yes", "sms": true}))).unwrap_err();
+        assert_eq!(e.field, "methods.totp", "{e}");
+        let e = SignInPolicy::from_json(&with("surprise", 1.into())).unwrap_err();
+        assert!(e.field.contains("surprise") || e.message.contains("surprise"), "{e}");
+    }
+
+    #[test]
+    fn a_stored_policy_that_parses_but_breaks_a_bound_is_not_read() {
+        let e = SignInPolicy::from_stored(&String::from_utf8(with("link_ttl_secs", 5.into())).unwrap()).unwrap_err();
+        assert_eq!(e.field, "link_ttl_secs");
+        let e = SignInPolicy::from_stored(
+            &String::from_utf8(with("rate_limits", serde_json::json!({"login-ip": "3/0s"}))).unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "rate_limits");
+        let good = serde_json::to_string(&SignInPolicy::default()).unwrap();
+        assert_eq!(SignInPolicy::from_stored(&good), Ok(SignInPolicy::default()));
     }
 }

@@ -257,19 +257,30 @@ impl Client {
     }
 }
 
-/// A webhook target: in production https, and not this machine or another internal address
-/// (deliveries also resolve names to public addresses only).
-pub(crate) fn check_webhook_url(raw: &str, production: bool) -> Result<(), &'static str> {
+/// A webhook target: in production https, and not this machine or another internal address —
+/// no IP literal in an IANA special-purpose range, no local or single-label name; nowhere a
+/// trailing-dot name (deliveries also resolve names to public addresses only).
+pub(crate) fn check_webhook_url(raw: &str, production: bool) -> Result<(), String> {
     check_redirect_uri(raw, production)?;
     let url = Url::parse(raw).map_err(|_| "not an absolute URI")?;
-    let internal = match url.host() {
-        Some(url::Host::Ipv4(ip)) => !crate::webhooks::is_public(ip.into()),
-        Some(url::Host::Ipv6(ip)) => !crate::webhooks::is_public(ip.into()),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => true,
+    let special = match url.host() {
+        Some(url::Host::Ipv4(ip)) => crate::webhooks::special_range(ip.into()),
+        Some(url::Host::Ipv6(ip)) => crate::webhooks::special_range(ip.into()),
+        Some(url::Host::Domain(d)) => {
+            if let Some(reason) = crate::webhooks::refused_host_name(d, production) {
+                return Err(reason.to_owned());
+            }
+            None
+        }
+        None => return Err("needs a host".to_owned()),
     };
-    if production && (url.scheme() != "https" || internal) {
-        return Err("must be https:// to a public host in production");
+    if production && url.scheme() != "https" {
+        return Err("must be https:// to a public host in production".to_owned());
+    }
+    if let Some(range) = special.filter(|_| production) {
+        return Err(format!(
+            "must be a public host in production, not an address in a special-purpose range ({range})"
+        ));
     }
     Ok(())
 }

@@ -3,8 +3,11 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use actix_web::ResponseError;
+
 use super::account::current_session;
 use super::csrf;
+use super::input::{ApiQuery, BadInput, is_stream_id};
 use crate::admin::PolicyError;
 use crate::app::AppState;
 use crate::audit::EventKind;
@@ -117,11 +120,13 @@ pub async fn put_policy(
     if !missing.is_empty() {
         return Ok(HttpResponse::BadRequest().json(serde_json::json!({ "error": "invalid_policy", "fields": missing })));
     }
-    let policy: SignInPolicy = match serde_json::from_value(value) {
+    let policy = match SignInPolicy::from_json(&body) {
         Ok(policy) => policy,
         Err(e) => {
-            return Ok(HttpResponse::BadRequest()
-                .json(serde_json::json!({ "error": "invalid_policy", "message": e.to_string() })));
+            let field = if e.field == "." { "policy".to_owned() } else { e.field.clone() };
+            return Ok(HttpResponse::BadRequest().json(serde_json::json!({
+                "error": "invalid_policy", "message": e.to_string(), "fields": { field: e.message }
+            })));
         }
     };
     match state.admin.update_policy(policy).await {
@@ -139,8 +144,9 @@ pub async fn put_policy(
     }
 }
 
-fn email_param(raw: &str) -> Result<Email, ApiError> {
-    Email::parse(raw).map_err(|e| AppError::BadRequest(e.to_string()).into())
+/// The address in a path or query parameter; a bad one is a 400 naming the parameter.
+fn email_param(name: &str, raw: &str) -> Result<Email, ApiError> {
+    Email::parse(raw).map_err(|e| AppError::BadRequest(format!("{name}: {e}")).into())
 }
 
 fn not_found() -> ApiError {
@@ -154,7 +160,8 @@ pub async fn get_user(
     email: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
-    let report = state.admin.user(&email_param(&email)?).await.map_err(AppError::from)?.ok_or_else(not_found)?;
+    let report =
+        state.admin.user(&email_param("email", &email)?).await.map_err(AppError::from)?.ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -165,7 +172,7 @@ pub async fn revoke_sessions(
     email: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    let email = email_param(&email)?;
+    let email = email_param("email", &email)?;
     let (user, n) = state.admin.revoke_sessions(&email).await.map_err(AppError::from)?.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), "admin revoked a user's sessions");
     record(&state, &req, &admin, Some(&user), "revoke-sessions").await;
@@ -181,11 +188,12 @@ pub async fn reset_second_factor(
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
     let by_token = matches!(admin, Admin::Token);
-    let user = state.admin.reset_second_factor(&email_param(&email)?, by_token).await.map_err(AppError::from)?;
+    let user =
+        state.admin.reset_second_factor(&email_param("email", &email)?, by_token).await.map_err(AppError::from)?;
     let user = user.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), "admin reset a user's second factor");
     record(&state, &req, &admin, Some(&user), "reset-second-factor").await;
-    crate::routes::account_confirm::announce_reset(&req, &state, &user, &email_param(&email)?).await?;
+    crate::routes::account_confirm::announce_reset(&req, &state, &user, &email_param("email", &email)?).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "second_factor": "removed" })))
 }
 
@@ -202,7 +210,7 @@ pub async fn set_blocked(
         "unblock" => false,
         _ => return Err(not_found()),
     };
-    let user = state.admin.set_blocked(&email_param(&email)?, blocked).await.map_err(AppError::from)?;
+    let user = state.admin.set_blocked(&email_param("email", &email)?, blocked).await.map_err(AppError::from)?;
     let user = user.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), blocked, "admin changed a user's block");
     record(&state, &req, &admin, Some(&user), &action).await;
@@ -226,14 +234,18 @@ pub struct AuditQuery {
 pub async fn audit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    q: web::Query<AuditQuery>,
+    q: ApiQuery<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    if q.before.as_deref().is_some_and(|before| !is_stream_id(before)) {
+        let bad = BadInput::new("query", "before", "is not an event id as `next` gives them (like 1700000000000-0)");
+        return Ok(bad.error_response());
+    }
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let wanted = |e: &crate::audit::AuditEvent| q.kind.as_deref().is_none_or(|k| e.kind.name() == k);
     let (events, next) = match &q.user {
         Some(email) => {
-            let events = state.admin.user_events(&email_param(email)?, 100).await.map_err(AppError::from)?;
+            let events = state.admin.user_events(&email_param("user", email)?, 100).await.map_err(AppError::from)?;
             (events.into_iter().filter(wanted).take(limit).collect::<Vec<_>>(), None)
         }
         None => {

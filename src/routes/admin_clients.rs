@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::admin::{record, require_admin};
+use super::input::{BadInput, parse_json};
 use crate::app::AppState;
 use crate::error::{ApiError, AppError};
 use crate::oidc::registry::{ClientDraft, ClientError};
@@ -26,8 +27,16 @@ fn answer(e: ClientError) -> Result<HttpResponse, ApiError> {
     Ok(status.json(body))
 }
 
-fn bad_draft(e: &serde_json::Error) -> HttpResponse {
-    HttpResponse::BadRequest().json(serde_json::json!({ "error": "invalid_client", "problems": [e.to_string()] }))
+fn bad_draft(e: &BadInput) -> HttpResponse {
+    let mut body = e.body("invalid_client");
+    body["problems"] = serde_json::json!([e.to_string()]);
+    HttpResponse::BadRequest().json(body)
+}
+
+/// The body as a client draft: JSON, every bad field named.
+fn draft(req: &HttpRequest, body: &[u8]) -> Result<ClientDraft, Box<HttpResponse>> {
+    super::admin::json_body(req, body)?;
+    parse_json(body).map_err(|e| Box::new(bad_draft(&e)))
 }
 
 /// `GET /api/v1/admin/clients`.
@@ -41,9 +50,8 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 /// (shown this once).
 pub async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    let draft: ClientDraft = match super::admin::json_body(&req, &body).map(serde_json::from_value) {
-        Ok(Ok(draft)) => draft,
-        Ok(Err(e)) => return Ok(bad_draft(&e)),
+    let draft = match draft(&req, &body) {
+        Ok(draft) => draft,
         Err(response) => return Ok(*response),
     };
     match state.oidc.create_client(draft).await {
@@ -63,9 +71,8 @@ pub async fn update(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    let draft: ClientDraft = match super::admin::json_body(&req, &body).map(serde_json::from_value) {
-        Ok(Ok(draft)) => draft,
-        Ok(Err(e)) => return Ok(bad_draft(&e)),
+    let draft = match draft(&req, &body) {
+        Ok(draft) => draft,
         Err(response) => return Ok(*response),
     };
     match state.oidc.update_client(&id, draft).await {

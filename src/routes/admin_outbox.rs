@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::admin::{record, require_admin};
+use super::input::ApiQuery;
 use crate::app::AppState;
 use crate::error::{ApiError, AppError};
 use crate::store::DeadLetter;
@@ -39,7 +40,7 @@ impl From<DeadLetter> for DeadView {
 pub async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
-    q: web::Query<OutboxQuery>,
+    q: ApiQuery<OutboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
@@ -54,7 +55,8 @@ pub async fn show(
     })))
 }
 
-/// `POST /api/v1/admin/outbox/dead/{id}/retry`: 200 when requeued, 404 when no such letter.
+/// `POST /api/v1/admin/outbox/dead/{id}/retry`: 200 when requeued, 404 when no such letter
+/// (ids are opaque: one that is not a store's id is no letter).
 pub async fn retry(
     req: HttpRequest,
     state: web::Data<AppState>,

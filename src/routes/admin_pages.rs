@@ -241,7 +241,7 @@ pub async fn user(
     if let Err(away) = admin_session(&req, &state).await? {
         return Ok(away);
     }
-    let email = Email::parse(&query.email).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let email = Email::parse(&query.email).map_err(|e| AppError::BadRequest(format!("email: {e}")))?;
     render_user(&req, &state, &email, None).await
 }
 
@@ -257,7 +257,7 @@ pub async fn act(
         Ok(admin) => admin,
         Err(away) => return Ok(away),
     };
-    let email = Email::parse(&form.email).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let email = Email::parse(&form.email).map_err(|e| AppError::BadRequest(format!("email: {e}")))?;
     let (user, notice) = match action.as_str() {
         "revoke" => {
             let (user, n) = state.admin.revoke_sessions(&email).await?.ok_or(AppError::NotFound)?;

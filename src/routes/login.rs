@@ -133,5 +133,6 @@ pub fn email_problem(t: &Messages, problem: &EmailError) -> &'static str {
         EmailError::TooLong => t.email_too_long,
         EmailError::ForbiddenCharacter => t.email_forbidden_character,
         EmailError::Malformed => t.email_malformed,
+        EmailError::RoutingCharacter => t.email_routing_character,
     }
 }

@@ -11,6 +11,7 @@ pub mod api;
 pub mod client;
 pub mod cookies;
 pub mod csrf;
+pub mod input;
 pub mod login;
 pub mod mfa_errors;
 pub mod oidc;

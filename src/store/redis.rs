@@ -460,7 +460,8 @@ impl Store for RedisStore {
 
     async fn get_policy(&self) -> StoreResult<Option<SignInPolicy>> {
         let raw: Option<String> = self.conn.clone().get(self.keys.policy()).await.map_err(unavailable)?;
-        raw.as_deref().map(from_json).transpose()
+        // The field at fault travels as the error's source, for the log and the metric.
+        raw.as_deref().map(SignInPolicy::from_stored).transpose().map_err(|e| StoreError::Corrupt(e.into()))
     }
 
     async fn put_policy(&self, policy: &SignInPolicy, only_if_absent: bool) -> StoreResult<()> {

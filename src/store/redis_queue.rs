@@ -308,9 +308,10 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> OutboxStore for RedisQue
 
 impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisQueue<C> {
     async fn dead_letter(&self, handle: &str) -> StoreResult<Option<DeadLetter>> {
-        // Stream ids are `<ms>-<seq>`; anything else is not one of ours.
+        // Stream ids are `<ms>-<seq>`, each a u64 (Redis refuses larger ones with an error);
+        // anything else is not one of ours.
         let plausible = handle.split_once('-').is_some_and(|(a, b)| {
-            !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+            [a, b].iter().all(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) && n.parse::<u64>().is_ok())
         });
         if !plausible {
             return Ok(None);

@@ -1,6 +1,7 @@
 //! Integration tests: the real service over HTTP, a real Redis, a real SMTP server.
 
 mod admin;
+mod admin_input;
 mod attack_jwt;
 mod attack_limits;
 mod attack_signin;
@@ -14,9 +15,12 @@ mod instances;
 mod key_rotation;
 mod links;
 mod login_flow;
+mod malformed_input;
 mod oidc;
 mod outbox;
 mod outbox_contract;
+mod policy_unreadable;
+mod rerouted_addresses;
 mod second_factor;
 mod second_factor_sms;
 mod sentinel;
@@ -25,3 +29,4 @@ mod session_jwt;
 mod store_contract;
 mod tls;
 mod ux;
+mod webhook_egress;
