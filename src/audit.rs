@@ -42,6 +42,8 @@ pub enum EventKind {
     SessionsRevoked,
     /// An administrator changed something.
     AdminAction,
+    /// A sign-in stopped: the account has a kind of second factor whose data the store lacks.
+    FactorMissing,
 }
 
 impl EventKind {
@@ -73,6 +75,7 @@ impl EventKind {
             Self::SessionEnded => "session_ended",
             Self::SessionsRevoked => "sessions_revoked",
             Self::AdminAction => "admin_action",
+            Self::FactorMissing => "factor_missing",
         }
     }
 }

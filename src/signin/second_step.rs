@@ -62,7 +62,17 @@ impl SignIn {
         if policy.second_factor == SecondFactorPolicy::Off && !admin {
             return self.start(&user, return_to, origin, &["email"]).await.map(|s| SignInOutcome::Done(Box::new(s)));
         }
-        let has_factor = self.second.factors(&user.id).await?.any();
+        let factors = self.second.factors(&user.id).await?;
+        let missing = user.factor_kinds.missing_from(&factors);
+        if !missing.is_empty() {
+            // The record says the account has these factors, the store has lost their data:
+            // never a session with fewer factors than the person set up.
+            let detail = format!("missing: {}", missing.join(" "));
+            tracing::error!(user = %user.id, missing = ?missing, "a second factor's data is missing; sign-in stopped");
+            self.audit.record(EventKind::FactorMissing, Some(&user.id), &origin, &detail).await;
+            return Err(SignInError::FactorMissing);
+        }
+        let has_factor = factors.any();
         let must_enroll = !has_factor && (policy.second_factor == SecondFactorPolicy::Required || admin);
         if !has_factor && !must_enroll {
             return self.start(&user, return_to, origin, &["email"]).await.map(|s| SignInOutcome::Done(Box::new(s)));
@@ -181,6 +191,7 @@ impl SignIn {
         amr: &[&str],
     ) -> Result<SignedIn, SignInError> {
         let ttl = self.policy.current().await?.session_ttl();
+        self.policy.guard().check_fresh().await?;
         let session =
             self.sessions.start(user, amr.iter().map(|m| (*m).to_owned()).collect(), origin.clone(), ttl).await?;
         self.audit.record(EventKind::SessionIssued, Some(&user.id), &origin, &amr.join(" ")).await;

@@ -379,6 +379,7 @@ async fn second_factor_steps_and_sms_codes_count_their_tries((store, other): Pai
         email: Email::parse("step@example.com").unwrap(),
         created_at: Utc::now(),
         blocked: false,
+        factor_kinds: Default::default(),
     };
     let pending = PendingLogin {
         user: user.clone(),
