@@ -23,6 +23,14 @@ fn data_dir() -> PathBuf {
 
 /// Builds (does not run) a production instance on `redis`, with `extra` settings.
 async fn build_production(redis: &RedisProcess, extra: &[(&str, &str)]) -> anyhow::Result<Application> {
+    let mut vars = vec![("REDIS_URL", redis.url())];
+    vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    build_production_with(&vars).await
+}
+
+/// Builds (does not run) a production instance with `extra` settings (the store among them).
+async fn build_production_with(extra: &[(&str, &str)]) -> anyhow::Result<Application> {
     init_process();
     let (key, _) = crate::helpers::jwt_key_file();
     let mut vars: std::collections::HashMap<String, String> = [
@@ -39,7 +47,6 @@ async fn build_production(redis: &RedisProcess, extra: &[(&str, &str)]) -> anyho
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    vars.insert("REDIS_URL".into(), redis.url());
     for (k, v) in extra {
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
@@ -114,4 +121,14 @@ async fn readyz_names_a_setting_changed_at_run_time_and_managed_redis_is_taken_o
     let plain = RedisProcess::start().await;
     build_production(&plain, &[("REDIS_DURABILITY", "managed")]).await.expect("REDIS_DURABILITY=managed refused");
     assert!(captured_logs().contains("REDIS_DURABILITY=managed: Redis persistence and eviction are not checked"));
+}
+
+#[tokio::test]
+async fn production_asks_every_node_of_a_cluster() {
+    let urls = crate::helpers::cluster_urls().join(",");
+    // The test cluster's nodes keep nothing on disk.
+    let err = build_production_with(&[("REDIS_CLUSTER_URLS", &urls)]).await.err().expect("a volatile cluster accepted");
+    let message = format!("{err:#}");
+    let nodes = message.lines().filter(|l| l.contains("appendonly on 127.0.0.1:")).count();
+    assert!(nodes >= 3, "not every node was named:\n{message}");
 }
