@@ -86,6 +86,7 @@ impl SignIn {
     /// The step waiting for this browser.
     pub async fn second_step(&self, cookie: Option<&str>) -> Result<SecondStep, SignInError> {
         let cookie = cookie.ok_or(SignInError::NoPendingStep)?;
+        self.policy.guard().check().await?;
         let pending = self.store.get_pending(&self.pending_id(cookie)).await?.ok_or(SignInError::NoPendingStep)?;
         let factors = self.second.factors(&pending.user.id).await?;
         let recovery_left = self.second.recovery_left(&pending.user.id).await?;
@@ -98,6 +99,8 @@ impl SignIn {
     /// [`MAX_SECOND_FACTOR_TRIES`] before it is checked; a TOTP code is accepted once.
     pub async fn verify_second_factor(&self, cookie: Option<&str>, proof: Proof<'_>) -> Result<SignedIn, SignInError> {
         let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
+        // Before a try is spent: a store that cannot vouch for its data gets no guess at all.
+        self.policy.guard().check().await?;
         let (pending, tries) =
             self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
         let user = &pending.user.id;
@@ -130,6 +133,7 @@ impl SignIn {
     /// Texts a sign-in code to the user's verified phone; returns the masked number.
     pub async fn send_sms_code(&self, cookie: Option<&str>, origin: &RequestOrigin) -> Result<String, SignInError> {
         let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
+        self.policy.guard().check().await?;
         let pending = self.store.get_pending(&id).await?.ok_or(SignInError::NoPendingStep)?;
         if !self.policy.current().await?.methods.sms {
             return Err(MfaError::SmsDisabled.into());
@@ -155,6 +159,7 @@ impl SignIn {
         code: &str,
     ) -> Result<(SignedIn, Vec<RecoveryCode>), SignInError> {
         let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
+        self.policy.guard().check().await?;
         let (pending, tries) =
             self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
         // Only a step that must enroll may, and only while the account still has no factor.

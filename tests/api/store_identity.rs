@@ -66,6 +66,14 @@ async fn after_a_flushall_nobody_signs_in_and_nothing_is_written_until_an_operat
     app.sign_in("flushed@example.com").await;
     let (token, _) = crate::helpers::request(&app, "pending@example.com").await;
     app.clear_cookies();
+    // Someone with an authenticator app is at the second step when the store goes.
+    app.sign_in("second@example.com").await;
+    enroll_totp(&app).await;
+    app.clear_cookies();
+    let link = app.request_token("second@example.com").await;
+    assert_eq!(app.post_verify(&link).await.status(), StatusCode::SEE_OTHER);
+    assert!(app.cookie("__Host-pending").is_some());
+    let mails = app.mail.received().len();
 
     let mut conn = redis.connection().await;
     let _: () = ::redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
@@ -73,7 +81,13 @@ async fn after_a_flushall_nobody_signs_in_and_nothing_is_written_until_an_operat
     // account or issues a session, tested below); the refusals are checked past that.
     tokio::time::sleep(latchkey::policy::REFRESH + Duration::from_millis(100)).await;
 
-    // The same process, no restart: sign-ins, redemptions and admin changes get 503.
+    // The same process, no restart: sign-ins, second-factor steps, redemptions and admin
+    // changes get 503.
+    let csrf = app.csrf_token().await;
+    let step = app.post_form("/login/2fa", &[("csrf", &csrf), ("code", "123456")]).await;
+    assert_eq!(step.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.get("/login/2fa").await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    app.clear_cookies();
     let login = app.post_login("flushed@example.com").await;
     assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(app.post_verify(&token).await.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -88,7 +102,7 @@ async fn after_a_flushall_nobody_signs_in_and_nothing_is_written_until_an_operat
     let policy = app.client.put(format!("{}/api/v1/admin/policy", app.address)).bearer_auth(ADMIN_TOKEN);
     let policy = policy.json(&serde_json::json!({})).send().await.unwrap();
     assert_eq!(policy.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(app.mail.received().len(), 2, "a mail went out from the wiped store");
+    assert_eq!(app.mail.received().len(), mails, "a mail went out from the wiped store");
     // Nothing was written: no policy re-seeded, no account, no link, no rate-limit counter
     // (the outbox worker recreates its empty queue, which holds nothing of anyone's).
     let written: Vec<String> = keys_of(&redis, &app).await.into_iter().filter(|k| !k.contains("{outbox}")).collect();
