@@ -132,3 +132,21 @@ async fn production_asks_every_node_of_a_cluster() {
     let nodes = message.lines().filter(|l| l.contains("appendonly on 127.0.0.1:")).count();
     assert!(nodes >= 3, "not every node was named:\n{message}");
 }
+
+#[tokio::test]
+async fn a_redis_that_refuses_config_get_stops_production_until_the_operator_declares_it_managed() {
+    // An ACL user without CONFIG, as managed Redis services give.
+    let redis = RedisProcess::start_with(
+        None,
+        "--save '' --appendonly no --user latchkey on '>pw' '~*' '&*' '+@all' '-config'",
+    )
+    .await;
+    let url = redis.url().replacen("redis://", "redis://latchkey:pw@", 1);
+    let err = build_production_with(&[("REDIS_URL", &url)]).await.err().expect("an unchecked Redis accepted");
+    let message = format!("{err:#}");
+    assert!(message.contains("CONFIG GET") && message.contains("REDIS_DURABILITY=managed"), "{message}");
+    assert!(!message.contains("pw@"), "the Redis password reached the message: {message}");
+    build_production_with(&[("REDIS_URL", &url), ("REDIS_DURABILITY", "managed")])
+        .await
+        .expect("a declared managed Redis refused");
+}
