@@ -23,20 +23,6 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         tracing::warn!(error = %e, "readiness check failed");
         return unavailable(serde_json::json!({ "status": "unavailable", "store": "unreachable" }));
     }
-    let trust = match state.guard.refresh().await {
-        Ok(trust) => trust,
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            return unavailable(serde_json::json!({ "status": "unavailable", "store": "unreachable" }));
-        }
-    };
-    if !matches!(trust, Trust::Trusted { .. }) {
-        return unavailable(serde_json::json!({
-            "status": "unavailable",
-            "store": trust.name(),
-            "reason": trust.explain(),
-        }));
-    }
     if let Some(conn) = &state.durability {
         match check_durability(conn).await {
             Ok(problems) if problems.is_empty() => {}
@@ -54,6 +40,20 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 return unavailable(serde_json::json!({ "status": "unavailable", "store": "unreachable" }));
             }
         }
+    }
+    let trust = match state.guard.refresh().await {
+        Ok(trust) => trust,
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            return unavailable(serde_json::json!({ "status": "unavailable", "store": "unreachable" }));
+        }
+    };
+    if !matches!(trust, Trust::Trusted { .. }) {
+        return unavailable(serde_json::json!({
+            "status": "unavailable",
+            "store": trust.name(),
+            "reason": trust.explain(),
+        }));
     }
     HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "store": "trusted" }))
 }

@@ -30,10 +30,10 @@ pub async fn check_durability(conn: &RedisConnection) -> redis::RedisResult<Vec<
     cmd.arg("GET").arg("appendonly").arg("appendfsync").arg("maxmemory-policy");
     let answers = match conn.on_every_node(&cmd).await {
         Ok(answers) => answers,
-        Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() => {
-            return Err(e);
-        }
-        // NOPERM (an ACL), an unknown or renamed command (managed Redis): nothing to read.
+        // Only Redis itself saying no — NOPERM (an ACL), an unknown or renamed command (a
+        // managed Redis) — means the settings cannot be read; anything else (a connection
+        // refused, a timeout, a cluster not yet reachable) is Redis not answering.
+        Err(e) if e.code().is_none() => return Err(e),
         Err(e) => {
             return Ok(vec![DurabilityProblem {
                 node: "server".to_owned(),

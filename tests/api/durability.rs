@@ -150,3 +150,33 @@ async fn a_redis_that_refuses_config_get_stops_production_until_the_operator_dec
         .await
         .expect("a declared managed Redis refused");
 }
+
+#[tokio::test]
+async fn a_production_instance_started_while_redis_is_down_checks_it_in_readyz_once_it_answers() {
+    let mut redis = RedisProcess::start().await;
+    redis.stop().await;
+    let (key, _) = crate::helpers::jwt_key_file();
+    let app = spawn_app_with(&[
+        ("APP_ENV", "production"),
+        ("JWT_KEYS", &key),
+        ("REDIS_URL", &redis.url()),
+        ("REDIS_DURABILITY", "check"),
+        ("STORE_ID", "st_c3RhcnRlZC13aGlsZS1kb3du"),
+    ])
+    .await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["store"], "unreachable");
+    // It comes up without AOF: not ready, and why.
+    redis.start_again().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let body: serde_json::Value = app.get("/readyz").await.json().await.unwrap();
+        if body["store"] == "not_durable" {
+            assert!(body["problems"].to_string().contains("appendonly yes"), "{body}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "readyz never named the missing AOF: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
