@@ -71,12 +71,19 @@ pub async fn adopt(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Adopted> {
     anyhow::ensure!(crate::store::is_store_id(store_id), "`{store_id}` is not a store id (`st_…`)");
-    let previous = store.get_identity().await.context("cannot read the store identity")?.map(|i| i.id);
+    let found = store.get_identity().await.context("cannot read the store identity")?;
     let policy_seeded = store.get_policy().await?.is_none();
     if policy_seeded {
         store.put_policy(starting, true).await.context("cannot seed the policy")?;
     }
-    store.put_identity(&StoreIdentity::named(store_id.to_owned(), now), false).await?;
+    // A store that already carries this identity (it lost only its policy) keeps its "not
+    // before": adopting it signs nobody out. Any other gets a new one, now.
+    let previous = found.as_ref().map(|i| i.id.clone());
+    let identity = match found {
+        Some(same) if same.is(store_id) => same,
+        _ => StoreIdentity::named(store_id.to_owned(), now),
+    };
+    store.put_identity(&identity, false).await?;
     let detail = format!(
         "store adopt: identity {} -> {store_id}; policy {}",
         previous.as_deref().unwrap_or("(none: the store was empty)"),

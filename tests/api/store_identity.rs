@@ -294,3 +294,17 @@ async fn a_token_issued_before_not_before_is_refused_also_from_the_session_cache
     store.put_identity(&identity, false).await.unwrap();
     until_refused(&app, &cookie, Duration::from_secs(6)).await;
 }
+
+#[tokio::test]
+async fn adopting_a_store_that_lost_only_its_policy_signs_nobody_out() {
+    let app = spawn_app_with(&[]).await;
+    app.sign_in("kept@example.com").await;
+    let store = app.store();
+    let identity = store.get_identity().await.unwrap().unwrap();
+    let mut conn = store.connection();
+    let _: () = ::redis::cmd("DEL").arg(store.keys().policy()).query_async(&mut conn).await.unwrap();
+    let adopted = store_tools::adopt(&store, &identity.id, &app_policy(), "test operator", Utc::now()).await.unwrap();
+    assert_eq!(adopted, store_tools::Adopted { previous: Some(identity.id.clone()), policy_seeded: true });
+    assert_eq!(store.get_identity().await.unwrap(), Some(identity), "the identity or its not-before moved");
+    assert_eq!(app.get_session().await.status(), StatusCode::OK);
+}
