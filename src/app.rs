@@ -14,7 +14,7 @@ use tracing_actix_web::TracingLogger;
 use crate::admin::{AdminDeps, AdminService};
 use crate::audit::{Audit, Metrics};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Settings, StoreSettings};
+use crate::config::{Durability, Settings};
 use crate::crypto::Keyring;
 use crate::error::AppError;
 use crate::mail::Mailer;
@@ -31,8 +31,10 @@ use crate::routes::{
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
 use crate::store::{
-    Keys, MemoryQueue, MemoryStore, OutboxStore, RedisConnection, RedisConnector, RedisQueue, RedisStore, Store,
+    Keys, MemoryQueue, MemoryStore, OutboxStore, RedisConnection, RedisQueue, RedisStore, Store,
+    check_durability as check_redis_durability,
 };
+use crate::store_guard::StoreGuard;
 use crate::telemetry::RequestSpan;
 use crate::webhooks::{AdminAlerts, WebhookSender, Webhooks};
 
@@ -67,6 +69,11 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// `APP_ENV=production`.
     pub production: bool,
+    /// Whether the store carries this deployment's identity.
+    pub guard: Arc<StoreGuard>,
+    /// Production with `REDIS_DURABILITY=check`: Redis, asked in `/readyz` whether it persists
+    /// and never evicts.
+    pub durability: Option<RedisConnection>,
 }
 
 impl AppState {
@@ -85,6 +92,42 @@ struct Stores {
     drain_on_stop: bool,
     /// The Redis connection each HTTP worker takes its own of.
     per_worker: Option<RedisConnection>,
+}
+
+/// Production refuses a Redis that can lose data: with `REDIS_DURABILITY=check`, every node
+/// must run the append-only file (fsync every second or always) and `noeviction`; one message
+/// names each setting to fix. `managed` skips the check (`CONFIG GET` refused) with a warning.
+/// Returns the connection `/readyz` asks again.
+async fn check_durability(
+    settings: &Settings,
+    redis: Option<&RedisConnection>,
+) -> anyhow::Result<Option<RedisConnection>> {
+    let Some(conn) = redis.filter(|_| settings.is_production()) else { return Ok(None) };
+    if settings.durability == Durability::Managed {
+        tracing::warn!(
+            "REDIS_DURABILITY=managed: Redis persistence and eviction are not checked; the operator declares AOF \
+             (appendfsync everysec or always) and maxmemory-policy noeviction on every node"
+        );
+        return Ok(None);
+    }
+    match check_redis_durability(conn).await {
+        Ok(problems) if problems.is_empty() => Ok(Some(conn.clone())),
+        Ok(problems) => {
+            let mut message =
+                format!("latchkey cannot start: Redis can lose data ({} setting(s) need attention):\n", problems.len());
+            for problem in &problems {
+                message.push_str(&format!("  - {problem}\n"));
+            }
+            message.push_str(
+                "  (deploy/redis.conf has these settings; a managed Redis that refuses CONFIG GET: REDIS_DURABILITY=managed)",
+            );
+            anyhow::bail!(message)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Redis is not reachable yet, so its durability was not checked; /readyz checks it");
+            Ok(Some(conn.clone()))
+        }
+    }
 }
 
 /// A built, listening server and its background workers.
@@ -106,36 +149,26 @@ impl Application {
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let keys = Keys::new(settings.key_prefix.clone());
         // The worker's blocking reads get a connection of their own (its timeout outlasts BLOCK).
-        let wait_timeout = settings.redis_wait_timeout;
-        let redis = |connector: RedisConnector| -> anyhow::Result<Stores> {
-            let store = RedisStore::new(connector.with_wait_timeout(wait_timeout), keys.clone())?;
-            let blocking = store.dedicated_connection(Some(std::time::Duration::from_secs(5)))?;
-            let queue = RedisQueue::new(store.connection(), blocking, keys.clone());
-            let per_worker = Some(store.connection());
-            Ok(Stores { store: Arc::new(store), queue: Arc::new(queue), drain_on_stop: false, per_worker })
-        };
-        let Stores { store, queue, drain_on_stop, per_worker } = match &settings.store {
-            StoreSettings::Memory => Stores {
-                store: Arc::new(MemoryStore::new()),
-                queue: Arc::new(MemoryQueue::new()),
-                drain_on_stop: true,
-                per_worker: None,
-            },
-            StoreSettings::Redis { url, ca_pem } => {
-                redis(RedisConnector::single(url.expose_secret(), ca_pem.clone())?)?
-            }
-            StoreSettings::Cluster { urls, ca_pem } => {
-                let seeds: Vec<&str> = urls.iter().map(|url| url.expose_secret()).collect();
-                redis(RedisConnector::cluster(&seeds, ca_pem.clone())?)?
-            }
-            StoreSettings::Sentinel { urls, master, ca_pem } => {
-                let sentinels: Vec<&str> = urls.iter().map(|url| url.expose_secret()).collect();
-                redis(RedisConnector::sentinel(&sentinels, master, ca_pem.clone())?)?
-            }
-        };
+        let Stores { store, queue, drain_on_stop, per_worker } =
+            match crate::store_tools::redis_connector(&settings.store, settings.redis_wait_timeout)? {
+                None => Stores {
+                    store: Arc::new(MemoryStore::new()),
+                    queue: Arc::new(MemoryQueue::new()),
+                    drain_on_stop: true,
+                    per_worker: None,
+                },
+                Some(connector) => {
+                    let store = RedisStore::new(connector, keys.clone())?;
+                    let blocking = store.dedicated_connection(Some(std::time::Duration::from_secs(5)))?;
+                    let queue = RedisQueue::new(store.connection(), blocking, keys.clone());
+                    let per_worker = Some(store.connection());
+                    Stores { store: Arc::new(store), queue: Arc::new(queue), drain_on_stop: false, per_worker }
+                }
+            };
         if let Err(e) = store.ping().await {
             tracing::warn!(error = %e, "the store is not reachable yet; requests will get 503 until it is");
         }
+        let durability = check_durability(&settings, per_worker.as_ref()).await?;
 
         let metrics = Arc::new(Metrics::default());
         let audit = Arc::new(Audit::new(store.clone(), clock.clone(), metrics.clone()));
@@ -164,12 +197,17 @@ impl Application {
             brand,
             ipv6_prefix,
             webhook_proxy,
+            store_id,
             ..
         } = settings;
         let production = env == crate::config::AppEnv::Production;
         let signer = Arc::new(TokenSigner::new(jwt_keys, issuer));
-        let sessions = Arc::new(SessionService::new(store.clone(), signer.clone(), clock.clone(), session_cache_ttl));
-        let policy = Arc::new(PolicySource::new(store.clone(), policy, metrics.clone()).await);
+        let guard = Arc::new(StoreGuard::new(store.clone(), clock.clone(), metrics.clone(), store_id));
+        let sessions = Arc::new(
+            SessionService::new(store.clone(), signer.clone(), clock.clone(), session_cache_ttl)
+                .with_guard(guard.clone()),
+        );
+        let policy = Arc::new(PolicySource::new(store.clone(), policy, metrics.clone(), guard.clone()).await);
         let limiter = Arc::new(
             RateLimiter::new(store.clone(), keyring.clone(), policy.clone(), metrics.clone())
                 .counting_ipv6_by(ipv6_prefix),
@@ -262,6 +300,8 @@ impl Application {
             trusted_proxies,
             clock,
             production,
+            guard,
+            durability,
         });
 
         let listener = TcpListener::bind(bind_addr).with_context(|| format!("cannot listen on {bind_addr}"))?;

@@ -45,6 +45,8 @@ pub enum EventKind {
     /// A second factor was added or removed, or the recovery codes replaced (the detail says
     /// which).
     FactorChanged,
+    /// A sign-in stopped: the account has a kind of second factor whose data the store lacks.
+    FactorMissing,
 }
 
 impl EventKind {
@@ -84,6 +86,7 @@ impl EventKind {
             Self::SessionsRevoked => "sessions_revoked",
             Self::AdminAction => "admin_action",
             Self::FactorChanged => "factor_changed",
+            Self::FactorMissing => "factor_missing",
         }
     }
 }

@@ -63,6 +63,17 @@ pub enum StoreSettings {
     },
 }
 
+/// `REDIS_DURABILITY`: how a production instance learns that Redis keeps what it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `check` (the default): `CONFIG GET` on every node at start and in `/readyz`; AOF
+    /// (`appendfsync everysec` or `always`) and `maxmemory-policy noeviction` are required.
+    Check,
+    /// `managed`: `CONFIG GET` is not allowed (a managed Redis); the operator declares that
+    /// persistence and eviction are set as required. Logged as a warning at every start.
+    Managed,
+}
+
 /// How mail leaves the service.
 #[derive(Debug)]
 pub enum MailTransport {
@@ -107,6 +118,12 @@ pub struct Settings {
     pub redis_wait_timeout: Duration,
     /// `REDIS_KEY_PREFIX`.
     pub key_prefix: String,
+    /// `STORE_ID`: the identity the store must carry (required in production; `latchkey store
+    /// init` makes one). Unset in development: the instance takes the store's, writing one
+    /// into an empty store.
+    pub store_id: Option<String>,
+    /// `REDIS_DURABILITY`.
+    pub durability: Durability,
     /// `MAIL_TRANSPORT`, `SMTP_URL`, `MAIL_DIR`.
     pub mail_transport: MailTransport,
     /// `MAIL_FROM`.
@@ -199,7 +216,17 @@ impl Settings {
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut r = Reader { lookup: &lookup, problems: Vec::new(), warnings: Vec::new() };
+        Self::read(&lookup, true)
+    }
+
+    /// Settings for the `latchkey store …` commands: as [`Settings::from_lookup`], except that
+    /// `STORE_ID` may be missing in production (`latchkey store init` is how one is made).
+    pub fn for_store_commands(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(&lookup, false)
+    }
+
+    fn read(lookup: &dyn Fn(&str) -> Option<String>, need_store_id: bool) -> Result<Self, ConfigError> {
+        let mut r = Reader { lookup, problems: Vec::new(), warnings: Vec::new() };
         let env = match r.get("APP_ENV").as_deref() {
             None | Some("development") => AppEnv::Development,
             Some("production") => AppEnv::Production,
@@ -228,6 +255,15 @@ impl Settings {
             // A brace in the prefix would become every key's hash tag in a cluster.
             r.problem("REDIS_KEY_PREFIX", "must not contain `{` or `}` (they choose a key's Redis Cluster slot)");
         }
+        let store_id = r.store_id(prod && need_store_id, matches!(store, StoreSettings::Memory));
+        let durability = match r.get("REDIS_DURABILITY").as_deref() {
+            None | Some("check") => Durability::Check,
+            Some("managed") => Durability::Managed,
+            Some(other) => {
+                r.problem("REDIS_DURABILITY", format!("`{other}` is not `check` or `managed`"));
+                Durability::Check
+            }
+        };
         let mail_transport = r.mail_transport(prod);
         let mail_from = r.mail_from(prod);
         let brand = r.brand();
@@ -333,6 +369,8 @@ impl Settings {
                 store,
                 redis_wait_timeout,
                 key_prefix,
+                store_id,
+                durability,
                 mail_transport,
                 mail_from,
                 brand,
@@ -515,6 +553,7 @@ impl Reader<'_> {
             }
             (Some(url), None) => {
                 let scheme = self.redis_scheme("REDIS_URL", &url);
+                self.plaintext_redis("REDIS_URL", std::slice::from_ref(&url), prod);
                 (vec![scheme], StoreSettings::Redis { url: SecretString::from(url), ca_pem: None })
             }
             (None, Some(list)) => {
@@ -527,6 +566,7 @@ impl Reader<'_> {
                     );
                 }
                 let schemes: Vec<_> = urls.iter().map(|u| self.redis_scheme("REDIS_CLUSTER_URLS", u)).collect();
+                self.plaintext_redis("REDIS_CLUSTER_URLS", &urls, prod);
                 if schemes.iter().flatten().any(|s| Some(*s) != schemes[0]) {
                     self.problem("REDIS_CLUSTER_URLS", "mixes redis:// and rediss:// (every node must use the same)");
                 }
@@ -590,6 +630,44 @@ impl Reader<'_> {
             self.ca_pem(&path)
         });
         StoreSettings::Sentinel { urls: urls.into_iter().map(SecretString::from).collect(), master, ca_pem }
+    }
+
+    /// `STORE_ID`: required when `required` (production); checked for shape when set.
+    fn store_id(&mut self, required: bool, memory: bool) -> Option<String> {
+        match self.get("STORE_ID") {
+            Some(id) if crate::store::is_store_id(&id) => Some(id),
+            Some(_) => {
+                self.problem("STORE_ID", "is not a store id (`st_…`, as `latchkey store init` prints it)");
+                None
+            }
+            None if required && !memory => {
+                self.problem(
+                    "STORE_ID",
+                    "is required in production: run `latchkey store init` once against the store (with this \
+                     configuration) and set the STORE_ID it prints",
+                );
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Production refuses plaintext `redis://` to anything but loopback, unless
+    /// `REDIS_PRIVATE_NETWORK=true` says the network between latchkey and Redis is private.
+    fn plaintext_redis(&mut self, var: &'static str, urls: &[String], prod: bool) {
+        let private = self.parse("REDIS_PRIVATE_NETWORK", "false", "`true` or `false`").unwrap_or(false);
+        if !prod || private {
+            return;
+        }
+        let remote =
+            urls.iter().filter_map(|raw| Url::parse(raw).ok()).any(|u| u.scheme() == "redis" && !is_loopback(&u));
+        if remote {
+            self.problem(
+                var,
+                "plaintext redis:// to a host other than loopback is refused in production: use rediss:// (TLS), or \
+                 set REDIS_PRIVATE_NETWORK=true if the network to Redis is private on purpose",
+            );
+        }
     }
 
     /// `Some(true)` for `rediss://`, `Some(false)` for `redis://`, `None` (and a problem)

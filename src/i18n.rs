@@ -271,6 +271,8 @@ catalogue! {
     error_factor_not_fresh,
     /// An admin's factor needs the API token.
     error_admin_needs_token,
+    /// The account has a second factor whose data the store lost: no session, ask an admin.
+    error_factor_missing,
     /// A change by cookie from elsewhere.
     error_admin_cookie_origin,
     /// Admin page without a second factor.
@@ -557,6 +559,7 @@ pub static EN: Messages = Messages {
     error_not_me_ended: "This link has expired or was already used. You can still sign out everywhere from your account page.",
     error_factor_not_fresh: "To change your second factors or recovery codes, first confirm it's you with one of them; changes are then open for 10 minutes.",
     error_admin_needs_token: "An administrator's second factor can be removed only with the admin API token.",
+    error_factor_missing: "Your account has a second factor that cannot be checked right now, so you were not signed in. Please contact your administrator.",
     error_admin_cookie_origin: "A change by cookie must come from this site's own pages.",
     error_admin_page_needs_factor: "This page is for administrators who signed in with a second factor.",
     error_admin_api_needs_factor: "This needs an administrator who signed in with a second factor.",
@@ -744,6 +747,7 @@ pub static DE: Messages = Messages {
     error_not_me_ended: "Dieser Link ist abgelaufen oder wurde schon benutzt. Auf Ihrer Kontoseite können Sie sich trotzdem überall abmelden.",
     error_factor_not_fresh: "Um Ihre zweiten Faktoren oder Wiederherstellungscodes zu ändern, bestätigen Sie zuerst mit einem davon, dass Sie es sind; Änderungen sind danach 10 Minuten lang möglich.",
     error_admin_needs_token: "Der zweite Faktor eines Administrators kann nur mit dem Admin-API-Token entfernt werden.",
+    error_factor_missing: "Ihr Konto hat einen zweiten Faktor, der gerade nicht geprüft werden kann; Sie wurden deshalb nicht angemeldet. Bitte wenden Sie sich an Ihre Administration.",
     error_admin_cookie_origin: "Eine Änderung per Cookie muss von den Seiten dieser Website kommen.",
     error_admin_page_needs_factor: "Diese Seite ist für Administratoren, die sich mit einem zweiten Faktor angemeldet haben.",
     error_admin_api_needs_factor: "Dazu braucht es einen Administrator, der sich mit einem zweiten Faktor angemeldet hat.",

@@ -20,6 +20,8 @@ pub mod routes;
 pub mod session;
 pub mod signin;
 pub mod store;
+pub mod store_guard;
+pub mod store_tools;
 pub mod telemetry;
 pub mod webhooks;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use latchkey::crypto::random_token;
 use latchkey::session::SigningKey;
-use latchkey::{Application, Settings, telemetry};
+use latchkey::{Application, Settings, store_tools, telemetry};
 
 /// mimalloc instead of glibc's malloc: a link request makes many small short-lived
 /// allocations on two or more threads, where glibc's arenas showed up as a tenth of the
@@ -32,6 +32,29 @@ enum Command {
     Secret,
     /// Print a new OIDC client secret and the `secret_sha256` line for CLIENTS_FILE.
     ClientSecret,
+    /// Act on the configured store (docs/operations.md): `init`, `adopt`, `restored`.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreAction {
+    /// Give a new deployment's store its identity and starting policy; prints the STORE_ID to
+    /// configure (a store that has one is left alone and its id printed).
+    Init,
+    /// After the store lost its data (or to take over another store): make it this
+    /// deployment's — STORE_ID (or --store-id) as its identity, the policy re-seeded if
+    /// missing. Audited. Instances serve again within 2 s.
+    Adopt {
+        /// The identity to write (default: STORE_ID).
+        #[arg(long)]
+        store_id: Option<String>,
+    },
+    /// After restoring the store from a backup: end every session, void every link, pending
+    /// step and OIDC grant, refuse every token issued before now. Audited.
+    Restored,
 }
 
 fn main() -> ExitCode {
@@ -62,9 +85,65 @@ async fn run() -> ExitCode {
             Ok((secret, hash)) => println!("client secret (give it to the app): {secret}\nsecret_sha256 = \"{hash}\""),
             Err(e) => return fail(&e),
         },
+        Command::Store { action } => return store_command(action).await,
         Command::Serve => return serve().await,
     }
     ExitCode::SUCCESS
+}
+
+async fn store_command(action: StoreAction) -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let settings = match Settings::for_store_commands(|name| std::env::var(name).ok()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match store_tools::open_store(&settings) {
+        Ok(store) => store,
+        Err(e) => return fail(&e),
+    };
+    let now = chrono::Utc::now();
+    let who = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".to_owned());
+    let result = match action {
+        StoreAction::Init => store_tools::init(&store, &settings.policy, now).await.map(|init| {
+            if init.created {
+                println!("The store has its identity. Configure every instance with:\nSTORE_ID={}", init.identity.id);
+            } else {
+                println!("The store already has an identity (nothing changed):\nSTORE_ID={}", init.identity.id);
+            }
+        }),
+        StoreAction::Adopt { store_id } => {
+            let Some(id) = store_id.or_else(|| settings.store_id.clone()) else {
+                eprintln!("latchkey: set STORE_ID (or pass --store-id): the identity the instances expect");
+                return ExitCode::from(2);
+            };
+            let operator = format!("latchkey store adopt (by {who})");
+            store_tools::adopt(&store, &id, &settings.policy, &operator, now).await.map(|adopted| {
+                let previous = adopted.previous.as_deref().unwrap_or("none (it was empty)");
+                println!("Adopted: the store is now STORE_ID={id} (its identity was: {previous}).");
+                if adopted.policy_seeded {
+                    println!("The policy was missing and is the environment's starting policy again.");
+                }
+                println!("Instances serve again within 2 seconds. Recorded in the audit log.");
+            })
+        }
+        StoreAction::Restored => {
+            let operator = format!("latchkey store restored (by {who})");
+            store_tools::restored(&store, &operator, now).await.map(|restored| {
+                println!(
+                    "Voided {} sessions, links, steps and grants; every token issued before {now} is refused. \
+                     People sign in again. Recorded in the audit log.",
+                    restored.voided
+                );
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("{e:#}")),
+    }
 }
 
 async fn serve() -> ExitCode {

@@ -8,29 +8,51 @@ use std::time::{Duration, Instant};
 use crate::audit::Metrics;
 use crate::domain::{PolicyFieldError, SignInPolicy};
 use crate::store::{Store, StoreError};
+use crate::store_guard::StoreGuard;
 
 /// How long an instance trusts its copy of the policy.
 pub const REFRESH: Duration = Duration::from_secs(2);
 
-/// Reads the policy through a short cache.
+/// Reads the policy through a short cache, and only from a store that can vouch for it
+/// ([`StoreGuard`]): every caller — sign-in steps, rate limits, admin changes — is refused
+/// (503) while the store's identity is missing or foreign.
 pub struct PolicySource {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    guard: Arc<StoreGuard>,
     fallback: SignInPolicy,
     cached: Mutex<Option<(Instant, SignInPolicy)>>,
 }
 
 impl PolicySource {
-    /// A source over `store`; `starting` is written to the store if it holds no policy yet.
-    pub async fn new(store: Arc<dyn Store>, starting: SignInPolicy, metrics: Arc<Metrics>) -> Self {
-        if let Err(e) = store.put_policy(&starting, true).await {
-            tracing::warn!(error = %e, "could not seed the policy; will read it once the store answers");
+    /// A source over `store`; `starting` is written to the store if it holds no policy yet —
+    /// only when the store carries this deployment's identity (a wiped store is re-seeded by
+    /// `latchkey store adopt`, never by an instance on its own).
+    pub async fn new(
+        store: Arc<dyn Store>,
+        starting: SignInPolicy,
+        metrics: Arc<Metrics>,
+        guard: Arc<StoreGuard>,
+    ) -> Self {
+        match guard.check().await {
+            Ok(_) => {
+                if let Err(e) = store.put_policy(&starting, true).await {
+                    tracing::warn!(error = %e, "could not seed the policy; will read it once the store answers");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the policy was not seeded: the store cannot vouch for its data"),
         }
-        Self { store, metrics, fallback: starting, cached: Mutex::new(None) }
+        Self { store, metrics, guard, fallback: starting, cached: Mutex::new(None) }
+    }
+
+    /// The store guard the policy is read through.
+    pub fn guard(&self) -> &Arc<StoreGuard> {
+        &self.guard
     }
 
     /// Replaces the policy (an admin's change): every instance sees it within [`REFRESH`].
     pub async fn replace(&self, policy: &SignInPolicy) -> Result<(), StoreError> {
+        self.guard.check().await?;
         self.store.put_policy(policy, false).await?;
         *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), policy.clone()));
         Ok(())
@@ -38,16 +60,20 @@ impl PolicySource {
 
     /// The policy in force. Fails closed when the store cannot be read and nothing is cached.
     pub async fn current(&self) -> Result<SignInPolicy, StoreError> {
+        self.guard.check().await?;
         let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some((_, policy)) = cached.as_ref().filter(|(at, _)| at.elapsed() < REFRESH) {
             return Ok(policy.clone());
         }
         let policy = match self.store.get_policy().await {
             Ok(Some(policy)) => policy,
+            // A trusted store that lost its policy (a key deleted by hand, an eviction) is not
+            // quietly given the environment's back: an admin's policy may have been stricter.
             Ok(None) => {
-                // The store lost it (flush, new Redis): put the starting policy back.
-                self.store.put_policy(&self.fallback, true).await?;
-                self.fallback.clone()
+                tracing::error!(
+                    "the store holds no policy: run `latchkey store adopt` to re-seed it from the environment"
+                );
+                return Err(StoreError::Unavailable(anyhow::anyhow!("the store holds no policy")));
             }
             // A policy this instance cannot read (a rollback, a bad write by hand or by an older
             // version): keep the last good one rather than fail every request that needs it.

@@ -34,7 +34,13 @@ impl Admin {
 pub(super) async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<Admin, ApiError> {
     let bearer = super::cookies::bearer_token(req);
     match bearer.as_deref() {
-        Some(token) if state.admin.token_matches(token) => return Ok(Admin::Token),
+        Some(token) if state.admin.token_matches(token) => {
+            // A change to a store that cannot vouch for its data is refused (503).
+            if req.method() != actix_web::http::Method::GET {
+                state.guard.check().await.map_err(AppError::from)?;
+            }
+            return Ok(Admin::Token);
+        }
         // A wrong token is refused, whatever cookie comes with it.
         Some(_) => return Err(AppError::Unauthorized.into()),
         None => {}

@@ -5,23 +5,57 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::app::AppState;
 use crate::error::AppError;
+use crate::store::check_durability;
+use crate::store_guard::Trust;
 
 /// `GET /healthz`: the process is alive.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the store answers; 503 otherwise.
+/// `GET /readyz`: 200 when the store answers, carries this deployment's identity and (in
+/// production, `REDIS_DURABILITY=check`) persists and never evicts; otherwise 503 with a body
+/// saying why (`store`: `unreachable`, `empty`, `foreign` or `not_durable`).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
-                .insert_header((RETRY_AFTER, "5"))
-                .json(serde_json::json!({ "status": "unavailable", "store": "unreachable" }))
+    let unavailable =
+        |body: serde_json::Value| HttpResponse::ServiceUnavailable().insert_header((RETRY_AFTER, "5")).json(body);
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "readiness check failed");
+        return unavailable(serde_json::json!({ "status": "unavailable", "store": "unreachable" }));
+    }
+    if let Some(conn) = &state.durability {
+        match check_durability(conn).await {
+            Ok(problems) if problems.is_empty() => {}
+            Ok(problems) => {
+                let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                tracing::error!(problems = ?problems, "Redis can lose data");
+                return unavailable(serde_json::json!({
+                    "status": "unavailable",
+                    "store": "not_durable",
+                    "problems": problems,
+                }));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness check failed");
+                return unavailable(serde_json::json!({ "status": "unavailable", "store": "unreachable" }));
+            }
         }
     }
+    let trust = match state.guard.refresh().await {
+        Ok(trust) => trust,
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            return unavailable(serde_json::json!({ "status": "unavailable", "store": "unreachable" }));
+        }
+    };
+    if !matches!(trust, Trust::Trusted { .. }) {
+        return unavailable(serde_json::json!({
+            "status": "unavailable",
+            "store": trust.name(),
+            "reason": trust.explain(),
+        }));
+    }
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "store": "trusted" }))
 }
 
 /// `GET /.well-known/jwks.json`: the public keys sessions are signed with.
@@ -61,6 +95,7 @@ pub async fn public_metrics(req: HttpRequest, state: web::Data<AppState>) -> Htt
 /// store answers.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut body = state.audit.metrics().render();
+    body.push_str(&state.guard.gauges());
     if let Ok(stats) = state.admin.outbox_stats().await {
         body.push_str(&crate::audit::outbox_gauges(&stats));
     }

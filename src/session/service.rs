@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::crypto::{self, CryptoError};
 use crate::domain::{Email, RequestOrigin, SessionId, UserId};
 use crate::store::{SessionRecord, Store, StoreError, User};
+use crate::store_guard::StoreGuard;
 
 /// The claims of a session token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,12 +86,31 @@ pub struct SessionService {
     signer: Arc<TokenSigner>,
     clock: Arc<dyn Clock>,
     cache: SessionCache,
+    guard: Option<Arc<StoreGuard>>,
 }
 
 impl SessionService {
     /// The service.
     pub fn new(store: Arc<dyn Store>, signer: Arc<TokenSigner>, clock: Arc<dyn Clock>, cache_ttl: Duration) -> Self {
-        Self { store, signer, clock, cache: SessionCache::new(cache_ttl) }
+        Self { store, signer, clock, cache: SessionCache::new(cache_ttl), guard: None }
+    }
+
+    /// Checks every session against the store's identity and "not before" ([`StoreGuard`]):
+    /// a token issued before it is refused, also when this instance's cache holds it.
+    pub fn with_guard(mut self, guard: Arc<StoreGuard>) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// Refuses claims issued before the store's "not before" (a restore from backup), and any
+    /// session while the store cannot vouch for its data.
+    async fn issued_after_not_before(&self, claims: &SessionClaims) -> Result<(), SessionError> {
+        let Some(guard) = &self.guard else { return Ok(()) };
+        let not_before = guard.check().await?;
+        if claims.iat < not_before {
+            return Err(SessionError::Revoked);
+        }
+        Ok(())
     }
 
     /// Starts a session for `user`: allow-lists a new `sid`, then signs the token.
@@ -141,9 +161,11 @@ impl SessionService {
         if let Some(claims) = self.cache.get(token)
             && claims.exp > now.timestamp() - super::LEEWAY_SECS
         {
+            self.issued_after_not_before(&claims).await?;
             return Ok(claims);
         }
         let claims: SessionClaims = self.signer.verify(token, self.signer.issuer(), now)?;
+        self.issued_after_not_before(&claims).await?;
         let read = self.cache.read_start();
         let mut record = self.store.get_session(&claims.sub, &claims.sid).await?.ok_or(SessionError::Revoked)?;
         if now - record.last_seen_at > chrono::Duration::seconds(60) {

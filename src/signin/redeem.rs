@@ -112,6 +112,9 @@ impl SignIn {
         if !self.store.advance_generation(&attempt.email_lookup, attempt.generation).await? {
             return Err(SignInError::Link(LinkProblem::Superseded(attempt.email)));
         }
+        // Read afresh, not from the 2-second cache: a store wiped a moment ago must not get a
+        // new account (a new `sub`, no factors) for someone who has one.
+        self.policy.guard().check_fresh().await?;
         let user = self.store.find_or_create_user(&attempt.email_lookup, &attempt.email, self.clock.now()).await?;
         if user.blocked {
             return Err(SignInError::Link(LinkProblem::Unknown));

@@ -62,7 +62,17 @@ impl SignIn {
         if policy.second_factor == SecondFactorPolicy::Off && !admin {
             return self.start(&user, return_to, origin, &["email"]).await.map(|s| SignInOutcome::Done(Box::new(s)));
         }
-        let has_factor = self.second.factors(&user.id).await?.any();
+        let factors = self.second.factors(&user.id).await?;
+        let missing = user.factor_kinds.missing_from(&factors);
+        if !missing.is_empty() {
+            // The record says the account has these factors, the store has lost their data:
+            // never a session with fewer factors than the person set up.
+            let detail = format!("missing: {}", missing.join(" "));
+            tracing::error!(user = %user.id, missing = ?missing, "a second factor's data is missing; sign-in stopped");
+            self.audit.record(EventKind::FactorMissing, Some(&user.id), &origin, &detail).await;
+            return Err(SignInError::FactorMissing);
+        }
+        let has_factor = factors.any();
         let must_enroll = !has_factor && (policy.second_factor == SecondFactorPolicy::Required || admin);
         if !has_factor && !must_enroll {
             return self.start(&user, return_to, origin, &["email"]).await.map(|s| SignInOutcome::Done(Box::new(s)));
@@ -76,6 +86,7 @@ impl SignIn {
     /// The step waiting for this browser.
     pub async fn second_step(&self, cookie: Option<&str>) -> Result<SecondStep, SignInError> {
         let cookie = cookie.ok_or(SignInError::NoPendingStep)?;
+        self.policy.guard().check().await?;
         let pending = self.store.get_pending(&self.pending_id(cookie)).await?.ok_or(SignInError::NoPendingStep)?;
         let factors = self.second.factors(&pending.user.id).await?;
         let recovery_left = self.second.recovery_left(&pending.user.id).await?;
@@ -88,6 +99,8 @@ impl SignIn {
     /// [`MAX_SECOND_FACTOR_TRIES`] before it is checked; a TOTP code is accepted once.
     pub async fn verify_second_factor(&self, cookie: Option<&str>, proof: Proof<'_>) -> Result<SignedIn, SignInError> {
         let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
+        // Before a try is spent: a store that cannot vouch for its data gets no guess at all.
+        self.policy.guard().check().await?;
         let (pending, tries) =
             self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
         let user = &pending.user.id;
@@ -120,6 +133,7 @@ impl SignIn {
     /// Texts a sign-in code to the user's verified phone; returns the masked number.
     pub async fn send_sms_code(&self, cookie: Option<&str>, origin: &RequestOrigin) -> Result<String, SignInError> {
         let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
+        self.policy.guard().check().await?;
         let pending = self.store.get_pending(&id).await?.ok_or(SignInError::NoPendingStep)?;
         if !self.policy.current().await?.methods.sms {
             return Err(MfaError::SmsDisabled.into());
@@ -145,6 +159,7 @@ impl SignIn {
         code: &str,
     ) -> Result<(SignedIn, Vec<RecoveryCode>), SignInError> {
         let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
+        self.policy.guard().check().await?;
         let (pending, tries) =
             self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
         // Only a step that must enroll may, and only while the account still has no factor.
@@ -181,6 +196,7 @@ impl SignIn {
         amr: &[&str],
     ) -> Result<SignedIn, SignInError> {
         let ttl = self.policy.current().await?.session_ttl();
+        self.policy.guard().check_fresh().await?;
         let session =
             self.sessions.start(user, amr.iter().map(|m| (*m).to_owned()).collect(), origin.clone(), ttl).await?;
         self.audit.record(EventKind::SessionIssued, Some(&user.id), &origin, &amr.join(" ")).await;

@@ -84,6 +84,10 @@ pub enum SignInError {
     /// A second-factor operation failed.
     #[error(transparent)]
     Mfa(MfaError),
+    /// The account has a kind of second factor whose data the store lacks: no session with
+    /// fewer factors; an administrator has to look.
+    #[error("a second factor of the account is missing from the store")]
+    FactorMissing,
 }
 
 impl From<MfaError> for SignInError {

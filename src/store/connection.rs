@@ -90,6 +90,91 @@ impl RedisConnection {
     }
 }
 
+impl RedisConnection {
+    /// Sends `cmd` to every node (one server: that server; a cluster: every node, replicas
+    /// too) and returns each node's address with its answer.
+    pub async fn on_every_node(&self, cmd: &Cmd) -> redis::RedisResult<Vec<(String, Value)>> {
+        match self {
+            Self::Single(c) => {
+                let answer = cmd.query_async::<Value>(&mut c.clone()).await?;
+                Ok(vec![("server".to_owned(), answer)])
+            }
+            Self::Cluster(c) => {
+                use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+                let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllNodes, None));
+                let answer = c.clone().route_command(cmd.clone(), routing).await?;
+                node_answers(answer)
+            }
+            Self::PerThread(p) => Box::pin(p.shared.on_every_node(cmd)).await,
+            // The master the Sentinels name (replicas are not asked).
+            Self::Sentinel(_) | Self::Pinned(_) => {
+                let answer = cmd.query_async::<Value>(&mut self.clone()).await?;
+                Ok(vec![("master".to_owned(), answer)])
+            }
+        }
+    }
+
+    /// Every key matching `pattern`, from every master (`SCAN`, so Redis is never blocked).
+    pub async fn scan_keys(&self, pattern: &str) -> redis::RedisResult<Vec<String>> {
+        match self {
+            Self::Single(_) => scan_node(&mut self.clone(), pattern, None).await,
+            Self::Cluster(c) => {
+                use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+                let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+                let masters = node_answers(c.clone().route_command(redis::cmd("PING"), routing).await?)?;
+                let mut keys = Vec::new();
+                for (address, _) in masters {
+                    keys.extend(scan_node(&mut Self::Cluster(c.clone()), pattern, Some(&address)).await?);
+                }
+                Ok(keys)
+            }
+            Self::PerThread(p) => Box::pin(p.shared.scan_keys(pattern)).await,
+            Self::Sentinel(_) | Self::Pinned(_) => scan_node(&mut self.clone(), pattern, None).await,
+        }
+    }
+}
+
+/// A multi-node answer (a map of node address to answer) as pairs.
+fn node_answers(answer: Value) -> redis::RedisResult<Vec<(String, Value)>> {
+    match answer {
+        Value::Map(pairs) => {
+            pairs.into_iter().map(|(node, answer)| Ok((redis::from_redis_value::<String>(node)?, answer))).collect()
+        }
+        other => Ok(vec![("node".to_owned(), other)]),
+    }
+}
+
+/// `SCAN` through one server, or (`address` = `host:port`) through one node of a cluster.
+async fn scan_node(
+    conn: &mut RedisConnection,
+    pattern: &str,
+    address: Option<&str>,
+) -> redis::RedisResult<Vec<String>> {
+    use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
+        let (next, batch): (u64, Vec<String>) = match (&mut *conn, address) {
+            (RedisConnection::Cluster(c), Some(address)) => {
+                let (host, port) = address.rsplit_once(':').unwrap_or((address, ""));
+                let port = port.parse().map_err(|_| {
+                    redis::RedisError::from((redis::ErrorKind::Client, "a cluster node address has no port"))
+                })?;
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.to_owned(), port });
+                redis::from_redis_value(c.route_command(scan, routing).await?)?
+            }
+            (conn, _) => scan.query_async(conn).await?,
+        };
+        keys.extend(batch);
+        if next == 0 {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+}
+
 impl PerThread {
     /// The connection a command from the calling thread goes through.
     fn current(&self) -> RedisConnection {

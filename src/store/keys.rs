@@ -60,6 +60,36 @@ impl Keys {
         format!("{}durable", self.prefix)
     }
 
+    /// The store's identity and "not before" (JSON). Untagged: only ever used alone.
+    pub fn store_identity(&self) -> String {
+        format!("{}store", self.prefix)
+    }
+
+    /// True for a key under this prefix that holds live sign-in state a restore from backup
+    /// must void: sessions and their indexes, attempts (links and codes), second-factor steps
+    /// and their SMS codes, enrollments waiting for a first code, OIDC codes and access
+    /// tokens, and "this wasn't me" links.
+    pub fn is_live_state(&self, key: &str) -> bool {
+        let Some(rest) = key.strip_prefix(&self.prefix) else { return false };
+        if rest.starts_with("report:") {
+            return true;
+        }
+        let Some((tag, name)) = rest.strip_prefix('{').and_then(|r| r.split_once('}')) else { return false };
+        match tag.split_once(':').map(|(kind, _)| kind) {
+            Some("a") => name == ":attempt",
+            Some("p") => name == ":pending" || name == ":sms",
+            Some("c") => name == ":code",
+            Some("t") => name == ":access",
+            Some("u") => {
+                name == ":sessions"
+                    || name == ":phone-enroll"
+                    || name.starts_with(":session:")
+                    || name.starts_with(":totp-enroll:")
+            }
+            _ => false,
+        }
+    }
+
     /// A pending second-factor step (hash: `data`, `tries`).
     pub fn pending(&self, id: &str) -> String {
         format!("{}{{p:{}}}:pending", self.prefix, id)

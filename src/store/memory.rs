@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AccessGrant, AuthCode, ChallengeKey, CodeExchange, LinkAttempt, PendingLogin, RateKey, Redemption, Report,
-    SecondFactors, SessionRecord, SmsChallenge, Store, StoreError, StoreResult, User,
+    AccessGrant, AuthCode, ChallengeKey, CodeExchange, FactorKinds, LinkAttempt, PendingLogin, RateKey, Redemption,
+    Report, SecondFactors, SessionRecord, SmsChallenge, Store, StoreError, StoreIdentity, StoreResult, User,
 };
 use crate::audit::AuditEvent;
 use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
@@ -73,6 +73,7 @@ struct State {
     user_apps: HashMap<UserId, std::collections::BTreeSet<String>>,
     devices: HashMap<UserId, HashSet<String>>,
     reports: HashMap<String, Expiring<Report>>,
+    identity: Option<StoreIdentity>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.
@@ -223,7 +224,7 @@ impl Store for MemoryStore {
             return Ok(user.clone());
         }
         let id = UserId::generate().map_err(|e| StoreError::Unavailable(e.into()))?;
-        let user = User { id, email: email.clone(), created_at: now, blocked: false };
+        let user = User { id, email: email.clone(), created_at: now, blocked: false, factor_kinds: Default::default() };
         state.users_by_email.insert(lookup.to_owned(), user.clone());
         Ok(user)
     }
@@ -322,7 +323,11 @@ impl Store for MemoryStore {
     }
 
     async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<()> {
-        self.lock().factors.insert(user.clone(), factors.clone());
+        let mut state = self.lock();
+        state.factors.insert(user.clone(), factors.clone());
+        if let Some(record) = state.users_by_email.values_mut().find(|u| &u.id == user) {
+            record.factor_kinds = FactorKinds::of(factors);
+        }
         Ok(())
     }
 
@@ -522,5 +527,42 @@ impl Store for MemoryStore {
 
     async fn peek_report(&self, id: &str) -> StoreResult<Option<Report>> {
         Ok(self.lock().reports.get(id).filter(|e| e.live()).map(|e| e.value.clone()))
+    }
+
+    async fn get_identity(&self) -> StoreResult<Option<StoreIdentity>> {
+        Ok(self.lock().identity.clone())
+    }
+
+    async fn put_identity(&self, identity: &StoreIdentity, only_if_absent: bool) -> StoreResult<bool> {
+        let mut state = self.lock();
+        if only_if_absent && state.identity.is_some() {
+            return Ok(false);
+        }
+        state.identity = Some(identity.clone());
+        Ok(true)
+    }
+
+    async fn void_live_state(&self) -> StoreResult<usize> {
+        let mut state = self.lock();
+        let live_sets = state.user_sessions.len();
+        let voided = state.sessions.len()
+            + live_sets
+            + state.attempts.len()
+            + state.pending.len()
+            + state.challenges.len()
+            + state.enrollments.len()
+            + state.auth_codes.len()
+            + state.access.len()
+            + state.reports.len();
+        state.sessions.clear();
+        state.user_sessions.clear();
+        state.attempts.clear();
+        state.pending.clear();
+        state.challenges.clear();
+        state.enrollments.clear();
+        state.auth_codes.clear();
+        state.access.clear();
+        state.reports.clear();
+        Ok(voided)
     }
 }

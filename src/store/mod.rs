@@ -3,6 +3,8 @@
 //! test suite runs against both.
 
 mod connection;
+mod durability;
+mod identity;
 mod keys;
 mod memory;
 mod memory_queue;
@@ -18,13 +20,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use connection::{DEFAULT_WAIT_TIMEOUT, RedisConnection, RedisConnector, Replication, STORE_TIMEOUT};
+pub use durability::{DurabilityProblem, check_durability};
+pub use identity::{StoreIdentity, is_store_id};
 pub use keys::Keys;
 pub use memory::MemoryStore;
 pub use memory_queue::MemoryQueue;
 pub use queue::{DEAD_LETTER_CAP, DeadLetter, OutboxStats, OutboxStore, QueuedJob};
 pub use records::{
-    AccessGrant, AuthCode, ChallengeKey, CodeExchange, LinkAttempt, PendingLogin, Redemption, Report, SecondFactors,
-    SessionRecord, SmsChallenge, User,
+    AccessGrant, AuthCode, ChallengeKey, CodeExchange, FactorKinds, LinkAttempt, PendingLogin, Redemption, Report,
+    SecondFactors, SessionRecord, SmsChallenge, User,
 };
 pub use redis::RedisStore;
 pub use redis_queue::RedisQueue;
@@ -145,7 +149,9 @@ pub trait Store: Send + Sync + 'static {
     /// A user's second factors (empty when none).
     async fn get_factors(&self, user: &UserId) -> StoreResult<SecondFactors>;
 
-    /// Replaces a user's second factors.
+    /// Replaces a user's second factors and, in the same step, records their kinds on the
+    /// user's record (when there is one), so the record knows what the account has even if
+    /// the factors' data is lost.
     async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<()>;
 
     /// Records that a TOTP code of time step `step` was accepted; false (and nothing changes)
@@ -253,6 +259,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes a client registered at run time; true if it existed.
     async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+
+    /// The store's identity, if one was written.
+    async fn get_identity(&self) -> StoreResult<Option<StoreIdentity>>;
+
+    /// Writes the store's identity; with `only_if_absent`, only when none exists. Returns
+    /// whether it was written.
+    async fn put_identity(&self, identity: &StoreIdentity, only_if_absent: bool) -> StoreResult<bool>;
+
+    /// After a restore from backup: deletes every session, attempt (link and code), pending
+    /// second-factor step, SMS code, enrollment, OIDC code and access token, and "this wasn't
+    /// me" link; keeps accounts, factors, clients, the policy and the audit log. Returns how
+    /// many entries went.
+    async fn void_live_state(&self) -> StoreResult<usize>;
 }
 
 /// A rate-limit counter's name: the action and a keyed hash of its subject (address or IP).

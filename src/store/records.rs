@@ -65,6 +65,45 @@ pub struct User {
     /// Blocked by an admin: gets the usual pages but no mail and no session.
     #[serde(default)]
     pub blocked: bool,
+    /// The kinds of second factor the account has, kept beside (not in) the factors' data:
+    /// a sign-in that finds one of these without its data stops instead of asking less.
+    #[serde(default, skip_serializing_if = "FactorKinds::is_none")]
+    pub factor_kinds: FactorKinds,
+}
+
+/// Which kinds of second factor an account has set up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactorKinds {
+    /// An authenticator app.
+    #[serde(default)]
+    pub totp: bool,
+    /// A verified phone.
+    #[serde(default)]
+    pub phone: bool,
+}
+
+impl FactorKinds {
+    /// The kinds `factors` holds.
+    pub fn of(factors: &SecondFactors) -> Self {
+        Self { totp: factors.totp.is_some(), phone: factors.phone.is_some() }
+    }
+
+    /// True when the account has no second factor.
+    pub fn is_none(&self) -> bool {
+        !self.totp && !self.phone
+    }
+
+    /// The kinds recorded here whose data `factors` lacks (`totp`, `phone`).
+    pub fn missing_from(&self, factors: &SecondFactors) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.totp && factors.totp.is_none() {
+            missing.push("totp");
+        }
+        if self.phone && factors.phone.is_none() {
+            missing.push("phone");
+        }
+        missing
+    }
 }
 
 /// An allow-listed session.

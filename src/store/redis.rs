@@ -116,6 +116,19 @@ redis.call('DEL', KEYS[1])
 return n
 ";
 
+/// Replaces a user's second factors and, if the user record is still what the caller read,
+/// rewrites it with the factors' kinds — one step on one slot (`{u:<id>}`), so the record
+/// never disagrees with the factors it describes. KEYS[1] = factors, KEYS[2] = user record;
+/// ARGV[1] = factors JSON, ARGV[2] = the record as read ('' for none), ARGV[3] = the new record.
+/// Returns 1, or 0 (nothing written) when the record changed in between (the caller retries).
+const FACTORS_SCRIPT: &str = r"
+local current = redis.call('GET', KEYS[2]) or ''
+if current ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+if current ~= '' then redis.call('SET', KEYS[2], ARGV[3]) end
+return 1
+";
+
 /// A store in Redis. Cloning is cheap: the connection is shared.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -128,6 +141,7 @@ pub struct RedisStore {
     pending_try_script: redis::Script,
     totp_step_script: redis::Script,
     code_script: redis::Script,
+    factors_script: redis::Script,
 }
 
 impl RedisStore {
@@ -150,6 +164,7 @@ impl RedisStore {
             pending_try_script: redis::Script::new(PENDING_TRY_SCRIPT),
             totp_step_script: redis::Script::new(TOTP_STEP_SCRIPT),
             code_script: redis::Script::new(CODE_SCRIPT),
+            factors_script: redis::Script::new(FACTORS_SCRIPT),
         })
     }
 
@@ -349,7 +364,13 @@ impl Store for RedisStore {
             return self.load_user(&id).await;
         }
         let id = UserId::generate().map_err(|e| StoreError::Unavailable(e.into()))?;
-        let user = User { id: id.clone(), email: email.clone(), created_at: now, blocked: false };
+        let user = User {
+            id: id.clone(),
+            email: email.clone(),
+            created_at: now,
+            blocked: false,
+            factor_kinds: Default::default(),
+        };
         // The record is written before the index claims it, so an id found through the index
         // always has a record. If another instance won the race, its user is the one.
         let _: () = conn.set(self.keys.user(&id), to_json(&user)?).await.map_err(unavailable)?;
@@ -518,10 +539,35 @@ impl Store for RedisStore {
     }
 
     async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<()> {
-        let key = self.keys.factors(user);
+        let record_key = self.keys.user(user);
+        let data = to_json(factors)?;
         let mut conn = self.critical().await?;
-        let _: () = conn.set(&key, to_json(factors)?).await.map_err(unavailable)?;
-        self.durable(&mut conn, &key).await
+        // Compare-and-set on the record: a block or another change written in between is kept.
+        for _ in 0..8 {
+            let raw: Option<String> = conn.get(&record_key).await.map_err(unavailable)?;
+            let updated = match &raw {
+                Some(raw) => {
+                    let mut record: User = from_json(raw)?;
+                    record.factor_kinds = super::FactorKinds::of(factors);
+                    to_json(&record)?
+                }
+                None => String::new(),
+            };
+            let written: i64 = self
+                .factors_script
+                .key(self.keys.factors(user))
+                .key(&record_key)
+                .arg(&data)
+                .arg(raw.unwrap_or_default())
+                .arg(updated)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            if written == 1 {
+                return self.durable(&mut conn, &record_key).await;
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!("the user record kept changing while its factors were written")))
     }
 
     async fn use_totp_step(&self, user: &UserId, step: u64) -> StoreResult<bool> {
@@ -815,6 +861,45 @@ impl Store for RedisStore {
         let raw: Option<String> = self.conn.clone().get(self.keys.report(id)).await.map_err(unavailable)?;
         raw.as_deref().map(from_json).transpose()
     }
+
+    async fn get_identity(&self) -> StoreResult<Option<super::StoreIdentity>> {
+        let raw: Option<String> = self.conn.clone().get(self.keys.store_identity()).await.map_err(unavailable)?;
+        raw.as_deref().map(from_json).transpose()
+    }
+
+    async fn put_identity(&self, identity: &super::StoreIdentity, only_if_absent: bool) -> StoreResult<bool> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.keys.store_identity()).arg(to_json(identity)?);
+        if only_if_absent {
+            cmd.arg("NX");
+        }
+        let written: Option<String> = cmd.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
+        Ok(written.is_some())
+    }
+
+    async fn void_live_state(&self) -> StoreResult<usize> {
+        // SCAN on every master, then UNLINK key by key (each goes to its own slot's node).
+        let pattern = format!("{}*", escape_glob(self.keys.prefix()));
+        let keys = self.conn.scan_keys(&pattern).await.map_err(unavailable)?;
+        let mut voided = 0;
+        for key in keys.iter().filter(|key| self.keys.is_live_state(key)) {
+            let removed: usize = self.conn.clone().unlink(key).await.map_err(unavailable)?;
+            voided += removed;
+        }
+        Ok(voided)
+    }
+}
+
+/// `prefix` with Redis glob characters escaped, for `SCAN … MATCH`.
+fn escape_glob(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl RedisStore {

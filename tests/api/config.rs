@@ -22,6 +22,7 @@ fn production(overrides: &[(&'static str, &str)]) -> Vec<(&'static str, String)>
         ("APP_ENV", "production".into()),
         ("PUBLIC_URL", "https://login.example.com".into()),
         ("REDIS_URL", "redis://127.0.0.1:6379".into()),
+        ("STORE_ID", "st_Zm9yLXRoZS1jb25maWctdGVzdHM".into()),
         ("MAIL_TRANSPORT", "smtp".into()),
         ("SMTP_URL", "smtps://user:pass@smtp.example.com".into()),
         ("MAIL_FROM", "Example <login@example.com>".into()),
@@ -134,6 +135,7 @@ fn a_cluster_is_chosen_with_redis_cluster_urls_and_never_together_with_redis_url
     let settings = load_owned(&production(&[
         ("REDIS_URL", ""),
         ("REDIS_CLUSTER_URLS", "redis://10.0.0.1:7000, redis://10.0.0.2:7000,redis://10.0.0.3:7000"),
+        ("REDIS_PRIVATE_NETWORK", "true"),
     ]))
     .expect("a cluster configuration was refused");
     match settings.store {
@@ -259,4 +261,34 @@ fn sentinels_are_chosen_with_redis_sentinel_urls_and_need_the_master_name() {
         let err = load_owned(&production(&[("REDIS_WAIT_TIMEOUT", bad)])).expect_err("a bad REDIS_WAIT_TIMEOUT");
         assert!(err.mentions("REDIS_WAIT_TIMEOUT"), "{err}");
     }
+}
+
+#[test]
+fn production_refuses_plaintext_redis_to_another_host_unless_the_network_is_declared_private() {
+    for (var, url) in [("REDIS_URL", "redis://10.0.0.1:6379"), ("REDIS_CLUSTER_URLS", "redis://redis.internal:7000")] {
+        let err = load_owned(&production(&[("REDIS_URL", ""), (var, url)]))
+            .expect_err(&format!("plaintext {url} accepted in production"));
+        assert!(err.mentions(var) && err.to_string().contains("rediss://"), "{err}");
+        assert!(err.to_string().contains("REDIS_PRIVATE_NETWORK"), "the way out is not named: {err}");
+        load_owned(&production(&[("REDIS_URL", ""), (var, url), ("REDIS_PRIVATE_NETWORK", "true")]))
+            .expect("a private network declared on purpose was refused");
+    }
+    load_owned(&production(&[("REDIS_URL", "rediss://redis.example.com:6380")])).expect("TLS to a remote host refused");
+    load_owned(&production(&[("REDIS_URL", "redis://localhost:6379")])).expect("plaintext to loopback refused");
+    assert!(load(&[("REDIS_URL", "redis://10.0.0.1:6379")]).is_ok(), "development refused plaintext to a host");
+}
+
+#[test]
+fn production_needs_the_store_identity_and_says_how_to_make_one() {
+    let err = load_owned(&production(&[("STORE_ID", "")])).expect_err("production started without STORE_ID");
+    assert!(err.mentions("STORE_ID") && err.to_string().contains("latchkey store init"), "{err}");
+    let err = load_owned(&production(&[("STORE_ID", "not-an-id")])).expect_err("a malformed STORE_ID accepted");
+    assert!(err.mentions("STORE_ID"), "{err}");
+    let err =
+        load_owned(&production(&[("REDIS_DURABILITY", "trust-me")])).expect_err("a bad REDIS_DURABILITY accepted");
+    assert!(err.mentions("REDIS_DURABILITY"), "{err}");
+    let tools = latchkey::Settings::for_store_commands(|k| {
+        production(&[("STORE_ID", "")]).into_iter().find(|(name, _)| *name == k).map(|(_, v)| v)
+    });
+    assert!(tools.is_ok(), "`latchkey store init` cannot run without the STORE_ID it makes: {tools:?}");
 }

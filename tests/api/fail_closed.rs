@@ -266,6 +266,8 @@ async fn with_redis_stopped_every_request_that_needs_it_gets_503_and_recovery_ne
     let app = spawn_on(&redis).await;
     let held = hold_secrets(&app).await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    let store = |url: &str| latchkey::store::RedisStore::connect(url, latchkey::store::Keys::new(app.prefix.clone()));
+    let identity = latchkey::store::Store::get_identity(&store(&redis.url()).unwrap()).await.unwrap().unwrap();
 
     // A client keeps asking about the session while Redis goes away: it must see the session
     // or a 503, never a 500 and never "signed out" (401) because of the outage.
@@ -322,8 +324,18 @@ async fn with_redis_stopped_every_request_that_needs_it_gets_503_and_recovery_ne
     }
     assert!(logs.contains("failing closed"), "the outage was not logged");
 
-    // Redis comes back (empty: it keeps nothing on disk); the same process serves again.
+    // Redis comes back empty (it keeps nothing on disk): the accounts, factors and policy are
+    // gone, so the instance refuses until an operator adopts the store; then the same process
+    // serves again.
     redis.start_again().await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["store"], "empty");
+    let policy = latchkey::Settings::for_store_commands(|_| None).unwrap().policy;
+    latchkey::store_tools::adopt(&store(&redis.url()).unwrap(), &identity.id, &policy, "test", chrono::Utc::now())
+        .await
+        .unwrap();
+    app.clock.advance(chrono::Duration::seconds(5));
     wait_until_ready(&app).await;
     // The old session is gone with the data: signed out, never revived, never a 500.
     let old = app

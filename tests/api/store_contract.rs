@@ -13,7 +13,7 @@ use latchkey::oidc::Client;
 use latchkey::oidc::clients::ClientKind;
 use latchkey::store::{
     AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, MemoryStore, PendingLogin, RateKey, Redemption,
-    RedisConnector, RedisStore, SessionRecord, SmsChallenge, Store, User,
+    RedisConnector, RedisStore, SessionRecord, SmsChallenge, Store, StoreIdentity, User,
 };
 
 use crate::helpers::{cluster_urls, init_process, redis_url};
@@ -94,6 +94,8 @@ contract!(
     second_factor_steps_and_sms_codes_count_their_tries,
     an_authorization_code_is_exchanged_once_by_its_client,
     devices_are_counted_as_they_are_added,
+    the_identity_is_written_once_unless_replaced,
+    a_restore_voids_live_state_and_keeps_accounts_factors_and_clients,
 );
 
 fn attempt(email: &str, minutes: i64) -> LinkAttempt {
@@ -397,6 +399,7 @@ async fn second_factor_steps_and_sms_codes_count_their_tries((store, other): Pai
         email: Email::parse("step@example.com").unwrap(),
         created_at: Utc::now(),
         blocked: false,
+        factor_kinds: Default::default(),
     };
     let pending = PendingLogin {
         user: user.clone(),
@@ -465,4 +468,63 @@ async fn devices_are_counted_as_they_are_added((store, other): Pair) {
     assert_eq!(store.add_device(&user, "laptop").await.unwrap(), (false, 2));
     other.remove_device(&user, "laptop").await.unwrap();
     assert_eq!(store.add_device(&user, "laptop").await.unwrap(), (true, 1));
+}
+
+async fn the_identity_is_written_once_unless_replaced((store, other): Pair) {
+    assert_eq!(store.get_identity().await.unwrap(), None);
+    let first = StoreIdentity::generate(Utc::now()).unwrap();
+    let second = StoreIdentity::generate(Utc::now()).unwrap();
+    assert!(store.put_identity(&first, true).await.unwrap());
+    assert!(!other.put_identity(&second, true).await.unwrap(), "a second identity replaced the first");
+    assert_eq!(other.get_identity().await.unwrap(), Some(first));
+    assert!(other.put_identity(&second, false).await.unwrap());
+    assert_eq!(store.get_identity().await.unwrap(), Some(second));
+}
+
+async fn a_restore_voids_live_state_and_keeps_accounts_factors_and_clients((store, other): Pair) {
+    let user =
+        store.find_or_create_user("restore-lookup", &Email::parse("r@example.com").unwrap(), Utc::now()).await.unwrap();
+    let factors = latchkey::store::SecondFactors { totp: Some("sealed".into()), phone: None, phone_masked: None };
+    store.put_factors(&user.id, &factors).await.unwrap();
+    let found = other.find_user("restore-lookup").await.unwrap().unwrap();
+    assert!(found.factor_kinds.totp && !found.factor_kinds.phone, "the record does not know its factors: {found:?}");
+    store.put_client(&client("kept")).await.unwrap();
+    // Sessions of several users, so that on a cluster they sit on several nodes.
+    let mut sessions = Vec::new();
+    for _ in 0..6 {
+        let record = SessionRecord {
+            user_id: UserId::generate().unwrap(),
+            sid: SessionId::generate().unwrap(),
+            created_at: Utc::now(),
+            expires_at: Utc::now() + chrono::Duration::hours(1),
+            origin: RequestOrigin::new(None, "test"),
+            amr: vec!["email".into()],
+            last_seen_at: Utc::now(),
+            factor_at: None,
+        };
+        store.put_session(&record, Duration::from_secs(3600)).await.unwrap();
+        sessions.push(record);
+    }
+    let id = attempt_id();
+    store.put_attempt(&id, &attempt("restore@example.com", 15), KEEP).await.unwrap();
+    let pending = PendingLogin {
+        user: user.clone(),
+        return_to: LocalPath::account(),
+        origin: RequestOrigin::new(None, "test"),
+        created_at: Utc::now(),
+        must_enroll: false,
+    };
+    store.put_pending("restore-step", &pending, KEEP).await.unwrap();
+
+    let voided = other.void_live_state().await.unwrap();
+    assert!(voided >= 8, "voided only {voided}");
+    for record in &sessions {
+        assert_eq!(store.get_session(&record.user_id, &record.sid).await.unwrap(), None, "a session survived");
+        assert!(store.list_sessions(&record.user_id).await.unwrap().is_empty());
+    }
+    assert_eq!(store.peek_attempt(&id, Utc::now()).await.unwrap(), None, "a link survived");
+    assert_eq!(store.get_pending("restore-step").await.unwrap(), None, "a second-factor step survived");
+    assert_eq!(store.find_user("restore-lookup").await.unwrap().map(|u| u.id), Some(user.id.clone()));
+    assert_eq!(store.get_factors(&user.id).await.unwrap(), factors);
+    assert!(store.get_client("kept").await.unwrap().is_some(), "a client went");
 }

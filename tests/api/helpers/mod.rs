@@ -122,6 +122,9 @@ async fn spawn_with_sink(overrides: &[(&str, &str)], mail: MailSink) -> TestApp 
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
     vars.retain(|_, v| !v.is_empty());
+    if vars.get("APP_ENV").map(String::as_str) == Some("production") {
+        production_store(&mut vars).await;
+    }
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings invalid");
     let clock = Arc::new(ManualClock::default());
     let app = Application::build_with_clock(settings, clock.clone()).await.expect("app failed to build");
@@ -129,6 +132,21 @@ async fn spawn_with_sink(overrides: &[(&str, &str)], mail: MailSink) -> TestApp 
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     TestApp { address, mail, clock, prefix, client, jar: Mutex::new(BTreeMap::new()) }
+}
+
+/// A production instance needs a store with an identity (`STORE_ID`) and one that keeps what
+/// it is given: unless the test sets them, its prefix is initialised as `latchkey store init`
+/// would, and — the shared test Redis keeps nothing on disk — `REDIS_DURABILITY=managed`
+/// declares it durable (tests/api/durability.rs checks the real settings).
+async fn production_store(vars: &mut HashMap<String, String>) {
+    vars.entry("REDIS_DURABILITY".into()).or_insert_with(|| "managed".into());
+    if vars.contains_key("STORE_ID") || !vars.contains_key("REDIS_URL") {
+        return;
+    }
+    let settings = Settings::for_store_commands(|k| vars.get(k).cloned()).expect("test settings invalid");
+    let store = latchkey::store_tools::open_store(&settings).unwrap();
+    let init = latchkey::store_tools::init(&store, &settings.policy, chrono::Utc::now()).await.unwrap();
+    vars.insert("STORE_ID".into(), init.identity.id);
 }
 
 impl TestApp {

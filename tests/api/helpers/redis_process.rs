@@ -1,6 +1,7 @@
 //! A private `redis-server` that one test owns and can stop and start again on the same port,
-//! to watch the service lose its store and get it back. It keeps nothing on disk, so a restart
-//! comes back empty. Like the shared one in `redis.rs`, a shell watchdog stops it once the test
+//! to watch the service lose its store and get it back. By default it keeps nothing on disk,
+//! so a restart comes back empty; [`RedisProcess::start_with`] runs it with a configuration
+//! file and arguments of the test's choosing (a data folder, AOF, an eviction policy). Like the shared one in `redis.rs`, a shell watchdog stops it once the test
 //! process is gone, so it never outlives `cargo test`.
 
 use std::io::{BufRead, BufReader};
@@ -12,6 +13,9 @@ use super::redis::free_port;
 /// A `redis-server` on a fixed loopback port, stopped when dropped.
 pub struct RedisProcess {
     port: u16,
+    /// What follows `redis-server`: a configuration file (optional) and arguments.
+    conf: String,
+    args: String,
     /// The running server: its process id and its watchdog shell; `None` while stopped.
     running: Option<(u32, Child)>,
 }
@@ -19,9 +23,22 @@ pub struct RedisProcess {
 impl RedisProcess {
     /// Starts a server on a free port and waits until it answers.
     pub async fn start() -> Self {
-        let mut redis = Self { port: free_port(), running: None };
+        Self::start_with(None, "--save '' --appendonly no").await
+    }
+
+    /// Starts `redis-server [conf] --port <free> --bind 127.0.0.1 <args>` and waits until it
+    /// answers. `args` are shell words (quote empty values: `--save ''`).
+    pub async fn start_with(conf: Option<&std::path::Path>, args: &str) -> Self {
+        let conf = conf.map(|path| format!("'{}'", path.display())).unwrap_or_default();
+        let mut redis = Self { port: free_port(), conf, args: args.to_owned(), running: None };
         redis.start_again().await;
         redis
+    }
+
+    /// A connection to this server.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        let client = redis::Client::open(self.url()).unwrap();
+        client.get_multiplexed_async_connection().await.unwrap()
     }
 
     /// `redis://127.0.0.1:<port>/`.
@@ -37,13 +54,14 @@ impl RedisProcess {
         redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
     }
 
-    /// Starts the server again on the same port (empty) and waits until it answers.
+    /// Starts the server again on the same port (empty, unless its arguments give it a data
+    /// folder to load) and waits until it answers.
     pub async fn start_again(&mut self) {
         assert!(self.running.is_none(), "redis-server on port {} is already running", self.port);
-        let (port, test_pid) = (self.port, std::process::id());
+        let (port, test_pid, conf, args) = (self.port, std::process::id(), &self.conf, &self.args);
         // The shell says the server's pid, then watches both processes.
         let script = format!(
-            "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no --protected-mode yes --loglevel warning >/dev/null & \
+            "redis-server {conf} --port {port} --bind 127.0.0.1 {args} --protected-mode yes --loglevel warning >/dev/null & \
              r=$!; echo $r; exec >/dev/null; \
              while kill -0 {test_pid} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 1; done; kill $r 2>/dev/null"
         );
