@@ -60,7 +60,12 @@ async fn user_id(app: &TestApp) -> UserId {
 
 #[tokio::test]
 async fn sixty_parallel_wrong_codes_over_steps_and_account_pages_check_no_more_than_the_limit() {
-    let app = spawn_app_with(&[("RATE_LIMIT_2FA_FAILURES_USER", "10/1h"), ("RATE_LIMIT_LOGIN_EMAIL", "50/15m")]).await;
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_2FA_FAILURES_USER", "10/1h"),
+        ("RATE_LIMIT_LOGIN_EMAIL", "50/15m"),
+        ("RATE_LIMIT_LOGIN_EMAIL_NETWORK", "50/15m"),
+    ])
+    .await;
     let email = "burst@example.com";
     // Turning the app on spends the first of the ten codes.
     let (secret, codes) = enroll(&app, email).await;
