@@ -354,3 +354,56 @@ async fn an_administrators_removal_of_the_factors_is_mailed_to_the_owner_and_aud
     assert!(notice.text().contains("/account/not-me?token="));
     assert_eq!(factor_events(&app, &user).await, ["totp_added", "factors_reset"].map(str::to_owned).to_vec());
 }
+
+/// `POST path` with `fields`, the page asked for in German.
+async fn post_in_german(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    let csrf = app.csrf_token().await;
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let request = app.client.post(format!("{}{path}", app.address)).header(ACCEPT_LANGUAGE, "de");
+    app.send(request.form(&form)).await
+}
+
+#[tokio::test]
+async fn a_stolen_session_signed_in_over_ten_minutes_ago_cannot_set_up_a_first_factor() {
+    use crate::second_factor_sms::{app_with, ok_provider};
+    let server = ok_provider().await;
+    let app = app_with(&server, &[]).await;
+    let email = "first-factor@example.com";
+    app.sign_in(email).await;
+    let owner = app.cookie("__Host-session").unwrap();
+    // The session was taken; by the time it is used, its sign-in is 11 minutes old.
+    app.clock.advance(chrono::Duration::minutes(11));
+    for (path, fields) in [
+        ("/account/totp/enroll", vec![]),
+        ("/account/totp/confirm", vec![("code", "123456")]),
+        ("/account/phone", vec![("phone", "+44 7700 900123")]),
+        ("/account/phone/confirm", vec![("code", "123456")]),
+    ] {
+        let response = post(&app, path, &fields).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("please sign in again first") && !page.contains("<svg"), "{path}: {page}");
+        let response = post_in_german(&app, path, &fields).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(response.text().await.unwrap().contains("melden Sie sich bitte zuerst erneut an"), "{path}");
+    }
+    app.outbox_settled().await;
+    assert!(server.received_requests().await.unwrap_or_default().is_empty(), "a phone was texted");
+    let user = user_id(&app).await;
+    assert!(!app.store().get_factors(&user).await.unwrap().any(), "a factor was set up");
+    assert_eq!(app.store().list_sessions(&user).await.unwrap().len(), 1, "the owner's session was ended");
+    assert_eq!(app.cookie("__Host-session").unwrap(), owner);
+
+    // Signed in again just now (the link proves the mailbox): both can be set up.
+    app.clear_cookies();
+    app.sign_in(email).await;
+    let html = post(&app, "/account/totp/enroll", &[]).await.text().await.unwrap();
+    let secret = crate::second_factor::shown_secret(&html);
+    let confirmed = post(&app, "/account/totp/confirm", &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    app.clear_cookies();
+    app.sign_in("first-phone@example.com").await;
+    assert_eq!(post(&app, "/account/phone", &[("phone", "+44 7700 900123")]).await.status(), StatusCode::OK);
+    crate::second_factor_sms::wait_sent(&server, 1).await;
+}
