@@ -352,6 +352,18 @@ impl SecondFactorService {
         self.store.get_factors(user).await
     }
 
+    /// True when the account has a second factor: its factors' data holds one, or its record
+    /// lists one (`User::factor_kinds`) whose data the store may have lost. A record that cannot
+    /// be found (or belongs to another id) cannot vouch for "none", so it counts as having one.
+    pub async fn account_has_factor(&self, user: &UserId, email: &Email) -> Result<bool, StoreError> {
+        if self.store.get_factors(user).await?.any() {
+            return Ok(true);
+        }
+        let lookup = self.keys.lookup.mac_b64(&[b"email", email.as_str().as_bytes()]);
+        let record = self.store.find_user(&lookup).await?;
+        Ok(record.is_none_or(|record| record.id != *user || !record.factor_kinds.is_none()))
+    }
+
     /// Unused recovery codes.
     pub async fn recovery_left(&self, user: &UserId) -> Result<usize, StoreError> {
         self.store.recovery_codes_left(user).await

@@ -93,7 +93,8 @@ async fn render(
 }
 
 /// `None` when this session may change the factors now: a second factor was used in it within
-/// [`FRESH_FACTOR`], or — while the account has none — it signed in within [`FRESH_FACTOR`].
+/// [`FRESH_FACTOR`], or — while the account has none, by its factors' data and by its record's
+/// `factor_kinds` alike — it signed in within [`FRESH_FACTOR`].
 /// Otherwise a 403: the "confirm it's you" page when the account has a factor (a stolen or
 /// older email-only session cannot swap or remove it), and "sign in again" when it has none (a
 /// stolen session of any age could otherwise set up its own factor, which ends every other
@@ -106,7 +107,7 @@ pub(super) async fn unless_fresh(
     if state.sessions.factor_used_within(claims, FRESH_FACTOR).await? {
         return Ok(None);
     }
-    if !state.second.factors(&claims.sub).await?.any() {
+    if !state.second.account_has_factor(&claims.sub, &claims.email).await? {
         if state.sessions.began_within(claims, FRESH_FACTOR).await? {
             return Ok(None);
         }

@@ -407,3 +407,22 @@ async fn a_stolen_session_signed_in_over_ten_minutes_ago_cannot_set_up_a_first_f
     assert_eq!(post(&app, "/account/phone", &[("phone", "+44 7700 900123")]).await.status(), StatusCode::OK);
     crate::second_factor_sms::wait_sent(&server, 1).await;
 }
+
+#[tokio::test]
+async fn an_account_whose_factor_data_was_lost_still_confirms_before_setting_up_another() {
+    let app = spawn_app().await;
+    // Signed in a moment ago, with the app turned on from the account page: the session has
+    // not used a factor.
+    enroll(&app, "lost-data@example.com").await;
+    let user = user_id(&app).await;
+    let key = latchkey::store::Keys::new(app.prefix.clone()).factors(&user);
+    let deleted: i64 = ::redis::cmd("DEL").arg(&key).query_async(&mut app.store().connection()).await.unwrap();
+    assert_eq!(deleted, 1, "no factors key at {key}");
+    // The record still says the account has an app: no new factor without confirming first.
+    for (path, fields) in [("/account/totp/enroll", vec![]), ("/account/phone", vec![("phone", "+44 7700 900123")])] {
+        let response = post(&app, path, &fields).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(response.text().await.unwrap().contains("action=\"/account/confirm-factor\""), "{path}");
+    }
+    assert!(!app.store().get_factors(&user).await.unwrap().any(), "a factor was set up");
+}
