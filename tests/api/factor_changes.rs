@@ -158,9 +158,15 @@ async fn enrolling_in_a_required_step_ends_the_sessions_from_before_the_policy()
     let sessions = app.store().list_sessions(&user).await.unwrap();
     assert_eq!(sessions.len(), 1, "only the session that enrolled: {sessions:?}");
     assert!(sessions[0].factor_at.is_some(), "a session begun with a factor notes it");
+    let enrolled = app.cookie("__Host-session").unwrap();
     app.set_cookie("__Host-session", &older);
     assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED, "an email-only session survived");
     assert!(wait_for_notice(&app, 0, CHANGED).await.text().contains("An authenticator app was added"));
+    // It signed in with the app's first code: changes are open to it without confirming again.
+    app.set_cookie("__Host-session", &enrolled);
+    assert_eq!(post(&app, "/account/recovery-codes", &[]).await.status(), StatusCode::OK);
+    app.clock.advance(chrono::Duration::minutes(11));
+    assert_eq!(post(&app, "/account/recovery-codes", &[]).await.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
