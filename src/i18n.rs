@@ -269,6 +269,8 @@ catalogue! {
     error_not_me_ended,
     /// Changing a factor needs a fresh sign-in with one.
     error_factor_not_fresh,
+    /// Setting up a first second factor needs a recent sign-in by link.
+    error_first_factor_sign_in_again,
     /// An admin's factor needs the API token.
     error_admin_needs_token,
     /// The account has a second factor whose data the store lost: no session, ask an admin.
@@ -558,6 +560,7 @@ pub static EN: Messages = Messages {
     error_code_ended: "This code has expired or was used. Start again from your account page.",
     error_not_me_ended: "This link has expired or was already used. You can still sign out everywhere from your account page.",
     error_factor_not_fresh: "To change your second factors or recovery codes, first confirm it's you with one of them; changes are then open for 10 minutes.",
+    error_first_factor_sign_in_again: "To set up a second factor, please sign in again first: a sign-in with a link from your mailbox in the last 10 minutes shows it's you. Then set it up from your account page.",
     error_admin_needs_token: "An administrator's second factor can be removed only with the admin API token.",
     error_factor_missing: "Your account has a second factor that cannot be checked right now, so you were not signed in. Please contact your administrator.",
     error_admin_cookie_origin: "A change by cookie must come from this site's own pages.",
@@ -746,6 +749,7 @@ pub static DE: Messages = Messages {
     error_code_ended: "Dieser Code ist abgelaufen oder wurde benutzt. Beginnen Sie noch einmal auf Ihrer Kontoseite.",
     error_not_me_ended: "Dieser Link ist abgelaufen oder wurde schon benutzt. Auf Ihrer Kontoseite können Sie sich trotzdem überall abmelden.",
     error_factor_not_fresh: "Um Ihre zweiten Faktoren oder Wiederherstellungscodes zu ändern, bestätigen Sie zuerst mit einem davon, dass Sie es sind; Änderungen sind danach 10 Minuten lang möglich.",
+    error_first_factor_sign_in_again: "Um einen zweiten Faktor einzurichten, melden Sie sich bitte zuerst erneut an: Eine Anmeldung mit einem Link aus Ihrem Postfach in den letzten 10 Minuten zeigt, dass Sie es sind. Richten Sie ihn danach auf Ihrer Kontoseite ein.",
     error_admin_needs_token: "Der zweite Faktor eines Administrators kann nur mit dem Admin-API-Token entfernt werden.",
     error_factor_missing: "Ihr Konto hat einen zweiten Faktor, der gerade nicht geprüft werden kann; Sie wurden deshalb nicht angemeldet. Bitte wenden Sie sich an Ihre Administration.",
     error_admin_cookie_origin: "Eine Änderung per Cookie muss von den Seiten dieser Website kommen.",

@@ -42,8 +42,8 @@ pub enum LimitedAction {
     /// Second-factor codes tried for one account (each counted before it is checked, right
     /// or wrong), across sign-in steps and account pages.
     SecondFactorFailuresPerUser,
-    /// SMS codes texted for one account, whatever the number (against pumping through many
-    /// numbers).
+    /// Texts for one account that verify a new phone number, whatever the number (against
+    /// pumping through many numbers); texts to the verified phone are not counted here.
     SmsPerAccount,
     /// SMS codes texted by the whole service; at the limit texts pause for everyone.
     SmsGlobal,

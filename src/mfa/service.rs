@@ -132,6 +132,17 @@ impl EnrollSlot {
     }
 }
 
+/// Where a text goes, which decides the limits it counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextTo {
+    /// A number being verified (phone enrollment): also counted per account, since pumping
+    /// is texting many numbers through one account.
+    NewNumber,
+    /// The account's verified phone (sign-in steps, "confirm it's you"): limited per number,
+    /// per network and service-wide, not per account, so signing in by SMS is not rationed.
+    VerifiedPhone,
+}
+
 fn phone_context(user: &UserId) -> String {
     format!("phone:{user}")
 }
@@ -186,7 +197,7 @@ impl SecondFactorService {
     ) -> Result<(), MfaError> {
         let key = ChallengeKey::PhoneEnrollment(user.clone());
         let sealed = self.keys.sealer.seal(&phone_context(user), phone.as_str().as_bytes())?;
-        self.send_code(&key, user, user.as_str(), phone, Some(sealed), ip).await
+        self.send_code(&key, user, user.as_str(), phone, Some(sealed), ip, TextTo::NewNumber).await
     }
 
     /// Checks the code texted to the new phone; the phone is then the user's second factor.
@@ -223,7 +234,7 @@ impl SecondFactorService {
         let sealed = factors.phone.ok_or(MfaError::SmsDisabled)?;
         let phone = self.open_phone(user, &sealed)?;
         let key = ChallengeKey::Login(pending_id.to_owned());
-        self.send_code(&key, user, pending_id, &phone, None, ip).await?;
+        self.send_code(&key, user, pending_id, &phone, None, ip, TextTo::VerifiedPhone).await?;
         Ok(phone.masked())
     }
 
@@ -241,6 +252,10 @@ impl SecondFactorService {
         self.counted(user, accepted).await
     }
 
+    /// Texts a new code for `key` to `phone`. A resend to the same number waits
+    /// [`SMS_RESEND_AFTER`]; each text counts per network, per number, per account (only a
+    /// [`TextTo::NewNumber`]) and service-wide, every count atomic and before anything is sent.
+    #[allow(clippy::too_many_arguments)]
     async fn send_code(
         &self,
         key: &ChallengeKey,
@@ -249,6 +264,7 @@ impl SecondFactorService {
         phone: &PhoneNumber,
         sealed_phone: Option<String>,
         ip: Option<IpAddr>,
+        to: TextTo,
     ) -> Result<(), MfaError> {
         let sms = self.sms.as_ref().ok_or(MfaError::SmsDisabled)?;
         if !sms.allowed.allows(phone) {
@@ -257,7 +273,7 @@ impl SecondFactorService {
         let now = self.clock.now();
         if let Some(previous) = self.store.get_challenge(key).await? {
             let since = (now - previous.sent_at).to_std().unwrap_or_default();
-            if since < SMS_RESEND_AFTER {
+            if since < SMS_RESEND_AFTER && self.same_number(user, &previous, phone) {
                 return Err(MfaError::RateLimited(SMS_RESEND_AFTER - since));
             }
         }
@@ -265,7 +281,9 @@ impl SecondFactorService {
             sms.limiter.hit(LimitedAction::SmsPerIp, &sms.limiter.network(ip)).await?;
         }
         sms.limiter.hit(LimitedAction::SmsPerNumber, phone.as_str()).await?;
-        sms.limiter.hit(LimitedAction::SmsPerAccount, user.as_str()).await?;
+        if to == TextTo::NewNumber {
+            sms.limiter.hit(LimitedAction::SmsPerAccount, user.as_str()).await?;
+        }
         self.take_from_global_budget(sms).await?;
         let code = six_digits()?;
         let ttl = chrono::Duration::from_std(SMS_CODE_TTL).unwrap_or(chrono::Duration::minutes(5));
@@ -282,6 +300,14 @@ impl SecondFactorService {
             self.store.delete_challenge(key).await?;
         }
         queued
+    }
+
+    /// True when `previous` was texted to `phone` (a sign-in challenge always went to the
+    /// verified phone; one that cannot be opened counts as the same number). A different
+    /// number being verified is no resend: it is held by the per-account limit instead.
+    fn same_number(&self, user: &UserId, previous: &SmsChallenge, phone: &PhoneNumber) -> bool {
+        let Some(sealed) = &previous.phone else { return true };
+        self.open_phone(user, sealed).ok().is_none_or(|earlier| earlier == *phone)
     }
 
     /// Counts one text against the service-wide limit, last (so texts the narrower limits
@@ -350,6 +376,18 @@ impl SecondFactorService {
     /// The user's factors.
     pub async fn factors(&self, user: &UserId) -> Result<SecondFactors, StoreError> {
         self.store.get_factors(user).await
+    }
+
+    /// True when the account has a second factor: its factors' data holds one, or its record
+    /// lists one (`User::factor_kinds`) whose data the store may have lost. A record that cannot
+    /// be found (or belongs to another id) cannot vouch for "none", so it counts as having one.
+    pub async fn account_has_factor(&self, user: &UserId, email: &Email) -> Result<bool, StoreError> {
+        if self.store.get_factors(user).await?.any() {
+            return Ok(true);
+        }
+        let lookup = self.keys.lookup.mac_b64(&[b"email", email.as_str().as_bytes()]);
+        let record = self.store.find_user(&lookup).await?;
+        Ok(record.is_none_or(|record| record.id != *user || !record.factor_kinds.is_none()))
     }
 
     /// Unused recovery codes.

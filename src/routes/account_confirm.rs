@@ -23,7 +23,8 @@ use crate::mfa::service::MfaError;
 use crate::session::SessionClaims;
 use crate::signin::AccountChange;
 
-/// How recently a second factor must have been used in a session to change the factors.
+/// How recently a second factor must have been used in a session to change the factors (or,
+/// to set up a first factor, how recently the session signed in).
 pub const FRESH_FACTOR: Duration = Duration::from_secs(600);
 
 /// "Confirm it's you": the account's factors, to use one of them in this session.
@@ -91,18 +92,26 @@ async fn render(
     Ok(page(req, status, template, &csrf.cookies()))
 }
 
-/// `None` when this session may change the factors now: the account has none yet, or one was
-/// used in this session within [`FRESH_FACTOR`]. Otherwise the "confirm it's you" page, as a
-/// 403 (a stolen or older email-only session cannot swap or remove them).
+/// `None` when this session may change the factors now: a second factor was used in it within
+/// [`FRESH_FACTOR`], or — while the account has none, by its factors' data and by its record's
+/// `factor_kinds` alike — it signed in within [`FRESH_FACTOR`].
+/// Otherwise a 403: the "confirm it's you" page when the account has a factor (a stolen or
+/// older email-only session cannot swap or remove it), and "sign in again" when it has none (a
+/// stolen session of any age could otherwise set up its own factor, which ends every other
+/// session and locks the owner out; a fresh sign-in by link proves the mailbox).
 pub(super) async fn unless_fresh(
     req: &HttpRequest,
     state: &AppState,
     claims: &SessionClaims,
 ) -> Result<Option<HttpResponse>, AppError> {
-    if !state.second.factors(&claims.sub).await?.any()
-        || state.sessions.factor_used_within(claims, FRESH_FACTOR).await?
-    {
+    if state.sessions.factor_used_within(claims, FRESH_FACTOR).await? {
         return Ok(None);
+    }
+    if !state.second.account_has_factor(&claims.sub, &claims.email).await? {
+        if state.sessions.began_within(claims, FRESH_FACTOR).await? {
+            return Ok(None);
+        }
+        return Err(AppError::Forbidden(|t| t.error_first_factor_sign_in_again));
     }
     let said = Said { error: Some(Lang::of(req).messages().error_factor_not_fresh.to_owned()), ..Said::default() };
     render(req, state, claims, said, StatusCode::FORBIDDEN).await.map(Some)

@@ -212,6 +212,14 @@ impl SessionService {
         Ok(record.factor_at.is_some_and(|at| self.clock.now() - at <= within))
     }
 
+    /// True when this session's sign-in was within `within` (the session record's start, which
+    /// is the token's `auth_time`). False for an ended session.
+    pub async fn began_within(&self, claims: &SessionClaims, within: Duration) -> Result<bool, SessionError> {
+        let Some(record) = self.store.get_session(&claims.sub, &claims.sid).await? else { return Ok(false) };
+        let within = chrono::Duration::from_std(within).unwrap_or(chrono::Duration::zero());
+        Ok(self.clock.now() - record.created_at <= within)
+    }
+
     /// Notes in the session's record that a second factor was just used in it. A touch racing
     /// this may write the record back without the note: the person is then asked again, never
     /// let through.

@@ -158,9 +158,15 @@ async fn enrolling_in_a_required_step_ends_the_sessions_from_before_the_policy()
     let sessions = app.store().list_sessions(&user).await.unwrap();
     assert_eq!(sessions.len(), 1, "only the session that enrolled: {sessions:?}");
     assert!(sessions[0].factor_at.is_some(), "a session begun with a factor notes it");
+    let enrolled = app.cookie("__Host-session").unwrap();
     app.set_cookie("__Host-session", &older);
     assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED, "an email-only session survived");
     assert!(wait_for_notice(&app, 0, CHANGED).await.text().contains("An authenticator app was added"));
+    // It signed in with the app's first code: changes are open to it without confirming again.
+    app.set_cookie("__Host-session", &enrolled);
+    assert_eq!(post(&app, "/account/recovery-codes", &[]).await.status(), StatusCode::OK);
+    app.clock.advance(chrono::Duration::minutes(11));
+    assert_eq!(post(&app, "/account/recovery-codes", &[]).await.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -353,4 +359,76 @@ async fn an_administrators_removal_of_the_factors_is_mailed_to_the_owner_and_aud
     assert!(notice.text().contains("An administrator removed every second factor"), "{}", notice.text());
     assert!(notice.text().contains("/account/not-me?token="));
     assert_eq!(factor_events(&app, &user).await, ["totp_added", "factors_reset"].map(str::to_owned).to_vec());
+}
+
+/// `POST path` with `fields`, the page asked for in German.
+async fn post_in_german(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    let csrf = app.csrf_token().await;
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let request = app.client.post(format!("{}{path}", app.address)).header(ACCEPT_LANGUAGE, "de");
+    app.send(request.form(&form)).await
+}
+
+#[tokio::test]
+async fn a_stolen_session_signed_in_over_ten_minutes_ago_cannot_set_up_a_first_factor() {
+    use crate::second_factor_sms::{app_with, ok_provider};
+    let server = ok_provider().await;
+    let app = app_with(&server, &[]).await;
+    let email = "first-factor@example.com";
+    app.sign_in(email).await;
+    let owner = app.cookie("__Host-session").unwrap();
+    // The session was taken; by the time it is used, its sign-in is 11 minutes old.
+    app.clock.advance(chrono::Duration::minutes(11));
+    for (path, fields) in [
+        ("/account/totp/enroll", vec![]),
+        ("/account/totp/confirm", vec![("code", "123456")]),
+        ("/account/phone", vec![("phone", "+44 7700 900123")]),
+        ("/account/phone/confirm", vec![("code", "123456")]),
+    ] {
+        let response = post(&app, path, &fields).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("please sign in again first") && !page.contains("<svg"), "{path}: {page}");
+        let response = post_in_german(&app, path, &fields).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(response.text().await.unwrap().contains("melden Sie sich bitte zuerst erneut an"), "{path}");
+    }
+    app.outbox_settled().await;
+    assert!(server.received_requests().await.unwrap_or_default().is_empty(), "a phone was texted");
+    let user = user_id(&app).await;
+    assert!(!app.store().get_factors(&user).await.unwrap().any(), "a factor was set up");
+    assert_eq!(app.store().list_sessions(&user).await.unwrap().len(), 1, "the owner's session was ended");
+    assert_eq!(app.cookie("__Host-session").unwrap(), owner);
+
+    // Signed in again just now (the link proves the mailbox): both can be set up.
+    app.clear_cookies();
+    app.sign_in(email).await;
+    let html = post(&app, "/account/totp/enroll", &[]).await.text().await.unwrap();
+    let secret = crate::second_factor::shown_secret(&html);
+    let confirmed = post(&app, "/account/totp/confirm", &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    app.clear_cookies();
+    app.sign_in("first-phone@example.com").await;
+    assert_eq!(post(&app, "/account/phone", &[("phone", "+44 7700 900123")]).await.status(), StatusCode::OK);
+    crate::second_factor_sms::wait_sent(&server, 1).await;
+}
+
+#[tokio::test]
+async fn an_account_whose_factor_data_was_lost_still_confirms_before_setting_up_another() {
+    let app = spawn_app().await;
+    // Signed in a moment ago, with the app turned on from the account page: the session has
+    // not used a factor.
+    enroll(&app, "lost-data@example.com").await;
+    let user = user_id(&app).await;
+    let key = latchkey::store::Keys::new(app.prefix.clone()).factors(&user);
+    let deleted: i64 = ::redis::cmd("DEL").arg(&key).query_async(&mut app.store().connection()).await.unwrap();
+    assert_eq!(deleted, 1, "no factors key at {key}");
+    // The record still says the account has an app: no new factor without confirming first.
+    for (path, fields) in [("/account/totp/enroll", vec![]), ("/account/phone", vec![("phone", "+44 7700 900123")])] {
+        let response = post(&app, path, &fields).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(response.text().await.unwrap().contains("action=\"/account/confirm-factor\""), "{path}");
+    }
+    assert!(!app.store().get_factors(&user).await.unwrap().any(), "a factor was set up");
 }

@@ -308,17 +308,68 @@ async fn text_all_at_once(app: &TestApp, steps: &[String], csrf: (&str, &str)) -
 async fn twelve_texts_asked_for_one_account_at_once_send_no_more_than_its_five_a_day() {
     let server = ok_provider().await;
     let app = app_with(&server, &LOOSE).await;
-    add_phone(&app, &server, "account-pump@example.com").await; // the account's first text
-    let (steps, csrf_cookie, csrf) = pending_steps(&app, "account-pump@example.com", 12).await;
-    let answers = text_all_at_once(&app, &steps, (&csrf_cookie, &csrf)).await;
-    let texted = answers.iter().filter(|(status, _)| *status == StatusCode::OK).count();
-    let refused = answers.iter().filter(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS).count();
-    assert_eq!((texted, refused), (4, 8), "{:?}", answers.iter().map(|a| a.0).collect::<Vec<_>>());
+    // Signed in just now: the account may set up its first factor.
+    app.sign_in("account-pump@example.com").await;
+    let csrf = app.csrf_token().await;
+    let cookies = format!(
+        "__Host-csrf={}; __Host-session={}",
+        app.cookie("__Host-csrf").unwrap(),
+        app.cookie("__Host-session").unwrap()
+    );
+    // Twelve different numbers to verify, asked for at once.
+    let numbers: Vec<String> = (10..22).map(|n| format!("+44 7700 9002{n}")).collect();
+    let requests: Vec<_> = numbers
+        .iter()
+        .map(|number| {
+            let request = app
+                .client
+                .post(format!("{}/account/phone", app.address))
+                .header("Cookie", &cookies)
+                .form(&[("csrf", csrf.as_str()), ("phone", number.as_str())]);
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for request in requests {
+        statuses.push(request.await.unwrap());
+    }
+    let texted = statuses.iter().filter(|status| **status == StatusCode::OK).count();
+    let refused = statuses.iter().filter(|status| **status == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((texted, refused), (5, 7), "{statuses:?}");
     app.outbox_settled().await;
-    assert_eq!(sent(&server).await.len(), 5, "more than five texts went out for one account");
+    let to: Vec<String> = sent(&server).await.into_iter().map(|m| m["To"].clone()).collect();
+    assert_eq!(to.len(), 5, "more than five new numbers were texted for one account: {to:?}");
     // Another account is not held back by this one's limit.
+    app.clear_cookies();
     add_phone(&app, &server, "someone-else@example.com").await;
     assert_eq!(sent(&server).await.len(), 6);
+}
+
+#[tokio::test]
+async fn an_sms_only_account_signs_in_more_than_five_times_a_day() {
+    let server = ok_provider().await;
+    let mut vars = LOOSE.to_vec();
+    // Everything but the per-account limit (left at its 5 a day) is out of the way.
+    vars.extend([
+        ("RATE_LIMIT_SMS_GLOBAL", "100/1h"),
+        ("RATE_LIMIT_LOGIN_IP", "100/15m"),
+        ("RATE_LIMIT_2FA_FAILURES_USER", "100/1h"),
+    ]);
+    let app = app_with(&server, &vars).await;
+    let email = "texted-daily@example.com";
+    add_phone(&app, &server, email).await; // the one text that verifies a new number
+    for n in 1..=7 {
+        assert_eq!(crate::second_factor::link_step(&app, email).await.headers()[LOCATION], "/login/2fa");
+        let texted = post(&app, "/login/2fa/sms", &[]).await;
+        assert_eq!(texted.status(), StatusCode::OK, "sign-in {n}");
+        let code = code_in(&wait_sent(&server, 1 + n).await[n]);
+        let response = post(&app, "/login/2fa", &[("sms_code", &code)]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "sign-in {n}");
+        let claims: Value = app.get_session().await.json().await.unwrap();
+        assert_eq!(claims["amr"], serde_json::json!(["email", "sms", "mfa"]));
+    }
+    app.outbox_settled().await;
+    assert_eq!(sent(&server).await.len(), 8);
 }
 
 const HOOK_SECRET: &str = "admin-hook-secret-admin-hook-secret-0123";
