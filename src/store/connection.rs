@@ -47,7 +47,8 @@ pub enum RedisConnection {
 /// Whether a replica holds a connection's writes ([`RedisConnection::replication`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replication {
-    /// The master has no replica connected: there is nothing to wait for.
+    /// The master has no replica connected: nothing can confirm the writes (what that means
+    /// is the caller's to decide: see `RedisStore::durable`).
     NoReplicas,
     /// At least one replica acknowledged every write made so far on the connection.
     Confirmed,
@@ -413,6 +414,11 @@ impl RedisConnector {
     /// True for a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         matches!(self.target, Target::Cluster(_))
+    }
+
+    /// True when the store is the master Redis Sentinels name.
+    pub fn is_sentinel(&self) -> bool {
+        matches!(self.target, Target::Sentinel(..))
     }
 
     /// The store's connection: opened lazily on first use (the service starts, and reports

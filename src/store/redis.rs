@@ -196,9 +196,18 @@ impl RedisStore {
     /// must acknowledge them within `REDIS_WAIT_TIMEOUT`, or the store counts as unavailable
     /// (503). The write is then on the master but not confirmed durable: a failover could
     /// still undo it, so nothing tells the user it is done.
+    ///
+    /// Through Sentinels, a master with no replica connected is not confirmed either: the
+    /// Sentinels exist to promote a replica, and the one they would promote (down or cut off
+    /// now) does not hold the write, so a failover would bring back what it revoked. One
+    /// server or a cluster without replicas has nothing to wait for.
     async fn durable(&self, conn: &mut RedisConnection, key: &str) -> StoreResult<()> {
         let timeout = self.connector.wait_timeout();
         match conn.replication(key, &self.keys.durability_mark(), timeout).await.map_err(unavailable)? {
+            Replication::NoReplicas if self.connector.is_sentinel() => Err(StoreError::Unavailable(anyhow::anyhow!(
+                "the master the Sentinels name has no replica connected: a critical write no replica holds is \
+                     not confirmed durable (a failover to a replica would undo it)"
+            ))),
             Replication::NoReplicas | Replication::Confirmed => Ok(()),
             Replication::Unconfirmed { replicas } => Err(StoreError::Unavailable(anyhow::anyhow!(
                 "no replica (of {replicas}) acknowledged a critical write within {} ms: not confirmed durable",
