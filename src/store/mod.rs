@@ -30,7 +30,7 @@ pub use records::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, FactorKinds, LinkAttempt, PendingLogin, Redemption, Report,
     SecondFactors, SessionRecord, SmsChallenge, User,
 };
-pub use redis::RedisStore;
+pub use redis::{NotConfirmed, RedisStore};
 pub use redis_queue::RedisQueue;
 
 use crate::audit::AuditEvent;

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
+use latchkey::store::{Keys, RedisConnector, RedisStore, Store};
+use latchkey::store_tools;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, RETRY_AFTER, SET_COOKIE};
 use serde_json::Value;
@@ -357,6 +360,35 @@ async fn a_logout_block_or_policy_change_no_replica_acknowledges_answers_503_not
     let replica_holds_policy =
         set.query(set.first_replica_port(), redis::cmd("EXISTS").arg(format!("{}policy", app.prefix))).await;
     assert_eq!(replica_holds_policy, Some(redis::Value::Int(1)), "the replica does not hold the confirmed policy");
+}
+
+#[tokio::test]
+async fn store_restored_and_adopt_no_replica_confirms_fail_and_say_to_run_them_again() {
+    let set = Replicated::start().await;
+    let connector = RedisConnector::single(&set.first_master_url(), None).unwrap();
+    let prefix = format!("latchkey-test:{}:", latchkey::crypto::random_token::<6>().unwrap());
+    let store = RedisStore::new(connector.with_wait_timeout(Duration::from_millis(200)), Keys::new(prefix)).unwrap();
+    let policy = crate::store_identity::app_policy();
+    let init = store_tools::init(&store, &policy, Utc::now()).await.unwrap();
+
+    // The replica stops acknowledging: neither command may report itself done.
+    set.signal(set.first_replica_port(), "STOP");
+    let restored = store_tools::restored(&store, "test operator", Utc::now()).await;
+    let adopted = store_tools::adopt(&store, &init.identity.id, &policy, "test operator", Utc::now()).await;
+    // The deletes alone are confirmed too (`restored` stopped before them).
+    let voided = store.void_live_state().await;
+    set.signal(set.first_replica_port(), "CONT");
+    set.wait_until_caught_up(set.first_master_port()).await;
+
+    for (command, result) in [("restored", restored.map(drop)), ("adopt", adopted.map(drop))] {
+        let message = format!("{:#}", result.expect_err("a command no replica confirmed reported itself done"));
+        assert!(message.contains("no replica confirmed"), "{command}: {message}");
+        assert!(message.contains(&format!("`latchkey store {command}` is not done: run it again")), "{message}");
+    }
+    assert!(voided.is_err(), "voiding the live state no replica confirmed reported itself done");
+    // Run again with the replica back, both are confirmed and done.
+    store_tools::restored(&store, "test operator", Utc::now()).await.unwrap();
+    store_tools::adopt(&store, &init.identity.id, &policy, "test operator", Utc::now()).await.unwrap();
 }
 
 #[tokio::test]

@@ -136,7 +136,7 @@ async fn after_a_flushall_nobody_signs_in_and_nothing_is_written_until_an_operat
 }
 
 /// The starting policy of a development test instance (what `adopt` re-seeds).
-fn app_policy() -> latchkey::domain::SignInPolicy {
+pub(crate) fn app_policy() -> latchkey::domain::SignInPolicy {
     let vars = [("REDIS_URL", "redis://127.0.0.1:1")];
     latchkey::Settings::for_store_commands(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
         .unwrap()
