@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use connection::{DEFAULT_WAIT_TIMEOUT, RedisConnection, RedisConnector, Replication, STORE_TIMEOUT};
-pub use durability::{DurabilityProblem, check_durability};
+pub use durability::{DURABILITY_RECHECK, DurabilityProblem, DurabilityWatch, check_durability};
 pub use identity::{StoreIdentity, is_store_id};
 pub use keys::Keys;
 pub use memory::MemoryStore;
