@@ -261,7 +261,8 @@ impl Application {
             clock.clone(),
             production,
             webhooks,
-        );
+        )
+        .with_guard(guard.clone());
         let admin = AdminService::new(AdminDeps {
             store: store.clone(),
             policy: policy.clone(),
