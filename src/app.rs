@@ -31,7 +31,7 @@ use crate::routes::{
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
 use crate::store::{
-    Keys, MemoryQueue, MemoryStore, OutboxStore, RedisConnection, RedisQueue, RedisStore, Store,
+    DurabilityWatch, Keys, MemoryQueue, MemoryStore, OutboxStore, RedisConnection, RedisQueue, RedisStore, Store,
     check_durability as check_redis_durability,
 };
 use crate::store_guard::StoreGuard;
@@ -72,8 +72,8 @@ pub struct AppState {
     /// Whether the store carries this deployment's identity.
     pub guard: Arc<StoreGuard>,
     /// Production with `REDIS_DURABILITY=check`: Redis, asked in `/readyz` whether it persists
-    /// and never evicts.
-    pub durability: Option<RedisConnection>,
+    /// and never evicts (at most once per `DURABILITY_RECHECK`).
+    pub durability: Option<DurabilityWatch>,
 }
 
 impl AppState {
@@ -261,7 +261,8 @@ impl Application {
             clock.clone(),
             production,
             webhooks,
-        );
+        )
+        .with_guard(guard.clone());
         let admin = AdminService::new(AdminDeps {
             store: store.clone(),
             policy: policy.clone(),
@@ -301,7 +302,7 @@ impl Application {
             clock,
             production,
             guard,
-            durability,
+            durability: durability.map(DurabilityWatch::new),
         });
 
         let listener = TcpListener::bind(bind_addr).with_context(|| format!("cannot listen on {bind_addr}"))?;

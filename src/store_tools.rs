@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use crate::audit::{AuditEvent, EventKind};
 use crate::config::{Settings, StoreSettings};
 use crate::domain::SignInPolicy;
-use crate::store::{Keys, RedisConnector, RedisStore, Store, StoreIdentity};
+use crate::store::{Keys, NotConfirmed, RedisConnector, RedisStore, Store, StoreError, StoreIdentity};
 
 /// The Redis connector `store` names (`None`: the in-memory store), with the critical
 /// writes' `wait_timeout`. The service and the commands connect the same way.
@@ -99,7 +99,7 @@ pub async fn adopt(
         Some(same) if same.is(store_id) => same,
         _ => StoreIdentity::named(store_id.to_owned(), now),
     };
-    store.put_identity(&identity, false).await?;
+    store.put_identity(&identity, false).await.map_err(|e| run_again(e, "adopt", "cannot write the store identity"))?;
     let detail = format!(
         "store adopt: identity {} -> {store_id}; policy {}",
         previous.as_deref().unwrap_or("(none: the store was empty)"),
@@ -130,11 +130,31 @@ pub async fn restored(store: &dyn Store, operator: &str, now: DateTime<Utc>) -> 
     // "Not before" first: from here every instance refuses older tokens even while the
     // entries below are still being deleted.
     identity.not_before = now.timestamp().max(identity.not_before);
-    store.put_identity(&identity, false).await?;
-    let voided = store.void_live_state().await.context("cannot void the live sign-in state")?;
+    store
+        .put_identity(&identity, false)
+        .await
+        .map_err(|e| run_again(e, "restored", "cannot move the store's \"not before\""))?;
+    let voided =
+        store.void_live_state().await.map_err(|e| run_again(e, "restored", "cannot void the live sign-in state"))?;
     let detail = format!("store restored: {voided} sessions, links, steps and grants voided; not before {now}");
     record(store, operator, &detail, now).await?;
     Ok(Restored { voided, not_before: identity.not_before })
+}
+
+/// A write of `latchkey store <command>` that failed, as the command reports it. One no
+/// replica confirmed ([`NotConfirmed`]) is on the master, but a failover could undo it: the
+/// command is not done, and says to run it again (each is safe to repeat).
+fn run_again(e: StoreError, command: &str, what: &str) -> anyhow::Error {
+    let not_confirmed = std::error::Error::source(&e).is_some_and(|source| source.is::<NotConfirmed>());
+    let context = if not_confirmed {
+        format!(
+            "{what}: no replica confirmed the write, so a failover could undo it and `latchkey store {command}` is \
+             not done: run it again once the replicas answer"
+        )
+    } else {
+        format!("{what}: `latchkey store {command}` is not done: run it again once the store answers")
+    };
+    anyhow::Error::new(e).context(context)
 }
 
 async fn record(store: &dyn Store, operator: &str, detail: &str, now: DateTime<Utc>) -> anyhow::Result<()> {

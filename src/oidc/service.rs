@@ -14,6 +14,7 @@ use crate::crypto::{self, CryptoError, Keyring};
 use crate::domain::{Email, SessionId, UserId};
 use crate::session::{SessionClaims, TokenSigner};
 use crate::store::{AccessGrant, AuthCode, CodeExchange, Store, StoreError};
+use crate::store_guard::StoreGuard;
 use crate::webhooks::Webhooks;
 
 /// How long an authorization code works.
@@ -183,6 +184,8 @@ pub struct OidcService {
     pub(super) signer: Arc<TokenSigner>,
     pub(super) keys: Arc<Keyring>,
     pub(super) clock: Arc<dyn Clock>,
+    /// Whether the store can vouch for its data (`None`: not checked).
+    pub(super) guard: Option<Arc<StoreGuard>>,
 }
 
 fn redirect_with(base: &str, pairs: &[(&str, &str)], state: Option<&str>) -> Url {
@@ -211,7 +214,15 @@ impl OidcService {
         production: bool,
         webhooks: Arc<Webhooks>,
     ) -> Self {
-        Self { webhooks, production, clients, store, signer, keys, clock }
+        Self { webhooks, production, clients, store, signer, keys, clock, guard: None }
+    }
+
+    /// Refuses token exchanges and userinfo (503) while the store cannot vouch for its data
+    /// (wiped, or another deployment's: [`StoreGuard`]), instead of answering from what is
+    /// left in it.
+    pub fn with_guard(mut self, guard: Arc<StoreGuard>) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// Tells every app the user signed in to that a session ended (`user.signed_out`) or that
@@ -376,6 +387,10 @@ impl OidcService {
         form: &TokenForm,
         basic: Option<(String, String)>,
     ) -> Result<TokenResponse, TokenError> {
+        // Read afresh, as before a session is issued: tokens come out of this.
+        if let Some(guard) = &self.guard {
+            guard.check_fresh().await?;
+        }
         let client = &self.authenticate_client(form, basic).await?;
         if form.grant_type.as_deref() != Some("authorization_code") {
             return Err(TokenError::UnsupportedGrantType);
@@ -473,6 +488,9 @@ impl OidcService {
     /// The user behind an access token — while the token and the session it came from live
     /// (signing out, or an admin's revocation, ends the token too).
     pub async fn userinfo(&self, access_token: &str) -> Result<Option<UserInfo>, StoreError> {
+        if let Some(guard) = &self.guard {
+            guard.check().await?;
+        }
         let grant = self.store.get_access_grant(&self.access_id(access_token)).await?;
         let Some(grant) = grant.filter(|g| self.clock.now() < g.expires_at) else { return Ok(None) };
         if self.store.get_session(&grant.user_id, &grant.sid).await?.is_none() {

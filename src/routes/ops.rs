@@ -5,7 +5,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::store::check_durability;
 use crate::store_guard::Trust;
 
 /// `GET /healthz`: the process is alive.
@@ -15,25 +14,32 @@ pub async fn healthz() -> HttpResponse {
 
 /// `GET /readyz`: 200 when the store answers, carries this deployment's identity and (in
 /// production, `REDIS_DURABILITY=check`) persists and never evicts; otherwise 503 with a body
-/// saying why (`store`: `unreachable`, `empty`, `foreign` or `not_durable`).
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+/// saying why (`store`: `unreachable`, `empty`, `foreign` or `not_durable`). The durability
+/// check is reused for a few seconds (`DURABILITY_RECHECK`), so a flood of this public route
+/// does not become a flood of `CONFIG GET`; which settings of which node are wrong is in the
+/// log, and in the body only for a request with `Authorization: Bearer <ADMIN_API_TOKEN>`.
+pub async fn readyz(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let unavailable =
         |body: serde_json::Value| HttpResponse::ServiceUnavailable().insert_header((RETRY_AFTER, "5")).json(body);
     if let Err(e) = state.store.ping().await {
         tracing::warn!(error = %e, "readiness check failed");
         return unavailable(serde_json::json!({ "status": "unavailable", "store": "unreachable" }));
     }
-    if let Some(conn) = &state.durability {
-        match check_durability(conn).await {
+    if let Some(watch) = &state.durability {
+        match watch.problems().await {
             Ok(problems) if problems.is_empty() => {}
             Ok(problems) => {
-                let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                tracing::error!(problems = ?problems, "Redis can lose data");
-                return unavailable(serde_json::json!({
+                let mut body = serde_json::json!({
                     "status": "unavailable",
                     "store": "not_durable",
-                    "problems": problems,
-                }));
+                    "reason": "Redis can lose data: the log names each setting to fix",
+                });
+                let admin = super::cookies::bearer_token(&req).is_some_and(|token| state.admin.token_matches(&token));
+                if admin {
+                    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    body["problems"] = problems.into();
+                }
+                return unavailable(body);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "readiness check failed");

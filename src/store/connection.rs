@@ -47,7 +47,8 @@ pub enum RedisConnection {
 /// Whether a replica holds a connection's writes ([`RedisConnection::replication`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replication {
-    /// The master has no replica connected: there is nothing to wait for.
+    /// The master has no replica connected: nothing can confirm the writes (what that means
+    /// is the caller's to decide: see `RedisStore::durable`).
     NoReplicas,
     /// At least one replica acknowledged every write made so far on the connection.
     Confirmed,
@@ -297,6 +298,47 @@ impl RedisConnection {
         Ok(if acknowledged >= 1 { Replication::Confirmed } else { Replication::Unconfirmed { replicas } })
     }
 
+    /// As [`RedisConnection::replication`], for writes that may have gone to any master:
+    /// on a cluster every master is asked (`ROLE`, then `WAIT` where it has replicas) and the
+    /// writes count as confirmed only when every master with replicas had one acknowledge
+    /// them; elsewhere it is [`RedisConnection::replication`] itself (one master, the mark
+    /// covering everything before it).
+    pub async fn replication_on_every_master(&mut self, mark: &str, timeout: Duration) -> RedisResult<Replication> {
+        let Self::Cluster(c) = self else {
+            if let Self::PerThread(p) = self {
+                return Box::pin(p.current().replication_on_every_master(mark, timeout)).await;
+            }
+            return self.replication(mark, mark, timeout).await;
+        };
+        use redis::cluster_routing::MultipleNodeRoutingInfo;
+        let every_master = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        let masters = node_answers(c.route_command(redis::cmd("PING"), every_master).await?)?;
+        let mut outcome = Replication::NoReplicas;
+        for (address, _) in masters {
+            let (host, port) = address.rsplit_once(':').unwrap_or((&address, ""));
+            let port = port.parse().map_err(|_| {
+                redis::RedisError::from((redis::ErrorKind::Client, "a cluster node address has no port"))
+            })?;
+            let node = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.to_owned(), port });
+            let role: Role = redis::from_redis_value(c.route_command(redis::cmd("ROLE"), node.clone()).await?)?;
+            let replicas = match role {
+                Role::Primary { replicas, .. } => replicas.len(),
+                _ => continue,
+            };
+            if replicas == 0 {
+                continue;
+            }
+            let mut wait = redis::cmd("WAIT");
+            wait.arg(1).arg(timeout.as_millis().max(1) as u64);
+            let acknowledged: usize = redis::from_redis_value(c.route_command(wait, node).await?)?;
+            if acknowledged == 0 {
+                return Ok(Replication::Unconfirmed { replicas });
+            }
+            outcome = Replication::Confirmed;
+        }
+        Ok(outcome)
+    }
+
     /// Runs a keyless command where `key` lives: on a cluster, the master of its slot.
     async fn on_master_of<T: redis::FromRedisValue>(&mut self, key: &str, cmd: Cmd) -> RedisResult<T> {
         match self {
@@ -413,6 +455,11 @@ impl RedisConnector {
     /// True for a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         matches!(self.target, Target::Cluster(_))
+    }
+
+    /// True when the store is the master Redis Sentinels name.
+    pub fn is_sentinel(&self) -> bool {
+        matches!(self.target, Target::Sentinel(..))
     }
 
     /// The store's connection: opened lazily on first use (the service starts, and reports

@@ -2,9 +2,52 @@
 //! second, and no eviction. Without them a restart loses (or rolls back) sign-in state, and a
 //! full Redis silently drops keys — second factors, blocks — instead of refusing writes.
 
+use std::time::{Duration, Instant};
+
 use redis::Value;
 
 use super::RedisConnection;
+
+/// How long an instance reuses a durability check for `/readyz`: a flood of `/readyz`
+/// (a public route) costs Redis at most one `CONFIG GET` per node per this interval.
+pub const DURABILITY_RECHECK: Duration = Duration::from_secs(5);
+
+/// The durability check `/readyz` runs, at most once per [`DURABILITY_RECHECK`] per
+/// instance: concurrent requests wait for the one check in flight and share its answer.
+pub struct DurabilityWatch {
+    conn: RedisConnection,
+    /// The last answer Redis gave, and when. A failure to ask is not kept (the next request
+    /// asks again).
+    last: tokio::sync::Mutex<Option<(Instant, Vec<DurabilityProblem>)>>,
+}
+
+impl DurabilityWatch {
+    /// Watches the Redis `conn` reaches.
+    pub fn new(conn: RedisConnection) -> Self {
+        Self { conn, last: tokio::sync::Mutex::new(None) }
+    }
+
+    /// The problems found by a check at most [`DURABILITY_RECHECK`] old (none: durable).
+    /// A fresh check that finds problems logs them (the only place they are detailed, besides
+    /// the start-up message and `/readyz` asked with the admin token). `Err` when Redis does
+    /// not answer.
+    pub async fn problems(&self) -> redis::RedisResult<Vec<DurabilityProblem>> {
+        // Held across the check: a burst of requests makes one check, not one each.
+        let mut last = self.last.lock().await;
+        if let Some((at, problems)) = last.as_ref()
+            && at.elapsed() < DURABILITY_RECHECK
+        {
+            return Ok(problems.clone());
+        }
+        let problems = check_durability(&self.conn).await?;
+        if !problems.is_empty() {
+            let detail: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            tracing::error!(problems = ?detail, "Redis can lose data");
+        }
+        *last = Some((Instant::now(), problems.clone()));
+        Ok(problems)
+    }
+}
 
 /// One node's setting that lets Redis lose data, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]

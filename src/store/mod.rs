@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use connection::{DEFAULT_WAIT_TIMEOUT, RedisConnection, RedisConnector, Replication, STORE_TIMEOUT};
-pub use durability::{DurabilityProblem, check_durability};
+pub use durability::{DURABILITY_RECHECK, DurabilityProblem, DurabilityWatch, check_durability};
 pub use identity::{StoreIdentity, is_store_id};
 pub use keys::Keys;
 pub use memory::MemoryStore;
@@ -30,7 +30,7 @@ pub use records::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, FactorKinds, LinkAttempt, PendingLogin, Redemption, Report,
     SecondFactors, SessionRecord, SmsChallenge, User,
 };
-pub use redis::RedisStore;
+pub use redis::{NotConfirmed, RedisStore};
 pub use redis_queue::RedisQueue;
 
 use crate::audit::AuditEvent;

@@ -196,15 +196,41 @@ impl RedisStore {
     /// must acknowledge them within `REDIS_WAIT_TIMEOUT`, or the store counts as unavailable
     /// (503). The write is then on the master but not confirmed durable: a failover could
     /// still undo it, so nothing tells the user it is done.
+    ///
+    /// Through Sentinels, a master with no replica connected is not confirmed either: the
+    /// Sentinels exist to promote a replica, and the one they would promote (down or cut off
+    /// now) does not hold the write, so a failover would bring back what it revoked. One
+    /// server or a cluster without replicas has nothing to wait for.
     async fn durable(&self, conn: &mut RedisConnection, key: &str) -> StoreResult<()> {
         let timeout = self.connector.wait_timeout();
-        match conn.replication(key, &self.keys.durability_mark(), timeout).await.map_err(unavailable)? {
-            Replication::NoReplicas | Replication::Confirmed => Ok(()),
-            Replication::Unconfirmed { replicas } => Err(StoreError::Unavailable(anyhow::anyhow!(
+        let replication = conn.replication(key, &self.keys.durability_mark(), timeout).await.map_err(unavailable)?;
+        self.confirmed(replication)
+    }
+
+    /// As [`RedisStore::durable`], for writes on `conn` that may have reached any master (a
+    /// cluster's: every master with replicas must have one acknowledge them).
+    async fn durable_on_every_master(&self, conn: &mut RedisConnection) -> StoreResult<()> {
+        let timeout = self.connector.wait_timeout();
+        let replication =
+            conn.replication_on_every_master(&self.keys.durability_mark(), timeout).await.map_err(unavailable)?;
+        self.confirmed(replication)
+    }
+
+    /// What a replication check means for a critical write (see [`RedisStore::durable`]).
+    fn confirmed(&self, replication: Replication) -> StoreResult<()> {
+        let not_confirmed = match replication {
+            Replication::NoReplicas if self.connector.is_sentinel() => {
+                "the master the Sentinels name has no replica connected: a critical write no replica holds is not \
+                 confirmed durable (a failover to a replica would undo it)"
+                    .to_owned()
+            }
+            Replication::NoReplicas | Replication::Confirmed => return Ok(()),
+            Replication::Unconfirmed { replicas } => format!(
                 "no replica (of {replicas}) acknowledged a critical write within {} ms: not confirmed durable",
-                timeout.as_millis()
-            ))),
-        }
+                self.connector.wait_timeout().as_millis()
+            ),
+        };
+        Err(StoreError::Unavailable(NotConfirmed(not_confirmed).into()))
     }
 
     async fn run_attempt_script(
@@ -234,6 +260,12 @@ impl RedisStore {
         Ok(Some((state, tries)))
     }
 }
+
+/// Why a critical write counts as not done: it is on the master, but no replica confirmed it
+/// (the source of [`StoreError::Unavailable`]: a 503 in a request, "run it again" in a command).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotConfirmed(String);
 
 fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.into())
@@ -871,21 +903,34 @@ impl Store for RedisStore {
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.keys.store_identity()).arg(to_json(identity)?);
         if only_if_absent {
+            // A first identity (`store init`, a development start): a store that loses it again
+            // is empty and refused, so there is nothing to confirm.
             cmd.arg("NX");
+            let written: Option<String> = cmd.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
+            return Ok(written.is_some());
         }
-        let written: Option<String> = cmd.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
+        // Critical (`store adopt`, `store restored`): a failover must not undo an adoption or
+        // a new "not before". Confirmed on every master, so that what the command wrote before
+        // on this connection (a re-seeded policy, in another slot) is confirmed too.
+        let mut conn = self.critical().await?;
+        let written: Option<String> = cmd.query_async(&mut conn).await.map_err(unavailable)?;
+        self.durable_on_every_master(&mut conn).await?;
         Ok(written.is_some())
     }
 
     async fn void_live_state(&self) -> StoreResult<usize> {
-        // SCAN on every master, then UNLINK key by key (each goes to its own slot's node).
+        // SCAN on every master, then UNLINK key by key (each goes to its own slot's node), all
+        // on one connection, then one confirmation on every master: a failover must not bring
+        // back a voided session or link.
         let pattern = format!("{}*", escape_glob(self.keys.prefix()));
         let keys = self.conn.scan_keys(&pattern).await.map_err(unavailable)?;
+        let mut conn = self.critical().await?;
         let mut voided = 0;
         for key in keys.iter().filter(|key| self.keys.is_live_state(key)) {
-            let removed: usize = self.conn.clone().unlink(key).await.map_err(unavailable)?;
+            let removed: usize = conn.unlink(key).await.map_err(unavailable)?;
             voided += removed;
         }
+        self.durable_on_every_master(&mut conn).await?;
         Ok(voided)
     }
 }

@@ -8,7 +8,7 @@ use latchkey::{Application, Settings};
 use reqwest::StatusCode;
 
 use crate::helpers::redis_process::RedisProcess;
-use crate::helpers::{captured_logs, init_process, spawn_app_with};
+use crate::helpers::{TestApp, captured_logs, init_process, spawn_app_with};
 
 fn deploy_conf() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/redis.conf")
@@ -96,8 +96,29 @@ async fn production_refuses_an_evicting_redis_even_with_aof_on() {
     assert!(!message.contains("appendonly"), "AOF is on, yet named: {message}");
 }
 
-#[tokio::test]
-async fn readyz_names_a_setting_changed_at_run_time_and_managed_redis_is_taken_on_the_operators_word() {
+const ADMIN_TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
+
+/// `GET /readyz` with the admin token.
+async fn readyz_as_admin(app: &TestApp) -> serde_json::Value {
+    let request = app.client.get(format!("{}/readyz", app.address)).bearer_auth(ADMIN_TOKEN);
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// Polls `/readyz` (bounded: past the durability check's reuse) until its `store` is `state`.
+async fn until_readyz_says(app: &TestApp, state: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + latchkey::store::DURABILITY_RECHECK + std::time::Duration::from_secs(10);
+    loop {
+        let body: serde_json::Value = app.get("/readyz").await.json().await.unwrap();
+        if body["store"] == state {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "readyz never said {state}: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A production instance on Redis run with `deploy/redis.conf`, with an admin token.
+async fn spawn_production_on_deploy_conf() -> (RedisProcess, TestApp) {
     let dir = data_dir();
     let redis = RedisProcess::start_with(Some(&deploy_conf()), &format!("--dir '{}'", dir.display())).await;
     let (key, _) = crate::helpers::jwt_key_file();
@@ -106,14 +127,23 @@ async fn readyz_names_a_setting_changed_at_run_time_and_managed_redis_is_taken_o
         ("JWT_KEYS", &key),
         ("REDIS_URL", &redis.url()),
         ("REDIS_DURABILITY", "check"),
+        ("ADMIN_API_TOKEN", ADMIN_TOKEN),
     ])
     .await;
+    (redis, app)
+}
+
+#[tokio::test]
+async fn readyz_names_a_setting_changed_at_run_time_and_managed_redis_is_taken_on_the_operators_word() {
+    let (redis, app) = spawn_production_on_deploy_conf().await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
     let mut conn = redis.connection().await;
     let _: () = ::redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("no").query_async(&mut conn).await.unwrap();
+    until_readyz_says(&app, "not_durable").await;
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: serde_json::Value = ready.json().await.unwrap();
+    // The operator, with the admin token, reads which setting of which node.
+    let body = readyz_as_admin(&app).await;
     assert_eq!(body["store"], "not_durable", "{body}");
     assert!(body["problems"].to_string().contains("appendonly yes"), "{body}");
 
@@ -121,6 +151,50 @@ async fn readyz_names_a_setting_changed_at_run_time_and_managed_redis_is_taken_o
     let plain = RedisProcess::start().await;
     build_production(&plain, &[("REDIS_DURABILITY", "managed")]).await.expect("REDIS_DURABILITY=managed refused");
     assert!(captured_logs().contains("REDIS_DURABILITY=managed: Redis persistence and eviction are not checked"));
+}
+
+/// `CONFIG` calls the server on `redis` has answered (`INFO commandstats`: `cmdstat_config`,
+/// or `cmdstat_config|get` per subcommand on Redis 7).
+async fn config_calls(redis: &RedisProcess) -> u64 {
+    let mut conn = redis.connection().await;
+    let stats: String = ::redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.unwrap();
+    stats
+        .lines()
+        .filter(|line| line.starts_with("cmdstat_config"))
+        .filter_map(|line| line.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_burst_of_readyz_costs_redis_one_durability_check_and_strangers_see_no_node_or_setting() {
+    let (redis, app) = spawn_production_on_deploy_conf().await;
+    let before = config_calls(&redis).await;
+    let burst: Vec<_> = (0..100)
+        .map(|_| app.client.get(format!("{}/readyz", app.address)))
+        .map(|request| tokio::spawn(async move { request.send().await.unwrap().status() }))
+        .collect();
+    let mut statuses = Vec::new();
+    for request in burst {
+        statuses.push(request.await.unwrap());
+    }
+    let after = config_calls(&redis).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "not every readyz answered 200: {statuses:?}");
+    assert!(after - before <= 2, "100 concurrent /readyz made {} CONFIG calls", after - before);
+
+    // Redis can lose data: anyone learns that it is not ready, not which node or setting.
+    let mut conn = redis.connection().await;
+    let _: () = ::redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("no").query_async(&mut conn).await.unwrap();
+    let body = until_readyz_says(&app, "not_durable").await;
+    assert!(body.get("problems").is_none(), "{body}");
+    let text = body.to_string();
+    for detail in ["appendonly", "server", "127.0.0.1", &redis.url()] {
+        assert!(!text.contains(detail), "`{detail}` in an unauthenticated readyz: {text}");
+    }
+    let wrong = app.client.get(format!("{}/readyz", app.address)).bearer_auth("not-the-admin-token");
+    let wrong: serde_json::Value = wrong.send().await.unwrap().json().await.unwrap();
+    assert!(wrong.get("problems").is_none(), "a wrong token was shown the problems: {wrong}");
+    assert!(readyz_as_admin(&app).await["problems"].to_string().contains("appendonly on server"));
+    assert!(captured_logs().contains("appendonly on server"), "the log does not name the setting and node");
 }
 
 #[tokio::test]
@@ -162,6 +236,7 @@ async fn a_production_instance_started_while_redis_is_down_checks_it_in_readyz_o
         ("REDIS_URL", &redis.url()),
         ("REDIS_DURABILITY", "check"),
         ("STORE_ID", "st_c3RhcnRlZC13aGlsZS1kb3du"),
+        ("ADMIN_API_TOKEN", ADMIN_TOKEN),
     ])
     .await;
     let ready = app.get("/readyz").await;
@@ -171,7 +246,7 @@ async fn a_production_instance_started_while_redis_is_down_checks_it_in_readyz_o
     redis.start_again().await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
-        let body: serde_json::Value = app.get("/readyz").await.json().await.unwrap();
+        let body = readyz_as_admin(&app).await;
         if body["store"] == "not_durable" {
             assert!(body["problems"].to_string().contains("appendonly yes"), "{body}");
             break;

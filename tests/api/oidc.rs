@@ -16,8 +16,8 @@ use url::Url;
 use crate::helpers::{TestApp, free_port, hidden_field, spawn_app_with};
 
 const ADMIN_TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
-const WIKI_SECRET: &str = "wiki-secret-wiki-secret-wiki-secret";
-const WIKI_CB: &str = "https://wiki.example.com/oidc/callback";
+pub(crate) const WIKI_SECRET: &str = "wiki-secret-wiki-secret-wiki-secret";
+pub(crate) const WIKI_CB: &str = "https://wiki.example.com/oidc/callback";
 const SPA_CB: &str = "http://127.0.0.1:9999/cb";
 
 fn sha256_hex(s: &str) -> String {
@@ -32,7 +32,7 @@ async fn spawn_provider() -> (TestApp, String) {
 }
 
 /// [`spawn_provider`] with more clients-file text.
-async fn spawn_provider_with(extra_clients: &str, extra_env: &[(&str, &str)]) -> (TestApp, String) {
+pub(crate) async fn spawn_provider_with(extra_clients: &str, extra_env: &[(&str, &str)]) -> (TestApp, String) {
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");
     let clients = format!(
@@ -170,7 +170,7 @@ async fn a_web_app_signs_a_person_in_with_a_standard_oidc_client() {
 }
 
 /// A code for `client` (PKCE challenge of `verifier` when given) through a signed-in browser.
-async fn code_for(app: &TestApp, client: &str, redirect: &str, verifier: Option<&str>) -> String {
+pub(crate) async fn code_for(app: &TestApp, client: &str, redirect: &str, verifier: Option<&str>) -> String {
     let mut url = Url::parse("http://x/oauth2/authorize").unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
@@ -189,7 +189,7 @@ async fn code_for(app: &TestApp, client: &str, redirect: &str, verifier: Option<
     param(&callback, "code").expect("no code")
 }
 
-async fn exchange(app: &TestApp, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (StatusCode, Value) {
+pub(crate) async fn exchange(app: &TestApp, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (StatusCode, Value) {
     let mut request = app.client.post(format!("{}/oauth2/token", app.address)).form(form);
     if let Some((id, secret)) = basic {
         request = request.basic_auth(id, Some(secret));
@@ -739,7 +739,7 @@ async fn a_client_registered_through_the_api_gets_webhooks_with_a_sealed_secret(
 }
 
 /// The token form for a `wiki` code.
-fn wiki_form(code: &str) -> [(&str, &str); 3] {
+pub(crate) fn wiki_form(code: &str) -> [(&str, &str); 3] {
     [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", WIKI_CB)]
 }
 

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
+use latchkey::store::{Keys, RedisConnector, RedisStore, Store};
+use latchkey::store_tools;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, RETRY_AFTER, SET_COOKIE};
 use serde_json::Value;
@@ -155,7 +158,7 @@ enum Failover {
 /// Signs someone in and out before the failover, runs concurrent sign-ins (and checks of the
 /// ended session) through it, and checks what every request got.
 async fn sign_ins_through(failover: Failover) {
-    let set = Replicated::with_sentinels().await;
+    let mut set = Replicated::with_sentinels().await;
     let app = spawn_on_sentinels(&set).await;
 
     // A session ended before the failover. The logout answers 303 only once a replica holds it.
@@ -249,7 +252,12 @@ async fn sign_ins_through(failover: Failover) {
     let mut fresh = Vec::new();
     assert!(one_sign_in(&Target::of(&app), "after@example.com", &mut fresh).await, "sign-in after failover: {fresh:?}");
     assert_eq!(ended_check().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    // A revocation on the new master is confirmed and answered as done.
+    // A revocation on the new master is confirmed and answered as done, once it has a replica
+    // again (a killed master comes back as one).
+    match failover {
+        Failover::Killed => set.restart_as_replica(old, new).await,
+        Failover::Asked => set.wait_until_replica_online(new).await,
+    }
     app.clear_cookies();
     app.sign_in("late@example.com").await;
     let csrf = app.csrf_token().await;
@@ -264,6 +272,33 @@ async fn sign_ins_continue_through_a_sentinel_failover_and_an_ended_session_stay
 #[tokio::test]
 async fn sign_ins_continue_after_the_master_is_killed_and_an_ended_session_stays_ended() {
     sign_ins_through(Failover::Killed).await;
+}
+
+#[tokio::test]
+async fn with_the_only_replica_killed_a_logout_through_sentinels_answers_503_until_a_replica_is_back() {
+    let mut set = Replicated::with_sentinels().await;
+    let app = spawn_on_sentinels(&set).await;
+    let (master, replica) = (set.first_master_port(), set.first_replica_port());
+    app.sign_in("alone@example.com").await;
+
+    // The only replica dies; the master sees it go and keeps answering as master.
+    set.signal(replica, "KILL");
+    set.wait_until_no_replica(master).await;
+    let csrf = app.csrf_token().await;
+    let logout = app.post_form("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        logout.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a logout no replica holds was claimed done: a failover to that replica would bring the session back"
+    );
+    assert!(logout.headers().get(RETRY_AFTER).is_some(), "the 503 does not say when to try again");
+    assert!(app.cookie("__Host-session").is_none(), "a browser asked to sign out kept its session cookie");
+
+    // A replica is back: the same request is confirmed and answered as done.
+    set.restart_as_replica(replica, master).await;
+    app.sign_in("alone@example.com").await;
+    let csrf = app.csrf_token().await;
+    assert_eq!(app.post_form("/logout", &[("csrf", &csrf)]).await.status(), StatusCode::SEE_OTHER);
 }
 
 /// The app on the replicated pair's master directly (no Sentinels needed to show `WAIT`).
@@ -325,6 +360,35 @@ async fn a_logout_block_or_policy_change_no_replica_acknowledges_answers_503_not
     let replica_holds_policy =
         set.query(set.first_replica_port(), redis::cmd("EXISTS").arg(format!("{}policy", app.prefix))).await;
     assert_eq!(replica_holds_policy, Some(redis::Value::Int(1)), "the replica does not hold the confirmed policy");
+}
+
+#[tokio::test]
+async fn store_restored_and_adopt_no_replica_confirms_fail_and_say_to_run_them_again() {
+    let set = Replicated::start().await;
+    let connector = RedisConnector::single(&set.first_master_url(), None).unwrap();
+    let prefix = format!("latchkey-test:{}:", latchkey::crypto::random_token::<6>().unwrap());
+    let store = RedisStore::new(connector.with_wait_timeout(Duration::from_millis(200)), Keys::new(prefix)).unwrap();
+    let policy = crate::store_identity::app_policy();
+    let init = store_tools::init(&store, &policy, Utc::now()).await.unwrap();
+
+    // The replica stops acknowledging: neither command may report itself done.
+    set.signal(set.first_replica_port(), "STOP");
+    let restored = store_tools::restored(&store, "test operator", Utc::now()).await;
+    let adopted = store_tools::adopt(&store, &init.identity.id, &policy, "test operator", Utc::now()).await;
+    // The deletes alone are confirmed too (`restored` stopped before them).
+    let voided = store.void_live_state().await;
+    set.signal(set.first_replica_port(), "CONT");
+    set.wait_until_caught_up(set.first_master_port()).await;
+
+    for (command, result) in [("restored", restored.map(drop)), ("adopt", adopted.map(drop))] {
+        let message = format!("{:#}", result.expect_err("a command no replica confirmed reported itself done"));
+        assert!(message.contains("no replica confirmed"), "{command}: {message}");
+        assert!(message.contains(&format!("`latchkey store {command}` is not done: run it again")), "{message}");
+    }
+    assert!(voided.is_err(), "voiding the live state no replica confirmed reported itself done");
+    // Run again with the replica back, both are confirmed and done.
+    store_tools::restored(&store, "test operator", Utc::now()).await.unwrap();
+    store_tools::adopt(&store, &init.identity.id, &policy, "test operator", Utc::now()).await.unwrap();
 }
 
 #[tokio::test]

@@ -136,7 +136,7 @@ async fn after_a_flushall_nobody_signs_in_and_nothing_is_written_until_an_operat
 }
 
 /// The starting policy of a development test instance (what `adopt` re-seeds).
-fn app_policy() -> latchkey::domain::SignInPolicy {
+pub(crate) fn app_policy() -> latchkey::domain::SignInPolicy {
     let vars = [("REDIS_URL", "redis://127.0.0.1:1")];
     latchkey::Settings::for_store_commands(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
         .unwrap()
@@ -164,6 +164,49 @@ async fn a_sign_in_right_after_a_wipe_creates_no_new_account() {
         "an account was created: {created:?}"
     );
     assert!(store.get_identity().await.unwrap().is_none(), "an instance wrote an identity by itself");
+}
+
+#[tokio::test]
+async fn after_a_wipe_apps_get_503_temporarily_unavailable_from_token_and_userinfo_not_a_refusal() {
+    use crate::oidc::{WIKI_CB, WIKI_SECRET, code_for, exchange, spawn_provider_with, wiki_form};
+    let redis = RedisProcess::start().await;
+    let (app, _) = spawn_provider_with("", &[("REDIS_URL", &redis.url())]).await;
+    // An app holds an access token, and a code it has not exchanged yet.
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+    let (status, tokens) = exchange(&app, &wiki_form(&code), Some(("wiki", WIKI_SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let code = code_for(&app, "wiki", WIKI_CB, None).await;
+
+    let mut conn = redis.connection().await;
+    let _: () = ::redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+
+    // The store cannot vouch for anything: not "your code or token is bad" (the app would
+    // drop a person's sign-in for good), but "try again later", as in any store outage.
+    let token = app
+        .client
+        .post(format!("{}/oauth2/token", app.address))
+        .form(&wiki_form(&code))
+        .basic_auth("wiki", Some(WIKI_SECRET))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(token.headers().get(reqwest::header::RETRY_AFTER).is_some(), "the 503 does not say when to retry");
+    let body: serde_json::Value = token.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    // userinfo reads the store's identity at most every 2 s; it refuses within that.
+    let deadline = Instant::now() + latchkey::policy::REFRESH + Duration::from_secs(5);
+    loop {
+        let info = app.client.get(format!("{}/oauth2/userinfo", app.address)).bearer_auth(&access).send().await;
+        let info = info.unwrap();
+        if info.status() == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(info.headers().get(reqwest::header::RETRY_AFTER).is_some());
+            break;
+        }
+        assert!(Instant::now() < deadline, "userinfo on a wiped store answers {}", info.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

@@ -36,11 +36,13 @@ pub fn shared_sentinel_urls() -> String {
         .clone()
 }
 
-/// One server process: its port and pid, and its watchdog.
+/// One server process: its port and pid, and its watchdog; for a data node, what it was
+/// started with but `--replicaof` (to start it again).
 struct Proc {
     port: u16,
     pid: u32,
     watchdog: Child,
+    args: String,
 }
 
 /// A master, one replica and (for [`Replicated::with_sentinels`]) three Sentinels.
@@ -75,11 +77,16 @@ impl Replicated {
             None => format!("--port {port}"),
             Some(ca) => format!("--port 0 --tls-port {port} {}", tls_args(ca)),
         };
-        let master = spawn(&format!("{} {common}", listen(master_port)));
+        let master_args = format!("{} {common}", listen(master_port));
+        let master = spawn(&master_args);
         let replica_port = free_port();
-        let replica = spawn(&format!("{} {common} --replicaof 127.0.0.1 {master_port}", listen(replica_port)));
+        let replica_args = format!("{} {common}", listen(replica_port));
+        let replica = spawn(&format!("{replica_args} --replicaof 127.0.0.1 {master_port}"));
         let set = Self {
-            servers: vec![Proc { port: master_port, ..master }, Proc { port: replica_port, ..replica }],
+            servers: vec![
+                Proc { port: master_port, args: master_args, ..master },
+                Proc { port: replica_port, args: replica_args, ..replica },
+            ],
             sentinels: Vec::new(),
             dir,
             tls,
@@ -243,6 +250,33 @@ impl Replicated {
         .await;
     }
 
+    /// Starts the server on `port` again (after a `KILL`: it comes back empty) as a replica
+    /// of the master on `master`, and waits (bounded) until that master lists it online.
+    pub async fn restart_as_replica(&mut self, port: u16, master: u16) {
+        let proc = self.servers.iter_mut().find(|p| p.port == port).expect("no server on that port");
+        // The watchdog ends with its server.
+        let _ = proc.watchdog.wait();
+        let again = spawn(&format!("{} --replicaof 127.0.0.1 {master}", proc.args));
+        (proc.pid, proc.watchdog) = (again.pid, again.watchdog);
+        self.wait_until_replica_online(master).await;
+    }
+
+    /// Waits (bounded) until the master on `port` lists a replica online (in sync).
+    pub async fn wait_until_replica_online(&self, port: u16) {
+        until("the master has no replica online", || async move {
+            self.info(port, "replication").await.is_some_and(|i| i.contains("state=online"))
+        })
+        .await;
+    }
+
+    /// Waits (bounded) until the master on `port` has no replica connected (one was killed).
+    pub async fn wait_until_no_replica(&self, port: u16) {
+        until("the master still lists a replica", || async move {
+            self.info(port, "replication").await.is_some_and(|i| i.contains("connected_slaves:0"))
+        })
+        .await;
+    }
+
     /// Waits (bounded) until the server on `port` reports itself a replica (the Sentinels
     /// demote a replaced master that still runs).
     pub async fn wait_until_replica(&self, port: u16) {
@@ -280,7 +314,7 @@ fn spawn(args: &str) -> Proc {
     let mut line = String::new();
     BufReader::new(watchdog.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let pid = line.trim().parse().expect("the watchdog did not report the redis-server pid");
-    Proc { port: 0, pid, watchdog }
+    Proc { port: 0, pid, watchdog, args: String::new() }
 }
 
 /// The TLS options of a server or Sentinel with the test CA's certificates: TLS to its
