@@ -347,8 +347,7 @@ async fn with_redis_stopped_every_request_that_needs_it_gets_503_and_recovery_ne
         .unwrap();
     // Sessions issued from here must be past the new "not before", whatever time the outage
     // stream took on this instance's manual clock.
-    let behind = adopted_at - latchkey::clock::Clock::now(app.clock.as_ref());
-    app.clock.advance(behind.max(chrono::Duration::zero()) + chrono::Duration::seconds(5));
+    crate::store_identity::past_not_before(&app, adopted_at);
     wait_until_ready(&app).await;
     // The old session is gone with the data: signed out, never revived, never a 500.
     let old = app
