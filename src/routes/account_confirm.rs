@@ -10,10 +10,10 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
-use serde::Deserialize;
 
 use super::account::current_session;
 use super::mfa_errors::{Shown, as_page, shown};
+use super::second_factor::{Said, StepForm};
 use super::{client, csrf, page};
 use crate::app::AppState;
 use crate::audit::EventKind;
@@ -40,27 +40,6 @@ pub struct ConfirmFactorPage {
     sms_sent: bool,
     notice: Option<String>,
     error: Option<String>,
-}
-
-/// Body of `POST /account/confirm-factor` and `POST /account/confirm-factor/sms`.
-#[derive(Deserialize)]
-pub struct ConfirmForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    recovery_code: String,
-    #[serde(default)]
-    sms_code: String,
-}
-
-/// What to say above the form.
-#[derive(Default)]
-struct Said {
-    notice: Option<String>,
-    error: Option<String>,
-    sms_sent: bool,
 }
 
 /// What an SMS code for confirming this session is bound to (never a pending step's id, which
@@ -180,7 +159,7 @@ pub async fn confirm_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
 pub async fn confirm(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ConfirmForm>,
+    form: web::Form<StepForm>,
 ) -> Result<HttpResponse, AppError> {
     csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
     let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
@@ -216,7 +195,7 @@ pub async fn confirm(
 pub async fn send_sms(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ConfirmForm>,
+    form: web::Form<StepForm>,
 ) -> Result<HttpResponse, AppError> {
     csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
     let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };

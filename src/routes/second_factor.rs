@@ -86,25 +86,26 @@ impl RecoveryCodesPage {
     }
 }
 
-/// Body of `POST /login/2fa` and `POST /login/2fa/enroll`.
+/// Body of `POST /login/2fa` and `POST /login/2fa/enroll`, and of "confirm it's you"
+/// (`POST /account/confirm-factor`, `POST /account/confirm-factor/sms`).
 #[derive(Deserialize)]
 pub struct StepForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
     #[serde(default)]
-    code: String,
+    pub(super) code: String,
     #[serde(default)]
-    recovery_code: String,
+    pub(super) recovery_code: String,
     #[serde(default)]
-    sms_code: String,
+    pub(super) sms_code: String,
 }
 
-/// What to say above the form.
+/// What to say above a page's code forms.
 #[derive(Default)]
-struct Said {
-    notice: Option<String>,
-    error: Option<String>,
-    sms_sent: bool,
+pub(super) struct Said {
+    pub(super) notice: Option<String>,
+    pub(super) error: Option<String>,
+    pub(super) sms_sent: bool,
 }
 
 fn pending_cookie(req: &HttpRequest) -> Option<String> {
