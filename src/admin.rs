@@ -174,7 +174,7 @@ impl AdminService {
     }
 
     fn lookup(&self, email: &Email) -> String {
-        self.keys.lookup.mac_b64(&[b"email", email.as_str().as_bytes()])
+        self.keys.email_lookup(email)
     }
 
     async fn find(&self, email: &Email) -> Result<Option<User>, StoreError> {

@@ -385,7 +385,7 @@ impl SecondFactorService {
         if self.store.get_factors(user).await?.any() {
             return Ok(true);
         }
-        let lookup = self.keys.lookup.mac_b64(&[b"email", email.as_str().as_bytes()]);
+        let lookup = self.keys.email_lookup(email);
         let record = self.store.find_user(&lookup).await?;
         Ok(record.is_none_or(|record| record.id != *user || !record.factor_kinds.is_none()))
     }

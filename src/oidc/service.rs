@@ -228,25 +228,11 @@ impl OidcService {
     /// Tells every app the user signed in to that a session ended (`user.signed_out`) or that
     /// all did (`user.sessions_revoked`, `sid` = `None`). Never fails the caller.
     pub async fn notify_ended(&self, user: &UserId, sid: Option<&SessionId>) {
-        let apps = match self.store.user_apps(user).await {
-            Ok(apps) => apps,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the user's apps for webhooks");
-                return;
+        match sid {
+            Some(sid) => {
+                self.notify_apps(user, "user.signed_out", serde_json::json!({ "sub": user, "sid": sid })).await
             }
-        };
-        for id in apps {
-            if let Ok(Some(client)) = self.client(&id).await {
-                match sid {
-                    Some(sid) => {
-                        self.send_webhook(&client, "user.signed_out", serde_json::json!({ "sub": user, "sid": sid }))
-                            .await
-                    }
-                    None => {
-                        self.send_webhook(&client, "user.sessions_revoked", serde_json::json!({ "sub": user })).await
-                    }
-                }
-            }
+            None => self.notify_apps(user, "user.sessions_revoked", serde_json::json!({ "sub": user })).await,
         }
     }
 
@@ -254,19 +240,8 @@ impl OidcService {
     /// (`user.second_factor_changed`, with `change`: `totp_added`, `totp_removed`,
     /// `recovery_codes_replaced`, `phone_added`, `phone_removed`). Never fails the caller.
     pub async fn notify_factor_changed(&self, user: &UserId, change: &'static str) {
-        let apps = match self.store.user_apps(user).await {
-            Ok(apps) => apps,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the user's apps for webhooks");
-                return;
-            }
-        };
-        for id in apps {
-            if let Ok(Some(client)) = self.client(&id).await {
-                let data = serde_json::json!({ "sub": user, "change": change });
-                self.send_webhook(&client, "user.second_factor_changed", data).await;
-            }
-        }
+        let data = serde_json::json!({ "sub": user, "change": change });
+        self.notify_apps(user, "user.second_factor_changed", data).await;
     }
 
     /// Where and with what secret `client`'s events go, if anywhere.
@@ -284,6 +259,22 @@ impl OidcService {
             (None, None) => return None,
         };
         Some((url, secret))
+    }
+
+    /// Sends `event` with `data` to every app the user signed in to. Never fails the caller.
+    async fn notify_apps(&self, user: &UserId, event: &'static str, data: serde_json::Value) {
+        let apps = match self.store.user_apps(user).await {
+            Ok(apps) => apps,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the user's apps for webhooks");
+                return;
+            }
+        };
+        for id in apps {
+            if let Ok(Some(client)) = self.client(&id).await {
+                self.send_webhook(&client, event, data.clone()).await;
+            }
+        }
     }
 
     async fn send_webhook(&self, client: &Client, event: &'static str, data: serde_json::Value) {
@@ -476,7 +467,7 @@ impl OidcService {
             tracing::info!(user = %grant.user_id, "code exchange refused: its session has ended");
             return Err(TokenError::InvalidGrant("the session this code was issued for has ended"));
         }
-        let lookup = self.keys.lookup.mac_b64(&[b"email", grant.email.as_str().as_bytes()]);
+        let lookup = self.keys.email_lookup(&grant.email);
         let user = self.store.find_user(&lookup).await?;
         if user.is_none_or(|u| u.blocked || u.id != grant.user_id) {
             tracing::info!(user = %grant.user_id, "code exchange refused: the account is blocked");

@@ -311,7 +311,7 @@ impl SignIn {
 
     /// The keyed hash that stands for an address in store keys.
     pub(super) fn email_lookup(&self, email: &Email) -> String {
-        self.keys.lookup.mac_b64(&[b"email", email.as_str().as_bytes()])
+        self.keys.email_lookup(email)
     }
 
     /// The stored form of a code: bound to its attempt, keyed, never the code itself.
