@@ -1,4 +1,4 @@
-//! latchkey: a passwordless login service. See DESIGN.md for the architecture and contract.
+//! latchkey: a passwordless login service. See docs/design.md for the architecture.
 #![forbid(unsafe_code)]
 
 pub mod admin;
