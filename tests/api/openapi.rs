@@ -422,6 +422,7 @@ async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -
     request.send().await.unwrap()
 }
 
+/// `POST /api/v1/login` with `body`.
 fn login(app: &TestApp, body: Value) -> reqwest::RequestBuilder {
     app.client.post(format!("{}/api/v1/login", app.address)).json(&body)
 }
