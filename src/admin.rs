@@ -64,7 +64,7 @@ pub enum ResetError {
 }
 
 /// What an admin sees of a user: no secrets.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserReport {
     /// Stable id.
     pub id: String,
@@ -83,18 +83,19 @@ pub struct UserReport {
 }
 
 /// A user's second factors, without secrets.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FactorsReport {
     /// An authenticator app is set up.
     pub totp: bool,
     /// The verified phone, masked.
+    #[schema(required = true)]
     pub phone: Option<String>,
     /// Unused recovery codes.
     pub recovery_codes_left: usize,
 }
 
 /// One live session.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionReport {
     /// Session id.
     pub sid: String,

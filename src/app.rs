@@ -468,6 +468,7 @@ fn routes(cfg: &mut web::ServiceConfig, public_metrics: bool) {
         .route("/logout/all", web::post().to(account::logout_all))
         .route("/api/v1/login", web::post().to(api::request_link))
         .route("/api/v1/session", web::get().to(api::session))
+        .route("/api/v1/openapi.json", web::get().to(crate::routes::openapi::document))
         .route("/admin", web::get().to(admin_pages::dashboard))
         .route("/admin/policy", web::post().to(admin_pages::save_policy))
         .route("/admin/users", web::get().to(admin_pages::user))

@@ -13,7 +13,7 @@ use crate::domain::{RequestOrigin, UserId};
 use crate::store::Store;
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A sign-in link was requested (and its mail queued).
@@ -92,7 +92,7 @@ impl EventKind {
 }
 
 /// One entry of the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     /// The store's id for it (stream id); empty until stored.
     #[serde(default)]
@@ -102,6 +102,7 @@ pub struct AuditEvent {
     /// What.
     pub kind: EventKind,
     /// Whose, when known.
+    #[schema(required = true)]
     pub user: Option<UserId>,
     /// From where.
     pub ip: String,

@@ -11,7 +11,7 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 
 /// An email address that passed [`Email::parse`]: a bare `local@domain` (no display name),
 /// with the domain in ASCII (IDN → punycode) and the whole address in lower case.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 

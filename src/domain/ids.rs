@@ -7,12 +7,12 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{self, CryptoError};
 
 /// A user's stable id: given on first sign-in, never derived from the email address.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
 
 /// One session's id (the JWT's `sid`); the store's allow-list is keyed by it.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct SessionId(String);
 

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// What a sign-in link does when opened in a browser other than the one that asked for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CrossDevice {
     /// Sign-in finishes only with the code from the mail (the default).
@@ -41,7 +41,7 @@ impl fmt::Display for CrossDevice {
 }
 
 /// Whether a second factor is asked for after the link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SecondFactorPolicy {
     /// Never asked for, even from users who set one up.
@@ -66,7 +66,7 @@ impl FromStr for SecondFactorPolicy {
 }
 
 /// Second-factor methods an admin can allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Methods {
     /// Authenticator apps (TOTP).
     pub totp: bool,
@@ -97,7 +97,7 @@ impl FromStr for Methods {
 }
 
 /// The sign-in rules, shared by every instance through the store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInPolicy {
     /// Bumped on every change.
@@ -105,9 +105,11 @@ pub struct SignInPolicy {
     pub version: u64,
     /// `LINK_TTL`: how long a sign-in link works, in seconds (60–3600).
     #[serde(default = "default_link_ttl")]
+    #[schema(required = true)]
     pub link_ttl_secs: u64,
     /// `SESSION_TTL`: how long a session lasts, in seconds (5 min – 90 days).
     #[serde(default = "default_session_ttl")]
+    #[schema(required = true)]
     pub session_ttl_secs: u64,
     /// `CROSS_DEVICE`.
     pub cross_device: CrossDevice,
@@ -115,19 +117,24 @@ pub struct SignInPolicy {
     pub supersede: bool,
     /// `SECOND_FACTOR`.
     #[serde(default)]
+    #[schema(required = true)]
     pub second_factor: SecondFactorPolicy,
     /// `SECOND_FACTOR_METHODS`.
     #[serde(default)]
+    #[schema(required = true)]
     pub methods: Methods,
     /// Who may create an account by signing in: everyone (`None`), or addresses and domains on
     /// this list. Existing accounts always may sign in.
     #[serde(default)]
+    #[schema(required = true)]
     pub signup_allow: Option<Vec<String>>,
     /// Mail people when they sign in from a browser not seen before on their account.
     #[serde(default = "yes")]
+    #[schema(required = true)]
     pub new_device_notice: bool,
     /// `RATE_LIMIT_*`: each limited action's `count/window`.
     #[serde(default)]
+    #[schema(required = true, value_type = BTreeMap<String, String>)]
     pub rate_limits: super::RateLimits,
 }
 

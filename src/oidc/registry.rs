@@ -9,7 +9,7 @@ use crate::crypto::{self, CryptoError};
 use crate::store::StoreError;
 
 /// A client as an admin creates or edits it (secrets are made here, never sent in).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientDraft {
     /// `client_id` (ignored on update).
@@ -38,7 +38,7 @@ pub struct ClientDraft {
 }
 
 /// A client as the admin API shows it: no secret, and where it comes from.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClientView {
     /// `client_id`.
     pub client_id: String,
@@ -46,6 +46,7 @@ pub struct ClientView {
     pub name: String,
     /// `public` or `confidential`.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
     /// Redirect URIs.
     pub redirect_uris: Vec<String>,
@@ -56,10 +57,13 @@ pub struct ClientView {
     /// Needs a second factor.
     pub require_second_factor: bool,
     /// Maximum session age.
+    #[schema(required = true)]
     pub max_session_age_secs: Option<u64>,
     /// Where signed events go.
+    #[schema(required = true)]
     pub webhook_url: Option<String>,
     /// `file` (`CLIENTS_FILE`, read-only here) or `store`.
+    #[schema(value_type = String)]
     pub source: &'static str,
 }
 
@@ -200,13 +204,15 @@ impl OidcService {
 }
 
 /// A new client and the secrets to show once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedClient {
     /// The client.
     pub client: ClientView,
     /// Its secret (confidential clients).
+    #[schema(required = true)]
     pub client_secret: Option<String>,
     /// Its webhook signing secret (when it has a webhook).
+    #[schema(required = true)]
     pub webhook_secret: Option<String>,
 }
 

@@ -68,6 +68,18 @@ pub(super) async fn require_admin(req: &HttpRequest, state: &AppState) -> Result
 }
 
 /// `GET /api/v1/admin/policy`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/policy",
+    operation_id = "get_policy",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The sign-in policy in force", body = crate::domain::SignInPolicy),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn get_policy(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
     Ok(HttpResponse::Ok().json(state.admin.policy().await.map_err(AppError::from)?))
@@ -96,6 +108,23 @@ pub(super) fn json_body(req: &HttpRequest, body: &[u8]) -> Result<serde_json::Va
 /// `PUT /api/v1/admin/policy`: the whole policy — every field, so nothing is loosened by
 /// leaving it out; a `version` other than the current one is a conflict (409). Every bad
 /// field is named in a 400.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/policy",
+    operation_id = "put_policy",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    request_body(content = crate::domain::SignInPolicy, description = "The whole policy: every field but `version`"),
+    responses(
+        (status = 200, description = "The policy now in force, with its new version", body = crate::domain::SignInPolicy),
+        (status = 400, description = "Fields missing or invalid (each named), or a body that is not JSON", body = super::openapi::PolicyRefusal),
+        (status = 409, description = "`version` is not the current one: read the policy again", body = super::openapi::PolicyConflict),
+        (status = 413, description = "A body over 16 KiB (no JSON body)"),
+        (status = 415, description = "Not sent as `application/json`", body = super::openapi::ErrorBody),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn put_policy(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -160,6 +189,21 @@ fn not_found() -> ApiError {
 }
 
 /// `GET /api/v1/admin/users/{email}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users/{email}",
+    operation_id = "get_user",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    params(("email" = String, Path, description = "The user's address")),
+    responses(
+        (status = 200, description = "The account, its second factors, sessions and recent events", body = crate::admin::UserReport),
+        (status = 400, description = "Not an address", body = super::openapi::ErrorBody),
+        (status = 404, description = "No account with this address", body = super::openapi::ErrorBody),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn get_user(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -172,6 +216,21 @@ pub async fn get_user(
 }
 
 /// `POST /api/v1/admin/users/{email}/revoke-sessions`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{email}/revoke-sessions",
+    operation_id = "revoke_user_sessions",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    params(("email" = String, Path, description = "The user's address")),
+    responses(
+        (status = 200, description = "Every session of the user ended", body = super::openapi::SessionsRevoked),
+        (status = 400, description = "Not an address", body = super::openapi::ErrorBody),
+        (status = 404, description = "No account with this address", body = super::openapi::ErrorBody),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn revoke_sessions(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -187,6 +246,21 @@ pub async fn revoke_sessions(
 }
 
 /// `DELETE /api/v1/admin/users/{email}/second-factor`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{email}/second-factor",
+    operation_id = "reset_user_second_factor",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    params(("email" = String, Path, description = "The user's address")),
+    responses(
+        (status = 200, description = "The user's second factors and recovery codes removed; the user is told by mail", body = super::openapi::SecondFactorRemoved),
+        (status = 400, description = "Not an address", body = super::openapi::ErrorBody),
+        (status = 404, description = "No account with this address", body = super::openapi::ErrorBody),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn reset_second_factor(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -204,6 +278,24 @@ pub async fn reset_second_factor(
 }
 
 /// `POST /api/v1/admin/users/{email}/block` and `/unblock`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{email}/{action}",
+    operation_id = "set_user_blocked",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    params(
+        ("email" = String, Path, description = "The user's address"),
+        ("action" = String, Path, description = "`block` (also ends the user's sessions) or `unblock`", pattern = "^(block|unblock)$"),
+    ),
+    responses(
+        (status = 200, description = "The user is now blocked or unblocked", body = super::openapi::BlockState),
+        (status = 400, description = "Not an address", body = super::openapi::ErrorBody),
+        (status = 404, description = "No account with this address, or an action other than `block` and `unblock`", body = super::openapi::ErrorBody),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn set_blocked(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -224,7 +316,8 @@ pub async fn set_blocked(
 }
 
 /// Query of `GET /api/v1/admin/audit`.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this user's events (their last 100).
     user: Option<String>,
@@ -237,6 +330,20 @@ pub struct AuditQuery {
 }
 
 /// `GET /api/v1/admin/audit`: newest first; `next` pages back.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/audit",
+    operation_id = "list_audit_events",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Events, newest first, and the id to page back from", body = super::openapi::AuditPage),
+        (status = 400, description = "A malformed parameter (named), or `user` that is not an address", body = super::openapi::QueryRefusal),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn audit(
     req: HttpRequest,
     state: web::Data<AppState>,

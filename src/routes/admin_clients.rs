@@ -40,6 +40,18 @@ fn draft(req: &HttpRequest, body: &[u8]) -> Result<ClientDraft, Box<HttpResponse
 }
 
 /// `GET /api/v1/admin/clients`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/clients",
+    operation_id = "list_clients",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Every client: those from `CLIENTS_FILE`, then those registered here", body = super::openapi::ClientList),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
     let clients = state.oidc.list_clients().await.map_err(AppError::from)?;
@@ -48,6 +60,23 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 
 /// `POST /api/v1/admin/clients`: 201 with the client and, for a confidential one, its secret
 /// (shown this once).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/clients",
+    operation_id = "create_client",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    request_body(content = crate::oidc::registry::ClientDraft, description = "The client's settings (`client_id` and `type` are ignored on update)"),
+    responses(
+        (status = 201, description = "Registered; the secrets are shown this once", body = crate::oidc::registry::CreatedClient),
+        (status = 400, description = "The draft breaks these rules (each named), or a body that is not JSON", body = super::openapi::ClientRefusal),
+        (status = 409, description = "The `client_id` is taken (`exists`)", body = super::openapi::ErrorBody),
+        (status = 413, description = "A body over 16 KiB (no JSON body)"),
+        (status = 415, description = "Not sent as `application/json`", body = super::openapi::ErrorBody),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
     let draft = match draft(&req, &body) {
@@ -64,6 +93,25 @@ pub async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
 }
 
 /// `PUT /api/v1/admin/clients/{id}`: new redirect URIs and settings.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/clients/{id}",
+    operation_id = "update_client",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    params(("id" = String, Path, description = "The `client_id`")),
+    request_body(content = crate::oidc::registry::ClientDraft, description = "The client's settings (`client_id` and `type` are ignored on update)"),
+    responses(
+        (status = 200, description = "Changed; a webhook secret is shown once when a webhook was added", body = super::openapi::UpdatedClient),
+        (status = 400, description = "The draft breaks these rules (each named), or a body that is not JSON", body = super::openapi::ClientRefusal),
+        (status = 404, description = "No client with this id", body = super::openapi::ErrorBody),
+        (status = 409, description = "The client comes from `CLIENTS_FILE` (`read_only`): change it there", body = super::openapi::ErrorBody),
+        (status = 413, description = "A body over 16 KiB (no JSON body)"),
+        (status = 415, description = "Not sent as `application/json`", body = super::openapi::ErrorBody),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -85,6 +133,22 @@ pub async fn update(
 }
 
 /// `POST /api/v1/admin/clients/{id}/rotate-secret`: a new secret, shown once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/clients/{id}/rotate-secret",
+    operation_id = "rotate_client_secret",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    params(("id" = String, Path, description = "The `client_id`")),
+    responses(
+        (status = 200, description = "The new secret, shown this once; the old one stops working", body = super::openapi::ClientSecret),
+        (status = 400, description = "A public client has no secret", body = super::openapi::InvalidClient),
+        (status = 404, description = "No client with this id", body = super::openapi::ErrorBody),
+        (status = 409, description = "The client comes from `CLIENTS_FILE` (`read_only`): change it there", body = super::openapi::ErrorBody),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn rotate_secret(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -101,6 +165,21 @@ pub async fn rotate_secret(
 }
 
 /// `DELETE /api/v1/admin/clients/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/clients/{id}",
+    operation_id = "delete_client",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    params(("id" = String, Path, description = "The `client_id`")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No client with this id", body = super::openapi::ErrorBody),
+        (status = 409, description = "The client comes from `CLIENTS_FILE` (`read_only`): change it there", body = super::openapi::ErrorBody),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,

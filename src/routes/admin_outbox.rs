@@ -11,21 +11,29 @@ use crate::error::{ApiError, AppError};
 use crate::store::DeadLetter;
 
 /// `?limit=` for the dead letters shown.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OutboxQuery {
     /// Dead letters listed (≤ 200, default 50).
     limit: Option<usize>,
 }
 
 /// One dead letter as admins see it: whom, what kind, why — never what it carried.
-#[derive(Serialize)]
-struct DeadView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeadView {
+    /// Its id, for `POST /api/v1/admin/outbox/dead/{id}/retry`.
     id: String,
+    /// `mail`, `sms` or `webhook`.
     kind: String,
+    /// The recipient, masked (`u***@e***.com`, `+44*****123`, a webhook's host).
     to: String,
+    /// Delivery attempts made.
     tries: u32,
+    /// Why the last attempt failed.
     reason: String,
+    /// When it was given up on (RFC 3339).
     at: String,
+    /// When it was queued (RFC 3339).
     queued_at: String,
 }
 
@@ -37,6 +45,20 @@ impl From<DeadLetter> for DeadView {
 }
 
 /// `GET /api/v1/admin/outbox`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/outbox",
+    operation_id = "get_outbox",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    params(OutboxQuery),
+    responses(
+        (status = 200, description = "How much waits in the outbox, and the newest dead letters", body = super::openapi::OutboxReport),
+        (status = 400, description = "A malformed parameter (named)", body = super::openapi::InvalidInput),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -57,6 +79,20 @@ pub async fn show(
 
 /// `POST /api/v1/admin/outbox/dead/{id}/retry`: 200 when requeued, 404 when no such letter
 /// (ids are opaque: one that is not a store's id is no letter).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/outbox/dead/{id}/retry",
+    operation_id = "retry_dead_letter",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    params(("id" = String, Path, description = "A dead letter's `id`, as the outbox lists it")),
+    responses(
+        (status = 200, description = "Queued again, its tries reset", body = super::openapi::Requeued),
+        (status = 404, description = "No dead letter with this id", body = super::openapi::ErrorBody),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn retry(
     req: HttpRequest,
     state: web::Data<AppState>,

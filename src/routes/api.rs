@@ -12,13 +12,34 @@ use crate::error::{ApiError, AppError};
 use crate::i18n::Lang;
 
 /// Body of `POST /api/v1/login`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
+    /// The address to send the sign-in link to.
     email: String,
+    /// A local path to land on after signing in; anything else is ignored.
     return_to: Option<String>,
 }
 
 /// `POST /api/v1/login`: 202 `{"status":"sent"}` for every well-formed address.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    operation_id = "request_link",
+    tag = "sign-in",
+    request_body = LoginRequest,
+    responses(
+        (status = 202, description = "Accepted: a link is mailed if the address may sign in (the answer is the same \
+            for every well-formed address). Sets the `__Host-attempt` cookie that binds the link to this browser.",
+            body = super::openapi::LinkSent,
+            headers(("Set-Cookie" = String, description = "`__Host-attempt`"))),
+        (status = 400, description = "Not a JSON body of this shape, or not an address", body = super::openapi::ErrorBody),
+        (status = 403, description = "A cross-site request (`Origin` or `Sec-Fetch-Site`)", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many links requested for this address or from this network",
+            body = super::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn request_link(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -37,6 +58,19 @@ pub async fn request_link(
 }
 
 /// `GET /api/v1/session`: the verified claims of a live session, or 401.
+#[utoipa::path(
+    get,
+    path = "/api/v1/session",
+    operation_id = "get_session",
+    tag = "sign-in",
+    security(("session_cookie" = []), ("session_bearer" = [])),
+    responses(
+        (status = 200, description = "The verified claims of the live session", body = crate::session::SessionClaims),
+        (status = 401, description = "No session, or one that ended, expired or does not verify",
+            body = super::openapi::ErrorBody),
+        super::openapi::ServerFailures,
+    )
+)]
 pub async fn session(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match current_session(&req, &state).await? {
         Some(claims) => Ok(HttpResponse::Ok().json(claims)),

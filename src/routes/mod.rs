@@ -15,6 +15,7 @@ pub mod input;
 pub mod login;
 pub mod mfa_errors;
 pub mod oidc;
+pub mod openapi;
 pub mod ops;
 pub mod second_factor;
 pub mod verify;

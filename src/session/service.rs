@@ -15,7 +15,7 @@ use crate::store::{SessionRecord, Store, StoreError, User};
 use crate::store_guard::StoreGuard;
 
 /// The claims of a session token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionClaims {
     /// Issuer: `PUBLIC_URL`.
     pub iss: String,

@@ -19,6 +19,7 @@ mod links;
 mod login_flow;
 mod malformed_input;
 mod oidc;
+mod openapi;
 mod outbox;
 mod outbox_contract;
 mod policy_unreadable;

@@ -59,6 +59,7 @@ const ROUTES: &[(&str, &str, Takes, Caller)] = &[
     ("POST", "/logout/all", Takes::Form, Caller::Anyone),
     ("POST", "/api/v1/login", Takes::Json, Caller::Anyone),
     ("GET", "/api/v1/session", Takes::Query, Caller::Browser),
+    ("GET", "/api/v1/openapi.json", Takes::Query, Caller::Anyone),
     ("GET", "/admin", Takes::Query, Caller::Browser),
     ("POST", "/admin/policy", Takes::Form, Caller::Browser),
     ("GET", "/admin/users", Takes::Query, Caller::Browser),
