@@ -145,10 +145,6 @@ fn read_file_lines(relative: &str) -> Vec<String> {
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"];
 
-/// Routes docs/http-api.md lists that are registered outside the route table in this tree:
-/// none may be listed here once it is a `.route(…)` line under `src/`.
-const DOCUMENTED_OUTSIDE_THE_TABLE: &[&str] = &["GET /api/v1/openapi.json"];
-
 /// `METHOD /path` for every `.route("<path>", web::<method>()` under `src/`.
 fn routes_in_the_source() -> BTreeSet<String> {
     let mut routes = BTreeSet::new();
@@ -188,13 +184,8 @@ fn every_route_of_the_route_table_is_in_the_http_api_document() {
 #[test]
 fn the_http_api_document_lists_no_route_that_does_not_exist() {
     let source = routes_in_the_source();
-    let extra: Vec<_> = routes_in_the_docs()
-        .into_iter()
-        .filter(|r| !source.contains(r) && !DOCUMENTED_OUTSIDE_THE_TABLE.contains(&r.as_str()))
-        .collect();
+    let extra: Vec<_> = routes_in_the_docs().into_iter().filter(|r| !source.contains(r)).collect();
     assert!(extra.is_empty(), "docs/http-api.md lists routes the route table does not have: {extra:?}");
-    let registered: Vec<_> = DOCUMENTED_OUTSIDE_THE_TABLE.iter().filter(|r| source.contains(**r)).collect();
-    assert!(registered.is_empty(), "now in the route table, drop from DOCUMENTED_OUTSIDE_THE_TABLE: {registered:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
