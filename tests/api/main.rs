@@ -22,6 +22,7 @@ mod outbox;
 mod outbox_contract;
 mod policy_unreadable;
 mod rerouted_addresses;
+mod scripts;
 mod second_factor;
 mod second_factor_sms;
 mod sentinel;
