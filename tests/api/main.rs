@@ -8,6 +8,7 @@ mod attack_signin;
 mod audit;
 mod cluster;
 mod config;
+mod deploy;
 mod durability;
 mod factor_changes;
 mod fail_closed;
