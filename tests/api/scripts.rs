@@ -25,7 +25,11 @@ fn a_missing_program_stops_the_test_command_with_the_command_that_installs_it() 
     let _ = std::fs::remove_dir_all(&empty);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("missing: ") && stderr.contains("nginx (package nginx)"), "{stderr}");
+    assert!(
+        stderr.contains("missing: ")
+            && stderr.contains("nginx (package nginx; LATCHKEY_E2E_NGINX=/nonexistent/nginx names no file)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("LATCHKEY_NO_INSTALL=1 is set"), "{stderr}");
     let install = stderr
         .lines()
