@@ -64,7 +64,7 @@ pub fn require(test: &str, needed: &[Tool]) -> Option<Vec<PathBuf>> {
     if missing.is_empty() {
         return Some(found.into_iter().filter_map(|(_, p)| p).collect());
     }
-    let how = "install them with `apt-get install -y chromium chromium-driver nginx` (Debian; .ci/run does this)";
+    let how = "install them with `apt-get install -y chromium chromium-driver nginx` (Debian; scripts/test does this)";
     if std::env::var("LATCHKEY_E2E").as_deref() == Ok("skip") {
         let line = "!".repeat(78);
         let notice = format!(
