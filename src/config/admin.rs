@@ -22,9 +22,7 @@ impl Reader<'_> {
     /// `ADMIN_API_TOKEN`, kept as its hex SHA-256.
     pub(super) fn admin_token_sha256(&mut self) -> Option<String> {
         match self.get("ADMIN_API_TOKEN").map(SecretString::from) {
-            Some(token) if token.expose_secret().len() >= 32 => {
-                Some(crate::oidc::clients::sha256_hex(token.expose_secret()))
-            }
+            Some(token) if token.expose_secret().len() >= 32 => Some(crate::crypto::sha256_hex(token.expose_secret())),
             Some(_) => {
                 self.problem("ADMIN_API_TOKEN", "must be at least 32 characters (make one with `latchkey secret`)");
                 None

@@ -14,13 +14,9 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::crypto::SecretKey;
+use crate::crypto::signing_keys::KeySet;
 use crate::domain::{Email, SignInPolicy};
-use crate::mail::Brand;
-use crate::mfa::sms::SmsSettings;
-use crate::oidc::ClientRegistry;
-use crate::outbox::OutboxSettings;
-use crate::session::KeySet;
-use crate::webhooks::AdminWebhook;
+use crate::oidc::clients::ClientRegistry;
 
 mod admin;
 mod clients;
@@ -34,12 +30,14 @@ mod sms;
 mod store;
 mod webhooks;
 
-pub use crate::domain::parse_duration;
-pub use mail::MailTransport;
+pub use clients::parse_clients_file;
+pub use mail::{Brand, MailTransport};
+pub use outbox::OutboxSettings;
 use reader::Reader;
-pub use reader::is_loopback;
 pub use server::{AppEnv, LogFormat};
+pub use sms::{SmsProvider, SmsSettings, is_messaging_service_sid};
 pub use store::{Durability, StoreSettings};
+pub use webhooks::AdminWebhook;
 
 /// Every setting the service reads, parsed and checked.
 #[derive(Debug)]

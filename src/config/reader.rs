@@ -2,7 +2,6 @@
 //! flags, numbers, durations, lists and URLs, and collects every problem (and every warning)
 //! so that start-up reports them all together.
 
-use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -109,20 +108,6 @@ impl<'a> Reader<'a> {
 /// The comma-separated items of `raw`, trimmed, blanks dropped.
 pub(super) fn split_list(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
-}
-
-/// True when `url` points at this machine (`localhost`, 127.0.0.0/8, `::1`): the only place
-/// plaintext SMTP, plain-http providers and http redirect URIs are allowed in production.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        // Non-special schemes (smtp://) leave IP literals as opaque host text.
-        Some(url::Host::Domain(d)) => {
-            d == "localhost" || d.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::reader::Reader;
 use crate::crypto::SecretKey;
-use crate::session::{KeySet, SigningKey};
+use crate::crypto::signing_keys::{KeySet, SigningKey};
 
 impl Reader<'_> {
     /// `SECRET_KEY`: required in production; a random one (and a warning) in development.

@@ -7,7 +7,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-use super::reader::{Reader, is_loopback, split_list};
+use super::reader::{Reader, split_list};
+use crate::domain::is_loopback;
 
 /// Where sign-in state lives.
 #[derive(Debug)]

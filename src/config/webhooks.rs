@@ -5,7 +5,16 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::reader::Reader;
-use crate::webhooks::AdminWebhook;
+use crate::domain::check_webhook_url;
+
+/// Where operators' events go (`ADMIN_WEBHOOK_URL`) and the secret they are signed with.
+#[derive(Debug, Clone)]
+pub struct AdminWebhook {
+    /// The receiver; checked like an app's webhook URL.
+    pub url: String,
+    /// `ADMIN_WEBHOOK_SECRET`, the HMAC key of `Latchkey-Signature`.
+    pub secret: SecretString,
+}
 
 impl Reader<'_> {
     /// `WEBHOOK_PROXY`: an `http://` or `https://` proxy URL with a host (credentials allowed,
@@ -42,7 +51,7 @@ impl Reader<'_> {
             }
             (Some(url), Some(secret)) => {
                 let mut ok = true;
-                if let Err(e) = crate::oidc::clients::check_webhook_url(&url, prod) {
+                if let Err(e) = check_webhook_url(&url, prod) {
                     self.problem("ADMIN_WEBHOOK_URL", format!("`{url}`: {e}"));
                     ok = false;
                 }
