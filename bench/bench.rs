@@ -9,6 +9,10 @@
 //!
 //! Run it with `bench/run.sh` (builds release first). Loopback only.
 
+// A test or a benchmark that cannot go on should stop loudly: unwrap, expect and panic are
+// how it reports (the lints against them are for the service's own code).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

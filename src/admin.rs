@@ -148,7 +148,7 @@ impl AdminService {
     /// True when `presented` is the admin API token (compared in constant time, as hashes).
     pub fn token_matches(&self, presented: &str) -> bool {
         self.token_sha256.as_ref().is_some_and(|expected| {
-            crypto::constant_time_eq(crate::oidc::clients::sha256_hex(presented).as_bytes(), expected.as_bytes())
+            crypto::constant_time_eq(crypto::sha256_hex(presented).as_bytes(), expected.as_bytes())
         })
     }
 

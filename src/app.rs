@@ -19,7 +19,6 @@ use crate::crypto::Keyring;
 use crate::error::AppError;
 use crate::mail::Mailer;
 use crate::mfa::service::{SecondFactorService, SmsGateway};
-use crate::mfa::sms::build_sender;
 use crate::oidc::OidcService;
 use crate::outbox::{Couriers, Outbox, OutboxWorker, WorkerHandle};
 use crate::policy::PolicySource;
@@ -30,6 +29,7 @@ use crate::routes::{
 };
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
+use crate::sms::build_sender;
 use crate::store::{
     DurabilityWatch, Keys, MemoryQueue, MemoryStore, OutboxStore, RedisConnection, RedisQueue, RedisStore, Store,
     check_durability as check_redis_durability,

@@ -13,6 +13,8 @@ use secrecy::{ExposeSecret, SecretBox};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+pub mod signing_keys;
+
 /// The OS random number generator failed; nothing secret can be made without it.
 #[derive(Debug, thiserror::Error)]
 #[error("the operating system's random number generator failed")]
@@ -33,6 +35,12 @@ pub fn random_token<const N: usize>() -> Result<String, CryptoError> {
 /// Unpadded base64url.
 pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 of a secret (an API token, a client secret), lowercase hex.
+pub fn sha256_hex(secret: &str) -> String {
+    use sha2::Digest;
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Constant-time equality of two byte strings (length is not secret).

@@ -19,6 +19,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod session;
 pub mod signin;
+pub mod sms;
 pub mod store;
 pub mod store_guard;
 pub mod store_tools;

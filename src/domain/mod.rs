@@ -1,6 +1,7 @@
 //! Pure domain types: parsed and normalised input, identifiers, request context.
 
 mod code;
+mod countries;
 mod email;
 mod ids;
 mod limits;
@@ -10,8 +11,11 @@ mod origin;
 mod phone;
 mod policy;
 mod return_to;
+mod special_ranges;
+mod urls;
 
 pub use code::{CODE_LEN, ShortCode};
+pub use countries::AllowedCountries;
 pub use email::{Email, EmailError};
 pub use ids::{SessionId, UserId};
 pub use limits::{Limit, LimitParseError, LimitedAction, RateLimits, parse_duration};
@@ -21,3 +25,5 @@ pub use origin::RequestOrigin;
 pub use phone::{PhoneError, PhoneNumber};
 pub use policy::{CrossDevice, Methods, PolicyFieldError, SecondFactorPolicy, SignInPolicy, without_position};
 pub use return_to::LocalPath;
+pub use special_ranges::{SPECIAL_V4, SPECIAL_V6, is_public, special_range};
+pub use urls::{check_redirect_uri, check_webhook_url, is_loopback, refused_host_name};

@@ -4,50 +4,9 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::config::Brand;
 use crate::domain::Email;
 use crate::i18n::{Lang, Messages};
-
-/// The mails' branding, in one place: the product's name, colours and where to get help.
-/// Mails use no images, so they read the same in clients that block them. The name and the
-/// support address come from settings (`PRODUCT_NAME`, `SUPPORT_EMAIL`); the colours are here.
-#[derive(Debug, Clone)]
-pub struct Brand {
-    /// The product's name, as people know it.
-    pub product: String,
-    /// Buttons and the code.
-    pub accent: &'static str,
-    /// Text on the accent and danger colours.
-    pub on_accent: &'static str,
-    /// The "this wasn't me" button.
-    pub danger: &'static str,
-    /// Body text.
-    pub text: &'static str,
-    /// The small print.
-    pub muted: &'static str,
-    /// Where people can write for help, if anywhere.
-    pub support: Option<String>,
-}
-
-impl Brand {
-    /// `product`'s branding with the house colours.
-    pub fn new(product: impl Into<String>, support: Option<String>) -> Self {
-        Self {
-            product: product.into(),
-            accent: "#1f5fbf",
-            on_accent: "#ffffff",
-            danger: "#b3261e",
-            text: "#1d2430",
-            muted: "#5b6472",
-            support,
-        }
-    }
-}
-
-impl Default for Brand {
-    fn default() -> Self {
-        Self::new("latchkey", None)
-    }
-}
 
 /// A rendered mail waiting for delivery. Serializable so a durable outbox can hold it.
 #[derive(Clone, Serialize, Deserialize)]

@@ -5,4 +5,4 @@ mod mailer;
 mod message;
 
 pub use mailer::{MailError, Mailer};
-pub use message::{AccountChangeMail, Brand, LoginMailFields, NewDeviceMail, OutgoingMail};
+pub use message::{AccountChangeMail, LoginMailFields, NewDeviceMail, OutgoingMail};

@@ -12,8 +12,8 @@ use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring};
 use std::net::IpAddr;
 
-use super::sms::AllowedCountries;
 use crate::crypto;
+use crate::domain::AllowedCountries;
 use crate::domain::{Email, PhoneNumber, UserId};
 use crate::outbox::{Job, Outbox, OutboxError, SmsMessage};
 use crate::ratelimit::{Hit, LimitError, LimitedAction, RateLimiter};

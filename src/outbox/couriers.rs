@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use super::Job;
-use crate::mail::{Brand, MailError, Mailer, OutgoingMail};
-use crate::mfa::sms::{SmsError, SmsSender};
+use crate::config::Brand;
+use crate::mail::{MailError, Mailer, OutgoingMail};
+use crate::sms::{SmsError, SmsSender};
 use crate::webhooks::WebhookSender;
 
 /// What one attempt came to.

@@ -115,36 +115,6 @@ pub enum OutboxError {
     Encode(#[from] serde_json::Error),
 }
 
-/// How the worker retries and takes over (from `OUTBOX_*`).
-#[derive(Debug, Clone)]
-pub struct OutboxSettings {
-    /// Whether this instance delivers at all (`OUTBOX_WORKER`). An instance that does not
-    /// only queues; instances that do (any number) deliver what every instance queued.
-    pub deliver: bool,
-    /// Attempts before a delivery goes to the dead letters (`OUTBOX_MAX_TRIES`).
-    pub max_tries: u32,
-    /// The first retry's delay; each next one doubles, with jitter (`OUTBOX_RETRY_BASE`).
-    pub retry_base: Duration,
-    /// How long a worker may hold a delivery before another instance takes it over
-    /// (`OUTBOX_LEASE`). One attempt is cut off at half of it.
-    pub lease: Duration,
-    /// Deliveries in flight at once per instance, and SMTP connections kept
-    /// (`OUTBOX_CONCURRENCY`).
-    pub concurrency: usize,
-}
-
-impl Default for OutboxSettings {
-    fn default() -> Self {
-        Self {
-            deliver: true,
-            max_tries: 20,
-            retry_base: Duration::from_secs(2),
-            lease: Duration::from_secs(60),
-            concurrency: 32,
-        }
-    }
-}
-
 /// The longest wait between two attempts.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(15 * 60);
 
@@ -278,9 +248,9 @@ mod tests {
     #[tokio::test]
     async fn a_login_mail_is_queued_small_sealed_and_rendered_in_its_language_when_sent() {
         use crate::clock::SystemClock;
+        use crate::config::Brand;
         use crate::domain::Email;
         use crate::i18n::Lang;
-        use crate::mail::Brand;
         use crate::store::MemoryQueue;
 
         let keys = Arc::new(crypto::SecretKey::new(vec![7; 32]).derive());

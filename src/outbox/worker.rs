@@ -10,8 +10,9 @@ use chrono::Utc;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{Couriers, OutboxSettings, Outcome, backoff, open};
+use super::{Couriers, Outcome, backoff, open};
 use crate::audit::{Audit, EventKind};
+use crate::config::OutboxSettings;
 use crate::crypto::{self, Keyring};
 use crate::domain::RequestOrigin;
 use crate::store::{OutboxStore, QueuedJob};

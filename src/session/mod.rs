@@ -2,10 +2,9 @@
 
 mod cache;
 mod jwt;
-mod keys;
 mod service;
 
+pub use crate::crypto::signing_keys::{KeySet, PublicJwk, SigningKey, okp_thumbprint};
 pub use cache::SessionCache;
 pub use jwt::{JwtError, LEEWAY_SECS, TimeClaims, TokenSigner};
-pub use keys::{KeySet, PublicJwk, SigningKey, okp_thumbprint};
 pub use service::{IssuedSession, SessionClaims, SessionError, SessionService};

@@ -1,5 +1,9 @@
 //! Integration tests: the real service over HTTP, a real Redis, a real SMTP server.
 
+// A test or a benchmark that cannot go on should stop loudly: unwrap, expect and panic are
+// how it reports (the lints against them are for the service's own code).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod admin;
 mod admin_input;
 mod attack_jwt;

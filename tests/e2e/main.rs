@@ -2,6 +2,10 @@
 //! latchkey as people and web apps meet it. Screenshots of every page land in
 //! `target/e2e-screenshots/`. See README "Browser tests" for what to install.
 
+// A test or a benchmark that cannot go on should stop loudly: unwrap, expect and panic are
+// how it reports (the lints against them are for the service's own code).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod browser;
 mod demo;
 mod forward_auth;

@@ -7,7 +7,7 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::crypto::{self, CryptoError};
+use super::{self as crypto, CryptoError};
 
 /// Why a key could not be loaded.
 #[derive(Debug, thiserror::Error)]

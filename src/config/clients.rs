@@ -1,0 +1,206 @@
+//! The registered OIDC clients: `CLIENTS_FILE`.
+
+use serde::Deserialize;
+
+use super::reader::Reader;
+use crate::domain::{check_redirect_uri, check_webhook_url, parse_duration};
+use crate::oidc::clients::{Client, ClientKind, ClientRegistry};
+
+impl Reader<'_> {
+    /// `CLIENTS_FILE`, read and checked (no file: no clients).
+    pub(super) fn clients(&mut self, prod: bool) -> ClientRegistry {
+        let Some(path) = self.get("CLIENTS_FILE") else { return ClientRegistry::default() };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                self.problem("CLIENTS_FILE", format!("{path}: cannot read ({e})"));
+                return ClientRegistry::default();
+            }
+        };
+        match parse_clients_file(&text, prod) {
+            Ok(registry) => registry,
+            Err(problems) => {
+                for p in problems {
+                    self.problem("CLIENTS_FILE", format!("{path}: {p}"));
+                }
+                ClientRegistry::default()
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+/// The file: `[[client]]` tables.
+struct ClientsFile {
+    #[serde(default)]
+    client: Vec<ClientEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+/// One `[[client]]` table.
+struct ClientEntry {
+    client_id: String,
+    name: Option<String>,
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(rename = "type")]
+    kind: String,
+    secret_sha256: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    require_second_factor: bool,
+    max_session_age: Option<String>,
+    webhook_url: Option<String>,
+    webhook_secret: Option<String>,
+}
+
+/// Parses a clients file (TOML). In production, redirect URIs must be `https://` (or
+/// `http://` to a loopback address, for native apps). Returns every problem found.
+pub fn parse_clients_file(text: &str, production: bool) -> Result<ClientRegistry, Vec<String>> {
+    let file: ClientsFile = toml::from_str(text).map_err(|e| vec![format!("not valid: {e}")])?;
+    let mut problems = Vec::new();
+    let mut clients: Vec<Client> = Vec::new();
+    for entry in file.client {
+        let id = entry.client_id.clone();
+        let mut fail = |message: String| problems.push(format!("client `{id}`: {message}"));
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+            fail("client_id must be letters, digits, `-`, `_` or `.`".to_owned());
+        }
+        if entry.redirect_uris.is_empty() {
+            fail("needs at least one redirect_uri".to_owned());
+        }
+        for uri in entry.redirect_uris.iter().chain(&entry.post_logout_redirect_uris) {
+            if let Err(e) = check_redirect_uri(uri, production) {
+                fail(format!("`{uri}`: {e}"));
+            }
+        }
+        let kind = match (entry.kind.as_str(), entry.secret_sha256.as_deref()) {
+            ("public", None) => ClientKind::Public,
+            ("public", Some(_)) => {
+                fail("a public client has no secret".to_owned());
+                ClientKind::Public
+            }
+            ("confidential", Some(hex)) if is_hex32(hex) => {
+                ClientKind::Confidential { secret_sha256: hex.trim().to_ascii_lowercase() }
+            }
+            ("confidential", Some(_)) => {
+                fail("secret_sha256 must be 64 hex digits (`latchkey client-secret` prints one)".to_owned());
+                ClientKind::Public
+            }
+            ("confidential", None) => {
+                fail("a confidential client needs secret_sha256".to_owned());
+                ClientKind::Public
+            }
+            (other, _) => {
+                fail(format!("type `{other}` is not `public` or `confidential`"));
+                ClientKind::Public
+            }
+        };
+        let mut scopes = if entry.scopes.is_empty() { vec!["openid".into(), "email".into()] } else { entry.scopes };
+        if !scopes.iter().any(|s| s == "openid") {
+            scopes.push("openid".into());
+        }
+        let max_session_age_secs = match entry.max_session_age.as_deref().map(parse_duration) {
+            None => None,
+            Some(Some(age)) => Some(age.as_secs()),
+            Some(None) => {
+                problems.push(format!("client `{id}`: max_session_age must be a duration like 8h"));
+                None
+            }
+        };
+        if let Some(url) = &entry.webhook_url {
+            if let Err(e) = check_webhook_url(url, production) {
+                problems.push(format!("client `{id}`: webhook_url `{url}`: {e}"));
+            }
+            if entry.webhook_secret.as_ref().is_none_or(|s| s.len() < 32) {
+                problems.push(format!("client `{id}`: a webhook needs webhook_secret of at least 32 characters"));
+            }
+        }
+        if clients.iter().any(|c| c.id == id) {
+            problems.push(format!("client `{id}` is listed twice"));
+        }
+        let client = Client {
+            id: id.clone(),
+            name: entry.name.unwrap_or_else(|| id.clone()),
+            redirect_uris: entry.redirect_uris,
+            post_logout_redirect_uris: entry.post_logout_redirect_uris,
+            kind,
+            scopes,
+            require_second_factor: entry.require_second_factor,
+            max_session_age_secs,
+            webhook_url: entry.webhook_url.clone(),
+            webhook_secret: entry.webhook_secret,
+            webhook_secret_sealed: None,
+        };
+        problems.extend(
+            client
+                .problems(production)
+                .into_iter()
+                .filter(|p| p.starts_with("max_session_age"))
+                .map(|p| format!("client `{id}`: {p}")),
+        );
+        clients.push(client);
+    }
+    if problems.is_empty() { Ok(ClientRegistry::from_clients(clients)) } else { Err(problems) }
+}
+
+fn is_hex32(hex: &str) -> bool {
+    let hex = hex.trim();
+    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::clients::new_client_secret;
+
+    const FILE: &str = r#"
+        [[client]]
+        client_id = "wiki"
+        redirect_uris = ["https://wiki.example.com/cb"]
+        type = "confidential"
+        secret_sha256 = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
+
+        [[client]]
+        client_id = "spa"
+        redirect_uris = ["http://127.0.0.1:9000/cb"]
+        type = "public"
+    "#;
+
+    #[test]
+    fn a_clients_file_loads_and_secrets_check() {
+        let registry = parse_clients_file(FILE, true).unwrap();
+        let wiki = registry.find("wiki").unwrap();
+        assert!(wiki.secret_matches("secret"));
+        assert!(!wiki.secret_matches("Secret"));
+        assert!(registry.find("spa").unwrap().is_public());
+        assert!(wiki.allows_redirect("https://wiki.example.com/cb"));
+        assert!(!wiki.allows_redirect("https://wiki.example.com/cb/"));
+        assert_eq!(wiki.scopes, ["openid", "email"]);
+    }
+
+    #[test]
+    fn unsafe_entries_are_refused_with_reasons() {
+        let bad = r#"
+            [[client]]
+            client_id = "x"
+            redirect_uris = ["http://app.example.com/cb", "https://a.example.com/cb#frag"]
+            type = "confidential"
+        "#;
+        let problems = parse_clients_file(bad, true).unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn new_secrets_match_their_hash() {
+        let (secret, hash) = new_client_secret().unwrap();
+        let file = format!(
+            "[[client]]\nclient_id = \"c\"\nredirect_uris = [\"https://c.example/cb\"]\ntype = \"confidential\"\nsecret_sha256 = \"{hash}\"\n"
+        );
+        assert!(parse_clients_file(&file, true).unwrap().find("c").unwrap().secret_matches(&secret));
+    }
+}

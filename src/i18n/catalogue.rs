@@ -1,0 +1,395 @@
+//! The message keys: one field of [`Messages`] per sentence, each with what it is for.
+
+use super::Lang;
+
+/// Declares [`Messages`] with one `&'static str` field per key, and the list of its entries.
+macro_rules! catalogue {
+    ($($(#[doc = $doc:literal])+ $key:ident,)+) => {
+        /// One language's messages. Placeholders `{0}`, `{1}`, `{2}` are filled by
+        /// [`Messages::fill`] and friends.
+        #[derive(Debug)]
+        pub struct Messages {
+            /// The language these messages are in.
+            pub lang: Lang,
+            $($(#[doc = $doc])+ pub $key: &'static str,)+
+        }
+
+        impl Messages {
+            /// Every `(key, message)`, for tests and tooling.
+            pub fn entries(&self) -> Vec<(&'static str, &'static str)> {
+                vec![$((stringify!($key), self.$key),)+]
+            }
+        }
+    };
+}
+
+catalogue! {
+    /// Label of every email field.
+    email_label,
+    /// Login page title and heading.
+    login_title,
+    /// Login page: what happens.
+    login_intro,
+    /// Login page button.
+    login_button,
+    /// "Check your email" title.
+    sent_title,
+    /// `{0}` address, `{1}` minutes.
+    sent_body,
+    /// Label of the code box on the "check your email" page.
+    sent_code_label,
+    /// Button of the code box on the "check your email" page.
+    sent_code_button,
+    /// Before the "ask again" link.
+    sent_nothing_there,
+    /// The "ask again" link.
+    sent_ask_again,
+    /// After the "ask again" link.
+    sent_replaces,
+    /// Confirm page title.
+    confirm_title,
+    /// `{0}` address.
+    confirm_heading,
+    /// `{0}` when, `{1}` IP, `{2}` browser.
+    confirm_requested,
+    /// Confirm page opened in another browser.
+    confirm_other_browser,
+    /// The sign-in button (confirm page, code page, mail).
+    sign_in_button,
+    /// Confirm page: nothing happens until the button.
+    confirm_not_you,
+    /// Code page title.
+    code_title,
+    /// `{0}` when, `{1}` IP, `{2}` browser: requested in another browser.
+    code_other_browser,
+    /// Code page in another browser: if you did not ask.
+    code_not_you,
+    /// `{0}` when the mail was sent.
+    code_from_mail_at,
+    /// Label of the code field.
+    code_label,
+    /// Wrong code, one try left.
+    code_wrong_one_left,
+    /// Wrong code; `{0}` tries left.
+    code_wrong_tries_left,
+    /// What was typed cannot be a code.
+    code_malformed,
+    /// Deny page title.
+    other_browser_title,
+    /// Deny page heading.
+    other_browser_heading,
+    /// `{0}` address, `{1}` when, `{2}` IP and browser.
+    other_browser_body,
+    /// Unknown link: title.
+    link_unknown_title,
+    /// Unknown link: what to do.
+    link_unknown_body,
+    /// Expired link: title.
+    link_expired_title,
+    /// Expired link: what to do.
+    link_expired_body,
+    /// Used link: title.
+    link_used_title,
+    /// Used link: what to do.
+    link_used_body,
+    /// Replaced link: title.
+    link_superseded_title,
+    /// Replaced link: what to do.
+    link_superseded_body,
+    /// Too many wrong codes: title.
+    link_dead_title,
+    /// Too many wrong codes: what to do.
+    link_dead_body,
+    /// The "send a new link" button.
+    link_new_button,
+    /// Second step: title.
+    second_title,
+    /// Second step: heading.
+    second_heading,
+    /// `{0}` address.
+    second_signing_in_as,
+    /// Label of the authenticator code.
+    second_totp_label,
+    /// The verify button.
+    second_verify_button,
+    /// `{0}` phone number.
+    second_sms_label,
+    /// Button: a new text.
+    second_sms_again,
+    /// `{0}` phone number.
+    second_sms_send,
+    /// Recovery code summary.
+    second_recovery_summary,
+    /// Recovery code label.
+    second_recovery_label,
+    /// Recovery code button.
+    second_recovery_button,
+    /// A wrong second-factor code.
+    second_wrong_code,
+    /// A text was sent.
+    second_sms_sent,
+    /// Text messages are turned off.
+    second_sms_unavailable,
+    /// Texts are paused for everyone (the service-wide limit); other methods still work.
+    second_sms_paused,
+    /// Signed-out page title.
+    signed_out_title,
+    /// Signed-out page heading.
+    signed_out_heading,
+    /// Signed-out page link.
+    signed_out_again,
+    /// Error page: the way back.
+    error_back,
+    /// `{0}` reference id.
+    error_reference,
+    /// 400 title.
+    error_400,
+    /// 401 title.
+    error_401,
+    /// 403 title.
+    error_403,
+    /// 404 title.
+    error_404,
+    /// 410 title.
+    error_410,
+    /// 429 title.
+    error_429,
+    /// 500 title.
+    error_500,
+    /// 503 title.
+    error_503,
+    /// 401 message.
+    error_sign_in_first,
+    /// 404 message.
+    error_not_found,
+    /// 500 message.
+    error_internal,
+    /// 503 message.
+    error_unavailable,
+    /// 429 message; `{0}` is the wait ("3 minutes").
+    error_rate_limited,
+    /// A wait of one second.
+    wait_one_second,
+    /// `{0}` seconds.
+    wait_seconds,
+    /// A wait of one minute.
+    wait_one_minute,
+    /// `{0}` minutes.
+    wait_minutes,
+    /// CSRF: a request from another site.
+    error_cross_site,
+    /// CSRF: the form's token is old or missing.
+    error_form_expired,
+    /// The second-factor step ended.
+    error_step_ended,
+    /// A second-factor code expired or was used (account page).
+    error_code_ended,
+    /// The not-me link is over.
+    error_not_me_ended,
+    /// Changing a factor needs a fresh sign-in with one.
+    error_factor_not_fresh,
+    /// Setting up a first second factor needs a recent sign-in by link.
+    error_first_factor_sign_in_again,
+    /// An admin's factor needs the API token.
+    error_admin_needs_token,
+    /// The account has a second factor whose data the store lost: no session, ask an admin.
+    error_factor_missing,
+    /// A change by cookie from elsewhere.
+    error_admin_cookie_origin,
+    /// Admin page without a second factor.
+    error_admin_page_needs_factor,
+    /// Admin API without a second factor.
+    error_admin_api_needs_factor,
+    /// Email: empty.
+    email_empty,
+    /// Email: too long.
+    email_too_long,
+    /// Email: control or forbidden characters.
+    email_forbidden_character,
+    /// Email: not an address.
+    email_malformed,
+    /// Email: `%`, `!` or an encoded word in the local part.
+    email_routing_character,
+    /// Mail subject.
+    mail_subject,
+    /// Mail greeting.
+    mail_hello,
+    /// `{0}` site: above the button.
+    mail_use_button,
+    /// `{0}` site: above the link (text part).
+    mail_use_link,
+    /// Above the copyable address.
+    mail_copy_address,
+    /// Above the code.
+    mail_other_device,
+    /// `{0}` minutes, `{1}` time.
+    mail_expiry,
+    /// `{0}` when, `{1}` IP, `{2}` browser.
+    mail_requested,
+    /// What to do if it wasn't you.
+    mail_not_you,
+    /// `{0}` support address.
+    mail_support,
+    /// Account page title and heading.
+    account_title,
+    /// Account page: the address.
+    account_email,
+    /// Account page: when and how you signed in.
+    account_signed_in,
+    /// `{0}` when, `{1}` sign-in methods.
+    account_signed_in_with,
+    /// Account page: when the session ends.
+    account_session_ends,
+    /// Account page: the second-factor heading.
+    account_second_factor,
+    /// Account page: before the authenticator app's state.
+    account_totp,
+    /// A factor that is on.
+    account_on,
+    /// A factor that is off.
+    account_off,
+    /// `{0}` recovery codes left.
+    account_recovery_left,
+    /// Label of the code that makes new recovery codes.
+    account_regenerate_label,
+    /// Button: new recovery codes.
+    account_regenerate_button,
+    /// Label of the code that turns the app off.
+    account_disable_label,
+    /// Button: turn the app off.
+    account_disable_button,
+    /// Why a second factor.
+    account_totp_why,
+    /// Setting up an authenticator app: title, heading and the account page's button.
+    enroll_title,
+    /// Account page: before the phone number.
+    account_sms,
+    /// Label of the phone number field.
+    account_phone_label,
+    /// Text messages are the weaker factor.
+    account_phone_weaker,
+    /// Button: text a code to the new number.
+    account_phone_button,
+    /// Account page: the session list heading.
+    account_sessions,
+    /// `{0}` browser, `{1}` IP address.
+    account_device_from,
+    /// The session of this browser.
+    account_this_browser,
+    /// `{0}` created, `{1}` last seen.
+    account_since,
+    /// Account page: the activity heading.
+    account_activity,
+    /// The sign-out button (account page, sign-out question).
+    sign_out_button,
+    /// The sign-out-everywhere button.
+    sign_out_everywhere_button,
+    /// Activity: a session began.
+    activity_signed_in,
+    /// Activity: a session ended.
+    activity_signed_out,
+    /// Activity: every session ended.
+    activity_signed_out_everywhere,
+    /// Activity: a second factor passed.
+    activity_factor_passed,
+    /// Activity: a wrong second-factor code.
+    activity_factor_failed,
+    /// Activity: an administrator's change.
+    activity_admin,
+    /// Activity: anything else.
+    activity_other,
+    /// Sign-out question: title.
+    logout_title,
+    /// Sign-out question: heading.
+    logout_heading,
+    /// Sign-out question: why it is asked.
+    logout_body,
+    /// Not-me page title.
+    not_me_title,
+    /// Not-me page heading.
+    not_me_heading,
+    /// Not-me page: what the button does.
+    not_me_body,
+    /// Not-me page button.
+    not_me_button,
+    /// Not-me page, done: heading.
+    not_me_done_heading,
+    /// Not-me page, done: what happened and what to do.
+    not_me_done_body,
+    /// Enrollment forced by policy.
+    enroll_required,
+    /// How to set up the app.
+    enroll_scan,
+    /// Before the key typed by hand.
+    enroll_by_hand,
+    /// Label of the app's first code.
+    enroll_code_label,
+    /// Button: turn the app on.
+    enroll_button,
+    /// A wrong first code from the new app.
+    enroll_wrong_code,
+    /// Recovery codes: title.
+    recovery_title,
+    /// Recovery codes: heading.
+    recovery_heading,
+    /// Recovery codes: what they are for.
+    recovery_body,
+    /// Recovery codes: the way on.
+    recovery_continue,
+    /// Phone confirmation: title and heading.
+    phone_title,
+    /// `{0}` masked phone number.
+    phone_sent,
+    /// Stands for the number when it is not known.
+    phone_yours,
+    /// Label of the texted code.
+    phone_code_label,
+    /// Button: confirm the phone.
+    phone_button,
+    /// Link back to the account page.
+    phone_back,
+    /// New-device mail: subject.
+    new_device_subject,
+    /// `{0}` site: a browser not seen before signed in.
+    new_device_body,
+    /// New-device mail: if it was you.
+    new_device_if_you,
+    /// New-device mail (text part): above the link.
+    new_device_link_text,
+    /// New-device mail (HTML part): above the button.
+    new_device_button_text,
+    /// New-device mail: the button.
+    new_device_button,
+    /// Account-change mail: subject.
+    change_subject,
+    /// `{0}` site: an authenticator app was added (and other sessions ended).
+    change_totp_added,
+    /// `{0}` site: the authenticator app was removed.
+    change_totp_removed,
+    /// `{0}` site: the recovery codes were replaced.
+    change_recovery_replaced,
+    /// `{0}` site: a phone was added (and other sessions ended).
+    change_phone_added,
+    /// `{0}` site: the phone was removed.
+    change_phone_removed,
+    /// `{0}` site: every session was ended.
+    change_sessions_ended,
+    /// `{0}` site: an administrator removed the second factors.
+    change_factors_reset,
+    /// Account-change mail (text part): above the link.
+    change_link_text,
+    /// Account-change mail (HTML part): above the button.
+    change_button_text,
+    /// Activity: a second factor was added or removed, or recovery codes replaced.
+    activity_factor_changed,
+    /// Confirm-it's-you page: title and heading.
+    reverify_title,
+    /// Confirm-it's-you page: why it is asked.
+    reverify_body,
+    /// Account page: changes need a recent second factor; before the link.
+    account_reverify,
+    /// Account page: the link to the confirm-it's-you page.
+    account_reverify_link,
+    /// Account page: button removing the phone.
+    account_phone_remove_button,
+}
