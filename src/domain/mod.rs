@@ -1,5 +1,7 @@
 //! Pure domain types: parsed and normalised input, identifiers, request context.
 
+mod audit;
+mod client;
 mod code;
 mod email;
 mod ids;
@@ -11,6 +13,8 @@ mod phone;
 mod policy;
 mod return_to;
 
+pub use audit::{AuditEvent, EventKind};
+pub use client::{Client, ClientKind};
 pub use code::{CODE_LEN, ShortCode};
 pub use email::{Email, EmailError};
 pub use ids::{SessionId, UserId};

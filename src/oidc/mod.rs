@@ -1,6 +1,7 @@
 //! OpenID Connect provider: web apps delegate their login here (code flow + PKCE).
 
 pub mod clients;
+mod notify;
 pub mod pkce;
 pub mod registry;
 pub mod service;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::clients::{Client, ClientKind, new_client_secret};
+use super::notify::webhook_context;
 use super::service::OidcService;
 use crate::crypto::{self, CryptoError};
 use crate::store::StoreError;
@@ -208,10 +209,6 @@ pub struct CreatedClient {
     pub client_secret: Option<String>,
     /// Its webhook signing secret (when it has a webhook).
     pub webhook_secret: Option<String>,
-}
-
-pub(super) fn webhook_context(client_id: &str) -> String {
-    format!("webhook:{client_id}")
 }
 
 fn view(client: &Client, source: &'static str) -> ClientView {

@@ -11,9 +11,7 @@ use super::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, FactorKinds, LinkAttempt, PendingLogin, RateKey, Redemption,
     Report, SecondFactors, SessionRecord, SmsChallenge, Store, StoreError, StoreIdentity, StoreResult, User,
 };
-use crate::audit::AuditEvent;
-use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
-use crate::oidc::Client;
+use crate::domain::{AttemptId, AuditEvent, Client, Email, SessionId, SignInPolicy, UserId};
 
 /// How long an address's link generation is kept after its last change (longer than any link).
 pub(super) const GENERATION_TTL: Duration = Duration::from_secs(48 * 3600);

@@ -33,9 +33,7 @@ pub use records::{
 pub use redis::{NotConfirmed, RedisStore};
 pub use redis_queue::RedisQueue;
 
-use crate::audit::AuditEvent;
-use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
-use crate::oidc::Client;
+use crate::domain::{AttemptId, AuditEvent, Client, Email, SessionId, SignInPolicy, UserId};
 
 /// The store could not answer. Callers fail closed: no session is ever issued without it.
 #[derive(Debug, thiserror::Error)]

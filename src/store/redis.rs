@@ -25,9 +25,7 @@ use super::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, PendingLogin, RateKey, Redemption, Report,
     SecondFactors, SessionRecord, SmsChallenge, Store, StoreError, StoreResult, User,
 };
-use crate::audit::AuditEvent;
-use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
-use crate::oidc::Client;
+use crate::domain::{AttemptId, AuditEvent, Client, Email, SessionId, SignInPolicy, UserId};
 
 /// Reads or changes a sign-in attempt. One script, so that checking the status and changing
 /// it cannot interleave with another request on any instance.

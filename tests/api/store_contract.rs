@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use latchkey::audit::{AuditEvent, EventKind};
 use latchkey::crypto::SecretKey;
-use latchkey::domain::{Email, LinkToken, LocalPath, RequestOrigin, SessionId, UserId};
-use latchkey::oidc::Client;
-use latchkey::oidc::clients::ClientKind;
+use latchkey::domain::{
+    AuditEvent, Client, ClientKind, Email, EventKind, LinkToken, LocalPath, RequestOrigin, SessionId, UserId,
+};
 use latchkey::store::{
     AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, MemoryStore, PendingLogin, RateKey, Redemption,
     RedisConnector, RedisStore, SessionRecord, SmsChallenge, Store, StoreIdentity, User,
