@@ -8,13 +8,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AccessGrant, AuthCode, ChallengeKey, CodeExchange, FactorKinds, LinkAttempt, PendingLogin, RateKey, Redemption,
-    Report, SecondFactors, SessionRecord, SmsChallenge, Store, StoreError, StoreIdentity, StoreResult, User,
+    AccessGrant, AttemptStore, AuditStore, AuthCode, ChallengeKey, ClientStore, CodeExchange, DeviceStore, FactorKinds,
+    FactorStore, GENERATION_TTL, GrantStore, IdentityStore, LimitStore, LinkAttempt, PendingLogin, PolicyStore,
+    RateKey, Redemption, Report, SecondFactors, SessionRecord, SessionStore, SmsChallenge, StepStore, StoreError,
+    StoreIdentity, StoreResult, User, UserStore,
 };
 use crate::domain::{AttemptId, AuditEvent, Client, Email, SessionId, SignInPolicy, UserId};
-
-/// How long an address's link generation is kept after its last change (longer than any link).
-pub(super) const GENERATION_TTL: Duration = Duration::from_secs(48 * 3600);
 
 /// A value and the moment the store forgets it.
 struct Expiring<T> {
@@ -132,11 +131,51 @@ fn classify(entry: &AttemptEntry, now: DateTime<Utc>) -> Redemption {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl IdentityStore for MemoryStore {
     async fn ping(&self) -> StoreResult<()> {
         Ok(())
     }
 
+    async fn get_identity(&self) -> StoreResult<Option<StoreIdentity>> {
+        Ok(self.lock().identity.clone())
+    }
+
+    async fn put_identity(&self, identity: &StoreIdentity, only_if_absent: bool) -> StoreResult<bool> {
+        let mut state = self.lock();
+        if only_if_absent && state.identity.is_some() {
+            return Ok(false);
+        }
+        state.identity = Some(identity.clone());
+        Ok(true)
+    }
+
+    async fn void_live_state(&self) -> StoreResult<usize> {
+        let mut state = self.lock();
+        let live_sets = state.user_sessions.len();
+        let voided = state.sessions.len()
+            + live_sets
+            + state.attempts.len()
+            + state.pending.len()
+            + state.challenges.len()
+            + state.enrollments.len()
+            + state.auth_codes.len()
+            + state.access.len()
+            + state.reports.len();
+        state.sessions.clear();
+        state.user_sessions.clear();
+        state.attempts.clear();
+        state.pending.clear();
+        state.challenges.clear();
+        state.enrollments.clear();
+        state.auth_codes.clear();
+        state.access.clear();
+        state.reports.clear();
+        Ok(voided)
+    }
+}
+
+#[async_trait]
+impl AttemptStore for MemoryStore {
     async fn put_attempt(&self, id: &AttemptId, attempt: &LinkAttempt, keep_for: Duration) -> StoreResult<()> {
         let entry = AttemptEntry { attempt: attempt.clone(), status: Status::Pending, tries: 0 };
         self.lock_for_write().attempts.insert(id.clone(), Expiring::new(entry, keep_for));
@@ -205,7 +244,10 @@ impl Store for MemoryStore {
         state.generations.insert(lookup.to_owned(), Expiring::new(current + 1, GENERATION_TTL));
         Ok(true)
     }
+}
 
+#[async_trait]
+impl LimitStore for MemoryStore {
     async fn hit_limit(&self, key: &RateKey, window: Duration, cost: u64) -> StoreResult<(u64, Duration)> {
         let mut state = self.lock_for_write();
         let counter = state.limits.entry(key.clone()).or_insert_with(|| Expiring::new(0, window));
@@ -215,7 +257,10 @@ impl Store for MemoryStore {
         counter.value += cost;
         Ok((counter.value, counter.until.saturating_duration_since(Instant::now())))
     }
+}
 
+#[async_trait]
+impl UserStore for MemoryStore {
     async fn find_or_create_user(&self, lookup: &str, email: &Email, now: DateTime<Utc>) -> StoreResult<User> {
         let mut state = self.lock();
         if let Some(user) = state.users_by_email.get(lookup) {
@@ -227,6 +272,57 @@ impl Store for MemoryStore {
         Ok(user)
     }
 
+    async fn find_user(&self, lookup: &str) -> StoreResult<Option<User>> {
+        Ok(self.lock().users_by_email.get(lookup).cloned())
+    }
+
+    async fn put_user(&self, lookup: &str, user: &User) -> StoreResult<()> {
+        self.lock().users_by_email.insert(lookup.to_owned(), user.clone());
+        Ok(())
+    }
+
+    async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()> {
+        self.lock().user_apps.entry(user.clone()).or_default().insert(client_id.to_owned());
+        Ok(())
+    }
+
+    async fn user_apps(&self, user: &UserId) -> StoreResult<Vec<String>> {
+        Ok(self.lock().user_apps.get(user).map(|s| s.iter().cloned().collect()).unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl DeviceStore for MemoryStore {
+    async fn add_device(&self, user: &UserId, device: &str) -> StoreResult<(bool, usize)> {
+        let mut state = self.lock();
+        let known = state.devices.entry(user.clone()).or_default();
+        let before = known.len();
+        Ok((known.insert(device.to_owned()), before))
+    }
+
+    async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()> {
+        if let Some(known) = self.lock().devices.get_mut(user) {
+            known.remove(device);
+        }
+        Ok(())
+    }
+
+    async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()> {
+        self.lock_for_write().reports.insert(id.to_owned(), Expiring::new(report.clone(), ttl));
+        Ok(())
+    }
+
+    async fn take_report(&self, id: &str) -> StoreResult<Option<Report>> {
+        Ok(self.lock().reports.remove(id).filter(|e| e.live()).map(|e| e.value))
+    }
+
+    async fn peek_report(&self, id: &str) -> StoreResult<Option<Report>> {
+        Ok(self.lock().reports.get(id).filter(|e| e.live()).map(|e| e.value.clone()))
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
     async fn put_session(&self, session: &SessionRecord, ttl: Duration) -> StoreResult<()> {
         let mut state = self.lock_for_write();
         let key = (session.user_id.clone(), session.sid.clone());
@@ -278,7 +374,10 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl PolicyStore for MemoryStore {
     async fn get_policy(&self) -> StoreResult<Option<SignInPolicy>> {
         Ok(self.lock().policy.clone())
     }
@@ -290,32 +389,10 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
 
-    async fn put_pending(&self, id: &str, pending: &PendingLogin, ttl: Duration) -> StoreResult<()> {
-        self.lock_for_write().pending.insert(id.to_owned(), Expiring::new((pending.clone(), 0), ttl));
-        Ok(())
-    }
-
-    async fn get_pending(&self, id: &str) -> StoreResult<Option<PendingLogin>> {
-        Ok(self.lock().pending.get(id).filter(|e| e.live()).map(|e| e.value.0.clone()))
-    }
-
-    async fn take_pending_try(&self, id: &str, max_tries: u32) -> StoreResult<Option<(PendingLogin, u32)>> {
-        let mut state = self.lock();
-        let Some(entry) = state.pending.get_mut(id).filter(|e| e.live()) else { return Ok(None) };
-        entry.value.1 += 1;
-        let (pending, tries) = entry.value.clone();
-        if tries > max_tries {
-            state.pending.remove(id);
-            return Ok(None);
-        }
-        Ok(Some((pending, tries)))
-    }
-
-    async fn consume_pending(&self, id: &str) -> StoreResult<bool> {
-        Ok(self.lock().pending.remove(id).is_some_and(|e| e.live()))
-    }
-
+#[async_trait]
+impl FactorStore for MemoryStore {
     async fn get_factors(&self, user: &UserId) -> StoreResult<SecondFactors> {
         Ok(self.lock().factors.get(user).cloned().unwrap_or_default())
     }
@@ -367,6 +444,34 @@ impl Store for MemoryStore {
     async fn recovery_codes_left(&self, user: &UserId) -> StoreResult<usize> {
         Ok(self.lock().recovery.get(user).map_or(0, HashSet::len))
     }
+}
+
+#[async_trait]
+impl StepStore for MemoryStore {
+    async fn put_pending(&self, id: &str, pending: &PendingLogin, ttl: Duration) -> StoreResult<()> {
+        self.lock_for_write().pending.insert(id.to_owned(), Expiring::new((pending.clone(), 0), ttl));
+        Ok(())
+    }
+
+    async fn get_pending(&self, id: &str) -> StoreResult<Option<PendingLogin>> {
+        Ok(self.lock().pending.get(id).filter(|e| e.live()).map(|e| e.value.0.clone()))
+    }
+
+    async fn take_pending_try(&self, id: &str, max_tries: u32) -> StoreResult<Option<(PendingLogin, u32)>> {
+        let mut state = self.lock();
+        let Some(entry) = state.pending.get_mut(id).filter(|e| e.live()) else { return Ok(None) };
+        entry.value.1 += 1;
+        let (pending, tries) = entry.value.clone();
+        if tries > max_tries {
+            state.pending.remove(id);
+            return Ok(None);
+        }
+        Ok(Some((pending, tries)))
+    }
+
+    async fn consume_pending(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.lock().pending.remove(id).is_some_and(|e| e.live()))
+    }
 
     async fn put_challenge(&self, key: &ChallengeKey, challenge: &SmsChallenge, ttl: Duration) -> StoreResult<()> {
         self.lock_for_write().challenges.insert(key.clone(), Expiring::new((challenge.clone(), 0), ttl));
@@ -392,7 +497,10 @@ impl Store for MemoryStore {
     async fn delete_challenge(&self, key: &ChallengeKey) -> StoreResult<bool> {
         Ok(self.lock().challenges.remove(key).is_some_and(|e| e.live()))
     }
+}
 
+#[async_trait]
+impl GrantStore for MemoryStore {
     async fn put_auth_code(&self, id: &str, code: &AuthCode, keep_for: Duration) -> StoreResult<()> {
         self.lock_for_write().auth_codes.insert(id.to_owned(), Expiring::new((code.clone(), None), keep_for));
         Ok(())
@@ -431,7 +539,10 @@ impl Store for MemoryStore {
         self.lock().access.remove(id);
         Ok(())
     }
+}
 
+#[async_trait]
+impl ClientStore for MemoryStore {
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
         Ok(self.lock().clients.get(id).cloned())
     }
@@ -441,15 +552,19 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn find_user(&self, lookup: &str) -> StoreResult<Option<User>> {
-        Ok(self.lock().users_by_email.get(lookup).cloned())
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let mut clients: Vec<Client> = self.lock().clients.values().cloned().collect();
+        clients.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(clients)
     }
 
-    async fn put_user(&self, lookup: &str, user: &User) -> StoreResult<()> {
-        self.lock().users_by_email.insert(lookup.to_owned(), user.clone());
-        Ok(())
+    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.lock().clients.remove(id).is_some())
     }
+}
 
+#[async_trait]
+impl AuditStore for MemoryStore {
     async fn append_event(&self, event: &AuditEvent) -> StoreResult<()> {
         let mut state = self.lock();
         state.audit_seq += 1;
@@ -479,88 +594,5 @@ impl Store for MemoryStore {
         let limit = before.map_or(u64::MAX, seq);
         let state = self.lock();
         Ok(state.audit.iter().rev().filter(|e| seq(&e.id) < limit).take(count).cloned().collect())
-    }
-
-    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
-        let mut clients: Vec<Client> = self.lock().clients.values().cloned().collect();
-        clients.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(clients)
-    }
-
-    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
-        Ok(self.lock().clients.remove(id).is_some())
-    }
-
-    async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()> {
-        self.lock().user_apps.entry(user.clone()).or_default().insert(client_id.to_owned());
-        Ok(())
-    }
-
-    async fn user_apps(&self, user: &UserId) -> StoreResult<Vec<String>> {
-        Ok(self.lock().user_apps.get(user).map(|s| s.iter().cloned().collect()).unwrap_or_default())
-    }
-
-    async fn add_device(&self, user: &UserId, device: &str) -> StoreResult<(bool, usize)> {
-        let mut state = self.lock();
-        let known = state.devices.entry(user.clone()).or_default();
-        let before = known.len();
-        Ok((known.insert(device.to_owned()), before))
-    }
-
-    async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()> {
-        if let Some(known) = self.lock().devices.get_mut(user) {
-            known.remove(device);
-        }
-        Ok(())
-    }
-
-    async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()> {
-        self.lock_for_write().reports.insert(id.to_owned(), Expiring::new(report.clone(), ttl));
-        Ok(())
-    }
-
-    async fn take_report(&self, id: &str) -> StoreResult<Option<Report>> {
-        Ok(self.lock().reports.remove(id).filter(|e| e.live()).map(|e| e.value))
-    }
-
-    async fn peek_report(&self, id: &str) -> StoreResult<Option<Report>> {
-        Ok(self.lock().reports.get(id).filter(|e| e.live()).map(|e| e.value.clone()))
-    }
-
-    async fn get_identity(&self) -> StoreResult<Option<StoreIdentity>> {
-        Ok(self.lock().identity.clone())
-    }
-
-    async fn put_identity(&self, identity: &StoreIdentity, only_if_absent: bool) -> StoreResult<bool> {
-        let mut state = self.lock();
-        if only_if_absent && state.identity.is_some() {
-            return Ok(false);
-        }
-        state.identity = Some(identity.clone());
-        Ok(true)
-    }
-
-    async fn void_live_state(&self) -> StoreResult<usize> {
-        let mut state = self.lock();
-        let live_sets = state.user_sessions.len();
-        let voided = state.sessions.len()
-            + live_sets
-            + state.attempts.len()
-            + state.pending.len()
-            + state.challenges.len()
-            + state.enrollments.len()
-            + state.auth_codes.len()
-            + state.access.len()
-            + state.reports.len();
-        state.sessions.clear();
-        state.user_sessions.clear();
-        state.attempts.clear();
-        state.pending.clear();
-        state.challenges.clear();
-        state.enrollments.clear();
-        state.auth_codes.clear();
-        state.access.clear();
-        state.reports.clear();
-        Ok(voided)
     }
 }

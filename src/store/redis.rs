@@ -19,11 +19,12 @@ use redis::AsyncCommands;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::GENERATION_TTL;
 use super::connection::{RedisConnection, RedisConnector, Replication};
-use super::memory::GENERATION_TTL;
 use super::{
-    AccessGrant, AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, PendingLogin, RateKey, Redemption, Report,
-    SecondFactors, SessionRecord, SmsChallenge, Store, StoreError, StoreResult, User,
+    AccessGrant, AttemptStore, AuditStore, AuthCode, ChallengeKey, ClientStore, CodeExchange, DeviceStore, FactorStore,
+    GrantStore, IdentityStore, Keys, LimitStore, LinkAttempt, PendingLogin, PolicyStore, RateKey, Redemption, Report,
+    SecondFactors, SessionRecord, SessionStore, SmsChallenge, StepStore, StoreError, StoreResult, User, UserStore,
 };
 use crate::domain::{AttemptId, AuditEvent, Client, Email, SessionId, SignInPolicy, UserId};
 
@@ -283,12 +284,55 @@ fn ttl_secs(ttl: Duration) -> u64 {
 }
 
 #[async_trait]
-impl Store for RedisStore {
+impl IdentityStore for RedisStore {
     async fn ping(&self) -> StoreResult<()> {
         let _: String = self.conn.clone().ping().await.map_err(unavailable)?;
         Ok(())
     }
 
+    async fn get_identity(&self) -> StoreResult<Option<super::StoreIdentity>> {
+        let raw: Option<String> = self.conn.clone().get(self.keys.store_identity()).await.map_err(unavailable)?;
+        raw.as_deref().map(from_json).transpose()
+    }
+
+    async fn put_identity(&self, identity: &super::StoreIdentity, only_if_absent: bool) -> StoreResult<bool> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.keys.store_identity()).arg(to_json(identity)?);
+        if only_if_absent {
+            // A first identity (`store init`, a development start): a store that loses it again
+            // is empty and refused, so there is nothing to confirm.
+            cmd.arg("NX");
+            let written: Option<String> = cmd.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
+            return Ok(written.is_some());
+        }
+        // Critical (`store adopt`, `store restored`): a failover must not undo an adoption or
+        // a new "not before". Confirmed on every master, so that what the command wrote before
+        // on this connection (a re-seeded policy, in another slot) is confirmed too.
+        let mut conn = self.critical().await?;
+        let written: Option<String> = cmd.query_async(&mut conn).await.map_err(unavailable)?;
+        self.durable_on_every_master(&mut conn).await?;
+        Ok(written.is_some())
+    }
+
+    async fn void_live_state(&self) -> StoreResult<usize> {
+        // SCAN on every master, then UNLINK key by key (each goes to its own slot's node), all
+        // on one connection, then one confirmation on every master: a failover must not bring
+        // back a voided session or link.
+        let pattern = format!("{}*", escape_glob(self.keys.prefix()));
+        let keys = self.conn.scan_keys(&pattern).await.map_err(unavailable)?;
+        let mut conn = self.critical().await?;
+        let mut voided = 0;
+        for key in keys.iter().filter(|key| self.keys.is_live_state(key)) {
+            let removed: usize = conn.unlink(key).await.map_err(unavailable)?;
+            voided += removed;
+        }
+        self.durable_on_every_master(&mut conn).await?;
+        Ok(voided)
+    }
+}
+
+#[async_trait]
+impl AttemptStore for RedisStore {
     async fn put_attempt(&self, id: &AttemptId, attempt: &LinkAttempt, keep_for: Duration) -> StoreResult<()> {
         let key = self.keys.attempt(id);
         let fields = [
@@ -356,7 +400,10 @@ impl Store for RedisStore {
             .map_err(unavailable)?;
         Ok(advanced == 1)
     }
+}
 
+#[async_trait]
+impl LimitStore for RedisStore {
     async fn hit_limit(&self, key: &RateKey, window: Duration, cost: u64) -> StoreResult<(u64, Duration)> {
         // A fixed window: the hit that creates the counter starts it. Three plain commands in
         // one round trip, not a script (a Lua call costs Redis several times these three):
@@ -386,7 +433,10 @@ impl Store for RedisStore {
         };
         Ok((count, Duration::from_millis(left_ms)))
     }
+}
 
+#[async_trait]
+impl UserStore for RedisStore {
     async fn find_or_create_user(&self, lookup: &str, email: &Email, now: DateTime<Utc>) -> StoreResult<User> {
         let mut conn = self.conn.clone();
         let index = self.keys.user_by_email(lookup);
@@ -414,6 +464,85 @@ impl Store for RedisStore {
         self.load_user(&winner).await
     }
 
+    async fn find_user(&self, lookup: &str) -> StoreResult<Option<User>> {
+        let id: Option<String> = self.conn.clone().get(self.keys.user_by_email(lookup)).await.map_err(unavailable)?;
+        match id {
+            Some(id) => self.load_user(&id).await.map(Some),
+            None => {
+                // The second read an account costs, of a record nobody has: an unknown
+                // address takes the same commands and round trips as a known one.
+                let _: Option<String> = self.conn.clone().get(self.keys.no_user()).await.map_err(unavailable)?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn put_user(&self, _lookup: &str, user: &User) -> StoreResult<()> {
+        // Critical: a block (`blocked`) must survive a failover.
+        let key = self.keys.user(&user.id);
+        let mut conn = self.critical().await?;
+        let _: () = conn.set(&key, to_json(user)?).await.map_err(unavailable)?;
+        self.durable(&mut conn, &key).await
+    }
+
+    async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()> {
+        let _: usize = self.conn.clone().sadd(self.keys.user_apps(user), client_id).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn user_apps(&self, user: &UserId) -> StoreResult<Vec<String>> {
+        let mut apps: Vec<String> = self.conn.clone().smembers(self.keys.user_apps(user)).await.map_err(unavailable)?;
+        apps.sort();
+        Ok(apps)
+    }
+}
+
+#[async_trait]
+impl DeviceStore for RedisStore {
+    async fn add_device(&self, user: &UserId, device: &str) -> StoreResult<(bool, usize)> {
+        let key = self.keys.devices(user);
+        // One MULTI on one slot: the count before and the add agree.
+        let (before, added): (usize, usize) = redis::pipe()
+            .atomic()
+            .scard(&key)
+            .sadd(&key, device)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok((added == 1, before))
+    }
+
+    async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()> {
+        let key = self.keys.devices(user);
+        let mut conn = self.critical().await?;
+        let _: usize = conn.srem(&key, device).await.map_err(unavailable)?;
+        self.durable(&mut conn, &key).await
+    }
+
+    async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()> {
+        let _: () = self
+            .conn
+            .clone()
+            .set_ex(self.keys.report(id), to_json(report)?, ttl_secs(ttl))
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take_report(&self, id: &str) -> StoreResult<Option<Report>> {
+        // GETDEL: a report link works once.
+        let raw: Option<String> = self.conn.clone().get_del(self.keys.report(id)).await.map_err(unavailable)?;
+        raw.as_deref().map(from_json).transpose()
+    }
+
+    async fn peek_report(&self, id: &str) -> StoreResult<Option<Report>> {
+        let raw: Option<String> = self.conn.clone().get(self.keys.report(id)).await.map_err(unavailable)?;
+        raw.as_deref().map(from_json).transpose()
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
     async fn put_session(&self, session: &SessionRecord, ttl: Duration) -> StoreResult<()> {
         let secs = ttl_secs(ttl);
         let set = self.keys.sessions(&session.user_id);
@@ -508,7 +637,10 @@ impl Store for RedisStore {
             .map_err(unavailable)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl PolicyStore for RedisStore {
     async fn get_policy(&self) -> StoreResult<Option<SignInPolicy>> {
         let raw: Option<String> = self.conn.clone().get(self.keys.policy()).await.map_err(unavailable)?;
         // The field at fault travels as the error's source, for the log and the metric.
@@ -529,40 +661,10 @@ impl Store for RedisStore {
         let _: Option<String> = cmd.query_async(&mut conn).await.map_err(unavailable)?;
         self.durable(&mut conn, &key).await
     }
+}
 
-    async fn put_pending(&self, id: &str, pending: &PendingLogin, ttl: Duration) -> StoreResult<()> {
-        let key = self.keys.pending(id);
-        // One MULTI: the step never exists without its TTL.
-        redis::pipe()
-            .atomic()
-            .hset_multiple(&key, &[("data", to_json(pending)?), ("tries", "0".to_owned())])
-            .expire(&key, ttl_secs(ttl) as i64)
-            .exec_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)
-    }
-
-    async fn get_pending(&self, id: &str) -> StoreResult<Option<PendingLogin>> {
-        let raw: Option<String> = self.conn.clone().hget(self.keys.pending(id), "data").await.map_err(unavailable)?;
-        raw.as_deref().map(from_json).transpose()
-    }
-
-    async fn take_pending_try(&self, id: &str, max_tries: u32) -> StoreResult<Option<(PendingLogin, u32)>> {
-        let reply: Option<(String, u32)> = self
-            .pending_try_script
-            .key(self.keys.pending(id))
-            .arg(max_tries)
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
-        reply.map(|(data, tries)| Ok((from_json(&data)?, tries))).transpose()
-    }
-
-    async fn consume_pending(&self, id: &str) -> StoreResult<bool> {
-        let deleted: usize = self.conn.clone().del(self.keys.pending(id)).await.map_err(unavailable)?;
-        Ok(deleted == 1)
-    }
-
+#[async_trait]
+impl FactorStore for RedisStore {
     async fn get_factors(&self, user: &UserId) -> StoreResult<SecondFactors> {
         let raw: Option<String> = self.conn.clone().get(self.keys.factors(user)).await.map_err(unavailable)?;
         Ok(raw.as_deref().map(from_json).transpose()?.unwrap_or_default())
@@ -647,6 +749,42 @@ impl Store for RedisStore {
     async fn recovery_codes_left(&self, user: &UserId) -> StoreResult<usize> {
         self.conn.clone().scard(self.keys.recovery_codes(user)).await.map_err(unavailable)
     }
+}
+
+#[async_trait]
+impl StepStore for RedisStore {
+    async fn put_pending(&self, id: &str, pending: &PendingLogin, ttl: Duration) -> StoreResult<()> {
+        let key = self.keys.pending(id);
+        // One MULTI: the step never exists without its TTL.
+        redis::pipe()
+            .atomic()
+            .hset_multiple(&key, &[("data", to_json(pending)?), ("tries", "0".to_owned())])
+            .expire(&key, ttl_secs(ttl) as i64)
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn get_pending(&self, id: &str) -> StoreResult<Option<PendingLogin>> {
+        let raw: Option<String> = self.conn.clone().hget(self.keys.pending(id), "data").await.map_err(unavailable)?;
+        raw.as_deref().map(from_json).transpose()
+    }
+
+    async fn take_pending_try(&self, id: &str, max_tries: u32) -> StoreResult<Option<(PendingLogin, u32)>> {
+        let reply: Option<(String, u32)> = self
+            .pending_try_script
+            .key(self.keys.pending(id))
+            .arg(max_tries)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        reply.map(|(data, tries)| Ok((from_json(&data)?, tries))).transpose()
+    }
+
+    async fn consume_pending(&self, id: &str) -> StoreResult<bool> {
+        let deleted: usize = self.conn.clone().del(self.keys.pending(id)).await.map_err(unavailable)?;
+        Ok(deleted == 1)
+    }
 
     async fn put_challenge(&self, key: &ChallengeKey, challenge: &SmsChallenge, ttl: Duration) -> StoreResult<()> {
         let key = self.keys.challenge(key);
@@ -682,7 +820,10 @@ impl Store for RedisStore {
         let deleted: usize = self.conn.clone().del(self.keys.challenge(key)).await.map_err(unavailable)?;
         Ok(deleted == 1)
     }
+}
 
+#[async_trait]
+impl GrantStore for RedisStore {
     async fn put_auth_code(&self, id: &str, code: &AuthCode, keep_for: Duration) -> StoreResult<()> {
         let key = self.keys.auth_code(id);
         redis::pipe()
@@ -737,7 +878,10 @@ impl Store for RedisStore {
         let _: usize = conn.del(&key).await.map_err(unavailable)?;
         self.durable(&mut conn, &key).await
     }
+}
 
+#[async_trait]
+impl ClientStore for RedisStore {
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
         let raw: Option<String> = self.conn.clone().get(self.keys.client(id)).await.map_err(unavailable)?;
         raw.as_deref().map(from_json).transpose()
@@ -784,28 +928,10 @@ impl Store for RedisStore {
         self.durable(&mut conn, &key).await?;
         Ok(deleted == 1)
     }
+}
 
-    async fn find_user(&self, lookup: &str) -> StoreResult<Option<User>> {
-        let id: Option<String> = self.conn.clone().get(self.keys.user_by_email(lookup)).await.map_err(unavailable)?;
-        match id {
-            Some(id) => self.load_user(&id).await.map(Some),
-            None => {
-                // The second read an account costs, of a record nobody has: an unknown
-                // address takes the same commands and round trips as a known one.
-                let _: Option<String> = self.conn.clone().get(self.keys.no_user()).await.map_err(unavailable)?;
-                Ok(None)
-            }
-        }
-    }
-
-    async fn put_user(&self, _lookup: &str, user: &User) -> StoreResult<()> {
-        // Critical: a block (`blocked`) must survive a failover.
-        let key = self.keys.user(&user.id);
-        let mut conn = self.critical().await?;
-        let _: () = conn.set(&key, to_json(user)?).await.map_err(unavailable)?;
-        self.durable(&mut conn, &key).await
-    }
-
+#[async_trait]
+impl AuditStore for RedisStore {
     async fn append_event(&self, event: &AuditEvent) -> StoreResult<()> {
         let data = to_json(event)?;
         let xadd = |key: String, cap: usize| event_xadd(key, cap, &data);
@@ -838,98 +964,6 @@ impl Store for RedisStore {
         // An exclusive upper bound: `(id` (Redis >= 6.2).
         let end = before.map_or_else(|| "+".to_owned(), |id| format!("({id}"));
         self.read_events(&self.keys.audit(), &end, count).await
-    }
-
-    async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()> {
-        let _: usize = self.conn.clone().sadd(self.keys.user_apps(user), client_id).await.map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn user_apps(&self, user: &UserId) -> StoreResult<Vec<String>> {
-        let mut apps: Vec<String> = self.conn.clone().smembers(self.keys.user_apps(user)).await.map_err(unavailable)?;
-        apps.sort();
-        Ok(apps)
-    }
-
-    async fn add_device(&self, user: &UserId, device: &str) -> StoreResult<(bool, usize)> {
-        let key = self.keys.devices(user);
-        // One MULTI on one slot: the count before and the add agree.
-        let (before, added): (usize, usize) = redis::pipe()
-            .atomic()
-            .scard(&key)
-            .sadd(&key, device)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok((added == 1, before))
-    }
-
-    async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()> {
-        let key = self.keys.devices(user);
-        let mut conn = self.critical().await?;
-        let _: usize = conn.srem(&key, device).await.map_err(unavailable)?;
-        self.durable(&mut conn, &key).await
-    }
-
-    async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()> {
-        let _: () = self
-            .conn
-            .clone()
-            .set_ex(self.keys.report(id), to_json(report)?, ttl_secs(ttl))
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn take_report(&self, id: &str) -> StoreResult<Option<Report>> {
-        // GETDEL: a report link works once.
-        let raw: Option<String> = self.conn.clone().get_del(self.keys.report(id)).await.map_err(unavailable)?;
-        raw.as_deref().map(from_json).transpose()
-    }
-
-    async fn peek_report(&self, id: &str) -> StoreResult<Option<Report>> {
-        let raw: Option<String> = self.conn.clone().get(self.keys.report(id)).await.map_err(unavailable)?;
-        raw.as_deref().map(from_json).transpose()
-    }
-
-    async fn get_identity(&self) -> StoreResult<Option<super::StoreIdentity>> {
-        let raw: Option<String> = self.conn.clone().get(self.keys.store_identity()).await.map_err(unavailable)?;
-        raw.as_deref().map(from_json).transpose()
-    }
-
-    async fn put_identity(&self, identity: &super::StoreIdentity, only_if_absent: bool) -> StoreResult<bool> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(self.keys.store_identity()).arg(to_json(identity)?);
-        if only_if_absent {
-            // A first identity (`store init`, a development start): a store that loses it again
-            // is empty and refused, so there is nothing to confirm.
-            cmd.arg("NX");
-            let written: Option<String> = cmd.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
-            return Ok(written.is_some());
-        }
-        // Critical (`store adopt`, `store restored`): a failover must not undo an adoption or
-        // a new "not before". Confirmed on every master, so that what the command wrote before
-        // on this connection (a re-seeded policy, in another slot) is confirmed too.
-        let mut conn = self.critical().await?;
-        let written: Option<String> = cmd.query_async(&mut conn).await.map_err(unavailable)?;
-        self.durable_on_every_master(&mut conn).await?;
-        Ok(written.is_some())
-    }
-
-    async fn void_live_state(&self) -> StoreResult<usize> {
-        // SCAN on every master, then UNLINK key by key (each goes to its own slot's node), all
-        // on one connection, then one confirmation on every master: a failover must not bring
-        // back a voided session or link.
-        let pattern = format!("{}*", escape_glob(self.keys.prefix()));
-        let keys = self.conn.scan_keys(&pattern).await.map_err(unavailable)?;
-        let mut conn = self.critical().await?;
-        let mut voided = 0;
-        for key in keys.iter().filter(|key| self.keys.is_live_state(key)) {
-            let removed: usize = conn.unlink(key).await.map_err(unavailable)?;
-            voided += removed;
-        }
-        self.durable_on_every_master(&mut conn).await?;
-        Ok(voided)
     }
 }
 
