@@ -1,8 +1,10 @@
-//! The store port: everything latchkey keeps between requests. Two adapters implement it —
-//! [`MemoryStore`] for development and tests, [`RedisStore`] for production — and one contract
-//! test suite runs against both.
+//! The store port: everything latchkey keeps between requests, one trait per concern
+//! ([`Store`] is their sum). Two adapters implement it — [`MemoryStore`] for development and
+//! tests, [`RedisStore`] for production, each one file per concern — and one contract test
+//! suite runs against both.
 
 mod connection;
+mod connector;
 mod durability;
 mod identity;
 mod keys;
@@ -19,7 +21,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use connection::{DEFAULT_WAIT_TIMEOUT, RedisConnection, RedisConnector, Replication, STORE_TIMEOUT};
+pub use connection::{RedisConnection, Replication, STORE_TIMEOUT};
+pub use connector::{DEFAULT_WAIT_TIMEOUT, RedisConnector};
 pub use durability::{DURABILITY_RECHECK, DurabilityProblem, DurabilityWatch, check_durability};
 pub use identity::{StoreIdentity, is_store_id};
 pub use keys::Keys;
@@ -67,8 +70,8 @@ const GENERATION_TTL: Duration = Duration::from_secs(48 * 3600);
 
 /// What latchkey keeps: every concern of the store, one trait each. Every method is one round
 /// trip, and every multi-key change is atomic. Implemented for every type that implements
-/// them all (the memory and Redis adapters); bring the concerns' methods into scope with
-/// `use crate::store::prelude::*`.
+/// them all (the memory and Redis adapters). `Arc<dyn Store>` offers every method; code that
+/// holds a concrete store brings them into scope with `use crate::store::prelude::*`.
 pub trait Store:
     IdentityStore
     + AttemptStore
