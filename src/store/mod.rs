@@ -9,11 +9,9 @@ mod durability;
 mod identity;
 mod keys;
 mod memory;
-mod memory_queue;
 mod queue;
 mod records;
 mod redis;
-mod redis_queue;
 mod sentinel;
 
 use std::time::Duration;
@@ -26,15 +24,15 @@ pub use connector::{DEFAULT_WAIT_TIMEOUT, RedisConnector};
 pub use durability::{DURABILITY_RECHECK, DurabilityProblem, DurabilityWatch, check_durability};
 pub use identity::{StoreIdentity, is_store_id};
 pub use keys::Keys;
+pub use memory::MemoryQueue;
 pub use memory::MemoryStore;
-pub use memory_queue::MemoryQueue;
 pub use queue::{DEAD_LETTER_CAP, DeadLetter, OutboxStats, OutboxStore, QueuedJob};
 pub use records::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, FactorKinds, LinkAttempt, PendingLogin, Redemption, Report,
     SecondFactors, SessionRecord, SmsChallenge, User,
 };
+pub use redis::RedisQueue;
 pub use redis::{NotConfirmed, RedisStore};
-pub use redis_queue::RedisQueue;
 
 use crate::domain::{AttemptId, AuditEvent, Client, Email, SessionId, SignInPolicy, UserId};
 

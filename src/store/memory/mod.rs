@@ -9,9 +9,12 @@ mod grants;
 mod identity;
 mod limits;
 mod policy;
+mod queue;
 mod sessions;
 mod steps;
 mod users;
+
+pub use queue::MemoryQueue;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};

@@ -19,9 +19,12 @@ mod grants;
 mod identity;
 mod limits;
 mod policy;
+mod queue;
 mod sessions;
 mod steps;
 mod users;
+
+pub use queue::RedisQueue;
 
 use std::time::Duration;
 
