@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use crate::clock::Clock;
 pub use crate::domain::{AuditEvent, EventKind};
 use crate::domain::{RequestOrigin, UserId};
+#[cfg(doc)]
+use crate::store::AuditStore;
 use crate::store::Store;
 
 impl EventKind {
@@ -123,8 +125,8 @@ impl Audit {
     }
 
     /// Records an event like [`Audit::record`], with the same store work whether or not it
-    /// names a user (see [`Store::append_event_evenly`]): for a link request, whose store work
-    /// must not tell a known address from a new one.
+    /// names a user (see [`AuditStore::append_event_evenly`]): for a link request, whose store
+    /// work must not tell a known address from a new one.
     pub async fn record_evenly(&self, kind: EventKind, user: Option<&UserId>, origin: &RequestOrigin, detail: &str) {
         self.record_with(kind, user, origin, detail, true).await;
     }
