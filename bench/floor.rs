@@ -26,8 +26,9 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Utc;
 use latchkey::audit::{AuditEvent, EventKind};
 use latchkey::domain::{AttemptId, Email, LocalPath, RequestOrigin};
+use latchkey::store::{AttemptStore, AuditStore, LimitStore, UserStore};
 use latchkey::store::{
-    Keys, LinkAttempt, OutboxStore, QueuedJob, RateKey, RedisConnection, RedisQueue, RedisStore, Store, StoreError,
+    Keys, LinkAttempt, OutboxStore, QueuedJob, RateKey, RedisConnection, RedisQueue, RedisStore, StoreError,
 };
 
 #[global_allocator]

@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::audit::AuditEvent;
 use crate::crypto::{self, Keyring};
-use crate::domain::{Email, SignInPolicy, UserId};
+use crate::domain::{AuditEvent, Email, SignInPolicy, UserId};
 use crate::mfa::service::SecondFactorService;
 use crate::policy::PolicySource;
 use crate::session::{SessionError, SessionService};

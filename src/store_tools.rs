@@ -6,9 +6,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 
-use crate::audit::{AuditEvent, EventKind};
 use crate::config::{Settings, StoreSettings};
-use crate::domain::SignInPolicy;
+use crate::domain::{AuditEvent, EventKind, SignInPolicy};
 use crate::store::{Keys, NotConfirmed, RedisConnector, RedisStore, Store, StoreError, StoreIdentity};
 
 /// The Redis connector `store` names (`None`: the in-memory store), with the critical

@@ -1,5 +1,7 @@
 //! Pure domain types: parsed and normalised input, identifiers, request context.
 
+mod audit;
+mod client;
 mod code;
 mod countries;
 mod email;
@@ -14,6 +16,8 @@ mod return_to;
 mod special_ranges;
 mod urls;
 
+pub use audit::{AuditEvent, EventKind};
+pub use client::{Client, ClientKind};
 pub use code::{CODE_LEN, ShortCode};
 pub use countries::AllowedCountries;
 pub use email::{Email, EmailError};

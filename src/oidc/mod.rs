@@ -1,9 +1,16 @@
 //! OpenID Connect provider: web apps delegate their login here (code flow + PKCE).
 
+pub mod authorize;
+pub mod claims;
 pub mod clients;
+mod notify;
 pub mod pkce;
 pub mod registry;
 pub mod service;
+pub mod token;
 
+pub use authorize::{Authorization, AuthorizeError, AuthorizeParams};
+pub use claims::{IdTokenClaims, UserInfo};
 pub use clients::{Client, ClientRegistry};
-pub use service::OidcService;
+pub use service::{AuthorizeFailure, OidcService};
+pub use token::{TokenError, TokenForm, TokenResponse};

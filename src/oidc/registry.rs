@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::clients::{Client, ClientKind, new_client_secret};
+use super::notify::webhook_context;
 use super::service::OidcService;
 use crate::crypto::{self, CryptoError};
 use crate::store::StoreError;
@@ -214,10 +215,6 @@ pub struct CreatedClient {
     /// Its webhook signing secret (when it has a webhook).
     #[schema(required = true)]
     pub webhook_secret: Option<String>,
-}
-
-pub(super) fn webhook_context(client_id: &str) -> String {
-    format!("webhook:{client_id}")
 }
 
 fn view(client: &Client, source: &'static str) -> ClientView {

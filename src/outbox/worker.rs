@@ -11,10 +11,10 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{Couriers, Outcome, backoff, open};
-use crate::audit::{Audit, EventKind};
+use crate::audit::Audit;
 use crate::config::OutboxSettings;
 use crate::crypto::{self, Keyring};
-use crate::domain::RequestOrigin;
+use crate::domain::{EventKind, RequestOrigin};
 use crate::store::{OutboxStore, QueuedJob};
 
 /// How long one claim waits for new deliveries before housekeeping runs again.

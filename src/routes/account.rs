@@ -10,8 +10,7 @@ use serde::Deserialize;
 
 use super::{cookies, csrf, page};
 use crate::app::AppState;
-use crate::audit::EventKind;
-use crate::domain::SessionId;
+use crate::domain::{EventKind, SessionId};
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::session::{SessionClaims, SessionError};

@@ -16,7 +16,7 @@ use super::mfa_errors::{Shown, as_page, shown};
 use super::second_factor::{Said, StepForm};
 use super::{client, csrf, page};
 use crate::app::AppState;
-use crate::audit::EventKind;
+use crate::domain::EventKind;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::mfa::service::MfaError;

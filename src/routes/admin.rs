@@ -10,8 +10,7 @@ use super::csrf;
 use super::input::{ApiQuery, BadInput, is_stream_id};
 use crate::admin::PolicyError;
 use crate::app::AppState;
-use crate::audit::EventKind;
-use crate::domain::{Email, SignInPolicy};
+use crate::domain::{Email, EventKind, SignInPolicy};
 use crate::error::{ApiError, AppError};
 
 /// Who is acting, for the log.

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::domain::LocalPath;
 use crate::error::{ApiError, AppError};
 use crate::i18n::{Lang, Messages};
-use crate::oidc::service::{AuthorizeError, AuthorizeParams, TokenError, TokenForm};
+use crate::oidc::{AuthorizeError, AuthorizeParams, TokenError, TokenForm};
 
 /// "Sign out?" when a logout request cannot prove it came from the app.
 #[derive(Template, WebTemplate)]

@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use super::service::{SignIn, SignInError};
-use crate::audit::EventKind;
 use crate::crypto;
-use crate::domain::{Email, RequestOrigin, UserId};
+use crate::domain::{Email, EventKind, RequestOrigin, UserId};
 use crate::i18n::Lang;
 use crate::mail::NewDeviceMail;
 use crate::store::Report;

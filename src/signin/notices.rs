@@ -4,8 +4,7 @@
 //! me" link, as the new-device notice) and written to the audit log.
 
 use super::service::{SignIn, SignInError};
-use crate::audit::EventKind;
-use crate::domain::{Email, RequestOrigin, UserId};
+use crate::domain::{Email, EventKind, RequestOrigin, UserId};
 use crate::i18n::{Lang, Messages};
 use crate::mail::AccountChangeMail;
 

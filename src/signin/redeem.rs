@@ -1,8 +1,7 @@
 //! Looking at and redeeming links and codes.
 
-use crate::audit::EventKind;
 use crate::crypto;
-use crate::domain::{AttemptId, CrossDevice, LinkToken, RequestOrigin, ShortCode};
+use crate::domain::{AttemptId, CrossDevice, EventKind, LinkToken, RequestOrigin, ShortCode};
 use crate::ratelimit::LimitedAction;
 use crate::store::{LinkAttempt, Redemption};
 

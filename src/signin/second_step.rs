@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use super::service::{SignIn, SignInError, SignInOutcome, SignedIn};
-use crate::audit::EventKind;
 use crate::crypto;
-use crate::domain::{LocalPath, Methods, RequestOrigin, SecondFactorPolicy};
+use crate::domain::{EventKind, LocalPath, Methods, RequestOrigin, SecondFactorPolicy};
 use crate::mfa::recovery::RecoveryCode;
 use crate::mfa::service::{EnrollSlot, MfaError, TotpEnrollment};
 use crate::store::{PendingLogin, SecondFactors, User};

@@ -6,11 +6,11 @@ use std::time::Duration;
 use url::Url;
 
 use super::binding;
-use crate::audit::{Audit, EventKind};
+use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Brand;
 use crate::crypto::{CryptoError, Keyring};
-use crate::domain::{AttemptId, Email, LinkToken, LocalPath, RequestOrigin, ShortCode};
+use crate::domain::{AttemptId, Email, EventKind, LinkToken, LocalPath, RequestOrigin, ShortCode};
 use crate::i18n::Lang;
 use crate::mail::LoginMailFields;
 use crate::mfa::service::{MfaError, SecondFactorService};

@@ -1,17 +1,17 @@
-//! The store port: everything latchkey keeps between requests. Two adapters implement it —
-//! [`MemoryStore`] for development and tests, [`RedisStore`] for production — and one contract
-//! test suite runs against both.
+//! The store port: everything latchkey keeps between requests, one trait per concern
+//! ([`Store`] is their sum). Two adapters implement it — [`MemoryStore`] for development and
+//! tests, [`RedisStore`] for production, each one file per concern — and one contract test
+//! suite runs against both.
 
 mod connection;
+mod connector;
 mod durability;
 mod identity;
 mod keys;
 mod memory;
-mod memory_queue;
 mod queue;
 mod records;
 mod redis;
-mod redis_queue;
 mod sentinel;
 
 use std::time::Duration;
@@ -19,23 +19,22 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use connection::{DEFAULT_WAIT_TIMEOUT, RedisConnection, RedisConnector, Replication, STORE_TIMEOUT};
+pub use connection::{RedisConnection, Replication, STORE_TIMEOUT};
+pub use connector::{DEFAULT_WAIT_TIMEOUT, RedisConnector};
 pub use durability::{DURABILITY_RECHECK, DurabilityProblem, DurabilityWatch, check_durability};
 pub use identity::{StoreIdentity, is_store_id};
 pub use keys::Keys;
+pub use memory::MemoryQueue;
 pub use memory::MemoryStore;
-pub use memory_queue::MemoryQueue;
 pub use queue::{DEAD_LETTER_CAP, DeadLetter, OutboxStats, OutboxStore, QueuedJob};
 pub use records::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, FactorKinds, LinkAttempt, PendingLogin, Redemption, Report,
     SecondFactors, SessionRecord, SmsChallenge, User,
 };
+pub use redis::RedisQueue;
 pub use redis::{NotConfirmed, RedisStore};
-pub use redis_queue::RedisQueue;
 
-use crate::audit::AuditEvent;
-use crate::domain::{AttemptId, Email, SessionId, SignInPolicy, UserId};
-use crate::oidc::Client;
+use crate::domain::{AttemptId, AuditEvent, Client, Email, SessionId, SignInPolicy, UserId};
 
 /// The store could not answer. Callers fail closed: no session is ever issued without it.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +47,14 @@ pub enum StoreError {
     Corrupt(#[source] anyhow::Error),
 }
 
+/// The store's traits, for callers that use its methods.
+pub mod prelude {
+    pub use super::{
+        AttemptStore, AuditStore, ClientStore, DeviceStore, FactorStore, GrantStore, IdentityStore, LimitStore,
+        PolicyStore, SessionStore, StepStore, Store, UserStore,
+    };
+}
+
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -56,12 +63,75 @@ pub const GLOBAL_AUDIT_CAP: usize = 10_000;
 /// Events kept per user.
 pub const USER_AUDIT_CAP: usize = 100;
 
-/// What latchkey keeps. Every method is one round trip, and every multi-key change is atomic.
+/// How long an address's link generation is kept after its last change (longer than any link).
+const GENERATION_TTL: Duration = Duration::from_secs(48 * 3600);
+
+/// What latchkey keeps: every concern of the store, one trait each. Every method is one round
+/// trip, and every multi-key change is atomic. Implemented for every type that implements
+/// them all (the memory and Redis adapters). `Arc<dyn Store>` offers every method; code that
+/// holds a concrete store brings them into scope with `use crate::store::prelude::*`.
+pub trait Store:
+    IdentityStore
+    + AttemptStore
+    + LimitStore
+    + UserStore
+    + DeviceStore
+    + SessionStore
+    + PolicyStore
+    + FactorStore
+    + StepStore
+    + GrantStore
+    + ClientStore
+    + AuditStore
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: IdentityStore
+        + AttemptStore
+        + LimitStore
+        + UserStore
+        + DeviceStore
+        + SessionStore
+        + PolicyStore
+        + FactorStore
+        + StepStore
+        + GrantStore
+        + ClientStore
+        + AuditStore
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The store's own upkeep: whether it answers, which deployment's data it holds, and voiding
+/// what was live after a restore from backup.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait IdentityStore: Send + Sync {
     /// Checks that the store answers.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// The store's identity, if one was written.
+    async fn get_identity(&self) -> StoreResult<Option<StoreIdentity>>;
+
+    /// Writes the store's identity; with `only_if_absent`, only when none exists. Returns
+    /// whether it was written.
+    async fn put_identity(&self, identity: &StoreIdentity, only_if_absent: bool) -> StoreResult<bool>;
+
+    /// After a restore from backup: deletes every session, attempt (link and code), pending
+    /// second-factor step, SMS code, enrollment, OIDC code and access token, and "this wasn't
+    /// me" link; keeps accounts, factors, clients, the policy and the audit log. Returns how
+    /// many entries went.
+    async fn void_live_state(&self) -> StoreResult<usize>;
+}
+
+/// Sign-in attempts (the link and its code) and each address's link generation.
+#[async_trait]
+pub trait AttemptStore: Send + Sync {
     /// Saves a new, pending sign-in attempt; the store forgets it after `keep_for`.
     async fn put_attempt(&self, id: &AttemptId, attempt: &LinkAttempt, keep_for: Duration) -> StoreResult<()>;
 
@@ -92,12 +162,20 @@ pub trait Store: Send + Sync + 'static {
     /// Moves the generation on from `expected`, atomically; false if it was not `expected` (a
     /// newer link, or another sign-in, got there first).
     async fn advance_generation(&self, lookup: &str, expected: u64) -> StoreResult<bool>;
+}
 
+/// Rate-limit counters.
+#[async_trait]
+pub trait LimitStore: Send + Sync {
     /// Adds `cost` to a fixed-window counter (creating it with `window`) and returns the count
     /// and the time left in the window. `cost` 0 adds nothing but, like any hit, starts the
     /// window when there is no counter yet.
     async fn hit_limit(&self, key: &RateKey, window: Duration, cost: u64) -> StoreResult<(u64, Duration)>;
+}
 
+/// Accounts, found by a keyed hash of their address, and the apps each signed in to.
+#[async_trait]
+pub trait UserStore: Send + Sync {
     /// The user with this address, created with a new id on first sign-in. `lookup` is the
     /// keyed hash of the address, so store keys carry no address.
     async fn find_or_create_user(&self, lookup: &str, email: &Email, now: DateTime<Utc>) -> StoreResult<User>;
@@ -109,6 +187,36 @@ pub trait Store: Send + Sync + 'static {
     /// Rewrites a user's record (found by `lookup`).
     async fn put_user(&self, lookup: &str, user: &User) -> StoreResult<()>;
 
+    /// Remembers that the user signed in to this app (for its webhooks).
+    async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()>;
+
+    /// The apps the user has signed in to.
+    async fn user_apps(&self, user: &UserId) -> StoreResult<Vec<String>>;
+}
+
+/// Each user's known devices and the "this wasn't me" links sent when a new one signs in.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Adds a device to the user's known devices; returns (was it new, how many were known
+    /// before).
+    async fn add_device(&self, user: &UserId, device: &str) -> StoreResult<(bool, usize)>;
+
+    /// Forgets a device (it will count as new again).
+    async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()>;
+
+    /// Keeps a "this wasn't me" link for `ttl`.
+    async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()>;
+
+    /// Uses a "this wasn't me" link: what it names, once.
+    async fn take_report(&self, id: &str) -> StoreResult<Option<Report>>;
+
+    /// Reads a "this wasn't me" link without using it.
+    async fn peek_report(&self, id: &str) -> StoreResult<Option<Report>>;
+}
+
+/// The session allow-list, per user.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     /// Allow-lists a session for `ttl`.
     async fn put_session(&self, session: &SessionRecord, ttl: Duration) -> StoreResult<()>;
 
@@ -126,26 +234,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Rewrites a live session's record (last seen), keeping its TTL; a no-op if it has ended.
     async fn touch_session(&self, session: &SessionRecord) -> StoreResult<()>;
+}
 
+/// The shared sign-in policy.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
     /// The shared policy, if one was written.
     async fn get_policy(&self) -> StoreResult<Option<SignInPolicy>>;
 
     /// Writes the policy; with `only_if_absent`, only when none exists (start-up seeding).
     async fn put_policy(&self, policy: &SignInPolicy, only_if_absent: bool) -> StoreResult<()>;
+}
 
-    /// Saves a pending second-factor step for `ttl`.
-    async fn put_pending(&self, id: &str, pending: &PendingLogin, ttl: Duration) -> StoreResult<()>;
-
-    /// Reads a pending step without changing it.
-    async fn get_pending(&self, id: &str) -> StoreResult<Option<PendingLogin>>;
-
-    /// Spends one guess on a pending step before the guess is checked; past `max_tries` the
-    /// step is deleted and `None` returned. Also returns the tries spent.
-    async fn take_pending_try(&self, id: &str, max_tries: u32) -> StoreResult<Option<(PendingLogin, u32)>>;
-
-    /// Deletes a pending step; true for exactly one caller (single use).
-    async fn consume_pending(&self, id: &str) -> StoreResult<bool>;
-
+/// Each user's second factors: TOTP (its used steps and pending enrollments), recovery codes.
+#[async_trait]
+pub trait FactorStore: Send + Sync {
     /// A user's second factors (empty when none).
     async fn get_factors(&self, user: &UserId) -> StoreResult<SecondFactors>;
 
@@ -176,6 +279,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Unused recovery codes left.
     async fn recovery_codes_left(&self, user: &UserId) -> StoreResult<usize>;
+}
+
+/// Second-factor steps of a sign-in in progress and the SMS codes sent for them, with their tries.
+#[async_trait]
+pub trait StepStore: Send + Sync {
+    /// Saves a pending second-factor step for `ttl`.
+    async fn put_pending(&self, id: &str, pending: &PendingLogin, ttl: Duration) -> StoreResult<()>;
+
+    /// Reads a pending step without changing it.
+    async fn get_pending(&self, id: &str) -> StoreResult<Option<PendingLogin>>;
+
+    /// Spends one guess on a pending step before the guess is checked; past `max_tries` the
+    /// step is deleted and `None` returned. Also returns the tries spent.
+    async fn take_pending_try(&self, id: &str, max_tries: u32) -> StoreResult<Option<(PendingLogin, u32)>>;
+
+    /// Deletes a pending step; true for exactly one caller (single use).
+    async fn consume_pending(&self, id: &str) -> StoreResult<bool>;
 
     /// Saves an SMS code waiting to be typed, for `ttl` (replacing any earlier one).
     async fn put_challenge(&self, key: &ChallengeKey, challenge: &SmsChallenge, ttl: Duration) -> StoreResult<()>;
@@ -189,7 +309,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes an SMS code; true for exactly one caller.
     async fn delete_challenge(&self, key: &ChallengeKey) -> StoreResult<bool>;
+}
 
+/// OIDC authorization codes and the access tokens they issue.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
     /// Saves an authorization code's grant; kept for `keep_for` (longer than it is valid, so a
     /// replay is recognised and what the code issued can be revoked).
     async fn put_auth_code(&self, id: &str, code: &AuthCode, keep_for: Duration) -> StoreResult<()>;
@@ -208,46 +332,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes an access token.
     async fn delete_access_grant(&self, id: &str) -> StoreResult<()>;
+}
 
-    /// Appends an event to the global audit log and, when it names a user, to theirs. Both
-    /// are capped (about 10 000 global, 100 per user).
-    async fn append_event(&self, event: &AuditEvent) -> StoreResult<()>;
-
-    /// Appends an event like [`Store::append_event`], with the same store commands whether it
-    /// names a user or not (an event about no account makes the personal write too, to a log
-    /// nobody has, which keeps nothing): for answers that must not tell addresses apart.
-    async fn append_event_evenly(&self, event: &AuditEvent) -> StoreResult<()> {
-        self.append_event(event).await
-    }
-
-    /// A user's newest events, newest first.
-    async fn user_events(&self, user: &UserId, count: usize) -> StoreResult<Vec<AuditEvent>>;
-
-    /// Global events older than `before` (a stream id; `None` from the newest), newest first.
-    async fn global_events(&self, before: Option<&str>, count: usize) -> StoreResult<Vec<AuditEvent>>;
-
-    /// Adds a device to the user's known devices; returns (was it new, how many were known
-    /// before).
-    async fn add_device(&self, user: &UserId, device: &str) -> StoreResult<(bool, usize)>;
-
-    /// Forgets a device (it will count as new again).
-    async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()>;
-
-    /// Keeps a "this wasn't me" link for `ttl`.
-    async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()>;
-
-    /// Uses a "this wasn't me" link: what it names, once.
-    async fn take_report(&self, id: &str) -> StoreResult<Option<Report>>;
-
-    /// Reads a "this wasn't me" link without using it.
-    async fn peek_report(&self, id: &str) -> StoreResult<Option<Report>>;
-
-    /// Remembers that the user signed in to this app (for its webhooks).
-    async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()>;
-
-    /// The apps the user has signed in to.
-    async fn user_apps(&self, user: &UserId) -> StoreResult<Vec<String>>;
-
+/// OIDC clients registered at run time.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
     /// A client registered at run time.
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>>;
 
@@ -259,19 +348,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes a client registered at run time; true if it existed.
     async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+}
 
-    /// The store's identity, if one was written.
-    async fn get_identity(&self) -> StoreResult<Option<StoreIdentity>>;
+/// The audit log: global and per user, both capped.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an event to the global audit log and, when it names a user, to theirs. Both
+    /// are capped (about 10 000 global, 100 per user).
+    async fn append_event(&self, event: &AuditEvent) -> StoreResult<()>;
 
-    /// Writes the store's identity; with `only_if_absent`, only when none exists. Returns
-    /// whether it was written.
-    async fn put_identity(&self, identity: &StoreIdentity, only_if_absent: bool) -> StoreResult<bool>;
+    /// Appends an event like [`AuditStore::append_event`], with the same store commands whether it
+    /// names a user or not (an event about no account makes the personal write too, to a log
+    /// nobody has, which keeps nothing): for answers that must not tell addresses apart.
+    async fn append_event_evenly(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.append_event(event).await
+    }
 
-    /// After a restore from backup: deletes every session, attempt (link and code), pending
-    /// second-factor step, SMS code, enrollment, OIDC code and access token, and "this wasn't
-    /// me" link; keeps accounts, factors, clients, the policy and the audit log. Returns how
-    /// many entries went.
-    async fn void_live_state(&self) -> StoreResult<usize>;
+    /// A user's newest events, newest first.
+    async fn user_events(&self, user: &UserId, count: usize) -> StoreResult<Vec<AuditEvent>>;
+
+    /// Global events older than `before` (a stream id; `None` from the newest), newest first.
+    async fn global_events(&self, before: Option<&str>, count: usize) -> StoreResult<Vec<AuditEvent>>;
 }
 
 /// A rate-limit counter's name: the action and a keyed hash of its subject (address or IP).

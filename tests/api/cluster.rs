@@ -206,7 +206,7 @@ async fn a_blocking_read_leaves_the_store_free(store: RedisStore, ports: Vec<u16
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     // The shared connection still answers while the dedicated one waits.
-    latchkey::store::Store::ping(&store).await.unwrap();
+    latchkey::store::IdentityStore::ping(&store).await.unwrap();
     let mut shared = store.connection();
     let _: String =
         redis::cmd("XADD").arg(&key).arg("*").arg("data").arg("hello").query_async(&mut shared).await.unwrap();

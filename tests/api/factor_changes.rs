@@ -3,7 +3,7 @@
 //! owner told of every change (mail in their language, audit, webhook).
 
 use latchkey::domain::UserId;
-use latchkey::store::Store;
+use latchkey::store::prelude::*;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_LANGUAGE, COOKIE, LOCATION, RETRY_AFTER};
 use serde_json::Value;

@@ -267,7 +267,7 @@ async fn with_redis_stopped_every_request_that_needs_it_gets_503_and_recovery_ne
     let held = hold_secrets(&app).await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
     let store = |url: &str| latchkey::store::RedisStore::connect(url, latchkey::store::Keys::new(app.prefix.clone()));
-    let identity = latchkey::store::Store::get_identity(&store(&redis.url()).unwrap()).await.unwrap().unwrap();
+    let identity = latchkey::store::IdentityStore::get_identity(&store(&redis.url()).unwrap()).await.unwrap().unwrap();
 
     // A client keeps asking about the session while Redis goes away: it must see the session
     // or a 503, never a 500 and never "signed out" (401) because of the outage.

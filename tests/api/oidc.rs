@@ -468,7 +468,7 @@ async fn forward_auth_answers_200_with_headers_for_a_live_session_and_401_otherw
 
 /// Registers a public client in the store (as the admin API will), with overrides.
 async fn register_in_store(app: &TestApp, id: &str, require_second_factor: bool, max_age: Option<u64>) {
-    use latchkey::store::Store;
+    use latchkey::store::prelude::*;
     let client = latchkey::oidc::Client {
         id: id.to_owned(),
         name: id.to_owned(),

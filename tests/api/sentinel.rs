@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use latchkey::store::{Keys, RedisConnector, RedisStore, Store};
+use latchkey::store::prelude::*;
+use latchkey::store::{Keys, RedisConnector, RedisStore};
 use latchkey::store_tools;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, RETRY_AFTER, SET_COOKIE};

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use latchkey::audit::{AuditEvent, EventKind};
 use latchkey::crypto::SecretKey;
-use latchkey::domain::{Email, LinkToken, LocalPath, RequestOrigin, SessionId, UserId};
-use latchkey::oidc::Client;
-use latchkey::oidc::clients::ClientKind;
+use latchkey::domain::{
+    AuditEvent, Client, ClientKind, Email, EventKind, LinkToken, LocalPath, RequestOrigin, SessionId, SignInPolicy,
+    UserId,
+};
 use latchkey::store::{
-    AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, MemoryStore, PendingLogin, RateKey, Redemption,
-    RedisConnector, RedisStore, SessionRecord, SmsChallenge, Store, StoreIdentity, User,
+    AccessGrant, AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, MemoryStore, PendingLogin, RateKey,
+    Redemption, RedisConnector, RedisStore, Report, SessionRecord, SmsChallenge, Store, StoreIdentity, User,
 };
 
 use crate::helpers::{cluster_urls, init_process, redis_url};
@@ -96,6 +96,15 @@ contract!(
     devices_are_counted_as_they_are_added,
     the_identity_is_written_once_unless_replaced,
     a_restore_voids_live_state_and_keeps_accounts_factors_and_clients,
+    a_rewritten_user_is_what_every_handle_finds,
+    the_apps_a_user_signed_in_to_are_kept_once_each,
+    a_report_link_is_peeked_freely_taken_once_and_expires,
+    the_policy_is_seeded_once_and_then_replaced,
+    a_totp_step_is_accepted_once_and_never_an_earlier_one,
+    a_totp_enrollment_is_kept_per_slot_until_ended_or_expired,
+    an_sms_code_is_read_without_spending_a_try,
+    an_access_grant_lives_until_revoked_or_expired,
+    events_appended_evenly_reach_the_same_logs,
 );
 
 fn attempt(email: &str, minutes: i64) -> LinkAttempt {
@@ -527,4 +536,181 @@ async fn a_restore_voids_live_state_and_keeps_accounts_factors_and_clients((stor
     assert_eq!(store.find_user("restore-lookup").await.unwrap().map(|u| u.id), Some(user.id.clone()));
     assert_eq!(store.get_factors(&user.id).await.unwrap(), factors);
     assert!(store.get_client("kept").await.unwrap().is_some(), "a client went");
+}
+
+/// Longer than the one-second TTLs below, which is the shortest a Redis TTL can be.
+const PAST_A_SECOND: Duration = Duration::from_millis(1500);
+
+async fn a_rewritten_user_is_what_every_handle_finds((store, other): Pair) {
+    let email = Email::parse("rewrite@example.com").unwrap();
+    let mut user = store.find_or_create_user("lookup-rewrite", &email, Utc::now()).await.unwrap();
+    assert!(!user.blocked);
+    user.blocked = true;
+    store.put_user("lookup-rewrite", &user).await.unwrap();
+    assert_eq!(other.find_user("lookup-rewrite").await.unwrap(), Some(user.clone()));
+    assert_eq!(other.find_or_create_user("lookup-rewrite", &email, Utc::now()).await.unwrap(), user);
+    assert_eq!(other.find_user("lookup-nobody").await.unwrap(), None);
+}
+
+async fn the_apps_a_user_signed_in_to_are_kept_once_each((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    assert!(store.user_apps(&user).await.unwrap().is_empty());
+    store.add_user_app(&user, "wiki").await.unwrap();
+    other.add_user_app(&user, "chat").await.unwrap();
+    store.add_user_app(&user, "wiki").await.unwrap();
+    let mut apps = other.user_apps(&user).await.unwrap();
+    apps.sort();
+    assert_eq!(apps, ["chat", "wiki"]);
+    assert!(store.user_apps(&UserId::generate().unwrap()).await.unwrap().is_empty(), "apps leaked to a stranger");
+}
+
+async fn a_report_link_is_peeked_freely_taken_once_and_expires((store, other): Pair) {
+    let report = Report {
+        user: UserId::generate().unwrap(),
+        email_lookup: "lookup-report".into(),
+        device: Some("laptop".into()),
+    };
+    store.put_report("report-1", &report, KEEP).await.unwrap();
+    assert_eq!(other.peek_report("report-1").await.unwrap(), Some(report.clone()));
+    assert_eq!(store.peek_report("report-1").await.unwrap(), Some(report.clone()), "peeking used it up");
+    assert_eq!(other.take_report("report-1").await.unwrap(), Some(report.clone()));
+    assert_eq!(store.take_report("report-1").await.unwrap(), None, "a report link worked twice");
+    assert_eq!(store.peek_report("report-1").await.unwrap(), None);
+
+    store.put_report("report-2", &report, Duration::from_secs(1)).await.unwrap();
+    tokio::time::sleep(PAST_A_SECOND).await;
+    assert_eq!(other.peek_report("report-2").await.unwrap(), None, "a report link outlived its TTL");
+    assert_eq!(other.take_report("report-2").await.unwrap(), None);
+}
+
+async fn the_policy_is_seeded_once_and_then_replaced((store, other): Pair) {
+    assert_eq!(store.get_policy().await.unwrap(), None);
+    let first = SignInPolicy { version: 1, ..SignInPolicy::default() };
+    let second = SignInPolicy { version: 2, supersede: !first.supersede, ..SignInPolicy::default() };
+    store.put_policy(&first, true).await.unwrap();
+    other.put_policy(&second, true).await.unwrap();
+    assert_eq!(other.get_policy().await.unwrap(), Some(first), "seeding replaced a written policy");
+    other.put_policy(&second, false).await.unwrap();
+    assert_eq!(store.get_policy().await.unwrap(), Some(second));
+}
+
+async fn a_totp_step_is_accepted_once_and_never_an_earlier_one((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    assert!(store.use_totp_step(&user, 100).await.unwrap());
+    assert!(!other.use_totp_step(&user, 100).await.unwrap(), "a TOTP step was accepted twice");
+    assert!(!store.use_totp_step(&user, 99).await.unwrap(), "an earlier TOTP step was accepted");
+    assert!(other.use_totp_step(&user, 101).await.unwrap());
+    assert!(store.use_totp_step(&UserId::generate().unwrap(), 100).await.unwrap(), "steps leaked to a stranger");
+}
+
+async fn a_totp_enrollment_is_kept_per_slot_until_ended_or_expired((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    assert_eq!(store.get_totp_enrollment(&user, "account").await.unwrap(), None);
+    store.put_totp_enrollment(&user, "account", "sealed-a", KEEP).await.unwrap();
+    other.put_totp_enrollment(&user, "signin", "sealed-b", KEEP).await.unwrap();
+    assert_eq!(other.get_totp_enrollment(&user, "account").await.unwrap().as_deref(), Some("sealed-a"));
+    assert_eq!(store.get_totp_enrollment(&user, "signin").await.unwrap().as_deref(), Some("sealed-b"));
+    store.put_totp_enrollment(&user, "account", "sealed-c", KEEP).await.unwrap();
+    assert_eq!(other.get_totp_enrollment(&user, "account").await.unwrap().as_deref(), Some("sealed-c"));
+    other.delete_totp_enrollment(&user, "account").await.unwrap();
+    assert_eq!(store.get_totp_enrollment(&user, "account").await.unwrap(), None);
+    assert_eq!(store.get_totp_enrollment(&user, "signin").await.unwrap().as_deref(), Some("sealed-b"));
+
+    store.put_totp_enrollment(&user, "signin", "sealed-d", Duration::from_secs(1)).await.unwrap();
+    tokio::time::sleep(PAST_A_SECOND).await;
+    assert_eq!(other.get_totp_enrollment(&user, "signin").await.unwrap(), None, "an enrollment outlived its TTL");
+}
+
+async fn an_sms_code_is_read_without_spending_a_try((store, other): Pair) {
+    let key = ChallengeKey::PhoneEnrollment(UserId::generate().unwrap());
+    assert_eq!(store.get_challenge(&key).await.unwrap(), None);
+    let challenge = SmsChallenge {
+        code: "code-hash".into(),
+        phone: Some("sealed-phone".into()),
+        sent_at: Utc::now(),
+        expires_at: Utc::now() + chrono::Duration::minutes(5),
+    };
+    store.put_challenge(&key, &challenge, KEEP).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(other.get_challenge(&key).await.unwrap(), Some(challenge.clone()));
+    }
+    assert_eq!(store.take_challenge_try(&key, 5).await.unwrap(), Some((challenge.clone(), 1)), "a read spent a try");
+    assert!(other.delete_challenge(&key).await.unwrap());
+    assert_eq!(store.get_challenge(&key).await.unwrap(), None);
+}
+
+async fn an_access_grant_lives_until_revoked_or_expired((store, other): Pair) {
+    let grant = AccessGrant {
+        client_id: "app".into(),
+        user_id: UserId::generate().unwrap(),
+        email: Email::parse("grant@example.com").unwrap(),
+        scope: "openid email".into(),
+        sid: SessionId::generate().unwrap(),
+        expires_at: Utc::now() + chrono::Duration::minutes(10),
+    };
+    assert_eq!(store.get_access_grant("access-1").await.unwrap(), None);
+    store.put_access_grant("access-1", &grant, KEEP).await.unwrap();
+    assert_eq!(other.get_access_grant("access-1").await.unwrap(), Some(grant.clone()));
+    other.delete_access_grant("access-1").await.unwrap();
+    assert_eq!(store.get_access_grant("access-1").await.unwrap(), None, "a revoked token still has its grant");
+
+    store.put_access_grant("access-2", &grant, Duration::from_secs(1)).await.unwrap();
+    tokio::time::sleep(PAST_A_SECOND).await;
+    assert_eq!(other.get_access_grant("access-2").await.unwrap(), None, "a grant outlived its TTL");
+}
+
+async fn events_appended_evenly_reach_the_same_logs((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    let detail = latchkey::crypto::random_token::<9>().unwrap();
+    store.append_event_evenly(&event(EventKind::LinkRequested, Some(&user), &detail)).await.unwrap();
+    other.append_event_evenly(&event(EventKind::LinkRefused, None, &detail)).await.unwrap();
+    let mine = other.user_events(&user, 10).await.unwrap();
+    assert_eq!(
+        mine.iter().map(|e| (e.kind, e.detail.as_str())).collect::<Vec<_>>(),
+        [(EventKind::LinkRequested, detail.as_str())]
+    );
+    let global: Vec<EventKind> = store
+        .global_events(None, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.detail == detail)
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(global, [EventKind::LinkRefused, EventKind::LinkRequested], "newest first, both in the global log");
+}
+
+/// Every method of every store trait (and of the outbox queue) is called by a contract test:
+/// a method added without one fails here.
+#[test]
+fn every_store_method_is_called_by_a_contract_test() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+    for (port, suite, at_least) in [
+        ("src/store/mod.rs", "tests/api/store_contract.rs", 60),
+        ("src/store/queue.rs", "tests/api/outbox_contract.rs", 10),
+    ] {
+        let methods = trait_methods(&read(port));
+        assert!(methods.len() >= at_least, "only {} methods found in {port}: {methods:?}", methods.len());
+        let suite = read(suite);
+        let untested: Vec<_> = methods.iter().filter(|(_, method)| !suite.contains(&format!(".{method}("))).collect();
+        assert!(untested.is_empty(), "methods of {port} that no test in the contract suite calls: {untested:?}");
+    }
+}
+
+/// `(trait, method)` for every method declared in a `pub trait` of `source`.
+fn trait_methods(source: &str) -> Vec<(String, String)> {
+    let mut methods = Vec::new();
+    let mut current: Option<String> = None;
+    for line in source.lines() {
+        if let Some(rest) = line.strip_prefix("pub trait ") {
+            current = rest.split(|c: char| !c.is_alphanumeric() && c != '_').next().map(str::to_owned);
+        } else if line.starts_with('}') {
+            current = None;
+        } else if let (Some(name), Some(rest)) = (&current, line.trim_start().strip_prefix("async fn ")) {
+            let method = rest.split(['(', '<']).next().unwrap_or_default();
+            methods.push((name.clone(), method.to_owned()));
+        }
+    }
+    methods
 }

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use latchkey::store::{Keys, RedisStore, Store, StoreIdentity};
+use latchkey::store::prelude::*;
+use latchkey::store::{Keys, RedisStore, StoreIdentity};
 use latchkey::store_tools;
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use redis::aio::ConnectionLike;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 
-use super::queue::{DEAD_LETTER_CAP, DeadLetter, OutboxStats, OutboxStore, QueuedJob};
-use super::{Keys, StoreError, StoreResult};
+use crate::store::queue::{DEAD_LETTER_CAP, DeadLetter, OutboxStats, OutboxStore, QueuedJob};
+use crate::store::{Keys, StoreError, StoreResult};
 
 /// The workers' consumer group.
 const GROUP: &str = "workers";

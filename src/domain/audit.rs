@@ -1,0 +1,86 @@
+//! The audit log's entries: what happened, to whom, from where.
+
+use serde::{Deserialize, Serialize};
+
+use super::UserId;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A sign-in link was requested (and its mail queued).
+    LinkRequested,
+    /// A link was requested for a blocked account (no mail).
+    LinkRefused,
+    /// A sign-in link was opened (confirm page shown).
+    LinkOpened,
+    /// A link or code could not be used (unknown, expired, used, replaced, wrong code).
+    LinkFailed,
+    /// The code from the mail was accepted.
+    CodeAccepted,
+    /// A sign-in mail was handed to the mail server.
+    MailSent,
+    /// A sign-in mail could not be delivered (after retries).
+    MailFailed,
+    /// A second factor was passed.
+    SecondFactorPassed,
+    /// A wrong second-factor code.
+    SecondFactorFailed,
+    /// A session was issued.
+    SessionIssued,
+    /// A session was ended by its user.
+    SessionEnded,
+    /// Every session of a user was ended (by them or an admin).
+    SessionsRevoked,
+    /// An administrator changed something.
+    AdminAction,
+    /// A second factor was added or removed, or the recovery codes replaced (the detail says
+    /// which).
+    FactorChanged,
+    /// A sign-in stopped: the account has a kind of second factor whose data the store lacks.
+    FactorMissing,
+}
+
+impl EventKind {
+    /// The event's name, as in the log and the metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LinkRequested => "link_requested",
+            Self::LinkRefused => "link_refused",
+            Self::LinkOpened => "link_opened",
+            Self::LinkFailed => "link_failed",
+            Self::CodeAccepted => "code_accepted",
+            Self::MailSent => "mail_sent",
+            Self::MailFailed => "mail_failed",
+            Self::SecondFactorPassed => "second_factor_passed",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::SessionIssued => "session_issued",
+            Self::SessionEnded => "session_ended",
+            Self::SessionsRevoked => "sessions_revoked",
+            Self::AdminAction => "admin_action",
+            Self::FactorChanged => "factor_changed",
+            Self::FactorMissing => "factor_missing",
+        }
+    }
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditEvent {
+    /// The store's id for it (stream id); empty until stored.
+    #[serde(default)]
+    pub id: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// What.
+    pub kind: EventKind,
+    /// Whose, when known.
+    #[schema(required = true)]
+    pub user: Option<UserId>,
+    /// From where.
+    pub ip: String,
+    /// With what.
+    pub browser: String,
+    /// More, without secrets (a reason, the methods used, an admin's change).
+    pub detail: String,
+}

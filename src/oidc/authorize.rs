@@ -1,0 +1,162 @@
+//! Authorization requests: checking them, and issuing a code for a live session.
+
+use serde::Deserialize;
+use url::Url;
+
+use super::clients::Client;
+use super::pkce;
+use super::service::{ACCESS_TTL, AuthorizeFailure, CODE_TTL, OidcService};
+use crate::crypto;
+use crate::session::SessionClaims;
+use crate::store::{AuthCode, StoreError};
+
+/// The query of `GET /oauth2/authorize`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuthorizeParams {
+    /// Must be `code`.
+    pub response_type: Option<String>,
+    /// A registered client.
+    pub client_id: Option<String>,
+    /// Exactly one of the client's redirect URIs.
+    pub redirect_uri: Option<String>,
+    /// Must include `openid`.
+    pub scope: Option<String>,
+    /// Echoed back unchanged.
+    pub state: Option<String>,
+    /// Echoed in the id_token.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge (required for public clients).
+    pub code_challenge: Option<String>,
+    /// Must be `S256` when a challenge is given.
+    pub code_challenge_method: Option<String>,
+    /// `none`: fail instead of showing the sign-in.
+    pub prompt: Option<String>,
+}
+
+/// Why an authorization request stops.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Before the redirect URI is trusted: an error page, never a redirect.
+    Page(&'static str),
+    /// After: back to the client with `error=` (RFC 6749 §4.1.2.1).
+    Redirect(Url),
+    /// The store did not answer.
+    Store(StoreError),
+}
+
+/// A checked authorization request.
+#[derive(Debug)]
+pub struct Authorization {
+    /// The client asking.
+    pub client: Client,
+    redirect_uri: String,
+    scope: String,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    /// `prompt=none`.
+    pub prompt_none: bool,
+}
+
+impl Authorization {
+    /// The redirect for an error after the redirect URI was checked.
+    pub fn error(&self, error: &str, description: &str) -> Url {
+        redirect_with(
+            &self.redirect_uri,
+            &[("error", error), ("error_description", description)],
+            self.state.as_deref(),
+        )
+    }
+}
+
+fn redirect_with(base: &str, pairs: &[(&str, &str)], state: Option<&str>) -> Url {
+    // The base was checked against the registry (an absolute URI), so it parses.
+    let mut url = Url::parse(base).unwrap_or_else(|_| Url::parse("about:blank").unwrap_or_else(|_| unreachable!()));
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in pairs {
+            query.append_pair(k, v);
+        }
+        if let Some(state) = state {
+            query.append_pair("state", state);
+        }
+    }
+    url
+}
+
+impl OidcService {
+    /// Checks an authorization request. Client and redirect URI first (errors are pages); then
+    /// everything else (errors go back to the client).
+    pub async fn authorize(&self, p: &AuthorizeParams) -> Result<Authorization, AuthorizeError> {
+        let client_id = p.client_id.as_deref().ok_or(AuthorizeError::Page("The request names no client."))?;
+        let client = self.client(client_id).await.map_err(AuthorizeError::Store)?;
+        let client = client.ok_or(AuthorizeError::Page("This app is not registered here."))?;
+        let redirect_uri = p.redirect_uri.as_deref().ok_or(AuthorizeError::Page("The request has no redirect_uri."))?;
+        if !client.allows_redirect(redirect_uri) {
+            return Err(AuthorizeError::Page("The app asked to return to an address it did not register."));
+        }
+        let auth = Authorization {
+            client,
+            redirect_uri: redirect_uri.to_owned(),
+            scope: String::new(),
+            state: p.state.clone(),
+            nonce: p.nonce.clone(),
+            code_challenge: p.code_challenge.clone(),
+            prompt_none: p.prompt.as_deref() == Some("none"),
+        };
+        let fail = |error, description| Err(AuthorizeError::Redirect(auth.error(error, description)));
+        if p.response_type.as_deref() != Some("code") {
+            return fail("unsupported_response_type", "only response_type=code is supported");
+        }
+        let scopes: Vec<&str> = p.scope.as_deref().unwrap_or_default().split_whitespace().collect();
+        if !scopes.contains(&"openid") {
+            return fail("invalid_scope", "scope must include openid");
+        }
+        let client = &auth.client;
+        if scopes.iter().any(|s| !client.scopes.iter().any(|c| c == s)) {
+            return fail("invalid_scope", "a requested scope is not allowed for this client");
+        }
+        match (p.code_challenge.as_deref(), p.code_challenge_method.as_deref()) {
+            (None, _) if client.is_public() => return fail("invalid_request", "PKCE (S256) is required"),
+            (None, _) => {}
+            (Some(challenge), Some("S256")) if pkce::valid_challenge(challenge) => {}
+            (Some(_), Some("S256")) => return fail("invalid_request", "malformed code_challenge"),
+            (Some(_), _) => return fail("invalid_request", "code_challenge_method must be S256"),
+        }
+        if p.nonce.as_ref().is_some_and(|n| n.len() > 512) || p.state.as_ref().is_some_and(|s| s.len() > 1024) {
+            return fail("invalid_request", "state or nonce too long");
+        }
+        Ok(Authorization { scope: scopes.join(" "), ..auth })
+    }
+
+    /// True when `session` is good enough for this client: recent enough for its
+    /// `max_session_age`, and with a second factor if it requires one.
+    pub fn session_suits(&self, auth: &Authorization, session: &SessionClaims) -> bool {
+        let age = self.clock.now().timestamp() - session.auth_time;
+        let fresh = auth.client.max_session_age_secs.is_none_or(|max| age <= max as i64);
+        let strong = !auth.client.require_second_factor || session.amr.iter().any(|m| m == "mfa");
+        fresh && strong
+    }
+
+    /// Issues a code for a checked request and a live session; returns the redirect.
+    pub async fn issue_code(&self, auth: &Authorization, session: &SessionClaims) -> Result<Url, AuthorizeFailure> {
+        let code = crypto::random_token::<32>()?;
+        let expires_at =
+            self.clock.now() + chrono::Duration::from_std(CODE_TTL).unwrap_or(chrono::Duration::seconds(60));
+        let grant = AuthCode {
+            client_id: auth.client.id.clone(),
+            redirect_uri: auth.redirect_uri.clone(),
+            user_id: session.sub.clone(),
+            email: session.email.clone(),
+            sid: session.sid.clone(),
+            nonce: auth.nonce.clone(),
+            code_challenge: auth.code_challenge.clone(),
+            scope: auth.scope.clone(),
+            auth_time: session.auth_time,
+            amr: session.amr.clone(),
+            expires_at,
+        };
+        self.store.put_auth_code(&self.code_id(&code), &grant, ACCESS_TTL).await?;
+        Ok(redirect_with(&auth.redirect_uri, &[("code", &code)], auth.state.as_deref()))
+    }
+}

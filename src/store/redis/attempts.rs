@@ -1,0 +1,112 @@
+//! [`AttemptStore`](crate::store::AttemptStore) in Redis: sign-in attempts (the link and its code)
+//! and each address's link generation.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+
+use super::{RedisStore, from_json, to_json, ttl_secs, unavailable};
+use crate::domain::AttemptId;
+use crate::store::{AttemptStore, GENERATION_TTL, LinkAttempt, Redemption, StoreResult};
+
+#[async_trait]
+impl AttemptStore for RedisStore {
+    async fn put_attempt(&self, id: &AttemptId, attempt: &LinkAttempt, keep_for: Duration) -> StoreResult<()> {
+        let key = self.keys.attempt(id);
+        let fields = [
+            ("data", to_json(attempt)?),
+            ("status", "pending".to_owned()),
+            ("expires", attempt.expires_at.timestamp_millis().to_string()),
+        ];
+        // One MULTI: the hash never exists without its TTL.
+        redis::pipe()
+            .atomic()
+            .hset_multiple(&key, &fields)
+            .expire(&key, ttl_secs(keep_for) as i64)
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn peek_attempt(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<Option<Redemption>> {
+        Ok(self.run_attempt_script(id, now, "peek", 0).await?.map(|(state, _)| state))
+    }
+
+    async fn redeem_attempt(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<Option<Redemption>> {
+        Ok(self.run_attempt_script(id, now, "consume", 0).await?.map(|(state, _)| state))
+    }
+
+    async fn take_code_try(
+        &self,
+        id: &AttemptId,
+        now: DateTime<Utc>,
+        max_tries: u32,
+    ) -> StoreResult<Option<(Redemption, u32)>> {
+        self.run_attempt_script(id, now, "try", max_tries).await
+    }
+
+    async fn kill_attempt(&self, id: &AttemptId) -> StoreResult<()> {
+        self.run_attempt_script(id, Utc::now(), "kill", 0).await.map(drop)
+    }
+
+    async fn link_generation(&self, lookup: &str, bump: bool) -> StoreResult<u64> {
+        let key = self.keys.link_generation(lookup);
+        let mut conn = self.conn.clone();
+        if !bump {
+            let current: Option<u64> = conn.get(&key).await.map_err(unavailable)?;
+            return Ok(current.unwrap_or(0));
+        }
+        let (generation,): (u64,) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .expire(&key, GENERATION_TTL.as_secs() as i64)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(generation)
+    }
+
+    async fn advance_generation(&self, lookup: &str, expected: u64) -> StoreResult<bool> {
+        let advanced: i64 = self
+            .advance_script
+            .key(self.keys.link_generation(lookup))
+            .arg(expected)
+            .arg(GENERATION_TTL.as_secs())
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(advanced == 1)
+    }
+}
+
+impl RedisStore {
+    async fn run_attempt_script(
+        &self,
+        id: &AttemptId,
+        now: DateTime<Utc>,
+        op: &str,
+        max_tries: u32,
+    ) -> StoreResult<Option<(Redemption, u32)>> {
+        let reply: Option<(String, String, u32)> = self
+            .attempt_script
+            .key(self.keys.attempt(id))
+            .arg(now.timestamp_millis())
+            .arg(op)
+            .arg(max_tries)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let Some((outcome, data, tries)) = reply else { return Ok(None) };
+        let attempt: LinkAttempt = from_json(&data)?;
+        let state = match outcome.as_str() {
+            "valid" => Redemption::Valid(attempt),
+            "expired" => Redemption::Expired(attempt),
+            "dead" => Redemption::Dead(attempt),
+            _ => Redemption::Used(attempt),
+        };
+        Ok(Some((state, tries)))
+    }
+}
