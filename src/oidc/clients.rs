@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-
 use crate::crypto::{self, sha256_hex};
 pub use crate::domain::{Client, ClientKind};
 use crate::domain::{check_redirect_uri, check_webhook_url};
