@@ -1,4 +1,4 @@
-//! Builds the shared state and the HTTP server; the route table lives here, in one place.
+//! Builds the shared state and the HTTP server (the route table is `routes::configure`).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -7,7 +7,6 @@ use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use ipnet::IpNet;
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
@@ -15,8 +14,6 @@ use crate::admin::{AdminDeps, AdminService};
 use crate::audit::{Audit, Metrics};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Durability, Settings};
-use crate::crypto::Keyring;
-use crate::error::AppError;
 use crate::mail::Mailer;
 use crate::mfa::service::{SecondFactorService, SmsGateway};
 use crate::mfa::sms::build_sender;
@@ -24,10 +21,7 @@ use crate::oidc::OidcService;
 use crate::outbox::{Couriers, Outbox, OutboxWorker, WorkerHandle};
 use crate::policy::PolicySource;
 use crate::ratelimit::RateLimiter;
-use crate::routes::{
-    account, account_confirm, account_mfa, admin, admin_clients, admin_outbox, admin_pages, api, login, oidc, ops,
-    second_factor, verify,
-};
+use crate::routes::{self, AppState};
 use crate::session::{SessionService, TokenSigner};
 use crate::signin::{SignIn, SignInDeps};
 use crate::store::{
@@ -37,51 +31,6 @@ use crate::store::{
 use crate::store_guard::StoreGuard;
 use crate::telemetry::RequestSpan;
 use crate::webhooks::{AdminAlerts, WebhookSender, Webhooks};
-
-/// Largest request body accepted anywhere, in bytes.
-pub const MAX_BODY: usize = 16 * 1024;
-
-/// What every handler shares.
-pub struct AppState {
-    /// The sign-in flow.
-    pub signin: SignIn,
-    /// Sessions.
-    pub sessions: Arc<SessionService>,
-    /// Second factors (account settings).
-    pub second: Arc<SecondFactorService>,
-    /// The store (for readiness).
-    pub store: Arc<dyn Store>,
-    /// Keys derived from SECRET_KEY.
-    pub keys: Arc<Keyring>,
-    /// The JWT signer (for the JWKS).
-    pub signer: Arc<TokenSigner>,
-    /// The OpenID Connect provider.
-    pub oidc: OidcService,
-    /// Administration.
-    pub admin: AdminService,
-    /// The audit log and metrics.
-    pub audit: Arc<Audit>,
-    /// `PUBLIC_URL`'s origin, as browsers send it in `Origin`.
-    pub public_origin: String,
-    /// `TRUSTED_PROXIES`.
-    pub trusted_proxies: Vec<IpNet>,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-    /// `APP_ENV=production`.
-    pub production: bool,
-    /// Whether the store carries this deployment's identity.
-    pub guard: Arc<StoreGuard>,
-    /// Production with `REDIS_DURABILITY=check`: Redis, asked in `/readyz` whether it persists
-    /// and never evicts (at most once per `DURABILITY_RECHECK`).
-    pub durability: Option<DurabilityWatch>,
-}
-
-impl AppState {
-    /// A user's ten newest audit events.
-    pub async fn audit_events(&self, user: &crate::domain::UserId) -> Result<Vec<crate::audit::AuditEvent>, AppError> {
-        Ok(self.store.user_events(user, 10).await?)
-    }
-}
 
 /// What the configured store kind gives the service.
 struct Stores {
@@ -319,7 +268,7 @@ impl Application {
                     if let Some(conn) = &per_worker {
                         conn.bind_this_thread();
                     }
-                    App::new().app_data(state.clone()).route("/metrics", web::get().to(ops::metrics))
+                    App::new().app_data(state.clone()).configure(routes::configure_metrics)
                 })
                 .workers(1)
                 .listen(listener)?
@@ -342,21 +291,7 @@ impl Application {
                 .wrap(security_headers(production))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(state.clone())
-                .app_data(
-                    web::FormConfig::default()
-                        .limit(MAX_BODY)
-                        .error_handler(|e, _| AppError::BadRequest(form_error(&e)).into()),
-                )
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(MAX_BODY)
-                        .error_handler(|e, _| crate::error::ApiError(AppError::BadRequest(e.to_string())).into()),
-                )
-                .app_data(
-                    web::QueryConfig::default().error_handler(|e, _| AppError::BadRequest(query_error(&e)).into()),
-                )
-                .app_data(web::PayloadConfig::new(MAX_BODY))
-                .configure(|cfg| routes(cfg, public_metrics))
+                .configure(|cfg| routes::configure(cfg, public_metrics))
         })
         .listen(listener)?
         .shutdown_timeout(shutdown_timeout.as_secs().max(1))
@@ -435,71 +370,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// The route table. `/metrics` is here unless it has a listener of its own (`METRICS_ADDR`).
-fn routes(cfg: &mut web::ServiceConfig, public_metrics: bool) {
-    if public_metrics {
-        cfg.route("/metrics", web::get().to(ops::public_metrics));
-    }
-    cfg.route("/", web::get().to(login::root))
-        .route("/login", web::get().to(login::login_page))
-        .route("/login", web::post().to(login::request_link))
-        .route("/login/verify", web::get().to(verify::confirm_page))
-        .route("/login/verify", web::post().to(verify::redeem_link))
-        .route("/login/code", web::post().to(verify::redeem_code))
-        .route("/login/2fa", web::get().to(second_factor::step_page))
-        .route("/login/2fa", web::post().to(second_factor::verify))
-        .route("/login/2fa/enroll", web::post().to(second_factor::confirm_enrollment))
-        .route("/login/2fa/sms", web::post().to(second_factor::send_sms))
-        .route("/account", web::get().to(account::account_page))
-        .route("/account/totp/enroll", web::post().to(account_mfa::enroll_totp))
-        .route("/account/totp/confirm", web::post().to(account_mfa::confirm_totp))
-        .route("/account/totp/disable", web::post().to(account_mfa::disable_totp))
-        .route("/account/phone/remove", web::post().to(account_mfa::remove_phone))
-        .route("/account/confirm-factor", web::get().to(account_confirm::confirm_page))
-        .route("/account/confirm-factor", web::post().to(account_confirm::confirm))
-        .route("/account/confirm-factor/sms", web::post().to(account_confirm::send_sms))
-        .route("/account/recovery-codes", web::post().to(account_mfa::regenerate_recovery))
-        .route("/account/phone", web::post().to(account_mfa::add_phone))
-        .route("/account/phone/confirm", web::post().to(account_mfa::confirm_phone))
-        .route("/account/sessions/end", web::post().to(account::end_session))
-        .route("/account/not-me", web::get().to(account::not_me_page))
-        .route("/account/not-me", web::post().to(account::not_me))
-        .route("/logout", web::post().to(account::logout))
-        .route("/logout/all", web::post().to(account::logout_all))
-        .route("/api/v1/login", web::post().to(api::request_link))
-        .route("/api/v1/session", web::get().to(api::session))
-        .route("/admin", web::get().to(admin_pages::dashboard))
-        .route("/admin/policy", web::post().to(admin_pages::save_policy))
-        .route("/admin/users", web::get().to(admin_pages::user))
-        .route("/admin/users/{action}", web::post().to(admin_pages::act))
-        .route("/api/v1/admin/policy", web::get().to(admin::get_policy))
-        .route("/api/v1/admin/policy", web::put().to(admin::put_policy))
-        .route("/api/v1/admin/users/{email}", web::get().to(admin::get_user))
-        .route("/api/v1/admin/users/{email}/revoke-sessions", web::post().to(admin::revoke_sessions))
-        .route("/api/v1/admin/users/{email}/second-factor", web::delete().to(admin::reset_second_factor))
-        .route("/api/v1/admin/users/{email}/{action}", web::post().to(admin::set_blocked))
-        .route("/.well-known/jwks.json", web::get().to(ops::jwks))
-        .route("/.well-known/openid-configuration", web::get().to(oidc::discovery))
-        .route("/oauth2/authorize", web::get().to(oidc::authorize))
-        .route("/oauth2/token", web::post().to(oidc::token))
-        .route("/oauth2/userinfo", web::get().to(oidc::userinfo))
-        .route("/oauth2/logout", web::get().to(oidc::logout))
-        .route("/oauth2/logout", web::post().to(oidc::logout))
-        .route("/auth/verify", web::get().to(oidc::forward_auth))
-        .route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/api/v1/admin/audit", web::get().to(admin::audit))
-        .route("/api/v1/admin/outbox", web::get().to(admin_outbox::show))
-        .route("/api/v1/admin/outbox/dead/{id}/retry", web::post().to(admin_outbox::retry))
-        .route("/api/v1/admin/clients", web::get().to(admin_clients::list))
-        .route("/api/v1/admin/clients", web::post().to(admin_clients::create))
-        .route("/api/v1/admin/clients/{id}", web::put().to(admin_clients::update))
-        .route("/api/v1/admin/clients/{id}", web::delete().to(admin_clients::delete))
-        .route("/api/v1/admin/clients/{id}/rotate-secret", web::post().to(admin_clients::rotate_secret))
-        .route("/static/style.css", web::get().to(ops::stylesheet))
-        .default_service(web::to(ops::not_found));
-}
-
 /// Headers on every response. `DefaultHeaders` only adds what a handler did not set.
 fn security_headers(production: bool) -> DefaultHeaders {
     let headers = DefaultHeaders::new()
@@ -513,24 +383,4 @@ fn security_headers(production: bool) -> DefaultHeaders {
         .add(("X-Frame-Options", "DENY"))
         .add(("Cache-Control", "no-store"));
     if production { headers.add(("Strict-Transport-Security", "max-age=63072000; includeSubDomains")) } else { headers }
-}
-
-/// A person-readable reason a form body was refused.
-fn form_error(e: &actix_web::error::UrlencodedError) -> String {
-    use actix_web::error::UrlencodedError;
-    match e {
-        UrlencodedError::Overflow { .. } => "The form is too large.".to_owned(),
-        UrlencodedError::ContentType => "The form was not sent as a web form.".to_owned(),
-        // serde's message names the field (`missing field `csrf``, `duplicate field `code``).
-        UrlencodedError::Parse(e) => format!("The form could not be read: {e}."),
-        _ => "The form could not be read.".to_owned(),
-    }
-}
-
-/// A person-readable reason a query string was refused, naming the parameter where serde can.
-fn query_error(e: &actix_web::error::QueryPayloadError) -> String {
-    match e {
-        actix_web::error::QueryPayloadError::Deserialize(e) => format!("The address has a malformed query: {e}."),
-        _ => "The address has a malformed query.".to_owned(),
-    }
 }

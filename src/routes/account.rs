@@ -8,8 +8,8 @@ use askama_web::WebTemplate;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::AppState;
 use super::{cookies, csrf, page};
-use crate::app::AppState;
 use crate::audit::EventKind;
 use crate::domain::SessionId;
 use crate::error::AppError;

@@ -11,11 +11,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 
+use super::AppState;
 use super::account::current_session;
 use super::mfa_errors::{Shown, as_page, shown};
 use super::second_factor::{Said, StepForm};
 use super::{client, csrf, page};
-use crate::app::AppState;
 use crate::audit::EventKind;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};

@@ -8,12 +8,12 @@ use serde::Deserialize;
 use askama::Template;
 use askama_web::WebTemplate;
 
+use super::AppState;
 use super::account::current_session;
 use super::account_confirm::{announce, unless_fresh};
 use super::mfa_errors::as_page;
 use super::second_factor::{EnrollPage, RecoveryCodesPage};
 use super::{client, csrf, page};
-use crate::app::AppState;
 use crate::domain::PhoneNumber;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};

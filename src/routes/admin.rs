@@ -5,11 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use actix_web::ResponseError;
 
+use super::AppState;
 use super::account::current_session;
 use super::csrf;
 use super::input::{ApiQuery, BadInput, is_stream_id};
 use crate::admin::PolicyError;
-use crate::app::AppState;
 use crate::audit::EventKind;
 use crate::domain::{Email, SignInPolicy};
 use crate::error::{ApiError, AppError};

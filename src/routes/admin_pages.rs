@@ -8,10 +8,10 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
+use super::AppState;
 use super::account::current_session;
 use super::{client, csrf, page};
 use crate::admin::PolicyError;
-use crate::app::AppState;
 use crate::audit::{AuditEvent, EventKind};
 use crate::domain::{CrossDevice, Email, Methods, SecondFactorPolicy, SignInPolicy};
 use crate::error::AppError;

@@ -8,8 +8,8 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
+use super::AppState;
 use super::{client, cookies, csrf, page};
-use crate::app::AppState;
 use crate::domain::{Email, EmailError, LocalPath};
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};

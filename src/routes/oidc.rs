@@ -8,9 +8,9 @@ use askama_web::WebTemplate;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::AppState;
 use super::account::current_session;
 use super::{cookies, csrf, page};
-use crate::app::AppState;
 use crate::domain::LocalPath;
 use crate::error::{ApiError, AppError};
 use crate::i18n::{Lang, Messages};

@@ -7,11 +7,11 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
+use super::AppState;
 use super::account_confirm::announce;
 use super::mfa_errors::{Shown, as_page, shown};
 use super::verify::signed_in_cookies;
 use super::{client, cookies, csrf, page};
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::mfa::recovery::RecoveryCode;

@@ -9,9 +9,9 @@ use askama_web::WebTemplate;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use super::AppState;
 use super::account::current_session;
 use super::{client, cookies, csrf, page};
-use crate::app::AppState;
 use crate::domain::LinkToken;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
