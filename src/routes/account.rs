@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::AppState;
-use super::{cookies, csrf, page};
+use super::signed_in::{CsrfForm, current_session};
+use super::{SignedIn, Visitor, cookies, csrf, page};
 use crate::audit::EventKind;
 use crate::domain::SessionId;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
-use crate::session::{SessionClaims, SessionError};
 use crate::signin::AccountChange;
 
 /// `GET /account`.
@@ -84,13 +84,9 @@ pub struct EndSessionForm {
     sid: String,
 }
 
-/// The live session of this request, if any. Store failures are errors (503), not "signed out".
-pub async fn current_session(req: &HttpRequest, state: &AppState) -> Result<Option<SessionClaims>, AppError> {
-    let Some(token) = cookies::session_token(req) else { return Ok(None) };
-    match state.sessions.authenticate(&token).await {
-        Ok(claims) => Ok(Some(claims)),
-        Err(SessionError::Invalid(_) | SessionError::Revoked) => Ok(None),
-        Err(e) => Err(e.into()),
+impl CsrfForm for EndSessionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }
 
@@ -107,8 +103,12 @@ fn to_login() -> HttpResponse {
 }
 
 /// `GET /account`: who you are and where you are signed in; strangers go to the login page.
-pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+pub async fn account_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    visitor: Visitor,
+) -> Result<HttpResponse, AppError> {
+    let Visitor(Some(SignedIn { claims, .. })) = visitor else { return Ok(to_login()) };
     let t = Lang::of(&req).messages();
     let sessions = state
         .sessions
@@ -159,12 +159,10 @@ pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
 
 /// `POST /account/sessions/end`: ends one of your other sessions.
 pub async fn end_session(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<EndSessionForm>,
+    visitor: Visitor<EndSessionForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
-    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+    let Visitor(Some(SignedIn { claims, form, .. })) = visitor else { return Ok(to_login()) };
     let sid = SessionId::parse(&form.sid).ok_or_else(|| AppError::BadRequest("No such session.".to_owned()))?;
     // Sessions are looked up under the signed-in user only, so nobody can end another's.
     state.sessions.end_one(&claims, &sid).await?;

@@ -12,10 +12,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::AppState;
-use super::account::current_session;
-use super::mfa_errors::{Shown, as_page, shown};
+use super::mfa_errors::{Shown, shown};
 use super::second_factor::{Said, StepForm};
-use super::{client, csrf, page};
+use super::{SignedIn, Visitor, client, csrf, page};
 use crate::audit::EventKind;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
@@ -148,8 +147,12 @@ fn to_login() -> HttpResponse {
 }
 
 /// `GET /account/confirm-factor`: the factors to confirm with.
-pub async fn confirm_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+pub async fn confirm_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    visitor: Visitor,
+) -> Result<HttpResponse, AppError> {
+    let Visitor(Some(SignedIn { claims, .. })) = visitor else { return Ok(to_login()) };
     render(&req, &state, &claims, Said::default(), StatusCode::OK).await
 }
 
@@ -159,10 +162,9 @@ pub async fn confirm_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
 pub async fn confirm(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<StepForm>,
+    visitor: Visitor<StepForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
-    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+    let Visitor(Some(SignedIn { claims, form, .. })) = visitor else { return Ok(to_login()) };
     let methods = state.admin.policy().await?.methods;
     let user = &claims.sub;
     let checked = if !form.recovery_code.trim().is_empty() {
@@ -187,7 +189,7 @@ pub async fn confirm(
             let said = Said { error: Some(t.second_wrong_code.to_owned()), sms_sent: how == "sms", ..Said::default() };
             render(&req, &state, &claims, said, StatusCode::BAD_REQUEST).await
         }
-        Err(e) => Err(as_page(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -195,12 +197,11 @@ pub async fn confirm(
 pub async fn send_sms(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<StepForm>,
+    visitor: Visitor<StepForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
-    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+    let Visitor(Some(SignedIn { claims, .. })) = visitor else { return Ok(to_login()) };
     if !state.signin.sms_allowed().await? {
-        return Err(as_page(MfaError::SmsDisabled));
+        return Err(MfaError::SmsDisabled.into());
     }
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let t = Lang::of(&req).messages();

@@ -6,9 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web::ResponseError;
 
 use super::AppState;
-use super::account::current_session;
 use super::csrf;
 use super::input::{ApiQuery, BadInput, is_stream_id};
+use super::signed_in::current_session;
 use crate::admin::PolicyError;
 use crate::audit::EventKind;
 use crate::domain::{Email, SignInPolicy};

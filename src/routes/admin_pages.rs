@@ -9,7 +9,7 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::AppState;
-use super::account::current_session;
+use super::signed_in::current_session;
 use super::{client, csrf, page};
 use crate::admin::PolicyError;
 use crate::audit::{AuditEvent, EventKind};

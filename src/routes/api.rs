@@ -4,8 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::AppState;
-use super::account::current_session;
 use super::login::attempt_cookie;
+use super::signed_in::current_session;
 use super::{client, csrf};
 use crate::domain::{Email, LocalPath};
 use crate::error::{ApiError, AppError};

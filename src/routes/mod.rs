@@ -18,10 +18,12 @@ pub mod mfa_errors;
 pub mod oidc;
 pub mod ops;
 pub mod second_factor;
+pub mod signed_in;
 mod state;
 mod table;
 pub mod verify;
 
+pub use signed_in::{SignedIn, Visitor};
 pub use state::AppState;
 pub use table::{MAX_BODY, configure, configure_metrics};
 

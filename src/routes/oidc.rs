@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::AppState;
-use super::account::current_session;
+use super::signed_in::current_session;
 use super::{cookies, csrf, page};
 use crate::domain::LocalPath;
 use crate::error::{ApiError, AppError};

@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::account_confirm::announce;
-use super::mfa_errors::{Shown, as_page, shown};
+use super::mfa_errors::{Shown, shown};
+use super::signed_in::CsrfForm;
 use super::verify::signed_in_cookies;
 use super::{client, cookies, csrf, page};
 use crate::error::AppError;
@@ -98,6 +99,12 @@ pub struct StepForm {
     pub(super) recovery_code: String,
     #[serde(default)]
     pub(super) sms_code: String,
+}
+
+impl CsrfForm for StepForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// What to say above a page's code forms.
@@ -231,7 +238,7 @@ pub async fn confirm_enrollment(
 /// The error page for a step that failed for good.
 fn ended(e: SignInError) -> AppError {
     match e {
-        SignInError::Mfa(e) => as_page(e),
+        SignInError::Mfa(e) => e.into(),
         other => other.into(),
     }
 }

@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::AppState;
-use super::account::current_session;
+use super::signed_in::current_session;
 use super::{client, cookies, csrf, page};
 use crate::domain::LinkToken;
 use crate::error::AppError;
