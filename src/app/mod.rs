@@ -76,9 +76,9 @@ impl Application {
         let state = web::Data::new(AppState {
             signin,
             sessions,
-            second: second_factors,
+            second_factors,
             store: base.store,
-            keys: base.keyring,
+            keyring: base.keyring,
             signer,
             oidc,
             admin,

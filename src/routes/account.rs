@@ -135,10 +135,10 @@ pub async fn account_page(
             ip: e.ip,
         })
         .collect();
-    let factors = state.second.factors(&claims.sub).await?;
-    let recovery_left = state.second.recovery_left(&claims.sub).await?;
+    let factors = state.second_factors.factors(&claims.sub).await?;
+    let recovery_left = state.second_factors.recovery_left(&claims.sub).await?;
     let factor_fresh = state.sessions.factor_used_within(&claims, super::account_confirm::FRESH_FACTOR).await?;
-    let csrf = csrf::issue(&req, &state.keys)?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
     let template = AccountPage {
         t,
         factor_fresh,
@@ -146,7 +146,7 @@ pub async fn account_page(
         recovery_left,
         phone: factors.phone_masked,
         activity,
-        sms_available: state.second.sms_configured() && state.signin.sms_allowed().await?,
+        sms_available: state.second_factors.sms_configured() && state.signin.sms_allowed().await?,
         csrf: csrf.token.clone(),
         email: claims.email.to_string(),
         signed_in_at: utc_ts(claims.auth_time),
@@ -193,7 +193,7 @@ async fn sign_out(
     csrf_token: &str,
     everywhere: bool,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(req, &state.keys, &state.public_origin, csrf_token)?;
+    csrf::verify(req, &state.keyring, &state.public_origin, csrf_token)?;
     let origin = super::client::request_origin(req, &state.trusted_proxies);
     let ended = match current_session(req, state).await {
         Ok(Some(claims)) if everywhere => {
@@ -255,7 +255,7 @@ pub async fn not_me_page(
     if !state.signin.report_is_live(&query.token).await? {
         return Err(AppError::Gone(|t| t.error_not_me_ended));
     }
-    let csrf = csrf::issue(&req, &state.keys)?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
     let template =
         NotMePage { t: Lang::of(&req).messages(), csrf: csrf.token.clone(), token: query.token.clone(), done: false };
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
@@ -267,7 +267,7 @@ pub async fn not_me(
     state: web::Data<AppState>,
     form: web::Form<NotMeForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
     let origin = super::client::request_origin(&req, &state.trusted_proxies);
     let Some(user) = state.signin.report_not_me(&form.token, &origin).await? else {
         return Err(AppError::Gone(|t| t.error_not_me_ended));

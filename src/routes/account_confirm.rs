@@ -54,14 +54,14 @@ async fn render(
     said: Said,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
-    let factors = state.second.factors(&claims.sub).await?;
-    let sms_available = state.second.sms_configured() && state.signin.sms_allowed().await?;
-    let csrf = csrf::issue(req, &state.keys)?;
+    let factors = state.second_factors.factors(&claims.sub).await?;
+    let sms_available = state.second_factors.sms_configured() && state.signin.sms_allowed().await?;
+    let csrf = csrf::issue(req, &state.keyring)?;
     let template = ConfirmFactorPage {
         t: Lang::of(req).messages(),
         csrf: csrf.token.clone(),
         has_totp: factors.totp.is_some(),
-        recovery_left: state.second.recovery_left(&claims.sub).await?,
+        recovery_left: state.second_factors.recovery_left(&claims.sub).await?,
         phone: factors.phone_masked.filter(|_| sms_available && factors.phone.is_some()),
         sms_sent: said.sms_sent,
         notice: said.notice,
@@ -85,7 +85,7 @@ pub(super) async fn unless_fresh(
     if state.sessions.factor_used_within(claims, FRESH_FACTOR).await? {
         return Ok(None);
     }
-    if !state.second.account_has_factor(&claims.sub, &claims.email).await? {
+    if !state.second_factors.account_has_factor(&claims.sub, &claims.email).await? {
         if state.sessions.began_within(claims, FRESH_FACTOR).await? {
             return Ok(None);
         }
@@ -168,11 +168,11 @@ pub async fn confirm(
     let methods = state.admin.policy().await?.methods;
     let user = &claims.sub;
     let checked = if !form.recovery_code.trim().is_empty() {
-        state.second.use_recovery_code(user, &form.recovery_code).await.map(|ok| (ok, "recovery"))
+        state.second_factors.use_recovery_code(user, &form.recovery_code).await.map(|ok| (ok, "recovery"))
     } else if !form.sms_code.trim().is_empty() && methods.sms {
-        state.second.check_login_code(user, &sms_binding(&claims), &form.sms_code).await.map(|ok| (ok, "sms"))
+        state.second_factors.check_login_code(user, &sms_binding(&claims), &form.sms_code).await.map(|ok| (ok, "sms"))
     } else if methods.totp {
-        state.second.check_totp(user, &form.code).await.map(|ok| (ok, "otp"))
+        state.second_factors.check_totp(user, &form.code).await.map(|ok| (ok, "otp"))
     } else {
         Err(MfaError::MethodNotAllowed)
     };
@@ -205,7 +205,7 @@ pub async fn send_sms(
     }
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let t = Lang::of(&req).messages();
-    match state.second.send_login_code(&claims.sub, &sms_binding(&claims), origin.ip).await {
+    match state.second_factors.send_login_code(&claims.sub, &sms_binding(&claims), origin.ip).await {
         Ok(masked) => {
             let said = Said { notice: Some(t.fill(t.second_sms_sent, masked)), sms_sent: true, ..Said::default() };
             render(&req, &state, &claims, said, StatusCode::OK).await

@@ -72,8 +72,8 @@ pub async fn enroll_totp(
         return Err(AppError::BadRequest("Authenticator apps are turned off here.".to_owned()));
     }
     let claims = &user.claims;
-    let enrollment = state.second.begin_totp(&claims.sub, &claims.email, EnrollSlot::Account).await?;
-    let csrf = csrf::issue(&req, &state.keys)?;
+    let enrollment = state.second_factors.begin_totp(&claims.sub, &claims.email, EnrollSlot::Account).await?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
     Ok(page(
         &req,
         StatusCode::OK,
@@ -92,15 +92,15 @@ pub async fn confirm_totp(
         return Ok(refused);
     }
     let claims = &user.claims;
-    match state.second.confirm_totp(&claims.sub, &user.form.code, EnrollSlot::Account).await {
+    match state.second_factors.confirm_totp(&claims.sub, &user.form.code, EnrollSlot::Account).await {
         Ok(codes) => {
             user.announce(AccountChange::TotpAdded).await?;
             Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
         }
         Err(MfaError::WrongCode) => {
-            let enrollment = state.second.pending_totp(&claims.sub, &claims.email, EnrollSlot::Account).await?;
+            let enrollment = state.second_factors.pending_totp(&claims.sub, &claims.email, EnrollSlot::Account).await?;
             let enrollment = enrollment.ok_or(MfaError::NothingPending)?;
-            let csrf = csrf::issue(&req, &state.keys)?;
+            let csrf = csrf::issue(&req, &state.keyring)?;
             let error = Some(Lang::of(&req).messages().enroll_wrong_code.to_owned());
             let template =
                 EnrollPage::new(Lang::of(&req).messages(), &csrf, "/account/totp/confirm", enrollment, error);
@@ -116,7 +116,7 @@ pub async fn disable_totp(state: web::Data<AppState>, user: SignedIn<CodeForm>) 
     if let Some(refused) = user.unless_fresh().await? {
         return Ok(refused);
     }
-    state.second.disable_totp(&user.claims.sub).await?;
+    state.second_factors.disable_totp(&user.claims.sub).await?;
     user.announce(AccountChange::TotpRemoved).await?;
     Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
 }
@@ -128,13 +128,13 @@ pub async fn regenerate_recovery(
     state: web::Data<AppState>,
     user: SignedIn<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
-    if !state.second.factors(&user.claims.sub).await?.any() {
+    if !state.second_factors.factors(&user.claims.sub).await?.any() {
         return Err(MfaError::NothingPending.into());
     }
     if let Some(refused) = user.unless_fresh().await? {
         return Ok(refused);
     }
-    let codes = state.second.regenerate_recovery(&user.claims.sub).await?;
+    let codes = state.second_factors.regenerate_recovery(&user.claims.sub).await?;
     user.announce(AccountChange::RecoveryCodesReplaced).await?;
     Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
 }
@@ -145,7 +145,7 @@ pub async fn remove_phone(state: web::Data<AppState>, user: SignedIn<CodeForm>) 
     if let Some(refused) = user.unless_fresh().await? {
         return Ok(refused);
     }
-    state.second.remove_phone(&user.claims.sub).await?;
+    state.second_factors.remove_phone(&user.claims.sub).await?;
     user.announce(AccountChange::PhoneRemoved).await?;
     Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
 }
@@ -164,8 +164,8 @@ pub async fn add_phone(
     }
     let phone = PhoneNumber::parse(&user.form.phone).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    let csrf = csrf::issue(&req, &state.keys)?;
-    state.second.start_phone_enrollment(&user.claims.sub, &phone, origin.ip).await?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
+    state.second_factors.start_phone_enrollment(&user.claims.sub, &phone, origin.ip).await?;
     let t = Lang::of(&req).messages();
     let template = PhoneConfirmPage { t, csrf: csrf.token.clone(), number: phone.masked(), error: None };
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
@@ -182,9 +182,9 @@ pub async fn confirm_phone(
         return Ok(refused);
     }
     let user_id = &user.claims.sub;
-    match state.second.confirm_phone(user_id, &user.form.code).await {
-        Ok(_) if state.second.recovery_left(user_id).await? == 0 => {
-            let codes = state.second.regenerate_recovery(user_id).await?;
+    match state.second_factors.confirm_phone(user_id, &user.form.code).await {
+        Ok(_) if state.second_factors.recovery_left(user_id).await? == 0 => {
+            let codes = state.second_factors.regenerate_recovery(user_id).await?;
             user.announce(AccountChange::PhoneAdded).await?;
             Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
         }
@@ -193,7 +193,7 @@ pub async fn confirm_phone(
             Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
         }
         Err(MfaError::WrongCode) => {
-            let csrf = csrf::issue(&req, &state.keys)?;
+            let csrf = csrf::issue(&req, &state.keyring)?;
             let t = Lang::of(&req).messages();
             let template = PhoneConfirmPage {
                 t,

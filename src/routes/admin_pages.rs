@@ -86,7 +86,7 @@ async fn render(
     let policy = state.admin.policy().await?;
     let events = state.admin.global_events(None, 20).await?;
     let (outbox, dead_letters) = state.admin.outbox(10).await?;
-    let csrf = csrf::issue(req, &state.keys)?;
+    let csrf = csrf::issue(req, &state.keyring)?;
     let template = AdminPage {
         t: &EN,
         outbox,
@@ -144,7 +144,7 @@ pub async fn save_policy(
     state: web::Data<AppState>,
     form: web::Form<PolicyForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
     let admin = match admin_session(&req, &state).await? {
         Ok(admin) => admin,
         Err(away) => return Ok(away),
@@ -207,7 +207,7 @@ async fn render_user(
     notice: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let report = state.admin.user(email).await?.ok_or(AppError::NotFound)?;
-    let csrf = csrf::issue(req, &state.keys)?;
+    let csrf = csrf::issue(req, &state.keyring)?;
     let f = &report.second_factor;
     let factors = match (f.totp, &f.phone) {
         (false, None) => "none".to_owned(),
@@ -252,7 +252,7 @@ pub async fn act(
     action: web::Path<String>,
     form: web::Form<UserForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
     let admin = match admin_session(&req, &state).await? {
         Ok(admin) => admin,
         Err(away) => return Ok(away),

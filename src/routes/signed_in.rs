@@ -100,7 +100,7 @@ async fn visit<F: Submission>(
         .cloned()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the application state is not registered")))?;
     if let Some(token) = form.csrf() {
-        csrf::verify(&req, &state.keys, &state.public_origin, token)?;
+        csrf::verify(&req, &state.keyring, &state.public_origin, token)?;
     }
     let claims = current_session(&req, &state).await?;
     Ok(claims.map(|claims| SignedIn { claims, form, req, state }))

@@ -24,11 +24,11 @@ pub struct AppState {
     /// Sessions.
     pub sessions: Arc<SessionService>,
     /// Second factors (account settings).
-    pub second: Arc<SecondFactorService>,
+    pub second_factors: Arc<SecondFactorService>,
     /// The store (for readiness).
     pub store: Arc<dyn Store>,
-    /// Keys derived from SECRET_KEY.
-    pub keys: Arc<Keyring>,
+    /// Keys derived from SECRET_KEY (`store::Keys` is something else: the store's key names).
+    pub keyring: Arc<Keyring>,
     /// The JWT signer (for the JWKS).
     pub signer: Arc<TokenSigner>,
     /// The OpenID Connect provider.
