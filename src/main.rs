@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use latchkey::config::LogFormat;
 use latchkey::crypto::random_token;
 use latchkey::session::SigningKey;
 use latchkey::{Application, Settings, store_tools, telemetry};
@@ -154,7 +155,7 @@ async fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
+    telemetry::init(settings.log_format == LogFormat::Json);
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }

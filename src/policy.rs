@@ -1,6 +1,10 @@
-//! The sign-in policy, shared by every instance through the store. The environment gives
-//! the starting policy; once the store holds one, that is what counts (admins change it at run
-//! time). Each instance re-reads it every few seconds.
+//! The sign-in policy in force, shared by every instance through the store. The environment
+//! gives the starting policy; once the store holds one, that is what counts (admins change it at
+//! run time). Each instance re-reads it every few seconds.
+//!
+//! The policy itself — [`SignInPolicy`], its fields, limits and parsing — is a value type in
+//! `domain/policy.rs`, so that the settings and the store, below this service, can hold it;
+//! reading, caching and replacing it happen here, and nowhere else.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,8 +14,9 @@ use crate::domain::{PolicyFieldError, SignInPolicy};
 use crate::store::{Store, StoreError};
 use crate::store_guard::StoreGuard;
 
-/// How long an instance trusts its copy of the policy.
-pub const REFRESH: Duration = Duration::from_secs(2);
+/// How long an instance trusts its copy of the policy: as long as it trusts its last reading of
+/// the store's identity, which the policy is read through.
+pub const REFRESH: Duration = crate::store_guard::REFRESH;
 
 /// Reads the policy through a short cache, and only from a store that can vouch for it
 /// ([`StoreGuard`]): every caller — sign-in steps, rate limits, admin changes — is refused

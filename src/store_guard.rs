@@ -7,16 +7,19 @@
 //! with `latchkey store adopt`. The identity also carries the "not before" that
 //! `latchkey store restored` moves on: session tokens issued earlier are refused everywhere.
 //!
-//! Each instance reads the identity at most every [`REFRESH`] (the policy's rhythm), and
+//! Each instance reads the identity at most every [`REFRESH`] (the policy's rhythm too), and
 //! afresh right before it creates an account or issues a session.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::audit::Metrics;
 use crate::clock::Clock;
-use crate::policy::REFRESH;
 use crate::store::{Store, StoreError, StoreIdentity};
+
+/// How long an instance trusts what it last read of the store's identity (the policy is
+/// re-read at the same rhythm: [`crate::policy::REFRESH`]).
+pub const REFRESH: Duration = Duration::from_secs(2);
 
 /// What the instance found in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]

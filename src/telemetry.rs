@@ -7,17 +7,13 @@ use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
-
-/// Installs the global subscriber. `RUST_LOG` overrides the default `info` level.
-pub fn init(format: LogFormat) {
+/// Installs the global subscriber, writing JSON lines when `json` (`LOG_FORMAT`). `RUST_LOG`
+/// overrides the default `info` level.
+pub fn init(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     // A second init (tests) is harmless; keep the first subscriber.
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.try_init(),
-    };
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
 /// The span around each request. Unlike tracing-actix-web's default it records the path

@@ -1,4 +1,5 @@
-//! Sign-in policy: the rules an admin can tune.
+//! Sign-in policy: the rules an admin can tune, as a value (fields, bounds, parsing). The
+//! policy in force is read, cached and replaced by `crate::policy::PolicySource`.
 
 use std::fmt;
 use std::str::FromStr;

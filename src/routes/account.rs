@@ -8,12 +8,12 @@ use askama_web::WebTemplate;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{cookies, csrf, page};
-use crate::app::AppState;
+use super::AppState;
+use super::signed_in::{CsrfForm, current_session};
+use super::{SignedIn, Visitor, cookies, csrf, page};
 use crate::domain::{EventKind, SessionId};
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
-use crate::session::{SessionClaims, SessionError};
 use crate::signin::AccountChange;
 
 /// `GET /account`.
@@ -83,13 +83,9 @@ pub struct EndSessionForm {
     sid: String,
 }
 
-/// The live session of this request, if any. Store failures are errors (503), not "signed out".
-pub async fn current_session(req: &HttpRequest, state: &AppState) -> Result<Option<SessionClaims>, AppError> {
-    let Some(token) = cookies::session_token(req) else { return Ok(None) };
-    match state.sessions.authenticate(&token).await {
-        Ok(claims) => Ok(Some(claims)),
-        Err(SessionError::Invalid(_) | SessionError::Revoked) => Ok(None),
-        Err(e) => Err(e.into()),
+impl CsrfForm for EndSessionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }
 
@@ -106,8 +102,12 @@ fn to_login() -> HttpResponse {
 }
 
 /// `GET /account`: who you are and where you are signed in; strangers go to the login page.
-pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+pub async fn account_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    visitor: Visitor,
+) -> Result<HttpResponse, AppError> {
+    let Visitor(Some(SignedIn { claims, .. })) = visitor else { return Ok(to_login()) };
     let t = Lang::of(&req).messages();
     let sessions = state
         .sessions
@@ -134,10 +134,10 @@ pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
             ip: e.ip,
         })
         .collect();
-    let factors = state.second.factors(&claims.sub).await?;
-    let recovery_left = state.second.recovery_left(&claims.sub).await?;
+    let factors = state.second_factors.factors(&claims.sub).await?;
+    let recovery_left = state.second_factors.recovery_left(&claims.sub).await?;
     let factor_fresh = state.sessions.factor_used_within(&claims, super::account_confirm::FRESH_FACTOR).await?;
-    let csrf = csrf::issue(&req, &state.keys)?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
     let template = AccountPage {
         t,
         factor_fresh,
@@ -145,7 +145,7 @@ pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
         recovery_left,
         phone: factors.phone_masked,
         activity,
-        sms_available: state.second.sms_configured() && state.signin.sms_allowed().await?,
+        sms_available: state.second_factors.sms_configured() && state.signin.sms_allowed().await?,
         csrf: csrf.token.clone(),
         email: claims.email.to_string(),
         signed_in_at: utc_ts(claims.auth_time),
@@ -158,12 +158,10 @@ pub async fn account_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
 
 /// `POST /account/sessions/end`: ends one of your other sessions.
 pub async fn end_session(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<EndSessionForm>,
+    visitor: Visitor<EndSessionForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
-    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+    let Visitor(Some(SignedIn { claims, form, .. })) = visitor else { return Ok(to_login()) };
     let sid = SessionId::parse(&form.sid).ok_or_else(|| AppError::BadRequest("No such session.".to_owned()))?;
     // Sessions are looked up under the signed-in user only, so nobody can end another's.
     state.sessions.end_one(&claims, &sid).await?;
@@ -194,7 +192,7 @@ async fn sign_out(
     csrf_token: &str,
     everywhere: bool,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(req, &state.keys, &state.public_origin, csrf_token)?;
+    csrf::verify(req, &state.keyring, &state.public_origin, csrf_token)?;
     let origin = super::client::request_origin(req, &state.trusted_proxies);
     let ended = match current_session(req, state).await {
         Ok(Some(claims)) if everywhere => {
@@ -256,7 +254,7 @@ pub async fn not_me_page(
     if !state.signin.report_is_live(&query.token).await? {
         return Err(AppError::Gone(|t| t.error_not_me_ended));
     }
-    let csrf = csrf::issue(&req, &state.keys)?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
     let template =
         NotMePage { t: Lang::of(&req).messages(), csrf: csrf.token.clone(), token: query.token.clone(), done: false };
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
@@ -268,7 +266,7 @@ pub async fn not_me(
     state: web::Data<AppState>,
     form: web::Form<NotMeForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
     let origin = super::client::request_origin(&req, &state.trusted_proxies);
     let Some(user) = state.signin.report_not_me(&form.token, &origin).await? else {
         return Err(AppError::Gone(|t| t.error_not_me_ended));

@@ -11,11 +11,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::account::current_session;
-use super::mfa_errors::{Shown, as_page, shown};
+use super::AppState;
+use super::mfa_errors::{Shown, shown};
 use super::second_factor::{Said, StepForm};
-use super::{client, csrf, page};
-use crate::app::AppState;
+use super::{SignedIn, Visitor, client, csrf, page};
 use crate::domain::EventKind;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
@@ -55,14 +54,14 @@ async fn render(
     said: Said,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
-    let factors = state.second.factors(&claims.sub).await?;
-    let sms_available = state.second.sms_configured() && state.signin.sms_allowed().await?;
-    let csrf = csrf::issue(req, &state.keys)?;
+    let factors = state.second_factors.factors(&claims.sub).await?;
+    let sms_available = state.second_factors.sms_configured() && state.signin.sms_allowed().await?;
+    let csrf = csrf::issue(req, &state.keyring)?;
     let template = ConfirmFactorPage {
         t: Lang::of(req).messages(),
         csrf: csrf.token.clone(),
         has_totp: factors.totp.is_some(),
-        recovery_left: state.second.recovery_left(&claims.sub).await?,
+        recovery_left: state.second_factors.recovery_left(&claims.sub).await?,
         phone: factors.phone_masked.filter(|_| sms_available && factors.phone.is_some()),
         sms_sent: said.sms_sent,
         notice: said.notice,
@@ -86,7 +85,7 @@ pub(super) async fn unless_fresh(
     if state.sessions.factor_used_within(claims, FRESH_FACTOR).await? {
         return Ok(None);
     }
-    if !state.second.account_has_factor(&claims.sub, &claims.email).await? {
+    if !state.second_factors.account_has_factor(&claims.sub, &claims.email).await? {
         if state.sessions.began_within(claims, FRESH_FACTOR).await? {
             return Ok(None);
         }
@@ -148,8 +147,12 @@ fn to_login() -> HttpResponse {
 }
 
 /// `GET /account/confirm-factor`: the factors to confirm with.
-pub async fn confirm_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+pub async fn confirm_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    visitor: Visitor,
+) -> Result<HttpResponse, AppError> {
+    let Visitor(Some(SignedIn { claims, .. })) = visitor else { return Ok(to_login()) };
     render(&req, &state, &claims, Said::default(), StatusCode::OK).await
 }
 
@@ -159,18 +162,17 @@ pub async fn confirm_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
 pub async fn confirm(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<StepForm>,
+    visitor: Visitor<StepForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
-    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+    let Visitor(Some(SignedIn { claims, form, .. })) = visitor else { return Ok(to_login()) };
     let methods = state.admin.policy().await?.methods;
     let user = &claims.sub;
     let checked = if !form.recovery_code.trim().is_empty() {
-        state.second.use_recovery_code(user, &form.recovery_code).await.map(|ok| (ok, "recovery"))
+        state.second_factors.use_recovery_code(user, &form.recovery_code).await.map(|ok| (ok, "recovery"))
     } else if !form.sms_code.trim().is_empty() && methods.sms {
-        state.second.check_login_code(user, &sms_binding(&claims), &form.sms_code).await.map(|ok| (ok, "sms"))
+        state.second_factors.check_login_code(user, &sms_binding(&claims), &form.sms_code).await.map(|ok| (ok, "sms"))
     } else if methods.totp {
-        state.second.check_totp(user, &form.code).await.map(|ok| (ok, "otp"))
+        state.second_factors.check_totp(user, &form.code).await.map(|ok| (ok, "otp"))
     } else {
         Err(MfaError::MethodNotAllowed)
     };
@@ -187,7 +189,7 @@ pub async fn confirm(
             let said = Said { error: Some(t.second_wrong_code.to_owned()), sms_sent: how == "sms", ..Said::default() };
             render(&req, &state, &claims, said, StatusCode::BAD_REQUEST).await
         }
-        Err(e) => Err(as_page(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -195,16 +197,15 @@ pub async fn confirm(
 pub async fn send_sms(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<StepForm>,
+    visitor: Visitor<StepForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
-    let Some(claims) = current_session(&req, &state).await? else { return Ok(to_login()) };
+    let Visitor(Some(SignedIn { claims, .. })) = visitor else { return Ok(to_login()) };
     if !state.signin.sms_allowed().await? {
-        return Err(as_page(MfaError::SmsDisabled));
+        return Err(MfaError::SmsDisabled.into());
     }
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let t = Lang::of(&req).messages();
-    match state.second.send_login_code(&claims.sub, &sms_binding(&claims), origin.ip).await {
+    match state.second_factors.send_login_code(&claims.sub, &sms_binding(&claims), origin.ip).await {
         Ok(masked) => {
             let said = Said { notice: Some(t.fill(t.second_sms_sent, masked)), sms_sent: true, ..Said::default() };
             render(&req, &state, &claims, said, StatusCode::OK).await

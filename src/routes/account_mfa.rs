@@ -8,17 +8,14 @@ use serde::Deserialize;
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::account::current_session;
-use super::account_confirm::{announce, unless_fresh};
-use super::mfa_errors::as_page;
+use super::AppState;
 use super::second_factor::{EnrollPage, RecoveryCodesPage};
-use super::{client, csrf, page};
-use crate::app::AppState;
+use super::signed_in::CsrfForm;
+use super::{SignedIn, client, csrf, page};
 use crate::domain::PhoneNumber;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::mfa::service::{EnrollSlot, MfaError};
-use crate::session::SessionClaims;
 use crate::signin::AccountChange;
 
 /// "Enter the code we texted".
@@ -41,6 +38,12 @@ pub struct PhoneForm {
     phone: String,
 }
 
+impl CsrfForm for PhoneForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// Body of the forms here.
 #[derive(Deserialize)]
 pub struct CodeForm {
@@ -50,26 +53,27 @@ pub struct CodeForm {
     code: String,
 }
 
-async fn signed_in(req: &HttpRequest, state: &AppState, csrf_token: &str) -> Result<SessionClaims, AppError> {
-    csrf::verify(req, &state.keys, &state.public_origin, csrf_token)?;
-    current_session(req, state).await?.ok_or(AppError::Unauthorized)
+impl CsrfForm for CodeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// `POST /account/totp/enroll`: a new seed and its QR code, waiting for a first code.
 pub async fn enroll_totp(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<CodeForm>,
+    user: SignedIn<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
-    let claims = signed_in(&req, &state, &form.csrf).await?;
-    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+    if let Some(refused) = user.unless_fresh().await? {
         return Ok(refused);
     }
     if !state.admin.policy().await?.methods.totp {
         return Err(AppError::BadRequest("Authenticator apps are turned off here.".to_owned()));
     }
-    let enrollment = state.second.begin_totp(&claims.sub, &claims.email, EnrollSlot::Account).await.map_err(as_page)?;
-    let csrf = csrf::issue(&req, &state.keys)?;
+    let claims = &user.claims;
+    let enrollment = state.second_factors.begin_totp(&claims.sub, &claims.email, EnrollSlot::Account).await?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
     Ok(page(
         &req,
         StatusCode::OK,
@@ -82,44 +86,38 @@ pub async fn enroll_totp(
 pub async fn confirm_totp(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<CodeForm>,
+    user: SignedIn<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
-    let claims = signed_in(&req, &state, &form.csrf).await?;
-    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+    if let Some(refused) = user.unless_fresh().await? {
         return Ok(refused);
     }
-    match state.second.confirm_totp(&claims.sub, &form.code, EnrollSlot::Account).await {
+    let claims = &user.claims;
+    match state.second_factors.confirm_totp(&claims.sub, &user.form.code, EnrollSlot::Account).await {
         Ok(codes) => {
-            announce(&req, &state, &claims, AccountChange::TotpAdded).await?;
+            user.announce(AccountChange::TotpAdded).await?;
             Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
         }
         Err(MfaError::WrongCode) => {
-            let enrollment =
-                state.second.pending_totp(&claims.sub, &claims.email, EnrollSlot::Account).await.map_err(as_page)?;
-            let enrollment = enrollment.ok_or_else(|| as_page(MfaError::NothingPending))?;
-            let csrf = csrf::issue(&req, &state.keys)?;
+            let enrollment = state.second_factors.pending_totp(&claims.sub, &claims.email, EnrollSlot::Account).await?;
+            let enrollment = enrollment.ok_or(MfaError::NothingPending)?;
+            let csrf = csrf::issue(&req, &state.keyring)?;
             let error = Some(Lang::of(&req).messages().enroll_wrong_code.to_owned());
             let template =
                 EnrollPage::new(Lang::of(&req).messages(), &csrf, "/account/totp/confirm", enrollment, error);
             Ok(page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()))
         }
-        Err(e) => Err(as_page(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// `POST /account/totp/disable`: turns TOTP off, from a session that used a second factor in
 /// the last ten minutes (otherwise the "confirm it's you" page, 403).
-pub async fn disable_totp(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<CodeForm>,
-) -> Result<HttpResponse, AppError> {
-    let claims = signed_in(&req, &state, &form.csrf).await?;
-    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+pub async fn disable_totp(state: web::Data<AppState>, user: SignedIn<CodeForm>) -> Result<HttpResponse, AppError> {
+    if let Some(refused) = user.unless_fresh().await? {
         return Ok(refused);
     }
-    state.second.disable_totp(&claims.sub).await.map_err(as_page)?;
-    announce(&req, &state, &claims, AccountChange::TotpRemoved).await?;
+    state.second_factors.disable_totp(&user.claims.sub).await?;
+    user.announce(AccountChange::TotpRemoved).await?;
     Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
 }
 
@@ -128,33 +126,27 @@ pub async fn disable_totp(
 pub async fn regenerate_recovery(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<CodeForm>,
+    user: SignedIn<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
-    let claims = signed_in(&req, &state, &form.csrf).await?;
-    if !state.second.factors(&claims.sub).await?.any() {
-        return Err(as_page(MfaError::NothingPending));
+    if !state.second_factors.factors(&user.claims.sub).await?.any() {
+        return Err(MfaError::NothingPending.into());
     }
-    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+    if let Some(refused) = user.unless_fresh().await? {
         return Ok(refused);
     }
-    let codes = state.second.regenerate_recovery(&claims.sub).await.map_err(as_page)?;
-    announce(&req, &state, &claims, AccountChange::RecoveryCodesReplaced).await?;
+    let codes = state.second_factors.regenerate_recovery(&user.claims.sub).await?;
+    user.announce(AccountChange::RecoveryCodesReplaced).await?;
     Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
 }
 
 /// `POST /account/phone/remove`: the phone stops being a second factor, from a session that
 /// used a second factor in the last ten minutes (otherwise the "confirm it's you" page).
-pub async fn remove_phone(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<CodeForm>,
-) -> Result<HttpResponse, AppError> {
-    let claims = signed_in(&req, &state, &form.csrf).await?;
-    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+pub async fn remove_phone(state: web::Data<AppState>, user: SignedIn<CodeForm>) -> Result<HttpResponse, AppError> {
+    if let Some(refused) = user.unless_fresh().await? {
         return Ok(refused);
     }
-    state.second.remove_phone(&claims.sub).await.map_err(as_page)?;
-    announce(&req, &state, &claims, AccountChange::PhoneRemoved).await?;
+    state.second_factors.remove_phone(&user.claims.sub).await?;
+    user.announce(AccountChange::PhoneRemoved).await?;
     Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
 }
 
@@ -162,19 +154,18 @@ pub async fn remove_phone(
 pub async fn add_phone(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<PhoneForm>,
+    user: SignedIn<PhoneForm>,
 ) -> Result<HttpResponse, AppError> {
-    let claims = signed_in(&req, &state, &form.csrf).await?;
-    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+    if let Some(refused) = user.unless_fresh().await? {
         return Ok(refused);
     }
     if !state.signin.sms_allowed().await? {
         return Err(AppError::BadRequest("Text messages are not available.".to_owned()));
     }
-    let phone = PhoneNumber::parse(&form.phone).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let phone = PhoneNumber::parse(&user.form.phone).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    let csrf = csrf::issue(&req, &state.keys)?;
-    state.second.start_phone_enrollment(&claims.sub, &phone, origin.ip).await.map_err(as_page)?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
+    state.second_factors.start_phone_enrollment(&user.claims.sub, &phone, origin.ip).await?;
     let t = Lang::of(&req).messages();
     let template = PhoneConfirmPage { t, csrf: csrf.token.clone(), number: phone.masked(), error: None };
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
@@ -185,24 +176,24 @@ pub async fn add_phone(
 pub async fn confirm_phone(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<CodeForm>,
+    user: SignedIn<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
-    let claims = signed_in(&req, &state, &form.csrf).await?;
-    if let Some(refused) = unless_fresh(&req, &state, &claims).await? {
+    if let Some(refused) = user.unless_fresh().await? {
         return Ok(refused);
     }
-    match state.second.confirm_phone(&claims.sub, &form.code).await {
-        Ok(_) if state.second.recovery_left(&claims.sub).await? == 0 => {
-            let codes = state.second.regenerate_recovery(&claims.sub).await.map_err(as_page)?;
-            announce(&req, &state, &claims, AccountChange::PhoneAdded).await?;
+    let user_id = &user.claims.sub;
+    match state.second_factors.confirm_phone(user_id, &user.form.code).await {
+        Ok(_) if state.second_factors.recovery_left(user_id).await? == 0 => {
+            let codes = state.second_factors.regenerate_recovery(user_id).await?;
+            user.announce(AccountChange::PhoneAdded).await?;
             Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
         }
         Ok(_) => {
-            announce(&req, &state, &claims, AccountChange::PhoneAdded).await?;
+            user.announce(AccountChange::PhoneAdded).await?;
             Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
         }
         Err(MfaError::WrongCode) => {
-            let csrf = csrf::issue(&req, &state.keys)?;
+            let csrf = csrf::issue(&req, &state.keyring)?;
             let t = Lang::of(&req).messages();
             let template = PhoneConfirmPage {
                 t,
@@ -212,6 +203,6 @@ pub async fn confirm_phone(
             };
             Ok(page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()))
         }
-        Err(e) => Err(as_page(e)),
+        Err(e) => Err(e.into()),
     }
 }

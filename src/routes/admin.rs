@@ -5,11 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use actix_web::ResponseError;
 
-use super::account::current_session;
+use super::AppState;
 use super::csrf;
 use super::input::{ApiQuery, BadInput, is_stream_id};
+use super::signed_in::current_session;
 use crate::admin::PolicyError;
-use crate::app::AppState;
 use crate::domain::{Email, EventKind, SignInPolicy};
 use crate::error::{ApiError, AppError};
 

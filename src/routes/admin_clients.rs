@@ -2,9 +2,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::AppState;
 use super::admin::{record, require_admin};
 use super::input::{BadInput, parse_json};
-use crate::app::AppState;
 use crate::error::{ApiError, AppError};
 use crate::oidc::registry::{ClientDraft, ClientError};
 

@@ -4,9 +4,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::admin::{record, require_admin};
 use super::input::ApiQuery;
-use crate::app::AppState;
 use crate::error::{ApiError, AppError};
 use crate::store::DeadLetter;
 

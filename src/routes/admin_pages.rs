@@ -8,10 +8,10 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::account::current_session;
+use super::AppState;
+use super::signed_in::current_session;
 use super::{client, csrf, page};
 use crate::admin::PolicyError;
-use crate::app::AppState;
 use crate::domain::{AuditEvent, CrossDevice, Email, EventKind, Methods, SecondFactorPolicy, SignInPolicy};
 use crate::error::AppError;
 use crate::i18n::{EN, Messages};
@@ -85,7 +85,7 @@ async fn render(
     let policy = state.admin.policy().await?;
     let events = state.admin.global_events(None, 20).await?;
     let (outbox, dead_letters) = state.admin.outbox(10).await?;
-    let csrf = csrf::issue(req, &state.keys)?;
+    let csrf = csrf::issue(req, &state.keyring)?;
     let template = AdminPage {
         t: &EN,
         outbox,
@@ -143,7 +143,7 @@ pub async fn save_policy(
     state: web::Data<AppState>,
     form: web::Form<PolicyForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
     let admin = match admin_session(&req, &state).await? {
         Ok(admin) => admin,
         Err(away) => return Ok(away),
@@ -206,7 +206,7 @@ async fn render_user(
     notice: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let report = state.admin.user(email).await?.ok_or(AppError::NotFound)?;
-    let csrf = csrf::issue(req, &state.keys)?;
+    let csrf = csrf::issue(req, &state.keyring)?;
     let f = &report.second_factor;
     let factors = match (f.totp, &f.phone) {
         (false, None) => "none".to_owned(),
@@ -251,7 +251,7 @@ pub async fn act(
     action: web::Path<String>,
     form: web::Form<UserForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
     let admin = match admin_session(&req, &state).await? {
         Ok(admin) => admin,
         Err(away) => return Ok(away),

@@ -3,10 +3,10 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::account::current_session;
+use super::AppState;
 use super::login::attempt_cookie;
+use super::signed_in::current_session;
 use super::{client, csrf};
-use crate::app::AppState;
 use crate::domain::{Email, LocalPath};
 use crate::error::{ApiError, AppError};
 use crate::i18n::Lang;

@@ -28,17 +28,17 @@ fn well_formed(secret: &str) -> bool {
     secret.len() == 43 && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn token_for(keys: &Keyring, secret: &str) -> String {
-    keys.csrf.mac_b64(&[b"csrf", secret.as_bytes()])
+fn token_for(keyring: &Keyring, secret: &str) -> String {
+    keyring.csrf.mac_b64(&[b"csrf", secret.as_bytes()])
 }
 
 /// The token for a form on this page, reusing the browser's cookie when it has one.
-pub fn issue(req: &HttpRequest, keys: &Keyring) -> Result<Csrf, AppError> {
+pub fn issue(req: &HttpRequest, keyring: &Keyring) -> Result<Csrf, AppError> {
     if let Some(existing) = req.cookie(cookies::CSRF).filter(|c| well_formed(c.value())) {
-        return Ok(Csrf { token: token_for(keys, existing.value()), cookie: None });
+        return Ok(Csrf { token: token_for(keyring, existing.value()), cookie: None });
     }
     let secret = crypto::random_token::<32>().map_err(|e| AppError::Internal(e.into()))?;
-    Ok(Csrf { token: token_for(keys, &secret), cookie: Some(cookies::host_cookie(cookies::CSRF, secret, None)) })
+    Ok(Csrf { token: token_for(keyring, &secret), cookie: Some(cookies::host_cookie(cookies::CSRF, secret, None)) })
 }
 
 /// Refuses a POST whose `Origin` is another site, or that a browser marks `cross-site`.
@@ -63,11 +63,11 @@ pub fn check_origin(req: &HttpRequest, public_origin: &str) -> Result<(), AppErr
 }
 
 /// Checks a form POST: same origin, and a token matching this browser's CSRF cookie.
-pub fn verify(req: &HttpRequest, keys: &Keyring, public_origin: &str, form_token: &str) -> Result<(), AppError> {
+pub fn verify(req: &HttpRequest, keyring: &Keyring, public_origin: &str, form_token: &str) -> Result<(), AppError> {
     check_origin(req, public_origin)?;
     let expired = AppError::Forbidden(|t| t.error_form_expired);
     let cookie = req.cookie(cookies::CSRF).filter(|c| well_formed(c.value())).ok_or(expired)?;
-    let expected = token_for(keys, cookie.value());
+    let expected = token_for(keyring, cookie.value());
     if crypto::constant_time_eq(expected.as_bytes(), form_token.as_bytes()) {
         Ok(())
     } else {

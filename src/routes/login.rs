@@ -8,8 +8,8 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
+use super::AppState;
 use super::{client, cookies, csrf, page};
-use crate::app::AppState;
 use crate::domain::{Email, EmailError, LocalPath};
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
@@ -69,7 +69,7 @@ pub async fn login_page(
     state: web::Data<AppState>,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let csrf = csrf::issue(&req, &state.keys)?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
     let t = Lang::of(&req).messages();
     let return_to = query.return_to.as_deref().and_then(LocalPath::parse).map(|p| p.as_str().to_owned());
     let template = LoginPage {
@@ -92,8 +92,8 @@ pub async fn request_link(
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
-    let csrf = csrf::issue(&req, &state.keys)?;
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
     let lang = Lang::of(&req);
     let t = lang.messages();
     let return_to = form.return_to.as_deref().and_then(LocalPath::parse);

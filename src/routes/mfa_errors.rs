@@ -30,11 +30,14 @@ pub fn shown(e: MfaError, t: &Messages) -> Shown {
     }
 }
 
-/// `e` as an error page: 503 when the provider is down, 400 with the message otherwise.
-pub fn as_page(e: MfaError) -> AppError {
-    match shown(e, &EN) {
-        Shown::Form(StatusCode::SERVICE_UNAVAILABLE, message) => AppError::Unavailable(anyhow::anyhow!(message)),
-        Shown::Form(_, message) => AppError::BadRequest(message),
-        Shown::Page(e) => e,
+/// A second-factor failure as an error page: 503 when the provider is down, 400 with the
+/// message otherwise.
+impl From<MfaError> for AppError {
+    fn from(e: MfaError) -> Self {
+        match shown(e, &EN) {
+            Shown::Form(StatusCode::SERVICE_UNAVAILABLE, message) => Self::Unavailable(anyhow::anyhow!(message)),
+            Shown::Form(_, message) => Self::BadRequest(message),
+            Shown::Page(e) => e,
+        }
     }
 }

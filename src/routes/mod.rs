@@ -1,4 +1,5 @@
-//! Thin handlers grouped by page or API: parse input, call one service, render.
+//! Thin handlers grouped by page or API: parse input, call one service, render. The state
+//! they share ([`AppState`]) and the route table ([`configure`]) are here too.
 
 pub mod account;
 pub mod account_confirm;
@@ -18,7 +19,14 @@ pub mod oidc;
 pub mod openapi;
 pub mod ops;
 pub mod second_factor;
+pub mod signed_in;
+mod state;
+mod table;
 pub mod verify;
+
+pub use signed_in::{SignedIn, Visitor};
+pub use state::AppState;
+pub use table::{MAX_BODY, configure, configure_metrics};
 
 use actix_web::body::BoxBody;
 use actix_web::cookie::Cookie;

@@ -8,9 +8,9 @@ use askama_web::WebTemplate;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::account::current_session;
+use super::AppState;
+use super::signed_in::current_session;
 use super::{cookies, csrf, page};
-use crate::app::AppState;
 use crate::domain::LocalPath;
 use crate::error::{ApiError, AppError};
 use crate::i18n::{Lang, Messages};
@@ -218,7 +218,7 @@ pub async fn logout(
         if params.post_logout_redirect_uri.is_some() {
             return Err(AppError::BadRequest("This sign-out request cannot be verified.".to_owned()));
         }
-        let csrf = csrf::issue(&req, &state.keys)?;
+        let csrf = csrf::issue(&req, &state.keyring)?;
         return Ok(page(
             &req,
             StatusCode::OK,
@@ -232,7 +232,7 @@ pub async fn logout(
     // The hint must name this browser's session; anyone else's hint only gets the question.
     let Some(session) = current_session(&req, &state).await?.filter(|s| s.sid == claims.sid && s.sub == claims.sub)
     else {
-        let csrf = csrf::issue(&req, &state.keys)?;
+        let csrf = csrf::issue(&req, &state.keyring)?;
         return Ok(page(
             &req,
             StatusCode::OK,

@@ -3,7 +3,7 @@
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::app::AppState;
+use super::AppState;
 use crate::error::AppError;
 use crate::store_guard::Trust;
 

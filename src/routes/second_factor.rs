@@ -7,11 +7,12 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
+use super::AppState;
 use super::account_confirm::announce;
-use super::mfa_errors::{Shown, as_page, shown};
+use super::mfa_errors::{Shown, shown};
+use super::signed_in::CsrfForm;
 use super::verify::signed_in_cookies;
 use super::{client, cookies, csrf, page};
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::mfa::recovery::RecoveryCode;
@@ -100,6 +101,12 @@ pub struct StepForm {
     pub(super) sms_code: String,
 }
 
+impl CsrfForm for StepForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// What to say above a page's code forms.
 #[derive(Default)]
 pub(super) struct Said {
@@ -128,7 +135,7 @@ async fn render_step(
     said: Said,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
-    let csrf = csrf::issue(req, &state.keys)?;
+    let csrf = csrf::issue(req, &state.keyring)?;
     let cookie = pending_cookie(req);
     let step = state.signin.second_step(cookie.as_deref()).await?;
     if step.pending.must_enroll {
@@ -156,7 +163,7 @@ pub async fn verify(
     state: web::Data<AppState>,
     form: web::Form<StepForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
     let proof = if !form.recovery_code.trim().is_empty() {
         Proof::Recovery(&form.recovery_code)
     } else if !form.sms_code.trim().is_empty() {
@@ -181,7 +188,7 @@ pub async fn send_sms(
     state: web::Data<AppState>,
     form: web::Form<StepForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
     let origin = client::request_origin(&req, &state.trusted_proxies);
     match state.signin.send_sms_code(pending_cookie(&req).as_deref(), &origin).await {
         Ok(masked) => {
@@ -206,7 +213,7 @@ pub async fn confirm_enrollment(
     state: web::Data<AppState>,
     form: web::Form<StepForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
     match state.signin.confirm_enrollment_in_step(pending_cookie(&req).as_deref(), &form.code).await {
         Ok((signed_in, codes)) => {
             // Sessions from before the account needed a factor end; the owner is told.
@@ -231,7 +238,7 @@ pub async fn confirm_enrollment(
 /// The error page for a step that failed for good.
 fn ended(e: SignInError) -> AppError {
     match e {
-        SignInError::Mfa(e) => as_page(e),
+        SignInError::Mfa(e) => e.into(),
         other => other.into(),
     }
 }

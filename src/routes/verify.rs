@@ -9,9 +9,9 @@ use askama_web::WebTemplate;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::account::current_session;
+use super::AppState;
+use super::signed_in::current_session;
 use super::{client, cookies, csrf, page};
-use crate::app::AppState;
 use crate::domain::LinkToken;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
@@ -127,7 +127,7 @@ pub async fn confirm_page(
     state: web::Data<AppState>,
     query: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let csrf = csrf::issue(&req, &state.keys)?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let Some(token) = LinkToken::parse(&query.token) else {
         return Ok(problem_page(&req, &csrf, LinkProblem::Unknown));
@@ -179,8 +179,8 @@ pub async fn redeem_link(
     state: web::Data<AppState>,
     form: web::Form<VerifyForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
-    let csrf = csrf::issue(&req, &state.keys)?;
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
     let Some(token) = LinkToken::parse(&form.token) else {
         return Ok(problem_page(&req, &csrf, LinkProblem::Unknown));
     };
@@ -203,8 +203,8 @@ pub async fn redeem_code(
     state: web::Data<AppState>,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
-    csrf::verify(&req, &state.keys, &state.public_origin, &form.csrf)?;
-    let csrf = csrf::issue(&req, &state.keys)?;
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
+    let csrf = csrf::issue(&req, &state.keyring)?;
     let token = match form.token.as_deref().filter(|t| !t.is_empty()) {
         Some(raw) => match LinkToken::parse(raw) {
             Some(token) => Some(token),

@@ -1,6 +1,6 @@
 //! A malformed-input corpus — oversized, truncated, invalid UTF-8, NUL, wrong types, duplicate
 //! fields, huge headers, odd path segments — sent to every route of the route table
-//! (`src/app.rs`), each as the caller it expects (anonymous, a signed-in admin's session with a
+//! (`src/routes/table.rs`), each as the caller it expects (anonymous, a signed-in admin's session with a
 //! second factor, the admin API token), on a production-like instance: no answer is a 5xx, no
 //! request kills its connection, and the service still answers afterwards.
 
@@ -32,7 +32,7 @@ enum Caller {
     Token,
 }
 
-/// Every route in `src/app.rs`'s table; `{}` marks a path segment the corpus fills in.
+/// Every route in `src/routes/table.rs`'s table; `{}` marks a path segment the corpus fills in.
 const ROUTES: &[(&str, &str, Takes, Caller)] = &[
     ("GET", "/metrics", Takes::Query, Caller::Token),
     ("GET", "/", Takes::Query, Caller::Anyone),

@@ -1,0 +1,237 @@
+//! The services, one function each, from the settings and what is already built.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::admin::{AdminDeps, AdminService};
+use crate::audit::{Audit, Metrics};
+use crate::clock::Clock;
+use crate::config::{AdminWebhook, Brand, OutboxSettings, Settings, SmsSettings};
+use crate::crypto::Keyring;
+use crate::domain::{Email, SignInPolicy};
+use crate::mail::Mailer;
+use crate::mfa::service::{SecondFactorService, SmsGateway};
+use crate::oidc::{ClientRegistry, OidcService};
+use crate::outbox::{Couriers, Outbox, OutboxWorker, WorkerHandle};
+use crate::policy::PolicySource;
+use crate::ratelimit::RateLimiter;
+use crate::session::{KeySet, SessionService, TokenSigner};
+use crate::signin::{SignIn, SignInDeps};
+use crate::sms::SmsSender;
+use crate::store::{OutboxStore, Store};
+use crate::store_guard::StoreGuard;
+use crate::webhooks::{AdminAlerts, WebhookSender, Webhooks};
+
+/// What every service is built on: the store, time, the keys, the audit log and the outbox.
+pub(super) struct Base {
+    /// The store.
+    pub(super) store: Arc<dyn Store>,
+    /// Time.
+    pub(super) clock: Arc<dyn Clock>,
+    /// Counters for `/metrics`.
+    pub(super) metrics: Arc<Metrics>,
+    /// The audit log.
+    pub(super) audit: Arc<Audit>,
+    /// Keys derived from `SECRET_KEY`.
+    pub(super) keyring: Arc<Keyring>,
+    /// Where mail, texts and webhooks are queued.
+    pub(super) outbox: Arc<Outbox>,
+    /// Webhooks to the apps.
+    pub(super) webhooks: Arc<Webhooks>,
+    /// Whether the store carries this deployment's identity (`STORE_ID`).
+    pub(super) guard: Arc<StoreGuard>,
+    /// `APP_ENV=production`.
+    pub(super) production: bool,
+    /// `PUBLIC_URL`'s origin, as browsers send it in `Origin`.
+    pub(super) public_origin: String,
+    /// The issuer named in tokens.
+    pub(super) issuer: String,
+}
+
+impl Base {
+    /// The base over `store` and `queue`.
+    pub(super) fn new(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        queue: Arc<dyn OutboxStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let audit = Arc::new(Audit::new(store.clone(), clock.clone(), metrics.clone()));
+        let keyring = Arc::new(settings.secret_key.derive());
+        let outbox = Arc::new(Outbox::new(queue, keyring.clone(), clock.clone()));
+        let webhooks = Arc::new(Webhooks::new(outbox.clone(), clock.clone(), metrics.clone()));
+        let guard = Arc::new(StoreGuard::new(store.clone(), clock.clone(), metrics.clone(), settings.store_id.clone()));
+        Self {
+            store,
+            clock,
+            metrics,
+            audit,
+            keyring,
+            outbox,
+            webhooks,
+            guard,
+            production: settings.is_production(),
+            public_origin: settings.public_url.origin().ascii_serialization(),
+            issuer: settings.issuer(),
+        }
+    }
+}
+
+/// The mailer (`MAIL_TRANSPORT`), one connection per concurrent delivery.
+pub(super) fn mailer(settings: &Settings) -> anyhow::Result<Mailer> {
+    Mailer::new(&settings.mail_transport, settings.mail_from.clone(), settings.outbox.concurrency as u32)
+}
+
+/// The JWT signer and the sessions.
+pub(super) fn sessions(base: &Base, jwt_keys: KeySet, cache_ttl: Duration) -> (Arc<TokenSigner>, Arc<SessionService>) {
+    let signer = Arc::new(TokenSigner::new(jwt_keys, base.issuer.clone()));
+    let sessions = SessionService::new(base.store.clone(), signer.clone(), base.clock.clone(), cache_ttl)
+        .with_guard(base.guard.clone());
+    (signer, Arc::new(sessions))
+}
+
+/// The policy in force (seeded with `starting` when the store has none) and the rate limits it sets.
+pub(super) async fn policy_and_limits(
+    base: &Base,
+    starting: SignInPolicy,
+    ipv6_prefix: u8,
+) -> (Arc<PolicySource>, Arc<RateLimiter>) {
+    let policy =
+        Arc::new(PolicySource::new(base.store.clone(), starting, base.metrics.clone(), base.guard.clone()).await);
+    let limiter = RateLimiter::new(base.store.clone(), base.keyring.clone(), policy.clone(), base.metrics.clone())
+        .counting_ipv6_by(ipv6_prefix);
+    (policy, Arc::new(limiter))
+}
+
+/// The second factors; texts (when `sender` is configured) go out through the outbox, and the
+/// worker hands them to the provider.
+pub(super) fn second_factors(
+    base: &Base,
+    limiter: &Arc<RateLimiter>,
+    site: &str,
+    sms: &SmsSettings,
+    sender: Option<&Arc<dyn SmsSender>>,
+    admin_webhook: Option<AdminWebhook>,
+) -> Arc<SecondFactorService> {
+    let alerts = Arc::new(AdminAlerts::new(base.webhooks.clone(), admin_webhook));
+    let gateway = sender.map(|_| SmsGateway {
+        outbox: base.outbox.clone(),
+        allowed: sms.allowed_countries.clone(),
+        limiter: limiter.clone(),
+        metrics: base.metrics.clone(),
+        alerts,
+    });
+    let service = SecondFactorService::new(
+        base.store.clone(),
+        base.keyring.clone(),
+        base.clock.clone(),
+        limiter.clone(),
+        site.to_owned(),
+        gateway,
+    );
+    Arc::new(service)
+}
+
+/// Everything the outbox worker delivers through.
+pub(super) fn couriers(
+    base: &Base,
+    mailer: Mailer,
+    brand: Brand,
+    site: String,
+    sms: Option<Arc<dyn SmsSender>>,
+    webhook_proxy: Option<SecretString>,
+) -> anyhow::Result<Couriers> {
+    let proxy = webhook_proxy.as_ref().map(|p| p.expose_secret());
+    let webhooks = WebhookSender::new(base.clock.clone(), base.production, proxy)?;
+    Ok(Couriers { mailer, brand, site, sms, webhooks })
+}
+
+/// The outbox worker, started; none with `OUTBOX_WORKER=false` (the instances that deliver take
+/// what this one queues).
+pub(super) fn outbox_worker(
+    base: &Base,
+    queue: Arc<dyn OutboxStore>,
+    couriers: Couriers,
+    settings: OutboxSettings,
+    drain_on_stop: bool,
+) -> anyhow::Result<Option<WorkerHandle>> {
+    if !settings.deliver {
+        tracing::info!("OUTBOX_WORKER=false: this instance queues mail, SMS and webhooks but delivers none");
+        return Ok(None);
+    }
+    let worker = OutboxWorker::new(queue, couriers, base.keyring.clone(), base.audit.clone(), settings, drain_on_stop)?;
+    Ok(Some(worker.spawn()))
+}
+
+/// The OpenID Connect provider for `clients`.
+pub(super) fn oidc(base: &Base, clients: ClientRegistry, signer: &Arc<TokenSigner>) -> OidcService {
+    OidcService::new(
+        clients,
+        base.store.clone(),
+        signer.clone(),
+        base.keyring.clone(),
+        base.clock.clone(),
+        base.production,
+        base.webhooks.clone(),
+    )
+    .with_guard(base.guard.clone())
+}
+
+/// The services the sign-in flow and administration share.
+pub(super) struct Shared {
+    /// Sessions.
+    pub(super) sessions: Arc<SessionService>,
+    /// The policy in force.
+    pub(super) policy: Arc<PolicySource>,
+    /// The second factors.
+    pub(super) second_factors: Arc<SecondFactorService>,
+}
+
+/// Administration: `ADMIN_EMAILS` and the API token's hash.
+pub(super) fn admin(
+    base: &Base,
+    shared: &Shared,
+    queue: Arc<dyn OutboxStore>,
+    admins: Vec<Email>,
+    token_sha256: Option<String>,
+) -> AdminService {
+    AdminService::new(AdminDeps {
+        store: base.store.clone(),
+        policy: shared.policy.clone(),
+        second: shared.second_factors.clone(),
+        sessions: shared.sessions.clone(),
+        outbox: queue,
+        keys: base.keyring.clone(),
+        admins,
+        token_sha256,
+    })
+}
+
+/// The sign-in flow, its links pointing at `public_url`.
+pub(super) fn signin(
+    base: &Base,
+    shared: Shared,
+    limiter: Arc<RateLimiter>,
+    admins: Vec<Email>,
+    brand: Brand,
+    public_url: Url,
+) -> SignIn {
+    let deps = SignInDeps {
+        store: base.store.clone(),
+        outbox: base.outbox.clone(),
+        sessions: shared.sessions,
+        limiter,
+        keys: base.keyring.clone(),
+        clock: base.clock.clone(),
+        second: shared.second_factors,
+        policy: shared.policy,
+        admins,
+        audit: base.audit.clone(),
+        brand,
+    };
+    SignIn::new(deps, public_url)
+}

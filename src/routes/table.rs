@@ -1,0 +1,141 @@
+//! The route table: every route the service answers, registered in one place, and how the
+//! request extractors refuse input they cannot read.
+
+use actix_web::error::{QueryPayloadError, UrlencodedError};
+use actix_web::web;
+
+use super::{
+    account, account_confirm, account_mfa, admin, admin_clients, admin_outbox, admin_pages, api, login, oidc, ops,
+    second_factor, verify,
+};
+use crate::error::{ApiError, AppError};
+
+/// Largest request body accepted anywhere, in bytes.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// Every route of the public listener, and the extractors' limits and error pages.
+/// `/metrics` is here unless it has a listener of its own (`METRICS_ADDR`).
+pub fn configure(cfg: &mut web::ServiceConfig, public_metrics: bool) {
+    extractor_limits(cfg);
+    if public_metrics {
+        cfg.route("/metrics", web::get().to(ops::public_metrics));
+    }
+    sign_in(cfg);
+    account(cfg);
+    admin(cfg);
+    oidc(cfg);
+    cfg.route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/static/style.css", web::get().to(ops::stylesheet))
+        .default_service(web::to(ops::not_found));
+}
+
+/// The routes of the metrics listener (`METRICS_ADDR`): `/metrics` alone.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(ops::metrics));
+}
+
+/// Body size limits, and a person-readable 400 for a form, JSON body or query that cannot be read.
+fn extractor_limits(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::FormConfig::default().limit(MAX_BODY).error_handler(|e, _| AppError::BadRequest(form_error(&e)).into()),
+    )
+    .app_data(
+        web::JsonConfig::default()
+            .limit(MAX_BODY)
+            .error_handler(|e, _| ApiError(AppError::BadRequest(e.to_string())).into()),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|e, _| AppError::BadRequest(query_error(&e)).into()))
+    .app_data(web::PayloadConfig::new(MAX_BODY));
+}
+
+/// The sign-in flow: the form, the link, the code and the second-factor step.
+fn sign_in(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(login::root))
+        .route("/login", web::get().to(login::login_page))
+        .route("/login", web::post().to(login::request_link))
+        .route("/login/verify", web::get().to(verify::confirm_page))
+        .route("/login/verify", web::post().to(verify::redeem_link))
+        .route("/login/code", web::post().to(verify::redeem_code))
+        .route("/login/2fa", web::get().to(second_factor::step_page))
+        .route("/login/2fa", web::post().to(second_factor::verify))
+        .route("/login/2fa/enroll", web::post().to(second_factor::confirm_enrollment))
+        .route("/login/2fa/sms", web::post().to(second_factor::send_sms))
+        .route("/api/v1/login", web::post().to(api::request_link))
+        .route("/api/v1/session", web::get().to(api::session))
+        .route("/api/v1/openapi.json", web::get().to(super::openapi::document));
+}
+
+/// The account pages, and signing out.
+fn account(cfg: &mut web::ServiceConfig) {
+    cfg.route("/account", web::get().to(account::account_page))
+        .route("/account/totp/enroll", web::post().to(account_mfa::enroll_totp))
+        .route("/account/totp/confirm", web::post().to(account_mfa::confirm_totp))
+        .route("/account/totp/disable", web::post().to(account_mfa::disable_totp))
+        .route("/account/phone/remove", web::post().to(account_mfa::remove_phone))
+        .route("/account/confirm-factor", web::get().to(account_confirm::confirm_page))
+        .route("/account/confirm-factor", web::post().to(account_confirm::confirm))
+        .route("/account/confirm-factor/sms", web::post().to(account_confirm::send_sms))
+        .route("/account/recovery-codes", web::post().to(account_mfa::regenerate_recovery))
+        .route("/account/phone", web::post().to(account_mfa::add_phone))
+        .route("/account/phone/confirm", web::post().to(account_mfa::confirm_phone))
+        .route("/account/sessions/end", web::post().to(account::end_session))
+        .route("/account/not-me", web::get().to(account::not_me_page))
+        .route("/account/not-me", web::post().to(account::not_me))
+        .route("/logout", web::post().to(account::logout))
+        .route("/logout/all", web::post().to(account::logout_all));
+}
+
+/// The admin pages and the admin API. `…/revoke-sessions` comes before `…/{action}`, which
+/// would match it too.
+fn admin(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(admin_pages::dashboard))
+        .route("/admin/policy", web::post().to(admin_pages::save_policy))
+        .route("/admin/users", web::get().to(admin_pages::user))
+        .route("/admin/users/{action}", web::post().to(admin_pages::act))
+        .route("/api/v1/admin/policy", web::get().to(admin::get_policy))
+        .route("/api/v1/admin/policy", web::put().to(admin::put_policy))
+        .route("/api/v1/admin/users/{email}", web::get().to(admin::get_user))
+        .route("/api/v1/admin/users/{email}/revoke-sessions", web::post().to(admin::revoke_sessions))
+        .route("/api/v1/admin/users/{email}/second-factor", web::delete().to(admin::reset_second_factor))
+        .route("/api/v1/admin/users/{email}/{action}", web::post().to(admin::set_blocked))
+        .route("/api/v1/admin/audit", web::get().to(admin::audit))
+        .route("/api/v1/admin/outbox", web::get().to(admin_outbox::show))
+        .route("/api/v1/admin/outbox/dead/{id}/retry", web::post().to(admin_outbox::retry))
+        .route("/api/v1/admin/clients", web::get().to(admin_clients::list))
+        .route("/api/v1/admin/clients", web::post().to(admin_clients::create))
+        .route("/api/v1/admin/clients/{id}", web::put().to(admin_clients::update))
+        .route("/api/v1/admin/clients/{id}", web::delete().to(admin_clients::delete))
+        .route("/api/v1/admin/clients/{id}/rotate-secret", web::post().to(admin_clients::rotate_secret));
+}
+
+/// The OpenID Connect provider and the reverse proxies' `forward_auth` check.
+fn oidc(cfg: &mut web::ServiceConfig) {
+    cfg.route("/.well-known/jwks.json", web::get().to(ops::jwks))
+        .route("/.well-known/openid-configuration", web::get().to(oidc::discovery))
+        .route("/oauth2/authorize", web::get().to(oidc::authorize))
+        .route("/oauth2/token", web::post().to(oidc::token))
+        .route("/oauth2/userinfo", web::get().to(oidc::userinfo))
+        .route("/oauth2/logout", web::get().to(oidc::logout))
+        .route("/oauth2/logout", web::post().to(oidc::logout))
+        .route("/auth/verify", web::get().to(oidc::forward_auth));
+}
+
+/// A person-readable reason a form body was refused.
+fn form_error(e: &UrlencodedError) -> String {
+    match e {
+        UrlencodedError::Overflow { .. } => "The form is too large.".to_owned(),
+        UrlencodedError::ContentType => "The form was not sent as a web form.".to_owned(),
+        // serde's message names the field (`missing field `csrf``, `duplicate field `code``).
+        UrlencodedError::Parse(e) => format!("The form could not be read: {e}."),
+        _ => "The form could not be read.".to_owned(),
+    }
+}
+
+/// A person-readable reason a query string was refused, naming the parameter where serde can.
+fn query_error(e: &QueryPayloadError) -> String {
+    match e {
+        QueryPayloadError::Deserialize(e) => format!("The address has a malformed query: {e}."),
+        _ => "The address has a malformed query.".to_owned(),
+    }
+}
