@@ -174,7 +174,7 @@ impl AdminService {
     }
 
     fn lookup(&self, email: &Email) -> String {
-        self.keys.email_lookup(email)
+        email.lookup_key(&self.keys)
     }
 
     async fn find(&self, email: &Email) -> Result<Option<User>, StoreError> {

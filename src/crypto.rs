@@ -132,14 +132,6 @@ pub struct Keyring {
     pub sealer: Sealer,
 }
 
-impl Keyring {
-    /// The keyed hash that stands for an address in store keys (so key names carry no
-    /// address). Every layer that finds an account by address uses this one.
-    pub fn email_lookup(&self, email: &crate::domain::Email) -> String {
-        self.lookup.mac_b64(&[b"email", email.as_str().as_bytes()])
-    }
-}
-
 /// Authenticated encryption for secrets at rest: XChaCha20-Poly1305 with a random 192-bit
 /// nonce per message. The associated data binds a ciphertext to its owner and purpose, so a
 /// value copied to another user's record does not open.

@@ -82,7 +82,7 @@ async fn run() -> ExitCode {
             Ok(secret) => println!("{secret}"),
             Err(e) => return fail(&e),
         },
-        Command::ClientSecret => match latchkey::oidc::clients::new_client_secret() {
+        Command::ClientSecret => match latchkey::domain::new_client_secret() {
             Ok((secret, hash)) => println!("client secret (give it to the app): {secret}\nsecret_sha256 = \"{hash}\""),
             Err(e) => return fail(&e),
         },

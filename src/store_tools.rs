@@ -85,7 +85,7 @@ pub async fn adopt(
     operator: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Adopted> {
-    anyhow::ensure!(crate::store::is_store_id(store_id), "`{store_id}` is not a store id (`st_…`)");
+    anyhow::ensure!(crate::domain::is_store_id(store_id), "`{store_id}` is not a store id (`st_…`)");
     let found = store.get_identity().await.context("cannot read the store identity")?;
     let policy_seeded = store.get_policy().await?.is_none();
     if policy_seeded {

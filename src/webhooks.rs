@@ -1,5 +1,5 @@
-//! Webhooks: signed JSON events to the apps a user signs in to. Events are queued in the
-//! durable outbox and delivered by its worker with retries; they never hold up a sign-in.
+//! Webhooks: signed JSON calls to apps and operators, made by the outbox worker (events are
+//! queued by [`crate::outbox::Webhooks`]); this module signs them and refuses unsafe targets.
 //!
 //! Each delivery carries `Latchkey-Event-Id` and
 //! `Latchkey-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
@@ -11,16 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use secrecy::ExposeSecret;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::audit::Metrics;
 use crate::clock::Clock;
-use crate::config::AdminWebhook;
-use crate::crypto;
 use crate::domain::{is_public, refused_host_name};
-use crate::outbox::{Job, Outbox, Outcome, WebhookCall};
 
 /// Resolves names as the system does, then keeps only public addresses (so a name that
 /// resolves — or re-resolves — to an internal address is never reached).
@@ -67,56 +62,29 @@ fn refused_target(url: &str, production: bool) -> Option<&'static str> {
     }
 }
 
-/// Queues webhook events in the outbox.
-pub struct Webhooks {
-    outbox: Arc<Outbox>,
-    clock: Arc<dyn Clock>,
-    metrics: Arc<Metrics>,
+/// A signed webhook call to make. The body and event id are fixed at enqueue; the signature's
+/// timestamp is taken when each attempt is made.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct WebhookCall {
+    /// Where to.
+    pub url: String,
+    /// The client's signing secret.
+    pub secret: String,
+    /// `Latchkey-Event-Id`.
+    pub event_id: String,
+    /// The JSON body.
+    pub body: String,
 }
 
-impl Webhooks {
-    /// Events go through `outbox`.
-    pub fn new(outbox: Arc<Outbox>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
-        Self { outbox, clock, metrics }
-    }
-
-    /// Queues `event` (`user.signed_in` …) with `data` for `url`, signed with `secret`. Never
-    /// fails the request that caused it: an outbox error is logged and counted. Where the call
-    /// may go is checked when it is made ([`WebhookSender::deliver`]), by whichever instance.
-    pub async fn send(&self, url: String, secret: String, event: &'static str, data: Value) {
-        let Ok(event_id) = crypto::random_token::<16>() else {
-            tracing::error!(event, "no randomness for a webhook event id; not sent");
-            return;
-        };
-        let created = self.clock.now().timestamp();
-        let body = serde_json::json!({ "id": event_id, "type": event, "created": created, "data": data }).to_string();
-        let call = WebhookCall { url, secret, event_id, body };
-        if let Err(e) = self.outbox.enqueue(Job::Webhook(call), None).await {
-            self.metrics.inc("webhook", "outcome=\"lost\"");
-            tracing::error!(error = %e, event, "webhook could not be queued");
-        }
-    }
-}
-
-/// Events for the operators (`sms.paused` …): queued like an app's webhook, signed with
-/// `ADMIN_WEBHOOK_SECRET`; nothing is sent when no admin webhook is configured.
-pub struct AdminAlerts {
-    webhooks: Arc<Webhooks>,
-    target: Option<AdminWebhook>,
-}
-
-impl AdminAlerts {
-    /// Alerts through `webhooks` to `target`, if any.
-    pub fn new(webhooks: Arc<Webhooks>, target: Option<AdminWebhook>) -> Self {
-        Self { webhooks, target }
-    }
-
-    /// Queues `event` with `data` for the admin webhook. Never fails the caller.
-    pub async fn send(&self, event: &'static str, data: Value) {
-        if let Some(target) = &self.target {
-            self.webhooks.send(target.url.clone(), target.secret.expose_secret().to_owned(), event, data).await;
-        }
-    }
+/// Why a webhook call did not go through. The reason holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// Refused for good (a target that is not allowed); trying again will not help.
+    #[error("{0}")]
+    Refused(String),
+    /// Failed for now (the receiver is down, slow or answered an error); worth trying again.
+    #[error("{0}")]
+    Retry(String),
 }
 
 /// Makes webhook calls (the outbox worker's side): no redirects followed, a 5 s timeout, no
@@ -142,9 +110,9 @@ impl WebhookSender {
     /// Makes one attempt, signed now. In production an IP-literal URL that is not public, or a
     /// local host name, is refused for good (other names go through the public-only resolver);
     /// a trailing-dot name is refused anywhere.
-    pub async fn deliver(&self, call: &WebhookCall) -> Outcome {
+    pub async fn deliver(&self, call: &WebhookCall) -> Result<(), WebhookError> {
         if let Some(reason) = refused_target(&call.url, self.production) {
-            return Outcome::Failed(reason.to_owned());
+            return Err(WebhookError::Refused(reason.to_owned()));
         }
         let t = self.clock.now().timestamp();
         let sent = self
@@ -157,10 +125,10 @@ impl WebhookSender {
             .send()
             .await;
         match sent {
-            Ok(response) if response.status().is_success() => Outcome::Sent,
-            Ok(response) => Outcome::Retry(format!("the receiver answered {}", response.status())),
-            Err(e) if e.is_timeout() => Outcome::Retry("the receiver did not answer in time".to_owned()),
-            Err(_) => Outcome::Retry("the receiver could not be reached".to_owned()),
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(WebhookError::Retry(format!("the receiver answered {}", response.status()))),
+            Err(e) if e.is_timeout() => Err(WebhookError::Retry("the receiver did not answer in time".to_owned())),
+            Err(_) => Err(WebhookError::Retry("the receiver could not be reached".to_owned())),
         }
     }
 }
@@ -194,7 +162,7 @@ mod tests {
             "https://localhost:9/hook",
         ] {
             let call = WebhookCall { url: url.into(), secret: "s".into(), event_id: "e".into(), body: "{}".into() };
-            assert!(matches!(sender.deliver(&call).await, Outcome::Failed(_)), "{url}");
+            assert!(matches!(sender.deliver(&call).await, Err(WebhookError::Refused(_))), "{url}");
         }
     }
 

@@ -11,10 +11,12 @@ use crate::audit::{Audit, Metrics};
 use crate::clock::Clock;
 use crate::config::{AdminWebhook, Brand, OutboxSettings, Settings, SmsSettings};
 use crate::crypto::Keyring;
+use crate::domain::ClientRegistry;
 use crate::domain::{Email, SignInPolicy};
 use crate::mail::Mailer;
 use crate::mfa::service::{SecondFactorService, SmsGateway};
-use crate::oidc::{ClientRegistry, OidcService};
+use crate::oidc::OidcService;
+use crate::outbox::{AdminAlerts, Webhooks};
 use crate::outbox::{Couriers, Outbox, OutboxWorker, WorkerHandle};
 use crate::policy::PolicySource;
 use crate::ratelimit::RateLimiter;
@@ -23,7 +25,7 @@ use crate::signin::{SignIn, SignInDeps};
 use crate::sms::SmsSender;
 use crate::store::{OutboxStore, Store};
 use crate::store_guard::StoreGuard;
-use crate::webhooks::{AdminAlerts, WebhookSender, Webhooks};
+use crate::webhooks::WebhookSender;
 
 /// What every service is built on: the store, time, the keys, the audit log and the outbox.
 pub(super) struct Base {

@@ -3,8 +3,8 @@
 use serde::Deserialize;
 
 use super::reader::Reader;
+use crate::domain::{Client, ClientKind, ClientRegistry};
 use crate::domain::{check_redirect_uri, check_webhook_url, parse_duration};
-use crate::oidc::clients::{Client, ClientKind, ClientRegistry};
 
 impl Reader<'_> {
     /// `CLIENTS_FILE`, read and checked (no file: no clients).
@@ -156,7 +156,7 @@ fn is_hex32(hex: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oidc::clients::new_client_secret;
+    use crate::domain::new_client_secret;
 
     const FILE: &str = r#"
         [[client]]

@@ -15,8 +15,8 @@ use url::Url;
 
 use crate::crypto::SecretKey;
 use crate::crypto::signing_keys::KeySet;
+use crate::domain::ClientRegistry;
 use crate::domain::{Email, SignInPolicy};
-use crate::oidc::clients::ClientRegistry;
 
 mod admin;
 mod clients;

@@ -164,7 +164,7 @@ impl Reader<'_> {
     /// `STORE_ID`: required when `required` (production); checked for shape when set.
     pub(super) fn store_id(&mut self, required: bool, memory: bool) -> Option<String> {
         match self.get("STORE_ID") {
-            Some(id) if crate::store::is_store_id(&id) => Some(id),
+            Some(id) if crate::domain::is_store_id(&id) => Some(id),
             Some(_) => {
                 self.problem("STORE_ID", "is not a store id (`st_…`, as `latchkey store init` prints it)");
                 None

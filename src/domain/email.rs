@@ -6,6 +6,8 @@ use std::str::FromStr;
 use lettre::Address;
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::Keyring;
+
 /// The longest address accepted, in bytes (RFC 5321 path limit less the angle brackets).
 pub const MAX_EMAIL_BYTES: usize = 254;
 
@@ -81,6 +83,12 @@ impl Email {
     /// The normalised address.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The keyed hash that stands for this address in store keys (so key names carry no
+    /// address). Every layer that finds an account by address uses this one.
+    pub fn lookup_key(&self, keyring: &Keyring) -> String {
+        keyring.lookup.mac_b64(&[b"email", self.0.as_bytes()])
     }
 
     /// The mailbox a rate limit counts: the address with any `+tag` dropped from its local

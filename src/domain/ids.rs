@@ -69,6 +69,13 @@ macro_rules! random_id {
 random_id!(UserId, 16);
 random_id!(SessionId, 16);
 
+/// True when `raw` has the shape of a store id (`STORE_ID`).
+pub fn is_store_id(raw: &str) -> bool {
+    raw.strip_prefix("st_").is_some_and(|rest| {
+        (16..=64).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,11 +17,11 @@ mod special_ranges;
 mod urls;
 
 pub use audit::{AuditEvent, EventKind};
-pub use client::{Client, ClientKind};
+pub use client::{Client, ClientKind, ClientRegistry, new_client_secret};
 pub use code::{CODE_LEN, ShortCode};
 pub use countries::AllowedCountries;
 pub use email::{Email, EmailError};
-pub use ids::{SessionId, UserId};
+pub use ids::{SessionId, UserId, is_store_id};
 pub use limits::{Limit, LimitParseError, LimitedAction, RateLimits, parse_duration};
 pub use link::{AttemptId, LinkToken};
 pub use network::{DEFAULT_IPV6_PREFIX, client_network};

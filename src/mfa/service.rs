@@ -15,10 +15,10 @@ use std::net::IpAddr;
 use crate::crypto;
 use crate::domain::AllowedCountries;
 use crate::domain::{Email, PhoneNumber, UserId};
+use crate::outbox::AdminAlerts;
 use crate::outbox::{Job, Outbox, OutboxError, SmsMessage};
 use crate::ratelimit::{Hit, LimitError, LimitedAction, RateLimiter};
 use crate::store::{ChallengeKey, SecondFactors, SmsChallenge, Store, StoreError};
-use crate::webhooks::AdminAlerts;
 
 /// How long a TOTP enrollment waits for its first code.
 pub const ENROLLMENT_TTL: Duration = Duration::from_secs(600);
@@ -385,7 +385,7 @@ impl SecondFactorService {
         if self.store.get_factors(user).await?.any() {
             return Ok(true);
         }
-        let lookup = self.keys.email_lookup(email);
+        let lookup = email.lookup_key(&self.keys);
         let record = self.store.find_user(&lookup).await?;
         Ok(record.is_none_or(|record| record.id != *user || !record.factor_kinds.is_none()))
     }

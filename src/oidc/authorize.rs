@@ -3,10 +3,10 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::clients::Client;
 use super::pkce;
 use super::service::{ACCESS_TTL, AuthorizeFailure, CODE_TTL, OidcService};
 use crate::crypto;
+use crate::domain::Client;
 use crate::session::SessionClaims;
 use crate::store::{AuthCode, StoreError};
 

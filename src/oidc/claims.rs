@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::clients::Client;
 use super::service::OidcService;
+use crate::domain::Client;
 use crate::domain::{Email, SessionId, UserId};
 use crate::store::StoreError;
 

@@ -2,7 +2,6 @@
 
 pub mod authorize;
 pub mod claims;
-pub mod clients;
 mod notify;
 pub mod pkce;
 pub mod registry;
@@ -11,6 +10,5 @@ pub mod token;
 
 pub use authorize::{Authorization, AuthorizeError, AuthorizeParams};
 pub use claims::{IdTokenClaims, UserInfo};
-pub use clients::{Client, ClientRegistry};
 pub use service::{AuthorizeFailure, OidcService};
 pub use token::{TokenError, TokenForm, TokenResponse};

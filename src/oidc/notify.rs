@@ -1,8 +1,8 @@
 //! Signed events to the apps a user signed in to (webhooks): who gets them and with which
 //! secret.
 
-use super::clients::Client;
 use super::service::OidcService;
+use crate::domain::Client;
 use crate::domain::{SessionId, UserId};
 
 /// The sealing context of a client's webhook signing secret.

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::clients::{Client, ClientKind, new_client_secret};
 use super::notify::webhook_context;
 use super::service::OidcService;
 use crate::crypto::{self, CryptoError};
+use crate::domain::{Client, ClientKind, new_client_secret};
 use crate::store::StoreError;
 
 /// A client as an admin creates or edits it (secrets are made here, never sent in).

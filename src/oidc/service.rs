@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::clients::{Client, ClientRegistry};
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring};
+use crate::domain::{Client, ClientRegistry};
+use crate::outbox::Webhooks;
 use crate::session::TokenSigner;
 use crate::store::{Store, StoreError};
 use crate::store_guard::StoreGuard;
-use crate::webhooks::Webhooks;
 
 /// How long an authorization code works.
 pub const CODE_TTL: Duration = Duration::from_secs(60);

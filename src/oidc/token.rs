@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::claims::IdTokenClaims;
-use super::clients::Client;
 use super::pkce;
 use super::service::{ACCESS_TTL, OidcService};
 use crate::crypto;
+use crate::domain::Client;
 use crate::store::{AccessGrant, AuthCode, CodeExchange, StoreError};
 
 /// The form of `POST /oauth2/token` (client credentials may instead come by Basic auth).
@@ -161,7 +161,7 @@ impl OidcService {
             tracing::info!(user = %grant.user_id, "code exchange refused: its session has ended");
             return Err(TokenError::InvalidGrant("the session this code was issued for has ended"));
         }
-        let lookup = self.keys.email_lookup(&grant.email);
+        let lookup = grant.email.lookup_key(&self.keys);
         let user = self.store.find_user(&lookup).await?;
         if user.is_none_or(|u| u.blocked || u.id != grant.user_id) {
             tracing::info!(user = %grant.user_id, "code exchange refused: the account is blocked");

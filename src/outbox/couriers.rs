@@ -6,7 +6,7 @@ use super::Job;
 use crate::config::Brand;
 use crate::mail::{MailError, Mailer, OutgoingMail};
 use crate::sms::{SmsError, SmsSender};
-use crate::webhooks::WebhookSender;
+use crate::webhooks::{WebhookError, WebhookSender};
 
 /// What one attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,11 @@ impl Couriers {
                     Err(SmsError::Unavailable(_)) => Outcome::Retry("the SMS provider is unavailable".to_owned()),
                 },
             },
-            Job::Webhook(call) => self.webhooks.deliver(call).await,
+            Job::Webhook(call) => match self.webhooks.deliver(call).await {
+                Ok(()) => Outcome::Sent,
+                Err(WebhookError::Refused(reason)) => Outcome::Failed(reason),
+                Err(WebhookError::Retry(reason)) => Outcome::Retry(reason),
+            },
             Job::Withheld { .. } => Outcome::Dropped,
         }
     }

@@ -5,6 +5,7 @@
 //! enqueue, so a retry sends exactly what was first meant (the same link, the same code).
 
 mod couriers;
+mod events;
 mod worker;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use couriers::{Couriers, Outcome};
+pub use events::{AdminAlerts, Webhooks};
 pub use worker::{OutboxWorker, WorkerHandle};
 
 use crate::clock::Clock;
@@ -21,6 +23,7 @@ use crate::crypto::{self, CryptoError, Keyring};
 use crate::domain::{Email, PhoneNumber};
 use crate::mail::{LoginMailFields, OutgoingMail};
 use crate::store::{OutboxStore, QueuedJob, StoreError};
+use crate::webhooks::WebhookCall;
 
 /// The AEAD context jobs are sealed under.
 const SEAL_CONTEXT: &str = "outbox";
@@ -31,20 +34,6 @@ pub struct SmsMessage {
     /// The number.
     pub to: PhoneNumber,
     /// The text (holds the code).
-    pub body: String,
-}
-
-/// A signed webhook call to make. The body and event id are fixed at enqueue; the signature's
-/// timestamp is taken when each attempt is made.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct WebhookCall {
-    /// Where to.
-    pub url: String,
-    /// The client's signing secret.
-    pub secret: String,
-    /// `Latchkey-Event-Id`.
-    pub event_id: String,
-    /// The JSON body.
     pub body: String,
 }
 

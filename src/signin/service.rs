@@ -312,7 +312,7 @@ impl SignIn {
 
     /// The keyed hash that stands for an address in store keys.
     pub(super) fn email_lookup(&self, email: &Email) -> String {
-        self.keys.email_lookup(email)
+        email.lookup_key(&self.keys)
     }
 
     /// The stored form of a code: bound to its attempt, keyed, never the code itself.

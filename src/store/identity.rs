@@ -36,10 +36,3 @@ impl StoreIdentity {
         crypto::constant_time_eq(self.id.as_bytes(), id.as_bytes())
     }
 }
-
-/// True when `raw` has the shape of a store id (`STORE_ID`).
-pub fn is_store_id(raw: &str) -> bool {
-    raw.strip_prefix("st_").is_some_and(|rest| {
-        (16..=64).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
-}

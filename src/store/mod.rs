@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 pub use connection::{RedisConnection, Replication, STORE_TIMEOUT};
 pub use connector::{DEFAULT_WAIT_TIMEOUT, RedisConnector};
 pub use durability::{DURABILITY_RECHECK, DurabilityProblem, DurabilityWatch, check_durability};
-pub use identity::{StoreIdentity, is_store_id};
+pub use identity::StoreIdentity;
 pub use keys::Keys;
 pub use memory::MemoryQueue;
 pub use memory::MemoryStore;

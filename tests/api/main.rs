@@ -20,6 +20,7 @@ mod fail_closed;
 mod helpers;
 mod instances;
 mod key_rotation;
+mod layers;
 mod links;
 mod login_flow;
 mod malformed_input;

@@ -469,12 +469,12 @@ async fn forward_auth_answers_200_with_headers_for_a_live_session_and_401_otherw
 /// Registers a public client in the store (as the admin API will), with overrides.
 async fn register_in_store(app: &TestApp, id: &str, require_second_factor: bool, max_age: Option<u64>) {
     use latchkey::store::prelude::*;
-    let client = latchkey::oidc::Client {
+    let client = latchkey::domain::Client {
         id: id.to_owned(),
         name: id.to_owned(),
         redirect_uris: vec![SPA_CB.to_owned()],
         post_logout_redirect_uris: vec![],
-        kind: latchkey::oidc::clients::ClientKind::Public,
+        kind: latchkey::domain::ClientKind::Public,
         scopes: vec!["openid".into(), "email".into()],
         require_second_factor,
         max_session_age_secs: max_age,
