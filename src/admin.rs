@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::crypto::{self, Keyring};
 use crate::domain::{AuditEvent, Email, SignInPolicy, UserId};
-use crate::mfa::service::SecondFactorService;
 use crate::policy::PolicySource;
+use crate::second_factor::service::SecondFactorService;
 use crate::session::{SessionError, SessionService};
 use crate::store::{DeadLetter, OutboxStats, OutboxStore, Store, StoreError, User};
 

@@ -288,7 +288,7 @@ mod tests {
             AppError::from(store_down()),
             AppError::from(SignInError::Store(store_down())),
             AppError::from(SignInError::Session(SessionError::Store(store_down()))),
-            AppError::from(SignInError::from(crate::mfa::service::MfaError::Store(store_down()))),
+            AppError::from(SignInError::from(crate::second_factor::service::SecondFactorError::Store(store_down()))),
             AppError::from(crate::oidc::service::AuthorizeFailure::Store(store_down())),
             AppError::from(crate::admin::ResetError::Store(store_down())),
         ];

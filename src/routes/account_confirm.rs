@@ -12,13 +12,13 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::AppState;
-use super::mfa_errors::{Shown, shown};
+use super::factor_errors::{Shown, shown};
 use super::second_factor::{Said, StepForm};
 use super::{SignedIn, Visitor, client, csrf, page};
 use crate::domain::EventKind;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
-use crate::mfa::service::MfaError;
+use crate::second_factor::service::SecondFactorError;
 use crate::session::SessionClaims;
 use crate::signin::AccountChange;
 
@@ -174,7 +174,7 @@ pub async fn confirm(
     } else if methods.totp {
         state.second_factors.check_totp(user, &form.code).await.map(|ok| (ok, "otp"))
     } else {
-        Err(MfaError::MethodNotAllowed)
+        Err(SecondFactorError::MethodNotAllowed)
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
     match checked {
@@ -201,7 +201,7 @@ pub async fn send_sms(
 ) -> Result<HttpResponse, AppError> {
     let Visitor(Some(SignedIn { claims, .. })) = visitor else { return Ok(to_login()) };
     if !state.signin.sms_allowed().await? {
-        return Err(MfaError::SmsDisabled.into());
+        return Err(SecondFactorError::SmsDisabled.into());
     }
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let t = Lang::of(&req).messages();

@@ -3,7 +3,7 @@
 
 pub mod account;
 pub mod account_confirm;
-pub mod account_mfa;
+pub mod account_factors;
 pub mod admin;
 pub mod admin_clients;
 pub mod admin_outbox;
@@ -12,9 +12,9 @@ pub mod api;
 pub mod client;
 pub mod cookies;
 pub mod csrf;
+pub mod factor_errors;
 pub mod input;
 pub mod login;
-pub mod mfa_errors;
 pub mod oidc;
 pub mod openapi;
 pub mod ops;
@@ -65,7 +65,7 @@ localized!(
     second_factor::RecoveryCodesPage,
     account::AccountPage,
     account::NotMePage,
-    account_mfa::PhoneConfirmPage,
+    account_factors::PhoneConfirmPage,
     account_confirm::ConfirmFactorPage,
     admin_pages::AdminPage,
     admin_pages::AdminUserPage,

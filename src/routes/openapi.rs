@@ -6,13 +6,15 @@
 //! API tests check real answers against them.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
+use actix_web::http::header::ContentType;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 use super::{admin, admin_clients, admin_outbox, api, cookies};
-use crate::audit::AuditEvent;
+use crate::domain::AuditEvent;
 use crate::oidc::registry::ClientView;
 
 /// The document: every `/api/v1/…` route, its inputs, and every status it answers with.
@@ -63,7 +65,13 @@ pub struct ApiDoc;
     responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json"))
 )]
 pub async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    // Built and serialised once: the document is the same for the life of the process, and
+    // a public route should not cost a rebuild per request.
+    static DOCUMENT: OnceLock<Option<String>> = OnceLock::new();
+    match DOCUMENT.get_or_init(|| serde_json::to_string(&ApiDoc::openapi()).ok()) {
+        Some(body) => HttpResponse::Ok().content_type(ContentType::json()).body(body.as_str()),
+        None => HttpResponse::InternalServerError().finish(),
+    }
 }
 
 /// Adds the ways a request can authenticate.

@@ -9,14 +9,14 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::account_confirm::announce;
-use super::mfa_errors::{Shown, shown};
+use super::factor_errors::{Shown, shown};
 use super::signed_in::CsrfForm;
 use super::verify::signed_in_cookies;
 use super::{client, cookies, csrf, page};
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
-use crate::mfa::recovery::RecoveryCode;
-use crate::mfa::service::TotpEnrollment;
+use crate::second_factor::recovery::RecoveryCode;
+use crate::second_factor::service::TotpEnrollment;
 use crate::signin::{AccountChange, Proof, SignInError};
 
 /// Code entry: authenticator app, or a recovery code.

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
+use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::de::DeserializeOwned;
 
@@ -99,8 +100,14 @@ async fn visit<F: Submission>(
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the application state is not registered")))?;
-    if let Some(token) = form.csrf() {
-        csrf::verify(&req, &state.keyring, &state.public_origin, token)?;
+    match form.csrf() {
+        Some(token) => csrf::verify(&req, &state.keyring, &state.public_origin, token)?,
+        // Without a form there is no token to check: only a read may go on, so a handler that
+        // changes something cannot take `SignedIn<()>` and skip the CSRF check by mistake.
+        None if req.method() != Method::GET && req.method() != Method::HEAD => {
+            return Err(AppError::Forbidden(|t| t.error_cross_site).into());
+        }
+        None => {}
     }
     let claims = current_session(&req, &state).await?;
     Ok(claims.map(|claims| SignedIn { claims, form, req, state }))

@@ -5,7 +5,7 @@ use actix_web::error::{QueryPayloadError, UrlencodedError};
 use actix_web::web;
 
 use super::{
-    account, account_confirm, account_mfa, admin, admin_clients, admin_outbox, admin_pages, api, login, oidc, ops,
+    account, account_confirm, account_factors, admin, admin_clients, admin_outbox, admin_pages, api, login, oidc, ops,
     second_factor, verify,
 };
 use crate::error::{ApiError, AppError};
@@ -69,16 +69,16 @@ fn sign_in(cfg: &mut web::ServiceConfig) {
 /// The account pages, and signing out.
 fn account(cfg: &mut web::ServiceConfig) {
     cfg.route("/account", web::get().to(account::account_page))
-        .route("/account/totp/enroll", web::post().to(account_mfa::enroll_totp))
-        .route("/account/totp/confirm", web::post().to(account_mfa::confirm_totp))
-        .route("/account/totp/disable", web::post().to(account_mfa::disable_totp))
-        .route("/account/phone/remove", web::post().to(account_mfa::remove_phone))
+        .route("/account/totp/enroll", web::post().to(account_factors::enroll_totp))
+        .route("/account/totp/confirm", web::post().to(account_factors::confirm_totp))
+        .route("/account/totp/disable", web::post().to(account_factors::disable_totp))
+        .route("/account/phone/remove", web::post().to(account_factors::remove_phone))
         .route("/account/confirm-factor", web::get().to(account_confirm::confirm_page))
         .route("/account/confirm-factor", web::post().to(account_confirm::confirm))
         .route("/account/confirm-factor/sms", web::post().to(account_confirm::send_sms))
-        .route("/account/recovery-codes", web::post().to(account_mfa::regenerate_recovery))
-        .route("/account/phone", web::post().to(account_mfa::add_phone))
-        .route("/account/phone/confirm", web::post().to(account_mfa::confirm_phone))
+        .route("/account/recovery-codes", web::post().to(account_factors::regenerate_recovery))
+        .route("/account/phone", web::post().to(account_factors::add_phone))
+        .route("/account/phone/confirm", web::post().to(account_factors::confirm_phone))
         .route("/account/sessions/end", web::post().to(account::end_session))
         .route("/account/not-me", web::get().to(account::not_me_page))
         .route("/account/not-me", web::post().to(account::not_me))

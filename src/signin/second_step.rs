@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::service::{SignIn, SignInError, SignInOutcome, SignedIn};
 use crate::crypto;
 use crate::domain::{EventKind, LocalPath, Methods, RequestOrigin, SecondFactorPolicy};
-use crate::mfa::recovery::RecoveryCode;
-use crate::mfa::service::{EnrollSlot, MfaError, TotpEnrollment};
+use crate::second_factor::recovery::RecoveryCode;
+use crate::second_factor::service::{EnrollSlot, SecondFactorError, TotpEnrollment};
 use crate::store::{PendingLogin, SecondFactors, User};
 
 /// How long the second-factor step waits.
@@ -107,7 +107,7 @@ impl SignIn {
         let (accepted, amr) = match proof {
             Proof::Totp(code) if methods.totp => (self.second.check_totp(user, code).await?, OTP),
             Proof::Sms(code) if methods.sms => (self.second.check_login_code(user, &id, code).await?, SMS),
-            Proof::Totp(_) | Proof::Sms(_) => return Err(MfaError::MethodNotAllowed.into()),
+            Proof::Totp(_) | Proof::Sms(_) => return Err(SecondFactorError::MethodNotAllowed.into()),
             // Recovery codes are one-time passwords too (RFC 8176 "otp"), and always allowed:
             // they are the way back in when the policy changes under someone.
             Proof::Recovery(code) => (self.second.use_recovery_code(user, code).await?, OTP),
@@ -135,7 +135,7 @@ impl SignIn {
         self.policy.guard().check().await?;
         let pending = self.store.get_pending(&id).await?.ok_or(SignInError::NoPendingStep)?;
         if !self.policy.current().await?.methods.sms {
-            return Err(MfaError::SmsDisabled.into());
+            return Err(SecondFactorError::SmsDisabled.into());
         }
         Ok(self.second.send_login_code(&pending.user.id, &id, origin.ip).await?)
     }
@@ -167,7 +167,7 @@ impl SignIn {
         }
         let codes = match self.second.confirm_totp(&pending.user.id, code, EnrollSlot::Step).await {
             Ok(codes) => codes,
-            Err(MfaError::WrongCode) => return Err(self.wrong(&id, tries).await?),
+            Err(SecondFactorError::WrongCode) => return Err(self.wrong(&id, tries).await?),
             Err(e) => return Err(e.into()),
         };
         if !self.store.consume_pending(&id).await? {

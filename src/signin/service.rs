@@ -13,10 +13,10 @@ use crate::crypto::{CryptoError, Keyring};
 use crate::domain::{AttemptId, Email, EventKind, LinkToken, LocalPath, RequestOrigin, ShortCode};
 use crate::i18n::Lang;
 use crate::mail::LoginMailFields;
-use crate::mfa::service::{MfaError, SecondFactorService};
 use crate::outbox::{Outbox, OutboxError};
 use crate::policy::PolicySource;
 use crate::ratelimit::{LimitError, LimitedAction, RateLimiter};
+use crate::second_factor::service::{SecondFactorError, SecondFactorService};
 use crate::session::{IssuedSession, SessionError, SessionService};
 use crate::store::{LinkAttempt, Store, StoreError};
 
@@ -84,18 +84,18 @@ pub enum SignInError {
     WrongSecondFactor(u32),
     /// A second-factor operation failed.
     #[error(transparent)]
-    Mfa(MfaError),
+    Mfa(SecondFactorError),
     /// The account has a kind of second factor whose data the store lacks: no session with
     /// fewer factors; an administrator has to look.
     #[error("a second factor of the account is missing from the store")]
     FactorMissing,
 }
 
-impl From<MfaError> for SignInError {
-    fn from(e: MfaError) -> Self {
+impl From<SecondFactorError> for SignInError {
+    fn from(e: SecondFactorError) -> Self {
         match e {
-            MfaError::Store(e) => Self::Store(e),
-            MfaError::Crypto(e) => Self::Crypto(e),
+            SecondFactorError::Store(e) => Self::Store(e),
+            SecondFactorError::Crypto(e) => Self::Crypto(e),
             other => Self::Mfa(other),
         }
     }

@@ -2,7 +2,7 @@
 //! drift, brute force, recovery codes, and the policy that requires it.
 
 use latchkey::clock::Clock;
-use latchkey::mfa::totp::TotpSecret;
+use latchkey::second_factor::totp::TotpSecret;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::Value;

@@ -3,4 +3,5 @@
 
 pub mod recovery;
 pub mod service;
+pub mod texts;
 pub mod totp;

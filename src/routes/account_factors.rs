@@ -15,7 +15,7 @@ use super::{SignedIn, client, csrf, page};
 use crate::domain::PhoneNumber;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
-use crate::mfa::service::{EnrollSlot, MfaError};
+use crate::second_factor::service::{EnrollSlot, SecondFactorError};
 use crate::signin::AccountChange;
 
 /// "Enter the code we texted".
@@ -97,9 +97,9 @@ pub async fn confirm_totp(
             user.announce(AccountChange::TotpAdded).await?;
             Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
         }
-        Err(MfaError::WrongCode) => {
+        Err(SecondFactorError::WrongCode) => {
             let enrollment = state.second_factors.pending_totp(&claims.sub, &claims.email, EnrollSlot::Account).await?;
-            let enrollment = enrollment.ok_or(MfaError::NothingPending)?;
+            let enrollment = enrollment.ok_or(SecondFactorError::NothingPending)?;
             let csrf = csrf::issue(&req, &state.keyring)?;
             let error = Some(Lang::of(&req).messages().enroll_wrong_code.to_owned());
             let template =
@@ -129,7 +129,7 @@ pub async fn regenerate_recovery(
     user: SignedIn<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
     if !state.second_factors.factors(&user.claims.sub).await?.any() {
-        return Err(MfaError::NothingPending.into());
+        return Err(SecondFactorError::NothingPending.into());
     }
     if let Some(refused) = user.unless_fresh().await? {
         return Ok(refused);
@@ -192,7 +192,7 @@ pub async fn confirm_phone(
             user.announce(AccountChange::PhoneAdded).await?;
             Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
         }
-        Err(MfaError::WrongCode) => {
+        Err(SecondFactorError::WrongCode) => {
             let csrf = csrf::issue(&req, &state.keyring)?;
             let t = Lang::of(&req).messages();
             let template = PhoneConfirmPage {

@@ -1,0 +1,310 @@
+//! Setting up, checking and removing second factors (TOTP and recovery codes); texted codes
+//! are in `texts.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use qrcode::QrCode;
+use qrcode::render::svg;
+
+use super::recovery::RecoveryCode;
+use super::texts::SmsGateway;
+use super::totp::TotpSecret;
+use crate::clock::Clock;
+use crate::crypto::{CryptoError, Keyring};
+use crate::domain::{Email, UserId};
+use crate::ratelimit::{LimitError, LimitedAction, RateLimiter};
+use crate::store::{SecondFactors, Store, StoreError};
+
+/// How long a TOTP enrollment waits for its first code.
+pub const ENROLLMENT_TTL: Duration = Duration::from_secs(600);
+
+/// Why a second-factor operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SecondFactorError {
+    /// The code is wrong (or was already used).
+    #[error("wrong code")]
+    WrongCode,
+    /// No enrollment is waiting (it expired) or no TOTP is set up.
+    #[error("nothing to confirm")]
+    NothingPending,
+    /// The store did not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No randomness.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// A sealed secret did not open (wrong SECRET_KEY, or tampering).
+    #[error("a stored secret cannot be opened")]
+    Sealed,
+    /// SMS is turned off (no provider, or the policy does not allow it).
+    #[error("SMS is not available")]
+    SmsDisabled,
+    /// The policy does not allow this method now.
+    #[error("This method is turned off here. Use a recovery code, or ask an administrator.")]
+    MethodNotAllowed,
+    /// The number is in a country this service does not text.
+    #[error("We cannot send text messages to that country.")]
+    CountryNotAllowed,
+    /// Too many texts (or a resend too soon); try again after this long.
+    #[error("too many texts")]
+    RateLimited(Duration),
+    /// The provider refused this number or message; the reason is safe to show.
+    /// The text could not be queued; worth trying again shortly.
+    #[error("We could not send the text just now. Please try again in a minute.")]
+    SmsUnavailable,
+    /// The service-wide limit on texts is reached: texts are paused for everyone until the
+    /// window ends (after this long); other methods still work.
+    #[error("Text messages are paused for now. Use your authenticator app or a recovery code, or try again later.")]
+    SmsPaused(Duration),
+}
+
+impl From<LimitError> for SecondFactorError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Exceeded(wait) => Self::RateLimited(wait),
+            LimitError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// What a person needs to add latchkey to an authenticator app.
+pub struct TotpEnrollment {
+    /// `otpauth://totp/…`.
+    pub uri: String,
+    /// The seed in base32 for typing by hand.
+    pub base32: String,
+    /// A QR code of `uri` as inline SVG (no external service).
+    pub qr_svg: String,
+}
+
+/// The second-factor service.
+pub struct SecondFactorService {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) keys: Arc<Keyring>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) limiter: Arc<RateLimiter>,
+    pub(super) issuer: String,
+    pub(super) sms: Option<SmsGateway>,
+}
+
+/// Where a TOTP enrollment was started: from the account page, or forced in a sign-in step.
+/// Kept apart, so a sign-in step never shows a seed someone started elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollSlot {
+    /// `/account/totp/enroll`.
+    Account,
+    /// `/login/2fa` under a policy that requires a second factor.
+    Step,
+}
+
+impl EnrollSlot {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::Step => "step",
+        }
+    }
+}
+
+fn totp_context(user: &UserId) -> String {
+    format!("totp:{user}")
+}
+
+impl SecondFactorService {
+    /// A service naming itself `issuer` in authenticator apps and texts; `sms` when SMS is on.
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        limiter: Arc<RateLimiter>,
+        issuer: String,
+        sms: Option<SmsGateway>,
+    ) -> Self {
+        Self { store, keys, clock, limiter, issuer, sms }
+    }
+
+    /// Spends one of the account's second-factor guesses *before* the code is checked, and
+    /// refuses the guess when that goes over the limit (counted across sign-in steps and
+    /// account pages, so new links buy no new guesses). The count is one atomic increment in
+    /// the store, so a burst of parallel guesses gets no more checks than the limit. Every
+    /// guess counts, right or wrong: a guess is a guess, and counting only failures would need
+    /// the result before the count. Over the limit even the right code is refused until the
+    /// window passes.
+    pub(super) async fn guard(&self, user: &UserId) -> Result<(), SecondFactorError> {
+        Ok(self.limiter.hit(LimitedAction::SecondFactorFailuresPerUser, user.as_str()).await?)
+    }
+
+    /// Logs a wrong code (it was counted by [`Self::guard`] before it was checked).
+    pub(super) async fn counted(&self, user: &UserId, accepted: bool) -> Result<bool, SecondFactorError> {
+        if !accepted {
+            tracing::warn!(user = %user, "wrong second-factor code");
+        }
+        Ok(accepted)
+    }
+
+    /// The user's factors.
+    pub async fn factors(&self, user: &UserId) -> Result<SecondFactors, StoreError> {
+        self.store.get_factors(user).await
+    }
+
+    /// True when the account has a second factor: its factors' data holds one, or its record
+    /// lists one (`User::factor_kinds`) whose data the store may have lost. A record that cannot
+    /// be found (or belongs to another id) cannot vouch for "none", so it counts as having one.
+    pub async fn account_has_factor(&self, user: &UserId, email: &Email) -> Result<bool, StoreError> {
+        if self.store.get_factors(user).await?.any() {
+            return Ok(true);
+        }
+        let lookup = email.lookup_key(&self.keys);
+        let record = self.store.find_user(&lookup).await?;
+        Ok(record.is_none_or(|record| record.id != *user || !record.factor_kinds.is_none()))
+    }
+
+    /// Unused recovery codes.
+    pub async fn recovery_left(&self, user: &UserId) -> Result<usize, StoreError> {
+        self.store.recovery_codes_left(user).await
+    }
+
+    /// Starts (or restarts) TOTP enrollment: a new 160-bit seed, sealed in the store until
+    /// confirmed with a first code.
+    pub async fn begin_totp(
+        &self,
+        user: &UserId,
+        email: &Email,
+        slot: EnrollSlot,
+    ) -> Result<TotpEnrollment, SecondFactorError> {
+        let secret = TotpSecret::generate()?;
+        let sealed = self.keys.sealer.seal(&totp_context(user), secret.expose())?;
+        self.store.put_totp_enrollment(user, slot.name(), &sealed, ENROLLMENT_TTL).await?;
+        Ok(self.enrollment_view(email, &secret))
+    }
+
+    /// The enrollment in progress, to show it again.
+    pub async fn pending_totp(
+        &self,
+        user: &UserId,
+        email: &Email,
+        slot: EnrollSlot,
+    ) -> Result<Option<TotpEnrollment>, SecondFactorError> {
+        let Some(sealed) = self.store.get_totp_enrollment(user, slot.name()).await? else { return Ok(None) };
+        let secret = self.open(user, &sealed)?;
+        Ok(Some(self.enrollment_view(email, &secret)))
+    }
+
+    /// Confirms enrollment with a first code; TOTP is then active and ten fresh recovery codes
+    /// are returned (to show once).
+    pub async fn confirm_totp(
+        &self,
+        user: &UserId,
+        code: &str,
+        slot: EnrollSlot,
+    ) -> Result<Vec<RecoveryCode>, SecondFactorError> {
+        self.guard(user).await?;
+        let sealed =
+            self.store.get_totp_enrollment(user, slot.name()).await?.ok_or(SecondFactorError::NothingPending)?;
+        let secret = self.open(user, &sealed)?;
+        let step = secret.matching_step(code, self.now());
+        let accepted = match step {
+            Some(step) => self.store.use_totp_step(user, step).await?,
+            None => false,
+        };
+        if !self.counted(user, accepted).await? {
+            return Err(SecondFactorError::WrongCode);
+        }
+        let mut factors = self.store.get_factors(user).await?;
+        factors.totp = Some(sealed);
+        self.store.put_factors(user, &factors).await?;
+        self.store.delete_totp_enrollment(user, slot.name()).await?;
+        tracing::info!(user = %user, "TOTP enrolled");
+        self.regenerate_recovery(user).await
+    }
+
+    /// Checks a TOTP code (±1 step) and marks its step used: a code is accepted once.
+    pub async fn check_totp(&self, user: &UserId, code: &str) -> Result<bool, SecondFactorError> {
+        self.guard(user).await?;
+        let factors = self.store.get_factors(user).await?;
+        let Some(sealed) = factors.totp else { return self.counted(user, false).await };
+        let secret = self.open(user, &sealed)?;
+        let accepted = match secret.matching_step(code, self.now()) {
+            Some(step) => self.store.use_totp_step(user, step).await?,
+            None => false,
+        };
+        self.counted(user, accepted).await
+    }
+
+    /// Turns TOTP off; the recovery codes go with it when no factor is left. The caller has
+    /// checked that a second factor was used in this session lately.
+    pub async fn disable_totp(&self, user: &UserId) -> Result<(), SecondFactorError> {
+        let mut factors = self.store.get_factors(user).await?;
+        if factors.totp.take().is_none() {
+            return Err(SecondFactorError::NothingPending);
+        }
+        self.store.put_factors(user, &factors).await?;
+        if !factors.any() {
+            self.store.set_recovery_codes(user, &[]).await?;
+        }
+        tracing::info!(user = %user, "TOTP removed");
+        Ok(())
+    }
+
+    /// Removes the verified phone; the recovery codes go with it when no factor is left. The
+    /// caller has checked that a second factor was used in this session lately.
+    pub async fn remove_phone(&self, user: &UserId) -> Result<(), SecondFactorError> {
+        let mut factors = self.store.get_factors(user).await?;
+        if factors.phone.take().is_none() {
+            return Err(SecondFactorError::NothingPending);
+        }
+        factors.phone_masked = None;
+        self.store.put_factors(user, &factors).await?;
+        if !factors.any() {
+            self.store.set_recovery_codes(user, &[]).await?;
+        }
+        tracing::info!(user = %user, "phone removed");
+        Ok(())
+    }
+
+    /// Removes every factor and recovery code (an admin's reset).
+    pub async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
+        self.store.put_factors(user, &SecondFactors::default()).await?;
+        self.store.set_recovery_codes(user, &[]).await
+    }
+
+    /// Uses up a recovery code; true if it was one of the user's unused codes.
+    pub async fn use_recovery_code(&self, user: &UserId, typed: &str) -> Result<bool, SecondFactorError> {
+        self.guard(user).await?;
+        let accepted = match RecoveryCode::parse(typed) {
+            Some(code) => self.store.use_recovery_code(user, &code.hash(&self.keys.token, user.as_str())).await?,
+            None => false,
+        };
+        self.counted(user, accepted).await
+    }
+
+    /// Replaces the user's recovery codes with ten new ones (returned to show once).
+    pub async fn regenerate_recovery(&self, user: &UserId) -> Result<Vec<RecoveryCode>, SecondFactorError> {
+        let codes = RecoveryCode::generate_set()?;
+        let hashes: Vec<String> = codes.iter().map(|c| c.hash(&self.keys.token, user.as_str())).collect();
+        self.store.set_recovery_codes(user, &hashes).await?;
+        Ok(codes)
+    }
+
+    fn open(&self, user: &UserId, sealed: &str) -> Result<TotpSecret, SecondFactorError> {
+        let bytes = self.keys.sealer.open(&totp_context(user), sealed).map_err(|_| SecondFactorError::Sealed)?;
+        Ok(TotpSecret::from_bytes(bytes))
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now().timestamp().max(0) as u64
+    }
+
+    fn enrollment_view(&self, email: &Email, secret: &TotpSecret) -> TotpEnrollment {
+        let uri = secret.otpauth_uri(&self.issuer, email.as_str()).unwrap_or_default();
+        let qr_svg = QrCode::new(uri.as_bytes())
+            .map(|qr| {
+                let svg = qr.render::<svg::Color<'_>>().min_dimensions(200, 200).build();
+                // Inline in the page: drop the XML declaration.
+                svg.find("<svg").map(|i| svg[i..].to_owned()).unwrap_or_default()
+            })
+            .unwrap_or_default();
+        TotpEnrollment { uri, base32: secret.base32(), qr_svg }
+    }
+}
