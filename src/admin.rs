@@ -19,13 +19,13 @@ pub struct AdminDeps {
     /// The shared policy.
     pub policy: Arc<PolicySource>,
     /// Second factors (reset).
-    pub second: Arc<SecondFactorService>,
+    pub second_factors: Arc<SecondFactorService>,
     /// Sessions (revocation).
     pub sessions: Arc<SessionService>,
     /// The outbox queue (counts, dead letters).
     pub outbox: Arc<dyn OutboxStore>,
     /// Keys derived from `SECRET_KEY`.
-    pub keys: Arc<Keyring>,
+    pub keyring: Arc<Keyring>,
     /// `ADMIN_EMAILS`.
     pub admins: Vec<Email>,
     /// `ADMIN_API_TOKEN`'s SHA-256.
@@ -114,8 +114,8 @@ pub struct SessionReport {
 pub struct AdminService {
     store: Arc<dyn Store>,
     policy: Arc<PolicySource>,
-    second: Arc<SecondFactorService>,
-    keys: Arc<Keyring>,
+    second_factors: Arc<SecondFactorService>,
+    keyring: Arc<Keyring>,
     admins: Vec<Email>,
     token_sha256: Option<String>,
     outbox: Arc<dyn OutboxStore>,
@@ -125,8 +125,8 @@ pub struct AdminService {
 impl AdminService {
     /// An admin service; `token_sha256` is the hex SHA-256 of `ADMIN_API_TOKEN`, if set.
     pub fn new(deps: AdminDeps) -> Self {
-        let AdminDeps { store, policy, second, sessions, outbox, keys, admins, token_sha256 } = deps;
-        Self { store, policy, second, keys, admins, token_sha256, outbox, sessions }
+        let AdminDeps { store, policy, second_factors, sessions, outbox, keyring, admins, token_sha256 } = deps;
+        Self { store, policy, second_factors, keyring, admins, token_sha256, outbox, sessions }
     }
 
     /// The outbox's counts and its newest `count` dead letters.
@@ -174,7 +174,7 @@ impl AdminService {
     }
 
     fn lookup(&self, email: &Email) -> String {
-        email.lookup_key(&self.keys)
+        email.lookup_key(&self.keyring)
     }
 
     async fn find(&self, email: &Email) -> Result<Option<User>, StoreError> {
@@ -231,7 +231,7 @@ impl AdminService {
             return Err(ResetError::AdminNeedsToken);
         }
         let Some(user) = self.find(email).await? else { return Ok(None) };
-        self.second.reset(&user.id).await?;
+        self.second_factors.reset(&user.id).await?;
         tracing::info!(user = %user.id, "admin reset second factor");
         Ok(Some(user.id))
     }

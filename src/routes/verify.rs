@@ -15,7 +15,7 @@ use super::{client, cookies, csrf, page};
 use crate::domain::LinkToken;
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
-use crate::signin::{LinkProblem, LinkView, SignInError, SignInOutcome, SignedIn};
+use crate::signin::{LinkProblem, LinkView, NewSession, SignInError, SignInOutcome};
 use crate::store::LinkAttempt;
 
 /// "Sign in as …?" with one button.
@@ -258,7 +258,7 @@ async fn outcome_response(
 pub async fn signed_in_cookies(
     req: &HttpRequest,
     state: &AppState,
-    signed_in: &SignedIn,
+    signed_in: &NewSession,
 ) -> Result<Vec<actix_web::cookie::Cookie<'static>>, AppError> {
     if let Ok(Some(previous)) = current_session(req, state).await {
         state.sessions.end(&previous).await?;
@@ -291,7 +291,7 @@ pub async fn signed_in_cookies(
 pub async fn signed_in_response(
     req: &HttpRequest,
     state: &AppState,
-    signed_in: SignedIn,
+    signed_in: NewSession,
 ) -> Result<HttpResponse, AppError> {
     let mut response = HttpResponse::SeeOther();
     for cookie in signed_in_cookies(req, state, &signed_in).await? {

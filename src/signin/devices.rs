@@ -26,7 +26,7 @@ impl SignIn {
         device: &str,
         origin: &RequestOrigin,
     ) -> Result<(), SignInError> {
-        let device_id = self.keys.lookup.mac_b64(&[b"device", device.as_bytes()]);
+        let device_id = self.keyring.lookup.mac_b64(&[b"device", device.as_bytes()]);
         let (new, known_before) = self.store.add_device(user, &device_id).await?;
         if !new || known_before == 0 || !self.policy.current().await?.new_device_notice {
             return Ok(());
@@ -84,6 +84,6 @@ impl SignIn {
     }
 
     fn report_id(&self, token: &str) -> String {
-        self.keys.token.mac_b64(&[b"report", token.as_bytes()])
+        self.keyring.token.mac_b64(&[b"report", token.as_bytes()])
     }
 }

@@ -13,5 +13,5 @@ pub use notices::AccountChange;
 pub use redeem::LinkView;
 pub use second_step::{MAX_SECOND_FACTOR_TRIES, PENDING_TTL, Proof, SecondStep};
 pub use service::{
-    LinkProblem, LinkRequested, MAX_CODE_TRIES, SignIn, SignInDeps, SignInError, SignInOutcome, SignedIn,
+    LinkProblem, LinkRequested, MAX_CODE_TRIES, NewSession, SignIn, SignInDeps, SignInError, SignInOutcome,
 };

@@ -29,7 +29,7 @@ impl SignIn {
         origin: &RequestOrigin,
     ) -> Result<LinkView, SignInError> {
         self.check_failures(origin).await?;
-        let id = token.attempt_id(&self.keys.token);
+        let id = token.attempt_id(&self.keyring.token);
         let state = self.store.peek_attempt(&id, self.clock.now()).await?;
         let attempt = self.usable(state, origin).await?;
         self.check_generation(&attempt).await?;
@@ -50,7 +50,7 @@ impl SignIn {
         origin: RequestOrigin,
     ) -> Result<SignInOutcome, SignInError> {
         self.check_failures(&origin).await?;
-        let id = token.attempt_id(&self.keys.token);
+        let id = token.attempt_id(&self.keyring.token);
         let state = self.store.peek_attempt(&id, self.clock.now()).await?;
         let attempt = self.usable(state, &origin).await?;
         self.check_generation(&attempt).await?;
@@ -76,7 +76,7 @@ impl SignIn {
     ) -> Result<SignInOutcome, SignInError> {
         self.check_failures(&origin).await?;
         let id = match token {
-            Some(token) => token.attempt_id(&self.keys.token),
+            Some(token) => token.attempt_id(&self.keyring.token),
             None => self.bound_attempt(attempt_cookie, &origin).await?,
         };
         let code = ShortCode::parse(typed).ok_or(SignInError::MalformedCode)?;
@@ -137,7 +137,7 @@ impl SignIn {
     }
 
     fn same_browser(&self, id: &AttemptId, attempt: &LinkAttempt, cookie: Option<&str>) -> bool {
-        binding::matches(cookie, id, &attempt.browser, &self.keys.token)
+        binding::matches(cookie, id, &attempt.browser, &self.keyring.token)
     }
 
     /// A pending attempt, or the problem that stops it (an unknown one counts as a failure).
@@ -184,12 +184,12 @@ impl SignIn {
 impl SignIn {
     /// True when `cookie` binds this browser to the token's attempt.
     pub fn is_same_browser(&self, token: &LinkToken, attempt: &LinkAttempt, cookie: Option<&str>) -> bool {
-        self.same_browser(&token.attempt_id(&self.keys.token), attempt, cookie)
+        self.same_browser(&token.attempt_id(&self.keyring.token), attempt, cookie)
     }
 
     /// The still-pending attempt behind a token, to show the code form again.
     pub async fn attempt_for_form(&self, token: &LinkToken) -> Result<Option<LinkAttempt>, SignInError> {
-        self.pending(&token.attempt_id(&self.keys.token)).await
+        self.pending(&token.attempt_id(&self.keyring.token)).await
     }
 
     /// The still-pending attempt this browser asked for, to show the code form again (only to

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::service::{SignIn, SignInError, SignInOutcome, SignedIn};
+use super::service::{NewSession, SignIn, SignInError, SignInOutcome};
 use crate::crypto;
 use crate::domain::{EventKind, LocalPath, Methods, RequestOrigin, SecondFactorPolicy};
 use crate::second_factor::recovery::RecoveryCode;
@@ -61,7 +61,7 @@ impl SignIn {
         if policy.second_factor == SecondFactorPolicy::Off && !admin {
             return self.start(&user, return_to, origin, &["email"]).await.map(|s| SignInOutcome::Done(Box::new(s)));
         }
-        let factors = self.second.factors(&user.id).await?;
+        let factors = self.second_factors.factors(&user.id).await?;
         let missing = user.factor_kinds.missing_from(&factors);
         if !missing.is_empty() {
             // The record says the account has these factors, the store has lost their data:
@@ -87,16 +87,20 @@ impl SignIn {
         let cookie = cookie.ok_or(SignInError::NoPendingStep)?;
         self.policy.guard().check().await?;
         let pending = self.store.get_pending(&self.pending_id(cookie)).await?.ok_or(SignInError::NoPendingStep)?;
-        let factors = self.second.factors(&pending.user.id).await?;
-        let recovery_left = self.second.recovery_left(&pending.user.id).await?;
+        let factors = self.second_factors.factors(&pending.user.id).await?;
+        let recovery_left = self.second_factors.recovery_left(&pending.user.id).await?;
         let methods = self.policy.current().await?.methods;
-        let sms_available = methods.sms && factors.phone.is_some() && self.second.sms_configured();
+        let sms_available = methods.sms && factors.phone.is_some() && self.second_factors.sms_configured();
         Ok(SecondStep { pending, factors, methods, recovery_left, sms_available })
     }
 
     /// Finishes the step with a TOTP or recovery code. Every guess spends one of
     /// [`MAX_SECOND_FACTOR_TRIES`] before it is checked; a TOTP code is accepted once.
-    pub async fn verify_second_factor(&self, cookie: Option<&str>, proof: Proof<'_>) -> Result<SignedIn, SignInError> {
+    pub async fn verify_second_factor(
+        &self,
+        cookie: Option<&str>,
+        proof: Proof<'_>,
+    ) -> Result<NewSession, SignInError> {
         let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
         // Before a try is spent: a store that cannot vouch for its data gets no guess at all.
         self.policy.guard().check().await?;
@@ -105,12 +109,12 @@ impl SignIn {
         let user = &pending.user.id;
         let methods = self.policy.current().await?.methods;
         let (accepted, amr) = match proof {
-            Proof::Totp(code) if methods.totp => (self.second.check_totp(user, code).await?, OTP),
-            Proof::Sms(code) if methods.sms => (self.second.check_login_code(user, &id, code).await?, SMS),
+            Proof::Totp(code) if methods.totp => (self.second_factors.check_totp(user, code).await?, OTP),
+            Proof::Sms(code) if methods.sms => (self.second_factors.check_login_code(user, &id, code).await?, SMS),
             Proof::Totp(_) | Proof::Sms(_) => return Err(SecondFactorError::MethodNotAllowed.into()),
             // Recovery codes are one-time passwords too (RFC 8176 "otp"), and always allowed:
             // they are the way back in when the policy changes under someone.
-            Proof::Recovery(code) => (self.second.use_recovery_code(user, code).await?, OTP),
+            Proof::Recovery(code) => (self.second_factors.use_recovery_code(user, code).await?, OTP),
         };
         if !accepted {
             self.audit.record(EventKind::SecondFactorFailed, Some(user), &pending.origin, amr[1]).await;
@@ -137,16 +141,16 @@ impl SignIn {
         if !self.policy.current().await?.methods.sms {
             return Err(SecondFactorError::SmsDisabled.into());
         }
-        Ok(self.second.send_login_code(&pending.user.id, &id, origin.ip).await?)
+        Ok(self.second_factors.send_login_code(&pending.user.id, &id, origin.ip).await?)
     }
 
     /// The TOTP enrollment for a step that requires one (started on first view).
     pub async fn enrollment_in_step(&self, cookie: Option<&str>) -> Result<(SecondStep, TotpEnrollment), SignInError> {
         let step = self.second_step(cookie).await?;
         let user = &step.pending.user;
-        let enrollment = match self.second.pending_totp(&user.id, &user.email, EnrollSlot::Step).await? {
+        let enrollment = match self.second_factors.pending_totp(&user.id, &user.email, EnrollSlot::Step).await? {
             Some(enrollment) => enrollment,
-            None => self.second.begin_totp(&user.id, &user.email, EnrollSlot::Step).await?,
+            None => self.second_factors.begin_totp(&user.id, &user.email, EnrollSlot::Step).await?,
         };
         Ok((step, enrollment))
     }
@@ -156,16 +160,16 @@ impl SignIn {
         &self,
         cookie: Option<&str>,
         code: &str,
-    ) -> Result<(SignedIn, Vec<RecoveryCode>), SignInError> {
+    ) -> Result<(NewSession, Vec<RecoveryCode>), SignInError> {
         let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
         self.policy.guard().check().await?;
         let (pending, tries) =
             self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
         // Only a step that must enroll may, and only while the account still has no factor.
-        if !pending.must_enroll || self.second.factors(&pending.user.id).await?.any() {
+        if !pending.must_enroll || self.second_factors.factors(&pending.user.id).await?.any() {
             return Err(SignInError::NoPendingStep);
         }
-        let codes = match self.second.confirm_totp(&pending.user.id, code, EnrollSlot::Step).await {
+        let codes = match self.second_factors.confirm_totp(&pending.user.id, code, EnrollSlot::Step).await {
             Ok(codes) => codes,
             Err(SecondFactorError::WrongCode) => return Err(self.wrong(&id, tries).await?),
             Err(e) => return Err(e.into()),
@@ -193,14 +197,14 @@ impl SignIn {
         return_to: LocalPath,
         origin: RequestOrigin,
         amr: &[&str],
-    ) -> Result<SignedIn, SignInError> {
+    ) -> Result<NewSession, SignInError> {
         let ttl = self.policy.current().await?.session_ttl();
         self.policy.guard().check_fresh().await?;
         let session =
             self.sessions.start(user, amr.iter().map(|m| (*m).to_owned()).collect(), origin.clone(), ttl).await?;
         self.audit.record(EventKind::SessionIssued, Some(&user.id), &origin, &amr.join(" ")).await;
         tracing::info!(user = %user.id, amr = ?amr, "signed in");
-        Ok(SignedIn { session, return_to })
+        Ok(NewSession { session, return_to })
     }
 
     /// The pending step holds the user as it was at the link: an account blocked since then
@@ -214,6 +218,6 @@ impl SignIn {
     }
 
     fn pending_id(&self, cookie: &str) -> String {
-        self.keys.token.mac_b64(&[b"pending", cookie.as_bytes()])
+        self.keyring.token.mac_b64(&[b"pending", cookie.as_bytes()])
     }
 }

@@ -121,7 +121,7 @@ pub struct LinkRequested {
 /// Where a redeemed link leads.
 pub enum SignInOutcome {
     /// Signed in.
-    Done(Box<SignedIn>),
+    Done(Box<NewSession>),
     /// A second factor (or its enrollment) comes first: the `__Host-pending` cookie value.
     SecondFactor {
         /// `__Host-pending` value.
@@ -132,7 +132,7 @@ pub enum SignInOutcome {
 }
 
 /// A finished sign-in.
-pub struct SignedIn {
+pub struct NewSession {
     /// The new session.
     pub session: IssuedSession,
     /// Where to go now.
@@ -145,9 +145,9 @@ pub struct SignIn {
     pub(super) outbox: Arc<Outbox>,
     pub(super) sessions: Arc<SessionService>,
     pub(super) limiter: Arc<RateLimiter>,
-    pub(super) keys: Arc<Keyring>,
+    pub(super) keyring: Arc<Keyring>,
     pub(super) clock: Arc<dyn Clock>,
-    pub(super) second: Arc<SecondFactorService>,
+    pub(super) second_factors: Arc<SecondFactorService>,
     pub(super) policy: Arc<PolicySource>,
     pub(super) admins: Vec<Email>,
     pub(super) audit: Arc<Audit>,
@@ -166,11 +166,11 @@ pub struct SignInDeps {
     /// Rate limits.
     pub limiter: Arc<RateLimiter>,
     /// Keys derived from SECRET_KEY.
-    pub keys: Arc<Keyring>,
+    pub keyring: Arc<Keyring>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Second factors.
-    pub second: Arc<SecondFactorService>,
+    pub second_factors: Arc<SecondFactorService>,
     /// The shared policy.
     pub policy: Arc<PolicySource>,
     /// `ADMIN_EMAILS`: always asked for a second factor.
@@ -184,8 +184,33 @@ pub struct SignInDeps {
 impl SignIn {
     /// A service whose links are built on `public_url`.
     pub fn new(deps: SignInDeps, public_url: Url) -> Self {
-        let SignInDeps { store, outbox, sessions, limiter, keys, clock, second, policy, admins, audit, brand } = deps;
-        Self { store, outbox, sessions, limiter, keys, clock, second, policy, admins, audit, public_url, brand }
+        let SignInDeps {
+            store,
+            outbox,
+            sessions,
+            limiter,
+            keyring,
+            clock,
+            second_factors,
+            policy,
+            admins,
+            audit,
+            brand,
+        } = deps;
+        Self {
+            store,
+            outbox,
+            sessions,
+            limiter,
+            keyring,
+            clock,
+            second_factors,
+            policy,
+            admins,
+            audit,
+            public_url,
+            brand,
+        }
     }
 
     /// Issues a link and a code for `email` and queues the mail, written in `lang`. The outcome (and the work
@@ -213,8 +238,8 @@ impl SignIn {
         let ttl = chrono::Duration::from_std(link_ttl).unwrap_or(chrono::Duration::minutes(15));
         let token = LinkToken::generate()?;
         let code = ShortCode::generate()?;
-        let id = token.attempt_id(&self.keys.token);
-        let browser = binding::create(&id, &self.keys.token)?;
+        let id = token.attempt_id(&self.keyring.token);
+        let browser = binding::create(&id, &self.keyring.token)?;
         // A blocked account, or a new address the signup list does not allow, gets the same
         // answer, cookie and store work — only no mail: nothing tells an outsider which it was.
         let refusal = match &existing {
@@ -312,12 +337,12 @@ impl SignIn {
 
     /// The keyed hash that stands for an address in store keys.
     pub(super) fn email_lookup(&self, email: &Email) -> String {
-        email.lookup_key(&self.keys)
+        email.lookup_key(&self.keyring)
     }
 
     /// The stored form of a code: bound to its attempt, keyed, never the code itself.
     pub(super) fn code_hash(&self, id: &AttemptId, code: &ShortCode) -> String {
-        self.keys.token.mac_b64(&[b"code", id.as_str().as_bytes(), code.normalised().as_bytes()])
+        self.keyring.token.mac_b64(&[b"code", id.as_str().as_bytes(), code.normalised().as_bytes()])
     }
 
     /// `PUBLIC_URL` + `/login/verify?token=…` — never built from request headers.
