@@ -123,8 +123,9 @@ async fn one_sign_in(app: &Target, email: &str, seen: &mut Vec<Seen>) -> bool {
     if asked != StatusCode::OK {
         return false;
     }
-    // The link was queued; the outbox delivers it (retrying through the failover).
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // The link was queued; the outbox delivers it (retrying through the failover, with
+    // backoff: on a busy machine a job that failed during the switch may wait its next try).
+    let deadline = Instant::now() + Duration::from_secs(60);
     let link_mail = loop {
         let found = mail
             .received()
