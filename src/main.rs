@@ -27,8 +27,12 @@ struct Cli {
 enum Command {
     /// Run the service (the default).
     Serve,
-    /// Print a new Ed25519 private key (PKCS#8 PEM) for JWT_KEYS.
-    Keygen,
+    /// Print a new private key (PKCS#8 PEM) for JWT_KEYS: Ed25519, or RSA-2048 with `--rsa`.
+    Keygen {
+        /// An RSA-2048 key (RS256 id_tokens) instead of Ed25519.
+        #[arg(long)]
+        rsa: bool,
+    },
     /// Print a new random SECRET_KEY.
     Secret,
     /// Print a new OIDC client secret and the `secret_sha256` line for CLIENTS_FILE.
@@ -74,10 +78,12 @@ async fn run() -> ExitCode {
     // Both ring and aws-lc-rs are in the dependency tree, so rustls cannot choose by itself.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match Cli::parse().command.unwrap_or(Command::Serve) {
-        Command::Keygen => match SigningKey::generate_pem() {
-            Ok(pem) => print!("{pem}"),
-            Err(e) => return fail(&e),
-        },
+        Command::Keygen { rsa } => {
+            match if rsa { SigningKey::generate_rsa_pem() } else { SigningKey::generate_pem() } {
+                Ok(pem) => print!("{pem}"),
+                Err(e) => return fail(&e),
+            }
+        }
         Command::Secret => match random_token::<32>() {
             Ok(secret) => println!("{secret}"),
             Err(e) => return fail(&e),

@@ -1,5 +1,5 @@
-//! What signs and seals: `SECRET_KEY`, `JWT_KEYS`, and how long an accepted session is taken
-//! on trust (`SESSION_CACHE_TTL`).
+//! What signs and seals: `SECRET_KEY`, `JWT_KEYS` (Ed25519 and RSA keys), and how long an
+//! accepted session is taken on trust (`SESSION_CACHE_TTL`).
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::reader::Reader;
 use crate::crypto::SecretKey;
-use crate::crypto::signing_keys::{KeySet, SigningKey};
+use crate::crypto::signing_keys::{KeySet, SigningAlg, SigningKey};
 
 impl Reader<'_> {
     /// `SECRET_KEY`: required in production; a random one (and a warning) in development.
@@ -37,7 +37,8 @@ impl Reader<'_> {
         }
     }
 
-    /// `JWT_KEYS`: comma-separated PEM files, the signing key first.
+    /// `JWT_KEYS`: comma-separated PEM files, Ed25519 or RSA; the first key of each algorithm
+    /// signs. An Ed25519 key is required (sessions); an RSA key offers RS256 id_tokens.
     pub(super) fn jwt_keys(&mut self, prod: bool) -> Option<KeySet> {
         let Some(paths) = self.get("JWT_KEYS") else {
             if prod {
@@ -48,9 +49,13 @@ impl Reader<'_> {
                 return None;
             }
             self.warnings.push(
-                "JWT_KEYS is not set: signing sessions with an Ed25519 key generated for this process".to_owned(),
+                "JWT_KEYS is not set: signing with an Ed25519 key, and an RSA key made on first use, for this process"
+                    .to_owned(),
             );
-            return SigningKey::generate().ok().and_then(|k| KeySet::new(vec![k]));
+            return SigningKey::generate()
+                .ok()
+                .and_then(|k| KeySet::new(vec![k]))
+                .map(KeySet::with_rsa_made_on_first_use);
         };
         let mut keys: Vec<(&str, SigningKey)> = Vec::new();
         let mut unreadable = false;
@@ -76,6 +81,16 @@ impl Reader<'_> {
         }
         if keys.is_empty() && !unreadable {
             self.problem("JWT_KEYS", "names no key file: give comma-separated PEM files, the signing key first");
+        } else if !keys.is_empty() && !keys.iter().any(|(_, k)| k.alg() == SigningAlg::EdDsa) {
+            self.problem(
+                "JWT_KEYS",
+                "holds no Ed25519 key: sessions are signed with one (make one with `latchkey keygen`)",
+            );
+        } else if !keys.is_empty() && !keys.iter().any(|(_, k)| k.alg() == SigningAlg::Rs256) {
+            self.warnings.push(
+                "JWT_KEYS holds no RSA key: RS256 id_tokens are not offered (make one with `latchkey keygen --rsa`)"
+                    .to_owned(),
+            );
         }
         KeySet::new(keys.into_iter().map(|(_, key)| key).collect())
     }

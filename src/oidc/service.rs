@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring};
 use crate::domain::{Client, ClientRegistry};
 use crate::outbox::Webhooks;
-use crate::session::TokenSigner;
+use crate::session::{SigningAlg, TokenSigner};
 use crate::store::{Store, StoreError};
 use crate::store_guard::StoreGuard;
 
@@ -80,7 +80,8 @@ impl OidcService {
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["EdDSA"],
+            "id_token_signing_alg_values_supported":
+                self.signer.keys().algorithms().into_iter().map(SigningAlg::as_str).collect::<Vec<_>>(),
             "scopes_supported": ["openid", "email"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],

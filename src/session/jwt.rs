@@ -1,12 +1,13 @@
-//! Signing and verifying JWTs. Verification pins EdDSA, requires a known `kid`, refuses
-//! headers that point elsewhere for keys, and checks `iss`, `aud`, `exp`, `nbf` and `iat`.
+//! Signing and verifying JWTs. Session verification pins EdDSA, requires a known `kid` of
+//! that algorithm, refuses headers that point elsewhere for keys, and checks `iss`, `aud`,
+//! `exp`, `nbf` and `iat`. RS256 (with our RSA key) is only ever accepted as an id_token hint.
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::KeySet;
+use super::{KeySet, SigningAlg};
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: i64 = 30;
@@ -17,7 +18,7 @@ pub enum JwtError {
     /// Not a well-formed, correctly signed token of ours.
     #[error("malformed or badly signed token")]
     Invalid,
-    /// Signed with an algorithm other than EdDSA, or a header names keys elsewhere.
+    /// Signed with an algorithm not accepted here, or a header names keys elsewhere.
     #[error("token header not accepted")]
     Header,
     /// `kid` missing or not one of our keys.
@@ -67,34 +68,46 @@ impl TokenSigner {
         &self.keys
     }
 
-    /// Signs `claims` with the current key, `kid` in the header.
+    /// Signs `claims` with the current Ed25519 key (sessions), `kid` in the header.
     pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, JwtError> {
-        let key = self.keys.signing();
-        let mut header = Header::new(Algorithm::EdDSA);
+        Self::sign_with(self.keys.signing(), claims)
+    }
+
+    /// Signs `claims` with the current key for `alg` (an id_token for a client that asked for
+    /// it). `None` when there is no key for `alg` (no RSA key in `JWT_KEYS`).
+    pub fn sign_as<C: Serialize>(&self, alg: SigningAlg, claims: &C) -> Option<Result<String, JwtError>> {
+        self.keys.signing_for(alg).map(|key| Self::sign_with(key, claims))
+    }
+
+    fn sign_with<C: Serialize>(key: &super::SigningKey, claims: &C) -> Result<String, JwtError> {
+        let mut header = Header::new(key.alg().jwt());
         header.kid = Some(key.kid().to_owned());
         jsonwebtoken::encode(&header, claims, key.encoding()).map_err(JwtError::Signing)
     }
 
-    /// `alg` is pinned: `none`, HS* (key confusion) and other families never reach a verifier.
-    /// Headers that carry or point at keys, or demand extensions, are refused; nothing is fetched.
-    fn check_header(header: &Header) -> Result<(), JwtError> {
-        let bad = header.alg != Algorithm::EdDSA
-            || header.jwk.is_some()
+    /// `alg` is pinned to one of `allowed`: `none`, HS* (key confusion) and other families never
+    /// reach a verifier. Headers that carry or point at keys, or demand extensions, are refused;
+    /// nothing is fetched. Returns the algorithm the header names.
+    fn check_header(header: &Header, allowed: &[SigningAlg]) -> Result<SigningAlg, JwtError> {
+        let alg = allowed.iter().copied().find(|a| a.jwt() == header.alg).ok_or(JwtError::Header)?;
+        let bad = header.jwk.is_some()
             || header.jku.is_some()
             || header.x5u.is_some()
             || header.x5c.is_some()
             || header.crit.is_some();
-        if bad { Err(JwtError::Header) } else { Ok(()) }
+        if bad { Err(JwtError::Header) } else { Ok(alg) }
     }
 
     /// Verifies the signature, key and issuer of an `id_token_hint`, accepting any audience
     /// (the caller checks it names a registered client) and expired tokens (RP-initiated
-    /// logout allows them). Never use it to accept a session.
+    /// logout allows them). id_tokens may be EdDSA or RS256, each checked only with our key of
+    /// that algorithm. Never use it to accept a session.
     pub fn verify_hint<C: DeserializeOwned>(&self, token: &str) -> Result<C, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Header)?;
-        Self::check_header(&header)?;
-        let key = self.keys.find(header.kid.as_deref().ok_or(JwtError::UnknownKey)?).ok_or(JwtError::UnknownKey)?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
+        let alg = Self::check_header(&header, &[SigningAlg::EdDsa, SigningAlg::Rs256])?;
+        let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
+        let key = self.keys.find(kid, alg).ok_or(JwtError::UnknownKey)?;
+        let mut validation = Validation::new(alg.jwt());
         validation.set_issuer(&[&self.issuer]);
         validation.validate_aud = false;
         validation.validate_exp = false;
@@ -102,7 +115,7 @@ impl TokenSigner {
         jsonwebtoken::decode(token, key.decoding(), &validation).map(|d| d.claims).map_err(|_| JwtError::Invalid)
     }
 
-    /// Verifies a token meant for `audience` at time `now`.
+    /// Verifies a token meant for `audience` at time `now`: EdDSA only, with an Ed25519 key.
     pub fn verify<C: DeserializeOwned + TimeClaims>(
         &self,
         token: &str,
@@ -110,9 +123,9 @@ impl TokenSigner {
         now: DateTime<Utc>,
     ) -> Result<C, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Header)?;
-        Self::check_header(&header)?;
+        Self::check_header(&header, &[SigningAlg::EdDsa])?;
         let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
-        let key = self.keys.find(kid).ok_or(JwtError::UnknownKey)?;
+        let key = self.keys.find(kid, SigningAlg::EdDsa).ok_or(JwtError::UnknownKey)?;
 
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);

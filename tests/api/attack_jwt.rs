@@ -506,3 +506,35 @@ async fn forged_tokens_are_refused_as_bearer_tokens_too() {
         v.assert_bearer_refused(token, what).await;
     }
 }
+
+#[tokio::test]
+async fn an_rs256_token_signed_by_the_services_own_rsa_key_is_refused_as_a_session() {
+    let (ed_path, ed_pem) = jwt_key_file();
+    let (rsa_path, rsa_pem) = crate::helpers::rsa_key_file();
+    let app = spawn_app_with(&[("JWT_KEYS", &format!("{ed_path},{rsa_path}"))]).await;
+    app.sign_in("rs256@example.com").await;
+    let claims: Value = app.get_session().await.json().await.unwrap();
+    let ed_kid = SigningKey::from_pem(&ed_pem).unwrap().kid().to_owned();
+    let rsa_kid = SigningKey::from_pem(&rsa_pem).unwrap().kid().to_owned();
+    let rsa = EncodingKey::from_rsa_pem(rsa_pem.as_bytes()).unwrap();
+    let status = |token: String| {
+        app.set_cookie(SESSION, &token);
+        app.get_session()
+    };
+
+    let control = jsonwebtoken::encode(
+        &eddsa_header(Some(&ed_kid)),
+        &claims,
+        &EncodingKey::from_ed_pem(ed_pem.as_bytes()).unwrap(),
+    );
+    assert_eq!(status(control.unwrap()).await.status(), StatusCode::OK, "control: the claims re-signed as a session");
+    for kid in [&rsa_kid, &ed_kid] {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &rsa).unwrap();
+        assert_eq!(status(token.clone()).await.status(), StatusCode::UNAUTHORIZED, "RS256 session with kid {kid}");
+        let response =
+            app.client.get(format!("{}/api/v1/session", app.address)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "RS256 Bearer with kid {kid}");
+    }
+}

@@ -45,9 +45,15 @@ fn load_owned(vars: &[(&'static str, String)]) -> Result<Settings, ConfigError> 
 
 #[test]
 fn a_complete_production_configuration_starts() {
-    let settings = load_owned(&production(&[])).expect("valid production settings refused");
+    let rsa = pem_file(&latchkey::session::SigningKey::generate_rsa_pem().unwrap());
+    let keys = format!("{},{rsa}", key_file());
+    let settings = load_owned(&production(&[("JWT_KEYS", &keys)])).expect("valid production settings refused");
     assert!(settings.is_production());
     assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+    // Ed25519 keys alone still start (as before RSA keys existed), with a warning.
+    let settings = load_owned(&production(&[])).expect("Ed25519 keys alone refused");
+    assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
+    assert!(settings.warnings[0].contains("`latchkey keygen --rsa`"), "{:?}", settings.warnings);
 }
 
 #[test]
@@ -108,7 +114,10 @@ fn jwt_keys_takes_several_comma_separated_files_with_the_first_signing() {
         latchkey::session::SigningKey::from_pem(&std::fs::read_to_string(path).unwrap()).unwrap().kid().to_owned()
     };
     assert_eq!(settings.jwt_keys.signing().kid(), kid(&new));
-    assert!(settings.jwt_keys.find(&kid(&old)).is_some(), "the second key does not verify");
+    assert!(
+        settings.jwt_keys.find(&kid(&old), latchkey::session::SigningAlg::EdDsa).is_some(),
+        "the second key does not verify"
+    );
 }
 
 #[test]
@@ -291,4 +300,33 @@ fn production_needs_the_store_identity_and_says_how_to_make_one() {
         production(&[("STORE_ID", "")]).into_iter().find(|(name, _)| *name == k).map(|(_, v)| v)
     });
     assert!(tools.is_ok(), "`latchkey store init` cannot run without the STORE_ID it makes: {tools:?}");
+}
+
+/// A PEM file with this text.
+fn pem_file(text: &str) -> String {
+    let path =
+        std::env::temp_dir().join(format!("latchkey-pem-{}.pem", latchkey::crypto::random_token::<6>().unwrap()));
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn jwt_keys_takes_an_rsa_key_and_refuses_a_small_one_or_one_without_an_ed25519_key() {
+    use latchkey::session::{SigningAlg, SigningKey};
+    use rsa::pkcs8::EncodePrivateKey;
+
+    let rsa_pem = SigningKey::generate_rsa_pem().unwrap();
+    let rsa = pem_file(&rsa_pem);
+    let settings = load(&[("JWT_KEYS", &format!("{rsa},{}", key_file()))]).expect("an RSA key refused");
+    let rsa_kid = SigningKey::from_pem(&rsa_pem).unwrap().kid().to_owned();
+    assert_eq!(settings.jwt_keys.signing_for(SigningAlg::Rs256).unwrap().kid(), rsa_kid);
+    assert_eq!(settings.jwt_keys.signing().alg(), SigningAlg::EdDsa, "sessions are signed with Ed25519 only");
+
+    let small = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+    let small = pem_file(&small.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap());
+    let err = load(&[("JWT_KEYS", &format!("{},{small}", key_file()))]).expect_err("RSA-1024 accepted");
+    assert!(err.mentions("JWT_KEYS") && err.to_string().contains("1024 bits is too small"), "{err}");
+
+    let err = load(&[("JWT_KEYS", &rsa)]).expect_err("no Ed25519 key accepted");
+    assert!(err.mentions("JWT_KEYS") && err.to_string().contains("holds no Ed25519 key"), "{err}");
 }

@@ -98,3 +98,46 @@ async fn a_session_signed_before_a_key_rotation_stays_valid_until_its_key_is_rem
     assert_eq!(session_status(&step3, &new_session).await, StatusCode::OK);
     assert!(!verifies_with(&jwks(&step3).await, &old_session));
 }
+
+/// An RSA key file, its kid and its PEM.
+fn new_rsa_key() -> (Key, String) {
+    let (path, pem) = crate::helpers::rsa_key_file();
+    let kid = latchkey::session::SigningKey::from_pem(&pem).unwrap().kid().to_owned();
+    (Key { path, kid }, pem)
+}
+
+/// An RS256 id_token-like JWT signed with `pem`, as the service would have signed it.
+fn rs256_token(pem: &str, kid: &str) -> String {
+    let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    let claims = serde_json::json!({ "iss": PUBLIC_URL, "aud": PUBLIC_URL, "sub": "u", "exp": 4_000_000_000_i64 });
+    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap()).unwrap()
+}
+
+/// Whether the JWKS verifies an RS256 JWT (what a relying party does offline).
+fn rs256_verifies_with(jwks: &JwkSet, jwt: &str) -> bool {
+    let Some(jwk) = jwks.find(&kid_of(jwt)) else { return false };
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[PUBLIC_URL]);
+    validation.set_audience(&[PUBLIC_URL]);
+    jsonwebtoken::decode::<serde_json::Value>(jwt, &DecodingKey::from_jwk(jwk).unwrap(), &validation).is_ok()
+}
+
+#[tokio::test]
+async fn an_old_rsa_key_stays_published_until_it_is_removed() {
+    let ed = new_key();
+    let ((old, old_pem), (new, _)) = (new_rsa_key(), new_rsa_key());
+    let before = spawn_app_with(&[("JWT_KEYS", &key_list(&[&ed, &old]))]).await;
+    let old_token = rs256_token(&old_pem, &old.kid);
+    assert!(rs256_verifies_with(&jwks(&before).await, &old_token), "control: the RSA key verifies its tokens");
+
+    // The new RSA key goes first among the RSA keys; the old one is still published.
+    let rotated = restart(&before, &[&ed, &new, &old]).await;
+    assert_eq!(published_kids(&rotated).await, vec![ed.kid.clone(), new.kid.clone(), old.kid.clone()]);
+    assert!(rs256_verifies_with(&jwks(&rotated).await, &old_token), "an id_token of the old key stopped verifying");
+
+    // Once its id_tokens have expired, the old key is removed.
+    let after = restart(&before, &[&ed, &new]).await;
+    assert_eq!(published_kids(&after).await, vec![ed.kid.clone(), new.kid.clone()]);
+    assert!(!rs256_verifies_with(&jwks(&after).await, &old_token));
+}

@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::helpers::{TestApp, free_port, hidden_field, spawn_app_with};
 
-const ADMIN_TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
+pub(crate) const ADMIN_TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
 pub(crate) const WIKI_SECRET: &str = "wiki-secret-wiki-secret-wiki-secret";
 pub(crate) const WIKI_CB: &str = "https://wiki.example.com/oidc/callback";
 const SPA_CB: &str = "http://127.0.0.1:9999/cb";
@@ -77,7 +77,7 @@ fn location(response: &reqwest::Response) -> String {
 
 /// The browser part: open the authorize URL, sign in through the mailed link if needed, and
 /// return where latchkey finally sends the browser (the app's redirect URI).
-async fn browse_authorize(app: &TestApp, authorize_url: &str, email: &str) -> Url {
+pub(crate) async fn browse_authorize(app: &TestApp, authorize_url: &str, email: &str) -> Url {
     let mut response = app.get(&path_of(authorize_url)).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let mut next = location(&response);
@@ -100,11 +100,11 @@ async fn browse_authorize(app: &TestApp, authorize_url: &str, email: &str) -> Ur
     Url::parse(&next).expect("not redirected to the app")
 }
 
-fn param(url: &Url, name: &str) -> Option<String> {
+pub(crate) fn param(url: &Url, name: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-fn http_client() -> openidconnect::reqwest::Client {
+pub(crate) fn http_client() -> openidconnect::reqwest::Client {
     openidconnect::reqwest::ClientBuilder::new()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
@@ -438,7 +438,7 @@ async fn discovery_tells_a_client_everything_it_needs() {
     let doc: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
     assert_eq!(doc["issuer"], issuer);
     assert_eq!(doc["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
-    assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["EdDSA"]));
+    assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["EdDSA", "RS256"]));
     assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
 }

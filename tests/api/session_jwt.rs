@@ -16,7 +16,7 @@ async fn a_session_jwt_verifies_with_the_published_jwks_alone() {
     let response = app.get("/.well-known/jwks.json").await;
     assert_eq!(response.status(), StatusCode::OK);
     let jwks: JwkSet = response.json().await.unwrap();
-    assert_eq!(jwks.keys.len(), 1);
+    assert_eq!(jwks.keys.len(), 2, "the Ed25519 key and the development RSA key");
 
     let header = jsonwebtoken::decode_header(&jwt).unwrap();
     assert_eq!(header.alg, Algorithm::EdDSA);

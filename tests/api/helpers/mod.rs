@@ -422,3 +422,12 @@ pub fn jwt_key_file() -> (String, String) {
     std::fs::write(&path, &pem).unwrap();
     (path.to_string_lossy().into_owned(), pem)
 }
+
+/// A fresh RSA-2048 key in a temporary PEM file, for `JWT_KEYS` (RS256 id_tokens).
+pub fn rsa_key_file() -> (String, String) {
+    let pem = latchkey::session::SigningKey::generate_rsa_pem().unwrap();
+    let path =
+        std::env::temp_dir().join(format!("latchkey-test-rsa-{}.pem", latchkey::crypto::random_token::<6>().unwrap()));
+    std::fs::write(&path, &pem).unwrap();
+    (path.to_string_lossy().into_owned(), pem)
+}
