@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::reader::Reader;
+use crate::crypto::signing_keys::SigningAlg;
 use crate::domain::{Client, ClientKind, ClientRegistry};
 use crate::domain::{check_redirect_uri, check_webhook_url, parse_duration};
 
@@ -56,6 +57,7 @@ struct ClientEntry {
     max_session_age: Option<String>,
     webhook_url: Option<String>,
     webhook_secret: Option<String>,
+    id_token_signed_response_alg: Option<String>,
 }
 
 /// Parses a clients file (TOML). In production, redirect URIs must be `https://` (or
@@ -120,6 +122,15 @@ pub fn parse_clients_file(text: &str, production: bool) -> Result<ClientRegistry
                 problems.push(format!("client `{id}`: a webhook needs webhook_secret of at least 32 characters"));
             }
         }
+        let id_token_signed_response_alg = match entry.id_token_signed_response_alg.as_deref() {
+            None | Some("EdDSA") => SigningAlg::EdDsa,
+            Some("RS256") => SigningAlg::Rs256,
+            Some(other) => {
+                problems
+                    .push(format!("client `{id}`: id_token_signed_response_alg `{other}` is not `EdDSA` or `RS256`"));
+                SigningAlg::EdDsa
+            }
+        };
         if clients.iter().any(|c| c.id == id) {
             problems.push(format!("client `{id}` is listed twice"));
         }
@@ -133,6 +144,7 @@ pub fn parse_clients_file(text: &str, production: bool) -> Result<ClientRegistry
             require_second_factor: entry.require_second_factor,
             max_session_age_secs,
             webhook_url: entry.webhook_url.clone(),
+            id_token_signed_response_alg,
             webhook_secret: entry.webhook_secret,
             webhook_secret_sealed: None,
         };
@@ -181,6 +193,19 @@ mod tests {
         assert!(wiki.allows_redirect("https://wiki.example.com/cb"));
         assert!(!wiki.allows_redirect("https://wiki.example.com/cb/"));
         assert_eq!(wiki.scopes, ["openid", "email"]);
+        assert_eq!(wiki.id_token_signed_response_alg, SigningAlg::EdDsa, "EdDSA unless a client asks");
+    }
+
+    #[test]
+    fn a_client_may_ask_for_rs256_id_tokens_and_nothing_else() {
+        let rs256 = FILE.replace("type = \"public\"", "type = \"public\"\nid_token_signed_response_alg = \"RS256\"");
+        let registry = parse_clients_file(&rs256, true).unwrap();
+        assert_eq!(registry.find("spa").unwrap().id_token_signed_response_alg, SigningAlg::Rs256);
+        assert_eq!(registry.find("wiki").unwrap().id_token_signed_response_alg, SigningAlg::EdDsa);
+
+        let hs256 = FILE.replace("type = \"public\"", "type = \"public\"\nid_token_signed_response_alg = \"HS256\"");
+        let problems = parse_clients_file(&hs256, true).unwrap_err();
+        assert_eq!(problems, ["client `spa`: id_token_signed_response_alg `HS256` is not `EdDSA` or `RS256`"]);
     }
 
     #[test]

@@ -187,6 +187,7 @@ impl Settings {
         let admin_emails = r.admin_emails();
         let admin_token_sha256 = r.admin_token_sha256();
         let clients = r.clients(prod);
+        r.client_algorithms(jwt_keys.as_ref(), &clients);
         let admin_webhook = r.admin_webhook(prod);
         let sms = r.sms(prod);
         let log_format = r.log_format(prod);

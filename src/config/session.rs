@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::reader::Reader;
 use crate::crypto::SecretKey;
 use crate::crypto::signing_keys::{KeySet, SigningAlg, SigningKey};
+use crate::domain::ClientRegistry;
 
 impl Reader<'_> {
     /// `SECRET_KEY`: required in production; a random one (and a warning) in development.
@@ -93,6 +94,24 @@ impl Reader<'_> {
             );
         }
         KeySet::new(keys.into_iter().map(|(_, key)| key).collect())
+    }
+
+    /// Every client in `CLIENTS_FILE` asking for id_tokens signed with an algorithm
+    /// `JWT_KEYS` holds no key for is a problem of `JWT_KEYS`.
+    pub(super) fn client_algorithms(&mut self, keys: Option<&KeySet>, clients: &ClientRegistry) {
+        let Some(keys) = keys else { return };
+        let mut missing: Vec<&str> = clients
+            .all()
+            .filter(|c| keys.signing_for(c.id_token_signed_response_alg).is_none())
+            .map(|c| c.id.as_str())
+            .collect();
+        missing.sort_unstable();
+        for id in missing {
+            self.problem(
+                "JWT_KEYS",
+                format!("holds no RSA key, but CLIENTS_FILE client `{id}` asks for RS256 id_tokens (make one with `latchkey keygen --rsa`)"),
+            );
+        }
     }
 
     /// `SESSION_CACHE_TTL`: 0 to 10 s.

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{check_redirect_uri, check_webhook_url};
+use crate::crypto::signing_keys::SigningAlg;
 use crate::crypto::{self, sha256_hex};
 
 /// How a client proves who it is at the token endpoint.
@@ -47,6 +48,9 @@ pub struct Client {
     /// Where to send signed events.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// What its id_tokens are signed with (`EdDSA` unless it asks for `RS256`).
+    #[serde(default)]
+    pub id_token_signed_response_alg: SigningAlg,
     /// The webhook signing secret from `CLIENTS_FILE` (never written to the store).
     #[serde(default, skip_serializing)]
     pub webhook_secret: Option<String>,
@@ -169,6 +173,7 @@ mod tests {
             require_second_factor: false,
             max_session_age_secs: None,
             webhook_url: None,
+            id_token_signed_response_alg: SigningAlg::EdDsa,
             webhook_secret: None,
             webhook_secret_sealed: None,
         };

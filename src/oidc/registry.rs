@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::notify::webhook_context;
 use super::service::OidcService;
+use crate::crypto::signing_keys::SigningAlg;
 use crate::crypto::{self, CryptoError};
 use crate::domain::{Client, ClientKind, new_client_secret};
 use crate::store::StoreError;
@@ -36,6 +37,9 @@ pub struct ClientDraft {
     pub max_session_age_secs: Option<u64>,
     /// Where to send signed events (a secret is made for it and shown once).
     pub webhook_url: Option<String>,
+    /// What its id_tokens are signed with: `EdDSA` (the default) or `RS256`.
+    #[serde(default)]
+    pub id_token_signed_response_alg: SigningAlg,
 }
 
 /// A client as the admin API shows it: no secret, and where it comes from.
@@ -63,6 +67,8 @@ pub struct ClientView {
     /// Where signed events go.
     #[schema(required = true)]
     pub webhook_url: Option<String>,
+    /// What its id_tokens are signed with.
+    pub id_token_signed_response_alg: SigningAlg,
     /// `file` (`CLIENTS_FILE`, read-only here) or `store`.
     #[schema(value_type = String)]
     pub source: &'static str,
@@ -193,12 +199,16 @@ impl OidcService {
             require_second_factor: draft.require_second_factor,
             max_session_age_secs: draft.max_session_age_secs,
             webhook_url: draft.webhook_url,
+            id_token_signed_response_alg: draft.id_token_signed_response_alg,
             webhook_secret: None,
             webhook_secret_sealed: None,
         };
         let mut problems = client.problems(self.production);
         if !client.scopes.iter().any(|s| s == "openid") {
             problems.push("scopes must include openid".to_owned());
+        }
+        if self.signer.keys().signing_for(client.id_token_signed_response_alg).is_none() {
+            problems.push("id_token_signed_response_alg RS256 needs an RSA key in JWT_KEYS".to_owned());
         }
         if problems.is_empty() { Ok(client) } else { Err(ClientError::Invalid(problems)) }
     }
@@ -228,6 +238,7 @@ fn view(client: &Client, source: &'static str) -> ClientView {
         require_second_factor: client.require_second_factor,
         max_session_age_secs: client.max_session_age_secs,
         webhook_url: client.webhook_url.clone(),
+        id_token_signed_response_alg: client.id_token_signed_response_alg,
         source,
     }
 }

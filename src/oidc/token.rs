@@ -58,7 +58,7 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Seconds the access token lives.
     pub expires_in: u64,
-    /// The signed id_token (EdDSA JWT).
+    /// The signed id_token (EdDSA, or RS256 for a client that asks for it).
     pub id_token: String,
     /// Granted scopes.
     pub scope: String,
@@ -139,7 +139,12 @@ impl OidcService {
             amr: grant.amr,
             sid: grant.sid,
         };
-        let id_token = self.signer.sign(&claims).map_err(|e| TokenError::Server(e.into()))?;
+        let alg = client.id_token_signed_response_alg;
+        let id_token = self
+            .signer
+            .sign_as(alg, &claims)
+            .ok_or_else(|| TokenError::Server(anyhow::anyhow!("JWT_KEYS holds no key for {}", alg.as_str())))?
+            .map_err(|e| TokenError::Server(e.into()))?;
         self.store.add_user_app(&claims.sub, &client.id).await?;
         let event = serde_json::json!({
             "sub": claims.sub, "sid": claims.sid, "client_id": client.id, "auth_time": claims.auth_time, "amr": claims.amr,

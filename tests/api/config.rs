@@ -330,3 +330,14 @@ fn jwt_keys_takes_an_rsa_key_and_refuses_a_small_one_or_one_without_an_ed25519_k
     let err = load(&[("JWT_KEYS", &rsa)]).expect_err("no Ed25519 key accepted");
     assert!(err.mentions("JWT_KEYS") && err.to_string().contains("holds no Ed25519 key"), "{err}");
 }
+
+#[test]
+fn a_client_asking_for_rs256_without_an_rsa_key_is_a_problem_of_jwt_keys() {
+    let clients = pem_file(
+        "[[client]]\nclient_id = \"legacy\"\nredirect_uris = [\"http://127.0.0.1:9000/cb\"]\ntype = \"public\"\nid_token_signed_response_alg = \"RS256\"\n",
+    );
+    let err = load(&[("JWT_KEYS", &key_file()), ("CLIENTS_FILE", &clients)]).expect_err("RS256 without a key accepted");
+    assert!(err.mentions("JWT_KEYS") && err.to_string().contains("client `legacy` asks for RS256"), "{err}");
+    let settings = load(&[("CLIENTS_FILE", &clients)]).expect("development makes an RSA key");
+    assert_eq!(settings.clients.find("legacy").unwrap().id_token_signed_response_alg.as_str(), "RS256");
+}

@@ -479,6 +479,7 @@ async fn register_in_store(app: &TestApp, id: &str, require_second_factor: bool,
         require_second_factor,
         max_session_age_secs: max_age,
         webhook_url: None,
+        id_token_signed_response_alg: latchkey::session::SigningAlg::EdDsa,
         webhook_secret: None,
         webhook_secret_sealed: None,
     };

@@ -345,6 +345,7 @@ fn client(id: &str) -> Client {
         require_second_factor: false,
         max_session_age_secs: None,
         webhook_url: None,
+        id_token_signed_response_alg: latchkey::session::SigningAlg::EdDsa,
         webhook_secret: None,
         webhook_secret_sealed: None,
     }
