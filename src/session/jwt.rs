@@ -147,3 +147,49 @@ impl TokenSigner {
         Ok(claims)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::SigningKey;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Claims {
+        iss: String,
+        aud: String,
+        sub: String,
+        iat: i64,
+        nbf: i64,
+        exp: i64,
+    }
+
+    impl TimeClaims for Claims {
+        fn iat(&self) -> i64 {
+            self.iat
+        }
+        fn nbf(&self) -> i64 {
+            self.nbf
+        }
+        fn exp(&self) -> i64 {
+            self.exp
+        }
+    }
+
+    #[test]
+    fn an_rs256_id_token_is_a_valid_hint_and_never_a_session() {
+        let keys = KeySet::new(vec![SigningKey::generate().unwrap(), SigningKey::generate_rsa().unwrap()]).unwrap();
+        let signer = TokenSigner::new(keys, "https://login.example.com".into());
+        let now = Utc::now();
+        let t = now.timestamp();
+        let claims =
+            Claims { iss: signer.issuer().into(), aud: "app".into(), sub: "u".into(), iat: t, nbf: t, exp: t + 60 };
+
+        let id_token = signer.sign_as(SigningAlg::Rs256, &claims).unwrap().unwrap();
+        assert_eq!(jsonwebtoken::decode_header(&id_token).unwrap().alg, Algorithm::RS256);
+        assert_eq!(signer.verify_hint::<Claims>(&id_token).unwrap().sub, "u");
+        assert!(matches!(signer.verify::<Claims>(&id_token, "app", now), Err(JwtError::Header)));
+
+        let eddsa = signer.sign_as(SigningAlg::EdDsa, &claims).unwrap().unwrap();
+        assert!(signer.verify::<Claims>(&eddsa, "app", now).is_ok(), "control: the same claims as EdDSA verify");
+    }
+}
