@@ -31,6 +31,10 @@ pub struct AuthorizeParams {
     pub code_challenge_method: Option<String>,
     /// `none`: fail instead of showing the sign-in.
     pub prompt: Option<String>,
+    /// A request object (OIDC Core §6): not supported, refused.
+    pub request: Option<String>,
+    /// A request object by reference (OIDC Core §6): not supported, refused.
+    pub request_uri: Option<String>,
 }
 
 /// Why an authorization request stops.
@@ -105,6 +109,12 @@ impl OidcService {
             prompt_none: p.prompt.as_deref() == Some("none"),
         };
         let fail = |error, description| Err(AuthorizeError::Redirect(auth.error(error, description)));
+        if p.request.is_some() {
+            return fail("request_not_supported", "request objects are not supported");
+        }
+        if p.request_uri.is_some() {
+            return fail("request_uri_not_supported", "request_uri is not supported");
+        }
         if p.response_type.as_deref() != Some("code") {
             return fail("unsupported_response_type", "only response_type=code is supported");
         }
@@ -113,8 +123,16 @@ impl OidcService {
             return fail("invalid_scope", "scope must include openid");
         }
         let client = &auth.client;
-        if scopes.iter().any(|s| !client.scopes.iter().any(|c| c == s)) {
-            return fail("invalid_scope", "a requested scope is not allowed for this client");
+        // Scopes we do not offer, or this client may not have, are left out (OIDC Core
+        // §3.1.2.1: unknown values SHOULD be ignored); the token response names what was granted.
+        let mut granted: Vec<&str> = Vec::new();
+        for scope in scopes {
+            if client.scopes.iter().any(|c| c == scope) && !granted.contains(&scope) {
+                granted.push(scope);
+            }
+        }
+        if !granted.contains(&"openid") {
+            granted.insert(0, "openid");
         }
         match (p.code_challenge.as_deref(), p.code_challenge_method.as_deref()) {
             (None, _) if client.is_public() => return fail("invalid_request", "PKCE (S256) is required"),
@@ -126,7 +144,7 @@ impl OidcService {
         if p.nonce.as_ref().is_some_and(|n| n.len() > 512) || p.state.as_ref().is_some_and(|s| s.len() > 1024) {
             return fail("invalid_request", "state or nonce too long");
         }
-        Ok(Authorization { scope: scopes.join(" "), ..auth })
+        Ok(Authorization { scope: granted.join(" "), ..auth })
     }
 
     /// True when `session` is good enough for this client: recent enough for its

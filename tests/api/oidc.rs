@@ -20,14 +20,14 @@ pub(crate) const WIKI_SECRET: &str = "wiki-secret-wiki-secret-wiki-secret";
 pub(crate) const WIKI_CB: &str = "https://wiki.example.com/oidc/callback";
 const SPA_CB: &str = "http://127.0.0.1:9999/cb";
 
-fn sha256_hex(s: &str) -> String {
+pub(crate) fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An app whose PUBLIC_URL is the address tests reach it at (OIDC clients check the issuer),
 /// with a confidential client `wiki` and a public client `spa`.
-async fn spawn_provider() -> (TestApp, String) {
+pub(crate) async fn spawn_provider() -> (TestApp, String) {
     spawn_provider_with("", &[]).await
 }
 
@@ -66,18 +66,18 @@ type = "public"
     (app, issuer)
 }
 
-fn path_of(url: &str) -> String {
+pub(crate) fn path_of(url: &str) -> String {
     let url = Url::parse(url).unwrap();
     format!("{}?{}", url.path(), url.query().unwrap_or_default())
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     response.headers().get(LOCATION).expect("no Location").to_str().unwrap().to_owned()
 }
 
 /// The browser part: open the authorize URL, sign in through the mailed link if needed, and
 /// return where latchkey finally sends the browser (the app's redirect URI).
-async fn browse_authorize(app: &TestApp, authorize_url: &str, email: &str) -> Url {
+pub(crate) async fn browse_authorize(app: &TestApp, authorize_url: &str, email: &str) -> Url {
     let mut response = app.get(&path_of(authorize_url)).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let mut next = location(&response);
@@ -100,11 +100,11 @@ async fn browse_authorize(app: &TestApp, authorize_url: &str, email: &str) -> Ur
     Url::parse(&next).expect("not redirected to the app")
 }
 
-fn param(url: &Url, name: &str) -> Option<String> {
+pub(crate) fn param(url: &Url, name: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-fn http_client() -> openidconnect::reqwest::Client {
+pub(crate) fn http_client() -> openidconnect::reqwest::Client {
     openidconnect::reqwest::ClientBuilder::new()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
@@ -299,7 +299,7 @@ async fn a_code_is_bound_to_its_client_redirect_uri_and_sixty_seconds() {
     assert_eq!(exchange(&app, &form, Some(("wiki", WIKI_SECRET))).await.1["error"], "invalid_grant");
 }
 
-fn urlenc(s: &str) -> String {
+pub(crate) fn urlenc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

@@ -1,0 +1,77 @@
+//! What relying parties expect of a standard OpenID provider (OIDC Core 1.0, RFC 6750,
+//! RFC 8414), as an app observes it: redirects and their parameters, statuses, headers, and
+//! the id_token's claims.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use url::Url;
+
+use crate::oidc::{
+    WIKI_CB, WIKI_SECRET, exchange, location, param, sha256_hex, spawn_provider, spawn_provider_with, urlenc, wiki_form,
+};
+
+/// `/oauth2/authorize` for `wiki` with `extra` query text appended.
+fn wiki_authorize(extra: &str) -> String {
+    format!("/oauth2/authorize?response_type=code&client_id=wiki&redirect_uri={}&state=st{extra}", urlenc(WIKI_CB))
+}
+
+/// Where the app is sent back to, as a URL (panics when latchkey did not redirect to it).
+async fn back_at_app(app: &crate::helpers::TestApp, path: &str) -> Url {
+    let response = app.get(path).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+    let to = Url::parse(&location(&response)).unwrap_or_else(|_| panic!("{path} did not return to the app"));
+    assert!(to.as_str().starts_with(WIKI_CB), "{to}");
+    to
+}
+
+#[tokio::test]
+async fn unknown_scopes_are_ignored_and_the_token_response_names_what_was_granted() {
+    let narrow = format!(
+        "\n[[client]]\nclient_id = \"narrow\"\nredirect_uris = [\"{WIKI_CB}\"]\nscopes = [\"openid\"]\ntype = \"confidential\"\nsecret_sha256 = \"{}\"\n",
+        sha256_hex(WIKI_SECRET)
+    );
+    let (app, _) = spawn_provider_with(&narrow, &[]).await;
+    app.sign_in("scoped@example.com").await;
+    // The common default of OIDC libraries: `profile` is not offered here, and is left out.
+    let to = back_at_app(&app, &wiki_authorize("&scope=openid%20profile%20email%20offline_access")).await;
+    let code = param(&to, "code").unwrap_or_else(|| panic!("no code: {to}"));
+    let (status, tokens) = exchange(&app, &wiki_form(&code), Some(("wiki", WIKI_SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["scope"], "openid email");
+    // A client registered for `openid` alone does not get `email` granted.
+    let path = format!(
+        "/oauth2/authorize?response_type=code&client_id=narrow&redirect_uri={}&scope=openid%20email",
+        urlenc(WIKI_CB)
+    );
+    let to = back_at_app(&app, &path).await;
+    let code = param(&to, "code").unwrap_or_else(|| panic!("no code: {to}"));
+    let (status, tokens) = exchange(&app, &wiki_form(&code), Some(("narrow", WIKI_SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["scope"], "openid");
+    // `openid` stays required.
+    let to = back_at_app(&app, &wiki_authorize("&scope=profile%20email")).await;
+    assert_eq!(param(&to, "error").as_deref(), Some("invalid_scope"));
+    assert_eq!(param(&to, "state").as_deref(), Some("st"));
+}
+
+#[tokio::test]
+async fn request_objects_are_refused_with_their_own_error_codes() {
+    let (app, _) = spawn_provider().await;
+    app.sign_in("objects@example.com").await;
+    let to = back_at_app(&app, &wiki_authorize("&scope=openid&request=eyJhbGciOiJub25lIn0.e30.")).await;
+    assert_eq!(param(&to, "error").as_deref(), Some("request_not_supported"));
+    assert_eq!(param(&to, "state").as_deref(), Some("st"));
+    assert!(param(&to, "code").is_none());
+    let uri = urlenc("https://wiki.example.com/request.jwt");
+    let to = back_at_app(&app, &wiki_authorize(&format!("&scope=openid&request_uri={uri}"))).await;
+    assert_eq!(param(&to, "error").as_deref(), Some("request_uri_not_supported"));
+    assert!(param(&to, "code").is_none());
+    // Before the client and its redirect URI are known, nothing redirects.
+    let unknown = format!("/oauth2/authorize?client_id=nope&redirect_uri={}&request=x", urlenc(WIKI_CB));
+    let response = app.get(&unknown).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.headers().get(reqwest::header::LOCATION).is_none());
+    let doc: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
+    assert_eq!(doc["request_parameter_supported"], false);
+    assert_eq!(doc["request_uri_parameter_supported"], false);
+}
