@@ -55,7 +55,8 @@ pub async fn authorize(
         Err(AuthorizeError::Redirect(url)) => return Ok(see_other(url.as_str())),
         Err(AuthorizeError::Store(e)) => return Err(e.into()),
     };
-    // A session too old for this app, or without a second factor it requires, signs in again.
+    // A session too old for this app or request (`max_age`), one asked to sign in again
+    // (`prompt=login`), or one without a second factor the app requires, signs in again.
     let session = current_session(&req, &state).await?.filter(|s| state.oidc.session_suits(&auth, s));
     match session {
         Some(session) => {
@@ -64,7 +65,7 @@ pub async fn authorize(
         }
         None if auth.prompt_none => Ok(see_other(auth.error("login_required", "no session").as_str())),
         None => {
-            let here = format!("{}?{}", req.path(), req.query_string());
+            let here = state.oidc.sign_in_return(&auth, req.query_string());
             let Some(back) = LocalPath::parse(&here) else {
                 return Ok(see_other(auth.error("invalid_request", "request too long").as_str()));
             };

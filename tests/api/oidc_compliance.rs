@@ -7,7 +7,8 @@ use serde_json::Value;
 use url::Url;
 
 use crate::oidc::{
-    WIKI_CB, WIKI_SECRET, exchange, location, param, sha256_hex, spawn_provider, spawn_provider_with, urlenc, wiki_form,
+    WIKI_CB, WIKI_SECRET, browse_authorize, exchange, http_client, location, param, path_of, sha256_hex,
+    spawn_provider, spawn_provider_with, urlenc, wiki_form,
 };
 
 /// `/oauth2/authorize` for `wiki` with `extra` query text appended.
@@ -74,4 +75,75 @@ async fn request_objects_are_refused_with_their_own_error_codes() {
     let doc: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
     assert_eq!(doc["request_parameter_supported"], false);
     assert_eq!(doc["request_uri_parameter_supported"], false);
+}
+
+/// The openidconnect client for `wiki`, from the discovery document.
+async fn wiki_client(
+    issuer: &str,
+) -> openidconnect::core::CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+> {
+    use openidconnect::core::{CoreClient, CoreProviderMetadata};
+    use openidconnect::{ClientId, ClientSecret, IssuerUrl, RedirectUrl};
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.to_owned()).unwrap(), &http_client()).await.unwrap();
+    CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("wiki".into()),
+        Some(ClientSecret::new(WIKI_SECRET.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(WIKI_CB.into()).unwrap())
+}
+
+#[tokio::test]
+async fn max_age_and_prompt_login_send_an_older_session_through_the_sign_in_again() {
+    use openidconnect::core::{CoreAuthPrompt, CoreJwsSigningAlgorithm, CoreResponseType};
+    use openidconnect::{AuthenticationFlow, AuthorizationCode, CsrfToken, Nonce, TokenResponse};
+    let (app, issuer) = spawn_provider().await;
+    let client = wiki_client(&issuer).await;
+    app.sign_in("aged@example.com").await;
+    let session: Value = app.get_session().await.json().await.unwrap();
+    let first_auth_time = session["auth_time"].as_i64().unwrap();
+    app.clock.advance(chrono::Duration::seconds(40));
+
+    for (max_age, prompt) in [(Some(5), None), (Some(0), None), (None, Some(CoreAuthPrompt::Login))] {
+        let mut request = client.authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
+        if let Some(seconds) = max_age {
+            request = request.set_max_age(std::time::Duration::from_secs(seconds));
+        }
+        if let Some(prompt) = prompt.clone() {
+            request = request.add_prompt(prompt);
+        }
+        let (url, _, nonce) = request.url();
+        let case = format!("max_age {max_age:?}, prompt {prompt:?}");
+        // The live session is not enough: to the sign-in, and back with a fresh session.
+        let first = app.get(&path_of(url.as_str())).await;
+        assert!(location(&first).starts_with("/login?"), "{case}: {}", location(&first));
+        let callback = browse_authorize(&app, url.as_str(), "aged@example.com").await;
+        let code = param(&callback, "code").unwrap_or_else(|| panic!("{case}: no code in {callback}"));
+        let tokens =
+            client.exchange_code(AuthorizationCode::new(code)).unwrap().request_async(&http_client()).await.unwrap();
+        let verifier = client.id_token_verifier().set_allowed_algs(vec![CoreJwsSigningAlgorithm::EdDsa]);
+        let claims = tokens.id_token().unwrap().claims(&verifier, &nonce).unwrap();
+        let auth_time = claims.auth_time().expect("no auth_time in the id_token").timestamp();
+        assert!(auth_time > first_auth_time, "{case}: the old sign-in was used");
+        app.clock.advance(chrono::Duration::seconds(40));
+    }
+
+    // prompt=none with a session too old for max_age: login_required, back to the app.
+    let to = back_at_app(&app, &wiki_authorize("&scope=openid&prompt=none&max_age=5")).await;
+    assert_eq!(param(&to, "error").as_deref(), Some("login_required"));
+    assert_eq!(param(&to, "state").as_deref(), Some("st"));
+    // A session young enough for max_age goes straight back.
+    let to = back_at_app(&app, &wiki_authorize("&scope=openid&max_age=3600")).await;
+    assert!(param(&to, "code").is_some(), "{to}");
 }
