@@ -1,7 +1,9 @@
 //! OpenID Connect endpoints and forward-auth.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, LOCATION, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
@@ -77,6 +79,15 @@ pub async fn authorize(
             Ok(see_other(&login.finish()))
         }
     }
+}
+
+/// `POST /oauth2/authorize` (OIDC Core §3.1.2.1): the same request as a form. Answered with a
+/// 303 to the same parameters as a `GET`, which the browser follows with its session cookie
+/// (a `SameSite=Lax` cookie is not sent on another site's form post, but is on the `GET`).
+pub async fn authorize_form(body: web::Bytes) -> HttpResponse {
+    let mut again = url::form_urlencoded::Serializer::new(String::from("/oauth2/authorize?"));
+    again.extend_pairs(url::form_urlencoded::parse(&body));
+    see_other(&again.finish())
 }
 
 /// Client credentials from `Authorization: Basic` (each part form-urlencoded, RFC 6749 §2.3.1).
@@ -167,7 +178,39 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
 
 /// `GET /oauth2/userinfo` (Bearer access token). Errors are JSON: apps call it, not people.
 pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let token = super::cookies::bearer_token(&req);
+    answer_userinfo(&state, super::cookies::bearer_token(&req)).await
+}
+
+/// `POST /oauth2/userinfo`: the access token in `Authorization: Bearer`, or as `access_token`
+/// in a form body (RFC 6750 §2.2); both at once is a 400 `invalid_request`.
+pub async fn userinfo_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let is_form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let in_body = if is_form {
+        url::form_urlencoded::parse(&body).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned())
+    } else {
+        None
+    };
+    let token = match (super::cookies::bearer_token(&req), in_body) {
+        (Some(_), Some(_)) => {
+            return Ok(HttpResponse::BadRequest().insert_header((CACHE_CONTROL, "no-store")).json(
+                serde_json::json!({ "error": "invalid_request", "error_description": "send the access token once" }),
+            ));
+        }
+        (header, body) => header.or(body),
+    };
+    answer_userinfo(&state, token).await
+}
+
+/// The userinfo answer for `token`.
+async fn answer_userinfo(state: &AppState, token: Option<String>) -> Result<HttpResponse, ApiError> {
     let info = match token {
         Some(token) => state.oidc.userinfo(&token).await.map_err(AppError::from)?,
         None => None,

@@ -114,8 +114,10 @@ fn oidc(cfg: &mut web::ServiceConfig) {
     cfg.route("/.well-known/jwks.json", web::get().to(ops::jwks))
         .route("/.well-known/openid-configuration", web::get().to(oidc::discovery))
         .route("/oauth2/authorize", web::get().to(oidc::authorize))
+        .route("/oauth2/authorize", web::post().to(oidc::authorize_form))
         .route("/oauth2/token", web::post().to(oidc::token))
         .route("/oauth2/userinfo", web::get().to(oidc::userinfo))
+        .route("/oauth2/userinfo", web::post().to(oidc::userinfo_form))
         .route("/oauth2/logout", web::get().to(oidc::logout))
         .route("/oauth2/logout", web::post().to(oidc::logout))
         .route("/auth/verify", web::get().to(oidc::forward_auth));

@@ -147,3 +147,45 @@ async fn max_age_and_prompt_login_send_an_older_session_through_the_sign_in_agai
     let to = back_at_app(&app, &wiki_authorize("&scope=openid&max_age=3600")).await;
     assert!(param(&to, "code").is_some(), "{to}");
 }
+
+#[tokio::test]
+async fn authorize_and_userinfo_also_answer_a_post() {
+    let (app, _) = spawn_provider().await;
+    let form = [
+        ("response_type", "code"),
+        ("client_id", "wiki"),
+        ("redirect_uri", WIKI_CB),
+        ("scope", "openid email"),
+        ("state", "posted state"),
+        ("nonce", "n-1"),
+    ];
+    // Without a session: the same request as a GET, which goes on to the sign-in.
+    let response = app.post_form("/oauth2/authorize", &form).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let again = location(&response);
+    assert!(again.starts_with("/oauth2/authorize?"), "{again}");
+    assert!(location(&app.get(&again).await).starts_with("/login?"));
+    // With one: back at the app with a code and the state.
+    app.sign_in("poster@example.com").await;
+    let again = location(&app.post_form("/oauth2/authorize", &form).await);
+    let to = back_at_app(&app, &again).await;
+    assert_eq!(param(&to, "state").as_deref(), Some("posted state"));
+    let code = param(&to, "code").unwrap_or_else(|| panic!("no code: {to}"));
+    let (_, tokens) = exchange(&app, &wiki_form(&code), Some(("wiki", WIKI_SECRET))).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+
+    let userinfo = app.client.post(format!("{}/oauth2/userinfo", app.address));
+    let by_header = userinfo.try_clone().unwrap().bearer_auth(&access).send().await.unwrap();
+    assert_eq!(by_header.status(), StatusCode::OK);
+    let info: Value = by_header.json().await.unwrap();
+    assert_eq!(info["email"], "poster@example.com");
+    let by_form = userinfo.try_clone().unwrap().form(&[("access_token", access.as_str())]).send().await.unwrap();
+    assert_eq!(by_form.status(), StatusCode::OK);
+    assert_eq!(by_form.json::<Value>().await.unwrap()["sub"], info["sub"]);
+    let both = userinfo.try_clone().unwrap().bearer_auth(&access).form(&[("access_token", access.as_str())]);
+    let both = both.send().await.unwrap();
+    assert_eq!(both.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(both.json::<Value>().await.unwrap()["error"], "invalid_request");
+    let wrong = userinfo.form(&[("access_token", "not-a-token")]).send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+}
