@@ -1,39 +1,17 @@
-//! OpenID Connect endpoints and forward-auth.
+//! OpenID Connect endpoints (logout aside: `logout`) and forward-auth.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{
     AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use actix_web::{HttpRequest, HttpResponse, web};
-use askama::Template;
-use askama_web::WebTemplate;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::AppState;
 use super::signed_in::current_session;
-use super::{cookies, csrf, page};
 use crate::domain::LocalPath;
 use crate::error::{ApiError, AppError};
-use crate::i18n::{Lang, Messages};
 use crate::oidc::{AuthorizeError, AuthorizeParams, TokenError, TokenForm};
-
-/// "Sign out?" when a logout request cannot prove it came from the app.
-#[derive(Template, WebTemplate)]
-#[template(path = "logout_confirm.html")]
-pub struct LogoutConfirmPage {
-    /// The catalogue the page is written in.
-    pub(super) t: &'static Messages,
-    csrf: String,
-}
-
-/// "You are signed out".
-#[derive(Template, WebTemplate)]
-#[template(path = "signed_out.html")]
-pub struct SignedOutPage {
-    /// The catalogue the page is written in.
-    pub(super) t: &'static Messages,
-}
 
 /// `GET /.well-known/openid-configuration`.
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
@@ -221,85 +199,6 @@ async fn answer_userinfo(state: &AppState, token: Option<String>) -> Result<Http
             .insert_header((WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
             .json(serde_json::json!({ "error": "invalid_token" })),
     })
-}
-
-/// Parameters of RP-initiated logout.
-#[derive(serde::Deserialize, Default)]
-pub struct LogoutParams {
-    id_token_hint: Option<String>,
-    post_logout_redirect_uri: Option<String>,
-    state: Option<String>,
-}
-
-/// `GET|POST /oauth2/logout`: with an `id_token_hint` we issued, ends that session here and
-/// returns to a registered `post_logout_redirect_uri`; without one, asks first.
-pub async fn logout(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    query: web::Query<LogoutParams>,
-    body: web::Bytes,
-) -> Result<HttpResponse, AppError> {
-    // GET carries the parameters in the query; POST in a form body.
-    let params = if body.is_empty() {
-        query.into_inner()
-    } else {
-        let mut p = LogoutParams::default();
-        for (k, v) in url::form_urlencoded::parse(&body) {
-            match k.as_ref() {
-                "id_token_hint" => p.id_token_hint = Some(v.into_owned()),
-                "post_logout_redirect_uri" => p.post_logout_redirect_uri = Some(v.into_owned()),
-                "state" => p.state = Some(v.into_owned()),
-                _ => {}
-            }
-        }
-        p
-    };
-    let hint = match params.id_token_hint.as_deref() {
-        Some(hint) => state.oidc.logout_hint(hint).await?,
-        None => None,
-    };
-    let Some((claims, client)) = hint else {
-        if params.post_logout_redirect_uri.is_some() {
-            return Err(AppError::BadRequest("This sign-out request cannot be verified.".to_owned()));
-        }
-        let csrf = csrf::issue(&req, &state.keyring)?;
-        return Ok(page(
-            &req,
-            StatusCode::OK,
-            LogoutConfirmPage { t: Lang::of(&req).messages(), csrf: csrf.token.clone() },
-            &csrf.cookies(),
-        ));
-    };
-    if params.post_logout_redirect_uri.as_deref().is_some_and(|uri| !client.allows_post_logout(uri)) {
-        return Err(AppError::BadRequest("The app asked to return to an address it did not register.".to_owned()));
-    }
-    // The hint must name this browser's session; anyone else's hint only gets the question.
-    let Some(session) = current_session(&req, &state).await?.filter(|s| s.sid == claims.sid && s.sub == claims.sub)
-    else {
-        let csrf = csrf::issue(&req, &state.keyring)?;
-        return Ok(page(
-            &req,
-            StatusCode::OK,
-            LogoutConfirmPage { t: Lang::of(&req).messages(), csrf: csrf.token.clone() },
-            &csrf.cookies(),
-        ));
-    };
-    state.sessions.end(&session).await?;
-    let origin = super::client::request_origin(&req, &state.trusted_proxies);
-    let detail = format!("by app {}", client.id);
-    state.audit.record(crate::audit::EventKind::SessionEnded, Some(&session.sub), &origin, &detail).await;
-    state.oidc.notify_ended(&session.sub, Some(&session.sid)).await;
-    let removal = cookies::removal(cookies::SESSION);
-    match params.post_logout_redirect_uri {
-        Some(uri) => {
-            let mut url = url::Url::parse(&uri).map_err(|e| AppError::Internal(e.into()))?;
-            if let Some(s) = &params.state {
-                url.query_pairs_mut().append_pair("state", s);
-            }
-            Ok(HttpResponse::SeeOther().cookie(removal).insert_header((LOCATION, url.as_str())).finish())
-        }
-        None => Ok(page(&req, StatusCode::OK, SignedOutPage { t: Lang::of(&req).messages() }, &[removal])),
-    }
 }
 
 /// `GET /auth/verify`: forward-auth for nginx `auth_request` / Traefik `forwardAuth`. 200 with

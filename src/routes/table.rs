@@ -5,8 +5,8 @@ use actix_web::error::{QueryPayloadError, UrlencodedError};
 use actix_web::web;
 
 use super::{
-    account, account_confirm, account_factors, admin, admin_clients, admin_outbox, admin_pages, api, login, oidc, ops,
-    second_factor, verify,
+    account, account_confirm, account_factors, admin, admin_clients, admin_outbox, admin_pages, api, login, logout,
+    oidc, ops, second_factor, verify,
 };
 use crate::error::{ApiError, AppError};
 
@@ -118,8 +118,8 @@ fn oidc(cfg: &mut web::ServiceConfig) {
         .route("/oauth2/token", web::post().to(oidc::token))
         .route("/oauth2/userinfo", web::get().to(oidc::userinfo))
         .route("/oauth2/userinfo", web::post().to(oidc::userinfo_form))
-        .route("/oauth2/logout", web::get().to(oidc::logout))
-        .route("/oauth2/logout", web::post().to(oidc::logout))
+        .route("/oauth2/logout", web::get().to(logout::logout))
+        .route("/oauth2/logout", web::post().to(logout::logout))
         .route("/auth/verify", web::get().to(oidc::forward_auth));
 }
 

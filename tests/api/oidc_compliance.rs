@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use url::Url;
 
+use crate::helpers::hidden_field;
 use crate::oidc::{
     WIKI_CB, WIKI_SECRET, browse_authorize, exchange, http_client, location, param, path_of, sha256_hex,
     spawn_provider, spawn_provider_with, urlenc, wiki_form,
@@ -188,4 +189,53 @@ async fn authorize_and_userinfo_also_answer_a_post() {
     assert_eq!(both.json::<Value>().await.unwrap()["error"], "invalid_request");
     let wrong = userinfo.form(&[("access_token", "not-a-token")]).send().await.unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn logout_with_a_client_id_and_no_hint_asks_first_then_returns_to_the_registered_page() {
+    let (app, _) = spawn_provider().await;
+    app.sign_in("leaving@example.com").await;
+    let bye = urlenc("https://wiki.example.com/bye");
+    let url = format!("/oauth2/logout?client_id=wiki&post_logout_redirect_uri={bye}&state=st%201");
+    let page = app.get(&url).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sign out of latchkey?") && html.contains("Team wiki"), "{html}");
+    assert_eq!(app.get_session().await.status(), StatusCode::OK, "signed out without asking");
+    let german = app.send(app.client.get(format!("{}{url}", app.address)).header("accept-language", "de")).await;
+    assert!(german.text().await.unwrap().contains("Von latchkey abmelden?"));
+    // Only an address registered for that client.
+    for bad in [
+        format!("/oauth2/logout?client_id=wiki&post_logout_redirect_uri={}", urlenc("https://evil.example/bye")),
+        format!("/oauth2/logout?client_id=spa&post_logout_redirect_uri={bye}"),
+        format!("/oauth2/logout?client_id=nope&post_logout_redirect_uri={bye}"),
+    ] {
+        let response = app.get(&bad).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(response.headers().get(reqwest::header::LOCATION).is_none());
+    }
+    let field = |name: &str| hidden_field(&html, name).unwrap_or_else(|| panic!("no {name} field"));
+    let (csrf, client_id, uri, state) =
+        (field("csrf"), field("client_id"), field("post_logout_redirect_uri"), field("state"));
+    // The confirmation is a CSRF-protected form, and its return address is checked again.
+    let forged = app
+        .post_form(
+            "/oauth2/logout",
+            &[("csrf", "forged"), ("client_id", &client_id), ("post_logout_redirect_uri", &uri)],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let evil =
+        [("csrf", csrf.as_str()), ("client_id", "wiki"), ("post_logout_redirect_uri", "https://evil.example/bye")];
+    assert_eq!(app.post_form("/oauth2/logout", &evil).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.get_session().await.status(), StatusCode::OK);
+    let confirmed = app
+        .post_form(
+            "/oauth2/logout",
+            &[("csrf", &csrf), ("client_id", &client_id), ("post_logout_redirect_uri", &uri), ("state", &state)],
+        )
+        .await;
+    assert_eq!(confirmed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&confirmed), "https://wiki.example.com/bye?state=st+1");
+    assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED, "the session outlived the sign-out");
 }
