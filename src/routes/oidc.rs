@@ -13,7 +13,8 @@ use crate::domain::LocalPath;
 use crate::error::{ApiError, AppError};
 use crate::oidc::{AuthorizeError, AuthorizeParams, TokenError, TokenForm};
 
-/// `GET /.well-known/openid-configuration`.
+/// `GET /.well-known/openid-configuration`, and the same document as the OAuth 2.0
+/// authorization server metadata (RFC 8414) at `GET /.well-known/oauth-authorization-server`.
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().insert_header((CACHE_CONTROL, "public, max-age=300")).json(state.oidc.discovery())
 }
@@ -187,16 +188,18 @@ pub async fn userinfo_form(
     answer_userinfo(&state, token).await
 }
 
-/// The userinfo answer for `token`.
+/// The userinfo answer for `token`. Without one, a bare challenge: RFC 6750 §3.1 gives no
+/// error code to a request that carried no credentials.
 async fn answer_userinfo(state: &AppState, token: Option<String>) -> Result<HttpResponse, ApiError> {
-    let info = match token {
-        Some(token) => state.oidc.userinfo(&token).await.map_err(AppError::from)?,
-        None => None,
+    let Some(token) = token else {
+        return Ok(HttpResponse::Unauthorized()
+            .insert_header((WWW_AUTHENTICATE, "Bearer realm=\"latchkey\""))
+            .finish());
     };
-    Ok(match info {
+    Ok(match state.oidc.userinfo(&token).await.map_err(AppError::from)? {
         Some(info) => HttpResponse::Ok().insert_header((CACHE_CONTROL, "no-store")).json(info),
         None => HttpResponse::Unauthorized()
-            .insert_header((WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
+            .insert_header((WWW_AUTHENTICATE, "Bearer realm=\"latchkey\", error=\"invalid_token\""))
             .json(serde_json::json!({ "error": "invalid_token" })),
     })
 }

@@ -113,6 +113,7 @@ fn admin(cfg: &mut web::ServiceConfig) {
 fn oidc(cfg: &mut web::ServiceConfig) {
     cfg.route("/.well-known/jwks.json", web::get().to(ops::jwks))
         .route("/.well-known/openid-configuration", web::get().to(oidc::discovery))
+        .route("/.well-known/oauth-authorization-server", web::get().to(oidc::discovery))
         .route("/oauth2/authorize", web::get().to(oidc::authorize))
         .route("/oauth2/authorize", web::post().to(oidc::authorize_form))
         .route("/oauth2/token", web::post().to(oidc::token))

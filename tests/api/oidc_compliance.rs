@@ -239,3 +239,46 @@ async fn logout_with_a_client_id_and_no_hint_asks_first_then_returns_to_the_regi
     assert_eq!(location(&confirmed), "https://wiki.example.com/bye?state=st+1");
     assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED, "the session outlived the sign-out");
 }
+
+#[tokio::test]
+async fn response_modes_prompts_userinfo_challenges_and_server_metadata_follow_the_standards() {
+    let (app, issuer) = spawn_provider().await;
+    app.sign_in("standard@example.com").await;
+    // Codes and errors only ever come back in the query.
+    for mode in ["form_post", "fragment"] {
+        let to = back_at_app(&app, &wiki_authorize(&format!("&scope=openid&response_mode={mode}"))).await;
+        assert_eq!(param(&to, "error").as_deref(), Some("invalid_request"), "{mode}");
+        assert!(param(&to, "error_description").is_some_and(|d| d.contains("response_mode")), "{to}");
+        assert!(param(&to, "code").is_none());
+    }
+    let to = back_at_app(&app, &wiki_authorize("&scope=openid&response_mode=query")).await;
+    assert!(param(&to, "code").is_some(), "{to}");
+    // No consent screen or account choice exists: those prompts change nothing.
+    for prompt in ["consent", "select_account", "consent%20select_account"] {
+        let to = back_at_app(&app, &wiki_authorize(&format!("&scope=openid&prompt={prompt}"))).await;
+        assert!(param(&to, "code").is_some(), "{prompt}: {to}");
+    }
+    let to = back_at_app(&app, &wiki_authorize("&scope=openid&prompt=none%20login")).await;
+    assert_eq!(param(&to, "error").as_deref(), Some("invalid_request"));
+    assert!(param(&to, "code").is_none());
+
+    // userinfo: no credentials is a bare challenge; a bad token says invalid_token.
+    let userinfo = format!("{}/oauth2/userinfo", app.address);
+    let bare = app.client.get(&userinfo).send().await.unwrap();
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+    let challenge = bare.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("Bearer realm=\"") && !challenge.contains("error="), "{challenge}");
+    let bad = app.client.get(&userinfo).bearer_auth("not-a-token").send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    let challenge = bad.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("Bearer realm=\"") && challenge.contains("error=\"invalid_token\""), "{challenge}");
+
+    // RFC 8414 metadata, and what discovery says about response modes.
+    let response = app.get("/.well-known/oauth-authorization-server").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let metadata: Value = response.json().await.unwrap();
+    assert_eq!(metadata["issuer"], issuer);
+    assert_eq!(metadata["token_endpoint"], format!("{issuer}/oauth2/token"));
+    let discovery: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
+    assert_eq!(discovery["response_modes_supported"], serde_json::json!(["query"]));
+}
