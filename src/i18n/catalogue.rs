@@ -304,6 +304,8 @@ catalogue! {
     logout_heading,
     /// Sign-out question: why it is asked.
     logout_body,
+    /// Sign-out question from an app that is returned to afterwards: `{0}` its name.
+    logout_app_body,
     /// Not-me page title.
     not_me_title,
     /// Not-me page heading.

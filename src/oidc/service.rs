@@ -85,6 +85,8 @@ impl OidcService {
             "scopes_supported": ["openid", "email"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
             "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified", "amr", "sid"],
         })
     }

@@ -15,6 +15,7 @@ pub mod csrf;
 pub mod factor_errors;
 pub mod input;
 pub mod login;
+pub mod logout;
 pub mod oidc;
 pub mod openapi;
 pub mod ops;
@@ -69,8 +70,8 @@ localized!(
     account_confirm::ConfirmFactorPage,
     admin_pages::AdminPage,
     admin_pages::AdminUserPage,
-    oidc::LogoutConfirmPage,
-    oidc::SignedOutPage,
+    logout::LogoutConfirmPage,
+    logout::SignedOutPage,
 );
 
 /// Renders a page (an askama template deriving `WebTemplate`) with a status and cookies, and

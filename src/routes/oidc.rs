@@ -1,39 +1,20 @@
-//! OpenID Connect endpoints and forward-auth.
+//! OpenID Connect endpoints (logout aside: `logout`) and forward-auth.
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, LOCATION, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use actix_web::{HttpRequest, HttpResponse, web};
-use askama::Template;
-use askama_web::WebTemplate;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::AppState;
 use super::signed_in::current_session;
-use super::{cookies, csrf, page};
 use crate::domain::LocalPath;
 use crate::error::{ApiError, AppError};
-use crate::i18n::{Lang, Messages};
 use crate::oidc::{AuthorizeError, AuthorizeParams, TokenError, TokenForm};
 
-/// "Sign out?" when a logout request cannot prove it came from the app.
-#[derive(Template, WebTemplate)]
-#[template(path = "logout_confirm.html")]
-pub struct LogoutConfirmPage {
-    /// The catalogue the page is written in.
-    pub(super) t: &'static Messages,
-    csrf: String,
-}
-
-/// "You are signed out".
-#[derive(Template, WebTemplate)]
-#[template(path = "signed_out.html")]
-pub struct SignedOutPage {
-    /// The catalogue the page is written in.
-    pub(super) t: &'static Messages,
-}
-
-/// `GET /.well-known/openid-configuration`.
+/// `GET /.well-known/openid-configuration`, and the same document as the OAuth 2.0
+/// authorization server metadata (RFC 8414) at `GET /.well-known/oauth-authorization-server`.
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().insert_header((CACHE_CONTROL, "public, max-age=300")).json(state.oidc.discovery())
 }
@@ -55,7 +36,8 @@ pub async fn authorize(
         Err(AuthorizeError::Redirect(url)) => return Ok(see_other(url.as_str())),
         Err(AuthorizeError::Store(e)) => return Err(e.into()),
     };
-    // A session too old for this app, or without a second factor it requires, signs in again.
+    // A session too old for this app or request (`max_age`), one asked to sign in again
+    // (`prompt=login`), or one without a second factor the app requires, signs in again.
     let session = current_session(&req, &state).await?.filter(|s| state.oidc.session_suits(&auth, s));
     match session {
         Some(session) => {
@@ -64,7 +46,7 @@ pub async fn authorize(
         }
         None if auth.prompt_none => Ok(see_other(auth.error("login_required", "no session").as_str())),
         None => {
-            let here = format!("{}?{}", req.path(), req.query_string());
+            let here = state.oidc.sign_in_return(&auth, req.query_string());
             let Some(back) = LocalPath::parse(&here) else {
                 return Ok(see_other(auth.error("invalid_request", "request too long").as_str()));
             };
@@ -76,6 +58,15 @@ pub async fn authorize(
             Ok(see_other(&login.finish()))
         }
     }
+}
+
+/// `POST /oauth2/authorize` (OIDC Core §3.1.2.1): the same request as a form. Answered with a
+/// 303 to the same parameters as a `GET`, which the browser follows with its session cookie
+/// (a `SameSite=Lax` cookie is not sent on another site's form post, but is on the `GET`).
+pub async fn authorize_form(body: web::Bytes) -> HttpResponse {
+    let mut again = url::form_urlencoded::Serializer::new(String::from("/oauth2/authorize?"));
+    again.extend_pairs(url::form_urlencoded::parse(&body));
+    see_other(&again.finish())
 }
 
 /// Client credentials from `Authorization: Basic` (each part form-urlencoded, RFC 6749 §2.3.1).
@@ -166,96 +157,51 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
 
 /// `GET /oauth2/userinfo` (Bearer access token). Errors are JSON: apps call it, not people.
 pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let token = super::cookies::bearer_token(&req);
-    let info = match token {
-        Some(token) => state.oidc.userinfo(&token).await.map_err(AppError::from)?,
-        None => None,
-    };
-    Ok(match info {
-        Some(info) => HttpResponse::Ok().insert_header((CACHE_CONTROL, "no-store")).json(info),
-        None => HttpResponse::Unauthorized()
-            .insert_header((WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
-            .json(serde_json::json!({ "error": "invalid_token" })),
-    })
+    answer_userinfo(&state, super::cookies::bearer_token(&req)).await
 }
 
-/// Parameters of RP-initiated logout.
-#[derive(serde::Deserialize, Default)]
-pub struct LogoutParams {
-    id_token_hint: Option<String>,
-    post_logout_redirect_uri: Option<String>,
-    state: Option<String>,
-}
-
-/// `GET|POST /oauth2/logout`: with an `id_token_hint` we issued, ends that session here and
-/// returns to a registered `post_logout_redirect_uri`; without one, asks first.
-pub async fn logout(
+/// `POST /oauth2/userinfo`: the access token in `Authorization: Bearer`, or as `access_token`
+/// in a form body (RFC 6750 §2.2); both at once is a 400 `invalid_request`.
+pub async fn userinfo_form(
     req: HttpRequest,
     state: web::Data<AppState>,
-    query: web::Query<LogoutParams>,
     body: web::Bytes,
-) -> Result<HttpResponse, AppError> {
-    // GET carries the parameters in the query; POST in a form body.
-    let params = if body.is_empty() {
-        query.into_inner()
+) -> Result<HttpResponse, ApiError> {
+    let is_form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let in_body = if is_form {
+        url::form_urlencoded::parse(&body).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned())
     } else {
-        let mut p = LogoutParams::default();
-        for (k, v) in url::form_urlencoded::parse(&body) {
-            match k.as_ref() {
-                "id_token_hint" => p.id_token_hint = Some(v.into_owned()),
-                "post_logout_redirect_uri" => p.post_logout_redirect_uri = Some(v.into_owned()),
-                "state" => p.state = Some(v.into_owned()),
-                _ => {}
-            }
+        None
+    };
+    let token = match (super::cookies::bearer_token(&req), in_body) {
+        (Some(_), Some(_)) => {
+            return Ok(HttpResponse::BadRequest().insert_header((CACHE_CONTROL, "no-store")).json(
+                serde_json::json!({ "error": "invalid_request", "error_description": "send the access token once" }),
+            ));
         }
-        p
+        (header, body) => header.or(body),
     };
-    let hint = match params.id_token_hint.as_deref() {
-        Some(hint) => state.oidc.logout_hint(hint).await?,
-        None => None,
+    answer_userinfo(&state, token).await
+}
+
+/// The userinfo answer for `token`. Without one, a bare challenge: RFC 6750 §3.1 gives no
+/// error code to a request that carried no credentials.
+async fn answer_userinfo(state: &AppState, token: Option<String>) -> Result<HttpResponse, ApiError> {
+    let Some(token) = token else {
+        return Ok(HttpResponse::Unauthorized()
+            .insert_header((WWW_AUTHENTICATE, "Bearer realm=\"latchkey\""))
+            .finish());
     };
-    let Some((claims, client)) = hint else {
-        if params.post_logout_redirect_uri.is_some() {
-            return Err(AppError::BadRequest("This sign-out request cannot be verified.".to_owned()));
-        }
-        let csrf = csrf::issue(&req, &state.keyring)?;
-        return Ok(page(
-            &req,
-            StatusCode::OK,
-            LogoutConfirmPage { t: Lang::of(&req).messages(), csrf: csrf.token.clone() },
-            &csrf.cookies(),
-        ));
-    };
-    if params.post_logout_redirect_uri.as_deref().is_some_and(|uri| !client.allows_post_logout(uri)) {
-        return Err(AppError::BadRequest("The app asked to return to an address it did not register.".to_owned()));
-    }
-    // The hint must name this browser's session; anyone else's hint only gets the question.
-    let Some(session) = current_session(&req, &state).await?.filter(|s| s.sid == claims.sid && s.sub == claims.sub)
-    else {
-        let csrf = csrf::issue(&req, &state.keyring)?;
-        return Ok(page(
-            &req,
-            StatusCode::OK,
-            LogoutConfirmPage { t: Lang::of(&req).messages(), csrf: csrf.token.clone() },
-            &csrf.cookies(),
-        ));
-    };
-    state.sessions.end(&session).await?;
-    let origin = super::client::request_origin(&req, &state.trusted_proxies);
-    let detail = format!("by app {}", client.id);
-    state.audit.record(crate::audit::EventKind::SessionEnded, Some(&session.sub), &origin, &detail).await;
-    state.oidc.notify_ended(&session.sub, Some(&session.sid)).await;
-    let removal = cookies::removal(cookies::SESSION);
-    match params.post_logout_redirect_uri {
-        Some(uri) => {
-            let mut url = url::Url::parse(&uri).map_err(|e| AppError::Internal(e.into()))?;
-            if let Some(s) = &params.state {
-                url.query_pairs_mut().append_pair("state", s);
-            }
-            Ok(HttpResponse::SeeOther().cookie(removal).insert_header((LOCATION, url.as_str())).finish())
-        }
-        None => Ok(page(&req, StatusCode::OK, SignedOutPage { t: Lang::of(&req).messages() }, &[removal])),
-    }
+    Ok(match state.oidc.userinfo(&token).await.map_err(AppError::from)? {
+        Some(info) => HttpResponse::Ok().insert_header((CACHE_CONTROL, "no-store")).json(info),
+        None => HttpResponse::Unauthorized()
+            .insert_header((WWW_AUTHENTICATE, "Bearer realm=\"latchkey\", error=\"invalid_token\""))
+            .json(serde_json::json!({ "error": "invalid_token" })),
+    })
 }
 
 /// `GET /auth/verify`: forward-auth for nginx `auth_request` / Traefik `forwardAuth`. 200 with

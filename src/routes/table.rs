@@ -5,8 +5,8 @@ use actix_web::error::{QueryPayloadError, UrlencodedError};
 use actix_web::web;
 
 use super::{
-    account, account_confirm, account_factors, admin, admin_clients, admin_outbox, admin_pages, api, login, oidc, ops,
-    second_factor, verify,
+    account, account_confirm, account_factors, admin, admin_clients, admin_outbox, admin_pages, api, login, logout,
+    oidc, ops, second_factor, verify,
 };
 use crate::error::{ApiError, AppError};
 
@@ -113,11 +113,14 @@ fn admin(cfg: &mut web::ServiceConfig) {
 fn oidc(cfg: &mut web::ServiceConfig) {
     cfg.route("/.well-known/jwks.json", web::get().to(ops::jwks))
         .route("/.well-known/openid-configuration", web::get().to(oidc::discovery))
+        .route("/.well-known/oauth-authorization-server", web::get().to(oidc::discovery))
         .route("/oauth2/authorize", web::get().to(oidc::authorize))
+        .route("/oauth2/authorize", web::post().to(oidc::authorize_form))
         .route("/oauth2/token", web::post().to(oidc::token))
         .route("/oauth2/userinfo", web::get().to(oidc::userinfo))
-        .route("/oauth2/logout", web::get().to(oidc::logout))
-        .route("/oauth2/logout", web::post().to(oidc::logout))
+        .route("/oauth2/userinfo", web::post().to(oidc::userinfo_form))
+        .route("/oauth2/logout", web::get().to(logout::logout))
+        .route("/oauth2/logout", web::post().to(logout::logout))
         .route("/auth/verify", web::get().to(oidc::forward_auth));
 }
 

@@ -25,6 +25,7 @@ mod links;
 mod login_flow;
 mod malformed_input;
 mod oidc;
+mod oidc_compliance;
 mod oidc_rs256;
 mod openapi;
 mod outbox;

@@ -20,14 +20,14 @@ pub(crate) const WIKI_SECRET: &str = "wiki-secret-wiki-secret-wiki-secret";
 pub(crate) const WIKI_CB: &str = "https://wiki.example.com/oidc/callback";
 const SPA_CB: &str = "http://127.0.0.1:9999/cb";
 
-fn sha256_hex(s: &str) -> String {
+pub(crate) fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An app whose PUBLIC_URL is the address tests reach it at (OIDC clients check the issuer),
 /// with a confidential client `wiki` and a public client `spa`.
-async fn spawn_provider() -> (TestApp, String) {
+pub(crate) async fn spawn_provider() -> (TestApp, String) {
     spawn_provider_with("", &[]).await
 }
 
@@ -66,12 +66,12 @@ type = "public"
     (app, issuer)
 }
 
-fn path_of(url: &str) -> String {
+pub(crate) fn path_of(url: &str) -> String {
     let url = Url::parse(url).unwrap();
     format!("{}?{}", url.path(), url.query().unwrap_or_default())
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     response.headers().get(LOCATION).expect("no Location").to_str().unwrap().to_owned()
 }
 
@@ -299,7 +299,7 @@ async fn a_code_is_bound_to_its_client_redirect_uri_and_sixty_seconds() {
     assert_eq!(exchange(&app, &form, Some(("wiki", WIKI_SECRET))).await.1["error"], "invalid_grant");
 }
 
-fn urlenc(s: &str) -> String {
+pub(crate) fn urlenc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
