@@ -118,14 +118,17 @@ async fn one_sign_in(app: &Target, email: &str, seen: &mut Vec<Seen>) -> bool {
             return false;
         }
     };
+    let asked_at = Instant::now();
     let asked = browser.post("/login", &[("email", email), ("csrf", &csrf)]).await.status();
     record("link request", asked.as_u16());
     if asked != StatusCode::OK {
         return false;
     }
     // The link was queued; the outbox delivers it (retrying through the failover, with
-    // backoff: on a busy machine a job that failed during the switch may wait its next try).
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // backoff). Replication is asynchronous: a link queued on the demoted master in the moment
+    // before it learns it was replaced is dropped with its other last writes (docs/known-
+    // limitations.md), so a lost link is recorded, and the test checks when it was asked for.
+    let deadline = Instant::now() + Duration::from_secs(30);
     let link_mail = loop {
         let found = mail
             .received()
@@ -134,7 +137,10 @@ async fn one_sign_in(app: &Target, email: &str, seen: &mut Vec<Seen>) -> bool {
         if let Some(found) = found {
             break found;
         }
-        assert!(Instant::now() < deadline, "the link for {email} never arrived");
+        if Instant::now() >= deadline {
+            seen.push(Seen { at: asked_at, what: "link lost", status: 0 });
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
     let token = token_from_link(&magic_link_from(&link_mail));
@@ -217,6 +223,8 @@ async fn sign_ins_through(failover: Failover) {
         // needs the service to have left it.
         set.wait_until_replica(old).await;
     }
+    // From here on the old master takes no writes: no link asked for later may be lost.
+    let settled = Instant::now();
     // Let the stream run on past the switch.
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
@@ -229,6 +237,8 @@ async fn sign_ins_through(failover: Failover) {
     // Never a 500 (or any 5xx but 503), never the ended session.
     let failures: Vec<_> = seen.iter().filter(|s| s.status >= 500 && s.status != 503).collect();
     assert!(failures.is_empty(), "requests failed with a 5xx other than 503: {failures:?}");
+    let lost_late: Vec<_> = seen.iter().filter(|s| s.what == "link lost" && s.at > settled).collect();
+    assert!(lost_late.is_empty(), "links asked for after the switch never arrived: {lost_late:?}");
     let revived: Vec<_> = seen.iter().filter(|s| s.what == "ended session" && s.status == 200).collect();
     assert!(revived.is_empty(), "a session ended before the failover was accepted: {revived:?}");
     let unavailable: Vec<_> = seen.iter().filter(|s| s.status == 503).collect();
@@ -239,9 +249,11 @@ async fn sign_ins_through(failover: Failover) {
     let signed_in = seen.iter().filter(|s| s.what == "session" && s.status == 200).count();
     println!(
         "{failover:?} failover: master {old} -> {new}, Sentinels named it after {promoted:?}; \
-         {} requests, {} answered 503, from the first 503 to the last {gap:?}; {signed_in} sign-ins",
+         {} requests, {} answered 503, from the first 503 to the last {gap:?}; {signed_in} sign-ins, \
+         {} links lost in the switch",
         seen.len(),
         unavailable.len(),
+        seen.iter().filter(|s| s.what == "link lost").count(),
     );
     // Sign-ins went on after the gap: one completed after the last 503.
     if let Some(last) = unavailable.last() {
