@@ -97,6 +97,11 @@ fn utc_ts(ts: i64) -> String {
     DateTime::from_timestamp(ts, 0).map(utc).unwrap_or_default()
 }
 
+/// Back to the account page (303).
+pub(super) fn to_account() -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish()
+}
+
 fn to_login() -> HttpResponse {
     HttpResponse::SeeOther().insert_header((LOCATION, "/login?return_to=/account")).finish()
 }
@@ -165,7 +170,7 @@ pub async fn end_session(
     let sid = SessionId::parse(&form.sid).ok_or_else(|| AppError::BadRequest("No such session.".to_owned()))?;
     // Sessions are looked up under the signed-in user only, so nobody can end another's.
     state.sessions.end_one(&claims, &sid).await?;
-    Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
+    Ok(to_account())
 }
 
 /// `POST /logout`: ends this session and clears the cookie.

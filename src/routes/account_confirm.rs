@@ -12,6 +12,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::AppState;
+use super::account::to_account;
 use super::factor_errors::{Shown, shown};
 use super::second_factor::{Said, StepForm};
 use super::{SignedIn, Visitor, client, csrf, page};
@@ -136,10 +137,6 @@ pub(crate) async fn announce_reset(
     state.signin.account_changed(Lang::default(), user, email, change, &origin).await?;
     state.oidc.notify_factor_changed(user, change.name()).await;
     Ok(())
-}
-
-fn to_account() -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish()
 }
 
 fn to_login() -> HttpResponse {

@@ -1,7 +1,6 @@
 //! Second-factor settings on the account page: set up, turn off, new recovery codes.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
@@ -9,6 +8,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::AppState;
+use super::account::to_account;
 use super::second_factor::{EnrollPage, RecoveryCodesPage};
 use super::signed_in::CsrfForm;
 use super::{SignedIn, client, csrf, page};
@@ -113,12 +113,7 @@ pub async fn confirm_totp(
 /// `POST /account/totp/disable`: turns TOTP off, from a session that used a second factor in
 /// the last ten minutes (otherwise the "confirm it's you" page, 403).
 pub async fn disable_totp(state: web::Data<AppState>, user: SignedIn<CodeForm>) -> Result<HttpResponse, AppError> {
-    if let Some(refused) = user.unless_fresh().await? {
-        return Ok(refused);
-    }
-    state.second_factors.disable_totp(&user.claims.sub).await?;
-    user.announce(AccountChange::TotpRemoved).await?;
-    Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
+    turn_off(&user, state.second_factors.disable_totp(&user.claims.sub), AccountChange::TotpRemoved).await
 }
 
 /// `POST /account/recovery-codes`: ten new recovery codes replace the old ones, from a session
@@ -142,12 +137,23 @@ pub async fn regenerate_recovery(
 /// `POST /account/phone/remove`: the phone stops being a second factor, from a session that
 /// used a second factor in the last ten minutes (otherwise the "confirm it's you" page).
 pub async fn remove_phone(state: web::Data<AppState>, user: SignedIn<CodeForm>) -> Result<HttpResponse, AppError> {
+    turn_off(&user, state.second_factors.remove_phone(&user.claims.sub), AccountChange::PhoneRemoved).await
+}
+
+/// Runs `off` (a factor's removal; a future does nothing until awaited) only for a session
+/// fresh enough to change factors — otherwise the answer that refuses it — then tells the
+/// owner and goes back to the account page.
+async fn turn_off(
+    user: &SignedIn<CodeForm>,
+    off: impl Future<Output = Result<(), SecondFactorError>>,
+    change: AccountChange,
+) -> Result<HttpResponse, AppError> {
     if let Some(refused) = user.unless_fresh().await? {
         return Ok(refused);
     }
-    state.second_factors.remove_phone(&user.claims.sub).await?;
-    user.announce(AccountChange::PhoneRemoved).await?;
-    Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
+    off.await?;
+    user.announce(change).await?;
+    Ok(to_account())
 }
 
 /// `POST /account/phone`: texts a code to verify a phone number (E.164, allowed country).
@@ -190,7 +196,7 @@ pub async fn confirm_phone(
         }
         Ok(_) => {
             user.announce(AccountChange::PhoneAdded).await?;
-            Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish())
+            Ok(to_account())
         }
         Err(SecondFactorError::WrongCode) => {
             let csrf = csrf::issue(&req, &state.keyring)?;

@@ -2,7 +2,6 @@
 
 use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
-use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
@@ -60,7 +59,7 @@ pub struct LoginForm {
 
 /// `GET /`: to the account page (which sends strangers to the login page).
 pub async fn root() -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((LOCATION, "/account")).finish()
+    super::account::to_account()
 }
 
 /// `GET /login`: the email form.
