@@ -18,16 +18,9 @@ async fn nginx_sends_anonymous_people_to_sign_in_and_back_to_the_protected_page(
     let Some(tools) = require(test, &[Tool::Chromium, Tool::Chromedriver, Tool::Nginx]) else { return };
     let upstream = protected_app();
     // nginx serves the app and latchkey on one origin, which is latchkey's PUBLIC_URL.
-    let latchkey_port = free_port();
     let nginx_port = free_port();
     let origin = format!("http://localhost:{nginx_port}");
-    let bind = format!("127.0.0.1:{latchkey_port}");
-    let latchkey = spawn_app_with(&[
-        ("BIND_ADDR", bind.as_str()),
-        ("PUBLIC_URL", origin.as_str()),
-        ("TRUSTED_PROXIES", "127.0.0.1"),
-    ])
-    .await;
+    let latchkey = spawn_app_with(&[("PUBLIC_URL", origin.as_str()), ("TRUSTED_PROXIES", "127.0.0.1")]).await;
     let nginx = Nginx::start(&tools[2], nginx_port, &latchkey.address, &upstream.address).await;
     let protected = format!("{origin}/reports/q3");
     let email = "margaret@example.com";

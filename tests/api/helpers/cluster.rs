@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::redis::free_port_in;
+
 static CLUSTER: OnceLock<Vec<String>> = OnceLock::new();
 
 /// The seed URLs of the test cluster (all three masters), starting it on first use.
@@ -25,19 +27,11 @@ pub fn cluster_urls_var() -> String {
     cluster_urls().join(",")
 }
 
-/// A port that is free, and whose cluster bus port (port + 10000) is free too.
-fn free_cluster_port(taken: &[u16]) -> u16 {
-    for _ in 0..200 {
-        let Ok(listener) = TcpListener::bind("127.0.0.1:0") else { continue };
-        let Ok(port) = listener.local_addr().map(|a| a.port()) else { continue };
-        if port > 55_535 || taken.contains(&port) || taken.iter().any(|t| t + 10_000 == port || port + 10_000 == *t) {
-            continue;
-        }
-        if TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
-            return port;
-        }
-    }
-    panic!("found no free port pair (p, p+10000) for a Redis Cluster node");
+/// A port that is free, and whose cluster bus port (port + 10000) is free too: nodes take
+/// 10000–10999, so their buses (20000–20999) lie below both `free_port`'s range and the
+/// kernel's ephemeral ports.
+fn free_cluster_port() -> u16 {
+    free_port_in(10_000, 11_000, |port| TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok())
 }
 
 fn start_private_cluster() -> Vec<String> {
@@ -45,7 +39,7 @@ fn start_private_cluster() -> Vec<String> {
     std::fs::create_dir_all(&dir).expect("cannot create the cluster's temporary folder");
     let mut ports = Vec::new();
     for _ in 0..3 {
-        let port = free_cluster_port(&ports);
+        let port = free_cluster_port();
         ports.push(port);
     }
     for port in &ports {

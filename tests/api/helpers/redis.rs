@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 static REDIS: OnceLock<String> = OnceLock::new();
@@ -18,9 +19,29 @@ pub fn redis_url() -> String {
         .clone()
 }
 
-/// A port nobody is listening on right now.
+/// A port nobody is listening on right now, handed out once per test process.
+///
+/// It comes from 21000–32699, below Linux's ephemeral range (32768–60999): a port the kernel
+/// picked for `bind(0)` can be taken by any outgoing connection before the test's server binds
+/// it, one below that range only by another explicit bind. Each process starts at its own
+/// offset, and ports are handed out in turn, so two tests never get the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+    free_port_in(21_000, 32_700, |_| true)
+}
+
+/// A port in `low..high` that is free and for which `also` holds, handed out once per process.
+pub fn free_port_in(low: u16, high: u16, also: impl Fn(u16) -> bool) -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(high - low);
+    let start = std::process::id().wrapping_mul(2_654_435_761) % span;
+    for _ in 0..span {
+        let turn = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = low + u16::try_from((start + turn) % span).expect("span fits in u16");
+        if also(port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {low}..{high}");
 }
 
 /// Starts `redis-server <args>` (in memory only, loopback, warnings only) under a small shell
