@@ -4,8 +4,8 @@ use serde::Deserialize;
 
 use super::reader::Reader;
 use crate::crypto::signing_keys::SigningAlg;
+use crate::domain::parse_duration;
 use crate::domain::{Client, ClientKind, ClientRegistry};
-use crate::domain::{check_redirect_uri, check_webhook_url, parse_duration};
 
 impl Reader<'_> {
     /// `CLIENTS_FILE`, read and checked (no file: no clients).
@@ -58,10 +58,17 @@ struct ClientEntry {
     webhook_url: Option<String>,
     webhook_secret: Option<String>,
     id_token_signed_response_alg: Option<String>,
+    refresh_token_ttl: Option<String>,
+    backchannel_logout_uri: Option<String>,
+    logo_uri: Option<String>,
+    client_uri: Option<String>,
+    policy_uri: Option<String>,
+    #[serde(default)]
+    allowed_cors_origins: Vec<String>,
 }
 
-/// Parses a clients file (TOML). In production, redirect URIs must be `https://` (or
-/// `http://` to a loopback address, for native apps). Returns every problem found.
+/// Parses a clients file (TOML), checking each client as the admin API does
+/// ([`Client::problems`]). Returns every problem found.
 pub fn parse_clients_file(text: &str, production: bool) -> Result<ClientRegistry, Vec<String>> {
     let file: ClientsFile = toml::from_str(text).map_err(|e| vec![format!("not valid: {e}")])?;
     let mut problems = Vec::new();
@@ -69,21 +76,11 @@ pub fn parse_clients_file(text: &str, production: bool) -> Result<ClientRegistry
     for entry in file.client {
         let id = entry.client_id.clone();
         let mut fail = |message: String| problems.push(format!("client `{id}`: {message}"));
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-            fail("client_id must be letters, digits, `-`, `_` or `.`".to_owned());
-        }
-        if entry.redirect_uris.is_empty() {
-            fail("needs at least one redirect_uri".to_owned());
-        }
-        for uri in entry.redirect_uris.iter().chain(&entry.post_logout_redirect_uris) {
-            if let Err(e) = check_redirect_uri(uri, production) {
-                fail(format!("`{uri}`: {e}"));
-            }
-        }
         let kind = match (entry.kind.as_str(), entry.secret_sha256.as_deref()) {
             ("public", None) => ClientKind::Public,
-            ("public", Some(_)) => {
-                fail("a public client has no secret".to_owned());
+            ("native", None) => ClientKind::Native,
+            ("public" | "native", Some(_)) => {
+                fail(format!("a {} client has no secret", entry.kind));
                 ClientKind::Public
             }
             ("confidential", Some(hex)) if is_hex32(hex) => {
@@ -98,7 +95,7 @@ pub fn parse_clients_file(text: &str, production: bool) -> Result<ClientRegistry
                 ClientKind::Public
             }
             (other, _) => {
-                fail(format!("type `{other}` is not `public` or `confidential`"));
+                fail(format!("type `{other}` is not `public`, `native` or `confidential`"));
                 ClientKind::Public
             }
         };
@@ -106,21 +103,18 @@ pub fn parse_clients_file(text: &str, production: bool) -> Result<ClientRegistry
         if !scopes.iter().any(|s| s == "openid") {
             scopes.push("openid".into());
         }
-        let max_session_age_secs = match entry.max_session_age.as_deref().map(parse_duration) {
+        let mut seconds = |field: &str, value: Option<&str>, example: &str| match value.map(parse_duration) {
             None => None,
-            Some(Some(age)) => Some(age.as_secs()),
+            Some(Some(duration)) => Some(duration.as_secs()),
             Some(None) => {
-                problems.push(format!("client `{id}`: max_session_age must be a duration like 8h"));
+                problems.push(format!("client `{id}`: {field} must be a duration like {example}"));
                 None
             }
         };
-        if let Some(url) = &entry.webhook_url {
-            if let Err(e) = check_webhook_url(url, production) {
-                problems.push(format!("client `{id}`: webhook_url `{url}`: {e}"));
-            }
-            if entry.webhook_secret.as_ref().is_none_or(|s| s.len() < 32) {
-                problems.push(format!("client `{id}`: a webhook needs webhook_secret of at least 32 characters"));
-            }
+        let max_session_age_secs = seconds("max_session_age", entry.max_session_age.as_deref(), "8h");
+        let refresh_token_ttl_secs = seconds("refresh_token_ttl", entry.refresh_token_ttl.as_deref(), "30d");
+        if entry.webhook_url.is_some() && entry.webhook_secret.as_ref().is_none_or(|s| s.len() < 32) {
+            problems.push(format!("client `{id}`: a webhook needs webhook_secret of at least 32 characters"));
         }
         let id_token_signed_response_alg = match entry.id_token_signed_response_alg.as_deref() {
             None | Some("EdDSA") => SigningAlg::EdDsa,
@@ -145,16 +139,16 @@ pub fn parse_clients_file(text: &str, production: bool) -> Result<ClientRegistry
             max_session_age_secs,
             webhook_url: entry.webhook_url.clone(),
             id_token_signed_response_alg,
+            refresh_token_ttl_secs,
+            backchannel_logout_uri: entry.backchannel_logout_uri,
+            logo_uri: entry.logo_uri,
+            client_uri: entry.client_uri,
+            policy_uri: entry.policy_uri,
+            allowed_cors_origins: entry.allowed_cors_origins,
             webhook_secret: entry.webhook_secret,
             webhook_secret_sealed: None,
         };
-        problems.extend(
-            client
-                .problems(production)
-                .into_iter()
-                .filter(|p| p.starts_with("max_session_age"))
-                .map(|p| format!("client `{id}`: {p}")),
-        );
+        problems.extend(client.problems(production).into_iter().map(|p| format!("client `{id}`: {p}")));
         clients.push(client);
     }
     if problems.is_empty() { Ok(ClientRegistry::from_clients(clients)) } else { Err(problems) }

@@ -30,4 +30,6 @@ pub use phone::{PhoneError, PhoneNumber};
 pub use policy::{CrossDevice, Methods, PolicyFieldError, SecondFactorPolicy, SignInPolicy, without_position};
 pub use return_to::LocalPath;
 pub use special_ranges::{SPECIAL_V4, SPECIAL_V6, is_public, special_range};
-pub use urls::{check_redirect_uri, check_webhook_url, is_loopback, refused_host_name};
+pub use urls::{
+    check_native_redirect_uri, check_redirect_uri, check_web_origin, check_webhook_url, is_loopback, refused_host_name,
+};

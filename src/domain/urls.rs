@@ -67,6 +67,39 @@ pub fn check_redirect_uri(uri: &str, production: bool) -> Result<(), &'static st
     }
 }
 
+/// A native app's redirect URI (RFC 8252 §7): a private-use scheme in reverse-DNS form
+/// (`com.example.app:/callback`, the scheme holding a dot), a loopback IP literal over http
+/// (`http://127.0.0.1/callback`, any port at request time), or https.
+pub fn check_native_redirect_uri(uri: &str, production: bool) -> Result<(), &'static str> {
+    let url = Url::parse(uri).map_err(|_| "not an absolute URI")?;
+    if matches!(url.scheme(), "http" | "https") {
+        return check_redirect_uri(uri, production);
+    }
+    if url.fragment().is_some() {
+        return Err("must not have a #fragment");
+    }
+    if !url.scheme().contains('.') {
+        return Err(
+            "a native app's scheme must be reverse-DNS (com.example.app:/callback), or http loopback, or https",
+        );
+    }
+    Ok(())
+}
+
+/// An origin a browser app calls from (`https://app.example.com`, no path): https, or http to
+/// loopback (anywhere outside production).
+pub fn check_web_origin(origin: &str, production: bool) -> Result<(), &'static str> {
+    let url = Url::parse(origin).map_err(|_| "not an origin (scheme://host[:port])")?;
+    if url.origin().ascii_serialization() != origin {
+        return Err("must be exactly scheme://host[:port], with no path or trailing slash");
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) || !production => Ok(()),
+        _ => Err("must be https:// (http only to loopback)"),
+    }
+}
+
 /// Why a webhook host name is refused, if it is: a trailing dot (`localhost.` skips
 /// `localhost` checks and the resolver's search rules), and in production the special-use
 /// local names (`localhost`, `*.localhost`, `*.local`, `*.internal`, `*.home.arpa`) and

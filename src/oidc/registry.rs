@@ -24,7 +24,7 @@ pub struct ClientDraft {
     /// Exact post-logout URIs.
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
-    /// `public` or `confidential` (ignored on update).
+    /// `public`, `native` or `confidential` (ignored on update).
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
     /// Scopes (default `openid email`).
@@ -40,6 +40,19 @@ pub struct ClientDraft {
     /// What its id_tokens are signed with: `EdDSA` (the default) or `RS256`.
     #[serde(default)]
     pub id_token_signed_response_alg: SigningAlg,
+    /// How long its refresh tokens live (default 30 days).
+    pub refresh_token_ttl_secs: Option<u64>,
+    /// Where Back-Channel Logout tokens are posted.
+    pub backchannel_logout_uri: Option<String>,
+    /// Its logo (https).
+    pub logo_uri: Option<String>,
+    /// Its home page.
+    pub client_uri: Option<String>,
+    /// Its privacy policy.
+    pub policy_uri: Option<String>,
+    /// Browser origins allowed to call the token, userinfo and discovery endpoints.
+    #[serde(default)]
+    pub allowed_cors_origins: Vec<String>,
 }
 
 /// A client as the admin API shows it: no secret, and where it comes from.
@@ -49,7 +62,7 @@ pub struct ClientView {
     pub client_id: String,
     /// Name.
     pub name: String,
-    /// `public` or `confidential`.
+    /// `public`, `native` or `confidential`.
     #[serde(rename = "type")]
     #[schema(value_type = String)]
     pub kind: &'static str,
@@ -69,6 +82,23 @@ pub struct ClientView {
     pub webhook_url: Option<String>,
     /// What its id_tokens are signed with.
     pub id_token_signed_response_alg: SigningAlg,
+    /// Refresh token lifetime, when it differs from the default.
+    #[schema(required = true)]
+    pub refresh_token_ttl_secs: Option<u64>,
+    /// Where Back-Channel Logout tokens are posted.
+    #[schema(required = true)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Its logo.
+    #[schema(required = true)]
+    pub logo_uri: Option<String>,
+    /// Its home page.
+    #[schema(required = true)]
+    pub client_uri: Option<String>,
+    /// Its privacy policy.
+    #[schema(required = true)]
+    pub policy_uri: Option<String>,
+    /// Browser origins allowed by CORS.
+    pub allowed_cors_origins: Vec<String>,
     /// `file` (`CLIENTS_FILE`, read-only here) or `store`.
     #[schema(value_type = String)]
     pub source: &'static str,
@@ -115,11 +145,14 @@ impl OidcService {
         }
         let (kind, secret) = match draft.kind.as_deref() {
             Some("public") => (ClientKind::Public, None),
+            Some("native") => (ClientKind::Native, None),
             Some("confidential") => {
                 let (secret, hash) = new_client_secret()?;
                 (ClientKind::Confidential { secret_sha256: hash }, Some(secret))
             }
-            _ => return Err(ClientError::Invalid(vec!["type must be `public` or `confidential`".to_owned()])),
+            _ => {
+                return Err(ClientError::Invalid(vec!["type must be `public`, `native` or `confidential`".to_owned()]));
+            }
         };
         let mut client = self.build_client(draft.client_id.clone(), draft, kind)?;
         let webhook_secret = self.seal_new_webhook_secret(&mut client, None)?;
@@ -200,6 +233,12 @@ impl OidcService {
             max_session_age_secs: draft.max_session_age_secs,
             webhook_url: draft.webhook_url,
             id_token_signed_response_alg: draft.id_token_signed_response_alg,
+            refresh_token_ttl_secs: draft.refresh_token_ttl_secs,
+            backchannel_logout_uri: draft.backchannel_logout_uri,
+            logo_uri: draft.logo_uri,
+            client_uri: draft.client_uri,
+            policy_uri: draft.policy_uri,
+            allowed_cors_origins: draft.allowed_cors_origins,
             webhook_secret: None,
             webhook_secret_sealed: None,
         };
@@ -231,7 +270,7 @@ fn view(client: &Client, source: &'static str) -> ClientView {
     ClientView {
         client_id: client.id.clone(),
         name: client.name.clone(),
-        kind: if client.is_public() { "public" } else { "confidential" },
+        kind: client.kind_name(),
         redirect_uris: client.redirect_uris.clone(),
         post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
         scopes: client.scopes.clone(),
@@ -239,6 +278,12 @@ fn view(client: &Client, source: &'static str) -> ClientView {
         max_session_age_secs: client.max_session_age_secs,
         webhook_url: client.webhook_url.clone(),
         id_token_signed_response_alg: client.id_token_signed_response_alg,
+        refresh_token_ttl_secs: client.refresh_token_ttl_secs,
+        backchannel_logout_uri: client.backchannel_logout_uri.clone(),
+        logo_uri: client.logo_uri.clone(),
+        client_uri: client.client_uri.clone(),
+        policy_uri: client.policy_uri.clone(),
+        allowed_cors_origins: client.allowed_cors_origins.clone(),
         source,
     }
 }

@@ -346,6 +346,12 @@ fn client(id: &str) -> Client {
         max_session_age_secs: None,
         webhook_url: None,
         id_token_signed_response_alg: latchkey::session::SigningAlg::EdDsa,
+        refresh_token_ttl_secs: None,
+        backchannel_logout_uri: None,
+        logo_uri: None,
+        client_uri: None,
+        policy_uri: None,
+        allowed_cors_origins: Vec::new(),
         webhook_secret: None,
         webhook_secret_sealed: None,
     }
