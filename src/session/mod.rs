@@ -7,4 +7,4 @@ mod service;
 pub use crate::crypto::signing_keys::{KeySet, PublicJwk, SigningAlg, SigningKey, okp_thumbprint, rsa_thumbprint};
 pub use cache::SessionCache;
 pub use jwt::{JwtError, LEEWAY_SECS, TimeClaims, TokenSigner};
-pub use service::{IssuedSession, SessionClaims, SessionError, SessionService};
+pub use service::{EndedSessions, IssuedSession, SessionClaims, SessionEndListener, SessionError, SessionService};

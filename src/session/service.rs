@@ -1,8 +1,9 @@
 //! Starting, checking and ending sessions: a signed JWT plus an allow-list entry in the store.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +81,26 @@ pub enum SessionError {
     Crypto(#[from] CryptoError),
 }
 
+/// Sessions of one user that just ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedSessions {
+    /// Whose.
+    pub user: UserId,
+    /// The sessions ended (those the store listed just before, when all of them ended).
+    pub sids: Vec<SessionId>,
+    /// True when every session of the user ended (sign-out everywhere, an admin's revocation,
+    /// a block, "this wasn't me"): what outlives one session ends too.
+    pub all: bool,
+}
+
+/// Told after sessions ended, whichever way they ended (what the OIDC side must undo: refresh
+/// tokens, back-channel logout). Listeners queue their work; they do not fail the ending.
+#[async_trait]
+pub trait SessionEndListener: Send + Sync {
+    /// `ended` just ended.
+    async fn sessions_ended(&self, ended: &EndedSessions);
+}
+
 /// The session service.
 pub struct SessionService {
     store: Arc<dyn Store>,
@@ -87,12 +108,32 @@ pub struct SessionService {
     clock: Arc<dyn Clock>,
     cache: SessionCache,
     guard: Option<Arc<StoreGuard>>,
+    listeners: RwLock<Vec<Arc<dyn SessionEndListener>>>,
 }
 
 impl SessionService {
     /// The service.
     pub fn new(store: Arc<dyn Store>, signer: Arc<TokenSigner>, clock: Arc<dyn Clock>, cache_ttl: Duration) -> Self {
-        Self { store, signer, clock, cache: SessionCache::new(cache_ttl), guard: None }
+        Self { store, signer, clock, cache: SessionCache::new(cache_ttl), guard: None, listeners: RwLock::default() }
+    }
+
+    /// Adds a listener told whenever sessions end (wired at start-up, after the services that
+    /// listen are built).
+    pub fn listen(&self, listener: Arc<dyn SessionEndListener>) {
+        if let Ok(mut listeners) = self.listeners.write() {
+            listeners.push(listener);
+        }
+    }
+
+    async fn tell(&self, user: &UserId, sids: Vec<SessionId>, all: bool) {
+        if sids.is_empty() && !all {
+            return;
+        }
+        let listeners = self.listeners.read().map(|l| l.clone()).unwrap_or_default();
+        let ended = EndedSessions { user: user.clone(), sids, all };
+        for listener in listeners {
+            listener.sessions_ended(&ended).await;
+        }
     }
 
     /// Checks every session against the store's identity and "not before" ([`StoreGuard`]):
@@ -188,19 +229,25 @@ impl SessionService {
 
     /// Ends the session these claims belong to.
     pub async fn end(&self, claims: &SessionClaims) -> Result<(), SessionError> {
-        // Forgotten here whatever the store answered: a delete that was made but not
-        // confirmed by a replica (503) must not stay accepted from this instance's cache.
-        let ended = self.store.delete_session(&claims.sub, &claims.sid).await;
-        self.cache.forget_session(&claims.sid);
-        ended?;
-        Ok(())
+        self.end_by_id(&claims.sub, &claims.sid).await.map(drop)
     }
 
     /// Ends one of the user's own sessions by id; returns whether it existed.
     pub async fn end_one(&self, claims: &SessionClaims, sid: &SessionId) -> Result<bool, SessionError> {
-        let existed = self.store.delete_session(&claims.sub, sid).await;
+        self.end_by_id(&claims.sub, sid).await
+    }
+
+    /// Ends `user`'s session `sid`; returns whether it existed.
+    pub async fn end_by_id(&self, user: &UserId, sid: &SessionId) -> Result<bool, SessionError> {
+        // Forgotten here whatever the store answered: a delete that was made but not
+        // confirmed by a replica (503) must not stay accepted from this instance's cache.
+        let existed = self.store.delete_session(user, sid).await;
         self.cache.forget_session(sid);
-        Ok(existed?)
+        let existed = existed?;
+        if existed {
+            self.tell(user, vec![sid.clone()], false).await;
+        }
+        Ok(existed)
     }
 
     /// True when a second factor was used in this very session within `within` (the session
@@ -240,6 +287,7 @@ impl SessionService {
                 ended.push(session.sid);
             }
         }
+        self.tell(&claims.sub, ended.clone(), false).await;
         Ok(ended)
     }
 
@@ -251,8 +299,13 @@ impl SessionService {
     /// Ends every session of `user` (logout everywhere, an admin's revocation, a block, "this
     /// wasn't me"); returns how many there were.
     pub async fn end_user(&self, user: &UserId) -> Result<usize, SessionError> {
+        // Which sessions there were, for the listeners; a session started in between still
+        // ends below, and every listener is told that all of the user's sessions ended.
+        let sids = self.store.list_sessions(user).await.map(|l| l.into_iter().map(|s| s.sid).collect());
         let ended = self.store.delete_all_sessions(user).await;
         self.cache.forget_user(user);
-        Ok(ended?)
+        let ended = ended?;
+        self.tell(user, sids.unwrap_or_default(), true).await;
+        Ok(ended)
     }
 }
