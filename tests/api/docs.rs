@@ -64,7 +64,7 @@ fn differences(what: &str, expected: &BTreeSet<String>, found: &BTreeSet<String>
 /// Variables the service reads outside `Settings::from_lookup`, each documented like the
 /// others, with the source text that reads it. Not configuration, so not listed: `USER` and
 /// `LOGNAME` (who ran a `latchkey store …` command, for its audit event) and the test suites'
-/// own `LATCHKEY_TEST_*`, `LATCHKEY_E2E*` and `TEST_LOG`.
+/// own `LATCHKEY_TEST_*`, `LATCHKEY_E2E*`, `LATCHKEY_OPENID_CLIENT` and `TEST_LOG`.
 const READ_OUTSIDE_THE_CONFIG: &[(&str, &str)] = &[
     // The log filter: `EnvFilter` reads `RUST_LOG`.
     ("RUST_LOG", "EnvFilter::try_from_default_env"),

@@ -27,7 +27,7 @@ fn legacy_client() -> String {
 }
 
 /// A provider with an Ed25519 and an RSA key the test holds; returns the RSA key's kid.
-async fn provider_with_both_keys(extra_clients: &str) -> (TestApp, String, String, String) {
+pub(crate) async fn provider_with_both_keys(extra_clients: &str) -> (TestApp, String, String, String) {
     let (ed_path, ed_pem) = jwt_key_file();
     let (rsa_path, rsa_pem) = rsa_key_file();
     let keys = format!("{ed_path},{rsa_path}");
