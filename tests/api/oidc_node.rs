@@ -268,3 +268,30 @@ async fn openid_client_refuses_an_id_token_signed_with_another_algorithm_than_th
     assert_eq!(refusal["cause"]["header"]["alg"], "EdDSA", "{out}");
     assert_eq!(refusal["cause"]["expected"], "RS256", "{out}");
 }
+
+#[tokio::test]
+async fn openid_client_asking_for_max_age_zero_sends_a_signed_in_person_through_the_sign_in_again() {
+    let Some(node) =
+        require_node("openid_client_asking_for_max_age_zero_sends_a_signed_in_person_through_the_sign_in_again")
+    else {
+        return;
+    };
+    let (app, issuer) = spawn_provider().await;
+    app.sign_in("node-again@example.com").await;
+    let mails = app.mail.received().len();
+    let args = [
+        ("issuer", issuer.as_str()),
+        ("client-id", "wiki"),
+        ("client-secret", WIKI_SECRET),
+        ("redirect-uri", WIKI_CB),
+        ("alg", "EdDSA"),
+        ("max-age", "0"),
+    ];
+    let (authorize, out) = sign_in_with_openid_client(&app, &node, &args, "node-again@example.com").await;
+    assert_eq!(query(&authorize, "max_age").as_deref(), Some("0"));
+    // openid-client checked auth_time against max_age; the person got a new link to sign in.
+    assert!(out.get("error").is_none(), "openid-client refused: {out}");
+    assert_eq!(app.mail.received().len(), mails + 1, "the live session was used without a new sign-in");
+    assert!(out["id_token_claims"]["auth_time"].is_u64(), "{out}");
+    assert_eq!(out["id_token_claims"]["email"], "node-again@example.com");
+}

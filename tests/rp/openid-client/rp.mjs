@@ -2,7 +2,7 @@
 // relying party), for the API test `oidc_node`. It talks JSON lines:
 //
 //   node rp.mjs --issuer URL --client-id ID [--client-secret SECRET] --redirect-uri URI
-//               --alg EdDSA|RS256 [--post-logout-redirect-uri URI]
+//               --alg EdDSA|RS256 [--post-logout-redirect-uri URI] [--max-age SECONDS]
 //
 //   stdout  {"authorization_url": "…"}          where the app sends the browser
 //   stdin   the callback URL (with code and state), one line
@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     'redirect-uri': { type: 'string' },
     alg: { type: 'string' },
     'post-logout-redirect-uri': { type: 'string' },
+    'max-age': { type: 'string' },
   },
 });
 for (const required of ['issuer', 'client-id', 'redirect-uri', 'alg']) {
@@ -88,7 +89,9 @@ async function main() {
   const codeVerifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
+  const maxAge = args['max-age'] === undefined ? {} : { max_age: args['max-age'] };
   const authorizationUrl = client.buildAuthorizationUrl(config, {
+    ...maxAge,
     redirect_uri: args['redirect-uri'],
     // The common default scope of relying parties: latchkey grants what it offers of it.
     scope: 'openid profile email',
@@ -100,13 +103,14 @@ async function main() {
   say({ authorization_url: authorizationUrl.href });
 
   const callback = new URL(await readLine());
-  // Checks state, the id_token (iss, aud, exp, iat, nonce, alg, signature) and sends the PKCE
-  // verifier.
+  // Checks state, the id_token (iss, aud, exp, iat, nonce, alg, signature; auth_time against
+  // max_age when asked) and sends the PKCE verifier.
   const tokens = await client.authorizationCodeGrant(config, callback, {
     pkceCodeVerifier: codeVerifier,
     expectedState: state,
     expectedNonce: nonce,
     idTokenExpected: true,
+    ...(args['max-age'] === undefined ? {} : { maxAge: Number(args['max-age']) }),
   });
   const claims = tokens.claims();
   // The userinfo response must name the id_token's subject.
