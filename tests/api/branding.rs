@@ -261,3 +261,15 @@ async fn the_app_is_named_in_german_too() {
     assert!(body.contains("<h1>Bei Team notes anmelden</h1>"), "{body}");
     assert!(body.contains(">Datenschutzerklärung von Team notes</a>"), "{body}");
 }
+
+#[tokio::test]
+async fn the_refusal_in_another_browser_under_deny_names_the_app() {
+    let (app, _) = spawn_provider_with(CLIENTS, &[("CROSS_DEVICE", "deny")]).await;
+    let login = login_page_for(&app, "notes", NOTES_CB).await.text().await.unwrap();
+    let (_, mail) = ask(&app, &login, "dora@example.com").await;
+    app.clear_cookies();
+    let page = app.get_verify(&token_from_link(&magic_link_from(&mail))).await;
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    assert_eq!(csp(&page), NOTES_CSP);
+    assert_notes_branded(&page.text().await.unwrap(), "other browser, deny");
+}
