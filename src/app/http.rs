@@ -106,7 +106,7 @@ fn security_headers(production: bool) -> DefaultHeaders {
         .add((
             "Content-Security-Policy",
             // No form-action: the sign-in form's redirect chain ends at a client's redirect_uri.
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+            routes::app_brand::CONTENT_SECURITY_POLICY_VALUE,
         ))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "no-referrer"))

@@ -1,5 +1,6 @@
 //! Pure domain types: parsed and normalised input, identifiers, request context.
 
+mod app_brand;
 mod audit;
 mod client;
 mod code;
@@ -16,6 +17,7 @@ mod return_to;
 mod special_ranges;
 mod urls;
 
+pub use app_brand::AppBrand;
 pub use audit::{AuditEvent, EventKind};
 pub use client::{Client, ClientKind, ClientRegistry, new_client_secret};
 pub use code::{CODE_LEN, ShortCode};

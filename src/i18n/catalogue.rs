@@ -230,6 +230,18 @@ catalogue! {
     mail_not_you,
     /// `{0}` support address.
     mail_support,
+    /// Sign-in page of an app's flow: title and heading; `{0}` the app's name.
+    app_login_title,
+    /// Pages of an app's flow: under the app's logo; `{0}` the app's name (a link to its home page).
+    app_signing_in_to,
+    /// Pages of an app's flow: the link to the app's privacy policy; `{0}` the app's name.
+    app_privacy_policy,
+    /// Sign-in mail of an app's flow: subject; `{0}` the app's name.
+    app_mail_subject,
+    /// Sign-in mail of an app's flow, HTML: before the button; `{0}` the app, `{1}` this service's host.
+    app_mail_use_button,
+    /// Sign-in mail of an app's flow, text: before the link; `{0}` the app, `{1}` this service's host.
+    app_mail_use_link,
     /// Account page title and heading.
     account_title,
     /// Account page: the address.

@@ -53,6 +53,8 @@ struct LoginMail<'a> {
     requested_at: &'a str,
     /// The service's public address, for the footer.
     site: &'a str,
+    /// The registered name of the app being signed in to, if any.
+    app: Option<&'a str>,
 }
 
 /// The HTML part of [`LoginMail`].
@@ -63,11 +65,19 @@ struct LoginMailHtml<'a, 'b> {
 }
 
 impl LoginMail<'_> {
+    /// "Your sign-in link", naming the app when the sign-in is for one.
+    fn subject(&self) -> String {
+        match self.app {
+            Some(app) => self.t.fill(self.t.app_mail_subject, app),
+            None => self.t.mail_subject.to_owned(),
+        }
+    }
+
     /// Renders both parts into a mail for `to`.
     fn render(&self, to: Email) -> Result<OutgoingMail, askama::Error> {
         Ok(OutgoingMail {
             to,
-            subject: self.t.mail_subject.to_owned(),
+            subject: self.subject(),
             text: Template::render(self)?,
             html: LoginMailHtml { m: self }.render()?,
         })
@@ -96,6 +106,9 @@ pub struct LoginMailFields {
     pub browser: String,
     /// When it was requested.
     pub requested_at: DateTime<Utc>,
+    /// The registered name of the app being signed in to (an OIDC client), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
 }
 
 impl std::fmt::Debug for LoginMailFields {
@@ -120,6 +133,7 @@ impl LoginMailFields {
             browser: &self.browser,
             requested_at: &self.requested_at.format("%Y-%m-%d %H:%M UTC").to_string(),
             site,
+            app: self.app.as_deref(),
         }
         .render(self.to.clone())
     }

@@ -1,6 +1,7 @@
 //! OpenID Connect provider: web apps delegate their login here (code flow + PKCE).
 
 pub mod authorize;
+mod branding;
 pub mod claims;
 mod notify;
 pub mod pkce;

@@ -256,6 +256,7 @@ mod tests {
             ip: "203.0.113.9".to_owned(),
             browser: "Firefox on Linux".to_owned(),
             requested_at: at,
+            app: None,
         };
         outbox.login_mail(fields).await.unwrap();
 

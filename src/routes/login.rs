@@ -8,7 +8,8 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::AppState;
-use super::{client, cookies, csrf, page};
+use super::app_brand::{AppView, app_view, branded_page};
+use super::{client, cookies, csrf};
 use crate::domain::{Email, EmailError, LocalPath};
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
@@ -25,6 +26,8 @@ pub struct LoginPage {
     return_to: Option<String>,
     second_factor_required: bool,
     error: Option<String>,
+    /// The app this sign-in is for, when it resumes a registered client's authorization.
+    pub(super) app: Option<AppView>,
 }
 
 /// "Check your email", with a box for the code.
@@ -36,6 +39,8 @@ pub struct SentPage {
     csrf: String,
     email: String,
     minutes: u64,
+    /// The app this sign-in is for, when it resumes a registered client's authorization.
+    pub(super) app: Option<AppView>,
 }
 
 /// Query of `GET /login`.
@@ -70,16 +75,21 @@ pub async fn login_page(
 ) -> Result<HttpResponse, AppError> {
     let csrf = csrf::issue(&req, &state.keyring)?;
     let t = Lang::of(&req).messages();
-    let return_to = query.return_to.as_deref().and_then(LocalPath::parse).map(|p| p.as_str().to_owned());
+    let return_to = query.return_to.as_deref().and_then(LocalPath::parse);
+    let app = match &return_to {
+        Some(path) => app_view(&state, t, path, false).await,
+        None => None,
+    };
     let template = LoginPage {
         t,
         csrf: csrf.token.clone(),
         email: String::new(),
-        return_to,
+        return_to: return_to.map(|p| p.as_str().to_owned()),
         second_factor_required: query.second_factor.as_deref() == Some("required"),
         error: None,
+        app,
     };
-    Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))
+    Ok(branded_page(&req, StatusCode::OK, template, &csrf.cookies()))
 }
 
 /// `POST /login`: the same "check your email" page for every well-formed address (only the
@@ -100,6 +110,10 @@ pub async fn request_link(
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
         Err(problem) => {
+            let app = match &return_to {
+                Some(path) => app_view(&state, t, path, false).await,
+                None => None,
+            };
             let template = LoginPage {
                 t,
                 csrf: csrf.token.clone(),
@@ -107,17 +121,27 @@ pub async fn request_link(
                 return_to: return_to.map(|p| p.as_str().to_owned()),
                 second_factor_required,
                 error: Some(email_problem(t, &problem).to_owned()),
+                app,
             };
-            return Ok(page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()));
+            return Ok(branded_page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()));
         }
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    let requested = state.signin.request_link(email.clone(), return_to, origin, second_factor_required, lang).await?;
+    // The app comes from the registry, by the client of the authorization being resumed.
+    let app = match &return_to {
+        Some(path) => app_view(&state, t, path, true).await,
+        None => None,
+    };
+    let app_name = app.as_ref().map(|a| a.name.clone());
+    let requested = state
+        .signin
+        .request_link_for_app(email.clone(), return_to, origin, second_factor_required, lang, app_name)
+        .await?;
     let minutes = requested.cookie_ttl.as_secs().div_ceil(60);
-    let template = SentPage { t, csrf: csrf.token.clone(), email: email.to_string(), minutes };
+    let template = SentPage { t, csrf: csrf.token.clone(), email: email.to_string(), minutes, app };
     let mut cookies = csrf.cookies();
     cookies.push(attempt_cookie(requested));
-    Ok(page(&req, StatusCode::OK, template, &cookies))
+    Ok(branded_page(&req, StatusCode::OK, template, &cookies))
 }
 
 /// The `__Host-attempt` cookie binding this browser to the link just issued.

@@ -9,6 +9,7 @@ pub mod admin_clients;
 pub mod admin_outbox;
 pub mod admin_pages;
 pub mod api;
+pub mod app_brand;
 pub mod client;
 pub mod cookies;
 pub mod csrf;

@@ -9,10 +9,11 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::account_confirm::announce;
+use super::app_brand::{AppView, app_view, branded_page};
 use super::factor_errors::{Shown, shown};
 use super::signed_in::CsrfForm;
 use super::verify::signed_in_cookies;
-use super::{client, cookies, csrf, page};
+use super::{client, cookies, csrf};
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::second_factor::recovery::RecoveryCode;
@@ -33,6 +34,8 @@ pub struct SecondFactorPage {
     sms_sent: bool,
     notice: Option<String>,
     error: Option<String>,
+    /// The app this sign-in is for, when it resumes a registered client's authorization.
+    pub(super) app: Option<AppView>,
 }
 
 /// Setting up an authenticator app (in the step, or from the account page).
@@ -47,6 +50,8 @@ pub struct EnrollPage {
     pub(super) qr_svg: String,
     pub(super) base32: String,
     pub(super) error: Option<String>,
+    /// The app this sign-in is for, when it resumes a registered client's authorization.
+    pub(super) app: Option<AppView>,
 }
 
 impl EnrollPage {
@@ -66,6 +71,7 @@ impl EnrollPage {
             qr_svg: enrollment.qr_svg,
             base32: enrollment.base32,
             error,
+            app: None,
         }
     }
 }
@@ -78,12 +84,19 @@ pub struct RecoveryCodesPage {
     pub(super) t: &'static Messages,
     pub(super) codes: Vec<String>,
     pub(super) continue_to: String,
+    /// The app this sign-in is for, when it resumes a registered client's authorization.
+    pub(super) app: Option<AppView>,
 }
 
 impl RecoveryCodesPage {
     /// The page listing `codes`, then on to `continue_to`.
     pub(super) fn new(t: &'static Messages, codes: &[RecoveryCode], continue_to: &str) -> Self {
-        Self { t, codes: codes.iter().map(|c| c.expose().to_owned()).collect(), continue_to: continue_to.to_owned() }
+        Self {
+            t,
+            codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+            continue_to: continue_to.to_owned(),
+            app: None,
+        }
     }
 }
 
@@ -138,13 +151,16 @@ async fn render_step(
     let csrf = csrf::issue(req, &state.keyring)?;
     let cookie = pending_cookie(req);
     let step = state.signin.second_step(cookie.as_deref()).await?;
+    let t = Lang::of(req).messages();
+    let app = app_view(state, t, &step.pending.return_to, true).await;
     if step.pending.must_enroll {
         let (_, enrollment) = state.signin.enrollment_in_step(cookie.as_deref()).await?;
-        let template = EnrollPage::new(Lang::of(req).messages(), &csrf, "/login/2fa/enroll", enrollment, said.error);
-        return Ok(page(req, status, template, &csrf.cookies()));
+        let mut template = EnrollPage::new(t, &csrf, "/login/2fa/enroll", enrollment, said.error);
+        template.app = app;
+        return Ok(branded_page(req, status, template, &csrf.cookies()));
     }
     let template = SecondFactorPage {
-        t: Lang::of(req).messages(),
+        t,
         csrf: csrf.token.clone(),
         email: step.pending.user.email.to_string(),
         has_totp: step.factors.totp.is_some(),
@@ -153,8 +169,9 @@ async fn render_step(
         sms_sent: said.sms_sent,
         notice: said.notice,
         error: said.error,
+        app,
     };
-    Ok(page(req, status, template, &csrf.cookies()))
+    Ok(branded_page(req, status, template, &csrf.cookies()))
 }
 
 /// `POST /login/2fa`: a TOTP code or a recovery code finishes the sign-in.
@@ -219,8 +236,10 @@ pub async fn confirm_enrollment(
             // Sessions from before the account needed a factor end; the owner is told.
             announce(&req, &state, &signed_in.session.claims, AccountChange::TotpAdded).await?;
             let cookies: Vec<Cookie<'static>> = signed_in_cookies(&req, &state, &signed_in).await?;
-            let template = RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, signed_in.return_to.as_str());
-            Ok(page(&req, StatusCode::OK, template, &cookies))
+            let t = Lang::of(&req).messages();
+            let mut template = RecoveryCodesPage::new(t, &codes, signed_in.return_to.as_str());
+            template.app = app_view(&state, t, &signed_in.return_to, true).await;
+            Ok(branded_page(&req, StatusCode::OK, template, &cookies))
         }
         Err(SignInError::WrongSecondFactor(left)) => {
             render_step(

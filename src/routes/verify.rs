@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::AppState;
+use super::app_brand::{AppView, app_view, branded_page};
 use super::signed_in::current_session;
 use super::{client, cookies, csrf, page};
 use crate::domain::LinkToken;
@@ -31,6 +32,8 @@ pub struct ConfirmPage {
     ip: String,
     browser: String,
     other_browser: bool,
+    /// The app this sign-in is for, when it resumes a registered client's authorization.
+    pub(super) app: Option<AppView>,
 }
 
 /// Another browser: the code from the mail finishes the sign-in.
@@ -46,6 +49,8 @@ pub struct EnterCodePage {
     ip: String,
     browser: String,
     error: Option<String>,
+    /// The app this sign-in is for, when it resumes a registered client's authorization.
+    pub(super) app: Option<AppView>,
 }
 
 /// Another browser under policy `deny`.
@@ -58,6 +63,8 @@ pub struct OtherBrowserPage {
     requested_at: String,
     ip: String,
     browser: String,
+    /// The app this sign-in is for, when it resumes a registered client's authorization.
+    pub(super) app: Option<AppView>,
 }
 
 /// An unknown, expired, used, replaced or dead link, with a form for a new one.
@@ -138,12 +145,17 @@ pub async fn confirm_page(
         Err(e) => return Err(e.into()),
     };
     let cookies = csrf.cookies();
+    let t = Lang::of(&req).messages();
+    let attempt = match &view {
+        LinkView::OneClick(a) | LinkView::EnterCode(a) | LinkView::OtherBrowserDenied(a) => a,
+    };
+    let app = app_view(&state, t, &attempt.return_to, true).await;
     Ok(match view {
         LinkView::OneClick(attempt) => {
             let r = Requested::from(&attempt);
             let other_browser = !state.signin.is_same_browser(&token, &attempt, attempt_cookie(&req).as_deref());
             let template = ConfirmPage {
-                t: Lang::of(&req).messages(),
+                t,
                 csrf: csrf.token.clone(),
                 token: token.expose().to_owned(),
                 email: r.email,
@@ -151,23 +163,19 @@ pub async fn confirm_page(
                 ip: r.ip,
                 browser: r.browser,
                 other_browser,
+                app,
             };
-            page(&req, StatusCode::OK, template, &cookies)
+            branded_page(&req, StatusCode::OK, template, &cookies)
         }
         LinkView::EnterCode(attempt) => {
-            let template = enter_code(&req, &csrf, Some(&token), &attempt, None);
-            page(&req, StatusCode::OK, template, &cookies)
+            let template = enter_code(&req, &csrf, Some(&token), &attempt, None, app);
+            branded_page(&req, StatusCode::OK, template, &cookies)
         }
         LinkView::OtherBrowserDenied(attempt) => {
             let r = Requested::from(&attempt);
-            let template = OtherBrowserPage {
-                t: Lang::of(&req).messages(),
-                email: r.email,
-                requested_at: r.at,
-                ip: r.ip,
-                browser: r.browser,
-            };
-            page(&req, StatusCode::FORBIDDEN, template, &cookies)
+            let template =
+                OtherBrowserPage { t, email: r.email, requested_at: r.at, ip: r.ip, browser: r.browser, app };
+            branded_page(&req, StatusCode::FORBIDDEN, template, &cookies)
         }
     })
 }
@@ -188,8 +196,9 @@ pub async fn redeem_link(
     match state.signin.redeem_link(&token, attempt_cookie(&req).as_deref(), origin).await {
         Ok(outcome) => outcome_response(&req, &state, outcome).await,
         Err(SignInError::NeedsCode(attempt)) => {
-            let template = enter_code(&req, &csrf, Some(&token), &attempt, None);
-            Ok(page(&req, StatusCode::FORBIDDEN, template, &csrf.cookies()))
+            let app = app_view(&state, Lang::of(&req).messages(), &attempt.return_to, true).await;
+            let template = enter_code(&req, &csrf, Some(&token), &attempt, None, app);
+            Ok(branded_page(&req, StatusCode::FORBIDDEN, template, &csrf.cookies()))
         }
         Err(SignInError::Link(problem)) => Ok(problem_page(&req, &csrf, problem)),
         Err(e) => Err(e.into()),
@@ -229,8 +238,9 @@ pub async fn redeem_code(
                 None => state.signin.attempt_for_cookie(cookie.as_deref()).await?,
             };
             let Some(attempt) = preview else { return Ok(problem_page(&req, &csrf, LinkProblem::Unknown)) };
-            let template = enter_code(&req, &csrf, token.as_ref(), &attempt, Some(message));
-            Ok(page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()))
+            let app = app_view(&state, t, &attempt.return_to, true).await;
+            let template = enter_code(&req, &csrf, token.as_ref(), &attempt, Some(message), app);
+            Ok(branded_page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()))
         }
         Err(SignInError::Link(problem)) => Ok(problem_page(&req, &csrf, problem)),
         Err(e) => Err(e.into()),
@@ -306,6 +316,7 @@ fn enter_code(
     token: Option<&LinkToken>,
     attempt: &LinkAttempt,
     error: Option<String>,
+    app: Option<AppView>,
 ) -> EnterCodePage {
     let r = Requested::from(attempt);
     EnterCodePage {
@@ -317,6 +328,7 @@ fn enter_code(
         ip: r.ip,
         browser: r.browser,
         error,
+        app,
     }
 }
 

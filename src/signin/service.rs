@@ -223,6 +223,21 @@ impl SignIn {
         require_second_factor: bool,
         lang: Lang,
     ) -> Result<LinkRequested, SignInError> {
+        self.request_link_for_app(email, return_to, origin, require_second_factor, lang, None).await
+    }
+
+    /// [`SignInService::request_link`] for a sign-in into the registered app named `app`
+    /// (looked up by the caller from the authorization request it returns to): the mail
+    /// names the app.
+    pub async fn request_link_for_app(
+        &self,
+        email: Email,
+        return_to: Option<LocalPath>,
+        origin: RequestOrigin,
+        require_second_factor: bool,
+        lang: Lang,
+        app: Option<String>,
+    ) -> Result<LinkRequested, SignInError> {
         // Every refusal is decided first, before anything about the account is read: a 429
         // costs the same for every address.
         self.check_link_limits(&email, &origin).await?;
@@ -287,6 +302,7 @@ impl SignIn {
             ip: attempt.requested_from.ip_text(),
             browser: attempt.requested_from.browser(),
             requested_at: now,
+            app,
         };
         // The mail is queued and the event recorded in one round trip.
         let recorded =

@@ -14,8 +14,9 @@ async fn an_app_delegates_its_login_and_gets_the_persons_email_back() {
     let dir = TempDir::new("oidc-clients");
     let clients = dir.0.join("clients.toml");
     let registration = format!(
-        "[[client]]\nclient_id = \"{DEMO_CLIENT_ID}\"\nname = \"Demo Notes\"\nredirect_uris = [\"{}\"]\ntype = \"public\"\n",
-        demo.redirect_uri()
+        "[[client]]\nclient_id = \"{DEMO_CLIENT_ID}\"\nname = \"Demo Notes\"\nredirect_uris = [\"{}\"]\ntype = \"public\"\nclient_uri = \"{}/\"\n",
+        demo.redirect_uri(),
+        demo.address
     );
     std::fs::write(&clients, registration).expect("write clients file");
     let site = latchkey(&[("CLIENTS_FILE", clients.to_str().expect("utf-8 path"))]).await;
@@ -27,6 +28,9 @@ async fn an_app_delegates_its_login_and_gets_the_persons_email_back() {
     browser.goto(&demo_address).await;
     browser.page("Demo Notes", "app-home").await;
     browser.click("#signin").await;
+    // latchkey's sign-in page names the app, from its registration, linked to its home page.
+    browser.page("Sign in to Demo Notes", "app-sign-in").await;
+    assert_eq!(text_of(&browser, "#app a").await, "Demo Notes");
     let before = ask_for_link(&browser, &site.app, email).await;
     assert_eq!(browser.url().await.origin().ascii_serialization(), site.base, "the sign-in should be latchkey's");
     let (link, _) = link_mail(&site.app, before).await;
