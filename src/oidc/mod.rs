@@ -1,6 +1,7 @@
 //! OpenID Connect provider: web apps delegate their login here (code flow + PKCE).
 
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
 mod notify;
 pub mod pkce;
@@ -9,6 +10,7 @@ pub mod service;
 pub mod token;
 
 pub use authorize::{Authorization, AuthorizeError, AuthorizeParams};
+pub use backchannel::{BackchannelListener, LogoutTokenClaims, LogoutTokens};
 pub use claims::{IdTokenClaims, UserInfo};
 pub use service::{AuthorizeFailure, OidcService};
 pub use token::{TokenError, TokenForm, TokenResponse};

@@ -10,6 +10,7 @@ mod attack_jwt;
 mod attack_limits;
 mod attack_signin;
 mod audit;
+mod backchannel;
 mod cluster;
 mod config;
 mod deploy;
