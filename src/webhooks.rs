@@ -182,6 +182,17 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn in_production_a_logout_token_to_an_internal_address_is_refused_for_good() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let sender = WebhookSender::new(Arc::new(crate::clock::SystemClock), true, None).unwrap();
+        for url in
+            ["https://127.0.0.1:9/bcl", "https://[::1]:9/bcl", "https://localhost:9/bcl", "https://app.local/bcl"]
+        {
+            assert!(matches!(sender.deliver_logout_token(url, "t").await, Err(WebhookError::Refused(_))), "{url}");
+        }
+    }
+
     #[test]
     fn the_signature_covers_time_and_body() {
         let a = signature("secret", 1_700_000_000, r#"{"x":1}"#);

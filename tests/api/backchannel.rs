@@ -26,12 +26,17 @@ const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// A provider with the clients of `oidc.rs` (`wiki` has no `backchannel_logout_uri`) and a
 /// confidential client `bcl` whose logout tokens go to `receiver`'s `/bcl`.
 async fn provider_with_receiver(receiver: &MockServer) -> (TestApp, String) {
+    provider_with_receiver_and(receiver, "", &[]).await
+}
+
+/// [`provider_with_receiver`] with more lines for `bcl` and more environment.
+async fn provider_with_receiver_and(receiver: &MockServer, more: &str, env: &[(&str, &str)]) -> (TestApp, String) {
     let bcl = format!(
-        "\n[[client]]\nclient_id = \"bcl\"\nname = \"Back-channel app\"\nredirect_uris = [\"{BCL_CB}\"]\npost_logout_redirect_uris = [\"{BCL_BYE}\"]\ntype = \"confidential\"\nsecret_sha256 = \"{}\"\nbackchannel_logout_uri = \"{}/bcl\"\n",
+        "\n[[client]]\nclient_id = \"bcl\"\nname = \"Back-channel app\"\nredirect_uris = [\"{BCL_CB}\"]\npost_logout_redirect_uris = [\"{BCL_BYE}\"]\ntype = \"confidential\"\nsecret_sha256 = \"{}\"\nbackchannel_logout_uri = \"{}/bcl\"\n{more}",
         sha256_hex(BCL_SECRET),
         receiver.uri()
     );
-    spawn_provider_with(&bcl, &[]).await
+    spawn_provider_with(&bcl, env).await
 }
 
 /// A receiver answering every logout token with `status`.
@@ -78,13 +83,24 @@ async fn delivered_tokens(app: &TestApp, receiver: &MockServer) -> Vec<String> {
 /// the JWKS key its `kid` names, `typ`, `iss`, `aud`, `iat`/`exp`, the event, a `jti`, a
 /// `sid`, and no `nonce`. Returns its claims.
 async fn verified_logout_token(app: &TestApp, issuer: &str, token: &str, aud: &str) -> Value {
+    verified_logout_token_as(app, issuer, token, aud, jsonwebtoken::Algorithm::EdDSA).await
+}
+
+/// [`verified_logout_token`] for a token signed with `alg`.
+async fn verified_logout_token_as(
+    app: &TestApp,
+    issuer: &str,
+    token: &str,
+    aud: &str,
+    alg: jsonwebtoken::Algorithm,
+) -> Value {
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
-    assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA, "signed as the client's id_tokens are");
+    assert_eq!(header.alg, alg, "signed as the client's id_tokens are");
     let jwks: jsonwebtoken::jwk::JwkSet = app.get("/.well-known/jwks.json").await.json().await.unwrap();
     let jwk = jwks.find(header.kid.as_deref().expect("no kid")).expect("the kid is not in the JWKS");
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    let mut validation = jsonwebtoken::Validation::new(alg);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[aud]);
     validation.set_required_spec_claims(&["iss", "aud", "exp", "iat", "sub"]);
@@ -262,4 +278,87 @@ async fn discovery_advertises_back_channel_logout_with_sessions() {
     let doc: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
     assert_eq!(doc["backchannel_logout_supported"], true);
     assert_eq!(doc["backchannel_logout_session_supported"], true);
+}
+
+#[tokio::test]
+async fn an_app_with_rs256_id_tokens_gets_rs256_logout_tokens() {
+    let receiver = receiver_answering(200).await;
+    let (ed_path, _) = crate::helpers::jwt_key_file();
+    let (rsa_path, _) = crate::helpers::rsa_key_file();
+    let keys = format!("{ed_path},{rsa_path}");
+    let (app, issuer) =
+        provider_with_receiver_and(&receiver, "id_token_signed_response_alg = \"RS256\"\n", &[("JWT_KEYS", &keys)])
+            .await;
+    let id_claims = bcl_id_token(&app).await;
+    let csrf = app.csrf_token().await;
+    app.post_form("/logout", &[("csrf", &csrf)]).await;
+    let delivered = delivered_tokens(&app, &receiver).await;
+    assert_eq!(delivered.len(), 1);
+    let claims = verified_logout_token_as(&app, &issuer, &delivered[0], "bcl", jsonwebtoken::Algorithm::RS256).await;
+    assert_eq!(claims["sid"], id_claims["sid"]);
+}
+
+#[tokio::test]
+async fn an_app_registered_through_the_admin_api_is_told_when_its_user_is_blocked() {
+    let receiver = receiver_answering(200).await;
+    let (app, issuer) = spawn_provider_with("", &[]).await;
+    // The registration of docs/integration.md, with the receiver as the URI.
+    let draft = serde_json::json!({
+        "client_id": "wiki-api",
+        "name": "Team wiki",
+        "type": "confidential",
+        "redirect_uris": [BCL_CB],
+        "backchannel_logout_uri": format!("{}/bcl", receiver.uri())
+    });
+    let created = app
+        .client
+        .post(format!("{}/api/v1/admin/clients", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&draft)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["client"]["backchannel_logout_uri"], draft["backchannel_logout_uri"], "{created}");
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let code = code_for(&app, "wiki-api", BCL_CB, None).await;
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", BCL_CB)];
+    let (status, tokens) = exchange(&app, &form, Some(("wiki-api", &secret))).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let id_claims = payload(tokens["id_token"].as_str().unwrap());
+    let blocked = app
+        .client
+        .post(format!("{}/api/v1/admin/users/attacked@example.com/block", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), StatusCode::OK);
+    let delivered = delivered_tokens(&app, &receiver).await;
+    assert_eq!(delivered.len(), 1);
+    let claims = verified_logout_token(&app, &issuer, &delivered[0], "wiki-api").await;
+    assert_eq!((&claims["sub"], &claims["sid"]), (&id_claims["sub"], &id_claims["sid"]));
+}
+
+#[tokio::test]
+async fn a_logout_token_passes_neither_for_an_id_token_hint_nor_for_a_session() {
+    let receiver = receiver_answering(200).await;
+    let (app, _) = provider_with_receiver(&receiver).await;
+    bcl_id_token(&app).await;
+    let csrf = app.csrf_token().await;
+    app.post_form("/logout", &[("csrf", &csrf)]).await;
+    let delivered = delivered_tokens(&app, &receiver).await;
+    let logout_token = delivered.first().expect("no logout token");
+    // The same person signs in again; someone replays the logout token.
+    app.sign_in("attacked@example.com").await;
+    let response = app.get(&format!("/oauth2/logout?id_token_hint={logout_token}")).await;
+    assert_eq!(response.status(), StatusCode::OK, "taken as an id_token hint");
+    let url = format!("/oauth2/logout?id_token_hint={logout_token}&post_logout_redirect_uri={}", urlenc(BCL_BYE));
+    let response = app.get(&url).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "returned to the app on a logout token");
+    assert_eq!(app.get_session().await.status(), StatusCode::OK, "a logout token ended a session");
+    let as_session =
+        app.client.get(format!("{}/api/v1/session", app.address)).bearer_auth(logout_token).send().await.unwrap();
+    assert_eq!(as_session.status(), StatusCode::UNAUTHORIZED);
 }
