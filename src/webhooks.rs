@@ -124,12 +124,28 @@ impl WebhookSender {
             .body(call.body.clone())
             .send()
             .await;
-        match sent {
-            Ok(response) if response.status().is_success() => Ok(()),
-            Ok(response) => Err(WebhookError::Retry(format!("the receiver answered {}", response.status()))),
-            Err(e) if e.is_timeout() => Err(WebhookError::Retry("the receiver did not answer in time".to_owned())),
-            Err(_) => Err(WebhookError::Retry("the receiver could not be reached".to_owned())),
+        answered(sent)
+    }
+
+    /// Posts an OIDC back-channel logout token to an app's `backchannel_logout_uri`
+    /// (`application/x-www-form-urlencoded`, `logout_token=…`), with the same target rules,
+    /// client and outcomes as [`WebhookSender::deliver`]: a 2xx is done.
+    pub async fn deliver_logout_token(&self, url: &str, logout_token: &str) -> Result<(), WebhookError> {
+        if let Some(reason) = refused_target(url, self.production) {
+            return Err(WebhookError::Refused(reason.to_owned()));
         }
+        let sent = self.http.post(url).form(&[("logout_token", logout_token)]).send().await;
+        answered(sent)
+    }
+}
+
+/// What a call's answer means: a 2xx is done, anything else is worth trying again.
+fn answered(sent: reqwest::Result<reqwest::Response>) -> Result<(), WebhookError> {
+    match sent {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(WebhookError::Retry(format!("the receiver answered {}", response.status()))),
+        Err(e) if e.is_timeout() => Err(WebhookError::Retry("the receiver did not answer in time".to_owned())),
+        Err(_) => Err(WebhookError::Retry("the receiver could not be reached".to_owned())),
     }
 }
 
@@ -163,6 +179,17 @@ mod tests {
         ] {
             let call = WebhookCall { url: url.into(), secret: "s".into(), event_id: "e".into(), body: "{}".into() };
             assert!(matches!(sender.deliver(&call).await, Err(WebhookError::Refused(_))), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn in_production_a_logout_token_to_an_internal_address_is_refused_for_good() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let sender = WebhookSender::new(Arc::new(crate::clock::SystemClock), true, None).unwrap();
+        for url in
+            ["https://127.0.0.1:9/bcl", "https://[::1]:9/bcl", "https://localhost:9/bcl", "https://app.local/bcl"]
+        {
+            assert!(matches!(sender.deliver_logout_token(url, "t").await, Err(WebhookError::Refused(_))), "{url}");
         }
     }
 

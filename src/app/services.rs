@@ -15,6 +15,8 @@ use crate::domain::ClientRegistry;
 use crate::domain::{Email, SignInPolicy};
 use crate::mail::Mailer;
 use crate::oidc::OidcService;
+use crate::oidc::{BackchannelListener, LogoutTokens};
+use crate::outbox::BackchannelLogouts;
 use crate::outbox::{AdminAlerts, Webhooks};
 use crate::outbox::{Couriers, Outbox, OutboxWorker, WorkerHandle};
 use crate::policy::PolicySource;
@@ -147,10 +149,12 @@ pub(super) fn couriers(
     site: String,
     sms: Option<Arc<dyn SmsSender>>,
     webhook_proxy: Option<SecretString>,
+    signer: &Arc<TokenSigner>,
 ) -> anyhow::Result<Couriers> {
     let proxy = webhook_proxy.as_ref().map(|p| p.expose_secret());
     let webhooks = WebhookSender::new(base.clock.clone(), base.production, proxy)?;
-    Ok(Couriers { mailer, brand, site, sms, webhooks })
+    let logout_tokens = Arc::new(LogoutTokens::new(signer.clone(), base.clock.clone()));
+    Ok(Couriers { mailer, brand, site, sms, webhooks, logout_tokens })
 }
 
 /// The outbox worker, started; none with `OUTBOX_WORKER=false` (the instances that deliver take
@@ -182,6 +186,13 @@ pub(super) fn oidc(base: &Base, clients: ClientRegistry, signer: &Arc<TokenSigne
         base.webhooks.clone(),
     )
     .with_guard(base.guard.clone())
+}
+
+/// Back-channel logout: told whenever sessions end, it queues a logout token for each app that
+/// got tokens in them (`oidc` finds the apps).
+pub(super) fn backchannel_logout(base: &Base, sessions: &SessionService, oidc: OidcService) {
+    let logouts = Arc::new(BackchannelLogouts::new(base.outbox.clone(), base.metrics.clone()));
+    sessions.listen(Arc::new(BackchannelListener::new(oidc, logouts)));
 }
 
 /// The services the sign-in flow and administration share.

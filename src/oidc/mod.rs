@@ -2,6 +2,7 @@
 
 pub mod authorize;
 mod branding;
+pub mod backchannel;
 pub mod claims;
 mod notify;
 pub mod pkce;
@@ -10,6 +11,7 @@ pub mod service;
 pub mod token;
 
 pub use authorize::{Authorization, AuthorizeError, AuthorizeParams};
+pub use backchannel::{BackchannelListener, LogoutTokenClaims, LogoutTokens};
 pub use claims::{IdTokenClaims, UserInfo};
 pub use service::{AuthorizeFailure, OidcService};
 pub use token::{TokenError, TokenForm, TokenResponse};

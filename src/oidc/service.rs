@@ -87,6 +87,8 @@ impl OidcService {
             "code_challenge_methods_supported": ["S256"],
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": true,
             "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified", "amr", "sid"],
         })
     }

@@ -116,6 +116,9 @@ impl OidcService {
             _ => {}
         }
         self.grant_still_stands(&grant).await?;
+        if !self.note_session_client(&grant.user_id, &grant.sid, client).await? {
+            return Err(TokenError::InvalidGrant("the session this code was issued for has ended"));
+        }
         let ttl = chrono::Duration::from_std(ACCESS_TTL).unwrap_or(chrono::Duration::minutes(10));
         let access = AccessGrant {
             client_id: client.id.clone(),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::Job;
+use super::{Job, LogoutTokenSigner};
 use crate::config::Brand;
 use crate::mail::{MailError, Mailer, OutgoingMail};
 use crate::sms::{SmsError, SmsSender};
@@ -31,8 +31,10 @@ pub struct Couriers {
     pub site: String,
     /// SMS, when a provider is configured.
     pub sms: Option<Arc<dyn SmsSender>>,
-    /// Webhooks.
+    /// Webhooks (and back-channel logouts, through the same client and target rules).
     pub webhooks: WebhookSender,
+    /// Signs back-channel logout tokens when they are sent.
+    pub logout_tokens: Arc<dyn LogoutTokenSigner>,
 }
 
 impl Couriers {
@@ -61,6 +63,14 @@ impl Couriers {
                 Ok(()) => Outcome::Sent,
                 Err(WebhookError::Refused(reason)) => Outcome::Failed(reason),
                 Err(WebhookError::Retry(reason)) => Outcome::Retry(reason),
+            },
+            Job::BackchannelLogout(call) => match self.logout_tokens.logout_token(call) {
+                Err(reason) => Outcome::Retry(reason),
+                Ok(token) => match self.webhooks.deliver_logout_token(&call.url, &token).await {
+                    Ok(()) => Outcome::Sent,
+                    Err(WebhookError::Refused(reason)) => Outcome::Failed(reason),
+                    Err(WebhookError::Retry(reason)) => Outcome::Retry(reason),
+                },
             },
             Job::Withheld { .. } => Outcome::Dropped,
         }

@@ -6,6 +6,7 @@
 
 mod couriers;
 mod events;
+mod logouts;
 mod worker;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use couriers::{Couriers, Outcome};
 pub use events::{AdminAlerts, Webhooks};
+pub use logouts::{BackchannelLogouts, LogoutCall, LogoutTokenSigner};
 pub use worker::{OutboxWorker, WorkerHandle};
 
 use crate::clock::Clock;
@@ -49,6 +51,8 @@ pub enum Job {
     Sms(SmsMessage),
     /// A webhook call.
     Webhook(WebhookCall),
+    /// An OIDC back-channel logout token to post (signed when sent).
+    BackchannelLogout(LogoutCall),
     /// Nothing to send: queued for a link request that gets no mail (a blocked account, an
     /// address outside the signup list), so that its store work is a mailed request's. The
     /// worker drops it.
@@ -59,12 +63,13 @@ pub enum Job {
 }
 
 impl Job {
-    /// `mail`, `sms` or `webhook`: a metrics label and the admin view's kind.
+    /// `mail`, `sms`, `webhook` or `backchannel_logout`: a metrics label and the admin view's kind.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Mail(_) | Self::LoginMail(_) | Self::Withheld { .. } => "mail",
             Self::Sms(_) => "sms",
             Self::Webhook(_) => "webhook",
+            Self::BackchannelLogout(_) => "backchannel_logout",
         }
     }
 
@@ -75,10 +80,12 @@ impl Job {
             | Self::LoginMail(LoginMailFields { to, .. })
             | Self::Withheld { to } => to.masked(),
             Self::Sms(sms) => sms.to.masked(),
-            Self::Webhook(call) => url::Url::parse(&call.url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_else(|| "(unparsable URL)".to_owned()),
+            Self::Webhook(WebhookCall { url, .. }) | Self::BackchannelLogout(LogoutCall { url, .. }) => {
+                url::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_else(|| "(unparsable URL)".to_owned())
+            }
         }
     }
 }

@@ -322,6 +322,7 @@ fn metric_names(kind: &str) -> (&'static str, &'static str) {
         "mail" => ("mail", "mail_delivery"),
         "sms" => ("sms", "sms_send"),
         "webhook" => ("webhook", "webhook_delivery"),
+        "backchannel_logout" => ("backchannel_logout", "backchannel_logout_delivery"),
         _ => ("outbox", "outbox_delivery"),
     }
 }

@@ -80,8 +80,30 @@ impl TokenSigner {
     }
 
     fn sign_with<C: Serialize>(key: &super::SigningKey, claims: &C) -> Result<String, JwtError> {
+        Self::sign_typed_with(key, None, claims)
+    }
+
+    /// As [`TokenSigner::sign_as`], with the header's `typ` set (`logout+jwt` for a
+    /// back-channel logout token, so it is never taken for another kind of token).
+    pub fn sign_typed_as<C: Serialize>(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &C,
+    ) -> Option<Result<String, JwtError>> {
+        self.keys.signing_for(alg).map(|key| Self::sign_typed_with(key, Some(typ), claims))
+    }
+
+    fn sign_typed_with<C: Serialize>(
+        key: &super::SigningKey,
+        typ: Option<&str>,
+        claims: &C,
+    ) -> Result<String, JwtError> {
         let mut header = Header::new(key.alg().jwt());
         header.kid = Some(key.kid().to_owned());
+        if let Some(typ) = typ {
+            header.typ = Some(typ.to_owned());
+        }
         jsonwebtoken::encode(&header, claims, key.encoding()).map_err(JwtError::Signing)
     }
 

@@ -68,7 +68,7 @@ impl Keys {
     /// True for a key under this prefix that holds live sign-in state a restore from backup
     /// must void: sessions and their indexes, attempts (links and codes), second-factor steps
     /// and their SMS codes, enrollments waiting for a first code, OIDC codes and access
-    /// tokens, and "this wasn't me" links.
+    /// tokens, "this wasn't me" links, and the apps each session would tell when it ends.
     pub fn is_live_state(&self, key: &str) -> bool {
         let Some(rest) = key.strip_prefix(&self.prefix) else { return false };
         if rest.starts_with("report:") {
@@ -84,6 +84,7 @@ impl Keys {
                 name == ":sessions"
                     || name == ":phone-enroll"
                     || name.starts_with(":session:")
+                    || name.starts_with(":session-clients:")
                     || name.starts_with(":totp-enroll:")
             }
             _ => false,
@@ -200,6 +201,12 @@ impl Keys {
     /// The set of a user's session ids.
     pub fn sessions(&self, user: &UserId) -> String {
         format!("{}{{u:{}}}:sessions", self.prefix, user)
+    }
+
+    /// The apps (client ids) that got tokens in one session and are told by back-channel
+    /// logout when it ends (a set, expiring with the session).
+    pub fn session_clients(&self, user: &UserId, sid: &SessionId) -> String {
+        format!("{}{{u:{}}}:session-clients:{}", self.prefix, user, sid)
     }
 
     /// The outbox's ready deliveries (a stream with the workers' consumer group). The outbox's

@@ -234,6 +234,14 @@ pub trait SessionStore: Send + Sync {
 
     /// Rewrites a live session's record (last seen), keeping its TTL; a no-op if it has ended.
     async fn touch_session(&self, session: &SessionRecord) -> StoreResult<()>;
+
+    /// Records that app `client_id` got tokens in this session (for back-channel logout), kept
+    /// as long as the session lives, in one step with checking that it does: false, and
+    /// nothing recorded, when the session is not live.
+    async fn add_session_client(&self, user: &UserId, sid: &SessionId, client_id: &str) -> StoreResult<bool>;
+
+    /// The apps recorded for this session, forgotten in the same step (it has ended).
+    async fn take_session_clients(&self, user: &UserId, sid: &SessionId) -> StoreResult<Vec<String>>;
 }
 
 /// The shared sign-in policy.

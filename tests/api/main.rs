@@ -11,6 +11,7 @@ mod attack_limits;
 mod attack_signin;
 mod audit;
 mod branding;
+mod backchannel;
 mod cluster;
 mod config;
 mod deploy;

@@ -105,6 +105,7 @@ contract!(
     an_sms_code_is_read_without_spending_a_try,
     an_access_grant_lives_until_revoked_or_expired,
     events_appended_evenly_reach_the_same_logs,
+    the_apps_of_a_session_are_kept_while_it_lives_and_taken_once,
 );
 
 fn attempt(email: &str, minutes: i64) -> LinkAttempt {
@@ -532,8 +533,14 @@ async fn a_restore_voids_live_state_and_keeps_accounts_factors_and_clients((stor
     };
     store.put_pending("restore-step", &pending, KEEP).await.unwrap();
 
+    assert!(store.add_session_client(&sessions[0].user_id, &sessions[0].sid, "told").await.unwrap());
+
     let voided = other.void_live_state().await.unwrap();
-    assert!(voided >= 8, "voided only {voided}");
+    assert!(voided >= 9, "voided only {voided}");
+    assert!(
+        store.take_session_clients(&sessions[0].user_id, &sessions[0].sid).await.unwrap().is_empty(),
+        "the apps of a voided session survived"
+    );
     for record in &sessions {
         assert_eq!(store.get_session(&record.user_id, &record.sid).await.unwrap(), None, "a session survived");
         assert!(store.list_sessions(&record.user_id).await.unwrap().is_empty());
@@ -543,6 +550,36 @@ async fn a_restore_voids_live_state_and_keeps_accounts_factors_and_clients((stor
     assert_eq!(store.find_user("restore-lookup").await.unwrap().map(|u| u.id), Some(user.id.clone()));
     assert_eq!(store.get_factors(&user.id).await.unwrap(), factors);
     assert!(store.get_client("kept").await.unwrap().is_some(), "a client went");
+}
+
+async fn the_apps_of_a_session_are_kept_while_it_lives_and_taken_once((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    let session = session_for(&user);
+    let sid = &session.sid;
+    assert!(!store.add_session_client(&user, sid, "wiki").await.unwrap(), "recorded for a session that never was");
+    assert!(other.take_session_clients(&user, sid).await.unwrap().is_empty());
+    store.put_session(&session, Duration::from_secs(3600)).await.unwrap();
+    assert!(store.add_session_client(&user, sid, "wiki").await.unwrap());
+    assert!(other.add_session_client(&user, sid, "chat").await.unwrap());
+    assert!(store.add_session_client(&user, sid, "wiki").await.unwrap());
+    let bystander = session_for(&user);
+    store.put_session(&bystander, Duration::from_secs(3600)).await.unwrap();
+    assert!(store.add_session_client(&user, &bystander.sid, "other").await.unwrap());
+    let mut taken = other.take_session_clients(&user, sid).await.unwrap();
+    taken.sort();
+    assert_eq!(taken, ["chat", "wiki"]);
+    assert!(store.take_session_clients(&user, sid).await.unwrap().is_empty(), "taken twice");
+    assert_eq!(store.take_session_clients(&user, &bystander.sid).await.unwrap(), ["other"], "sessions mixed up");
+    // Once the session has ended nothing more is recorded for it.
+    store.delete_session(&user, sid).await.unwrap();
+    assert!(!other.add_session_client(&user, sid, "late").await.unwrap());
+    assert!(store.take_session_clients(&user, sid).await.unwrap().is_empty());
+    // The record expires with its session.
+    let short = session_for(&user);
+    store.put_session(&short, Duration::from_secs(1)).await.unwrap();
+    assert!(store.add_session_client(&user, &short.sid, "wiki").await.unwrap());
+    tokio::time::sleep(PAST_A_SECOND).await;
+    assert!(other.take_session_clients(&user, &short.sid).await.unwrap().is_empty(), "outlived its session");
 }
 
 /// Longer than the one-second TTLs below, which is the shortest a Redis TTL can be.

@@ -36,7 +36,8 @@ impl IdentityStore for MemoryStore {
             + state.enrollments.len()
             + state.auth_codes.len()
             + state.access.len()
-            + state.reports.len();
+            + state.reports.len()
+            + state.session_clients.len();
         state.sessions.clear();
         state.user_sessions.clear();
         state.attempts.clear();
@@ -46,6 +47,7 @@ impl IdentityStore for MemoryStore {
         state.auth_codes.clear();
         state.access.clear();
         state.reports.clear();
+        state.session_clients.clear();
         Ok(voided)
     }
 }

@@ -65,6 +65,7 @@ struct State {
     users_by_email: HashMap<String, User>,
     sessions: HashMap<(UserId, SessionId), Expiring<SessionRecord>>,
     user_sessions: HashMap<UserId, HashSet<SessionId>>,
+    session_clients: HashMap<(UserId, SessionId), Expiring<std::collections::BTreeSet<String>>>,
     policy: Option<SignInPolicy>,
     pending: HashMap<String, Expiring<(PendingLogin, u32)>>,
     factors: HashMap<UserId, SecondFactors>,
@@ -111,6 +112,7 @@ impl MemoryStore {
             state.generations.retain(|_, e| e.live());
             state.limits.retain(|_, e| e.live());
             state.sessions.retain(|_, e| e.live());
+            state.session_clients.retain(|_, e| e.live());
             state.pending.retain(|_, e| e.live());
             state.enrollments.retain(|_, e| e.live());
             state.challenges.retain(|_, e| e.live());

@@ -61,4 +61,23 @@ impl SessionStore for MemoryStore {
         }
         Ok(())
     }
+
+    async fn add_session_client(&self, user: &UserId, sid: &SessionId, client_id: &str) -> StoreResult<bool> {
+        let mut state = self.lock_for_write();
+        let key = (user.clone(), sid.clone());
+        let Some(until) = state.sessions.get(&key).filter(|e| e.live()).map(|e| e.until) else { return Ok(false) };
+        let entry = state
+            .session_clients
+            .entry(key)
+            .or_insert_with(|| Expiring { value: std::collections::BTreeSet::new(), until });
+        entry.until = until;
+        entry.value.insert(client_id.to_owned());
+        Ok(true)
+    }
+
+    async fn take_session_clients(&self, user: &UserId, sid: &SessionId) -> StoreResult<Vec<String>> {
+        let mut state = self.lock();
+        let taken = state.session_clients.remove(&(user.clone(), sid.clone())).filter(|e| e.live());
+        Ok(taken.map(|e| e.value.into_iter().collect()).unwrap_or_default())
+    }
 }

@@ -48,6 +48,7 @@ pub struct RedisStore {
     totp_step_script: redis::Script,
     code_script: redis::Script,
     factors_script: redis::Script,
+    session_client_script: redis::Script,
 }
 
 impl RedisStore {
@@ -99,6 +100,11 @@ impl RedisStore {
             // ARGV[1] = factors JSON, ARGV[2] = the record as read ('' for none), ARGV[3] = the new record.
             // Returns 1, or 0 (nothing written) when the record changed in between (the caller retries).
             factors_script: redis::Script::new(include_str!("lua/put_factors.lua")),
+            // Records an app in a session's set of apps told at its end, only while the session
+            // lives, expiring with it: checking and recording in one step (one slot, `{u:<id>}`),
+            // so a session that ends meanwhile either has the app in its set or refuses it.
+            // KEYS[1] = the session, KEYS[2] = its apps; ARGV[1] = the client id. Returns 1 or 0.
+            session_client_script: redis::Script::new(include_str!("lua/add_session_client.lua")),
         })
     }
 

@@ -105,4 +105,30 @@ impl SessionStore for RedisStore {
             .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn add_session_client(&self, user: &UserId, sid: &SessionId, client_id: &str) -> StoreResult<bool> {
+        let added: i64 = self
+            .session_client_script
+            .key(self.keys.session(user, sid))
+            .key(self.keys.session_clients(user, sid))
+            .arg(client_id)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(added == 1)
+    }
+
+    async fn take_session_clients(&self, user: &UserId, sid: &SessionId) -> StoreResult<Vec<String>> {
+        let key = self.keys.session_clients(user, sid);
+        // One MULTI: the apps are read and forgotten together, so two instances ending the
+        // same session do not both tell them.
+        let (clients, _): (Vec<String>, usize) = redis::pipe()
+            .atomic()
+            .smembers(&key)
+            .del(&key)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(clients)
+    }
 }
