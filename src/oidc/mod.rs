@@ -2,6 +2,8 @@
 
 pub mod authorize;
 pub mod claims;
+pub mod cors;
+pub mod native;
 mod notify;
 pub mod pkce;
 pub mod registry;
