@@ -320,3 +320,31 @@ async fn a_second_factor_stops_the_json_sign_in_with_a_clear_answer_and_no_token
     assert_eq!(body["error"], "second_factor_required");
     assert!(body.get("access_token").is_none() && body.get("id_token").is_none());
 }
+
+#[tokio::test]
+async fn the_json_sign_in_answers_as_the_openapi_document_says() {
+    use crate::openapi::{as_documented, served};
+    let (app, _) = spawn(&[]).await;
+    let doc = served(&app).await;
+    let login = |body: Value| {
+        let doc = &doc;
+        let app = &app;
+        async move { as_documented(doc, "POST", "/api/v1/login", post_json(app, "/api/v1/login", &body).await).await }
+    };
+    let redeem_documented = |handle: String, code: String| {
+        let doc = &doc;
+        let app = &app;
+        async move { as_documented(doc, "POST", "/api/v1/login/code", redeem(app, &handle, &code, VERIFIER).await).await }
+    };
+    let before = app.mail.received().len();
+    let sent = login(login_body("documented@example.com", APP, VERIFIER)).await;
+    let handle = sent["handle"].as_str().unwrap().to_owned();
+    assert_eq!(login(login_body("a@example.com", "spa", VERIFIER)).await["field"], "client_id");
+    let strict = login(login_body("a@example.com", "com.example.strict", VERIFIER)).await;
+    assert_eq!(strict["error"], "second_factor_required");
+    let code = code_from(&app.mail.wait_for_link_mail(before).await);
+    let wrong = if code.starts_with("AAAA") { "BBBB-BBBB" } else { "AAAA-AAAA" };
+    assert_eq!(redeem_documented(handle.clone(), wrong.to_owned()).await["tries_left"], 4);
+    assert!(redeem_documented(handle.clone(), code.clone()).await["id_token"].is_string());
+    assert_eq!(redeem_documented(handle, code).await["error"], "attempt_ended");
+}
