@@ -127,7 +127,7 @@ pub async fn redeem_app_code(
         Err(e) => return native_error(e),
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    let signed_in = match state.signin.redeem_code(None, Some(&attempt.binding), &body.code, origin).await {
+    let signed_in = match state.signin.redeem_code(None, Some(&attempt.binding), &body.code, origin.clone()).await {
         Ok(SignInOutcome::Done(signed_in)) => signed_in,
         Ok(SignInOutcome::SecondFactor { .. }) => return Ok(second_factor_required()),
         Err(SignInError::MalformedCode) => {
@@ -140,7 +140,17 @@ pub async fn redeem_app_code(
         Err(SignInError::Link(problem)) => return Ok(attempt_ended(&problem)),
         Err(e) => return Err(AppError::from(e).into()),
     };
-    let tokens = state.oidc.app_tokens(&app, &attempt, &body.code_verifier, &signed_in.session.claims).await;
+    let claims = &signed_in.session.claims;
+    let tokens = state.oidc.app_tokens(&app, &attempt, &body.code_verifier, claims).await;
+    if tokens.is_ok() {
+        // An app has no device cookie: the app and the software it reports are its "device",
+        // so the first sign-in of an app the account has not seen mails the person a notice.
+        let device = format!("app\n{}\n{}", app.id, origin.browser());
+        if let Err(e) = state.signin.note_device(Lang::of(&req), &claims.sub, &claims.email, &device, &origin).await {
+            // A notice that cannot go out must not undo a good sign-in.
+            tracing::warn!(error = %e, "new-device check failed");
+        }
+    }
     match tokens {
         Ok(tokens) => Ok(HttpResponse::Ok()
             .insert_header((CACHE_CONTROL, "no-store"))

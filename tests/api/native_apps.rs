@@ -348,3 +348,36 @@ async fn the_json_sign_in_answers_as_the_openapi_document_says() {
     assert!(redeem_documented(handle.clone(), code.clone()).await["id_token"].is_string());
     assert_eq!(redeem_documented(handle, code).await["error"], "attempt_ended");
 }
+
+/// The new-device notices among the mails received.
+fn notices(app: &TestApp) -> usize {
+    app.mail.received().iter().filter(|m| m.subject() == "New sign-in to your account").count()
+}
+
+/// The whole JSON sign-in for `email`; the tokens.
+async fn app_sign_in(app: &TestApp, email: &str) -> Value {
+    let before = app.mail.received().len();
+    let handle = request_handle(app, email, VERIFIER).await;
+    let code = code_from(&app.mail.wait_for_link_mail(before).await);
+    let response = redeem(app, &handle, &code, VERIFIER).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_first_sign_in_of_an_app_to_an_account_is_mailed_to_the_person_like_a_new_browser() {
+    let (app, _) = spawn(&[]).await;
+    app.sign_in("owner@example.com").await;
+    app.outbox_settled().await;
+    assert_eq!(notices(&app), 0, "the account's first browser is no news");
+    app_sign_in(&app, "owner@example.com").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while notices(&app) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no notice for the app's first sign-in");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The same app again is no news.
+    app_sign_in(&app, "owner@example.com").await;
+    app.outbox_settled().await;
+    assert_eq!(notices(&app), 1);
+}
