@@ -65,6 +65,7 @@ fn server(
         }
         App::new()
             .wrap(ErrorHandlers::new().default_handler(crate::error::localize_error_page))
+            .wrap(actix_web::middleware::from_fn(routes::cors::cors))
             .wrap(security_headers(production))
             .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(state.clone())

@@ -4,6 +4,8 @@ pub mod authorize;
 mod branding;
 pub mod backchannel;
 pub mod claims;
+pub mod cors;
+pub mod native;
 mod notify;
 pub mod pkce;
 pub mod registry;

@@ -157,6 +157,7 @@ impl OidcService {
         let mut client = self.build_client(draft.client_id.clone(), draft, kind)?;
         let webhook_secret = self.seal_new_webhook_secret(&mut client, None)?;
         self.store.put_client(&client).await?;
+        self.cors.forget();
         Ok(CreatedClient { client: view(&client, "store"), client_secret: secret, webhook_secret })
     }
 
@@ -191,6 +192,7 @@ impl OidcService {
         let mut client = self.build_client(existing.id.clone(), draft, existing.kind)?;
         let webhook_secret = self.seal_new_webhook_secret(&mut client, existing.webhook_secret_sealed)?;
         self.store.put_client(&client).await?;
+        self.cors.forget();
         Ok((view(&client, "store"), webhook_secret))
     }
 
@@ -210,6 +212,7 @@ impl OidcService {
     pub async fn delete_client(&self, id: &str) -> Result<(), ClientError> {
         self.stored(id).await?;
         self.store.delete_client(id).await?;
+        self.cors.forget();
         Ok(())
     }
 

@@ -29,6 +29,8 @@ pub struct OidcService {
     pub(super) clock: Arc<dyn Clock>,
     /// Whether the store can vouch for its data (`None`: not checked).
     pub(super) guard: Option<Arc<StoreGuard>>,
+    /// The origins store clients registered for CORS, kept for a few seconds.
+    pub(super) cors: super::cors::CorsOrigins,
 }
 
 impl OidcService {
@@ -42,7 +44,7 @@ impl OidcService {
         production: bool,
         webhooks: Arc<Webhooks>,
     ) -> Self {
-        Self { webhooks, production, clients, store, signer, keys, clock, guard: None }
+        Self { webhooks, production, clients, store, signer, keys, clock, guard: None, cors: Default::default() }
     }
 
     /// Refuses token exchanges and userinfo (503) while the store cannot vouch for its data

@@ -4,9 +4,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::AppState;
+use super::input::parse_json;
 use super::login::attempt_cookie;
 use super::signed_in::current_session;
-use super::{client, csrf};
+use super::{client, csrf, native_login};
 use crate::domain::{Email, LocalPath};
 use crate::error::{ApiError, AppError};
 use crate::i18n::Lang;
@@ -18,6 +19,15 @@ pub struct LoginRequest {
     email: String,
     /// A local path to land on after signing in; anything else is ignored.
     return_to: Option<String>,
+    /// A native app signing the person in ([integration](../integration.md#native-apps)):
+    /// answered with an attempt `handle` instead of a cookie.
+    client_id: Option<String>,
+    /// With `client_id`: the PKCE S256 challenge of the app's verifier.
+    code_challenge: Option<String>,
+    /// With `client_id`: `S256`.
+    code_challenge_method: Option<String>,
+    /// With `client_id`: the scopes asked for (default `openid email`).
+    scope: Option<String>,
 }
 
 /// `POST /api/v1/login`: 202 `{"status":"sent"}` for every well-formed address.
@@ -29,11 +39,14 @@ pub struct LoginRequest {
     request_body = LoginRequest,
     responses(
         (status = 202, description = "Accepted: a link is mailed if the address may sign in (the answer is the same \
-            for every well-formed address). Sets the `__Host-attempt` cookie that binds the link to this browser.",
+            for every well-formed address). Sets the `__Host-attempt` cookie that binds the link to this browser; \
+            for a native app (`client_id`), no cookie but the attempt `handle` for `POST /api/v1/login/code`.",
             body = super::openapi::LinkSent,
             headers(("Set-Cookie" = String, description = "`__Host-attempt`"))),
-        (status = 400, description = "Not a JSON body of this shape, or not an address", body = super::openapi::ErrorBody),
-        (status = 403, description = "A cross-site request (`Origin` or `Sec-Fetch-Site`)", body = super::openapi::ErrorBody),
+        (status = 400, description = "Not a JSON body of this shape (the field named), or not an address; with \
+            `client_id`: not a native app's, or no S256 `code_challenge`", body = super::openapi::AppRefusal),
+        (status = 403, description = "A cross-site request (`Origin` or `Sec-Fetch-Site`); with `client_id`: an app \
+            that requires a second factor (`second_factor_required`)", body = super::openapi::AppRefusal),
         (status = 429, description = "Too many links requested for this address or from this network",
             body = super::openapi::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -43,12 +56,25 @@ pub struct LoginRequest {
 pub async fn request_link(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<LoginRequest>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     // A JSON body cannot be sent cross-site without a CORS preflight we never grant; the
     // origin check covers browsers that send one anyway.
     csrf::check_origin(&req, &state.public_origin)?;
-    let body = body.into_inner();
+    let body: LoginRequest = match parse_json(&body) {
+        Ok(body) => body,
+        Err(e) => return Ok(HttpResponse::BadRequest().json(e.body("invalid_body"))),
+    };
+    if let Some(client_id) = body.client_id.as_deref() {
+        let app = native_login::AppLoginRequest {
+            email: &body.email,
+            client_id,
+            code_challenge: body.code_challenge.as_deref(),
+            code_challenge_method: body.code_challenge_method.as_deref(),
+            scope: body.scope.as_deref(),
+        };
+        return native_login::request_app_link(&req, &state, app).await;
+    }
     let email = Email::parse(&body.email).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let return_to = body.return_to.as_deref().and_then(LocalPath::parse);
     let origin = client::request_origin(&req, &state.trusted_proxies);

@@ -1,7 +1,8 @@
 //! OpenID Connect endpoints (logout aside: `logout`) and forward-auth.
 
 use actix_web::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+    ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, ORIGIN, PRAGMA, RETRY_AFTER,
+    WWW_AUTHENTICATE,
 };
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
@@ -121,6 +122,14 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         Err(_) => HttpResponse::BadRequest(),
     };
     response.insert_header((CACHE_CONTROL, "no-store")).insert_header((PRAGMA, "no-cache"));
+    // A browser app reads the answer only when its own registration lists its origin.
+    if req.headers().contains_key(ORIGIN) {
+        let client_id = basic_credentials(&req).ok().flatten().map(|(id, _)| id);
+        let client_id = client_id.or_else(|| token_form(&body).ok().and_then(|form| form.client_id));
+        if let Some(origin) = super::cors::token_origin(&req, &state, client_id.as_deref()).await {
+            response.insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, origin));
+        }
+    }
     if matches!(result, Err(TokenError::Store(_))) {
         // Like every other 503 of ours (see `AppError::Unavailable`).
         response.insert_header((RETRY_AFTER, "5"));

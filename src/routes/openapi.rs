@@ -30,6 +30,7 @@ use crate::oidc::registry::ClientView;
     paths(
         api::request_link,
         api::session,
+        super::native_login::redeem_app_code,
         admin::get_policy,
         admin::put_policy,
         admin::get_user,
@@ -270,6 +271,40 @@ pub struct LinkSent {
     /// Always `sent`.
     #[schema(examples("sent"))]
     pub status: String,
+    /// For a native app (`client_id`): the attempt handle to send with the code.
+    pub handle: Option<String>,
+}
+
+/// A refusal of the JSON sign-in: a field that could not be read or is refused (`field`), a
+/// value that is not what it names, or a native app's request refused.
+#[derive(ToSchema)]
+pub struct AppRefusal {
+    /// `invalid_body` (a field named in `field`), `invalid_grant` (a handle or verifier that does
+    /// not match), `wrong_code`, `attempt_ended`, `second_factor_required`, or an [`ErrorCode`].
+    pub error: String,
+    /// The same, for people (English).
+    pub message: String,
+    /// The field at fault, when one is.
+    pub field: Option<String>,
+    /// The same, as `{field: what is wrong}`.
+    pub fields: Option<BTreeMap<String, String>>,
+    /// After a wrong code: how many more codes the attempt takes.
+    pub tries_left: Option<u32>,
+}
+
+/// The tokens a native app gets (as `POST /oauth2/token` answers them).
+#[derive(ToSchema)]
+pub struct AppTokens {
+    /// Opaque, for `/oauth2/userinfo`.
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Seconds the access token lives.
+    pub expires_in: u64,
+    /// The signed id_token (`aud` = the app's `client_id`, `sid` = the session).
+    pub id_token: String,
+    /// Granted scopes.
+    pub scope: String,
 }
 
 /// Sessions ended.

@@ -58,6 +58,7 @@ const ROUTES: &[(&str, &str, Takes, Caller)] = &[
     ("POST", "/logout", Takes::Form, Caller::Anyone),
     ("POST", "/logout/all", Takes::Form, Caller::Anyone),
     ("POST", "/api/v1/login", Takes::Json, Caller::Anyone),
+    ("POST", "/api/v1/login/code", Takes::Json, Caller::Anyone),
     ("GET", "/api/v1/session", Takes::Query, Caller::Browser),
     ("GET", "/api/v1/openapi.json", Takes::Query, Caller::Anyone),
     ("GET", "/admin", Takes::Query, Caller::Browser),

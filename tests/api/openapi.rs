@@ -22,7 +22,7 @@ async fn spawn(extra: &[(&str, &str)]) -> TestApp {
 }
 
 /// The document as the server serves it.
-async fn served(app: &TestApp) -> Value {
+pub(crate) async fn served(app: &TestApp) -> Value {
     let response = app.get("/api/v1/openapi.json").await;
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
@@ -379,7 +379,7 @@ fn mismatch(doc: &Value, schema: &Value, value: &Value, at: &str) -> Option<Stri
 /// Asserts that the status answered is one the document lists for `method path` (the path as
 /// templated in the document) and that the body matches that response's schema; returns the
 /// body (`null` when it is not JSON).
-async fn as_documented(doc: &Value, method: &str, path: &str, response: reqwest::Response) -> Value {
+pub(crate) async fn as_documented(doc: &Value, method: &str, path: &str, response: reqwest::Response) -> Value {
     let status = response.status();
     let at = format!("{method} {path} → {status}");
     let op = &doc["paths"][path][method.to_ascii_lowercase()];

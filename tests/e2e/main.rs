@@ -17,5 +17,6 @@ mod nginx;
 mod oidc;
 mod signin;
 mod site;
+mod spa;
 mod tools;
 mod ux;
