@@ -222,6 +222,7 @@ pub(super) fn signin(
     admins: Vec<Email>,
     brand: Brand,
     public_url: Url,
+    mail_sender: String,
 ) -> SignIn {
     let deps = SignInDeps {
         store: base.store.clone(),
@@ -235,6 +236,7 @@ pub(super) fn signin(
         admins,
         audit: base.audit.clone(),
         brand,
+        mail_sender,
     };
     SignIn::new(deps, public_url)
 }

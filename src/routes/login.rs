@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::{client, cookies, csrf, page};
-use crate::domain::{Email, EmailError, LocalPath};
+use crate::domain::{Email, EmailError, LocalPath, MatchNumber, Webmail};
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::signin::LinkRequested;
@@ -27,7 +27,8 @@ pub struct LoginPage {
     error: Option<String>,
 }
 
-/// "Check your email", with a box for the code.
+/// "Check your email", with a box for the code; under policy `approve`, the number for
+/// another device to type, and a refresh to `/login/status` instead of the box.
 #[derive(Template, WebTemplate)]
 #[template(path = "sent.html")]
 pub struct SentPage {
@@ -36,6 +37,42 @@ pub struct SentPage {
     csrf: String,
     email: String,
     minutes: u64,
+    /// Policy `approve`: the number to type on another device.
+    number: Option<u8>,
+    /// The address's webmail, if its domain is a well-known one.
+    webmail: Option<Webmail>,
+    /// Shows the code box (otherwise a link to the page with it, which does not refresh).
+    code_form: bool,
+}
+
+impl SentPage {
+    /// The page for `email`, whose link expires in `minutes`; with `number` it refreshes
+    /// itself and shows the code box only when `code_form`.
+    pub(super) fn new(
+        req: &HttpRequest,
+        state: &AppState,
+        csrf: &csrf::Csrf,
+        email: &Email,
+        minutes: u64,
+        number: Option<MatchNumber>,
+        code_form: bool,
+    ) -> Self {
+        let lang = Lang::of(req);
+        Self {
+            t: lang.messages(),
+            csrf: csrf.token.clone(),
+            email: email.to_string(),
+            minutes,
+            number: number.map(MatchNumber::value),
+            webmail: state.signin.webmail(email, lang),
+            code_form: code_form || number.is_none(),
+        }
+    }
+
+    /// True when the page reloads itself from `/login/status` (waiting for an approval).
+    fn refresh(&self) -> bool {
+        self.number.is_some() && !self.code_form
+    }
 }
 
 /// Query of `GET /login`.
@@ -114,7 +151,7 @@ pub async fn request_link(
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let requested = state.signin.request_link(email.clone(), return_to, origin, second_factor_required, lang).await?;
     let minutes = requested.cookie_ttl.as_secs().div_ceil(60);
-    let template = SentPage { t, csrf: csrf.token.clone(), email: email.to_string(), minutes };
+    let template = SentPage::new(&req, &state, &csrf, &email, minutes, requested.number, false);
     let mut cookies = csrf.cookies();
     cookies.push(attempt_cookie(requested));
     Ok(page(&req, StatusCode::OK, template, &cookies))

@@ -9,6 +9,7 @@ pub mod admin_clients;
 pub mod admin_outbox;
 pub mod admin_pages;
 pub mod api;
+pub mod approve;
 pub mod client;
 pub mod cookies;
 pub mod csrf;
@@ -72,6 +73,8 @@ localized!(
     admin_pages::AdminUserPage,
     logout::LogoutConfirmPage,
     logout::SignedOutPage,
+    approve::ApprovePage,
+    approve::ApprovedPage,
 );
 
 /// Renders a page (an askama template deriving `WebTemplate`) with a status and cookies, and

@@ -6,6 +6,7 @@
 
 mod admin;
 mod admin_input;
+mod approve;
 mod attack_jwt;
 mod attack_limits;
 mod attack_signin;
