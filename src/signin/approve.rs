@@ -83,6 +83,11 @@ impl SignIn {
                 }
                 Ok(Waiting::Finished(self.finish(attempt, origin).await?))
             }
+            Redemption::Dead(attempt) if attempt.number.is_some() => {
+                // A wrong number on the other device (or too many wrong codes): stopped here too.
+                self.record_for(EventKind::LinkFailed, &attempt, &origin, "dead").await;
+                Err(SignInError::WrongNumber(attempt.email))
+            }
             other => {
                 if let Redemption::Expired(attempt) = &other
                     && attempt.number.is_some()

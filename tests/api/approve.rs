@@ -119,7 +119,7 @@ async fn a_wrong_number_ends_the_sign_in_on_both_devices() {
     assert_eq!(stopped.status(), StatusCode::GONE);
     assert!(!session_cookie_set(&stopped));
     let html = stopped.text().await.unwrap();
-    assert!(html.contains("This sign-in was stopped") && html.contains("action=\"/login\""), "{html}");
+    assert!(html.contains("A wrong number was typed") && html.contains("action=\"/login\""), "{html}");
     assert!(!html.contains("http-equiv=\"refresh\""), "the stopped page keeps reloading");
     // Neither the code nor the link finishes it any more.
     let csrf = laptop.csrf_token().await;
