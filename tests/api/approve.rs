@@ -304,3 +304,61 @@ async fn the_waiting_page_opens_well_known_webmail_searching_for_the_mail() {
     let (html, _, _) = ask(&app, "someone@example.com", "/account").await;
     assert!(!html.contains("target=\"_blank\""), "a button for an unknown domain: {html}");
 }
+
+#[tokio::test]
+async fn an_app_sign_in_approved_from_the_phone_goes_on_to_the_app() {
+    let (app, _) = crate::oidc::spawn_provider_with("", &[APPROVE]).await;
+    let callback = "http://127.0.0.1:9999/cb";
+    let authorize = format!(
+        "/oauth2/authorize?response_type=code&client_id=spa&redirect_uri={}&scope=openid&state=z&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        url::form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
+    );
+    let to = app.get(&authorize).await.headers()[LOCATION].to_str().unwrap().to_owned();
+    let login = app.get(&to).await.text().await.unwrap();
+    let return_to = crate::helpers::hidden_field(&login, "return_to").expect("the login page keeps return_to");
+    let (html, token, _) = ask(&app, "app-user@example.com", &return_to).await;
+    let attempt = app.cookie("__Host-attempt").unwrap();
+
+    // The phone (this client without the laptop's cookies) approves.
+    app.clear_cookies();
+    assert_eq!(post_number(&app, &token, &number_on(&html)).await.status(), StatusCode::OK);
+
+    // The laptop's reload lands on the authorization request, which goes on to the app.
+    app.clear_cookies();
+    app.set_cookie("__Host-attempt", &attempt);
+    let finished = app.get("/login/status").await;
+    assert_eq!(finished.status(), StatusCode::SEE_OTHER);
+    assert_eq!(finished.headers()[LOCATION].to_str().unwrap(), return_to);
+    let back = app.get(&return_to).await;
+    let to_app = back.headers()[LOCATION].to_str().unwrap();
+    assert!(to_app.starts_with(&format!("{callback}?code=")) && to_app.ends_with("state=z"), "{to_app}");
+}
+
+#[tokio::test]
+async fn an_admin_turns_approve_on_at_run_time() {
+    let token = "admin-api-token-admin-api-token-0123456789";
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", token)]).await;
+    let url = format!("{}/api/v1/admin/policy", app.address);
+    let mut policy: serde_json::Value =
+        app.client.get(&url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(policy["cross_device"], "code");
+    policy["cross_device"] = "approve".into();
+    let changed = app.client.put(&url).bearer_auth(token).json(&policy).send().await.unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    policy["version"] = changed.json::<serde_json::Value>().await.unwrap()["version"].clone();
+    policy["cross_device"] = "approval".into();
+    let refused = app.client.put(&url).bearer_auth(token).json(&policy).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("cross_device"));
+
+    // The policy is cached for a moment; a sign-in shortly after shows the number.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (html, _, _) = ask(&app, "runtime@example.com", "/account").await;
+        if html.contains("class=\"match-number\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "approve never took effect");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
