@@ -17,6 +17,7 @@ async fn the_phone_types_the_number_the_laptop_shows_and_the_laptop_signs_in_by_
     let site = latchkey(&[("CROSS_DEVICE", "approve")]).await;
     let laptop = Browser::open(test, "laptop", &tools).await;
     let phone = Browser::open(test, "phone", &tools).await;
+    phone.client.set_window_size(375, 740).await.expect("resize the window");
     let email = "hedy@gmail.com";
 
     laptop.goto(&format!("{}/login", site.base)).await;
@@ -31,6 +32,14 @@ async fn the_phone_types_the_number_the_laptop_shows_and_the_laptop_signs_in_by_
     phone.goto(&link).await;
     let ask = phone.page(&format!("Sign in as {email}"), "approve-ask").await;
     assert!(ask.contains("Type the number shown on that screen"), "{ask}");
+    let focused = phone.client.active_element().await.expect("focused element");
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("number"), "the number field should have focus");
+    let widths = phone
+        .client
+        .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
+        .await
+        .expect("measure the page");
+    assert!(widths[0].as_u64() <= widths[1].as_u64(), "the approve page is wider than the phone: {widths}");
     phone.fill("#number", &number).await;
     phone.submit("/login/approve").await;
     phone.page("Approved", "approve-done").await;
