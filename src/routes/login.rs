@@ -157,9 +157,14 @@ pub async fn request_link(
     Ok(page(&req, StatusCode::OK, template, &cookies))
 }
 
+/// How much longer than its link the `__Host-attempt` cookie lives: a waiting page that
+/// reloads just after the link expired says so, instead of "unknown link".
+const ATTEMPT_COOKIE_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The `__Host-attempt` cookie binding this browser to the link just issued.
 pub fn attempt_cookie(requested: LinkRequested) -> Cookie<'static> {
-    cookies::host_cookie(cookies::ATTEMPT, requested.attempt_cookie, Some(requested.cookie_ttl))
+    let ttl = requested.cookie_ttl + ATTEMPT_COOKIE_GRACE;
+    cookies::host_cookie(cookies::ATTEMPT, requested.attempt_cookie, Some(ttl))
 }
 
 /// How an address that does not parse reads to a person.

@@ -362,3 +362,12 @@ async fn an_admin_turns_approve_on_at_run_time() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn the_attempt_cookie_outlives_its_link_by_a_minute_so_the_waiting_page_can_say_expired() {
+    let app = spawn_app_with(&[APPROVE]).await;
+    let response = app.post_login("cookie@example.com").await;
+    let cookies = crate::helpers::set_cookies(&response);
+    let attempt = cookies.iter().find(|c| c.starts_with("__Host-attempt=")).expect("no attempt cookie");
+    assert!(attempt.contains("Max-Age=960"), "a 15-minute link: {attempt}");
+}
