@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::login::SentPage;
+use super::signed_in::current_session;
 use super::verify::{Requested, attempt_cookie, outcome_response, problem_page, stopped_page};
 use super::{client, csrf, page};
 use crate::domain::LinkToken;
@@ -146,6 +147,14 @@ pub async fn status(
             (t.approve_stopped_title, t.approve_stopped_body),
             email.to_string(),
         )),
+        Err(SignInError::Link(problem @ (LinkProblem::Unknown | LinkProblem::Used(_)))) => {
+            // Signed in since, in another tab of this browser (the link opened here): the wait
+            // is over.
+            if current_session(&req, &state).await?.is_some() {
+                return Ok(super::account::to_account());
+            }
+            Ok(problem_page(&req, &csrf, problem))
+        }
         Err(SignInError::Link(problem)) => Ok(problem_page(&req, &csrf, problem)),
         Err(e) => Err(e.into()),
     }

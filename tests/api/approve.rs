@@ -371,3 +371,16 @@ async fn the_attempt_cookie_outlives_its_link_by_a_minute_so_the_waiting_page_ca
     let attempt = cookies.iter().find(|c| c.starts_with("__Host-attempt=")).expect("no attempt cookie");
     assert!(attempt.contains("Max-Age=960"), "a 15-minute link: {attempt}");
 }
+
+#[tokio::test]
+async fn a_waiting_page_whose_browser_signed_in_with_the_link_in_another_tab_moves_on() {
+    let (laptop, phone) = laptop_and_phone().await;
+    let (_, token, _) = ask(&laptop, "same-browser@example.com", "/account").await;
+    // The mail opened in this very browser: one click signs in (and drops the attempt cookie).
+    assert_eq!(laptop.post_verify(&token).await.status(), StatusCode::SEE_OTHER);
+    let waiting_tab = laptop.get("/login/status").await;
+    assert_eq!(waiting_tab.status(), StatusCode::SEE_OTHER);
+    assert_eq!(waiting_tab.headers()[LOCATION], "/account");
+    // Without a session the same request is still nothing.
+    assert_eq!(phone.get("/login/status").await.status(), StatusCode::NOT_FOUND);
+}
