@@ -91,6 +91,7 @@ fn records(email: &str) -> Option<Records> {
         email_lookup: lookup.clone(),
         generation: 0,
         require_second_factor: false,
+        number: None,
     };
     let job = QueuedJob {
         handle: String::new(),

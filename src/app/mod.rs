@@ -41,6 +41,7 @@ impl Application {
         let Stores { store, queue, drain_on_stop, per_worker } = stores::open(&settings).await?;
         let durability = stores::check_durability(&settings, per_worker.as_ref()).await?;
         let mailer = services::mailer(&settings)?;
+        let mail_sender = settings.mail_from.email.to_string();
         let base = Base::new(&settings, store, queue.clone(), clock);
         let Settings {
             jwt_keys,
@@ -73,7 +74,7 @@ impl Application {
         services::backchannel_logout(&base, &sessions, services::oidc(&base, clients, &signer));
         let shared = Shared { sessions: sessions.clone(), policy, second_factors: second_factors.clone() };
         let admin = services::admin(&base, &shared, queue, admin_emails.clone(), admin_token_sha256);
-        let signin = services::signin(&base, shared, limiter, admin_emails, brand, public_url);
+        let signin = services::signin(&base, shared, limiter, admin_emails, brand, public_url, mail_sender);
         let state = web::Data::new(AppState {
             signin,
             sessions,

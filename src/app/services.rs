@@ -233,6 +233,7 @@ pub(super) fn signin(
     admins: Vec<Email>,
     brand: Brand,
     public_url: Url,
+    mail_sender: String,
 ) -> SignIn {
     let deps = SignInDeps {
         store: base.store.clone(),
@@ -246,6 +247,7 @@ pub(super) fn signin(
         admins,
         audit: base.audit.clone(),
         brand,
+        mail_sender,
     };
     SignIn::new(deps, public_url)
 }

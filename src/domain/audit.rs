@@ -39,6 +39,13 @@ pub enum EventKind {
     FactorChanged,
     /// A sign-in stopped: the account has a kind of second factor whose data the store lacks.
     FactorMissing,
+    /// Another device typed the right number: the browser that asked may finish (policy
+    /// `approve`).
+    SignInApproved,
+    /// Another device typed a wrong number: the attempt ended on both sides.
+    ApprovalRefused,
+    /// The browser that asked was still waiting for an approval when the link expired.
+    ApprovalTimedOut,
 }
 
 impl EventKind {
@@ -60,6 +67,9 @@ impl EventKind {
             Self::AdminAction => "admin_action",
             Self::FactorChanged => "factor_changed",
             Self::FactorMissing => "factor_missing",
+            Self::SignInApproved => "sign_in_approved",
+            Self::ApprovalRefused => "approval_refused",
+            Self::ApprovalTimedOut => "approval_timed_out",
         }
     }
 }

@@ -10,12 +10,14 @@ mod ids;
 mod limits;
 mod link;
 mod network;
+mod number;
 mod origin;
 mod phone;
 mod policy;
 mod return_to;
 mod special_ranges;
 mod urls;
+mod webmail;
 
 pub use app_brand::AppBrand;
 pub use audit::{AuditEvent, EventKind};
@@ -27,6 +29,7 @@ pub use ids::{SessionId, UserId, is_store_id};
 pub use limits::{Limit, LimitParseError, LimitedAction, RateLimits, parse_duration};
 pub use link::{AttemptId, LinkToken};
 pub use network::{DEFAULT_IPV6_PREFIX, client_network};
+pub use number::MatchNumber;
 pub use origin::RequestOrigin;
 pub use phone::{PhoneError, PhoneNumber};
 pub use policy::{CrossDevice, Methods, PolicyFieldError, SecondFactorPolicy, SignInPolicy, without_position};
@@ -35,3 +38,4 @@ pub use special_ranges::{SPECIAL_V4, SPECIAL_V6, is_public, special_range};
 pub use urls::{
     check_native_redirect_uri, check_redirect_uri, check_web_origin, check_webhook_url, is_loopback, refused_host_name,
 };
+pub use webmail::Webmail;

@@ -17,6 +17,9 @@ pub enum CrossDevice {
     Click,
     /// It does not finish there at all; the code works only in the browser that asked.
     Deny,
+    /// It approves the browser that asked, once the number that browser shows is typed there
+    /// (number matching); the code from the mail still finishes it there instead.
+    Approve,
 }
 
 impl FromStr for CrossDevice {
@@ -26,6 +29,7 @@ impl FromStr for CrossDevice {
             "code" => Ok(Self::Code),
             "click" => Ok(Self::Click),
             "deny" => Ok(Self::Deny),
+            "approve" => Ok(Self::Approve),
             _ => Err(()),
         }
     }
@@ -37,6 +41,7 @@ impl fmt::Display for CrossDevice {
             Self::Code => "code",
             Self::Click => "click",
             Self::Deny => "deny",
+            Self::Approve => "approve",
         })
     }
 }

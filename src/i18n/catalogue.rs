@@ -406,4 +406,38 @@ catalogue! {
     account_reverify_link,
     /// Account page: button removing the phone.
     account_phone_remove_button,
+    /// Waiting page (policy `approve`): before the number.
+    waiting_number_label,
+    /// Waiting page (policy `approve`): it finishes by itself.
+    waiting_by_itself,
+    /// Waiting page (policy `approve`): the link to the code form.
+    waiting_type_code,
+    /// Waiting page: `{0}` the webmail's name ("Gmail").
+    open_webmail,
+    /// Approve page (another device, policy `approve`): title and heading.
+    approve_title,
+    /// Approve page: `{0}` browser and system, `{1}` IP, `{2}` when.
+    approve_question,
+    /// Approve page: label of the number field.
+    approve_number_label,
+    /// Approve page: the button.
+    approve_button,
+    /// Approve page: if you did not ask.
+    approve_not_you,
+    /// Approve page: what was typed is not a two-digit number.
+    approve_malformed,
+    /// Approve page: before the code form that signs in on this device.
+    approve_code_instead,
+    /// Approved page: title and heading.
+    approved_title,
+    /// Approved page: `{0}` the browser that asked.
+    approved_body,
+    /// A wrong number was typed: title.
+    approve_wrong_title,
+    /// A wrong number was typed: what happened.
+    approve_wrong_body,
+    /// Waiting page after a wrong number: title.
+    approve_stopped_title,
+    /// Waiting page after a wrong number: what happened.
+    approve_stopped_body,
 }

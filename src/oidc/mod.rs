@@ -1,8 +1,8 @@
 //! OpenID Connect provider: web apps delegate their login here (code flow + PKCE).
 
 pub mod authorize;
-mod branding;
 pub mod backchannel;
+mod branding;
 pub mod claims;
 pub mod cors;
 pub mod native;

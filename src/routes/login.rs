@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::app_brand::{AppView, app_view, branded_page};
 use super::{client, cookies, csrf};
-use crate::domain::{Email, EmailError, LocalPath};
+use crate::domain::{Email, EmailError, LocalPath, MatchNumber, Webmail};
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::signin::LinkRequested;
@@ -30,7 +30,8 @@ pub struct LoginPage {
     pub(super) app: Option<AppView>,
 }
 
-/// "Check your email", with a box for the code.
+/// "Check your email", with a box for the code; under policy `approve`, the number for
+/// another device to type, and a refresh to `/login/status` instead of the box.
 #[derive(Template, WebTemplate)]
 #[template(path = "sent.html")]
 pub struct SentPage {
@@ -39,8 +40,50 @@ pub struct SentPage {
     csrf: String,
     email: String,
     minutes: u64,
+    /// Policy `approve`: the number to type on another device.
+    number: Option<u8>,
+    /// The address's webmail, if its domain is a well-known one.
+    webmail: Option<Webmail>,
+    /// Shows the code box (otherwise a link to the page with it, which does not refresh).
+    code_form: bool,
     /// The app this sign-in is for, when it resumes a registered client's authorization.
     pub(super) app: Option<AppView>,
+}
+
+impl SentPage {
+    /// The page for `email`, whose link expires in `minutes`; with `number` it refreshes
+    /// itself and shows the code box only when `code_form`.
+    pub(super) fn new(
+        req: &HttpRequest,
+        state: &AppState,
+        csrf: &csrf::Csrf,
+        email: &Email,
+        minutes: u64,
+        number: Option<MatchNumber>,
+        code_form: bool,
+    ) -> Self {
+        let lang = Lang::of(req);
+        Self {
+            t: lang.messages(),
+            csrf: csrf.token.clone(),
+            email: email.to_string(),
+            minutes,
+            number: number.map(MatchNumber::value),
+            webmail: state.signin.webmail(email, lang),
+            code_form: code_form || number.is_none(),
+            app: None,
+        }
+    }
+
+    /// The page naming the app this sign-in is for.
+    pub(super) fn for_app(self, app: Option<AppView>) -> Self {
+        Self { app, ..self }
+    }
+
+    /// True when the page reloads itself from `/login/status` (waiting for an approval).
+    fn refresh(&self) -> bool {
+        self.number.is_some() && !self.code_form
+    }
 }
 
 /// Query of `GET /login`.
@@ -138,15 +181,20 @@ pub async fn request_link(
         .request_link_for_app(email.clone(), return_to, origin, second_factor_required, lang, app_name)
         .await?;
     let minutes = requested.cookie_ttl.as_secs().div_ceil(60);
-    let template = SentPage { t, csrf: csrf.token.clone(), email: email.to_string(), minutes, app };
+    let template = SentPage::new(&req, &state, &csrf, &email, minutes, requested.number, false).for_app(app);
     let mut cookies = csrf.cookies();
     cookies.push(attempt_cookie(requested));
     Ok(branded_page(&req, StatusCode::OK, template, &cookies))
 }
 
+/// How much longer than its link the `__Host-attempt` cookie lives: a waiting page that
+/// reloads just after the link expired says so, instead of "unknown link".
+const ATTEMPT_COOKIE_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The `__Host-attempt` cookie binding this browser to the link just issued.
 pub fn attempt_cookie(requested: LinkRequested) -> Cookie<'static> {
-    cookies::host_cookie(cookies::ATTEMPT, requested.attempt_cookie, Some(requested.cookie_ttl))
+    let ttl = requested.cookie_ttl + ATTEMPT_COOKIE_GRACE;
+    cookies::host_cookie(cookies::ATTEMPT, requested.attempt_cookie, Some(ttl))
 }
 
 /// How an address that does not parse reads to a person.

@@ -10,6 +10,7 @@ pub mod admin_outbox;
 pub mod admin_pages;
 pub mod api;
 pub mod app_brand;
+pub mod approve;
 pub mod client;
 pub mod cookies;
 pub mod cors;
@@ -75,6 +76,8 @@ localized!(
     admin_pages::AdminUserPage,
     logout::LogoutConfirmPage,
     logout::SignedOutPage,
+    approve::ApprovePage,
+    approve::ApprovedPage,
 );
 
 /// Renders a page (an askama template deriving `WebTemplate`) with a status and cookies, and

@@ -5,8 +5,8 @@ use actix_web::error::{QueryPayloadError, UrlencodedError};
 use actix_web::web;
 
 use super::{
-    account, account_confirm, account_factors, admin, admin_clients, admin_outbox, admin_pages, api, login, logout,
-    oidc, ops, second_factor, verify,
+    account, account_confirm, account_factors, admin, admin_clients, admin_outbox, admin_pages, api, approve, login,
+    logout, oidc, ops, second_factor, verify,
 };
 use crate::error::{ApiError, AppError};
 
@@ -57,6 +57,8 @@ fn sign_in(cfg: &mut web::ServiceConfig) {
         .route("/login/verify", web::get().to(verify::confirm_page))
         .route("/login/verify", web::post().to(verify::redeem_link))
         .route("/login/code", web::post().to(verify::redeem_code))
+        .route("/login/approve", web::post().to(approve::approve))
+        .route("/login/status", web::get().to(approve::status))
         .route("/login/2fa", web::get().to(second_factor::step_page))
         .route("/login/2fa", web::post().to(second_factor::verify))
         .route("/login/2fa/enroll", web::post().to(second_factor::confirm_enrollment))

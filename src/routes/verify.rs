@@ -106,11 +106,11 @@ pub struct CodeForm {
 }
 
 /// Who asked, for the pages that name it.
-struct Requested {
-    email: String,
-    at: String,
-    ip: String,
-    browser: String,
+pub(super) struct Requested {
+    pub(super) email: String,
+    pub(super) at: String,
+    pub(super) ip: String,
+    pub(super) browser: String,
 }
 
 impl From<&LinkAttempt> for Requested {
@@ -124,7 +124,7 @@ impl From<&LinkAttempt> for Requested {
     }
 }
 
-fn attempt_cookie(req: &HttpRequest) -> Option<String> {
+pub(super) fn attempt_cookie(req: &HttpRequest) -> Option<String> {
     req.cookie(cookies::ATTEMPT).map(|c| c.value().to_owned())
 }
 
@@ -147,7 +147,7 @@ pub async fn confirm_page(
     let cookies = csrf.cookies();
     let t = Lang::of(&req).messages();
     let attempt = match &view {
-        LinkView::OneClick(a) | LinkView::EnterCode(a) | LinkView::OtherBrowserDenied(a) => a,
+        LinkView::OneClick(a) | LinkView::EnterCode(a) | LinkView::OtherBrowserDenied(a) | LinkView::Approve(a) => a,
     };
     let app = app_view(&state, t, &attempt.return_to, true).await;
     Ok(match view {
@@ -176,6 +176,10 @@ pub async fn confirm_page(
             let template =
                 OtherBrowserPage { t, email: r.email, requested_at: r.at, ip: r.ip, browser: r.browser, app };
             branded_page(&req, StatusCode::FORBIDDEN, template, &cookies)
+        }
+        LinkView::Approve(attempt) => {
+            let template = super::approve::approve_page(&req, &csrf, &token, &attempt, None);
+            page(&req, StatusCode::OK, template, &cookies)
         }
     })
 }
@@ -248,7 +252,7 @@ pub async fn redeem_code(
 }
 
 /// After the link: signed in, or on to the second-factor step with its `__Host-pending` cookie.
-async fn outcome_response(
+pub(super) async fn outcome_response(
     req: &HttpRequest,
     state: &AppState,
     outcome: SignInOutcome,
@@ -332,7 +336,7 @@ fn enter_code(
     }
 }
 
-fn problem_page(req: &HttpRequest, csrf: &csrf::Csrf, problem: LinkProblem) -> HttpResponse {
+pub(super) fn problem_page(req: &HttpRequest, csrf: &csrf::Csrf, problem: LinkProblem) -> HttpResponse {
     let t = Lang::of(req).messages();
     let (status, title, message, email) = match problem {
         LinkProblem::Unknown => (StatusCode::NOT_FOUND, t.link_unknown_title, t.link_unknown_body, String::new()),
@@ -343,6 +347,17 @@ fn problem_page(req: &HttpRequest, csrf: &csrf::Csrf, problem: LinkProblem) -> H
         }
         LinkProblem::Dead(email) => (StatusCode::GONE, t.link_dead_title, t.link_dead_body, email.to_string()),
     };
-    let template = LinkProblemPage { t, csrf: csrf.token.clone(), title, message, email };
+    stopped_page(req, csrf, status, (title, message), email)
+}
+
+/// A page saying why a sign-in cannot go on (`title`, `message`), with a form for a new link.
+pub(super) fn stopped_page(
+    req: &HttpRequest,
+    csrf: &csrf::Csrf,
+    status: StatusCode,
+    (title, message): (&'static str, &'static str),
+    email: String,
+) -> HttpResponse {
+    let template = LinkProblemPage { t: Lang::of(req).messages(), csrf: csrf.token.clone(), title, message, email };
     page(req, status, template, &csrf.cookies())
 }

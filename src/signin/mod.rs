@@ -1,6 +1,7 @@
 //! The sign-in flow: request a link, look at it, redeem it by click or by code. Rules only —
 //! no HTTP types.
 
+mod approve;
 pub mod binding;
 mod devices;
 mod notices;
@@ -8,6 +9,7 @@ mod redeem;
 mod second_step;
 mod service;
 
+pub use approve::Waiting;
 pub use devices::REPORT_TTL;
 pub use notices::AccountChange;
 pub use redeem::LinkView;

@@ -17,6 +17,9 @@ pub enum LinkView {
     EnterCode(LinkAttempt),
     /// Another browser under policy `deny`: only the browser that asked can finish.
     OtherBrowserDenied(LinkAttempt),
+    /// Another browser under policy `approve`: typing the number the browser that asked shows
+    /// approves it (or the code from the mail finishes here).
+    Approve(LinkAttempt),
 }
 
 impl SignIn {
@@ -38,6 +41,8 @@ impl SignIn {
             (true, _) | (false, CrossDevice::Click) => LinkView::OneClick(attempt),
             (false, CrossDevice::Code) => LinkView::EnterCode(attempt),
             (false, CrossDevice::Deny) => LinkView::OtherBrowserDenied(attempt),
+            (false, CrossDevice::Approve) if attempt.number.is_some() => LinkView::Approve(attempt),
+            (false, CrossDevice::Approve) => LinkView::EnterCode(attempt),
         })
     }
 
@@ -107,7 +112,11 @@ impl SignIn {
     /// After the attempt is consumed: claim the address's link generation (so this sign-in
     /// voids every other outstanding link, and of two racing links only one wins), find or
     /// create the user, then either start the session or open the second-factor step.
-    async fn finish(&self, attempt: LinkAttempt, origin: RequestOrigin) -> Result<SignInOutcome, SignInError> {
+    pub(super) async fn finish(
+        &self,
+        attempt: LinkAttempt,
+        origin: RequestOrigin,
+    ) -> Result<SignInOutcome, SignInError> {
         if !self.store.advance_generation(&attempt.email_lookup, attempt.generation).await? {
             return Err(SignInError::Link(LinkProblem::Superseded(attempt.email)));
         }
@@ -136,17 +145,22 @@ impl SignIn {
         Err(SignInError::Link(LinkProblem::Unknown))
     }
 
-    fn same_browser(&self, id: &AttemptId, attempt: &LinkAttempt, cookie: Option<&str>) -> bool {
+    pub(super) fn same_browser(&self, id: &AttemptId, attempt: &LinkAttempt, cookie: Option<&str>) -> bool {
         binding::matches(cookie, id, &attempt.browser, &self.keyring.token)
     }
 
     /// A pending attempt, or the problem that stops it (an unknown one counts as a failure).
-    async fn usable(&self, state: Option<Redemption>, origin: &RequestOrigin) -> Result<LinkAttempt, SignInError> {
+    pub(super) async fn usable(
+        &self,
+        state: Option<Redemption>,
+        origin: &RequestOrigin,
+    ) -> Result<LinkAttempt, SignInError> {
         let (problem, reason, attempt) = match state {
             Some(Redemption::Valid(attempt)) => return Ok(attempt),
             Some(Redemption::Used(a)) => (LinkProblem::Used(a.email.clone()), "used", a),
             Some(Redemption::Expired(a)) => (LinkProblem::Expired(a.email.clone()), "expired", a),
             Some(Redemption::Dead(a)) => (LinkProblem::Dead(a.email.clone()), "dead", a),
+            Some(Redemption::Approved(a)) => (LinkProblem::Used(a.email.clone()), "approved", a),
             None => {
                 self.record_failure(origin).await?;
                 self.audit.record(EventKind::LinkFailed, None, origin, "unknown").await;
@@ -158,7 +172,7 @@ impl SignIn {
     }
 
     /// A pending link whose address has since had a newer link or a sign-in is void.
-    async fn check_generation(&self, attempt: &LinkAttempt) -> Result<(), SignInError> {
+    pub(super) async fn check_generation(&self, attempt: &LinkAttempt) -> Result<(), SignInError> {
         let current = self.store.link_generation(&attempt.email_lookup, false).await?;
         if current != attempt.generation {
             return Err(SignInError::Link(LinkProblem::Superseded(attempt.email.clone())));
@@ -166,14 +180,14 @@ impl SignIn {
         Ok(())
     }
 
-    async fn check_failures(&self, origin: &RequestOrigin) -> Result<(), SignInError> {
+    pub(super) async fn check_failures(&self, origin: &RequestOrigin) -> Result<(), SignInError> {
         if let Some(ip) = origin.ip {
             self.limiter.check(LimitedAction::FailedRedeemPerIp, &self.limiter.network(ip)).await?;
         }
         Ok(())
     }
 
-    async fn record_failure(&self, origin: &RequestOrigin) -> Result<(), SignInError> {
+    pub(super) async fn record_failure(&self, origin: &RequestOrigin) -> Result<(), SignInError> {
         if let Some(ip) = origin.ip {
             self.limiter.record(LimitedAction::FailedRedeemPerIp, &self.limiter.network(ip)).await?;
         }

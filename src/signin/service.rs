@@ -10,7 +10,9 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Brand;
 use crate::crypto::{CryptoError, Keyring};
-use crate::domain::{AttemptId, Email, EventKind, LinkToken, LocalPath, RequestOrigin, ShortCode};
+use crate::domain::{
+    AttemptId, CrossDevice, Email, EventKind, LinkToken, LocalPath, MatchNumber, RequestOrigin, ShortCode,
+};
 use crate::i18n::Lang;
 use crate::mail::LoginMailFields;
 use crate::outbox::{Outbox, OutboxError};
@@ -57,6 +59,12 @@ pub enum SignInError {
     /// What was typed cannot be a code (no try is spent).
     #[error("not a code")]
     MalformedCode,
+    /// Another device typed a wrong number (policy `approve`): the attempt is over.
+    #[error("wrong number")]
+    WrongNumber(Email),
+    /// What was typed cannot be the number (no guess is spent).
+    #[error("not a number")]
+    MalformedNumber,
     /// Too many requests; try again after this long.
     #[error("rate limited")]
     RateLimited(Duration),
@@ -116,6 +124,8 @@ pub struct LinkRequested {
     pub attempt_cookie: String,
     /// Its lifetime (the link's).
     pub cookie_ttl: Duration,
+    /// Policy `approve`: the number this browser shows for another device to type.
+    pub number: Option<MatchNumber>,
 }
 
 /// Where a redeemed link leads.
@@ -153,6 +163,7 @@ pub struct SignIn {
     pub(super) audit: Arc<Audit>,
     pub(super) public_url: Url,
     pub(super) brand: Brand,
+    pub(super) mail_sender: String,
 }
 
 /// What [`SignIn::new`] needs.
@@ -179,6 +190,8 @@ pub struct SignInDeps {
     pub audit: Arc<Audit>,
     /// How the mails are branded.
     pub brand: Brand,
+    /// `MAIL_FROM`'s address (the webmail button searches for mail from it).
+    pub mail_sender: String,
 }
 
 impl SignIn {
@@ -196,6 +209,7 @@ impl SignIn {
             admins,
             audit,
             brand,
+            mail_sender,
         } = deps;
         Self {
             store,
@@ -210,6 +224,7 @@ impl SignIn {
             audit,
             public_url,
             brand,
+            mail_sender,
         }
     }
 
@@ -255,6 +270,7 @@ impl SignIn {
         let code = ShortCode::generate()?;
         let id = token.attempt_id(&self.keyring.token);
         let browser = binding::create(&id, &self.keyring.token)?;
+        let number = if policy.cross_device == CrossDevice::Approve { Some(MatchNumber::generate()?) } else { None };
         // A blocked account, or a new address the signup list does not allow, gets the same
         // answer, cookie and store work — only no mail: nothing tells an outsider which it was.
         let refusal = match &existing {
@@ -278,6 +294,7 @@ impl SignIn {
             email_lookup,
             generation,
             require_second_factor,
+            number,
         };
         self.store.put_attempt(&id, &attempt, link_ttl + REMEMBER_AFTER_EXPIRY).await?;
         if let Some(reason) = refusal {
@@ -288,7 +305,7 @@ impl SignIn {
                 self.audit.record_evenly(EventKind::LinkRefused, user_id.as_ref(), &attempt.requested_from, reason);
             let (queued, ()) = tokio::join!(self.outbox.withheld_mail(email, attempt.expires_at), recorded);
             queued?;
-            return Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl });
+            return Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl, number });
         }
 
         // Queued as fields and rendered by the worker that sends it: the request pays for
@@ -310,7 +327,7 @@ impl SignIn {
         let (queued, ()) = tokio::join!(self.outbox.login_mail(mail), recorded);
         queued?;
         tracing::info!(email = %email.masked(), "sign-in link issued");
-        Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl })
+        Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl, number })
     }
 
     /// The limits on asking for a link, none of which reads the account: per client network,

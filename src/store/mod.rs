@@ -155,6 +155,19 @@ pub trait AttemptStore: Send + Sync {
     /// Ends a pending attempt (its last code guess was wrong).
     async fn kill_attempt(&self, id: &AttemptId) -> StoreResult<()>;
 
+    /// Spends the guess at an attempt's number (policy `approve`) *before* it is checked: on a
+    /// pending, unexpired attempt, counts it and returns `Valid` with the guesses counted so
+    /// far (only the call that gets 1 may check its number); otherwise the state, unchanged.
+    async fn take_number_try(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<Option<(Redemption, u32)>>;
+
+    /// Marks a pending, unexpired attempt approved, in one atomic step: of concurrent calls,
+    /// exactly one gets true.
+    async fn approve_attempt(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Consumes an approved, unexpired attempt, in one atomic step: of concurrent calls,
+    /// exactly one gets true; a pending, used, dead or expired attempt stays as it is.
+    async fn finish_approved(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<bool>;
+
     /// The address's link generation; with `bump`, first moves it on (superseding every link
     /// issued before). Unknown addresses are at generation 0.
     async fn link_generation(&self, lookup: &str, bump: bool) -> StoreResult<u64>;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Email, LocalPath, RequestOrigin, SessionId, UserId};
+use crate::domain::{Email, LocalPath, MatchNumber, RequestOrigin, SessionId, UserId};
 
 /// A requested sign-in, stored under the keyed hash of its link token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +29,11 @@ pub struct LinkAttempt {
     /// The app this sign-in is for requires a second factor.
     #[serde(default)]
     pub require_second_factor: bool,
+    /// Policy `approve`: the number (10–99) the browser that asked shows, which another device
+    /// types to approve it. Kept in clear: the waiting page shows it again on every refresh,
+    /// and it is worth nothing without the link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<MatchNumber>,
 }
 
 /// The state of an attempt as seen by a peek or a redemption.
@@ -40,15 +45,18 @@ pub enum Redemption {
     Used(LinkAttempt),
     /// Past `expires_at`.
     Expired(LinkAttempt),
-    /// Ended by too many wrong codes.
+    /// Ended by too many wrong codes, or a wrong number.
     Dead(LinkAttempt),
+    /// Approved from another device (policy `approve`), in time: the browser that asked may
+    /// finish it.
+    Approved(LinkAttempt),
 }
 
 impl Redemption {
     /// The attempt, whatever its state.
     pub fn attempt(&self) -> &LinkAttempt {
         match self {
-            Self::Valid(a) | Self::Used(a) | Self::Expired(a) | Self::Dead(a) => a,
+            Self::Valid(a) | Self::Used(a) | Self::Expired(a) | Self::Dead(a) | Self::Approved(a) => a,
         }
     }
 }

@@ -6,12 +6,13 @@
 
 mod admin;
 mod admin_input;
+mod approve;
 mod attack_jwt;
 mod attack_limits;
 mod attack_signin;
 mod audit;
-mod branding;
 mod backchannel;
+mod branding;
 mod cluster;
 mod config;
 mod cors;

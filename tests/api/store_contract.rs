@@ -106,6 +106,10 @@ contract!(
     an_access_grant_lives_until_revoked_or_expired,
     events_appended_evenly_reach_the_same_logs,
     the_apps_of_a_session_are_kept_while_it_lives_and_taken_once,
+    number_guesses_are_counted_before_checking_and_never_revive_an_attempt,
+    an_attempt_is_approved_once_and_finished_once_by_its_browser,
+    concurrent_approvals_and_finishes_yield_exactly_one_each,
+    an_approval_expires_with_its_link,
 );
 
 fn attempt(email: &str, minutes: i64) -> LinkAttempt {
@@ -121,7 +125,12 @@ fn attempt(email: &str, minutes: i64) -> LinkAttempt {
         email_lookup: "lookup".into(),
         generation: 1,
         require_second_factor: false,
+        number: None,
     }
+}
+
+fn numbered(email: &str, minutes: i64) -> LinkAttempt {
+    LinkAttempt { number: latchkey::domain::MatchNumber::parse("47"), ..attempt(email, minutes) }
 }
 
 fn attempt_id() -> latchkey::domain::AttemptId {
@@ -757,4 +766,76 @@ fn trait_methods(source: &str) -> Vec<(String, String)> {
         }
     }
     methods
+}
+
+async fn number_guesses_are_counted_before_checking_and_never_revive_an_attempt((store, other): Pair) {
+    let id = attempt_id();
+    let a = numbered("number@example.com", 15);
+    store.put_attempt(&id, &a, KEEP).await.unwrap();
+    assert_eq!(store.take_number_try(&id, Utc::now()).await.unwrap(), Some((Redemption::Valid(a.clone()), 1)));
+    assert_eq!(other.take_number_try(&id, Utc::now()).await.unwrap(), Some((Redemption::Valid(a.clone()), 2)));
+    // Number guesses and code guesses are counted apart.
+    assert_eq!(store.take_code_try(&id, Utc::now(), 5).await.unwrap(), Some((Redemption::Valid(a.clone()), 1)));
+    store.kill_attempt(&id).await.unwrap();
+    assert!(matches!(store.take_number_try(&id, Utc::now()).await.unwrap(), Some((Redemption::Dead(_), _))));
+    assert!(!store.approve_attempt(&id, Utc::now()).await.unwrap(), "a dead attempt was approved");
+    assert_eq!(store.peek_attempt(&id, Utc::now()).await.unwrap(), Some(Redemption::Dead(a)));
+    assert_eq!(store.take_number_try(&attempt_id(), Utc::now()).await.unwrap(), None);
+}
+
+async fn an_attempt_is_approved_once_and_finished_once_by_its_browser((store, other): Pair) {
+    let id = attempt_id();
+    let a = numbered("approve@example.com", 15);
+    store.put_attempt(&id, &a, KEEP).await.unwrap();
+    assert!(!store.finish_approved(&id, Utc::now()).await.unwrap(), "a pending attempt was finished");
+    assert_eq!(store.peek_attempt(&id, Utc::now()).await.unwrap(), Some(Redemption::Valid(a.clone())));
+    assert!(store.approve_attempt(&id, Utc::now()).await.unwrap());
+    assert!(!other.approve_attempt(&id, Utc::now()).await.unwrap(), "approved twice");
+    assert_eq!(other.peek_attempt(&id, Utc::now()).await.unwrap(), Some(Redemption::Approved(a.clone())));
+    // Approved, it is neither redeemed by a click nor by a code, nor killed.
+    assert_eq!(store.redeem_attempt(&id, Utc::now()).await.unwrap(), Some(Redemption::Approved(a.clone())));
+    assert!(matches!(store.take_code_try(&id, Utc::now(), 5).await.unwrap(), Some((Redemption::Approved(_), _))));
+    assert!(matches!(store.take_number_try(&id, Utc::now()).await.unwrap(), Some((Redemption::Approved(_), _))));
+    store.kill_attempt(&id).await.unwrap();
+    assert!(other.finish_approved(&id, Utc::now()).await.unwrap());
+    assert!(!store.finish_approved(&id, Utc::now()).await.unwrap(), "finished twice");
+    assert_eq!(store.peek_attempt(&id, Utc::now()).await.unwrap(), Some(Redemption::Used(a)));
+    assert!(!store.approve_attempt(&attempt_id(), Utc::now()).await.unwrap());
+    assert!(!store.finish_approved(&attempt_id(), Utc::now()).await.unwrap());
+}
+
+async fn concurrent_approvals_and_finishes_yield_exactly_one_each((store, other): Pair) {
+    let id = attempt_id();
+    store.put_attempt(&id, &numbered("race-approve@example.com", 15), KEEP).await.unwrap();
+    for finish in [false, true] {
+        let tasks: Vec<_> = (0..24)
+            .map(|i| {
+                let store = if i % 2 == 0 { store.clone() } else { other.clone() };
+                let id = id.clone();
+                tokio::spawn(async move {
+                    if finish {
+                        store.finish_approved(&id, Utc::now()).await.unwrap()
+                    } else {
+                        store.approve_attempt(&id, Utc::now()).await.unwrap()
+                    }
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for task in tasks {
+            winners += usize::from(task.await.unwrap());
+        }
+        assert_eq!(winners, 1, "finish: {finish}");
+    }
+}
+
+async fn an_approval_expires_with_its_link((store, _): Pair) {
+    let id = attempt_id();
+    let a = numbered("late-approve@example.com", 15);
+    store.put_attempt(&id, &a, KEEP).await.unwrap();
+    let later = a.expires_at + chrono::Duration::seconds(1);
+    assert!(!store.approve_attempt(&id, later).await.unwrap(), "an expired attempt was approved");
+    assert!(store.approve_attempt(&id, Utc::now()).await.unwrap());
+    assert!(!store.finish_approved(&id, later).await.unwrap(), "an expired approval was finished");
+    assert_eq!(store.peek_attempt(&id, later).await.unwrap(), Some(Redemption::Expired(a)));
 }

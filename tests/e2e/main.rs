@@ -6,6 +6,7 @@
 // how it reports (the lints against them are for the service's own code).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod approve;
 mod browser;
 mod demo;
 mod forward_auth;

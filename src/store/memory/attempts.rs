@@ -13,7 +13,7 @@ use crate::store::{AttemptStore, GENERATION_TTL, LinkAttempt, Redemption, StoreR
 #[async_trait]
 impl AttemptStore for MemoryStore {
     async fn put_attempt(&self, id: &AttemptId, attempt: &LinkAttempt, keep_for: Duration) -> StoreResult<()> {
-        let entry = AttemptEntry { attempt: attempt.clone(), status: Status::Pending, tries: 0 };
+        let entry = AttemptEntry { attempt: attempt.clone(), status: Status::Pending, tries: 0, number_tries: 0 };
         self.lock_for_write().attempts.insert(id.clone(), Expiring::new(entry, keep_for));
         Ok(())
     }
@@ -61,6 +61,36 @@ impl AttemptStore for MemoryStore {
         Ok(())
     }
 
+    async fn take_number_try(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<Option<(Redemption, u32)>> {
+        let mut state = self.lock();
+        let Some(entry) = Self::live_attempt(&mut state, id) else { return Ok(None) };
+        let outcome = classify(entry, now);
+        if matches!(outcome, Redemption::Valid(_)) {
+            entry.number_tries += 1;
+        }
+        Ok(Some((outcome, entry.number_tries)))
+    }
+
+    async fn approve_attempt(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut state = self.lock();
+        let Some(entry) = Self::live_attempt(&mut state, id) else { return Ok(false) };
+        let approved = matches!(classify(entry, now), Redemption::Valid(_));
+        if approved {
+            entry.status = Status::Approved;
+        }
+        Ok(approved)
+    }
+
+    async fn finish_approved(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut state = self.lock();
+        let Some(entry) = Self::live_attempt(&mut state, id) else { return Ok(false) };
+        let finished = matches!(classify(entry, now), Redemption::Approved(_));
+        if finished {
+            entry.status = Status::Used;
+        }
+        Ok(finished)
+    }
+
     async fn link_generation(&self, lookup: &str, bump: bool) -> StoreResult<u64> {
         let mut state = self.lock();
         let current = state.generations.get(lookup).filter(|g| g.live()).map_or(0, |g| g.value);
@@ -90,5 +120,7 @@ fn classify(entry: &AttemptEntry, now: DateTime<Utc>) -> Redemption {
         Status::Dead => Redemption::Dead(attempt),
         Status::Pending if now >= entry.attempt.expires_at => Redemption::Expired(attempt),
         Status::Pending => Redemption::Valid(attempt),
+        Status::Approved if now >= entry.attempt.expires_at => Redemption::Expired(attempt),
+        Status::Approved => Redemption::Approved(attempt),
     }
 }

@@ -45,6 +45,7 @@ impl<T> Expiring<T> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Status {
     Pending,
+    Approved,
     Used,
     Dead,
 }
@@ -54,6 +55,7 @@ struct AttemptEntry {
     attempt: LinkAttempt,
     status: Status,
     tries: u32,
+    number_tries: u32,
 }
 
 #[derive(Default)]

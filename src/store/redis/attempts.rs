@@ -51,6 +51,18 @@ impl AttemptStore for RedisStore {
         self.run_attempt_script(id, Utc::now(), "kill", 0).await.map(drop)
     }
 
+    async fn take_number_try(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<Option<(Redemption, u32)>> {
+        self.run_attempt_script(id, now, "number", 0).await
+    }
+
+    async fn approve_attempt(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<bool> {
+        Ok(matches!(self.run_attempt_script(id, now, "approve", 0).await?, Some((Redemption::Valid(_), _))))
+    }
+
+    async fn finish_approved(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<bool> {
+        Ok(self.attempt_outcome(id, now, "finish").await?.as_deref() == Some("valid"))
+    }
+
     async fn link_generation(&self, lookup: &str, bump: bool) -> StoreResult<u64> {
         let key = self.keys.link_generation(lookup);
         let mut conn = self.conn.clone();
@@ -90,23 +102,37 @@ impl RedisStore {
         op: &str,
         max_tries: u32,
     ) -> StoreResult<Option<(Redemption, u32)>> {
-        let reply: Option<(String, String, u32)> = self
-            .attempt_script
+        let Some((outcome, data, tries)) = self.attempt_reply(id, now, op, max_tries).await? else { return Ok(None) };
+        let attempt: LinkAttempt = from_json(&data)?;
+        let state = match outcome.as_str() {
+            "valid" | "pending" => Redemption::Valid(attempt),
+            "expired" => Redemption::Expired(attempt),
+            "dead" => Redemption::Dead(attempt),
+            "approved" => Redemption::Approved(attempt),
+            _ => Redemption::Used(attempt),
+        };
+        Ok(Some((state, tries)))
+    }
+
+    /// The script's outcome word alone (`finish` tells `valid`, consumed now, from `pending`).
+    async fn attempt_outcome(&self, id: &AttemptId, now: DateTime<Utc>, op: &str) -> StoreResult<Option<String>> {
+        Ok(self.attempt_reply(id, now, op, 0).await?.map(|(outcome, _, _)| outcome))
+    }
+
+    async fn attempt_reply(
+        &self,
+        id: &AttemptId,
+        now: DateTime<Utc>,
+        op: &str,
+        max_tries: u32,
+    ) -> StoreResult<Option<(String, String, u32)>> {
+        self.attempt_script
             .key(self.keys.attempt(id))
             .arg(now.timestamp_millis())
             .arg(op)
             .arg(max_tries)
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(unavailable)?;
-        let Some((outcome, data, tries)) = reply else { return Ok(None) };
-        let attempt: LinkAttempt = from_json(&data)?;
-        let state = match outcome.as_str() {
-            "valid" => Redemption::Valid(attempt),
-            "expired" => Redemption::Expired(attempt),
-            "dead" => Redemption::Dead(attempt),
-            _ => Redemption::Used(attempt),
-        };
-        Ok(Some((state, tries)))
+            .map_err(unavailable)
     }
 }
