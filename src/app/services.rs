@@ -170,8 +170,15 @@ pub(super) fn outbox_worker(
     Ok(Some(worker.spawn()))
 }
 
-/// The OpenID Connect provider for `clients`.
-pub(super) fn oidc(base: &Base, clients: ClientRegistry, signer: &Arc<TokenSigner>) -> OidcService {
+/// The OpenID Connect provider for `clients`; a reused refresh token ends its session through
+/// `sessions`, and every refresh token of a user ends when all of their sessions do.
+pub(super) fn oidc(
+    base: &Base,
+    clients: ClientRegistry,
+    signer: &Arc<TokenSigner>,
+    sessions: &Arc<SessionService>,
+) -> OidcService {
+    sessions.listen(Arc::new(crate::oidc::RefreshRevoker::new(base.store.clone())));
     OidcService::new(
         clients,
         base.store.clone(),
@@ -182,6 +189,7 @@ pub(super) fn oidc(base: &Base, clients: ClientRegistry, signer: &Arc<TokenSigne
         base.webhooks.clone(),
     )
     .with_guard(base.guard.clone())
+    .with_refresh(sessions.clone(), base.audit.clone())
 }
 
 /// The services the sign-in flow and administration share.

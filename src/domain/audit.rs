@@ -39,6 +39,9 @@ pub enum EventKind {
     FactorChanged,
     /// A sign-in stopped: the account has a kind of second factor whose data the store lacks.
     FactorMissing,
+    /// A spent refresh token was presented again: its family was revoked and its session ended
+    /// (the detail names the client).
+    RefreshTokenReused,
 }
 
 impl EventKind {
@@ -60,6 +63,7 @@ impl EventKind {
             Self::AdminAction => "admin_action",
             Self::FactorChanged => "factor_changed",
             Self::FactorMissing => "factor_missing",
+            Self::RefreshTokenReused => "refresh_token_reused",
         }
     }
 }

@@ -4,11 +4,13 @@ pub mod authorize;
 pub mod claims;
 mod notify;
 pub mod pkce;
+pub mod refresh;
 pub mod registry;
 pub mod service;
 pub mod token;
 
 pub use authorize::{Authorization, AuthorizeError, AuthorizeParams};
 pub use claims::{IdTokenClaims, UserInfo};
+pub use refresh::RefreshRevoker;
 pub use service::{AuthorizeFailure, OidcService};
 pub use token::{TokenError, TokenForm, TokenResponse};

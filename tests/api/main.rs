@@ -26,6 +26,7 @@ mod login_flow;
 mod malformed_input;
 mod oidc;
 mod oidc_compliance;
+mod oidc_refresh;
 mod oidc_rs256;
 mod openapi;
 mod outbox;

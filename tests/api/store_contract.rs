@@ -659,6 +659,7 @@ async fn an_access_grant_lives_until_revoked_or_expired((store, other): Pair) {
         scope: "openid email".into(),
         sid: SessionId::generate().unwrap(),
         expires_at: Utc::now() + chrono::Duration::minutes(10),
+        refresh_family: Some("family-1".into()),
     };
     assert_eq!(store.get_access_grant("access-1").await.unwrap(), None);
     store.put_access_grant("access-1", &grant, KEEP).await.unwrap();
