@@ -89,6 +89,7 @@ impl OidcService {
     /// `grant_type=refresh_token`: authenticates the client, checks the token's family (this
     /// client's, unexpired, issued after the store's "not before", the account not blocked),
     /// spends the token atomically and issues a new refresh token, access token and id_token.
+    /// A client no longer registered for `offline_access` (or no longer registered) is refused.
     /// A spent token revokes its family and ends its session.
     pub async fn refresh(
         &self,
@@ -107,6 +108,9 @@ impl OidcService {
         let family = self.store.get_refresh_family(&user, family_id).await?.ok_or(TokenError::InvalidGrant(UNKNOWN))?;
         if family.client_id != client.id {
             return Err(TokenError::InvalidGrant("refresh token was issued to another client"));
+        }
+        if !client.scopes.iter().any(|s| s == OFFLINE_ACCESS) {
+            return Err(TokenError::InvalidGrant("the client is no longer registered for offline_access"));
         }
         let now = self.clock.now();
         if now >= family.expires_at {

@@ -471,7 +471,7 @@ async fn with_redis_stopped_a_refresh_gets_503_and_never_a_grant() {
 }
 
 #[tokio::test]
-async fn a_client_registered_through_the_api_with_offline_access_gets_refresh_tokens() {
+async fn a_client_registered_through_the_api_with_offline_access_gets_refresh_tokens_until_it_is_not() {
     let (app, _) = spawn_offline(None).await;
     // The registration from docs/integration.md, "Refresh tokens".
     let draft = serde_json::json!({
@@ -500,5 +500,17 @@ async fn a_client_registered_through_the_api_with_offline_access_gets_refresh_to
     let form = [("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())];
     let (status, refreshed) = exchange(&app, &form, Some(("sync-api", &secret))).await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
-    assert!(refreshed["refresh_token"].is_string(), "{refreshed}");
+    let token = refresh_token_of(&refreshed);
+
+    // Registered again without offline_access: its refresh tokens stop working.
+    let update = serde_json::json!({ "redirect_uris": [cb] });
+    let request = app.client.put(format!("{}/api/v1/admin/clients/sync-api", app.address)).bearer_auth(ADMIN_TOKEN);
+    assert_eq!(request.json(&update).send().await.unwrap().status(), StatusCode::OK);
+    let form = [("grant_type", "refresh_token"), ("refresh_token", token.as_str())];
+    assert_invalid_grant(&exchange(&app, &form, Some(("sync-api", &secret))).await);
+    // Removed: no client to authenticate.
+    let request = app.client.delete(format!("{}/api/v1/admin/clients/sync-api", app.address)).bearer_auth(ADMIN_TOKEN);
+    assert_eq!(request.send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let (status, body) = exchange(&app, &form, Some(("sync-api", &secret))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
 }
