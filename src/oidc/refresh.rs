@@ -43,7 +43,7 @@ impl OidcService {
     }
 
     /// The store's id for a refresh token (a keyed hash: the store never holds the token).
-    fn refresh_id(&self, token: &str) -> String {
+    pub(super) fn refresh_id(&self, token: &str) -> String {
         self.keys.token.mac_b64(&[b"oidc-refresh", token.as_bytes()])
     }
 
@@ -227,7 +227,7 @@ fn new_token(user: &UserId, family: &str) -> Result<String, TokenError> {
 }
 
 /// The user and family a refresh token names, if it is shaped like one of ours.
-fn parse_token(token: &str) -> Option<(UserId, &str)> {
+pub(super) fn parse_token(token: &str) -> Option<(UserId, &str)> {
     let mut parts = token.split('.');
     let (user, family, secret) = (parts.next()?, parts.next()?, parts.next()?);
     let id_like =

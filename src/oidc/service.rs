@@ -86,6 +86,8 @@ impl OidcService {
                 self.signer.keys().algorithms().into_iter().map(SigningAlg::as_str).collect::<Vec<_>>(),
             "scopes_supported": ["openid", "email", "offline_access"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,

@@ -17,6 +17,7 @@ pub mod input;
 pub mod login;
 pub mod logout;
 pub mod oidc;
+pub mod oidc_revoke;
 pub mod openapi;
 pub mod ops;
 pub mod second_factor;

@@ -70,7 +70,7 @@ pub async fn authorize_form(body: web::Bytes) -> HttpResponse {
 }
 
 /// Client credentials from `Authorization: Basic` (each part form-urlencoded, RFC 6749 §2.3.1).
-fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, TokenError> {
+pub(super) fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, TokenError> {
     let Some(header) = req.headers().get(AUTHORIZATION) else { return Ok(None) };
     let header = header.to_str().map_err(|_| TokenError::InvalidClient)?;
     let Some((scheme, value)) = header.split_once(' ') else { return Err(TokenError::InvalidClient) };

@@ -514,3 +514,51 @@ async fn a_client_registered_through_the_api_with_offline_access_gets_refresh_to
     let (status, body) = exchange(&app, &form, Some(("sync-api", &secret))).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
 }
+
+/// `POST /oauth2/revoke` with `form`, by Basic auth when `basic` is given.
+async fn revoke(app: &TestApp, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (StatusCode, String) {
+    let mut request = app.client.post(format!("{}/oauth2/revoke", app.address)).form(form);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_client_revokes_its_refresh_token_and_its_access_token_but_not_another_clients() {
+    let (app, issuer) = spawn_offline(None).await;
+    let discovery: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
+    assert_eq!(discovery["revocation_endpoint"], format!("{issuer}/oauth2/revoke"));
+    let client = sync_client(&issuer).await;
+    let (tokens, _) = offline_tokens(&app, &client, "revoker@example.com").await;
+    let (status, refreshed) = refresh(&app, tokens.refresh_token().unwrap().secret(), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let token = refresh_token_of(&refreshed);
+    let native = native_tokens(&app, "revoker@example.com").await;
+    let sync = Some(("sync", WIKI_SECRET));
+
+    // Unauthenticated, or without a token: refused.
+    assert_eq!(revoke(&app, &[("token", &token)], None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(revoke(&app, &[("token", &token)], Some(("sync", "wrong"))).await.0, StatusCode::UNAUTHORIZED);
+    let (status, body) = revoke(&app, &[], sync).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("invalid_request") && body.contains("token"), "{body}");
+    // Another client's token: 200 (RFC 7009 says nothing more), and it still works.
+    assert_eq!(revoke(&app, &[("token", &refresh_token_of(&native))], sync).await.0, StatusCode::OK);
+    assert_eq!(native_refresh(&app, &refresh_token_of(&native)).await.0, StatusCode::OK);
+    // Its own refresh token: the family ends, with the access tokens it issued.
+    let hint = [("token", token.as_str()), ("token_type_hint", "refresh_token")];
+    assert_eq!(revoke(&app, &hint, sync).await, (StatusCode::OK, String::new()));
+    assert_invalid_grant(&refresh(&app, &token, &[]).await);
+    assert_eq!(userinfo_status(&app, refreshed["access_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED);
+    // Again, or a token that never was: still 200.
+    assert_eq!(revoke(&app, &hint, sync).await.0, StatusCode::OK);
+    assert_eq!(revoke(&app, &[("token", "no-such-token")], sync).await.0, StatusCode::OK);
+    // An access token of its own (the public client by its client_id).
+    let access = native["access_token"].as_str().unwrap();
+    assert_eq!(userinfo_status(&app, access).await, StatusCode::OK);
+    assert_eq!(revoke(&app, &[("token", access), ("client_id", "sync-native")], None).await.0, StatusCode::OK);
+    assert_eq!(userinfo_status(&app, access).await, StatusCode::UNAUTHORIZED);
+}
