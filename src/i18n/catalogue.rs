@@ -394,4 +394,6 @@ catalogue! {
     account_reverify_link,
     /// Account page: button removing the phone.
     account_phone_remove_button,
+    /// Activity: an app's spent refresh token came back, so its access was revoked.
+    activity_refresh_token_reused,
 }

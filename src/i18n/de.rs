@@ -190,4 +190,5 @@ pub static DE: Messages = Messages {
     account_reverify: "Um Ihre zweiten Faktoren oder Wiederherstellungscodes zu ändern, bestätigen Sie zuerst mit einem davon, dass Sie es sind.",
     account_reverify_link: "Bestätigen, dass Sie es sind",
     account_phone_remove_button: "Dieses Telefon entfernen",
+    activity_refresh_token_reused: "Der Zugang einer App wurde widerrufen: ihr Aktualisierungstoken wurde zweimal benutzt",
 };

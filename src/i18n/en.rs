@@ -190,4 +190,5 @@ pub static EN: Messages = Messages {
     account_reverify: "To change your second factors or recovery codes, first confirm it's you with one of them.",
     account_reverify_link: "Confirm it's you",
     account_phone_remove_button: "Remove this phone",
+    activity_refresh_token_reused: "An app's access was revoked: its refresh token was used twice",
 };

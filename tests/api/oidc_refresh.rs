@@ -290,6 +290,10 @@ async fn a_reused_refresh_token_revokes_its_family_ends_its_session_and_is_repor
     assert_eq!(reused.0["data"]["sub"].as_str(), Some(rotated_sub(&rotated).as_str()));
     let signed_out = webhook_event(&receiver, "user.signed_out").await;
     assert_eq!(signed_out.0["data"]["sid"], reused.0["data"]["sid"]);
+    // The person sees it among their account's activity.
+    app.sign_in("stolen@example.com").await;
+    let page = app.get("/account").await.text().await.unwrap();
+    assert!(page.contains("An app&#39;s access was revoked") || page.contains("An app's access was revoked"), "{page}");
 }
 
 /// The first event of type `kind` the receiver got (waiting for it, bounded).
