@@ -127,27 +127,27 @@ impl OidcService {
             return Err(TokenError::InvalidGrant("the account cannot sign in"));
         }
         let next = new_token(&user, family_id)?;
-        let rotation = self
-            .store
-            .rotate_refresh_token(&user, family_id, &client.id, &self.refresh_id(presented), &self.refresh_id(&next))
-            .await?;
-        match rotation {
-            Rotation::Rotated(_) => {}
+        let (presented, next_id) = (self.refresh_id(presented), self.refresh_id(&next));
+        // Everything that can fail is done before the token is spent, so that an app whose
+        // refresh failed still holds a token that works (its retry is not a reuse).
+        let (tokens, access_id) = self.refreshed_tokens(client, family, scope, next, now).await?;
+        let rotation = self.store.rotate_refresh_token(&user, family_id, &client.id, &presented, &next_id).await?;
+        let refused = match rotation {
+            Rotation::Rotated(_) => return Ok(tokens),
             Rotation::Reused(family) => {
                 self.refresh_reused(client, &family, origin).await;
-                return Err(TokenError::InvalidGrant(
-                    "refresh token already used: every token of its grant is revoked and its session ended",
-                ));
+                "refresh token already used: every token of its grant is revoked and its session ended"
             }
-            Rotation::WrongClient => {
-                return Err(TokenError::InvalidGrant("refresh token was issued to another client"));
-            }
-            Rotation::Unknown => return Err(TokenError::InvalidGrant(UNKNOWN)),
-        }
-        self.refreshed_tokens(client, family, scope, next, now).await
+            Rotation::WrongClient => "refresh token was issued to another client",
+            Rotation::Unknown => UNKNOWN,
+        };
+        // The access token made for this refresh is never handed out.
+        self.store.delete_access_grant(&access_id).await?;
+        Err(TokenError::InvalidGrant(refused))
     }
 
-    /// The access token and id_token of a refresh (same `sub`, `sid`, `auth_time`; no nonce).
+    /// The tokens of a refresh: the access token (stored; its store id is returned too) and
+    /// the id_token (same `sub`, `sid`, `auth_time`; no nonce), with `refresh_token`.
     async fn refreshed_tokens(
         &self,
         client: &Client,
@@ -155,7 +155,7 @@ impl OidcService {
         scope: String,
         refresh_token: String,
         now: DateTime<Utc>,
-    ) -> Result<TokenResponse, TokenError> {
+    ) -> Result<(TokenResponse, String), TokenError> {
         let access_token = crypto::random_token::<32>().map_err(|e| TokenError::Server(e.into()))?;
         let ttl = chrono::Duration::from_std(ACCESS_TTL).unwrap_or(chrono::Duration::minutes(10));
         let access = AccessGrant {
@@ -167,7 +167,8 @@ impl OidcService {
             expires_at: now + ttl,
             refresh_family: Some(family.id.clone()),
         };
-        self.store.put_access_grant(&self.access_id(&access_token), &access, ACCESS_TTL).await?;
+        let access_id = self.access_id(&access_token);
+        self.store.put_access_grant(&access_id, &access, ACCESS_TTL).await?;
         let claims = IdTokenClaims {
             iss: self.signer.issuer().to_owned(),
             sub: family.user_id,
@@ -187,14 +188,15 @@ impl OidcService {
             .sign_as(alg, &claims)
             .ok_or_else(|| TokenError::Server(anyhow::anyhow!("JWT_KEYS holds no key for {}", alg.as_str())))?
             .map_err(|e| TokenError::Server(e.into()))?;
-        Ok(TokenResponse {
+        let tokens = TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in: ACCESS_TTL.as_secs(),
             id_token,
             scope,
             refresh_token: Some(refresh_token),
-        })
+        };
+        Ok((tokens, access_id))
     }
 
     /// A spent refresh token came back (the store has revoked its family): someone holds a
