@@ -70,8 +70,8 @@ impl Application {
         let second_factors = services::second_factors(&base, &limiter, &site, &sms, sms_sender.as_ref(), admin_webhook);
         let couriers = services::couriers(&base, mailer, brand.clone(), site, sms_sender, webhook_proxy, &signer)?;
         let outbox_worker = services::outbox_worker(&base, queue.clone(), couriers, outbox_settings, drain_on_stop)?;
-        let oidc = services::oidc(&base, clients.clone(), &signer);
-        services::backchannel_logout(&base, &sessions, services::oidc(&base, clients, &signer));
+        let oidc = services::oidc(&base, clients.clone(), &signer, &sessions);
+        services::backchannel_logout(&base, &sessions, services::oidc_core(&base, clients, &signer));
         let shared = Shared { sessions: sessions.clone(), policy, second_factors: second_factors.clone() };
         let admin = services::admin(&base, &shared, queue, admin_emails.clone(), admin_token_sha256);
         let signin = services::signin(&base, shared, limiter, admin_emails, brand, public_url, mail_sender);

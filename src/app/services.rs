@@ -174,8 +174,21 @@ pub(super) fn outbox_worker(
     Ok(Some(worker.spawn()))
 }
 
-/// The OpenID Connect provider for `clients`.
-pub(super) fn oidc(base: &Base, clients: ClientRegistry, signer: &Arc<TokenSigner>) -> OidcService {
+/// The OpenID Connect provider for `clients`; a reused refresh token ends its session through
+/// `sessions`, and every refresh token of a user ends when all of their sessions do.
+pub(super) fn oidc(
+    base: &Base,
+    clients: ClientRegistry,
+    signer: &Arc<TokenSigner>,
+    sessions: &Arc<SessionService>,
+) -> OidcService {
+    sessions.listen(Arc::new(crate::oidc::RefreshRevoker::new(base.store.clone())));
+    oidc_core(base, clients, signer).with_refresh(sessions.clone(), base.audit.clone())
+}
+
+/// The OIDC provider without the refresh grant's hold on the sessions: what a session-end
+/// listener may keep (holding the sessions from a listener would be a reference cycle).
+pub(super) fn oidc_core(base: &Base, clients: ClientRegistry, signer: &Arc<TokenSigner>) -> OidcService {
     OidcService::new(
         clients,
         base.store.clone(),

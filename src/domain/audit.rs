@@ -46,6 +46,9 @@ pub enum EventKind {
     ApprovalRefused,
     /// The browser that asked was still waiting for an approval when the link expired.
     ApprovalTimedOut,
+    /// A spent refresh token was presented again: its family was revoked and its session ended
+    /// (the detail names the client).
+    RefreshTokenReused,
 }
 
 impl EventKind {
@@ -70,6 +73,7 @@ impl EventKind {
             Self::SignInApproved => "sign_in_approved",
             Self::ApprovalRefused => "approval_refused",
             Self::ApprovalTimedOut => "approval_timed_out",
+            Self::RefreshTokenReused => "refresh_token_reused",
         }
     }
 }

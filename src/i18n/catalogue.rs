@@ -440,4 +440,6 @@ catalogue! {
     approve_stopped_title,
     /// Waiting page after a wrong number: what happened.
     approve_stopped_body,
+    /// Activity: an app's spent refresh token came back, so its access was revoked.
+    activity_refresh_token_reused,
 }

@@ -213,4 +213,5 @@ pub static DE: Messages = Messages {
     approve_wrong_body: "Die Zahl passte nicht zu der auf dem anderen Bildschirm, deshalb ist diese Anmeldung auf beiden Geräten gestoppt. Wenn Sie es waren, fordern Sie einen neuen Link an.",
     approve_stopped_title: "Diese Anmeldung wurde gestoppt",
     approve_stopped_body: "Auf dem Gerät, das den Link geöffnet hat, wurde eine falsche Zahl eingegeben, oder der Code zu oft falsch, deshalb ist diese Anmeldung gestoppt. Fordern Sie einen neuen Link an.",
+    activity_refresh_token_reused: "Der Zugang einer App wurde widerrufen: ihr Aktualisierungstoken wurde zweimal benutzt",
 };

@@ -213,4 +213,5 @@ pub static EN: Messages = Messages {
     approve_wrong_body: "The number did not match the one on the other screen, so this sign-in is stopped on both devices. If it was you, ask for a new link.",
     approve_stopped_title: "This sign-in was stopped",
     approve_stopped_body: "A wrong number was typed on the device that opened the link, or the code was mistyped too often, so this sign-in is stopped. Ask for a new link.",
+    activity_refresh_token_reused: "An app's access was revoked: its refresh token was used twice",
 };

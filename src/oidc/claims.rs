@@ -55,7 +55,12 @@ impl OidcService {
         }
         let grant = self.store.get_access_grant(&self.access_id(access_token)).await?;
         let Some(grant) = grant.filter(|g| self.clock.now() < g.expires_at) else { return Ok(None) };
-        if self.store.get_session(&grant.user_id, &grant.sid).await?.is_none() {
+        let live = match &grant.refresh_family {
+            // From a refresh token: it lives while its family does (a single logout ends neither).
+            Some(family) => self.store.get_refresh_family(&grant.user_id, family).await?.is_some(),
+            None => self.store.get_session(&grant.user_id, &grant.sid).await?.is_some(),
+        };
+        if !live {
             return Ok(None);
         }
         Ok(Some(UserInfo { sub: grant.user_id, email: grant.email, email_verified: true }))

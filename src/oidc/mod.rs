@@ -8,12 +8,16 @@ pub mod cors;
 pub mod native;
 mod notify;
 pub mod pkce;
+pub mod refresh;
 pub mod registry;
+pub mod revoke;
 pub mod service;
 pub mod token;
 
 pub use authorize::{Authorization, AuthorizeError, AuthorizeParams};
 pub use backchannel::{BackchannelListener, LogoutTokenClaims, LogoutTokens};
 pub use claims::{IdTokenClaims, UserInfo};
+pub use refresh::RefreshRevoker;
+pub use revoke::RevokeForm;
 pub use service::{AuthorizeFailure, OidcService};
 pub use token::{TokenError, TokenForm, TokenResponse};

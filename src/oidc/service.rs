@@ -31,6 +31,8 @@ pub struct OidcService {
     pub(super) guard: Option<Arc<StoreGuard>>,
     /// The origins store clients registered for CORS, kept for a few seconds.
     pub(super) cors: super::cors::CorsOrigins,
+    /// Sessions (a reused refresh token ends its family's) and the audit log.
+    pub(super) refresh: Option<super::refresh::RefreshDeps>,
 }
 
 impl OidcService {
@@ -44,7 +46,18 @@ impl OidcService {
         production: bool,
         webhooks: Arc<Webhooks>,
     ) -> Self {
-        Self { webhooks, production, clients, store, signer, keys, clock, guard: None, cors: Default::default() }
+        Self {
+            webhooks,
+            production,
+            clients,
+            store,
+            signer,
+            keys,
+            clock,
+            guard: None,
+            cors: Default::default(),
+            refresh: None,
+        }
     }
 
     /// Refuses token exchanges and userinfo (503) while the store cannot vouch for its data
@@ -80,12 +93,14 @@ impl OidcService {
             "end_session_endpoint": format!("{issuer}/oauth2/logout"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported":
                 self.signer.keys().algorithms().into_iter().map(SigningAlg::as_str).collect::<Vec<_>>(),
-            "scopes_supported": ["openid", "email"],
+            "scopes_supported": ["openid", "email", "offline_access"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,

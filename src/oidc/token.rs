@@ -10,9 +10,9 @@ use crate::domain::Client;
 use crate::store::{AccessGrant, AuthCode, CodeExchange, StoreError};
 
 /// The form of `POST /oauth2/token` (client credentials may instead come by Basic auth).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct TokenForm {
-    /// Must be `authorization_code`.
+    /// `authorization_code` or `refresh_token`.
     pub grant_type: Option<String>,
     /// The code from the redirect.
     pub code: Option<String>,
@@ -24,6 +24,21 @@ pub struct TokenForm {
     pub client_id: Option<String>,
     /// `client_secret_post`.
     pub client_secret: Option<String>,
+    /// `grant_type=refresh_token`: the refresh token.
+    pub refresh_token: Option<String>,
+    /// `grant_type=refresh_token`: a narrower scope for the new access token.
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Codes, verifiers, secrets and refresh tokens stay out of logs.
+        f.debug_struct("TokenForm")
+            .field("grant_type", &self.grant_type)
+            .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the token endpoint refused (RFC 6749 §5.2).
@@ -38,9 +53,12 @@ pub enum TokenError {
     /// The code is unknown, expired, used, or not for this client / redirect URI / verifier.
     #[error("invalid_grant")]
     InvalidGrant(&'static str),
-    /// Only `authorization_code` is supported.
+    /// Only `authorization_code` and `refresh_token` are supported.
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
+    /// A refresh asked for a scope the refresh token was not granted.
+    #[error("invalid_scope")]
+    InvalidScope(&'static str),
     /// The store did not answer.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -50,7 +68,7 @@ pub enum TokenError {
 }
 
 /// A successful token response.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct TokenResponse {
     /// Opaque, for `/oauth2/userinfo`.
     pub access_token: String,
@@ -62,6 +80,16 @@ pub struct TokenResponse {
     pub id_token: String,
     /// Granted scopes.
     pub scope: String,
+    /// Opaque; present when `offline_access` was granted (see `oidc::refresh`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The tokens stay out of logs.
+        f.debug_struct("TokenResponse").field("scope", &self.scope).finish_non_exhaustive()
+    }
 }
 
 impl OidcService {
@@ -119,6 +147,7 @@ impl OidcService {
         if !self.note_session_client(&grant.user_id, &grant.sid, client).await? {
             return Err(TokenError::InvalidGrant("the session this code was issued for has ended"));
         }
+        let refresh_token = self.start_refresh_family(client, &grant, now).await?;
         let ttl = chrono::Duration::from_std(ACCESS_TTL).unwrap_or(chrono::Duration::minutes(10));
         let access = AccessGrant {
             client_id: client.id.clone(),
@@ -127,6 +156,7 @@ impl OidcService {
             scope: grant.scope.clone(),
             sid: grant.sid.clone(),
             expires_at: now + ttl,
+            refresh_family: None,
         };
         self.store.put_access_grant(&access_id, &access, ACCESS_TTL).await?;
         let claims = IdTokenClaims {
@@ -159,6 +189,7 @@ impl OidcService {
             expires_in: ACCESS_TTL.as_secs(),
             id_token,
             scope: grant.scope,
+            refresh_token,
         })
     }
 
@@ -178,7 +209,7 @@ impl OidcService {
         Ok(())
     }
 
-    async fn authenticate_client(
+    pub(super) async fn authenticate_client(
         &self,
         form: &TokenForm,
         basic: Option<(String, String)>,

@@ -53,6 +53,7 @@ fn describe(kind: EventKind, t: &'static Messages) -> &'static str {
         EventKind::SecondFactorFailed => t.activity_factor_failed,
         EventKind::AdminAction => t.activity_admin,
         EventKind::FactorChanged => t.activity_factor_changed,
+        EventKind::RefreshTokenReused => t.activity_refresh_token_reused,
         _ => t.activity_other,
     }
 }

@@ -21,6 +21,7 @@ pub mod login;
 pub mod logout;
 pub mod native_login;
 pub mod oidc;
+pub mod oidc_revoke;
 pub mod openapi;
 pub mod ops;
 pub mod second_factor;

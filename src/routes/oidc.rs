@@ -71,7 +71,7 @@ pub async fn authorize_form(body: web::Bytes) -> HttpResponse {
 }
 
 /// Client credentials from `Authorization: Basic` (each part form-urlencoded, RFC 6749 §2.3.1).
-fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, TokenError> {
+pub(super) fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, TokenError> {
     let Some(header) = req.headers().get(AUTHORIZATION) else { return Ok(None) };
     let header = header.to_str().map_err(|_| TokenError::InvalidClient)?;
     let Some((scheme, value)) = header.split_once(' ') else { return Err(TokenError::InvalidClient) };
@@ -98,6 +98,8 @@ fn token_form(body: &[u8]) -> Result<TokenForm, TokenError> {
             "code_verifier" => &mut form.code_verifier,
             "client_id" => &mut form.client_id,
             "client_secret" => &mut form.client_secret,
+            "refresh_token" => &mut form.refresh_token,
+            "scope" => &mut form.scope,
             _ => continue,
         };
         if slot.replace(value.into_owned()).is_some() {
@@ -107,10 +109,13 @@ fn token_form(body: &[u8]) -> Result<TokenForm, TokenError> {
     Ok(form)
 }
 
-/// `POST /oauth2/token`: the authorization_code grant.
+/// `POST /oauth2/token`: the authorization_code and refresh_token grants.
 pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let used_basic = req.headers().contains_key(AUTHORIZATION);
     let result = match (token_form(&body), basic_credentials(&req)) {
+        (Ok(form), Ok(basic)) if form.grant_type.as_deref() == Some("refresh_token") => {
+            state.oidc.refresh(&form, basic, &super::client::request_origin(&req, &state.trusted_proxies)).await
+        }
         (Ok(form), Ok(basic)) => state.oidc.exchange(&form, basic).await,
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
@@ -141,9 +146,9 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
                 response.insert_header((WWW_AUTHENTICATE, "Basic realm=\"latchkey\""));
             }
             let description = match &e {
-                TokenError::InvalidRequest(d) | TokenError::InvalidGrant(d) => *d,
+                TokenError::InvalidRequest(d) | TokenError::InvalidGrant(d) | TokenError::InvalidScope(d) => *d,
                 TokenError::InvalidClient => "client authentication failed",
-                TokenError::UnsupportedGrantType => "only authorization_code is supported",
+                TokenError::UnsupportedGrantType => "only authorization_code and refresh_token are supported",
                 TokenError::Store(_) | TokenError::Server(_) => {
                     tracing::error!(error = ?e, "token endpoint failed");
                     "try again later"
@@ -156,6 +161,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
                     "invalid_request" => "invalid_request",
                     "invalid_client" => "invalid_client",
                     "invalid_grant" => "invalid_grant",
+                    "invalid_scope" => "invalid_scope",
                     _ => "unsupported_grant_type",
                 },
             };

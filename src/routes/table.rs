@@ -120,6 +120,7 @@ fn oidc(cfg: &mut web::ServiceConfig) {
         .route("/oauth2/authorize", web::get().to(oidc::authorize))
         .route("/oauth2/authorize", web::post().to(oidc::authorize_form))
         .route("/oauth2/token", web::post().to(oidc::token))
+        .route("/oauth2/revoke", web::post().to(super::oidc_revoke::revoke))
         .route("/oauth2/userinfo", web::get().to(oidc::userinfo))
         .route("/oauth2/userinfo", web::post().to(oidc::userinfo_form))
         .route("/oauth2/logout", web::get().to(logout::logout))

@@ -209,6 +209,31 @@ impl Keys {
         format!("{}{{u:{}}}:session-clients:{}", self.prefix, user, sid)
     }
 
+    /// A refresh token family (hash: `data`, `client`, `current` token hash, `gen`).
+    pub fn refresh_family(&self, user: &UserId, family: &str) -> String {
+        format!("{}{}", self.refresh_family_prefix(user), family)
+    }
+
+    /// The last spent token hashes of a refresh token family (a list, newest first).
+    pub fn refresh_spent(&self, user: &UserId, family: &str) -> String {
+        format!("{}{{u:{}}}:refresh-spent:{}", self.prefix, user, family)
+    }
+
+    /// What every refresh family key of `user` starts with (for the revoke-all script).
+    pub fn refresh_family_prefix(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:refresh:", self.prefix, user)
+    }
+
+    /// What every spent-token list of `user`'s families starts with (for the revoke-all script).
+    pub fn refresh_spent_prefix(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:refresh-spent:", self.prefix, user)
+    }
+
+    /// The set of a user's refresh family ids.
+    pub fn refresh_families(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:refresh-families", self.prefix, user)
+    }
+
     /// The outbox's ready deliveries (a stream with the workers' consumer group). The outbox's
     /// keys share the `{outbox}` tag: a delivery moves between them in one MULTI or script.
     pub fn outbox_ready(&self) -> String {

@@ -12,6 +12,7 @@ mod memory;
 mod queue;
 mod records;
 mod redis;
+mod refresh;
 mod sentinel;
 
 use std::time::Duration;
@@ -33,6 +34,7 @@ pub use records::{
 };
 pub use redis::RedisQueue;
 pub use redis::{NotConfirmed, RedisStore};
+pub use refresh::{RefreshFamily, RefreshStore, Rotation, SPENT_KEPT};
 
 use crate::domain::{AttemptId, AuditEvent, Client, Email, SessionId, SignInPolicy, UserId};
 
@@ -49,6 +51,7 @@ pub enum StoreError {
 
 /// The store's traits, for callers that use its methods.
 pub mod prelude {
+    pub use super::RefreshStore;
     pub use super::{
         AttemptStore, AuditStore, ClientStore, DeviceStore, FactorStore, GrantStore, IdentityStore, LimitStore,
         PolicyStore, SessionStore, StepStore, Store, UserStore,
@@ -83,6 +86,7 @@ pub trait Store:
     + GrantStore
     + ClientStore
     + AuditStore
+    + RefreshStore
     + Send
     + Sync
     + 'static
@@ -102,6 +106,7 @@ impl<T> Store for T where
         + GrantStore
         + ClientStore
         + AuditStore
+        + RefreshStore
         + Send
         + Sync
         + 'static

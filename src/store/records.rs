@@ -242,10 +242,15 @@ pub struct AccessGrant {
     pub email: Email,
     /// Granted scopes, space-separated.
     pub scope: String,
-    /// The session it came from: revoking that session revokes the token.
+    /// The session it came from: revoking that session revokes the token (unless it came from
+    /// a refresh token).
     pub sid: SessionId,
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
+    /// The refresh token family it was issued from (`grant_type=refresh_token`): it lives
+    /// while that family does, not its session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_family: Option<String>,
 }
 
 /// A "this wasn't me" link's target.

@@ -32,6 +32,7 @@ mod native_apps;
 mod oidc;
 mod oidc_compliance;
 mod oidc_node;
+mod oidc_refresh;
 mod oidc_rs256;
 mod openapi;
 mod outbox;

@@ -632,7 +632,7 @@ fn signature_valid(request: &wiremock::Request) -> bool {
     signed_with(request, HOOK_SECRET)
 }
 
-fn signed_with(request: &wiremock::Request, secret: &str) -> bool {
+pub(crate) fn signed_with(request: &wiremock::Request, secret: &str) -> bool {
     use hmac::Mac;
     let header = request.headers.get("latchkey-signature").unwrap().to_str().unwrap().to_owned();
     let (t, v1) = header.split_once(",v1=").unwrap();

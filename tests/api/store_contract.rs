@@ -13,7 +13,8 @@ use latchkey::domain::{
 };
 use latchkey::store::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, MemoryStore, PendingLogin, RateKey,
-    Redemption, RedisConnector, RedisStore, Report, SessionRecord, SmsChallenge, Store, StoreIdentity, User,
+    Redemption, RedisConnector, RedisStore, RefreshFamily, Report, Rotation, SessionRecord, SmsChallenge, Store,
+    StoreIdentity, User,
 };
 
 use crate::helpers::{cluster_urls, init_process, redis_url};
@@ -110,6 +111,10 @@ contract!(
     an_attempt_is_approved_once_and_finished_once_by_its_browser,
     concurrent_approvals_and_finishes_yield_exactly_one_each,
     an_approval_expires_with_its_link,
+    a_refresh_family_rotates_and_a_spent_token_revokes_it,
+    concurrent_rotations_with_one_refresh_token_yield_exactly_one,
+    every_refresh_family_of_a_user_is_revoked_together,
+    a_refresh_family_ends_with_its_ttl,
 );
 
 fn attempt(email: &str, minutes: i64) -> LinkAttempt {
@@ -700,6 +705,7 @@ async fn an_access_grant_lives_until_revoked_or_expired((store, other): Pair) {
         scope: "openid email".into(),
         sid: SessionId::generate().unwrap(),
         expires_at: Utc::now() + chrono::Duration::minutes(10),
+        refresh_family: Some("family-1".into()),
     };
     assert_eq!(store.get_access_grant("access-1").await.unwrap(), None);
     store.put_access_grant("access-1", &grant, KEEP).await.unwrap();
@@ -742,6 +748,7 @@ fn every_store_method_is_called_by_a_contract_test() {
     for (port, suite, at_least) in [
         ("src/store/mod.rs", "tests/api/store_contract.rs", 60),
         ("src/store/queue.rs", "tests/api/outbox_contract.rs", 10),
+        ("src/store/refresh.rs", "tests/api/store_contract.rs", 5),
     ] {
         let methods = trait_methods(&read(port));
         assert!(methods.len() >= at_least, "only {} methods found in {port}: {methods:?}", methods.len());
@@ -838,4 +845,95 @@ async fn an_approval_expires_with_its_link((store, _): Pair) {
     assert!(store.approve_attempt(&id, Utc::now()).await.unwrap());
     assert!(!store.finish_approved(&id, later).await.unwrap(), "an expired approval was finished");
     assert_eq!(store.peek_attempt(&id, later).await.unwrap(), Some(Redemption::Expired(a)));
+}
+
+fn refresh_family(user: &UserId, id: &str) -> RefreshFamily {
+    RefreshFamily {
+        id: id.into(),
+        user_id: user.clone(),
+        email: Email::parse("offline@example.com").unwrap(),
+        sid: SessionId::generate().unwrap(),
+        client_id: "app".into(),
+        scope: "openid offline_access".into(),
+        auth_time: Utc::now().timestamp(),
+        amr: vec!["email".into()],
+        created_at: Utc::now(),
+        expires_at: Utc::now() + chrono::Duration::days(30),
+    }
+}
+
+async fn a_refresh_family_rotates_and_a_spent_token_revokes_it((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    let family = refresh_family(&user, "family-a");
+    store.put_refresh_family(&family, "hash-0", KEEP).await.unwrap();
+    assert_eq!(other.get_refresh_family(&user, "family-a").await.unwrap(), Some(family.clone()));
+    assert_eq!(other.get_refresh_family(&user, "family-b").await.unwrap(), None);
+    let rotate = |store: &Arc<dyn Store>, client: &'static str, presented: &'static str, next: &'static str| {
+        let (store, user) = (store.clone(), user.clone());
+        async move { store.rotate_refresh_token(&user, "family-a", client, presented, next).await.unwrap() }
+    };
+    // Another client cannot spend (or burn) it, and a token the family never had changes nothing.
+    assert_eq!(rotate(&other, "stranger", "hash-0", "x").await, Rotation::WrongClient);
+    assert_eq!(rotate(&other, "app", "hash-never", "x").await, Rotation::Unknown);
+    assert_eq!(rotate(&other, "app", "hash-0", "hash-1").await, Rotation::Rotated(Box::new(family.clone())));
+    assert_eq!(rotate(&store, "app", "hash-1", "hash-2").await, Rotation::Rotated(Box::new(family.clone())));
+    // The first token again: the family goes, the newest token with it.
+    assert_eq!(rotate(&store, "app", "hash-0", "hash-x").await, Rotation::Reused(Box::new(family.clone())));
+    assert_eq!(other.get_refresh_family(&user, "family-a").await.unwrap(), None);
+    assert_eq!(rotate(&other, "app", "hash-2", "hash-3").await, Rotation::Unknown);
+    assert_eq!(rotate(&other, "app", "hash-0", "hash-3").await, Rotation::Unknown);
+    assert!(!store.delete_refresh_family(&user, "family-a").await.unwrap());
+}
+
+async fn concurrent_rotations_with_one_refresh_token_yield_exactly_one((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    store.put_refresh_family(&refresh_family(&user, "family-c"), "hash-0", KEEP).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, user) = (if i % 2 == 0 { store.clone() } else { other.clone() }, user.clone());
+            tokio::spawn(async move {
+                store.rotate_refresh_token(&user, "family-c", "app", "hash-0", &format!("next-{i}")).await.unwrap()
+            })
+        })
+        .collect();
+    let mut rotated = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Rotation::Rotated(_) => rotated += 1,
+            // The first loser finds a spent token and revokes the family; the later ones find none.
+            Rotation::Reused(_) | Rotation::Unknown => {}
+            Rotation::WrongClient => panic!("the client was right"),
+        }
+    }
+    assert_eq!(rotated, 1, "one refresh token rotated {rotated} times");
+}
+
+async fn every_refresh_family_of_a_user_is_revoked_together((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    let bystander = UserId::generate().unwrap();
+    for (i, id) in ["f-1", "f-2", "f-3"].iter().enumerate() {
+        let handle = if i == 0 { &other } else { &store };
+        handle.put_refresh_family(&refresh_family(&user, id), &format!("hash-{id}"), KEEP).await.unwrap();
+    }
+    store.put_refresh_family(&refresh_family(&bystander, "f-4"), "hash-f-4", KEEP).await.unwrap();
+    assert_eq!(other.delete_refresh_families(&user).await.unwrap(), 3);
+    for id in ["f-1", "f-2", "f-3"] {
+        assert_eq!(store.get_refresh_family(&user, id).await.unwrap(), None, "{id} survived");
+    }
+    assert_eq!(store.delete_refresh_families(&user).await.unwrap(), 0);
+    assert!(store.get_refresh_family(&bystander, "f-4").await.unwrap().is_some(), "another user's family went");
+    assert!(other.delete_refresh_family(&bystander, "f-4").await.unwrap());
+    assert_eq!(store.get_refresh_family(&bystander, "f-4").await.unwrap(), None);
+}
+
+async fn a_refresh_family_ends_with_its_ttl((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    store.put_refresh_family(&refresh_family(&user, "family-t"), "hash-0", Duration::from_secs(1)).await.unwrap();
+    assert!(other.get_refresh_family(&user, "family-t").await.unwrap().is_some());
+    tokio::time::sleep(PAST_A_SECOND).await;
+    assert_eq!(other.get_refresh_family(&user, "family-t").await.unwrap(), None, "a family outlived its TTL");
+    assert_eq!(
+        other.rotate_refresh_token(&user, "family-t", "app", "hash-0", "hash-1").await.unwrap(),
+        Rotation::Unknown
+    );
 }

@@ -10,6 +10,7 @@ mod identity;
 mod limits;
 mod policy;
 mod queue;
+mod refresh;
 mod sessions;
 mod steps;
 mod users;
@@ -85,6 +86,7 @@ struct State {
     devices: HashMap<UserId, HashSet<String>>,
     reports: HashMap<String, Expiring<Report>>,
     identity: Option<StoreIdentity>,
+    refresh: HashMap<(UserId, String), Expiring<refresh::FamilyEntry>>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.
@@ -120,6 +122,7 @@ impl MemoryStore {
             state.challenges.retain(|_, e| e.live());
             state.auth_codes.retain(|_, e| e.live());
             state.access.retain(|_, e| e.live());
+            state.refresh.retain(|_, e| e.live());
             let State { sessions, user_sessions, .. } = &mut *state;
             user_sessions.retain(|user, sids| {
                 sids.retain(|sid| sessions.contains_key(&(user.clone(), sid.clone())));

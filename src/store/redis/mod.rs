@@ -20,6 +20,7 @@ mod identity;
 mod limits;
 mod policy;
 mod queue;
+mod refresh;
 mod sessions;
 mod steps;
 mod users;
@@ -49,6 +50,8 @@ pub struct RedisStore {
     code_script: redis::Script,
     factors_script: redis::Script,
     session_client_script: redis::Script,
+    refresh_script: redis::Script,
+    delete_refresh_script: redis::Script,
 }
 
 impl RedisStore {
@@ -105,6 +108,19 @@ impl RedisStore {
             // so a session that ends meanwhile either has the app in its set or refuses it.
             // KEYS[1] = the session, KEYS[2] = its apps; ARGV[1] = the client id. Returns 1 or 0.
             session_client_script: redis::Script::new(include_str!("lua/add_session_client.lua")),
+            // Presents a refresh token: the current one is spent (remembered in the spent list,
+            // capped) and the next made current; a spent one revokes the family and drops it from
+            // the index; another client's call changes nothing. One step on `{u:<id>}`, so of
+            // concurrent calls with one token exactly one rotates.
+            // KEYS[1] = family hash (`data`, `client`, `current`, `gen`), KEYS[2] = spent list,
+            // KEYS[3] = the user's family index; ARGV[1] = presented hash, ARGV[2] = next hash,
+            // ARGV[3] = client, ARGV[4] = family id, ARGV[5] = spent hashes kept.
+            // Returns {'rotated', data}, {'reused', data}, {'wrong_client', ''} or {'unknown', ''}.
+            refresh_script: redis::Script::new(include_str!("lua/rotate_refresh.lua")),
+            // Revokes every refresh family of a user: the index, each family and its spent list in
+            // one step. KEYS[1] = the index; ARGV[1] = family key prefix, ARGV[2] = spent list
+            // prefix. The undeclared keys share KEYS[1]'s hash tag `{u:<id>}` (as for sessions).
+            delete_refresh_script: redis::Script::new(include_str!("lua/delete_refresh_families.lua")),
         })
     }
 
