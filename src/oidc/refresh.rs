@@ -47,19 +47,28 @@ impl OidcService {
         self.keys.token.mac_b64(&[b"oidc-refresh", token.as_bytes()])
     }
 
+    /// The id of the family an authorization code starts (a keyed hash of the code): a replay
+    /// of the code finds the family to revoke with it (RFC 6749 §4.1.2).
+    pub(super) fn code_family_id(&self, code: &str) -> String {
+        let mut id = self.keys.token.mac_b64(&[b"oidc-refresh-family", code.as_bytes()]);
+        id.truncate(22);
+        id
+    }
+
     /// Starts a refresh token family for a code grant that was granted `offline_access` by a
     /// client registered for it; returns its first token (`None` for other grants).
     pub(super) async fn start_refresh_family(
         &self,
         client: &Client,
         grant: &AuthCode,
+        code: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, TokenError> {
         let asked = grant.scope.split_whitespace().any(|s| s == OFFLINE_ACCESS);
         if !asked || !client.scopes.iter().any(|s| s == OFFLINE_ACCESS) {
             return Ok(None);
         }
-        let id = crypto::random_token::<16>().map_err(|e| TokenError::Server(e.into()))?;
+        let id = self.code_family_id(code);
         let token = new_token(&grant.user_id, &id)?;
         let ttl = client.refresh_token_ttl();
         let lifetime = i64::try_from(ttl).ok().and_then(chrono::Duration::try_seconds).unwrap_or(chrono::Duration::MAX);
@@ -254,8 +263,10 @@ fn narrowed(granted: &str, asked: Option<&str>) -> Result<String, TokenError> {
     Ok(kept.join(" "))
 }
 
-/// Revokes every refresh token family of a user when all of their sessions end (sign-out
-/// everywhere, an admin's revocation, a block, "this wasn't me"). A single logout leaves them:
+/// Revokes refresh token families when sessions are revoked: every family of a user when all
+/// of their sessions end (sign-out everywhere, an admin's revocation, a block, "this wasn't
+/// me"), and the families born in a session ended from elsewhere (the account page's list, a
+/// new second factor ending the others). A person's own sign-out of a session leaves them:
 /// offline access outlives the session it started in.
 pub struct RefreshRevoker {
     store: Arc<dyn Store>,
@@ -268,11 +279,32 @@ impl RefreshRevoker {
     }
 }
 
+impl RefreshRevoker {
+    /// Revokes the families born in the ended sessions.
+    async fn revoke_born_in(&self, ended: &EndedSessions) {
+        let families = match self.store.list_refresh_families(&ended.user).await {
+            Ok(families) => families,
+            Err(e) => {
+                tracing::error!(error = %e, user = %ended.user, "refresh tokens of revoked sessions not revoked");
+                return;
+            }
+        };
+        for family in families.iter().filter(|f| ended.sids.contains(&f.sid)) {
+            if let Err(e) = self.store.delete_refresh_family(&ended.user, &family.id).await {
+                tracing::error!(error = %e, user = %ended.user, "refresh tokens of a revoked session not revoked");
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl SessionEndListener for RefreshRevoker {
     async fn sessions_ended(&self, ended: &EndedSessions) {
-        if !ended.all {
+        if !ended.revoked {
             return;
+        }
+        if !ended.all {
+            return self.revoke_born_in(ended).await;
         }
         match self.store.delete_refresh_families(&ended.user).await {
             Ok(0) => {}

@@ -118,9 +118,14 @@ impl OidcService {
             }
             Some(CodeExchange::Reused(issued)) => {
                 if let Some(issued) = issued {
+                    // The refresh tokens the first exchange started go too (the access grant
+                    // names the user; it outlives the code's record).
+                    if let Some(access) = self.store.get_access_grant(&issued).await? {
+                        self.store.delete_refresh_family(&access.user_id, &self.code_family_id(code)).await?;
+                    }
                     self.store.delete_access_grant(&issued).await?;
                 }
-                tracing::warn!(client = %client.id, "authorization code replayed; its access token is revoked");
+                tracing::warn!(client = %client.id, "authorization code replayed; its tokens are revoked");
                 return Err(TokenError::InvalidGrant("code already used"));
             }
             Some(CodeExchange::Fresh(grant)) => *grant,
@@ -147,7 +152,7 @@ impl OidcService {
         if !self.note_session_client(&grant.user_id, &grant.sid, client).await? {
             return Err(TokenError::InvalidGrant("the session this code was issued for has ended"));
         }
-        let refresh_token = self.start_refresh_family(client, &grant, now).await?;
+        let refresh_token = self.start_refresh_family(client, &grant, code, now).await?;
         let ttl = chrono::Duration::from_std(ACCESS_TTL).unwrap_or(chrono::Duration::minutes(10));
         let access = AccessGrant {
             client_id: client.id.clone(),

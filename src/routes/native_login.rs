@@ -60,8 +60,12 @@ pub async fn request_app_link(
         return native_error(e);
     }
     let origin = client::request_origin(req, &state.trusted_proxies);
-    let requested =
-        state.signin.request_link(email, None, origin, false, Lang::of(req)).await.map_err(AppError::from)?;
+    // The mail names the app, which helps the person tell a real sign-in from a phished code.
+    let requested = state
+        .signin
+        .request_link_for_app(email, None, origin, false, Lang::of(req), Some(app.name.clone()))
+        .await
+        .map_err(AppError::from)?;
     let handle = match handle(requested.attempt_cookie) {
         Ok(handle) => handle,
         Err(e) => return native_error(e),

@@ -91,6 +91,11 @@ pub struct EndedSessions {
     /// True when every session of the user ended (sign-out everywhere, an admin's revocation,
     /// a block, "this wasn't me"): what outlives one session ends too.
     pub all: bool,
+    /// True when the sessions were ended from elsewhere (the account page's list, a new second
+    /// factor ending the others, a reused refresh token, or with all the others): what they
+    /// gave apps ends with them. False for a person signing out of the very session (their
+    /// logout, or an app's RP-initiated logout): what it gave apps for offline use lives on.
+    pub revoked: bool,
 }
 
 /// Told after sessions ended, whichever way they ended (what the OIDC side must undo: refresh
@@ -125,12 +130,12 @@ impl SessionService {
         }
     }
 
-    async fn tell(&self, user: &UserId, sids: Vec<SessionId>, all: bool) {
+    async fn tell(&self, user: &UserId, sids: Vec<SessionId>, all: bool, revoked: bool) {
         if sids.is_empty() && !all {
             return;
         }
         let listeners = self.listeners.read().map(|l| l.clone()).unwrap_or_default();
-        let ended = EndedSessions { user: user.clone(), sids, all };
+        let ended = EndedSessions { user: user.clone(), sids, all, revoked: revoked || all };
         for listener in listeners {
             listener.sessions_ended(&ended).await;
         }
@@ -227,25 +232,31 @@ impl SessionService {
         Ok(self.store.list_sessions(&claims.sub).await?)
     }
 
-    /// Ends the session these claims belong to.
+    /// Ends the session these claims belong to: its owner signing out of it.
     pub async fn end(&self, claims: &SessionClaims) -> Result<(), SessionError> {
-        self.end_by_id(&claims.sub, &claims.sid).await.map(drop)
+        self.end_session(&claims.sub, &claims.sid, false).await.map(drop)
     }
 
-    /// Ends one of the user's own sessions by id; returns whether it existed.
+    /// Ends one of the user's own sessions by id, from the account page's list (a revocation);
+    /// returns whether it existed.
     pub async fn end_one(&self, claims: &SessionClaims, sid: &SessionId) -> Result<bool, SessionError> {
-        self.end_by_id(&claims.sub, sid).await
+        self.end_session(&claims.sub, sid, true).await
     }
 
-    /// Ends `user`'s session `sid`; returns whether it existed.
+    /// Revokes `user`'s session `sid` (it was abused: a reused refresh token); returns whether
+    /// it existed.
     pub async fn end_by_id(&self, user: &UserId, sid: &SessionId) -> Result<bool, SessionError> {
+        self.end_session(user, sid, true).await
+    }
+
+    async fn end_session(&self, user: &UserId, sid: &SessionId, revoked: bool) -> Result<bool, SessionError> {
         // Forgotten here whatever the store answered: a delete that was made but not
         // confirmed by a replica (503) must not stay accepted from this instance's cache.
         let existed = self.store.delete_session(user, sid).await;
         self.cache.forget_session(sid);
         let existed = existed?;
         if existed {
-            self.tell(user, vec![sid.clone()], false).await;
+            self.tell(user, vec![sid.clone()], false, revoked).await;
         }
         Ok(existed)
     }
@@ -287,7 +298,7 @@ impl SessionService {
                 ended.push(session.sid);
             }
         }
-        self.tell(&claims.sub, ended.clone(), false).await;
+        self.tell(&claims.sub, ended.clone(), false, true).await;
         Ok(ended)
     }
 
@@ -305,7 +316,7 @@ impl SessionService {
         let ended = self.store.delete_all_sessions(user).await;
         self.cache.forget_user(user);
         let ended = ended?;
-        self.tell(user, sids.unwrap_or_default(), true).await;
+        self.tell(user, sids.unwrap_or_default(), true, true).await;
         Ok(ended)
     }
 }

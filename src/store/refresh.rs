@@ -77,6 +77,9 @@ pub trait RefreshStore: Send + Sync {
         next: &str,
     ) -> StoreResult<Rotation>;
 
+    /// Every live family of a user.
+    async fn list_refresh_families(&self, user: &UserId) -> StoreResult<Vec<RefreshFamily>>;
+
     /// Revokes one family; true if it existed.
     async fn delete_refresh_family(&self, user: &UserId, family: &str) -> StoreResult<bool>;
 

@@ -132,6 +132,7 @@ async fn a_native_app_signs_a_person_in_with_the_mailed_code_and_gets_verifiable
     let before = app.mail.received().len();
     let handle = request_handle(&app, "phone-user@example.com", VERIFIER).await;
     let mail = app.mail.wait_for_link_mail(before).await;
+    assert_eq!(mail.subject(), "Your sign-in link for Example app", "the mail should name the app asking");
     let code = code_from(&mail);
 
     let response = redeem(&app, &handle, &code, VERIFIER).await;

@@ -18,7 +18,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use url::Url;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, hidden_field};
 use crate::oidc::{
     ADMIN_TOKEN, WIKI_CB, WIKI_SECRET, browse_authorize, exchange, http_client, param, sha256_hex, spawn_provider_with,
 };
@@ -365,6 +365,45 @@ async fn signing_out_everywhere_ends_refresh_tokens_but_a_single_logout_does_not
     assert_invalid_grant(&native_refresh(&app, &refresh_token_of(&after_logout)).await);
     assert_invalid_grant(&native_refresh(&app, &refresh_token_of(&second)).await);
     assert_eq!(userinfo_status(&app, after_logout["access_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED);
+}
+
+/// A session someone else holds (a phished code, a borrowed laptop) may have minted offline
+/// access: ending it from the account page ends that too, and only that.
+#[tokio::test]
+async fn a_session_ended_from_the_account_page_takes_the_refresh_tokens_born_in_it() {
+    let (app, _) = spawn_offline(None).await;
+    let email = "two-devices@example.com";
+    let stolen = native_tokens(&app, email).await;
+    app.clear_cookies();
+    let own = native_tokens(&app, email).await;
+    let html = app.get("/account").await.text().await.unwrap();
+    let sid = hidden_field(&html, "sid").expect("the other session is not listed");
+    let csrf = app.csrf_token().await;
+    let ended = app.post_form("/account/sessions/end", &[("csrf", &csrf), ("sid", &sid)]).await;
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+    assert_invalid_grant(&native_refresh(&app, &refresh_token_of(&stolen)).await);
+    let (status, body) = native_refresh(&app, &refresh_token_of(&own)).await;
+    assert_eq!(status, StatusCode::OK, "the refresh tokens of the session that stays went too: {body}");
+}
+
+/// RFC 6749 §4.1.2: a replayed code revokes what its first exchange issued, the refresh token
+/// included (an injected code must not leave its thief a family).
+#[tokio::test]
+async fn a_replayed_code_revokes_the_refresh_token_its_first_exchange_started() {
+    let (app, _) = spawn_offline(None).await;
+    let (code, verifier) = offline_code(&app, "sync-native", NATIVE_CB, "replayed@example.com").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", NATIVE_CB),
+        ("client_id", "sync-native"),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, tokens) = exchange(&app, &form, None).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_invalid_grant(&exchange(&app, &form, None).await);
+    assert_invalid_grant(&native_refresh(&app, &refresh_token_of(&tokens)).await);
+    assert_eq!(userinfo_status(&app, tokens["access_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -114,6 +114,7 @@ contract!(
     a_refresh_family_rotates_and_a_spent_token_revokes_it,
     concurrent_rotations_with_one_refresh_token_yield_exactly_one,
     every_refresh_family_of_a_user_is_revoked_together,
+    a_users_refresh_families_are_listed_and_no_one_elses,
     a_refresh_family_ends_with_its_ttl,
 );
 
@@ -924,6 +925,23 @@ async fn every_refresh_family_of_a_user_is_revoked_together((store, other): Pair
     assert!(store.get_refresh_family(&bystander, "f-4").await.unwrap().is_some(), "another user's family went");
     assert!(other.delete_refresh_family(&bystander, "f-4").await.unwrap());
     assert_eq!(store.get_refresh_family(&bystander, "f-4").await.unwrap(), None);
+}
+
+async fn a_users_refresh_families_are_listed_and_no_one_elses((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    let bystander = UserId::generate().unwrap();
+    assert_eq!(store.list_refresh_families(&user).await.unwrap(), Vec::new());
+    for id in ["f-b", "f-a"] {
+        store.put_refresh_family(&refresh_family(&user, id), &format!("hash-{id}"), KEEP).await.unwrap();
+    }
+    other.put_refresh_family(&refresh_family(&bystander, "f-c"), "hash-f-c", KEEP).await.unwrap();
+    let listed = other.list_refresh_families(&user).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["f-a", "f-b"]);
+    assert!(listed.iter().all(|f| f.user_id == user && f.scope == "openid offline_access"));
+    assert!(store.delete_refresh_family(&user, "f-a").await.unwrap());
+    let ids: Vec<String> = other.list_refresh_families(&user).await.unwrap().into_iter().map(|f| f.id).collect();
+    assert_eq!(ids, ["f-b"]);
 }
 
 async fn a_refresh_family_ends_with_its_ttl((store, other): Pair) {

@@ -70,6 +70,18 @@ impl RefreshStore for MemoryStore {
         Ok(removed.is_some_and(|e| e.live()))
     }
 
+    async fn list_refresh_families(&self, user: &UserId) -> StoreResult<Vec<RefreshFamily>> {
+        let state = self.lock();
+        let mut families: Vec<RefreshFamily> = state
+            .refresh
+            .iter()
+            .filter(|((owner, _), e)| owner == user && e.live())
+            .map(|(_, e)| e.value.family.clone())
+            .collect();
+        families.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(families)
+    }
+
     async fn delete_refresh_families(&self, user: &UserId) -> StoreResult<usize> {
         let mut state = self.lock();
         let mut live = 0;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use redis::AsyncCommands;
 
 use super::{RedisStore, from_json, to_json, ttl_secs, unavailable};
 use crate::domain::UserId;
@@ -102,6 +103,23 @@ impl RefreshStore for RedisStore {
             .map_err(unavailable)?;
         self.durable(&mut conn, &key).await?;
         Ok(deleted > 0)
+    }
+
+    async fn list_refresh_families(&self, user: &UserId) -> StoreResult<Vec<RefreshFamily>> {
+        let mut conn = self.conn.clone();
+        let mut ids: Vec<String> = conn.smembers(self.keys.refresh_families(user)).await.map_err(unavailable)?;
+        ids.sort();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One pipeline on `{u:<id>}`; a family that ended meanwhile (its key gone, its index
+        // entry not yet) is skipped.
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hget(self.keys.refresh_family(user, id), "data");
+        }
+        let raw: Vec<Option<String>> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        raw.into_iter().flatten().map(|data| from_json(&data)).collect()
     }
 
     async fn delete_refresh_families(&self, user: &UserId) -> StoreResult<usize> {
