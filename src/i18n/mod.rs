@@ -17,10 +17,12 @@ use serde::{Deserialize, Serialize};
 mod catalogue;
 mod de;
 mod en;
+mod pt;
 
 pub use catalogue::Messages;
 pub use de::DE;
 pub use en::EN;
+pub use pt::PT;
 
 /// A language the pages and mails are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -30,17 +32,20 @@ pub enum Lang {
     En,
     /// German.
     De,
+    /// Portuguese.
+    Pt,
 }
 
 impl Lang {
     /// Every language, the default first.
-    pub const ALL: [Lang; 2] = [Lang::En, Lang::De];
+    pub const ALL: [Lang; 3] = [Lang::En, Lang::De, Lang::Pt];
 
     /// The BCP 47 tag, for `<html lang>` and `Content-Language`.
     pub fn tag(self) -> &'static str {
         match self {
             Lang::En => "en",
             Lang::De => "de",
+            Lang::Pt => "pt",
         }
     }
 
@@ -49,6 +54,7 @@ impl Lang {
         match self {
             Lang::En => &EN,
             Lang::De => &DE,
+            Lang::Pt => &PT,
         }
     }
 
@@ -264,5 +270,28 @@ mod tests {
         assert_eq!(EN.wait(Duration::from_secs(90)), "1 minute");
         assert_eq!(EN.wait(Duration::from_secs(121)), "3 minutes");
         assert_eq!(DE.wait(Duration::from_secs(900)), "15 Minuten");
+    }
+
+    #[test]
+    fn regional_tags_pick_their_language() {
+        assert_eq!(Lang::negotiate("pt-BR"), Lang::Pt);
+        assert_eq!(Lang::negotiate("pt-PT,pt;q=0.9,en;q=0.8"), Lang::Pt);
+    }
+
+    #[test]
+    fn added_languages_are_not_copies_of_english() {
+        // Words that are the same in English and the language.
+        let same_on_purpose: [(Lang, &str); 0] = [];
+        let added: &[Lang] = &[Lang::Pt];
+        for &lang in added {
+            let same: Vec<_> = EN
+                .entries()
+                .into_iter()
+                .zip(lang.messages().entries())
+                .filter(|((key, en), (_, text))| en == text && !same_on_purpose.contains(&(lang, key)))
+                .map(|((key, _), _)| key)
+                .collect();
+            assert!(same.is_empty(), "{lang:?} untranslated: {same:?}");
+        }
     }
 }
