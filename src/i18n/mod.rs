@@ -17,11 +17,13 @@ use serde::{Deserialize, Serialize};
 mod catalogue;
 mod de;
 mod en;
+mod it;
 mod pt;
 
 pub use catalogue::Messages;
 pub use de::DE;
 pub use en::EN;
+pub use it::IT;
 pub use pt::PT;
 
 /// A language the pages and mails are written in.
@@ -34,11 +36,13 @@ pub enum Lang {
     De,
     /// Portuguese.
     Pt,
+    /// Italian.
+    It,
 }
 
 impl Lang {
     /// Every language, the default first.
-    pub const ALL: [Lang; 3] = [Lang::En, Lang::De, Lang::Pt];
+    pub const ALL: [Lang; 4] = [Lang::En, Lang::De, Lang::Pt, Lang::It];
 
     /// The BCP 47 tag, for `<html lang>` and `Content-Language`.
     pub fn tag(self) -> &'static str {
@@ -46,6 +50,7 @@ impl Lang {
             Lang::En => "en",
             Lang::De => "de",
             Lang::Pt => "pt",
+            Lang::It => "it",
         }
     }
 
@@ -55,6 +60,7 @@ impl Lang {
             Lang::En => &EN,
             Lang::De => &DE,
             Lang::Pt => &PT,
+            Lang::It => &IT,
         }
     }
 
@@ -276,13 +282,15 @@ mod tests {
     fn regional_tags_pick_their_language() {
         assert_eq!(Lang::negotiate("pt-BR"), Lang::Pt);
         assert_eq!(Lang::negotiate("pt-PT,pt;q=0.9,en;q=0.8"), Lang::Pt);
+        assert_eq!(Lang::negotiate("it-CH"), Lang::It);
+        assert_eq!(Lang::negotiate("de-CH;q=0.5, it-CH"), Lang::It);
     }
 
     #[test]
     fn added_languages_are_not_copies_of_english() {
         // Words that are the same in English and the language.
-        let same_on_purpose: [(Lang, &str); 0] = [];
-        let added: &[Lang] = &[Lang::Pt];
+        let same_on_purpose = [(Lang::It, "account_email")];
+        let added: &[Lang] = &[Lang::Pt, Lang::It];
         for &lang in added {
             let same: Vec<_> = EN
                 .entries()
