@@ -18,12 +18,14 @@ mod catalogue;
 mod de;
 mod en;
 mod it;
+mod nl;
 mod pt;
 
 pub use catalogue::Messages;
 pub use de::DE;
 pub use en::EN;
 pub use it::IT;
+pub use nl::NL;
 pub use pt::PT;
 
 /// A language the pages and mails are written in.
@@ -38,11 +40,13 @@ pub enum Lang {
     Pt,
     /// Italian.
     It,
+    /// Dutch.
+    Nl,
 }
 
 impl Lang {
     /// Every language, the default first.
-    pub const ALL: [Lang; 4] = [Lang::En, Lang::De, Lang::Pt, Lang::It];
+    pub const ALL: [Lang; 5] = [Lang::En, Lang::De, Lang::Pt, Lang::It, Lang::Nl];
 
     /// The BCP 47 tag, for `<html lang>` and `Content-Language`.
     pub fn tag(self) -> &'static str {
@@ -51,6 +55,7 @@ impl Lang {
             Lang::De => "de",
             Lang::Pt => "pt",
             Lang::It => "it",
+            Lang::Nl => "nl",
         }
     }
 
@@ -61,6 +66,7 @@ impl Lang {
             Lang::De => &DE,
             Lang::Pt => &PT,
             Lang::It => &IT,
+            Lang::Nl => &NL,
         }
     }
 
@@ -284,13 +290,15 @@ mod tests {
         assert_eq!(Lang::negotiate("pt-PT,pt;q=0.9,en;q=0.8"), Lang::Pt);
         assert_eq!(Lang::negotiate("it-CH"), Lang::It);
         assert_eq!(Lang::negotiate("de-CH;q=0.5, it-CH"), Lang::It);
+        assert_eq!(Lang::negotiate("nl-BE"), Lang::Nl);
+        assert_eq!(Lang::negotiate("nl-BE, fr-BE;q=0.8, en;q=0.5"), Lang::Nl);
     }
 
     #[test]
     fn added_languages_are_not_copies_of_english() {
         // Words that are the same in English and the language.
         let same_on_purpose = [(Lang::It, "account_email")];
-        let added: &[Lang] = &[Lang::Pt, Lang::It];
+        let added: &[Lang] = &[Lang::Pt, Lang::It, Lang::Nl];
         for &lang in added {
             let same: Vec<_> = EN
                 .entries()
