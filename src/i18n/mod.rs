@@ -19,6 +19,7 @@ mod de;
 mod en;
 mod it;
 mod nl;
+mod pl;
 mod pt;
 
 pub use catalogue::Messages;
@@ -26,6 +27,7 @@ pub use de::DE;
 pub use en::EN;
 pub use it::IT;
 pub use nl::NL;
+pub use pl::PL;
 pub use pt::PT;
 
 /// A language the pages and mails are written in.
@@ -42,11 +44,13 @@ pub enum Lang {
     It,
     /// Dutch.
     Nl,
+    /// Polish.
+    Pl,
 }
 
 impl Lang {
     /// Every language, the default first.
-    pub const ALL: [Lang; 5] = [Lang::En, Lang::De, Lang::Pt, Lang::It, Lang::Nl];
+    pub const ALL: [Lang; 6] = [Lang::En, Lang::De, Lang::Pt, Lang::It, Lang::Nl, Lang::Pl];
 
     /// The BCP 47 tag, for `<html lang>` and `Content-Language`.
     pub fn tag(self) -> &'static str {
@@ -56,6 +60,7 @@ impl Lang {
             Lang::Pt => "pt",
             Lang::It => "it",
             Lang::Nl => "nl",
+            Lang::Pl => "pl",
         }
     }
 
@@ -67,6 +72,7 @@ impl Lang {
             Lang::Pt => &PT,
             Lang::It => &IT,
             Lang::Nl => &NL,
+            Lang::Pl => &PL,
         }
     }
 
@@ -292,13 +298,15 @@ mod tests {
         assert_eq!(Lang::negotiate("de-CH;q=0.5, it-CH"), Lang::It);
         assert_eq!(Lang::negotiate("nl-BE"), Lang::Nl);
         assert_eq!(Lang::negotiate("nl-BE, fr-BE;q=0.8, en;q=0.5"), Lang::Nl);
+        assert_eq!(Lang::negotiate("pl"), Lang::Pl);
+        assert_eq!(Lang::negotiate("pl-PL,pl;q=0.9,en-US;q=0.8"), Lang::Pl);
     }
 
     #[test]
     fn added_languages_are_not_copies_of_english() {
         // Words that are the same in English and the language.
         let same_on_purpose = [(Lang::It, "account_email")];
-        let added: &[Lang] = &[Lang::Pt, Lang::It, Lang::Nl];
+        let added: &[Lang] = &[Lang::Pt, Lang::It, Lang::Nl, Lang::Pl];
         for &lang in added {
             let same: Vec<_> = EN
                 .entries()
