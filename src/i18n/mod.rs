@@ -18,6 +18,7 @@ mod catalogue;
 mod de;
 mod en;
 mod it;
+mod ja;
 mod nl;
 mod pl;
 mod pt;
@@ -26,6 +27,7 @@ pub use catalogue::Messages;
 pub use de::DE;
 pub use en::EN;
 pub use it::IT;
+pub use ja::JA;
 pub use nl::NL;
 pub use pl::PL;
 pub use pt::PT;
@@ -46,11 +48,13 @@ pub enum Lang {
     Nl,
     /// Polish.
     Pl,
+    /// Japanese.
+    Ja,
 }
 
 impl Lang {
     /// Every language, the default first.
-    pub const ALL: [Lang; 6] = [Lang::En, Lang::De, Lang::Pt, Lang::It, Lang::Nl, Lang::Pl];
+    pub const ALL: [Lang; 7] = [Lang::En, Lang::De, Lang::Pt, Lang::It, Lang::Nl, Lang::Pl, Lang::Ja];
 
     /// The BCP 47 tag, for `<html lang>` and `Content-Language`.
     pub fn tag(self) -> &'static str {
@@ -61,6 +65,7 @@ impl Lang {
             Lang::It => "it",
             Lang::Nl => "nl",
             Lang::Pl => "pl",
+            Lang::Ja => "ja",
         }
     }
 
@@ -73,6 +78,7 @@ impl Lang {
             Lang::It => &IT,
             Lang::Nl => &NL,
             Lang::Pl => &PL,
+            Lang::Ja => &JA,
         }
     }
 
@@ -300,13 +306,15 @@ mod tests {
         assert_eq!(Lang::negotiate("nl-BE, fr-BE;q=0.8, en;q=0.5"), Lang::Nl);
         assert_eq!(Lang::negotiate("pl"), Lang::Pl);
         assert_eq!(Lang::negotiate("pl-PL,pl;q=0.9,en-US;q=0.8"), Lang::Pl);
+        assert_eq!(Lang::negotiate("ja-JP"), Lang::Ja);
+        assert_eq!(Lang::negotiate("en-US;q=0.7, ja;q=0.9"), Lang::Ja);
     }
 
     #[test]
     fn added_languages_are_not_copies_of_english() {
         // Words that are the same in English and the language.
         let same_on_purpose = [(Lang::It, "account_email")];
-        let added: &[Lang] = &[Lang::Pt, Lang::It, Lang::Nl, Lang::Pl];
+        let added: &[Lang] = &[Lang::Pt, Lang::It, Lang::Nl, Lang::Pl, Lang::Ja];
         for &lang in added {
             let same: Vec<_> = EN
                 .entries()
