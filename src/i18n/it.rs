@@ -125,7 +125,7 @@ pub static IT: Messages = Messages {
     account_session_ends: "Questa sessione termina",
     account_second_factor: "Secondo fattore",
     account_totp: "App di autenticazione:",
-    account_on: "attiva",
+    account_on: "attivata",
     account_off: "disattivata",
     account_recovery_left: "Codici di recupero rimasti: {0}.",
     account_regenerate_label: "Nuovi codici di recupero (codice dalla tua app)",
