@@ -17,10 +17,20 @@ use serde::{Deserialize, Serialize};
 mod catalogue;
 mod de;
 mod en;
+mod it;
+mod ja;
+mod nl;
+mod pl;
+mod pt;
 
 pub use catalogue::Messages;
 pub use de::DE;
 pub use en::EN;
+pub use it::IT;
+pub use ja::JA;
+pub use nl::NL;
+pub use pl::PL;
+pub use pt::PT;
 
 /// A language the pages and mails are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -30,17 +40,32 @@ pub enum Lang {
     En,
     /// German.
     De,
+    /// Portuguese.
+    Pt,
+    /// Italian.
+    It,
+    /// Dutch.
+    Nl,
+    /// Polish.
+    Pl,
+    /// Japanese.
+    Ja,
 }
 
 impl Lang {
     /// Every language, the default first.
-    pub const ALL: [Lang; 2] = [Lang::En, Lang::De];
+    pub const ALL: [Lang; 7] = [Lang::En, Lang::De, Lang::Pt, Lang::It, Lang::Nl, Lang::Pl, Lang::Ja];
 
     /// The BCP 47 tag, for `<html lang>` and `Content-Language`.
     pub fn tag(self) -> &'static str {
         match self {
             Lang::En => "en",
             Lang::De => "de",
+            Lang::Pt => "pt",
+            Lang::It => "it",
+            Lang::Nl => "nl",
+            Lang::Pl => "pl",
+            Lang::Ja => "ja",
         }
     }
 
@@ -49,6 +74,11 @@ impl Lang {
         match self {
             Lang::En => &EN,
             Lang::De => &DE,
+            Lang::Pt => &PT,
+            Lang::It => &IT,
+            Lang::Nl => &NL,
+            Lang::Pl => &PL,
+            Lang::Ja => &JA,
         }
     }
 
@@ -264,5 +294,36 @@ mod tests {
         assert_eq!(EN.wait(Duration::from_secs(90)), "1 minute");
         assert_eq!(EN.wait(Duration::from_secs(121)), "3 minutes");
         assert_eq!(DE.wait(Duration::from_secs(900)), "15 Minuten");
+    }
+
+    #[test]
+    fn regional_tags_pick_their_language() {
+        assert_eq!(Lang::negotiate("pt-BR"), Lang::Pt);
+        assert_eq!(Lang::negotiate("pt-PT,pt;q=0.9,en;q=0.8"), Lang::Pt);
+        assert_eq!(Lang::negotiate("it-CH"), Lang::It);
+        assert_eq!(Lang::negotiate("de-CH;q=0.5, it-CH"), Lang::It);
+        assert_eq!(Lang::negotiate("nl-BE"), Lang::Nl);
+        assert_eq!(Lang::negotiate("nl-BE, fr-BE;q=0.8, en;q=0.5"), Lang::Nl);
+        assert_eq!(Lang::negotiate("pl"), Lang::Pl);
+        assert_eq!(Lang::negotiate("pl-PL,pl;q=0.9,en-US;q=0.8"), Lang::Pl);
+        assert_eq!(Lang::negotiate("ja-JP"), Lang::Ja);
+        assert_eq!(Lang::negotiate("en-US;q=0.7, ja;q=0.9"), Lang::Ja);
+    }
+
+    #[test]
+    fn added_languages_are_not_copies_of_english() {
+        // Words that are the same in English and the language.
+        let same_on_purpose = [(Lang::It, "account_email")];
+        let added: &[Lang] = &[Lang::Pt, Lang::It, Lang::Nl, Lang::Pl, Lang::Ja];
+        for &lang in added {
+            let same: Vec<_> = EN
+                .entries()
+                .into_iter()
+                .zip(lang.messages().entries())
+                .filter(|((key, en), (_, text))| en == text && !same_on_purpose.contains(&(lang, key)))
+                .map(|((key, _), _)| key)
+                .collect();
+            assert!(same.is_empty(), "{lang:?} untranslated: {same:?}");
+        }
     }
 }

@@ -48,5 +48,6 @@ mod session_jwt;
 mod store_contract;
 mod store_identity;
 mod tls;
+mod translations;
 mod ux;
 mod webhook_egress;
