@@ -146,3 +146,88 @@ async fn placeholders_keep_their_contrast_and_buttons_keep_a_border_in_forced_co
     emulate(&browser.client, &[("forced-colors", "")]).await;
     browser.close().await;
 }
+
+const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+/// A stand-in for Twilio that accepts every text.
+async fn sms_provider() -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path(format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages.json")))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201)
+                .set_body_raw(r#"{"sid":"SM0123","status":"queued"}"#, "application/json"),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Waits (bounded) for the provider's `n`th text and returns its code, with a code that is not it.
+async fn texted_code(server: &wiremock::MockServer, n: usize) -> (String, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let texts = server.received_requests().await.unwrap_or_default();
+        if let Some(text) = texts.get(n - 1) {
+            let body: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(&text.body).into_owned().collect();
+            let code = body["Body"].split_whitespace().next().expect("a code in the text").to_owned();
+            let wrong = if code == "000000" { "111111" } else { "000000" };
+            return (code, wrong.to_owned());
+        }
+        assert!(std::time::Instant::now() < deadline, "the provider got {} of {n} texts", texts.len());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_phone_set_up_and_the_texted_second_step_pass_axe_core_and_mark_a_wrong_code() {
+    let test = "a11y-sms";
+    let Some(tools) = browser_tools(test) else { return };
+    let provider = sms_provider().await;
+    let uri = provider.uri();
+    let site = latchkey(&[
+        ("SMS_PROVIDER", "twilio"),
+        ("TWILIO_ACCOUNT_SID", TWILIO_SID),
+        ("TWILIO_AUTH_TOKEN", "test-auth-token"),
+        ("TWILIO_FROM", "+15005550006"),
+        ("TWILIO_BASE_URL", uri.as_str()),
+        ("SMS_ALLOWED_COUNTRIES", "GB"),
+    ])
+    .await;
+    let browser = Browser::open(test, "a", &tools).await;
+    let email = "phone-owner@example.com";
+
+    crate::site::sign_in_with_link(&browser, &site.app, &format!("{}/login", site.base), email).await;
+    browser.element("#phone[placeholder]", "account-phone-field").await;
+    browser.fill("#phone", "+44 7700 900123").await;
+    browser.submit("/account/phone").await;
+    browser.page("Confirm your phone", "phone-confirm").await;
+    let (code, wrong) = texted_code(&provider, 1).await;
+    browser.fill("#code", &wrong).await;
+    browser.submit("/account/phone/confirm").await;
+    browser.element("#code[aria-invalid=true][aria-describedby=code-error]", "phone-confirm-wrong-code").await;
+    browser.fill("#code", &code).await;
+    browser.submit("/account/phone/confirm").await;
+    browser.page("Save your recovery codes", "recovery-codes-after-phone").await;
+    browser.click("a.button").await;
+    browser.page("Your account", "account-with-phone").await;
+    crate::site::sign_out(&browser).await;
+
+    // The next sign-in texts a code; a wrong one marks the texted code's field.
+    crate::site::sign_in_with_link(&browser, &site.app, &format!("{}/login", site.base), email).await;
+    browser.page("One more step", "second-factor-sms").await;
+    browser.submit("/login/2fa/sms").await;
+    browser.element("#sms_code", "second-factor-sms-sent").await;
+    let (code, wrong) = texted_code(&provider, 2).await;
+    browser.fill("#sms_code", &wrong).await;
+    browser.click("form[action='/login/2fa'] button[type=submit]").await;
+    browser
+        .element("#sms_code[aria-invalid=true][aria-describedby=factor-error]", "second-factor-sms-wrong-code")
+        .await;
+    browser.fill("#sms_code", &code).await;
+    browser.click("form[action='/login/2fa'] button[type=submit]").await;
+    browser.page("Your account", "account-after-sms").await;
+    browser.close().await;
+}
