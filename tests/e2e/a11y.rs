@@ -85,7 +85,17 @@ async fn axe_core_fails_a_page_whose_field_lost_its_label() {
     browser.page("Sign in", "login").await;
     assert!(violations(&browser.client).await.is_empty(), "the sign-in page should pass as served");
 
-    // The CSP does not keep WebDriver's scripts out: axe ran above; now break the page.
+    // The page's CSP (`default-src 'none'`) keeps the page's own scripts from running, but not
+    // WebDriver's: axe ran above, while a script element added to the page does not run.
+    let csp = eval(
+        &browser,
+        "const s = document.createElement('script'); s.textContent = 'window.ranInline = true;';\
+         document.body.appendChild(s); return window.ranInline === true;",
+    )
+    .await;
+    assert_eq!(csp, false, "the page's CSP should block its own inline scripts");
+
+    // Now break the page: its field loses its label.
     eval(&browser, "document.querySelector('label[for=email]').remove(); return null;").await;
     for scheme in [Scheme::Light, Scheme::Dark] {
         show_in(&browser.client, scheme).await;
