@@ -442,4 +442,9 @@ catalogue! {
     approve_stopped_body,
     /// Activity: an app's spent refresh token came back, so its access was revoked.
     activity_refresh_token_reused,
+    /// Account page: the button that signs out the browser showing the page.
+    account_sign_out_this_browser,
+    /// Account page: the accessible name of the button that ends another browser's session;
+    /// `{0}` that browser and where it is (`account_device_from`). Holds the visible `sign_out_button`.
+    account_sign_out_device,
 }

@@ -214,4 +214,6 @@ pub static DE: Messages = Messages {
     approve_stopped_title: "Diese Anmeldung wurde gestoppt",
     approve_stopped_body: "Auf dem Gerät, das den Link geöffnet hat, wurde eine falsche Zahl eingegeben, oder der Code zu oft falsch, deshalb ist diese Anmeldung gestoppt. Fordern Sie einen neuen Link an.",
     activity_refresh_token_reused: "Der Zugang einer App wurde widerrufen: ihr Aktualisierungstoken wurde zweimal benutzt",
+    account_sign_out_this_browser: "Diesen Browser abmelden",
+    account_sign_out_device: "Abmelden: {0}",
 };

@@ -40,6 +40,8 @@ pub struct ConfirmFactorPage {
     sms_sent: bool,
     notice: Option<String>,
     error: Option<String>,
+    /// The id of the field `error` is about (`code`, `sms_code`, `recovery_code`), or "".
+    error_field: &'static str,
 }
 
 /// What an SMS code for confirming this session is bound to (never a pending step's id, which
@@ -67,6 +69,7 @@ async fn render(
         sms_sent: said.sms_sent,
         notice: said.notice,
         error: said.error,
+        error_field: said.error_field,
     };
     Ok(page(req, status, template, &csrf.cookies()))
 }
@@ -183,7 +186,17 @@ pub async fn confirm(
         Ok((false, how)) => {
             state.audit.record(EventKind::SecondFactorFailed, Some(user), &origin, how).await;
             let t = Lang::of(&req).messages();
-            let said = Said { error: Some(t.second_wrong_code.to_owned()), sms_sent: how == "sms", ..Said::default() };
+            let error_field = match how {
+                "recovery" => "recovery_code",
+                "sms" => "sms_code",
+                _ => "code",
+            };
+            let said = Said {
+                error: Some(t.second_wrong_code.to_owned()),
+                error_field,
+                sms_sent: how == "sms",
+                ..Said::default()
+            };
             render(&req, &state, &claims, said, StatusCode::BAD_REQUEST).await
         }
         Err(e) => Err(e.into()),

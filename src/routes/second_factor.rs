@@ -34,6 +34,8 @@ pub struct SecondFactorPage {
     sms_sent: bool,
     notice: Option<String>,
     error: Option<String>,
+    /// The id of the field `error` is about (`code`, `sms_code`, `recovery_code`), or "".
+    error_field: &'static str,
     /// The app this sign-in is for, when it resumes a registered client's authorization.
     pub(super) app: Option<AppView>,
 }
@@ -125,7 +127,19 @@ impl CsrfForm for StepForm {
 pub(super) struct Said {
     pub(super) notice: Option<String>,
     pub(super) error: Option<String>,
+    /// The id of the field `error` is about (`code`, `sms_code`, `recovery_code`), or "" when
+    /// it is about none: that field is marked invalid and described by the error.
+    pub(super) error_field: &'static str,
     pub(super) sms_sent: bool,
+}
+
+/// The id of the form field that holds `proof`.
+fn field_of(proof: &Proof<'_>) -> &'static str {
+    match proof {
+        Proof::Recovery(_) => "recovery_code",
+        Proof::Sms(_) => "sms_code",
+        Proof::Totp(_) => "code",
+    }
 }
 
 fn pending_cookie(req: &HttpRequest) -> Option<String> {
@@ -169,6 +183,7 @@ async fn render_step(
         sms_sent: said.sms_sent,
         notice: said.notice,
         error: said.error,
+        error_field: said.error_field,
         app,
     };
     Ok(branded_page(req, status, template, &csrf.cookies()))
@@ -189,10 +204,11 @@ pub async fn verify(
         Proof::Totp(&form.code)
     };
     let by_sms = matches!(proof, Proof::Sms(_));
+    let error_field = field_of(&proof);
     match state.signin.verify_second_factor(pending_cookie(&req).as_deref(), proof).await {
         Ok(signed_in) => super::verify::signed_in_response(&req, &state, signed_in).await,
         Err(SignInError::WrongSecondFactor(left)) => {
-            let said = Said { error: Some(tries_left(&req, left)), sms_sent: by_sms, ..Said::default() };
+            let said = Said { error: Some(tries_left(&req, left)), error_field, sms_sent: by_sms, ..Said::default() };
             render_step(&req, &state, said, StatusCode::BAD_REQUEST).await
         }
         Err(e) => Err(ended(e)),
@@ -245,7 +261,7 @@ pub async fn confirm_enrollment(
             render_step(
                 &req,
                 &state,
-                Said { error: Some(tries_left(&req, left)), ..Said::default() },
+                Said { error: Some(tries_left(&req, left)), error_field: "code", ..Said::default() },
                 StatusCode::BAD_REQUEST,
             )
             .await

@@ -129,22 +129,27 @@ fn a_node_older_than_openid_client_needs_stops_the_test_command() {
 
 #[test]
 fn node_packages_that_differ_from_the_lock_file_stop_the_test_command_with_npm_ci() {
-    // A checkout holding scripts/test and the relying party's lock file, with openid-client
-    // installed at another version than the lock pins.
+    // A checkout holding scripts/test and the Node projects' lock files (the relying party's and
+    // the browser suite's axe-core), every package installed as its lock pins.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let copy = Scratch::new("stale-rp");
-    let rp = copy.0.join("tests/rp/openid-client");
     std::fs::create_dir_all(copy.0.join("scripts")).unwrap();
     std::fs::copy(root.join("scripts/test"), copy.0.join("scripts/test")).unwrap();
-    std::fs::create_dir_all(&rp).unwrap();
-    std::fs::copy(root.join("tests/rp/openid-client/package-lock.json"), rp.join("package-lock.json")).unwrap();
-    let lock: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(rp.join("package-lock.json")).unwrap()).unwrap();
-    for (path, entry) in lock["packages"].as_object().unwrap().iter().filter(|(p, _)| p.starts_with("node_modules/")) {
-        std::fs::create_dir_all(rp.join(path)).unwrap();
-        let version = entry["version"].as_str().unwrap();
-        std::fs::write(rp.join(path).join("package.json"), format!("{{\n  \"version\": \"{version}\"\n}}\n")).unwrap();
+    for project in ["tests/rp/openid-client", "tests/e2e/axe"] {
+        let dir = copy.0.join(project);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(root.join(project).join("package-lock.json"), dir.join("package-lock.json")).unwrap();
+        let lock: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("package-lock.json")).unwrap()).unwrap();
+        let packages = lock["packages"].as_object().unwrap();
+        for (path, entry) in packages.iter().filter(|(p, _)| p.starts_with("node_modules/")) {
+            std::fs::create_dir_all(dir.join(path)).unwrap();
+            let version = entry["version"].as_str().unwrap();
+            std::fs::write(dir.join(path).join("package.json"), format!("{{\n  \"version\": \"{version}\"\n}}\n"))
+                .unwrap();
+        }
     }
+    let rp = copy.0.join("tests/rp/openid-client");
     // As the lock says: nothing to do.
     let out = check_only_in(&copy.0, &BROWSER_SUITE_FOUND);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -159,4 +164,17 @@ fn node_packages_that_differ_from_the_lock_file_stop_the_test_command_with_npm_c
         stderr.lines().any(|l| l.trim() == "npm ci --prefix tests/rp/openid-client --no-audit --no-fund"),
         "{stderr}"
     );
+
+    // The relying party as locked again; axe-core missing from the browser suite's project.
+    let locked = root.join("tests/rp/openid-client/package-lock.json");
+    let lock: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(locked).unwrap()).unwrap();
+    let version = lock["packages"]["node_modules/openid-client"]["version"].as_str().unwrap();
+    std::fs::write(rp.join("node_modules/openid-client/package.json"), format!("{{ \"version\": \"{version}\" }}"))
+        .unwrap();
+    std::fs::remove_dir_all(copy.0.join("tests/e2e/axe/node_modules/axe-core")).unwrap();
+    let out = check_only_in(&copy.0, &BROWSER_SUITE_FOUND);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("tests/e2e/axe/node_modules does not match"), "{stderr}");
+    assert!(stderr.lines().any(|l| l.trim() == "npm ci --prefix tests/e2e/axe --no-audit --no-fund"), "{stderr}");
 }

@@ -111,7 +111,7 @@ impl Browser {
     }
 
     /// Waits (bounded) until the page's `<h1>` contains `heading`, saves a screenshot named
-    /// `step`, and returns the page's HTML.
+    /// `step`, checks the page with axe-core ([`crate::axe::check`]), and returns its HTML.
     pub async fn page(&self, heading: &str, step: &str) -> String {
         let deadline = Instant::now() + PAGE_WAIT;
         loop {
@@ -120,6 +120,7 @@ impl Browser {
                 && text.contains(heading)
             {
                 self.screenshot(step).await;
+                crate::axe::check(self, step).await;
                 return self.client.source().await.expect("page source");
             }
             if Instant::now() > deadline {
@@ -139,7 +140,8 @@ impl Browser {
     }
 
     /// Waits (bounded) until an element matching `css` is on the page, saves a screenshot
-    /// named `step`, and returns the page's HTML (for a page whose heading does not change).
+    /// named `step`, checks it with axe-core, and returns the page's HTML (for a page whose
+    /// heading does not change).
     pub async fn element(&self, css: &str, step: &str) -> String {
         let found = self.client.wait().at_most(PAGE_WAIT).for_element(Locator::Css(css)).await;
         if let Err(e) = found {
@@ -147,6 +149,7 @@ impl Browser {
             panic!("[{}] step `{step}`: no {css} within {PAGE_WAIT:?}: {e}", self.profile);
         }
         self.screenshot(step).await;
+        crate::axe::check(self, step).await;
         self.client.source().await.expect("page source")
     }
 

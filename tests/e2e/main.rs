@@ -6,7 +6,9 @@
 // how it reports (the lints against them are for the service's own code).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod a11y;
 mod approve;
+mod axe;
 mod browser;
 mod demo;
 mod forward_auth;

@@ -76,7 +76,7 @@ async fn a_link_opened_in_another_browser_is_finished_by_typing_the_code_in_the_
 }
 
 /// The current code of the authenticator app holding `base32`, at latchkey's clock.
-fn totp_code(base32: &str, at: i64) -> String {
+pub(crate) fn totp_code(base32: &str, at: i64) -> String {
     let secret = totp_rs::Secret::try_from_base32(base32).expect("the page shows base32");
     let totp = totp_rs::Builder::new()
         .with_algorithm(totp_rs::Algorithm::SHA1)
