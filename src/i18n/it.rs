@@ -218,4 +218,6 @@ pub static IT: Messages = Messages {
     approve_stopped_title: "Questo accesso è stato bloccato",
     approve_stopped_body: "Sul dispositivo che ha aperto il link è stato inserito un numero sbagliato, oppure il codice è stato sbagliato troppe volte, quindi questo accesso è stato bloccato. Richiedi un nuovo link.",
     activity_refresh_token_reused: "L'accesso di un'app è stato revocato: il suo token di aggiornamento è stato usato due volte",
+    account_sign_out_this_browser: "Esci da questo browser",
+    account_sign_out_device: "Esci: {0}",
 };

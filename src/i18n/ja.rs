@@ -220,4 +220,6 @@ pub static JA: Messages = Messages {
     approve_stopped_title: "このログインは停止されました",
     approve_stopped_body: "リンクを開いたデバイスで誤った数字が入力されたか、コードの入力ミスが多すぎたため、このログインは停止されました。新しいリンクをリクエストしてください。",
     activity_refresh_token_reused: "アプリのアクセスを取り消しました：リフレッシュトークンが2回使用されました",
+    account_sign_out_this_browser: "このブラウザからログアウト",
+    account_sign_out_device: "ログアウト：{0}",
 };

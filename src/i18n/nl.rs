@@ -218,4 +218,6 @@ pub static NL: Messages = Messages {
     approve_stopped_title: "Deze inlogpoging is gestopt",
     approve_stopped_body: "Op het apparaat dat de link opende is een verkeerd getal ingevuld, of de code is te vaak verkeerd ingevuld, daarom is deze inlogpoging gestopt. Vraag een nieuwe link aan.",
     activity_refresh_token_reused: "De toegang van een app is ingetrokken: het vernieuwingstoken van de app is twee keer gebruikt",
+    account_sign_out_this_browser: "Uitloggen in deze browser",
+    account_sign_out_device: "Uitloggen: {0}",
 };

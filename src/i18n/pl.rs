@@ -221,4 +221,6 @@ pub static PL: Messages = Messages {
     approve_stopped_title: "To logowanie zostało zatrzymane",
     approve_stopped_body: "Na urządzeniu, które otworzyło link, wpisano złą liczbę albo zbyt wiele razy błędnie wpisano kod, więc to logowanie zostało zatrzymane. Poproś o nowy link.",
     activity_refresh_token_reused: "Cofnięto dostęp aplikacji: jej token odświeżania został użyty dwa razy",
+    account_sign_out_this_browser: "Wyloguj tę przeglądarkę",
+    account_sign_out_device: "Wyloguj: {0}",
 };

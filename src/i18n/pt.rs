@@ -221,4 +221,6 @@ pub static PT: Messages = Messages {
     approve_stopped_title: "Este acesso foi interrompido",
     approve_stopped_body: "Foi inserido um número errado no dispositivo que abriu o link, ou o código foi inserido errado muitas vezes, por isso este acesso foi interrompido. Peça um novo link.",
     activity_refresh_token_reused: "O acesso de um app foi revogado: o token de atualização do app foi usado duas vezes",
+    account_sign_out_this_browser: "Sair deste navegador",
+    account_sign_out_device: "Sair: {0}",
 };
