@@ -237,6 +237,9 @@ pub trait DeviceStore: Send + Sync {
     /// Forgets a device (it will count as new again).
     async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()>;
 
+    /// How many devices the user has signed in from.
+    async fn count_devices(&self, user: &UserId) -> StoreResult<usize>;
+
     /// Keeps a "this wasn't me" link for `ttl`.
     async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()>;
 

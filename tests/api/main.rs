@@ -4,6 +4,7 @@
 // how it reports (the lints against them are for the service's own code).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_lifecycle;
 mod admin;
 mod admin_input;
 mod approve;

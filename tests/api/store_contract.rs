@@ -981,6 +981,7 @@ async fn deleting_a_user_removes_every_key_of_theirs_and_frees_the_address((stor
         store.find_or_create_user("lookup-staying", &Email::parse("s@example.com").unwrap(), Utc::now()).await.unwrap();
     fill_user(&store, &user.id).await;
     fill_user(&store, &bystander.id).await;
+    assert_eq!(other.count_devices(&user.id).await.unwrap(), 1);
     assert_eq!(other.get_user(&user.id).await.unwrap().map(|u| u.email), Some(email.clone()));
 
     assert!(other.delete_user("lookup-leaving", &user.id).await.unwrap());
@@ -995,6 +996,7 @@ async fn deleting_a_user_removes_every_key_of_theirs_and_frees_the_address((stor
         assert_eq!(store.get_totp_enrollment(id, slot).await.unwrap(), None, "enrollment {slot} survived");
     }
     assert_eq!(store.get_challenge(&ChallengeKey::PhoneEnrollment(id.clone())).await.unwrap(), None);
+    assert_eq!(store.count_devices(id).await.unwrap(), 0, "a device survived");
     assert_eq!(store.add_device(id, "laptop").await.unwrap(), (true, 0), "a device survived");
     assert!(store.user_apps(id).await.unwrap().is_empty());
     assert!(store.user_events(id, 10).await.unwrap().is_empty());
