@@ -476,4 +476,6 @@ catalogue! {
     delete_needs_factor,
     /// Deletion page: the account has no second factor and the sign-in is older than 10 minutes.
     delete_needs_sign_in,
+    /// Refusal: an administrator's account is deleted only with the API token.
+    error_admin_delete_needs_token,
 }

@@ -231,4 +231,5 @@ pub static DE: Messages = Messages {
     activity_account_exported: "Ihre Daten wurden exportiert",
     delete_needs_factor: "Zum Löschen Ihres Kontos muss in diesem Browser in den letzten 10 Minuten ein zweiter Faktor benutzt worden sein.",
     delete_needs_sign_in: "Zum Löschen Ihres Kontos ist eine Anmeldung in den letzten 10 Minuten nötig: Melden Sie sich ab, melden Sie sich mit einem neuen Link aus Ihrem Postfach wieder an und kommen Sie dann hierher zurück.",
+    error_admin_delete_needs_token: "Das Konto eines Administrators kann nur mit dem Admin-API-Token gelöscht werden.",
 };

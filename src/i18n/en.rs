@@ -231,4 +231,5 @@ pub static EN: Messages = Messages {
     activity_account_exported: "Your data was exported",
     delete_needs_factor: "Deleting your account needs a second factor used in this browser within the last 10 minutes.",
     delete_needs_sign_in: "Deleting your account needs a sign-in within the last 10 minutes: sign out, sign in again with a new link from your mailbox, then come back here.",
+    error_admin_delete_needs_token: "An administrator's account can be deleted only with the admin API token.",
 };

@@ -249,6 +249,7 @@ pub async fn admin_export(
     responses(
         (status = 200, description = "The account and everything of it deleted; the person is told by mail, the apps by `user.deleted`", body = super::openapi::UserDeleted),
         (status = 400, description = "Neither an address nor a user id", body = super::openapi::ErrorBody),
+        (status = 403, description = "An administrator's account, without the API token", body = super::openapi::ErrorBody),
         (status = 404, description = "No such account", body = super::openapi::ErrorBody),
         super::openapi::AdminRefusals,
         super::openapi::ServerFailures,
@@ -265,13 +266,18 @@ pub async fn admin_delete(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": user.id })))
 }
 
-/// An administrator deletes `user` (the API or the admin page).
+/// An administrator deletes `user` (the API or the admin page). An administrator's account goes
+/// only with the API token: a stolen admin session must not delete another admin's account,
+/// whose factor would go with it (the mailbox alone would then sign up again).
 pub(super) async fn delete_by_admin(
     req: &HttpRequest,
     state: &AppState,
     admin: &Admin,
     user: &User,
 ) -> Result<(), AppError> {
+    if state.admin.is_admin(&user.email) && !matches!(admin, Admin::Token) {
+        return Err(AppError::Forbidden(|t| t.error_admin_delete_needs_token));
+    }
     let lookup = user.email.lookup_key(&state.keyring);
     // English: the person's language is not known outside their own requests.
     erase(req, state, &lookup, &user.id, &user.email, Lang::default(), Some(admin)).await?;

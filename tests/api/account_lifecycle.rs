@@ -266,3 +266,37 @@ async fn an_administrator_deletes_an_account_by_id_or_address_audited_and_mailed
     app.set_cookie("__Host-session", &cookie);
     assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_admin_page_deletes_an_account_but_an_administrators_only_with_the_token() {
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN), ("ADMIN_EMAILS", "boss@example.com")]).await;
+    app.sign_in("member@example.com").await;
+    let member = user_id(&app).await;
+    app.clear_cookies();
+    crate::admin::sign_in_admin(&app).await;
+    let boss = user_id(&app).await;
+
+    let page = app.get("/admin/users?email=member%40example.com").await.text().await.unwrap();
+    assert!(page.contains("Delete account"), "{page}");
+    let csrf = crate::helpers::hidden_field(&page, "csrf").unwrap();
+    let forged = app.post_form("/admin/users/delete", &[("csrf", "forged"), ("email", "member@example.com")]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(app.store().get_user(&member).await.unwrap().is_some());
+    let done = app.post_form("/admin/users/delete", &[("csrf", &csrf), ("email", "member@example.com")]).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(done.headers()[LOCATION], "/admin");
+    assert_eq!(keys_of(&app, &member).await, Vec::<String>::new());
+    let mail = wait_for_mail_to(&app, "member@example.com", GOODBYE).await;
+    assert!(mail.text().contains("An administrator deleted your account"));
+    let global = app.store().global_events(None, 100).await.unwrap();
+    let detail = format!("delete user {member} by {boss}");
+    assert!(global.iter().any(|e| e.kind.name() == "admin_action" && e.detail == detail), "{global:?}");
+
+    // An administrator's account: not from a session, only with the token.
+    let own = app.post_form("/admin/users/delete", &[("csrf", &csrf), ("email", "boss@example.com")]).await;
+    assert_eq!(own.status(), StatusCode::FORBIDDEN);
+    assert!(app.store().get_user(&boss).await.unwrap().is_some());
+    let with_token = admin(&app, reqwest::Method::DELETE, "/users/boss@example.com").send().await.unwrap();
+    assert_eq!(with_token.status(), StatusCode::OK);
+    assert_eq!(app.store().get_user(&boss).await.unwrap(), None);
+}
