@@ -249,7 +249,6 @@ pub async fn admin_export(
     responses(
         (status = 200, description = "The account and everything of it deleted; the person is told by mail, the apps by `user.deleted`", body = super::openapi::UserDeleted),
         (status = 400, description = "Neither an address nor a user id", body = super::openapi::ErrorBody),
-        (status = 403, description = "An administrator's account, without the API token", body = super::openapi::ErrorBody),
         (status = 404, description = "No such account", body = super::openapi::ErrorBody),
         super::openapi::AdminRefusals,
         super::openapi::ServerFailures,

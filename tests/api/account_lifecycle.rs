@@ -44,6 +44,8 @@ async fn the_export_holds_the_account_its_factors_sessions_apps_and_activity_and
     app.store().add_user_app(&user, "some-app").await.unwrap();
     let session_cookie = app.cookie("__Host-session").unwrap();
 
+    let account = app.get("/account").await.text().await.unwrap();
+    assert!(account.contains("href=\"/account/export\"") && account.contains("href=\"/account/delete\""));
     let response = app.get("/account/export").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()[CONTENT_DISPOSITION].to_str().unwrap().starts_with("attachment"));
