@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod i18n;
+pub mod lifecycle;
 pub mod mail;
 pub mod oidc;
 pub mod outbox;

@@ -49,6 +49,12 @@ pub enum EventKind {
     /// A spent refresh token was presented again: its family was revoked and its session ended
     /// (the detail names the client).
     RefreshTokenReused,
+    /// An account was deleted (by its owner or an administrator). The tombstone: it names the
+    /// user id in its detail, not in `user` (the user's own log is gone with the account),
+    /// and never the address.
+    AccountDeleted,
+    /// An account's data was exported (by its owner or an administrator).
+    AccountExported,
 }
 
 impl EventKind {
@@ -74,6 +80,8 @@ impl EventKind {
             Self::ApprovalRefused => "approval_refused",
             Self::ApprovalTimedOut => "approval_timed_out",
             Self::RefreshTokenReused => "refresh_token_reused",
+            Self::AccountDeleted => "account_deleted",
+            Self::AccountExported => "account_exported",
         }
     }
 }

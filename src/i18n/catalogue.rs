@@ -447,4 +447,40 @@ catalogue! {
     /// Account page: the accessible name of the button that ends another browser's session;
     /// `{0}` that browser and where it is (`account_device_from`). Holds the visible `sign_out_button`.
     account_sign_out_device,
+    /// Account page: heading of the export and deletion section.
+    account_data_heading,
+    /// Account page: link downloading the export.
+    account_export_link,
+    /// Account page: link to the deletion page.
+    account_delete_link,
+    /// Deletion page: title and heading.
+    delete_title,
+    /// Deletion page: `{0}` the address. What goes.
+    delete_body,
+    /// Deletion page: label of the field where the address is typed.
+    delete_confirm_label,
+    /// Deletion page: the button.
+    delete_button,
+    /// Deletion page: the typed address is not the account's.
+    delete_wrong_address,
+    /// After deletion: title and heading.
+    deleted_title,
+    /// After deletion: what happened.
+    deleted_body,
+    /// Goodbye mail: subject.
+    goodbye_subject,
+    /// Goodbye mail: `{0}` the site. The owner deleted it.
+    goodbye_by_you,
+    /// Goodbye mail: `{0}` the site. An administrator deleted it.
+    goodbye_by_admin,
+    /// Goodbye mail: what went and what next.
+    goodbye_what,
+    /// Activity: the account's data was exported.
+    activity_account_exported,
+    /// Deletion page: a second factor must be used first.
+    delete_needs_factor,
+    /// Deletion page: the account has no second factor and the sign-in is older than 10 minutes.
+    delete_needs_sign_in,
+    /// Refusal: an administrator's account is deleted only with the API token.
+    error_admin_delete_needs_token,
 }

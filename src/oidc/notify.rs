@@ -30,6 +30,18 @@ impl OidcService {
         self.notify_apps(user, "user.second_factor_changed", data).await;
     }
 
+    /// Tells `apps` (those the user had signed in to, read before the account went) that the
+    /// account was deleted (`user.deleted`): the app should delete what it keeps under this
+    /// `sub`. Never fails the caller.
+    pub async fn notify_deleted(&self, user: &UserId, apps: &[String]) {
+        let data = serde_json::json!({ "sub": user });
+        for id in apps {
+            if let Ok(Some(client)) = self.client(id).await {
+                self.send_webhook(&client, "user.deleted", data.clone()).await;
+            }
+        }
+    }
+
     /// Where and with what secret `client`'s events go, if anywhere.
     fn webhook_target(&self, client: &Client) -> Option<(String, String)> {
         let url = client.webhook_url.clone()?;

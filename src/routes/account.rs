@@ -54,6 +54,7 @@ fn describe(kind: EventKind, t: &'static Messages) -> &'static str {
         EventKind::AdminAction => t.activity_admin,
         EventKind::FactorChanged => t.activity_factor_changed,
         EventKind::RefreshTokenReused => t.activity_refresh_token_reused,
+        EventKind::AccountExported => t.activity_account_exported,
         _ => t.activity_other,
     }
 }

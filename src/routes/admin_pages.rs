@@ -216,6 +216,7 @@ async fn render_user(
     };
     let mut actions = vec![("revoke", "Sign out everywhere"), ("reset-second-factor", "Remove second factor")];
     actions.push(if report.blocked { ("unblock", "Unblock") } else { ("block", "Block") });
+    actions.push(("delete", "Delete account"));
     let template = AdminUserPage {
         t: &EN,
         csrf: csrf.token.clone(),
@@ -257,6 +258,12 @@ pub async fn act(
         Err(away) => return Ok(away),
     };
     let email = Email::parse(&form.email).map_err(|e| AppError::BadRequest(format!("email: {e}")))?;
+    if action.as_str() == "delete" {
+        let user = state.store.find_user(&email.lookup_key(&state.keyring)).await?.ok_or(AppError::NotFound)?;
+        let by = super::admin::Admin::Person(admin.sub.to_string());
+        super::account_data::delete_by_admin(&req, &state, &by, &user).await?;
+        return Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/admin")).finish());
+    }
     let (user, notice) = match action.as_str() {
         "revoke" => {
             let (user, n) = state.admin.revoke_sessions(&email).await?.ok_or(AppError::NotFound)?;

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod account_confirm;
+pub mod account_data;
 pub mod account_factors;
 pub mod admin;
 pub mod admin_clients;
@@ -79,6 +80,8 @@ localized!(
     logout::SignedOutPage,
     approve::ApprovePage,
     approve::ApprovedPage,
+    account_data::DeleteAccountPage,
+    account_data::AccountDeletedPage,
 );
 
 /// Renders a page (an askama template deriving `WebTemplate`) with a status and cookies, and

@@ -46,6 +46,8 @@ use crate::oidc::registry::ClientView;
         admin_clients::delete,
         admin_clients::rotate_secret,
         document,
+        super::account_data::admin_export,
+        super::account_data::admin_delete,
     ),
     components(schemas(ErrorBody, ErrorCode, InvalidInput, InvalidPolicy, InvalidClient)),
     modifiers(&SecuritySchemes),
@@ -312,6 +314,14 @@ pub struct AppTokens {
 pub struct SessionsRevoked {
     /// How many.
     pub revoked: u64,
+}
+
+/// A deleted account.
+#[derive(ToSchema)]
+pub struct UserDeleted {
+    /// The deleted account's id (`sub`).
+    #[schema(examples("3q2-7wZ1kX0mJt9bQe4xAw"))]
+    pub deleted: String,
 }
 
 /// A second factor reset.

@@ -86,7 +86,10 @@ fn account(cfg: &mut web::ServiceConfig) {
         .route("/account/not-me", web::get().to(account::not_me_page))
         .route("/account/not-me", web::post().to(account::not_me))
         .route("/logout", web::post().to(account::logout))
-        .route("/logout/all", web::post().to(account::logout_all));
+        .route("/logout/all", web::post().to(account::logout_all))
+        .route("/account/export", web::get().to(super::account_data::export))
+        .route("/account/delete", web::get().to(super::account_data::delete_page))
+        .route("/account/delete", web::post().to(super::account_data::delete));
 }
 
 /// The admin pages and the admin API. `…/revoke-sessions` comes before `…/{action}`, which
@@ -99,6 +102,8 @@ fn admin(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/admin/policy", web::get().to(admin::get_policy))
         .route("/api/v1/admin/policy", web::put().to(admin::put_policy))
         .route("/api/v1/admin/users/{email}", web::get().to(admin::get_user))
+        .route("/api/v1/admin/users/{user}", web::delete().to(super::account_data::admin_delete))
+        .route("/api/v1/admin/users/{user}/export", web::get().to(super::account_data::admin_export))
         .route("/api/v1/admin/users/{email}/revoke-sessions", web::post().to(admin::revoke_sessions))
         .route("/api/v1/admin/users/{email}/second-factor", web::delete().to(admin::reset_second_factor))
         .route("/api/v1/admin/users/{email}/{action}", web::post().to(admin::set_blocked))

@@ -4,6 +4,7 @@
 mod approve;
 pub mod binding;
 mod devices;
+mod goodbye;
 mod notices;
 mod redeem;
 mod second_step;

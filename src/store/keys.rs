@@ -249,4 +249,28 @@ impl Keys {
     pub fn outbox_dead(&self) -> String {
         format!("{}{{outbox}}:dead", self.prefix)
     }
+    /// What every session's app set of `user` starts with (for the delete-user script).
+    pub fn session_clients_prefix(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:session-clients:", self.prefix, user)
+    }
+
+    /// Every key of `user` whose name is fixed (not one per session or refresh family), for
+    /// the delete-user script: the record first, then the session and refresh family indexes,
+    /// then the rest.
+    pub fn user_fixed_keys(&self, user: &UserId) -> Vec<String> {
+        let mut keys = vec![
+            self.user(user),
+            self.sessions(user),
+            self.refresh_families(user),
+            self.factors(user),
+            self.totp_step(user),
+            self.recovery_codes(user),
+            self.challenge(&super::ChallengeKey::PhoneEnrollment(user.clone())),
+            self.devices(user),
+            self.user_apps(user),
+            self.user_audit(user),
+        ];
+        keys.extend(super::TOTP_ENROLL_SLOTS.iter().map(|slot| self.totp_enrollment(user, slot)));
+        keys
+    }
 }

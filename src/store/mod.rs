@@ -66,6 +66,10 @@ pub const GLOBAL_AUDIT_CAP: usize = 10_000;
 /// Events kept per user.
 pub const USER_AUDIT_CAP: usize = 100;
 
+/// The slots a TOTP enrollment may wait in (`FactorStore::put_totp_enrollment`): deleting a
+/// user deletes each.
+pub const TOTP_ENROLL_SLOTS: [&str; 2] = ["account", "step"];
+
 /// How long an address's link generation is kept after its last change (longer than any link).
 const GENERATION_TTL: Duration = Duration::from_secs(48 * 3600);
 
@@ -210,6 +214,17 @@ pub trait UserStore: Send + Sync {
 
     /// The apps the user has signed in to.
     async fn user_apps(&self, user: &UserId) -> StoreResult<Vec<String>>;
+
+    /// The user with this id, if the account exists.
+    async fn get_user(&self, user: &UserId) -> StoreResult<Option<User>>;
+
+    /// Deletes the account: every key of the user (record, sessions and their apps, factors,
+    /// enrollments, recovery codes, devices, apps, refresh families, the user's audit stream)
+    /// in one step, then the address's index entry (`lookup`) if it still names this user.
+    /// Between the two steps the index names no record: no one can sign in to it, and the
+    /// next sign-in with the address removes the entry and makes a new account. Returns
+    /// whether the record existed.
+    async fn delete_user(&self, lookup: &str, user: &UserId) -> StoreResult<bool>;
 }
 
 /// Each user's known devices and the "this wasn't me" links sent when a new one signs in.
@@ -221,6 +236,9 @@ pub trait DeviceStore: Send + Sync {
 
     /// Forgets a device (it will count as new again).
     async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()>;
+
+    /// How many devices the user has signed in from.
+    async fn count_devices(&self, user: &UserId) -> StoreResult<usize>;
 
     /// Keeps a "this wasn't me" link for `ttl`.
     async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()>;

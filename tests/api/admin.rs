@@ -230,7 +230,7 @@ async fn rate_limits_change_at_run_time() {
 }
 
 /// Signs boss@example.com in with the (forced) second factor.
-async fn sign_in_admin(app: &TestApp) {
+pub(crate) async fn sign_in_admin(app: &TestApp) {
     let token = app.request_token("boss@example.com").await;
     app.post_verify(&token).await;
     let html = app.get("/login/2fa").await.text().await.unwrap();

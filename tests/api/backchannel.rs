@@ -362,3 +362,37 @@ async fn a_logout_token_passes_neither_for_an_id_token_hint_nor_for_a_session() 
         app.client.get(format!("{}/api/v1/session", app.address)).bearer_auth(logout_token).send().await.unwrap();
     assert_eq!(as_session.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn deleting_an_account_tells_the_app_by_back_channel_logout_and_ends_its_tokens() {
+    let receiver = receiver_answering(200).await;
+    let (app, issuer) = provider_with_receiver(&receiver).await;
+    let code = code_for(&app, "bcl", BCL_CB, None).await;
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", BCL_CB)];
+    let (status, tokens) = exchange(&app, &form, Some(("bcl", BCL_SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let id_claims = payload(tokens["id_token"].as_str().unwrap());
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let userinfo = |token: String| {
+        let request = app.client.get(format!("{}/oauth2/userinfo", app.address)).bearer_auth(token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(userinfo(access.clone()).await, StatusCode::OK);
+
+    let sub = id_claims["sub"].as_str().unwrap();
+    let deleted = app
+        .client
+        .delete(format!("{}/api/v1/admin/users/{sub}", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let delivered = delivered_tokens(&app, &receiver).await;
+    assert_eq!(delivered.len(), 1);
+    let claims = verified_logout_token(&app, &issuer, &delivered[0], "bcl").await;
+    assert_eq!((&claims["sub"], &claims["sid"]), (&id_claims["sub"], &id_claims["sid"]));
+    assert_eq!(userinfo(access).await, StatusCode::UNAUTHORIZED);
+    let left: Vec<String> = app.dump_redis().await.into_iter().map(|(k, _)| k).filter(|k| k.contains(sub)).collect();
+    assert_eq!(left, Vec::<String>::new(), "keys of the deleted user");
+}

@@ -40,7 +40,7 @@ fn wrong_code(right: &str) -> &'static str {
 }
 
 /// Waits (bounded) for a mail to `to` whose subject is `subject`, past the first `skip` mails.
-async fn wait_for_notice(app: &TestApp, skip: usize, subject: &str) -> ReceivedMail {
+pub(crate) async fn wait_for_notice(app: &TestApp, skip: usize, subject: &str) -> ReceivedMail {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         if let Some(mail) = app.mail.received().into_iter().skip(skip).find(|m| m.subject() == subject) {
@@ -211,7 +211,7 @@ async fn changing_factors_needs_a_factor_used_in_this_session_within_ten_minutes
 }
 
 /// A clients file with one app whose webhooks go to `receiver`.
-fn clients_file(receiver: &wiremock::MockServer) -> String {
+pub(crate) fn clients_file(receiver: &wiremock::MockServer) -> String {
     let clients = format!(
         "[[client]]\nclient_id = \"hooked\"\nredirect_uris = [\"https://hooked.example.com/cb\"]\ntype = \"public\"\nwebhook_url = \"{}/hook\"\nwebhook_secret = \"webhook-secret-webhook-secret-0123456789\"\n",
         receiver.uri()
@@ -222,7 +222,7 @@ fn clients_file(receiver: &wiremock::MockServer) -> String {
     path.to_string_lossy().into_owned()
 }
 
-async fn wait_for_webhook(receiver: &wiremock::MockServer, event: &str) -> Value {
+pub(crate) async fn wait_for_webhook(receiver: &wiremock::MockServer, event: &str) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let got = receiver.received_requests().await.unwrap_or_default();

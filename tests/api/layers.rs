@@ -9,7 +9,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("binary", &["main"]),
     ("start-up", &["app", "store_tools"]),
     ("routes", &["routes", "error"]),
-    ("services", &["signin", "session", "second_factor", "oidc", "admin", "policy", "ratelimit", "store_guard"]),
+    (
+        "services",
+        &["signin", "session", "second_factor", "oidc", "admin", "policy", "ratelimit", "store_guard", "lifecycle"],
+    ),
     ("ports and adapters", &["store", "mail", "sms", "outbox", "webhooks", "audit"]),
     ("settings and domain", &["config", "domain"]),
     ("base", &["crypto", "clock", "i18n", "telemetry"]),

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accessibility;
+mod account_lifecycle;
 mod admin;
 mod admin_input;
 mod approve;

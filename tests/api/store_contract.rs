@@ -116,6 +116,7 @@ contract!(
     every_refresh_family_of_a_user_is_revoked_together,
     a_users_refresh_families_are_listed_and_no_one_elses,
     a_refresh_family_ends_with_its_ttl,
+    deleting_a_user_removes_every_key_of_theirs_and_frees_the_address,
 );
 
 fn attempt(email: &str, minutes: i64) -> LinkAttempt {
@@ -954,4 +955,174 @@ async fn a_refresh_family_ends_with_its_ttl((store, other): Pair) {
         other.rotate_refresh_token(&user, "family-t", "app", "hash-0", "hash-1").await.unwrap(),
         Rotation::Unknown
     );
+}
+
+/// Gives `user` something under every key kind a user has: two sessions (one with an app),
+/// factors, a used TOTP step, enrollments in both slots, recovery codes, a phone waiting for
+/// its code, a device, an app, audit events, refresh families (one with a spent token).
+async fn fill_user(store: &Arc<dyn Store>, user: &UserId) {
+    for i in 0..2 {
+        let session = session_for(user);
+        store.put_session(&session, KEEP).await.unwrap();
+        if i == 0 {
+            assert!(store.add_session_client(user, &session.sid, "app").await.unwrap());
+        }
+    }
+    let factors = latchkey::store::SecondFactors { totp: Some("sealed".into()), phone: None, phone_masked: None };
+    store.put_factors(user, &factors).await.unwrap();
+    assert!(store.use_totp_step(user, 7).await.unwrap());
+    for slot in latchkey::store::TOTP_ENROLL_SLOTS {
+        store.put_totp_enrollment(user, slot, "sealed-seed", KEEP).await.unwrap();
+    }
+    store.set_recovery_codes(user, &["r1".into(), "r2".into()]).await.unwrap();
+    let challenge = SmsChallenge {
+        code: "code-hash".into(),
+        phone: None,
+        sent_at: Utc::now(),
+        expires_at: Utc::now() + chrono::Duration::minutes(5),
+    };
+    store.put_challenge(&ChallengeKey::PhoneEnrollment(user.clone()), &challenge, KEEP).await.unwrap();
+    store.add_device(user, "laptop").await.unwrap();
+    store.add_user_app(user, "app").await.unwrap();
+    store.append_event(&event(EventKind::SessionIssued, Some(user), "")).await.unwrap();
+    for id in ["fam-1", "fam-2"] {
+        store.put_refresh_family(&refresh_family(user, id), &format!("{id}-0"), KEEP).await.unwrap();
+    }
+    let rotated = store.rotate_refresh_token(user, "fam-1", "app", "fam-1-0", "fam-1-1").await.unwrap();
+    assert!(matches!(rotated, Rotation::Rotated(_)));
+}
+
+async fn deleting_a_user_removes_every_key_of_theirs_and_frees_the_address((store, other): Pair) {
+    let email = Email::parse("leaving@example.com").unwrap();
+    let user = store.find_or_create_user("lookup-leaving", &email, Utc::now()).await.unwrap();
+    let bystander =
+        store.find_or_create_user("lookup-staying", &Email::parse("s@example.com").unwrap(), Utc::now()).await.unwrap();
+    fill_user(&store, &user.id).await;
+    fill_user(&store, &bystander.id).await;
+    assert_eq!(other.count_devices(&user.id).await.unwrap(), 1);
+    assert_eq!(other.get_user(&user.id).await.unwrap().map(|u| u.email), Some(email.clone()));
+
+    assert!(other.delete_user("lookup-leaving", &user.id).await.unwrap());
+    let id = &user.id;
+    assert_eq!(store.get_user(id).await.unwrap(), None);
+    assert_eq!(store.find_user("lookup-leaving").await.unwrap(), None);
+    assert!(store.list_sessions(id).await.unwrap().is_empty());
+    assert!(!store.get_factors(id).await.unwrap().any());
+    assert_eq!(store.recovery_codes_left(id).await.unwrap(), 0);
+    assert!(store.use_totp_step(id, 1).await.unwrap(), "the used TOTP step survived");
+    for slot in latchkey::store::TOTP_ENROLL_SLOTS {
+        assert_eq!(store.get_totp_enrollment(id, slot).await.unwrap(), None, "enrollment {slot} survived");
+    }
+    assert_eq!(store.get_challenge(&ChallengeKey::PhoneEnrollment(id.clone())).await.unwrap(), None);
+    assert_eq!(store.count_devices(id).await.unwrap(), 0, "a device survived");
+    assert_eq!(store.add_device(id, "laptop").await.unwrap(), (true, 0), "a device survived");
+    assert!(store.user_apps(id).await.unwrap().is_empty());
+    assert!(store.user_events(id, 10).await.unwrap().is_empty());
+    for family in ["fam-1", "fam-2"] {
+        assert_eq!(store.get_refresh_family(id, family).await.unwrap(), None, "{family} survived");
+    }
+    // The reads above recreated two keys (the TOTP step, the device); a second delete takes them.
+    assert!(!store.delete_user("lookup-leaving", id).await.unwrap(), "a deleted record was found again");
+
+    // The address signs up again as a new account.
+    let again = other.find_or_create_user("lookup-leaving", &email, Utc::now()).await.unwrap();
+    assert_ne!(again.id, user.id);
+    // A late second step of the old deletion does not take the new account's index entry.
+    assert!(!store.delete_user("lookup-leaving", id).await.unwrap());
+    assert_eq!(store.find_user("lookup-leaving").await.unwrap().map(|u| u.id), Some(again.id));
+
+    // The other account is untouched.
+    assert_eq!(store.get_user(&bystander.id).await.unwrap().map(|u| u.id), Some(bystander.id.clone()));
+    assert_eq!(store.list_sessions(&bystander.id).await.unwrap().len(), 2);
+    assert!(store.get_factors(&bystander.id).await.unwrap().any());
+    assert_eq!(store.user_apps(&bystander.id).await.unwrap(), ["app"]);
+    assert!(store.get_refresh_family(&bystander.id, "fam-2").await.unwrap().is_some());
+}
+
+/// On Redis, a deleted user leaves no key at all: a SCAN of the prefix finds none naming them.
+#[tokio::test]
+async fn a_deleted_user_leaves_no_key_naming_them_in_redis() {
+    let prefix = format!("contract:{}:", latchkey::crypto::random_token::<9>().unwrap());
+    let redis = RedisStore::connect(&redis_url(), Keys::new(prefix.clone())).unwrap();
+    let store: Arc<dyn Store> = Arc::new(redis.clone());
+    let user =
+        store.find_or_create_user("lookup-gone", &Email::parse("g@example.com").unwrap(), Utc::now()).await.unwrap();
+    let bystander =
+        store.find_or_create_user("lookup-kept", &Email::parse("k@example.com").unwrap(), Utc::now()).await.unwrap();
+    fill_user(&store, &user.id).await;
+    fill_user(&store, &bystander.id).await;
+    let keys_naming = |id: UserId| {
+        let mut conn = redis.connection();
+        let pattern = format!("{prefix}*{id}*");
+        async move {
+            let mut found = Vec::new();
+            let mut cursor = 0u64;
+            loop {
+                let (next, batch): (u64, Vec<String>) = ::redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                found.extend(batch);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            found
+        }
+    };
+    // Every kind of key is there before: record, sessions, session apps, factors, TOTP step,
+    // both enrollments, recovery codes, phone enrollment, devices, apps, audit, refresh (3 kinds).
+    assert!(keys_naming(user.id.clone()).await.len() >= 17, "{:?}", keys_naming(user.id.clone()).await);
+    assert!(store.delete_user("lookup-gone", &user.id).await.unwrap());
+    assert_eq!(keys_naming(user.id.clone()).await, Vec::<String>::new());
+    let mut conn = redis.connection();
+    let index: Option<String> =
+        ::redis::AsyncCommands::get(&mut conn, redis.keys().user_by_email("lookup-gone")).await.unwrap();
+    assert_eq!(index, None, "the address index survived");
+    assert!(keys_naming(bystander.id.clone()).await.len() >= 17, "another user's keys went");
+}
+
+/// A deletion stopped between its two steps (the user's keys gone, the index entry left)
+/// lets nobody in, and the address's next sign-in makes a new account.
+#[tokio::test]
+async fn a_deletion_stopped_half_way_leaves_the_address_free_and_nothing_to_sign_in_to() {
+    let prefix = format!("contract:{}:", latchkey::crypto::random_token::<9>().unwrap());
+    let redis = RedisStore::connect(&redis_url(), Keys::new(prefix.clone())).unwrap();
+    let store: Arc<dyn Store> = Arc::new(redis.clone());
+    let email = Email::parse("half@example.com").unwrap();
+    let user = store.find_or_create_user("lookup-half", &email, Utc::now()).await.unwrap();
+    fill_user(&store, &user.id).await;
+    // The first step alone: every key of the user, not the index entry.
+    let mut conn = redis.connection();
+    let keys: Vec<String> = {
+        let mut found = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, batch): (u64, Vec<String>) = ::redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}{{u:{}}}*", user.id))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            found.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        found
+    };
+    let _: usize = ::redis::AsyncCommands::del(&mut conn, &keys).await.unwrap();
+    assert!(store.list_sessions(&user.id).await.unwrap().is_empty());
+    assert_eq!(store.find_user("lookup-half").await.unwrap(), None, "a half-deleted account was found");
+    let fresh = store.find_or_create_user("lookup-half", &email, Utc::now()).await.unwrap();
+    assert_ne!(fresh.id, user.id);
+    assert_eq!(store.find_user("lookup-half").await.unwrap().map(|u| u.id), Some(fresh.id));
 }

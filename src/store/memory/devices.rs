@@ -17,6 +17,10 @@ impl DeviceStore for MemoryStore {
         Ok((known.insert(device.to_owned()), before))
     }
 
+    async fn count_devices(&self, user: &UserId) -> StoreResult<usize> {
+        Ok(self.lock().devices.get(user).map_or(0, |d| d.len()))
+    }
+
     async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()> {
         if let Some(known) = self.lock().devices.get_mut(user) {
             known.remove(device);

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::MemoryStore;
 use crate::domain::{Email, UserId};
-use crate::store::{StoreError, StoreResult, User, UserStore};
+use crate::store::{ChallengeKey, StoreError, StoreResult, User, UserStore};
 
 #[async_trait]
 impl UserStore for MemoryStore {
@@ -37,5 +37,30 @@ impl UserStore for MemoryStore {
 
     async fn user_apps(&self, user: &UserId) -> StoreResult<Vec<String>> {
         Ok(self.lock().user_apps.get(user).map(|s| s.iter().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn get_user(&self, user: &UserId) -> StoreResult<Option<User>> {
+        Ok(self.lock().users_by_email.values().find(|u| &u.id == user).cloned())
+    }
+
+    async fn delete_user(&self, _lookup: &str, user: &UserId) -> StoreResult<bool> {
+        // One lock: every key of the user and the index entry go together.
+        let mut state = self.lock_for_write();
+        let before = state.users_by_email.len();
+        state.users_by_email.retain(|_, u| &u.id != user);
+        let existed = state.users_by_email.len() != before;
+        state.sessions.retain(|(owner, _), _| owner != user);
+        state.user_sessions.remove(user);
+        state.session_clients.retain(|(owner, _), _| owner != user);
+        state.factors.remove(user);
+        state.totp_steps.remove(user);
+        state.enrollments.retain(|(owner, _), _| owner != user);
+        state.recovery.remove(user);
+        state.challenges.remove(&ChallengeKey::PhoneEnrollment(user.clone()));
+        state.user_audit.remove(user);
+        state.user_apps.remove(user);
+        state.devices.remove(user);
+        state.refresh.retain(|(owner, _), _| owner != user);
+        Ok(existed)
     }
 }

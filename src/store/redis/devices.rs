@@ -24,6 +24,10 @@ impl DeviceStore for RedisStore {
         Ok((added == 1, before))
     }
 
+    async fn count_devices(&self, user: &UserId) -> StoreResult<usize> {
+        self.conn.clone().scard(self.keys.devices(user)).await.map_err(unavailable)
+    }
+
     async fn remove_device(&self, user: &UserId, device: &str) -> StoreResult<()> {
         let key = self.keys.devices(user);
         let mut conn = self.critical().await?;

@@ -52,6 +52,8 @@ pub struct RedisStore {
     session_client_script: redis::Script,
     refresh_script: redis::Script,
     delete_refresh_script: redis::Script,
+    delete_user_script: redis::Script,
+    delete_index_script: redis::Script,
 }
 
 impl RedisStore {
@@ -121,6 +123,15 @@ impl RedisStore {
             // one step. KEYS[1] = the index; ARGV[1] = family key prefix, ARGV[2] = spent list
             // prefix. The undeclared keys share KEYS[1]'s hash tag `{u:<id>}` (as for sessions).
             delete_refresh_script: redis::Script::new(include_str!("lua/delete_refresh_families.lua")),
+            // Deletes every key of a user in one step on `{u:<id>}`: the fixed keys are declared
+            // (record first), each session, its app set, each refresh family and its spent list
+            // are found through their indexes and share the tag. KEYS = `Keys::user_fixed_keys`;
+            // ARGV[1..4] = session, session apps, refresh family and spent list prefixes.
+            // Returns 1 when the record existed.
+            delete_user_script: redis::Script::new(include_str!("lua/delete_user.lua")),
+            // Removes an address's index entry only while it names the deleted user (a single
+            // key, so it runs anywhere). KEYS[1] = the entry; ARGV[1] = the user id.
+            delete_index_script: redis::Script::new(include_str!("lua/delete_user_index.lua")),
         })
     }
 

@@ -16,7 +16,13 @@ impl UserStore for RedisStore {
         let mut conn = self.conn.clone();
         let index = self.keys.user_by_email(lookup);
         if let Some(id) = conn.get::<_, Option<String>>(&index).await.map_err(unavailable)? {
-            return self.load_user(&id).await;
+            if let Some(user) = self.try_load_user(&id).await? {
+                return Ok(user);
+            }
+            // An index entry naming no record: a deletion stopped between its two steps (every
+            // key of a user shares one slot, so a record is never lost alone). Finish it.
+            let _: i64 =
+                self.delete_index_script.key(&index).arg(&id).invoke_async(&mut conn).await.map_err(unavailable)?;
         }
         let id = UserId::generate().map_err(|e| StoreError::Unavailable(e.into()))?;
         let user = User {
@@ -42,7 +48,8 @@ impl UserStore for RedisStore {
     async fn find_user(&self, lookup: &str) -> StoreResult<Option<User>> {
         let id: Option<String> = self.conn.clone().get(self.keys.user_by_email(lookup)).await.map_err(unavailable)?;
         match id {
-            Some(id) => self.load_user(&id).await.map(Some),
+            // An entry naming no record is a deletion stopped half-way: no account.
+            Some(id) => self.try_load_user(&id).await,
             None => {
                 // The second read an account costs, of a record nobody has: an unknown
                 // address takes the same commands and round trips as a known one.
@@ -70,14 +77,52 @@ impl UserStore for RedisStore {
         apps.sort();
         Ok(apps)
     }
+
+    async fn get_user(&self, user: &UserId) -> StoreResult<Option<User>> {
+        self.try_load_user(user.as_str()).await
+    }
+
+    async fn delete_user(&self, lookup: &str, user: &UserId) -> StoreResult<bool> {
+        // Critical: a deleted account must not come back with a failover. The user's keys go
+        // first, in one step (one slot), so whatever happens next nothing can sign in to it;
+        // the index entry, in another slot, second.
+        let record = self.keys.user(user);
+        let mut conn = self.critical().await?;
+        let existed: i64 = self
+            .delete_user_script
+            .key(self.keys.user_fixed_keys(user))
+            .arg(self.keys.session_prefix(user))
+            .arg(self.keys.session_clients_prefix(user))
+            .arg(self.keys.refresh_family_prefix(user))
+            .arg(self.keys.refresh_spent_prefix(user))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        self.durable(&mut conn, &record).await?;
+        let index = self.keys.user_by_email(lookup);
+        let _: i64 = self
+            .delete_index_script
+            .key(&index)
+            .arg(user.as_str())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        self.durable(&mut conn, &index).await?;
+        Ok(existed == 1)
+    }
 }
 
 impl RedisStore {
     /// The user record an index entry points at.
     async fn load_user(&self, id: &str) -> StoreResult<User> {
+        let user = self.try_load_user(id).await?;
+        user.context("user index points at no record").map_err(StoreError::Corrupt)
+    }
+
+    /// The user record of `id`, if there is one.
+    async fn try_load_user(&self, id: &str) -> StoreResult<Option<User>> {
         let id = UserId::parse(id).context("malformed user id in index").map_err(StoreError::Corrupt)?;
         let raw: Option<String> = self.conn.clone().get(self.keys.user(&id)).await.map_err(unavailable)?;
-        let raw = raw.context("user index points at no record").map_err(StoreError::Corrupt)?;
-        from_json(&raw)
+        raw.map(|raw| from_json(&raw)).transpose()
     }
 }
