@@ -3,7 +3,8 @@
 //!
 //! A catalogue is one [`Messages`] value per language. Its fields are the keys, so a language
 //! that lacks a key does not compile; a unit test checks that no entry is empty and that each
-//! translation keeps the English placeholders (`{0}`, `{1}`, `{2}`).
+//! translation keeps the English placeholders (`{0}`, `{1}`, `{2}`). Messages that agree with a
+//! number are [`Plural`]s, one form per plural category of the language (`plural.rs`).
 //!
 //! This file holds the language type, its negotiation and the lookup helpers; `catalogue.rs`
 //! declares the keys, and each language's table is a file of its own (`en.rs`, `de.rs`).
@@ -17,10 +18,12 @@ use serde::{Deserialize, Serialize};
 mod catalogue;
 mod de;
 mod en;
+mod plural;
 
 pub use catalogue::Messages;
 pub use de::DE;
 pub use en::EN;
+pub use plural::Plural;
 
 /// A language the pages and mails are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -123,11 +126,11 @@ impl Messages {
     /// "3 minutes", "1 minute", "20 seconds": a wait, rounded up.
     pub fn wait(&self, wait: std::time::Duration) -> String {
         let secs = wait.as_secs().max(1);
-        match secs {
-            1 => self.wait_one_second.to_owned(),
-            2..=59 => self.fill(self.wait_seconds, secs),
-            60..=119 => self.wait_one_minute.to_owned(),
-            _ => self.fill(self.wait_minutes, secs.div_ceil(60)),
+        if secs < 60 {
+            self.fill(self.count(&self.wait_seconds, secs), secs)
+        } else {
+            let minutes = if secs < 120 { 1 } else { secs.div_ceil(60) };
+            self.fill(self.count(&self.wait_minutes, minutes), minutes)
         }
     }
 
@@ -217,6 +220,20 @@ mod tests {
                 assert!(!text.trim().is_empty(), "{lang:?}: {key} is empty");
                 assert_eq!(placeholders(text), placeholders(en), "{lang:?}: {key} placeholders differ from English");
             }
+            for ((key, plural), (_, en)) in messages.plurals().iter().zip(EN.plurals()) {
+                let all = placeholders(en.other);
+                assert_eq!(placeholders(plural.other), all, "{lang:?}: {key}.other placeholders differ from English");
+                for form in plural.forms() {
+                    assert!(!form.trim().is_empty(), "{lang:?}: {key} has an empty form");
+                    let kept = placeholders(form);
+                    // A form may leave out the number itself ("One try left"), nothing else.
+                    assert!(
+                        kept.iter().all(|p| all.contains(p)),
+                        "{lang:?}: {key}: {form:?} has a placeholder English lacks"
+                    );
+                    assert!(all.len() - kept.len() <= 1, "{lang:?}: {key}: {form:?} drops placeholders");
+                }
+            }
         }
     }
 
@@ -228,6 +245,13 @@ mod tests {
             .zip(DE.entries())
             .filter(|((_, en), (_, de))| en == de)
             .map(|((key, _), _)| key)
+            .chain(
+                EN.plurals()
+                    .into_iter()
+                    .zip(DE.plurals())
+                    .filter(|((_, en), (_, de))| en == de)
+                    .map(|((key, _), _)| key),
+            )
             .collect();
         assert!(same.is_empty(), "untranslated: {same:?}");
     }
@@ -264,5 +288,6 @@ mod tests {
         assert_eq!(EN.wait(Duration::from_secs(90)), "1 minute");
         assert_eq!(EN.wait(Duration::from_secs(121)), "3 minutes");
         assert_eq!(DE.wait(Duration::from_secs(900)), "15 Minuten");
+        assert_eq!(DE.wait(Duration::from_secs(61)), "1 Minute");
     }
 }

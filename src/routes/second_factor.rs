@@ -134,7 +134,7 @@ fn pending_cookie(req: &HttpRequest) -> Option<String> {
 
 fn tries_left(req: &HttpRequest, left: u32) -> String {
     let t = Lang::of(req).messages();
-    if left == 1 { t.code_wrong_one_left.to_owned() } else { t.fill(t.code_wrong_tries_left, left) }
+    t.fill(t.count(&t.code_wrong_tries_left, left), left)
 }
 
 /// `GET /login/2fa`: the code form, or enrollment when the account must set one up.
