@@ -15,14 +15,20 @@ use actix_web::HttpRequest;
 use actix_web::http::header::{ACCEPT_LANGUAGE, HeaderMap};
 use serde::{Deserialize, Serialize};
 
+mod ar;
 mod catalogue;
 mod de;
 mod en;
+mod es;
+mod fr;
 mod plural;
 
+pub use ar::AR;
 pub use catalogue::Messages;
 pub use de::DE;
 pub use en::EN;
+pub use es::ES;
+pub use fr::FR;
 pub use plural::Plural;
 
 /// A language the pages and mails are written in.
@@ -33,18 +39,56 @@ pub enum Lang {
     En,
     /// German.
     De,
+    /// French.
+    Fr,
+    /// Spanish.
+    Es,
+    /// Arabic, written right to left.
+    Ar,
 }
+
+/// The cookie that remembers the language a person picked (`POST /language`); it wins over
+/// `Accept-Language`.
+pub const LANG_COOKIE: &str = "__Host-lang";
 
 impl Lang {
     /// Every language, the default first.
-    pub const ALL: [Lang; 2] = [Lang::En, Lang::De];
+    pub const ALL: [Lang; 5] = [Lang::En, Lang::De, Lang::Fr, Lang::Es, Lang::Ar];
 
     /// The BCP 47 tag, for `<html lang>` and `Content-Language`.
     pub fn tag(self) -> &'static str {
         match self {
             Lang::En => "en",
             Lang::De => "de",
+            Lang::Fr => "fr",
+            Lang::Es => "es",
+            Lang::Ar => "ar",
         }
+    }
+
+    /// The language's name in itself, for the language picker.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::De => "Deutsch",
+            Lang::Fr => "Français",
+            Lang::Es => "Español",
+            Lang::Ar => "العربية",
+        }
+    }
+
+    /// The writing direction, for `<html dir>`: `rtl` or `ltr`.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Lang::Ar => "rtl",
+            _ => "ltr",
+        }
+    }
+
+    /// The language whose tag is exactly `tag` (any case), as the picker and its cookie
+    /// carry it.
+    pub fn parse(tag: &str) -> Option<Lang> {
+        Lang::ALL.into_iter().find(|l| l.tag().eq_ignore_ascii_case(tag.trim()))
     }
 
     /// This language's catalogue.
@@ -52,6 +96,9 @@ impl Lang {
         match self {
             Lang::En => &EN,
             Lang::De => &DE,
+            Lang::Fr => &FR,
+            Lang::Es => &ES,
+            Lang::Ar => &AR,
         }
     }
 
@@ -85,9 +132,12 @@ impl Lang {
         headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(Lang::negotiate).unwrap_or_default()
     }
 
-    /// The language of a request.
+    /// The language of a request: the picked one (`__Host-lang`) if the cookie names a language
+    /// we have, else the best for `Accept-Language`.
     pub fn of(req: &HttpRequest) -> Lang {
-        Lang::from_headers(req.headers())
+        req.cookie(LANG_COOKIE)
+            .and_then(|cookie| Lang::parse(cookie.value()))
+            .unwrap_or_else(|| Lang::from_headers(req.headers()))
     }
 }
 
@@ -261,14 +311,46 @@ mod tests {
         assert_eq!(Lang::negotiate("de"), Lang::De);
         assert_eq!(Lang::negotiate("de-AT,de;q=0.9,en;q=0.8"), Lang::De);
         assert_eq!(Lang::negotiate("en-GB,en;q=0.9,de;q=0.8"), Lang::En);
-        assert_eq!(Lang::negotiate("fr-CH, fr;q=0.9, de;q=0.7, *;q=0.5"), Lang::De);
+        assert_eq!(Lang::negotiate("sv-SE, sv;q=0.9, de;q=0.7, *;q=0.5"), Lang::De);
         assert_eq!(Lang::negotiate("en;q=0.5, DE;q=0.6"), Lang::De);
         assert_eq!(Lang::negotiate("de;q=0, en;q=0.1"), Lang::En);
+        assert_eq!(Lang::negotiate("fr-CH, fr;q=0.9, de;q=0.7, *;q=0.5"), Lang::Fr);
+        assert_eq!(Lang::negotiate("es-419,es;q=0.9"), Lang::Es);
+        assert_eq!(Lang::negotiate("ar-EG"), Lang::Ar);
+        assert_eq!(Lang::negotiate("sv-SE, ar;q=0.3, es;q=0.4"), Lang::Es);
+        assert_eq!(Lang::negotiate("AR;q=0.9, fr;q=0.8"), Lang::Ar);
+    }
+
+    #[test]
+    fn the_picker_names_each_language_by_its_exact_tag() {
+        for lang in Lang::ALL {
+            assert_eq!(Lang::parse(lang.tag()), Some(lang));
+        }
+        assert_eq!(Lang::parse("FR"), Some(Lang::Fr));
+        for bad in ["", "fr-CA", "xx", "en;q=1", "arabic"] {
+            assert_eq!(Lang::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_arabic_is_written_right_to_left() {
+        let rtl: Vec<_> = Lang::ALL.into_iter().filter(|l| l.dir() == "rtl").collect();
+        assert_eq!(rtl, [Lang::Ar]);
+    }
+
+    #[test]
+    fn no_language_is_a_copy_of_english() {
+        for lang in Lang::ALL.into_iter().filter(|&l| l != Lang::En) {
+            let t = lang.messages();
+            let same = EN.entries().into_iter().zip(t.entries()).filter(|((_, en), (_, other))| en == other).count();
+            // Words shared across languages ("Email", "SMS:") may match; most must not.
+            assert!(same * 20 < EN.entries().len(), "{lang:?}: {same} entries equal English");
+        }
     }
 
     #[test]
     fn anything_else_is_english() {
-        for header in ["", "fr", "*", "de;q=0", "de;q=banana", "xx-YY", ",,;;", "de;q=1.5"] {
+        for header in ["", "*", "de;q=0", "de;q=banana", "xx-YY", ",,;;", "de;q=1.5", "ar;q=0"] {
             assert_eq!(Lang::negotiate(header), Lang::En, "{header:?}");
         }
     }

@@ -174,6 +174,37 @@ mod tests {
     }
 
     #[test]
+    fn arabic_has_six_categories() {
+        use PluralCategory::*;
+        assert_eq!(
+            categories(Lang::Ar, &[0, 1, 2, 3, 10, 11, 99, 100, 102, 103]),
+            [Zero, One, Two, Few, Few, Many, Many, Other, Other, Few]
+        );
+        let t = Lang::Ar.messages();
+        let tries = |n: u64| t.fill(t.count(&t.code_wrong_tries_left, n), n);
+        assert_eq!(tries(2), "هذا الرمز غير صحيح. بقيت محاولتان.");
+        assert_eq!(tries(3), "هذا الرمز غير صحيح. بقيت 3 محاولات.");
+        assert_eq!(tries(11), "هذا الرمز غير صحيح. بقيت 11 محاولة.");
+    }
+
+    #[test]
+    fn french_counts_zero_and_one_alike_and_spanish_does_not() {
+        use PluralCategory::*;
+        assert_eq!(categories(Lang::Fr, &[0, 1, 2]), [One, One, Other]);
+        assert_eq!(categories(Lang::Es, &[0, 1, 2]), [Other, One, Other]);
+        assert_eq!(Lang::Fr.messages().wait(std::time::Duration::from_secs(1)), "1 seconde");
+        assert_eq!(Lang::Es.messages().wait(std::time::Duration::from_secs(300)), "5 minutos");
+    }
+
+    #[test]
+    fn polish_rules_have_one_few_and_many() {
+        use PluralCategory::*;
+        let polish = PluralRules::try_new_cardinal((&Locale::try_from_str("pl").expect("tag")).into()).expect("rules");
+        let got: Vec<_> = [1_u64, 2, 5, 22, 25].into_iter().map(|n| polish.category_for(n)).collect();
+        assert_eq!(got, [One, Few, Many, Few, Many]);
+    }
+
+    #[test]
     fn the_form_agrees_with_the_number() {
         let tries = Plural::of("one try", "{0} tries");
         assert_eq!(crate::i18n::EN.count(&tries, 1), "one try");
