@@ -185,14 +185,22 @@ impl AppError {
         resp
     }
 
-    /// The error as JSON: `{"error": code, "message": …, "reference"?: …}`.
+    /// The error as JSON: `{"error": code, "message": …, "reference"?: …}`, in English until
+    /// [`localize_error_page`] sees the request.
     pub fn json_response(&self) -> HttpResponse {
         let reference = self.log();
-        let mut body = serde_json::json!({ "error": self.code(), "message": self.public_message(&EN) });
+        let mut response = self.json_in(Lang::En, reference.clone());
+        response.extensions_mut().insert(ErrorReference(reference));
+        response
+    }
+
+    /// The JSON error with its `message` in `lang`; the `error` code stays the same.
+    fn json_in(&self, lang: Lang, reference: Option<String>) -> HttpResponse {
+        let mut body = serde_json::json!({ "error": self.code(), "message": self.public_message(lang.messages()) });
         if let Some(r) = reference {
             body["reference"] = r.into();
         }
-        self.builder().json(body)
+        self.builder().insert_header((header::CONTENT_LANGUAGE, lang.tag())).json(body)
     }
 }
 
@@ -208,15 +216,17 @@ struct ErrorReference(Option<String>);
 
 /// Error-handler middleware (`ErrorHandlers::default_handler`): an [`AppError`] page is
 /// rendered in English by [`ResponseError::error_response`], which cannot see the request;
-/// this renders it again in the language of the request's `Accept-Language`.
+/// this renders it again in the request's language (`Lang::of`), and an [`ApiError`]'s JSON
+/// `message` too (its `error` code stays English).
 pub fn localize_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let lang = Lang::of(res.request());
-    let localized = match res.response().error().and_then(|e| e.as_error::<AppError>()) {
-        Some(error) if lang != Lang::En => {
-            let reference = res.response().extensions().get::<ErrorReference>().and_then(|r| r.0.clone());
-            Some(error.html_response(lang, reference))
-        }
-        _ => None,
+    let reference = || res.response().extensions().get::<ErrorReference>().and_then(|r| r.0.clone());
+    let error = res.response().error();
+    let localized = match (error.and_then(|e| e.as_error::<AppError>()), error.and_then(|e| e.as_error::<ApiError>())) {
+        _ if lang == Lang::En => None,
+        (Some(error), _) => Some(error.html_response(lang, reference())),
+        (None, Some(ApiError(error))) => Some(error.json_in(lang, reference())),
+        (None, None) => None,
     };
     Ok(ErrorHandlerResponse::Response(match localized {
         Some(response) => {

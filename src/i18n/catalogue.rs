@@ -449,4 +449,8 @@ catalogue! {
     approve_stopped_body,
     /// Activity: an app's spent refresh token came back, so its access was revoked.
     activity_refresh_token_reused,
+    /// Name of the language picker in every page's footer.
+    language_picker,
+    /// The SMS with a second-factor code: `{0}` code, `{1}` site (the origin-bound line follows).
+    sms_code,
 }

@@ -223,4 +223,6 @@ pub static DE: Messages = Messages {
     approve_stopped_title: "Diese Anmeldung wurde gestoppt",
     approve_stopped_body: "Auf dem Gerät, das den Link geöffnet hat, wurde eine falsche Zahl eingegeben, oder der Code zu oft falsch, deshalb ist diese Anmeldung gestoppt. Fordern Sie einen neuen Link an.",
     activity_refresh_token_reused: "Der Zugang einer App wurde widerrufen: ihr Aktualisierungstoken wurde zweimal benutzt",
+    language_picker: "Sprache",
+    sms_code: "{0} ist Ihr Code für {1}. Er läuft in 5 Minuten ab. Geben Sie ihn niemals weiter.",
 };

@@ -220,4 +220,6 @@ pub static EN: Messages = Messages {
     approve_stopped_title: "This sign-in was stopped",
     approve_stopped_body: "A wrong number was typed on the device that opened the link, or the code was mistyped too often, so this sign-in is stopped. Ask for a new link.",
     activity_refresh_token_reused: "An app's access was revoked: its refresh token was used twice",
+    language_picker: "Language",
+    sms_code: "{0} is your {1} code. It expires in 5 minutes. Never share it.",
 };

@@ -220,4 +220,6 @@ pub static ES: Messages = Messages {
     approve_stopped_title: "Este acceso se ha detenido",
     approve_stopped_body: "Se escribió un número equivocado en el dispositivo que abrió el enlace, o el código se escribió mal demasiadas veces, así que este acceso se ha detenido. Pide un enlace nuevo.",
     activity_refresh_token_reused: "Se revocó el acceso de una aplicación: su token de actualización se usó dos veces",
+    language_picker: "Idioma",
+    sms_code: "{0} es tu código de {1}. Caduca en 5 minutos. No lo compartas nunca.",
 };

@@ -220,4 +220,6 @@ pub static FR: Messages = Messages {
     approve_stopped_title: "Cette connexion a été arrêtée",
     approve_stopped_body: "Un mauvais nombre a été saisi sur l’appareil qui a ouvert le lien, ou le code a été mal saisi trop souvent, donc cette connexion est arrêtée. Demandez un nouveau lien.",
     activity_refresh_token_reused: "L’accès d’une application a été révoqué : son jeton de rafraîchissement a servi deux fois",
+    language_picker: "Langue",
+    sms_code: "{0} est votre code {1}. Il expire dans 5 minutes. Ne le communiquez jamais.",
 };

@@ -171,7 +171,7 @@ pub async fn add_phone(
     let phone = PhoneNumber::parse(&user.form.phone).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let csrf = csrf::issue(&req, &state.keyring)?;
-    state.second_factors.start_phone_enrollment(&user.claims.sub, &phone, origin.ip).await?;
+    state.second_factors.start_phone_enrollment(&user.claims.sub, &phone, origin.ip, Lang::of(&req)).await?;
     let t = Lang::of(&req).messages();
     let template = PhoneConfirmPage { t, csrf: csrf.token.clone(), number: phone.masked(), error: None };
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))

@@ -207,7 +207,7 @@ pub async fn send_sms(
 ) -> Result<HttpResponse, AppError> {
     csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    match state.signin.send_sms_code(pending_cookie(&req).as_deref(), &origin).await {
+    match state.signin.send_sms_code(pending_cookie(&req).as_deref(), &origin, Lang::of(&req)).await {
         Ok(masked) => {
             let t = Lang::of(&req).messages();
             let said = Said { notice: Some(t.fill(t.second_sms_sent, masked)), sms_sent: true, ..Said::default() };
