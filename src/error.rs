@@ -21,6 +21,10 @@ pub enum AppError {
     /// The request is malformed; the message says how, and is safe to show.
     #[error("{0}")]
     BadRequest(String),
+    /// The request is malformed; the message is a catalogue key, so the page is in the
+    /// reader's language.
+    #[error("{}", english(*.0))]
+    Invalid(Text),
     /// Refused: a missing or wrong CSRF token, or a cross-site request. The message is a
     /// catalogue key, so the page is in the reader's language.
     #[error("{}", english(*.0))]
@@ -111,7 +115,7 @@ impl AppError {
     /// A short machine-readable code for JSON bodies.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest(_) => "bad_request",
+            Self::BadRequest(_) | Self::Invalid(_) => "bad_request",
             Self::Forbidden(_) => "forbidden",
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not_found",
@@ -145,7 +149,7 @@ impl AppError {
     fn public_message(&self, t: &Messages) -> String {
         match self {
             Self::BadRequest(message) => message.clone(),
-            Self::Forbidden(text) | Self::Gone(text) => text(t).to_owned(),
+            Self::Forbidden(text) | Self::Gone(text) | Self::Invalid(text) => text(t).to_owned(),
             Self::Unauthorized => t.error_sign_in_first.to_owned(),
             Self::NotFound => t.error_not_found.to_owned(),
             Self::RateLimited(wait) => t.fill(t.error_rate_limited, t.wait(*wait)),
@@ -250,7 +254,7 @@ struct ErrorPage {
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,

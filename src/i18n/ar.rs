@@ -243,4 +243,9 @@ pub static AR: Messages = Messages {
     activity_refresh_token_reused: "أُلغي وصول أحد التطبيقات: استُخدم رمز التحديث الخاص به مرتين",
     language_picker: "اللغة",
     sms_code: "{0} هو رمزك لدى {1}. تنتهي صلاحيته بعد 5 دقائق. لا تشاركه مع أحد أبدًا.",
+    logout_unverifiable: "لا يمكن التحقق من طلب تسجيل الخروج هذا.",
+    logout_wrong_app: "التطبيق الذي طلب ليس التطبيق الذي يذكره التلميح.",
+    logout_unregistered_return: "طلب التطبيق العودة إلى عنوان لم يسجّله.",
+    account_no_such_session: "لا توجد جلسة كهذه.",
+    account_totp_turned_off: "تطبيقات المصادقة معطّلة هنا.",
 };

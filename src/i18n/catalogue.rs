@@ -453,4 +453,14 @@ catalogue! {
     language_picker,
     /// The SMS with a second-factor code: `{0}` code, `{1}` site (the origin-bound line follows).
     sms_code,
+    /// A sign-out request with a return address but neither hint nor app.
+    logout_unverifiable,
+    /// A sign-out request whose app is not the one its hint names.
+    logout_wrong_app,
+    /// A sign-out request returning to an address its app did not register.
+    logout_unregistered_return,
+    /// Ending a session the account does not have.
+    account_no_such_session,
+    /// Setting up an authenticator app while the policy turns them off.
+    account_totp_turned_off,
 }

@@ -225,4 +225,9 @@ pub static DE: Messages = Messages {
     activity_refresh_token_reused: "Der Zugang einer App wurde widerrufen: ihr Aktualisierungstoken wurde zweimal benutzt",
     language_picker: "Sprache",
     sms_code: "{0} ist Ihr Code für {1}. Er läuft in 5 Minuten ab. Geben Sie ihn niemals weiter.",
+    logout_unverifiable: "Diese Abmeldeanfrage lässt sich nicht prüfen.",
+    logout_wrong_app: "Die anfragende App ist nicht die, die der Hinweis nennt.",
+    logout_unregistered_return: "Die App wollte zu einer Adresse zurück, die sie nicht registriert hat.",
+    account_no_such_session: "Diese Sitzung gibt es nicht.",
+    account_totp_turned_off: "Authenticator-Apps sind hier abgeschaltet.",
 };

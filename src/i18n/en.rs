@@ -222,4 +222,9 @@ pub static EN: Messages = Messages {
     activity_refresh_token_reused: "An app's access was revoked: its refresh token was used twice",
     language_picker: "Language",
     sms_code: "{0} is your {1} code. It expires in 5 minutes. Never share it.",
+    logout_unverifiable: "This sign-out request cannot be verified.",
+    logout_wrong_app: "The app that asked is not the one the hint names.",
+    logout_unregistered_return: "The app asked to return to an address it did not register.",
+    account_no_such_session: "No such session.",
+    account_totp_turned_off: "Authenticator apps are turned off here.",
 };

@@ -222,4 +222,9 @@ pub static ES: Messages = Messages {
     activity_refresh_token_reused: "Se revocó el acceso de una aplicación: su token de actualización se usó dos veces",
     language_picker: "Idioma",
     sms_code: "{0} es tu código de {1}. Caduca en 5 minutos. No lo compartas nunca.",
+    logout_unverifiable: "Esta solicitud de cierre de sesión no se puede verificar.",
+    logout_wrong_app: "La aplicación que lo pide no es la que indica la pista.",
+    logout_unregistered_return: "La aplicación pidió volver a una dirección que no registró.",
+    account_no_such_session: "No existe esa sesión.",
+    account_totp_turned_off: "Las aplicaciones de autenticación están desactivadas aquí.",
 };

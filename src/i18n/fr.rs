@@ -222,4 +222,9 @@ pub static FR: Messages = Messages {
     activity_refresh_token_reused: "L’accès d’une application a été révoqué : son jeton de rafraîchissement a servi deux fois",
     language_picker: "Langue",
     sms_code: "{0} est votre code {1}. Il expire dans 5 minutes. Ne le communiquez jamais.",
+    logout_unverifiable: "Cette demande de déconnexion ne peut pas être vérifiée.",
+    logout_wrong_app: "L’application qui demande n’est pas celle que l’indication désigne.",
+    logout_unregistered_return: "L’application a demandé à revenir à une adresse qu’elle n’a pas enregistrée.",
+    account_no_such_session: "Cette session n’existe pas.",
+    account_totp_turned_off: "Les applications d’authentification sont désactivées ici.",
 };

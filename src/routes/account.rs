@@ -168,7 +168,7 @@ pub async fn end_session(
     visitor: Visitor<EndSessionForm>,
 ) -> Result<HttpResponse, AppError> {
     let Visitor(Some(SignedIn { claims, form, .. })) = visitor else { return Ok(to_login()) };
-    let sid = SessionId::parse(&form.sid).ok_or_else(|| AppError::BadRequest("No such session.".to_owned()))?;
+    let sid = SessionId::parse(&form.sid).ok_or_else(|| AppError::Invalid(|t| t.account_no_such_session))?;
     // Sessions are looked up under the signed-in user only, so nobody can end another's.
     state.sessions.end_one(&claims, &sid).await?;
     Ok(to_account())

@@ -178,3 +178,17 @@ async fn json_errors_keep_their_english_code_and_say_the_message_in_the_readers_
     assert_eq!(french["error"], english["error"]);
     assert_eq!(french["message"], "Veuillez d’abord vous connecter.");
 }
+
+#[tokio::test]
+async fn a_refused_form_says_why_in_the_readers_language() {
+    let app = spawn_app().await;
+    app.sign_in("ines@example.com").await;
+    pick(&app, "es", "/account").await;
+    let csrf = app.csrf_token().await;
+    let response =
+        app.post_form("/account/sessions/end", &[("csrf", csrf.as_str()), ("sid", "not a session id")]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(content_language(&response), "es");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("No existe esa sesión.") && !html.contains("No such session"), "{html}");
+}
