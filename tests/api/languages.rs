@@ -192,3 +192,15 @@ async fn a_refused_form_says_why_in_the_readers_language() {
     let html = response.text().await.unwrap();
     assert!(html.contains("No existe esa sesión.") && !html.contains("No such session"), "{html}");
 }
+
+#[tokio::test]
+async fn the_json_sign_in_says_what_is_wrong_with_an_address_in_the_readers_language() {
+    let app = spawn_app().await;
+    let request = app.client.post(format!("{}/api/v1/login", app.address)).header(ACCEPT_LANGUAGE, "fr-FR");
+    let response = app.send(request.json(&serde_json::json!({ "email": "no-at-sign.example.com" }))).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(content_language(&response), "fr");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "bad_request");
+    assert_eq!(body["message"], "Cela ne ressemble pas à une adresse e-mail (nom@exemple.fr).");
+}
