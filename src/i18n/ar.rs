@@ -248,4 +248,7 @@ pub static AR: Messages = Messages {
     logout_unregistered_return: "طلب التطبيق العودة إلى عنوان لم يسجّله.",
     account_no_such_session: "لا توجد جلسة كهذه.",
     account_totp_turned_off: "تطبيقات المصادقة معطّلة هنا.",
+    method_email: "رابط من البريد",
+    method_otp: "رمز لمرة واحدة",
+    method_sms: "رمز برسالة نصية",
 };

@@ -463,4 +463,10 @@ catalogue! {
     account_no_such_session,
     /// Setting up an authenticator app while the policy turns them off.
     account_totp_turned_off,
+    /// How a session signed in: with the mailed link or code.
+    method_email,
+    /// How a session signed in: with an authenticator or recovery code.
+    method_otp,
+    /// How a session signed in: with a texted code.
+    method_sms,
 }

@@ -230,4 +230,7 @@ pub static DE: Messages = Messages {
     logout_unregistered_return: "Die App wollte zu einer Adresse zurück, die sie nicht registriert hat.",
     account_no_such_session: "Diese Sitzung gibt es nicht.",
     account_totp_turned_off: "Authenticator-Apps sind hier abgeschaltet.",
+    method_email: "einem Link aus dem Postfach",
+    method_otp: "einem Einmalcode",
+    method_sms: "einem Code per SMS",
 };

@@ -227,4 +227,7 @@ pub static EN: Messages = Messages {
     logout_unregistered_return: "The app asked to return to an address it did not register.",
     account_no_such_session: "No such session.",
     account_totp_turned_off: "Authenticator apps are turned off here.",
+    method_email: "a link from the mailbox",
+    method_otp: "a one-time code",
+    method_sms: "a code by text message",
 };

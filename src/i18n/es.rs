@@ -227,4 +227,7 @@ pub static ES: Messages = Messages {
     logout_unregistered_return: "La aplicación pidió volver a una dirección que no registró.",
     account_no_such_session: "No existe esa sesión.",
     account_totp_turned_off: "Las aplicaciones de autenticación están desactivadas aquí.",
+    method_email: "un enlace del buzón",
+    method_otp: "un código de un solo uso",
+    method_sms: "un código por SMS",
 };

@@ -227,4 +227,7 @@ pub static FR: Messages = Messages {
     logout_unregistered_return: "L’application a demandé à revenir à une adresse qu’elle n’a pas enregistrée.",
     account_no_such_session: "Cette session n’existe pas.",
     account_totp_turned_off: "Les applications d’authentification sont désactivées ici.",
+    method_email: "un lien de la boîte mail",
+    method_otp: "un code à usage unique",
+    method_sms: "un code par SMS",
 };

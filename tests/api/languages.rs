@@ -204,3 +204,13 @@ async fn the_json_sign_in_says_what_is_wrong_with_an_address_in_the_readers_lang
     assert_eq!(body["error"], "bad_request");
     assert_eq!(body["message"], "Cela ne ressemble pas à une adresse e-mail (nom@exemple.fr).");
 }
+
+#[tokio::test]
+async fn the_account_page_names_how_this_session_signed_in_in_the_readers_language() {
+    let app = spawn_app().await;
+    app.sign_in("amelie@example.com").await;
+    pick(&app, "fr", "/account").await;
+    let html = app.get("/account").await.text().await.unwrap();
+    assert!(html.contains(" avec un lien de la boîte mail</dd>"), "{html}");
+    assert!(!html.contains("with email"), "{html}");
+}
