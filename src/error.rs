@@ -21,6 +21,10 @@ pub enum AppError {
     /// The request is malformed; the message says how, and is safe to show.
     #[error("{0}")]
     BadRequest(String),
+    /// The request is malformed; the message is a catalogue key, so the page is in the
+    /// reader's language.
+    #[error("{}", english(*.0))]
+    Invalid(Text),
     /// Refused: a missing or wrong CSRF token, or a cross-site request. The message is a
     /// catalogue key, so the page is in the reader's language.
     #[error("{}", english(*.0))]
@@ -111,7 +115,7 @@ impl AppError {
     /// A short machine-readable code for JSON bodies.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest(_) => "bad_request",
+            Self::BadRequest(_) | Self::Invalid(_) => "bad_request",
             Self::Forbidden(_) => "forbidden",
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not_found",
@@ -145,7 +149,7 @@ impl AppError {
     fn public_message(&self, t: &Messages) -> String {
         match self {
             Self::BadRequest(message) => message.clone(),
-            Self::Forbidden(text) | Self::Gone(text) => text(t).to_owned(),
+            Self::Forbidden(text) | Self::Gone(text) | Self::Invalid(text) => text(t).to_owned(),
             Self::Unauthorized => t.error_sign_in_first.to_owned(),
             Self::NotFound => t.error_not_found.to_owned(),
             Self::RateLimited(wait) => t.fill(t.error_rate_limited, t.wait(*wait)),
@@ -185,14 +189,22 @@ impl AppError {
         resp
     }
 
-    /// The error as JSON: `{"error": code, "message": …, "reference"?: …}`.
+    /// The error as JSON: `{"error": code, "message": …, "reference"?: …}`, in English until
+    /// [`localize_error_page`] sees the request.
     pub fn json_response(&self) -> HttpResponse {
         let reference = self.log();
-        let mut body = serde_json::json!({ "error": self.code(), "message": self.public_message(&EN) });
+        let mut response = self.json_in(Lang::En, reference.clone());
+        response.extensions_mut().insert(ErrorReference(reference));
+        response
+    }
+
+    /// The JSON error with its `message` in `lang`; the `error` code stays the same.
+    fn json_in(&self, lang: Lang, reference: Option<String>) -> HttpResponse {
+        let mut body = serde_json::json!({ "error": self.code(), "message": self.public_message(lang.messages()) });
         if let Some(r) = reference {
             body["reference"] = r.into();
         }
-        self.builder().json(body)
+        self.builder().insert_header((header::CONTENT_LANGUAGE, lang.tag())).json(body)
     }
 }
 
@@ -208,15 +220,17 @@ struct ErrorReference(Option<String>);
 
 /// Error-handler middleware (`ErrorHandlers::default_handler`): an [`AppError`] page is
 /// rendered in English by [`ResponseError::error_response`], which cannot see the request;
-/// this renders it again in the language of the request's `Accept-Language`.
+/// this renders it again in the request's language (`Lang::of`), and an [`ApiError`]'s JSON
+/// `message` too (its `error` code stays English).
 pub fn localize_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let lang = Lang::of(res.request());
-    let localized = match res.response().error().and_then(|e| e.as_error::<AppError>()) {
-        Some(error) if lang != Lang::En => {
-            let reference = res.response().extensions().get::<ErrorReference>().and_then(|r| r.0.clone());
-            Some(error.html_response(lang, reference))
-        }
-        _ => None,
+    let reference = || res.response().extensions().get::<ErrorReference>().and_then(|r| r.0.clone());
+    let error = res.response().error();
+    let localized = match (error.and_then(|e| e.as_error::<AppError>()), error.and_then(|e| e.as_error::<ApiError>())) {
+        _ if lang == Lang::En => None,
+        (Some(error), _) => Some(error.html_response(lang, reference())),
+        (None, Some(ApiError(error))) => Some(error.json_in(lang, reference())),
+        (None, None) => None,
     };
     Ok(ErrorHandlerResponse::Response(match localized {
         Some(response) => {
@@ -240,7 +254,7 @@ struct ErrorPage {
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,

@@ -1,29 +1,54 @@
 //! The message keys: one field of [`Messages`] per sentence, each with what it is for.
 
-use super::Lang;
+use super::{Lang, Plural};
 
-/// Declares [`Messages`] with one `&'static str` field per key, and the list of its entries.
+/// Declares [`Messages`] with one [`Plural`] field per count-bearing key and one
+/// `&'static str` field per other key, and the lists of its entries.
 macro_rules! catalogue {
-    ($($(#[doc = $doc:literal])+ $key:ident,)+) => {
+    (
+        plurals { $($(#[doc = $pdoc:literal])+ $plural:ident,)+ }
+        $($(#[doc = $doc:literal])+ $key:ident,)+
+    ) => {
         /// One language's messages. Placeholders `{0}`, `{1}`, `{2}` are filled by
-        /// [`Messages::fill`] and friends.
+        /// [`Messages::fill`] and friends; a [`Plural`] is first narrowed to the form that
+        /// agrees with its number by [`Messages::count`].
         #[derive(Debug)]
         pub struct Messages {
             /// The language these messages are in.
             pub lang: Lang,
+            $($(#[doc = $pdoc])+ pub $plural: Plural,)+
             $($(#[doc = $doc])+ pub $key: &'static str,)+
         }
 
         impl Messages {
-            /// Every `(key, message)`, for tests and tooling.
+            /// Every `(key, message)` that is not a plural, for tests and tooling.
             pub fn entries(&self) -> Vec<(&'static str, &'static str)> {
                 vec![$((stringify!($key), self.$key),)+]
+            }
+
+            /// Every `(key, forms)` that agrees with a number.
+            pub fn plurals(&self) -> Vec<(&'static str, Plural)> {
+                vec![$((stringify!($plural), self.$plural),)+]
             }
         }
     };
 }
 
 catalogue! {
+    plurals {
+        /// `{0}` address, `{1}` minutes the link works (the form agrees with `{1}`).
+        sent_body,
+        /// Wrong code; `{0}` tries left.
+        code_wrong_tries_left,
+        /// A wait of `{0}` seconds.
+        wait_seconds,
+        /// A wait of `{0}` minutes.
+        wait_minutes,
+        /// `{0}` minutes the link works, `{1}` time it expires (the form agrees with `{0}`).
+        mail_expiry,
+        /// `{0}` recovery codes left.
+        account_recovery_left,
+    }
     /// Label of every email field.
     email_label,
     /// Login page title and heading.
@@ -34,8 +59,6 @@ catalogue! {
     login_button,
     /// "Check your email" title.
     sent_title,
-    /// `{0}` address, `{1}` minutes.
-    sent_body,
     /// Label of the code box on the "check your email" page.
     sent_code_label,
     /// Button of the code box on the "check your email" page.
@@ -68,10 +91,6 @@ catalogue! {
     code_from_mail_at,
     /// Label of the code field.
     code_label,
-    /// Wrong code, one try left.
-    code_wrong_one_left,
-    /// Wrong code; `{0}` tries left.
-    code_wrong_tries_left,
     /// What was typed cannot be a code.
     code_malformed,
     /// Deny page title.
@@ -168,14 +187,6 @@ catalogue! {
     error_unavailable,
     /// 429 message; `{0}` is the wait ("3 minutes").
     error_rate_limited,
-    /// A wait of one second.
-    wait_one_second,
-    /// `{0}` seconds.
-    wait_seconds,
-    /// A wait of one minute.
-    wait_one_minute,
-    /// `{0}` minutes.
-    wait_minutes,
     /// CSRF: a request from another site.
     error_cross_site,
     /// CSRF: the form's token is old or missing.
@@ -222,8 +233,6 @@ catalogue! {
     mail_copy_address,
     /// Above the code.
     mail_other_device,
-    /// `{0}` minutes, `{1}` time.
-    mail_expiry,
     /// `{0}` when, `{1}` IP, `{2}` browser.
     mail_requested,
     /// What to do if it wasn't you.
@@ -260,8 +269,6 @@ catalogue! {
     account_on,
     /// A factor that is off.
     account_off,
-    /// `{0}` recovery codes left.
-    account_recovery_left,
     /// Label of the code that makes new recovery codes.
     account_regenerate_label,
     /// Button: new recovery codes.
@@ -483,4 +490,24 @@ catalogue! {
     delete_needs_sign_in,
     /// Refusal: an administrator's account is deleted only with the API token.
     error_admin_delete_needs_token,
+    /// Name of the language picker in every page's footer.
+    language_picker,
+    /// The SMS with a second-factor code: `{0}` code, `{1}` site (the origin-bound line follows).
+    sms_code,
+    /// A sign-out request with a return address but neither hint nor app.
+    logout_unverifiable,
+    /// A sign-out request whose app is not the one its hint names.
+    logout_wrong_app,
+    /// A sign-out request returning to an address its app did not register.
+    logout_unregistered_return,
+    /// Ending a session the account does not have.
+    account_no_such_session,
+    /// Setting up an authenticator app while the policy turns them off.
+    account_totp_turned_off,
+    /// How a session signed in: with the mailed link or code.
+    method_email,
+    /// How a session signed in: with an authenticator or recovery code.
+    method_otp,
+    /// How a session signed in: with a texted code.
+    method_sms,
 }

@@ -1,6 +1,6 @@
 //! The German table.
 
-use super::{Lang, Messages};
+use super::{Lang, Messages, Plural};
 
 /// German.
 pub static DE: Messages = Messages {
@@ -10,7 +10,10 @@ pub static DE: Messages = Messages {
     login_intro: "Geben Sie Ihre E-Mail-Adresse ein. Wir schicken Ihnen einen Link, der Sie anmeldet – ganz ohne Passwort.",
     login_button: "Anmeldelink per E-Mail senden",
     sent_title: "Sehen Sie in Ihr Postfach",
-    sent_body: "Wir haben einen Anmeldelink an {0} geschickt. Öffnen Sie ihn in diesem Browser, um sich mit einem Klick anzumelden. Er funktioniert einmal und läuft in {1} Minuten ab.",
+    sent_body: Plural::of(
+        "Wir haben einen Anmeldelink an {0} geschickt. Öffnen Sie ihn in diesem Browser, um sich mit einem Klick anzumelden. Er funktioniert einmal und läuft in {1} Minute ab.",
+        "Wir haben einen Anmeldelink an {0} geschickt. Öffnen Sie ihn in diesem Browser, um sich mit einem Klick anzumelden. Er funktioniert einmal und läuft in {1} Minuten ab.",
+    ),
     sent_code_label: "Oder geben Sie den Code aus der E-Mail ein",
     sent_code_button: "Mit dem Code anmelden",
     sent_nothing_there: "Nichts angekommen? Sehen Sie im Spam-Ordner nach, oder",
@@ -27,8 +30,10 @@ pub static DE: Messages = Messages {
     code_not_you: "Wenn Sie diesen Link nicht angefordert haben, versucht vielleicht jemand, Sie in sein Konto oder in Ihres zu locken: Schließen Sie diese Seite.",
     code_from_mail_at: "Geben Sie den Code aus der E-Mail ein, die wir am {0} geschickt haben.",
     code_label: "Code aus der E-Mail",
-    code_wrong_one_left: "Dieser Code stimmt nicht. Ein Versuch bleibt.",
-    code_wrong_tries_left: "Dieser Code stimmt nicht. Noch {0} Versuche.",
+    code_wrong_tries_left: Plural::of(
+        "Dieser Code stimmt nicht. Ein Versuch bleibt.",
+        "Dieser Code stimmt nicht. Noch {0} Versuche.",
+    ),
     code_malformed: "Ein Code hat 8 Buchstaben und Ziffern, etwa K7PM-2QXR.",
     other_browser_title: "Öffnen Sie den Link dort, wo Sie ihn angefordert haben",
     other_browser_heading: "Öffnen Sie diesen Link in dem Browser, in dem Sie ihn angefordert haben",
@@ -77,10 +82,8 @@ pub static DE: Messages = Messages {
     error_internal: "Bei uns ist etwas schiefgegangen. Es wurde nichts geändert.",
     error_unavailable: "Der Dienst ist vorübergehend nicht erreichbar. Es wurde nichts geändert; bitte versuchen Sie es gleich noch einmal.",
     error_rate_limited: "Zu viele Versuche. Bitte warten Sie {0} und versuchen Sie es dann erneut.",
-    wait_one_second: "1 Sekunde",
-    wait_seconds: "{0} Sekunden",
-    wait_one_minute: "1 Minute",
-    wait_minutes: "{0} Minuten",
+    wait_seconds: Plural::of("{0} Sekunde", "{0} Sekunden"),
+    wait_minutes: Plural::of("{0} Minute", "{0} Minuten"),
     error_cross_site: "Diese Anfrage kam von einer anderen Website und wurde abgelehnt.",
     error_form_expired: "Dieses Formular ist abgelaufen. Gehen Sie zurück, laden Sie die Seite neu und versuchen Sie es noch einmal.",
     error_step_ended: "Dieser Anmeldeschritt ist beendet (abgelaufen, benutzt oder zu viele falsche Codes). Bitte melden Sie sich erneut an.",
@@ -104,7 +107,10 @@ pub static DE: Messages = Messages {
     mail_use_link: "Mit diesem Link melden Sie sich bei {0} an:",
     mail_copy_address: "Oder kopieren Sie diese Adresse in Ihren Browser:",
     mail_other_device: "Öffnen Sie ihn auf einem anderen Gerät? Dann werden Sie nach diesem Code gefragt:",
-    mail_expiry: "Link und Code funktionieren einmal. Der Link läuft in {0} Minuten ab (um {1}), der Code ebenso.",
+    mail_expiry: Plural::of(
+        "Link und Code funktionieren einmal. Der Link läuft in {0} Minute ab (um {1}), der Code ebenso.",
+        "Link und Code funktionieren einmal. Der Link läuft in {0} Minuten ab (um {1}), der Code ebenso.",
+    ),
     mail_requested: "Diese Anmeldung wurde am {0} von {1} ({2}) angefordert.",
     mail_not_you: "Wenn Sie das nicht waren, ignorieren Sie diese E-Mail: Ohne sie kann sich niemand anmelden.",
     mail_support: "Fragen? Schreiben Sie an {0}.",
@@ -123,7 +129,10 @@ pub static DE: Messages = Messages {
     account_totp: "Authenticator-App:",
     account_on: "an",
     account_off: "aus",
-    account_recovery_left: "Verbleibende Wiederherstellungscodes: {0}.",
+    account_recovery_left: Plural::of(
+        "Ein Wiederherstellungscode bleibt.",
+        "Verbleibende Wiederherstellungscodes: {0}.",
+    ),
     account_regenerate_label: "Neue Wiederherstellungscodes (Code aus Ihrer App)",
     account_regenerate_button: "Neue Wiederherstellungscodes erstellen",
     account_disable_label: "Ausschalten (Code aus Ihrer App)",
@@ -234,4 +243,14 @@ pub static DE: Messages = Messages {
     delete_needs_factor: "Zum Löschen Ihres Kontos muss in diesem Browser in den letzten 10 Minuten ein zweiter Faktor benutzt worden sein.",
     delete_needs_sign_in: "Zum Löschen Ihres Kontos ist eine Anmeldung in den letzten 10 Minuten nötig: Melden Sie sich ab, melden Sie sich mit einem neuen Link aus Ihrem Postfach wieder an und kommen Sie dann hierher zurück.",
     error_admin_delete_needs_token: "Das Konto eines Administrators kann nur mit dem Admin-API-Token gelöscht werden.",
+    language_picker: "Sprache",
+    sms_code: "{0} ist Ihr Code für {1}. Er läuft in 5 Minuten ab. Geben Sie ihn niemals weiter.",
+    logout_unverifiable: "Diese Abmeldeanfrage lässt sich nicht prüfen.",
+    logout_wrong_app: "Die anfragende App ist nicht die, die der Hinweis nennt.",
+    logout_unregistered_return: "Die App wollte zu einer Adresse zurück, die sie nicht registriert hat.",
+    account_no_such_session: "Diese Sitzung gibt es nicht.",
+    account_totp_turned_off: "Authenticator-Apps sind hier abgeschaltet.",
+    method_email: "einem Link aus dem Postfach",
+    method_otp: "einem Einmalcode",
+    method_sms: "einem Code per SMS",
 };

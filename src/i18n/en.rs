@@ -1,6 +1,6 @@
 //! The English table.
 
-use super::{Lang, Messages};
+use super::{Lang, Messages, Plural};
 
 /// English.
 pub static EN: Messages = Messages {
@@ -10,7 +10,10 @@ pub static EN: Messages = Messages {
     login_intro: "Type your email address. We will mail you a link that signs you in — no password needed.",
     login_button: "Email me a sign-in link",
     sent_title: "Check your email",
-    sent_body: "We sent a sign-in link to {0}. Open it in this browser to finish in one click. It works once and expires in {1} minutes.",
+    sent_body: Plural::of(
+        "We sent a sign-in link to {0}. Open it in this browser to finish in one click. It works once and expires in {1} minute.",
+        "We sent a sign-in link to {0}. Open it in this browser to finish in one click. It works once and expires in {1} minutes.",
+    ),
     sent_code_label: "Or type the code from the mail",
     sent_code_button: "Sign in with the code",
     sent_nothing_there: "Nothing there? Look in your spam folder, or",
@@ -27,8 +30,10 @@ pub static EN: Messages = Messages {
     code_not_you: "If you did not ask for this link, someone may be trying to get you to sign in to their account, or into yours: close this page.",
     code_from_mail_at: "Type the code from the mail we sent at {0}.",
     code_label: "Code from the mail",
-    code_wrong_one_left: "That code is not right. One try left.",
-    code_wrong_tries_left: "That code is not right. {0} tries left.",
+    code_wrong_tries_left: Plural::of(
+        "That code is not right. One try left.",
+        "That code is not right. {0} tries left.",
+    ),
     code_malformed: "A code has 8 letters and digits, like K7PM-2QXR.",
     other_browser_title: "Open the link where you asked for it",
     other_browser_heading: "Open this link in the browser where you asked for it",
@@ -77,10 +82,8 @@ pub static EN: Messages = Messages {
     error_internal: "Something went wrong on our side. Nothing was changed.",
     error_unavailable: "The service is temporarily unavailable. Nothing was changed; please try again in a moment.",
     error_rate_limited: "Too many attempts. Please wait {0} and try again.",
-    wait_one_second: "1 second",
-    wait_seconds: "{0} seconds",
-    wait_one_minute: "1 minute",
-    wait_minutes: "{0} minutes",
+    wait_seconds: Plural::of("{0} second", "{0} seconds"),
+    wait_minutes: Plural::of("{0} minute", "{0} minutes"),
     error_cross_site: "This request came from another site and was refused.",
     error_form_expired: "This form has expired. Go back, reload the page and try again.",
     error_step_ended: "This sign-in step has ended (it expired, was used, or had too many wrong codes). Please sign in again.",
@@ -104,7 +107,10 @@ pub static EN: Messages = Messages {
     mail_use_link: "Use this link to sign in to {0}:",
     mail_copy_address: "Or copy this address into your browser:",
     mail_other_device: "Opening it on another device? You will be asked for this code:",
-    mail_expiry: "The link and the code work once. The link expires in {0} minutes (at {1}), and so does the code.",
+    mail_expiry: Plural::of(
+        "The link and the code work once. The link expires in {0} minute (at {1}), and so does the code.",
+        "The link and the code work once. The link expires in {0} minutes (at {1}), and so does the code.",
+    ),
     mail_requested: "This sign-in was requested at {0} from {1} ({2}).",
     mail_not_you: "If that was not you, ignore this mail: nobody can sign in without it.",
     mail_support: "Questions? Write to {0}.",
@@ -123,7 +129,7 @@ pub static EN: Messages = Messages {
     account_totp: "Authenticator app:",
     account_on: "on",
     account_off: "off",
-    account_recovery_left: "Recovery codes left: {0}.",
+    account_recovery_left: Plural::of("One recovery code left.", "Recovery codes left: {0}."),
     account_regenerate_label: "New recovery codes (code from your app)",
     account_regenerate_button: "Make new recovery codes",
     account_disable_label: "Turn off (code from your app)",
@@ -234,4 +240,14 @@ pub static EN: Messages = Messages {
     delete_needs_factor: "Deleting your account needs a second factor used in this browser within the last 10 minutes.",
     delete_needs_sign_in: "Deleting your account needs a sign-in within the last 10 minutes: sign out, sign in again with a new link from your mailbox, then come back here.",
     error_admin_delete_needs_token: "An administrator's account can be deleted only with the admin API token.",
+    language_picker: "Language",
+    sms_code: "{0} is your {1} code. It expires in 5 minutes. Never share it.",
+    logout_unverifiable: "This sign-out request cannot be verified.",
+    logout_wrong_app: "The app that asked is not the one the hint names.",
+    logout_unregistered_return: "The app asked to return to an address it did not register.",
+    account_no_such_session: "No such session.",
+    account_totp_turned_off: "Authenticator apps are turned off here.",
+    method_email: "a link from the mailbox",
+    method_otp: "a one-time code",
+    method_sms: "a code by text message",
 };

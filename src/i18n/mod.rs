@@ -3,7 +3,8 @@
 //!
 //! A catalogue is one [`Messages`] value per language. Its fields are the keys, so a language
 //! that lacks a key does not compile; a unit test checks that no entry is empty and that each
-//! translation keeps the English placeholders (`{0}`, `{1}`, `{2}`).
+//! translation keeps the English placeholders (`{0}`, `{1}`, `{2}`). Messages that agree with a
+//! number are [`Plural`]s, one form per plural category of the language (`plural.rs`).
 //!
 //! This file holds the language type, its negotiation and the lookup helpers; `catalogue.rs`
 //! declares the keys, and each language's table is a file of its own (`en.rs`, `de.rs`).
@@ -14,18 +15,26 @@ use actix_web::HttpRequest;
 use actix_web::http::header::{ACCEPT_LANGUAGE, HeaderMap};
 use serde::{Deserialize, Serialize};
 
+mod ar;
 mod catalogue;
 mod de;
 mod en;
+mod es;
+mod fr;
+mod plural;
 mod it;
 mod ja;
 mod nl;
 mod pl;
 mod pt;
 
+pub use ar::AR;
 pub use catalogue::Messages;
 pub use de::DE;
 pub use en::EN;
+pub use es::ES;
+pub use fr::FR;
+pub use plural::Plural;
 pub use it::IT;
 pub use ja::JA;
 pub use nl::NL;
@@ -40,6 +49,12 @@ pub enum Lang {
     En,
     /// German.
     De,
+    /// French.
+    Fr,
+    /// Spanish.
+    Es,
+    /// Arabic, written right to left.
+    Ar,
     /// Portuguese.
     Pt,
     /// Italian.
@@ -52,15 +67,33 @@ pub enum Lang {
     Ja,
 }
 
+/// The cookie that remembers the language a person picked (`POST /language`); it wins over
+/// `Accept-Language`.
+pub const LANG_COOKIE: &str = "__Host-lang";
+
 impl Lang {
     /// Every language, the default first.
-    pub const ALL: [Lang; 7] = [Lang::En, Lang::De, Lang::Pt, Lang::It, Lang::Nl, Lang::Pl, Lang::Ja];
+    pub const ALL: [Lang; 10] = [
+        Lang::En,
+        Lang::De,
+        Lang::Fr,
+        Lang::Es,
+        Lang::Ar,
+        Lang::Pt,
+        Lang::It,
+        Lang::Nl,
+        Lang::Pl,
+        Lang::Ja,
+    ];
 
     /// The BCP 47 tag, for `<html lang>` and `Content-Language`.
     pub fn tag(self) -> &'static str {
         match self {
             Lang::En => "en",
             Lang::De => "de",
+            Lang::Fr => "fr",
+            Lang::Es => "es",
+            Lang::Ar => "ar",
             Lang::Pt => "pt",
             Lang::It => "it",
             Lang::Nl => "nl",
@@ -69,11 +102,44 @@ impl Lang {
         }
     }
 
+    /// The language's name in itself, for the language picker.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::De => "Deutsch",
+            Lang::Fr => "Français",
+            Lang::Es => "Español",
+            Lang::Ar => "العربية",
+            Lang::Pt => "Português",
+            Lang::It => "Italiano",
+            Lang::Nl => "Nederlands",
+            Lang::Pl => "Polski",
+            Lang::Ja => "日本語",
+        }
+    }
+
+    /// The writing direction, for `<html dir>`: `rtl` or `ltr`.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Lang::Ar => "rtl",
+            _ => "ltr",
+        }
+    }
+
+    /// The language whose tag is exactly `tag` (any case), as the picker and its cookie
+    /// carry it.
+    pub fn parse(tag: &str) -> Option<Lang> {
+        Lang::ALL.into_iter().find(|l| l.tag().eq_ignore_ascii_case(tag.trim()))
+    }
+
     /// This language's catalogue.
     pub fn messages(self) -> &'static Messages {
         match self {
             Lang::En => &EN,
             Lang::De => &DE,
+            Lang::Fr => &FR,
+            Lang::Es => &ES,
+            Lang::Ar => &AR,
             Lang::Pt => &PT,
             Lang::It => &IT,
             Lang::Nl => &NL,
@@ -112,9 +178,12 @@ impl Lang {
         headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(Lang::negotiate).unwrap_or_default()
     }
 
-    /// The language of a request.
+    /// The language of a request: the picked one (`__Host-lang`) if the cookie names a language
+    /// we have, else the best for `Accept-Language`.
     pub fn of(req: &HttpRequest) -> Lang {
-        Lang::from_headers(req.headers())
+        req.cookie(LANG_COOKIE)
+            .and_then(|cookie| Lang::parse(cookie.value()))
+            .unwrap_or_else(|| Lang::from_headers(req.headers()))
     }
 }
 
@@ -153,11 +222,11 @@ impl Messages {
     /// "3 minutes", "1 minute", "20 seconds": a wait, rounded up.
     pub fn wait(&self, wait: std::time::Duration) -> String {
         let secs = wait.as_secs().max(1);
-        match secs {
-            1 => self.wait_one_second.to_owned(),
-            2..=59 => self.fill(self.wait_seconds, secs),
-            60..=119 => self.wait_one_minute.to_owned(),
-            _ => self.fill(self.wait_minutes, secs.div_ceil(60)),
+        if secs < 60 {
+            self.fill(self.count(&self.wait_seconds, secs), secs)
+        } else {
+            let minutes = if secs < 120 { 1 } else { secs.div_ceil(60) };
+            self.fill(self.count(&self.wait_minutes, minutes), minutes)
         }
     }
 
@@ -247,6 +316,20 @@ mod tests {
                 assert!(!text.trim().is_empty(), "{lang:?}: {key} is empty");
                 assert_eq!(placeholders(text), placeholders(en), "{lang:?}: {key} placeholders differ from English");
             }
+            for ((key, plural), (_, en)) in messages.plurals().iter().zip(EN.plurals()) {
+                let all = placeholders(en.other);
+                assert_eq!(placeholders(plural.other), all, "{lang:?}: {key}.other placeholders differ from English");
+                for form in plural.forms() {
+                    assert!(!form.trim().is_empty(), "{lang:?}: {key} has an empty form");
+                    let kept = placeholders(form);
+                    // A form may leave out the number itself ("One try left"), nothing else.
+                    assert!(
+                        kept.iter().all(|p| all.contains(p)),
+                        "{lang:?}: {key}: {form:?} has a placeholder English lacks"
+                    );
+                    assert!(all.len() - kept.len() <= 1, "{lang:?}: {key}: {form:?} drops placeholders");
+                }
+            }
         }
     }
 
@@ -258,6 +341,13 @@ mod tests {
             .zip(DE.entries())
             .filter(|((_, en), (_, de))| en == de)
             .map(|((key, _), _)| key)
+            .chain(
+                EN.plurals()
+                    .into_iter()
+                    .zip(DE.plurals())
+                    .filter(|((_, en), (_, de))| en == de)
+                    .map(|((key, _), _)| key),
+            )
             .collect();
         assert!(same.is_empty(), "untranslated: {same:?}");
     }
@@ -267,14 +357,46 @@ mod tests {
         assert_eq!(Lang::negotiate("de"), Lang::De);
         assert_eq!(Lang::negotiate("de-AT,de;q=0.9,en;q=0.8"), Lang::De);
         assert_eq!(Lang::negotiate("en-GB,en;q=0.9,de;q=0.8"), Lang::En);
-        assert_eq!(Lang::negotiate("fr-CH, fr;q=0.9, de;q=0.7, *;q=0.5"), Lang::De);
+        assert_eq!(Lang::negotiate("sv-SE, sv;q=0.9, de;q=0.7, *;q=0.5"), Lang::De);
         assert_eq!(Lang::negotiate("en;q=0.5, DE;q=0.6"), Lang::De);
         assert_eq!(Lang::negotiate("de;q=0, en;q=0.1"), Lang::En);
+        assert_eq!(Lang::negotiate("fr-CH, fr;q=0.9, de;q=0.7, *;q=0.5"), Lang::Fr);
+        assert_eq!(Lang::negotiate("es-419,es;q=0.9"), Lang::Es);
+        assert_eq!(Lang::negotiate("ar-EG"), Lang::Ar);
+        assert_eq!(Lang::negotiate("sv-SE, ar;q=0.3, es;q=0.4"), Lang::Es);
+        assert_eq!(Lang::negotiate("AR;q=0.9, fr;q=0.8"), Lang::Ar);
+    }
+
+    #[test]
+    fn the_picker_names_each_language_by_its_exact_tag() {
+        for lang in Lang::ALL {
+            assert_eq!(Lang::parse(lang.tag()), Some(lang));
+        }
+        assert_eq!(Lang::parse("FR"), Some(Lang::Fr));
+        for bad in ["", "fr-CA", "xx", "en;q=1", "arabic"] {
+            assert_eq!(Lang::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_arabic_is_written_right_to_left() {
+        let rtl: Vec<_> = Lang::ALL.into_iter().filter(|l| l.dir() == "rtl").collect();
+        assert_eq!(rtl, [Lang::Ar]);
+    }
+
+    #[test]
+    fn no_language_is_a_copy_of_english() {
+        for lang in Lang::ALL.into_iter().filter(|&l| l != Lang::En) {
+            let t = lang.messages();
+            let same = EN.entries().into_iter().zip(t.entries()).filter(|((_, en), (_, other))| en == other).count();
+            // Words shared across languages ("Email", "SMS:") may match; most must not.
+            assert!(same * 20 < EN.entries().len(), "{lang:?}: {same} entries equal English");
+        }
     }
 
     #[test]
     fn anything_else_is_english() {
-        for header in ["", "fr", "*", "de;q=0", "de;q=banana", "xx-YY", ",,;;", "de;q=1.5"] {
+        for header in ["", "*", "de;q=0", "de;q=banana", "xx-YY", ",,;;", "de;q=1.5", "ar;q=0"] {
             assert_eq!(Lang::negotiate(header), Lang::En, "{header:?}");
         }
     }
@@ -294,6 +416,7 @@ mod tests {
         assert_eq!(EN.wait(Duration::from_secs(90)), "1 minute");
         assert_eq!(EN.wait(Duration::from_secs(121)), "3 minutes");
         assert_eq!(DE.wait(Duration::from_secs(900)), "15 Minuten");
+        assert_eq!(DE.wait(Duration::from_secs(61)), "1 Minute");
     }
 
     #[test]

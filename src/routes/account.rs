@@ -156,7 +156,7 @@ pub async fn account_page(
         csrf: csrf.token.clone(),
         email: claims.email.to_string(),
         signed_in_at: utc_ts(claims.auth_time),
-        methods: claims.amr.join(", "),
+        methods: sign_in_methods(t, &claims.amr),
         expires_at: utc_ts(claims.exp),
         sessions,
     };
@@ -169,7 +169,7 @@ pub async fn end_session(
     visitor: Visitor<EndSessionForm>,
 ) -> Result<HttpResponse, AppError> {
     let Visitor(Some(SignedIn { claims, form, .. })) = visitor else { return Ok(to_login()) };
-    let sid = SessionId::parse(&form.sid).ok_or_else(|| AppError::BadRequest("No such session.".to_owned()))?;
+    let sid = SessionId::parse(&form.sid).ok_or_else(|| AppError::Invalid(|t| t.account_no_such_session))?;
     // Sessions are looked up under the signed-in user only, so nobody can end another's.
     state.sessions.end_one(&claims, &sid).await?;
     Ok(to_account())
@@ -281,4 +281,20 @@ pub async fn not_me(
     state.oidc.notify_ended(&user, None).await;
     let template = NotMePage { t: Lang::of(&req).messages(), csrf: String::new(), token: String::new(), done: true };
     Ok(page(&req, StatusCode::OK, template, &[cookies::removal(cookies::SESSION)]))
+}
+
+/// How a session signed in, in words: each RFC 8176 `amr` value we issue, named in `t`'s
+/// language (`mfa` only says there were two, so it is left out); another value as it is.
+fn sign_in_methods(t: &Messages, amr: &[String]) -> String {
+    let named: Vec<&str> = amr
+        .iter()
+        .filter(|m| *m != "mfa")
+        .map(|m| match m.as_str() {
+            "email" => t.method_email,
+            "otp" => t.method_otp,
+            "sms" => t.method_sms,
+            other => other,
+        })
+        .collect();
+    named.join(", ")
 }

@@ -215,7 +215,7 @@ pub async fn send_sms(
     }
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let t = Lang::of(&req).messages();
-    match state.second_factors.send_login_code(&claims.sub, &sms_binding(&claims), origin.ip).await {
+    match state.second_factors.send_login_code(&claims.sub, &sms_binding(&claims), origin.ip, t.lang).await {
         Ok(masked) => {
             let said = Said { notice: Some(t.fill(t.second_sms_sent, masked)), sms_sent: true, ..Said::default() };
             render(&req, &state, &claims, said, StatusCode::OK).await

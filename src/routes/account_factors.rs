@@ -69,7 +69,7 @@ pub async fn enroll_totp(
         return Ok(refused);
     }
     if !state.admin.policy().await?.methods.totp {
-        return Err(AppError::BadRequest("Authenticator apps are turned off here.".to_owned()));
+        return Err(AppError::Invalid(|t| t.account_totp_turned_off));
     }
     let claims = &user.claims;
     let enrollment = state.second_factors.begin_totp(&claims.sub, &claims.email, EnrollSlot::Account).await?;
@@ -166,12 +166,12 @@ pub async fn add_phone(
         return Ok(refused);
     }
     if !state.signin.sms_allowed().await? {
-        return Err(AppError::BadRequest("Text messages are not available.".to_owned()));
+        return Err(AppError::Invalid(|t| t.second_sms_unavailable));
     }
     let phone = PhoneNumber::parse(&user.form.phone).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let csrf = csrf::issue(&req, &state.keyring)?;
-    state.second_factors.start_phone_enrollment(&user.claims.sub, &phone, origin.ip).await?;
+    state.second_factors.start_phone_enrollment(&user.claims.sub, &phone, origin.ip, Lang::of(&req)).await?;
     let t = Lang::of(&req).messages();
     let template = PhoneConfirmPage { t, csrf: csrf.token.clone(), number: phone.masked(), error: None };
     Ok(page(&req, StatusCode::OK, template, &csrf.cookies()))

@@ -75,7 +75,7 @@ pub async fn request_link(
         };
         return native_login::request_app_link(&req, &state, app).await;
     }
-    let email = Email::parse(&body.email).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let email = Email::parse(&body.email).map_err(|e| AppError::Invalid(super::login::email_problem_key(&e)))?;
     let return_to = body.return_to.as_deref().and_then(LocalPath::parse);
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let requested =

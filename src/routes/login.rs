@@ -197,6 +197,18 @@ pub fn attempt_cookie(requested: LinkRequested) -> Cookie<'static> {
     cookies::host_cookie(cookies::ATTEMPT, requested.attempt_cookie, Some(ttl))
 }
 
+/// The catalogue key that says what is wrong with an address, for a refusal
+/// ([`AppError::Invalid`](crate::error::AppError::Invalid)) rendered in the reader's language.
+pub fn email_problem_key(problem: &EmailError) -> crate::i18n::Text {
+    match problem {
+        EmailError::Empty => |t| t.email_empty,
+        EmailError::TooLong => |t| t.email_too_long,
+        EmailError::ForbiddenCharacter => |t| t.email_forbidden_character,
+        EmailError::Malformed => |t| t.email_malformed,
+        EmailError::RoutingCharacter => |t| t.email_routing_character,
+    }
+}
+
 /// How an address that does not parse reads to a person.
 pub fn email_problem(t: &Messages, problem: &EmailError) -> &'static str {
     match problem {

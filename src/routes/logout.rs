@@ -96,13 +96,13 @@ pub async fn logout(
     let Some((claims, client)) = hint else {
         // No hint (or one we cannot read): a registered address of the named client, after asking.
         if params.post_logout_redirect_uri.is_some() && params.client_id.is_none() {
-            return Err(AppError::BadRequest("This sign-out request cannot be verified.".to_owned()));
+            return Err(AppError::Invalid(|t| t.logout_unverifiable));
         }
         let back = return_address(&state, &params, None).await?;
         return confirm_page(&req, &state, back, &params);
     };
     if params.client_id.as_deref().is_some_and(|id| id != client.id) {
-        return Err(AppError::BadRequest("The app that asked is not the one the hint names.".to_owned()));
+        return Err(AppError::Invalid(|t| t.logout_wrong_app));
     }
     let back = return_address(&state, &params, Some(client)).await?;
     // The hint must name this browser's session; anyone else's hint only gets the question.
@@ -129,7 +129,7 @@ async fn return_address(
     };
     match client {
         Some(client) if client.allows_post_logout(&uri) => Ok(Some((client, uri))),
-        _ => Err(AppError::BadRequest("The app asked to return to an address it did not register.".to_owned())),
+        _ => Err(AppError::Invalid(|t| t.logout_unregistered_return)),
     }
 }
 

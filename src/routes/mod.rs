@@ -18,6 +18,7 @@ pub mod cors;
 pub mod csrf;
 pub mod factor_errors;
 pub mod input;
+pub mod language;
 pub mod login;
 pub mod logout;
 pub mod native_login;
@@ -97,7 +98,8 @@ pub fn page<T: Responder + Localized>(
         .customize()
         .with_status(status)
         .insert_header((CONTENT_LANGUAGE, lang.tag()))
-        .append_header((VARY, "Accept-Language"));
+        .append_header((VARY, "Accept-Language"))
+        .append_header((VARY, "Cookie"));
     for cookie in cookies {
         response = response.append_header((SET_COOKIE, cookie.encoded().to_string()));
     }

@@ -148,7 +148,7 @@ fn pending_cookie(req: &HttpRequest) -> Option<String> {
 
 fn tries_left(req: &HttpRequest, left: u32) -> String {
     let t = Lang::of(req).messages();
-    if left == 1 { t.code_wrong_one_left.to_owned() } else { t.fill(t.code_wrong_tries_left, left) }
+    t.fill(t.count(&t.code_wrong_tries_left, left), left)
 }
 
 /// `GET /login/2fa`: the code form, or enrollment when the account must set one up.
@@ -223,7 +223,7 @@ pub async fn send_sms(
 ) -> Result<HttpResponse, AppError> {
     csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    match state.signin.send_sms_code(pending_cookie(&req).as_deref(), &origin).await {
+    match state.signin.send_sms_code(pending_cookie(&req).as_deref(), &origin, Lang::of(&req)).await {
         Ok(masked) => {
             let t = Lang::of(&req).messages();
             let said = Said { notice: Some(t.fill(t.second_sms_sent, masked)), sms_sent: true, ..Said::default() };

@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, public_metrics: bool) {
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/static/style.css", web::get().to(ops::stylesheet))
+        .route("/language/{tag}", web::get().to(super::language::pick))
         .default_service(web::to(ops::not_found));
 }
 

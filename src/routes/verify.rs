@@ -232,8 +232,7 @@ pub async fn redeem_code(
         Err(e @ (SignInError::WrongCode(_) | SignInError::MalformedCode)) => {
             let t = Lang::of(&req).messages();
             let message = match e {
-                SignInError::WrongCode(1) => t.code_wrong_one_left.to_owned(),
-                SignInError::WrongCode(left) => t.fill(t.code_wrong_tries_left, left),
+                SignInError::WrongCode(left) => t.fill(t.count(&t.code_wrong_tries_left, left), left),
                 _ => t.code_malformed.to_owned(),
             };
             // Show the form again, for the attempt the browser or the token names.

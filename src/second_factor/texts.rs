@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::service::{SecondFactorError, SecondFactorService};
 use crate::crypto::{self, CryptoError};
 use crate::domain::{AllowedCountries, PhoneNumber, UserId};
+use crate::i18n::Lang;
 use crate::outbox::{AdminAlerts, Job, Outbox, OutboxError, SmsMessage};
 use crate::ratelimit::{Hit, LimitedAction, RateLimiter};
 use crate::store::{ChallengeKey, SmsChallenge};
@@ -54,16 +55,17 @@ impl SecondFactorService {
         self.sms.is_some()
     }
 
-    /// Texts a code to verify `phone` as the user's second factor.
+    /// Texts a code to verify `phone` as the user's second factor, in `lang`.
     pub async fn start_phone_enrollment(
         &self,
         user: &UserId,
         phone: &PhoneNumber,
         ip: Option<IpAddr>,
+        lang: Lang,
     ) -> Result<(), SecondFactorError> {
         let key = ChallengeKey::PhoneEnrollment(user.clone());
         let sealed = self.keys.sealer.seal(&phone_context(user), phone.as_str().as_bytes())?;
-        self.send_code(&key, user, user.as_str(), phone, Some(sealed), ip, TextTo::NewNumber).await
+        self.send_code(&key, user, user.as_str(), phone, Some(sealed), ip, TextTo::NewNumber, lang).await
     }
 
     /// Checks the code texted to the new phone; the phone is then the user's second factor.
@@ -89,18 +91,19 @@ impl SecondFactorService {
     }
 
     /// Texts a sign-in code to the user's verified phone, for the pending step `pending_id`.
-    /// Returns the masked number it went to.
+    /// Returns the masked number it went to. The text is in `lang`.
     pub async fn send_login_code(
         &self,
         user: &UserId,
         pending_id: &str,
         ip: Option<IpAddr>,
+        lang: Lang,
     ) -> Result<String, SecondFactorError> {
         let factors = self.store.get_factors(user).await?;
         let sealed = factors.phone.ok_or(SecondFactorError::SmsDisabled)?;
         let phone = self.open_phone(user, &sealed)?;
         let key = ChallengeKey::Login(pending_id.to_owned());
-        self.send_code(&key, user, pending_id, &phone, None, ip, TextTo::VerifiedPhone).await?;
+        self.send_code(&key, user, pending_id, &phone, None, ip, TextTo::VerifiedPhone, lang).await?;
         Ok(phone.masked())
     }
 
@@ -136,6 +139,7 @@ impl SecondFactorService {
         sealed_phone: Option<String>,
         ip: Option<IpAddr>,
         to: TextTo,
+        lang: Lang,
     ) -> Result<(), SecondFactorError> {
         let sms = self.sms.as_ref().ok_or(SecondFactorError::SmsDisabled)?;
         if !sms.allowed.allows(phone) {
@@ -165,7 +169,7 @@ impl SecondFactorService {
             expires_at: now + ttl,
         };
         self.store.put_challenge(key, &challenge, SMS_CODE_TTL).await?;
-        let queued = self.text(sms, phone, &code, challenge.expires_at).await;
+        let queued = self.text(sms, phone, &code, challenge.expires_at, lang).await;
         if queued.is_err() {
             // Nothing will go out: do not make the person wait out a resend delay for it.
             self.store.delete_challenge(key).await?;
@@ -212,11 +216,12 @@ impl SecondFactorService {
         phone: &PhoneNumber,
         code: &str,
         expires_at: chrono::DateTime<chrono::Utc>,
+        lang: Lang,
     ) -> Result<(), SecondFactorError> {
-        let body = format!(
-            "{code} is your {site} code. It expires in 5 minutes. Never share it.\n\n@{site} #{code}",
-            site = self.issuer
-        );
+        let t = lang.messages();
+        // The last line is the origin-bound one-time-code format (`@site #code`) that phones
+        // offer to fill in; it stays the same in every language.
+        let body = format!("{}\n\n@{site} #{code}", t.fill2(t.sms_code, code, &self.issuer), site = self.issuer);
         let message = SmsMessage { to: phone.clone(), body };
         sms.metrics.inc("sms", "outcome=\"queued\"");
         sms.outbox.enqueue(Job::Sms(message), Some(expires_at)).await.map_err(|e| match e {

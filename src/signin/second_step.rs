@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::service::{NewSession, SignIn, SignInError, SignInOutcome};
 use crate::crypto;
 use crate::domain::{EventKind, LocalPath, Methods, RequestOrigin, SecondFactorPolicy};
+use crate::i18n::Lang;
 use crate::second_factor::recovery::RecoveryCode;
 use crate::second_factor::service::{EnrollSlot, SecondFactorError, TotpEnrollment};
 use crate::store::{PendingLogin, SecondFactors, User};
@@ -134,14 +135,20 @@ impl SignIn {
     }
 
     /// Texts a sign-in code to the user's verified phone; returns the masked number.
-    pub async fn send_sms_code(&self, cookie: Option<&str>, origin: &RequestOrigin) -> Result<String, SignInError> {
+    /// The text is in `lang`.
+    pub async fn send_sms_code(
+        &self,
+        cookie: Option<&str>,
+        origin: &RequestOrigin,
+        lang: Lang,
+    ) -> Result<String, SignInError> {
         let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
         self.policy.guard().check().await?;
         let pending = self.store.get_pending(&id).await?.ok_or(SignInError::NoPendingStep)?;
         if !self.policy.current().await?.methods.sms {
             return Err(SecondFactorError::SmsDisabled.into());
         }
-        Ok(self.second_factors.send_login_code(&pending.user.id, &id, origin.ip).await?)
+        Ok(self.second_factors.send_login_code(&pending.user.id, &id, origin.ip, lang).await?)
     }
 
     /// The TOTP enrollment for a step that requires one (started on first view).

@@ -26,6 +26,7 @@ mod fail_closed;
 mod helpers;
 mod instances;
 mod key_rotation;
+mod languages;
 mod layers;
 mod links;
 mod login_flow;
