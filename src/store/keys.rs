@@ -80,6 +80,7 @@ impl Keys {
             Some("p") => name == ":pending" || name == ":sms",
             Some("c") => name == ":code",
             Some("t") => name == ":access",
+            Some("w") => name == ":passkey-ceremony",
             Some("u") => {
                 name == ":sessions"
                     || name == ":phone-enroll"
@@ -248,5 +249,15 @@ impl Keys {
     /// Deliveries given up on (a capped stream).
     pub fn outbox_dead(&self) -> String {
         format!("{}{{outbox}}:dead", self.prefix)
+    }
+
+    /// A passkey ceremony between its two requests (a string, taken with GETDEL).
+    pub fn passkey_ceremony(&self, id: &str) -> String {
+        format!("{}{{w:{}}}:passkey-ceremony", self.prefix, id)
+    }
+
+    /// The last signature counter seen from one of a user's passkeys.
+    pub fn passkey_counter(&self, user: &UserId, credential: &str) -> String {
+        format!("{}{{u:{}}}:passkey-counter:{}", self.prefix, user, credential)
     }
 }
