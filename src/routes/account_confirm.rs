@@ -106,7 +106,7 @@ pub(super) async fn announce(
     change: AccountChange,
 ) -> Result<(), AppError> {
     let origin = client::request_origin(req, &state.trusted_proxies);
-    if matches!(change, AccountChange::TotpAdded | AccountChange::PhoneAdded) {
+    if matches!(change, AccountChange::TotpAdded | AccountChange::PhoneAdded | AccountChange::PasskeyAdded) {
         let ended = state.sessions.end_others(claims).await?;
         if !ended.is_empty() {
             let detail = format!("other sessions: {}", change.name());

@@ -6,7 +6,7 @@ use actix_web::web;
 
 use super::{
     account, account_confirm, account_factors, admin, admin_clients, admin_outbox, admin_pages, api, approve, login,
-    logout, oidc, ops, second_factor, verify,
+    logout, oidc, ops, passkeys, second_factor, verify,
 };
 use crate::error::{ApiError, AppError};
 
@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, public_metrics: bool) {
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/static/style.css", web::get().to(ops::stylesheet))
+        .route("/static/passkey.js", web::get().to(ops::passkey_script))
         .default_service(web::to(ops::not_found));
 }
 
@@ -63,6 +64,7 @@ fn sign_in(cfg: &mut web::ServiceConfig) {
         .route("/login/2fa", web::post().to(second_factor::verify))
         .route("/login/2fa/enroll", web::post().to(second_factor::confirm_enrollment))
         .route("/login/2fa/sms", web::post().to(second_factor::send_sms))
+        .route("/login/2fa/passkey/start", web::post().to(passkeys::step_start))
         .route("/api/v1/login", web::post().to(api::request_link))
         .route("/api/v1/login/code", web::post().to(super::native_login::redeem_app_code))
         .route("/api/v1/session", web::get().to(api::session))
@@ -86,7 +88,10 @@ fn account(cfg: &mut web::ServiceConfig) {
         .route("/account/not-me", web::get().to(account::not_me_page))
         .route("/account/not-me", web::post().to(account::not_me))
         .route("/logout", web::post().to(account::logout))
-        .route("/logout/all", web::post().to(account::logout_all));
+        .route("/logout/all", web::post().to(account::logout_all))
+        .route("/account/passkeys/register/start", web::post().to(passkeys::register_start))
+        .route("/account/passkeys/register/finish", web::post().to(passkeys::register_finish))
+        .route("/account/passkeys/remove", web::post().to(passkeys::remove));
 }
 
 /// The admin pages and the admin API. `…/revoke-sessions` comes before `…/{action}`, which
