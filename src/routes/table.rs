@@ -81,6 +81,7 @@ fn account(cfg: &mut web::ServiceConfig) {
         .route("/account/confirm-factor", web::get().to(account_confirm::confirm_page))
         .route("/account/confirm-factor", web::post().to(account_confirm::confirm))
         .route("/account/confirm-factor/sms", web::post().to(account_confirm::send_sms))
+        .route("/account/confirm-factor/passkey/start", web::post().to(account_confirm::passkey_start))
         .route("/account/recovery-codes", web::post().to(account_factors::regenerate_recovery))
         .route("/account/phone", web::post().to(account_factors::add_phone))
         .route("/account/phone/confirm", web::post().to(account_factors::confirm_phone))

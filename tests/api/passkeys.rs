@@ -356,6 +356,32 @@ async fn a_passkey_is_removed_with_a_fresh_factor_and_the_owner_is_told() {
 }
 
 #[tokio::test]
+async fn a_passkey_confirms_it_is_you_before_a_factor_change() {
+    let app = spawn_app_with(PASSKEYS_ON).await;
+    let mut passkey = SoftPasskey::new();
+    add_passkey(&app, "confirm@example.com", &passkey).await;
+    let page = app.get("/account/confirm-factor").await.text().await.unwrap();
+    assert!(page.contains("/account/confirm-factor/passkey/start"), "no passkey on the confirm page");
+    // Another account's passkey, or a wrong origin, does not confirm.
+    let options = start_options(&app, "/account/confirm-factor/passkey/start").await;
+    let phished = passkey.get_with(&options, "https://evil.example", RP_ID, 50);
+    let response = post(&app, "/account/confirm-factor", &[("credential", &phished)]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        post(&app, "/account/passkeys/remove", &[("id", &b64(&passkey.id))]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let options = start_options(&app, "/account/confirm-factor/passkey/start").await;
+    let response = post(&app, "/account/confirm-factor", &[("credential", &passkey.get(&options))]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        post(&app, "/account/passkeys/remove", &[("id", &b64(&passkey.id))]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
 async fn passkeys_are_refused_unless_the_policy_allows_them() {
     let app = spawn_app_with(&[]).await;
     app.sign_in("policy@example.com").await;
