@@ -67,7 +67,8 @@ impl Application {
         let (policy, limiter) = services::policy_and_limits(&base, policy, ipv6_prefix).await;
         let site = public_url.host_str().unwrap_or("latchkey").to_owned();
         let sms_sender = build_sender(&sms.provider)?;
-        let second_factors = services::second_factors(&base, &limiter, &site, &sms, sms_sender.as_ref(), admin_webhook);
+        let second_factors =
+            services::second_factors(&base, &limiter, &site, &sms, sms_sender.as_ref(), admin_webhook, &public_url);
         let couriers = services::couriers(&base, mailer, brand.clone(), site, sms_sender, webhook_proxy, &signer)?;
         let outbox_worker = services::outbox_worker(&base, queue.clone(), couriers, outbox_settings, drain_on_stop)?;
         let oidc = services::oidc(&base, clients.clone(), &signer, &sessions);

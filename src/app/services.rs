@@ -121,6 +121,7 @@ pub(super) fn second_factors(
     sms: &SmsSettings,
     sender: Option<&Arc<dyn SmsSender>>,
     admin_webhook: Option<AdminWebhook>,
+    public_url: &Url,
 ) -> Arc<SecondFactorService> {
     let alerts = Arc::new(AdminAlerts::new(base.webhooks.clone(), admin_webhook));
     let gateway = sender.map(|_| SmsGateway {
@@ -137,7 +138,8 @@ pub(super) fn second_factors(
         limiter.clone(),
         site.to_owned(),
         gateway,
-    );
+    )
+    .with_passkeys(crate::second_factor::passkeys::relying_party(public_url, site));
     Arc::new(service)
 }
 

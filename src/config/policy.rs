@@ -29,7 +29,9 @@ impl Reader<'_> {
             second_factor: self
                 .parse("SECOND_FACTOR", "optional", "`off`, `optional` or `required`")
                 .unwrap_or_default(),
-            methods: self.parse("SECOND_FACTOR_METHODS", "totp,sms", "`totp,sms`, `totp` or `sms`").unwrap_or_default(),
+            methods: self
+                .parse("SECOND_FACTOR_METHODS", "totp,sms", "a list of `totp`, `sms`, `passkey` (`totp,sms`)")
+                .unwrap_or_default(),
             rate_limits: self.rate_limits(),
             new_device_notice: self.flag("NEW_DEVICE_NOTICE", true),
             signup_allow: self

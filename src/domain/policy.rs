@@ -78,27 +78,31 @@ pub struct Methods {
     pub totp: bool,
     /// Codes by SMS.
     pub sms: bool,
+    /// Passkeys and security keys (WebAuthn).
+    #[serde(default)]
+    pub passkey: bool,
 }
 
 impl Default for Methods {
     fn default() -> Self {
-        Self { totp: true, sms: true }
+        Self { totp: true, sms: true, passkey: false }
     }
 }
 
 impl FromStr for Methods {
     type Err = ();
-    /// `totp,sms`, `totp` or `sms`.
+    /// A comma-separated list of `totp`, `sms` and `passkey` (`totp,sms,passkey`, `totp` …).
     fn from_str(s: &str) -> Result<Self, ()> {
-        let mut methods = Self { totp: false, sms: false };
+        let mut methods = Self { totp: false, sms: false, passkey: false };
         for item in s.split(',').map(str::trim) {
             match item {
                 "totp" => methods.totp = true,
                 "sms" => methods.sms = true,
+                "passkey" => methods.passkey = true,
                 _ => return Err(()),
             }
         }
-        if methods.totp || methods.sms { Ok(methods) } else { Err(()) }
+        if methods.totp || methods.sms || methods.passkey { Ok(methods) } else { Err(()) }
     }
 }
 

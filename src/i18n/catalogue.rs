@@ -510,4 +510,26 @@ catalogue! {
     method_otp,
     /// How a session signed in: with a texted code.
     method_sms,
+    /// Account change mail: a passkey was added; `{0}` the site.
+    change_passkey_added,
+    /// Account change mail: a passkey was removed; `{0}` the site.
+    change_passkey_removed,
+    /// Account page: the passkeys heading.
+    account_passkeys,
+    /// Account page: no passkey yet.
+    account_passkeys_none,
+    /// Account page: `{0}` when a passkey was added, `{1}` when last used.
+    account_passkey_added,
+    /// Account page: a passkey not used yet.
+    account_passkey_never,
+    /// Account page: the new passkey's name field.
+    account_passkey_name_label,
+    /// Account page: add a passkey.
+    account_passkey_add_button,
+    /// Account page: remove a passkey.
+    account_passkey_remove_button,
+    /// Account page and second step: passkeys need JavaScript.
+    passkey_needs_script,
+    /// Second step: use a passkey.
+    second_passkey_button,
 }

@@ -34,6 +34,16 @@ pub struct AccountPage {
     sms_available: bool,
     factor_fresh: bool,
     activity: Vec<ActivityRow>,
+    passkeys: Vec<PasskeyRow>,
+    passkeys_allowed: bool,
+}
+
+/// One passkey on the account page.
+pub struct PasskeyRow {
+    id: String,
+    name: String,
+    added_at: String,
+    last_used_at: Option<String>,
 }
 
 /// One line of recent sign-in activity.
@@ -145,9 +155,22 @@ pub async fn account_page(
     let recovery_left = state.second_factors.recovery_left(&claims.sub).await?;
     let factor_fresh = state.sessions.factor_used_within(&claims, super::account_confirm::FRESH_FACTOR).await?;
     let csrf = csrf::issue(&req, &state.keyring)?;
+    let passkeys = factors
+        .passkeys
+        .iter()
+        .map(|p| PasskeyRow {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            added_at: utc(p.added_at),
+            last_used_at: p.last_used_at.map(utc),
+        })
+        .collect();
+    let passkeys_allowed = state.second_factors.passkeys_available() && state.signin.passkeys_allowed().await?;
     let template = AccountPage {
         t,
         factor_fresh,
+        passkeys,
+        passkeys_allowed,
         has_totp: factors.totp.is_some(),
         recovery_left,
         phone: factors.phone_masked,

@@ -35,6 +35,7 @@ pub struct ConfirmFactorPage {
     pub(super) t: &'static Messages,
     csrf: String,
     has_totp: bool,
+    has_passkey: bool,
     recovery_left: usize,
     phone: Option<String>,
     sms_sent: bool,
@@ -48,6 +49,24 @@ pub struct ConfirmFactorPage {
 /// is a keyed hash without a colon).
 fn sms_binding(claims: &SessionClaims) -> String {
     format!("session:{}", claims.sid)
+}
+
+/// What a passkey ceremony for confirming this session is bound to (never a pending step's id,
+/// which is a keyed hash without a colon).
+fn passkey_binding(claims: &SessionClaims) -> String {
+    format!("confirm:{}", claims.sid)
+}
+
+/// `POST /account/confirm-factor/passkey/start`: the request options (JSON) for confirming
+/// this session with one of the account's passkeys; `POST /account/confirm-factor` with the
+/// answer finishes it.
+pub async fn passkey_start(state: web::Data<AppState>, visitor: Visitor<StepForm>) -> Result<HttpResponse, AppError> {
+    let Visitor(Some(SignedIn { claims, .. })) = visitor else { return Ok(to_login()) };
+    if !state.signin.passkeys_allowed().await? {
+        return Err(SecondFactorError::MethodNotAllowed.into());
+    }
+    let options = state.second_factors.begin_passkey_check(&claims.sub, &passkey_binding(&claims)).await?;
+    Ok(HttpResponse::Ok().insert_header((actix_web::http::header::CACHE_CONTROL, "no-store")).json(options))
 }
 
 async fn render(
@@ -64,6 +83,9 @@ async fn render(
         t: Lang::of(req).messages(),
         csrf: csrf.token.clone(),
         has_totp: factors.totp.is_some(),
+        has_passkey: !factors.passkeys.is_empty()
+            && state.second_factors.passkeys_available()
+            && state.signin.passkeys_allowed().await?,
         recovery_left: state.second_factors.recovery_left(&claims.sub).await?,
         phone: factors.phone_masked.filter(|_| sms_available && factors.phone.is_some()),
         sms_sent: said.sms_sent,
@@ -109,7 +131,7 @@ pub(super) async fn announce(
     change: AccountChange,
 ) -> Result<(), AppError> {
     let origin = client::request_origin(req, &state.trusted_proxies);
-    if matches!(change, AccountChange::TotpAdded | AccountChange::PhoneAdded) {
+    if matches!(change, AccountChange::TotpAdded | AccountChange::PhoneAdded | AccountChange::PasskeyAdded) {
         let ended = state.sessions.end_others(claims).await?;
         if !ended.is_empty() {
             let detail = format!("other sessions: {}", change.name());
@@ -156,7 +178,7 @@ pub async fn confirm_page(
     render(&req, &state, &claims, Said::default(), StatusCode::OK).await
 }
 
-/// `POST /account/confirm-factor`: an app, SMS or recovery code, checked like a sign-in step's
+/// `POST /account/confirm-factor`: an app, SMS or recovery code or a passkey, checked like a sign-in step's
 /// (counted against the account before it is checked); the right one notes in the session that
 /// a second factor was used now.
 pub async fn confirm(
@@ -167,7 +189,19 @@ pub async fn confirm(
     let Visitor(Some(SignedIn { claims, form, .. })) = visitor else { return Ok(to_login()) };
     let methods = state.admin.policy().await?.methods;
     let user = &claims.sub;
-    let checked = if !form.recovery_code.trim().is_empty() {
+    let checked = if !form.credential.trim().is_empty() && methods.passkey {
+        match state.second_factors.check_passkey(user, &passkey_binding(&claims), &form.credential).await {
+            Ok(_) => Ok((true, "passkey")),
+            Err(SecondFactorError::PasskeyRefused | SecondFactorError::NothingPending) => Ok((false, "passkey")),
+            Err(SecondFactorError::PasskeyCloned) => {
+                let origin = client::request_origin(&req, &state.trusted_proxies);
+                let detail = "passkey counter went back";
+                state.audit.record(EventKind::SecondFactorFailed, Some(user), &origin, detail).await;
+                Err(SecondFactorError::PasskeyCloned)
+            }
+            Err(e) => Err(e),
+        }
+    } else if !form.recovery_code.trim().is_empty() {
         state.second_factors.use_recovery_code(user, &form.recovery_code).await.map(|ok| (ok, "recovery"))
     } else if !form.sms_code.trim().is_empty() && methods.sms {
         state.second_factors.check_login_code(user, &sms_binding(&claims), &form.sms_code).await.map(|ok| (ok, "sms"))

@@ -12,8 +12,7 @@ use crate::i18n::Messages;
 
 /// The Content-Security-Policy of every response (set in `app::http`), and of the pages of an
 /// app's flow without a logo.
-pub const CONTENT_SECURITY_POLICY_VALUE: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
+pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
 
 /// The app header of a page: everything is plain text, escaped by the template.
 pub struct AppView {
@@ -114,7 +113,7 @@ mod tests {
         let csp = csp_allowing_image("https://cdn.example.com");
         assert_eq!(
             csp,
-            "default-src 'none'; style-src 'self'; img-src 'self' data: https://cdn.example.com; base-uri 'none'; frame-ancestors 'none'"
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data: https://cdn.example.com; base-uri 'none'; frame-ancestors 'none'"
         );
     }
 

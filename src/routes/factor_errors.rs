@@ -26,6 +26,11 @@ pub fn shown(e: SecondFactorError, t: &Messages) -> Shown {
         SecondFactorError::SmsPaused(_) => Shown::Form(StatusCode::TOO_MANY_REQUESTS, t.second_sms_paused.to_owned()),
         SecondFactorError::NothingPending => Shown::Page(AppError::Gone(|t| t.error_code_ended)),
         SecondFactorError::Store(e) => Shown::Page(e.into()),
+        SecondFactorError::BadCredential(_)
+        | SecondFactorError::PasskeyRefused
+        | SecondFactorError::PasskeyCloned
+        | SecondFactorError::PasskeyKnown
+        | SecondFactorError::TooManyPasskeys => Shown::Form(StatusCode::BAD_REQUEST, e.to_string()),
         other => Shown::Page(AppError::Internal(other.into())),
     }
 }

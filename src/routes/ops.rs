@@ -80,6 +80,14 @@ pub async fn stylesheet() -> HttpResponse {
         .body(include_str!("../../static/style.css"))
 }
 
+/// `GET /static/passkey.js`: the one script, for the WebAuthn calls.
+pub async fn passkey_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/javascript; charset=utf-8"))
+        .insert_header((CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/passkey.js"))
+}
+
 /// Anything else.
 pub async fn not_found() -> Result<HttpResponse, AppError> {
     Err(AppError::NotFound)

@@ -29,6 +29,7 @@ pub struct SecondFactorPage {
     csrf: String,
     email: String,
     has_totp: bool,
+    has_passkey: bool,
     recovery_left: usize,
     phone: Option<String>,
     sms_sent: bool,
@@ -114,6 +115,9 @@ pub struct StepForm {
     pub(super) recovery_code: String,
     #[serde(default)]
     pub(super) sms_code: String,
+    /// A passkey's answer (WebAuthn credential JSON).
+    #[serde(default)]
+    pub(super) credential: String,
 }
 
 impl CsrfForm for StepForm {
@@ -142,7 +146,7 @@ fn field_of(proof: &Proof<'_>) -> &'static str {
     }
 }
 
-fn pending_cookie(req: &HttpRequest) -> Option<String> {
+pub(super) fn pending_cookie(req: &HttpRequest) -> Option<String> {
     req.cookie(cookies::PENDING).map(|c| c.value().to_owned())
 }
 
@@ -178,6 +182,9 @@ async fn render_step(
         csrf: csrf.token.clone(),
         email: step.pending.user.email.to_string(),
         has_totp: step.factors.totp.is_some(),
+        has_passkey: !step.factors.passkeys.is_empty()
+            && step.methods.passkey
+            && state.second_factors.passkeys_available(),
         recovery_left: step.recovery_left,
         phone: step.factors.phone_masked.filter(|_| step.sms_available),
         sms_sent: said.sms_sent,
@@ -196,7 +203,9 @@ pub async fn verify(
     form: web::Form<StepForm>,
 ) -> Result<HttpResponse, AppError> {
     csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
-    let proof = if !form.recovery_code.trim().is_empty() {
+    let proof = if !form.credential.trim().is_empty() {
+        Proof::Passkey(&form.credential)
+    } else if !form.recovery_code.trim().is_empty() {
         Proof::Recovery(&form.recovery_code)
     } else if !form.sms_code.trim().is_empty() {
         Proof::Sms(&form.sms_code)

@@ -6,7 +6,7 @@ use actix_web::web;
 
 use super::{
     account, account_confirm, account_factors, admin, admin_clients, admin_outbox, admin_pages, api, approve, login,
-    logout, oidc, ops, second_factor, verify,
+    logout, oidc, ops, passkeys, second_factor, verify,
 };
 use crate::error::{ApiError, AppError};
 
@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, public_metrics: bool) {
         .route("/readyz", web::get().to(ops::readyz))
         .route("/static/style.css", web::get().to(ops::stylesheet))
         .route("/language/{tag}", web::get().to(super::language::pick))
+        .route("/static/passkey.js", web::get().to(ops::passkey_script))
         .default_service(web::to(ops::not_found));
 }
 
@@ -64,6 +65,7 @@ fn sign_in(cfg: &mut web::ServiceConfig) {
         .route("/login/2fa", web::post().to(second_factor::verify))
         .route("/login/2fa/enroll", web::post().to(second_factor::confirm_enrollment))
         .route("/login/2fa/sms", web::post().to(second_factor::send_sms))
+        .route("/login/2fa/passkey/start", web::post().to(passkeys::step_start))
         .route("/api/v1/login", web::post().to(api::request_link))
         .route("/api/v1/login/code", web::post().to(super::native_login::redeem_app_code))
         .route("/api/v1/session", web::get().to(api::session))
@@ -80,6 +82,7 @@ fn account(cfg: &mut web::ServiceConfig) {
         .route("/account/confirm-factor", web::get().to(account_confirm::confirm_page))
         .route("/account/confirm-factor", web::post().to(account_confirm::confirm))
         .route("/account/confirm-factor/sms", web::post().to(account_confirm::send_sms))
+        .route("/account/confirm-factor/passkey/start", web::post().to(account_confirm::passkey_start))
         .route("/account/recovery-codes", web::post().to(account_factors::regenerate_recovery))
         .route("/account/phone", web::post().to(account_factors::add_phone))
         .route("/account/phone/confirm", web::post().to(account_factors::confirm_phone))
@@ -90,7 +93,10 @@ fn account(cfg: &mut web::ServiceConfig) {
         .route("/logout/all", web::post().to(account::logout_all))
         .route("/account/export", web::get().to(super::account_data::export))
         .route("/account/delete", web::get().to(super::account_data::delete_page))
-        .route("/account/delete", web::post().to(super::account_data::delete));
+        .route("/account/delete", web::post().to(super::account_data::delete))
+        .route("/account/passkeys/register/start", web::post().to(passkeys::register_start))
+        .route("/account/passkeys/register/finish", web::post().to(passkeys::register_finish))
+        .route("/account/passkeys/remove", web::post().to(passkeys::remove));
 }
 
 /// The admin pages and the admin API. `…/revoke-sessions` comes before `…/{action}`, which

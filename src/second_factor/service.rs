@@ -57,6 +57,25 @@ pub enum SecondFactorError {
     /// window ends (after this long); other methods still work.
     #[error("Text messages are paused for now. Use your authenticator app or a recovery code, or try again later.")]
     SmsPaused(Duration),
+    /// The browser's passkey answer is not a WebAuthn credential (the message names the field).
+    #[error("{0}")]
+    BadCredential(String),
+    /// The passkey's answer did not verify (another site's, another challenge's, another
+    /// account's key, or a bad signature).
+    #[error("This passkey was not accepted.")]
+    PasskeyRefused,
+    /// The passkey's signature counter did not move forward: the key may have been copied.
+    #[error("This passkey was not accepted: it may have been copied. Use another factor.")]
+    PasskeyCloned,
+    /// The passkey is already set up on this account.
+    #[error("This passkey is already set up.")]
+    PasskeyKnown,
+    /// The account has as many passkeys as it may.
+    #[error("This account has as many passkeys as it may. Remove one first.")]
+    TooManyPasskeys,
+    /// webauthn-rs could not begin a ceremony.
+    #[error("a passkey ceremony could not begin: {0}")]
+    Passkey(String),
 }
 
 impl From<LimitError> for SecondFactorError {
@@ -86,6 +105,7 @@ pub struct SecondFactorService {
     pub(super) limiter: Arc<RateLimiter>,
     pub(super) issuer: String,
     pub(super) sms: Option<SmsGateway>,
+    pub(super) relying_party: Option<Arc<webauthn_rs::prelude::Webauthn>>,
 }
 
 /// Where a TOTP enrollment was started: from the account page, or forced in a sign-in step.
@@ -121,7 +141,14 @@ impl SecondFactorService {
         issuer: String,
         sms: Option<SmsGateway>,
     ) -> Self {
-        Self { store, keys, clock, limiter, issuer, sms }
+        Self { store, keys, clock, limiter, issuer, sms, relying_party: None }
+    }
+
+    /// The same service, with passkeys for this relying party
+    /// ([`relying_party`](super::passkeys::relying_party)).
+    pub fn with_passkeys(mut self, relying_party: Option<Arc<webauthn_rs::prelude::Webauthn>>) -> Self {
+        self.relying_party = relying_party;
+        self
     }
 
     /// Spends one of the account's second-factor guesses *before* the code is checked, and

@@ -25,6 +25,10 @@ pub enum AccountChange {
     SessionsEnded,
     /// An administrator removed every second factor and recovery code.
     FactorsReset,
+    /// A passkey became a second factor.
+    PasskeyAdded,
+    /// A passkey was removed.
+    PasskeyRemoved,
 }
 
 impl AccountChange {
@@ -38,6 +42,8 @@ impl AccountChange {
             Self::PhoneRemoved => "phone_removed",
             Self::SessionsEnded => "sessions_ended",
             Self::FactorsReset => "factors_reset",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
         }
     }
 
@@ -56,6 +62,8 @@ impl AccountChange {
             Self::PhoneRemoved => t.change_phone_removed,
             Self::SessionsEnded => t.change_sessions_ended,
             Self::FactorsReset => t.change_factors_reset,
+            Self::PasskeyAdded => t.change_passkey_added,
+            Self::PasskeyRemoved => t.change_passkey_removed,
         }
     }
 }

@@ -8,6 +8,7 @@ use super::service::{NewSession, SignIn, SignInError, SignInOutcome};
 use crate::crypto;
 use crate::domain::{EventKind, LocalPath, Methods, RequestOrigin, SecondFactorPolicy};
 use crate::i18n::Lang;
+use crate::second_factor::passkeys::PasskeyUse;
 use crate::second_factor::recovery::RecoveryCode;
 use crate::second_factor::service::{EnrollSlot, SecondFactorError, TotpEnrollment};
 use crate::store::{PendingLogin, SecondFactors, User};
@@ -21,6 +22,12 @@ pub const MAX_SECOND_FACTOR_TRIES: u32 = 5;
 const OTP: &[&str] = &["email", "otp", "mfa"];
 /// `amr` after an SMS code (RFC 8176).
 const SMS: &[&str] = &["email", "sms", "mfa"];
+/// `amr` after a passkey bound to its device (RFC 8176 "hwk": a hardware-secured key).
+const HWK: &[&str] = &["email", "hwk", "mfa"];
+/// `amr` after a passkey that may sync between devices (RFC 8176 "swk": a software-secured key).
+const SWK: &[&str] = &["email", "swk", "mfa"];
+/// What a refused passkey is audited as (its second item is the method's name).
+const PASSKEY_REFUSED: &[&str] = &["email", "passkey"];
 
 /// What the second-factor page shows.
 pub struct SecondStep {
@@ -44,6 +51,8 @@ pub enum Proof<'a> {
     Recovery(&'a str),
     /// The code texted to the verified phone.
     Sms(&'a str),
+    /// A passkey's answer (WebAuthn credential JSON) to the ceremony begun for this step.
+    Passkey(&'a str),
 }
 
 impl SignIn {
@@ -95,8 +104,9 @@ impl SignIn {
         Ok(SecondStep { pending, factors, methods, recovery_left, sms_available })
     }
 
-    /// Finishes the step with a TOTP or recovery code. Every guess spends one of
-    /// [`MAX_SECOND_FACTOR_TRIES`] before it is checked; a TOTP code is accepted once.
+    /// Finishes the step with a TOTP, SMS or recovery code, or a passkey. Every guess spends
+    /// one of [`MAX_SECOND_FACTOR_TRIES`] before it is checked; a TOTP code is accepted once, a
+    /// passkey ceremony answered once.
     pub async fn verify_second_factor(
         &self,
         cookie: Option<&str>,
@@ -112,7 +122,27 @@ impl SignIn {
         let (accepted, amr) = match proof {
             Proof::Totp(code) if methods.totp => (self.second_factors.check_totp(user, code).await?, OTP),
             Proof::Sms(code) if methods.sms => (self.second_factors.check_login_code(user, &id, code).await?, SMS),
-            Proof::Totp(_) | Proof::Sms(_) => return Err(SecondFactorError::MethodNotAllowed.into()),
+            Proof::Passkey(credential) if methods.passkey => {
+                match self.second_factors.check_passkey(user, &id, credential).await {
+                    Ok(PasskeyUse::DeviceBound) => (true, HWK),
+                    Ok(PasskeyUse::Synced) => (true, SWK),
+                    Err(SecondFactorError::PasskeyRefused | SecondFactorError::NothingPending) => {
+                        (false, PASSKEY_REFUSED)
+                    }
+                    Err(SecondFactorError::PasskeyCloned) => {
+                        let detail = "passkey counter went back";
+                        self.audit.record(EventKind::SecondFactorFailed, Some(user), &pending.origin, detail).await;
+                        if tries >= MAX_SECOND_FACTOR_TRIES {
+                            self.store.consume_pending(&id).await?;
+                        }
+                        return Err(SecondFactorError::PasskeyCloned.into());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Proof::Totp(_) | Proof::Sms(_) | Proof::Passkey(_) => {
+                return Err(SecondFactorError::MethodNotAllowed.into());
+            }
             // Recovery codes are one-time passwords too (RFC 8176 "otp"), and always allowed:
             // they are the way back in when the policy changes under someone.
             Proof::Recovery(code) => (self.second_factors.use_recovery_code(user, code).await?, OTP),
@@ -127,6 +157,23 @@ impl SignIn {
         self.still_allowed(&pending).await?;
         self.audit.record(EventKind::SecondFactorPassed, Some(user), &pending.origin, amr[1]).await;
         self.start(&pending.user, pending.return_to, pending.origin, amr).await
+    }
+
+    /// Begins using a passkey at the step waiting for this browser: the request options for
+    /// `navigator.credentials.get` (JSON). The ceremony is bound to the step.
+    pub async fn begin_passkey_step(&self, cookie: Option<&str>) -> Result<serde_json::Value, SignInError> {
+        let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
+        self.policy.guard().check().await?;
+        let pending = self.store.get_pending(&id).await?.ok_or(SignInError::NoPendingStep)?;
+        if !self.policy.current().await?.methods.passkey {
+            return Err(SecondFactorError::MethodNotAllowed.into());
+        }
+        Ok(self.second_factors.begin_passkey_check(&pending.user.id, &id).await?)
+    }
+
+    /// True when the policy lets people set up and use passkeys.
+    pub async fn passkeys_allowed(&self) -> Result<bool, SignInError> {
+        Ok(self.policy.current().await?.methods.passkey)
     }
 
     /// True when the policy lets people set up SMS.

@@ -80,6 +80,7 @@ impl Keys {
             Some("p") => name == ":pending" || name == ":sms",
             Some("c") => name == ":code",
             Some("t") => name == ":access",
+            Some("w") => name == ":passkey-ceremony",
             Some("u") => {
                 name == ":sessions"
                     || name == ":phone-enroll"
@@ -272,5 +273,15 @@ impl Keys {
         ];
         keys.extend(super::TOTP_ENROLL_SLOTS.iter().map(|slot| self.totp_enrollment(user, slot)));
         keys
+    }
+
+    /// A passkey ceremony between its two requests (a string, taken with GETDEL).
+    pub fn passkey_ceremony(&self, id: &str) -> String {
+        format!("{}{{w:{}}}:passkey-ceremony", self.prefix, id)
+    }
+
+    /// The last signature counter seen from one of a user's passkeys.
+    pub fn passkey_counter(&self, user: &UserId, credential: &str) -> String {
+        format!("{}{{u:{}}}:passkey-counter:{}", self.prefix, user, credential)
     }
 }

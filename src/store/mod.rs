@@ -9,6 +9,7 @@ mod durability;
 mod identity;
 mod keys;
 mod memory;
+mod passkeys;
 mod queue;
 mod records;
 mod redis;
@@ -27,10 +28,11 @@ pub use identity::StoreIdentity;
 pub use keys::Keys;
 pub use memory::MemoryQueue;
 pub use memory::MemoryStore;
+pub use passkeys::{CeremonyPurpose, PasskeyCeremony, PasskeyStore};
 pub use queue::{DEAD_LETTER_CAP, DeadLetter, OutboxStats, OutboxStore, QueuedJob};
 pub use records::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, FactorKinds, LinkAttempt, PendingLogin, Redemption, Report,
-    SecondFactors, SessionRecord, SmsChallenge, User,
+    SecondFactors, SessionRecord, SmsChallenge, StoredPasskey, User,
 };
 pub use redis::RedisQueue;
 pub use redis::{NotConfirmed, RedisStore};
@@ -51,6 +53,7 @@ pub enum StoreError {
 
 /// The store's traits, for callers that use its methods.
 pub mod prelude {
+    pub use super::PasskeyStore;
     pub use super::RefreshStore;
     pub use super::{
         AttemptStore, AuditStore, ClientStore, DeviceStore, FactorStore, GrantStore, IdentityStore, LimitStore,
@@ -91,6 +94,7 @@ pub trait Store:
     + ClientStore
     + AuditStore
     + RefreshStore
+    + PasskeyStore
     + Send
     + Sync
     + 'static
@@ -111,6 +115,7 @@ impl<T> Store for T where
         + ClientStore
         + AuditStore
         + RefreshStore
+        + PasskeyStore
         + Send
         + Sync
         + 'static
@@ -133,7 +138,7 @@ pub trait IdentityStore: Send + Sync {
 
     /// After a restore from backup: deletes every session, attempt (link and code), pending
     /// second-factor step, SMS code, enrollment, OIDC code and access token, and "this wasn't
-    /// me" link; keeps accounts, factors, clients, the policy and the audit log. Returns how
+    /// me" link, and passkey ceremony; keeps accounts, factors, clients, the policy and the audit log. Returns how
     /// many entries went.
     async fn void_live_state(&self) -> StoreResult<usize>;
 }

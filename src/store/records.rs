@@ -88,20 +88,23 @@ pub struct FactorKinds {
     /// A verified phone.
     #[serde(default)]
     pub phone: bool,
+    /// At least one passkey.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passkey: bool,
 }
 
 impl FactorKinds {
     /// The kinds `factors` holds.
     pub fn of(factors: &SecondFactors) -> Self {
-        Self { totp: factors.totp.is_some(), phone: factors.phone.is_some() }
+        Self { totp: factors.totp.is_some(), phone: factors.phone.is_some(), passkey: !factors.passkeys.is_empty() }
     }
 
     /// True when the account has no second factor.
     pub fn is_none(&self) -> bool {
-        !self.totp && !self.phone
+        !self.totp && !self.phone && !self.passkey
     }
 
-    /// The kinds recorded here whose data `factors` lacks (`totp`, `phone`).
+    /// The kinds recorded here whose data `factors` lacks (`totp`, `phone`, `passkey`).
     pub fn missing_from(&self, factors: &SecondFactors) -> Vec<&'static str> {
         let mut missing = Vec::new();
         if self.totp && factors.totp.is_none() {
@@ -109,6 +112,9 @@ impl FactorKinds {
         }
         if self.phone && factors.phone.is_none() {
             missing.push("phone");
+        }
+        if self.passkey && factors.passkeys.is_empty() {
+            missing.push("passkey");
         }
         missing
     }
@@ -146,13 +152,36 @@ pub struct SecondFactors {
     pub phone: Option<String>,
     /// The phone number masked for display (`+44 ••••••••58`).
     pub phone_masked: Option<String>,
+    /// Passkeys and security keys, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passkeys: Vec<StoredPasskey>,
 }
 
 impl SecondFactors {
     /// True when any factor is set up.
     pub fn any(&self) -> bool {
-        self.totp.is_some() || self.phone.is_some()
+        self.totp.is_some() || self.phone.is_some() || !self.passkeys.is_empty()
     }
+}
+
+/// One passkey of a user: what the account page shows, and the credential itself (public
+/// key, counter, backup flags, as webauthn-rs keeps it), sealed to the user and the credential
+/// id so that a record copied to another account or altered does not open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPasskey {
+    /// The credential id, base64url.
+    pub id: String,
+    /// The name its owner gave it.
+    pub name: String,
+    /// When it was added.
+    pub added_at: DateTime<Utc>,
+    /// When it was last used to sign in.
+    #[serde(default)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// True when the authenticator may sync it to other devices (backup eligible).
+    pub synced: bool,
+    /// The sealed credential.
+    pub sealed: String,
 }
 
 /// A sign-in that passed the link and waits for its second factor (or enrollment), bound to

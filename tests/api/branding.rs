@@ -29,9 +29,8 @@ name = "<script>alert(1)</script>"
 redirect_uris = ["https://evil.example.com/cb"]
 type = "public"
 "#;
-const DEFAULT_CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
-const NOTES_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data: https://cdn.example.com; base-uri 'none'; frame-ancestors 'none'";
+const DEFAULT_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
+const NOTES_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data: https://cdn.example.com; base-uri 'none'; frame-ancestors 'none'";
 const NOTES_HEADER: &str = "<a href=\"https://notes.example.com/\" rel=\"noopener noreferrer\">Team notes</a>";
 
 async fn spawn() -> (TestApp, String) {

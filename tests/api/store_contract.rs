@@ -117,6 +117,9 @@ contract!(
     a_users_refresh_families_are_listed_and_no_one_elses,
     a_refresh_family_ends_with_its_ttl,
     deleting_a_user_removes_every_key_of_theirs_and_frees_the_address,
+    a_passkey_ceremony_is_taken_once_and_expires,
+    a_passkey_counter_only_moves_forward,
+    passkeys_are_second_factors_the_record_knows,
 );
 
 fn attempt(email: &str, minutes: i64) -> LinkAttempt {
@@ -517,7 +520,7 @@ async fn the_identity_is_written_once_unless_replaced((store, other): Pair) {
 async fn a_restore_voids_live_state_and_keeps_accounts_factors_and_clients((store, other): Pair) {
     let user =
         store.find_or_create_user("restore-lookup", &Email::parse("r@example.com").unwrap(), Utc::now()).await.unwrap();
-    let factors = latchkey::store::SecondFactors { totp: Some("sealed".into()), phone: None, phone_masked: None };
+    let factors = latchkey::store::SecondFactors { totp: Some("sealed".into()), ..Default::default() };
     store.put_factors(&user.id, &factors).await.unwrap();
     let found = other.find_user("restore-lookup").await.unwrap().unwrap();
     assert!(found.factor_kinds.totp && !found.factor_kinds.phone, "the record does not know its factors: {found:?}");
@@ -550,9 +553,11 @@ async fn a_restore_voids_live_state_and_keeps_accounts_factors_and_clients((stor
     store.put_pending("restore-step", &pending, KEEP).await.unwrap();
 
     assert!(store.add_session_client(&sessions[0].user_id, &sessions[0].sid, "told").await.unwrap());
+    store.put_passkey_ceremony("restore-ceremony", &ceremony(&user.id), KEEP).await.unwrap();
 
     let voided = other.void_live_state().await.unwrap();
-    assert!(voided >= 9, "voided only {voided}");
+    assert!(voided >= 10, "voided only {voided}");
+    assert_eq!(store.take_passkey_ceremony("restore-ceremony").await.unwrap(), None, "a passkey ceremony survived");
     assert!(
         store.take_session_clients(&sessions[0].user_id, &sessions[0].sid).await.unwrap().is_empty(),
         "the apps of a voided session survived"
@@ -751,6 +756,7 @@ fn every_store_method_is_called_by_a_contract_test() {
         ("src/store/mod.rs", "tests/api/store_contract.rs", 60),
         ("src/store/queue.rs", "tests/api/outbox_contract.rs", 10),
         ("src/store/refresh.rs", "tests/api/store_contract.rs", 5),
+        ("src/store/passkeys.rs", "tests/api/store_contract.rs", 4),
     ] {
         let methods = trait_methods(&read(port));
         assert!(methods.len() >= at_least, "only {} methods found in {port}: {methods:?}", methods.len());
@@ -1125,4 +1131,57 @@ async fn a_deletion_stopped_half_way_leaves_the_address_free_and_nothing_to_sign
     let fresh = store.find_or_create_user("lookup-half", &email, Utc::now()).await.unwrap();
     assert_ne!(fresh.id, user.id);
     assert_eq!(store.find_user("lookup-half").await.unwrap().map(|u| u.id), Some(fresh.id));
+fn ceremony(user: &UserId) -> latchkey::store::PasskeyCeremony {
+    latchkey::store::PasskeyCeremony {
+        user_id: user.clone(),
+        purpose: latchkey::store::CeremonyPurpose::Register,
+        state: r#"{"challenge":"abc"}"#.into(),
+    }
+}
+
+async fn a_passkey_ceremony_is_taken_once_and_expires((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    store.put_passkey_ceremony("ceremony-a", &ceremony(&user), KEEP).await.unwrap();
+    assert_eq!(other.take_passkey_ceremony("ceremony-a").await.unwrap(), Some(ceremony(&user)));
+    assert_eq!(store.take_passkey_ceremony("ceremony-a").await.unwrap(), None, "a ceremony was taken twice");
+    // Of concurrent takes, exactly one gets it.
+    store.put_passkey_ceremony("ceremony-b", &ceremony(&user), KEEP).await.unwrap();
+    let (a, b) = tokio::join!(store.take_passkey_ceremony("ceremony-b"), other.take_passkey_ceremony("ceremony-b"));
+    assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|c| c.is_some()).count(), 1);
+    store.put_passkey_ceremony("ceremony-c", &ceremony(&user), Duration::from_secs(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(other.take_passkey_ceremony("ceremony-c").await.unwrap(), None, "an expired ceremony was taken");
+}
+
+async fn a_passkey_counter_only_moves_forward((store, other): Pair) {
+    let user = UserId::generate().unwrap();
+    assert!(store.use_passkey_counter(&user, "cred", 5).await.unwrap());
+    assert!(!other.use_passkey_counter(&user, "cred", 5).await.unwrap(), "a counter was accepted twice");
+    assert!(!store.use_passkey_counter(&user, "cred", 4).await.unwrap(), "a counter went back");
+    assert!(other.use_passkey_counter(&user, "cred", 6).await.unwrap());
+    assert!(store.use_passkey_counter(&user, "other-cred", 1).await.unwrap(), "counters leaked between credentials");
+    store.forget_passkey_counter(&user, "cred").await.unwrap();
+    assert!(other.use_passkey_counter(&user, "cred", 1).await.unwrap(), "a forgotten counter was remembered");
+}
+
+async fn passkeys_are_second_factors_the_record_knows((store, other): Pair) {
+    let user = store
+        .find_or_create_user("passkey-lookup", &Email::parse("pk@example.com").unwrap(), Utc::now())
+        .await
+        .unwrap();
+    let passkey = latchkey::store::StoredPasskey {
+        id: "cred-id".into(),
+        name: "Laptop".into(),
+        added_at: Utc::now(),
+        last_used_at: None,
+        synced: false,
+        sealed: "sealed".into(),
+    };
+    let factors = latchkey::store::SecondFactors { passkeys: vec![passkey], ..Default::default() };
+    assert!(factors.any());
+    store.put_factors(&user.id, &factors).await.unwrap();
+    assert_eq!(other.get_factors(&user.id).await.unwrap(), factors);
+    let found = other.find_user("passkey-lookup").await.unwrap().unwrap();
+    assert!(found.factor_kinds.passkey && !found.factor_kinds.totp, "the record does not know its passkey: {found:?}");
+    assert_eq!(found.factor_kinds.missing_from(&Default::default()), vec!["passkey"]);
 }

@@ -37,7 +37,8 @@ impl IdentityStore for MemoryStore {
             + state.auth_codes.len()
             + state.access.len()
             + state.reports.len()
-            + state.session_clients.len();
+            + state.session_clients.len()
+            + state.ceremonies.len();
         state.sessions.clear();
         state.user_sessions.clear();
         state.attempts.clear();
@@ -48,6 +49,7 @@ impl IdentityStore for MemoryStore {
         state.access.clear();
         state.reports.clear();
         state.session_clients.clear();
+        state.ceremonies.clear();
         Ok(voided)
     }
 }

@@ -8,6 +8,7 @@ mod factors;
 mod grants;
 mod identity;
 mod limits;
+mod passkeys;
 mod policy;
 mod queue;
 mod refresh;
@@ -87,6 +88,8 @@ struct State {
     reports: HashMap<String, Expiring<Report>>,
     identity: Option<StoreIdentity>,
     refresh: HashMap<(UserId, String), Expiring<refresh::FamilyEntry>>,
+    ceremonies: HashMap<String, Expiring<crate::store::PasskeyCeremony>>,
+    passkey_counters: HashMap<(UserId, String), u32>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.
@@ -123,6 +126,7 @@ impl MemoryStore {
             state.auth_codes.retain(|_, e| e.live());
             state.access.retain(|_, e| e.live());
             state.refresh.retain(|_, e| e.live());
+            state.ceremonies.retain(|_, e| e.live());
             let State { sessions, user_sessions, .. } = &mut *state;
             user_sessions.retain(|user, sids| {
                 sids.retain(|sid| sessions.contains_key(&(user.clone(), sid.clone())));

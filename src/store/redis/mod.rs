@@ -18,6 +18,7 @@ mod factors;
 mod grants;
 mod identity;
 mod limits;
+mod passkeys;
 mod policy;
 mod queue;
 mod refresh;
