@@ -59,6 +59,22 @@ pub struct FactorsExport {
     pub phone: Option<String>,
     /// Unused recovery codes (how many; the codes are kept only as hashes).
     pub recovery_codes_left: usize,
+    /// Passkeys (their public keys stay out).
+    pub passkeys: Vec<PasskeyExport>,
+}
+
+/// One passkey, without its credential.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PasskeyExport {
+    /// The name its owner gave it.
+    pub name: String,
+    /// Added (RFC 3339).
+    pub added_at: String,
+    /// Last used to sign in (RFC 3339).
+    #[schema(required = true)]
+    pub last_used_at: Option<String>,
+    /// The authenticator may sync it to other devices.
+    pub synced: bool,
 }
 
 /// One live session.
@@ -113,6 +129,16 @@ pub async fn export(
         },
         second_factors: FactorsExport {
             totp: factors.totp.is_some(),
+            passkeys: factors
+                .passkeys
+                .iter()
+                .map(|p| PasskeyExport {
+                    name: p.name.clone(),
+                    added_at: p.added_at.to_rfc3339(),
+                    last_used_at: p.last_used_at.map(|at| at.to_rfc3339()),
+                    synced: p.synced,
+                })
+                .collect(),
             phone: factors.phone_masked,
             recovery_codes_left: store.recovery_codes_left(id).await?,
         },

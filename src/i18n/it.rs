@@ -4,7 +4,7 @@
 //! services do. Sentences about the reader avoid gendered participles ("Non ero io", "Se non eri
 //! tu", "Hai effettuato la disconnessione" rather than "sei stato/stata").
 
-use super::{Lang, Messages};
+use super::{Lang, Messages, Plural};
 
 /// Italian.
 pub static IT: Messages = Messages {
@@ -14,7 +14,10 @@ pub static IT: Messages = Messages {
     login_intro: "Inserisci il tuo indirizzo email. Ti invieremo un link per accedere, senza bisogno di password.",
     login_button: "Inviami un link di accesso",
     sent_title: "Controlla la tua email",
-    sent_body: "Abbiamo inviato un link di accesso a {0}. Aprilo in questo browser per accedere con un clic. Funziona una sola volta e scade tra {1} minuti.",
+    sent_body: Plural::of(
+        "Abbiamo inviato un link di accesso a {0}. Aprilo in questo browser per accedere con un clic. Funziona una sola volta e scade tra {1} minuto.",
+        "Abbiamo inviato un link di accesso a {0}. Aprilo in questo browser per accedere con un clic. Funziona una sola volta e scade tra {1} minuti.",
+    ),
     sent_code_label: "Oppure inserisci il codice dell'email",
     sent_code_button: "Accedi con il codice",
     sent_nothing_there: "Non è arrivato nulla? Controlla la cartella spam, oppure",
@@ -31,8 +34,10 @@ pub static IT: Messages = Messages {
     code_not_you: "Se non hai richiesto questo link, qualcuno potrebbe cercare di farti accedere al suo account, o al tuo: chiudi questa pagina.",
     code_from_mail_at: "Inserisci il codice dell'email che abbiamo inviato il {0}.",
     code_label: "Codice dell'email",
-    code_wrong_one_left: "Il codice non è corretto. Ti resta un tentativo.",
-    code_wrong_tries_left: "Il codice non è corretto. Ti restano {0} tentativi.",
+    code_wrong_tries_left: Plural::of(
+        "Il codice non è corretto. Ti resta un tentativo.",
+        "Il codice non è corretto. Ti restano {0} tentativi.",
+    ),
     code_malformed: "Un codice ha 8 lettere e cifre, come K7PM-2QXR.",
     other_browser_title: "Apri il link dove l'hai richiesto",
     other_browser_heading: "Apri questo link nel browser in cui l'hai richiesto",
@@ -81,10 +86,8 @@ pub static IT: Messages = Messages {
     error_internal: "Qualcosa è andato storto da parte nostra. Non è stato modificato nulla.",
     error_unavailable: "Il servizio è temporaneamente non disponibile. Non è stato modificato nulla; riprova tra poco.",
     error_rate_limited: "Troppi tentativi. Attendi {0} e riprova.",
-    wait_one_second: "1 secondo",
-    wait_seconds: "{0} secondi",
-    wait_one_minute: "1 minuto",
-    wait_minutes: "{0} minuti",
+    wait_seconds: Plural::of("{0} secondo", "{0} secondi"),
+    wait_minutes: Plural::of("{0} minuto", "{0} minuti"),
     error_cross_site: "Questa richiesta proviene da un altro sito ed è stata rifiutata.",
     error_form_expired: "Questo modulo è scaduto. Torna indietro, ricarica la pagina e riprova.",
     error_step_ended: "Questo passaggio dell'accesso è terminato (è scaduto, è stato usato o ci sono stati troppi codici sbagliati). Accedi di nuovo.",
@@ -108,7 +111,10 @@ pub static IT: Messages = Messages {
     mail_use_link: "Usa questo link per accedere a {0}:",
     mail_copy_address: "Oppure copia questo indirizzo nel browser:",
     mail_other_device: "Lo apri su un altro dispositivo? Ti verrà chiesto questo codice:",
-    mail_expiry: "Il link e il codice funzionano una sola volta. Il link scade tra {0} minuti (alle {1}), e così anche il codice.",
+    mail_expiry: Plural::of(
+        "Il link e il codice funzionano una sola volta. Il link scade tra {0} minuto (alle {1}), e così anche il codice.",
+        "Il link e il codice funzionano una sola volta. Il link scade tra {0} minuti (alle {1}), e così anche il codice.",
+    ),
     mail_requested: "Questo accesso è stato richiesto il {0} da {1} ({2}).",
     mail_not_you: "Se non l'hai richiesto tu, ignora questa email: senza di essa nessuno può accedere.",
     mail_support: "Domande? Scrivi a {0}.",
@@ -127,7 +133,7 @@ pub static IT: Messages = Messages {
     account_totp: "App di autenticazione:",
     account_on: "attivata",
     account_off: "disattivata",
-    account_recovery_left: "Codici di recupero rimasti: {0}.",
+    account_recovery_left: Plural::of("Ti resta {0} codice di recupero.", "Ti restano {0} codici di recupero."),
     account_regenerate_label: "Nuovi codici di recupero (codice dalla tua app)",
     account_regenerate_button: "Genera nuovi codici di recupero",
     account_disable_label: "Disattiva (codice dalla tua app)",
@@ -238,4 +244,25 @@ pub static IT: Messages = Messages {
     delete_needs_factor: "Per eliminare il tuo account, devi aver usato un secondo fattore in questo browser negli ultimi 10 minuti.",
     delete_needs_sign_in: "Per eliminare il tuo account, devi aver effettuato l'accesso negli ultimi 10 minuti: esci, accedi di nuovo con un nuovo link dalla tua casella di posta, poi torna qui.",
     error_admin_delete_needs_token: "L'account di un amministratore può essere eliminato solo con il token dell'API di amministrazione.",
+    language_picker: "Lingua",
+    sms_code: "{0} è il tuo codice per {1}. Scade tra 5 minuti. Non condividerlo mai.",
+    logout_unverifiable: "Non è possibile verificare questa richiesta di disconnessione.",
+    logout_wrong_app: "L'app che ha fatto la richiesta non corrisponde a quella indicata.",
+    logout_unregistered_return: "L'app ha chiesto di tornare a un indirizzo che non ha registrato.",
+    account_no_such_session: "Questa sessione non esiste.",
+    account_totp_turned_off: "Qui le app di autenticazione sono disattivate.",
+    method_email: "un link dalla casella di posta",
+    method_otp: "un codice monouso",
+    method_sms: "un codice via SMS",
+    change_passkey_added: "Una passkey è stata aggiunta ai secondi fattori del tuo account su {0}:",
+    change_passkey_removed: "Una passkey è stata rimossa dai secondi fattori del tuo account su {0}:",
+    account_passkeys: "Passkey e chiavi di sicurezza",
+    account_passkeys_none: "Ancora nessuna passkey. Una passkey (il blocco schermo del tuo dispositivo o una chiave di sicurezza) è il secondo fattore più sicuro.",
+    account_passkey_added: "aggiunta il {0}, ultimo utilizzo: {1}",
+    account_passkey_never: "mai",
+    account_passkey_name_label: "Nome della nuova passkey (facoltativo)",
+    account_passkey_add_button: "Aggiungi una passkey",
+    account_passkey_remove_button: "Rimuovi",
+    passkey_needs_script: "Le passkey richiedono JavaScript in questo browser; tutto il resto qui funziona anche senza.",
+    second_passkey_button: "Usa una passkey",
 };

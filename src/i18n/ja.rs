@@ -6,7 +6,7 @@
 //! spaces around them. "2段階認証" stands for "second factor", "リカバリーコード" for recovery
 //! code, "認証アプリ" for authenticator app.
 
-use super::{Lang, Messages};
+use super::{Lang, Messages, Plural};
 
 /// Japanese.
 pub static JA: Messages = Messages {
@@ -16,7 +16,10 @@ pub static JA: Messages = Messages {
     login_intro: "メールアドレスを入力してください。ログイン用のリンクをメールでお送りします。パスワードは不要です。",
     login_button: "ログインリンクをメールで受け取る",
     sent_title: "メールを確認してください",
-    sent_body: "{0}宛てにログインリンクを送信しました。このブラウザで開くと、ワンクリックでログインできます。リンクは1回だけ有効で、{1}分後に期限切れになります。",
+    sent_body: Plural::of(
+        "{0}宛てにログインリンクを送信しました。このブラウザで開くと、ワンクリックでログインできます。リンクは1回だけ有効で、{1}分後に期限切れになります。",
+        "{0}宛てにログインリンクを送信しました。このブラウザで開くと、ワンクリックでログインできます。リンクは1回だけ有効で、{1}分後に期限切れになります。",
+    ),
     sent_code_label: "または、メールに記載のコードを入力",
     sent_code_button: "コードでログイン",
     sent_nothing_there: "届いていませんか？迷惑メールフォルダを確認するか、",
@@ -33,8 +36,10 @@ pub static JA: Messages = Messages {
     code_not_you: "このリンクをリクエストしていない場合、誰かがあなたを他人のアカウント、またはあなた自身のアカウントにログインさせようとしている可能性があります。このページを閉じてください。",
     code_from_mail_at: "{0}に送信したメールに記載のコードを入力してください。",
     code_label: "メールに記載のコード",
-    code_wrong_one_left: "コードが正しくありません。残り1回です。",
-    code_wrong_tries_left: "コードが正しくありません。残り{0}回です。",
+    code_wrong_tries_left: Plural::of(
+        "コードが正しくありません。残り{0}回です。",
+        "コードが正しくありません。残り{0}回です。",
+    ),
     code_malformed: "コードは英数字8文字です（例：K7PM-2QXR）。",
     other_browser_title: "リクエストしたブラウザでリンクを開いてください",
     other_browser_heading: "このリンクは、リクエストしたブラウザで開いてください",
@@ -83,10 +88,8 @@ pub static JA: Messages = Messages {
     error_internal: "こちら側で問題が発生しました。変更は行われていません。",
     error_unavailable: "サービスは一時的に利用できません。変更は行われていません。しばらくしてからもう一度お試しください。",
     error_rate_limited: "試行回数が多すぎます。{0}待ってからもう一度お試しください。",
-    wait_one_second: "1秒",
-    wait_seconds: "{0}秒",
-    wait_one_minute: "1分",
-    wait_minutes: "{0}分",
+    wait_seconds: Plural::of("{0}秒", "{0}秒"),
+    wait_minutes: Plural::of("{0}分", "{0}分"),
     error_cross_site: "このリクエストは別のサイトから送られたため、拒否されました。",
     error_form_expired: "このフォームは期限切れです。前のページに戻り、再読み込みしてからもう一度お試しください。",
     error_step_ended: "このログイン手順は終了しました（期限切れ、使用済み、または誤ったコードが多すぎました）。もう一度ログインしてください。",
@@ -110,7 +113,10 @@ pub static JA: Messages = Messages {
     mail_use_link: "次のリンクから{0}にログインできます：",
     mail_copy_address: "または、このアドレスをブラウザにコピーしてください：",
     mail_other_device: "別のデバイスで開きますか？その場合は次のコードの入力を求められます：",
-    mail_expiry: "リンクとコードはどちらも1回だけ有効です。リンクは{0}分後（{1}）に期限切れになり、コードも同様です。",
+    mail_expiry: Plural::of(
+        "リンクとコードはどちらも1回だけ有効です。リンクは{0}分後（{1}）に期限切れになり、コードも同様です。",
+        "リンクとコードはどちらも1回だけ有効です。リンクは{0}分後（{1}）に期限切れになり、コードも同様です。",
+    ),
     mail_requested: "このログインは{0}に{1}（{2}）からリクエストされました。",
     mail_not_you: "心当たりがない場合は、このメールを無視してください。このメールがなければ誰もログインできません。",
     mail_support: "ご不明な点は{0}までお問い合わせください。",
@@ -129,7 +135,7 @@ pub static JA: Messages = Messages {
     account_totp: "認証アプリ：",
     account_on: "オン",
     account_off: "オフ",
-    account_recovery_left: "リカバリーコードの残り：{0}個。",
+    account_recovery_left: Plural::of("リカバリーコードの残り：{0}個。", "リカバリーコードの残り：{0}個。"),
     account_regenerate_label: "新しいリカバリーコード（アプリのコード）",
     account_regenerate_button: "新しいリカバリーコードを作成",
     account_disable_label: "オフにする（アプリのコード）",
@@ -240,4 +246,25 @@ pub static JA: Messages = Messages {
     delete_needs_factor: "アカウントを削除するには、過去10分以内にこのブラウザで2段階認証を行っている必要があります。",
     delete_needs_sign_in: "アカウントを削除するには、過去10分以内にログインしている必要があります。一度ログアウトし、メールで届いた新しいリンクでもう一度ログインしてから、このページに戻ってください。",
     error_admin_delete_needs_token: "管理者のアカウントは、管理APIのトークンでのみ削除できます。",
+    language_picker: "言語",
+    sms_code: "{0}は{1}の認証コードです。有効期間は5分です。このコードは誰にも教えないでください。",
+    logout_unverifiable: "このログアウトリクエストを確認できません。",
+    logout_wrong_app: "リクエストしたアプリが、指定されたアプリと一致しません。",
+    logout_unregistered_return: "アプリが、登録されていないアドレスに戻るよう求めています。",
+    account_no_such_session: "該当するセッションがありません。",
+    account_totp_turned_off: "ここでは認証アプリは無効になっています。",
+    method_email: "メールのリンク",
+    method_otp: "ワンタイムコード",
+    method_sms: "SMSのコード",
+    change_passkey_added: "{0}のアカウントの2段階認証にパスキーが追加されました：",
+    change_passkey_removed: "{0}のアカウントの2段階認証からパスキーが削除されました：",
+    account_passkeys: "パスキーとセキュリティキー",
+    account_passkeys_none: "パスキーはまだありません。パスキー（デバイスの画面ロック、またはセキュリティキー）は、最も安全な2段階認証です。",
+    account_passkey_added: "追加日：{0}、最終使用：{1}",
+    account_passkey_never: "未使用",
+    account_passkey_name_label: "新しいパスキーの名前（任意）",
+    account_passkey_add_button: "パスキーを追加",
+    account_passkey_remove_button: "削除",
+    passkey_needs_script: "パスキーを使うには、このブラウザでJavaScriptを有効にする必要があります。それ以外の機能はJavaScriptなしで使えます。",
+    second_passkey_button: "パスキーを使用",
 };

@@ -21,11 +21,11 @@ mod de;
 mod en;
 mod es;
 mod fr;
-mod plural;
 mod it;
 mod ja;
 mod nl;
 mod pl;
+mod plural;
 mod pt;
 
 pub use ar::AR;
@@ -34,11 +34,11 @@ pub use de::DE;
 pub use en::EN;
 pub use es::ES;
 pub use fr::FR;
-pub use plural::Plural;
 pub use it::IT;
 pub use ja::JA;
 pub use nl::NL;
 pub use pl::PL;
+pub use plural::Plural;
 pub use pt::PT;
 
 /// A language the pages and mails are written in.
@@ -73,18 +73,8 @@ pub const LANG_COOKIE: &str = "__Host-lang";
 
 impl Lang {
     /// Every language, the default first.
-    pub const ALL: [Lang; 10] = [
-        Lang::En,
-        Lang::De,
-        Lang::Fr,
-        Lang::Es,
-        Lang::Ar,
-        Lang::Pt,
-        Lang::It,
-        Lang::Nl,
-        Lang::Pl,
-        Lang::Ja,
-    ];
+    pub const ALL: [Lang; 10] =
+        [Lang::En, Lang::De, Lang::Fr, Lang::Es, Lang::Ar, Lang::Pt, Lang::It, Lang::Nl, Lang::Pl, Lang::Ja];
 
     /// The BCP 47 tag, for `<html lang>` and `Content-Language`.
     pub fn tag(self) -> &'static str {

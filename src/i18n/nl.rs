@@ -4,7 +4,7 @@
 //! do; "jij" only where it carries stress ("Was jij dit niet?"). "Inloggen"/"uitloggen" and
 //! "sms" in lower case, as the Taalunie spells it.
 
-use super::{Lang, Messages};
+use super::{Lang, Messages, Plural};
 
 /// Dutch.
 pub static NL: Messages = Messages {
@@ -14,7 +14,10 @@ pub static NL: Messages = Messages {
     login_intro: "Vul je e-mailadres in. We mailen je een link waarmee je inlogt — zonder wachtwoord.",
     login_button: "Mail me een inloglink",
     sent_title: "Kijk in je mailbox",
-    sent_body: "We hebben een inloglink naar {0} gestuurd. Open hem in deze browser om met één klik in te loggen. Hij werkt één keer en verloopt over {1} minuten.",
+    sent_body: Plural::of(
+        "We hebben een inloglink naar {0} gestuurd. Open hem in deze browser om met één klik in te loggen. Hij werkt één keer en verloopt over {1} minuut.",
+        "We hebben een inloglink naar {0} gestuurd. Open hem in deze browser om met één klik in te loggen. Hij werkt één keer en verloopt over {1} minuten.",
+    ),
     sent_code_label: "Of vul de code uit de e-mail in",
     sent_code_button: "Inloggen met de code",
     sent_nothing_there: "Niets ontvangen? Kijk in je spammap, of",
@@ -31,8 +34,7 @@ pub static NL: Messages = Messages {
     code_not_you: "Heb je deze link niet aangevraagd? Dan probeert iemand je misschien te laten inloggen op het account van iemand anders, of op het jouwe: sluit deze pagina.",
     code_from_mail_at: "Vul de code in uit de e-mail die we op {0} hebben gestuurd.",
     code_label: "Code uit de e-mail",
-    code_wrong_one_left: "Die code klopt niet. Nog één poging.",
-    code_wrong_tries_left: "Die code klopt niet. Nog {0} pogingen.",
+    code_wrong_tries_left: Plural::of("Die code klopt niet. Nog één poging.", "Die code klopt niet. Nog {0} pogingen."),
     code_malformed: "Een code bestaat uit 8 letters en cijfers, zoals K7PM-2QXR.",
     other_browser_title: "Open de link waar je hem hebt aangevraagd",
     other_browser_heading: "Open deze link in de browser waarin je hem hebt aangevraagd",
@@ -81,10 +83,8 @@ pub static NL: Messages = Messages {
     error_internal: "Er ging aan onze kant iets mis. Er is niets gewijzigd.",
     error_unavailable: "De dienst is tijdelijk niet beschikbaar. Er is niets gewijzigd; probeer het zo meteen opnieuw.",
     error_rate_limited: "Te veel pogingen. Wacht {0} en probeer het opnieuw.",
-    wait_one_second: "1 seconde",
-    wait_seconds: "{0} seconden",
-    wait_one_minute: "1 minuut",
-    wait_minutes: "{0} minuten",
+    wait_seconds: Plural::of("{0} seconde", "{0} seconden"),
+    wait_minutes: Plural::of("{0} minuut", "{0} minuten"),
     error_cross_site: "Dit verzoek kwam van een andere site en is geweigerd.",
     error_form_expired: "Dit formulier is verlopen. Ga terug, laad de pagina opnieuw en probeer het nog eens.",
     error_step_ended: "Deze inlogstap is beëindigd (verlopen, al gebruikt of te veel verkeerde codes). Log opnieuw in.",
@@ -108,7 +108,10 @@ pub static NL: Messages = Messages {
     mail_use_link: "Gebruik deze link om in te loggen bij {0}:",
     mail_copy_address: "Of kopieer dit adres naar je browser:",
     mail_other_device: "Open je hem op een ander apparaat? Dan word je om deze code gevraagd:",
-    mail_expiry: "De link en de code werken één keer. De link verloopt over {0} minuten (om {1}), de code ook.",
+    mail_expiry: Plural::of(
+        "De link en de code werken één keer. De link verloopt over {0} minuut (om {1}), de code ook.",
+        "De link en de code werken één keer. De link verloopt over {0} minuten (om {1}), de code ook.",
+    ),
     mail_requested: "Deze inlogpoging is aangevraagd op {0} vanaf {1} ({2}).",
     mail_not_you: "Was jij dit niet? Negeer dan deze e-mail: zonder deze e-mail kan niemand inloggen.",
     mail_support: "Vragen? Mail naar {0}.",
@@ -127,7 +130,7 @@ pub static NL: Messages = Messages {
     account_totp: "Authenticator-app:",
     account_on: "aan",
     account_off: "uit",
-    account_recovery_left: "Resterende herstelcodes: {0}.",
+    account_recovery_left: Plural::of("Nog {0} herstelcode over.", "Nog {0} herstelcodes over."),
     account_regenerate_label: "Nieuwe herstelcodes (code uit je app)",
     account_regenerate_button: "Nieuwe herstelcodes maken",
     account_disable_label: "Uitzetten (code uit je app)",
@@ -238,4 +241,25 @@ pub static NL: Messages = Messages {
     delete_needs_factor: "Om je account te verwijderen, moet je in de afgelopen 10 minuten in deze browser een tweede factor hebben gebruikt.",
     delete_needs_sign_in: "Om je account te verwijderen, moet je in de afgelopen 10 minuten hebben ingelogd: log uit, log opnieuw in met een nieuwe link uit je mailbox en kom dan hier terug.",
     error_admin_delete_needs_token: "Het account van een beheerder kan alleen met het token van de beheer-API worden verwijderd.",
+    language_picker: "Taal",
+    sms_code: "{0} is je code voor {1}. Hij verloopt over 5 minuten. Deel hem nooit met anderen.",
+    logout_unverifiable: "Dit uitlogverzoek kan niet worden gecontroleerd.",
+    logout_wrong_app: "De app die het verzoek deed, komt niet overeen met de aangegeven app.",
+    logout_unregistered_return: "De app vroeg om terug te gaan naar een adres dat hij niet heeft geregistreerd.",
+    account_no_such_session: "Deze sessie bestaat niet.",
+    account_totp_turned_off: "Authenticator-apps zijn hier uitgeschakeld.",
+    method_email: "een link uit de mailbox",
+    method_otp: "een eenmalige code",
+    method_sms: "een code per sms",
+    change_passkey_added: "Er is een toegangssleutel toegevoegd aan de tweede factoren van je account bij {0}:",
+    change_passkey_removed: "Er is een toegangssleutel verwijderd uit de tweede factoren van je account bij {0}:",
+    account_passkeys: "Toegangssleutels en beveiligingssleutels",
+    account_passkeys_none: "Nog geen toegangssleutel. Een toegangssleutel (de schermvergrendeling van je apparaat, of een beveiligingssleutel) is de veiligste tweede factor.",
+    account_passkey_added: "toegevoegd op {0}, laatst gebruikt: {1}",
+    account_passkey_never: "nooit",
+    account_passkey_name_label: "Naam van de nieuwe toegangssleutel (optioneel)",
+    account_passkey_add_button: "Toegangssleutel toevoegen",
+    account_passkey_remove_button: "Verwijderen",
+    passkey_needs_script: "Toegangssleutels hebben JavaScript nodig in deze browser; al het andere hier werkt ook zonder.",
+    second_passkey_button: "Toegangssleutel gebruiken",
 };

@@ -7,7 +7,7 @@
 //! person ("Jeśli to nie Ty"). The waits follow "Odczekaj", so they are in the accusative
 //! ("1 minutę", "5 minut").
 
-use super::{Lang, Messages};
+use super::{Lang, Messages, Plural};
 
 /// Polish.
 pub static PL: Messages = Messages {
@@ -17,7 +17,12 @@ pub static PL: Messages = Messages {
     login_intro: "Wpisz swój adres e-mail. Wyślemy Ci link, który Cię zaloguje — bez hasła.",
     login_button: "Wyślij mi link do logowania",
     sent_title: "Sprawdź pocztę",
-    sent_body: "Wysłaliśmy link do logowania na adres {0}. Otwórz go w tej przeglądarce, aby zalogować się jednym kliknięciem. Działa tylko raz i wygasa za {1} minut.",
+    sent_body: Plural::of(
+        "Wysłaliśmy link do logowania na adres {0}. Otwórz go w tej przeglądarce, aby zalogować się jednym kliknięciem. Działa tylko raz i wygasa za {1} minutę.",
+        "Wysłaliśmy link do logowania na adres {0}. Otwórz go w tej przeglądarce, aby zalogować się jednym kliknięciem. Działa tylko raz i wygasa za {1} minuty.",
+    )
+    .few("Wysłaliśmy link do logowania na adres {0}. Otwórz go w tej przeglądarce, aby zalogować się jednym kliknięciem. Działa tylko raz i wygasa za {1} minuty.")
+    .many("Wysłaliśmy link do logowania na adres {0}. Otwórz go w tej przeglądarce, aby zalogować się jednym kliknięciem. Działa tylko raz i wygasa za {1} minut."),
     sent_code_label: "Albo wpisz kod z e-maila",
     sent_code_button: "Zaloguj się kodem",
     sent_nothing_there: "Nic nie przyszło? Sprawdź folder spam albo",
@@ -34,8 +39,12 @@ pub static PL: Messages = Messages {
     code_not_you: "Jeśli to nie Ty prosisz o ten link, ktoś może próbować zalogować Cię na swoje konto albo na Twoje: zamknij tę stronę.",
     code_from_mail_at: "Wpisz kod z e-maila wysłanego {0}.",
     code_label: "Kod z e-maila",
-    code_wrong_one_left: "Ten kod jest nieprawidłowy. Została jedna próba.",
-    code_wrong_tries_left: "Ten kod jest nieprawidłowy. Zostało {0} prób.",
+    code_wrong_tries_left: Plural::of(
+        "Ten kod jest nieprawidłowy. Została jedna próba.",
+        "Ten kod jest nieprawidłowy. Zostało {0} próby.",
+    )
+    .few("Ten kod jest nieprawidłowy. Zostały {0} próby.")
+    .many("Ten kod jest nieprawidłowy. Zostało {0} prób."),
     code_malformed: "Kod ma 8 liter i cyfr, np. K7PM-2QXR.",
     other_browser_title: "Otwórz link tam, gdzie o niego poproszono",
     other_browser_heading: "Otwórz ten link w przeglądarce, w której o niego poproszono",
@@ -84,10 +93,12 @@ pub static PL: Messages = Messages {
     error_internal: "Coś poszło nie tak po naszej stronie. Nic nie zostało zmienione.",
     error_unavailable: "Usługa jest chwilowo niedostępna. Nic nie zostało zmienione; spróbuj ponownie za chwilę.",
     error_rate_limited: "Zbyt wiele prób. Odczekaj {0} i spróbuj ponownie.",
-    wait_one_second: "1 sekundę",
-    wait_seconds: "{0} sekund",
-    wait_one_minute: "1 minutę",
-    wait_minutes: "{0} minut",
+    wait_seconds: Plural::of("{0} sekundę", "{0} sekundy")
+    .few("{0} sekundy")
+    .many("{0} sekund"),
+    wait_minutes: Plural::of("{0} minutę", "{0} minuty")
+    .few("{0} minuty")
+    .many("{0} minut"),
     error_cross_site: "To żądanie pochodziło z innej witryny i zostało odrzucone.",
     error_form_expired: "Ten formularz wygasł. Wróć, odśwież stronę i spróbuj ponownie.",
     error_step_ended: "Ten krok logowania się zakończył (wygasł, został użyty albo wpisano zbyt wiele błędnych kodów). Zaloguj się ponownie.",
@@ -111,7 +122,12 @@ pub static PL: Messages = Messages {
     mail_use_link: "Użyj tego linku, aby zalogować się w serwisie {0}:",
     mail_copy_address: "Albo skopiuj ten adres do przeglądarki:",
     mail_other_device: "Otwierasz go na innym urządzeniu? Pojawi się prośba o ten kod:",
-    mail_expiry: "Link i kod działają tylko raz. Link wygasa za {0} minut (o {1}), podobnie jak kod.",
+    mail_expiry: Plural::of(
+        "Link i kod działają tylko raz. Link wygasa za {0} minutę (o {1}), podobnie jak kod.",
+        "Link i kod działają tylko raz. Link wygasa za {0} minuty (o {1}), podobnie jak kod.",
+    )
+    .few("Link i kod działają tylko raz. Link wygasa za {0} minuty (o {1}), podobnie jak kod.")
+    .many("Link i kod działają tylko raz. Link wygasa za {0} minut (o {1}), podobnie jak kod."),
     mail_requested: "O to logowanie poproszono {0} z adresu {1} ({2}).",
     mail_not_you: "Jeśli to nie Ty, zignoruj tę wiadomość: bez niej nikt się nie zaloguje.",
     mail_support: "Pytania? Napisz na adres {0}.",
@@ -130,7 +146,9 @@ pub static PL: Messages = Messages {
     account_totp: "Aplikacja uwierzytelniająca:",
     account_on: "włączona",
     account_off: "wyłączona",
-    account_recovery_left: "Pozostałe kody odzyskiwania: {0}.",
+    account_recovery_left: Plural::of("Został {0} kod odzyskiwania.", "Zostało {0} kodu odzyskiwania.")
+    .few("Zostały {0} kody odzyskiwania.")
+    .many("Zostało {0} kodów odzyskiwania."),
     account_regenerate_label: "Nowe kody odzyskiwania (kod z aplikacji)",
     account_regenerate_button: "Utwórz nowe kody odzyskiwania",
     account_disable_label: "Wyłącz (kod z aplikacji)",
@@ -241,4 +259,25 @@ pub static PL: Messages = Messages {
     delete_needs_factor: "Usunięcie konta wymaga użycia drugiego składnika w tej przeglądarce w ciągu ostatnich 10 minut.",
     delete_needs_sign_in: "Usunięcie konta wymaga zalogowania się w ciągu ostatnich 10 minut: wyloguj się, zaloguj ponownie nowym linkiem z Twojej skrzynki, a potem wróć tutaj.",
     error_admin_delete_needs_token: "Konto administratora można usunąć tylko tokenem API administracyjnego.",
+    language_picker: "Język",
+    sms_code: "{0} to Twój kod do serwisu {1}. Wygasa za 5 minut. Nikomu go nie podawaj.",
+    logout_unverifiable: "Nie można zweryfikować tej prośby o wylogowanie.",
+    logout_wrong_app: "Aplikacja, która wysłała prośbę, nie zgadza się ze wskazaną aplikacją.",
+    logout_unregistered_return: "Aplikacja poprosiła o powrót na adres, którego nie zarejestrowała.",
+    account_no_such_session: "Nie ma takiej sesji.",
+    account_totp_turned_off: "Aplikacje uwierzytelniające są tu wyłączone.",
+    method_email: "linku ze skrzynki pocztowej",
+    method_otp: "kodu jednorazowego",
+    method_sms: "kodu z SMS-a",
+    change_passkey_added: "Do drugich składników Twojego konta w serwisie {0} dodano klucz dostępu:",
+    change_passkey_removed: "Z drugich składników Twojego konta w serwisie {0} usunięto klucz dostępu:",
+    account_passkeys: "Klucze dostępu i klucze bezpieczeństwa",
+    account_passkeys_none: "Nie dodano jeszcze klucza dostępu. Klucz dostępu (blokada ekranu Twojego urządzenia lub klucz bezpieczeństwa) to najbezpieczniejszy drugi składnik.",
+    account_passkey_added: "dodano {0}, ostatnie użycie: {1}",
+    account_passkey_never: "nigdy",
+    account_passkey_name_label: "Nazwa nowego klucza dostępu (opcjonalnie)",
+    account_passkey_add_button: "Dodaj klucz dostępu",
+    account_passkey_remove_button: "Usuń",
+    passkey_needs_script: "Klucze dostępu wymagają JavaScriptu w tej przeglądarce; cała reszta działa tu bez niego.",
+    second_passkey_button: "Użyj klucza dostępu",
 };

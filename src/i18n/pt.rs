@@ -7,7 +7,7 @@
 //! "enviamos"/"enviámos"). Where no shared word exists the Brazilian one is used: "senha",
 //! "navegador", "o app" (masculine). Spelling follows the 1990 agreement ("ativar", "fator").
 
-use super::{Lang, Messages};
+use super::{Lang, Messages, Plural};
 
 /// Portuguese.
 pub static PT: Messages = Messages {
@@ -17,7 +17,10 @@ pub static PT: Messages = Messages {
     login_intro: "Insira o seu endereço de e-mail. Enviaremos um link para entrar — não é preciso senha.",
     login_button: "Enviar link de acesso por e-mail",
     sent_title: "Verifique o seu e-mail",
-    sent_body: "Foi enviado um link de acesso para {0}. Abra-o neste navegador para concluir com um clique. Funciona uma vez e expira em {1} minutos.",
+    sent_body: Plural::of(
+        "Foi enviado um link de acesso para {0}. Abra-o neste navegador para concluir com um clique. Funciona uma vez e expira em {1} minuto.",
+        "Foi enviado um link de acesso para {0}. Abra-o neste navegador para concluir com um clique. Funciona uma vez e expira em {1} minutos.",
+    ),
     sent_code_label: "Ou insira o código do e-mail",
     sent_code_button: "Entrar com o código",
     sent_nothing_there: "Não chegou nada? Procure na pasta de spam ou",
@@ -34,8 +37,10 @@ pub static PT: Messages = Messages {
     code_not_you: "Se não pediu este link, pode ser que alguém tente fazer com que entre na conta de outra pessoa, ou na sua: feche esta página.",
     code_from_mail_at: "Insira o código do e-mail enviado em {0}.",
     code_label: "Código do e-mail",
-    code_wrong_one_left: "Código incorreto. Resta uma tentativa.",
-    code_wrong_tries_left: "Código incorreto. Restam {0} tentativas.",
+    code_wrong_tries_left: Plural::of(
+        "Código incorreto. Resta {0} tentativa.",
+        "Código incorreto. Restam {0} tentativas.",
+    ),
     code_malformed: "Um código tem 8 letras e dígitos, como K7PM-2QXR.",
     other_browser_title: "Abra o link onde o pediu",
     other_browser_heading: "Abra este link no navegador onde o pediu",
@@ -84,10 +89,8 @@ pub static PT: Messages = Messages {
     error_internal: "Ocorreu um erro do nosso lado. Nada foi alterado.",
     error_unavailable: "O serviço está temporariamente indisponível. Nada foi alterado; tente de novo daqui a pouco.",
     error_rate_limited: "Tentativas em excesso. Aguarde {0} e tente de novo.",
-    wait_one_second: "1 segundo",
-    wait_seconds: "{0} segundos",
-    wait_one_minute: "1 minuto",
-    wait_minutes: "{0} minutos",
+    wait_seconds: Plural::of("{0} segundo", "{0} segundos"),
+    wait_minutes: Plural::of("{0} minuto", "{0} minutos"),
     error_cross_site: "Este pedido veio de outro site e foi recusado.",
     error_form_expired: "Este formulário expirou. Volte atrás, recarregue a página e tente de novo.",
     error_step_ended: "Este passo do acesso terminou (expirou, já foi usado ou teve muitos códigos errados). Entre de novo.",
@@ -111,7 +114,10 @@ pub static PT: Messages = Messages {
     mail_use_link: "Use este link para entrar em {0}:",
     mail_copy_address: "Ou copie este endereço para o navegador:",
     mail_other_device: "Vai abri-lo em outro dispositivo? Será pedido este código:",
-    mail_expiry: "O link e o código funcionam uma vez. O link expira em {0} minutos (às {1}), tal como o código.",
+    mail_expiry: Plural::of(
+        "O link e o código funcionam uma vez. O link expira em {0} minuto (às {1}), tal como o código.",
+        "O link e o código funcionam uma vez. O link expira em {0} minutos (às {1}), tal como o código.",
+    ),
     mail_requested: "Este acesso foi pedido em {0} a partir de {1} ({2}).",
     mail_not_you: "Se o pedido não foi seu, ignore este e-mail: ninguém pode entrar sem ele.",
     mail_support: "Dúvidas? Escreva para {0}.",
@@ -130,7 +136,10 @@ pub static PT: Messages = Messages {
     account_totp: "Autenticação por app:",
     account_on: "ativada",
     account_off: "desativada",
-    account_recovery_left: "Códigos de recuperação restantes: {0}.",
+    account_recovery_left: Plural::of(
+        "Códigos de recuperação restantes: {0}.",
+        "Códigos de recuperação restantes: {0}.",
+    ),
     account_regenerate_label: "Novos códigos de recuperação (código do app)",
     account_regenerate_button: "Gerar novos códigos de recuperação",
     account_disable_label: "Desativar (código do app)",
@@ -241,4 +250,25 @@ pub static PT: Messages = Messages {
     delete_needs_factor: "Para apagar a sua conta, é preciso ter usado um segundo fator neste navegador nos últimos 10 minutos.",
     delete_needs_sign_in: "Para apagar a sua conta, é preciso ter entrado nos últimos 10 minutos: saia, entre de novo com um novo link da sua caixa de correio e depois volte aqui.",
     error_admin_delete_needs_token: "A conta de um administrador só pode ser apagada com o token da API de administração.",
+    language_picker: "Idioma",
+    sms_code: "{0} é o seu código de {1}. Expira em 5 minutos. Não o revele a ninguém.",
+    logout_unverifiable: "Não é possível verificar este pedido para terminar a sessão.",
+    logout_wrong_app: "O app que fez o pedido não corresponde ao app indicado.",
+    logout_unregistered_return: "O app pediu para voltar a um endereço que não declarou.",
+    account_no_such_session: "Esta sessão não existe.",
+    account_totp_turned_off: "A autenticação por app está desativada neste serviço.",
+    method_email: "um link da caixa de correio",
+    method_otp: "um código de uso único",
+    method_sms: "um código por SMS",
+    change_passkey_added: "Foi adicionada uma chave de acesso aos segundos fatores da sua conta em {0}:",
+    change_passkey_removed: "Foi removida uma chave de acesso dos segundos fatores da sua conta em {0}:",
+    account_passkeys: "Chaves de acesso e chaves de segurança",
+    account_passkeys_none: "Ainda não há nenhuma chave de acesso. Uma chave de acesso (o desbloqueio do seu dispositivo, ou uma chave de segurança) é o segundo fator mais seguro.",
+    account_passkey_added: "adicionada em {0}, último uso: {1}",
+    account_passkey_never: "nunca",
+    account_passkey_name_label: "Nome da nova chave de acesso (opcional)",
+    account_passkey_add_button: "Adicionar uma chave de acesso",
+    account_passkey_remove_button: "Remover",
+    passkey_needs_script: "As chaves de acesso precisam de JavaScript neste navegador; tudo o resto aqui funciona sem ele.",
+    second_passkey_button: "Usar uma chave de acesso",
 };

@@ -143,6 +143,8 @@ fn field_of(proof: &Proof<'_>) -> &'static str {
         Proof::Recovery(_) => "recovery_code",
         Proof::Sms(_) => "sms_code",
         Proof::Totp(_) => "code",
+        // No field to mark: the passkey answer comes from a button.
+        Proof::Passkey(_) => "credential",
     }
 }
 

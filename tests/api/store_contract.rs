@@ -965,7 +965,8 @@ async fn a_refresh_family_ends_with_its_ttl((store, other): Pair) {
 
 /// Gives `user` something under every key kind a user has: two sessions (one with an app),
 /// factors, a used TOTP step, enrollments in both slots, recovery codes, a phone waiting for
-/// its code, a device, an app, audit events, refresh families (one with a spent token).
+/// its code, a device, an app, audit events, refresh families (one with a spent token), a
+/// passkey and its signature counter.
 async fn fill_user(store: &Arc<dyn Store>, user: &UserId) {
     for i in 0..2 {
         let session = session_for(user);
@@ -974,8 +975,18 @@ async fn fill_user(store: &Arc<dyn Store>, user: &UserId) {
             assert!(store.add_session_client(user, &session.sid, "app").await.unwrap());
         }
     }
-    let factors = latchkey::store::SecondFactors { totp: Some("sealed".into()), phone: None, phone_masked: None };
+    let passkey = latchkey::store::StoredPasskey {
+        id: "cred-id".into(),
+        name: "Laptop".into(),
+        added_at: Utc::now(),
+        last_used_at: None,
+        synced: false,
+        sealed: "sealed".into(),
+    };
+    let factors =
+        latchkey::store::SecondFactors { totp: Some("sealed".into()), passkeys: vec![passkey], ..Default::default() };
     store.put_factors(user, &factors).await.unwrap();
+    assert!(store.use_passkey_counter(user, "cred-id", 3).await.unwrap());
     assert!(store.use_totp_step(user, 7).await.unwrap());
     for slot in latchkey::store::TOTP_ENROLL_SLOTS {
         store.put_totp_enrollment(user, slot, "sealed-seed", KEEP).await.unwrap();
@@ -1016,6 +1027,7 @@ async fn deleting_a_user_removes_every_key_of_theirs_and_frees_the_address((stor
     assert!(!store.get_factors(id).await.unwrap().any());
     assert_eq!(store.recovery_codes_left(id).await.unwrap(), 0);
     assert!(store.use_totp_step(id, 1).await.unwrap(), "the used TOTP step survived");
+    assert!(store.use_passkey_counter(id, "cred-id", 1).await.unwrap(), "the passkey counter survived");
     for slot in latchkey::store::TOTP_ENROLL_SLOTS {
         assert_eq!(store.get_totp_enrollment(id, slot).await.unwrap(), None, "enrollment {slot} survived");
     }
@@ -1131,6 +1143,8 @@ async fn a_deletion_stopped_half_way_leaves_the_address_free_and_nothing_to_sign
     let fresh = store.find_or_create_user("lookup-half", &email, Utc::now()).await.unwrap();
     assert_ne!(fresh.id, user.id);
     assert_eq!(store.find_user("lookup-half").await.unwrap().map(|u| u.id), Some(fresh.id));
+}
+
 fn ceremony(user: &UserId) -> latchkey::store::PasskeyCeremony {
     latchkey::store::PasskeyCeremony {
         user_id: user.clone(),

@@ -61,6 +61,7 @@ impl UserStore for MemoryStore {
         state.user_apps.remove(user);
         state.devices.remove(user);
         state.refresh.retain(|(owner, _), _| owner != user);
+        state.passkey_counters.retain(|(owner, _), _| owner != user);
         Ok(existed)
     }
 }

@@ -8,7 +8,7 @@ use redis::AsyncCommands;
 
 use super::{RedisStore, from_json, to_json, unavailable};
 use crate::domain::{Email, UserId};
-use crate::store::{StoreError, StoreResult, User, UserStore};
+use crate::store::{FactorStore, StoreError, StoreResult, User, UserStore};
 
 #[async_trait]
 impl UserStore for RedisStore {
@@ -87,10 +87,14 @@ impl UserStore for RedisStore {
         // first, in one step (one slot), so whatever happens next nothing can sign in to it;
         // the index entry, in another slot, second.
         let record = self.keys.user(user);
+        // One signature counter per passkey, named by the credential ids the factors list.
+        let factors = self.get_factors(user).await?;
+        let mut keys = self.keys.user_fixed_keys(user);
+        keys.extend(factors.passkeys.iter().map(|p| self.keys.passkey_counter(user, &p.id)));
         let mut conn = self.critical().await?;
         let existed: i64 = self
             .delete_user_script
-            .key(self.keys.user_fixed_keys(user))
+            .key(keys)
             .arg(self.keys.session_prefix(user))
             .arg(self.keys.session_clients_prefix(user))
             .arg(self.keys.refresh_family_prefix(user))

@@ -1,7 +1,7 @@
 -- Deletes every key of one user (all under the hash tag `{u:<id>}`), the record last.
 -- KEYS[1] = the user record, KEYS[2] = the session index, KEYS[3] = the refresh family index,
--- KEYS[4..] = the user's other fixed keys (factors, TOTP step and enrollments, recovery codes,
--- phone enrollment, devices, apps, audit stream).
+-- KEYS[4..] = the user's other keys (factors, TOTP step and enrollments, recovery codes,
+-- phone enrollment, devices, apps, audit stream, each passkey's signature counter).
 -- ARGV[1] = session key prefix, ARGV[2] = session apps prefix, ARGV[3] = refresh family
 -- prefix, ARGV[4] = spent list prefix. The undeclared keys share KEYS[1]'s hash tag.
 -- Returns 1 when the record existed, 0 otherwise.
