@@ -191,12 +191,7 @@ impl OidcService {
             amr: family.amr,
             sid: family.sid,
         };
-        let alg = client.id_token_signed_response_alg;
-        let id_token = self
-            .signer
-            .sign_as(alg, &claims)
-            .ok_or_else(|| TokenError::Server(anyhow::anyhow!("JWT_KEYS holds no key for {}", alg.as_str())))?
-            .map_err(|e| TokenError::Server(e.into()))?;
+        let id_token = self.sign_id_token(client, &claims)?;
         let tokens = TokenResponse {
             access_token,
             token_type: "Bearer",

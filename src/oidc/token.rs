@@ -93,6 +93,17 @@ impl std::fmt::Debug for TokenResponse {
 }
 
 impl OidcService {
+    /// `claims` signed as `client` asked (`id_token_signed_response_alg`).
+    pub(super) fn sign_id_token(&self, client: &Client, claims: &IdTokenClaims) -> Result<String, TokenError> {
+        let alg = client.id_token_signed_response_alg;
+        self.signer
+            .sign_as(alg, claims)
+            .ok_or_else(|| TokenError::Server(anyhow::anyhow!("JWT_KEYS holds no key for {}", alg.as_str())))?
+            .map_err(|e| TokenError::Server(e.into()))
+    }
+}
+
+impl OidcService {
     /// The token endpoint: authenticates the client, uses the code once (a replay revokes
     /// what it issued), checks redirect URI and PKCE, and issues the tokens.
     pub async fn exchange(
@@ -177,12 +188,7 @@ impl OidcService {
             amr: grant.amr,
             sid: grant.sid,
         };
-        let alg = client.id_token_signed_response_alg;
-        let id_token = self
-            .signer
-            .sign_as(alg, &claims)
-            .ok_or_else(|| TokenError::Server(anyhow::anyhow!("JWT_KEYS holds no key for {}", alg.as_str())))?
-            .map_err(|e| TokenError::Server(e.into()))?;
+        let id_token = self.sign_id_token(client, &claims)?;
         self.store.add_user_app(&claims.sub, &client.id).await?;
         let event = serde_json::json!({
             "sub": claims.sub, "sid": claims.sid, "client_id": client.id, "auth_time": claims.auth_time, "amr": claims.amr,
