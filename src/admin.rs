@@ -32,14 +32,6 @@ pub struct AdminDeps {
     pub token_sha256: Option<String>,
 }
 
-/// Ending sessions only fails when the store does.
-fn session_store_error(e: SessionError) -> StoreError {
-    match e {
-        SessionError::Store(e) => e,
-        other => StoreError::Unavailable(other.into()),
-    }
-}
-
 /// Why a policy change was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -218,7 +210,7 @@ impl AdminService {
     /// Ends every session of the user; `None` when there is no such user.
     pub async fn revoke_sessions(&self, email: &Email) -> Result<Option<(UserId, usize)>, StoreError> {
         let Some(user) = self.find(email).await? else { return Ok(None) };
-        let n = self.sessions.end_user(&user.id).await.map_err(session_store_error)?;
+        let n = self.sessions.end_user(&user.id).await.map_err(SessionError::into_store_error)?;
         tracing::info!(user = %user.id, sessions = n, "admin revoked sessions");
         Ok(Some((user.id, n)))
     }
@@ -256,7 +248,7 @@ impl AdminService {
         user.blocked = blocked;
         self.store.put_user(&lookup, &user).await?;
         if blocked {
-            self.sessions.end_user(&user.id).await.map_err(session_store_error)?;
+            self.sessions.end_user(&user.id).await.map_err(SessionError::into_store_error)?;
         }
         tracing::info!(user = %user.id, blocked, "admin changed block");
         Ok(Some(user.id))

@@ -7,14 +7,6 @@ use crate::domain::{AuditEvent, UserId};
 use crate::session::{SessionError, SessionService};
 use crate::store::{Store, StoreError, USER_AUDIT_CAP, User};
 
-/// Ending sessions only fails when the store does.
-fn session_store_error(e: SessionError) -> StoreError {
-    match e {
-        SessionError::Store(e) => e,
-        other => StoreError::Unavailable(other.into()),
-    }
-}
-
 /// What latchkey holds about one person. No secret: no TOTP seed, phone number in clear,
 /// recovery code hash, token or session id.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -160,7 +152,7 @@ pub async fn delete(
     user: &UserId,
 ) -> Result<Vec<String>, StoreError> {
     let apps = store.user_apps(user).await?;
-    sessions.end_user(user).await.map_err(session_store_error)?;
+    sessions.end_user(user).await.map_err(SessionError::into_store_error)?;
     store.delete_user(lookup, user).await?;
     tracing::info!(user = %user, "account deleted");
     Ok(apps)

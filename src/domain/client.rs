@@ -273,35 +273,18 @@ mod tests {
     #[test]
     fn new_secrets_match_their_hash() {
         let (secret, hash) = new_client_secret().unwrap();
-        let client = Client {
-            id: "c".into(),
-            name: "c".into(),
-            redirect_uris: vec!["https://c.example/cb".into()],
-            post_logout_redirect_uris: Vec::new(),
-            kind: ClientKind::Confidential { secret_sha256: hash },
-            scopes: vec!["openid".into()],
-            require_second_factor: false,
-            max_session_age_secs: None,
-            webhook_url: None,
-            id_token_signed_response_alg: SigningAlg::EdDsa,
-            refresh_token_ttl_secs: None,
-            backchannel_logout_uri: None,
-            logo_uri: None,
-            client_uri: None,
-            policy_uri: None,
-            allowed_cors_origins: Vec::new(),
-            webhook_secret: None,
-            webhook_secret_sealed: None,
-        };
+        let client = Client { kind: ClientKind::Confidential { secret_sha256: hash }, ..sample() };
         assert!(client.secret_matches(&secret));
         assert!(!client.secret_matches("another"));
     }
 
     fn native(redirect: &str) -> Client {
         Client {
+            id: "app".into(),
+            name: "App".into(),
             kind: ClientKind::Native,
             redirect_uris: vec![redirect.to_owned()],
-            ..Client { id: "app".into(), name: "App".into(), ..sample() }
+            ..sample()
         }
     }
 

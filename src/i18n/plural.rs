@@ -82,13 +82,18 @@ impl Lang {
         PluralRules::try_new_cardinal((&locale).into()).ok()
     }
 
-    /// The plural category of `n` in this language.
+    /// The plural category of `n` in this language (the rules are built once per thread:
+    /// `PluralRules` is not `Sync`).
     pub fn plural_category(self, n: u64) -> PluralCategory {
-        match self.plural_rules() {
-            Some(rules) => rules.category_for(n),
+        thread_local! {
+            static RULES: Vec<(Lang, PluralRules)> =
+                Lang::ALL.into_iter().filter_map(|lang| lang.plural_rules().map(|rules| (lang, rules))).collect();
+        }
+        RULES.with(|rules| match rules.iter().find(|(lang, _)| *lang == self) {
+            Some((_, rules)) => rules.category_for(n),
             None if n == 1 => PluralCategory::One,
             None => PluralCategory::Other,
-        }
+        })
     }
 }
 

@@ -211,11 +211,5 @@ pub fn email_problem_key(problem: &EmailError) -> crate::i18n::Text {
 
 /// How an address that does not parse reads to a person.
 pub fn email_problem(t: &Messages, problem: &EmailError) -> &'static str {
-    match problem {
-        EmailError::Empty => t.email_empty,
-        EmailError::TooLong => t.email_too_long,
-        EmailError::ForbiddenCharacter => t.email_forbidden_character,
-        EmailError::Malformed => t.email_malformed,
-        EmailError::RoutingCharacter => t.email_routing_character,
-    }
+    email_problem_key(problem)(t)
 }

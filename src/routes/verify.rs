@@ -146,10 +146,13 @@ pub async fn confirm_page(
     };
     let cookies = csrf.cookies();
     let t = Lang::of(&req).messages();
-    let attempt = match &view {
-        LinkView::OneClick(a) | LinkView::EnterCode(a) | LinkView::OtherBrowserDenied(a) | LinkView::Approve(a) => a,
+    // The approve page is not branded: no app lookup for it.
+    let app = match &view {
+        LinkView::OneClick(a) | LinkView::EnterCode(a) | LinkView::OtherBrowserDenied(a) => {
+            app_view(&state, t, &a.return_to, true).await
+        }
+        LinkView::Approve(_) => None,
     };
-    let app = app_view(&state, t, &attempt.return_to, true).await;
     Ok(match view {
         LinkView::OneClick(attempt) => {
             let r = Requested::from(&attempt);

@@ -81,6 +81,17 @@ pub enum SessionError {
     Crypto(#[from] CryptoError),
 }
 
+impl SessionError {
+    /// The error as the store's: a store failure as it was, anything else as the store being
+    /// unable to answer (for services whose callers speak `StoreError`).
+    pub fn into_store_error(self) -> StoreError {
+        match self {
+            SessionError::Store(e) => e,
+            other => StoreError::Unavailable(other.into()),
+        }
+    }
+}
+
 /// Sessions of one user that just ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndedSessions {

@@ -207,7 +207,7 @@ impl Keys {
     /// The apps (client ids) that got tokens in one session and are told by back-channel
     /// logout when it ends (a set, expiring with the session).
     pub fn session_clients(&self, user: &UserId, sid: &SessionId) -> String {
-        format!("{}{{u:{}}}:session-clients:{}", self.prefix, user, sid)
+        format!("{}{}", self.session_clients_prefix(user), sid)
     }
 
     /// A refresh token family (hash: `data`, `client`, `current` token hash, `gen`).
@@ -217,7 +217,7 @@ impl Keys {
 
     /// The last spent token hashes of a refresh token family (a list, newest first).
     pub fn refresh_spent(&self, user: &UserId, family: &str) -> String {
-        format!("{}{{u:{}}}:refresh-spent:{}", self.prefix, user, family)
+        format!("{}{}", self.refresh_spent_prefix(user), family)
     }
 
     /// What every refresh family key of `user` starts with (for the revoke-all script).

@@ -904,16 +904,19 @@ async fn concurrent_rotations_with_one_refresh_token_yield_exactly_one((store, o
             })
         })
         .collect();
-    let mut rotated = 0;
+    let (mut rotated, mut reused) = (0, 0);
     for task in tasks {
         match task.await.unwrap() {
             Rotation::Rotated(_) => rotated += 1,
             // The first loser finds a spent token and revokes the family; the later ones find none.
-            Rotation::Reused(_) | Rotation::Unknown => {}
+            Rotation::Reused(_) => reused += 1,
+            Rotation::Unknown => {}
             Rotation::WrongClient => panic!("the client was right"),
         }
     }
     assert_eq!(rotated, 1, "one refresh token rotated {rotated} times");
+    assert_eq!(reused, 1, "the spent token's reuse was not seen exactly once");
+    assert_eq!(other.get_refresh_family(&user, "family-c").await.unwrap(), None, "the reused family was not revoked");
 }
 
 async fn every_refresh_family_of_a_user_is_revoked_together((store, other): Pair) {

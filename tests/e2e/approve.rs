@@ -39,7 +39,8 @@ async fn the_phone_types_the_number_the_laptop_shows_and_the_laptop_signs_in_by_
         .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
         .await
         .expect("measure the page");
-    assert!(widths[0].as_u64() <= widths[1].as_u64(), "the approve page is wider than the phone: {widths}");
+    let (page, view) = (widths[0].as_f64().expect("scrollWidth"), widths[1].as_f64().expect("innerWidth"));
+    assert!(page <= view, "the approve page is wider than the phone: {widths}");
     phone.fill("#number", &number).await;
     phone.submit("/login/approve").await;
     phone.page("Approved", "approve-done").await;
