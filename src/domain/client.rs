@@ -129,6 +129,19 @@ impl Client {
         self.redirect_uris.iter().any(|r| r == uri || (self.is_native() && same_loopback_but_port(r, uri)))
     }
 
+    /// The scopes of `requested` this client may have, `openid` always first: scopes not
+    /// offered or not registered for it are left out (OIDC Core §3.1.2.1: unknown values
+    /// SHOULD be ignored), as are repeats.
+    pub fn granted_scope<'a>(&self, requested: impl IntoIterator<Item = &'a str>) -> String {
+        let mut granted: Vec<&str> = vec!["openid"];
+        for scope in requested {
+            if self.scopes.iter().any(|c| c == scope) && !granted.contains(&scope) {
+                granted.push(scope);
+            }
+        }
+        granted.join(" ")
+    }
+
     /// The refresh token lifetime, in seconds.
     pub fn refresh_token_ttl(&self) -> u64 {
         self.refresh_token_ttl_secs.unwrap_or(DEFAULT_REFRESH_TOKEN_TTL_SECS)

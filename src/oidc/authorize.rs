@@ -143,15 +143,7 @@ impl OidcService {
         let client = &auth.client;
         // Scopes we do not offer, or this client may not have, are left out (OIDC Core
         // §3.1.2.1: unknown values SHOULD be ignored); the token response names what was granted.
-        let mut granted: Vec<&str> = Vec::new();
-        for scope in scopes {
-            if client.scopes.iter().any(|c| c == scope) && !granted.contains(&scope) {
-                granted.push(scope);
-            }
-        }
-        if !granted.contains(&"openid") {
-            granted.insert(0, "openid");
-        }
+        let granted = client.granted_scope(scopes.iter().copied());
         match (p.code_challenge.as_deref(), p.code_challenge_method.as_deref()) {
             (None, _) if client.is_public() => return fail("invalid_request", "PKCE (S256) is required"),
             (None, _) => {}
@@ -179,7 +171,7 @@ impl OidcService {
             return fail("invalid_request", "state or nonce too long");
         }
         Ok(Authorization {
-            scope: granted.join(" "),
+            scope: granted,
             prompt_none,
             // OIDC Core §3.1.2.1: `max_age=0` is equivalent to `prompt=login`.
             prompt_login: prompts.contains(&"login") || max_age == Some(0),

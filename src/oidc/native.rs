@@ -104,7 +104,7 @@ impl OidcService {
             binding,
             client_id: client.id.clone(),
             code_challenge: challenge.to_owned(),
-            scope: granted_scope(client, scope.unwrap_or(DEFAULT_SCOPE)),
+            scope: client.granted_scope(scope.unwrap_or(DEFAULT_SCOPE).split_whitespace()),
         };
         let plain = serde_json::to_vec(&attempt).map_err(|_| CryptoError)?;
         Ok(self.keys.sealer.seal(HANDLE_CONTEXT, &plain)?)
@@ -179,18 +179,6 @@ fn check_challenge<'a>(challenge: Option<&'a str>, method: Option<&str>) -> Resu
         });
     }
     Ok(challenge)
-}
-
-/// The scopes of `requested` the client may have, `openid` always first (unknown scopes are
-/// left out, as at `/oauth2/authorize`).
-fn granted_scope(client: &Client, requested: &str) -> String {
-    let mut granted: Vec<&str> = vec!["openid"];
-    for scope in requested.split_whitespace() {
-        if client.scopes.iter().any(|c| c == scope) && !granted.contains(&scope) {
-            granted.push(scope);
-        }
-    }
-    granted.join(" ")
 }
 
 #[cfg(test)]

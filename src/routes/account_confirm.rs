@@ -96,6 +96,34 @@ async fn render(
     Ok(page(req, status, template, &csrf.cookies()))
 }
 
+/// Whether this session may change how the account signs in (or delete it) now.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Freshness {
+    /// A second factor was used in it within [`FRESH_FACTOR`], or the account has none and it
+    /// signed in within it.
+    Fresh,
+    /// The account has a second factor, not used in this session lately.
+    NeedsFactor,
+    /// The account has no second factor, and this session signed in longer ago.
+    NeedsSignIn,
+}
+
+impl Freshness {
+    /// How fresh the session of `claims` is.
+    pub(super) async fn of(state: &AppState, claims: &SessionClaims) -> Result<Self, AppError> {
+        if state.sessions.factor_used_within(claims, FRESH_FACTOR).await? {
+            return Ok(Self::Fresh);
+        }
+        if state.second_factors.account_has_factor(&claims.sub, &claims.email).await? {
+            return Ok(Self::NeedsFactor);
+        }
+        if state.sessions.began_within(claims, FRESH_FACTOR).await? {
+            return Ok(Self::Fresh);
+        }
+        Ok(Self::NeedsSignIn)
+    }
+}
+
 /// `None` when this session may change the factors now: a second factor was used in it within
 /// [`FRESH_FACTOR`], or — while the account has none, by its factors' data and by its record's
 /// `factor_kinds` alike — it signed in within [`FRESH_FACTOR`].
@@ -108,14 +136,10 @@ pub(super) async fn unless_fresh(
     state: &AppState,
     claims: &SessionClaims,
 ) -> Result<Option<HttpResponse>, AppError> {
-    if state.sessions.factor_used_within(claims, FRESH_FACTOR).await? {
-        return Ok(None);
-    }
-    if !state.second_factors.account_has_factor(&claims.sub, &claims.email).await? {
-        if state.sessions.began_within(claims, FRESH_FACTOR).await? {
-            return Ok(None);
-        }
-        return Err(AppError::Forbidden(|t| t.error_first_factor_sign_in_again));
+    match Freshness::of(state, claims).await? {
+        Freshness::Fresh => return Ok(None),
+        Freshness::NeedsSignIn => return Err(AppError::Forbidden(|t| t.error_first_factor_sign_in_again)),
+        Freshness::NeedsFactor => {}
     }
     let said = Said { error: Some(Lang::of(req).messages().error_factor_not_fresh.to_owned()), ..Said::default() };
     render(req, state, claims, said, StatusCode::FORBIDDEN).await.map(Some)

@@ -9,7 +9,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::account_confirm::FRESH_FACTOR;
+use super::account_confirm::Freshness;
 use super::admin::{Admin, record, require_admin};
 use super::signed_in::CsrfForm;
 use super::{AppState, SignedIn, Visitor, client, cookies, csrf, page};
@@ -82,42 +82,15 @@ pub async fn export(req: HttpRequest, state: web::Data<AppState>, visitor: Visit
     Ok(download(&document))
 }
 
-/// Whether this session may delete the account now.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Freshness {
-    /// A second factor was used in it within [`FRESH_FACTOR`], or the account has none and it
-    /// signed in within it.
-    Fresh,
-    /// The account has a second factor, not used in this session lately.
-    NeedsFactor,
-    /// The account has no second factor, and this session signed in longer ago.
-    NeedsSignIn,
-}
-
-impl Freshness {
-    async fn of(state: &AppState, claims: &SessionClaims) -> Result<Self, AppError> {
-        if state.sessions.factor_used_within(claims, FRESH_FACTOR).await? {
-            return Ok(Self::Fresh);
-        }
-        if state.second_factors.account_has_factor(&claims.sub, &claims.email).await? {
-            return Ok(Self::NeedsFactor);
-        }
-        if state.sessions.began_within(claims, FRESH_FACTOR).await? {
-            return Ok(Self::Fresh);
-        }
-        Ok(Self::NeedsSignIn)
-    }
-}
-
 async fn render(
     req: &HttpRequest,
     state: &AppState,
     claims: &SessionClaims,
+    freshness: Freshness,
     error: Option<&'static str>,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let t = Lang::of(req).messages();
-    let freshness = Freshness::of(state, claims).await?;
     let refusal = match freshness {
         Freshness::Fresh => None,
         Freshness::NeedsFactor => Some(t.delete_needs_factor),
@@ -142,7 +115,7 @@ pub async fn delete_page(
     visitor: Visitor,
 ) -> Result<HttpResponse, AppError> {
     let Visitor(Some(SignedIn { claims, .. })) = visitor else { return Ok(to_login("/account/delete")) };
-    render(&req, &state, &claims, None, StatusCode::OK).await
+    render(&req, &state, &claims, Freshness::of(&state, &claims).await?, None, StatusCode::OK).await
 }
 
 /// `POST /account/delete`: deletes the account, from a session that used a second factor in
@@ -155,13 +128,14 @@ pub async fn delete(
     user: SignedIn<DeleteForm>,
 ) -> Result<HttpResponse, AppError> {
     let claims = &user.claims;
-    if Freshness::of(&state, claims).await? != Freshness::Fresh {
-        return render(&req, &state, claims, None, StatusCode::FORBIDDEN).await;
+    let freshness = Freshness::of(&state, claims).await?;
+    if freshness != Freshness::Fresh {
+        return render(&req, &state, claims, freshness, None, StatusCode::FORBIDDEN).await;
     }
     let typed = Email::parse(&user.form.email).ok();
     if typed.as_ref() != Some(&claims.email) {
         let t = Lang::of(&req).messages();
-        return render(&req, &state, claims, Some(t.delete_wrong_address), StatusCode::BAD_REQUEST).await;
+        return render(&req, &state, claims, freshness, Some(t.delete_wrong_address), StatusCode::BAD_REQUEST).await;
     }
     let lookup = claims.email.lookup_key(&state.keyring);
     erase(&req, &state, &lookup, &claims.sub, &claims.email, Lang::of(&req), None).await?;

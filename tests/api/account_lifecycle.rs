@@ -16,11 +16,6 @@ use crate::second_factor::{code, enroll, post};
 const TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
 const GOODBYE: &str = "Your account was deleted";
 
-async fn user_id(app: &TestApp) -> UserId {
-    let claims: Value = app.get_session().await.json().await.unwrap();
-    UserId::parse(claims["sub"].as_str().unwrap()).unwrap()
-}
-
 /// Every key under the app's prefix whose name holds `user`'s id.
 async fn keys_of(app: &TestApp, user: &UserId) -> Vec<String> {
     app.dump_redis().await.into_iter().map(|(key, _)| key).filter(|key| key.contains(user.as_str())).collect()
@@ -40,7 +35,7 @@ async fn the_export_holds_the_account_its_factors_sessions_apps_and_activity_and
     let app = spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN)]).await;
     let email = "export@example.com";
     let (secret, codes) = enroll(&app, email).await;
-    let user = user_id(&app).await;
+    let user = app.user_id().await;
     app.store().add_user_app(&user, "some-app").await.unwrap();
     let session_cookie = app.cookie("__Host-session").unwrap();
 
@@ -129,7 +124,7 @@ async fn deleting_the_account_needs_a_factor_used_lately_and_leaves_no_key_of_th
     let app = spawn_app_with(&[("CLIENTS_FILE", &clients_file(&receiver))]).await;
     let email = "leaving@example.com";
     let (secret, _) = enroll(&app, email).await;
-    let user = user_id(&app).await;
+    let user = app.user_id().await;
     app.store().add_user_app(&user, "hooked").await.unwrap();
     let cookie = app.cookie("__Host-session").unwrap();
 
@@ -181,7 +176,7 @@ async fn deleting_the_account_needs_a_factor_used_lately_and_leaves_no_key_of_th
     // The address signs up again, as a new account.
     app.clear_cookies();
     app.sign_in(email).await;
-    let again = user_id(&app).await;
+    let again = app.user_id().await;
     assert_ne!(again, user);
 }
 
@@ -214,7 +209,7 @@ async fn an_account_without_a_factor_is_deleted_only_from_a_fresh_sign_in_with_i
     let app = spawn_app().await;
     let email = "plain@example.com";
     app.sign_in(email).await;
-    let user = user_id(&app).await;
+    let user = app.user_id().await;
     app.clock.advance(chrono::Duration::minutes(11));
     let page = app.get("/account/delete").await.text().await.unwrap();
     assert!(page.contains("needs a sign-in within the last 10 minutes"), "{page}");
@@ -235,10 +230,10 @@ async fn an_account_without_a_factor_is_deleted_only_from_a_fresh_sign_in_with_i
 async fn an_administrator_deletes_an_account_by_id_or_address_audited_and_mailed() {
     let app = spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN)]).await;
     app.sign_in("first@example.com").await;
-    let first = user_id(&app).await;
+    let first = app.user_id().await;
     app.clear_cookies();
     app.sign_in("second@example.com").await;
-    let second = user_id(&app).await;
+    let second = app.user_id().await;
     let cookie = app.cookie("__Host-session").unwrap();
 
     // Without the token (and from no page of ours) it is refused.
@@ -273,10 +268,10 @@ async fn an_administrator_deletes_an_account_by_id_or_address_audited_and_mailed
 async fn the_admin_page_deletes_an_account_but_an_administrators_only_with_the_token() {
     let app = spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN), ("ADMIN_EMAILS", "boss@example.com")]).await;
     app.sign_in("member@example.com").await;
-    let member = user_id(&app).await;
+    let member = app.user_id().await;
     app.clear_cookies();
     crate::admin::sign_in_admin(&app).await;
-    let boss = user_id(&app).await;
+    let boss = app.user_id().await;
 
     let page = app.get("/admin/users?email=member%40example.com").await.text().await.unwrap();
     assert!(page.contains("Delete account"), "{page}");

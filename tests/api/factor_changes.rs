@@ -53,11 +53,6 @@ pub(crate) async fn wait_for_notice(app: &TestApp, skip: usize, subject: &str) -
 
 const CHANGED: &str = "The way you sign in has changed";
 
-async fn user_id(app: &TestApp) -> UserId {
-    let claims: Value = app.get_session().await.json().await.unwrap();
-    UserId::parse(claims["sub"].as_str().unwrap()).unwrap()
-}
-
 #[tokio::test]
 async fn sixty_parallel_wrong_codes_over_steps_and_account_pages_check_no_more_than_the_limit() {
     let app = spawn_app_with(&[
@@ -154,7 +149,7 @@ async fn enrolling_in_a_required_step_ends_the_sessions_from_before_the_policy()
     let secret = crate::second_factor::shown_secret(&app.get("/login/2fa").await.text().await.unwrap());
     let response = post(&app, "/login/2fa/enroll", &[("code", &code(&app, &secret, 0))]).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let user = user_id(&app).await;
+    let user = app.user_id().await;
     let sessions = app.store().list_sessions(&user).await.unwrap();
     assert_eq!(sessions.len(), 1, "only the session that enrolled: {sessions:?}");
     assert!(sessions[0].factor_at.is_some(), "a session begun with a factor notes it");
@@ -251,7 +246,7 @@ async fn turning_on_an_app_is_mailed_in_the_owners_language_audited_and_sent_to_
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&receiver).await;
     let app = spawn_app_with(&[("CLIENTS_FILE", &clients_file(&receiver))]).await;
     app.sign_in("lena@example.com").await;
-    let user = user_id(&app).await;
+    let user = app.user_id().await;
     app.store().add_user_app(&user, "hooked").await.unwrap();
     let before = app.mail.received().len();
     let html = post(&app, "/account/totp/enroll", &[]).await.text().await.unwrap();
@@ -286,7 +281,7 @@ async fn turning_on_an_app_is_mailed_in_the_owners_language_audited_and_sent_to_
 async fn new_recovery_codes_removing_the_app_and_signing_out_everywhere_are_each_mailed() {
     let app = spawn_app().await;
     let (_, codes) = enroll(&app, "told@example.com").await;
-    let user = user_id(&app).await;
+    let user = app.user_id().await;
     wait_for_notice(&app, 0, CHANGED).await;
     assert_eq!(
         post(&app, "/account/confirm-factor", &[("recovery_code", &codes[0])]).await.status(),
@@ -349,7 +344,7 @@ async fn a_phone_only_account_confirms_with_a_texted_code_before_removing_the_ph
 async fn an_administrators_removal_of_the_factors_is_mailed_to_the_owner_and_audited() {
     let app = spawn_app_with(&[("ADMIN_API_TOKEN", ADMIN_TOKEN)]).await;
     enroll(&app, "reset@example.com").await;
-    let user = user_id(&app).await;
+    let user = app.user_id().await;
     wait_for_notice(&app, 0, CHANGED).await;
     let before = app.mail.received().len();
     let url = format!("{}/api/v1/admin/users/reset@example.com/second-factor", app.address);
@@ -396,7 +391,7 @@ async fn a_stolen_session_signed_in_over_ten_minutes_ago_cannot_set_up_a_first_f
     }
     app.outbox_settled().await;
     assert!(server.received_requests().await.unwrap_or_default().is_empty(), "a phone was texted");
-    let user = user_id(&app).await;
+    let user = app.user_id().await;
     assert!(!app.store().get_factors(&user).await.unwrap().any(), "a factor was set up");
     assert_eq!(app.store().list_sessions(&user).await.unwrap().len(), 1, "the owner's session was ended");
     assert_eq!(app.cookie("__Host-session").unwrap(), owner);
@@ -420,7 +415,7 @@ async fn an_account_whose_factor_data_was_lost_still_confirms_before_setting_up_
     // Signed in a moment ago, with the app turned on from the account page: the session has
     // not used a factor.
     enroll(&app, "lost-data@example.com").await;
-    let user = user_id(&app).await;
+    let user = app.user_id().await;
     let key = latchkey::store::Keys::new(app.prefix.clone()).factors(&user);
     let deleted: i64 = ::redis::cmd("DEL").arg(&key).query_async(&mut app.store().connection()).await.unwrap();
     assert_eq!(deleted, 1, "no factors key at {key}");

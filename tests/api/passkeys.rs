@@ -230,7 +230,7 @@ async fn a_passkey_created_for_another_origin_or_rp_id_is_not_added() {
         let response = post(&app, "/account/passkeys/register/finish", &[("credential", &credential)]).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{origin} {rp_id}");
     }
-    let stored = app.store().get_factors(&user_id(&app).await).await.unwrap();
+    let stored = app.store().get_factors(&app.user_id().await).await.unwrap();
     assert!(stored.passkeys.is_empty(), "a passkey for another site was stored");
 }
 
@@ -261,7 +261,7 @@ async fn a_passkey_challenge_is_answered_once() {
     let credential = passkey.create(&options, PUBLIC_URL, RP_ID);
     let again = post(&app, "/account/passkeys/register/finish", &[("credential", &credential)]).await;
     assert_eq!(again.status(), StatusCode::GONE, "a registration challenge was answered twice");
-    assert!(app.store().get_factors(&user_id(&app).await).await.unwrap().passkeys.is_empty());
+    assert!(app.store().get_factors(&app.user_id().await).await.unwrap().passkeys.is_empty());
     let options = start_options(&app, "/account/passkeys/register/start").await;
     let credential = passkey.create(&options, PUBLIC_URL, RP_ID);
     let added = post(&app, "/account/passkeys/register/finish", &[("credential", &credential)]).await;
@@ -333,7 +333,7 @@ async fn a_passkey_is_removed_with_a_fresh_factor_and_the_owner_is_told() {
     // The session that added it used no second factor: "confirm it's you".
     let response = post(&app, "/account/passkeys/remove", &[("id", &id)]).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.store().get_factors(&user_id(&app).await).await.unwrap().passkeys.len(), 1);
+    assert_eq!(app.store().get_factors(&app.user_id().await).await.unwrap().passkeys.len(), 1);
 
     let options = step_options(&app, "remove@example.com").await;
     assert_eq!(
@@ -343,7 +343,7 @@ async fn a_passkey_is_removed_with_a_fresh_factor_and_the_owner_is_told() {
     let before = app.mail.received().len();
     let response = post(&app, "/account/passkeys/remove", &[("id", &id)]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(app.store().get_factors(&user_id(&app).await).await.unwrap().passkeys.is_empty());
+    assert!(app.store().get_factors(&app.user_id().await).await.unwrap().passkeys.is_empty());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !app.mail.received().iter().skip(before).any(|m| m.text().contains("A passkey was removed")) {
         assert!(
@@ -409,10 +409,4 @@ async fn the_passkey_script_is_served_and_allowed_by_the_csp() {
     let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
     assert!(response.text().await.unwrap().contains("navigator.credentials.create"));
-}
-
-/// The signed-in user's id.
-async fn user_id(app: &TestApp) -> latchkey::domain::UserId {
-    let claims: Value = app.get_session().await.json().await.unwrap();
-    latchkey::domain::UserId::parse(claims["sub"].as_str().unwrap()).unwrap()
 }

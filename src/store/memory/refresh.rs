@@ -9,20 +9,17 @@ use super::{Expiring, MemoryStore};
 use crate::domain::UserId;
 use crate::store::{RefreshFamily, RefreshStore, Rotation, SPENT_KEPT, StoreResult};
 
-/// A stored family: its record, the current token's hash, the spent ones (newest first) and
-/// how many rotations it has seen.
+/// A stored family: its record, the current token's hash and the spent ones (newest first).
 pub(super) struct FamilyEntry {
     family: RefreshFamily,
     current: String,
     spent: VecDeque<String>,
-    generation: u64,
 }
 
 #[async_trait]
 impl RefreshStore for MemoryStore {
     async fn put_refresh_family(&self, family: &RefreshFamily, token_id: &str, ttl: Duration) -> StoreResult<()> {
-        let entry =
-            FamilyEntry { family: family.clone(), current: token_id.to_owned(), spent: VecDeque::new(), generation: 0 };
+        let entry = FamilyEntry { family: family.clone(), current: token_id.to_owned(), spent: VecDeque::new() };
         let key = (family.user_id.clone(), family.id.clone());
         self.lock_for_write().refresh.insert(key, Expiring::new(entry, ttl));
         Ok(())
@@ -54,7 +51,6 @@ impl RefreshStore for MemoryStore {
             let spent = std::mem::replace(&mut entry.current, next.to_owned());
             entry.spent.push_front(spent);
             entry.spent.truncate(SPENT_KEPT);
-            entry.generation += 1;
             return Ok(Rotation::Rotated(Box::new(entry.family.clone())));
         }
         if entry.spent.iter().any(|s| s == presented) {

@@ -115,7 +115,7 @@ impl RedisStore {
             // capped) and the next made current; a spent one revokes the family and drops it from
             // the index; another client's call changes nothing. One step on `{u:<id>}`, so of
             // concurrent calls with one token exactly one rotates.
-            // KEYS[1] = family hash (`data`, `client`, `current`, `gen`), KEYS[2] = spent list,
+            // KEYS[1] = family hash (`data`, `client`, `current`), KEYS[2] = spent list,
             // KEYS[3] = the user's family index; ARGV[1] = presented hash, ARGV[2] = next hash,
             // ARGV[3] = client, ARGV[4] = family id, ARGV[5] = spent hashes kept.
             // Returns {'rotated', data}, {'reused', data}, {'wrong_client', ''} or {'unknown', ''}.

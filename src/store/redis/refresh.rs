@@ -22,12 +22,7 @@ impl RefreshStore for RedisStore {
             .atomic()
             .hset_multiple(
                 &key,
-                &[
-                    ("data", to_json(family)?),
-                    ("client", family.client_id.clone()),
-                    ("current", token_id.to_owned()),
-                    ("gen", "0".to_owned()),
-                ],
+                &[("data", to_json(family)?), ("client", family.client_id.clone()), ("current", token_id.to_owned())],
             )
             .expire(&key, secs)
             .sadd(&index, &family.id)

@@ -234,6 +234,12 @@ impl TestApp {
         self.get("/api/v1/session").await
     }
 
+    /// The signed-in user's id (`sub` of `GET /api/v1/session`).
+    pub async fn user_id(&self) -> latchkey::domain::UserId {
+        let claims: serde_json::Value = self.get_session().await.json().await.unwrap();
+        latchkey::domain::UserId::parse(claims["sub"].as_str().unwrap()).unwrap()
+    }
+
     /// Requests a link for `email` and returns the token from the mail that arrives.
     pub async fn request_token(&self, email: &str) -> String {
         let before = self.mail.received().len();

@@ -4,7 +4,6 @@ if not f[1] then return {'unknown', ''} end
 if f[2] ~= ARGV[3] then return {'wrong_client', ''} end
 if f[3] == ARGV[1] then
   redis.call('HSET', KEYS[1], 'current', ARGV[2])
-  redis.call('HINCRBY', KEYS[1], 'gen', 1)
   redis.call('LPUSH', KEYS[2], ARGV[1])
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1)
   local ttl = redis.call('PTTL', KEYS[1])
