@@ -122,7 +122,9 @@ pub async fn approve(
 }
 
 /// `GET /login/status`: the browser that asked (by its `__Host-attempt`), looking again. Still
-/// waiting: the same "check your email" page (one store read). Approved from another device:
+/// waiting: the same "check your email" page (one read of the attempt, and one of the app's
+/// registration when the sign-in is for an app registered through the admin API; apps from
+/// `CLIENTS_FILE` are in memory). Approved from another device:
 /// signed in here and on to `return_to`. Any other browser gets nothing.
 pub async fn status(
     req: HttpRequest,
