@@ -61,6 +61,7 @@ impl Application {
             brand,
             ipv6_prefix,
             webhook_proxy,
+            bounces,
             ..
         } = settings;
         let (signer, sessions) = services::sessions(&base, jwt_keys, session_cache_ttl);
@@ -69,7 +70,9 @@ impl Application {
         let sms_sender = build_sender(&sms.provider)?;
         let second_factors =
             services::second_factors(&base, &limiter, &site, &sms, sms_sender.as_ref(), admin_webhook, &public_url);
-        let couriers = services::couriers(&base, mailer, brand.clone(), site, sms_sender, webhook_proxy, &signer)?;
+        let (suppressions, bounces) = services::deliverability(&base, bounces)?;
+        let couriers =
+            services::couriers(&base, mailer, brand.clone(), site, sms_sender, webhook_proxy, &signer, suppressions)?;
         let outbox_worker = services::outbox_worker(&base, queue.clone(), couriers, outbox_settings, drain_on_stop)?;
         let oidc = services::oidc(&base, clients.clone(), &signer, &sessions);
         services::backchannel_logout(&base, &sessions, services::oidc_core(&base, clients, &signer));
@@ -92,6 +95,7 @@ impl Application {
             production: base.production,
             guard: base.guard,
             durability: durability.map(DurabilityWatch::new),
+            bounces,
         });
         let http = http::listen(state, per_worker, bind_addr, metrics_addr, shutdown_timeout)?;
         let http::Listening { port, server, metrics_server } = http;

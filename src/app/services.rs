@@ -9,8 +9,10 @@ use url::Url;
 use crate::admin::{AdminDeps, AdminService};
 use crate::audit::{Audit, Metrics};
 use crate::clock::Clock;
-use crate::config::{AdminWebhook, Brand, OutboxSettings, Settings, SmsSettings};
+use crate::config::{AdminWebhook, BounceSettings, Brand, OutboxSettings, Settings, SmsSettings};
 use crate::crypto::Keyring;
+use crate::deliverability::Suppressions;
+use crate::deliverability::hooks::BounceHooks;
 use crate::domain::ClientRegistry;
 use crate::domain::{Email, SignInPolicy};
 use crate::mail::Mailer;
@@ -143,7 +145,24 @@ pub(super) fn second_factors(
     Arc::new(service)
 }
 
+/// The suppression list (the outbox asks it before each mail) and the bounce webhooks.
+pub(super) fn deliverability(
+    base: &Base,
+    settings: BounceSettings,
+) -> anyhow::Result<(Arc<Suppressions>, Arc<BounceHooks>)> {
+    let suppressions = Arc::new(Suppressions::new(
+        base.store.clone(),
+        base.keyring.clone(),
+        base.clock.clone(),
+        base.audit.clone(),
+        settings,
+    ));
+    let hooks = BounceHooks::new(suppressions.clone(), base.store.clone(), base.keyring.clone())?;
+    Ok((suppressions, Arc::new(hooks)))
+}
+
 /// Everything the outbox worker delivers through.
+#[allow(clippy::too_many_arguments)] // each is one subsystem the couriers hand mail, texts or calls to
 pub(super) fn couriers(
     base: &Base,
     mailer: Mailer,
@@ -152,11 +171,12 @@ pub(super) fn couriers(
     sms: Option<Arc<dyn SmsSender>>,
     webhook_proxy: Option<SecretString>,
     signer: &Arc<TokenSigner>,
+    suppressions: Arc<Suppressions>,
 ) -> anyhow::Result<Couriers> {
     let proxy = webhook_proxy.as_ref().map(|p| p.expose_secret());
     let webhooks = WebhookSender::new(base.clock.clone(), base.production, proxy)?;
     let logout_tokens = Arc::new(LogoutTokens::new(signer.clone(), base.clock.clone()));
-    Ok(Couriers { mailer, brand, site, sms, webhooks, logout_tokens })
+    Ok(Couriers { mailer, brand, site, sms, webhooks, logout_tokens, suppressions })
 }
 
 /// The outbox worker, started; none with `OUTBOX_WORKER=false` (the instances that deliver take

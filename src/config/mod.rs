@@ -19,6 +19,7 @@ use crate::domain::ClientRegistry;
 use crate::domain::{Email, SignInPolicy};
 
 mod admin;
+mod bounces;
 mod clients;
 mod mail;
 mod outbox;
@@ -30,6 +31,7 @@ mod sms;
 mod store;
 mod webhooks;
 
+pub use bounces::BounceSettings;
 pub use clients::parse_clients_file;
 pub use mail::{Brand, MailTransport};
 pub use outbox::OutboxSettings;
@@ -106,6 +108,8 @@ pub struct Settings {
     /// `WEBHOOK_PROXY`: the one proxy webhook deliveries go through; may hold credentials.
     /// Unset: none (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` are never used for webhooks).
     pub webhook_proxy: Option<SecretString>,
+    /// `SUPPRESSION_*` and `BOUNCE_*`: how long suppressions last, and the bounce webhooks.
+    pub bounces: BounceSettings,
     /// Things that work but should not reach production (generated keys …), to be logged.
     pub warnings: Vec<String>,
 }
@@ -197,6 +201,7 @@ impl Settings {
         let session_cache_ttl = r.session_cache_ttl();
         let ipv6_prefix = r.ipv6_prefix();
         let webhook_proxy = r.webhook_proxy();
+        let bounces = r.bounces();
 
         match (bind_addr, public_url, mail_from, secret_key, jwt_keys, link_ttl, session_ttl, sms) {
             (
@@ -238,6 +243,7 @@ impl Settings {
                 session_cache_ttl,
                 ipv6_prefix,
                 webhook_proxy,
+                bounces,
                 warnings: r.warnings,
             }),
             _ => Err(ConfigError { problems: r.problems }),

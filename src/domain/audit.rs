@@ -55,6 +55,10 @@ pub enum EventKind {
     AccountDeleted,
     /// An account's data was exported (by its owner or an administrator).
     AccountExported,
+    /// An address was put on the suppression list (a bounce, a complaint, a refusal at send
+    /// time): no more mail goes to it until it lapses or an administrator clears it. The
+    /// detail names the address masked, the reason and the source.
+    AddressSuppressed,
 }
 
 impl EventKind {
@@ -82,6 +86,7 @@ impl EventKind {
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::AccountDeleted => "account_deleted",
             Self::AccountExported => "account_exported",
+            Self::AddressSuppressed => "address_suppressed",
         }
     }
 }

@@ -282,4 +282,14 @@ pub static AR: Messages = Messages {
     account_passkey_remove_button: "إزالة",
     passkey_needs_script: "تحتاج مفاتيح المرور إلى JavaScript في هذا المتصفح؛ أما كل ما عدا ذلك هنا فيعمل من دونه.",
     second_passkey_button: "استخدم مفتاح مرور",
+    // i23b
+    undeliverable_title: "تعذّر علينا توصيل الرسالة",
+    undeliverable_body: "تعذّر علينا توصيل البريد إلى {0}: تحقّق من العنوان.",
+    undeliverable_hint: "إن كان العنوان صحيحًا، فخادم بريده يرفض رسائلنا: استخدم عنوانًا آخر، أو اطلب المساعدة من مسؤول هذا الموقع.",
+    admin_suppression_heading: "توصيل البريد",
+    admin_suppressed: "لا يُرسل بريد إلى هذا العنوان حتى {2}: {0} أبلغ عنه {1}.",
+    admin_not_suppressed: "يُرسل البريد إلى هذا العنوان كالمعتاد.",
+    admin_suppression_clear: "استئناف إرسال البريد إليه",
+    admin_suppression_cleared: "أُزيل العنوان من قائمة الحظر: يُرسل إليه البريد من جديد.",
+    admin_suppression_lookup: "تحقّق من التوصيل",
 };

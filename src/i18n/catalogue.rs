@@ -532,4 +532,23 @@ catalogue! {
     passkey_needs_script,
     /// Second step: use a passkey.
     second_passkey_button,
+    // i23b
+    /// Waiting page: the sign-in mail could not be delivered (heading).
+    undeliverable_title,
+    /// Waiting page: `{0}` the address the sign-in mail could not be delivered to.
+    undeliverable_body,
+    /// Waiting page: what to do when the address is right after all.
+    undeliverable_hint,
+    /// Admin pages: the mail delivery section and page title.
+    admin_suppression_heading,
+    /// Admin pages: `{0}` the reason (bounce, complaint, smtp_5xx), `{1}` who reported it, `{2}` until when.
+    admin_suppressed,
+    /// Admin pages: the address is not on the suppression list.
+    admin_not_suppressed,
+    /// Admin pages: take the address off the suppression list.
+    admin_suppression_clear,
+    /// Admin pages: the address was taken off the suppression list.
+    admin_suppression_cleared,
+    /// Admin dashboard: look up an address's mail delivery.
+    admin_suppression_lookup,
 }

@@ -264,4 +264,14 @@ pub static DE: Messages = Messages {
     account_passkey_remove_button: "Entfernen",
     passkey_needs_script: "Passkeys brauchen JavaScript in diesem Browser; alles andere hier funktioniert auch ohne.",
     second_passkey_button: "Passkey verwenden",
+    // i23b
+    undeliverable_title: "Wir konnten die E-Mail nicht zustellen",
+    undeliverable_body: "Wir konnten keine E-Mail an {0} zustellen: Prüfen Sie die Adresse.",
+    undeliverable_hint: "Wenn die Adresse stimmt, nimmt ihr Mailserver unsere E-Mails nicht an: Verwenden Sie eine andere Adresse oder bitten Sie die Verwaltung dieser Website um Hilfe.",
+    admin_suppression_heading: "E-Mail-Zustellung",
+    admin_suppressed: "An diese Adresse wird bis {2} keine E-Mail gesendet: {0}, gemeldet von {1}.",
+    admin_not_suppressed: "E-Mails an diese Adresse werden wie gewohnt gesendet.",
+    admin_suppression_clear: "Wieder E-Mails senden",
+    admin_suppression_cleared: "Die Adresse ist nicht mehr gesperrt: E-Mails gehen wieder an sie.",
+    admin_suppression_lookup: "Zustellung prüfen",
 };

@@ -261,4 +261,14 @@ pub static EN: Messages = Messages {
     account_passkey_remove_button: "Remove",
     passkey_needs_script: "Passkeys need JavaScript in this browser; everything else here works without it.",
     second_passkey_button: "Use a passkey",
+    // i23b
+    undeliverable_title: "We could not deliver the mail",
+    undeliverable_body: "We could not deliver mail to {0}: check the address.",
+    undeliverable_hint: "If the address is right, its mail server refuses our mail: use another address, or ask this site’s administrator for help.",
+    admin_suppression_heading: "Mail delivery",
+    admin_suppressed: "No mail is sent to this address until {2}: {0} reported by {1}.",
+    admin_not_suppressed: "Mail to this address is sent as usual.",
+    admin_suppression_clear: "Send mail to it again",
+    admin_suppression_cleared: "The address is off the suppression list: mail goes to it again.",
+    admin_suppression_lookup: "Check mail delivery",
 };

@@ -261,4 +261,14 @@ pub static ES: Messages = Messages {
     account_passkey_remove_button: "Quitar",
     passkey_needs_script: "Las llaves de acceso necesitan JavaScript en este navegador; todo lo demás aquí funciona sin él.",
     second_passkey_button: "Usar una llave de acceso",
+    // i23b
+    undeliverable_title: "No hemos podido entregar el correo",
+    undeliverable_body: "No hemos podido entregar correo a {0}: comprueba la dirección.",
+    undeliverable_hint: "Si la dirección es correcta, su servidor de correo rechaza nuestros mensajes: usa otra dirección o pide ayuda al administrador de este sitio.",
+    admin_suppression_heading: "Entrega de correo",
+    admin_suppressed: "No se envía correo a esta dirección hasta el {2}: {0} notificado por {1}.",
+    admin_not_suppressed: "El correo a esta dirección se envía con normalidad.",
+    admin_suppression_clear: "Volver a enviar correo",
+    admin_suppression_cleared: "La dirección ya no está bloqueada: vuelve a recibir correo.",
+    admin_suppression_lookup: "Comprobar la entrega",
 };

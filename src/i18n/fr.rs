@@ -261,4 +261,14 @@ pub static FR: Messages = Messages {
     account_passkey_remove_button: "Retirer",
     passkey_needs_script: "Les clés d’accès nécessitent JavaScript dans ce navigateur ; tout le reste ici fonctionne sans.",
     second_passkey_button: "Utiliser une clé d’accès",
+    // i23b
+    undeliverable_title: "Nous n’avons pas pu distribuer l’e-mail",
+    undeliverable_body: "Nous n’avons pas pu distribuer d’e-mail à {0} : vérifiez l’adresse.",
+    undeliverable_hint: "Si l’adresse est juste, son serveur de messagerie refuse nos e-mails : utilisez une autre adresse, ou demandez de l’aide à l’administrateur de ce site.",
+    admin_suppression_heading: "Distribution des e-mails",
+    admin_suppressed: "Aucun e-mail n’est envoyé à cette adresse jusqu’au {2} : {0} signalé par {1}.",
+    admin_not_suppressed: "Les e-mails vers cette adresse sont envoyés normalement.",
+    admin_suppression_clear: "Envoyer à nouveau des e-mails",
+    admin_suppression_cleared: "L’adresse n’est plus bloquée : les e-mails lui sont de nouveau envoyés.",
+    admin_suppression_lookup: "Vérifier la distribution",
 };

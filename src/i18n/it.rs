@@ -265,4 +265,14 @@ pub static IT: Messages = Messages {
     account_passkey_remove_button: "Rimuovi",
     passkey_needs_script: "Le passkey richiedono JavaScript in questo browser; tutto il resto qui funziona anche senza.",
     second_passkey_button: "Usa una passkey",
+    // i23b
+    undeliverable_title: "Non siamo riusciti a recapitare l’email",
+    undeliverable_body: "Non siamo riusciti a recapitare email a {0}: controlla l’indirizzo.",
+    undeliverable_hint: "Se l’indirizzo è giusto, il suo server di posta rifiuta le nostre email: usa un altro indirizzo o chiedi aiuto all’amministratore di questo sito.",
+    admin_suppression_heading: "Recapito delle email",
+    admin_suppressed: "A questo indirizzo non viene inviata posta fino al {2}: {0} segnalato da {1}.",
+    admin_not_suppressed: "La posta a questo indirizzo viene inviata normalmente.",
+    admin_suppression_clear: "Riprendi l’invio di posta",
+    admin_suppression_cleared: "L’indirizzo non è più bloccato: riceve di nuovo posta.",
+    admin_suppression_lookup: "Controlla il recapito",
 };

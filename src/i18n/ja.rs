@@ -267,4 +267,14 @@ pub static JA: Messages = Messages {
     account_passkey_remove_button: "削除",
     passkey_needs_script: "パスキーを使うには、このブラウザでJavaScriptを有効にする必要があります。それ以外の機能はJavaScriptなしで使えます。",
     second_passkey_button: "パスキーを使用",
+    // i23b
+    undeliverable_title: "メールを配信できませんでした",
+    undeliverable_body: "{0} にメールを配信できませんでした。アドレスを確認してください。",
+    undeliverable_hint: "アドレスが正しい場合、そのメールサーバーが当サイトのメールを拒否しています。別のアドレスを使うか、このサイトの管理者に問い合わせてください。",
+    admin_suppression_heading: "メール配信",
+    admin_suppressed: "{2} まで、このアドレスにはメールを送信しません（{0}、{1} が報告）。",
+    admin_not_suppressed: "このアドレスへのメールは通常どおり送信されます。",
+    admin_suppression_clear: "メール送信を再開",
+    admin_suppression_cleared: "このアドレスを抑止リストから外しました。再びメールが送信されます。",
+    admin_suppression_lookup: "配信状況を確認",
 };

@@ -262,4 +262,14 @@ pub static NL: Messages = Messages {
     account_passkey_remove_button: "Verwijderen",
     passkey_needs_script: "Toegangssleutels hebben JavaScript nodig in deze browser; al het andere hier werkt ook zonder.",
     second_passkey_button: "Toegangssleutel gebruiken",
+    // i23b
+    undeliverable_title: "We konden de e-mail niet bezorgen",
+    undeliverable_body: "We konden geen e-mail bezorgen bij {0}: controleer het adres.",
+    undeliverable_hint: "Als het adres klopt, weigert de mailserver ervan onze e-mail: gebruik een ander adres of vraag de beheerder van deze site om hulp.",
+    admin_suppression_heading: "E-mailbezorging",
+    admin_suppressed: "Er wordt tot {2} geen e-mail naar dit adres gestuurd: {0} gemeld door {1}.",
+    admin_not_suppressed: "E-mail naar dit adres wordt gewoon verstuurd.",
+    admin_suppression_clear: "Weer e-mail sturen",
+    admin_suppression_cleared: "Het adres staat niet meer op de blokkeerlijst: er gaat weer e-mail naartoe.",
+    admin_suppression_lookup: "Bezorging controleren",
 };

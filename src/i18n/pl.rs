@@ -280,4 +280,14 @@ pub static PL: Messages = Messages {
     account_passkey_remove_button: "Usuń",
     passkey_needs_script: "Klucze dostępu wymagają JavaScriptu w tej przeglądarce; cała reszta działa tu bez niego.",
     second_passkey_button: "Użyj klucza dostępu",
+    // i23b
+    undeliverable_title: "Nie udało się dostarczyć wiadomości",
+    undeliverable_body: "Nie udało się dostarczyć wiadomości na adres {0}: sprawdź adres.",
+    undeliverable_hint: "Jeśli adres jest poprawny, jego serwer pocztowy odrzuca nasze wiadomości: użyj innego adresu albo poproś o pomoc administratora tej witryny.",
+    admin_suppression_heading: "Dostarczanie poczty",
+    admin_suppressed: "Na ten adres nie jest wysyłana poczta do {2}: {0} zgłoszone przez {1}.",
+    admin_not_suppressed: "Poczta na ten adres jest wysyłana normalnie.",
+    admin_suppression_clear: "Wznów wysyłanie poczty",
+    admin_suppression_cleared: "Adres zdjęto z listy blokad: znów otrzymuje pocztę.",
+    admin_suppression_lookup: "Sprawdź dostarczanie",
 };

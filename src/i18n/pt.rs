@@ -271,4 +271,14 @@ pub static PT: Messages = Messages {
     account_passkey_remove_button: "Remover",
     passkey_needs_script: "As chaves de acesso precisam de JavaScript neste navegador; tudo o resto aqui funciona sem ele.",
     second_passkey_button: "Usar uma chave de acesso",
+    // i23b
+    undeliverable_title: "Não conseguimos entregar o e-mail",
+    undeliverable_body: "Não conseguimos entregar e-mail para {0}: verifique o endereço.",
+    undeliverable_hint: "Se o endereço estiver certo, o servidor de e-mail dele recusa as nossas mensagens: use outro endereço ou peça ajuda ao administrador deste site.",
+    admin_suppression_heading: "Entrega de e-mail",
+    admin_suppressed: "Nenhum e-mail é enviado para este endereço até {2}: {0} comunicado por {1}.",
+    admin_not_suppressed: "Os e-mails para este endereço são enviados normalmente.",
+    admin_suppression_clear: "Voltar a enviar e-mails",
+    admin_suppression_cleared: "O endereço saiu da lista de bloqueio: volta a receber e-mails.",
+    admin_suppression_lookup: "Verificar a entrega",
 };

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use super::{Job, LogoutTokenSigner};
 use crate::config::Brand;
+use crate::deliverability::Suppressions;
 use crate::mail::{MailError, Mailer, OutgoingMail};
 use crate::sms::{SmsError, SmsSender};
+use crate::store::SuppressionReason;
 use crate::webhooks::{WebhookError, WebhookSender};
 
 /// What one attempt came to.
@@ -19,6 +21,9 @@ pub enum Outcome {
     Failed(String),
     /// There was nothing to send ([`Job::Withheld`]): settled without a trace.
     Dropped,
+    /// Not sent: the address is on the suppression list. Kept with the dead letters (an admin
+    /// sees it, and may send it again once the address is cleared). The reason holds no secret.
+    Suppressed(String),
 }
 
 /// Everything the worker delivers through.
@@ -35,6 +40,8 @@ pub struct Couriers {
     pub webhooks: WebhookSender,
     /// Signs back-channel logout tokens when they are sent.
     pub logout_tokens: Arc<dyn LogoutTokenSigner>,
+    /// The suppression list: asked before each mail, told of each mailbox refused for good.
+    pub suppressions: Arc<Suppressions>,
 }
 
 impl Couriers {
@@ -77,10 +84,34 @@ impl Couriers {
     }
 
     async fn send_mail(&self, mail: &OutgoingMail) -> Outcome {
+        match self.suppressions.check(&mail.to).await {
+            Ok(None) => {}
+            Ok(Some(entry)) => {
+                self.suppressions.count("suppressed", &mail.to);
+                return Outcome::Suppressed(format!(
+                    "not sent: the address is suppressed ({} from {}, until {})",
+                    entry.reason.name(),
+                    entry.source,
+                    entry.expires_at.format("%Y-%m-%d %H:%M UTC")
+                ));
+            }
+            // Fail closed: a mail to a suppressed address would bounce again.
+            Err(_) => return Outcome::Retry("the store could not say whether the address is suppressed".to_owned()),
+        }
         match self.mailer.send(mail).await {
-            Ok(()) => Outcome::Sent,
+            Ok(()) => {
+                self.suppressions.count("sent", &mail.to);
+                Outcome::Sent
+            }
             Err(MailError::Build(_)) => Outcome::Failed("the message could not be built".to_owned()),
-            Err(MailError::Rejected(summary)) => Outcome::Failed(format!("the mail server refused it: {summary}")),
+            Err(MailError::Rejected(summary)) => {
+                // The mailbox was refused for good: no more mail to it, and the waiting page of
+                // a sign-in asked for it says so.
+                if let Err(e) = self.suppressions.suppress(&mail.to, SuppressionReason::Smtp5xx, "smtp").await {
+                    tracing::warn!(error = %e, to = %mail.to.masked(), "a refused mailbox could not be suppressed");
+                }
+                Outcome::Failed(format!("the mail server refused it: {summary}"))
+            }
             Err(MailError::Transport { summary, .. }) => Outcome::Retry(summary),
         }
     }

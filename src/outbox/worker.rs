@@ -284,6 +284,7 @@ impl Shared {
             }
             Outcome::Retry(reason) => format!("gave up after {} tries: {reason}", job.tries),
             Outcome::Failed(reason) => reason,
+            Outcome::Suppressed(reason) => return self.set_aside(job, reason, kind).await,
         };
         tracing::error!(kind, to = %job.to, id = %job.id, tries = job.tries, %reason, "delivery given up; moved to the dead letters");
         job.last_error = Some(reason.clone());
@@ -302,6 +303,21 @@ impl Shared {
 }
 
 impl Shared {
+    /// Moves a mail to a suppressed address to the dead letters, unsent: counted as
+    /// `suppressed`, not audited again (the suppression was).
+    async fn set_aside(&self, mut job: QueuedJob, reason: String, kind: &'static str) -> crate::store::StoreResult<()> {
+        tracing::info!(kind, to = %job.to, id = %job.id, "not sent to a suppressed address; moved to the dead letters");
+        job.last_error = Some(reason.clone());
+        let settled = self.store.bury(&job, &reason, Utc::now()).await?;
+        self.let_go(&job);
+        if settled {
+            self.audit.metrics().inc(kind, "outcome=\"suppressed\"");
+        } else {
+            self.lost(&job, kind);
+        }
+        Ok(())
+    }
+
     /// This instance no longer holds `job` (settled, or taken over): shutdown must not
     /// release it again.
     fn let_go(&self, job: &QueuedJob) {

@@ -60,7 +60,10 @@ pub struct AdminUserPage {
 }
 
 /// The admin behind this browser, or the response that sends anyone else away.
-async fn admin_session(req: &HttpRequest, state: &AppState) -> Result<Result<SessionClaims, HttpResponse>, AppError> {
+pub(super) async fn admin_session(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Result<SessionClaims, HttpResponse>, AppError> {
     match current_session(req, state).await? {
         Some(s) if state.admin.is_admin(&s.email) && s.amr.iter().any(|m| m == "mfa") => Ok(Ok(s)),
         Some(_) => Err(AppError::Forbidden(|t| t.error_admin_page_needs_factor)),

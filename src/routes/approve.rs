@@ -145,6 +145,7 @@ pub async fn status(
             Ok(branded_page(&req, StatusCode::OK, template, &csrf.cookies()))
         }
         Ok(Waiting::Finished(outcome)) => outcome_response(&req, &state, outcome).await,
+        Ok(Waiting::Undeliverable(attempt)) => Ok(super::undeliverable::page_for(&req, &csrf, &attempt.email)),
         Err(SignInError::WrongNumber(email)) => Ok(stopped_page(
             &req,
             &csrf,

@@ -48,6 +48,8 @@ use crate::oidc::registry::ClientView;
         document,
         super::account_data::admin_export,
         super::account_data::admin_delete,
+        super::admin_suppressions::show,
+        super::admin_suppressions::clear,
     ),
     components(schemas(ErrorBody, ErrorCode, InvalidInput, InvalidPolicy, InvalidClient)),
     modifiers(&SecuritySchemes),

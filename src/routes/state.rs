@@ -50,6 +50,8 @@ pub struct AppState {
     /// Production with `REDIS_DURABILITY=check`: Redis, asked in `/readyz` whether it persists
     /// and never evicts (at most once per `DURABILITY_RECHECK`).
     pub durability: Option<DurabilityWatch>,
+    /// The suppression list and the mail providers' bounce webhooks.
+    pub bounces: Arc<crate::deliverability::hooks::BounceHooks>,
 }
 
 impl AppState {

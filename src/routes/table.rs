@@ -122,6 +122,17 @@ fn admin(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/admin/clients/{id}", web::put().to(admin_clients::update))
         .route("/api/v1/admin/clients/{id}", web::delete().to(admin_clients::delete))
         .route("/api/v1/admin/clients/{id}/rotate-secret", web::post().to(admin_clients::rotate_secret));
+    deliverability(cfg);
+}
+
+/// The suppression list (admin API and page) and the mail providers' bounce webhooks.
+fn deliverability(cfg: &mut web::ServiceConfig) {
+    use super::{admin_suppressions, bounce_hooks};
+    cfg.route("/api/v1/admin/suppressions", web::get().to(admin_suppressions::show))
+        .route("/api/v1/admin/suppressions", web::delete().to(admin_suppressions::clear))
+        .route("/admin/suppressions", web::get().to(admin_suppressions::page_for))
+        .route("/admin/suppressions/clear", web::post().to(admin_suppressions::clear_page))
+        .route("/hooks/bounces/{provider}", web::post().to(bounce_hooks::receive));
 }
 
 /// The OpenID Connect provider and the reverse proxies' `forward_auth` check.

@@ -15,6 +15,10 @@ pub enum Waiting {
     Pending(Box<LinkAttempt>),
     /// Approved from another device and finished here, now.
     Finished(SignInOutcome),
+    /// Still pending, but its mail could not be delivered: the mail server refused the
+    /// address, or a provider reported a bounce or complaint for it, since the link was asked
+    /// for (the address went on the suppression list).
+    Undeliverable(Box<LinkAttempt>),
 }
 
 impl SignIn {
@@ -75,6 +79,9 @@ impl SignIn {
             return Err(SignInError::Link(LinkProblem::Unknown));
         }
         match state {
+            Redemption::Valid(attempt) if self.undeliverable(&attempt).await? => {
+                Ok(Waiting::Undeliverable(Box::new(attempt)))
+            }
             Redemption::Valid(attempt) => Ok(Waiting::Pending(Box::new(attempt))),
             Redemption::Approved(attempt) => {
                 if !self.store.finish_approved(&id, now).await? {
@@ -101,6 +108,16 @@ impl SignIn {
 }
 
 impl SignIn {
+    /// Whether the attempt's address went on the suppression list since the attempt was made
+    /// (its mail was refused or bounced). An address suppressed before gets no mail either,
+    /// but the page does not say so: that would tell anyone who types an address whether it
+    /// is suppressed.
+    async fn undeliverable(&self, attempt: &LinkAttempt) -> Result<bool, SignInError> {
+        let lookup = crate::deliverability::suppression_lookup(&attempt.email, &self.keyring);
+        let entry = self.store.get_suppression(&lookup).await?;
+        Ok(entry.is_some_and(|entry| entry.at >= attempt.created_at))
+    }
+
     /// The "open your mailbox" button for `email`'s domain, searching for the sign-in mail as
     /// it is written in `lang`; `None` for a domain not in the table.
     pub fn webmail(&self, email: &Email, lang: Lang) -> Option<Webmail> {

@@ -280,6 +280,11 @@ impl Keys {
         format!("{}{{w:{}}}:passkey-ceremony", self.prefix, id)
     }
 
+    /// An address on the suppression list (JSON, expiring). Untagged: only ever used alone.
+    pub fn suppression(&self, lookup: &str) -> String {
+        format!("{}suppress:{}", self.prefix, lookup)
+    }
+
     /// The last signature counter seen from one of a user's passkeys.
     pub fn passkey_counter(&self, user: &UserId, credential: &str) -> String {
         format!("{}{{u:{}}}:passkey-counter:{}", self.prefix, user, credential)

@@ -15,6 +15,7 @@ mod records;
 mod redis;
 mod refresh;
 mod sentinel;
+mod suppressions;
 
 use std::time::Duration;
 
@@ -37,6 +38,7 @@ pub use records::{
 pub use redis::RedisQueue;
 pub use redis::{NotConfirmed, RedisStore};
 pub use refresh::{RefreshFamily, RefreshStore, Rotation, SPENT_KEPT};
+pub use suppressions::{Suppression, SuppressionReason, SuppressionStore};
 
 use crate::domain::{AttemptId, AuditEvent, Client, Email, SessionId, SignInPolicy, UserId};
 
@@ -55,6 +57,7 @@ pub enum StoreError {
 pub mod prelude {
     pub use super::PasskeyStore;
     pub use super::RefreshStore;
+    pub use super::SuppressionStore;
     pub use super::{
         AttemptStore, AuditStore, ClientStore, DeviceStore, FactorStore, GrantStore, IdentityStore, LimitStore,
         PolicyStore, SessionStore, StepStore, Store, UserStore,
@@ -95,6 +98,7 @@ pub trait Store:
     + AuditStore
     + RefreshStore
     + PasskeyStore
+    + SuppressionStore
     + Send
     + Sync
     + 'static
@@ -116,6 +120,7 @@ impl<T> Store for T where
         + AuditStore
         + RefreshStore
         + PasskeyStore
+        + SuppressionStore
         + Send
         + Sync
         + 'static

@@ -120,6 +120,7 @@ contract!(
     a_passkey_ceremony_is_taken_once_and_expires,
     a_passkey_counter_only_moves_forward,
     passkeys_are_second_factors_the_record_knows,
+    a_suppression_is_kept_replaced_cleared_and_expires,
 );
 
 fn attempt(email: &str, minutes: i64) -> LinkAttempt {
@@ -746,6 +747,34 @@ async fn events_appended_evenly_reach_the_same_logs((store, other): Pair) {
     assert_eq!(global, [EventKind::LinkRefused, EventKind::LinkRequested], "newest first, both in the global log");
 }
 
+async fn a_suppression_is_kept_replaced_cleared_and_expires((store, other): Pair) {
+    use latchkey::store::{Suppression, SuppressionReason};
+    let now = Utc::now();
+    let entry = |reason, days| Suppression {
+        reason,
+        source: "smtp".into(),
+        masked: "a***@e***.com".into(),
+        at: now,
+        expires_at: now + chrono::Duration::days(days),
+    };
+    assert_eq!(store.get_suppression("lookup-s1").await.unwrap(), None);
+    let bounce = entry(SuppressionReason::Smtp5xx, 30);
+    assert!(store.put_suppression("lookup-s1", &bounce, KEEP).await.unwrap(), "a first entry is new");
+    assert_eq!(other.get_suppression("lookup-s1").await.unwrap(), Some(bounce));
+    let complaint = entry(SuppressionReason::Complaint, 365);
+    assert!(!other.put_suppression("lookup-s1", &complaint, KEEP).await.unwrap(), "a replacement is not new");
+    assert_eq!(store.get_suppression("lookup-s1").await.unwrap(), Some(complaint.clone()));
+    assert_eq!(store.get_suppression("lookup-s2").await.unwrap(), None, "entries are per address");
+    assert!(other.delete_suppression("lookup-s1").await.unwrap());
+    assert!(!store.delete_suppression("lookup-s1").await.unwrap(), "cleared twice");
+    assert_eq!(store.get_suppression("lookup-s1").await.unwrap(), None);
+
+    store.put_suppression("lookup-s3", &complaint, Duration::from_secs(1)).await.unwrap();
+    tokio::time::sleep(PAST_A_SECOND).await;
+    assert_eq!(other.get_suppression("lookup-s3").await.unwrap(), None, "an entry outlived its TTL");
+    assert!(other.put_suppression("lookup-s3", &complaint, KEEP).await.unwrap(), "a lapsed entry is gone");
+}
+
 /// Every method of every store trait (and of the outbox queue) is called by a contract test:
 /// a method added without one fails here.
 #[test]
@@ -757,6 +786,7 @@ fn every_store_method_is_called_by_a_contract_test() {
         ("src/store/queue.rs", "tests/api/outbox_contract.rs", 10),
         ("src/store/refresh.rs", "tests/api/store_contract.rs", 5),
         ("src/store/passkeys.rs", "tests/api/store_contract.rs", 4),
+        ("src/store/suppressions.rs", "tests/api/store_contract.rs", 3),
     ] {
         let methods = trait_methods(&read(port));
         assert!(methods.len() >= at_least, "only {} methods found in {port}: {methods:?}", methods.len());

@@ -14,6 +14,7 @@ mod queue;
 mod refresh;
 mod sessions;
 mod steps;
+mod suppressions;
 mod users;
 
 pub use queue::MemoryQueue;
@@ -90,6 +91,7 @@ struct State {
     refresh: HashMap<(UserId, String), Expiring<refresh::FamilyEntry>>,
     ceremonies: HashMap<String, Expiring<crate::store::PasskeyCeremony>>,
     passkey_counters: HashMap<(UserId, String), u32>,
+    suppressions: HashMap<String, Expiring<crate::store::Suppression>>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.
@@ -127,6 +129,7 @@ impl MemoryStore {
             state.access.retain(|_, e| e.live());
             state.refresh.retain(|_, e| e.live());
             state.ceremonies.retain(|_, e| e.live());
+            state.suppressions.retain(|_, e| e.live());
             let State { sessions, user_sessions, .. } = &mut *state;
             user_sessions.retain(|user, sids| {
                 sids.retain(|sid| sessions.contains_key(&(user.clone(), sid.clone())));

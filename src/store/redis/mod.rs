@@ -24,6 +24,7 @@ mod queue;
 mod refresh;
 mod sessions;
 mod steps;
+mod suppressions;
 mod users;
 
 pub use queue::RedisQueue;

@@ -1,0 +1,107 @@
+//! The suppression list and the providers' bounce webhooks: `SUPPRESSION_TTL`,
+//! `SUPPRESSION_COMPLAINT_TTL`, `BOUNCE_SES_TOPIC_ARN`, `BOUNCE_SES_CERT_URL_PREFIX`,
+//! `BOUNCE_POSTMARK_CREDENTIALS`, `BOUNCE_SENDGRID_PUBLIC_KEY` and `BOUNCE_MAILGUN_SIGNING_KEY`.
+
+use std::time::Duration;
+
+use base64::Engine;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::reader::Reader;
+
+/// How long suppressions last, and which bounce webhooks are on (each by its own secret).
+#[derive(Debug, Clone)]
+pub struct BounceSettings {
+    /// How long a bounce or a refusal at send time keeps an address suppressed
+    /// (`SUPPRESSION_TTL`, 30 days by default).
+    pub bounce_ttl: Duration,
+    /// How long a spam complaint keeps an address suppressed (`SUPPRESSION_COMPLAINT_TTL`,
+    /// a year by default).
+    pub complaint_ttl: Duration,
+    /// Amazon SES through SNS: the topic whose notifications are believed
+    /// (`BOUNCE_SES_TOPIC_ARN`).
+    pub ses_topic_arn: Option<String>,
+    /// Where SNS signing certificates may be fetched from besides
+    /// `https://sns.<region>.amazonaws.com/` (`BOUNCE_SES_CERT_URL_PREFIX`; for tests and
+    /// private endpoints).
+    pub ses_cert_url_prefix: Option<String>,
+    /// Postmark: the `user:password` of the webhook's basic authentication
+    /// (`BOUNCE_POSTMARK_CREDENTIALS`).
+    pub postmark_credentials: Option<SecretString>,
+    /// SendGrid: the signed event webhook's verification key, base64 DER
+    /// (`BOUNCE_SENDGRID_PUBLIC_KEY`).
+    pub sendgrid_public_key: Option<Vec<u8>>,
+    /// Mailgun: the HTTP webhook signing key (`BOUNCE_MAILGUN_SIGNING_KEY`).
+    pub mailgun_signing_key: Option<SecretString>,
+}
+
+impl Default for BounceSettings {
+    fn default() -> Self {
+        Self {
+            bounce_ttl: Duration::from_secs(30 * 86400),
+            complaint_ttl: Duration::from_secs(365 * 86400),
+            ses_topic_arn: None,
+            ses_cert_url_prefix: None,
+            postmark_credentials: None,
+            sendgrid_public_key: None,
+            mailgun_signing_key: None,
+        }
+    }
+}
+
+impl Reader<'_> {
+    /// The suppression list's lifetimes and the bounce webhooks' secrets.
+    pub(super) fn bounces(&mut self) -> BounceSettings {
+        let defaults = BounceSettings::default();
+        let day = Duration::from_secs(86400);
+        let bounce_ttl = self
+            .duration("SUPPRESSION_TTL", "30d", Duration::from_secs(3600), 3650 * day)
+            .unwrap_or(defaults.bounce_ttl);
+        let complaint_ttl =
+            self.duration("SUPPRESSION_COMPLAINT_TTL", "365d", day, 3650 * day).unwrap_or(defaults.complaint_ttl);
+        let ses_topic_arn = self.get("BOUNCE_SES_TOPIC_ARN");
+        if ses_topic_arn.as_deref().is_some_and(|arn| !arn.starts_with("arn:") || arn.split(':').count() < 6) {
+            self.problem(
+                "BOUNCE_SES_TOPIC_ARN",
+                "must be an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:bounces",
+            );
+        }
+        let ses_cert_url_prefix = self.get("BOUNCE_SES_CERT_URL_PREFIX");
+        if ses_cert_url_prefix.as_deref().is_some_and(|p| url::Url::parse(p).is_err() || !p.ends_with('/')) {
+            self.problem(
+                "BOUNCE_SES_CERT_URL_PREFIX",
+                "must be a URL ending in `/`, like https://sns.internal.example/",
+            );
+        }
+        let postmark_credentials = self.get("BOUNCE_POSTMARK_CREDENTIALS").map(SecretString::from);
+        if postmark_credentials.as_ref().is_some_and(|c| {
+            let (user, password) = c.expose_secret().split_once(':').unwrap_or(("", ""));
+            user.is_empty() || password.len() < 16
+        }) {
+            self.problem(
+                "BOUNCE_POSTMARK_CREDENTIALS",
+                "must be `user:password`, the password at least 16 characters (make one with `latchkey secret`)",
+            );
+        }
+        let sendgrid_public_key = self.get("BOUNCE_SENDGRID_PUBLIC_KEY").and_then(|raw| {
+            let der = base64::engine::general_purpose::STANDARD.decode(raw.trim()).ok();
+            if der.is_none() {
+                self.problem("BOUNCE_SENDGRID_PUBLIC_KEY", "must be the verification key SendGrid shows (base64)");
+            }
+            der
+        });
+        let mailgun_signing_key = self.get("BOUNCE_MAILGUN_SIGNING_KEY").map(SecretString::from);
+        if mailgun_signing_key.as_ref().is_some_and(|k| k.expose_secret().len() < 16) {
+            self.problem("BOUNCE_MAILGUN_SIGNING_KEY", "must be Mailgun's HTTP webhook signing key");
+        }
+        BounceSettings {
+            bounce_ttl,
+            complaint_ttl,
+            ses_topic_arn,
+            ses_cert_url_prefix,
+            postmark_credentials,
+            sendgrid_public_key,
+            mailgun_signing_key,
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Amazon SES through SNS: an SNS message signed (SignatureVersion 1: RSA SHA-1, 2: RSA
+//! SHA-256) over its canonical string, with the certificate at `SigningCertURL` — fetched only
+//! from `https://sns.<region>.amazonaws.com/` (or the operator's `BOUNCE_SES_CERT_URL_PREFIX`).
+//! Only the configured topic is believed. A subscription confirmation is confirmed by fetching
+//! its `SubscribeURL`, on the same trusted hosts only.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use base64::Engine;
+use serde::Deserialize;
+use url::Url;
+
+use super::{HookError, Report, parse_json, reported_address};
+use crate::store::SuppressionReason;
+
+/// Certificates kept (by URL) before the cache starts over.
+const CERTS_KEPT: usize = 16;
+
+#[derive(Deserialize)]
+struct SnsMessage {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "MessageId")]
+    message_id: String,
+    #[serde(rename = "TopicArn")]
+    topic_arn: String,
+    #[serde(rename = "Subject", default)]
+    subject: Option<String>,
+    #[serde(rename = "Message")]
+    message: String,
+    #[serde(rename = "Timestamp")]
+    timestamp: String,
+    #[serde(rename = "SignatureVersion")]
+    signature_version: String,
+    #[serde(rename = "Signature")]
+    signature: String,
+    #[serde(rename = "SigningCertURL")]
+    signing_cert_url: String,
+    #[serde(rename = "SubscribeURL", default)]
+    subscribe_url: Option<String>,
+    #[serde(rename = "Token", default)]
+    token: Option<String>,
+}
+
+impl SnsMessage {
+    /// The string SNS signs: named fields in order, each `name\nvalue\n`.
+    fn canonical(&self) -> Result<String, HookError> {
+        let mut fields: Vec<(&str, &str)> = vec![("Message", &self.message), ("MessageId", &self.message_id)];
+        match self.kind.as_str() {
+            "Notification" => {
+                if let Some(subject) = &self.subject {
+                    fields.push(("Subject", subject));
+                }
+            }
+            "SubscriptionConfirmation" | "UnsubscribeConfirmation" => {
+                let url =
+                    self.subscribe_url.as_deref().ok_or_else(|| HookError::malformed("SubscribeURL", "is missing"))?;
+                fields.push(("SubscribeURL", url));
+            }
+            _ => return Err(HookError::malformed("Type", "is not an SNS message type")),
+        }
+        fields.push(("Timestamp", &self.timestamp));
+        if self.kind != "Notification" {
+            let token = self.token.as_deref().ok_or_else(|| HookError::malformed("Token", "is missing"))?;
+            fields.push(("Token", token));
+        }
+        fields.push(("TopicArn", &self.topic_arn));
+        fields.push(("Type", &self.kind));
+        Ok(fields.iter().map(|(name, value)| format!("{name}\n{value}\n")).collect())
+    }
+}
+
+/// Verifies SNS messages, keeping the signing certificates it fetched.
+pub(super) struct SnsVerifier {
+    http: reqwest::Client,
+    prefix: Option<String>,
+    keys: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl SnsVerifier {
+    /// A verifier that also trusts certificate and subscription URLs under `prefix`.
+    pub(super) fn new(prefix: Option<String>) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()?;
+        Ok(Self { http, prefix, keys: Mutex::new(HashMap::new()) })
+    }
+
+    /// True for `https://sns.<region>.amazonaws.com/…` and for URLs under the operator's prefix.
+    fn trusted(&self, raw: &str) -> bool {
+        if self.prefix.as_deref().is_some_and(|p| raw.starts_with(p)) {
+            return true;
+        }
+        let Ok(url) = Url::parse(raw) else { return false };
+        let Some(host) = url.host_str() else { return false };
+        let region = host.strip_prefix("sns.").and_then(|h| h.strip_suffix(".amazonaws.com"));
+        url.scheme() == "https"
+            && url.port().is_none()
+            && url.username().is_empty()
+            && region.is_some_and(|r| {
+                !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
+    }
+
+    /// Verifies one SNS message for topic `arn` and reads the SES reports it carries.
+    pub(super) async fn receive(&self, arn: &str, body: &[u8]) -> Result<Vec<Report>, HookError> {
+        let message: SnsMessage = parse_json(body)?;
+        let canonical = message.canonical()?;
+        if !crate::crypto::constant_time_eq(message.topic_arn.as_bytes(), arn.as_bytes()) {
+            return Err(HookError::Unauthorized("the message is from another topic"));
+        }
+        let algorithm: &'static dyn ring::signature::VerificationAlgorithm = match message.signature_version.as_str() {
+            "1" => &ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            "2" => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            _ => return Err(HookError::malformed("SignatureVersion", "must be 1 or 2")),
+        };
+        if !self.trusted(&message.signing_cert_url) {
+            return Err(HookError::Unauthorized("the signing certificate is not on an SNS host"));
+        }
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(message.signature.trim())
+            .map_err(|_| HookError::malformed("Signature", "is not base64"))?;
+        let key = self.key(&message.signing_cert_url).await?;
+        ring::signature::UnparsedPublicKey::new(algorithm, &key)
+            .verify(canonical.as_bytes(), &signature)
+            .map_err(|_| HookError::Unauthorized("the signature does not match"))?;
+        match message.kind.as_str() {
+            "Notification" => ses_reports(&message.message),
+            "SubscriptionConfirmation" => {
+                self.confirm(message.subscribe_url.as_deref().unwrap_or_default()).await?;
+                Ok(Vec::new())
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Confirms a subscription by fetching its `SubscribeURL`, on a trusted host only.
+    async fn confirm(&self, url: &str) -> Result<(), HookError> {
+        if !self.trusted(url) {
+            return Err(HookError::Unauthorized("the subscription URL is not on an SNS host"));
+        }
+        match self.http.get(url).send().await {
+            Ok(response) if response.status().is_success() => {
+                tracing::info!("SNS subscription confirmed");
+                Ok(())
+            }
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "SNS refused the subscription confirmation");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.without_url(), "SNS subscription confirmation failed; confirm it in the AWS console");
+                Ok(())
+            }
+        }
+    }
+
+    /// The RSA public key of the certificate at `url` (fetched once).
+    async fn key(&self, url: &str) -> Result<Vec<u8>, HookError> {
+        if let Some(key) = self.keys.lock().unwrap_or_else(|e| e.into_inner()).get(url) {
+            return Ok(key.clone());
+        }
+        let unreachable = |_| HookError::Unauthorized("the signing certificate could not be fetched");
+        let response = self.http.get(url).send().await.map_err(unreachable)?;
+        if !response.status().is_success() {
+            return Err(HookError::Unauthorized("the signing certificate could not be fetched"));
+        }
+        let pem = response.bytes().await.map_err(unreachable)?;
+        let key = public_key(&pem).ok_or(HookError::Unauthorized("the signing certificate cannot be read"))?;
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.len() >= CERTS_KEPT {
+            keys.clear();
+        }
+        keys.insert(url.to_owned(), key.clone());
+        Ok(key)
+    }
+}
+
+/// The subject public key (for RSA, the PKCS#1 key ring reads) of a PEM certificate.
+fn public_key(pem: &[u8]) -> Option<Vec<u8>> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    Some(cert.public_key().subject_public_key.data.to_vec())
+}
+
+/// The SES notification inside an SNS message: permanent bounces and complaints.
+fn ses_reports(message: &str) -> Result<Vec<Report>, HookError> {
+    let note: serde_json::Value =
+        serde_json::from_str(message).map_err(|_| HookError::malformed("Message", "is not an SES notification"))?;
+    let kind = note.get("notificationType").or_else(|| note.get("eventType")).and_then(|v| v.as_str());
+    let (list, field, reason) = match kind {
+        Some("Bounce") if note.pointer("/bounce/bounceType").and_then(|v| v.as_str()) == Some("Permanent") => {
+            ("/bounce/bouncedRecipients", "Message.bounce.bouncedRecipients", SuppressionReason::Bounce)
+        }
+        Some("Complaint") => {
+            ("/complaint/complainedRecipients", "Message.complaint.complainedRecipients", SuppressionReason::Complaint)
+        }
+        Some(_) => return Ok(Vec::new()),
+        None => return Err(HookError::malformed("Message.notificationType", "is missing")),
+    };
+    let recipients =
+        note.pointer(list).and_then(|v| v.as_array()).ok_or_else(|| HookError::malformed(field, "is missing"))?;
+    recipients
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let field = format!("{field}[{i}].emailAddress");
+            let raw = r
+                .get("emailAddress")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| HookError::malformed(&field, "is missing"))?;
+            Ok(Report { email: reported_address(raw, &field)?, reason })
+        })
+        .collect()
+}
