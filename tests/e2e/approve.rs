@@ -83,3 +83,22 @@ async fn a_wrong_number_on_the_phone_stops_the_sign_in_on_the_laptop_too() {
     phone.close().await;
     laptop.close().await;
 }
+
+#[tokio::test]
+async fn the_waiting_laptop_says_so_by_itself_when_its_mail_is_refused() {
+    let test = "approve-undeliverable";
+    let Some(tools) = browser_tools(test) else { return };
+    let site = latchkey(&[("CROSS_DEVICE", "approve")]).await;
+    let laptop = Browser::open(test, "laptop", &tools).await;
+    // The test mail server refuses this mailbox for good (550).
+    let email = "bounce-perm@example.com";
+
+    laptop.goto(&format!("{}/login", site.base)).await;
+    ask_for_link(&laptop, &site.app, email).await;
+    // No typing, no reload by hand: the waiting page's own look at /login/status tells.
+    let told = laptop.page("We could not deliver the mail", "undeliverable").await;
+    assert!(told.contains(&format!("We could not deliver mail to {email}: check the address.")), "{told}");
+    assert!(told.contains("action=\"/login\""), "the page offers to ask again");
+    assert!(laptop.cookie("__Host-session").await.is_none());
+    laptop.close().await;
+}
