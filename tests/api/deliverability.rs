@@ -181,3 +181,21 @@ async fn the_admin_page_shows_and_clears_a_suppression() {
     );
     assert_eq!(suppression(&app, "bounce-perm@example.com").await["suppression"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_bounce_reported_while_the_browser_waits_shows_on_its_waiting_page() {
+    const POSTMARK: &str = "postmark:hook-password-0123456789";
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN), ("BOUNCE_POSTMARK_CREDENTIALS", POSTMARK)]).await;
+    assert_eq!(app.post_login("ann@example.com").await.status(), StatusCode::OK);
+    app.mail.wait_for_link_mail(0).await;
+    let html = app.get("/login/status").await.text().await.unwrap();
+    assert!(!html.contains("could not deliver"), "delivered so far: {html}");
+
+    // The provider reports the mailbox gone (for a +tag of it: the same mailbox).
+    let url = format!("{}/hooks/bounces/postmark", app.address);
+    let bounce = serde_json::json!({ "RecordType": "Bounce", "Type": "HardBounce", "Email": "ann+old@example.com" });
+    let reported = app.client.post(url).basic_auth("postmark", Some("hook-password-0123456789")).json(&bounce);
+    assert_eq!(reported.send().await.unwrap().status(), StatusCode::OK);
+    let html = app.get("/login/status").await.text().await.unwrap();
+    assert!(html.contains("We could not deliver mail to ann@example.com: check the address."), "{html}");
+}
