@@ -217,3 +217,61 @@ fn ses_reports(message: &str) -> Result<Vec<Report>, HookError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificates_come_from_sns_hosts_over_https_or_from_under_the_operators_prefix() {
+        let aws = SnsVerifier::new(None).unwrap();
+        assert!(aws.trusted("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem"));
+        assert!(aws.trusted("https://sns.us-gov-west-1.amazonaws.com/x.pem"));
+        for forged in [
+            "http://sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com.evil.example/x.pem",
+            "https://evil.example/sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns..amazonaws.com/x.pem",
+            "https://sns.eu_west.amazonaws.com/x.pem",
+            "https://s3.eu-west-1.amazonaws.com/x.pem",
+            "https://user@sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com:8443/x.pem",
+            "not a url",
+        ] {
+            assert!(!aws.trusted(forged), "{forged}");
+        }
+        let private = SnsVerifier::new(Some("https://sns.internal.example/".into())).unwrap();
+        assert!(private.trusted("https://sns.internal.example/cert.pem"));
+        assert!(!private.trusted("https://sns.internal.example.evil/cert.pem"));
+    }
+
+    #[test]
+    fn the_canonical_string_names_the_fields_each_type_signs_in_order() {
+        let mut message = SnsMessage {
+            kind: "Notification".into(),
+            message_id: "id".into(),
+            topic_arn: "arn".into(),
+            subject: None,
+            message: "m".into(),
+            timestamp: "t".into(),
+            signature_version: "2".into(),
+            signature: String::new(),
+            signing_cert_url: String::new(),
+            subscribe_url: Some("s".into()),
+            token: Some("k".into()),
+        };
+        assert_eq!(
+            message.canonical().unwrap(),
+            "Message\nm\nMessageId\nid\nTimestamp\nt\nTopicArn\narn\nType\nNotification\n"
+        );
+        message.subject = Some("subj".into());
+        assert!(message.canonical().unwrap().contains("MessageId\nid\nSubject\nsubj\nTimestamp\n"));
+        message.kind = "SubscriptionConfirmation".into();
+        assert_eq!(
+            message.canonical().unwrap(),
+            "Message\nm\nMessageId\nid\nSubscribeURL\ns\nTimestamp\nt\nToken\nk\nTopicArn\narn\nType\nSubscriptionConfirmation\n"
+        );
+        message.kind = "Other".into();
+        assert!(matches!(message.canonical(), Err(HookError::Malformed { field, .. }) if field == "Type"));
+    }
+}
