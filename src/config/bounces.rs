@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use base64::Engine;
+use p256::pkcs8::DecodePublicKey;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::reader::Reader;
@@ -84,9 +85,15 @@ impl Reader<'_> {
             );
         }
         let sendgrid_public_key = self.get("BOUNCE_SENDGRID_PUBLIC_KEY").and_then(|raw| {
-            let der = base64::engine::general_purpose::STANDARD.decode(raw.trim()).ok();
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(raw.trim())
+                .ok()
+                .filter(|der| p256::PublicKey::from_public_key_der(der).is_ok());
             if der.is_none() {
-                self.problem("BOUNCE_SENDGRID_PUBLIC_KEY", "must be the verification key SendGrid shows (base64)");
+                self.problem(
+                    "BOUNCE_SENDGRID_PUBLIC_KEY",
+                    "must be the verification key SendGrid shows (a base64 P-256 public key)",
+                );
             }
             der
         });
@@ -103,5 +110,48 @@ impl Reader<'_> {
             sendgrid_public_key,
             mailgun_signing_key,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Settings;
+
+    fn problems(vars: &[(&str, &str)]) -> Vec<&'static str> {
+        let lookup = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned());
+        Settings::from_lookup(lookup).err().map(|e| e.problems.iter().map(|p| p.var).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn each_webhook_secret_is_checked_and_named() {
+        let defaults = Settings::from_lookup(|_| None).unwrap().bounces;
+        assert_eq!(defaults.bounce_ttl.as_secs(), 30 * 86400);
+        assert_eq!(defaults.complaint_ttl.as_secs(), 365 * 86400);
+        assert!(defaults.ses_topic_arn.is_none() && defaults.mailgun_signing_key.is_none());
+        let bad = [
+            ("SUPPRESSION_TTL", "5m"),
+            ("BOUNCE_SES_TOPIC_ARN", "bounces"),
+            ("BOUNCE_SES_CERT_URL_PREFIX", "https://sns.internal.example"),
+            ("BOUNCE_POSTMARK_CREDENTIALS", "user:short"),
+            ("BOUNCE_SENDGRID_PUBLIC_KEY", "bm90IGEga2V5"),
+            ("BOUNCE_MAILGUN_SIGNING_KEY", "short"),
+        ];
+        assert_eq!(
+            problems(&bad),
+            [
+                "SUPPRESSION_TTL",
+                "BOUNCE_SES_TOPIC_ARN",
+                "BOUNCE_SES_CERT_URL_PREFIX",
+                "BOUNCE_POSTMARK_CREDENTIALS",
+                "BOUNCE_SENDGRID_PUBLIC_KEY",
+                "BOUNCE_MAILGUN_SIGNING_KEY"
+            ]
+        );
+        let good = [
+            ("SUPPRESSION_TTL", "7d"),
+            ("BOUNCE_SES_TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:bounces"),
+            ("BOUNCE_POSTMARK_CREDENTIALS", "hooks:0123456789abcdef"),
+        ];
+        assert!(problems(&good).is_empty());
     }
 }
