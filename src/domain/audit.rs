@@ -55,6 +55,12 @@ pub enum EventKind {
     AccountDeleted,
     /// An account's data was exported (by its owner or an administrator).
     AccountExported,
+    /// A change of address was asked for (a link mailed to the new address). The detail
+    /// names no address.
+    EmailChangeRequested,
+    /// An account's address changed (by its owner's link, an administrator, or undone by
+    /// "this wasn't me"; the detail says which, never the addresses).
+    EmailChanged,
 }
 
 impl EventKind {
@@ -82,6 +88,8 @@ impl EventKind {
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::AccountDeleted => "account_deleted",
             Self::AccountExported => "account_exported",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
         }
     }
 }

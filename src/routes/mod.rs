@@ -4,6 +4,7 @@
 pub mod account;
 pub mod account_confirm;
 pub mod account_data;
+pub mod account_email;
 pub mod account_factors;
 pub mod admin;
 pub mod admin_clients;
@@ -84,6 +85,7 @@ localized!(
     approve::ApprovedPage,
     account_data::DeleteAccountPage,
     account_data::AccountDeletedPage,
+    account_email::EmailChangePage,
 );
 
 /// Renders a page (an askama template deriving `WebTemplate`) with a status and cookies, and

@@ -6,6 +6,7 @@
 mod connection;
 mod connector;
 mod durability;
+mod email_change;
 mod identity;
 mod keys;
 mod memory;
@@ -24,6 +25,7 @@ use chrono::{DateTime, Utc};
 pub use connection::{RedisConnection, Replication, STORE_TIMEOUT};
 pub use connector::{DEFAULT_WAIT_TIMEOUT, RedisConnector};
 pub use durability::{DURABILITY_RECHECK, DurabilityProblem, DurabilityWatch, check_durability};
+pub use email_change::{EmailChangeStore, EmailMoveSource, EmailMoved, EmailRevert, PendingEmailChange};
 pub use identity::StoreIdentity;
 pub use keys::Keys;
 pub use memory::MemoryQueue;
@@ -53,6 +55,7 @@ pub enum StoreError {
 
 /// The store's traits, for callers that use its methods.
 pub mod prelude {
+    pub use super::EmailChangeStore;
     pub use super::PasskeyStore;
     pub use super::RefreshStore;
     pub use super::{
@@ -95,6 +98,7 @@ pub trait Store:
     + AuditStore
     + RefreshStore
     + PasskeyStore
+    + EmailChangeStore
     + Send
     + Sync
     + 'static
@@ -116,6 +120,7 @@ impl<T> Store for T where
         + AuditStore
         + RefreshStore
         + PasskeyStore
+        + EmailChangeStore
         + Send
         + Sync
         + 'static

@@ -21,6 +21,7 @@ mod cors;
 mod deploy;
 mod docs;
 mod durability;
+mod email_change;
 mod factor_changes;
 mod fail_closed;
 mod helpers;
