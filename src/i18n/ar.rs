@@ -330,4 +330,5 @@ pub static AR: Messages = Messages {
     activity_email_changed: "تم تغيير عنوانك",
     activity_email_change_requested: "طُلب تغيير العنوان",
     error_admin_email_needs_token: "لا يمكن تغيير عنوان أحد المسؤولين، أو التغيير إلى عنوان أحد المسؤولين، إلا باستخدام رمز واجهة برمجة الإدارة.",
+    admin_email_changed: "تم تغيير العنوان: أُبلغ العنوانان، وانتهت كل الجلسات.",
 };

@@ -627,4 +627,6 @@ catalogue! {
     activity_email_change_requested,
     /// An administrator's session changing an administrator's address (or to one).
     error_admin_email_needs_token,
+    /// Admin user page: the address was changed.
+    admin_email_changed,
 }

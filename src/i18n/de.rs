@@ -312,4 +312,5 @@ pub static DE: Messages = Messages {
     activity_email_changed: "Ihre Adresse wurde geändert",
     activity_email_change_requested: "Eine Änderung der Adresse wurde angefordert",
     error_admin_email_needs_token: "Die Adresse eines Administrators, oder eine Änderung in die Adresse eines Administrators, kann nur mit dem Admin-API-Token geändert werden.",
+    admin_email_changed: "Adresse geändert: Beide Adressen wurden benachrichtigt, und jede Sitzung wurde beendet.",
 };

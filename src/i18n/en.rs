@@ -309,4 +309,5 @@ pub static EN: Messages = Messages {
     activity_email_changed: "Your address was changed",
     activity_email_change_requested: "A change of address was asked for",
     error_admin_email_needs_token: "An administrator's address, or a change to an administrator's address, can be made only with the admin API token.",
+    admin_email_changed: "Address changed: both addresses were told, and every session ended.",
 };

@@ -309,4 +309,5 @@ pub static ES: Messages = Messages {
     activity_email_changed: "Se cambió tu dirección",
     activity_email_change_requested: "Se pidió un cambio de dirección",
     error_admin_email_needs_token: "La dirección de un administrador, o un cambio a la dirección de un administrador, solo se puede hacer con el token de la API de administración.",
+    admin_email_changed: "Dirección cambiada: se avisó a ambas direcciones y se cerraron todas las sesiones.",
 };

@@ -309,4 +309,5 @@ pub static FR: Messages = Messages {
     activity_email_changed: "Votre adresse a été modifiée",
     activity_email_change_requested: "Un changement d'adresse a été demandé",
     error_admin_email_needs_token: "L'adresse d'un administrateur, ou un changement vers l'adresse d'un administrateur, ne peut être modifiée qu'avec le jeton de l'API d'administration.",
+    admin_email_changed: "Adresse modifiée : les deux adresses ont été prévenues et toutes les sessions ont été fermées.",
 };

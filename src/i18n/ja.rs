@@ -315,4 +315,5 @@ pub static JA: Messages = Messages {
     activity_email_changed: "アドレスが変更されました",
     activity_email_change_requested: "アドレスの変更が依頼されました",
     error_admin_email_needs_token: "管理者のアドレスの変更、または管理者のアドレスへの変更は、管理 API トークンでのみ行えます。",
+    admin_email_changed: "アドレスを変更しました。両方のアドレスに通知し、すべてのセッションを終了しました。",
 };

@@ -310,4 +310,5 @@ pub static NL: Messages = Messages {
     activity_email_changed: "Je adres is gewijzigd",
     activity_email_change_requested: "Er is een adreswijziging gevraagd",
     error_admin_email_needs_token: "Het adres van een beheerder, of een wijziging naar het adres van een beheerder, kan alleen met het token van de beheer-API.",
+    admin_email_changed: "Adres gewijzigd: beide adressen zijn ingelicht en elke sessie is beëindigd.",
 };

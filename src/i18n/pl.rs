@@ -328,4 +328,5 @@ pub static PL: Messages = Messages {
     activity_email_changed: "Twój adres został zmieniony",
     activity_email_change_requested: "Poproszono o zmianę adresu",
     error_admin_email_needs_token: "Adres administratora, ani zmianę na adres administratora, można zmienić tylko tokenem API administracyjnego.",
+    admin_email_changed: "Adres zmieniony: oba adresy zostały powiadomione, a każda sesja zakończona.",
 };

@@ -319,4 +319,5 @@ pub static PT: Messages = Messages {
     activity_email_changed: "O seu endereço foi alterado",
     activity_email_change_requested: "Foi pedida uma alteração de endereço",
     error_admin_email_needs_token: "O endereço de um administrador, ou uma alteração para o endereço de um administrador, só pode ser feita com o token da API de administração.",
+    admin_email_changed: "Endereço alterado: ambos os endereços foram avisados e todas as sessões foram encerradas.",
 };

@@ -454,24 +454,40 @@ pub async fn admin_change(
     let raw = body.get("email").ok_or_else(|| AppError::BadRequest("email: is required".to_owned()))?;
     let raw = raw.as_str().ok_or_else(|| AppError::BadRequest("email: must be a string".to_owned()))?;
     let to = Email::parse(raw).map_err(|e| AppError::BadRequest(format!("email: {e}")))?;
-    if to == user.email {
-        return Err(AppError::BadRequest("email: is already the account's address".to_owned()).into());
-    }
-    if (state.admin.is_admin(&user.email) || state.admin.is_admin(&to)) && !matches!(admin, Admin::Token) {
-        return Err(AppError::Forbidden(|t| t.error_admin_email_needs_token).into());
-    }
-    let Some(moved) = state.signin.admin_change_email(&user, &to).await.map_err(AppError::from)? else {
+    let Some(moved) = change_by_admin(&req, &state, &admin, &user, &to, "email").await? else {
         let body = serde_json::json!({ "error": "conflict", "message": "email: belongs to another account" });
         return Ok(HttpResponse::Conflict().json(body));
     };
-    admin_changed(&req, &state, &admin, &moved, &user.email).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "id": moved.id, "email": moved.email })))
+}
+
+/// An administrator moves `user` to `to` (the API, or the admin page's form whose field is
+/// `field`): `None` when `to` belongs to another account. An administrator's address, or a
+/// change to an address in `ADMIN_EMAILS`, only with the API token: a stolen admin session
+/// must not make an account an administrator's, nor move an administrator's away.
+pub(super) async fn change_by_admin(
+    req: &HttpRequest,
+    state: &AppState,
+    admin: &Admin,
+    user: &User,
+    to: &Email,
+    field: &str,
+) -> Result<Option<User>, AppError> {
+    if to == &user.email {
+        return Err(AppError::BadRequest(format!("{field}: is already the account's address")));
+    }
+    if (state.admin.is_admin(&user.email) || state.admin.is_admin(to)) && !matches!(admin, Admin::Token) {
+        return Err(AppError::Forbidden(|t| t.error_admin_email_needs_token));
+    }
+    let Some(moved) = state.signin.admin_change_email(user, to).await? else { return Ok(None) };
+    admin_changed(req, state, admin, &moved, &user.email).await?;
+    Ok(Some(moved))
 }
 
 /// After an administrator changed `user`'s address (from `from`): every session ends, both
 /// addresses are told (in English: the person's language is not known outside their own
 /// requests), audited, the apps told.
-pub(super) async fn admin_changed(
+async fn admin_changed(
     req: &HttpRequest,
     state: &AppState,
     admin: &Admin,

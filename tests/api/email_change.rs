@@ -469,3 +469,49 @@ async fn an_administrator_changes_an_address_without_a_link_and_both_addresses_a
     let global = app.store().global_events(None, 50).await.unwrap();
     assert!(global.iter().any(|e| e.kind.name() == "admin_action" && e.detail.contains("change-email")));
 }
+
+#[tokio::test]
+async fn the_admin_page_changes_an_address_but_never_to_or_from_an_administrators_without_the_token() {
+    let app =
+        spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN), ("ADMIN_EMAILS", "boss@example.com,deputy@example.com")]).await;
+    app.sign_in("lou@example.com").await;
+    let member = app.user_id().await;
+    app.clear_cookies();
+    crate::admin::sign_in_admin(&app).await;
+    let boss = app.user_id().await;
+
+    let page = app.get("/admin/users?email=lou%40example.com").await.text().await.unwrap();
+    assert!(page.contains("action=\"/admin/users/change-email\"") && page.contains("name=\"new_email\""), "{page}");
+    let csrf = hidden_field(&page, "csrf").unwrap();
+    let form = |new: &'static str, csrf: String| {
+        vec![("csrf", csrf), ("email", "lou@example.com".into()), ("new_email", new.into())]
+    };
+    let send = |fields: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form("/admin/users/change-email", &fields).await
+        }
+    };
+    assert_eq!(send(form("lou@example.org", "forged".into())).await.status(), StatusCode::FORBIDDEN);
+    let bad = send(form("not an address", csrf.clone())).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("new_email"));
+    // Making an account an administrator's takes the token.
+    assert_eq!(send(form("deputy@example.com", csrf.clone())).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.store().get_user(&member).await.unwrap().unwrap().email.as_str(), "lou@example.com");
+
+    let before = app.mail.received().len();
+    let done = send(form("lou@example.org", csrf.clone())).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(done.text().await.unwrap().contains("Address changed"));
+    assert_eq!(app.store().get_user(&member).await.unwrap().unwrap().email.as_str(), "lou@example.org");
+    assert_eq!(wait_for_notice(&app, before, NOTICE).await.to, ["lou@example.com"]);
+    assert_eq!(wait_for_notice(&app, before, ADMIN_NEW).await.to, ["lou@example.org"]);
+    let events = app.store().user_events(&member, 30).await.unwrap();
+    assert!(events.iter().any(|e| e.kind.name() == "email_changed" && e.detail == format!("by {boss}")));
+    // An administrator's own address: not from a session.
+    let fields = [("csrf", csrf.as_str()), ("email", "boss@example.com"), ("new_email", "boss@example.org")];
+    assert_eq!(app.post_form("/admin/users/change-email", &fields).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.store().get_user(&boss).await.unwrap().unwrap().email.as_str(), "boss@example.com");
+}
