@@ -332,6 +332,7 @@ async fn changed(
     let origin = client::request_origin(req, &state.trusted_proxies);
     let session = state.sessions.restart_for_new_address(user, claims).await?;
     state.audit.record(EventKind::SessionsRevoked, Some(&user.id), &origin, "address changed").await;
+    state.oidc.notify_ended(&user.id, None).await;
     state.signin.email_changed(Lang::of(req), user, from, ChangedBy::Owner, &origin).await?;
     state.oidc.notify_email_changed(&user.id, &user.email).await;
     let mut extra = vec![cookies::removal(EMAIL_CHANGE_COOKIE)];

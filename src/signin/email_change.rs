@@ -251,6 +251,12 @@ impl SignIn {
     }
 
     async fn move_to(&self, change: PendingEmailChange) -> Result<EmailChangeOutcome, SignInError> {
+        // A change asked for from an address the account no longer has (an administrator
+        // changed it meanwhile) is void: it would leave that address's index entry behind.
+        let current = self.store.get_user(&change.user_id).await?;
+        if current.is_none_or(|u| u.email != change.from) {
+            return Err(SignInError::Link(LinkProblem::Superseded(change.to)));
+        }
         let source = EmailMoveSource::Change(change.id.clone());
         let (from, to) = (self.email_lookup(&change.from), self.email_lookup(&change.to));
         match self.store.move_email(&change.user_id, &source, &from, &to, &change.to).await? {

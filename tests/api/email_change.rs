@@ -515,3 +515,21 @@ async fn the_admin_page_changes_an_address_but_never_to_or_from_an_administrator
     assert_eq!(app.post_form("/admin/users/change-email", &fields).await.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.store().get_user(&boss).await.unwrap().unwrap().email.as_str(), "boss@example.com");
 }
+
+#[tokio::test]
+async fn a_link_asked_for_before_an_administrator_changed_the_address_moves_nothing() {
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN)]).await;
+    app.sign_in("max@example.com").await;
+    let user = app.user_id().await;
+    let mail = ask_and_wait(&app, "max@example.org", VERIFY).await;
+    let html = app.get(&link_in(&mail, "/account/email/verify")).await.text().await.unwrap();
+    let (uid, token) = (hidden_field(&html, "user").unwrap(), hidden_field(&html, "token").unwrap());
+    let changed = admin(&app, user.as_str()).json(&serde_json::json!({ "email": "max@example.net" })).send();
+    assert_eq!(changed.await.unwrap().status(), StatusCode::OK);
+
+    let late = post(&app, "/account/email/verify", &[("user", &uid), ("token", &token)]).await;
+    assert_eq!(late.status(), StatusCode::GONE);
+    assert_eq!(app.store().get_user(&user).await.unwrap().unwrap().email.as_str(), "max@example.net");
+    assert_eq!(app.store().find_user(&lookup("max@example.net")).await.unwrap().unwrap().id, user);
+    assert_eq!(app.store().find_user(&lookup("max@example.org")).await.unwrap(), None);
+}
