@@ -533,3 +533,46 @@ async fn a_link_asked_for_before_an_administrator_changed_the_address_moves_noth
     assert_eq!(app.store().find_user(&lookup("max@example.net")).await.unwrap().unwrap().id, user);
     assert_eq!(app.store().find_user(&lookup("max@example.org")).await.unwrap(), None);
 }
+
+/// The claims of a JWT, unverified (the test only reads what it says).
+fn claims_of(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn apps_get_the_new_address_in_the_id_token_and_userinfo_after_the_change_and_the_old_tokens_end() {
+    use crate::oidc::{WIKI_CB, WIKI_SECRET, code_for, exchange, spawn_provider};
+    let (app, _) = spawn_provider().await;
+    let tokens = |code: String| {
+        let app = &app;
+        async move {
+            let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", WIKI_CB)];
+            let (status, tokens) = exchange(app, &form, Some(("wiki", WIKI_SECRET))).await;
+            assert_eq!(status, StatusCode::OK, "{tokens}");
+            tokens
+        }
+    };
+    let before = tokens(code_for(&app, "wiki", WIKI_CB, None).await).await;
+    let sub = claims_of(before["id_token"].as_str().unwrap())["sub"].clone();
+    assert_eq!(claims_of(before["id_token"].as_str().unwrap())["email"], "attacked@example.com");
+    let old_access = before["access_token"].as_str().unwrap().to_owned();
+    let userinfo = |access: String| {
+        let app = &app;
+        async move { app.client.get(format!("{}/oauth2/userinfo", app.address)).bearer_auth(access).send().await.unwrap() }
+    };
+    assert_eq!(userinfo(old_access.clone()).await.status(), StatusCode::OK);
+
+    let mail = ask_and_wait(&app, "moved@example.org", VERIFY).await;
+    assert_eq!(redeem(&app, &link_in(&mail, "/account/email/verify"), None).await.status(), StatusCode::OK);
+    assert_eq!(userinfo(old_access).await.status(), StatusCode::UNAUTHORIZED, "a token with the old address lives on");
+
+    let after = tokens(code_for(&app, "wiki", WIKI_CB, None).await).await;
+    let claims = claims_of(after["id_token"].as_str().unwrap());
+    assert_eq!(claims["email"], "moved@example.org");
+    assert_eq!(claims["sub"], sub, "the account's id changed with its address");
+    let info: Value = userinfo(after["access_token"].as_str().unwrap().to_owned()).await.json().await.unwrap();
+    assert_eq!(info["email"], "moved@example.org");
+    assert_eq!(info["sub"], sub);
+}
