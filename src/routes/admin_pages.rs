@@ -274,7 +274,7 @@ pub async fn act(
         let user = state.store.find_user(&email.lookup_key(&state.keyring)).await?.ok_or(AppError::NotFound)?;
         let to = Email::parse(&form.new_email).map_err(|e| AppError::BadRequest(format!("new_email: {e}")))?;
         let by = super::admin::Admin::Person(admin.sub.to_string());
-        let moved = super::account_email::change_by_admin(&req, &state, &by, &user, &to, "new_email").await?;
+        let moved = super::admin_email::change_by_admin(&req, &state, &by, &user, &to, "new_email").await?;
         let moved = moved.ok_or_else(|| AppError::BadRequest("new_email: belongs to another account".to_owned()))?;
         return render_user(&req, &state, &moved.email, Some(EN.admin_email_changed.to_owned())).await;
     }

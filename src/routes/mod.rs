@@ -8,6 +8,7 @@ pub mod account_email;
 pub mod account_factors;
 pub mod admin;
 pub mod admin_clients;
+pub mod admin_email;
 pub mod admin_outbox;
 pub mod admin_pages;
 pub mod api;

@@ -48,7 +48,7 @@ use crate::oidc::registry::ClientView;
         document,
         super::account_data::admin_export,
         super::account_data::admin_delete,
-        super::account_email::admin_change,
+        super::admin_email::admin_change,
     ),
     components(schemas(ErrorBody, ErrorCode, InvalidInput, InvalidPolicy, InvalidClient)),
     modifiers(&SecuritySchemes),

@@ -116,7 +116,7 @@ fn admin(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/admin/policy", web::put().to(admin::put_policy))
         .route("/api/v1/admin/users/{email}", web::get().to(admin::get_user))
         .route("/api/v1/admin/users/{user}", web::delete().to(super::account_data::admin_delete))
-        .route("/api/v1/admin/users/{user}", web::patch().to(super::account_email::admin_change))
+        .route("/api/v1/admin/users/{user}", web::patch().to(super::admin_email::admin_change))
         .route("/api/v1/admin/users/{user}/export", web::get().to(super::account_data::admin_export))
         .route("/api/v1/admin/users/{email}/revoke-sessions", web::post().to(admin::revoke_sessions))
         .route("/api/v1/admin/users/{email}/second-factor", web::delete().to(admin::reset_second_factor))
