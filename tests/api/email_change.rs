@@ -576,3 +576,19 @@ async fn apps_get_the_new_address_in_the_id_token_and_userinfo_after_the_change_
     assert_eq!(info["email"], "moved@example.org");
     assert_eq!(info["sub"], sub);
 }
+
+#[tokio::test]
+async fn requests_to_one_new_mailbox_share_its_sign_in_link_budget() {
+    let app = spawn_app_with(&[("RATE_LIMIT_LOGIN_EMAIL", "2/15m")]).await;
+    app.sign_in("pia@example.com").await;
+    // Two mails to one mailbox (`+tags` folded), then the budget is spent.
+    assert_eq!(ask(&app, "target@example.org").await.status(), StatusCode::OK);
+    assert_eq!(ask(&app, "target+again@example.org").await.status(), StatusCode::OK);
+    let flooded = ask(&app, "target@example.org").await;
+    assert_eq!(flooded.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.outbox_settled().await;
+    let to_target = app.mail.received().into_iter().filter(|m| m.to.iter().any(|t| t.starts_with("target"))).count();
+    assert_eq!(to_target, 2);
+    // Another mailbox is not limited by it.
+    assert_eq!(ask(&app, "other@example.org").await.status(), StatusCode::OK);
+}
