@@ -59,6 +59,12 @@ pub enum EventKind {
     /// time): no more mail goes to it until it lapses or an administrator clears it. The
     /// detail names the address masked, the reason and the source.
     AddressSuppressed,
+    /// A change of address was asked for (a link mailed to the new address). The detail
+    /// names no address.
+    EmailChangeRequested,
+    /// An account's address changed (by its owner's link, an administrator, or undone by
+    /// "this wasn't me"; the detail says which, never the addresses).
+    EmailChanged,
 }
 
 impl EventKind {
@@ -87,6 +93,8 @@ impl EventKind {
             Self::AccountDeleted => "account_deleted",
             Self::AccountExported => "account_exported",
             Self::AddressSuppressed => "address_suppressed",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
         }
     }
 }

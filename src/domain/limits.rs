@@ -50,11 +50,13 @@ pub enum LimitedAction {
     /// Sign-in links requested for one mailbox from one client network, so that one network
     /// cannot spend the mailbox's whole budget ([`LimitedAction::LoginPerEmail`]).
     LoginPerEmailNetwork,
+    /// Changes of address asked for by one account (each mails a link to the new address).
+    EmailChangePerUser,
 }
 
 impl LimitedAction {
     /// Every action, in a fixed order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::LoginPerEmail,
         Self::LoginPerIp,
         Self::FailedRedeemPerIp,
@@ -64,6 +66,7 @@ impl LimitedAction {
         Self::SmsPerAccount,
         Self::SmsGlobal,
         Self::LoginPerEmailNetwork,
+        Self::EmailChangePerUser,
     ];
 
     /// The name used in store keys.
@@ -78,6 +81,7 @@ impl LimitedAction {
             Self::SmsPerAccount => "sms-account",
             Self::SmsGlobal => "sms-global",
             Self::LoginPerEmailNetwork => "login-email-net",
+            Self::EmailChangePerUser => "email-change-user",
         }
     }
 
@@ -93,6 +97,7 @@ impl LimitedAction {
             Self::SmsPerAccount => "RATE_LIMIT_SMS_ACCOUNT",
             Self::SmsGlobal => "RATE_LIMIT_SMS_GLOBAL",
             Self::LoginPerEmailNetwork => "RATE_LIMIT_LOGIN_EMAIL_NETWORK",
+            Self::EmailChangePerUser => "RATE_LIMIT_EMAIL_CHANGE_USER",
         }
     }
 
@@ -109,6 +114,7 @@ impl LimitedAction {
             Self::SmsPerAccount => minutes(5, 24 * 60),
             Self::SmsGlobal => minutes(200, 60),
             Self::LoginPerEmailNetwork => minutes(5, 15),
+            Self::EmailChangePerUser => minutes(5, 60),
         }
     }
 }

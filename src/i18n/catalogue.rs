@@ -551,4 +551,101 @@ catalogue! {
     admin_suppression_cleared,
     /// Admin dashboard: look up an address's mail delivery.
     admin_suppression_lookup,
+    // i21
+    /// Mail of a change of address: before the code.
+    email_change_mail_code,
+    /// Mail to the new address: subject.
+    email_change_verify_subject,
+    /// Mail to the new address: `{0}` the site, `{1}` the old address (masked).
+    email_change_verify_body,
+    /// Mail to the new address: the link's button.
+    email_change_verify_button,
+    /// Mail to the new address: `{0}` when the link and code stop working.
+    email_change_verify_closing,
+    /// Mail to a new address that already has an account: subject.
+    email_change_taken_subject,
+    /// Mail to a new address that already has an account: `{0}` the site.
+    email_change_taken_body,
+    /// Mail to a new address that already has an account: what to do.
+    email_change_taken_closing,
+    /// Mail to the old address: subject.
+    email_change_notice_subject,
+    /// Mail to the old address: `{0}` the site, `{1}` the new address (masked).
+    email_change_notice_body,
+    /// Mail to the old address: the "this wasn't me" button.
+    email_change_notice_button,
+    /// Mail to the old address: what the button does.
+    email_change_notice_closing,
+    /// Mail to the old address after an administrator's change: `{0}` the site, `{1}` the new address (masked).
+    email_change_admin_old_body,
+    /// Mail to the new address after an administrator's change: subject.
+    email_change_admin_new_subject,
+    /// Mail to the new address after an administrator's change: `{0}` the site, `{1}` the old address (masked).
+    email_change_admin_new_body,
+    /// Mails after an administrator's change or an undone change: the closing.
+    email_change_admin_closing,
+    /// Mail after "this wasn't me" restored the address: subject.
+    email_change_reverted_subject,
+    /// Mail after "this wasn't me" restored the address: `{0}` the site, `{1}` the address.
+    email_change_reverted_body,
+    /// Account page: the link to change the address.
+    account_change_email_link,
+    /// Change of address page: title and heading.
+    email_change_title,
+    /// Change of address page: what happens; `{0}` the current address.
+    email_change_intro,
+    /// Change of address page: the new address field.
+    email_change_label,
+    /// Change of address page: the button.
+    email_change_button,
+    /// Change of address page: a second factor is needed first.
+    email_change_needs_factor,
+    /// Change of address page: a recent sign-in is needed first.
+    email_change_needs_sign_in,
+    /// Change of address page: the new address is the current one.
+    email_change_same,
+    /// Change of address page: the policy does not allow the address.
+    email_change_not_allowed,
+    /// After asking for a change of address: title.
+    email_change_sent_title,
+    /// After asking for a change of address: `{0}` the new address, `{1}` when the link stops working.
+    email_change_sent_body,
+    /// The link's page: title and heading.
+    email_change_confirm_title,
+    /// The link's page: `{0}` the old address (masked), `{1}` the new address.
+    email_change_confirm_body,
+    /// The link's page: the button.
+    email_change_confirm_button,
+    /// The link's page in another browser: `{0}` the new address.
+    email_change_code_body,
+    /// The link's page in another browser, when only the asking one may finish.
+    email_change_denied,
+    /// After the change: title.
+    email_change_done_title,
+    /// After the change: `{0}` the new address.
+    email_change_done_body,
+    /// The link cannot be used (expired, used, replaced, unknown).
+    email_change_link_problem,
+    /// The new address got an account meanwhile: nothing changed.
+    email_change_taken_page,
+    /// "This wasn't me" page for a change of address: title.
+    email_revert_title,
+    /// "This wasn't me" page: `{0}` the address to restore, `{1}` the address it was changed to (masked).
+    email_revert_body,
+    /// "This wasn't me" page: the button.
+    email_revert_button,
+    /// After "this wasn't me": `{0}` the restored address.
+    email_revert_done,
+    /// After "this wasn't me" when the old address has another account now: `{0}` the address.
+    email_revert_taken,
+    /// A "this wasn't me" link for a change of address that cannot be used.
+    email_revert_problem,
+    /// Account activity: the address changed.
+    activity_email_changed,
+    /// Account activity: a change of address was asked for.
+    activity_email_change_requested,
+    /// An administrator's session changing an administrator's address (or to one).
+    error_admin_email_needs_token,
+    /// Admin user page: the address was changed.
+    admin_email_changed,
 }

@@ -30,6 +30,13 @@ impl OidcService {
         self.notify_apps(user, "user.second_factor_changed", data).await;
     }
 
+    /// Tells every app the user signed in to that their address changed
+    /// (`user.email_changed`, with the new `email`; the `sub` stays). Never fails the caller.
+    pub async fn notify_email_changed(&self, user: &UserId, email: &crate::domain::Email) {
+        let data = serde_json::json!({ "sub": user, "email": email });
+        self.notify_apps(user, "user.email_changed", data).await;
+    }
+
     /// Tells `apps` (those the user had signed in to, read before the account went) that the
     /// account was deleted (`user.deleted`): the app should delete what it keeps under this
     /// `sub`. Never fails the caller.

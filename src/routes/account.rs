@@ -65,6 +65,8 @@ fn describe(kind: EventKind, t: &'static Messages) -> &'static str {
         EventKind::FactorChanged => t.activity_factor_changed,
         EventKind::RefreshTokenReused => t.activity_refresh_token_reused,
         EventKind::AccountExported => t.activity_account_exported,
+        EventKind::EmailChanged => t.activity_email_changed,
+        EventKind::EmailChangeRequested => t.activity_email_change_requested,
         _ => t.activity_other,
     }
 }

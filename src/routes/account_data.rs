@@ -166,7 +166,7 @@ async fn erase(
 
 /// The account a path names: an address (it has an `@`) or a user id; a 400 naming the
 /// parameter when it is neither, a 404 when there is no such account.
-async fn account_named(state: &AppState, raw: &str) -> Result<User, ApiError> {
+pub(super) async fn account_named(state: &AppState, raw: &str) -> Result<User, ApiError> {
     let user = if raw.contains('@') {
         let email = Email::parse(raw).map_err(|e| AppError::BadRequest(format!("user: {e}")))?;
         state.store.find_user(&email.lookup_key(&state.keyring)).await.map_err(AppError::from)?

@@ -201,6 +201,9 @@ pub async fn save_policy(
 pub struct UserForm {
     #[serde(default)]
     email: String,
+    /// The new address (`change-email`).
+    #[serde(default)]
+    new_email: String,
     #[serde(default)]
     csrf: String,
 }
@@ -269,6 +272,14 @@ pub async fn act(
         let by = super::admin::Admin::Person(admin.sub.to_string());
         super::account_data::delete_by_admin(&req, &state, &by, &user).await?;
         return Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/admin")).finish());
+    }
+    if action.as_str() == "change-email" {
+        let user = state.store.find_user(&email.lookup_key(&state.keyring)).await?.ok_or(AppError::NotFound)?;
+        let to = Email::parse(&form.new_email).map_err(|e| AppError::BadRequest(format!("new_email: {e}")))?;
+        let by = super::admin::Admin::Person(admin.sub.to_string());
+        let moved = super::admin_email::change_by_admin(&req, &state, &by, &user, &to, "new_email").await?;
+        let moved = moved.ok_or_else(|| AppError::BadRequest("new_email: belongs to another account".to_owned()))?;
+        return render_user(&req, &state, &moved.email, Some(EN.admin_email_changed.to_owned())).await;
     }
     let (user, notice) = match action.as_str() {
         "revoke" => {

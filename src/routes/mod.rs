@@ -4,9 +4,11 @@
 pub mod account;
 pub mod account_confirm;
 pub mod account_data;
+pub mod account_email;
 pub mod account_factors;
 pub mod admin;
 pub mod admin_clients;
+pub mod admin_email;
 pub mod admin_outbox;
 pub mod admin_pages;
 pub mod admin_suppressions;
@@ -87,6 +89,7 @@ localized!(
     approve::ApprovedPage,
     account_data::DeleteAccountPage,
     account_data::AccountDeletedPage,
+    account_email::EmailChangePage,
 );
 
 /// Renders a page (an askama template deriving `WebTemplate`) with a status and cookies, and

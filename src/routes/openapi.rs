@@ -50,6 +50,7 @@ use crate::oidc::registry::ClientView;
         super::account_data::admin_delete,
         super::admin_suppressions::show,
         super::admin_suppressions::clear,
+        super::admin_email::admin_change,
     ),
     components(schemas(ErrorBody, ErrorCode, InvalidInput, InvalidPolicy, InvalidClient)),
     modifiers(&SecuritySchemes),

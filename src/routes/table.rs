@@ -96,7 +96,13 @@ fn account(cfg: &mut web::ServiceConfig) {
         .route("/account/delete", web::post().to(super::account_data::delete))
         .route("/account/passkeys/register/start", web::post().to(passkeys::register_start))
         .route("/account/passkeys/register/finish", web::post().to(passkeys::register_finish))
-        .route("/account/passkeys/remove", web::post().to(passkeys::remove));
+        .route("/account/passkeys/remove", web::post().to(passkeys::remove))
+        .route("/account/email", web::get().to(super::account_email::email_page))
+        .route("/account/email", web::post().to(super::account_email::request_change))
+        .route("/account/email/verify", web::get().to(super::account_email::verify_page))
+        .route("/account/email/verify", web::post().to(super::account_email::verify))
+        .route("/account/email/revert", web::get().to(super::account_email::revert_page))
+        .route("/account/email/revert", web::post().to(super::account_email::revert));
 }
 
 /// The admin pages and the admin API. `…/revoke-sessions` comes before `…/{action}`, which
@@ -110,6 +116,7 @@ fn admin(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/admin/policy", web::put().to(admin::put_policy))
         .route("/api/v1/admin/users/{email}", web::get().to(admin::get_user))
         .route("/api/v1/admin/users/{user}", web::delete().to(super::account_data::admin_delete))
+        .route("/api/v1/admin/users/{user}", web::patch().to(super::admin_email::admin_change))
         .route("/api/v1/admin/users/{user}/export", web::get().to(super::account_data::admin_export))
         .route("/api/v1/admin/users/{email}/revoke-sessions", web::post().to(admin::revoke_sessions))
         .route("/api/v1/admin/users/{email}/second-factor", web::delete().to(admin::reset_second_factor))

@@ -299,6 +299,39 @@ impl SessionService {
         Ok(())
     }
 
+    /// After `user`'s address changed: ends every session of the account (their tokens carry
+    /// the old address) and starts this browser's session (`claims`) again, under a new id and
+    /// with the new address, keeping when and how it signed in, its second-factor time and its
+    /// end. `None` when that session had ended, or is not `user`'s.
+    pub async fn restart_for_new_address(
+        &self,
+        user: &User,
+        claims: Option<&SessionClaims>,
+    ) -> Result<Option<IssuedSession>, SessionError> {
+        let mine = claims.filter(|c| c.sub == user.id);
+        let record = match mine {
+            Some(c) => self.store.get_session(&c.sub, &c.sid).await?,
+            None => None,
+        };
+        self.end_user(&user.id).await?;
+        let (Some(old), Some(claims)) = (record, mine) else { return Ok(None) };
+        let now = self.clock.now();
+        let Ok(left) = (old.expires_at - now).to_std() else { return Ok(None) };
+        let sid = SessionId::generate()?;
+        let record = SessionRecord { sid: sid.clone(), last_seen_at: now, ..old };
+        self.store.put_session(&record, left).await?;
+        let claims = SessionClaims {
+            email: user.email.clone(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            jti: crypto::random_token::<16>()?,
+            sid,
+            ..claims.clone()
+        };
+        let token = self.signer.sign(&claims)?;
+        Ok(Some(IssuedSession { token: SecretString::from(token), max_age: left, claims }))
+    }
+
     /// Ends every session of the user except the one these claims belong to; returns the
     /// sessions ended.
     pub async fn end_others(&self, claims: &SessionClaims) -> Result<Vec<SessionId>, SessionError> {

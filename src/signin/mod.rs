@@ -4,6 +4,7 @@
 mod approve;
 pub mod binding;
 mod devices;
+mod email_change;
 mod goodbye;
 mod notices;
 mod redeem;
@@ -12,6 +13,9 @@ mod service;
 
 pub use approve::Waiting;
 pub use devices::REPORT_TTL;
+pub use email_change::{
+    ChangedBy, EmailChangeOutcome, EmailChangeRequested, EmailChangeView, REVERT_TTL, RevertOutcome,
+};
 pub use notices::AccountChange;
 pub use redeem::LinkView;
 pub use second_step::{MAX_SECOND_FACTOR_TRIES, PENDING_TTL, Proof, SecondStep};

@@ -87,6 +87,8 @@ impl Keys {
                     || name.starts_with(":session:")
                     || name.starts_with(":session-clients:")
                     || name.starts_with(":totp-enroll:")
+                    || name == ":email-change"
+                    || name == ":email-reverts"
             }
             _ => false,
         }
@@ -270,6 +272,8 @@ impl Keys {
             self.devices(user),
             self.user_apps(user),
             self.user_audit(user),
+            self.email_change(user),
+            self.email_reverts(user),
         ];
         keys.extend(super::TOTP_ENROLL_SLOTS.iter().map(|slot| self.totp_enrollment(user, slot)));
         keys
@@ -288,5 +292,15 @@ impl Keys {
     /// The last signature counter seen from one of a user's passkeys.
     pub fn passkey_counter(&self, user: &UserId, credential: &str) -> String {
         format!("{}{{u:{}}}:passkey-counter:{}", self.prefix, user, credential)
+    }
+
+    /// A user's pending change of address (hash: `data`, `tries`).
+    pub fn email_change(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:email-change", self.prefix, user)
+    }
+
+    /// A user's "this wasn't me" links for changes of address (hash: link id → JSON).
+    pub fn email_reverts(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:email-reverts", self.prefix, user)
     }
 }

@@ -6,6 +6,7 @@
 mod connection;
 mod connector;
 mod durability;
+mod email_change;
 mod identity;
 mod keys;
 mod memory;
@@ -25,6 +26,7 @@ use chrono::{DateTime, Utc};
 pub use connection::{RedisConnection, Replication, STORE_TIMEOUT};
 pub use connector::{DEFAULT_WAIT_TIMEOUT, RedisConnector};
 pub use durability::{DURABILITY_RECHECK, DurabilityProblem, DurabilityWatch, check_durability};
+pub use email_change::{EmailChangeStore, EmailMoveSource, EmailMoved, EmailRevert, PendingEmailChange};
 pub use identity::StoreIdentity;
 pub use keys::Keys;
 pub use memory::MemoryQueue;
@@ -55,6 +57,7 @@ pub enum StoreError {
 
 /// The store's traits, for callers that use its methods.
 pub mod prelude {
+    pub use super::EmailChangeStore;
     pub use super::PasskeyStore;
     pub use super::RefreshStore;
     pub use super::SuppressionStore;
@@ -99,6 +102,7 @@ pub trait Store:
     + RefreshStore
     + PasskeyStore
     + SuppressionStore
+    + EmailChangeStore
     + Send
     + Sync
     + 'static
@@ -121,6 +125,7 @@ impl<T> Store for T where
         + RefreshStore
         + PasskeyStore
         + SuppressionStore
+        + EmailChangeStore
         + Send
         + Sync
         + 'static

@@ -23,6 +23,7 @@ mod deliverability;
 mod deploy;
 mod docs;
 mod durability;
+mod email_change;
 mod factor_changes;
 mod fail_closed;
 mod helpers;

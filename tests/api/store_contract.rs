@@ -12,9 +12,9 @@ use latchkey::domain::{
     UserId,
 };
 use latchkey::store::{
-    AccessGrant, AuthCode, ChallengeKey, CodeExchange, Keys, LinkAttempt, MemoryStore, PendingLogin, RateKey,
-    Redemption, RedisConnector, RedisStore, RefreshFamily, Report, Rotation, SessionRecord, SmsChallenge, Store,
-    StoreIdentity, User,
+    AccessGrant, AuthCode, ChallengeKey, CodeExchange, EmailMoveSource, EmailMoved, EmailRevert, Keys, LinkAttempt,
+    MemoryStore, PendingEmailChange, PendingLogin, RateKey, Redemption, RedisConnector, RedisStore, RefreshFamily,
+    Report, Rotation, SessionRecord, SmsChallenge, Store, StoreIdentity, User,
 };
 
 use crate::helpers::{cluster_urls, init_process, redis_url};
@@ -121,6 +121,9 @@ contract!(
     a_passkey_counter_only_moves_forward,
     passkeys_are_second_factors_the_record_knows,
     a_suppression_is_kept_replaced_cleared_and_expires,
+    a_change_of_address_waits_counts_its_tries_and_a_newer_one_replaces_it,
+    an_address_moves_once_spending_its_link_and_never_onto_another_account,
+    a_revert_link_moves_the_address_back_once_and_voids_the_others,
 );
 
 fn attempt(email: &str, minutes: i64) -> LinkAttempt {
@@ -787,6 +790,7 @@ fn every_store_method_is_called_by_a_contract_test() {
         ("src/store/refresh.rs", "tests/api/store_contract.rs", 5),
         ("src/store/passkeys.rs", "tests/api/store_contract.rs", 4),
         ("src/store/suppressions.rs", "tests/api/store_contract.rs", 3),
+        ("src/store/email_change.rs", "tests/api/store_contract.rs", 6),
     ] {
         let methods = trait_methods(&read(port));
         assert!(methods.len() >= at_least, "only {} methods found in {port}: {methods:?}", methods.len());
@@ -1231,4 +1235,134 @@ async fn passkeys_are_second_factors_the_record_knows((store, other): Pair) {
     let found = other.find_user("passkey-lookup").await.unwrap().unwrap();
     assert!(found.factor_kinds.passkey && !found.factor_kinds.totp, "the record does not know its passkey: {found:?}");
     assert_eq!(found.factor_kinds.missing_from(&Default::default()), vec!["passkey"]);
+}
+
+fn email_change(user: &User, to: &str, id: &str) -> PendingEmailChange {
+    let now = Utc::now();
+    PendingEmailChange {
+        id: id.to_owned(),
+        user_id: user.id.clone(),
+        from: user.email.clone(),
+        to: Email::parse(to).unwrap(),
+        code: "code-hash".into(),
+        browser: "browser-proof".into(),
+        requested_from: RequestOrigin::new(Some([127, 0, 0, 1].into()), "test"),
+        created_at: now,
+        expires_at: now + chrono::Duration::minutes(15),
+    }
+}
+
+async fn a_change_of_address_waits_counts_its_tries_and_a_newer_one_replaces_it((store, other): Pair) {
+    let email = Email::parse("mover@example.com").unwrap();
+    let user = store.find_or_create_user("mover-lookup", &email, Utc::now()).await.unwrap();
+    assert_eq!(store.get_email_change(&user.id).await.unwrap(), None);
+    let first = email_change(&user, "first@example.com", "first-id");
+    store.put_email_change(&first, KEEP).await.unwrap();
+    assert_eq!(other.get_email_change(&user.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(store.take_email_change_try(&user.id, 2).await.unwrap(), Some((first.clone(), 1)));
+    assert_eq!(other.take_email_change_try(&user.id, 2).await.unwrap(), Some((first.clone(), 2)));
+    // A newer request replaces the change, and its tries start again.
+    let second = email_change(&user, "second@example.com", "second-id");
+    store.put_email_change(&second, KEEP).await.unwrap();
+    assert_eq!(other.get_email_change(&user.id).await.unwrap(), Some(second.clone()));
+    assert_eq!(store.take_email_change_try(&user.id, 2).await.unwrap(), Some((second.clone(), 1)));
+    assert_eq!(store.take_email_change_try(&user.id, 2).await.unwrap(), Some((second.clone(), 2)));
+    // Past the last try the change is gone.
+    assert_eq!(store.take_email_change_try(&user.id, 2).await.unwrap(), None);
+    assert_eq!(other.get_email_change(&user.id).await.unwrap(), None);
+    // It expires.
+    store.put_email_change(&first, Duration::from_secs(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(store.get_email_change(&user.id).await.unwrap(), None);
+}
+
+async fn an_address_moves_once_spending_its_link_and_never_onto_another_account((store, other): Pair) {
+    let old = Email::parse("old@example.com").unwrap();
+    let user = store.find_or_create_user("old-lookup", &old, Utc::now()).await.unwrap();
+    let taken = Email::parse("taken@example.com").unwrap();
+    let neighbour = store.find_or_create_user("taken-lookup", &taken, Utc::now()).await.unwrap();
+    let change = email_change(&user, "taken@example.com", "change-id");
+    store.put_email_change(&change, KEEP).await.unwrap();
+    let spend = EmailMoveSource::Change("change-id".into());
+    // Onto another account's address: refused, nothing changed, nothing spent.
+    let moved = store.move_email(&user.id, &spend, "old-lookup", "taken-lookup", &taken).await.unwrap();
+    assert_eq!(moved, EmailMoved::Taken);
+    assert_eq!(other.find_user("taken-lookup").await.unwrap(), Some(neighbour.clone()));
+    assert_eq!(other.find_user("old-lookup").await.unwrap(), Some(user.clone()));
+    assert!(store.get_email_change(&user.id).await.unwrap().is_some());
+    // A source that is not the pending change moves nothing.
+    let new = Email::parse("new@example.com").unwrap();
+    let change = email_change(&user, "new@example.com", "change-id");
+    store.put_email_change(&change, KEEP).await.unwrap();
+    let wrong = EmailMoveSource::Change("another-id".into());
+    let moved = store.move_email(&user.id, &wrong, "old-lookup", "new-lookup", &new).await.unwrap();
+    assert_eq!(moved, EmailMoved::Gone);
+    assert_eq!(other.find_user("new-lookup").await.unwrap(), None);
+    // Concurrent moves spending one link: exactly one moves.
+    let moves: Vec<_> = (0..8)
+        .map(|i| {
+            let s = if i % 2 == 0 { store.clone() } else { other.clone() };
+            let (id, new, spend) = (user.id.clone(), new.clone(), spend.clone());
+            tokio::spawn(async move { s.move_email(&id, &spend, "old-lookup", "new-lookup", &new).await.unwrap() })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for m in moves {
+        outcomes.push(m.await.unwrap());
+    }
+    let expected = User { email: new.clone(), ..user.clone() };
+    assert_eq!(outcomes.iter().filter(|o| **o == EmailMoved::Moved(expected.clone())).count(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(o, EmailMoved::Moved(_) | EmailMoved::Gone)));
+    // The new address finds the same account (same id), the old one none; the change is spent.
+    assert_eq!(other.find_user("new-lookup").await.unwrap(), Some(expected.clone()));
+    assert_eq!(other.get_user(&user.id).await.unwrap(), Some(expected.clone()));
+    assert_eq!(other.find_user("old-lookup").await.unwrap(), None);
+    assert_eq!(store.get_email_change(&user.id).await.unwrap(), None);
+    // An administrator's change spends nothing and needs no link.
+    let admin_set = Email::parse("admin-set@example.com").unwrap();
+    let moved =
+        store.move_email(&user.id, &EmailMoveSource::Admin, "new-lookup", "admin-lookup", &admin_set).await.unwrap();
+    assert_eq!(moved, EmailMoved::Moved(User { email: admin_set.clone(), ..user.clone() }));
+    assert_eq!(other.find_user("new-lookup").await.unwrap(), None);
+    // Nor onto a taken address, and an unknown account moves nowhere.
+    let moved =
+        store.move_email(&user.id, &EmailMoveSource::Admin, "admin-lookup", "taken-lookup", &taken).await.unwrap();
+    assert_eq!(moved, EmailMoved::Taken);
+    let nobody = UserId::generate().unwrap();
+    let moved = store.move_email(&nobody, &EmailMoveSource::Admin, "x", "nobody-lookup", &new).await.unwrap();
+    assert_eq!(moved, EmailMoved::Gone);
+    assert_eq!(other.find_user("nobody-lookup").await.unwrap(), None);
+}
+
+async fn a_revert_link_moves_the_address_back_once_and_voids_the_others((store, other): Pair) {
+    let old = Email::parse("revert-old@example.com").unwrap();
+    let user = store.find_or_create_user("r-old", &old, Utc::now()).await.unwrap();
+    let new = Email::parse("revert-new@example.com").unwrap();
+    let moved = store.move_email(&user.id, &EmailMoveSource::Admin, "r-old", "r-new", &new).await.unwrap();
+    assert!(matches!(moved, EmailMoved::Moved(_)));
+    let expires_at = Utc::now() + chrono::Duration::days(7);
+    let revert = EmailRevert { user_id: user.id.clone(), from: old.clone(), to: new.clone(), expires_at };
+    let later = EmailRevert { from: new.clone(), to: old.clone(), ..revert.clone() };
+    store.put_email_revert("revert-1", &revert, KEEP).await.unwrap();
+    store.put_email_revert("revert-2", &later, KEEP).await.unwrap();
+    assert_eq!(other.get_email_revert(&user.id, "revert-1").await.unwrap(), Some(revert.clone()));
+    assert_eq!(other.get_email_revert(&user.id, "revert-2").await.unwrap(), Some(later.clone()));
+    assert_eq!(other.get_email_revert(&user.id, "revert-3").await.unwrap(), None);
+    let back = EmailMoveSource::Revert("revert-1".into());
+    assert_eq!(
+        store.move_email(&user.id, &back, "r-new", "r-old", &old).await.unwrap(),
+        EmailMoved::Moved(user.clone())
+    );
+    // Used once; the account's other revert links go with it.
+    assert_eq!(other.move_email(&user.id, &back, "r-old", "r-old", &old).await.unwrap(), EmailMoved::Gone);
+    assert_eq!(other.get_email_revert(&user.id, "revert-1").await.unwrap(), None);
+    assert_eq!(other.get_email_revert(&user.id, "revert-2").await.unwrap(), None);
+    assert_eq!(other.find_user("r-old").await.unwrap(), Some(user.clone()));
+    assert_eq!(other.find_user("r-new").await.unwrap(), None);
+    // Deleting the account removes its pending change and revert links too.
+    store.put_email_revert("revert-4", &revert, KEEP).await.unwrap();
+    store.put_email_change(&email_change(&user, "elsewhere@example.com", "c"), KEEP).await.unwrap();
+    assert!(store.delete_user("r-old", &user.id).await.unwrap());
+    assert_eq!(other.get_email_revert(&user.id, "revert-4").await.unwrap(), None);
+    assert_eq!(other.get_email_change(&user.id).await.unwrap(), None);
 }

@@ -11,6 +11,7 @@ mod approve;
 mod axe;
 mod browser;
 mod demo;
+mod email_change;
 mod forward_auth;
 // The API tests' harness (spawn_app_with, MailSink …); this binary uses only part of it.
 #[allow(dead_code, unused_imports)]

@@ -38,7 +38,9 @@ impl IdentityStore for MemoryStore {
             + state.access.len()
             + state.reports.len()
             + state.session_clients.len()
-            + state.ceremonies.len();
+            + state.ceremonies.len()
+            + state.email_changes.len()
+            + state.email_reverts.len();
         state.sessions.clear();
         state.user_sessions.clear();
         state.attempts.clear();
@@ -50,6 +52,8 @@ impl IdentityStore for MemoryStore {
         state.reports.clear();
         state.session_clients.clear();
         state.ceremonies.clear();
+        state.email_changes.clear();
+        state.email_reverts.clear();
         Ok(voided)
     }
 }

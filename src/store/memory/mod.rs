@@ -4,6 +4,7 @@ mod attempts;
 mod audit;
 mod clients;
 mod devices;
+mod email_change;
 mod factors;
 mod grants;
 mod identity;
@@ -92,6 +93,8 @@ struct State {
     ceremonies: HashMap<String, Expiring<crate::store::PasskeyCeremony>>,
     passkey_counters: HashMap<(UserId, String), u32>,
     suppressions: HashMap<String, Expiring<crate::store::Suppression>>,
+    email_changes: HashMap<UserId, Expiring<(crate::store::PendingEmailChange, u32)>>,
+    email_reverts: HashMap<UserId, HashMap<String, Expiring<crate::store::EmailRevert>>>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.

@@ -62,6 +62,8 @@ impl UserStore for MemoryStore {
         state.devices.remove(user);
         state.refresh.retain(|(owner, _), _| owner != user);
         state.passkey_counters.retain(|(owner, _), _| owner != user);
+        state.email_changes.remove(user);
+        state.email_reverts.remove(user);
         Ok(existed)
     }
 }

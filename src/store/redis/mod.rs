@@ -14,6 +14,7 @@ mod attempts;
 mod audit;
 mod clients;
 mod devices;
+mod email_change;
 mod factors;
 mod grants;
 mod identity;
@@ -56,6 +57,7 @@ pub struct RedisStore {
     delete_refresh_script: redis::Script,
     delete_user_script: redis::Script,
     delete_index_script: redis::Script,
+    move_email_script: redis::Script,
 }
 
 impl RedisStore {
@@ -134,6 +136,12 @@ impl RedisStore {
             // Removes an address's index entry only while it names the deleted user (a single
             // key, so it runs anywhere). KEYS[1] = the entry; ARGV[1] = the user id.
             delete_index_script: redis::Script::new(include_str!("lua/delete_user_index.lua")),
+            // Spends a pending change of address (or a revert link) and rewrites the user record
+            // with the new address in one step on `{u:<id>}`, if the record is still what the
+            // caller read: of concurrent redemptions of one link exactly one moves. KEYS[1] = what
+            // is spent, KEYS[2] = the record; ARGV = mode, what was read of KEYS[1], the record
+            // as read, the new record. Returns 1, 0 (record changed: read again) or -1 (spent).
+            move_email_script: redis::Script::new(include_str!("lua/move_email.lua")),
         })
     }
 

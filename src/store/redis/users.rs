@@ -124,7 +124,7 @@ impl RedisStore {
     }
 
     /// The user record of `id`, if there is one.
-    async fn try_load_user(&self, id: &str) -> StoreResult<Option<User>> {
+    pub(super) async fn try_load_user(&self, id: &str) -> StoreResult<Option<User>> {
         let id = UserId::parse(id).context("malformed user id in index").map_err(StoreError::Corrupt)?;
         let raw: Option<String> = self.conn.clone().get(self.keys.user(&id)).await.map_err(unavailable)?;
         raw.map(|raw| from_json(&raw)).transpose()
