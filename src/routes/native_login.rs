@@ -63,7 +63,7 @@ pub async fn request_app_link(
     // The mail names the app, which helps the person tell a real sign-in from a phished code.
     let requested = state
         .signin
-        .request_link_for_app(email, None, origin, false, Lang::of(req), Some(app.name.clone()))
+        .request_native_link(email, origin, Lang::of(req), app.name.clone())
         .await
         .map_err(AppError::from)?;
     let handle = match handle(requested.attempt_cookie) {

@@ -29,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, public_metrics: bool) {
         .route("/static/style.css", web::get().to(ops::stylesheet))
         .route("/language/{tag}", web::get().to(super::language::pick))
         .route("/static/passkey.js", web::get().to(ops::passkey_script))
+        .route("/static/waiting.js", web::get().to(ops::waiting_script))
         .default_service(web::to(ops::not_found));
 }
 
@@ -68,6 +69,7 @@ fn sign_in(cfg: &mut web::ServiceConfig) {
         .route("/login/2fa/passkey/start", web::post().to(passkeys::step_start))
         .route("/api/v1/login", web::post().to(api::request_link))
         .route("/api/v1/login/code", web::post().to(super::native_login::redeem_app_code))
+        .route("/api/v1/login/status", web::get().to(approve::progress))
         .route("/api/v1/session", web::get().to(api::session))
         .route("/api/v1/openapi.json", web::get().to(super::openapi::document));
 }

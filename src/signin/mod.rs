@@ -10,7 +10,7 @@ mod redeem;
 mod second_step;
 mod service;
 
-pub use approve::Waiting;
+pub use approve::{Progress, Waiting};
 pub use devices::REPORT_TTL;
 pub use notices::AccountChange;
 pub use redeem::LinkView;

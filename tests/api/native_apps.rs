@@ -382,3 +382,23 @@ async fn the_first_sign_in_of_an_app_to_an_account_is_mailed_to_the_person_like_
     app.outbox_settled().await;
     assert_eq!(notices(&app), 1);
 }
+
+#[tokio::test]
+async fn under_policy_approve_a_native_apps_link_opened_elsewhere_asks_for_the_code_not_a_number() {
+    let (app, _) = spawn(&[("CROSS_DEVICE", "approve")]).await;
+    let before = app.mail.received().len();
+    let response = post_json(&app, "/api/v1/login", &login_body("native-approve@example.com", APP, VERIFIER)).await;
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("number").is_none(), "a number the app cannot use: {body}");
+    let handle = body["handle"].as_str().unwrap().to_owned();
+    let mail = app.mail.wait_for_link_mail(before).await;
+
+    // The phone's browser (no attempt cookie: the app has none) is asked for the code.
+    let token = crate::helpers::token_from_link(&crate::helpers::magic_link_from(&mail));
+    let page = app.get_verify(&token).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("name=\"number\""), "a number nobody shows: {html}");
+    assert!(html.contains("action=\"/login/code\""), "{html}");
+    assert_eq!(redeem(&app, &handle, &code_from(&mail), VERIFIER).await.status(), StatusCode::OK);
+}
