@@ -40,8 +40,8 @@ impl Reader<'_> {
         };
         // The durations were bounds-checked above; the signup list is checked here.
         if let Err(problems) = policy.validate() {
-            for (_, message) in problems.into_iter().filter(|(field, _)| *field == "signup_allow") {
-                self.problem("SIGNUP_ALLOW", message);
+            for (_, problem) in problems.into_iter().filter(|(field, _)| *field == "signup_allow") {
+                self.problem("SIGNUP_ALLOW", problem.to_string());
             }
         }
         policy
