@@ -671,4 +671,34 @@ catalogue! {
     query_malformed,
     /// A JSON body that cannot be read; `{0}` the parser's words.
     json_unreadable_detail,
+    /// JSON sign-in: no client with this `client_id`.
+    native_unknown_client,
+    /// JSON sign-in: the client is not a native app.
+    native_not_native,
+    /// JSON sign-in: no `code_challenge`.
+    native_pkce_required,
+    /// JSON sign-in: a `code_challenge_method` other than S256.
+    native_s256_only,
+    /// JSON sign-in: a malformed `code_challenge`.
+    native_bad_challenge,
+    /// JSON sign-in: a handle not issued to this client.
+    native_unknown_handle,
+    /// JSON sign-in: the verifier does not match the challenge.
+    native_wrong_verifier,
+    /// JSON sign-in: what was sent cannot be a mailed code.
+    native_not_a_code,
+    /// JSON sign-in: a wrong code (the tries left are a field of their own).
+    native_wrong_code,
+    /// JSON sign-in: too many wrong codes.
+    native_attempt_dead,
+    /// JSON sign-in: the code expired.
+    native_attempt_expired,
+    /// JSON sign-in: the code was used.
+    native_attempt_used,
+    /// JSON sign-in: a newer code or a sign-in replaced this one.
+    native_attempt_superseded,
+    /// JSON sign-in: the attempt is unknown or forgotten.
+    native_attempt_unknown,
+    /// JSON sign-in: the account or app needs a second factor this flow cannot ask for.
+    native_second_factor_required,
 }

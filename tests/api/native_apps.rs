@@ -402,3 +402,44 @@ async fn under_policy_approve_a_native_apps_link_opened_elsewhere_asks_for_the_c
     assert!(html.contains("action=\"/login/code\""), "{html}");
     assert_eq!(redeem(&app, &handle, &code_from(&mail), VERIFIER).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_json_sign_ins_messages_follow_accept_language_and_its_error_codes_stay_english() {
+    let (app, _) = spawn(&[]).await;
+    let url = format!("{}/api/v1/login", app.address);
+    let mut body = login_body("sprache@example.com", APP, VERIFIER);
+    body["code_challenge_method"] = "plain".into();
+    let refused = app.client.post(&url).header("accept-language", "de").json(&body).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(
+        (refused["error"].as_str(), refused["field"].as_str()),
+        (Some("invalid_body"), Some("code_challenge_method"))
+    );
+    assert_eq!(refused["message"], "code_challenge_method: muss S256 sein", "{refused}");
+
+    let before = app.mail.received().len();
+    let handle = request_handle(&app, "sprache@example.com", VERIFIER).await;
+    let code = code_from(&app.mail.wait_for_link_mail(before).await);
+    let wrong: String = code
+        .chars()
+        .map(|c| {
+            if c == '-' {
+                c
+            } else if c == '7' {
+                '8'
+            } else {
+                '7'
+            }
+        })
+        .collect();
+    let body = json!({ "handle": handle, "code": wrong, "client_id": APP, "code_verifier": VERIFIER });
+    let answer =
+        app.client.post(format!("{url}/code")).header("accept-language", "de").json(&body).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(
+        (answer["error"].as_str(), answer["message"].as_str()),
+        (Some("wrong_code"), Some("der Code ist falsch"))
+    );
+}
