@@ -367,4 +367,9 @@ pub static AR: Messages = Messages {
     native_attempt_superseded: "حلّ محله رمز أحدث أو تسجيل دخول: اطلب رمزًا جديدًا",
     native_attempt_unknown: "المحاولة غير معروفة أو منسية: اطلب رمزًا جديدًا",
     native_second_factor_required: "يحتاج هذا الحساب أو التطبيق إلى عامل ثانٍ لا يستطيع تسجيل الدخول عبر JSON طلبه: سجّل الدخول عبر /oauth2/authorize في متصفح النظام",
+    oidc_no_client: "لا يذكر الطلب أي عميل.",
+    oidc_unknown_client: "هذا التطبيق غير مسجل هنا.",
+    oidc_no_redirect: "لا يحتوي الطلب على redirect_uri.",
+    oidc_unregistered_redirect: "طلب التطبيق العودة إلى عنوان لم يسجله.",
+    admin_user_neither: "ليس عنوانًا ولا معرّف مستخدم",
 };

@@ -701,4 +701,14 @@ catalogue! {
     native_attempt_unknown,
     /// JSON sign-in: the account or app needs a second factor this flow cannot ask for.
     native_second_factor_required,
+    /// Authorization page: the request names no client.
+    oidc_no_client,
+    /// Authorization page: the app is not registered.
+    oidc_unknown_client,
+    /// Authorization page: no `redirect_uri`.
+    oidc_no_redirect,
+    /// Authorization page: a `redirect_uri` the app did not register.
+    oidc_unregistered_redirect,
+    /// Admin API: a `{user}` path segment that is neither an address nor a user id.
+    admin_user_neither,
 }

@@ -349,4 +349,9 @@ pub static DE: Messages = Messages {
     native_attempt_superseded: "ein neuerer Code oder eine Anmeldung hat diesen ersetzt: fordern Sie einen neuen an",
     native_attempt_unknown: "der Versuch ist unbekannt oder vergessen: fordern Sie einen neuen Code an",
     native_second_factor_required: "dieses Konto oder diese App braucht einen zweiten Faktor, den die JSON-Anmeldung nicht abfragen kann: melden Sie sich über /oauth2/authorize im Systembrowser an",
+    oidc_no_client: "Die Anfrage nennt keinen Client.",
+    oidc_unknown_client: "Diese App ist hier nicht registriert.",
+    oidc_no_redirect: "Die Anfrage hat keine redirect_uri.",
+    oidc_unregistered_redirect: "Die App wollte zu einer Adresse zurück, die sie nicht registriert hat.",
+    admin_user_neither: "ist weder eine Adresse noch eine Nutzerkennung",
 };

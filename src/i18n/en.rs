@@ -346,4 +346,9 @@ pub static EN: Messages = Messages {
     native_attempt_superseded: "a newer code or a sign-in replaced this one: request a new one",
     native_attempt_unknown: "the attempt is unknown or forgotten: request a new code",
     native_second_factor_required: "this account or app needs a second factor, which the JSON sign-in cannot ask for: sign in through /oauth2/authorize in the system browser",
+    oidc_no_client: "The request names no client.",
+    oidc_unknown_client: "This app is not registered here.",
+    oidc_no_redirect: "The request has no redirect_uri.",
+    oidc_unregistered_redirect: "The app asked to return to an address it did not register.",
+    admin_user_neither: "is neither an address nor a user id",
 };

@@ -346,4 +346,9 @@ pub static ES: Messages = Messages {
     native_attempt_superseded: "un código más reciente o un acceso lo reemplazó: pida uno nuevo",
     native_attempt_unknown: "el intento es desconocido u olvidado: pida un código nuevo",
     native_second_factor_required: "esta cuenta o app necesita un segundo factor, que el acceso JSON no puede pedir: inicie sesión con /oauth2/authorize en el navegador del sistema",
+    oidc_no_client: "La solicitud no indica ningún cliente.",
+    oidc_unknown_client: "Esta app no está registrada aquí.",
+    oidc_no_redirect: "La solicitud no tiene redirect_uri.",
+    oidc_unregistered_redirect: "La app pidió volver a una dirección que no registró.",
+    admin_user_neither: "no es una dirección ni un identificador de usuario",
 };

@@ -346,4 +346,9 @@ pub static FR: Messages = Messages {
     native_attempt_superseded: "un code plus récent ou une connexion l’a remplacé : demandez-en un nouveau",
     native_attempt_unknown: "la tentative est inconnue ou oubliée : demandez un nouveau code",
     native_second_factor_required: "ce compte ou cette application demande un second facteur, que la connexion JSON ne peut pas demander : connectez-vous par /oauth2/authorize dans le navigateur du système",
+    oidc_no_client: "La demande ne nomme aucun client.",
+    oidc_unknown_client: "Cette application n’est pas enregistrée ici.",
+    oidc_no_redirect: "La demande n’a pas de redirect_uri.",
+    oidc_unregistered_redirect: "L’application a demandé à revenir à une adresse qu’elle n’a pas enregistrée.",
+    admin_user_neither: "n’est ni une adresse ni un identifiant d’utilisateur",
 };

@@ -350,4 +350,9 @@ pub static IT: Messages = Messages {
     native_attempt_superseded: "un codice più recente o un accesso l’ha sostituito: richiedine uno nuovo",
     native_attempt_unknown: "il tentativo è sconosciuto o dimenticato: richiedi un nuovo codice",
     native_second_factor_required: "questo account o questa app richiede un secondo fattore, che l’accesso JSON non può chiedere: accedi tramite /oauth2/authorize nel browser di sistema",
+    oidc_no_client: "La richiesta non indica alcun client.",
+    oidc_unknown_client: "Questa app non è registrata qui.",
+    oidc_no_redirect: "La richiesta non ha una redirect_uri.",
+    oidc_unregistered_redirect: "L’app ha chiesto di tornare a un indirizzo che non ha registrato.",
+    admin_user_neither: "non è né un indirizzo né un identificativo utente",
 };

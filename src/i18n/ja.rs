@@ -352,4 +352,9 @@ pub static JA: Messages = Messages {
     native_attempt_superseded: "新しいコードかサインインに置き換えられました。新しいコードを要求してください",
     native_attempt_unknown: "この試行は不明か、すでに破棄されています。新しいコードを要求してください",
     native_second_factor_required: "このアカウントまたはアプリには 2 段階目の認証が必要ですが、JSON サインインでは要求できません。システムブラウザーで /oauth2/authorize からサインインしてください",
+    oidc_no_client: "リクエストにクライアントが指定されていません。",
+    oidc_unknown_client: "このアプリはここに登録されていません。",
+    oidc_no_redirect: "リクエストに redirect_uri がありません。",
+    oidc_unregistered_redirect: "アプリが登録していないアドレスへの戻りを求めました。",
+    admin_user_neither: "アドレスでもユーザー ID でもありません",
 };

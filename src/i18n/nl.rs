@@ -347,4 +347,9 @@ pub static NL: Messages = Messages {
     native_attempt_superseded: "een nieuwere code of een inlog heeft deze vervangen: vraag een nieuwe aan",
     native_attempt_unknown: "de poging is onbekend of vergeten: vraag een nieuwe code aan",
     native_second_factor_required: "dit account of deze app vraagt een tweede factor, die de JSON-inlog niet kan vragen: log in via /oauth2/authorize in de systeembrowser",
+    oidc_no_client: "Het verzoek noemt geen client.",
+    oidc_unknown_client: "Deze app is hier niet geregistreerd.",
+    oidc_no_redirect: "Het verzoek heeft geen redirect_uri.",
+    oidc_unregistered_redirect: "De app wilde terug naar een adres dat zij niet heeft geregistreerd.",
+    admin_user_neither: "is geen adres en geen gebruikers-id",
 };

@@ -365,4 +365,9 @@ pub static PL: Messages = Messages {
     native_attempt_superseded: "nowszy kod lub logowanie zastąpiło ten: poproś o nowy",
     native_attempt_unknown: "próba jest nieznana lub zapomniana: poproś o nowy kod",
     native_second_factor_required: "to konto lub ta aplikacja wymaga drugiego składnika, o który logowanie JSON nie może poprosić: zaloguj się przez /oauth2/authorize w przeglądarce systemowej",
+    oidc_no_client: "Żądanie nie wskazuje klienta.",
+    oidc_unknown_client: "Ta aplikacja nie jest tu zarejestrowana.",
+    oidc_no_redirect: "Żądanie nie ma redirect_uri.",
+    oidc_unregistered_redirect: "Aplikacja chciała wrócić na adres, którego nie zarejestrowała.",
+    admin_user_neither: "nie jest ani adresem, ani identyfikatorem użytkownika",
 };

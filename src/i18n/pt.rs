@@ -356,4 +356,9 @@ pub static PT: Messages = Messages {
     native_attempt_superseded: "um código mais recente ou um acesso substituiu este: peça um novo",
     native_attempt_unknown: "a tentativa é desconhecida ou foi esquecida: peça um novo código",
     native_second_factor_required: "esta conta ou app precisa de um segundo fator, que o acesso JSON não pode pedir: inicie sessão por /oauth2/authorize no navegador do sistema",
+    oidc_no_client: "O pedido não indica nenhum cliente.",
+    oidc_unknown_client: "Esta app não está registada aqui.",
+    oidc_no_redirect: "O pedido não tem redirect_uri.",
+    oidc_unregistered_redirect: "A app pediu para voltar a um endereço que não registou.",
+    admin_user_neither: "não é um endereço nem um identificador de utilizador",
 };

@@ -493,6 +493,15 @@ async fn the_admin_pages_and_the_admin_apis_messages_are_in_the_readers_language
     let message = bad["message"].as_str().unwrap();
     assert!(message.starts_with("email: ") && !message.contains("does not look like"), "{bad}");
 
+    let export = format!("{}/api/v1/admin/users/no%20id/export", app.address);
+    let neither: Value = de(app.client.get(&export)).await.unwrap().json().await.unwrap();
+    assert_eq!(neither["message"], "user: ist weder eine Adresse noch eine Nutzerkennung", "{neither}");
+    let authorize = format!("{}/oauth2/authorize?response_type=code&client_id=nope", app.address);
+    let page = app.client.get(authorize).header("accept-language", "de").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Diese App ist hier nicht registriert."), "{page}");
+
     // A form the extractor cannot read, on any page: said in the reader's language too.
     let login = format!("{}/login", app.address);
     let form =
