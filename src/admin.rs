@@ -37,7 +37,7 @@ pub struct AdminDeps {
 pub enum PolicyError {
     /// These fields are out of bounds.
     #[error("invalid policy")]
-    Invalid(Vec<(&'static str, String)>),
+    Invalid(Vec<(&'static str, crate::domain::PolicyProblem)>),
     /// The store did not answer.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -23,8 +23,8 @@ impl Reader<'_> {
             link_ttl_secs: link_ttl.map_or(900, |d| d.as_secs()),
             session_ttl_secs: session_ttl.map_or(12 * 3600, |d| d.as_secs()),
             cross_device: self
-                .parse("CROSS_DEVICE", "code", "`code`, `click`, `deny` or `approve`")
-                .unwrap_or(CrossDevice::Code),
+                .parse("CROSS_DEVICE", "approve", "`code`, `click`, `deny` or `approve`")
+                .unwrap_or(CrossDevice::Approve),
             supersede: self.flag("LINK_SUPERSEDE", true),
             second_factor: self
                 .parse("SECOND_FACTOR", "optional", "`off`, `optional` or `required`")
@@ -40,8 +40,8 @@ impl Reader<'_> {
         };
         // The durations were bounds-checked above; the signup list is checked here.
         if let Err(problems) = policy.validate() {
-            for (_, message) in problems.into_iter().filter(|(field, _)| *field == "signup_allow") {
-                self.problem("SIGNUP_ALLOW", message);
+            for (_, problem) in problems.into_iter().filter(|(field, _)| *field == "signup_allow") {
+                self.problem("SIGNUP_ALLOW", problem.to_string());
             }
         }
         policy

@@ -32,7 +32,9 @@ pub use network::{DEFAULT_IPV6_PREFIX, client_network};
 pub use number::MatchNumber;
 pub use origin::RequestOrigin;
 pub use phone::{PhoneError, PhoneNumber};
-pub use policy::{CrossDevice, Methods, PolicyFieldError, SecondFactorPolicy, SignInPolicy, without_position};
+pub use policy::{
+    CrossDevice, Methods, PolicyFieldError, PolicyProblem, SecondFactorPolicy, SignInPolicy, without_position,
+};
 pub use return_to::LocalPath;
 pub use special_ranges::{SPECIAL_V4, SPECIAL_V6, is_public, special_range};
 pub use urls::{

@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::i18n::Messages;
+
 /// What a sign-in link does when opened in a browser other than the one that asked for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -167,37 +169,31 @@ pub const SESSION_TTL_RANGE: std::ops::RangeInclusive<u64> = 300..=90 * 86_400;
 
 impl SignInPolicy {
     /// Checks every field; returns each bad one with what is wrong.
-    pub fn validate(&self) -> Result<(), Vec<(&'static str, String)>> {
+    pub fn validate(&self) -> Result<(), Vec<(&'static str, PolicyProblem)>> {
         let mut problems = Vec::new();
         if !LINK_TTL_RANGE.contains(&self.link_ttl_secs) {
-            problems.push(("link_ttl_secs", "must be between 60 (1 minute) and 3600 (1 hour)".to_owned()));
+            problems.push(("link_ttl_secs", PolicyProblem::LinkTtl));
         }
         if !SESSION_TTL_RANGE.contains(&self.session_ttl_secs) {
-            problems.push(("session_ttl_secs", "must be between 300 (5 minutes) and 7776000 (90 days)".to_owned()));
+            problems.push(("session_ttl_secs", PolicyProblem::SessionTtl));
         }
         if !self.methods.totp && !self.methods.sms {
-            problems.push(("methods", "at least one of totp and sms must be allowed".to_owned()));
+            problems.push(("methods", PolicyProblem::NoMethod));
         }
         if self.second_factor == SecondFactorPolicy::Required && !self.methods.totp {
-            problems.push((
-                "methods",
-                "a required second factor needs totp: sign-ins without one set up an authenticator app".to_owned(),
-            ));
+            problems.push(("methods", PolicyProblem::RequiredNeedsTotp));
         }
         for action in super::LimitedAction::ALL {
             let limit = self.rate_limits.get(action);
             if limit.max == 0 || limit.window.as_secs() > 86_400 || limit.window.as_secs() == 0 {
-                problems.push((
-                    "rate_limits",
-                    format!("{}: at least 1 per window, and a window of at most 1d", action.name()),
-                ));
+                problems.push(("rate_limits", PolicyProblem::RateLimit(action.name())));
             }
         }
         if let Some(bad) = self.signup_allow.iter().flatten().find(|entry| {
             let domain = entry.rsplit_once('@').map_or(entry.as_str(), |(_, d)| d);
             entry.is_empty() || entry.chars().any(char::is_whitespace) || !domain.contains('.')
         }) {
-            problems.push(("signup_allow", format!("`{bad}` is not an address or a domain like example.com")));
+            problems.push(("signup_allow", PolicyProblem::SignupEntry(bad.clone())));
         }
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
@@ -221,6 +217,44 @@ impl SignInPolicy {
             let entry = entry.to_ascii_lowercase();
             entry == address || entry == domain || domain.ends_with(&format!(".{entry}"))
         })
+    }
+}
+
+/// What is wrong with one field of a policy, said in a reader's language by
+/// [`PolicyProblem::message`] (in English by `Display`, for logs and start-up errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyProblem {
+    /// The link lifetime is out of [`LINK_TTL_RANGE`].
+    LinkTtl,
+    /// The session lifetime is out of [`SESSION_TTL_RANGE`].
+    SessionTtl,
+    /// Neither totp nor sms is allowed.
+    NoMethod,
+    /// A required second factor without totp, which sign-ins without a factor set up.
+    RequiredNeedsTotp,
+    /// This limited action's limit allows nothing or has a window over a day.
+    RateLimit(&'static str),
+    /// This signup list entry is neither an address nor a domain.
+    SignupEntry(String),
+}
+
+impl PolicyProblem {
+    /// The problem in `t`'s language.
+    pub fn message(&self, t: &Messages) -> String {
+        match self {
+            Self::LinkTtl => t.policy_link_ttl_range.to_owned(),
+            Self::SessionTtl => t.policy_session_ttl_range.to_owned(),
+            Self::NoMethod => t.policy_methods_none.to_owned(),
+            Self::RequiredNeedsTotp => t.policy_required_needs_totp.to_owned(),
+            Self::RateLimit(action) => t.fill(t.policy_rate_limit, action),
+            Self::SignupEntry(entry) => t.fill(t.policy_signup_entry, entry),
+        }
+    }
+}
+
+impl fmt::Display for PolicyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message(&crate::i18n::EN))
     }
 }
 
@@ -252,7 +286,8 @@ impl SignInPolicy {
         match policy.validate() {
             Ok(()) => Ok(policy),
             Err(problems) => {
-                let (field, message) = problems.into_iter().next().unwrap_or(("policy", String::new()));
+                let (field, message) =
+                    problems.into_iter().next().map_or(("policy", String::new()), |(f, p)| (f, p.to_string()));
                 Err(PolicyFieldError { field: field.to_owned(), message })
             }
         }

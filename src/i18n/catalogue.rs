@@ -648,4 +648,183 @@ catalogue! {
     error_admin_email_needs_token,
     /// Admin user page: the address was changed.
     admin_email_changed,
+    // i19
+    /// Admin pages: the title and heading.
+    admin_title,
+    /// Admin user page: the link back to the admin page.
+    admin_back,
+    /// Admin page: the user lookup heading.
+    admin_find_user,
+    /// Admin page: the user lookup button.
+    admin_look_up,
+    /// Admin page: the policy heading.
+    admin_policy_heading,
+    /// Admin page: `{0}` the policy's version.
+    admin_policy_version,
+    /// Admin page: the link lifetime field.
+    admin_link_ttl_label,
+    /// Admin page: the session lifetime field.
+    admin_session_ttl_label,
+    /// Admin pages: the second factor field and row.
+    admin_second_factor_label,
+    /// Admin page: second factor `off`.
+    admin_second_factor_off,
+    /// Admin page: second factor `optional`.
+    admin_second_factor_optional,
+    /// Admin page: second factor `required`.
+    admin_second_factor_required,
+    /// Admin page: authenticator apps allowed.
+    admin_totp_allowed,
+    /// Admin page: text messages allowed.
+    admin_sms_allowed,
+    /// Admin page: passkeys allowed.
+    admin_passkey_allowed,
+    /// Admin page: the cross-device field.
+    admin_cross_device_label,
+    /// Admin page: cross-device `code`.
+    admin_cross_device_code,
+    /// Admin page: cross-device `click`.
+    admin_cross_device_click,
+    /// Admin page: cross-device `deny`.
+    admin_cross_device_deny,
+    /// Admin page: cross-device `approve`.
+    admin_cross_device_approve,
+    /// Admin page: a new link replaces older ones.
+    admin_supersede,
+    /// Admin page: mail about new browsers.
+    admin_new_device_notice,
+    /// Admin page: the signup list field.
+    admin_signup_allow_label,
+    /// Admin page: the policy form's button.
+    admin_save_policy,
+    /// Admin page: `{0}` and `{1}` the admin API paths for what the form lacks.
+    admin_api_hint,
+    /// Admin page: the outbox heading.
+    admin_outbox_heading,
+    /// Admin page: `{0}` mails ready to send.
+    admin_outbox_ready,
+    /// Admin page: `{0}` mails being sent.
+    admin_outbox_in_flight,
+    /// Admin page: `{0}` mails waiting to retry.
+    admin_outbox_scheduled,
+    /// Admin page: `{0}` mails given up on.
+    admin_outbox_dead,
+    /// Admin page: a dead letter: `{0}` its kind, `{1}` the masked recipient, `{2}` why.
+    admin_dead_letter,
+    /// Admin page: before the retry route of a dead letter; `{0}` its id.
+    admin_dead_letter_retry,
+    /// Admin page: the recent events heading.
+    admin_recent_events,
+    /// Admin page: an event's `{0}` browser and `{1}` IP.
+    admin_event_from,
+    /// Admin user page: the user id row.
+    admin_user_id,
+    /// Admin user page: when the account was made.
+    admin_user_since,
+    /// Admin user page: the blocked row.
+    admin_user_blocked,
+    /// Admin user page: yes.
+    admin_yes,
+    /// Admin user page: no.
+    admin_no,
+    /// Admin user page: how many live sessions.
+    admin_user_sessions,
+    /// Admin user page: no second factor.
+    admin_factor_none,
+    /// Admin user page: an authenticator app.
+    admin_factor_totp,
+    /// Admin user page: text messages to the masked phone `{0}`.
+    admin_factor_sms,
+    /// Admin user page: end every session.
+    admin_action_revoke,
+    /// Admin user page: remove the second factor.
+    admin_action_reset,
+    /// Admin user page: block.
+    admin_action_block,
+    /// Admin user page: unblock.
+    admin_action_unblock,
+    /// Admin user page: delete the account.
+    admin_action_delete,
+    /// Admin user page: `{0}` sessions were ended.
+    admin_sessions_ended,
+    /// Admin user page: the second factor was removed.
+    admin_factor_removed,
+    /// Admin user page: the account was blocked.
+    admin_blocked_notice,
+    /// Admin user page: the account was unblocked.
+    admin_unblocked_notice,
+    /// Admin page: `{0}` a field's label, `{1}` what was typed.
+    admin_not_whole_number,
+    /// Policy check: the link lifetime is out of bounds.
+    policy_link_ttl_range,
+    /// Policy check: the session lifetime is out of bounds.
+    policy_session_ttl_range,
+    /// Policy check: neither totp nor sms is allowed.
+    policy_methods_none,
+    /// Policy check: a required second factor without totp.
+    policy_required_needs_totp,
+    /// Policy check: `{0}` a limited action with a bad limit.
+    policy_rate_limit,
+    /// Policy check: `{0}` an entry of the signup list that is neither an address nor a domain.
+    policy_signup_entry,
+    /// Admin API: a policy field left out.
+    policy_field_missing,
+    /// Admin API: the body was not sent as JSON.
+    api_send_json,
+    /// Admin API: the policy changed since the client read it.
+    api_policy_changed,
+    /// A form body over the size limit.
+    form_too_large,
+    /// A form body of another content type.
+    form_not_web_form,
+    /// A form body that cannot be read; `{0}` the parser's words, naming the field.
+    form_unreadable_detail,
+    /// A form body that cannot be read.
+    form_unreadable,
+    /// A query string that cannot be read; `{0}` the parser's words, naming the parameter.
+    query_malformed_detail,
+    /// A query string that cannot be read.
+    query_malformed,
+    /// A JSON body that cannot be read; `{0}` the parser's words.
+    json_unreadable_detail,
+    /// JSON sign-in: no client with this `client_id`.
+    native_unknown_client,
+    /// JSON sign-in: the client is not a native app.
+    native_not_native,
+    /// JSON sign-in: no `code_challenge`.
+    native_pkce_required,
+    /// JSON sign-in: a `code_challenge_method` other than S256.
+    native_s256_only,
+    /// JSON sign-in: a malformed `code_challenge`.
+    native_bad_challenge,
+    /// JSON sign-in: a handle not issued to this client.
+    native_unknown_handle,
+    /// JSON sign-in: the verifier does not match the challenge.
+    native_wrong_verifier,
+    /// JSON sign-in: what was sent cannot be a mailed code.
+    native_not_a_code,
+    /// JSON sign-in: a wrong code (the tries left are a field of their own).
+    native_wrong_code,
+    /// JSON sign-in: too many wrong codes.
+    native_attempt_dead,
+    /// JSON sign-in: the code expired.
+    native_attempt_expired,
+    /// JSON sign-in: the code was used.
+    native_attempt_used,
+    /// JSON sign-in: a newer code or a sign-in replaced this one.
+    native_attempt_superseded,
+    /// JSON sign-in: the attempt is unknown or forgotten.
+    native_attempt_unknown,
+    /// JSON sign-in: the account or app needs a second factor this flow cannot ask for.
+    native_second_factor_required,
+    /// Authorization page: the request names no client.
+    oidc_no_client,
+    /// Authorization page: the app is not registered.
+    oidc_unknown_client,
+    /// Authorization page: no `redirect_uri`.
+    oidc_no_redirect,
+    /// Authorization page: a `redirect_uri` the app did not register.
+    oidc_unregistered_redirect,
+    /// Admin API: a `{user}` path segment that is neither an address nor a user id.
+    admin_user_neither,
 }

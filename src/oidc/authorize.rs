@@ -50,7 +50,7 @@ pub struct AuthorizeParams {
 #[derive(Debug)]
 pub enum AuthorizeError {
     /// Before the redirect URI is trusted: an error page, never a redirect.
-    Page(&'static str),
+    Page(crate::i18n::Text),
     /// After: back to the client with `error=` (RFC 6749 §4.1.2.1).
     Redirect(Url),
     /// The store did not answer.
@@ -107,12 +107,12 @@ impl OidcService {
     /// Checks an authorization request. Client and redirect URI first (errors are pages); then
     /// everything else (errors go back to the client).
     pub async fn authorize(&self, p: &AuthorizeParams) -> Result<Authorization, AuthorizeError> {
-        let client_id = p.client_id.as_deref().ok_or(AuthorizeError::Page("The request names no client."))?;
+        let client_id = p.client_id.as_deref().ok_or(AuthorizeError::Page(|t| t.oidc_no_client))?;
         let client = self.client(client_id).await.map_err(AuthorizeError::Store)?;
-        let client = client.ok_or(AuthorizeError::Page("This app is not registered here."))?;
-        let redirect_uri = p.redirect_uri.as_deref().ok_or(AuthorizeError::Page("The request has no redirect_uri."))?;
+        let client = client.ok_or(AuthorizeError::Page(|t| t.oidc_unknown_client))?;
+        let redirect_uri = p.redirect_uri.as_deref().ok_or(AuthorizeError::Page(|t| t.oidc_no_redirect))?;
         if !client.allows_redirect(redirect_uri) {
-            return Err(AuthorizeError::Page("The app asked to return to an address it did not register."));
+            return Err(AuthorizeError::Page(|t| t.oidc_unregistered_redirect));
         }
         let auth = Authorization {
             client,

@@ -13,6 +13,7 @@ use super::service::{ACCESS_TTL, CODE_TTL, OidcService};
 use super::token::{TokenError, TokenForm, TokenResponse};
 use crate::crypto::{self, CryptoError};
 use crate::domain::Client;
+use crate::i18n::Text;
 use crate::session::SessionClaims;
 use crate::store::{AuthCode, StoreError};
 
@@ -51,12 +52,12 @@ impl fmt::Debug for AppAttempt {
 #[derive(Debug, thiserror::Error)]
 pub enum NativeError {
     /// A field that is missing, malformed, or names something it may not.
-    #[error("{field}: {message}")]
+    #[error("{field}: {}", message(&crate::i18n::EN))]
     Field {
         /// The JSON field at fault.
         field: &'static str,
-        /// What is wrong with it.
-        message: &'static str,
+        /// What is wrong with it (a catalogue key, said in the reader's language).
+        message: Text,
     },
     /// The handle is not one latchkey made for this client.
     #[error("unknown handle")]
@@ -79,12 +80,9 @@ impl OidcService {
         let client = self
             .client(client_id)
             .await?
-            .ok_or(NativeError::Field { field: "client_id", message: "no client is registered with this id" })?;
+            .ok_or(NativeError::Field { field: "client_id", message: |t| t.native_unknown_client })?;
         if !client.is_native() {
-            return Err(NativeError::Field {
-                field: "client_id",
-                message: "this client is not a native app (type = \"native\"); browser-based apps use /oauth2/authorize",
-            });
+            return Err(NativeError::Field { field: "client_id", message: |t| t.native_not_native });
         }
         Ok(client)
     }
@@ -165,18 +163,13 @@ impl OidcService {
 
 /// The S256 challenge, or the field at fault.
 fn check_challenge<'a>(challenge: Option<&'a str>, method: Option<&str>) -> Result<&'a str, NativeError> {
-    let challenge = challenge.ok_or(NativeError::Field {
-        field: "code_challenge",
-        message: "required: a native app proves with PKCE (S256) that it is the instance that asked",
-    })?;
+    let challenge =
+        challenge.ok_or(NativeError::Field { field: "code_challenge", message: |t| t.native_pkce_required })?;
     if method != Some("S256") {
-        return Err(NativeError::Field { field: "code_challenge_method", message: "must be S256" });
+        return Err(NativeError::Field { field: "code_challenge_method", message: |t| t.native_s256_only });
     }
     if !pkce::valid_challenge(challenge) {
-        return Err(NativeError::Field {
-            field: "code_challenge",
-            message: "not an S256 challenge (43 base64url characters)",
-        });
+        return Err(NativeError::Field { field: "code_challenge", message: |t| t.native_bad_challenge });
     }
     Ok(challenge)
 }

@@ -166,13 +166,14 @@ async fn erase(
 
 /// The account a path names: an address (it has an `@`) or a user id; a 400 naming the
 /// parameter when it is neither, a 404 when there is no such account.
-pub(super) async fn account_named(state: &AppState, raw: &str) -> Result<User, ApiError> {
+pub(super) async fn account_named(req: &HttpRequest, state: &AppState, raw: &str) -> Result<User, ApiError> {
+    let t = Lang::of(req).messages();
     let user = if raw.contains('@') {
-        let email = Email::parse(raw).map_err(|e| AppError::BadRequest(format!("user: {e}")))?;
+        let email = Email::parse(raw)
+            .map_err(|e| AppError::BadRequest(format!("user: {}", super::login::email_problem(t, &e))))?;
         state.store.find_user(&email.lookup_key(&state.keyring)).await.map_err(AppError::from)?
     } else {
-        let id = UserId::parse(raw)
-            .ok_or_else(|| AppError::BadRequest("user: is neither an address nor a user id".to_owned()))?;
+        let id = UserId::parse(raw).ok_or_else(|| AppError::BadRequest(format!("user: {}", t.admin_user_neither)))?;
         state.store.get_user(&id).await.map_err(AppError::from)?
     };
     user.ok_or_else(|| AppError::NotFound.into())
@@ -201,7 +202,7 @@ pub async fn admin_export(
     who: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    let user = account_named(&state, &who).await?;
+    let user = account_named(&req, &state, &who).await?;
     let document = lifecycle::export(&*state.store, &user, state.clock.now()).await.map_err(AppError::from)?;
     tracing::info!(admin = admin.name(), "admin exported a user's data");
     let origin = client::request_origin(&req, &state.trusted_proxies);
@@ -234,7 +235,7 @@ pub async fn admin_delete(
     who: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    let user = account_named(&state, &who).await?;
+    let user = account_named(&req, &state, &who).await?;
     delete_by_admin(&req, &state, &admin, &user).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": user.id })))
 }

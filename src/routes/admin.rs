@@ -12,6 +12,7 @@ use super::signed_in::current_session;
 use crate::admin::PolicyError;
 use crate::domain::{Email, EventKind, SignInPolicy};
 use crate::error::{ApiError, AppError};
+use crate::i18n::Lang;
 
 /// Who is acting, for the log.
 pub(super) enum Admin {
@@ -92,9 +93,10 @@ pub(super) fn json_body(req: &HttpRequest, body: &[u8]) -> Result<serde_json::Va
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
     if !is_json {
+        let message = Lang::of(req).messages().api_send_json;
         return Err(Box::new(
             HttpResponse::UnsupportedMediaType()
-                .json(serde_json::json!({ "error": "unsupported_media_type", "message": "send application/json" })),
+                .json(serde_json::json!({ "error": "unsupported_media_type", "message": message })),
         ));
     }
     serde_json::from_slice(body).map_err(|e| {
@@ -134,10 +136,11 @@ pub async fn put_policy(
         Ok(value) => value,
         Err(response) => return Ok(*response),
     };
+    let t = Lang::of(&req).messages();
     let current = state.admin.policy().await.map_err(AppError::from)?;
     if value.get("version").and_then(serde_json::Value::as_u64).is_some_and(|v| v != current.version) {
         return Ok(HttpResponse::Conflict().json(serde_json::json!({
-            "error": "conflict", "message": "the policy changed since it was read", "version": current.version
+            "error": "conflict", "message": t.api_policy_changed, "version": current.version
         })));
     }
     let required = serde_json::to_value(&current).unwrap_or_default();
@@ -147,7 +150,7 @@ pub async fn put_policy(
             fields
                 .keys()
                 .filter(|k| *k != "version" && value.get(k.as_str()).is_none())
-                .map(|k| (k.clone(), "is missing (send the whole policy)".into()))
+                .map(|k| (k.clone(), t.policy_field_missing.into()))
                 .collect()
         })
         .unwrap_or_default();
@@ -171,7 +174,7 @@ pub async fn put_policy(
         }
         Err(PolicyError::Invalid(fields)) => {
             let fields: serde_json::Map<String, serde_json::Value> =
-                fields.into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+                fields.into_iter().map(|(k, problem)| (k.to_owned(), problem.message(t).into())).collect();
             Ok(HttpResponse::BadRequest().json(serde_json::json!({ "error": "invalid_policy", "fields": fields })))
         }
         Err(PolicyError::Store(e)) => Err(AppError::from(e).into()),
@@ -179,8 +182,10 @@ pub async fn put_policy(
 }
 
 /// The address in a path or query parameter; a bad one is a 400 naming the parameter.
-fn email_param(name: &str, raw: &str) -> Result<Email, ApiError> {
-    Email::parse(raw).map_err(|e| AppError::BadRequest(format!("{name}: {e}")).into())
+fn email_param(req: &HttpRequest, name: &str, raw: &str) -> Result<Email, ApiError> {
+    let t = Lang::of(req).messages();
+    Email::parse(raw)
+        .map_err(|e| AppError::BadRequest(format!("{name}: {}", super::login::email_problem(t, &e))).into())
 }
 
 fn not_found() -> ApiError {
@@ -210,7 +215,7 @@ pub async fn get_user(
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
     let report =
-        state.admin.user(&email_param("email", &email)?).await.map_err(AppError::from)?.ok_or_else(not_found)?;
+        state.admin.user(&email_param(&req, "email", &email)?).await.map_err(AppError::from)?.ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -236,7 +241,7 @@ pub async fn revoke_sessions(
     email: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    let email = email_param("email", &email)?;
+    let email = email_param(&req, "email", &email)?;
     let (user, n) = state.admin.revoke_sessions(&email).await.map_err(AppError::from)?.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), "admin revoked a user's sessions");
     record(&state, &req, &admin, Some(&user), "revoke-sessions").await;
@@ -267,12 +272,15 @@ pub async fn reset_second_factor(
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
     let by_token = matches!(admin, Admin::Token);
-    let user =
-        state.admin.reset_second_factor(&email_param("email", &email)?, by_token).await.map_err(AppError::from)?;
+    let user = state
+        .admin
+        .reset_second_factor(&email_param(&req, "email", &email)?, by_token)
+        .await
+        .map_err(AppError::from)?;
     let user = user.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), "admin reset a user's second factor");
     record(&state, &req, &admin, Some(&user), "reset-second-factor").await;
-    crate::routes::account_confirm::announce_reset(&req, &state, &user, &email_param("email", &email)?).await?;
+    crate::routes::account_confirm::announce_reset(&req, &state, &user, &email_param(&req, "email", &email)?).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "second_factor": "removed" })))
 }
 
@@ -307,7 +315,7 @@ pub async fn set_blocked(
         "unblock" => false,
         _ => return Err(not_found()),
     };
-    let user = state.admin.set_blocked(&email_param("email", &email)?, blocked).await.map_err(AppError::from)?;
+    let user = state.admin.set_blocked(&email_param(&req, "email", &email)?, blocked).await.map_err(AppError::from)?;
     let user = user.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), blocked, "admin changed a user's block");
     record(&state, &req, &admin, Some(&user), &action).await;
@@ -357,7 +365,8 @@ pub async fn audit(
     let wanted = |e: &crate::audit::AuditEvent| q.kind.as_deref().is_none_or(|k| e.kind.name() == k);
     let (events, next) = match &q.user {
         Some(email) => {
-            let events = state.admin.user_events(&email_param("user", email)?, 100).await.map_err(AppError::from)?;
+            let events =
+                state.admin.user_events(&email_param(&req, "user", email)?, 100).await.map_err(AppError::from)?;
             (events.into_iter().filter(wanted).take(limit).collect::<Vec<_>>(), None)
         }
         None => {

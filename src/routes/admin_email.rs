@@ -56,7 +56,7 @@ pub async fn admin_change(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
-    let user = super::account_data::account_named(&state, &who).await?;
+    let user = super::account_data::account_named(&req, &state, &who).await?;
     let body: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
     let raw = body.get("email").ok_or_else(|| AppError::BadRequest("email: is required".to_owned()))?;

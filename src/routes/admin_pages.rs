@@ -12,9 +12,9 @@ use super::AppState;
 use super::signed_in::current_session;
 use super::{client, csrf, page};
 use crate::admin::PolicyError;
-use crate::domain::{AuditEvent, CrossDevice, Email, EventKind, Methods, SecondFactorPolicy, SignInPolicy};
+use crate::domain::{AuditEvent, Email, EventKind, Methods, SecondFactorPolicy, SignInPolicy};
 use crate::error::AppError;
-use crate::i18n::{EN, Messages};
+use crate::i18n::{Lang, Messages};
 use crate::session::SessionClaims;
 
 /// `GET /admin`.
@@ -91,7 +91,7 @@ async fn render(
     let (outbox, dead_letters) = state.admin.outbox(10).await?;
     let csrf = csrf::issue(req, &state.keyring)?;
     let template = AdminPage {
-        t: &EN,
+        t: Lang::of(req).messages(),
         outbox,
         dead_letters,
         csrf: csrf.token.clone(),
@@ -154,16 +154,17 @@ pub async fn save_policy(
         Ok(admin) => admin,
         Err(away) => return Ok(away),
     };
+    let t = Lang::of(&req).messages();
     let mut errors = Vec::new();
     let mut number = |raw: &str, field: &str, scale: u64| match raw.trim().parse::<u64>() {
         Ok(n) => n.saturating_mul(scale),
         Err(_) => {
-            errors.push(format!("{field}: `{raw}` is not a whole number"));
+            errors.push(t.fill2(t.admin_not_whole_number, field, raw));
             0
         }
     };
-    let link_ttl_secs = number(&form.link_ttl_minutes, "Sign-in links", 60);
-    let session_ttl_secs = number(&form.session_ttl_hours, "Sessions", 3600);
+    let link_ttl_secs = number(&form.link_ttl_minutes, t.admin_link_ttl_label, 60);
+    let session_ttl_secs = number(&form.session_ttl_hours, t.admin_session_ttl_label, 3600);
     let current = state.admin.policy().await?;
     let allow: Vec<String> =
         form.signup_allow.lines().map(|l| l.trim().to_ascii_lowercase()).filter(|l| !l.is_empty()).collect();
@@ -172,7 +173,7 @@ pub async fn save_policy(
         session_ttl_secs,
         second_factor: form.second_factor.parse().unwrap_or(current.second_factor),
         methods: Methods { totp: form.totp.is_some(), sms: form.sms.is_some(), passkey: form.passkey.is_some() },
-        cross_device: form.cross_device.parse().unwrap_or(CrossDevice::Code),
+        cross_device: form.cross_device.parse().unwrap_or(current.cross_device),
         supersede: form.supersede.is_some(),
         new_device_notice: form.new_device_notice.is_some(),
         signup_allow: (!allow.is_empty()).then_some(allow),
@@ -189,7 +190,8 @@ pub async fn save_policy(
             Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/admin")).finish())
         }
         Err(PolicyError::Invalid(fields)) => {
-            let errors = fields.into_iter().map(|(field, message)| format!("{field}: {message}")).collect();
+            let errors =
+                fields.into_iter().map(|(field, problem)| format!("{field}: {}", problem.message(t))).collect();
             render(&req, &state, None, errors, StatusCode::BAD_REQUEST).await
         }
         Err(PolicyError::Store(e)) => Err(e.into()),
@@ -216,18 +218,28 @@ async fn render_user(
 ) -> Result<HttpResponse, AppError> {
     let report = state.admin.user(email).await?.ok_or(AppError::NotFound)?;
     let csrf = csrf::issue(req, &state.keyring)?;
+    let t = Lang::of(req).messages();
     let f = &report.second_factor;
-    let factors = match (f.totp, &f.phone) {
-        (false, None) => "none".to_owned(),
-        (true, None) => format!("authenticator app ({} recovery codes left)", f.recovery_codes_left),
-        (false, Some(p)) => format!("text messages to {p}"),
-        (true, Some(p)) => format!("authenticator app and text messages to {p}"),
+    let mut kinds = Vec::new();
+    if f.totp {
+        kinds.push(t.admin_factor_totp.to_owned());
+    }
+    if let Some(phone) = &f.phone {
+        kinds.push(t.fill(t.admin_factor_sms, phone));
+    }
+    let factors = match kinds.is_empty() {
+        true => t.admin_factor_none.to_owned(),
+        false if f.totp => {
+            let left = f.recovery_codes_left;
+            format!("{} ({})", kinds.join(", "), t.fill(t.count(&t.account_recovery_left, left), left))
+        }
+        false => kinds.join(", "),
     };
-    let mut actions = vec![("revoke", "Sign out everywhere"), ("reset-second-factor", "Remove second factor")];
-    actions.push(if report.blocked { ("unblock", "Unblock") } else { ("block", "Block") });
-    actions.push(("delete", "Delete account"));
+    let mut actions = vec![("revoke", t.admin_action_revoke), ("reset-second-factor", t.admin_action_reset)];
+    actions.push(if report.blocked { ("unblock", t.admin_action_unblock) } else { ("block", t.admin_action_block) });
+    actions.push(("delete", t.admin_action_delete));
     let template = AdminUserPage {
-        t: &EN,
+        t,
         csrf: csrf.token.clone(),
         notice,
         email: report.email,
@@ -250,7 +262,7 @@ pub async fn user(
     if let Err(away) = admin_session(&req, &state).await? {
         return Ok(away);
     }
-    let email = Email::parse(&query.email).map_err(|e| AppError::BadRequest(format!("email: {e}")))?;
+    let email = Email::parse(&query.email).map_err(|e| email_refusal(&req, &e))?;
     render_user(&req, &state, &email, None).await
 }
 
@@ -266,7 +278,8 @@ pub async fn act(
         Ok(admin) => admin,
         Err(away) => return Ok(away),
     };
-    let email = Email::parse(&form.email).map_err(|e| AppError::BadRequest(format!("email: {e}")))?;
+    let email = Email::parse(&form.email).map_err(|e| email_refusal(&req, &e))?;
+    let t = Lang::of(&req).messages();
     if action.as_str() == "delete" {
         let user = state.store.find_user(&email.lookup_key(&state.keyring)).await?.ok_or(AppError::NotFound)?;
         let by = super::admin::Admin::Person(admin.sub.to_string());
@@ -285,21 +298,29 @@ pub async fn act(
         "revoke" => {
             let (user, n) = state.admin.revoke_sessions(&email).await?.ok_or(AppError::NotFound)?;
             state.oidc.notify_ended(&user, None).await;
-            (user, format!("{n} session(s) ended."))
+            (user, t.fill(t.admin_sessions_ended, n))
         }
         "reset-second-factor" => {
             let user = state.admin.reset_second_factor(&email, false).await?.ok_or(AppError::NotFound)?;
             super::account_confirm::announce_reset(&req, &state, &user, &email).await?;
-            (user, "Second factor removed.".to_owned())
+            (user, t.admin_factor_removed.to_owned())
         }
-        "block" => (state.admin.set_blocked(&email, true).await?.ok_or(AppError::NotFound)?, "Blocked.".to_owned()),
-        "unblock" => {
-            (state.admin.set_blocked(&email, false).await?.ok_or(AppError::NotFound)?, "Unblocked.".to_owned())
+        "block" => {
+            (state.admin.set_blocked(&email, true).await?.ok_or(AppError::NotFound)?, t.admin_blocked_notice.to_owned())
         }
+        "unblock" => (
+            state.admin.set_blocked(&email, false).await?.ok_or(AppError::NotFound)?,
+            t.admin_unblocked_notice.to_owned(),
+        ),
         _ => return Err(AppError::NotFound),
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let detail = format!("{} by {}", action.as_str(), admin.sub);
     state.audit.record(EventKind::AdminAction, Some(&user), &origin, &detail).await;
     render_user(&req, &state, &email, Some(notice)).await
+}
+
+/// A 400 naming the `email` field, saying what is wrong in the reader's language.
+fn email_refusal(req: &HttpRequest, problem: &crate::domain::EmailError) -> AppError {
+    AppError::BadRequest(format!("email: {}", super::login::email_problem(Lang::of(req).messages(), problem)))
 }

@@ -30,7 +30,8 @@ pub struct LoginRequest {
     scope: Option<String>,
 }
 
-/// `POST /api/v1/login`: 202 `{"status":"sent"}` for every well-formed address.
+/// `POST /api/v1/login`: 202 `{"status":"sent"}` for every well-formed address; under policy
+/// `approve` also the `number` to show and the `status_url` to poll.
 #[utoipa::path(
     post,
     path = "/api/v1/login",
@@ -80,7 +81,13 @@ pub async fn request_link(
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let requested =
         state.signin.request_link(email, return_to, origin, false, Lang::of(&req)).await.map_err(AppError::from)?;
-    Ok(HttpResponse::Accepted().cookie(attempt_cookie(requested)).json(serde_json::json!({ "status": "sent" })))
+    let mut answer = serde_json::json!({ "status": "sent" });
+    if let Some(number) = requested.number {
+        // Policy `approve`: the app shows the number for the other device to type, and polls.
+        answer["number"] = number.value().into();
+        answer["status_url"] = "/api/v1/login/status".into();
+    }
+    Ok(HttpResponse::Accepted().cookie(attempt_cookie(requested)).json(answer))
 }
 
 /// `GET /api/v1/session`: the verified claims of a live session, or 401.

@@ -1,6 +1,7 @@
 //! Policy `approve`: the page another device sees (`GET /login/verify` there), the number it
-//! types (`POST /login/approve`), and the status the browser that asked reloads until it is
-//! signed in (`GET /login/status`).
+//! types (`POST /login/approve`), the status the browser that asked reloads until it is signed
+//! in (`GET /login/status`), and the JSON answer its page's script polls instead
+//! (`GET /api/v1/login/status`).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -15,7 +16,7 @@ use super::signed_in::current_session;
 use super::verify::{Requested, attempt_cookie, outcome_response, problem_page, stopped_page};
 use super::{client, csrf, page};
 use crate::domain::LinkToken;
-use crate::error::AppError;
+use crate::error::{ApiError, AppError};
 use crate::i18n::{Lang, Messages};
 use crate::signin::{LinkProblem, SignInError, Waiting};
 use crate::store::LinkAttempt;
@@ -165,3 +166,35 @@ pub async fn status(
         Err(e) => Err(e.into()),
     }
 }
+
+/// `GET /api/v1/login/status`: where this browser's sign-in stands, for the waiting page's
+/// script and browser apps (one store read; nothing changes). Anything but `waiting` means: go
+/// to `next`, which finishes the sign-in or says why it ended.
+#[utoipa::path(
+    get,
+    path = "/api/v1/login/status",
+    operation_id = "get_sign_in_status",
+    tag = "sign-in",
+    responses(
+        (status = 200, description = "The sign-in this browser's `__Host-attempt` cookie names (its secret \
+            checked): `waiting` for an approval from another device, `approved` (go to `next` to finish it here), \
+            or `ended` (go to `next` to see why)", body = super::openapi::SignInStatus),
+        (status = 404, description = "No attempt cookie, an attempt long gone, or a cookie that is not the asking \
+            browser's (another browser learns nothing: the same answer)", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many forged attempt cookies from this network",
+            body = super::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        super::openapi::ServerFailures,
+    )
+)]
+pub async fn progress(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let origin = client::request_origin(&req, &state.trusted_proxies);
+    match state.signin.progress(attempt_cookie(&req).as_deref(), &origin).await {
+        Ok(progress) => Ok(HttpResponse::Ok().json(serde_json::json!({ "status": progress.name(), "next": FINISH }))),
+        Err(SignInError::Link(_)) => Err(AppError::NotFound.into()),
+        Err(e) => Err(AppError::from(e).into()),
+    }
+}
+
+/// Where the browser that asked goes once its sign-in is no longer waiting.
+pub const FINISH: &str = "/login/status";

@@ -13,7 +13,7 @@ use super::client;
 use super::input::{BadInput, parse_json};
 use crate::domain::Email;
 use crate::error::{ApiError, AppError};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Messages};
 use crate::oidc::TokenError;
 use crate::oidc::native::NativeError;
 use crate::signin::{LinkProblem, SignInError, SignInOutcome};
@@ -41,15 +41,18 @@ pub async fn request_app_link(
 ) -> Result<HttpResponse, ApiError> {
     let email = match Email::parse(body.email) {
         Ok(email) => email,
-        Err(e) => return Ok(bad_input(&BadInput::new("body", "email", e.to_string()))),
+        Err(e) => {
+            let message = super::login::email_problem(Lang::of(req).messages(), &e);
+            return Ok(bad_input(&BadInput::new("body", "email", message)));
+        }
     };
     let app = match state.oidc.native_client(body.client_id).await {
         Ok(app) => app,
-        Err(e) => return native_error(e),
+        Err(e) => return native_error(req, e),
     };
     if app.require_second_factor {
         // Known before anything about the account: the JSON sign-in has no second step.
-        return Ok(second_factor_required());
+        return Ok(second_factor_required(Lang::of(req).messages()));
     }
     let handle = |binding| {
         let (challenge, method, scope) = (body.code_challenge, body.code_challenge_method, body.scope);
@@ -57,18 +60,18 @@ pub async fn request_app_link(
     };
     // A bad challenge is refused before any limit is counted or mail queued.
     if let Err(e) = handle(String::new()) {
-        return native_error(e);
+        return native_error(req, e);
     }
     let origin = client::request_origin(req, &state.trusted_proxies);
     // The mail names the app, which helps the person tell a real sign-in from a phished code.
     let requested = state
         .signin
-        .request_link_for_app(email, None, origin, false, Lang::of(req), Some(app.name.clone()))
+        .request_native_link(email, origin, Lang::of(req), app.name.clone())
         .await
         .map_err(AppError::from)?;
     let handle = match handle(requested.attempt_cookie) {
         Ok(handle) => handle,
-        Err(e) => return native_error(e),
+        Err(e) => return native_error(req, e),
     };
     Ok(HttpResponse::Accepted()
         .insert_header((CACHE_CONTROL, "no-store"))
@@ -122,26 +125,27 @@ pub async fn redeem_app_code(
         Ok(body) => body,
         Err(e) => return Ok(bad_input(&e)),
     };
+    let t = Lang::of(&req).messages();
     let app = match state.oidc.native_client(&body.client_id).await {
         Ok(app) => app,
-        Err(e) => return native_error(e),
+        Err(e) => return native_error(&req, e),
     };
     let attempt = match state.oidc.open_app_attempt(&body.handle, &app.id, &body.code_verifier) {
         Ok(attempt) => attempt,
-        Err(e) => return native_error(e),
+        Err(e) => return native_error(&req, e),
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let signed_in = match state.signin.redeem_code(None, Some(&attempt.binding), &body.code, origin.clone()).await {
         Ok(SignInOutcome::Done(signed_in)) => signed_in,
-        Ok(SignInOutcome::SecondFactor { .. }) => return Ok(second_factor_required()),
+        Ok(SignInOutcome::SecondFactor { .. }) => return Ok(second_factor_required(t)),
         Err(SignInError::MalformedCode) => {
-            return Ok(bad_input(&BadInput::new("body", "code", "not a code from the mail")));
+            return Ok(bad_input(&BadInput::new("body", "code", t.native_not_a_code)));
         }
         Err(SignInError::WrongCode(left)) => {
-            let body = serde_json::json!({ "error": "wrong_code", "message": "the code is wrong", "tries_left": left });
+            let body = serde_json::json!({ "error": "wrong_code", "message": t.native_wrong_code, "tries_left": left });
             return Ok(HttpResponse::BadRequest().insert_header((CACHE_CONTROL, "no-store")).json(body));
         }
-        Err(SignInError::Link(problem)) => return Ok(attempt_ended(&problem)),
+        Err(SignInError::Link(problem)) => return Ok(attempt_ended(t, &problem)),
         Err(e) => return Err(AppError::from(e).into()),
     };
     let claims = &signed_in.session.claims;
@@ -176,22 +180,20 @@ fn refusal(status: StatusCode, error: &str, message: &str, field: Option<&str>) 
 }
 
 /// 410: the attempt cannot be finished any more.
-fn attempt_ended(problem: &LinkProblem) -> HttpResponse {
+fn attempt_ended(t: &Messages, problem: &LinkProblem) -> HttpResponse {
     let message = match problem {
-        LinkProblem::Dead(_) => "too many wrong codes: request a new one",
-        LinkProblem::Expired(_) => "the code expired: request a new one",
-        LinkProblem::Used(_) => "the code was already used",
-        LinkProblem::Superseded(_) => "a newer code or a sign-in replaced this one: request a new one",
-        LinkProblem::Unknown => "the attempt is unknown or forgotten: request a new code",
+        LinkProblem::Dead(_) => t.native_attempt_dead,
+        LinkProblem::Expired(_) => t.native_attempt_expired,
+        LinkProblem::Used(_) => t.native_attempt_used,
+        LinkProblem::Superseded(_) => t.native_attempt_superseded,
+        LinkProblem::Unknown => t.native_attempt_unknown,
     };
     refusal(StatusCode::GONE, "attempt_ended", message, None)
 }
 
 /// 403 `second_factor_required`: no tokens without the second factor this flow cannot ask for.
-fn second_factor_required() -> HttpResponse {
-    let message = "this account or app needs a second factor, which the JSON sign-in cannot ask for: \
-                   sign in through /oauth2/authorize in the system browser";
-    refusal(StatusCode::FORBIDDEN, "second_factor_required", message, None)
+fn second_factor_required(t: &Messages) -> HttpResponse {
+    refusal(StatusCode::FORBIDDEN, "second_factor_required", t.native_second_factor_required, None)
 }
 
 /// 400 `invalid_body` naming the field at fault.
@@ -200,18 +202,16 @@ fn bad_input(e: &BadInput) -> HttpResponse {
 }
 
 /// The answer for a refusal of the app's request.
-fn native_error(e: NativeError) -> Result<HttpResponse, ApiError> {
+fn native_error(req: &HttpRequest, e: NativeError) -> Result<HttpResponse, ApiError> {
+    let t = Lang::of(req).messages();
     match e {
-        NativeError::Field { field, message } => Ok(bad_input(&BadInput::new("body", field, message))),
+        NativeError::Field { field, message } => Ok(bad_input(&BadInput::new("body", field, message(t)))),
         NativeError::UnknownHandle => {
-            Ok(refusal(StatusCode::BAD_REQUEST, "invalid_grant", "not a handle issued to this client", Some("handle")))
+            Ok(refusal(StatusCode::BAD_REQUEST, "invalid_grant", t.native_unknown_handle, Some("handle")))
         }
-        NativeError::WrongVerifier => Ok(refusal(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "does not match the code_challenge",
-            Some("code_verifier"),
-        )),
+        NativeError::WrongVerifier => {
+            Ok(refusal(StatusCode::BAD_REQUEST, "invalid_grant", t.native_wrong_verifier, Some("code_verifier")))
+        }
         NativeError::Store(e) => Err(AppError::from(e).into()),
         NativeError::Crypto(e) => Err(AppError::Internal(e.into()).into()),
     }

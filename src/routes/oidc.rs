@@ -33,7 +33,7 @@ pub async fn authorize(
 ) -> Result<HttpResponse, AppError> {
     let auth = match state.oidc.authorize(&params).await {
         Ok(auth) => auth,
-        Err(AuthorizeError::Page(message)) => return Err(AppError::BadRequest(message.to_owned())),
+        Err(AuthorizeError::Page(message)) => return Err(AppError::Invalid(message)),
         Err(AuthorizeError::Redirect(url)) => return Ok(see_other(url.as_str())),
         Err(AuthorizeError::Store(e)) => return Err(e.into()),
     };

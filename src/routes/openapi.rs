@@ -30,6 +30,7 @@ use crate::oidc::registry::ClientView;
     paths(
         api::request_link,
         api::session,
+        super::approve::progress,
         super::native_login::redeem_app_code,
         admin::get_policy,
         admin::put_policy,
@@ -278,6 +279,26 @@ pub struct LinkSent {
     pub status: String,
     /// For a native app (`client_id`): the attempt handle to send with the code.
     pub handle: Option<String>,
+    /// Policy `approve`, a browser's sign-in (no `client_id`): the two-digit number to show.
+    /// The link opened on another device asks for it; typing it there approves this browser.
+    #[schema(examples(42))]
+    pub number: Option<u8>,
+    /// With `number`: `/api/v1/login/status`, to poll until the sign-in is no longer
+    /// `waiting`; then the browser goes to its `next` (`/login/status`), which signs it in.
+    pub status_url: Option<String>,
+}
+
+/// Where a sign-in waiting for an approval from another device stands
+/// (`GET /api/v1/login/status`).
+#[derive(ToSchema)]
+pub struct SignInStatus {
+    /// `waiting`: ask again (every 1.5 s is fine). `approved`: go to `next` in this browser, which
+    /// signs it in. `ended`: go to `next`, which says why (a wrong number, too many wrong codes,
+    /// expired, used). Treat any value but `waiting` as "go to `next`": more may be added.
+    #[schema(examples("waiting"))]
+    pub status: String,
+    /// `/login/status`.
+    pub next: String,
 }
 
 /// A refusal of the JSON sign-in: a field that could not be read or is refused (`field`), a

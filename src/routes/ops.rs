@@ -88,6 +88,14 @@ pub async fn passkey_script() -> HttpResponse {
         .body(include_str!("../../static/passkey.js"))
 }
 
+/// `GET /static/waiting.js`: the waiting page's poll (policy `approve`).
+pub async fn waiting_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/javascript; charset=utf-8"))
+        .insert_header((CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/waiting.js"))
+}
+
 /// Anything else.
 pub async fn not_found() -> Result<HttpResponse, AppError> {
     Err(AppError::NotFound)

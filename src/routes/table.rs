@@ -2,13 +2,14 @@
 //! request extractors refuse input they cannot read.
 
 use actix_web::error::{QueryPayloadError, UrlencodedError};
-use actix_web::web;
+use actix_web::{HttpRequest, web};
 
 use super::{
     account, account_confirm, account_factors, admin, admin_clients, admin_outbox, admin_pages, api, approve, login,
     logout, oidc, ops, passkeys, second_factor, verify,
 };
 use crate::error::{ApiError, AppError};
+use crate::i18n::{Lang, Messages};
 
 /// Largest request body accepted anywhere, in bytes.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, public_metrics: bool) {
         .route("/static/style.css", web::get().to(ops::stylesheet))
         .route("/language/{tag}", web::get().to(super::language::pick))
         .route("/static/passkey.js", web::get().to(ops::passkey_script))
+        .route("/static/waiting.js", web::get().to(ops::waiting_script))
         .default_service(web::to(ops::not_found));
 }
 
@@ -39,15 +41,18 @@ pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
 
 /// Body size limits, and a person-readable 400 for a form, JSON body or query that cannot be read.
 fn extractor_limits(cfg: &mut web::ServiceConfig) {
+    let t = |req: &HttpRequest| Lang::of(req).messages();
     cfg.app_data(
-        web::FormConfig::default().limit(MAX_BODY).error_handler(|e, _| AppError::BadRequest(form_error(&e)).into()),
-    )
-    .app_data(
-        web::JsonConfig::default()
+        web::FormConfig::default()
             .limit(MAX_BODY)
-            .error_handler(|e, _| ApiError(AppError::BadRequest(e.to_string())).into()),
+            .error_handler(move |e, req| AppError::BadRequest(form_error(t(req), &e)).into()),
     )
-    .app_data(web::QueryConfig::default().error_handler(|e, _| AppError::BadRequest(query_error(&e)).into()))
+    .app_data(web::JsonConfig::default().limit(MAX_BODY).error_handler(move |e, req| {
+        ApiError(AppError::BadRequest(t(req).fill(t(req).json_unreadable_detail, e))).into()
+    }))
+    .app_data(
+        web::QueryConfig::default().error_handler(move |e, req| AppError::BadRequest(query_error(t(req), &e)).into()),
+    )
     .app_data(web::PayloadConfig::new(MAX_BODY));
 }
 
@@ -68,6 +73,7 @@ fn sign_in(cfg: &mut web::ServiceConfig) {
         .route("/login/2fa/passkey/start", web::post().to(passkeys::step_start))
         .route("/api/v1/login", web::post().to(api::request_link))
         .route("/api/v1/login/code", web::post().to(super::native_login::redeem_app_code))
+        .route("/api/v1/login/status", web::get().to(approve::progress))
         .route("/api/v1/session", web::get().to(api::session))
         .route("/api/v1/openapi.json", web::get().to(super::openapi::document));
 }
@@ -158,21 +164,21 @@ fn oidc(cfg: &mut web::ServiceConfig) {
         .route("/auth/verify", web::get().to(oidc::forward_auth));
 }
 
-/// A person-readable reason a form body was refused.
-fn form_error(e: &UrlencodedError) -> String {
+/// A person-readable reason a form body was refused, in `t`'s language.
+fn form_error(t: &Messages, e: &UrlencodedError) -> String {
     match e {
-        UrlencodedError::Overflow { .. } => "The form is too large.".to_owned(),
-        UrlencodedError::ContentType => "The form was not sent as a web form.".to_owned(),
+        UrlencodedError::Overflow { .. } => t.form_too_large.to_owned(),
+        UrlencodedError::ContentType => t.form_not_web_form.to_owned(),
         // serde's message names the field (`missing field `csrf``, `duplicate field `code``).
-        UrlencodedError::Parse(e) => format!("The form could not be read: {e}."),
-        _ => "The form could not be read.".to_owned(),
+        UrlencodedError::Parse(e) => t.fill(t.form_unreadable_detail, e),
+        _ => t.form_unreadable.to_owned(),
     }
 }
 
 /// A person-readable reason a query string was refused, naming the parameter where serde can.
-fn query_error(e: &QueryPayloadError) -> String {
+fn query_error(t: &Messages, e: &QueryPayloadError) -> String {
     match e {
-        QueryPayloadError::Deserialize(e) => format!("The address has a malformed query: {e}."),
-        _ => "The address has a malformed query.".to_owned(),
+        QueryPayloadError::Deserialize(e) => t.fill(t.query_malformed_detail, e),
+        _ => t.query_malformed.to_owned(),
     }
 }

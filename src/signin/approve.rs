@@ -2,7 +2,7 @@
 //! browser shows (number matching), and the browser that asked finishes by itself.
 
 use crate::crypto;
-use crate::domain::{CrossDevice, Email, EventKind, LinkToken, MatchNumber, RequestOrigin, Webmail};
+use crate::domain::{AttemptId, CrossDevice, Email, EventKind, LinkToken, MatchNumber, RequestOrigin, Webmail};
 use crate::i18n::Lang;
 use crate::store::{LinkAttempt, Redemption};
 
@@ -19,6 +19,31 @@ pub enum Waiting {
     /// address, or a provider reported a bounce or complaint for it, since the link was asked
     /// for (the address went on the suppression list).
     Undeliverable(Box<LinkAttempt>),
+}
+
+/// Where a sign-in stands for the browser that asked, as its waiting page's script (or a
+/// browser app) polls it: one store read, nothing changed. Only `Waiting` keeps it waiting;
+/// any other outcome is for `GET /login/status` to act on (finish the sign-in, or say why it
+/// ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Not approved yet.
+    Waiting,
+    /// Approved from another device: `GET /login/status` finishes the sign-in.
+    Approved,
+    /// Over: a wrong number, too many wrong codes, expired or already used.
+    Ended,
+}
+
+impl Progress {
+    /// The outcome's name in the JSON answer.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Approved => "approved",
+            Self::Ended => "ended",
+        }
+    }
 }
 
 impl SignIn {
@@ -67,17 +92,8 @@ impl SignIn {
     /// another device approved — signed in here (or on to the second step). Only the browser
     /// whose `__Host-attempt` carries the attempt's secret gets anything.
     pub async fn waiting(&self, cookie: Option<&str>, origin: RequestOrigin) -> Result<Waiting, SignInError> {
-        let id = cookie.and_then(binding::attempt_of).ok_or(SignInError::Link(LinkProblem::Unknown))?;
+        let (id, state) = self.asking_browsers(cookie, &origin).await?;
         let now = self.clock.now();
-        let Some(state) = self.store.peek_attempt(&id, now).await? else {
-            return Err(SignInError::Link(LinkProblem::Unknown));
-        };
-        if !self.same_browser(&id, state.attempt(), cookie) {
-            self.check_failures(&origin).await?;
-            self.record_failure(&origin).await?;
-            self.audit.record(EventKind::LinkFailed, None, &origin, "unknown").await;
-            return Err(SignInError::Link(LinkProblem::Unknown));
-        }
         match state {
             Redemption::Valid(attempt) if self.undeliverable(&attempt).await? => {
                 Ok(Waiting::Undeliverable(Box::new(attempt)))
@@ -104,6 +120,39 @@ impl SignIn {
                 Err(self.usable(Some(other), &origin).await.err().unwrap_or(SignInError::Link(LinkProblem::Unknown)))
             }
         }
+    }
+
+    /// Where the sign-in of the browser whose `__Host-attempt` is `cookie` stands, for its
+    /// waiting page's script: one store read, and nothing changes (not even a timeout is
+    /// recorded: the script goes on to `GET /login/status`, which does that). Any other
+    /// browser learns nothing: the answer is the same as for no attempt at all.
+    pub async fn progress(&self, cookie: Option<&str>, origin: &RequestOrigin) -> Result<Progress, SignInError> {
+        let (_, state) = self.asking_browsers(cookie, origin).await?;
+        Ok(match state {
+            Redemption::Valid(_) => Progress::Waiting,
+            Redemption::Approved(_) => Progress::Approved,
+            Redemption::Used(_) | Redemption::Expired(_) | Redemption::Dead(_) => Progress::Ended,
+        })
+    }
+
+    /// The attempt `cookie` names, once its secret matches the attempt's proof (one read).
+    /// A forged cookie counts as an unknown link against the client network.
+    async fn asking_browsers(
+        &self,
+        cookie: Option<&str>,
+        origin: &RequestOrigin,
+    ) -> Result<(AttemptId, Redemption), SignInError> {
+        let id = cookie.and_then(binding::attempt_of).ok_or(SignInError::Link(LinkProblem::Unknown))?;
+        let Some(state) = self.store.peek_attempt(&id, self.clock.now()).await? else {
+            return Err(SignInError::Link(LinkProblem::Unknown));
+        };
+        if !self.same_browser(&id, state.attempt(), cookie) {
+            self.check_failures(origin).await?;
+            self.record_failure(origin).await?;
+            self.audit.record(EventKind::LinkFailed, None, origin, "unknown").await;
+            return Err(SignInError::Link(LinkProblem::Unknown));
+        }
+        Ok((id, state))
     }
 }
 

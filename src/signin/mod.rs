@@ -11,7 +11,7 @@ mod redeem;
 mod second_step;
 mod service;
 
-pub use approve::Waiting;
+pub use approve::{Progress, Waiting};
 pub use devices::REPORT_TTL;
 pub use email_change::{
     ChangedBy, EmailChangeOutcome, EmailChangeRequested, EmailChangeView, REVERT_TTL, RevertOutcome,

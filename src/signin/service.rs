@@ -253,6 +253,31 @@ impl SignIn {
         lang: Lang,
         app: Option<String>,
     ) -> Result<LinkRequested, SignInError> {
+        let order = LinkOrder { return_to, require_second_factor, lang, app, numbered: true };
+        self.issue_link(email, origin, order).await
+    }
+
+    /// [`SignIn::request_link_for_app`] for a native app, which finishes with the mailed code
+    /// in the app: it has no cookie an approval could reach and no page to show a number on,
+    /// so under policy `approve` its link opened elsewhere offers the code, as under `code`.
+    pub async fn request_native_link(
+        &self,
+        email: Email,
+        origin: RequestOrigin,
+        lang: Lang,
+        app: String,
+    ) -> Result<LinkRequested, SignInError> {
+        let order = LinkOrder { return_to: None, require_second_factor: false, lang, app: Some(app), numbered: false };
+        self.issue_link(email, origin, order).await
+    }
+
+    async fn issue_link(
+        &self,
+        email: Email,
+        origin: RequestOrigin,
+        order: LinkOrder,
+    ) -> Result<LinkRequested, SignInError> {
+        let LinkOrder { return_to, require_second_factor, lang, app, numbered } = order;
         // Every refusal is decided first, before anything about the account is read: a 429
         // costs the same for every address.
         self.check_link_limits(&email, &origin).await?;
@@ -270,7 +295,8 @@ impl SignIn {
         let code = ShortCode::generate()?;
         let id = token.attempt_id(&self.keyring.token);
         let browser = binding::create(&id, &self.keyring.token)?;
-        let number = if policy.cross_device == CrossDevice::Approve { Some(MatchNumber::generate()?) } else { None };
+        let number =
+            if numbered && policy.cross_device == CrossDevice::Approve { Some(MatchNumber::generate()?) } else { None };
         // A blocked account, or a new address the signup list does not allow, gets the same
         // answer, cookie and store work — only no mail: nothing tells an outsider which it was.
         let refusal = match &existing {
@@ -385,4 +411,17 @@ impl SignIn {
         url.query_pairs_mut().clear().append_pair("token", token.expose());
         url
     }
+}
+
+/// What a link is asked for, beside the address and where the request came from.
+struct LinkOrder {
+    return_to: Option<LocalPath>,
+    require_second_factor: bool,
+    /// The mail's language.
+    lang: Lang,
+    /// The app the mail names.
+    app: Option<String>,
+    /// Under policy `approve`, whether the attempt gets a number to be approved with (a
+    /// browser that asked: yes; a native app: no).
+    numbered: bool,
 }

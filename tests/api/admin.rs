@@ -293,7 +293,7 @@ async fn the_admin_pages_change_the_policy_and_act_on_users() {
     let csrf = admin_csrf(&page);
     let done = app.post_form("/admin/users/revoke", &[("csrf", &csrf), ("email", "victim@example.com")]).await;
     assert_eq!(done.status(), StatusCode::OK);
-    assert!(done.text().await.unwrap().contains("1 session(s) ended."));
+    assert!(done.text().await.unwrap().contains("Sessions ended: 1."));
     let admin_session = app.cookie("__Host-session").unwrap();
     app.set_cookie("__Host-session", &victim);
     assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED);
@@ -413,4 +413,100 @@ async fn a_user_blocked_while_at_the_second_step_gets_no_session() {
     assert_eq!(response.status(), StatusCode::GONE);
     assert!(crate::helpers::set_cookies(&response).iter().all(|c| !c.starts_with("__Host-session=ey")));
     assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// English sentences of the admin pages that a page in another language must not show.
+const ENGLISH_ADMIN: [&str; 12] = [
+    "Find a user",
+    "Save policy",
+    "Recent events",
+    "Sign-in links work for",
+    "A new link replaces older ones",
+    "Mail people about sign-ins",
+    "Who may create an account",
+    "waiting to retry",
+    "Sign out everywhere",
+    "Remove second factor",
+    "Delete account",
+    "<dt>Since</dt>",
+];
+
+#[tokio::test]
+async fn the_admin_pages_and_the_admin_apis_messages_are_in_the_readers_language() {
+    let app = spawn_admin_app(&[]).await;
+    app.sign_in("victim@example.com").await;
+    app.clear_cookies();
+    sign_in_admin(&app).await;
+
+    for (tag, heading, button) in [("de", "Verwaltung", "Richtlinie speichern"), ("ar", "الإدارة", "حفظ السياسة")]
+    {
+        app.set_cookie("__Host-lang", tag);
+        let dashboard = app.get("/admin").await;
+        assert_eq!(dashboard.headers()["content-language"], tag);
+        let html = dashboard.text().await.unwrap();
+        let user = app.get("/admin/users?email=victim%40example.com").await.text().await.unwrap();
+        assert!(html.contains(&format!("<h1>{heading}</h1>")) && html.contains(button), "{html}");
+        for page in [&html, &user] {
+            let left: Vec<_> = ENGLISH_ADMIN.iter().filter(|s| page.contains(**s)).collect();
+            assert!(left.is_empty(), "{tag}: English left on an admin page: {left:?}\n{page}");
+        }
+        if tag == "ar" {
+            assert!(html.contains(r#"<html lang="ar" dir="rtl">"#), "{html}");
+        }
+        let csrf = admin_csrf(&html);
+        let form = [("csrf", csrf.as_str()), ("link_ttl_minutes", "zehn"), ("session_ttl_hours", "8")];
+        let bad = app.send(app.client.post(format!("{}/admin/policy", app.address)).form(&form)).await;
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        let bad = bad.text().await.unwrap();
+        assert!(!bad.contains("is not a whole number"), "{bad}");
+        if tag == "de" {
+            assert!(bad.contains("Anmeldelinks gelten (Minuten, 1–60): „zehn“ ist keine ganze Zahl"), "{bad}");
+            let done = app.post_form("/admin/users/block", &[("csrf", &csrf), ("email", "victim@example.com")]).await;
+            assert!(done.text().await.unwrap().contains("Gesperrt."));
+        }
+    }
+
+    // The admin API: `error` stays English, `message` follows Accept-Language.
+    let de = |request: reqwest::RequestBuilder| request.bearer_auth(TOKEN).header("accept-language", "de").send();
+    let url = format!("{}/api/v1/admin/policy", app.address);
+    let not_json = de(app.client.put(&url).header("content-type", "text/plain").body("{}")).await.unwrap();
+    assert_eq!(not_json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = not_json.json().await.unwrap();
+    assert_eq!(
+        (body["error"].as_str(), body["message"].as_str()),
+        (Some("unsupported_media_type"), Some("senden Sie application/json"))
+    );
+    let mut policy: Value = de(app.client.get(&url)).await.unwrap().json().await.unwrap();
+    policy["version"] = 999_999.into();
+    let stale: Value = de(app.client.put(&url).json(&policy)).await.unwrap().json().await.unwrap();
+    assert_eq!(stale["message"], "die Richtlinie hat sich seit dem Lesen geändert", "{stale}");
+    policy.as_object_mut().unwrap().remove("version");
+    policy["link_ttl_secs"] = 7200.into();
+    let refused: Value = de(app.client.put(&url).json(&policy)).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        refused["fields"]["link_ttl_secs"], "muss zwischen 60 (1 Minute) und 3600 (1 Stunde) liegen",
+        "{refused}"
+    );
+    let user = format!("{}/api/v1/admin/users/not-an-address", app.address);
+    let bad: Value = de(app.client.get(&user)).await.unwrap().json().await.unwrap();
+    assert_eq!(bad["error"], "bad_request");
+    let message = bad["message"].as_str().unwrap();
+    assert!(message.starts_with("email: ") && !message.contains("does not look like"), "{bad}");
+
+    let export = format!("{}/api/v1/admin/users/no%20id/export", app.address);
+    let neither: Value = de(app.client.get(&export)).await.unwrap().json().await.unwrap();
+    assert_eq!(neither["message"], "user: ist weder eine Adresse noch eine Nutzerkennung", "{neither}");
+    let authorize = format!("{}/oauth2/authorize?response_type=code&client_id=nope", app.address);
+    let page = app.client.get(authorize).header("accept-language", "de").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Diese App ist hier nicht registriert."), "{page}");
+
+    // A form the extractor cannot read, on any page: said in the reader's language too.
+    let login = format!("{}/login", app.address);
+    let form =
+        app.client.post(login).header("accept-language", "de").json(&serde_json::json!({})).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::BAD_REQUEST);
+    let text = form.text().await.unwrap();
+    assert!(text.contains("Das Formular wurde nicht als Webformular gesendet."), "{text}");
 }

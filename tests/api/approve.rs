@@ -282,7 +282,7 @@ async fn the_waiting_page_offers_the_code_box_without_reloading() {
 
 #[tokio::test]
 async fn other_policies_show_no_number_and_do_not_approve() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(&[("CROSS_DEVICE", "code")]).await;
     let (html, token, _) = ask(&app, "classic@example.com", "/account").await;
     assert!(!html.contains("match-number") && !html.contains("http-equiv=\"refresh\""), "{html}");
     assert!(html.contains("name=\"code\""));
@@ -337,7 +337,7 @@ async fn an_app_sign_in_approved_from_the_phone_goes_on_to_the_app() {
 #[tokio::test]
 async fn an_admin_turns_approve_on_at_run_time() {
     let token = "admin-api-token-admin-api-token-0123456789";
-    let app = spawn_app_with(&[("ADMIN_API_TOKEN", token)]).await;
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", token), ("CROSS_DEVICE", "code")]).await;
     let url = format!("{}/api/v1/admin/policy", app.address);
     let mut policy: serde_json::Value =
         app.client.get(&url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
@@ -383,4 +383,176 @@ async fn a_waiting_page_whose_browser_signed_in_with_the_link_in_another_tab_mov
     assert_eq!(waiting_tab.headers()[LOCATION], "/account");
     // Without a session the same request is still nothing.
     assert_eq!(phone.get("/login/status").await.status(), StatusCode::NOT_FOUND);
+}
+
+/// `GET /api/v1/login/status` in `app`'s browser: the status code and the JSON body.
+async fn poll(app: &TestApp) -> (StatusCode, serde_json::Value) {
+    let response = app.get("/api/v1/login/status").await;
+    let status = response.status();
+    assert!(!session_cookie_set(&response), "the JSON status set a session");
+    (status, response.json().await.unwrap())
+}
+
+/// The attempt keys of a store dump.
+fn attempts(dump: &[(String, String)]) -> Vec<(String, String)> {
+    dump.iter().filter(|(k, _)| k.ends_with(":attempt")).cloned().collect()
+}
+
+#[tokio::test]
+async fn the_waiting_page_polls_with_a_same_origin_script_and_reloads_only_without_script() {
+    let app = spawn_app_with(&[APPROVE]).await;
+    let (html, _, _) = ask(&app, "script@example.com", "/account").await;
+    assert!(
+        html.contains(r#"<noscript><meta http-equiv="refresh" content="3;url=/login/status"></noscript>"#),
+        "the reload is not kept for browsers without script: {html}"
+    );
+    let outside = html.replace(r#"<noscript><meta http-equiv="refresh" content="3;url=/login/status"></noscript>"#, "");
+    assert!(!outside.contains("http-equiv=\"refresh\""), "a reload outside <noscript>: {html}");
+    assert!(html.contains(r#"<script src="/static/waiting.js" defer></script>"#), "{html}");
+    assert!(html.contains(r#"data-waiting-status="/api/v1/login/status""#), "{html}");
+    assert!(!html.contains("<script>"), "an inline script: {html}");
+
+    let script = app.get("/static/waiting.js").await;
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    let body = script.text().await.unwrap();
+    assert!(body.contains("data-waiting-status") && body.contains("/login/status"), "{body}");
+
+    // The page with the code box does not poll (typing there is not interrupted).
+    let code_page = app.get("/login/status?code=1").await.text().await.unwrap();
+    assert!(!code_page.contains("waiting.js") && !code_page.contains("http-equiv"), "{code_page}");
+}
+
+#[tokio::test]
+async fn the_json_status_tells_only_the_asking_browser_waiting_approved_or_ended() {
+    let (laptop, phone) = laptop_and_phone().await;
+    let (html, token, _) = ask(&laptop, "poll@example.com", "/account?from=poll").await;
+
+    // Waiting: one read, and nothing in the store changes.
+    let before = attempts(&laptop.dump_redis().await);
+    for _ in 0..3 {
+        let (status, body) = poll(&laptop).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, serde_json::json!({ "status": "waiting", "next": "/login/status" }));
+    }
+    assert_eq!(attempts(&laptop.dump_redis().await), before, "polling changed the attempt");
+
+    // Another browser, with no cookie or with the attempt's id and a made-up secret, learns
+    // nothing: the same 404 as for no attempt at all.
+    let (none_status, none_body) = poll(&phone).await;
+    assert_eq!(none_status, StatusCode::NOT_FOUND);
+    let attempt_cookie = laptop.cookie("__Host-attempt").unwrap();
+    let (id, _) = attempt_cookie.split_once('.').unwrap();
+    let stranger = spawn_peer(&laptop, &[APPROVE]).await;
+    stranger.set_cookie("__Host-attempt", &format!("{id}.{}", latchkey::crypto::random_token::<32>().unwrap()));
+    let (forged_status, forged_body) = poll(&stranger).await;
+    assert_eq!((forged_status, &forged_body), (none_status, &none_body));
+    assert_eq!(forged_body["error"], "not_found");
+
+    // Approved on the phone: the poll says so and changes nothing; the page the script goes
+    // to signs the laptop in.
+    assert_eq!(post_number(&phone, &token, &number_on(&html)).await.status(), StatusCode::OK);
+    for _ in 0..2 {
+        assert_eq!(
+            poll(&laptop).await,
+            (StatusCode::OK, serde_json::json!({ "status": "approved", "next": "/login/status" }))
+        );
+    }
+    assert_eq!(laptop.get_session().await.status(), StatusCode::UNAUTHORIZED, "the poll signed in");
+    let finished = laptop.get("/login/status").await;
+    assert_eq!(finished.status(), StatusCode::SEE_OTHER);
+    assert_eq!(finished.headers()[LOCATION], "/account?from=poll");
+    // The cookie is gone with the sign-in: the attempt is over for this browser.
+    assert_eq!(poll(&laptop).await.0, StatusCode::NOT_FOUND);
+
+    // A wrong number: ended.
+    let (html, token, _) = ask(&laptop, "poll-wrong@example.com", "/account").await;
+    assert_eq!(post_number(&phone, &token, &wrong(&number_on(&html))).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        poll(&laptop).await,
+        (StatusCode::OK, serde_json::json!({ "status": "ended", "next": "/login/status" }))
+    );
+    assert_eq!(laptop.get("/login/status").await.status(), StatusCode::GONE);
+
+    // Expired without an answer: ended, and the timeout is recorded once the page goes on.
+    ask(&laptop, "poll-late@example.com", "/account").await;
+    laptop.clock.advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
+    assert_eq!(poll(&laptop).await.1["status"], "ended");
+    assert_eq!(counted(&laptop, "latchkey_approval_timed_out_total").await, 0.0, "a poll recorded the timeout");
+    assert_eq!(laptop.get("/login/status").await.status(), StatusCode::GONE);
+    assert_eq!(counted(&laptop, "latchkey_approval_timed_out_total").await, 1.0);
+}
+
+#[tokio::test]
+async fn the_json_sign_in_answers_the_number_and_a_status_url_and_the_browser_finishes_by_itself() {
+    let (laptop, phone) = laptop_and_phone().await;
+    let before = laptop.mail.received().len();
+    let url = format!("{}/api/v1/login", laptop.address);
+    let response = laptop
+        .send(
+            laptop
+                .client
+                .post(url)
+                .json(&serde_json::json!({ "email": "spa@example.com", "return_to": "/account?spa=1" })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "sent");
+    assert_eq!(body["status_url"], "/api/v1/login/status");
+    let number = body["number"].as_u64().expect("no number in the JSON answer");
+    assert!((10..=99).contains(&number), "{body}");
+    let token = token_from_link(&magic_link_from(&laptop.mail.wait_for_link_mail(before).await));
+
+    assert_eq!(poll(&laptop).await.1["status"], "waiting");
+    assert_eq!(post_number(&phone, &token, &number.to_string()).await.status(), StatusCode::OK);
+    let (_, progress) = poll(&laptop).await;
+    assert_eq!(progress["status"], "approved");
+    let finished = laptop.get(progress["next"].as_str().unwrap()).await;
+    assert_eq!(finished.status(), StatusCode::SEE_OTHER);
+    assert!(session_cookie_set(&finished));
+    assert_eq!(finished.headers()[LOCATION], "/account?spa=1");
+
+    // Under another policy the answer has no number.
+    let code = spawn_app_with(&[("CROSS_DEVICE", "code")]).await;
+    let url = format!("{}/api/v1/login", code.address);
+    let body: serde_json::Value = code
+        .client
+        .post(url)
+        .json(&serde_json::json!({ "email": "spa@example.com" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body, serde_json::json!({ "status": "sent" }));
+}
+
+#[tokio::test]
+async fn approve_is_the_default_and_every_approval_refusal_and_timeout_is_audited() {
+    const TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
+    let laptop = spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN)]).await;
+    let phone = spawn_peer(&laptop, &[]).await;
+    let (html, token, _) = ask(&laptop, "funnel@example.com", "/account").await;
+    assert_eq!(post_number(&phone, &token, &number_on(&html)).await.status(), StatusCode::OK);
+    assert_eq!(laptop.get("/login/status").await.status(), StatusCode::SEE_OTHER);
+    laptop.clear_cookies();
+    let (html, token, _) = ask(&laptop, "funnel@example.com", "/account").await;
+    assert_eq!(post_number(&phone, &token, &wrong(&number_on(&html))).await.status(), StatusCode::FORBIDDEN);
+    ask(&laptop, "funnel@example.com", "/account").await;
+    laptop.clock.advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
+    assert_eq!(laptop.get("/login/status").await.status(), StatusCode::GONE);
+
+    for (kind, metric) in [
+        ("sign_in_approved", "latchkey_sign_in_approved_total"),
+        ("approval_refused", "latchkey_approval_refused_total"),
+        ("approval_timed_out", "latchkey_approval_timed_out_total"),
+    ] {
+        let url = format!("{}/api/v1/admin/audit?kind={kind}", laptop.address);
+        let events: serde_json::Value =
+            laptop.client.get(url).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+        assert_eq!(events["events"].as_array().map(Vec::len), Some(1), "{kind}: {events}");
+        assert_eq!(counted(&laptop, metric).await + counted(&phone, metric).await, 1.0, "{metric}");
+    }
 }

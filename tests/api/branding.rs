@@ -172,7 +172,7 @@ async fn every_page_of_an_apps_sign_in_shows_its_name_logo_and_links() {
 
 #[tokio::test]
 async fn the_code_page_in_another_browser_names_the_app() {
-    let (app, _) = spawn().await;
+    let (app, _) = spawn_provider_with(CLIENTS, &[("CROSS_DEVICE", "code")]).await;
     let login = login_page_for(&app, "notes", NOTES_CB).await.text().await.unwrap();
     let (_, mail) = ask(&app, &login, "otto@example.com").await;
     // Another browser (no attempt cookie) opens the link: the code page, for the same app.

@@ -382,3 +382,64 @@ async fn the_first_sign_in_of_an_app_to_an_account_is_mailed_to_the_person_like_
     app.outbox_settled().await;
     assert_eq!(notices(&app), 1);
 }
+
+#[tokio::test]
+async fn under_policy_approve_a_native_apps_link_opened_elsewhere_asks_for_the_code_not_a_number() {
+    let (app, _) = spawn(&[("CROSS_DEVICE", "approve")]).await;
+    let before = app.mail.received().len();
+    let response = post_json(&app, "/api/v1/login", &login_body("native-approve@example.com", APP, VERIFIER)).await;
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("number").is_none(), "a number the app cannot use: {body}");
+    let handle = body["handle"].as_str().unwrap().to_owned();
+    let mail = app.mail.wait_for_link_mail(before).await;
+
+    // The phone's browser (no attempt cookie: the app has none) is asked for the code.
+    let token = crate::helpers::token_from_link(&crate::helpers::magic_link_from(&mail));
+    let page = app.get_verify(&token).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("name=\"number\""), "a number nobody shows: {html}");
+    assert!(html.contains("action=\"/login/code\""), "{html}");
+    assert_eq!(redeem(&app, &handle, &code_from(&mail), VERIFIER).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_json_sign_ins_messages_follow_accept_language_and_its_error_codes_stay_english() {
+    let (app, _) = spawn(&[]).await;
+    let url = format!("{}/api/v1/login", app.address);
+    let mut body = login_body("sprache@example.com", APP, VERIFIER);
+    body["code_challenge_method"] = "plain".into();
+    let refused = app.client.post(&url).header("accept-language", "de").json(&body).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(
+        (refused["error"].as_str(), refused["field"].as_str()),
+        (Some("invalid_body"), Some("code_challenge_method"))
+    );
+    assert_eq!(refused["message"], "code_challenge_method: muss S256 sein", "{refused}");
+
+    let before = app.mail.received().len();
+    let handle = request_handle(&app, "sprache@example.com", VERIFIER).await;
+    let code = code_from(&app.mail.wait_for_link_mail(before).await);
+    let wrong: String = code
+        .chars()
+        .map(|c| {
+            if c == '-' {
+                c
+            } else if c == '7' {
+                '8'
+            } else {
+                '7'
+            }
+        })
+        .collect();
+    let body = json!({ "handle": handle, "code": wrong, "client_id": APP, "code_verifier": VERIFIER });
+    let answer =
+        app.client.post(format!("{url}/code")).header("accept-language", "de").json(&body).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(
+        (answer["error"].as_str(), answer["message"].as_str()),
+        (Some("wrong_code"), Some("der Code ist falsch"))
+    );
+}

@@ -454,7 +454,15 @@ async fn the_sign_in_routes_answer_as_documented() {
     let login_answer = check("POST", "/api/v1/login");
 
     let sent = login_answer(login(&app, json!({ "email": "someone@example.com" })).send().await.unwrap()).await;
-    assert_eq!(sent, json!({ "status": "sent" }));
+    assert_eq!((&sent["status"], &sent["status_url"]), (&json!("sent"), &json!("/api/v1/login/status")));
+    assert!(sent["number"].is_u64(), "{sent}");
+    let status_answer = check("GET", "/api/v1/login/status");
+    let stranger = status_answer(app.client.get(format!("{}/api/v1/login/status", app.address)).send().await.unwrap());
+    assert_eq!(stranger.await["error"], "not_found");
+    // In the browser that asked (its attempt cookie kept): waiting.
+    assert_eq!(app.send(login(&app, json!({ "email": "waiting@example.com" }))).await.status(), StatusCode::ACCEPTED);
+    let waiting = status_answer(app.get("/api/v1/login/status").await).await;
+    assert_eq!(waiting["status"], "waiting");
     let limited = login(&app, json!({ "email": "someone@example.com" })).send().await.unwrap();
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.headers().contains_key("retry-after"));

@@ -127,7 +127,7 @@ async fn placeholder_contrast(browser: &Browser, css: &str) -> f64 {
 async fn placeholders_keep_their_contrast_and_buttons_keep_a_border_in_forced_colours() {
     let test = "a11y-contrast";
     let Some(tools) = browser_tools(test) else { return };
-    let site = latchkey(&[]).await;
+    let site = latchkey(&[("CROSS_DEVICE", "code")]).await;
     let browser = Browser::open(test, "a", &tools).await;
     browser.goto(&format!("{}/login", site.base)).await;
     ask_for_link(&browser, &site.app, "ida@example.com").await;

@@ -26,6 +26,13 @@ async fn the_phone_types_the_number_the_laptop_shows_and_the_laptop_signs_in_by_
     assert_eq!(number.len(), 2, "the laptop shows a two-digit number: {number:?}");
     let waiting = laptop.element("a[href^='https://mail.google.com/']", "waiting-number-and-gmail").await;
     assert!(waiting.contains("Open Gmail"), "no Gmail button for a gmail.com address");
+    // With script the page polls instead of reloading: the reload in <noscript> is inert.
+    let reload = laptop
+        .client
+        .execute("return document.querySelector('meta[http-equiv=refresh]') === null;", vec![])
+        .await
+        .expect("look for a reload");
+    assert_eq!(reload, serde_json::Value::Bool(true), "the waiting page reloads itself although script runs");
     let (link, _) = link_mail(&site.app, before).await;
 
     // The phone: who asked, and a box to type the number into.

@@ -20,11 +20,6 @@ use crate::browser::Browser;
 /// The axe-core tags checked: WCAG 2.0–2.2 A and AA, and best practices.
 pub const TAGS: [&str; 7] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa", "best-practice"];
 
-/// Rules a page may break, each listed in docs/known-limitations.md with why: `(rule id, the
-/// page's path)`. The waiting page under `CROSS_DEVICE=approve` reloads itself every 3 seconds
-/// with `<meta http-equiv="refresh">` so that it works without script.
-const KNOWN: [(&str, &str); 2] = [("meta-refresh", "/login"), ("meta-refresh", "/login/status")];
-
 /// How to install axe-core when it is missing.
 const INSTALL: &str = "npm ci --prefix tests/e2e/axe (scripts/test does this)";
 
@@ -145,8 +140,7 @@ async fn is_latchkey_page(client: &Client) -> bool {
 }
 
 /// Runs axe-core on the current page in light and in dark mode, the first time the suite
-/// reaches this page state (`step` at this path), and fails with every violation found but
-/// the [`KNOWN`] ones. Pages of the tests' own web apps are left alone.
+/// reaches this page state (`step` at this path), and fails with every violation found. Pages of the tests' own web apps are left alone.
 pub async fn check(browser: &Browser, step: &str) {
     let client = &browser.client;
     if !is_latchkey_page(client).await {
@@ -160,8 +154,7 @@ pub async fn check(browser: &Browser, step: &str) {
     let mut report = String::new();
     for scheme in [Scheme::Light, Scheme::Dark] {
         show_in(client, scheme).await;
-        let mut found = violations(client).await;
-        found.retain(|v| !KNOWN.contains(&(v.id.as_str(), path.as_str())));
+        let found = violations(client).await;
         if !found.is_empty() {
             report.push_str(&format!("in {scheme:?} mode:\n"));
             found.iter().for_each(|v| report.push_str(&v.to_string()));

@@ -44,7 +44,7 @@ async fn a_person_signs_in_with_the_link_in_the_same_browser_and_signs_out() {
 async fn a_link_opened_in_another_browser_is_finished_by_typing_the_code_in_the_browser_that_asked() {
     let test = "code-other-browser";
     let Some(tools) = browser_tools(test) else { return };
-    let site = latchkey(&[]).await;
+    let site = latchkey(&[("CROSS_DEVICE", "code")]).await;
     let asking = Browser::open(test, "laptop", &tools).await;
     let other = Browser::open(test, "phone", &tools).await;
     let email = "grace@example.com";
