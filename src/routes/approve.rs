@@ -178,7 +178,8 @@ pub async fn status(
     responses(
         (status = 200, description = "The sign-in this browser's `__Host-attempt` cookie names (its secret \
             checked): `waiting` for an approval from another device, `approved` (go to `next` to finish it here), \
-            or `ended` (go to `next` to see why)", body = super::openapi::SignInStatus),
+            `ended` (go to `next` to see why), or `undeliverable` (the address's mail was refused or bounced \
+            since the link was asked for; `next` says so)", body = super::openapi::SignInStatus),
         (status = 404, description = "No attempt cookie, an attempt long gone, or a cookie that is not the asking \
             browser's (another browser learns nothing: the same answer)", body = super::openapi::ErrorBody),
         (status = 429, description = "Too many forged attempt cookies from this network",

@@ -294,7 +294,8 @@ pub struct LinkSent {
 pub struct SignInStatus {
     /// `waiting`: ask again (every 1.5 s is fine). `approved`: go to `next` in this browser, which
     /// signs it in. `ended`: go to `next`, which says why (a wrong number, too many wrong codes,
-    /// expired, used). Treat any value but `waiting` as "go to `next`": more may be added.
+    /// expired, used). `undeliverable`: go to `next`, which says the mail to the address was refused
+    /// or bounced. Treat any value but `waiting` as "go to `next`": more may be added.
     #[schema(examples("waiting"))]
     pub status: String,
     /// `/login/status`.

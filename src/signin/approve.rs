@@ -33,6 +33,9 @@ pub enum Progress {
     Approved,
     /// Over: a wrong number, too many wrong codes, expired or already used.
     Ended,
+    /// The address went on the suppression list after the link was asked for (its mail was
+    /// refused or bounced): `GET /login/status` says so.
+    Undeliverable,
 }
 
 impl Progress {
@@ -42,6 +45,7 @@ impl Progress {
             Self::Waiting => "waiting",
             Self::Approved => "approved",
             Self::Ended => "ended",
+            Self::Undeliverable => "undeliverable",
         }
     }
 }
@@ -129,6 +133,7 @@ impl SignIn {
     pub async fn progress(&self, cookie: Option<&str>, origin: &RequestOrigin) -> Result<Progress, SignInError> {
         let (_, state) = self.asking_browsers(cookie, origin).await?;
         Ok(match state {
+            Redemption::Valid(attempt) if self.undeliverable(&attempt).await? => Progress::Undeliverable,
             Redemption::Valid(_) => Progress::Waiting,
             Redemption::Approved(_) => Progress::Approved,
             Redemption::Used(_) | Redemption::Expired(_) | Redemption::Dead(_) => Progress::Ended,
