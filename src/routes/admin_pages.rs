@@ -288,11 +288,12 @@ pub async fn act(
     }
     if action.as_str() == "change-email" {
         let user = state.store.find_user(&email.lookup_key(&state.keyring)).await?.ok_or(AppError::NotFound)?;
-        let to = Email::parse(&form.new_email).map_err(|e| AppError::BadRequest(format!("new_email: {e}")))?;
+        let to = Email::parse(&form.new_email)
+            .map_err(|e| AppError::BadRequest(format!("new_email: {}", super::login::email_problem(t, &e))))?;
         let by = super::admin::Admin::Person(admin.sub.to_string());
         let moved = super::admin_email::change_by_admin(&req, &state, &by, &user, &to, "new_email").await?;
-        let moved = moved.ok_or_else(|| AppError::BadRequest("new_email: belongs to another account".to_owned()))?;
-        return render_user(&req, &state, &moved.email, Some(EN.admin_email_changed.to_owned())).await;
+        let moved = moved.ok_or_else(|| AppError::BadRequest(format!("new_email: {}", t.email_change_taken_page)))?;
+        return render_user(&req, &state, &moved.email, Some(t.admin_email_changed.to_owned())).await;
     }
     let (user, notice) = match action.as_str() {
         "revoke" => {
