@@ -142,6 +142,12 @@ pub struct SignInPolicy {
     #[serde(default = "yes")]
     #[schema(required = true)]
     pub new_device_notice: bool,
+    /// `ADMIN_PHISHING_RESISTANT`: administrators (`ADMIN_EMAILS`) pass the second step only
+    /// with a passkey; authenticator, text and recovery codes are refused for them, and one
+    /// without a passkey sets one up at the step. Needs `passkey` among the methods.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub admin_phishing_resistant: bool,
     /// `RATE_LIMIT_*`: each limited action's `count/window`.
     #[serde(default)]
     #[schema(required = true, value_type = BTreeMap<String, String>)]
@@ -182,6 +188,12 @@ impl SignInPolicy {
             problems.push((
                 "methods",
                 "a required second factor needs totp: sign-ins without one set up an authenticator app".to_owned(),
+            ));
+        }
+        if self.admin_phishing_resistant && !self.methods.passkey {
+            problems.push((
+                "admin_phishing_resistant",
+                "needs passkey among the methods: administrators would have no way to sign in".to_owned(),
             ));
         }
         for action in super::LimitedAction::ALL {
@@ -281,6 +293,7 @@ impl Default for SignInPolicy {
             methods: Methods::default(),
             signup_allow: None,
             new_device_notice: true,
+            admin_phishing_resistant: false,
             rate_limits: super::RateLimits::default(),
         }
     }

@@ -282,4 +282,15 @@ pub static AR: Messages = Messages {
     account_passkey_remove_button: "إزالة",
     passkey_needs_script: "تحتاج مفاتيح المرور إلى JavaScript في هذا المتصفح؛ أما كل ما عدا ذلك هنا فيعمل من دونه.",
     second_passkey_button: "استخدم مفتاح مرور",
+    // i20b
+    account_passkey_rename_label: "اسم جديد لـ «{0}»",
+    account_passkey_rename_button: "إعادة التسمية",
+    account_passkey_remove_label: "إزالة «{0}»",
+    account_passkey_synced: "يمكن مزامنته مع أجهزتك الأخرى",
+    account_passkey_backed_up: "محفوظ احتياطيًا",
+    account_passkey_device_bound: "يبقى على جهاز واحد",
+    enroll_passkey_or: "أو أعدّ مفتاح مرور بدلًا من ذلك: قفل شاشة جهازك أو مفتاح أمان.",
+    second_passkey_only_admin: "تسجّل حسابات المشرفين الدخول هنا بمفتاح مرور؛ ولا تُقبل الرموز لها. استخدم مفتاح المرور الخاص بك، أو اطلب المساعدة من مشرف آخر.",
+    second_passkey_only_app: "يطلب هذا التطبيق مفتاح مرور عند تسجيل الدخول؛ ولا يكفيه رمز. استخدم مفتاح المرور للمتابعة.",
+    second_passkey_missing: "يحتاج تسجيل الدخول هذا إلى مفتاح مرور، وليس في حسابك أي مفتاح. أضف واحدًا من صفحة حسابك، أو اطلب المساعدة من مشرف.",
 };

@@ -531,5 +531,25 @@ catalogue! {
     /// Account page and second step: passkeys need JavaScript.
     passkey_needs_script,
     /// Second step: use a passkey.
-    second_passkey_button,
+    second_passkey_button,    // i20b
+    /// Account page: the rename field of passkey `{0}`.
+    account_passkey_rename_label,
+    /// Account page: rename a passkey.
+    account_passkey_rename_button,
+    /// Account page: the remove button's accessible name for passkey `{0}`.
+    account_passkey_remove_label,
+    /// Account page: the passkey may sync to other devices.
+    account_passkey_synced,
+    /// Account page: the passkey is backed up.
+    account_passkey_backed_up,
+    /// Account page: the passkey stays on one device.
+    account_passkey_device_bound,
+    /// Forced enrollment: a passkey offered besides the authenticator app.
+    enroll_passkey_or,
+    /// Second step: administrators must use a passkey.
+    second_passkey_only_admin,
+    /// Second step: the app being signed in to asks for a passkey.
+    second_passkey_only_app,
+    /// Second step: a passkey is needed and the account has none.
+    second_passkey_missing,
 }

@@ -264,4 +264,15 @@ pub static DE: Messages = Messages {
     account_passkey_remove_button: "Entfernen",
     passkey_needs_script: "Passkeys brauchen JavaScript in diesem Browser; alles andere hier funktioniert auch ohne.",
     second_passkey_button: "Passkey verwenden",
+    // i20b
+    account_passkey_rename_label: "Neuer Name für „{0}“",
+    account_passkey_rename_button: "Umbenennen",
+    account_passkey_remove_label: "„{0}“ entfernen",
+    account_passkey_synced: "kann mit Ihren anderen Geräten synchronisiert werden",
+    account_passkey_backed_up: "gesichert",
+    account_passkey_device_bound: "bleibt auf einem Gerät",
+    enroll_passkey_or: "Oder richten Sie stattdessen einen Passkey ein: die Bildschirmsperre Ihres Geräts oder einen Sicherheitsschlüssel.",
+    second_passkey_only_admin: "Administratorkonten melden sich hier mit einem Passkey an; Codes werden für sie nicht akzeptiert. Verwenden Sie Ihren Passkey oder bitten Sie eine andere Administratorin oder einen anderen Administrator um Hilfe.",
+    second_passkey_only_app: "Diese App verlangt bei der Anmeldung einen Passkey; ein Code genügt ihr nicht. Verwenden Sie Ihren Passkey, um fortzufahren.",
+    second_passkey_missing: "Für diese Anmeldung ist ein Passkey nötig, und Ihr Konto hat keinen. Fügen Sie auf Ihrer Kontoseite einen hinzu oder bitten Sie eine Administratorin oder einen Administrator um Hilfe.",
 };

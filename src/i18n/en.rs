@@ -261,4 +261,15 @@ pub static EN: Messages = Messages {
     account_passkey_remove_button: "Remove",
     passkey_needs_script: "Passkeys need JavaScript in this browser; everything else here works without it.",
     second_passkey_button: "Use a passkey",
+    // i20b
+    account_passkey_rename_label: "New name for “{0}”",
+    account_passkey_rename_button: "Rename",
+    account_passkey_remove_label: "Remove “{0}”",
+    account_passkey_synced: "can sync to your other devices",
+    account_passkey_backed_up: "backed up",
+    account_passkey_device_bound: "stays on one device",
+    enroll_passkey_or: "Or set up a passkey instead: your device's screen lock or a security key.",
+    second_passkey_only_admin: "Administrator accounts sign in here with a passkey; codes are not accepted for them. Use your passkey, or ask another administrator for help.",
+    second_passkey_only_app: "This app asks for a passkey at sign-in; a code is not enough for it. Use your passkey to continue.",
+    second_passkey_missing: "This sign-in needs a passkey, and your account has none. Add one on your account page, or ask an administrator for help.",
 };

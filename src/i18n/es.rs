@@ -261,4 +261,15 @@ pub static ES: Messages = Messages {
     account_passkey_remove_button: "Quitar",
     passkey_needs_script: "Las llaves de acceso necesitan JavaScript en este navegador; todo lo demás aquí funciona sin él.",
     second_passkey_button: "Usar una llave de acceso",
+    // i20b
+    account_passkey_rename_label: "Nuevo nombre para «{0}»",
+    account_passkey_rename_button: "Cambiar nombre",
+    account_passkey_remove_label: "Quitar «{0}»",
+    account_passkey_synced: "puede sincronizarse con tus otros dispositivos",
+    account_passkey_backed_up: "con copia de seguridad",
+    account_passkey_device_bound: "se queda en un solo dispositivo",
+    enroll_passkey_or: "O configura una llave de acceso: el bloqueo de pantalla de tu dispositivo o una llave de seguridad.",
+    second_passkey_only_admin: "Las cuentas de administración inician sesión aquí con una llave de acceso; para ellas no se aceptan códigos. Usa tu llave de acceso o pide ayuda a otra persona administradora.",
+    second_passkey_only_app: "Esta aplicación pide una llave de acceso al iniciar sesión; un código no le basta. Usa tu llave de acceso para continuar.",
+    second_passkey_missing: "Este inicio de sesión necesita una llave de acceso y tu cuenta no tiene ninguna. Añade una en la página de tu cuenta o pide ayuda a una persona administradora.",
 };

@@ -261,4 +261,15 @@ pub static FR: Messages = Messages {
     account_passkey_remove_button: "Retirer",
     passkey_needs_script: "Les clés d’accès nécessitent JavaScript dans ce navigateur ; tout le reste ici fonctionne sans.",
     second_passkey_button: "Utiliser une clé d’accès",
+    // i20b
+    account_passkey_rename_label: "Nouveau nom pour « {0} »",
+    account_passkey_rename_button: "Renommer",
+    account_passkey_remove_label: "Retirer « {0} »",
+    account_passkey_synced: "peut se synchroniser avec vos autres appareils",
+    account_passkey_backed_up: "sauvegardée",
+    account_passkey_device_bound: "reste sur un seul appareil",
+    enroll_passkey_or: "Ou configurez plutôt une clé d’accès : le verrouillage d’écran de votre appareil ou une clé de sécurité.",
+    second_passkey_only_admin: "Les comptes d’administration se connectent ici avec une clé d’accès ; les codes ne sont pas acceptés pour eux. Utilisez votre clé d’accès, ou demandez de l’aide à un autre administrateur.",
+    second_passkey_only_app: "Cette application demande une clé d’accès à la connexion ; un code ne lui suffit pas. Utilisez votre clé d’accès pour continuer.",
+    second_passkey_missing: "Cette connexion nécessite une clé d’accès, et votre compte n’en a aucune. Ajoutez-en une sur la page de votre compte, ou demandez de l’aide à un administrateur.",
 };

@@ -265,4 +265,15 @@ pub static IT: Messages = Messages {
     account_passkey_remove_button: "Rimuovi",
     passkey_needs_script: "Le passkey richiedono JavaScript in questo browser; tutto il resto qui funziona anche senza.",
     second_passkey_button: "Usa una passkey",
+    // i20b
+    account_passkey_rename_label: "Nuovo nome per «{0}»",
+    account_passkey_rename_button: "Rinomina",
+    account_passkey_remove_label: "Rimuovi «{0}»",
+    account_passkey_synced: "può sincronizzarsi con gli altri tuoi dispositivi",
+    account_passkey_backed_up: "con backup",
+    account_passkey_device_bound: "resta su un solo dispositivo",
+    enroll_passkey_or: "Oppure configura una passkey: il blocco schermo del tuo dispositivo o una chiave di sicurezza.",
+    second_passkey_only_admin: "Gli account di amministrazione accedono qui con una passkey; per loro i codici non sono accettati. Usa la tua passkey oppure chiedi aiuto a un altro amministratore.",
+    second_passkey_only_app: "Questa app chiede una passkey all’accesso; un codice non le basta. Usa la tua passkey per continuare.",
+    second_passkey_missing: "Questo accesso richiede una passkey e il tuo account non ne ha. Aggiungine una nella pagina del tuo account oppure chiedi aiuto a un amministratore.",
 };

@@ -267,4 +267,15 @@ pub static JA: Messages = Messages {
     account_passkey_remove_button: "削除",
     passkey_needs_script: "パスキーを使うには、このブラウザでJavaScriptを有効にする必要があります。それ以外の機能はJavaScriptなしで使えます。",
     second_passkey_button: "パスキーを使用",
+    // i20b
+    account_passkey_rename_label: "「{0}」の新しい名前",
+    account_passkey_rename_button: "名前を変更",
+    account_passkey_remove_label: "「{0}」を削除",
+    account_passkey_synced: "ほかのデバイスと同期できます",
+    account_passkey_backed_up: "バックアップ済み",
+    account_passkey_device_bound: "1台のデバイスにのみ保存",
+    enroll_passkey_or: "または代わりにパスキーを設定できます（デバイスの画面ロックまたはセキュリティキー）。",
+    second_passkey_only_admin: "管理者アカウントはここでパスキーを使ってサインインします。管理者にはコードは使えません。パスキーを使うか、別の管理者に連絡してください。",
+    second_passkey_only_app: "このアプリはサインイン時にパスキーを求めています。コードでは足りません。続けるにはパスキーを使ってください。",
+    second_passkey_missing: "このサインインにはパスキーが必要ですが、アカウントにパスキーがありません。アカウントページで追加するか、管理者に連絡してください。",
 };

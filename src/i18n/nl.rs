@@ -262,4 +262,15 @@ pub static NL: Messages = Messages {
     account_passkey_remove_button: "Verwijderen",
     passkey_needs_script: "Toegangssleutels hebben JavaScript nodig in deze browser; al het andere hier werkt ook zonder.",
     second_passkey_button: "Toegangssleutel gebruiken",
+    // i20b
+    account_passkey_rename_label: "Nieuwe naam voor ‘{0}’",
+    account_passkey_rename_button: "Naam wijzigen",
+    account_passkey_remove_label: "‘{0}’ verwijderen",
+    account_passkey_synced: "kan naar je andere apparaten synchroniseren",
+    account_passkey_backed_up: "met back-up",
+    account_passkey_device_bound: "blijft op één apparaat",
+    enroll_passkey_or: "Of stel in plaats daarvan een toegangssleutel in: de schermvergrendeling van je apparaat of een beveiligingssleutel.",
+    second_passkey_only_admin: "Beheerdersaccounts melden zich hier aan met een toegangssleutel; codes worden voor hen niet geaccepteerd. Gebruik je toegangssleutel of vraag een andere beheerder om hulp.",
+    second_passkey_only_app: "Deze app vraagt bij het aanmelden om een toegangssleutel; een code is niet genoeg. Gebruik je toegangssleutel om verder te gaan.",
+    second_passkey_missing: "Voor deze aanmelding is een toegangssleutel nodig en je account heeft er geen. Voeg er een toe op je accountpagina of vraag een beheerder om hulp.",
 };

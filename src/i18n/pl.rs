@@ -280,4 +280,15 @@ pub static PL: Messages = Messages {
     account_passkey_remove_button: "Usuń",
     passkey_needs_script: "Klucze dostępu wymagają JavaScriptu w tej przeglądarce; cała reszta działa tu bez niego.",
     second_passkey_button: "Użyj klucza dostępu",
+    // i20b
+    account_passkey_rename_label: "Nowa nazwa dla „{0}”",
+    account_passkey_rename_button: "Zmień nazwę",
+    account_passkey_remove_label: "Usuń „{0}”",
+    account_passkey_synced: "może synchronizować się z innymi Twoimi urządzeniami",
+    account_passkey_backed_up: "z kopią zapasową",
+    account_passkey_device_bound: "zostaje na jednym urządzeniu",
+    enroll_passkey_or: "Albo skonfiguruj zamiast tego klucz dostępu: blokadę ekranu urządzenia lub klucz bezpieczeństwa.",
+    second_passkey_only_admin: "Konta administratorów logują się tu kluczem dostępu; kody nie są dla nich akceptowane. Użyj swojego klucza dostępu albo poproś o pomoc innego administratora.",
+    second_passkey_only_app: "Ta aplikacja wymaga przy logowaniu klucza dostępu; kod jej nie wystarcza. Użyj klucza dostępu, aby kontynuować.",
+    second_passkey_missing: "To logowanie wymaga klucza dostępu, a Twoje konto go nie ma. Dodaj go na stronie konta albo poproś administratora o pomoc.",
 };

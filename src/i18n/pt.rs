@@ -271,4 +271,15 @@ pub static PT: Messages = Messages {
     account_passkey_remove_button: "Remover",
     passkey_needs_script: "As chaves de acesso precisam de JavaScript neste navegador; tudo o resto aqui funciona sem ele.",
     second_passkey_button: "Usar uma chave de acesso",
+    // i20b
+    account_passkey_rename_label: "Novo nome para «{0}»",
+    account_passkey_rename_button: "Mudar o nome",
+    account_passkey_remove_label: "Remover «{0}»",
+    account_passkey_synced: "pode sincronizar com os seus outros dispositivos",
+    account_passkey_backed_up: "com cópia de segurança",
+    account_passkey_device_bound: "fica num só dispositivo",
+    enroll_passkey_or: "Ou configure antes uma chave de acesso: o bloqueio de ecrã do seu dispositivo ou uma chave de segurança.",
+    second_passkey_only_admin: "As contas de administração iniciam sessão aqui com uma chave de acesso; os códigos não são aceites para elas. Use a sua chave de acesso ou peça ajuda a outra pessoa administradora.",
+    second_passkey_only_app: "Esta aplicação pede uma chave de acesso ao iniciar sessão; um código não lhe basta. Use a sua chave de acesso para continuar.",
+    second_passkey_missing: "Este início de sessão precisa de uma chave de acesso e a sua conta não tem nenhuma. Adicione uma na página da sua conta ou peça ajuda a uma pessoa administradora.",
 };

@@ -16,6 +16,7 @@ use crate::domain::{AuditEvent, CrossDevice, Email, EventKind, Methods, SecondFa
 use crate::error::AppError;
 use crate::i18n::{EN, Messages};
 use crate::session::SessionClaims;
+use crate::signin::AccountChange;
 
 /// `GET /admin`.
 #[derive(Template, WebTemplate)]
@@ -36,6 +37,7 @@ pub struct AdminPage {
     sms: bool,
     cross_device: String,
     passkey: bool,
+    admin_phishing_resistant: bool,
     supersede: bool,
     new_device_notice: bool,
     signup_allow: String,
@@ -57,6 +59,7 @@ pub struct AdminUserPage {
     blocked: bool,
     sessions: usize,
     actions: Vec<(&'static str, &'static str)>,
+    passkeys: Vec<crate::admin::PasskeyReport>,
 }
 
 /// The admin behind this browser, or the response that sends anyone else away.
@@ -101,6 +104,7 @@ async fn render(
         totp: policy.methods.totp,
         sms: policy.methods.sms,
         passkey: policy.methods.passkey,
+        admin_phishing_resistant: policy.admin_phishing_resistant,
         cross_device: policy.cross_device.to_string(),
         supersede: policy.supersede,
         new_device_notice: policy.new_device_notice,
@@ -132,6 +136,7 @@ pub struct PolicyForm {
     totp: Option<String>,
     sms: Option<String>,
     passkey: Option<String>,
+    admin_phishing_resistant: Option<String>,
     #[serde(default)]
     cross_device: String,
     supersede: Option<String>,
@@ -172,6 +177,7 @@ pub async fn save_policy(
         cross_device: form.cross_device.parse().unwrap_or(CrossDevice::Code),
         supersede: form.supersede.is_some(),
         new_device_notice: form.new_device_notice.is_some(),
+        admin_phishing_resistant: form.admin_phishing_resistant.is_some(),
         signup_allow: (!allow.is_empty()).then_some(allow),
         ..current
     };
@@ -200,6 +206,9 @@ pub struct UserForm {
     email: String,
     #[serde(default)]
     csrf: String,
+    /// The passkey to remove (`remove-passkey`).
+    #[serde(default)]
+    id: String,
 }
 
 async fn render_user(
@@ -211,11 +220,20 @@ async fn render_user(
     let report = state.admin.user(email).await?.ok_or(AppError::NotFound)?;
     let csrf = csrf::issue(req, &state.keyring)?;
     let f = &report.second_factor;
-    let factors = match (f.totp, &f.phone) {
-        (false, None) => "none".to_owned(),
-        (true, None) => format!("authenticator app ({} recovery codes left)", f.recovery_codes_left),
-        (false, Some(p)) => format!("text messages to {p}"),
-        (true, Some(p)) => format!("authenticator app and text messages to {p}"),
+    let mut kinds = Vec::new();
+    if f.totp {
+        kinds.push("authenticator app".to_owned());
+    }
+    if let Some(p) = &f.phone {
+        kinds.push(format!("text messages to {p}"));
+    }
+    if !f.passkeys.is_empty() {
+        kinds.push(format!("{} passkey(s)", f.passkeys.len()));
+    }
+    let factors = if kinds.is_empty() {
+        "none".to_owned()
+    } else {
+        format!("{} ({} recovery codes left)", kinds.join(", "), f.recovery_codes_left)
     };
     let mut actions = vec![("revoke", "Sign out everywhere"), ("reset-second-factor", "Remove second factor")];
     actions.push(if report.blocked { ("unblock", "Unblock") } else { ("block", "Block") });
@@ -231,6 +249,7 @@ async fn render_user(
         blocked: report.blocked,
         sessions: report.sessions.len(),
         actions,
+        passkeys: report.second_factor.passkeys,
     };
     Ok(page(req, StatusCode::OK, template, &csrf.cookies()))
 }
@@ -248,7 +267,8 @@ pub async fn user(
     render_user(&req, &state, &email, None).await
 }
 
-/// `POST /admin/users/{action}` (`revoke`, `reset-second-factor`, `block`, `unblock`).
+/// `POST /admin/users/{action}` (`revoke`, `reset-second-factor`, `remove-passkey` with `id`,
+/// `remove-passkeys`, `block`, `unblock`, `delete`).
 pub async fn act(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -277,6 +297,15 @@ pub async fn act(
             let user = state.admin.reset_second_factor(&email, false).await?.ok_or(AppError::NotFound)?;
             super::account_confirm::announce_reset(&req, &state, &user, &email).await?;
             (user, "Second factor removed.".to_owned())
+        }
+        "remove-passkey" | "remove-passkeys" => {
+            let id = (action.as_str() == "remove-passkey").then_some(form.id.as_str());
+            let (user, n) = state.admin.remove_passkeys(&email, id, false).await?.ok_or(AppError::NotFound)?;
+            if n > 0 {
+                let change = AccountChange::PasskeyRemoved;
+                super::account_confirm::announce_by_admin(&req, &state, &user, &email, change).await?;
+            }
+            (user, format!("{n} passkey(s) removed."))
         }
         "block" => (state.admin.set_blocked(&email, true).await?.ok_or(AppError::NotFound)?, "Blocked.".to_owned()),
         "unblock" => {

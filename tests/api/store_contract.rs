@@ -443,6 +443,7 @@ async fn second_factor_steps_and_sms_codes_count_their_tries((store, other): Pai
         origin: RequestOrigin::new(None, "test"),
         created_at: Utc::now(),
         must_enroll: false,
+        passkey_required: false,
     };
     let id = latchkey::crypto::random_token::<9>().unwrap();
     store.put_pending(&id, &pending, KEEP).await.unwrap();
@@ -549,6 +550,7 @@ async fn a_restore_voids_live_state_and_keeps_accounts_factors_and_clients((stor
         origin: RequestOrigin::new(None, "test"),
         created_at: Utc::now(),
         must_enroll: false,
+        passkey_required: false,
     };
     store.put_pending("restore-step", &pending, KEEP).await.unwrap();
 
@@ -984,6 +986,7 @@ async fn fill_user(store: &Arc<dyn Store>, user: &UserId) {
         added_at: Utc::now(),
         last_used_at: None,
         synced: false,
+        backed_up: false,
         sealed: "sealed".into(),
     };
     let factors =
@@ -1192,6 +1195,7 @@ async fn passkeys_are_second_factors_the_record_knows((store, other): Pair) {
         added_at: Utc::now(),
         last_used_at: None,
         synced: false,
+        backed_up: false,
         sealed: "sealed".into(),
     };
     let factors = latchkey::store::SecondFactors { passkeys: vec![passkey], ..Default::default() };
