@@ -294,3 +294,76 @@ async fn administrators_under_the_phishing_resistant_policy_pass_only_with_a_pas
     let body: Value = response.json().await.unwrap();
     assert!(body["fields"]["admin_phishing_resistant"].is_string(), "{body}");
 }
+
+const VAULT_CB: &str = "http://127.0.0.1:9999/cb";
+
+/// A clients file with `vault`, an app that requires a phishing-resistant factor.
+fn vault_clients() -> String {
+    let clients = format!(
+        "[[client]]\nclient_id = \"vault\"\nredirect_uris = [\"{VAULT_CB}\"]\ntype = \"public\"\nrequire_second_factor = true\nrequire_phishing_resistant = true\n"
+    );
+    let name = format!("latchkey-vault-clients-{}.toml", latchkey::crypto::random_token::<9>().unwrap());
+    let path = std::env::temp_dir().join(name);
+    std::fs::write(&path, clients).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn vault_authorize(extra: &str) -> String {
+    let redirect: String = url::form_urlencoded::byte_serialize(VAULT_CB.as_bytes()).collect();
+    format!(
+        "/oauth2/authorize?response_type=code&client_id=vault&redirect_uri={redirect}&scope=openid&state=z&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256{extra}"
+    )
+}
+
+#[tokio::test]
+async fn an_app_requiring_a_phishing_resistant_factor_steps_a_code_session_up_with_a_passkey() {
+    let app = spawn_app_with(&[("SECOND_FACTOR_METHODS", "totp,passkey"), ("CLIENTS_FILE", &vault_clients())]).await;
+    let (secret, _) = crate::second_factor::enroll(&app, "vault@example.com").await;
+    // A passkey besides the app, from a session that just confirmed a factor.
+    app.clock.advance(chrono::Duration::seconds(30));
+    let confirmed = post(&app, "/account/confirm-factor", &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(confirmed.status(), StatusCode::SEE_OTHER);
+    let mut passkey = SoftPasskey::new();
+    let options = start_options(&app, "/account/passkeys/register/start").await;
+    let credential = passkey.create(&options, crate::helpers::PUBLIC_URL, RP_ID);
+    assert_eq!(
+        post(&app, "/account/passkeys/register/finish", &[("credential", &credential)]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // Signed in with the authenticator app: not enough for this app; a step-up with the passkey.
+    link_step(&app, "vault@example.com").await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    assert_eq!(post(&app, "/login/2fa", &[("code", &code(&app, &secret, 0))]).await.status(), StatusCode::SEE_OTHER);
+    let none = app.get(&vault_authorize("&prompt=none")).await;
+    let to = crate::oidc::location(&none);
+    assert!(to.starts_with(VAULT_CB) && to.contains("error=interaction_required"), "{to}");
+    let response = app.get(&vault_authorize("")).await;
+    assert_eq!(crate::oidc::location(&response), "/login/2fa");
+    let page = app.get("/login/2fa").await.text().await.unwrap();
+    assert!(page.contains("This app asks for a passkey"), "{page}");
+    assert!(!page.contains(r#"id="code""#) && !page.contains(r#"id="recovery_code""#), "codes offered: {page}");
+    app.clock.advance(chrono::Duration::seconds(30));
+    let refused = post(&app, "/login/2fa", &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let options = start_options(&app, "/login/2fa/passkey/start").await;
+    let response = post(&app, "/login/2fa", &[("credential", &passkey.get(&options))]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let back = crate::oidc::location(&response);
+    assert!(back.starts_with("/oauth2/authorize?") && back.contains("client_id=vault"), "{back}");
+    let claims: Value = app.get_session().await.json().await.unwrap();
+    assert_eq!(claims["amr"], json!(["email", "hwk", "mfa"]));
+    let to = crate::oidc::location(&app.get(&back).await);
+    assert!(to.starts_with(VAULT_CB) && to.contains("code="), "no code after the step-up: {to}");
+
+    // Someone without a passkey is told what to do instead of being offered codes.
+    let (other, _) = crate::second_factor::enroll(&app, "nopasskey@example.com").await;
+    link_step(&app, "nopasskey@example.com").await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    assert_eq!(post(&app, "/login/2fa", &[("code", &code(&app, &other, 0))]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(crate::oidc::location(&app.get(&vault_authorize("")).await), "/login/2fa");
+    let page = app.get("/login/2fa").await.text().await.unwrap();
+    assert!(page.contains("This sign-in needs a passkey, and your account has none"), "{page}");
+    assert!(!page.contains(r#"id="code""#) && !page.contains("data-passkey-start"), "{page}");
+}

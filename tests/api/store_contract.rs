@@ -363,6 +363,7 @@ fn client(id: &str) -> Client {
         kind: ClientKind::Public,
         scopes: vec!["openid".into()],
         require_second_factor: false,
+        require_phishing_resistant: false,
         max_session_age_secs: None,
         webhook_url: None,
         id_token_signed_response_alg: latchkey::session::SigningAlg::EdDsa,
