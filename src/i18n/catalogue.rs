@@ -552,4 +552,6 @@ catalogue! {
     second_passkey_only_app,
     /// Second step: a passkey is needed and the account has none.
     second_passkey_missing,
+    /// How a session signed in: with a passkey.
+    method_passkey,
 }

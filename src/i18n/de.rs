@@ -275,4 +275,5 @@ pub static DE: Messages = Messages {
     second_passkey_only_admin: "Administratorkonten melden sich hier mit einem Passkey an; Codes werden für sie nicht akzeptiert. Verwenden Sie Ihren Passkey oder bitten Sie eine andere Administratorin oder einen anderen Administrator um Hilfe.",
     second_passkey_only_app: "Diese App verlangt bei der Anmeldung einen Passkey; ein Code genügt ihr nicht. Verwenden Sie Ihren Passkey, um fortzufahren.",
     second_passkey_missing: "Für diese Anmeldung ist ein Passkey nötig, und Ihr Konto hat keinen. Fügen Sie auf Ihrer Kontoseite einen hinzu oder bitten Sie eine Administratorin oder einen Administrator um Hilfe.",
+    method_passkey: "ein Passkey",
 };

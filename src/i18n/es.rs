@@ -272,4 +272,5 @@ pub static ES: Messages = Messages {
     second_passkey_only_admin: "Las cuentas de administración inician sesión aquí con una llave de acceso; para ellas no se aceptan códigos. Usa tu llave de acceso o pide ayuda a otra persona administradora.",
     second_passkey_only_app: "Esta aplicación pide una llave de acceso al iniciar sesión; un código no le basta. Usa tu llave de acceso para continuar.",
     second_passkey_missing: "Este inicio de sesión necesita una llave de acceso y tu cuenta no tiene ninguna. Añade una en la página de tu cuenta o pide ayuda a una persona administradora.",
+    method_passkey: "una llave de acceso",
 };

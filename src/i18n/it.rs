@@ -276,4 +276,5 @@ pub static IT: Messages = Messages {
     second_passkey_only_admin: "Gli account di amministrazione accedono qui con una passkey; per loro i codici non sono accettati. Usa la tua passkey oppure chiedi aiuto a un altro amministratore.",
     second_passkey_only_app: "Questa app chiede una passkey all’accesso; un codice non le basta. Usa la tua passkey per continuare.",
     second_passkey_missing: "Questo accesso richiede una passkey e il tuo account non ne ha. Aggiungine una nella pagina del tuo account oppure chiedi aiuto a un amministratore.",
+    method_passkey: "una passkey",
 };

@@ -273,4 +273,5 @@ pub static NL: Messages = Messages {
     second_passkey_only_admin: "Beheerdersaccounts melden zich hier aan met een toegangssleutel; codes worden voor hen niet geaccepteerd. Gebruik je toegangssleutel of vraag een andere beheerder om hulp.",
     second_passkey_only_app: "Deze app vraagt bij het aanmelden om een toegangssleutel; een code is niet genoeg. Gebruik je toegangssleutel om verder te gaan.",
     second_passkey_missing: "Voor deze aanmelding is een toegangssleutel nodig en je account heeft er geen. Voeg er een toe op je accountpagina of vraag een beheerder om hulp.",
+    method_passkey: "een toegangssleutel",
 };

@@ -291,4 +291,5 @@ pub static PL: Messages = Messages {
     second_passkey_only_admin: "Konta administratorów logują się tu kluczem dostępu; kody nie są dla nich akceptowane. Użyj swojego klucza dostępu albo poproś o pomoc innego administratora.",
     second_passkey_only_app: "Ta aplikacja wymaga przy logowaniu klucza dostępu; kod jej nie wystarcza. Użyj klucza dostępu, aby kontynuować.",
     second_passkey_missing: "To logowanie wymaga klucza dostępu, a Twoje konto go nie ma. Dodaj go na stronie konta albo poproś administratora o pomoc.",
+    method_passkey: "klucz dostępu",
 };

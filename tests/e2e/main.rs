@@ -18,6 +18,7 @@ mod forward_auth;
 mod helpers;
 mod nginx;
 mod oidc;
+mod passkey_enrollment;
 mod passkeys;
 mod signin;
 mod site;
