@@ -178,26 +178,36 @@ impl SecondFactorService {
         name: &str,
         device: Option<&str>,
     ) -> Result<StoredPasskey, SecondFactorError> {
+        let stored = self.check_passkey_registration(user, binding, credential, name, device).await?;
+        self.keep_passkey(user, &stored).await?;
+        Ok(stored)
+    }
+
+    /// Checks the browser's answer to the registration waiting under `binding` (used up
+    /// whatever the answer) and returns the passkey it makes, not yet kept: a caller with
+    /// something to claim first (a sign-in step) keeps it with [`Self::keep_passkey`].
+    pub async fn check_passkey_registration(
+        &self,
+        user: &UserId,
+        binding: &str,
+        credential: &str,
+        name: &str,
+        device: Option<&str>,
+    ) -> Result<StoredPasskey, SecondFactorError> {
         let rp = self.rp()?;
         let name = passkey_name(name)?;
         let credential: RegisterPublicKeyCredential = parse_credential(credential)?;
         let state: PasskeyRegistration = self.take_ceremony(user, CeremonyPurpose::Register, binding).await?;
         let passkey = rp.finish_passkey_registration(&credential, &state).map_err(|e| refused(user, e))?;
         let id = crypto::b64(passkey.cred_id());
-        let mut factors = self.store.get_factors(user).await?;
-        if factors.passkeys.iter().any(|p| p.id == id) {
-            return Err(SecondFactorError::PasskeyKnown);
-        }
-        if factors.passkeys.len() >= MAX_PASSKEYS {
-            return Err(SecondFactorError::TooManyPasskeys);
-        }
+        let count = self.store.get_factors(user).await?.passkeys.len();
         let (synced, backed_up) = backup_flags(&passkey);
         let name = match (name.is_empty(), device) {
             (false, _) => name,
             (true, Some(device)) => device.chars().take(MAX_NAME).collect(),
-            (true, None) => format!("Passkey {}", factors.passkeys.len() + 1),
+            (true, None) => format!("Passkey {}", count + 1),
         };
-        let stored = StoredPasskey {
+        Ok(StoredPasskey {
             name,
             sealed: self.seal_passkey(user, &id, &passkey)?,
             id,
@@ -205,11 +215,23 @@ impl SecondFactorService {
             last_used_at: None,
             synced,
             backed_up,
-        };
+        })
+    }
+
+    /// Adds a checked passkey ([`Self::check_passkey_registration`]) to the user's factors,
+    /// unless it is there already or the account has as many as it may.
+    pub async fn keep_passkey(&self, user: &UserId, stored: &StoredPasskey) -> Result<(), SecondFactorError> {
+        let mut factors = self.store.get_factors(user).await?;
+        if factors.passkeys.iter().any(|p| p.id == stored.id) {
+            return Err(SecondFactorError::PasskeyKnown);
+        }
+        if factors.passkeys.len() >= MAX_PASSKEYS {
+            return Err(SecondFactorError::TooManyPasskeys);
+        }
         factors.passkeys.push(stored.clone());
         self.store.put_factors(user, &factors).await?;
         tracing::info!(user = %user, "passkey added");
-        Ok(stored)
+        Ok(())
     }
 
     /// Gives one of the user's passkeys (`id`, base64url) a new name: plain text of at most

@@ -317,8 +317,8 @@ impl SignIn {
         if !self.policy.current().await?.methods.passkey {
             return Err(SecondFactorError::MethodNotAllowed.into());
         }
-        let added =
-            self.second_factors.finish_passkey_registration(user, &enroll_binding(&id), credential, "", device).await;
+        let binding = enroll_binding(&id);
+        let added = self.second_factors.check_passkey_registration(user, &binding, credential, "", device).await;
         let added = match added {
             Ok(added) => added,
             Err(SecondFactorError::PasskeyRefused) => {
@@ -327,10 +327,13 @@ impl SignIn {
             }
             Err(e) => return Err(e.into()),
         };
+        // The step is claimed before the passkey is kept: a step that ended meanwhile (its
+        // tries spent by parallel answers) leaves no passkey nobody was told of.
         if !self.store.consume_pending(&id).await? {
             return Err(SignInError::NoPendingStep);
         }
         self.still_allowed(&pending).await?;
+        self.second_factors.keep_passkey(user, &added).await?;
         let codes = self.second_factors.regenerate_recovery(user).await?;
         let amr = if added.synced { SWK } else { HWK };
         self.audit.record(EventKind::SecondFactorPassed, Some(user), &pending.origin, amr[1]).await;

@@ -367,3 +367,95 @@ async fn an_app_requiring_a_phishing_resistant_factor_steps_a_code_session_up_wi
     assert!(page.contains("This sign-in needs a passkey, and your account has none"), "{page}");
     assert!(!page.contains(r#"id="code""#) && !page.contains("data-passkey-start"), "{page}");
 }
+
+#[tokio::test]
+async fn parallel_answers_to_one_forced_passkey_enrollment_add_one_passkey_and_one_session() {
+    // Four answers (within the step's five tries) to one challenge: the ceremony is taken once.
+    let app = spawn_app_with(&[("SECOND_FACTOR", "required"), ("SECOND_FACTOR_METHODS", "totp,passkey")]).await;
+    link_step(&app, "race@example.com").await;
+    let passkey = SoftPasskey::new();
+    let options = start_options(&app, "/login/2fa/enroll/passkey/start").await;
+    let credential = passkey.create(&options, crate::helpers::PUBLIC_URL, RP_ID);
+    let csrf = app.csrf_token().await;
+    let cookies = ["__Host-csrf", "__Host-pending"]
+        .iter()
+        .filter_map(|name| app.cookie(name).map(|value| format!("{name}={value}")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let form = [("csrf", csrf.clone()), ("credential", credential.clone())];
+            let request = app
+                .client
+                .post(format!("{}/login/2fa/enroll/passkey", app.address))
+                .header(reqwest::header::COOKIE, cookies.clone())
+                .form(&form);
+            tokio::spawn(async move { request.send().await.unwrap() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    let mut session = None;
+    for task in tasks {
+        let response = task.await.unwrap();
+        statuses.push(response.status());
+        if response.status() == StatusCode::OK {
+            session = crate::helpers::set_cookies(&response).into_iter().find(|c| c.starts_with("__Host-session="));
+        }
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+    let session = session.expect("no session cookie from the enrollment");
+    let value = session["__Host-session=".len()..].split(';').next().unwrap();
+    app.set_cookie("__Host-session", value);
+    let user = app.user_id().await;
+    assert_eq!(app.store().get_factors(&user).await.unwrap().passkeys.len(), 1);
+    let sessions = app.store().list_sessions(&user).await.unwrap();
+    assert_eq!(sessions.len(), 1, "one enrollment, one session");
+
+    // More answers than the step has tries: the step may end before any is kept, but a passkey
+    // is kept only with a session (and its notice), never alone.
+    app.clear_cookies();
+    link_step(&app, "race2@example.com").await;
+    let options = start_options(&app, "/login/2fa/enroll/passkey/start").await;
+    let credential = SoftPasskey::new().create(&options, crate::helpers::PUBLIC_URL, RP_ID);
+    let csrf = app.csrf_token().await;
+    let cookies = ["__Host-csrf", "__Host-pending"]
+        .iter()
+        .filter_map(|name| app.cookie(name).map(|value| format!("{name}={value}")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let form = [("csrf", csrf.clone()), ("credential", credential.clone())];
+            let request = app
+                .client
+                .post(format!("{}/login/2fa/enroll/passkey", app.address))
+                .header(reqwest::header::COOKIE, cookies.clone())
+                .form(&form);
+            tokio::spawn(async move { request.send().await.unwrap() })
+        })
+        .collect();
+    let mut sessions = Vec::new();
+    for task in tasks {
+        let response = task.await.unwrap();
+        if response.status() == StatusCode::OK {
+            sessions.extend(
+                crate::helpers::set_cookies(&response).into_iter().filter(|c| c.starts_with("__Host-session=")),
+            );
+        }
+    }
+    assert!(sessions.len() <= 1, "{} enrollments from one step", sessions.len());
+    match sessions.first() {
+        Some(session) => {
+            let value = session["__Host-session=".len()..].split(';').next().unwrap();
+            app.set_cookie("__Host-session", value);
+            let user = app.user_id().await;
+            assert_eq!(app.store().get_factors(&user).await.unwrap().passkeys.len(), 1);
+        }
+        None => {
+            // No session: no passkey kept either, so the next sign-in must set one up again.
+            link_step(&app, "race2@example.com").await;
+            let page = app.get("/login/2fa").await.text().await.unwrap();
+            assert!(page.contains("/login/2fa/enroll/passkey/start"), "a passkey was kept without a session");
+        }
+    }
+}
