@@ -171,6 +171,17 @@ impl AdminService {
         self.admins.contains(email)
     }
 
+    /// True when a session that signed in with `amr` may act as an administrator: it used a
+    /// second factor, and a passkey (`hwk`, `swk`) while the policy holds administrators to
+    /// one (`admin_phishing_resistant`), whenever the session began.
+    pub async fn admin_session_suffices(&self, amr: &[String]) -> Result<bool, StoreError> {
+        if !amr.iter().any(|m| m == "mfa") {
+            return Ok(false);
+        }
+        let by_passkey = amr.iter().any(|m| m == "hwk" || m == "swk");
+        Ok(by_passkey || !self.policy.current().await?.admin_phishing_resistant)
+    }
+
     /// The policy in force.
     pub async fn policy(&self) -> Result<SignInPolicy, StoreError> {
         self.policy.current().await

@@ -58,7 +58,10 @@ pub(super) async fn require_admin(req: &HttpRequest, state: &AppState) -> Result
         }
     }
     match current_session(req, state).await? {
-        Some(s) if state.admin.is_admin(&s.email) && s.amr.iter().any(|m| m == "mfa") => {
+        Some(s)
+            if state.admin.is_admin(&s.email)
+                && state.admin.admin_session_suffices(&s.amr).await.map_err(AppError::from)? =>
+        {
             Ok(Admin::Person(s.sub.to_string()))
         }
         Some(_) => Err(AppError::Forbidden(|t| t.error_admin_api_needs_factor).into()),

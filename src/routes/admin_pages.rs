@@ -65,7 +65,7 @@ pub struct AdminUserPage {
 /// The admin behind this browser, or the response that sends anyone else away.
 async fn admin_session(req: &HttpRequest, state: &AppState) -> Result<Result<SessionClaims, HttpResponse>, AppError> {
     match current_session(req, state).await? {
-        Some(s) if state.admin.is_admin(&s.email) && s.amr.iter().any(|m| m == "mfa") => Ok(Ok(s)),
+        Some(s) if state.admin.is_admin(&s.email) && state.admin.admin_session_suffices(&s.amr).await? => Ok(Ok(s)),
         Some(_) => Err(AppError::Forbidden(|t| t.error_admin_page_needs_factor)),
         None => Ok(Err(HttpResponse::SeeOther().insert_header((LOCATION, "/login?return_to=/admin")).finish())),
     }

@@ -277,6 +277,26 @@ async fn administrators_under_the_phishing_resistant_policy_pass_only_with_a_pas
     }
     let response = post(&app, "/login/2fa", &[("credential", &passkey.get(&options))]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/api/v1/admin/policy").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/admin").await.status(), StatusCode::OK);
+
+    // An administrator's session that began with a code while the knob was off loses its
+    // admin access when the knob is turned on.
+    let url = format!("{}/api/v1/admin/policy", app.address);
+    let mut policy: Value = admin_api(&app, reqwest::Method::GET, "/policy").await.json().await.unwrap();
+    policy["admin_phishing_resistant"] = false.into();
+    let off = app.send(app.client.put(&url).bearer_auth(TOKEN).json(&policy)).await;
+    assert_eq!(off.status(), StatusCode::OK);
+    link_step(&app, "boss@example.com").await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    assert_eq!(post(&app, "/login/2fa", &[("code", &code(&app, &secret, 0))]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/admin").await.status(), StatusCode::OK);
+    let mut policy: Value = admin_api(&app, reqwest::Method::GET, "/policy").await.json().await.unwrap();
+    policy["admin_phishing_resistant"] = true.into();
+    let on = app.send(app.client.put(&url).bearer_auth(TOKEN).json(&policy)).await;
+    assert_eq!(on.status(), StatusCode::OK);
+    assert_eq!(app.get("/admin").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/api/v1/admin/policy").await.status(), StatusCode::FORBIDDEN);
 
     // Other people still use their codes.
     let (secret, _) = crate::second_factor::enroll(&app, "staff@example.com").await;
@@ -288,7 +308,6 @@ async fn administrators_under_the_phishing_resistant_policy_pass_only_with_a_pas
     let mut policy: Value = admin_api(&app, reqwest::Method::GET, "/policy").await.json().await.unwrap();
     assert_eq!(policy["admin_phishing_resistant"], true);
     policy["methods"]["passkey"] = false.into();
-    let url = format!("{}/api/v1/admin/policy", app.address);
     let response = app.send(app.client.put(url).bearer_auth(TOKEN).json(&policy)).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
