@@ -554,4 +554,6 @@ catalogue! {
     second_passkey_missing,
     /// How a session signed in: with a passkey.
     method_passkey,
+    /// Second step: a code was sent where only a passkey is accepted.
+    second_passkey_codes_refused,
 }

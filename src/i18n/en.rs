@@ -273,4 +273,5 @@ pub static EN: Messages = Messages {
     second_passkey_only_app: "This app asks for a passkey at sign-in; a code is not enough for it. Use your passkey to continue.",
     second_passkey_missing: "This sign-in needs a passkey, and your account has none. Add one on your account page, or ask an administrator for help.",
     method_passkey: "a passkey",
+    second_passkey_codes_refused: "Codes are not accepted for this sign-in: use your passkey.",
 };

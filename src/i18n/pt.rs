@@ -283,4 +283,5 @@ pub static PT: Messages = Messages {
     second_passkey_only_app: "Esta aplicação pede uma chave de acesso ao iniciar sessão; um código não lhe basta. Use a sua chave de acesso para continuar.",
     second_passkey_missing: "Este início de sessão precisa de uma chave de acesso e a sua conta não tem nenhuma. Adicione uma na página da sua conta ou peça ajuda a uma pessoa administradora.",
     method_passkey: "uma chave de acesso",
+    second_passkey_codes_refused: "Os códigos não são aceites para este início de sessão: use a sua chave de acesso.",
 };

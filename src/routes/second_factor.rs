@@ -262,7 +262,8 @@ pub async fn verify(
             render_step(&req, &state, said, StatusCode::BAD_REQUEST).await
         }
         Err(SignInError::Mfa(SecondFactorError::PasskeyOnly)) => {
-            let said = Said { error: Some(SecondFactorError::PasskeyOnly.to_string()), ..Said::default() };
+            let t = Lang::of(&req).messages();
+            let said = Said { error: Some(t.second_passkey_codes_refused.to_owned()), ..Said::default() };
             render_step(&req, &state, said, StatusCode::FORBIDDEN).await
         }
         Err(e) => Err(ended(e)),
@@ -321,7 +322,8 @@ pub async fn confirm_enrollment(
             .await
         }
         Err(SignInError::Mfa(SecondFactorError::PasskeyOnly)) => {
-            let said = Said { error: Some(SecondFactorError::PasskeyOnly.to_string()), ..Said::default() };
+            let t = Lang::of(&req).messages();
+            let said = Said { error: Some(t.second_passkey_codes_refused.to_owned()), ..Said::default() };
             render_step(&req, &state, said, StatusCode::FORBIDDEN).await
         }
         Err(e) => Err(ended(e)),

@@ -272,7 +272,7 @@ async fn administrators_under_the_phishing_resistant_policy_pass_only_with_a_pas
     for field in [("code", code(&app, &secret, 0)), ("recovery_code", codes[0].clone())] {
         let response = post(&app, "/login/2fa", &[(field.0, &field.1)]).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{}", field.0);
-        assert!(response.text().await.unwrap().contains("Use your passkey here"));
+        assert!(response.text().await.unwrap().contains("Codes are not accepted for this sign-in"));
         assert!(app.cookie("__Host-session").is_none(), "an admin signed in with a {}", field.0);
     }
     let response = post(&app, "/login/2fa", &[("credential", &passkey.get(&options))]).await;
