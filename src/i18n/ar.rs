@@ -295,4 +295,5 @@ pub static AR: Messages = Messages {
     second_passkey_missing: "يحتاج تسجيل الدخول هذا إلى مفتاح مرور، وليس في حسابك أي مفتاح. أضف واحدًا من صفحة حسابك، أو اطلب المساعدة من مشرف.",
     method_passkey: "مفتاح مرور",
     second_passkey_codes_refused: "لا تُقبل الرموز لتسجيل الدخول هذا: استخدم مفتاح المرور الخاص بك.",
+    enroll_passkey_title: "إعداد مفتاح مرور",
 };

@@ -556,4 +556,6 @@ catalogue! {
     method_passkey,
     /// Second step: a code was sent where only a passkey is accepted.
     second_passkey_codes_refused,
+    /// Forced enrollment where only a passkey may be set up: the title and heading.
+    enroll_passkey_title,
 }

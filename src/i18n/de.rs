@@ -277,4 +277,5 @@ pub static DE: Messages = Messages {
     second_passkey_missing: "Für diese Anmeldung ist ein Passkey nötig, und Ihr Konto hat keinen. Fügen Sie auf Ihrer Kontoseite einen hinzu oder bitten Sie eine Administratorin oder einen Administrator um Hilfe.",
     method_passkey: "ein Passkey",
     second_passkey_codes_refused: "Codes werden für diese Anmeldung nicht akzeptiert: Verwenden Sie Ihren Passkey.",
+    enroll_passkey_title: "Passkey einrichten",
 };

@@ -274,4 +274,5 @@ pub static EN: Messages = Messages {
     second_passkey_missing: "This sign-in needs a passkey, and your account has none. Add one on your account page, or ask an administrator for help.",
     method_passkey: "a passkey",
     second_passkey_codes_refused: "Codes are not accepted for this sign-in: use your passkey.",
+    enroll_passkey_title: "Set up a passkey",
 };

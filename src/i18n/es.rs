@@ -274,4 +274,5 @@ pub static ES: Messages = Messages {
     second_passkey_missing: "Este inicio de sesión necesita una llave de acceso y tu cuenta no tiene ninguna. Añade una en la página de tu cuenta o pide ayuda a una persona administradora.",
     method_passkey: "una llave de acceso",
     second_passkey_codes_refused: "Para este inicio de sesión no se aceptan códigos: usa tu llave de acceso.",
+    enroll_passkey_title: "Configura una llave de acceso",
 };

@@ -274,4 +274,5 @@ pub static FR: Messages = Messages {
     second_passkey_missing: "Cette connexion nécessite une clé d’accès, et votre compte n’en a aucune. Ajoutez-en une sur la page de votre compte, ou demandez de l’aide à un administrateur.",
     method_passkey: "une clé d’accès",
     second_passkey_codes_refused: "Les codes ne sont pas acceptés pour cette connexion : utilisez votre clé d’accès.",
+    enroll_passkey_title: "Configurer une clé d’accès",
 };

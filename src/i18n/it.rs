@@ -278,4 +278,5 @@ pub static IT: Messages = Messages {
     second_passkey_missing: "Questo accesso richiede una passkey e il tuo account non ne ha. Aggiungine una nella pagina del tuo account oppure chiedi aiuto a un amministratore.",
     method_passkey: "una passkey",
     second_passkey_codes_refused: "Per questo accesso i codici non sono accettati: usa la tua passkey.",
+    enroll_passkey_title: "Configura una passkey",
 };

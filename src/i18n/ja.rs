@@ -280,4 +280,5 @@ pub static JA: Messages = Messages {
     second_passkey_missing: "このサインインにはパスキーが必要ですが、アカウントにパスキーがありません。アカウントページで追加するか、管理者に連絡してください。",
     method_passkey: "パスキー",
     second_passkey_codes_refused: "このサインインではコードは使えません。パスキーを使ってください。",
+    enroll_passkey_title: "パスキーを設定",
 };

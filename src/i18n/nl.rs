@@ -275,4 +275,5 @@ pub static NL: Messages = Messages {
     second_passkey_missing: "Voor deze aanmelding is een toegangssleutel nodig en je account heeft er geen. Voeg er een toe op je accountpagina of vraag een beheerder om hulp.",
     method_passkey: "een toegangssleutel",
     second_passkey_codes_refused: "Voor deze aanmelding worden geen codes geaccepteerd: gebruik je toegangssleutel.",
+    enroll_passkey_title: "Toegangssleutel instellen",
 };

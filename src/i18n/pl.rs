@@ -293,4 +293,5 @@ pub static PL: Messages = Messages {
     second_passkey_missing: "To logowanie wymaga klucza dostępu, a Twoje konto go nie ma. Dodaj go na stronie konta albo poproś administratora o pomoc.",
     method_passkey: "klucz dostępu",
     second_passkey_codes_refused: "Kody nie są akceptowane przy tym logowaniu: użyj klucza dostępu.",
+    enroll_passkey_title: "Skonfiguruj klucz dostępu",
 };

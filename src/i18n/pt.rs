@@ -284,4 +284,5 @@ pub static PT: Messages = Messages {
     second_passkey_missing: "Este início de sessão precisa de uma chave de acesso e a sua conta não tem nenhuma. Adicione uma na página da sua conta ou peça ajuda a uma pessoa administradora.",
     method_passkey: "uma chave de acesso",
     second_passkey_codes_refused: "Os códigos não são aceites para este início de sessão: use a sua chave de acesso.",
+    enroll_passkey_title: "Configurar uma chave de acesso",
 };

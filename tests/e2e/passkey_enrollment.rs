@@ -53,3 +53,27 @@ async fn a_passkey_set_up_at_a_forced_step_passes_the_next_second_step_in_chromi
     assert_eq!(session["amr"], json!(["email", "hwk", "mfa"]));
     browser.close().await;
 }
+
+#[tokio::test]
+async fn an_administrator_held_to_a_passkey_sets_one_up_at_the_step_in_chromium() {
+    let test = "passkey-admin-phishing-resistant";
+    let Some(tools) = browser_tools(test) else { return };
+    let site = latchkey(&[
+        ("SECOND_FACTOR_METHODS", "totp,passkey"),
+        ("ADMIN_EMAILS", "boss@example.com"),
+        ("ADMIN_PHISHING_RESISTANT", "true"),
+    ])
+    .await;
+    let browser = Browser::open(test, "a", &tools).await;
+    browser.client.issue_cmd(AddVirtualAuthenticator).await.expect("a virtual authenticator");
+
+    sign_in_with_link(&browser, &site.app, &format!("{}/login", site.base), "boss@example.com").await;
+    let step = browser.page("Set up a passkey", "admin-step-passkey-only").await;
+    assert!(step.contains("Administrator accounts sign in here with a passkey"), "no reason given");
+    assert!(!step.contains("class=\"secret\""), "an authenticator app offered to an administrator");
+    browser.click("form[data-passkey-start] button[type=submit]").await;
+    browser.page("Save your recovery codes", "admin-passkey-recovery-codes").await;
+    browser.goto(&format!("{}/admin", site.base)).await;
+    browser.page("Administration", "admin-with-passkey").await;
+    browser.close().await;
+}
