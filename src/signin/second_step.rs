@@ -254,8 +254,13 @@ impl SignIn {
         let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
         self.policy.guard().check().await?;
         let pending = self.store.get_pending(&id).await?.ok_or(SignInError::NoPendingStep)?;
-        if !self.policy.current().await?.methods.sms {
+        let policy = self.policy.current().await?;
+        if !policy.methods.sms {
             return Err(SecondFactorError::SmsDisabled.into());
+        }
+        // No text for a step whose code would be refused anyway.
+        if self.passkey_only(&pending, &policy).is_some() {
+            return Err(SecondFactorError::PasskeyOnly.into());
         }
         Ok(self.second_factors.send_login_code(&pending.user.id, &id, origin.ip, lang).await?)
     }

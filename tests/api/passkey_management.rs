@@ -478,3 +478,26 @@ async fn parallel_answers_to_one_forced_passkey_enrollment_add_one_passkey_and_o
         }
     }
 }
+
+#[tokio::test]
+async fn a_step_that_takes_only_a_passkey_texts_no_code() {
+    use crate::second_factor_sms::{add_phone, app_with, code_in, ok_provider, wait_sent};
+    let server = ok_provider().await;
+    let clients = vault_clients();
+    let app = app_with(&server, &[("SECOND_FACTOR_METHODS", "totp,sms,passkey"), ("CLIENTS_FILE", &clients)]).await;
+    add_phone(&app, &server, "texted@example.com").await;
+    // Signed in with a texted code; the app that requires a passkey steps the session up.
+    link_step(&app, "texted@example.com").await;
+    let before = server.received_requests().await.unwrap_or_default().len();
+    assert_eq!(post(&app, "/login/2fa/sms", &[]).await.status(), StatusCode::OK);
+    let texted = code_in(wait_sent(&server, before + 1).await.last().unwrap());
+    assert_eq!(post(&app, "/login/2fa", &[("sms_code", &texted)]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(crate::oidc::location(&app.get(&vault_authorize("")).await), "/login/2fa");
+    let page = app.get("/login/2fa").await.text().await.unwrap();
+    assert!(!page.contains(r#"action="/login/2fa/sms""#), "a text offered at a passkey-only step: {page}");
+    let asked = post(&app, "/login/2fa/sms", &[]).await;
+    assert_eq!(asked.status(), StatusCode::FORBIDDEN);
+    assert!(asked.text().await.unwrap().contains("Codes are not accepted for this sign-in"));
+    app.outbox_settled().await;
+    assert_eq!(server.received_requests().await.unwrap_or_default().len(), before + 1, "a code was texted");
+}
