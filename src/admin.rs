@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::crypto::{self, Keyring};
 use crate::domain::{AuditEvent, Email, SignInPolicy, UserId};
 use crate::policy::PolicySource;
-use crate::second_factor::service::SecondFactorService;
+use crate::second_factor::service::{SecondFactorError, SecondFactorService};
 use crate::session::{SessionError, SessionService};
 use crate::store::{DeadLetter, OutboxStats, OutboxStore, Store, StoreError, User};
 
@@ -49,6 +49,9 @@ pub enum ResetError {
     /// An administrator's factor needs the API token.
     #[error("An administrator's second factor can be removed only with the admin API token.")]
     AdminNeedsToken,
+    /// The user has no passkey with this id.
+    #[error("no such passkey")]
+    NoSuchPasskey,
     /// The store did not answer.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -83,6 +86,26 @@ pub struct FactorsReport {
     pub phone: Option<String>,
     /// Unused recovery codes.
     pub recovery_codes_left: usize,
+    /// Passkeys, without their credentials.
+    pub passkeys: Vec<PasskeyReport>,
+}
+
+/// One passkey of a user, without its credential.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PasskeyReport {
+    /// The credential id (base64url): what `DELETE …/passkeys/{id}` takes.
+    pub id: String,
+    /// The name its owner gave it.
+    pub name: String,
+    /// Added (RFC 3339).
+    pub added_at: String,
+    /// Last used at a second step (RFC 3339), if ever.
+    #[schema(required = true)]
+    pub last_used_at: Option<String>,
+    /// The authenticator may sync it to other devices (backup eligible; `amr` `swk`).
+    pub backup_eligible: bool,
+    /// Backed up, as the authenticator last said.
+    pub backed_up: bool,
 }
 
 /// One live session.
@@ -148,6 +171,17 @@ impl AdminService {
         self.admins.contains(email)
     }
 
+    /// True when a session that signed in with `amr` may act as an administrator: it used a
+    /// second factor, and a passkey (`hwk`, `swk`) while the policy holds administrators to
+    /// one (`admin_phishing_resistant`), whenever the session began.
+    pub async fn admin_session_suffices(&self, amr: &[String]) -> Result<bool, StoreError> {
+        if !amr.iter().any(|m| m == "mfa") {
+            return Ok(false);
+        }
+        let by_passkey = amr.iter().any(|m| m == "hwk" || m == "swk");
+        Ok(by_passkey || !self.policy.current().await?.admin_phishing_resistant)
+    }
+
     /// The policy in force.
     pub async fn policy(&self) -> Result<SignInPolicy, StoreError> {
         self.policy.current().await
@@ -201,6 +235,18 @@ impl AdminService {
                 totp: factors.totp.is_some(),
                 phone: factors.phone_masked,
                 recovery_codes_left,
+                passkeys: factors
+                    .passkeys
+                    .iter()
+                    .map(|p| PasskeyReport {
+                        id: p.id.clone(),
+                        name: p.name.clone(),
+                        added_at: p.added_at.to_rfc3339(),
+                        last_used_at: p.last_used_at.map(|at| at.to_rfc3339()),
+                        backup_eligible: p.synced,
+                        backed_up: p.backed_up,
+                    })
+                    .collect(),
             },
             sessions,
             recent_events: self.store.user_events(&user.id, 20).await?,
@@ -226,6 +272,34 @@ impl AdminService {
         self.second_factors.reset(&user.id).await?;
         tracing::info!(user = %user.id, "admin reset second factor");
         Ok(Some(user.id))
+    }
+
+    /// Removes one passkey of the user (`id`), or every one (`None`); the recovery codes go
+    /// too when no factor is left. An administrator's go only with the API token (`by_token`),
+    /// as with [`Self::reset_second_factor`]. `None` when there is no such user; otherwise the
+    /// user and how many passkeys went (0 when `id` is `None` and there were none).
+    pub async fn remove_passkeys(
+        &self,
+        email: &Email,
+        id: Option<&str>,
+        by_token: bool,
+    ) -> Result<Option<(UserId, usize)>, ResetError> {
+        if self.is_admin(email) && !by_token {
+            return Err(ResetError::AdminNeedsToken);
+        }
+        let Some(user) = self.find(email).await? else { return Ok(None) };
+        let removed = match id {
+            Some(id) => match self.second_factors.remove_passkey(&user.id, id).await {
+                Ok(_) => 1,
+                Err(SecondFactorError::NoSuchPasskey) => return Err(ResetError::NoSuchPasskey),
+                Err(SecondFactorError::Store(e)) => return Err(e.into()),
+                // Removing touches nothing sealed: only the store can fail it.
+                Err(e) => return Err(StoreError::Corrupt(anyhow::anyhow!("{e}")).into()),
+            },
+            None => self.second_factors.remove_all_passkeys(&user.id).await?,
+        };
+        tracing::info!(user = %user.id, removed, "admin removed passkeys");
+        Ok(Some((user.id, removed)))
     }
 
     /// A user's recent events.

@@ -73,6 +73,7 @@ impl From<crate::admin::ResetError> for AppError {
     fn from(e: crate::admin::ResetError) -> Self {
         match e {
             crate::admin::ResetError::AdminNeedsToken => Self::Forbidden(|t| t.error_admin_needs_token),
+            crate::admin::ResetError::NoSuchPasskey => Self::NotFound,
             crate::admin::ResetError::Store(e) => e.into(),
         }
     }

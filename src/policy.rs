@@ -110,7 +110,7 @@ impl PolicySource {
 /// A policy field as a metrics label: a top-level field name, or `other` (the label's values
 /// stay few whatever the store holds).
 fn metric_field(path: &str) -> &'static str {
-    const FIELDS: [&str; 10] = [
+    const FIELDS: [&str; 11] = [
         "version",
         "link_ttl_secs",
         "session_ttl_secs",
@@ -120,6 +120,7 @@ fn metric_field(path: &str) -> &'static str {
         "methods",
         "signup_allow",
         "new_device_notice",
+        "admin_phishing_resistant",
         "rate_limits",
     ];
     let top = path.split(['.', '[']).next().unwrap_or_default();

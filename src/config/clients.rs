@@ -54,6 +54,8 @@ struct ClientEntry {
     scopes: Vec<String>,
     #[serde(default)]
     require_second_factor: bool,
+    #[serde(default)]
+    require_phishing_resistant: bool,
     max_session_age: Option<String>,
     webhook_url: Option<String>,
     webhook_secret: Option<String>,
@@ -136,6 +138,7 @@ pub fn parse_clients_file(text: &str, production: bool) -> Result<ClientRegistry
             kind,
             scopes,
             require_second_factor: entry.require_second_factor,
+            require_phishing_resistant: entry.require_phishing_resistant,
             max_session_age_secs,
             webhook_url: entry.webhook_url.clone(),
             id_token_signed_response_alg,

@@ -1,6 +1,6 @@
 //! The starting sign-in policy and the limits: `LINK_TTL`, `SESSION_TTL`, `CROSS_DEVICE`,
 //! `LINK_SUPERSEDE`, `SECOND_FACTOR`, `SECOND_FACTOR_METHODS`, the `RATE_LIMIT_*` variables,
-//! `NEW_DEVICE_NOTICE`, `SIGNUP_ALLOW` and `RATE_LIMIT_IPV6_PREFIX`.
+//! `NEW_DEVICE_NOTICE`, `ADMIN_PHISHING_RESISTANT`, `SIGNUP_ALLOW` and `RATE_LIMIT_IPV6_PREFIX`.
 
 use std::time::Duration;
 
@@ -34,14 +34,19 @@ impl Reader<'_> {
                 .unwrap_or_default(),
             rate_limits: self.rate_limits(),
             new_device_notice: self.flag("NEW_DEVICE_NOTICE", true),
+            admin_phishing_resistant: self.flag("ADMIN_PHISHING_RESISTANT", false),
             signup_allow: self
                 .get("SIGNUP_ALLOW")
                 .map(|raw| raw.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect()),
         };
         // The durations were bounds-checked above; the signup list is checked here.
         if let Err(problems) = policy.validate() {
-            for (_, problem) in problems.into_iter().filter(|(field, _)| *field == "signup_allow") {
-                self.problem("SIGNUP_ALLOW", problem.to_string());
+            for (field, problem) in problems {
+                match field {
+                    "signup_allow" => self.problem("SIGNUP_ALLOW", problem.to_string()),
+                    "admin_phishing_resistant" => self.problem("ADMIN_PHISHING_RESISTANT", problem.to_string()),
+                    _ => {}
+                }
             }
         }
         policy

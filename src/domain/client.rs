@@ -47,6 +47,10 @@ pub struct Client {
     /// Sign-ins for this app need a second factor, whatever the policy.
     #[serde(default)]
     pub require_second_factor: bool,
+    /// Sign-ins for this app need a phishing-resistant second factor: a passkey (`amr` `hwk`
+    /// or `swk`). A session signed in otherwise steps up with a passkey first.
+    #[serde(default)]
+    pub require_phishing_resistant: bool,
     /// A session older than this (since its sign-in) must sign in again for this app.
     #[serde(default)]
     pub max_session_age_secs: Option<u64>,
@@ -251,6 +255,15 @@ impl Client {
         if self.refresh_token_ttl_secs.is_some_and(|ttl| !(300..=365 * 86_400).contains(&ttl)) {
             problems.push("refresh_token_ttl must be between 5 minutes and 365 days".to_owned());
         }
+        if self.require_phishing_resistant && !self.require_second_factor {
+            problems.push("require_phishing_resistant needs require_second_factor = true".to_owned());
+        }
+        if self.require_phishing_resistant && self.is_native() {
+            problems.push(
+                "require_phishing_resistant is for web apps: a native app's sign-in by code has no passkey step"
+                    .to_owned(),
+            );
+        }
         if let Some(bad) = self.scopes.iter().find(|s| !OFFERED_SCOPES.contains(&s.as_str())) {
             problems.push(format!("scope `{bad}` is not offered ({})", OFFERED_SCOPES.join(", ")));
         }
@@ -291,6 +304,21 @@ mod tests {
         assert!(!client.secret_matches("another"));
     }
 
+    #[test]
+    fn a_phishing_resistant_app_needs_a_second_factor_and_a_browser() {
+        let web = Client { require_phishing_resistant: true, ..sample() };
+        assert!(
+            web.problems(false).iter().any(|p| p.contains("needs require_second_factor")),
+            "{:?}",
+            web.problems(false)
+        );
+        let web = Client { require_second_factor: true, ..web };
+        assert!(web.problems(false).is_empty(), "{:?}", web.problems(false));
+        let app =
+            Client { require_second_factor: true, require_phishing_resistant: true, ..native("com.example.app:/cb") };
+        assert!(app.problems(false).iter().any(|p| p.contains("for web apps")), "{:?}", app.problems(false));
+    }
+
     fn native(redirect: &str) -> Client {
         Client {
             id: "app".into(),
@@ -310,6 +338,7 @@ mod tests {
             kind: ClientKind::Public,
             scopes: vec!["openid".into()],
             require_second_factor: false,
+            require_phishing_resistant: false,
             max_session_age_secs: None,
             webhook_url: None,
             id_token_signed_response_alg: SigningAlg::EdDsa,

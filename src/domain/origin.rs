@@ -24,6 +24,13 @@ impl RequestOrigin {
         Self { ip, user_agent }
     }
 
+    /// The browser and system when both are known ("Chrome on Linux"), to name what was set
+    /// up from it; `None` for a browser this guess does not know.
+    pub fn known_browser(&self) -> Option<String> {
+        let name = self.browser();
+        (!name.starts_with("a browser") && !name.starts_with("an unknown")).then_some(name)
+    }
+
     /// A person-readable guess at the browser and system, e.g. "Firefox on Linux".
     pub fn browser(&self) -> String {
         let ua = self.user_agent.as_str();

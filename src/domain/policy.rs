@@ -144,6 +144,12 @@ pub struct SignInPolicy {
     #[serde(default = "yes")]
     #[schema(required = true)]
     pub new_device_notice: bool,
+    /// `ADMIN_PHISHING_RESISTANT`: administrators (`ADMIN_EMAILS`) pass the second step only
+    /// with a passkey; authenticator, text and recovery codes are refused for them, and one
+    /// without a passkey sets one up at the step. Needs `passkey` among the methods.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub admin_phishing_resistant: bool,
     /// `RATE_LIMIT_*`: each limited action's `count/window`.
     #[serde(default)]
     #[schema(required = true, value_type = BTreeMap<String, String>)]
@@ -182,6 +188,9 @@ impl SignInPolicy {
         }
         if self.second_factor == SecondFactorPolicy::Required && !self.methods.totp {
             problems.push(("methods", PolicyProblem::RequiredNeedsTotp));
+        }
+        if self.admin_phishing_resistant && !self.methods.passkey {
+            problems.push(("admin_phishing_resistant", PolicyProblem::PhishingResistantNeedsPasskey));
         }
         for action in super::LimitedAction::ALL {
             let limit = self.rate_limits.get(action);
@@ -236,6 +245,8 @@ pub enum PolicyProblem {
     RateLimit(&'static str),
     /// This signup list entry is neither an address nor a domain.
     SignupEntry(String),
+    /// Administrators held to a passkey while passkeys are not among the methods.
+    PhishingResistantNeedsPasskey,
 }
 
 impl PolicyProblem {
@@ -248,6 +259,7 @@ impl PolicyProblem {
             Self::RequiredNeedsTotp => t.policy_required_needs_totp.to_owned(),
             Self::RateLimit(action) => t.fill(t.policy_rate_limit, action),
             Self::SignupEntry(entry) => t.fill(t.policy_signup_entry, entry),
+            Self::PhishingResistantNeedsPasskey => t.policy_phishing_resistant_needs_passkey.to_owned(),
         }
     }
 }
@@ -316,6 +328,7 @@ impl Default for SignInPolicy {
             methods: Methods::default(),
             signup_allow: None,
             new_device_notice: true,
+            admin_phishing_resistant: false,
             rate_limits: super::RateLimits::default(),
         }
     }

@@ -431,4 +431,23 @@ pub static AR: Messages = Messages {
     oidc_no_redirect: "لا يحتوي الطلب على redirect_uri.",
     oidc_unregistered_redirect: "طلب التطبيق العودة إلى عنوان لم يسجله.",
     admin_user_neither: "ليس عنوانًا ولا معرّف مستخدم",
+    // i20b
+    account_passkey_rename_label: "اسم جديد لـ «{0}»",
+    account_passkey_rename_button: "إعادة التسمية",
+    account_passkey_remove_label: "إزالة «{0}»",
+    account_passkey_synced: "يمكن مزامنته مع أجهزتك الأخرى",
+    account_passkey_backed_up: "محفوظ احتياطيًا",
+    account_passkey_device_bound: "يبقى على جهاز واحد",
+    enroll_passkey_or: "أو أعدّ مفتاح مرور بدلًا من ذلك: قفل شاشة جهازك أو مفتاح أمان.",
+    second_passkey_only_admin: "تسجّل حسابات المشرفين الدخول هنا بمفتاح مرور؛ ولا تُقبل الرموز لها. استخدم مفتاح المرور الخاص بك، أو اطلب المساعدة من مشرف آخر.",
+    second_passkey_only_app: "يطلب هذا التطبيق مفتاح مرور عند تسجيل الدخول؛ ولا يكفيه رمز. استخدم مفتاح المرور للمتابعة.",
+    second_passkey_missing: "يحتاج تسجيل الدخول هذا إلى مفتاح مرور، وليس في حسابك أي مفتاح. أضف واحدًا من صفحة حسابك، أو اطلب المساعدة من مشرف.",
+    method_passkey: "مفتاح مرور",
+    second_passkey_codes_refused: "لا تُقبل الرموز لتسجيل الدخول هذا: استخدم مفتاح المرور الخاص بك.",
+    enroll_passkey_title: "إعداد مفتاح مرور",
+    // Admin pages and policy: passkeys
+    admin_factor_passkeys: Plural::of("مفتاح مرور واحد", "{0} مفتاح مرور").zero("لا مفاتيح مرور").two("مفتاحا مرور").few("{0} مفاتيح مرور").many("{0} مفتاح مرور"),
+    admin_passkeys_removed: Plural::of("أُزيل مفتاح مرور واحد.", "أُزيل {0} مفتاح مرور.").zero("لم يُزل أي مفتاح مرور.").two("أُزيل مفتاحا مرور.").few("أُزيلت {0} مفاتيح مرور.").many("أُزيل {0} مفتاح مرور."),
+    admin_phishing_resistant_label: "يجب على المسؤولين استخدام مفتاح مرور (بلا رموز)",
+    policy_phishing_resistant_needs_passkey: "يتطلب وجود passkey بين الطرق: وإلا فلن يتمكن المسؤولون من تسجيل الدخول",
 };

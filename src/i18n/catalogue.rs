@@ -48,6 +48,10 @@ catalogue! {
         mail_expiry,
         /// `{0}` recovery codes left.
         account_recovery_left,
+        /// Admin user page: how many passkeys the user has, `{0}` the count.
+        admin_factor_passkeys,
+        /// Admin user page: passkeys removed, `{0}` the count.
+        admin_passkeys_removed,
     }
     /// Label of every email field.
     email_label,
@@ -827,4 +831,36 @@ catalogue! {
     oidc_unregistered_redirect,
     /// Admin API: a `{user}` path segment that is neither an address nor a user id.
     admin_user_neither,
+    second_passkey_button,    // i20b
+    /// Account page: the rename field of passkey `{0}`.
+    account_passkey_rename_label,
+    /// Account page: rename a passkey.
+    account_passkey_rename_button,
+    /// Account page: the remove button's accessible name for passkey `{0}`.
+    account_passkey_remove_label,
+    /// Account page: the passkey may sync to other devices.
+    account_passkey_synced,
+    /// Account page: the passkey is backed up.
+    account_passkey_backed_up,
+    /// Account page: the passkey stays on one device.
+    account_passkey_device_bound,
+    /// Forced enrollment: a passkey offered besides the authenticator app.
+    enroll_passkey_or,
+    /// Second step: administrators must use a passkey.
+    second_passkey_only_admin,
+    /// Second step: the app being signed in to asks for a passkey.
+    second_passkey_only_app,
+    /// Second step: a passkey is needed and the account has none.
+    second_passkey_missing,
+    /// How a session signed in: with a passkey.
+    method_passkey,
+    /// Second step: a code was sent where only a passkey is accepted.
+    second_passkey_codes_refused,
+    /// Forced enrollment where only a passkey may be set up: the title and heading.
+    enroll_passkey_title,
+    // Admin pages and policy: passkeys
+    /// Admin page: the policy box holding administrators to a passkey.
+    admin_phishing_resistant_label,
+    /// Policy problem: administrators held to a passkey while passkeys are not allowed.
+    policy_phishing_resistant_needs_passkey,
 }

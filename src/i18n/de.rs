@@ -413,4 +413,23 @@ pub static DE: Messages = Messages {
     oidc_no_redirect: "Die Anfrage hat keine redirect_uri.",
     oidc_unregistered_redirect: "Die App wollte zu einer Adresse zurück, die sie nicht registriert hat.",
     admin_user_neither: "ist weder eine Adresse noch eine Nutzerkennung",
+    // i20b
+    account_passkey_rename_label: "Neuer Name für „{0}“",
+    account_passkey_rename_button: "Umbenennen",
+    account_passkey_remove_label: "„{0}“ entfernen",
+    account_passkey_synced: "kann mit Ihren anderen Geräten synchronisiert werden",
+    account_passkey_backed_up: "gesichert",
+    account_passkey_device_bound: "bleibt auf einem Gerät",
+    enroll_passkey_or: "Oder richten Sie stattdessen einen Passkey ein: die Bildschirmsperre Ihres Geräts oder einen Sicherheitsschlüssel.",
+    second_passkey_only_admin: "Administratorkonten melden sich hier mit einem Passkey an; Codes werden für sie nicht akzeptiert. Verwenden Sie Ihren Passkey oder bitten Sie eine andere Administratorin oder einen anderen Administrator um Hilfe.",
+    second_passkey_only_app: "Diese App verlangt bei der Anmeldung einen Passkey; ein Code genügt ihr nicht. Verwenden Sie Ihren Passkey, um fortzufahren.",
+    second_passkey_missing: "Für diese Anmeldung ist ein Passkey nötig, und Ihr Konto hat keinen. Fügen Sie auf Ihrer Kontoseite einen hinzu oder bitten Sie eine Administratorin oder einen Administrator um Hilfe.",
+    method_passkey: "ein Passkey",
+    second_passkey_codes_refused: "Codes werden für diese Anmeldung nicht akzeptiert: Verwenden Sie Ihren Passkey.",
+    enroll_passkey_title: "Passkey einrichten",
+    // Admin pages and policy: passkeys
+    admin_factor_passkeys: Plural::of("{0} Passkey", "{0} Passkeys"),
+    admin_passkeys_removed: Plural::of("{0} Passkey entfernt.", "{0} Passkeys entfernt."),
+    admin_phishing_resistant_label: "Administratoren müssen einen Passkey verwenden (keine Codes)",
+    policy_phishing_resistant_needs_passkey: "braucht passkey unter den Methoden: Administratoren könnten sich sonst nicht anmelden",
 };

@@ -410,4 +410,23 @@ pub static EN: Messages = Messages {
     oidc_no_redirect: "The request has no redirect_uri.",
     oidc_unregistered_redirect: "The app asked to return to an address it did not register.",
     admin_user_neither: "is neither an address nor a user id",
+    // i20b
+    account_passkey_rename_label: "New name for “{0}”",
+    account_passkey_rename_button: "Rename",
+    account_passkey_remove_label: "Remove “{0}”",
+    account_passkey_synced: "can sync to your other devices",
+    account_passkey_backed_up: "backed up",
+    account_passkey_device_bound: "stays on one device",
+    enroll_passkey_or: "Or set up a passkey instead: your device's screen lock or a security key.",
+    second_passkey_only_admin: "Administrator accounts sign in here with a passkey; codes are not accepted for them. Use your passkey, or ask another administrator for help.",
+    second_passkey_only_app: "This app asks for a passkey at sign-in; a code is not enough for it. Use your passkey to continue.",
+    second_passkey_missing: "This sign-in needs a passkey, and your account has none. Add one on your account page, or ask an administrator for help.",
+    method_passkey: "a passkey",
+    second_passkey_codes_refused: "Codes are not accepted for this sign-in: use your passkey.",
+    enroll_passkey_title: "Set up a passkey",
+    // Admin pages and policy: passkeys
+    admin_factor_passkeys: Plural::of("{0} passkey", "{0} passkeys"),
+    admin_passkeys_removed: Plural::of("{0} passkey removed.", "{0} passkeys removed."),
+    admin_phishing_resistant_label: "Administrators must use a passkey (no codes)",
+    policy_phishing_resistant_needs_passkey: "needs passkey among the methods: administrators would have no way to sign in",
 };

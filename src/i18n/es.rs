@@ -410,4 +410,23 @@ pub static ES: Messages = Messages {
     oidc_no_redirect: "La solicitud no tiene redirect_uri.",
     oidc_unregistered_redirect: "La app pidió volver a una dirección que no registró.",
     admin_user_neither: "no es una dirección ni un identificador de usuario",
+    // i20b
+    account_passkey_rename_label: "Nuevo nombre para «{0}»",
+    account_passkey_rename_button: "Cambiar nombre",
+    account_passkey_remove_label: "Quitar «{0}»",
+    account_passkey_synced: "puede sincronizarse con tus otros dispositivos",
+    account_passkey_backed_up: "con copia de seguridad",
+    account_passkey_device_bound: "se queda en un solo dispositivo",
+    enroll_passkey_or: "O configura una llave de acceso: el bloqueo de pantalla de tu dispositivo o una llave de seguridad.",
+    second_passkey_only_admin: "Las cuentas de administración inician sesión aquí con una llave de acceso; para ellas no se aceptan códigos. Usa tu llave de acceso o pide ayuda a otra persona administradora.",
+    second_passkey_only_app: "Esta aplicación pide una llave de acceso al iniciar sesión; un código no le basta. Usa tu llave de acceso para continuar.",
+    second_passkey_missing: "Este inicio de sesión necesita una llave de acceso y tu cuenta no tiene ninguna. Añade una en la página de tu cuenta o pide ayuda a una persona administradora.",
+    method_passkey: "una llave de acceso",
+    second_passkey_codes_refused: "Para este inicio de sesión no se aceptan códigos: usa tu llave de acceso.",
+    enroll_passkey_title: "Configura una llave de acceso",
+    // Admin pages and policy: passkeys
+    admin_factor_passkeys: Plural::of("{0} llave de acceso", "{0} llaves de acceso"),
+    admin_passkeys_removed: Plural::of("{0} llave de acceso eliminada.", "{0} llaves de acceso eliminadas."),
+    admin_phishing_resistant_label: "Los administradores deben usar una llave de acceso (sin códigos)",
+    policy_phishing_resistant_needs_passkey: "requiere passkey entre los métodos: si no, los administradores no podrían iniciar sesión",
 };

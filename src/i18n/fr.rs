@@ -410,4 +410,23 @@ pub static FR: Messages = Messages {
     oidc_no_redirect: "La demande n’a pas de redirect_uri.",
     oidc_unregistered_redirect: "L’application a demandé à revenir à une adresse qu’elle n’a pas enregistrée.",
     admin_user_neither: "n’est ni une adresse ni un identifiant d’utilisateur",
+    // i20b
+    account_passkey_rename_label: "Nouveau nom pour « {0} »",
+    account_passkey_rename_button: "Renommer",
+    account_passkey_remove_label: "Retirer « {0} »",
+    account_passkey_synced: "peut se synchroniser avec vos autres appareils",
+    account_passkey_backed_up: "sauvegardée",
+    account_passkey_device_bound: "reste sur un seul appareil",
+    enroll_passkey_or: "Ou configurez plutôt une clé d’accès : le verrouillage d’écran de votre appareil ou une clé de sécurité.",
+    second_passkey_only_admin: "Les comptes d’administration se connectent ici avec une clé d’accès ; les codes ne sont pas acceptés pour eux. Utilisez votre clé d’accès, ou demandez de l’aide à un autre administrateur.",
+    second_passkey_only_app: "Cette application demande une clé d’accès à la connexion ; un code ne lui suffit pas. Utilisez votre clé d’accès pour continuer.",
+    second_passkey_missing: "Cette connexion nécessite une clé d’accès, et votre compte n’en a aucune. Ajoutez-en une sur la page de votre compte, ou demandez de l’aide à un administrateur.",
+    method_passkey: "une clé d’accès",
+    second_passkey_codes_refused: "Les codes ne sont pas acceptés pour cette connexion : utilisez votre clé d’accès.",
+    enroll_passkey_title: "Configurer une clé d’accès",
+    // Admin pages and policy: passkeys
+    admin_factor_passkeys: Plural::of("{0} clé d’accès", "{0} clés d’accès"),
+    admin_passkeys_removed: Plural::of("{0} clé d’accès supprimée.", "{0} clés d’accès supprimées."),
+    admin_phishing_resistant_label: "Les administrateurs doivent utiliser une clé d’accès (pas de codes)",
+    policy_phishing_resistant_needs_passkey: "exige passkey parmi les méthodes : sinon les administrateurs ne pourraient plus se connecter",
 };

@@ -414,4 +414,23 @@ pub static IT: Messages = Messages {
     oidc_no_redirect: "La richiesta non ha una redirect_uri.",
     oidc_unregistered_redirect: "L’app ha chiesto di tornare a un indirizzo che non ha registrato.",
     admin_user_neither: "non è né un indirizzo né un identificativo utente",
+    // i20b
+    account_passkey_rename_label: "Nuovo nome per «{0}»",
+    account_passkey_rename_button: "Rinomina",
+    account_passkey_remove_label: "Rimuovi «{0}»",
+    account_passkey_synced: "può sincronizzarsi con gli altri tuoi dispositivi",
+    account_passkey_backed_up: "con backup",
+    account_passkey_device_bound: "resta su un solo dispositivo",
+    enroll_passkey_or: "Oppure configura una passkey: il blocco schermo del tuo dispositivo o una chiave di sicurezza.",
+    second_passkey_only_admin: "Gli account di amministrazione accedono qui con una passkey; per loro i codici non sono accettati. Usa la tua passkey oppure chiedi aiuto a un altro amministratore.",
+    second_passkey_only_app: "Questa app chiede una passkey all’accesso; un codice non le basta. Usa la tua passkey per continuare.",
+    second_passkey_missing: "Questo accesso richiede una passkey e il tuo account non ne ha. Aggiungine una nella pagina del tuo account oppure chiedi aiuto a un amministratore.",
+    method_passkey: "una passkey",
+    second_passkey_codes_refused: "Per questo accesso i codici non sono accettati: usa la tua passkey.",
+    enroll_passkey_title: "Configura una passkey",
+    // Admin pages and policy: passkeys
+    admin_factor_passkeys: Plural::of("{0} passkey", "{0} passkey"),
+    admin_passkeys_removed: Plural::of("{0} passkey rimossa.", "{0} passkey rimosse."),
+    admin_phishing_resistant_label: "Gli amministratori devono usare una passkey (niente codici)",
+    policy_phishing_resistant_needs_passkey: "richiede passkey tra i metodi: altrimenti gli amministratori non potrebbero accedere",
 };

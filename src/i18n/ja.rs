@@ -416,4 +416,23 @@ pub static JA: Messages = Messages {
     oidc_no_redirect: "リクエストに redirect_uri がありません。",
     oidc_unregistered_redirect: "アプリが登録していないアドレスへの戻りを求めました。",
     admin_user_neither: "アドレスでもユーザー ID でもありません",
+    // i20b
+    account_passkey_rename_label: "「{0}」の新しい名前",
+    account_passkey_rename_button: "名前を変更",
+    account_passkey_remove_label: "「{0}」を削除",
+    account_passkey_synced: "ほかのデバイスと同期できます",
+    account_passkey_backed_up: "バックアップ済み",
+    account_passkey_device_bound: "1台のデバイスにのみ保存",
+    enroll_passkey_or: "または代わりにパスキーを設定できます（デバイスの画面ロックまたはセキュリティキー）。",
+    second_passkey_only_admin: "管理者アカウントはここでパスキーを使ってサインインします。管理者にはコードは使えません。パスキーを使うか、別の管理者に連絡してください。",
+    second_passkey_only_app: "このアプリはサインイン時にパスキーを求めています。コードでは足りません。続けるにはパスキーを使ってください。",
+    second_passkey_missing: "このサインインにはパスキーが必要ですが、アカウントにパスキーがありません。アカウントページで追加するか、管理者に連絡してください。",
+    method_passkey: "パスキー",
+    second_passkey_codes_refused: "このサインインではコードは使えません。パスキーを使ってください。",
+    enroll_passkey_title: "パスキーを設定",
+    // Admin pages and policy: passkeys
+    admin_factor_passkeys: Plural::of("パスキー{0}件", "パスキー{0}件"),
+    admin_passkeys_removed: Plural::of("パスキーを{0}件削除しました。", "パスキーを{0}件削除しました。"),
+    admin_phishing_resistant_label: "管理者はパスキーを使用する必要があります（コード不可）",
+    policy_phishing_resistant_needs_passkey: "方式に passkey が必要です：ないと管理者がサインインできなくなります",
 };

@@ -411,4 +411,23 @@ pub static NL: Messages = Messages {
     oidc_no_redirect: "Het verzoek heeft geen redirect_uri.",
     oidc_unregistered_redirect: "De app wilde terug naar een adres dat zij niet heeft geregistreerd.",
     admin_user_neither: "is geen adres en geen gebruikers-id",
+    // i20b
+    account_passkey_rename_label: "Nieuwe naam voor ‘{0}’",
+    account_passkey_rename_button: "Naam wijzigen",
+    account_passkey_remove_label: "‘{0}’ verwijderen",
+    account_passkey_synced: "kan naar je andere apparaten synchroniseren",
+    account_passkey_backed_up: "met back-up",
+    account_passkey_device_bound: "blijft op één apparaat",
+    enroll_passkey_or: "Of stel in plaats daarvan een toegangssleutel in: de schermvergrendeling van je apparaat of een beveiligingssleutel.",
+    second_passkey_only_admin: "Beheerdersaccounts melden zich hier aan met een toegangssleutel; codes worden voor hen niet geaccepteerd. Gebruik je toegangssleutel of vraag een andere beheerder om hulp.",
+    second_passkey_only_app: "Deze app vraagt bij het aanmelden om een toegangssleutel; een code is niet genoeg. Gebruik je toegangssleutel om verder te gaan.",
+    second_passkey_missing: "Voor deze aanmelding is een toegangssleutel nodig en je account heeft er geen. Voeg er een toe op je accountpagina of vraag een beheerder om hulp.",
+    method_passkey: "een toegangssleutel",
+    second_passkey_codes_refused: "Voor deze aanmelding worden geen codes geaccepteerd: gebruik je toegangssleutel.",
+    enroll_passkey_title: "Toegangssleutel instellen",
+    // Admin pages and policy: passkeys
+    admin_factor_passkeys: Plural::of("{0} passkey", "{0} passkeys"),
+    admin_passkeys_removed: Plural::of("{0} passkey verwijderd.", "{0} passkeys verwijderd."),
+    admin_phishing_resistant_label: "Beheerders moeten een passkey gebruiken (geen codes)",
+    policy_phishing_resistant_needs_passkey: "vereist passkey onder de methoden: anders kunnen beheerders niet inloggen",
 };

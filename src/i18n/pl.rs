@@ -429,4 +429,23 @@ pub static PL: Messages = Messages {
     oidc_no_redirect: "Żądanie nie ma redirect_uri.",
     oidc_unregistered_redirect: "Aplikacja chciała wrócić na adres, którego nie zarejestrowała.",
     admin_user_neither: "nie jest ani adresem, ani identyfikatorem użytkownika",
+    // i20b
+    account_passkey_rename_label: "Nowa nazwa dla „{0}”",
+    account_passkey_rename_button: "Zmień nazwę",
+    account_passkey_remove_label: "Usuń „{0}”",
+    account_passkey_synced: "może synchronizować się z innymi Twoimi urządzeniami",
+    account_passkey_backed_up: "z kopią zapasową",
+    account_passkey_device_bound: "zostaje na jednym urządzeniu",
+    enroll_passkey_or: "Albo skonfiguruj zamiast tego klucz dostępu: blokadę ekranu urządzenia lub klucz bezpieczeństwa.",
+    second_passkey_only_admin: "Konta administratorów logują się tu kluczem dostępu; kody nie są dla nich akceptowane. Użyj swojego klucza dostępu albo poproś o pomoc innego administratora.",
+    second_passkey_only_app: "Ta aplikacja wymaga przy logowaniu klucza dostępu; kod jej nie wystarcza. Użyj klucza dostępu, aby kontynuować.",
+    second_passkey_missing: "To logowanie wymaga klucza dostępu, a Twoje konto go nie ma. Dodaj go na stronie konta albo poproś administratora o pomoc.",
+    method_passkey: "klucz dostępu",
+    second_passkey_codes_refused: "Kody nie są akceptowane przy tym logowaniu: użyj klucza dostępu.",
+    enroll_passkey_title: "Skonfiguruj klucz dostępu",
+    // Admin pages and policy: passkeys
+    admin_factor_passkeys: Plural::of("{0} klucz dostępu", "{0} klucza dostępu").few("{0} klucze dostępu").many("{0} kluczy dostępu"),
+    admin_passkeys_removed: Plural::of("Usunięto {0} klucz dostępu.", "Usunięto {0} klucza dostępu.").few("Usunięto {0} klucze dostępu.").many("Usunięto {0} kluczy dostępu."),
+    admin_phishing_resistant_label: "Administratorzy muszą używać klucza dostępu (bez kodów)",
+    policy_phishing_resistant_needs_passkey: "wymaga passkey wśród metod: inaczej administratorzy nie mogliby się zalogować",
 };

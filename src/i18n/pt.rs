@@ -420,4 +420,23 @@ pub static PT: Messages = Messages {
     oidc_no_redirect: "O pedido não tem redirect_uri.",
     oidc_unregistered_redirect: "A app pediu para voltar a um endereço que não registou.",
     admin_user_neither: "não é um endereço nem um identificador de utilizador",
+    // i20b
+    account_passkey_rename_label: "Novo nome para «{0}»",
+    account_passkey_rename_button: "Mudar o nome",
+    account_passkey_remove_label: "Remover «{0}»",
+    account_passkey_synced: "pode sincronizar com os seus outros dispositivos",
+    account_passkey_backed_up: "com cópia de segurança",
+    account_passkey_device_bound: "fica num só dispositivo",
+    enroll_passkey_or: "Ou configure antes uma chave de acesso: o bloqueio de ecrã do seu dispositivo ou uma chave de segurança.",
+    second_passkey_only_admin: "As contas de administração iniciam sessão aqui com uma chave de acesso; os códigos não são aceites para elas. Use a sua chave de acesso ou peça ajuda a outra pessoa administradora.",
+    second_passkey_only_app: "Esta aplicação pede uma chave de acesso ao iniciar sessão; um código não lhe basta. Use a sua chave de acesso para continuar.",
+    second_passkey_missing: "Este início de sessão precisa de uma chave de acesso e a sua conta não tem nenhuma. Adicione uma na página da sua conta ou peça ajuda a uma pessoa administradora.",
+    method_passkey: "uma chave de acesso",
+    second_passkey_codes_refused: "Os códigos não são aceites para este início de sessão: use a sua chave de acesso.",
+    enroll_passkey_title: "Configurar uma chave de acesso",
+    // Admin pages and policy: passkeys
+    admin_factor_passkeys: Plural::of("{0} chave de acesso", "{0} chaves de acesso"),
+    admin_passkeys_removed: Plural::of("{0} chave de acesso removida.", "{0} chaves de acesso removidas."),
+    admin_phishing_resistant_label: "Os administradores têm de usar uma chave de acesso (sem códigos)",
+    policy_phishing_resistant_needs_passkey: "exige passkey entre os métodos: caso contrário, os administradores não conseguiriam entrar",
 };

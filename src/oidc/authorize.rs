@@ -183,8 +183,19 @@ impl OidcService {
 
     /// True when `session` is good enough for this request: not asked to sign in again
     /// (`prompt=login`), recent enough for `max_age`, `login_after` and the client's
-    /// `max_session_age`, and with a second factor if the client requires one.
+    /// `max_session_age`, with a second factor if the client requires one, and with a passkey
+    /// if it requires a phishing-resistant one.
     pub fn session_suits(&self, auth: &Authorization, session: &SessionClaims) -> bool {
+        self.suits_but_passkey(auth, session) && (!auth.client.require_phishing_resistant || by_passkey(session))
+    }
+
+    /// True when `session` would suit this request but for the passkey the client requires
+    /// (`require_phishing_resistant`): a step-up with a passkey is what it lacks.
+    pub fn wants_passkey_step_up(&self, auth: &Authorization, session: &SessionClaims) -> bool {
+        auth.client.require_phishing_resistant && !by_passkey(session) && self.suits_but_passkey(auth, session)
+    }
+
+    fn suits_but_passkey(&self, auth: &Authorization, session: &SessionClaims) -> bool {
         let age = self.clock.now().timestamp() - session.auth_time;
         let fresh = auth.client.max_session_age_secs.is_none_or(|max| age <= max as i64)
             && auth.max_age.is_none_or(|max| age <= max)
@@ -242,4 +253,9 @@ impl OidcService {
         self.store.put_auth_code(&self.code_id(&code), &grant, ACCESS_TTL).await?;
         Ok(redirect_with(&auth.redirect_uri, &[("code", &code)], auth.state.as_deref()))
     }
+}
+
+/// True when the session's second factor was a passkey (RFC 8176 `hwk` or `swk`).
+fn by_passkey(session: &SessionClaims) -> bool {
+    session.amr.iter().any(|m| m == "hwk" || m == "swk")
 }

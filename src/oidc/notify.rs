@@ -24,7 +24,8 @@ impl OidcService {
 
     /// Tells every app the user signed in to that their second factors changed
     /// (`user.second_factor_changed`, with `change`: `totp_added`, `totp_removed`,
-    /// `recovery_codes_replaced`, `phone_added`, `phone_removed`). Never fails the caller.
+    /// `recovery_codes_replaced`, `phone_added`, `phone_removed`, `passkey_added`,
+    /// `passkey_removed`, `factors_reset`). Never fails the caller.
     pub async fn notify_factor_changed(&self, user: &UserId, change: &'static str) {
         let data = serde_json::json!({ "sub": user, "change": change });
         self.notify_apps(user, "user.second_factor_changed", data).await;
@@ -35,6 +36,14 @@ impl OidcService {
     pub async fn notify_email_changed(&self, user: &UserId, email: &crate::domain::Email) {
         let data = serde_json::json!({ "sub": user, "email": email });
         self.notify_apps(user, "user.email_changed", data).await;
+    }
+
+    /// Tells every app the user signed in to that a passkey passed a second step
+    /// (`user.passkey_used`, with `method`: `hwk` for a device-bound passkey, `swk` for one
+    /// that may sync). Never fails the caller.
+    pub async fn notify_passkey_used(&self, user: &UserId, method: &str) {
+        let data = serde_json::json!({ "sub": user, "method": method });
+        self.notify_apps(user, "user.passkey_used", data).await;
     }
 
     /// Tells `apps` (those the user had signed in to, read before the account went) that the

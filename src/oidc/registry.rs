@@ -33,6 +33,9 @@ pub struct ClientDraft {
     /// Sign-ins for this app need a second factor.
     #[serde(default)]
     pub require_second_factor: bool,
+    /// Sign-ins for this app need a passkey at the second step (with `require_second_factor`).
+    #[serde(default)]
+    pub require_phishing_resistant: bool,
     /// Sessions older than this sign in again for this app.
     pub max_session_age_secs: Option<u64>,
     /// Where to send signed events (a secret is made for it and shown once).
@@ -74,6 +77,8 @@ pub struct ClientView {
     pub scopes: Vec<String>,
     /// Needs a second factor.
     pub require_second_factor: bool,
+    /// Needs a passkey at the second step.
+    pub require_phishing_resistant: bool,
     /// Maximum session age.
     #[schema(required = true)]
     pub max_session_age_secs: Option<u64>,
@@ -233,6 +238,7 @@ impl OidcService {
             kind,
             scopes,
             require_second_factor: draft.require_second_factor,
+            require_phishing_resistant: draft.require_phishing_resistant,
             max_session_age_secs: draft.max_session_age_secs,
             webhook_url: draft.webhook_url,
             id_token_signed_response_alg: draft.id_token_signed_response_alg,
@@ -278,6 +284,7 @@ fn view(client: &Client, source: &'static str) -> ClientView {
         post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
         scopes: client.scopes.clone(),
         require_second_factor: client.require_second_factor,
+        require_phishing_resistant: client.require_phishing_resistant,
         max_session_age_secs: client.max_session_age_secs,
         webhook_url: client.webhook_url.clone(),
         id_token_signed_response_alg: client.id_token_signed_response_alg,

@@ -44,6 +44,10 @@ pub struct PasskeyRow {
     name: String,
     added_at: String,
     last_used_at: Option<String>,
+    /// The authenticator may sync it to other devices (backup eligible).
+    synced: bool,
+    /// It is backed up (as the authenticator last said).
+    backed_up: bool,
 }
 
 /// One line of recent sign-in activity.
@@ -165,6 +169,8 @@ pub async fn account_page(
             name: p.name.clone(),
             added_at: utc(p.added_at),
             last_used_at: p.last_used_at.map(utc),
+            synced: p.synced,
+            backed_up: p.backed_up,
         })
         .collect();
     let passkeys_allowed = state.second_factors.passkeys_available() && state.signin.passkeys_allowed().await?;
@@ -318,6 +324,7 @@ fn sign_in_methods(t: &Messages, amr: &[String]) -> String {
             "email" => t.method_email,
             "otp" => t.method_otp,
             "sms" => t.method_sms,
+            "hwk" | "swk" => t.method_passkey,
             other => other,
         })
         .collect();

@@ -181,8 +181,19 @@ pub(crate) async fn announce_reset(
     user: &crate::domain::UserId,
     email: &crate::domain::Email,
 ) -> Result<(), AppError> {
+    announce_by_admin(req, state, user, email, AccountChange::FactorsReset).await
+}
+
+/// After an administrator changed the second factors of `user` (at `email`): mails the owner
+/// (in English, as [`announce_reset`]), audits it as a factor change and tells their apps.
+pub(crate) async fn announce_by_admin(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &crate::domain::UserId,
+    email: &crate::domain::Email,
+    change: AccountChange,
+) -> Result<(), AppError> {
     let origin = client::request_origin(req, &state.trusted_proxies);
-    let change = AccountChange::FactorsReset;
     state.signin.account_changed(Lang::default(), user, email, change, &origin).await?;
     state.oidc.notify_factor_changed(user, change.name()).await;
     Ok(())

@@ -59,7 +59,10 @@ pub(super) async fn require_admin(req: &HttpRequest, state: &AppState) -> Result
         }
     }
     match current_session(req, state).await? {
-        Some(s) if state.admin.is_admin(&s.email) && s.amr.iter().any(|m| m == "mfa") => {
+        Some(s)
+            if state.admin.is_admin(&s.email)
+                && state.admin.admin_session_suffices(&s.amr).await.map_err(AppError::from)? =>
+        {
             Ok(Admin::Person(s.sub.to_string()))
         }
         Some(_) => Err(AppError::Forbidden(|t| t.error_admin_api_needs_factor).into()),
@@ -282,6 +285,79 @@ pub async fn reset_second_factor(
     record(&state, &req, &admin, Some(&user), "reset-second-factor").await;
     crate::routes::account_confirm::announce_reset(&req, &state, &user, &email_param(&req, "email", &email)?).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "second_factor": "removed" })))
+}
+
+/// `DELETE /api/v1/admin/users/{email}/passkeys/{id}`: removes one passkey.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{email}/passkeys/{id}",
+    operation_id = "remove_user_passkey",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    params(
+        ("email" = String, Path, description = "The user's address"),
+        ("id" = String, Path, description = "The passkey's credential id (base64url, as `GET /api/v1/admin/users/{email}` lists it)"),
+    ),
+    responses(
+        (status = 200, description = "The passkey removed (recovery codes too when no factor is left); the user is told by mail", body = super::openapi::PasskeysRemoved),
+        (status = 400, description = "Not an address", body = super::openapi::ErrorBody),
+        (status = 404, description = "No account with this address, or no such passkey", body = super::openapi::ErrorBody),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
+pub async fn remove_passkey(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (email, id) = path.into_inner();
+    remove_passkeys(&req, &state, &email, Some(&id)).await
+}
+
+/// `DELETE /api/v1/admin/users/{email}/passkeys`: removes every passkey.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{email}/passkeys",
+    operation_id = "remove_user_passkeys",
+    tag = "admin",
+    security(("admin_token" = []), ("session_cookie" = [])),
+    params(("email" = String, Path, description = "The user's address")),
+    responses(
+        (status = 200, description = "Every passkey removed (recovery codes too when no factor is left); the user is told by mail when there was one", body = super::openapi::PasskeysRemoved),
+        (status = 400, description = "Not an address", body = super::openapi::ErrorBody),
+        (status = 404, description = "No account with this address", body = super::openapi::ErrorBody),
+        super::openapi::AdminRefusals,
+        super::openapi::ServerFailures,
+    )
+)]
+pub async fn remove_all_passkeys(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    email: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    remove_passkeys(&req, &state, &email, None).await
+}
+
+async fn remove_passkeys(
+    req: &HttpRequest,
+    state: &AppState,
+    email: &str,
+    id: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = require_admin(req, state).await?;
+    let by_token = matches!(admin, Admin::Token);
+    let email = email_param("email", email)?;
+    let removed = state.admin.remove_passkeys(&email, id, by_token).await.map_err(AppError::from)?;
+    let (user, removed) = removed.ok_or_else(not_found)?;
+    tracing::info!(admin = admin.name(), removed, "admin removed a user's passkeys");
+    let what = if id.is_some() { "remove-passkey" } else { "remove-passkeys" };
+    record(state, req, &admin, Some(&user), what).await;
+    if removed > 0 {
+        let change = crate::signin::AccountChange::PasskeyRemoved;
+        crate::routes::account_confirm::announce_by_admin(req, state, &user, &email, change).await?;
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "removed": removed })))
 }
 
 /// `POST /api/v1/admin/users/{email}/block` and `/unblock`.

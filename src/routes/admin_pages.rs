@@ -16,6 +16,7 @@ use crate::domain::{AuditEvent, Email, EventKind, Methods, SecondFactorPolicy, S
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::session::SessionClaims;
+use crate::signin::AccountChange;
 
 /// `GET /admin`.
 #[derive(Template, WebTemplate)]
@@ -36,6 +37,7 @@ pub struct AdminPage {
     sms: bool,
     cross_device: String,
     passkey: bool,
+    admin_phishing_resistant: bool,
     supersede: bool,
     new_device_notice: bool,
     signup_allow: String,
@@ -57,6 +59,7 @@ pub struct AdminUserPage {
     blocked: bool,
     sessions: usize,
     actions: Vec<(&'static str, &'static str)>,
+    passkeys: Vec<crate::admin::PasskeyReport>,
 }
 
 /// The admin behind this browser, or the response that sends anyone else away.
@@ -65,7 +68,7 @@ pub(super) async fn admin_session(
     state: &AppState,
 ) -> Result<Result<SessionClaims, HttpResponse>, AppError> {
     match current_session(req, state).await? {
-        Some(s) if state.admin.is_admin(&s.email) && s.amr.iter().any(|m| m == "mfa") => Ok(Ok(s)),
+        Some(s) if state.admin.is_admin(&s.email) && state.admin.admin_session_suffices(&s.amr).await? => Ok(Ok(s)),
         Some(_) => Err(AppError::Forbidden(|t| t.error_admin_page_needs_factor)),
         None => Ok(Err(HttpResponse::SeeOther().insert_header((LOCATION, "/login?return_to=/admin")).finish())),
     }
@@ -104,6 +107,7 @@ async fn render(
         totp: policy.methods.totp,
         sms: policy.methods.sms,
         passkey: policy.methods.passkey,
+        admin_phishing_resistant: policy.admin_phishing_resistant,
         cross_device: policy.cross_device.to_string(),
         supersede: policy.supersede,
         new_device_notice: policy.new_device_notice,
@@ -135,6 +139,7 @@ pub struct PolicyForm {
     totp: Option<String>,
     sms: Option<String>,
     passkey: Option<String>,
+    admin_phishing_resistant: Option<String>,
     #[serde(default)]
     cross_device: String,
     supersede: Option<String>,
@@ -176,6 +181,7 @@ pub async fn save_policy(
         cross_device: form.cross_device.parse().unwrap_or(current.cross_device),
         supersede: form.supersede.is_some(),
         new_device_notice: form.new_device_notice.is_some(),
+        admin_phishing_resistant: form.admin_phishing_resistant.is_some(),
         signup_allow: (!allow.is_empty()).then_some(allow),
         ..current
     };
@@ -208,6 +214,9 @@ pub struct UserForm {
     new_email: String,
     #[serde(default)]
     csrf: String,
+    /// The passkey to remove (`remove-passkey`).
+    #[serde(default)]
+    id: String,
 }
 
 async fn render_user(
@@ -226,6 +235,10 @@ async fn render_user(
     }
     if let Some(phone) = &f.phone {
         kinds.push(t.fill(t.admin_factor_sms, phone));
+    }
+    if !f.passkeys.is_empty() {
+        let n = f.passkeys.len();
+        kinds.push(t.fill(t.count(&t.admin_factor_passkeys, n), n));
     }
     let factors = match kinds.is_empty() {
         true => t.admin_factor_none.to_owned(),
@@ -249,6 +262,7 @@ async fn render_user(
         blocked: report.blocked,
         sessions: report.sessions.len(),
         actions,
+        passkeys: report.second_factor.passkeys,
     };
     Ok(page(req, StatusCode::OK, template, &csrf.cookies()))
 }
@@ -266,7 +280,8 @@ pub async fn user(
     render_user(&req, &state, &email, None).await
 }
 
-/// `POST /admin/users/{action}` (`revoke`, `reset-second-factor`, `block`, `unblock`).
+/// `POST /admin/users/{action}` (`revoke`, `reset-second-factor`, `remove-passkey` with `id`,
+/// `remove-passkeys`, `block`, `unblock`, `delete`).
 pub async fn act(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -305,6 +320,15 @@ pub async fn act(
             let user = state.admin.reset_second_factor(&email, false).await?.ok_or(AppError::NotFound)?;
             super::account_confirm::announce_reset(&req, &state, &user, &email).await?;
             (user, t.admin_factor_removed.to_owned())
+        }
+        "remove-passkey" | "remove-passkeys" => {
+            let id = (action.as_str() == "remove-passkey").then_some(form.id.as_str());
+            let (user, n) = state.admin.remove_passkeys(&email, id, false).await?.ok_or(AppError::NotFound)?;
+            if n > 0 {
+                let change = AccountChange::PasskeyRemoved;
+                super::account_confirm::announce_by_admin(&req, &state, &user, &email, change).await?;
+            }
+            (user, t.fill(t.count(&t.admin_passkeys_removed, n), n))
         }
         "block" => {
             (state.admin.set_blocked(&email, true).await?.ok_or(AppError::NotFound)?, t.admin_blocked_notice.to_owned())

@@ -22,6 +22,7 @@ pub fn shown(e: SecondFactorError, t: &Messages) -> Shown {
         SecondFactorError::SmsUnavailable => Shown::Form(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         SecondFactorError::SmsDisabled => Shown::Form(StatusCode::BAD_REQUEST, t.second_sms_unavailable.to_owned()),
         SecondFactorError::MethodNotAllowed => Shown::Form(StatusCode::FORBIDDEN, e.to_string()),
+        SecondFactorError::PasskeyOnly => Shown::Form(StatusCode::FORBIDDEN, t.second_passkey_codes_refused.to_owned()),
         SecondFactorError::RateLimited(wait) => Shown::Page(AppError::RateLimited(wait)),
         SecondFactorError::SmsPaused(_) => Shown::Form(StatusCode::TOO_MANY_REQUESTS, t.second_sms_paused.to_owned()),
         SecondFactorError::NothingPending => Shown::Page(AppError::Gone(|t| t.error_code_ended)),
@@ -30,7 +31,8 @@ pub fn shown(e: SecondFactorError, t: &Messages) -> Shown {
         | SecondFactorError::PasskeyRefused
         | SecondFactorError::PasskeyCloned
         | SecondFactorError::PasskeyKnown
-        | SecondFactorError::TooManyPasskeys => Shown::Form(StatusCode::BAD_REQUEST, e.to_string()),
+        | SecondFactorError::TooManyPasskeys
+        | SecondFactorError::NoSuchPasskey => Shown::Form(StatusCode::BAD_REQUEST, e.to_string()),
         other => Shown::Page(AppError::Internal(other.into())),
     }
 }

@@ -39,11 +39,16 @@ pub async fn authorize(
     };
     // A session too old for this app or request (`max_age`), one asked to sign in again
     // (`prompt=login`), or one without a second factor the app requires, signs in again.
-    let session = current_session(&req, &state).await?.filter(|s| state.oidc.session_suits(&auth, s));
+    let current = current_session(&req, &state).await?;
+    let step_up = current.as_ref().is_some_and(|s| state.oidc.wants_passkey_step_up(&auth, s));
+    let session = current.clone().filter(|s| state.oidc.session_suits(&auth, s));
     match session {
         Some(session) => {
             let url = state.oidc.issue_code(&auth, &session).await?;
             Ok(see_other(url.as_str()))
+        }
+        None if auth.prompt_none && step_up => {
+            Ok(see_other(auth.error("interaction_required", "a passkey is required").as_str()))
         }
         None if auth.prompt_none => Ok(see_other(auth.error("login_required", "no session").as_str())),
         None => {
@@ -51,9 +56,20 @@ pub async fn authorize(
             let Some(back) = LocalPath::parse(&here) else {
                 return Ok(see_other(auth.error("invalid_request", "request too long").as_str()));
             };
+            // A session that lacks only the passkey this app requires steps up with one: the
+            // session stands for the first factor, the passkey step for the second.
+            if let Some(session) = current.filter(|_| step_up) {
+                let origin = super::client::request_origin(&req, &state.trusted_proxies);
+                let (cookie, ttl) =
+                    state.signin.step_up_with_passkey(&session.sub, &session.email, back, origin).await?;
+                return Ok(HttpResponse::SeeOther()
+                    .cookie(super::cookies::host_cookie(super::cookies::PENDING, cookie, Some(ttl)))
+                    .insert_header((LOCATION, "/login/2fa"))
+                    .finish());
+            }
             let mut login = url::form_urlencoded::Serializer::new(String::from("/login?"));
             login.append_pair("return_to", back.as_str());
-            if auth.client.require_second_factor {
+            if auth.client.require_second_factor || auth.client.require_phishing_resistant {
                 login.append_pair("second_factor", "required");
             }
             Ok(see_other(&login.finish()))

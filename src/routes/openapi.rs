@@ -37,6 +37,8 @@ use crate::oidc::registry::ClientView;
         admin::get_user,
         admin::revoke_sessions,
         admin::reset_second_factor,
+        admin::remove_passkey,
+        admin::remove_all_passkeys,
         admin::set_blocked,
         admin::audit,
         admin_outbox::show,
@@ -355,6 +357,14 @@ pub struct SecondFactorRemoved {
     /// Always `removed`.
     #[schema(examples("removed"))]
     pub second_factor: String,
+}
+
+/// Passkeys removed by an administrator.
+#[derive(ToSchema)]
+pub struct PasskeysRemoved {
+    /// How many passkeys were removed.
+    #[schema(examples(1))]
+    pub removed: usize,
 }
 
 /// A user's block after the change.

@@ -1,4 +1,4 @@
-//! Passkeys: adding and removing them on the account page, and beginning their use at the
+//! Passkeys: adding, renaming and removing them on the account page, and beginning their use at the
 //! second step (`POST /login/2fa` with a `credential` finishes it). The two `…/start` routes
 //! answer JSON for `static/passkey.js`; the finishing routes are forms the script submits, so
 //! their answers are pages like every other form's.
@@ -81,9 +81,10 @@ pub async fn register_finish(
     allowed(&state).await?;
     let claims = &user.claims;
     let form = &user.form;
+    let device = super::client::request_origin(&req, &state.trusted_proxies).known_browser();
     state
         .second_factors
-        .finish_passkey_registration(&claims.sub, &binding(claims), &form.credential, &form.name)
+        .finish_passkey_registration(&claims.sub, &binding(claims), &form.credential, &form.name, device.as_deref())
         .await?;
     if state.second_factors.recovery_left(&claims.sub).await? == 0 {
         let codes = state.second_factors.regenerate_recovery(&claims.sub).await?;
@@ -103,6 +104,14 @@ pub async fn remove(state: web::Data<AppState>, user: SignedIn<PasskeyForm>) -> 
     }
     state.second_factors.remove_passkey(&user.claims.sub, &user.form.id).await?;
     user.announce(AccountChange::PasskeyRemoved).await?;
+    Ok(to_account())
+}
+
+/// `POST /account/passkeys/rename`: gives one passkey (`id`) a new `name` (plain text, at most
+/// 64 characters). A name is no change to how the account signs in: no fresh factor needed,
+/// no notice.
+pub async fn rename(state: web::Data<AppState>, user: SignedIn<PasskeyForm>) -> Result<HttpResponse, AppError> {
+    state.second_factors.rename_passkey(&user.claims.sub, &user.form.id, &user.form.name).await?;
     Ok(to_account())
 }
 

@@ -17,8 +17,8 @@ use super::{client, cookies, csrf};
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::second_factor::recovery::RecoveryCode;
-use crate::second_factor::service::TotpEnrollment;
-use crate::signin::{AccountChange, Proof, SignInError};
+use crate::second_factor::service::{SecondFactorError, TotpEnrollment};
+use crate::signin::{AccountChange, PasskeyOnly, Proof, SignInError};
 
 /// Code entry: authenticator app, or a recovery code.
 #[derive(Template, WebTemplate)]
@@ -30,6 +30,8 @@ pub struct SecondFactorPage {
     email: String,
     has_totp: bool,
     has_passkey: bool,
+    /// Why only a passkey finishes this step (shown above it), if so.
+    passkey_only: Option<&'static str>,
     recovery_left: usize,
     phone: Option<String>,
     sms_sent: bool,
@@ -50,6 +52,12 @@ pub struct EnrollPage {
     pub(super) csrf: String,
     pub(super) action: &'static str,
     pub(super) required: bool,
+    /// An authenticator app is offered (a seed was made).
+    pub(super) totp: bool,
+    /// A passkey is offered besides (a sign-in step that must set up a factor).
+    pub(super) passkey: bool,
+    /// Said above the choices (why only a passkey is offered), if anything.
+    pub(super) notice: Option<&'static str>,
     pub(super) qr_svg: String,
     pub(super) base32: String,
     pub(super) error: Option<String>,
@@ -71,6 +79,9 @@ impl EnrollPage {
             csrf: csrf.token.clone(),
             action,
             required: action == "/login/2fa/enroll",
+            totp: true,
+            passkey: false,
+            notice: None,
             qr_svg: enrollment.qr_svg,
             base32: enrollment.base32,
             error,
@@ -173,21 +184,43 @@ async fn render_step(
     let step = state.signin.second_step(cookie.as_deref()).await?;
     let t = Lang::of(req).messages();
     let app = app_view(state, t, &step.pending.return_to, true).await;
+    let passkeys_on = step.methods.passkey && state.second_factors.passkeys_available();
+    let passkey_only = step.passkey_only.map(|why| match why {
+        PasskeyOnly::Admin => t.second_passkey_only_admin,
+        PasskeyOnly::App => t.second_passkey_only_app,
+    });
     if step.pending.must_enroll {
         let (_, enrollment) = state.signin.enrollment_in_step(cookie.as_deref()).await?;
-        let mut template = EnrollPage::new(t, &csrf, "/login/2fa/enroll", enrollment, said.error);
+        let mut template = match enrollment {
+            Some(enrollment) => EnrollPage::new(t, &csrf, "/login/2fa/enroll", enrollment, said.error),
+            None => EnrollPage {
+                t,
+                csrf: csrf.token.clone(),
+                action: "/login/2fa/enroll",
+                required: true,
+                totp: false,
+                passkey: false,
+                notice: None,
+                qr_svg: String::new(),
+                base32: String::new(),
+                error: said.error,
+                app: None,
+            },
+        };
+        template.passkey = passkeys_on;
+        template.notice = passkey_only.map(|why| if passkeys_on { why } else { t.second_passkey_missing });
         template.app = app;
         return Ok(branded_page(req, status, template, &csrf.cookies()));
     }
+    let has_passkey = !step.factors.passkeys.is_empty() && passkeys_on;
     let template = SecondFactorPage {
         t,
         csrf: csrf.token.clone(),
         email: step.pending.user.email.to_string(),
-        has_totp: step.factors.totp.is_some(),
-        has_passkey: !step.factors.passkeys.is_empty()
-            && step.methods.passkey
-            && state.second_factors.passkeys_available(),
-        recovery_left: step.recovery_left,
+        has_totp: step.factors.totp.is_some() && passkey_only.is_none(),
+        has_passkey,
+        passkey_only: passkey_only.map(|why| if has_passkey { why } else { t.second_passkey_missing }),
+        recovery_left: if passkey_only.is_some() { 0 } else { step.recovery_left },
         phone: step.factors.phone_masked.filter(|_| step.sms_available),
         sms_sent: said.sms_sent,
         notice: said.notice,
@@ -217,10 +250,21 @@ pub async fn verify(
     let by_sms = matches!(proof, Proof::Sms(_));
     let error_field = field_of(&proof);
     match state.signin.verify_second_factor(pending_cookie(&req).as_deref(), proof).await {
-        Ok(signed_in) => super::verify::signed_in_response(&req, &state, signed_in).await,
+        Ok(signed_in) => {
+            let claims = &signed_in.session.claims;
+            if let Some(method) = claims.amr.iter().find(|m| *m == "hwk" || *m == "swk") {
+                state.oidc.notify_passkey_used(&claims.sub, method).await;
+            }
+            super::verify::signed_in_response(&req, &state, signed_in).await
+        }
         Err(SignInError::WrongSecondFactor(left)) => {
             let said = Said { error: Some(tries_left(&req, left)), error_field, sms_sent: by_sms, ..Said::default() };
             render_step(&req, &state, said, StatusCode::BAD_REQUEST).await
+        }
+        Err(SignInError::Mfa(SecondFactorError::PasskeyOnly)) => {
+            let t = Lang::of(&req).messages();
+            let said = Said { error: Some(t.second_passkey_codes_refused.to_owned()), ..Said::default() };
+            render_step(&req, &state, said, StatusCode::FORBIDDEN).await
         }
         Err(e) => Err(ended(e)),
     }
@@ -277,6 +321,61 @@ pub async fn confirm_enrollment(
             )
             .await
         }
+        Err(SignInError::Mfa(SecondFactorError::PasskeyOnly)) => {
+            let t = Lang::of(&req).messages();
+            let said = Said { error: Some(t.second_passkey_codes_refused.to_owned()), ..Said::default() };
+            render_step(&req, &state, said, StatusCode::FORBIDDEN).await
+        }
+        Err(e) => Err(ended(e)),
+    }
+}
+
+/// `POST /login/2fa/enroll/passkey/start`: the creation options (JSON) for a passkey set up
+/// inside a step that requires a factor; `POST /login/2fa/enroll/passkey` finishes it.
+pub async fn enroll_passkey_start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<StepForm>,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
+    if !state.second_factors.passkeys_available() {
+        return Err(SecondFactorError::MethodNotAllowed.into());
+    }
+    let options =
+        state.signin.begin_passkey_enrollment_in_step(pending_cookie(&req).as_deref()).await.map_err(ended)?;
+    Ok(HttpResponse::Ok().insert_header((actix_web::http::header::CACHE_CONTROL, "no-store")).json(options))
+}
+
+/// `POST /login/2fa/enroll/passkey`: the authenticator's answer adds the passkey and signs in
+/// with it; the recovery codes are shown once, with the way on.
+pub async fn confirm_passkey_enrollment(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<StepForm>,
+) -> Result<HttpResponse, AppError> {
+    csrf::verify(&req, &state.keyring, &state.public_origin, &form.csrf)?;
+    let device = client::request_origin(&req, &state.trusted_proxies).known_browser();
+    let cookie = pending_cookie(&req);
+    match state.signin.confirm_passkey_enrollment_in_step(cookie.as_deref(), &form.credential, device.as_deref()).await
+    {
+        Ok((signed_in, codes)) => {
+            announce(&req, &state, &signed_in.session.claims, AccountChange::PasskeyAdded).await?;
+            let cookies: Vec<Cookie<'static>> = signed_in_cookies(&req, &state, &signed_in).await?;
+            let t = Lang::of(&req).messages();
+            let mut template = RecoveryCodesPage::new(t, &codes, signed_in.return_to.as_str());
+            template.app = app_view(&state, t, &signed_in.return_to, true).await;
+            Ok(branded_page(&req, StatusCode::OK, template, &cookies))
+        }
+        Err(SignInError::WrongSecondFactor(left)) => {
+            let error = format!("{} {}", SecondFactorError::PasskeyRefused, tries_left(&req, left));
+            render_step(&req, &state, Said { error: Some(error), ..Said::default() }, StatusCode::BAD_REQUEST).await
+        }
+        Err(SignInError::Mfa(e)) => match shown(e, Lang::of(&req).messages()) {
+            Shown::Form(status, message) => {
+                render_step(&req, &state, Said { error: Some(message), ..Said::default() }, status).await
+            }
+            Shown::Page(e) => Err(e),
+        },
         Err(e) => Err(ended(e)),
     }
 }

@@ -69,6 +69,8 @@ fn sign_in(cfg: &mut web::ServiceConfig) {
         .route("/login/2fa", web::get().to(second_factor::step_page))
         .route("/login/2fa", web::post().to(second_factor::verify))
         .route("/login/2fa/enroll", web::post().to(second_factor::confirm_enrollment))
+        .route("/login/2fa/enroll/passkey/start", web::post().to(second_factor::enroll_passkey_start))
+        .route("/login/2fa/enroll/passkey", web::post().to(second_factor::confirm_passkey_enrollment))
         .route("/login/2fa/sms", web::post().to(second_factor::send_sms))
         .route("/login/2fa/passkey/start", web::post().to(passkeys::step_start))
         .route("/api/v1/login", web::post().to(api::request_link))
@@ -108,7 +110,8 @@ fn account(cfg: &mut web::ServiceConfig) {
         .route("/account/email/verify", web::get().to(super::account_email::verify_page))
         .route("/account/email/verify", web::post().to(super::account_email::verify))
         .route("/account/email/revert", web::get().to(super::account_email::revert_page))
-        .route("/account/email/revert", web::post().to(super::account_email::revert));
+        .route("/account/email/revert", web::post().to(super::account_email::revert))
+        .route("/account/passkeys/rename", web::post().to(passkeys::rename));
 }
 
 /// The admin pages and the admin API. `…/revoke-sessions` comes before `…/{action}`, which
@@ -126,6 +129,8 @@ fn admin(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/admin/users/{user}/export", web::get().to(super::account_data::admin_export))
         .route("/api/v1/admin/users/{email}/revoke-sessions", web::post().to(admin::revoke_sessions))
         .route("/api/v1/admin/users/{email}/second-factor", web::delete().to(admin::reset_second_factor))
+        .route("/api/v1/admin/users/{email}/passkeys", web::delete().to(admin::remove_all_passkeys))
+        .route("/api/v1/admin/users/{email}/passkeys/{id}", web::delete().to(admin::remove_passkey))
         .route("/api/v1/admin/users/{email}/{action}", web::post().to(admin::set_blocked))
         .route("/api/v1/admin/audit", web::get().to(admin::audit))
         .route("/api/v1/admin/outbox", web::get().to(admin_outbox::show))

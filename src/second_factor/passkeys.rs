@@ -17,7 +17,7 @@ use webauthn_rs::prelude::{
 use super::service::{SecondFactorError, SecondFactorService};
 use crate::crypto::{self, Keyring};
 use crate::domain::{Email, UserId};
-use crate::store::{CeremonyPurpose, PasskeyCeremony, StoredPasskey};
+use crate::store::{CeremonyPurpose, PasskeyCeremony, StoreError, StoredPasskey};
 
 /// How long a ceremony waits for the browser's answer.
 pub const CEREMONY_TTL: Duration = Duration::from_secs(300);
@@ -168,42 +168,103 @@ impl SecondFactorService {
 
     /// Finishes adding a passkey: the browser's answer (`credential`, JSON) to the ceremony
     /// waiting under `binding`, which is used up whatever the answer. Returns the new passkey.
+    /// Without a `name` it is named after the `device` it was added from ("Chrome on Linux"),
+    /// or "Passkey N" when the browser is not known.
     pub async fn finish_passkey_registration(
         &self,
         user: &UserId,
         binding: &str,
         credential: &str,
         name: &str,
+        device: Option<&str>,
+    ) -> Result<StoredPasskey, SecondFactorError> {
+        let stored = self.check_passkey_registration(user, binding, credential, name, device).await?;
+        self.keep_passkey(user, &stored).await?;
+        Ok(stored)
+    }
+
+    /// Checks the browser's answer to the registration waiting under `binding` (used up
+    /// whatever the answer) and returns the passkey it makes, not yet kept: a caller with
+    /// something to claim first (a sign-in step) keeps it with [`Self::keep_passkey`].
+    pub async fn check_passkey_registration(
+        &self,
+        user: &UserId,
+        binding: &str,
+        credential: &str,
+        name: &str,
+        device: Option<&str>,
     ) -> Result<StoredPasskey, SecondFactorError> {
         let rp = self.rp()?;
-        let name = name.trim();
-        if name.chars().count() > MAX_NAME {
-            return Err(SecondFactorError::BadCredential(format!("name: at most {MAX_NAME} characters")));
-        }
+        let name = passkey_name(name)?;
         let credential: RegisterPublicKeyCredential = parse_credential(credential)?;
         let state: PasskeyRegistration = self.take_ceremony(user, CeremonyPurpose::Register, binding).await?;
         let passkey = rp.finish_passkey_registration(&credential, &state).map_err(|e| refused(user, e))?;
         let id = crypto::b64(passkey.cred_id());
-        let mut factors = self.store.get_factors(user).await?;
-        if factors.passkeys.iter().any(|p| p.id == id) {
-            return Err(SecondFactorError::PasskeyKnown);
-        }
-        if factors.passkeys.len() >= MAX_PASSKEYS {
-            return Err(SecondFactorError::TooManyPasskeys);
-        }
-        let synced = backup_eligible(&passkey);
-        let stored = StoredPasskey {
-            name: if name.is_empty() { format!("Passkey {}", factors.passkeys.len() + 1) } else { name.to_owned() },
+        let count = self.store.get_factors(user).await?.passkeys.len();
+        let (synced, backed_up) = backup_flags(&passkey);
+        let name = match (name.is_empty(), device) {
+            (false, _) => name,
+            (true, Some(device)) => device.chars().take(MAX_NAME).collect(),
+            (true, None) => format!("Passkey {}", count + 1),
+        };
+        Ok(StoredPasskey {
+            name,
             sealed: self.seal_passkey(user, &id, &passkey)?,
             id,
             added_at: self.clock.now(),
             last_used_at: None,
             synced,
-        };
+            backed_up,
+        })
+    }
+
+    /// Adds a checked passkey ([`Self::check_passkey_registration`]) to the user's factors,
+    /// unless it is there already or the account has as many as it may.
+    pub async fn keep_passkey(&self, user: &UserId, stored: &StoredPasskey) -> Result<(), SecondFactorError> {
+        let mut factors = self.store.get_factors(user).await?;
+        if factors.passkeys.iter().any(|p| p.id == stored.id) {
+            return Err(SecondFactorError::PasskeyKnown);
+        }
+        if factors.passkeys.len() >= MAX_PASSKEYS {
+            return Err(SecondFactorError::TooManyPasskeys);
+        }
         factors.passkeys.push(stored.clone());
         self.store.put_factors(user, &factors).await?;
         tracing::info!(user = %user, "passkey added");
-        Ok(stored)
+        Ok(())
+    }
+
+    /// Gives one of the user's passkeys (`id`, base64url) a new name: plain text of at most
+    /// [`MAX_NAME`] characters, not empty. Returns the name it had.
+    pub async fn rename_passkey(&self, user: &UserId, id: &str, name: &str) -> Result<String, SecondFactorError> {
+        let name = passkey_name(name)?;
+        if name.is_empty() {
+            return Err(SecondFactorError::BadCredential("name: give the passkey a name".to_owned()));
+        }
+        let mut factors = self.store.get_factors(user).await?;
+        let stored = factors.passkeys.iter_mut().find(|p| p.id == id).ok_or(SecondFactorError::NoSuchPasskey)?;
+        let old = std::mem::replace(&mut stored.name, name);
+        self.store.put_factors(user, &factors).await?;
+        Ok(old)
+    }
+
+    /// Removes every passkey of the user (an administrator's action); the recovery codes go
+    /// with them when no factor is left. Returns how many there were.
+    pub async fn remove_all_passkeys(&self, user: &UserId) -> Result<usize, StoreError> {
+        let mut factors = self.store.get_factors(user).await?;
+        let removed = std::mem::take(&mut factors.passkeys);
+        if removed.is_empty() {
+            return Ok(0);
+        }
+        self.store.put_factors(user, &factors).await?;
+        for passkey in &removed {
+            self.store.forget_passkey_counter(user, &passkey.id).await?;
+        }
+        if !factors.any() {
+            self.store.set_recovery_codes(user, &[]).await?;
+        }
+        tracing::info!(user = %user, count = removed.len(), "passkeys removed");
+        Ok(removed.len())
     }
 
     /// Removes one of the user's passkeys (`id`, base64url); the recovery codes go with it when
@@ -211,7 +272,7 @@ impl SecondFactorService {
     /// lately. Returns the removed passkey's name.
     pub async fn remove_passkey(&self, user: &UserId, id: &str) -> Result<String, SecondFactorError> {
         let mut factors = self.store.get_factors(user).await?;
-        let at = factors.passkeys.iter().position(|p| p.id == id).ok_or(SecondFactorError::NothingPending)?;
+        let at = factors.passkeys.iter().position(|p| p.id == id).ok_or(SecondFactorError::NoSuchPasskey)?;
         let removed = factors.passkeys.remove(at);
         self.store.put_factors(user, &factors).await?;
         self.store.forget_passkey_counter(user, id).await?;
@@ -273,17 +334,33 @@ impl SecondFactorService {
         stored.sealed = self.seal_passkey(user, &id, &passkey)?;
         stored.last_used_at = Some(self.clock.now());
         stored.synced = result.backup_eligible();
+        stored.backed_up = result.backup_state();
         let used = if stored.synced { PasskeyUse::Synced } else { PasskeyUse::DeviceBound };
         self.store.put_factors(user, &factors).await?;
         Ok(used)
     }
 }
 
-/// Whether the authenticator said, at registration, that it may sync the key (webauthn-rs
-/// keeps the flag in the credential it serialises; its accessor is behind another feature).
-fn backup_eligible(passkey: &Passkey) -> bool {
+/// Whether the authenticator said, at registration, that it may sync the key and that it is
+/// backed up (webauthn-rs keeps the flags in the credential it serialises; its accessors are
+/// behind another feature).
+fn backup_flags(passkey: &Passkey) -> (bool, bool) {
     let json = serde_json::to_value(passkey).unwrap_or_default();
-    json.pointer("/cred/backup_eligible").and_then(serde_json::Value::as_bool).unwrap_or(false)
+    let flag = |name: &str| json.pointer(&format!("/cred/{name}")).and_then(serde_json::Value::as_bool);
+    (flag("backup_eligible").unwrap_or(false), flag("backup_state").unwrap_or(false))
+}
+
+/// A passkey's name as typed: trimmed plain text of at most [`MAX_NAME`] characters, without
+/// control characters ("" when none was given). A 400 names the field otherwise.
+pub fn passkey_name(raw: &str) -> Result<String, SecondFactorError> {
+    let name = raw.trim();
+    if name.chars().count() > MAX_NAME {
+        return Err(SecondFactorError::BadCredential(format!("name: at most {MAX_NAME} characters")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(SecondFactorError::BadCredential("name: plain text on one line, please".to_owned()));
+    }
+    Ok(name.to_owned())
 }
 
 /// What webauthn-rs's refusal means to the caller (the reason is logged, not shown).

@@ -73,6 +73,13 @@ pub enum SecondFactorError {
     /// The account has as many passkeys as it may.
     #[error("This account has as many passkeys as it may. Remove one first.")]
     TooManyPasskeys,
+    /// Only a passkey finishes this step (an administrator under `ADMIN_PHISHING_RESISTANT`,
+    /// or an app that requires a phishing-resistant factor): codes are refused.
+    #[error("Use your passkey here: codes are not accepted for this sign-in.")]
+    PasskeyOnly,
+    /// The account has no passkey with this id.
+    #[error("id: this account has no such passkey")]
+    NoSuchPasskey,
     /// webauthn-rs could not begin a ceremony.
     #[error("a passkey ceremony could not begin: {0}")]
     Passkey(String),

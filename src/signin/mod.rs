@@ -18,7 +18,7 @@ pub use email_change::{
 };
 pub use notices::AccountChange;
 pub use redeem::LinkView;
-pub use second_step::{MAX_SECOND_FACTOR_TRIES, PENDING_TTL, Proof, SecondStep};
+pub use second_step::{MAX_SECOND_FACTOR_TRIES, PENDING_TTL, PasskeyOnly, Proof, SecondStep};
 pub use service::{
     LinkProblem, LinkRequested, MAX_CODE_TRIES, NewSession, SignIn, SignInDeps, SignInError, SignInOutcome,
 };

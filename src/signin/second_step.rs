@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::service::{NewSession, SignIn, SignInError, SignInOutcome};
 use crate::crypto;
-use crate::domain::{EventKind, LocalPath, Methods, RequestOrigin, SecondFactorPolicy};
+use crate::domain::{Email, EventKind, LocalPath, Methods, RequestOrigin, SecondFactorPolicy, SignInPolicy, UserId};
 use crate::i18n::Lang;
 use crate::second_factor::passkeys::PasskeyUse;
 use crate::second_factor::recovery::RecoveryCode;
@@ -29,8 +29,19 @@ const SWK: &[&str] = &["email", "swk", "mfa"];
 /// What a refused passkey is audited as (its second item is the method's name).
 const PASSKEY_REFUSED: &[&str] = &["email", "passkey"];
 
+/// Why a step takes only a passkey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyOnly {
+    /// An administrator, under `ADMIN_PHISHING_RESISTANT`.
+    Admin,
+    /// A step-up for an app that requires a phishing-resistant factor.
+    App,
+}
+
 /// What the second-factor page shows.
 pub struct SecondStep {
+    /// Set when only a passkey finishes this step (codes are refused), and why.
+    pub passkey_only: Option<PasskeyOnly>,
     /// The sign-in waiting.
     pub pending: PendingLogin,
     /// The user's factors.
@@ -87,7 +98,14 @@ impl SignIn {
             return self.start(&user, return_to, origin, &["email"]).await.map(|s| SignInOutcome::Done(Box::new(s)));
         }
         let cookie = crypto::random_token::<32>()?;
-        let pending = PendingLogin { user, return_to, origin, created_at: self.clock.now(), must_enroll };
+        let pending = PendingLogin {
+            user,
+            return_to,
+            origin,
+            created_at: self.clock.now(),
+            must_enroll,
+            passkey_required: false,
+        };
         self.store.put_pending(&self.pending_id(&cookie), &pending, PENDING_TTL).await?;
         Ok(SignInOutcome::SecondFactor { cookie, ttl: PENDING_TTL })
     }
@@ -99,9 +117,49 @@ impl SignIn {
         let pending = self.store.get_pending(&self.pending_id(cookie)).await?.ok_or(SignInError::NoPendingStep)?;
         let factors = self.second_factors.factors(&pending.user.id).await?;
         let recovery_left = self.second_factors.recovery_left(&pending.user.id).await?;
-        let methods = self.policy.current().await?.methods;
-        let sms_available = methods.sms && factors.phone.is_some() && self.second_factors.sms_configured();
-        Ok(SecondStep { pending, factors, methods, recovery_left, sms_available })
+        let policy = self.policy.current().await?;
+        let methods = policy.methods;
+        let passkey_only = self.passkey_only(&pending, &policy);
+        let sms_available =
+            methods.sms && factors.phone.is_some() && self.second_factors.sms_configured() && passkey_only.is_none();
+        Ok(SecondStep { passkey_only, pending, factors, methods, recovery_left, sms_available })
+    }
+
+    /// Why only a passkey finishes `pending`, if only one does.
+    fn passkey_only(&self, pending: &PendingLogin, policy: &SignInPolicy) -> Option<PasskeyOnly> {
+        if pending.passkey_required {
+            Some(PasskeyOnly::App)
+        } else if policy.admin_phishing_resistant && self.admins.contains(&pending.user.email) {
+            Some(PasskeyOnly::Admin)
+        } else {
+            None
+        }
+    }
+
+    /// Opens a step that only a passkey finishes, for the signed-in `user` (at `email`) whose
+    /// session an app refused for want of a phishing-resistant factor: the session is the
+    /// first factor. Returns the `__Host-pending` cookie's value and lifetime.
+    pub async fn step_up_with_passkey(
+        &self,
+        user: &UserId,
+        email: &Email,
+        return_to: LocalPath,
+        origin: RequestOrigin,
+    ) -> Result<(String, Duration), SignInError> {
+        self.policy.guard().check().await?;
+        let record = self.store.find_user(&self.email_lookup(email)).await?;
+        let user = record.filter(|u| u.id == *user && !u.blocked).ok_or(SignInError::NoPendingStep)?;
+        let cookie = crypto::random_token::<32>()?;
+        let pending = PendingLogin {
+            user,
+            return_to,
+            origin,
+            created_at: self.clock.now(),
+            must_enroll: false,
+            passkey_required: true,
+        };
+        self.store.put_pending(&self.pending_id(&cookie), &pending, PENDING_TTL).await?;
+        Ok((cookie, PENDING_TTL))
     }
 
     /// Finishes the step with a TOTP, SMS or recovery code, or a passkey. Every guess spends
@@ -118,7 +176,11 @@ impl SignIn {
         let (pending, tries) =
             self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
         let user = &pending.user.id;
-        let methods = self.policy.current().await?.methods;
+        let policy = self.policy.current().await?;
+        let methods = policy.methods;
+        if self.passkey_only(&pending, &policy).is_some() && !matches!(proof, Proof::Passkey(_)) {
+            return Err(SecondFactorError::PasskeyOnly.into());
+        }
         let (accepted, amr) = match proof {
             Proof::Totp(code) if methods.totp => (self.second_factors.check_totp(user, code).await?, OTP),
             Proof::Sms(code) if methods.sms => (self.second_factors.check_login_code(user, &id, code).await?, SMS),
@@ -192,21 +254,96 @@ impl SignIn {
         let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
         self.policy.guard().check().await?;
         let pending = self.store.get_pending(&id).await?.ok_or(SignInError::NoPendingStep)?;
-        if !self.policy.current().await?.methods.sms {
+        let policy = self.policy.current().await?;
+        if !policy.methods.sms {
             return Err(SecondFactorError::SmsDisabled.into());
+        }
+        // No text for a step whose code would be refused anyway.
+        if self.passkey_only(&pending, &policy).is_some() {
+            return Err(SecondFactorError::PasskeyOnly.into());
         }
         Ok(self.second_factors.send_login_code(&pending.user.id, &id, origin.ip, lang).await?)
     }
 
-    /// The TOTP enrollment for a step that requires one (started on first view).
-    pub async fn enrollment_in_step(&self, cookie: Option<&str>) -> Result<(SecondStep, TotpEnrollment), SignInError> {
+    /// The TOTP enrollment for a step that requires one (started on first view); `None` when
+    /// the step does not offer an authenticator app (only a passkey, or apps turned off).
+    pub async fn enrollment_in_step(
+        &self,
+        cookie: Option<&str>,
+    ) -> Result<(SecondStep, Option<TotpEnrollment>), SignInError> {
         let step = self.second_step(cookie).await?;
+        if step.passkey_only.is_some() || !step.methods.totp {
+            return Ok((step, None));
+        }
         let user = &step.pending.user;
         let enrollment = match self.second_factors.pending_totp(&user.id, &user.email, EnrollSlot::Step).await? {
             Some(enrollment) => enrollment,
             None => self.second_factors.begin_totp(&user.id, &user.email, EnrollSlot::Step).await?,
         };
-        Ok((step, enrollment))
+        Ok((step, Some(enrollment)))
+    }
+
+    /// Begins adding a passkey inside a step that requires a factor: the creation options
+    /// (JSON), the ceremony bound to the step.
+    pub async fn begin_passkey_enrollment_in_step(
+        &self,
+        cookie: Option<&str>,
+    ) -> Result<serde_json::Value, SignInError> {
+        let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
+        self.policy.guard().check().await?;
+        let pending = self.store.get_pending(&id).await?.ok_or(SignInError::NoPendingStep)?;
+        if !pending.must_enroll || self.second_factors.factors(&pending.user.id).await?.any() {
+            return Err(SignInError::NoPendingStep);
+        }
+        if !self.policy.current().await?.methods.passkey {
+            return Err(SecondFactorError::MethodNotAllowed.into());
+        }
+        let user = &pending.user;
+        Ok(self.second_factors.begin_passkey_registration(&user.id, &user.email, &enroll_binding(&id)).await?)
+    }
+
+    /// Finishes adding a passkey inside the step and signs in with it (`amr` `hwk` or `swk`,
+    /// as for using one); returns the recovery codes to show. A refused answer spends one of
+    /// the step's tries. `device` names the passkey ("Chrome on Linux").
+    pub async fn confirm_passkey_enrollment_in_step(
+        &self,
+        cookie: Option<&str>,
+        credential: &str,
+        device: Option<&str>,
+    ) -> Result<(NewSession, Vec<RecoveryCode>), SignInError> {
+        let id = self.pending_id(cookie.ok_or(SignInError::NoPendingStep)?);
+        self.policy.guard().check().await?;
+        let (pending, tries) =
+            self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
+        let user = &pending.user.id;
+        if !pending.must_enroll || self.second_factors.factors(user).await?.any() {
+            return Err(SignInError::NoPendingStep);
+        }
+        if !self.policy.current().await?.methods.passkey {
+            return Err(SecondFactorError::MethodNotAllowed.into());
+        }
+        let binding = enroll_binding(&id);
+        let added = self.second_factors.check_passkey_registration(user, &binding, credential, "", device).await;
+        let added = match added {
+            Ok(added) => added,
+            Err(SecondFactorError::PasskeyRefused) => {
+                self.audit.record(EventKind::SecondFactorFailed, Some(user), &pending.origin, "passkey").await;
+                return Err(self.wrong(&id, tries).await?);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // The step is claimed before the passkey is kept: a step that ended meanwhile (its
+        // tries spent by parallel answers) leaves no passkey nobody was told of.
+        if !self.store.consume_pending(&id).await? {
+            return Err(SignInError::NoPendingStep);
+        }
+        self.still_allowed(&pending).await?;
+        self.second_factors.keep_passkey(user, &added).await?;
+        let codes = self.second_factors.regenerate_recovery(user).await?;
+        let amr = if added.synced { SWK } else { HWK };
+        self.audit.record(EventKind::SecondFactorPassed, Some(user), &pending.origin, amr[1]).await;
+        let signed_in = self.start(&pending.user, pending.return_to, pending.origin, amr).await?;
+        Ok((signed_in, codes))
     }
 
     /// Confirms enrollment inside the step and signs in; returns the recovery codes to show.
@@ -222,6 +359,9 @@ impl SignIn {
         // Only a step that must enroll may, and only while the account still has no factor.
         if !pending.must_enroll || self.second_factors.factors(&pending.user.id).await?.any() {
             return Err(SignInError::NoPendingStep);
+        }
+        if self.passkey_only(&pending, &self.policy.current().await?).is_some() {
+            return Err(SecondFactorError::PasskeyOnly.into());
         }
         let codes = match self.second_factors.confirm_totp(&pending.user.id, code, EnrollSlot::Step).await {
             Ok(codes) => codes,
@@ -274,4 +414,10 @@ impl SignIn {
     fn pending_id(&self, cookie: &str) -> String {
         self.keyring.token.mac_b64(&[b"pending", cookie.as_bytes()])
     }
+}
+
+/// What a passkey added inside a step is bound to: the step (kept apart from the same step's
+/// second-factor ceremonies).
+fn enroll_binding(pending_id: &str) -> String {
+    format!("enroll:{pending_id}")
 }

@@ -180,6 +180,10 @@ pub struct StoredPasskey {
     pub last_used_at: Option<DateTime<Utc>>,
     /// True when the authenticator may sync it to other devices (backup eligible).
     pub synced: bool,
+    /// True when the authenticator said, when it was last used, that the key is backed up
+    /// (synced to the authenticator's cloud).
+    #[serde(default)]
+    pub backed_up: bool,
     /// The sealed credential.
     pub sealed: String,
 }
@@ -198,6 +202,10 @@ pub struct PendingLogin {
     pub created_at: DateTime<Utc>,
     /// True when the user must set up a second factor before any session.
     pub must_enroll: bool,
+    /// True when only a passkey finishes this step: a step-up for an app that requires a
+    /// phishing-resistant factor (`require_phishing_resistant`).
+    #[serde(default)]
+    pub passkey_required: bool,
 }
 
 /// An SMS code waiting to be typed: for verifying a new phone, or for a sign-in step.

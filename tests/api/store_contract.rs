@@ -367,6 +367,7 @@ fn client(id: &str) -> Client {
         kind: ClientKind::Public,
         scopes: vec!["openid".into()],
         require_second_factor: false,
+        require_phishing_resistant: false,
         max_session_age_secs: None,
         webhook_url: None,
         id_token_signed_response_alg: latchkey::session::SigningAlg::EdDsa,
@@ -447,6 +448,7 @@ async fn second_factor_steps_and_sms_codes_count_their_tries((store, other): Pai
         origin: RequestOrigin::new(None, "test"),
         created_at: Utc::now(),
         must_enroll: false,
+        passkey_required: false,
     };
     let id = latchkey::crypto::random_token::<9>().unwrap();
     store.put_pending(&id, &pending, KEEP).await.unwrap();
@@ -553,6 +555,7 @@ async fn a_restore_voids_live_state_and_keeps_accounts_factors_and_clients((stor
         origin: RequestOrigin::new(None, "test"),
         created_at: Utc::now(),
         must_enroll: false,
+        passkey_required: false,
     };
     store.put_pending("restore-step", &pending, KEEP).await.unwrap();
 
@@ -1018,6 +1021,7 @@ async fn fill_user(store: &Arc<dyn Store>, user: &UserId) {
         added_at: Utc::now(),
         last_used_at: None,
         synced: false,
+        backed_up: false,
         sealed: "sealed".into(),
     };
     let factors =
@@ -1226,6 +1230,7 @@ async fn passkeys_are_second_factors_the_record_knows((store, other): Pair) {
         added_at: Utc::now(),
         last_used_at: None,
         synced: false,
+        backed_up: false,
         sealed: "sealed".into(),
     };
     let factors = latchkey::store::SecondFactors { passkeys: vec![passkey], ..Default::default() };

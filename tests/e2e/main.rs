@@ -19,6 +19,7 @@ mod forward_auth;
 mod helpers;
 mod nginx;
 mod oidc;
+mod passkey_enrollment;
 mod passkeys;
 mod signin;
 mod site;

@@ -10,7 +10,7 @@ use crate::site::{latchkey, sign_in_with_link};
 /// W3C WebAuthn "Add Virtual Authenticator": a CTAP2 platform authenticator with resident keys
 /// and user verification, that always verifies the user.
 #[derive(Debug)]
-struct AddVirtualAuthenticator;
+pub(crate) struct AddVirtualAuthenticator;
 
 impl WebDriverCompatibleCommand for AddVirtualAuthenticator {
     fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
