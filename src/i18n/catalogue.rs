@@ -831,7 +831,7 @@ catalogue! {
     oidc_unregistered_redirect,
     /// Admin API: a `{user}` path segment that is neither an address nor a user id.
     admin_user_neither,
-    second_passkey_button,    // i20b
+    // i20b
     /// Account page: the rename field of passkey `{0}`.
     account_passkey_rename_label,
     /// Account page: rename a passkey.

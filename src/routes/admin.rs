@@ -347,7 +347,7 @@ async fn remove_passkeys(
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(req, state).await?;
     let by_token = matches!(admin, Admin::Token);
-    let email = email_param("email", email)?;
+    let email = email_param(req, "email", email)?;
     let removed = state.admin.remove_passkeys(&email, id, by_token).await.map_err(AppError::from)?;
     let (user, removed) = removed.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), removed, "admin removed a user's passkeys");
