@@ -55,6 +55,12 @@ pub enum EventKind {
     AccountDeleted,
     /// An account's data was exported (by its owner or an administrator).
     AccountExported,
+    /// A passkey was used (the detail says where: `sign_in` at `/login`).
+    PasskeyUsed,
+    /// A passkey's answer at `/login` did not sign in (the detail says why: `no_ceremony`,
+    /// `unknown_credential`, `not_verified`, `no_user_verification`, `counter_went_back`,
+    /// `blocked`).
+    PasskeyFailed,
 }
 
 impl EventKind {
@@ -82,6 +88,8 @@ impl EventKind {
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::AccountDeleted => "account_deleted",
             Self::AccountExported => "account_exported",
+            Self::PasskeyUsed => "passkey_used",
+            Self::PasskeyFailed => "passkey_failed",
         }
     }
 }

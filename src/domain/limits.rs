@@ -50,11 +50,17 @@ pub enum LimitedAction {
     /// Sign-in links requested for one mailbox from one client network, so that one network
     /// cannot spend the mailbox's whole budget ([`LimitedAction::LoginPerEmail`]).
     LoginPerEmailNetwork,
+    /// Passkey sign-ins begun (`POST /login/passkey/start`) from one client network: each
+    /// keeps a ceremony in the store for five minutes.
+    PasskeyStartPerIp,
+    /// Passkey answers at `/login` from one client network, each counted before it is
+    /// checked, right or wrong.
+    PasskeySignInPerIp,
 }
 
 impl LimitedAction {
     /// Every action, in a fixed order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::LoginPerEmail,
         Self::LoginPerIp,
         Self::FailedRedeemPerIp,
@@ -64,6 +70,8 @@ impl LimitedAction {
         Self::SmsPerAccount,
         Self::SmsGlobal,
         Self::LoginPerEmailNetwork,
+        Self::PasskeyStartPerIp,
+        Self::PasskeySignInPerIp,
     ];
 
     /// The name used in store keys.
@@ -78,6 +86,8 @@ impl LimitedAction {
             Self::SmsPerAccount => "sms-account",
             Self::SmsGlobal => "sms-global",
             Self::LoginPerEmailNetwork => "login-email-net",
+            Self::PasskeyStartPerIp => "passkey-start-ip",
+            Self::PasskeySignInPerIp => "passkey-ip",
         }
     }
 
@@ -93,6 +103,8 @@ impl LimitedAction {
             Self::SmsPerAccount => "RATE_LIMIT_SMS_ACCOUNT",
             Self::SmsGlobal => "RATE_LIMIT_SMS_GLOBAL",
             Self::LoginPerEmailNetwork => "RATE_LIMIT_LOGIN_EMAIL_NETWORK",
+            Self::PasskeyStartPerIp => "RATE_LIMIT_PASSKEY_START_IP",
+            Self::PasskeySignInPerIp => "RATE_LIMIT_PASSKEY_IP",
         }
     }
 
@@ -109,6 +121,8 @@ impl LimitedAction {
             Self::SmsPerAccount => minutes(5, 24 * 60),
             Self::SmsGlobal => minutes(200, 60),
             Self::LoginPerEmailNetwork => minutes(5, 15),
+            Self::PasskeyStartPerIp => minutes(200, 15),
+            Self::PasskeySignInPerIp => minutes(20, 15),
         }
     }
 }

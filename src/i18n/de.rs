@@ -264,4 +264,12 @@ pub static DE: Messages = Messages {
     account_passkey_remove_button: "Entfernen",
     passkey_needs_script: "Passkeys brauchen JavaScript in diesem Browser; alles andere hier funktioniert auch ohne.",
     second_passkey_button: "Passkey verwenden",
+    // i20a
+    passkey_sign_in_button: "Mit einem Passkey anmelden",
+    passkey_sign_in_refused: "Dieser Passkey hat Sie nicht angemeldet. Versuchen Sie es erneut oder melden Sie sich mit Ihrer E-Mail-Adresse an.",
+    passkey_sign_in_cloned: "Dieser Passkey wurde abgelehnt: Er wurde möglicherweise kopiert. Melden Sie sich mit Ihrer E-Mail-Adresse an und prüfen Sie dann die Passkeys Ihres Kontos.",
+    passkey_offer_title: "Nächstes Mal schneller anmelden – mit einem Passkey",
+    passkey_offer_body: "Dieses Gerät kann einen Passkey für Ihr Konto speichern: Beim nächsten Mal melden Sie sich mit Fingerabdruck, Gesicht oder Bildschirmsperre an, ohne auf eine E-Mail zu warten.",
+    passkey_offer_button: "Passkey einrichten",
+    method_passkey: "einem Passkey",
 };

@@ -261,4 +261,12 @@ pub static EN: Messages = Messages {
     account_passkey_remove_button: "Remove",
     passkey_needs_script: "Passkeys need JavaScript in this browser; everything else here works without it.",
     second_passkey_button: "Use a passkey",
+    // i20a
+    passkey_sign_in_button: "Sign in with a passkey",
+    passkey_sign_in_refused: "That passkey did not sign you in. Try again, or sign in with your email address.",
+    passkey_sign_in_cloned: "That passkey was refused: it may have been copied. Sign in with your email address, then check the passkeys on your account.",
+    passkey_offer_title: "Sign in faster next time with a passkey",
+    passkey_offer_body: "This device can keep a passkey for your account: next time you sign in with your fingerprint, face or screen lock, without waiting for an email.",
+    passkey_offer_button: "Set up a passkey",
+    method_passkey: "a passkey",
 };

@@ -261,4 +261,12 @@ pub static ES: Messages = Messages {
     account_passkey_remove_button: "Quitar",
     passkey_needs_script: "Las llaves de acceso necesitan JavaScript en este navegador; todo lo demás aquí funciona sin él.",
     second_passkey_button: "Usar una llave de acceso",
+    // i20a
+    passkey_sign_in_button: "Iniciar sesión con una llave de acceso",
+    passkey_sign_in_refused: "Esa llave de acceso no ha iniciado tu sesión. Inténtalo de nuevo o inicia sesión con tu dirección de correo.",
+    passkey_sign_in_cloned: "Esa llave de acceso se ha rechazado: puede que la hayan copiado. Inicia sesión con tu dirección de correo y revisa después las llaves de acceso de tu cuenta.",
+    passkey_offer_title: "Inicia sesión más rápido la próxima vez con una llave de acceso",
+    passkey_offer_body: "Este dispositivo puede guardar una llave de acceso para tu cuenta: la próxima vez iniciarás sesión con tu huella, tu cara o el bloqueo de pantalla, sin esperar un correo.",
+    passkey_offer_button: "Configurar una llave de acceso",
+    method_passkey: "una llave de acceso",
 };

@@ -261,4 +261,12 @@ pub static FR: Messages = Messages {
     account_passkey_remove_button: "Retirer",
     passkey_needs_script: "Les clés d’accès nécessitent JavaScript dans ce navigateur ; tout le reste ici fonctionne sans.",
     second_passkey_button: "Utiliser une clé d’accès",
+    // i20a
+    passkey_sign_in_button: "Se connecter avec une clé d’accès",
+    passkey_sign_in_refused: "Cette clé d’accès ne vous a pas connecté. Réessayez, ou connectez-vous avec votre adresse e-mail.",
+    passkey_sign_in_cloned: "Cette clé d’accès a été refusée : elle a peut-être été copiée. Connectez-vous avec votre adresse e-mail, puis vérifiez les clés d’accès de votre compte.",
+    passkey_offer_title: "Connectez-vous plus vite la prochaine fois avec une clé d’accès",
+    passkey_offer_body: "Cet appareil peut garder une clé d’accès pour votre compte : la prochaine fois, vous vous connecterez avec votre empreinte, votre visage ou le verrouillage de l’écran, sans attendre d’e-mail.",
+    passkey_offer_button: "Créer une clé d’accès",
+    method_passkey: "une clé d’accès",
 };

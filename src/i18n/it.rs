@@ -265,4 +265,12 @@ pub static IT: Messages = Messages {
     account_passkey_remove_button: "Rimuovi",
     passkey_needs_script: "Le passkey richiedono JavaScript in questo browser; tutto il resto qui funziona anche senza.",
     second_passkey_button: "Usa una passkey",
+    // i20a
+    passkey_sign_in_button: "Accedi con una passkey",
+    passkey_sign_in_refused: "Quella passkey non ti ha fatto accedere. Riprova, oppure accedi con il tuo indirizzo email.",
+    passkey_sign_in_cloned: "Quella passkey è stata rifiutata: potrebbe essere stata copiata. Accedi con il tuo indirizzo email, poi controlla le passkey del tuo account.",
+    passkey_offer_title: "La prossima volta accedi più in fretta con una passkey",
+    passkey_offer_body: "Questo dispositivo può conservare una passkey per il tuo account: la prossima volta accederai con l’impronta, il volto o il blocco schermo, senza aspettare un’email.",
+    passkey_offer_button: "Configura una passkey",
+    method_passkey: "una passkey",
 };

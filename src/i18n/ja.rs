@@ -267,4 +267,12 @@ pub static JA: Messages = Messages {
     account_passkey_remove_button: "削除",
     passkey_needs_script: "パスキーを使うには、このブラウザでJavaScriptを有効にする必要があります。それ以外の機能はJavaScriptなしで使えます。",
     second_passkey_button: "パスキーを使用",
+    // i20a
+    passkey_sign_in_button: "パスキーでログイン",
+    passkey_sign_in_refused: "このパスキーではログインできませんでした。もう一度試すか、メールアドレスでログインしてください。",
+    passkey_sign_in_cloned: "このパスキーは拒否されました。コピーされた可能性があります。メールアドレスでログインし、アカウントのパスキーを確認してください。",
+    passkey_offer_title: "次回はパスキーでもっと速くログイン",
+    passkey_offer_body: "このデバイスにアカウントのパスキーを保存できます。次回からは、メールを待たずに指紋、顔、または画面ロックでログインできます。",
+    passkey_offer_button: "パスキーを設定",
+    method_passkey: "パスキー",
 };

@@ -262,4 +262,12 @@ pub static NL: Messages = Messages {
     account_passkey_remove_button: "Verwijderen",
     passkey_needs_script: "Toegangssleutels hebben JavaScript nodig in deze browser; al het andere hier werkt ook zonder.",
     second_passkey_button: "Toegangssleutel gebruiken",
+    // i20a
+    passkey_sign_in_button: "Inloggen met een toegangssleutel",
+    passkey_sign_in_refused: "Die toegangssleutel heeft je niet ingelogd. Probeer het opnieuw, of log in met je e-mailadres.",
+    passkey_sign_in_cloned: "Die toegangssleutel is geweigerd: hij is misschien gekopieerd. Log in met je e-mailadres en controleer daarna de toegangssleutels van je account.",
+    passkey_offer_title: "Log de volgende keer sneller in met een toegangssleutel",
+    passkey_offer_body: "Dit apparaat kan een toegangssleutel voor je account bewaren: de volgende keer log je in met je vingerafdruk, gezicht of schermvergrendeling, zonder op een e-mail te wachten.",
+    passkey_offer_button: "Toegangssleutel instellen",
+    method_passkey: "een toegangssleutel",
 };

@@ -280,4 +280,12 @@ pub static PL: Messages = Messages {
     account_passkey_remove_button: "Usuń",
     passkey_needs_script: "Klucze dostępu wymagają JavaScriptu w tej przeglądarce; cała reszta działa tu bez niego.",
     second_passkey_button: "Użyj klucza dostępu",
+    // i20a
+    passkey_sign_in_button: "Zaloguj się kluczem dostępu",
+    passkey_sign_in_refused: "Ten klucz dostępu cię nie zalogował. Spróbuj ponownie albo zaloguj się adresem e-mail.",
+    passkey_sign_in_cloned: "Ten klucz dostępu został odrzucony: mógł zostać skopiowany. Zaloguj się adresem e-mail, a potem sprawdź klucze dostępu na swoim koncie.",
+    passkey_offer_title: "Następnym razem zaloguj się szybciej kluczem dostępu",
+    passkey_offer_body: "To urządzenie może przechować klucz dostępu do twojego konta: następnym razem zalogujesz się odciskiem palca, twarzą lub blokadą ekranu, bez czekania na e-mail.",
+    passkey_offer_button: "Skonfiguruj klucz dostępu",
+    method_passkey: "klucza dostępu",
 };

@@ -271,4 +271,12 @@ pub static PT: Messages = Messages {
     account_passkey_remove_button: "Remover",
     passkey_needs_script: "As chaves de acesso precisam de JavaScript neste navegador; tudo o resto aqui funciona sem ele.",
     second_passkey_button: "Usar uma chave de acesso",
+    // i20a
+    passkey_sign_in_button: "Entrar com uma chave de acesso",
+    passkey_sign_in_refused: "Essa chave de acesso não iniciou a sua sessão. Tente novamente ou entre com o seu endereço de e-mail.",
+    passkey_sign_in_cloned: "Essa chave de acesso foi recusada: pode ter sido copiada. Entre com o seu endereço de e-mail e depois verifique as chaves de acesso da sua conta.",
+    passkey_offer_title: "Entre mais depressa da próxima vez com uma chave de acesso",
+    passkey_offer_body: "Este dispositivo pode guardar uma chave de acesso para a sua conta: da próxima vez entra com a impressão digital, o rosto ou o bloqueio de ecrã, sem esperar por um e-mail.",
+    passkey_offer_button: "Configurar uma chave de acesso",
+    method_passkey: "uma chave de acesso",
 };

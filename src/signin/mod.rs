@@ -6,6 +6,7 @@ pub mod binding;
 mod devices;
 mod goodbye;
 mod notices;
+mod passkey;
 mod redeem;
 mod second_step;
 mod service;
@@ -13,6 +14,7 @@ mod service;
 pub use approve::Waiting;
 pub use devices::REPORT_TTL;
 pub use notices::AccountChange;
+pub use passkey::PasskeySignInStarted;
 pub use redeem::LinkView;
 pub use second_step::{MAX_SECOND_FACTOR_TRIES, PENDING_TTL, Proof, SecondStep};
 pub use service::{

@@ -270,6 +270,7 @@ impl Keys {
             self.devices(user),
             self.user_apps(user),
             self.user_audit(user),
+            self.passkey_handle(user),
         ];
         keys.extend(super::TOTP_ENROLL_SLOTS.iter().map(|slot| self.totp_enrollment(user, slot)));
         keys
@@ -278,6 +279,18 @@ impl Keys {
     /// A passkey ceremony between its two requests (a string, taken with GETDEL).
     pub fn passkey_ceremony(&self, id: &str) -> String {
         format!("{}{{w:{}}}:passkey-ceremony", self.prefix, id)
+    }
+
+    /// WebAuthn user handle → user id (a discoverable passkey's answer names its account by
+    /// the handle). Untagged: only ever used alone.
+    pub fn passkey_owner(&self, handle: &str) -> String {
+        format!("{}passkey-user:{}", self.prefix, handle)
+    }
+
+    /// The user's WebAuthn handle, kept beside the account so deleting it finds the
+    /// `passkey-user:` entry.
+    pub fn passkey_handle(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:passkey-handle", self.prefix, user)
     }
 
     /// The last signature counter seen from one of a user's passkeys.

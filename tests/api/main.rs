@@ -40,6 +40,7 @@ mod oidc_rs256;
 mod openapi;
 mod outbox;
 mod outbox_contract;
+mod passkey_login;
 mod passkeys;
 mod policy_unreadable;
 mod rerouted_addresses;

@@ -16,19 +16,19 @@ use sha2::{Digest, Sha256};
 use crate::helpers::{PUBLIC_URL, TestApp, spawn_app_with};
 use crate::second_factor::{link_step, post, recovery_codes};
 
-const RP_ID: &str = "login.example.test";
-const PASSKEYS_ON: &[(&str, &str)] = &[("SECOND_FACTOR_METHODS", "totp,passkey")];
+pub(crate) const RP_ID: &str = "login.example.test";
+pub(crate) const PASSKEYS_ON: &[(&str, &str)] = &[("SECOND_FACTOR_METHODS", "totp,passkey")];
 
 /// A software passkey: one P-256 key, its credential id and signature counter.
-struct SoftPasskey {
-    key: SigningKey,
-    id: Vec<u8>,
-    counter: u32,
+pub(crate) struct SoftPasskey {
+    pub(crate) key: SigningKey,
+    pub(crate) id: Vec<u8>,
+    pub(crate) counter: u32,
     /// Backup eligible and backed up (a synced passkey).
-    synced: bool,
+    pub(crate) synced: bool,
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -56,13 +56,13 @@ fn cbor_text(s: &str) -> Vec<u8> {
 }
 
 impl SoftPasskey {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let seed: [u8; 32] = rand::random();
         let key = SigningKey::from_slice(&seed).expect("a P-256 key");
         Self { key, id: rand::random::<[u8; 16]>().to_vec(), counter: 0, synced: false }
     }
 
-    fn synced() -> Self {
+    pub(crate) fn synced() -> Self {
         Self { synced: true, ..Self::new() }
     }
 
@@ -101,7 +101,7 @@ impl SoftPasskey {
     }
 
     /// The answer to `navigator.credentials.create(options)` on a page at `origin`, for `rp_id`.
-    fn create(&self, options: &Value, origin: &str, rp_id: &str) -> String {
+    pub(crate) fn create(&self, options: &Value, origin: &str, rp_id: &str) -> String {
         let client_data = Self::client_data("webauthn.create", options, origin);
         let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
         auth_data.push(self.flags(true));
@@ -129,7 +129,7 @@ impl SoftPasskey {
 
     /// The answer to `navigator.credentials.get(options)` on a page at `origin`, for `rp_id`,
     /// signed with counter `counter`.
-    fn get_with(&self, options: &Value, origin: &str, rp_id: &str, counter: u32) -> String {
+    pub(crate) fn get_with(&self, options: &Value, origin: &str, rp_id: &str, counter: u32) -> String {
         let client_data = Self::client_data("webauthn.get", options, origin);
         let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
         auth_data.push(self.flags(false));
@@ -152,14 +152,14 @@ impl SoftPasskey {
     }
 
     /// The next answer, its counter one up.
-    fn get(&mut self, options: &Value) -> String {
+    pub(crate) fn get(&mut self, options: &Value) -> String {
         self.counter += 1;
         self.get_with(options, PUBLIC_URL, RP_ID, self.counter)
     }
 }
 
 /// `POST path` with the page's CSRF token, expecting JSON options.
-async fn start_options(app: &TestApp, path: &str) -> Value {
+pub(crate) async fn start_options(app: &TestApp, path: &str) -> Value {
     let response = post(app, path, &[]).await;
     assert_eq!(response.status(), StatusCode::OK, "{path}");
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -167,7 +167,7 @@ async fn start_options(app: &TestApp, path: &str) -> Value {
 }
 
 /// Signs in and adds `passkey` from the account page; returns the recovery codes shown.
-async fn add_passkey(app: &TestApp, email: &str, passkey: &SoftPasskey) -> Vec<String> {
+pub(crate) async fn add_passkey(app: &TestApp, email: &str, passkey: &SoftPasskey) -> Vec<String> {
     app.sign_in(email).await;
     let options = start_options(app, "/account/passkeys/register/start").await;
     assert_eq!(options["publicKey"]["rp"]["id"], RP_ID);

@@ -43,7 +43,7 @@ async fn a_passkey_added_on_the_account_page_passes_the_second_step_in_chromium(
     browser.goto(&format!("{}/account", site.base)).await;
     browser.page("Your account", "account-before").await;
     browser.fill("#passkey-name", "Virtual key").await;
-    browser.click("form[data-passkey-start] button[type=submit]").await;
+    browser.click("#passkeys ~ form[data-passkey-start] button[type=submit]").await;
     let codes = browser.page("Save your recovery codes", "passkey-added-recovery-codes").await;
     assert!(codes.contains("<code>"), "no recovery codes after the first factor");
     browser.goto(&format!("{}/account", site.base)).await;

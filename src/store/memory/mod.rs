@@ -90,6 +90,7 @@ struct State {
     refresh: HashMap<(UserId, String), Expiring<refresh::FamilyEntry>>,
     ceremonies: HashMap<String, Expiring<crate::store::PasskeyCeremony>>,
     passkey_counters: HashMap<(UserId, String), u32>,
+    passkey_owners: HashMap<String, UserId>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.

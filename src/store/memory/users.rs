@@ -62,6 +62,7 @@ impl UserStore for MemoryStore {
         state.devices.remove(user);
         state.refresh.retain(|(owner, _), _| owner != user);
         state.passkey_counters.retain(|(owner, _), _| owner != user);
+        state.passkey_owners.retain(|_, owner| owner != user);
         Ok(existed)
     }
 }
