@@ -157,7 +157,7 @@ async fn the_address_field_offers_passkeys_in_autofill_and_the_sign_in_resumes_a
     let handle = register(&app, "oidc-return@example.com", &passkey).await;
     sign_out(&app).await;
     let back = "/oauth2/authorize?client_id=some-app&state=xyz";
-    let page = app.get(&format!("/login?return_to={}&second_factor=required", urlencoding(back))).await;
+    let page = app.get(&format!("/login?return_to={}&second_factor=required", crate::oidc::urlenc(back))).await;
     let page = page.text().await.unwrap();
     let form = &page[page.find(r#"action="/login/passkey""#).unwrap()..];
     assert!(form.contains(r#"name="return_to" value="/oauth2/authorize?client_id=some-app&#38;state=xyz""#), "{form}");
@@ -173,8 +173,35 @@ async fn the_address_field_offers_passkeys_in_autofill_and_the_sign_in_resumes_a
     assert_eq!(claims["amr"], json!(["swk", "mfa"]));
 }
 
-fn urlencoding(raw: &str) -> String {
-    url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
+#[tokio::test]
+async fn an_app_that_requires_a_second_factor_gets_its_code_after_a_passkey_sign_in() {
+    let app = spawn_app_with(PASSKEYS_ON).await;
+    crate::oidc::register_in_store(&app, "payroll", true, None).await;
+    let passkey = SoftPasskey::new();
+    let handle = register(&app, "payroll-clerk@example.com", &passkey).await;
+    sign_out(&app).await;
+    let to = crate::oidc::location(&app.get(&crate::oidc::authorize_path("payroll")).await);
+    assert!(to.starts_with("/login?") && to.contains("second_factor=required"), "{to}");
+    let page = app.get(&to).await.text().await.unwrap();
+    let form = &page[page.find(r#"action="/login/passkey""#).expect("no passkey form on the app's sign-in")..];
+    let return_to = crate::helpers::hidden_field(form, "return_to").expect("the passkey form lost return_to");
+    assert_eq!(crate::helpers::hidden_field(form, "second_factor").as_deref(), Some("required"));
+
+    let options = begin(&app).await;
+    let credential = answer(&passkey, &options, &handle, Answer::default());
+    let response = post(
+        &app,
+        "/login/passkey",
+        &[("credential", &credential), ("return_to", &return_to), ("second_factor", "required")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let next = crate::oidc::location(&response);
+    assert!(next.starts_with("/oauth2/authorize?"), "after the passkey went to {next}");
+    // No second step: user verification made the passkey both factors, which the app accepts.
+    let callback = url::Url::parse(&crate::oidc::location(&app.get(&next).await)).unwrap();
+    assert!(callback.as_str().starts_with(crate::oidc::SPA_CB), "{callback}");
+    assert!(crate::oidc::param(&callback, "code").is_some(), "no code after a passkey sign-in: {callback}");
 }
 
 #[tokio::test]
