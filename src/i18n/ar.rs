@@ -289,5 +289,4 @@ pub static AR: Messages = Messages {
     passkey_offer_title: "سجّل الدخول أسرع في المرة القادمة بمفتاح مرور",
     passkey_offer_body: "يمكن لهذا الجهاز أن يحفظ مفتاح مرور لحسابك: في المرة القادمة تسجّل الدخول ببصمتك أو وجهك أو قفل الشاشة، دون انتظار رسالة بريد.",
     passkey_offer_button: "إعداد مفتاح مرور",
-    method_passkey: "مفتاح مرور",
 };

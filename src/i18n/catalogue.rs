@@ -545,6 +545,4 @@ catalogue! {
     passkey_offer_body,
     /// Account page: set up a passkey now.
     passkey_offer_button,
-    /// How a session signed in: with a passkey.
-    method_passkey,
 }

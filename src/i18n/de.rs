@@ -271,5 +271,4 @@ pub static DE: Messages = Messages {
     passkey_offer_title: "Nächstes Mal schneller anmelden – mit einem Passkey",
     passkey_offer_body: "Dieses Gerät kann einen Passkey für Ihr Konto speichern: Beim nächsten Mal melden Sie sich mit Fingerabdruck, Gesicht oder Bildschirmsperre an, ohne auf eine E-Mail zu warten.",
     passkey_offer_button: "Passkey einrichten",
-    method_passkey: "einem Passkey",
 };

@@ -268,5 +268,4 @@ pub static EN: Messages = Messages {
     passkey_offer_title: "Sign in faster next time with a passkey",
     passkey_offer_body: "This device can keep a passkey for your account: next time you sign in with your fingerprint, face or screen lock, without waiting for an email.",
     passkey_offer_button: "Set up a passkey",
-    method_passkey: "a passkey",
 };

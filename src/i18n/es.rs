@@ -268,5 +268,4 @@ pub static ES: Messages = Messages {
     passkey_offer_title: "Inicia sesión más rápido la próxima vez con una llave de acceso",
     passkey_offer_body: "Este dispositivo puede guardar una llave de acceso para tu cuenta: la próxima vez iniciarás sesión con tu huella, tu cara o el bloqueo de pantalla, sin esperar un correo.",
     passkey_offer_button: "Configurar una llave de acceso",
-    method_passkey: "una llave de acceso",
 };

@@ -268,5 +268,4 @@ pub static FR: Messages = Messages {
     passkey_offer_title: "Connectez-vous plus vite la prochaine fois avec une clé d’accès",
     passkey_offer_body: "Cet appareil peut garder une clé d’accès pour votre compte : la prochaine fois, vous vous connecterez avec votre empreinte, votre visage ou le verrouillage de l’écran, sans attendre d’e-mail.",
     passkey_offer_button: "Créer une clé d’accès",
-    method_passkey: "une clé d’accès",
 };

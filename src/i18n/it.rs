@@ -272,5 +272,4 @@ pub static IT: Messages = Messages {
     passkey_offer_title: "La prossima volta accedi più in fretta con una passkey",
     passkey_offer_body: "Questo dispositivo può conservare una passkey per il tuo account: la prossima volta accederai con l’impronta, il volto o il blocco schermo, senza aspettare un’email.",
     passkey_offer_button: "Configura una passkey",
-    method_passkey: "una passkey",
 };

@@ -274,5 +274,4 @@ pub static JA: Messages = Messages {
     passkey_offer_title: "次回はパスキーでもっと速くログイン",
     passkey_offer_body: "このデバイスにアカウントのパスキーを保存できます。次回からは、メールを待たずに指紋、顔、または画面ロックでログインできます。",
     passkey_offer_button: "パスキーを設定",
-    method_passkey: "パスキー",
 };

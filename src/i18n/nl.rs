@@ -269,5 +269,4 @@ pub static NL: Messages = Messages {
     passkey_offer_title: "Log de volgende keer sneller in met een toegangssleutel",
     passkey_offer_body: "Dit apparaat kan een toegangssleutel voor je account bewaren: de volgende keer log je in met je vingerafdruk, gezicht of schermvergrendeling, zonder op een e-mail te wachten.",
     passkey_offer_button: "Toegangssleutel instellen",
-    method_passkey: "een toegangssleutel",
 };

@@ -287,5 +287,4 @@ pub static PL: Messages = Messages {
     passkey_offer_title: "Następnym razem zaloguj się szybciej kluczem dostępu",
     passkey_offer_body: "To urządzenie może przechować klucz dostępu do twojego konta: następnym razem zalogujesz się odciskiem palca, twarzą lub blokadą ekranu, bez czekania na e-mail.",
     passkey_offer_button: "Skonfiguruj klucz dostępu",
-    method_passkey: "klucza dostępu",
 };

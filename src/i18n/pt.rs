@@ -278,5 +278,4 @@ pub static PT: Messages = Messages {
     passkey_offer_title: "Entre mais depressa da próxima vez com uma chave de acesso",
     passkey_offer_body: "Este dispositivo pode guardar uma chave de acesso para a sua conta: da próxima vez entra com a impressão digital, o rosto ou o bloqueio de ecrã, sem esperar por um e-mail.",
     passkey_offer_button: "Configurar uma chave de acesso",
-    method_passkey: "uma chave de acesso",
 };

@@ -324,7 +324,6 @@ fn sign_in_methods(t: &Messages, amr: &[String]) -> String {
             "email" => t.method_email,
             "otp" => t.method_otp,
             "sms" => t.method_sms,
-            "hwk" | "swk" => t.method_passkey,
             other => other,
         })
         .collect();

@@ -97,6 +97,10 @@ pub async fn finish(
     let removal = cookies::removal(cookies::PASSKEY);
     let message = match outcome {
         Ok(signed_in) => {
+            let claims = &signed_in.session.claims;
+            if let Some(method) = claims.amr.first() {
+                state.oidc.notify_passkey_used(&claims.sub, method).await;
+            }
             let mut response = signed_in_response(&req, &state, signed_in).await?;
             response.add_cookie(&removal).map_err(|e| AppError::Internal(e.into()))?;
             return Ok(response);

@@ -141,13 +141,33 @@ async fn a_passkey_signs_in_at_login_without_a_mail() {
     assert_eq!(claims["amr"], json!(["hwk", "mfa"]), "a passkey with user verification is two factors");
     let used = events(&app, "passkey_used").await;
     assert!(used.iter().any(|e| e.detail == "sign_in" && e.user.as_ref() == Some(&user)), "{used:?}");
-    let account = app.get("/account").await.text().await.unwrap();
-    assert!(account.contains("a passkey"), "the account page does not name the passkey sign-in");
 
     app.outbox_settled().await;
     assert_eq!(app.mail.received().len(), mails, "a passkey sign-in sent mail");
     let stored = app.store().get_factors(&user).await.unwrap();
     assert!(stored.passkeys[0].last_used_at.is_some());
+}
+
+#[tokio::test]
+async fn the_apps_a_person_signed_in_to_hear_of_a_passkey_sign_in() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&receiver).await;
+    let clients = crate::factor_changes::clients_file(&receiver);
+    let mut vars = PASSKEYS_ON.to_vec();
+    vars.push(("CLIENTS_FILE", &clients));
+    let app = spawn_app_with(&vars).await;
+    let passkey = SoftPasskey::synced();
+    let handle = register(&app, "hooked-login@example.com", &passkey).await;
+    let user = app.user_id().await;
+    app.store().add_user_app(&user, "hooked").await.unwrap();
+    sign_out(&app).await;
+    let options = begin(&app).await;
+    let response = finish(&app, &answer(&passkey, &options, &handle, Answer::default())).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let event = crate::factor_changes::wait_for_webhook(&receiver, "user.passkey_used").await;
+    assert_eq!(event["data"], json!({"sub": user.as_str(), "method": "swk"}));
 }
 
 #[tokio::test]
