@@ -24,6 +24,8 @@ impl EventKind {
                 | Self::SecondFactorFailed
                 | Self::SessionIssued
                 | Self::FactorChanged
+                | Self::PasskeyUsed
+                | Self::PasskeyFailed
         )
     }
 

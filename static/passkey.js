@@ -2,7 +2,11 @@
 // `data-passkey-start` stays hidden (its fallback text shown) unless this browser has WebAuthn.
 // Submitting it asks the server for the ceremony's options, lets the browser create or use the
 // passkey, and submits the form with the answer in its `credential` field; the server's answer
-// is an ordinary page.
+// is an ordinary page. A form also marked `data-passkey-autofill` (the login page) offers the
+// browser's passkeys in the address field's autofill too (conditional UI), where the browser
+// can. An element marked `data-passkey-offer` (the offer to set up a passkey after an email
+// sign-in) is shown on a device with a platform authenticator, once: showing it sets the cookie
+// the attribute names, and the server leaves the offer out while the cookie is there.
 "use strict";
 
 (function () {
@@ -65,7 +69,45 @@
     };
   }
 
+  // The autofill request waiting for the person to pick a passkey, if any: the button's
+  // request replaces it (a browser runs one WebAuthn request at a time).
+  let autofill = null;
+
+  async function offerInAutofill(form) {
+    const available = PublicKeyCredential.isConditionalMediationAvailable
+      && await PublicKeyCredential.isConditionalMediationAvailable();
+    if (!available) {
+      return;
+    }
+    const body = new URLSearchParams({ csrf: form.elements.csrf.value, conditional: "true" });
+    const answer = await fetch(form.dataset.passkeyStart, { method: "POST", body, credentials: "same-origin" });
+    if (!answer.ok) {
+      return;
+    }
+    const options = requestOptions(await answer.json());
+    autofill = new AbortController();
+    options.signal = autofill.signal;
+    const cred = await navigator.credentials.get(options);
+    autofill = null;
+    form.elements.credential.value = JSON.stringify(asserted(cred));
+    form.submit();
+  }
+
+  async function offerOnce(offer) {
+    const platform = PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable
+      && await PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable();
+    if (!platform) {
+      return;
+    }
+    offer.hidden = false;
+    document.cookie = offer.dataset.passkeyOffer + "=1; Max-Age=34560000; Path=/; Secure; SameSite=Lax";
+  }
+
   async function ceremony(form) {
+    if (autofill) {
+      autofill.abort();
+      autofill = null;
+    }
     const body = new URLSearchParams({ csrf: form.elements.csrf.value });
     const answer = await fetch(form.dataset.passkeyStart, { method: "POST", body, credentials: "same-origin" });
     if (!answer.ok || !(answer.headers.get("content-type") || "").includes("json")) {
@@ -94,6 +136,13 @@
         button.disabled = true;
         ceremony(form).catch(function () { button.disabled = false; });
       });
+      if (form.hasAttribute("data-passkey-autofill")) {
+        offerInAutofill(form).catch(function () { autofill = null; });
+      }
     });
+    document.querySelectorAll("[data-passkey-offer]").forEach((offer) => {
+      offerOnce(offer).catch(function () {});
+    });
+    document.querySelectorAll("[data-passkey-only]").forEach((p) => { p.hidden = false; });
   });
 })();

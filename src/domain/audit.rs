@@ -65,6 +65,12 @@ pub enum EventKind {
     /// An account's address changed (by its owner's link, an administrator, or undone by
     /// "this wasn't me"; the detail says which, never the addresses).
     EmailChanged,
+    /// A passkey was used (the detail says where: `sign_in` at `/login`).
+    PasskeyUsed,
+    /// A passkey's answer at `/login` did not sign in (the detail says why: `no_ceremony`,
+    /// `unknown_credential`, `not_verified`, `no_user_verification`, `counter_went_back`,
+    /// `blocked`).
+    PasskeyFailed,
 }
 
 impl EventKind {
@@ -95,6 +101,8 @@ impl EventKind {
             Self::AddressSuppressed => "address_suppressed",
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
+            Self::PasskeyUsed => "passkey_used",
+            Self::PasskeyFailed => "passkey_failed",
         }
     }
 }

@@ -52,11 +52,17 @@ pub enum LimitedAction {
     LoginPerEmailNetwork,
     /// Changes of address asked for by one account (each mails a link to the new address).
     EmailChangePerUser,
+    /// Passkey sign-ins begun (`POST /login/passkey/start`) from one client network: each
+    /// keeps a ceremony in the store for five minutes.
+    PasskeyStartPerIp,
+    /// Passkey answers at `/login` from one client network, each counted before it is
+    /// checked, right or wrong.
+    PasskeySignInPerIp,
 }
 
 impl LimitedAction {
     /// Every action, in a fixed order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 12] = [
         Self::LoginPerEmail,
         Self::LoginPerIp,
         Self::FailedRedeemPerIp,
@@ -67,6 +73,8 @@ impl LimitedAction {
         Self::SmsGlobal,
         Self::LoginPerEmailNetwork,
         Self::EmailChangePerUser,
+        Self::PasskeyStartPerIp,
+        Self::PasskeySignInPerIp,
     ];
 
     /// The name used in store keys.
@@ -82,6 +90,8 @@ impl LimitedAction {
             Self::SmsGlobal => "sms-global",
             Self::LoginPerEmailNetwork => "login-email-net",
             Self::EmailChangePerUser => "email-change-user",
+            Self::PasskeyStartPerIp => "passkey-start-ip",
+            Self::PasskeySignInPerIp => "passkey-ip",
         }
     }
 
@@ -98,6 +108,8 @@ impl LimitedAction {
             Self::SmsGlobal => "RATE_LIMIT_SMS_GLOBAL",
             Self::LoginPerEmailNetwork => "RATE_LIMIT_LOGIN_EMAIL_NETWORK",
             Self::EmailChangePerUser => "RATE_LIMIT_EMAIL_CHANGE_USER",
+            Self::PasskeyStartPerIp => "RATE_LIMIT_PASSKEY_START_IP",
+            Self::PasskeySignInPerIp => "RATE_LIMIT_PASSKEY_IP",
         }
     }
 
@@ -115,6 +127,8 @@ impl LimitedAction {
             Self::SmsGlobal => minutes(200, 60),
             Self::LoginPerEmailNetwork => minutes(5, 15),
             Self::EmailChangePerUser => minutes(5, 60),
+            Self::PasskeyStartPerIp => minutes(200, 15),
+            Self::PasskeySignInPerIp => minutes(20, 15),
         }
     }
 }

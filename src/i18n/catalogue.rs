@@ -863,4 +863,17 @@ catalogue! {
     admin_phishing_resistant_label,
     /// Policy problem: administrators held to a passkey while passkeys are not allowed.
     policy_phishing_resistant_needs_passkey,
+    // i20a
+    /// Login page: sign in with a passkey instead of a mail.
+    passkey_sign_in_button,
+    /// Login page: a passkey's answer did not sign in.
+    passkey_sign_in_refused,
+    /// Login page: a passkey was refused because its counter went back (a copied key).
+    passkey_sign_in_cloned,
+    /// Account page, after an email sign-in: the offer to set up a passkey.
+    passkey_offer_title,
+    /// Account page: why to set up a passkey.
+    passkey_offer_body,
+    /// Account page: set up a passkey now.
+    passkey_offer_button,
 }

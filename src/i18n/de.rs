@@ -432,4 +432,11 @@ pub static DE: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} Passkey entfernt.", "{0} Passkeys entfernt."),
     admin_phishing_resistant_label: "Administratoren müssen einen Passkey verwenden (keine Codes)",
     policy_phishing_resistant_needs_passkey: "braucht passkey unter den Methoden: Administratoren könnten sich sonst nicht anmelden",
+    // i20a
+    passkey_sign_in_button: "Mit einem Passkey anmelden",
+    passkey_sign_in_refused: "Dieser Passkey hat Sie nicht angemeldet. Versuchen Sie es erneut oder melden Sie sich mit Ihrer E-Mail-Adresse an.",
+    passkey_sign_in_cloned: "Dieser Passkey wurde abgelehnt: Er wurde möglicherweise kopiert. Melden Sie sich mit Ihrer E-Mail-Adresse an und prüfen Sie dann die Passkeys Ihres Kontos.",
+    passkey_offer_title: "Nächstes Mal schneller anmelden – mit einem Passkey",
+    passkey_offer_body: "Dieses Gerät kann einen Passkey für Ihr Konto speichern: Beim nächsten Mal melden Sie sich mit Fingerabdruck, Gesicht oder Bildschirmsperre an, ohne auf eine E-Mail zu warten.",
+    passkey_offer_button: "Passkey einrichten",
 };

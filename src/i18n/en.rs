@@ -429,4 +429,11 @@ pub static EN: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} passkey removed.", "{0} passkeys removed."),
     admin_phishing_resistant_label: "Administrators must use a passkey (no codes)",
     policy_phishing_resistant_needs_passkey: "needs passkey among the methods: administrators would have no way to sign in",
+    // i20a
+    passkey_sign_in_button: "Sign in with a passkey",
+    passkey_sign_in_refused: "That passkey did not sign you in. Try again, or sign in with your email address.",
+    passkey_sign_in_cloned: "That passkey was refused: it may have been copied. Sign in with your email address, then check the passkeys on your account.",
+    passkey_offer_title: "Sign in faster next time with a passkey",
+    passkey_offer_body: "This device can keep a passkey for your account: next time you sign in with your fingerprint, face or screen lock, without waiting for an email.",
+    passkey_offer_button: "Set up a passkey",
 };

@@ -429,4 +429,11 @@ pub static ES: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} llave de acceso eliminada.", "{0} llaves de acceso eliminadas."),
     admin_phishing_resistant_label: "Los administradores deben usar una llave de acceso (sin códigos)",
     policy_phishing_resistant_needs_passkey: "requiere passkey entre los métodos: si no, los administradores no podrían iniciar sesión",
+    // i20a
+    passkey_sign_in_button: "Iniciar sesión con una llave de acceso",
+    passkey_sign_in_refused: "Esa llave de acceso no ha iniciado tu sesión. Inténtalo de nuevo o inicia sesión con tu dirección de correo.",
+    passkey_sign_in_cloned: "Esa llave de acceso se ha rechazado: puede que la hayan copiado. Inicia sesión con tu dirección de correo y revisa después las llaves de acceso de tu cuenta.",
+    passkey_offer_title: "Inicia sesión más rápido la próxima vez con una llave de acceso",
+    passkey_offer_body: "Este dispositivo puede guardar una llave de acceso para tu cuenta: la próxima vez iniciarás sesión con tu huella, tu cara o el bloqueo de pantalla, sin esperar un correo.",
+    passkey_offer_button: "Configurar una llave de acceso",
 };

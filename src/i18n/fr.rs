@@ -429,4 +429,11 @@ pub static FR: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} clé d’accès supprimée.", "{0} clés d’accès supprimées."),
     admin_phishing_resistant_label: "Les administrateurs doivent utiliser une clé d’accès (pas de codes)",
     policy_phishing_resistant_needs_passkey: "exige passkey parmi les méthodes : sinon les administrateurs ne pourraient plus se connecter",
+    // i20a
+    passkey_sign_in_button: "Se connecter avec une clé d’accès",
+    passkey_sign_in_refused: "Cette clé d’accès ne vous a pas connecté. Réessayez, ou connectez-vous avec votre adresse e-mail.",
+    passkey_sign_in_cloned: "Cette clé d’accès a été refusée : elle a peut-être été copiée. Connectez-vous avec votre adresse e-mail, puis vérifiez les clés d’accès de votre compte.",
+    passkey_offer_title: "Connectez-vous plus vite la prochaine fois avec une clé d’accès",
+    passkey_offer_body: "Cet appareil peut garder une clé d’accès pour votre compte : la prochaine fois, vous vous connecterez avec votre empreinte, votre visage ou le verrouillage de l’écran, sans attendre d’e-mail.",
+    passkey_offer_button: "Créer une clé d’accès",
 };

@@ -433,4 +433,11 @@ pub static IT: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} passkey rimossa.", "{0} passkey rimosse."),
     admin_phishing_resistant_label: "Gli amministratori devono usare una passkey (niente codici)",
     policy_phishing_resistant_needs_passkey: "richiede passkey tra i metodi: altrimenti gli amministratori non potrebbero accedere",
+    // i20a
+    passkey_sign_in_button: "Accedi con una passkey",
+    passkey_sign_in_refused: "Quella passkey non ti ha fatto accedere. Riprova, oppure accedi con il tuo indirizzo email.",
+    passkey_sign_in_cloned: "Quella passkey è stata rifiutata: potrebbe essere stata copiata. Accedi con il tuo indirizzo email, poi controlla le passkey del tuo account.",
+    passkey_offer_title: "La prossima volta accedi più in fretta con una passkey",
+    passkey_offer_body: "Questo dispositivo può conservare una passkey per il tuo account: la prossima volta accederai con l’impronta, il volto o il blocco schermo, senza aspettare un’email.",
+    passkey_offer_button: "Configura una passkey",
 };

@@ -435,4 +435,11 @@ pub static JA: Messages = Messages {
     admin_passkeys_removed: Plural::of("パスキーを{0}件削除しました。", "パスキーを{0}件削除しました。"),
     admin_phishing_resistant_label: "管理者はパスキーを使用する必要があります（コード不可）",
     policy_phishing_resistant_needs_passkey: "方式に passkey が必要です：ないと管理者がサインインできなくなります",
+    // i20a
+    passkey_sign_in_button: "パスキーでログイン",
+    passkey_sign_in_refused: "このパスキーではログインできませんでした。もう一度試すか、メールアドレスでログインしてください。",
+    passkey_sign_in_cloned: "このパスキーは拒否されました。コピーされた可能性があります。メールアドレスでログインし、アカウントのパスキーを確認してください。",
+    passkey_offer_title: "次回はパスキーでもっと速くログイン",
+    passkey_offer_body: "このデバイスにアカウントのパスキーを保存できます。次回からは、メールを待たずに指紋、顔、または画面ロックでログインできます。",
+    passkey_offer_button: "パスキーを設定",
 };

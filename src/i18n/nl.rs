@@ -430,4 +430,11 @@ pub static NL: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} passkey verwijderd.", "{0} passkeys verwijderd."),
     admin_phishing_resistant_label: "Beheerders moeten een passkey gebruiken (geen codes)",
     policy_phishing_resistant_needs_passkey: "vereist passkey onder de methoden: anders kunnen beheerders niet inloggen",
+    // i20a
+    passkey_sign_in_button: "Inloggen met een toegangssleutel",
+    passkey_sign_in_refused: "Die toegangssleutel heeft je niet ingelogd. Probeer het opnieuw, of log in met je e-mailadres.",
+    passkey_sign_in_cloned: "Die toegangssleutel is geweigerd: hij is misschien gekopieerd. Log in met je e-mailadres en controleer daarna de toegangssleutels van je account.",
+    passkey_offer_title: "Log de volgende keer sneller in met een toegangssleutel",
+    passkey_offer_body: "Dit apparaat kan een toegangssleutel voor je account bewaren: de volgende keer log je in met je vingerafdruk, gezicht of schermvergrendeling, zonder op een e-mail te wachten.",
+    passkey_offer_button: "Toegangssleutel instellen",
 };

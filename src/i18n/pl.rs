@@ -448,4 +448,11 @@ pub static PL: Messages = Messages {
     admin_passkeys_removed: Plural::of("Usunięto {0} klucz dostępu.", "Usunięto {0} klucza dostępu.").few("Usunięto {0} klucze dostępu.").many("Usunięto {0} kluczy dostępu."),
     admin_phishing_resistant_label: "Administratorzy muszą używać klucza dostępu (bez kodów)",
     policy_phishing_resistant_needs_passkey: "wymaga passkey wśród metod: inaczej administratorzy nie mogliby się zalogować",
+    // i20a
+    passkey_sign_in_button: "Zaloguj się kluczem dostępu",
+    passkey_sign_in_refused: "Ten klucz dostępu cię nie zalogował. Spróbuj ponownie albo zaloguj się adresem e-mail.",
+    passkey_sign_in_cloned: "Ten klucz dostępu został odrzucony: mógł zostać skopiowany. Zaloguj się adresem e-mail, a potem sprawdź klucze dostępu na swoim koncie.",
+    passkey_offer_title: "Następnym razem zaloguj się szybciej kluczem dostępu",
+    passkey_offer_body: "To urządzenie może przechować klucz dostępu do twojego konta: następnym razem zalogujesz się odciskiem palca, twarzą lub blokadą ekranu, bez czekania na e-mail.",
+    passkey_offer_button: "Skonfiguruj klucz dostępu",
 };

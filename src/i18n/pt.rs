@@ -439,4 +439,11 @@ pub static PT: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} chave de acesso removida.", "{0} chaves de acesso removidas."),
     admin_phishing_resistant_label: "Os administradores têm de usar uma chave de acesso (sem códigos)",
     policy_phishing_resistant_needs_passkey: "exige passkey entre os métodos: caso contrário, os administradores não conseguiriam entrar",
+    // i20a
+    passkey_sign_in_button: "Entrar com uma chave de acesso",
+    passkey_sign_in_refused: "Essa chave de acesso não iniciou a sua sessão. Tente novamente ou entre com o seu endereço de e-mail.",
+    passkey_sign_in_cloned: "Essa chave de acesso foi recusada: pode ter sido copiada. Entre com o seu endereço de e-mail e depois verifique as chaves de acesso da sua conta.",
+    passkey_offer_title: "Entre mais depressa da próxima vez com uma chave de acesso",
+    passkey_offer_body: "Este dispositivo pode guardar uma chave de acesso para a sua conta: da próxima vez entra com a impressão digital, o rosto ou o bloqueio de ecrã, sem esperar por um e-mail.",
+    passkey_offer_button: "Configurar uma chave de acesso",
 };

@@ -38,9 +38,9 @@ impl OidcService {
         self.notify_apps(user, "user.email_changed", data).await;
     }
 
-    /// Tells every app the user signed in to that a passkey passed a second step
-    /// (`user.passkey_used`, with `method`: `hwk` for a device-bound passkey, `swk` for one
-    /// that may sync). Never fails the caller.
+    /// Tells every app the user signed in to that a passkey was used: at a sign-in's second
+    /// step, or to sign in at `/login` (`user.passkey_used`, with `method`: `hwk` for a
+    /// device-bound passkey, `swk` for one that may sync). Never fails the caller.
     pub async fn notify_passkey_used(&self, user: &UserId, method: &str) {
         let data = serde_json::json!({ "sub": user, "method": method });
         self.notify_apps(user, "user.passkey_used", data).await;

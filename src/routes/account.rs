@@ -36,6 +36,9 @@ pub struct AccountPage {
     activity: Vec<ActivityRow>,
     passkeys: Vec<PasskeyRow>,
     passkeys_allowed: bool,
+    /// After an email sign-in, for an account without a passkey, in a browser not offered one
+    /// before: "Sign in faster next time with a passkey" (shown by the script, once).
+    passkey_offer: bool,
 }
 
 /// One passkey on the account page.
@@ -174,7 +177,12 @@ pub async fn account_page(
         })
         .collect();
     let passkeys_allowed = state.second_factors.passkeys_available() && state.signin.passkeys_allowed().await?;
+    let passkey_offer = passkeys_allowed
+        && factors.passkeys.is_empty()
+        && claims.amr.iter().any(|m| m == "email")
+        && req.cookie(cookies::PASSKEY_OFFERED).is_none();
     let template = AccountPage {
+        passkey_offer,
         t,
         factor_fresh,
         passkeys,

@@ -14,6 +14,11 @@ pub const CSRF: &str = "__Host-csrf";
 pub const ATTEMPT: &str = "__Host-attempt";
 /// Binds a browser to its pending second-factor step.
 pub const PENDING: &str = "__Host-pending";
+/// Binds a browser to the passkey sign-in it began at `/login`.
+pub const PASSKEY: &str = "__Host-passkey";
+/// Set by `static/passkey.js` once this browser was offered to set up a passkey after an
+/// email sign-in (the offer is shown once).
+pub const PASSKEY_OFFERED: &str = "__Host-passkey-offered";
 /// Recognises a browser across sign-ins (for new-device notices).
 pub const DEVICE: &str = "__Host-device";
 /// How long a browser is remembered.

@@ -28,6 +28,10 @@ pub struct LoginPage {
     error: Option<String>,
     /// The app this sign-in is for, when it resumes a registered client's authorization.
     pub(super) app: Option<AppView>,
+    /// Offers "Sign in with a passkey" (the policy allows passkeys here).
+    passkeys: bool,
+    /// Why a passkey did not sign in.
+    passkey_error: Option<String>,
 }
 
 /// "Check your email", with a box for the code; under policy `approve`, the number for
@@ -131,6 +135,8 @@ pub async fn login_page(
         second_factor_required: query.second_factor.as_deref() == Some("required"),
         error: None,
         app,
+        passkeys: passkeys_offered(&state).await,
+        passkey_error: None,
     };
     Ok(branded_page(&req, StatusCode::OK, template, &csrf.cookies()))
 }
@@ -165,6 +171,8 @@ pub async fn request_link(
                 second_factor_required,
                 error: Some(email_problem(t, &problem).to_owned()),
                 app,
+                passkeys: passkeys_offered(&state).await,
+                passkey_error: None,
             };
             return Ok(branded_page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()));
         }
@@ -185,6 +193,40 @@ pub async fn request_link(
     let mut cookies = csrf.cookies();
     cookies.push(attempt_cookie(requested));
     Ok(branded_page(&req, StatusCode::OK, template, &cookies))
+}
+
+/// True when `/login` offers passkeys: the policy allows them and `PUBLIC_URL` can be a
+/// relying party. The page stays up when the policy cannot be read (the store is down): it
+/// offers the email form alone then.
+async fn passkeys_offered(state: &AppState) -> bool {
+    state.second_factors.passkeys_available() && state.signin.passkeys_allowed().await.unwrap_or(false)
+}
+
+/// The login page again, saying why a passkey did not sign in (`passkey_error`), for the
+/// sign-in `return_to` resumes (and its app's second-factor requirement).
+pub(super) async fn passkey_refused_page(
+    req: &HttpRequest,
+    state: &AppState,
+    csrf: &csrf::Csrf,
+    (return_to, second_factor_required): (Option<LocalPath>, bool),
+    passkey_error: String,
+) -> Result<LoginPage, AppError> {
+    let t = Lang::of(req).messages();
+    let app = match &return_to {
+        Some(path) => app_view(state, t, path, false).await,
+        None => None,
+    };
+    Ok(LoginPage {
+        t,
+        csrf: csrf.token.clone(),
+        email: String::new(),
+        return_to: return_to.map(|p| p.as_str().to_owned()),
+        second_factor_required,
+        error: None,
+        app,
+        passkeys: passkeys_offered(state).await,
+        passkey_error: Some(passkey_error),
+    })
 }
 
 /// How much longer than its link the `__Host-attempt` cookie lives: a waiting page that

@@ -30,6 +30,7 @@ pub mod oidc;
 pub mod oidc_revoke;
 pub mod openapi;
 pub mod ops;
+pub mod passkey_login;
 pub mod passkeys;
 pub mod second_factor;
 pub mod signed_in;

@@ -73,6 +73,8 @@ fn sign_in(cfg: &mut web::ServiceConfig) {
         .route("/login/2fa/enroll/passkey", web::post().to(second_factor::confirm_passkey_enrollment))
         .route("/login/2fa/sms", web::post().to(second_factor::send_sms))
         .route("/login/2fa/passkey/start", web::post().to(passkeys::step_start))
+        .route("/login/passkey/start", web::post().to(super::passkey_login::start))
+        .route("/login/passkey", web::post().to(super::passkey_login::finish))
         .route("/api/v1/login", web::post().to(api::request_link))
         .route("/api/v1/login/code", web::post().to(super::native_login::redeem_app_code))
         .route("/api/v1/login/status", web::get().to(approve::progress))

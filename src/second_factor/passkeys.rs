@@ -65,7 +65,7 @@ fn seal_context(user: &UserId, id: &str) -> String {
 
 /// The WebAuthn user handle for an account: derived from its id with a key, so the
 /// authenticator learns nothing it could link to the id.
-fn user_handle(keys: &Keyring, user: &UserId) -> Uuid {
+pub(super) fn user_handle(keys: &Keyring, user: &UserId) -> Uuid {
     let mac = keys.token.mac(&[b"passkey-user", user.as_str().as_bytes()]);
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&mac[..16]);
@@ -73,7 +73,7 @@ fn user_handle(keys: &Keyring, user: &UserId) -> Uuid {
 }
 
 /// Parses the browser's credential JSON; a 400 names the field that is wrong.
-fn parse_credential<T: DeserializeOwned>(json: &str) -> Result<T, SecondFactorError> {
+pub(super) fn parse_credential<T: DeserializeOwned>(json: &str) -> Result<T, SecondFactorError> {
     let de = &mut serde_json::Deserializer::from_str(json);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -83,14 +83,15 @@ fn parse_credential<T: DeserializeOwned>(json: &str) -> Result<T, SecondFactorEr
 }
 
 impl SecondFactorService {
-    fn rp(&self) -> Result<&Webauthn, SecondFactorError> {
+    pub(super) fn rp(&self) -> Result<&Webauthn, SecondFactorError> {
         self.relying_party.as_deref().ok_or(SecondFactorError::MethodNotAllowed)
     }
 
-    fn ceremony_id(&self, purpose: CeremonyPurpose, binding: &str) -> String {
+    pub(super) fn ceremony_id(&self, purpose: CeremonyPurpose, binding: &str) -> String {
         let purpose = match purpose {
             CeremonyPurpose::Register => "register",
             CeremonyPurpose::SecondStep => "second-step",
+            CeremonyPurpose::SignIn => "sign-in",
         };
         self.keys.token.mac_b64(&[b"passkey-ceremony", purpose.as_bytes(), binding.as_bytes()])
     }
@@ -104,7 +105,7 @@ impl SecondFactorService {
         binding: &str,
     ) -> Result<T, SecondFactorError> {
         let ceremony = self.store.take_passkey_ceremony(&self.ceremony_id(purpose, binding)).await?;
-        let ceremony = ceremony.filter(|c| c.user_id == *user && c.purpose == purpose);
+        let ceremony = ceremony.filter(|c| c.user_id.as_ref() == Some(user) && c.purpose == purpose);
         let ceremony = ceremony.ok_or(SecondFactorError::NothingPending)?;
         serde_json::from_str(&ceremony.state).map_err(|_| SecondFactorError::Sealed)
     }
@@ -117,12 +118,12 @@ impl SecondFactorService {
         state: &impl serde::Serialize,
     ) -> Result<(), SecondFactorError> {
         let state = serde_json::to_string(state).map_err(|_| SecondFactorError::Sealed)?;
-        let ceremony = PasskeyCeremony { user_id: user.clone(), purpose, state };
+        let ceremony = PasskeyCeremony { user_id: Some(user.clone()), purpose, state };
         self.store.put_passkey_ceremony(&self.ceremony_id(purpose, binding), &ceremony, CEREMONY_TTL).await?;
         Ok(())
     }
 
-    fn open_passkey(&self, user: &UserId, stored: &StoredPasskey) -> Result<Passkey, SecondFactorError> {
+    pub(super) fn open_passkey(&self, user: &UserId, stored: &StoredPasskey) -> Result<Passkey, SecondFactorError> {
         let bytes = self
             .keys
             .sealer
@@ -131,7 +132,7 @@ impl SecondFactorService {
         serde_json::from_slice(&bytes).map_err(|_| SecondFactorError::Sealed)
     }
 
-    fn seal_passkey(&self, user: &UserId, id: &str, passkey: &Passkey) -> Result<String, SecondFactorError> {
+    pub(super) fn seal_passkey(&self, user: &UserId, id: &str, passkey: &Passkey) -> Result<String, SecondFactorError> {
         let json = serde_json::to_vec(passkey).map_err(|_| SecondFactorError::Sealed)?;
         Ok(self.keys.sealer.seal(&seal_context(user, id), &json)?)
     }
@@ -163,7 +164,9 @@ impl SecondFactorService {
             .start_passkey_registration(user_handle(&self.keys, user), email.as_str(), email.as_str(), Some(exclude))
             .map_err(|e| SecondFactorError::Passkey(e.to_string()))?;
         self.put_ceremony(user, CeremonyPurpose::Register, binding, &state).await?;
-        serde_json::to_value(options).map_err(|_| SecondFactorError::Sealed)
+        let mut options = serde_json::to_value(options).map_err(|_| SecondFactorError::Sealed)?;
+        super::discoverable::prefer_resident_key(&mut options);
+        Ok(options)
     }
 
     /// Finishes adding a passkey: the browser's answer (`credential`, JSON) to the ceremony
@@ -230,6 +233,7 @@ impl SecondFactorService {
         }
         factors.passkeys.push(stored.clone());
         self.store.put_factors(user, &factors).await?;
+        self.store.put_passkey_owner(&self.handle_of(user), user).await?;
         tracing::info!(user = %user, "passkey added");
         Ok(())
     }
@@ -364,7 +368,7 @@ pub fn passkey_name(raw: &str) -> Result<String, SecondFactorError> {
 }
 
 /// What webauthn-rs's refusal means to the caller (the reason is logged, not shown).
-fn refused(user: &UserId, e: WebauthnError) -> SecondFactorError {
+pub(super) fn refused(user: &UserId, e: WebauthnError) -> SecondFactorError {
     if matches!(e, WebauthnError::CredentialPossibleCompromise) {
         tracing::warn!(user = %user, "a passkey's counter went back");
         return SecondFactorError::PasskeyCloned;

@@ -7,6 +7,7 @@ mod devices;
 mod email_change;
 mod goodbye;
 mod notices;
+mod passkey;
 mod redeem;
 mod second_step;
 mod service;
@@ -17,6 +18,7 @@ pub use email_change::{
     ChangedBy, EmailChangeOutcome, EmailChangeRequested, EmailChangeView, REVERT_TTL, RevertOutcome,
 };
 pub use notices::AccountChange;
+pub use passkey::PasskeySignInStarted;
 pub use redeem::LinkView;
 pub use second_step::{MAX_SECOND_FACTOR_TRIES, PENDING_TTL, PasskeyOnly, Proof, SecondStep};
 pub use service::{

@@ -274,6 +274,7 @@ impl Keys {
             self.user_audit(user),
             self.email_change(user),
             self.email_reverts(user),
+            self.passkey_handle(user),
         ];
         keys.extend(super::TOTP_ENROLL_SLOTS.iter().map(|slot| self.totp_enrollment(user, slot)));
         keys
@@ -287,6 +288,18 @@ impl Keys {
     /// An address on the suppression list (JSON, expiring). Untagged: only ever used alone.
     pub fn suppression(&self, lookup: &str) -> String {
         format!("{}suppress:{}", self.prefix, lookup)
+    }
+
+    /// WebAuthn user handle → user id (a discoverable passkey's answer names its account by
+    /// the handle). Untagged: only ever used alone.
+    pub fn passkey_owner(&self, handle: &str) -> String {
+        format!("{}passkey-user:{}", self.prefix, handle)
+    }
+
+    /// The user's WebAuthn handle, kept beside the account so deleting it finds the
+    /// `passkey-user:` entry.
+    pub fn passkey_handle(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:passkey-handle", self.prefix, user)
     }
 
     /// The last signature counter seen from one of a user's passkeys.

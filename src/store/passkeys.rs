@@ -19,14 +19,17 @@ pub enum CeremonyPurpose {
     Register,
     /// Using a passkey at a sign-in's second step.
     SecondStep,
+    /// Signing in with a discoverable passkey at `/login` (no account known before the answer).
+    SignIn,
 }
 
 /// A ceremony begun and not yet finished: whose, what for, and the relying party's state
 /// (webauthn-rs's registration or authentication state as JSON, holding the challenge).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasskeyCeremony {
-    /// The account it is for.
-    pub user_id: UserId,
+    /// The account it is for; `None` for a sign-in, whose account the answer names.
+    #[serde(default)]
+    pub user_id: Option<UserId>,
     /// What it is for.
     pub purpose: CeremonyPurpose,
     /// The relying party's state, as JSON.
@@ -51,4 +54,13 @@ pub trait PasskeyStore: Send + Sync {
 
     /// Forgets a credential's counter (the passkey was removed).
     async fn forget_passkey_counter(&self, user: &UserId, credential: &str) -> StoreResult<()>;
+
+    /// Records that the WebAuthn user handle `handle` (a keyed hash of the user id, base64url)
+    /// names `user`, so a discoverable passkey's answer finds its account. The user's side
+    /// keeps the handle too, so deleting the account removes the entry
+    /// ([`UserStore::delete_user`](super::UserStore::delete_user)).
+    async fn put_passkey_owner(&self, handle: &str, user: &UserId) -> StoreResult<()>;
+
+    /// The account a user handle names, if any.
+    async fn passkey_owner(&self, handle: &str) -> StoreResult<Option<UserId>>;
 }

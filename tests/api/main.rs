@@ -43,6 +43,7 @@ mod oidc_rs256;
 mod openapi;
 mod outbox;
 mod outbox_contract;
+mod passkey_login;
 mod passkey_management;
 mod passkeys;
 mod policy_unreadable;

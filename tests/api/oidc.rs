@@ -18,7 +18,7 @@ use crate::helpers::{TestApp, free_port, hidden_field, spawn_app_with};
 pub(crate) const ADMIN_TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
 pub(crate) const WIKI_SECRET: &str = "wiki-secret-wiki-secret-wiki-secret";
 pub(crate) const WIKI_CB: &str = "https://wiki.example.com/oidc/callback";
-const SPA_CB: &str = "http://127.0.0.1:9999/cb";
+pub(crate) const SPA_CB: &str = "http://127.0.0.1:9999/cb";
 
 pub(crate) fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
@@ -467,7 +467,7 @@ async fn forward_auth_answers_200_with_headers_for_a_live_session_and_401_otherw
 }
 
 /// Registers a public client in the store (as the admin API will), with overrides.
-async fn register_in_store(app: &TestApp, id: &str, require_second_factor: bool, max_age: Option<u64>) {
+pub(crate) async fn register_in_store(app: &TestApp, id: &str, require_second_factor: bool, max_age: Option<u64>) {
     use latchkey::store::prelude::*;
     let client = latchkey::domain::Client {
         id: id.to_owned(),
@@ -493,7 +493,7 @@ async fn register_in_store(app: &TestApp, id: &str, require_second_factor: bool,
     app.store().put_client(&client).await.unwrap();
 }
 
-fn authorize_path(client: &str) -> String {
+pub(crate) fn authorize_path(client: &str) -> String {
     format!(
         "/oauth2/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid&state=z&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
         urlenc(SPA_CB)

@@ -21,11 +21,11 @@ pub(crate) const PASSKEYS_ON: &[(&str, &str)] = &[("SECOND_FACTOR_METHODS", "tot
 
 /// A software passkey: one P-256 key, its credential id and signature counter.
 pub(crate) struct SoftPasskey {
-    key: SigningKey,
+    pub(crate) key: SigningKey,
     pub(crate) id: Vec<u8>,
     pub(crate) counter: u32,
     /// Backup eligible and backed up (a synced passkey).
-    synced: bool,
+    pub(crate) synced: bool,
 }
 
 pub(crate) fn b64(bytes: &[u8]) -> String {

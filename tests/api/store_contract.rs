@@ -124,6 +124,7 @@ contract!(
     a_change_of_address_waits_counts_its_tries_and_a_newer_one_replaces_it,
     an_address_moves_once_spending_its_link_and_never_onto_another_account,
     a_revert_link_moves_the_address_back_once_and_voids_the_others,
+    a_passkey_user_handle_names_its_account_until_the_account_goes,
 );
 
 fn attempt(email: &str, minutes: i64) -> LinkAttempt {
@@ -1028,6 +1029,7 @@ async fn fill_user(store: &Arc<dyn Store>, user: &UserId) {
         latchkey::store::SecondFactors { totp: Some("sealed".into()), passkeys: vec![passkey], ..Default::default() };
     store.put_factors(user, &factors).await.unwrap();
     assert!(store.use_passkey_counter(user, "cred-id", 3).await.unwrap());
+    store.put_passkey_owner(&format!("handle-{user}"), user).await.unwrap();
     assert!(store.use_totp_step(user, 7).await.unwrap());
     for slot in latchkey::store::TOTP_ENROLL_SLOTS {
         store.put_totp_enrollment(user, slot, "sealed-seed", KEEP).await.unwrap();
@@ -1188,7 +1190,7 @@ async fn a_deletion_stopped_half_way_leaves_the_address_free_and_nothing_to_sign
 
 fn ceremony(user: &UserId) -> latchkey::store::PasskeyCeremony {
     latchkey::store::PasskeyCeremony {
-        user_id: user.clone(),
+        user_id: Some(user.clone()),
         purpose: latchkey::store::CeremonyPurpose::Register,
         state: r#"{"challenge":"abc"}"#.into(),
     }
@@ -1206,6 +1208,29 @@ async fn a_passkey_ceremony_is_taken_once_and_expires((store, other): Pair) {
     store.put_passkey_ceremony("ceremony-c", &ceremony(&user), Duration::from_secs(1)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(other.take_passkey_ceremony("ceremony-c").await.unwrap(), None, "an expired ceremony was taken");
+}
+
+async fn a_passkey_user_handle_names_its_account_until_the_account_goes((store, other): Pair) {
+    let email = Email::parse("handle@example.com").unwrap();
+    let user = store.find_or_create_user("handle-lookup", &email, Utc::now()).await.unwrap();
+    let bystander = UserId::generate().unwrap();
+    assert_eq!(store.passkey_owner("handle-a").await.unwrap(), None);
+    store.put_passkey_owner("handle-a", &user.id).await.unwrap();
+    store.put_passkey_owner("handle-a", &user.id).await.unwrap();
+    other.put_passkey_owner("handle-b", &bystander).await.unwrap();
+    assert_eq!(other.passkey_owner("handle-a").await.unwrap(), Some(user.id.clone()));
+    assert_eq!(store.passkey_owner("handle-b").await.unwrap(), Some(bystander.clone()));
+    // A sign-in ceremony names nobody until its answer does.
+    let sign_in = latchkey::store::PasskeyCeremony {
+        user_id: None,
+        purpose: latchkey::store::CeremonyPurpose::SignIn,
+        state: "{}".into(),
+    };
+    store.put_passkey_ceremony("ceremony-sign-in", &sign_in, KEEP).await.unwrap();
+    assert_eq!(other.take_passkey_ceremony("ceremony-sign-in").await.unwrap(), Some(sign_in));
+    assert!(store.delete_user("handle-lookup", &user.id).await.unwrap());
+    assert_eq!(other.passkey_owner("handle-a").await.unwrap(), None, "a deleted account's handle still names it");
+    assert_eq!(other.passkey_owner("handle-b").await.unwrap(), Some(bystander), "another account's handle went");
 }
 
 async fn a_passkey_counter_only_moves_forward((store, other): Pair) {

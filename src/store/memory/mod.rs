@@ -95,6 +95,7 @@ struct State {
     suppressions: HashMap<String, Expiring<crate::store::Suppression>>,
     email_changes: HashMap<UserId, Expiring<(crate::store::PendingEmailChange, u32)>>,
     email_reverts: HashMap<UserId, HashMap<String, Expiring<crate::store::EmailRevert>>>,
+    passkey_owners: HashMap<String, UserId>,
 }
 
 /// The store as maps behind one mutex; every method is atomic because it holds the lock.

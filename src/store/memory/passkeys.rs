@@ -33,4 +33,13 @@ impl PasskeyStore for MemoryStore {
         self.lock().passkey_counters.remove(&(user.clone(), credential.to_owned()));
         Ok(())
     }
+
+    async fn put_passkey_owner(&self, handle: &str, user: &UserId) -> StoreResult<()> {
+        self.lock_for_write().passkey_owners.insert(handle.to_owned(), user.clone());
+        Ok(())
+    }
+
+    async fn passkey_owner(&self, handle: &str) -> StoreResult<Option<UserId>> {
+        Ok(self.lock().passkey_owners.get(handle).cloned())
+    }
 }

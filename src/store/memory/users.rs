@@ -64,6 +64,7 @@ impl UserStore for MemoryStore {
         state.passkey_counters.retain(|(owner, _), _| owner != user);
         state.email_changes.remove(user);
         state.email_reverts.remove(user);
+        state.passkey_owners.retain(|_, owner| owner != user);
         Ok(existed)
     }
 }

@@ -39,4 +39,17 @@ impl PasskeyStore for RedisStore {
     async fn forget_passkey_counter(&self, user: &UserId, credential: &str) -> StoreResult<()> {
         self.conn.clone().del(self.keys.passkey_counter(user, credential)).await.map_err(unavailable)
     }
+
+    async fn put_passkey_owner(&self, handle: &str, user: &UserId) -> StoreResult<()> {
+        // Two slots, two commands: the user's side first, so an account deleted in between
+        // still finds (and removes) the entry.
+        let mut conn = self.conn.clone();
+        let () = conn.set(self.keys.passkey_handle(user), handle).await.map_err(unavailable)?;
+        conn.set(self.keys.passkey_owner(handle), user.as_str()).await.map_err(unavailable)
+    }
+
+    async fn passkey_owner(&self, handle: &str) -> StoreResult<Option<UserId>> {
+        let raw: Option<String> = self.conn.clone().get(self.keys.passkey_owner(handle)).await.map_err(unavailable)?;
+        Ok(raw.as_deref().and_then(UserId::parse))
+    }
 }

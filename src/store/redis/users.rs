@@ -89,6 +89,10 @@ impl UserStore for RedisStore {
         let record = self.keys.user(user);
         // One signature counter per passkey, named by the credential ids the factors list.
         let factors = self.get_factors(user).await?;
+        // The WebAuthn handle index entry (another slot) goes after the user's keys, like the
+        // address index.
+        let handle: Option<String> =
+            self.conn.clone().get(self.keys.passkey_handle(user)).await.map_err(unavailable)?;
         let mut keys = self.keys.user_fixed_keys(user);
         keys.extend(factors.passkeys.iter().map(|p| self.keys.passkey_counter(user, &p.id)));
         let mut conn = self.critical().await?;
@@ -112,6 +116,16 @@ impl UserStore for RedisStore {
             .await
             .map_err(unavailable)?;
         self.durable(&mut conn, &index).await?;
+        if let Some(handle) = handle {
+            let owner = self.keys.passkey_owner(&handle);
+            let _: i64 = self
+                .delete_index_script
+                .key(&owner)
+                .arg(user.as_str())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(existed == 1)
     }
 }
