@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod dns;
 pub mod domain;
 pub mod error;
 pub mod i18n;

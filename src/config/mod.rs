@@ -21,6 +21,7 @@ use crate::domain::{Email, SignInPolicy};
 mod admin;
 mod clients;
 mod mail;
+mod mail_dns;
 mod outbox;
 mod policy;
 mod reader;
@@ -32,6 +33,7 @@ mod webhooks;
 
 pub use clients::parse_clients_file;
 pub use mail::{Brand, MailTransport};
+pub use mail_dns::{DkimSettings, DnsCheckMode, DomainCheckMode, MailDnsSettings};
 pub use outbox::OutboxSettings;
 use reader::Reader;
 pub use server::{AppEnv, LogFormat};
@@ -106,6 +108,8 @@ pub struct Settings {
     /// `WEBHOOK_PROXY`: the one proxy webhook deliveries go through; may hold credentials.
     /// Unset: none (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` are never used for webhooks).
     pub webhook_proxy: Option<SecretString>,
+    /// `DKIM_*`, `MAIL_DNS_CHECK`, `MAIL_DOMAIN_CHECK`, `DNS_RESOLVER`, `DNS_TIMEOUT`.
+    pub mail_dns: MailDnsSettings,
     /// Things that work but should not reach production (generated keys …), to be logged.
     pub warnings: Vec<String>,
 }
@@ -197,6 +201,7 @@ impl Settings {
         let session_cache_ttl = r.session_cache_ttl();
         let ipv6_prefix = r.ipv6_prefix();
         let webhook_proxy = r.webhook_proxy();
+        let mail_dns = r.mail_dns(prod, mail_from.as_ref().map(|from| from.email.domain()));
 
         match (bind_addr, public_url, mail_from, secret_key, jwt_keys, link_ttl, session_ttl, sms) {
             (
@@ -238,6 +243,7 @@ impl Settings {
                 session_cache_ttl,
                 ipv6_prefix,
                 webhook_proxy,
+                mail_dns,
                 warnings: r.warnings,
             }),
             _ => Err(ConfigError { problems: r.problems }),

@@ -282,4 +282,9 @@ pub static AR: Messages = Messages {
     account_passkey_remove_button: "إزالة",
     passkey_needs_script: "تحتاج مفاتيح المرور إلى JavaScript في هذا المتصفح؛ أما كل ما عدا ذلك هنا فيعمل من دونه.",
     second_passkey_button: "استخدم مفتاح مرور",
+    // i23a
+    email_domain_no_mail: "لا يمكن توصيل البريد إلى هذا العنوان: نطاقه (الجزء بعد @) لا يستقبل البريد. تحقّق من عدم وجود خطأ مطبعي.",
+    email_typo_hint: "هل تقصد {0}؟",
+    email_typo_use: "استخدم {0}",
+    email_typo_keep: "لا، أرسل إلى {0}",
 };

@@ -264,4 +264,9 @@ pub static DE: Messages = Messages {
     account_passkey_remove_button: "Entfernen",
     passkey_needs_script: "Passkeys brauchen JavaScript in diesem Browser; alles andere hier funktioniert auch ohne.",
     second_passkey_button: "Passkey verwenden",
+    // i23a
+    email_domain_no_mail: "An diese Adresse kann keine E-Mail zugestellt werden: Ihre Domain (der Teil nach dem @) empfängt keine E-Mails. Prüfen Sie sie auf Tippfehler.",
+    email_typo_hint: "Meinten Sie {0}?",
+    email_typo_use: "{0} verwenden",
+    email_typo_keep: "Nein, an {0} senden",
 };

@@ -261,4 +261,9 @@ pub static EN: Messages = Messages {
     account_passkey_remove_button: "Remove",
     passkey_needs_script: "Passkeys need JavaScript in this browser; everything else here works without it.",
     second_passkey_button: "Use a passkey",
+    // i23a
+    email_domain_no_mail: "Mail cannot reach this address: its domain (the part after the @) receives no mail. Check it for typos.",
+    email_typo_hint: "Did you mean {0}?",
+    email_typo_use: "Use {0}",
+    email_typo_keep: "No, send to {0}",
 };

@@ -261,4 +261,9 @@ pub static ES: Messages = Messages {
     account_passkey_remove_button: "Quitar",
     passkey_needs_script: "Las llaves de acceso necesitan JavaScript en este navegador; todo lo demás aquí funciona sin él.",
     second_passkey_button: "Usar una llave de acceso",
+    // i23a
+    email_domain_no_mail: "No se puede entregar correo a esta dirección: su dominio (la parte después de la @) no recibe correo. Comprueba que no haya una errata.",
+    email_typo_hint: "¿Quisiste decir {0}?",
+    email_typo_use: "Usar {0}",
+    email_typo_keep: "No, enviar a {0}",
 };

@@ -261,4 +261,9 @@ pub static FR: Messages = Messages {
     account_passkey_remove_button: "Retirer",
     passkey_needs_script: "Les clés d’accès nécessitent JavaScript dans ce navigateur ; tout le reste ici fonctionne sans.",
     second_passkey_button: "Utiliser une clé d’accès",
+    // i23a
+    email_domain_no_mail: "Aucun e-mail ne peut arriver à cette adresse : son domaine (la partie après le @) ne reçoit pas d'e-mails. Vérifiez qu'il n'y a pas de faute de frappe.",
+    email_typo_hint: "Vouliez-vous dire {0} ?",
+    email_typo_use: "Utiliser {0}",
+    email_typo_keep: "Non, envoyer à {0}",
 };

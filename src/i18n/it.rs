@@ -265,4 +265,9 @@ pub static IT: Messages = Messages {
     account_passkey_remove_button: "Rimuovi",
     passkey_needs_script: "Le passkey richiedono JavaScript in questo browser; tutto il resto qui funziona anche senza.",
     second_passkey_button: "Usa una passkey",
+    // i23a
+    email_domain_no_mail: "Non è possibile recapitare email a questo indirizzo: il suo dominio (la parte dopo la @) non riceve email. Controlla che non ci siano errori di battitura.",
+    email_typo_hint: "Intendevi {0}?",
+    email_typo_use: "Usa {0}",
+    email_typo_keep: "No, invia a {0}",
 };

@@ -267,4 +267,9 @@ pub static JA: Messages = Messages {
     account_passkey_remove_button: "削除",
     passkey_needs_script: "パスキーを使うには、このブラウザでJavaScriptを有効にする必要があります。それ以外の機能はJavaScriptなしで使えます。",
     second_passkey_button: "パスキーを使用",
+    // i23a
+    email_domain_no_mail: "このアドレスにはメールを届けられません。ドメイン（@ より後ろの部分）がメールを受け取っていません。入力ミスがないか確認してください。",
+    email_typo_hint: "{0} のことですか？",
+    email_typo_use: "{0} を使う",
+    email_typo_keep: "いいえ、{0} に送る",
 };

@@ -262,4 +262,9 @@ pub static NL: Messages = Messages {
     account_passkey_remove_button: "Verwijderen",
     passkey_needs_script: "Toegangssleutels hebben JavaScript nodig in deze browser; al het andere hier werkt ook zonder.",
     second_passkey_button: "Toegangssleutel gebruiken",
+    // i23a
+    email_domain_no_mail: "Naar dit adres kan geen e-mail worden bezorgd: het domein (het deel na de @) ontvangt geen e-mail. Controleer het op typefouten.",
+    email_typo_hint: "Bedoelde je {0}?",
+    email_typo_use: "{0} gebruiken",
+    email_typo_keep: "Nee, stuur naar {0}",
 };

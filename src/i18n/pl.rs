@@ -280,4 +280,9 @@ pub static PL: Messages = Messages {
     account_passkey_remove_button: "Usuń",
     passkey_needs_script: "Klucze dostępu wymagają JavaScriptu w tej przeglądarce; cała reszta działa tu bez niego.",
     second_passkey_button: "Użyj klucza dostępu",
+    // i23a
+    email_domain_no_mail: "Na ten adres nie da się dostarczyć poczty: jego domena (część po @) nie odbiera poczty. Sprawdź, czy nie ma literówki.",
+    email_typo_hint: "Czy chodziło o {0}?",
+    email_typo_use: "Użyj {0}",
+    email_typo_keep: "Nie, wyślij na {0}",
 };

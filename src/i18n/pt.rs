@@ -271,4 +271,9 @@ pub static PT: Messages = Messages {
     account_passkey_remove_button: "Remover",
     passkey_needs_script: "As chaves de acesso precisam de JavaScript neste navegador; tudo o resto aqui funciona sem ele.",
     second_passkey_button: "Usar uma chave de acesso",
+    // i23a
+    email_domain_no_mail: "Não é possível entregar e-mail a este endereço: o domínio (a parte depois do @) não recebe e-mail. Verifique se há erros de digitação.",
+    email_typo_hint: "Você quis dizer {0}?",
+    email_typo_use: "Usar {0}",
+    email_typo_keep: "Não, enviar para {0}",
 };

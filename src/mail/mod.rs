@@ -1,10 +1,12 @@
 //! Outbound mail: the message type and the transports (SMTP, file, log). Requests queue mail in
 //! the durable outbox (`crate::outbox`), whose worker sends it through a [`Mailer`].
 
+mod dkim;
 mod goodbye;
 mod mailer;
 mod message;
 
+pub use dkim::DkimSigner;
 pub use goodbye::GoodbyeMail;
 pub use mailer::{MailError, Mailer};
 pub use message::{AccountChangeMail, LoginMailFields, NewDeviceMail, OutgoingMail};

@@ -275,6 +275,11 @@ pub struct LinkSent {
     pub status: String,
     /// For a native app (`client_id`): the attempt handle to send with the code.
     pub handle: Option<String>,
+    /// When the address's domain is a near miss of a common one (`ann@gmial.com`): the address
+    /// the person probably meant (`ann@gmail.com`). The link went to the address as sent; an
+    /// app can offer to send again to this one.
+    #[schema(examples("ann@gmail.com"))]
+    pub suggestion: Option<String>,
 }
 
 /// A refusal of the JSON sign-in: a field that could not be read or is refused (`field`), a

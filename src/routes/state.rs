@@ -50,6 +50,9 @@ pub struct AppState {
     /// Production with `REDIS_DURABILITY=check`: Redis, asked in `/readyz` whether it persists
     /// and never evicts (at most once per `DURABILITY_RECHECK`).
     pub durability: Option<DurabilityWatch>,
+    /// What the start-up check of the sender domain's SPF, DKIM and DMARC records found
+    /// (`MAIL_DNS_CHECK`), shown in `/readyz`.
+    pub mail_dns: Option<crate::dns::MailDnsReport>,
 }
 
 impl AppState {
