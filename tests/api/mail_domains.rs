@@ -257,3 +257,16 @@ fn test_vars(vars: &[(&str, &str)], name: &str) -> Option<String> {
         _ => None,
     }
 }
+
+#[tokio::test]
+async fn a_custom_domain_hosted_by_a_known_provider_gets_its_webmail_button() {
+    let dns = DnsServer::start(&[
+        ("workspace.example.test", Rr::Mx(1, "aspmx.l.google.com".into())),
+        ("selfhosted.example.test", Rr::Mx(10, "mx.selfhosted.example.test".into())),
+    ]);
+    let app = spawn_app_with(&[("MAIL_DOMAIN_CHECK", "refuse"), ("DNS_RESOLVER", &dns.resolver())]).await;
+    let page = app.post_login("ann@workspace.example.test").await.text().await.unwrap();
+    assert!(page.contains("https://mail.google.com/mail/u/0/#search/"), "{page}");
+    let page = app.post_login("ann@selfhosted.example.test").await.text().await.unwrap();
+    assert!(!page.contains("mail.google.com"), "{page}");
+}
