@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretBox};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+pub mod dkim;
 pub mod signing_keys;
 
 /// The OS random number generator failed; nothing secret can be made without it.

@@ -106,6 +106,7 @@ impl From<SignInError> for AppError {
             SignInError::RateLimited(retry_after) => Self::RateLimited(retry_after),
             SignInError::NoPendingStep => Self::Gone(|t| t.error_step_ended),
             SignInError::FactorMissing => Self::Forbidden(|t| t.error_factor_missing),
+            SignInError::NoMailDomain => Self::Invalid(|t| t.email_domain_no_mail),
             // Link problems are pages of their own; reaching here is a handler bug.
             other => Self::Internal(other.into()),
         }

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod deliverability;
+pub mod dns;
 pub mod domain;
 pub mod error;
 pub mod i18n;

@@ -33,6 +33,19 @@ enum Command {
         #[arg(long)]
         rsa: bool,
     },
+    /// Print a new DKIM private key (PEM, on standard output) and, on standard error, the DNS TXT
+    /// record to publish and the DKIM_* settings: `latchkey dkim-keygen > dkim.pem`.
+    DkimKeygen {
+        /// The selector: the record goes to `<selector>._domainkey.<domain>`.
+        #[arg(long, default_value = "latchkey")]
+        selector: String,
+        /// The signing domain (default: DKIM_DOMAIN, else MAIL_FROM's domain).
+        #[arg(long)]
+        domain: Option<String>,
+        /// An RSA-2048 key instead of Ed25519 (Ed25519 is not verified by every receiver yet).
+        #[arg(long)]
+        rsa: bool,
+    },
     /// Print a new random SECRET_KEY.
     Secret,
     /// Print a new OIDC client secret and the `secret_sha256` line for CLIENTS_FILE.
@@ -84,6 +97,7 @@ async fn run() -> ExitCode {
                 Err(e) => return fail(&e),
             }
         }
+        Command::DkimKeygen { selector, domain, rsa } => return dkim_keygen(&selector, domain, rsa),
         Command::Secret => match random_token::<32>() {
             Ok(secret) => println!("{secret}"),
             Err(e) => return fail(&e),
@@ -151,6 +165,47 @@ async fn store_command(action: StoreAction) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("{e:#}")),
     }
+}
+
+/// `latchkey dkim-keygen`: the key on standard output, what to do with it on standard error.
+fn dkim_keygen(selector: &str, domain: Option<String>, rsa: bool) -> ExitCode {
+    use latchkey::crypto::dkim::{DkimAlgorithm, DkimKey, zone_file_line};
+    use secrecy::ExposeSecret;
+
+    let _ = dotenvy::dotenv();
+    let domain = domain
+        .or_else(|| std::env::var("DKIM_DOMAIN").ok())
+        .or_else(|| {
+            let from: lettre::message::Mailbox = std::env::var("MAIL_FROM").ok()?.parse().ok()?;
+            Some(from.email.domain().to_owned())
+        })
+        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty());
+    let Some(domain) = domain else {
+        eprintln!("latchkey: pass --domain (or set DKIM_DOMAIN or MAIL_FROM): the domain mail is signed for");
+        return ExitCode::from(2);
+    };
+    let key = match DkimKey::generate(if rsa { DkimAlgorithm::Rsa } else { DkimAlgorithm::Ed25519 }) {
+        Ok(key) => key,
+        Err(e) => return fail(&e),
+    };
+    let pem = match key.to_pem() {
+        Ok(pem) => pem,
+        Err(e) => return fail(&e),
+    };
+    print!("{}", pem.expose_secret());
+    let name = format!("{selector}._domainkey.{domain}");
+    let record = key.dns_record();
+    eprintln!(
+        "The private key is on standard output: save it to a file only latchkey can read.\n\n\
+         Publish this DNS TXT record (zone-file form; DNS strings hold 255 characters, so a long value is split):\n\n\
+         {zone}\n\n\
+         name:  {name}\nvalue: {record}\n\n\
+         Then configure every instance with:\n\
+         DKIM_SELECTOR={selector}\nDKIM_DOMAIN={domain}\nDKIM_PRIVATE_KEY=/path/to/the/saved/key.pem",
+        zone = zone_file_line(&name, &record),
+    );
+    ExitCode::SUCCESS
 }
 
 async fn serve() -> ExitCode {

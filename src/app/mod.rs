@@ -3,6 +3,7 @@
 //! stop signal.
 
 mod http;
+mod mail_dns;
 mod services;
 mod stores;
 
@@ -43,6 +44,7 @@ impl Application {
         let mailer = services::mailer(&settings)?;
         let mail_sender = settings.mail_from.email.to_string();
         let base = Base::new(&settings, store, queue.clone(), clock);
+        let mail_dns = mail_dns::mail_dns(&settings, base.metrics.clone()).await?;
         let Settings {
             jwt_keys,
             trusted_proxies,
@@ -78,7 +80,8 @@ impl Application {
         services::backchannel_logout(&base, &sessions, services::oidc_core(&base, clients, &signer));
         let shared = Shared { sessions: sessions.clone(), policy, second_factors: second_factors.clone() };
         let admin = services::admin(&base, &shared, queue, admin_emails.clone(), admin_token_sha256);
-        let signin = services::signin(&base, shared, limiter, admin_emails, brand, public_url, mail_sender);
+        let signin = services::signin(&base, shared, limiter, admin_emails, brand, public_url, mail_sender)
+            .with_mail_domains(mail_dns.domains);
         let state = web::Data::new(AppState {
             signin,
             sessions,
@@ -96,6 +99,7 @@ impl Application {
             guard: base.guard,
             durability: durability.map(DurabilityWatch::new),
             bounces,
+            mail_dns: mail_dns.report,
         });
         let http = http::listen(state, per_worker, bind_addr, metrics_addr, shutdown_timeout)?;
         let http::Listening { port, server, metrics_server } = http;

@@ -90,7 +90,9 @@ impl Base {
 
 /// The mailer (`MAIL_TRANSPORT`), one connection per concurrent delivery.
 pub(super) fn mailer(settings: &Settings) -> anyhow::Result<Mailer> {
-    Mailer::new(&settings.mail_transport, settings.mail_from.clone(), settings.outbox.concurrency as u32)
+    let dkim = settings.mail_dns.dkim.as_ref().map(crate::mail::DkimSigner::new).transpose()?;
+    Ok(Mailer::new(&settings.mail_transport, settings.mail_from.clone(), settings.outbox.concurrency as u32)?
+        .with_dkim(dkim))
 }
 
 /// The JWT signer and the sessions.

@@ -22,6 +22,7 @@ mod admin;
 mod bounces;
 mod clients;
 mod mail;
+mod mail_dns;
 mod outbox;
 mod policy;
 mod reader;
@@ -34,6 +35,7 @@ mod webhooks;
 pub use bounces::BounceSettings;
 pub use clients::parse_clients_file;
 pub use mail::{Brand, MailTransport};
+pub use mail_dns::{DkimSettings, DnsCheckMode, DomainCheckMode, MailDnsSettings};
 pub use outbox::OutboxSettings;
 use reader::Reader;
 pub use server::{AppEnv, LogFormat};
@@ -110,6 +112,8 @@ pub struct Settings {
     pub webhook_proxy: Option<SecretString>,
     /// `SUPPRESSION_*` and `BOUNCE_*`: how long suppressions last, and the bounce webhooks.
     pub bounces: BounceSettings,
+    /// `DKIM_*`, `MAIL_DNS_CHECK`, `MAIL_DOMAIN_CHECK`, `DNS_RESOLVER`, `DNS_TIMEOUT`.
+    pub mail_dns: MailDnsSettings,
     /// Things that work but should not reach production (generated keys …), to be logged.
     pub warnings: Vec<String>,
 }
@@ -202,6 +206,7 @@ impl Settings {
         let ipv6_prefix = r.ipv6_prefix();
         let webhook_proxy = r.webhook_proxy();
         let bounces = r.bounces();
+        let mail_dns = r.mail_dns(prod, mail_from.as_ref().map(|from| from.email.domain()));
 
         match (bind_addr, public_url, mail_from, secret_key, jwt_keys, link_ttl, session_ttl, sms) {
             (
@@ -244,6 +249,7 @@ impl Settings {
                 ipv6_prefix,
                 webhook_proxy,
                 bounces,
+                mail_dns,
                 warnings: r.warnings,
             }),
             _ => Err(ConfigError { problems: r.problems }),

@@ -131,7 +131,7 @@ fn routes_elsewhere(local: &str) -> bool {
 
 /// A public host name: two or more letter-digit-hyphen labels, the last alphabetic (or an IDN
 /// `xn--` label). IP literals and single-label hosts are refused: mail to them is never a login.
-fn is_host_name(domain: &str) -> bool {
+pub fn is_host_name(domain: &str) -> bool {
     let labels: Vec<&str> = domain.split('.').collect();
     let label_ok = |l: &&str| {
         !l.is_empty()

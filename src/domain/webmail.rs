@@ -78,7 +78,40 @@ impl Webmail {
     /// it can; `None` for a domain not in the table.
     pub fn for_address(email: &Email, sender: &str, subject: &str) -> Option<Self> {
         let domain = email.as_str().rsplit_once('@')?.1.to_ascii_lowercase();
-        let provider = provider_of(&domain)?;
+        Some(Self::of(provider_of(&domain)?, sender, subject))
+    }
+}
+
+/// Where the mail of a domain hosted by a provider is read, by the provider's MX host names.
+const OUTLOOK_365: Provider = Provider { name: "Outlook", inbox: "https://outlook.office.com/mail/", search: None };
+const EXCHANGES: &[(&str, &Provider)] = &[
+    ("google.com", &GMAIL),
+    ("googlemail.com", &GMAIL),
+    ("outlook.com", &OUTLOOK_365),
+    ("protonmail.ch", &PROTON),
+    ("icloud.com", &ICLOUD),
+    ("messagingengine.com", &FASTMAIL),
+    ("zoho.com", &ZOHO),
+    ("zoho.eu", &ZOHO),
+    ("yahoodns.net", &YAHOO),
+];
+
+impl Webmail {
+    /// The webmail of a domain not in the table whose mail goes to a known provider, by its MX
+    /// host names (`aspmx.l.google.com` → Gmail, `…mail.protection.outlook.com` → Outlook), as
+    /// [`Webmail::for_address`] builds it; `None` when no exchange is a known provider's.
+    pub fn for_exchanges(exchanges: &[String], sender: &str, subject: &str) -> Option<Self> {
+        let provider = exchanges.iter().find_map(|exchange| {
+            let exchange = exchange.trim_end_matches('.').to_ascii_lowercase();
+            EXCHANGES
+                .iter()
+                .find(|(suffix, _)| exchange == *suffix || exchange.ends_with(&format!(".{suffix}")))
+                .map(|(_, provider)| *provider)
+        })?;
+        Some(Self::of(provider, sender, subject))
+    }
+
+    fn of(provider: &Provider, sender: &str, subject: &str) -> Self {
         let url = match provider.search {
             Some(search) => {
                 let query = format!("from:({sender}) subject:(\"{subject}\")");
@@ -86,7 +119,7 @@ impl Webmail {
             }
             None => provider.inbox.to_owned(),
         };
-        Some(Self { name: provider.name, url })
+        Self { name: provider.name, url }
     }
 }
 
@@ -136,6 +169,20 @@ mod tests {
             assert_eq!(found.name, name, "{address}");
             assert!(found.url.starts_with("https://"), "{address}");
         }
+    }
+
+    #[test]
+    fn a_custom_domain_gets_its_providers_webmail_by_mx() {
+        let by_mx = |mx: &[&str]| {
+            let mx: Vec<String> = mx.iter().map(|m| (*m).to_owned()).collect();
+            Webmail::for_exchanges(&mx, "login@example.com", "Your sign-in link").map(|w| w.name)
+        };
+        assert_eq!(by_mx(&["aspmx.l.google.com", "alt1.aspmx.l.google.com"]), Some("Gmail"));
+        assert_eq!(by_mx(&["example-com.mail.protection.outlook.com"]), Some("Outlook"));
+        assert_eq!(by_mx(&["mail.protonmail.ch"]), Some("Proton Mail"));
+        assert_eq!(by_mx(&["in1-smtp.messagingengine.com"]), Some("Fastmail"));
+        assert_eq!(by_mx(&["mx.example.com", "mx.notgoogle.com"]), None);
+        assert_eq!(by_mx(&[]), None);
     }
 
     #[test]

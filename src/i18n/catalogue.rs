@@ -876,4 +876,13 @@ catalogue! {
     passkey_offer_body,
     /// Account page: set up a passkey now.
     passkey_offer_button,
+    // i23a
+    /// Login form: the address's domain receives no mail (`MAIL_DOMAIN_CHECK=refuse`).
+    email_domain_no_mail,
+    /// Login form: a near miss of a common domain; `{0}` the corrected address.
+    email_typo_hint,
+    /// Login form: send to the corrected address; `{0}` it.
+    email_typo_use,
+    /// Login form: send to the address as typed; `{0}` it.
+    email_typo_keep,
 }

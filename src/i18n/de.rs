@@ -439,4 +439,9 @@ pub static DE: Messages = Messages {
     passkey_offer_title: "Nächstes Mal schneller anmelden – mit einem Passkey",
     passkey_offer_body: "Dieses Gerät kann einen Passkey für Ihr Konto speichern: Beim nächsten Mal melden Sie sich mit Fingerabdruck, Gesicht oder Bildschirmsperre an, ohne auf eine E-Mail zu warten.",
     passkey_offer_button: "Passkey einrichten",
+    // i23a
+    email_domain_no_mail: "An diese Adresse kann keine E-Mail zugestellt werden: Ihre Domain (der Teil nach dem @) empfängt keine E-Mails. Prüfen Sie sie auf Tippfehler.",
+    email_typo_hint: "Meinten Sie {0}?",
+    email_typo_use: "{0} verwenden",
+    email_typo_keep: "Nein, an {0} senden",
 };

@@ -436,4 +436,9 @@ pub static EN: Messages = Messages {
     passkey_offer_title: "Sign in faster next time with a passkey",
     passkey_offer_body: "This device can keep a passkey for your account: next time you sign in with your fingerprint, face or screen lock, without waiting for an email.",
     passkey_offer_button: "Set up a passkey",
+    // i23a
+    email_domain_no_mail: "Mail cannot reach this address: its domain (the part after the @) receives no mail. Check it for typos.",
+    email_typo_hint: "Did you mean {0}?",
+    email_typo_use: "Use {0}",
+    email_typo_keep: "No, send to {0}",
 };

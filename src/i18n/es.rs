@@ -436,4 +436,9 @@ pub static ES: Messages = Messages {
     passkey_offer_title: "Inicia sesión más rápido la próxima vez con una llave de acceso",
     passkey_offer_body: "Este dispositivo puede guardar una llave de acceso para tu cuenta: la próxima vez iniciarás sesión con tu huella, tu cara o el bloqueo de pantalla, sin esperar un correo.",
     passkey_offer_button: "Configurar una llave de acceso",
+    // i23a
+    email_domain_no_mail: "No se puede entregar correo a esta dirección: su dominio (la parte después de la @) no recibe correo. Comprueba que no haya una errata.",
+    email_typo_hint: "¿Quisiste decir {0}?",
+    email_typo_use: "Usar {0}",
+    email_typo_keep: "No, enviar a {0}",
 };

@@ -436,4 +436,9 @@ pub static FR: Messages = Messages {
     passkey_offer_title: "Connectez-vous plus vite la prochaine fois avec une clé d’accès",
     passkey_offer_body: "Cet appareil peut garder une clé d’accès pour votre compte : la prochaine fois, vous vous connecterez avec votre empreinte, votre visage ou le verrouillage de l’écran, sans attendre d’e-mail.",
     passkey_offer_button: "Créer une clé d’accès",
+    // i23a
+    email_domain_no_mail: "Aucun e-mail ne peut arriver à cette adresse : son domaine (la partie après le @) ne reçoit pas d'e-mails. Vérifiez qu'il n'y a pas de faute de frappe.",
+    email_typo_hint: "Vouliez-vous dire {0} ?",
+    email_typo_use: "Utiliser {0}",
+    email_typo_keep: "Non, envoyer à {0}",
 };

@@ -440,4 +440,9 @@ pub static IT: Messages = Messages {
     passkey_offer_title: "La prossima volta accedi più in fretta con una passkey",
     passkey_offer_body: "Questo dispositivo può conservare una passkey per il tuo account: la prossima volta accederai con l’impronta, il volto o il blocco schermo, senza aspettare un’email.",
     passkey_offer_button: "Configura una passkey",
+    // i23a
+    email_domain_no_mail: "Non è possibile recapitare email a questo indirizzo: il suo dominio (la parte dopo la @) non riceve email. Controlla che non ci siano errori di battitura.",
+    email_typo_hint: "Intendevi {0}?",
+    email_typo_use: "Usa {0}",
+    email_typo_keep: "No, invia a {0}",
 };

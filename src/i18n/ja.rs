@@ -442,4 +442,9 @@ pub static JA: Messages = Messages {
     passkey_offer_title: "次回はパスキーでもっと速くログイン",
     passkey_offer_body: "このデバイスにアカウントのパスキーを保存できます。次回からは、メールを待たずに指紋、顔、または画面ロックでログインできます。",
     passkey_offer_button: "パスキーを設定",
+    // i23a
+    email_domain_no_mail: "このアドレスにはメールを届けられません。ドメイン（@ より後ろの部分）がメールを受け取っていません。入力ミスがないか確認してください。",
+    email_typo_hint: "{0} のことですか？",
+    email_typo_use: "{0} を使う",
+    email_typo_keep: "いいえ、{0} に送る",
 };

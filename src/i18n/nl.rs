@@ -437,4 +437,9 @@ pub static NL: Messages = Messages {
     passkey_offer_title: "Log de volgende keer sneller in met een toegangssleutel",
     passkey_offer_body: "Dit apparaat kan een toegangssleutel voor je account bewaren: de volgende keer log je in met je vingerafdruk, gezicht of schermvergrendeling, zonder op een e-mail te wachten.",
     passkey_offer_button: "Toegangssleutel instellen",
+    // i23a
+    email_domain_no_mail: "Naar dit adres kan geen e-mail worden bezorgd: het domein (het deel na de @) ontvangt geen e-mail. Controleer het op typefouten.",
+    email_typo_hint: "Bedoelde je {0}?",
+    email_typo_use: "{0} gebruiken",
+    email_typo_keep: "Nee, stuur naar {0}",
 };

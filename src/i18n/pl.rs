@@ -455,4 +455,9 @@ pub static PL: Messages = Messages {
     passkey_offer_title: "Następnym razem zaloguj się szybciej kluczem dostępu",
     passkey_offer_body: "To urządzenie może przechować klucz dostępu do twojego konta: następnym razem zalogujesz się odciskiem palca, twarzą lub blokadą ekranu, bez czekania na e-mail.",
     passkey_offer_button: "Skonfiguruj klucz dostępu",
+    // i23a
+    email_domain_no_mail: "Na ten adres nie da się dostarczyć poczty: jego domena (część po @) nie odbiera poczty. Sprawdź, czy nie ma literówki.",
+    email_typo_hint: "Czy chodziło o {0}?",
+    email_typo_use: "Użyj {0}",
+    email_typo_keep: "Nie, wyślij na {0}",
 };

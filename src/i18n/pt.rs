@@ -446,4 +446,9 @@ pub static PT: Messages = Messages {
     passkey_offer_title: "Entre mais depressa da próxima vez com uma chave de acesso",
     passkey_offer_body: "Este dispositivo pode guardar uma chave de acesso para a sua conta: da próxima vez entra com a impressão digital, o rosto ou o bloqueio de ecrã, sem esperar por um e-mail.",
     passkey_offer_button: "Configurar uma chave de acesso",
+    // i23a
+    email_domain_no_mail: "Não é possível entregar e-mail a este endereço: o domínio (a parte depois do @) não recebe e-mail. Verifique se há erros de digitação.",
+    email_typo_hint: "Você quis dizer {0}?",
+    email_typo_use: "Usar {0}",
+    email_typo_keep: "Não, enviar para {0}",
 };

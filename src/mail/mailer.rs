@@ -41,6 +41,8 @@ enum Backend {
 pub struct Mailer {
     from: Mailbox,
     backend: Backend,
+    /// Signs every mail when `DKIM_*` are set.
+    dkim: Option<super::DkimSigner>,
 }
 
 impl Mailer {
@@ -64,7 +66,12 @@ impl Mailer {
             }
             MailTransport::Log => Backend::Log,
         };
-        Ok(Self { from, backend })
+        Ok(Self { from, backend, dkim: None })
+    }
+
+    /// Signs every mail with `signer` (DKIM).
+    pub fn with_dkim(self, signer: Option<super::DkimSigner>) -> Self {
+        Self { dkim: signer, ..self }
     }
 
     /// Sends one mail.
@@ -87,12 +94,16 @@ impl Mailer {
 
     fn build(&self, mail: &OutgoingMail) -> Result<Message, MailError> {
         let to = Address::from_str(mail.to.as_str()).map_err(|e| MailError::Build(e.into()))?;
-        Message::builder()
+        let mut message = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to))
             .subject(mail.subject.clone())
             .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
-            .map_err(|e| MailError::Build(e.into()))
+            .map_err(|e| MailError::Build(e.into()))?;
+        if let Some(dkim) = &self.dkim {
+            dkim.sign(&mut message);
+        }
+        Ok(message)
     }
 }
 

@@ -2,11 +2,13 @@
 //! the durable outbox (`crate::outbox`), whose worker sends it through a [`Mailer`].
 
 mod email_change;
+mod dkim;
 mod goodbye;
 mod mailer;
 mod message;
 
 pub use email_change::EmailChangeMail;
+pub use dkim::DkimSigner;
 pub use goodbye::GoodbyeMail;
 pub use mailer::{MailError, Mailer};
 pub use message::{AccountChangeMail, LoginMailFields, NewDeviceMail, OutgoingMail};

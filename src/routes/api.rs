@@ -4,13 +4,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::AppState;
-use super::input::parse_json;
+use super::input::{BadInput, parse_json};
 use super::login::attempt_cookie;
 use super::signed_in::current_session;
 use super::{client, csrf, native_login};
-use crate::domain::{Email, LocalPath};
+use crate::domain::{Email, LocalPath, suggest_domain};
 use crate::error::{ApiError, AppError};
 use crate::i18n::Lang;
+use crate::signin::SignInError;
 
 /// Body of `POST /api/v1/login`.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -44,8 +45,10 @@ pub struct LoginRequest {
             for a native app (`client_id`), no cookie but the attempt `handle` for `POST /api/v1/login/code`.",
             body = super::openapi::LinkSent,
             headers(("Set-Cookie" = String, description = "`__Host-attempt`"))),
-        (status = 400, description = "Not a JSON body of this shape (the field named), or not an address; with \
-            `client_id`: not a native app's, or no S256 `code_challenge`", body = super::openapi::AppRefusal),
+        (status = 400, description = "Not a JSON body of this shape (the field named), or not an address; an \
+            address whose domain receives no mail under `MAIL_DOMAIN_CHECK=refuse` (`field` `email`, with \
+            `suggestion` for a near miss of a common domain); with `client_id`: not a native app's, or no S256 \
+            `code_challenge`", body = super::openapi::AppRefusal),
         (status = 403, description = "A cross-site request (`Origin` or `Sec-Fetch-Site`); with `client_id`: an app \
             that requires a second factor (`second_factor_required`)", body = super::openapi::AppRefusal),
         (status = 429, description = "Too many links requested for this address or from this network",
@@ -79,15 +82,33 @@ pub async fn request_link(
     let email = Email::parse(&body.email).map_err(|e| AppError::Invalid(super::login::email_problem_key(&e)))?;
     let return_to = body.return_to.as_deref().and_then(LocalPath::parse);
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    let requested =
-        state.signin.request_link(email, return_to, origin, false, Lang::of(&req)).await.map_err(AppError::from)?;
-    let mut answer = serde_json::json!({ "status": "sent" });
+    let suggestion = suggest_domain(&email).map(|s| s.suggested.to_string());
+    let requested = match state.signin.request_link(email, return_to, origin, false, Lang::of(&req)).await {
+        Ok(requested) => requested,
+        Err(SignInError::NoMailDomain) => return Ok(no_mail_domain(&req, suggestion)),
+        Err(e) => return Err(AppError::from(e).into()),
+    };
+    let mut body = serde_json::json!({ "status": "sent" });
+    if let Some(suggestion) = suggestion {
+        body["suggestion"] = suggestion.into();
+    }
     if let Some(number) = requested.number {
         // Policy `approve`: the app shows the number for the other device to type, and polls.
-        answer["number"] = number.value().into();
-        answer["status_url"] = "/api/v1/login/status".into();
+        body["number"] = number.value().into();
+        body["status_url"] = "/api/v1/login/status".into();
     }
-    Ok(HttpResponse::Accepted().cookie(attempt_cookie(requested)).json(answer))
+    Ok(HttpResponse::Accepted().cookie(attempt_cookie(requested)).json(body))
+}
+
+/// The 400 for an address whose domain receives no mail (`MAIL_DOMAIN_CHECK=refuse`), naming
+/// the field, in the reader's language; with the near miss's correction when there is one.
+pub(super) fn no_mail_domain(req: &HttpRequest, suggestion: Option<String>) -> HttpResponse {
+    let t = Lang::of(req).messages();
+    let mut body = BadInput::new("body", "email", t.email_domain_no_mail).body("bad_request");
+    if let Some(suggestion) = suggestion {
+        body["suggestion"] = suggestion.into();
+    }
+    HttpResponse::BadRequest().json(body)
 }
 
 /// `GET /api/v1/session`: the verified claims of a live session, or 401.

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use super::AppState;
 use super::app_brand::{AppView, app_view, branded_page};
 use super::{client, cookies, csrf};
-use crate::domain::{Email, EmailError, LocalPath, MatchNumber, Webmail};
+use crate::domain::{Email, EmailError, LocalPath, MatchNumber, TypoSuggestion, Webmail, suggest_domain};
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
-use crate::signin::LinkRequested;
+use crate::signin::{LinkRequested, SignInError};
 
 /// `GET /login`.
 #[derive(Template, WebTemplate)]
@@ -32,6 +32,8 @@ pub struct LoginPage {
     passkeys: bool,
     /// Why a passkey did not sign in.
     passkey_error: Option<String>,
+    /// "Did you mean …?": the typed address's domain is a near miss of a common one.
+    suggestion: Option<TypoSuggestion>,
 }
 
 /// "Check your email", with a box for the code; under policy `approve`, the number for
@@ -107,6 +109,8 @@ pub struct LoginForm {
     return_to: Option<String>,
     /// `required` when the app being signed in to requires a second factor.
     second_factor: Option<String>,
+    /// Set by the "Did you mean …?" buttons: the address was chosen, send without asking again.
+    typo_checked: Option<String>,
 }
 
 /// `GET /`: to the account page (which sends strangers to the login page).
@@ -137,6 +141,7 @@ pub async fn login_page(
         app,
         passkeys: passkeys_offered(&state).await,
         passkey_error: None,
+        suggestion: None,
     };
     Ok(branded_page(&req, StatusCode::OK, template, &csrf.cookies()))
 }
@@ -173,10 +178,32 @@ pub async fn request_link(
                 app,
                 passkeys: passkeys_offered(&state).await,
                 passkey_error: None,
+                suggestion: None,
             };
             return Ok(branded_page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()));
         }
     };
+    // A near miss of a common domain: nothing is sent until the person picks an address.
+    let suggestion = if form.typo_checked.is_none() { suggest_domain(&email) } else { None };
+    if suggestion.is_some() {
+        let app = match &return_to {
+            Some(path) => app_view(&state, t, path, false).await,
+            None => None,
+        };
+        let template = LoginPage {
+            t,
+            csrf: csrf.token.clone(),
+            email: email.to_string(),
+            return_to: return_to.map(|p| p.as_str().to_owned()),
+            second_factor_required,
+            error: None,
+            app,
+            passkeys: passkeys_offered(&state).await,
+            passkey_error: None,
+            suggestion,
+        };
+        return Ok(branded_page(&req, StatusCode::OK, template, &csrf.cookies()));
+    }
     let origin = client::request_origin(&req, &state.trusted_proxies);
     // The app comes from the registry, by the client of the authorization being resumed.
     let app = match &return_to {
@@ -184,10 +211,29 @@ pub async fn request_link(
         None => None,
     };
     let app_name = app.as_ref().map(|a| a.name.clone());
-    let requested = state
+    let requested = match state
         .signin
-        .request_link_for_app(email.clone(), return_to, origin, second_factor_required, lang, app_name)
-        .await?;
+        .request_link_for_app(email.clone(), return_to.clone(), origin, second_factor_required, lang, app_name)
+        .await
+    {
+        Ok(requested) => requested,
+        Err(SignInError::NoMailDomain) => {
+            let template = LoginPage {
+                t,
+                csrf: csrf.token.clone(),
+                email: email.to_string(),
+                return_to: return_to.map(|p| p.as_str().to_owned()),
+                second_factor_required,
+                error: Some(t.email_domain_no_mail.to_owned()),
+                app,
+                passkeys: passkeys_offered(&state).await,
+                passkey_error: None,
+                suggestion: None,
+            };
+            return Ok(branded_page(&req, StatusCode::BAD_REQUEST, template, &csrf.cookies()));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let minutes = requested.cookie_ttl.as_secs().div_ceil(60);
     let template = SentPage::new(&req, &state, &csrf, &email, minutes, requested.number, false).for_app(app);
     let mut cookies = csrf.cookies();
@@ -226,6 +272,7 @@ pub(super) async fn passkey_refused_page(
         app,
         passkeys: passkeys_offered(state).await,
         passkey_error: Some(passkey_error),
+        suggestion: None,
     })
 }
 

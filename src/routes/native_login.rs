@@ -63,19 +63,26 @@ pub async fn request_app_link(
         return native_error(req, e);
     }
     let origin = client::request_origin(req, &state.trusted_proxies);
+    let suggestion = crate::domain::suggest_domain(&email).map(|s| s.suggested.to_string());
     // The mail names the app, which helps the person tell a real sign-in from a phished code.
-    let requested = state
+    let requested = match state
         .signin
         .request_native_link(email, origin, Lang::of(req), app.name.clone())
         .await
-        .map_err(AppError::from)?;
+    {
+        Ok(requested) => requested,
+        Err(SignInError::NoMailDomain) => return Ok(super::api::no_mail_domain(req, suggestion)),
+        Err(e) => return Err(AppError::from(e).into()),
+    };
     let handle = match handle(requested.attempt_cookie) {
         Ok(handle) => handle,
         Err(e) => return native_error(req, e),
     };
-    Ok(HttpResponse::Accepted()
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({ "status": "sent", "handle": handle })))
+    let mut body = serde_json::json!({ "status": "sent", "handle": handle });
+    if let Some(suggestion) = suggestion {
+        body["suggestion"] = suggestion.into();
+    }
+    Ok(HttpResponse::Accepted().insert_header((CACHE_CONTROL, "no-store")).json(body))
 }
 
 /// Body of `POST /api/v1/login/code`.

@@ -281,6 +281,11 @@ pub struct LinkSent {
     pub status: String,
     /// For a native app (`client_id`): the attempt handle to send with the code.
     pub handle: Option<String>,
+    /// When the address's domain is a near miss of a common one (`ann@gmial.com`): the address
+    /// the person probably meant (`ann@gmail.com`). The link went to the address as sent; an
+    /// app can offer to send again to this one.
+    #[schema(examples("ann@gmail.com"))]
+    pub suggestion: Option<String>,
     /// Policy `approve`, a browser's sign-in (no `client_id`): the two-digit number to show.
     /// The link opened on another device asks for it; typing it there approves this browser.
     #[schema(examples(42))]

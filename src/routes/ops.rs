@@ -61,7 +61,12 @@ pub async fn readyz(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
             "reason": trust.explain(),
         }));
     }
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "store": "trusted" }))
+    let mut body = serde_json::json!({ "status": "ready", "store": "trusted" });
+    if let Some(report) = &state.mail_dns {
+        // Warnings, never a reason to be unready: the records are public anyway.
+        body["mail_dns"] = serde_json::json!(report);
+    }
+    HttpResponse::Ok().json(body)
 }
 
 /// `GET /.well-known/jwks.json`: the public keys sessions are signed with.

@@ -52,6 +52,9 @@ pub struct AppState {
     pub durability: Option<DurabilityWatch>,
     /// The suppression list and the mail providers' bounce webhooks.
     pub bounces: Arc<crate::deliverability::hooks::BounceHooks>,
+    /// What the start-up check of the sender domain's SPF, DKIM and DMARC records found
+    /// (`MAIL_DNS_CHECK`), shown in `/readyz`.
+    pub mail_dns: Option<crate::dns::MailDnsReport>,
 }
 
 impl AppState {

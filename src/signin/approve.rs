@@ -2,6 +2,7 @@
 //! browser shows (number matching), and the browser that asked finishes by itself.
 
 use crate::crypto;
+use crate::dns::MailDomainVerdict;
 use crate::domain::{AttemptId, CrossDevice, Email, EventKind, LinkToken, MatchNumber, RequestOrigin, Webmail};
 use crate::i18n::Lang;
 use crate::store::{LinkAttempt, Redemption};
@@ -175,6 +176,18 @@ impl SignIn {
     /// The "open your mailbox" button for `email`'s domain, searching for the sign-in mail as
     /// it is written in `lang`; `None` for a domain not in the table.
     pub fn webmail(&self, email: &Email, lang: Lang) -> Option<Webmail> {
-        Webmail::for_address(email, &self.mail_sender, lang.messages().mail_subject)
+        let subject = lang.messages().mail_subject;
+        Webmail::for_address(email, &self.mail_sender, subject).or_else(|| {
+            // A custom domain: its provider, when the domain check already knows its MX (no
+            // lookup here; the check at the link request filled the cache, or it will next time).
+            let domains = self.mail_domains.as_ref()?;
+            let domain = email.as_str().rsplit_once('@')?.1;
+            match domains.cached(domain, std::time::Instant::now())? {
+                MailDomainVerdict::Deliverable { exchanges } => {
+                    Webmail::for_exchanges(&exchanges, &self.mail_sender, subject)
+                }
+                _ => None,
+            }
+        })
     }
 }

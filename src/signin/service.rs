@@ -10,6 +10,7 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Brand;
 use crate::crypto::{CryptoError, Keyring};
+use crate::dns::MailDomains;
 use crate::domain::{
     AttemptId, CrossDevice, Email, EventKind, LinkToken, LocalPath, MatchNumber, RequestOrigin, ShortCode,
 };
@@ -97,6 +98,9 @@ pub enum SignInError {
     /// fewer factors; an administrator has to look.
     #[error("a second factor of the account is missing from the store")]
     FactorMissing,
+    /// The address's domain cannot receive mail (`MAIL_DOMAIN_CHECK=refuse`): nothing is sent.
+    #[error("the address's domain cannot receive mail")]
+    NoMailDomain,
 }
 
 impl From<SecondFactorError> for SignInError {
@@ -164,6 +168,8 @@ pub struct SignIn {
     pub(super) public_url: Url,
     pub(super) brand: Brand,
     pub(super) mail_sender: String,
+    /// `MAIL_DOMAIN_CHECK`: whether the address's domain can receive mail.
+    pub(super) mail_domains: Option<Arc<MailDomains>>,
 }
 
 /// What [`SignIn::new`] needs.
@@ -225,7 +231,13 @@ impl SignIn {
             public_url,
             brand,
             mail_sender,
+            mail_domains: None,
         }
+    }
+
+    /// Checks each address's domain with `domains` before a link is issued.
+    pub fn with_mail_domains(self, domains: Arc<MailDomains>) -> Self {
+        Self { mail_domains: Some(domains), ..self }
     }
 
     /// Issues a link and a code for `email` and queues the mail, written in `lang`. The outcome (and the work
@@ -281,6 +293,11 @@ impl SignIn {
         // Every refusal is decided first, before anything about the account is read: a 429
         // costs the same for every address.
         self.check_link_limits(&email, &origin).await?;
+        // The domain's verdict depends on the domain alone (cached per domain) and comes before
+        // anything about the account is read.
+        if let Some(domains) = &self.mail_domains {
+            domains.check(&email).await.map_err(|_| SignInError::NoMailDomain)?;
+        }
         let email_lookup = self.email_lookup(&email);
         // Reads the same for a known and an unknown address (see `Store::find_user`'s Redis
         // adapter), and so does everything below: the bump, the attempt, a queued entry and

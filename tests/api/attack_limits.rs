@@ -111,6 +111,13 @@ async fn new_known_blocked_and_not_allowed_addresses_cost_the_same_redis_command
     let redis = RedisProcess::start().await;
     let url = redis.url();
     let prefix = "monitored:";
+    // The address domain check on, against a DNS server on loopback: its lookup depends on the
+    // domain alone and reads nothing from the store.
+    let dns = crate::helpers::dns::DnsServer::start(&[
+        ("example.com", crate::helpers::dns::Rr::Mx(10, "mx.example.com".into())),
+        ("elsewhere.test", crate::helpers::dns::Rr::Mx(10, "mx.elsewhere.test".into())),
+    ]);
+    let resolver = dns.resolver();
     // No worker (nothing else talks to this Redis), one link per address and network.
     let app = spawn_app_with(&[
         ("REDIS_URL", &url),
@@ -118,6 +125,8 @@ async fn new_known_blocked_and_not_allowed_addresses_cost_the_same_redis_command
         ("OUTBOX_WORKER", "false"),
         ("SIGNUP_ALLOW", "example.com"),
         ("RATE_LIMIT_LOGIN_EMAIL_NETWORK", "1/15m"),
+        ("MAIL_DOMAIN_CHECK", "refuse"),
+        ("DNS_RESOLVER", &resolver),
     ])
     .await;
     let store = RedisStore::connect(&url, Keys::new(prefix.to_owned())).unwrap();
@@ -151,6 +160,7 @@ async fn new_known_blocked_and_not_allowed_addresses_cost_the_same_redis_command
             );
         }
     }
+    assert!(dns.queries().iter().any(|q| q == "example.com MX"), "the domain check did not run: {:?}", dns.queries());
 }
 
 // ---- IPv6 clients count by network ---------------------------------------------------------

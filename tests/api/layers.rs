@@ -13,7 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "services",
         &["signin", "session", "second_factor", "oidc", "admin", "policy", "ratelimit", "store_guard", "lifecycle"],
     ),
-    ("ports and adapters", &["store", "mail", "sms", "outbox", "webhooks", "audit", "deliverability"]),
+    ("ports and adapters", &["store", "mail", "sms", "outbox", "webhooks", "audit", "deliverability", "dns"]),
     ("settings and domain", &["config", "domain"]),
     ("base", &["crypto", "clock", "i18n", "telemetry"]),
 ];

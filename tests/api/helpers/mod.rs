@@ -3,6 +3,7 @@
 //! `Secure` cookies over plain http, which a TLS-terminating proxy would not).
 
 pub mod cluster;
+pub mod dns;
 pub mod redis;
 pub mod redis_process;
 pub mod sentinel;
@@ -111,6 +112,10 @@ async fn spawn_with_sink(overrides: &[(&str, &str)], mail: MailSink) -> TestApp 
         ("MAIL_TRANSPORT", "smtp"),
         ("MAIL_FROM", "Latchkey Test <login@example.test>"),
         ("SECRET_KEY", "test-secret-key-test-secret-key-test-secret-key"),
+        // No lookup leaves the test process unless a test points DNS_RESOLVER at its own
+        // server (tests/api/helpers/dns.rs) and turns these on.
+        ("MAIL_DOMAIN_CHECK", "off"),
+        ("MAIL_DNS_CHECK", "off"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -1,0 +1,230 @@
+//! "Did you mean …@gmail.com?": near misses of the domains most people's mail lives at. A pure
+//! function over a fixed table; no lookups.
+
+use super::Email;
+
+/// The domains a near miss is corrected to, most used first (a tie goes to the earlier one).
+const POPULAR: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "t-online.de",
+    "orange.fr",
+    "free.fr",
+    "laposte.net",
+    "yahoo.co.jp",
+    "wp.pl",
+    "onet.pl",
+    "libero.it",
+    "hotmail.co.uk",
+    "yahoo.co.uk",
+    "msn.com",
+    "mail.ru",
+    "yandex.ru",
+    "qq.com",
+    "163.com",
+    "naver.com",
+    "comcast.net",
+    "verizon.net",
+    "btinternet.com",
+    "virgilio.it",
+    "ziggo.nl",
+    "seznam.cz",
+    "uol.com.br",
+    "bol.com.br",
+];
+
+/// Real domains close to a popular one, which are never "corrected" (besides the table
+/// itself): a person at `gmx.at` meant `gmx.at`.
+const ALSO_REAL: &[&str] = &[
+    "gmx.at",
+    "gmx.ch",
+    "gmx.com",
+    "mac.com",
+    "mail.com",
+    "email.com",
+    "live.de",
+    "live.fr",
+    "live.co.uk",
+    "hotmail.de",
+    "hotmail.fr",
+    "hotmail.it",
+    "hotmail.es",
+    "outlook.de",
+    "outlook.fr",
+    "outlook.es",
+    "yahoo.de",
+    "yahoo.fr",
+    "yahoo.es",
+    "yahoo.it",
+    "ymail.com",
+    "pm.me",
+    "protonmail.ch",
+    "orange.com",
+    "online.de",
+    "web.com",
+    "aim.com",
+    "o2.pl",
+    "op.pl",
+    "interia.pl",
+    "wp.com",
+    "free.com",
+    "libero.com",
+    "me.org",
+];
+
+/// A suggested correction of a typed address: the same mailbox at a popular domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypoSuggestion {
+    /// The address as typed (parsed).
+    pub typed: Email,
+    /// The address with the domain corrected.
+    pub suggested: Email,
+}
+
+/// The correction of `email`'s domain when it is a near miss of a popular one: at most two
+/// edits (an insertion, a deletion, a substitution, or two neighbours swapped) for domains of
+/// eight characters or more, one for shorter ones (`me.com`, `wp.pl`, `gmx.de`), where two
+/// edits reach too many real domains. A domain in the table, or one of the real domains close
+/// to it, gets none.
+pub fn suggest_domain(email: &Email) -> Option<TypoSuggestion> {
+    let (local, domain) = email.as_str().rsplit_once('@')?;
+    if POPULAR.contains(&domain) || ALSO_REAL.contains(&domain) {
+        return None;
+    }
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in POPULAR {
+        let allowed = if candidate.len() >= 8 { 2 } else { 1 };
+        let distance = edit_distance(domain.as_bytes(), candidate.as_bytes());
+        if distance <= allowed && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, candidate));
+        }
+    }
+    let (_, domain) = best?;
+    let suggested = Email::parse(&format!("{local}@{domain}")).ok()?;
+    Some(TypoSuggestion { typed: email.clone(), suggested })
+}
+
+/// The optimal-string-alignment distance: insertions, deletions, substitutions and swaps of
+/// two neighbours, each costing one (`gmial` → `gmail` is one edit).
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    // Only short strings (domains, at most 253 bytes) reach here; a full matrix is fine.
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for (j, cell) in d.iter_mut().enumerate().take(width) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best =
+                (d[(i - 1) * width + j] + 1).min(d[i * width + j - 1] + 1).min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn suggestion(address: &str) -> Option<String> {
+        suggest_domain(&Email::parse(address).unwrap()).map(|s| s.suggested.to_string())
+    }
+
+    #[test]
+    fn near_misses_of_popular_domains_are_corrected() {
+        for (typed, meant) in [
+            ("ann@gmial.com", "ann@gmail.com"),
+            ("ann@gmail.con", "ann@gmail.com"),
+            ("ann@gmai.com", "ann@gmail.com"),
+            ("ann@gnail.com", "ann@gmail.com"),
+            ("ann@gmaill.com", "ann@gmail.com"),
+            ("ann@gmail.co", "ann@gmail.com"),
+            ("ann@gamil.com", "ann@gmail.com"),
+            ("Ann.Lee+x@GMAIL.CMO", "ann.lee+x@gmail.com"),
+            ("bob@hotmial.com", "bob@hotmail.com"),
+            ("bob@hotmail.cm", "bob@hotmail.com"),
+            ("bob@yaho.com", "bob@yahoo.com"),
+            ("bob@yahooo.com", "bob@yahoo.com"),
+            ("bob@outlok.com", "bob@outlook.com"),
+            ("bob@iclod.com", "bob@icloud.com"),
+            ("bob@protonmail.cmo", "bob@protonmail.com"),
+            ("bob@googlemail.co", "bob@googlemail.com"),
+            ("bob@t-onlne.de", "bob@t-online.de"),
+            ("bob@t-online.dee", "bob@t-online.de"),
+            ("bob@gmx.ed", "bob@gmx.de"),
+            ("bob@web.ed", "bob@web.de"),
+            ("bob@laposte.ne", "bob@laposte.net"),
+            ("bob@libreo.it", "bob@libero.it"),
+            ("bob@yahoo.co.pj", "bob@yahoo.co.jp"),
+            ("bob@onet.lp", "bob@onet.pl"),
+            ("bob@orange.rf", "bob@orange.fr"),
+        ] {
+            assert_eq!(suggestion(typed).as_deref(), Some(meant), "{typed}");
+        }
+    }
+
+    #[test]
+    fn the_popular_domains_and_real_neighbours_get_no_hint() {
+        for domain in POPULAR.iter().chain(ALSO_REAL) {
+            assert_eq!(suggestion(&format!("ann@{domain}")), None, "{domain}");
+        }
+    }
+
+    #[test]
+    fn distant_and_unrelated_domains_get_no_hint() {
+        for address in [
+            "ann@example.com",
+            "ann@company.de",
+            "ann@gmailbox.com",
+            "ann@mail.gmail.com.example",
+            "ann@hotmail.fr",
+            "ann@yahoo.fr",
+            "ann@live.fr",
+            "ann@university.edu",
+            "ann@wp.edu",
+            "ann@mx.org",
+        ] {
+            assert_eq!(suggestion(address), None, "{address}");
+        }
+    }
+
+    #[test]
+    fn short_domains_are_corrected_by_one_edit_only() {
+        assert_eq!(suggestion("a@wp.pk").as_deref(), Some("a@wp.pl"));
+        // Two edits from `wp.pl` and `me.com` reach too many real domains.
+        assert_eq!(suggestion("a@wq.pk"), None);
+        assert_eq!(suggestion("a@mex.co"), None);
+        // Two edits from a long one still count.
+        assert_eq!(suggestion("a@gmial.cm").as_deref(), Some("a@gmail.com"));
+        assert_eq!(suggestion("a@gmial.cno"), None, "three edits");
+    }
+
+    #[test]
+    fn the_distance_counts_a_swap_as_one_edit() {
+        assert_eq!(edit_distance(b"gmial", b"gmail"), 1);
+        assert_eq!(edit_distance(b"kitten", b"sitting"), 3);
+        assert_eq!(edit_distance(b"", b"abc"), 3);
+        assert_eq!(edit_distance(b"abc", b"abc"), 0);
+        assert_eq!(edit_distance(b"ca", b"abc"), 3, "OSA: no edit of a swapped pair");
+    }
+}
