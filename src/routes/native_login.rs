@@ -65,11 +65,7 @@ pub async fn request_app_link(
     let origin = client::request_origin(req, &state.trusted_proxies);
     let suggestion = crate::domain::suggest_domain(&email).map(|s| s.suggested.to_string());
     // The mail names the app, which helps the person tell a real sign-in from a phished code.
-    let requested = match state
-        .signin
-        .request_native_link(email, origin, Lang::of(req), app.name.clone())
-        .await
-    {
+    let requested = match state.signin.request_native_link(email, origin, Lang::of(req), app.name.clone()).await {
         Ok(requested) => requested,
         Err(SignInError::NoMailDomain) => return Ok(super::api::no_mail_domain(req, suggestion)),
         Err(e) => return Err(AppError::from(e).into()),
