@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::browser::{Browser, browser_tools};
-use crate::passkeys::AddVirtualAuthenticator;
+use crate::passkeys::{AddVirtualAuthenticator, SetUserVerified};
 use crate::site::{latchkey, sign_in_with_link};
 
 #[tokio::test]
@@ -13,7 +13,9 @@ async fn a_passkey_set_up_at_a_forced_step_passes_the_next_second_step_in_chromi
     let Some(tools) = browser_tools(test) else { return };
     let site = latchkey(&[("SECOND_FACTOR", "required"), ("SECOND_FACTOR_METHODS", "totp,passkey")]).await;
     let browser = Browser::open(test, "a", &tools).await;
-    browser.client.issue_cmd(AddVirtualAuthenticator).await.expect("a virtual authenticator");
+    let authenticator = browser.client.issue_cmd(AddVirtualAuthenticator).await.expect("a virtual authenticator");
+    let authenticator = authenticator.as_str().expect("an authenticator id").to_owned();
+    let uv = |verified| SetUserVerified { authenticator: authenticator.clone(), verified };
     let email = "forced-passkey@example.com";
 
     // The forced step offers the app and, with the script, a passkey.
@@ -42,10 +44,14 @@ async fn a_passkey_set_up_at_a_forced_step_passes_the_next_second_step_in_chromi
     }
     browser.page("Your account", "account-passkey-renamed").await;
 
-    // Signed out and in again: the passkey passes the second step.
+    // Signed out and in again with the link: the passkey passes the second step. (The login
+    // page's autofill would sign in with the passkey at once: the authenticator verifies nobody
+    // until the second step.)
+    browser.client.issue_cmd(uv(false)).await.expect("user verification off");
     crate::site::sign_out(&browser).await;
     sign_in_with_link(&browser, &site.app, &format!("{}/login", site.base), email).await;
     browser.page("One more step", "forced-passkey-second-step").await;
+    browser.client.issue_cmd(uv(true)).await.expect("user verification on");
     browser.click("form[data-passkey-start] button[type=submit]").await;
     browser.page("Your account", "forced-passkey-signed-in").await;
     let session: serde_json::Value =

@@ -33,9 +33,9 @@ impl WebDriverCompatibleCommand for AddVirtualAuthenticator {
 /// W3C WebAuthn "Set User Verified": whether the virtual authenticator verifies the user from
 /// now on.
 #[derive(Debug)]
-struct SetUserVerified {
-    authenticator: String,
-    verified: bool,
+pub(crate) struct SetUserVerified {
+    pub(crate) authenticator: String,
+    pub(crate) verified: bool,
 }
 
 impl WebDriverCompatibleCommand for SetUserVerified {
