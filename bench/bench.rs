@@ -599,8 +599,9 @@ end
 
 /// The Redis commands one link request costs on the instance at `base`, seen through
 /// `redis-cli MONITOR` between two markers: the commands latchkey sent (a script call is one)
-/// and all the commands Redis ran (the scripts' own too). Reads of the shared policy (on a
-/// timer, not per request) are left out. A line for the results.
+/// and all the commands Redis ran (the scripts' own too). Reads of the shared policy and of
+/// the store's identity (every 2 s at most, not per request) are left out. A line for the
+/// results.
 async fn commands_per_link_request(client: &reqwest::Client, base: &str, redis_port: u16) -> String {
     use std::io::BufRead;
     let port = redis_port.to_string();
@@ -645,7 +646,7 @@ async fn commands_per_link_request(client: &reqwest::Client, base: &str, redis_p
     assert!(response.status().is_success(), "the counted link request got {}", response.status());
     let commands: Vec<(String, bool)> = mark("bench-count-end")
         .iter()
-        .filter(|l| !l.contains("\"ECHO\"") && !l.contains("policy\""))
+        .filter(|l| !l.contains("\"ECHO\"") && !l.contains("policy\"") && !l.contains(":store\""))
         .filter_map(|l| {
             let name = l.split("] \"").nth(1)?.split('"').next()?;
             Some((name.to_uppercase(), l.contains(" lua] ")))
