@@ -5,7 +5,8 @@
 //! (`bench/floor.rs`: a link request's Redis work alone), drives them with `wrk` at fixed
 //! connection counts, runs full sign-ins itself, samples peak memory and who used the CPU,
 //! runs `redis-benchmark` for the store's ceiling, and prints one Markdown table with each
-//! row's ratio to the baseline (`GET /healthz`) measured in the same run.
+//! row's ratio to the baseline (`GET /healthz`) measured in the same run, and the Redis
+//! commands of one link request (through `redis-cli MONITOR`, before the rows).
 //!
 //! Run it with `bench/run.sh` (builds release first). Loopback only.
 
@@ -432,6 +433,7 @@ end
     .expect("wrk script");
     let script = script.to_string_lossy().into_owned();
 
+    let command_count = commands_per_link_request(&client, &base, redis_port).await;
     let mut rows: Vec<Row> = Vec::new();
     let mut baseline: HashMap<u32, f64> = HashMap::new();
     let mut rss = Vec::new();
@@ -586,12 +588,79 @@ end
     println!("{delivery}");
     println!("    CPU while delivering: {delivery_cpu}");
     println!("mails received by the sink: {}", received.load(Ordering::Relaxed));
+    println!("{command_count}");
     println!();
     println!("redis-benchmark -c 64 -n 200000 (requests/s):");
     for line in redis_bench.lines().filter(|l| !l.trim().is_empty()) {
         println!("    {}", line.trim().rsplit('\r').next().unwrap_or(line).trim());
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The Redis commands one link request costs on the instance at `base`, seen through
+/// `redis-cli MONITOR` between two markers: the commands latchkey sent (a script call is one)
+/// and all the commands Redis ran (the scripts' own too). Reads of the shared policy and of
+/// the store's identity (every 2 s at most, not per request) are left out. A line for the
+/// results.
+async fn commands_per_link_request(client: &reqwest::Client, base: &str, redis_port: u16) -> String {
+    use std::io::BufRead;
+    let port = redis_port.to_string();
+    let mut monitor = Proc(
+        Command::new("redis-cli")
+            .args(["-p", &port, "monitor"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("redis-cli (redis-tools) is not installed"),
+    );
+    let stdout = monitor.0.stdout.take().expect("MONITOR's output");
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Sends `marker` until MONITOR shows it; returns the lines before it.
+    let mark = |marker: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut before = Vec::new();
+        loop {
+            let _ = Command::new("redis-cli").args(["-p", &port, "ECHO", marker]).output();
+            while let Ok(line) = seen.recv_timeout(Duration::from_millis(100)) {
+                if line.contains(marker) {
+                    return before;
+                }
+                before.push(line);
+            }
+            assert!(Instant::now() < deadline, "MONITOR never showed {marker}");
+        }
+    };
+    mark("bench-count-start");
+    let response = client
+        .post(format!("{base}/api/v1/login"))
+        .json(&serde_json::json!({ "email": "counted@bench.test" }))
+        .send()
+        .await
+        .expect("a counted link request");
+    assert!(response.status().is_success(), "the counted link request got {}", response.status());
+    let commands: Vec<(String, bool)> = mark("bench-count-end")
+        .iter()
+        .filter(|l| !l.contains("\"ECHO\"") && !l.contains("policy\"") && !l.contains(":store\""))
+        .filter_map(|l| {
+            let name = l.split("] \"").nth(1)?.split('"').next()?;
+            Some((name.to_uppercase(), l.contains(" lua] ")))
+        })
+        .collect();
+    drop(monitor);
+    let sent: Vec<&str> = commands.iter().filter(|(_, lua)| !lua).map(|(name, _)| name.as_str()).collect();
+    format!(
+        "Redis commands per link request (POST /api/v1/login, through MONITOR): {} sent ({}); {} run in Redis, the \
+         scripts' own included",
+        sent.len(),
+        sent.join(" "),
+        commands.len()
+    )
 }
 
 fn errors_note(errors: u64) -> String {

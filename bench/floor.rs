@@ -6,14 +6,15 @@
 //!
 //! - `POST /floor/store`: latchkey's own store calls for a link request, in the order and with
 //!   the overlap of `SignIn::request_link` (IP limit ∥ address-and-network limit, address
-//!   limit, account read (two reads, known or not), link generation, attempt, outbox entry ∥
-//!   audit event (two writes, known or not)), on records of production size filled
+//!   limit, account read (two reads, known or not), link generation, attempt, outbox entry:
+//!   eight commands sent, five of them script calls; no audit event), on records of
+//!   production size filled
 //!   from a userspace RNG. The address is parsed; there is no CSRF check, HMAC, OS random
 //!   draw, AEAD seal, policy or request-logging middleware.
-//! - `POST /floor/one-trip`: the same writes as one plain pipeline with no reply awaited in
-//!   between — 15 of the 22 commands: no `PTTL`s (nobody reads the windows) and no
-//!   `MULTI`/`EXEC`. It is not a correct link request (it writes before the limits answer);
-//!   it only shows what sending those writes at once would give.
+//! - `POST /floor/one-trip`: the same work as one plain pipeline of plain commands with no
+//!   reply awaited in between — 12 commands: no `PTTL`s (nobody reads the windows), no
+//!   scripts. It is not a correct link request (it writes before the limits answer); it only
+//!   shows what sending those writes at once would give.
 //!
 //! If `SignIn::request_link` changes its store calls, change `store_calls` with it.
 //!
@@ -24,9 +25,8 @@ use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Utc;
-use latchkey::audit::{AuditEvent, EventKind};
 use latchkey::domain::{AttemptId, Email, LocalPath, RequestOrigin};
-use latchkey::store::{AttemptStore, AuditStore, LimitStore, UserStore};
+use latchkey::store::{AttemptStore, LimitStore, UserStore};
 use latchkey::store::{
     Keys, LinkAttempt, OutboxStore, QueuedJob, RateKey, RedisConnection, RedisQueue, RedisStore, StoreError,
 };
@@ -63,7 +63,6 @@ struct Records {
     id: AttemptId,
     attempt: LinkAttempt,
     job: QueuedJob,
-    event: AuditEvent,
 }
 
 /// 43 characters shaped like a keyed hash, from the thread's RNG (latchkey's own OS random
@@ -105,15 +104,6 @@ fn records(email: &str) -> Option<Records> {
         queued_at: now.timestamp_millis(),
         last_error: None,
     };
-    let event = AuditEvent {
-        id: String::new(),
-        at: now.to_rfc3339(),
-        kind: EventKind::LinkRequested,
-        user: None,
-        ip: origin.ip_text(),
-        browser: origin.browser(),
-        detail: String::new(),
-    };
     Some(Records {
         // wrk connects from one address: one IP counter for the whole run, as in latchkey.
         ip_limit: RateKey { action: "login_ip", subject: ONE_CLIENT.to_owned() },
@@ -123,7 +113,6 @@ fn records(email: &str) -> Option<Records> {
         id: AttemptId::parse(&hash())?,
         attempt,
         job,
-        event,
     })
 }
 
@@ -154,9 +143,7 @@ async fn store_calls(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpResp
         floor.store.find_user(&r.lookup).await?;
         r.attempt.generation = floor.store.link_generation(&r.lookup, true).await?;
         floor.store.put_attempt(&r.id, &r.attempt, KEEP_FOR).await?;
-        let (queued, recorded) = tokio::join!(floor.queue.push(&r.job), floor.store.append_event_evenly(&r.event));
-        queued?;
-        recorded?;
+        floor.queue.push(&r.job).await?;
         Ok::<_, StoreError>(())
     };
     match work.await {
@@ -168,9 +155,7 @@ async fn store_calls(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpResp
 /// The same writes in one round trip.
 async fn one_trip(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpResponse {
     let Some(r) = records(&body.email) else { return HttpResponse::BadRequest().finish() };
-    let (Ok(attempt), Ok(job), Ok(event)) =
-        (serde_json::to_string(&r.attempt), serde_json::to_string(&r.job), serde_json::to_string(&r.event))
-    else {
+    let (Ok(attempt), Ok(job)) = (serde_json::to_string(&r.attempt), serde_json::to_string(&r.job)) else {
         return HttpResponse::InternalServerError().finish();
     };
     let k = &floor.keys;
@@ -192,25 +177,6 @@ async fn one_trip(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpRespons
     pipe.hset_multiple(&key, &[("data", attempt.as_str()), ("status", "pending"), ("expires", &expires)]).ignore();
     pipe.expire(&key, KEEP_FOR.as_secs() as i64).ignore();
     pipe.cmd("XADD").arg(k.outbox_ready()).arg("*").arg("job").arg(job).ignore();
-    pipe.cmd("XADD")
-        .arg(k.audit())
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(latchkey::store::GLOBAL_AUDIT_CAP)
-        .arg("*")
-        .arg("data")
-        .arg(&event)
-        .ignore();
-    pipe.cmd("XADD")
-        .arg(k.no_user_audit())
-        .arg("NOMKSTREAM")
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(latchkey::store::USER_AUDIT_CAP)
-        .arg("*")
-        .arg("data")
-        .arg(&event)
-        .ignore();
     match pipe.exec_async(&mut floor.store.connection()).await {
         Ok(()) => accepted(),
         Err(_) => HttpResponse::ServiceUnavailable().finish(),

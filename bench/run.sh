@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark harness: builds release, then runs bench/bench.rs, which starts a private Redis,
-# an SMTP sink and latchkey (production-like), drives it with wrk and prints one table.
+# an SMTP sink and latchkey (production-like), drives it with wrk and prints one table, and the
+# Redis commands one link request costs (seen through redis-cli MONITOR).
 # Options (environment): BENCH_SECONDS (10), BENCH_CONNECTIONS (64,256),
 # BENCH_SIGNIN_CONCURRENCY (128), BENCH_OUTBOX_CONCURRENCY (128), BENCH_RUST_LOG (warn),
 # BENCH_HOLD=<secs> (set everything up, print the address, wait: for profiling).

@@ -121,6 +121,12 @@ impl Audit {
         &self.metrics
     }
 
+    /// Counts an event in the metrics without recording it in the log (a link request: counted,
+    /// not logged).
+    pub fn count(&self, kind: EventKind) {
+        self.metrics.inc(kind.metric().name(), "");
+    }
+
     /// Records an event (and counts it). Never fails.
     pub async fn record(&self, kind: EventKind, user: Option<&UserId>, origin: &RequestOrigin, detail: &str) {
         self.record_with(kind, user, origin, detail, false).await;

@@ -63,13 +63,32 @@ impl PolicySource {
         Ok(())
     }
 
+    /// One rate limit of the policy in force, without copying the whole policy while the
+    /// cached one is fresh (each limit a request counts asks for its own).
+    pub async fn rate_limit(&self, action: crate::domain::LimitedAction) -> Result<crate::domain::Limit, StoreError> {
+        self.guard.check().await?;
+        {
+            let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, policy)) = cached.as_ref()
+                && at.elapsed() < REFRESH
+            {
+                return Ok(policy.rate_limits.get(action));
+            }
+        }
+        Ok(self.current().await?.rate_limits.get(action))
+    }
+
     /// The policy in force. Fails closed when the store cannot be read and nothing is cached.
     pub async fn current(&self) -> Result<SignInPolicy, StoreError> {
         self.guard.check().await?;
-        let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some((_, policy)) = cached.as_ref().filter(|(at, _)| at.elapsed() < REFRESH) {
-            return Ok(policy.clone());
-        }
+        // One copy of a fresh policy (not of the cache entry and then of the policy).
+        let cached = {
+            let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+            match cached.as_ref() {
+                Some((at, policy)) if at.elapsed() < REFRESH => return Ok(policy.clone()),
+                stale => stale.cloned(),
+            }
+        };
         let policy = match self.store.get_policy().await {
             Ok(Some(policy)) => policy,
             // A trusted store that lost its policy (a key deleted by hand, an eviction) is not

@@ -70,7 +70,7 @@ impl RateLimiter {
     }
 
     async fn limit(&self, action: LimitedAction) -> Result<Limit, LimitError> {
-        Ok(self.policy.current().await?.rate_limits.get(action))
+        Ok(self.policy.rate_limit(action).await?)
     }
 
     fn exceeded(&self, action: LimitedAction, left: Duration) -> LimitError {

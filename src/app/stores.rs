@@ -36,6 +36,9 @@ pub(super) async fn open(settings: &Settings) -> anyhow::Result<Stores> {
         },
         Some(connector) => {
             let store = RedisStore::new(connector, keys.clone())?;
+            if let Err(e) = store.load_scripts().await {
+                tracing::warn!(error = %e, "the store's scripts are not loaded yet; the first calls load them");
+            }
             // The worker's blocking reads get a connection of their own (its timeout outlasts BLOCK).
             let blocking = store.dedicated_connection(Some(Duration::from_secs(5)))?;
             let queue = RedisQueue::new(store.connection(), blocking, keys);

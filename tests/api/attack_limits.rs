@@ -84,6 +84,12 @@ impl Monitor {
     /// names seen since the previous marker, leaving out reads of the shared policy (refreshed
     /// on a timer, and the same for every address).
     async fn mark(&mut self) -> Vec<String> {
+        self.mark_commands().await.into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// As [`Monitor::mark`], each name with whether a script ran it (MONITOR shows those as
+    /// `[0 lua]`) rather than a client sending it.
+    async fn mark_commands(&mut self) -> Vec<(String, bool)> {
         self.marks += 1;
         let marker = format!("latchkey-test-mark-{}", self.marks);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -96,8 +102,10 @@ impl Monitor {
                 return seen
                     .iter()
                     .filter(|l| !l.contains("\"ECHO\"") && !l.contains("policy\""))
-                    .filter_map(|l| l.split("] \"").nth(1).and_then(|rest| rest.split('"').next()))
-                    .map(str::to_owned)
+                    .filter_map(|l| {
+                        let name = l.split("] \"").nth(1).and_then(|rest| rest.split('"').next())?;
+                        Some((name.to_owned(), l.contains(" lua] ")))
+                    })
                     .collect();
             }
             drop(lines);
@@ -161,6 +169,35 @@ async fn new_known_blocked_and_not_allowed_addresses_cost_the_same_redis_command
         }
     }
     assert!(dns.queries().iter().any(|q| q == "example.com MX"), "the domain check did not run: {:?}", dns.queries());
+}
+
+/// What one link request costs the store, by the JSON API and by the form: at most ten
+/// commands sent (a script call is one; MONITOR also shows what the scripts run inside Redis).
+#[tokio::test]
+async fn a_link_request_sends_at_most_ten_redis_commands_by_the_api_and_by_the_form() {
+    let redis = RedisProcess::start().await;
+    let app = spawn_app_with(&[("REDIS_URL", &redis.url()), ("OUTBOX_WORKER", "false")]).await;
+    let csrf = app.csrf_token().await;
+    // The scripts were loaded at start-up: the first request sends no `SCRIPT LOAD` either.
+    let mut monitor = Monitor::start(&redis).await;
+    for (how, email) in [("api", "counted@example.com"), ("form", "formed@example.com")] {
+        monitor.mark_commands().await;
+        let status = if how == "api" {
+            api_login(&app, email, ip("198.51.100.7")).send().await.unwrap().status()
+        } else {
+            app.post_form("/login", &[("email", email), ("csrf", &csrf)]).await.status()
+        };
+        assert!(status.is_success(), "{how}: {status}");
+        let seen = monitor.mark_commands().await;
+        let sent: Vec<_> = seen.iter().filter(|(_, by_script)| !by_script).map(|(name, _)| name.as_str()).collect();
+        let run: Vec<_> = seen.iter().map(|(name, _)| name.as_str()).collect();
+        println!("{how}: {} commands sent {sent:?}; {} run in Redis {run:?}", sent.len(), run.len());
+        assert!(sent.len() <= 10, "{how}: a link request sent {} Redis commands: {sent:?}", sent.len());
+        // What each does: three limits, the account read (two reads, known or not), the
+        // link generation, the attempt and the outbox entry; no audit write.
+        assert_eq!(sent.iter().filter(|c| c.eq_ignore_ascii_case("EVALSHA")).count(), 5, "{how}: {sent:?}");
+        assert_eq!(sent.iter().filter(|c| c.eq_ignore_ascii_case("XADD")).count(), 1, "{how}: {sent:?}");
+    }
 }
 
 // ---- IPv6 clients count by network ---------------------------------------------------------
@@ -236,18 +273,23 @@ async fn an_ipv4_mapped_client_counts_as_ipv4_and_is_logged_as_ipv4() {
     ];
     let statuses = burst(requests).await;
     assert_eq!(count(&statuses, StatusCode::ACCEPTED), 2, "{statuses:?}");
-    // The requests' own events: the outbox's `mail_sent` events, logged without a client, may
-    // land among them.
-    let events: Vec<_> = app
-        .store()
-        .global_events(None, 50)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| matches!(e.kind, EventKind::LinkRequested | EventKind::LinkRefused))
-        .collect();
-    assert!(events.len() >= 2, "{:?}", events.iter().map(|e| e.kind).collect::<Vec<_>>());
-    assert!(events.iter().all(|e| e.ip == "203.0.113.9"), "{:?}", events.iter().map(|e| &e.ip).collect::<Vec<_>>());
+    // A link request leaves no audit event; a failed sign-in from the mapped address does,
+    // and it names the client as IPv4.
+    let csrf = app.csrf_token().await;
+    let cookie = format!("__Host-csrf={}", app.cookie("__Host-csrf").unwrap());
+    let failed = app
+        .client
+        .post(format!("{}/login/verify", app.address))
+        .header("X-Forwarded-For", ip("::ffff:203.0.113.9"))
+        .header("Cookie", &cookie)
+        .form(&[("token", format!("{:0>43}", 9).as_str()), ("csrf", csrf.as_str())]);
+    assert_eq!(failed.send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let events = app.store().global_events(None, 50).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+    assert!(!kinds.iter().any(|k| matches!(k, EventKind::LinkRequested | EventKind::LinkRefused)), "{kinds:?}");
+    let failed: Vec<_> = events.iter().filter(|e| e.kind == EventKind::LinkFailed).collect();
+    assert_eq!(failed.len(), 1, "{kinds:?}");
+    assert_eq!(failed[0].ip, "203.0.113.9");
 }
 
 // ---- Mailbox flooding and lock-out ---------------------------------------------------------

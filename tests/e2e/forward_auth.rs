@@ -99,7 +99,13 @@ fn the_integration_guide_points_at_the_nginx_config_that_is_tested() {
         "docs/integration.md does not link examples/nginx.conf, the file the browser suite runs"
     );
     assert!(!guide.contains("```nginx"), "docs/integration.md copies an nginx config: link the tested file instead");
-    for directive in ["auth_request /_latchkey_verify", "error_page 401", "auth_request_set $latchkey_email"] {
+    for directive in [
+        "auth_request /_latchkey_verify",
+        "error_page 401",
+        "auth_request_set $latchkey_email",
+        "keepalive 32;",
+        "proxy_pass http://latchkey/auth/verify;",
+    ] {
         assert!(example.contains(directive), "examples/nginx.conf lost `{directive}`");
     }
 }

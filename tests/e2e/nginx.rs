@@ -28,12 +28,12 @@ pub fn site_config(port: u16, latchkey: &str, app: &str) -> String {
         } else if trimmed.starts_with("ssl_certificate") {
             replaced[1] = true;
             continue;
-        } else if line.contains("http://127.0.0.1:8080") {
+        } else if trimmed.starts_with("server 127.0.0.1:8080;") {
             replaced[2] = true;
-            line.replace("http://127.0.0.1:8080", latchkey)
-        } else if line.contains("http://127.0.0.1:3000") {
+            line.replace("127.0.0.1:8080", host_port(latchkey))
+        } else if trimmed.starts_with("server 127.0.0.1:3000;") {
             replaced[3] = true;
-            line.replace("http://127.0.0.1:3000", app)
+            line.replace("127.0.0.1:3000", host_port(app))
         } else {
             line.to_owned()
         };
@@ -43,9 +43,15 @@ pub fn site_config(port: u16, latchkey: &str, app: &str) -> String {
     assert_eq!(
         replaced, [true; 4],
         "examples/nginx.conf changed shape: the test replaces `listen 443 ssl;`, the `ssl_certificate*` lines, \
-         `http://127.0.0.1:8080` (latchkey) and `http://127.0.0.1:3000` (the app)"
+         `server 127.0.0.1:8080;` (latchkey) and `server 127.0.0.1:3000;` (the app), in its `upstream` blocks"
     );
     out
+}
+
+/// `127.0.0.1:1234` of `http://127.0.0.1:1234` (an `upstream` block's `server` takes no scheme).
+fn host_port(address: &str) -> &str {
+    let address = address.trim_end_matches('/');
+    address.split_once("://").map_or(address, |(_, rest)| rest)
 }
 
 impl Nginx {

@@ -14,18 +14,14 @@ use crate::store::{AttemptStore, GENERATION_TTL, LinkAttempt, Redemption, StoreR
 #[async_trait]
 impl AttemptStore for RedisStore {
     async fn put_attempt(&self, id: &AttemptId, attempt: &LinkAttempt, keep_for: Duration) -> StoreResult<()> {
-        let key = self.keys.attempt(id);
-        let fields = [
-            ("data", to_json(attempt)?),
-            ("status", "pending".to_owned()),
-            ("expires", attempt.expires_at.timestamp_millis().to_string()),
-        ];
-        // One MULTI: the hash never exists without its TTL.
-        redis::pipe()
-            .atomic()
-            .hset_multiple(&key, &fields)
-            .expire(&key, ttl_secs(keep_for) as i64)
-            .exec_async(&mut self.conn.clone())
+        // One script call: the hash never exists without its TTL (a MULTI of `HSET` and
+        // `EXPIRE` sent four commands).
+        self.put_attempt_script
+            .key(self.keys.attempt(id))
+            .arg(to_json(attempt)?)
+            .arg(attempt.expires_at.timestamp_millis())
+            .arg(ttl_secs(keep_for))
+            .invoke_async::<()>(&mut self.conn.clone())
             .await
             .map_err(unavailable)
     }
@@ -70,12 +66,11 @@ impl AttemptStore for RedisStore {
             let current: Option<u64> = conn.get(&key).await.map_err(unavailable)?;
             return Ok(current.unwrap_or(0));
         }
-        let (generation,): (u64,) = redis::pipe()
-            .atomic()
-            .incr(&key, 1)
-            .expire(&key, GENERATION_TTL.as_secs() as i64)
-            .ignore()
-            .query_async(&mut conn)
+        let generation: u64 = self
+            .bump_script
+            .key(key)
+            .arg(GENERATION_TTL.as_secs())
+            .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
         Ok(generation)
