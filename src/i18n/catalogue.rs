@@ -648,4 +648,8 @@ catalogue! {
     error_admin_email_needs_token,
     /// Admin user page: the address was changed.
     admin_email_changed,
+    // i21b
+    /// The notice to the address an administrator's change moved away from: how to have it
+    /// undone (only an administrator can).
+    email_change_admin_old_closing,
 }

@@ -323,4 +323,6 @@ pub static DE: Messages = Messages {
     activity_email_change_requested: "Eine Änderung der Adresse wurde angefordert",
     error_admin_email_needs_token: "Die Adresse eines Administrators, oder eine Änderung in die Adresse eines Administrators, kann nur mit dem Admin-API-Token geändert werden.",
     admin_email_changed: "Adresse geändert: Beide Adressen wurden benachrichtigt, und jede Sitzung wurde beendet.",
+    // i21b
+    email_change_admin_old_closing: "Jede Sitzung des Kontos wurde beendet. Wenn Sie das nicht veranlasst haben, wenden Sie sich an den Support des Dienstes: Nur ein Administrator kann diese Änderung rückgängig machen.",
 };

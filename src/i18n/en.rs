@@ -320,4 +320,6 @@ pub static EN: Messages = Messages {
     activity_email_change_requested: "A change of address was asked for",
     error_admin_email_needs_token: "An administrator's address, or a change to an administrator's address, can be made only with the admin API token.",
     admin_email_changed: "Address changed: both addresses were told, and every session ended.",
+    // i21b
+    email_change_admin_old_closing: "Every session of the account ended. If you did not ask for this, contact the service's support: only an administrator can undo this change.",
 };

@@ -320,4 +320,6 @@ pub static ES: Messages = Messages {
     activity_email_change_requested: "Se pidió un cambio de dirección",
     error_admin_email_needs_token: "La dirección de un administrador, o un cambio a la dirección de un administrador, solo se puede hacer con el token de la API de administración.",
     admin_email_changed: "Dirección cambiada: se avisó a ambas direcciones y se cerraron todas las sesiones.",
+    // i21b
+    email_change_admin_old_closing: "Se cerraron todas las sesiones de la cuenta. Si no lo pediste, contacta con el soporte del servicio: solo un administrador puede deshacer este cambio.",
 };

@@ -320,4 +320,6 @@ pub static FR: Messages = Messages {
     activity_email_change_requested: "Un changement d'adresse a été demandé",
     error_admin_email_needs_token: "L'adresse d'un administrateur, ou un changement vers l'adresse d'un administrateur, ne peut être modifiée qu'avec le jeton de l'API d'administration.",
     admin_email_changed: "Adresse modifiée : les deux adresses ont été prévenues et toutes les sessions ont été fermées.",
+    // i21b
+    email_change_admin_old_closing: "Toutes les sessions du compte ont été fermées. Si vous n'avez rien demandé, contactez le support du service : seul un administrateur peut annuler ce changement.",
 };

@@ -324,4 +324,6 @@ pub static IT: Messages = Messages {
     activity_email_change_requested: "È stato chiesto un cambio di indirizzo",
     error_admin_email_needs_token: "L'indirizzo di un amministratore, o un cambio verso l'indirizzo di un amministratore, si può fare solo con il token dell'API di amministrazione.",
     admin_email_changed: "Indirizzo cambiato: entrambi gli indirizzi sono stati avvisati e tutte le sessioni sono state chiuse.",
+    // i21b
+    email_change_admin_old_closing: "Tutte le sessioni dell'account sono state chiuse. Se non l'hai chiesto tu, contatta l'assistenza del servizio: solo un amministratore può annullare questa modifica.",
 };

@@ -326,4 +326,6 @@ pub static JA: Messages = Messages {
     activity_email_change_requested: "アドレスの変更が依頼されました",
     error_admin_email_needs_token: "管理者のアドレスの変更、または管理者のアドレスへの変更は、管理 API トークンでのみ行えます。",
     admin_email_changed: "アドレスを変更しました。両方のアドレスに通知し、すべてのセッションを終了しました。",
+    // i21b
+    email_change_admin_old_closing: "アカウントのすべてのセッションが終了しました。心当たりがない場合は、サービスのサポートにお問い合わせください。この変更を元に戻せるのは管理者だけです。",
 };

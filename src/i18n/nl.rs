@@ -321,4 +321,6 @@ pub static NL: Messages = Messages {
     activity_email_change_requested: "Er is een adreswijziging gevraagd",
     error_admin_email_needs_token: "Het adres van een beheerder, of een wijziging naar het adres van een beheerder, kan alleen met het token van de beheer-API.",
     admin_email_changed: "Adres gewijzigd: beide adressen zijn ingelicht en elke sessie is beëindigd.",
+    // i21b
+    email_change_admin_old_closing: "Elke sessie van het account is beëindigd. Heb je hier niet om gevraagd, neem dan contact op met de ondersteuning van de dienst: alleen een beheerder kan deze wijziging ongedaan maken.",
 };

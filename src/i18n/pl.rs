@@ -339,4 +339,6 @@ pub static PL: Messages = Messages {
     activity_email_change_requested: "Poproszono o zmianę adresu",
     error_admin_email_needs_token: "Adres administratora, ani zmianę na adres administratora, można zmienić tylko tokenem API administracyjnego.",
     admin_email_changed: "Adres zmieniony: oba adresy zostały powiadomione, a każda sesja zakończona.",
+    // i21b
+    email_change_admin_old_closing: "Każda sesja konta została zakończona. Jeśli to nie Ty o to prosiłeś, skontaktuj się z pomocą techniczną serwisu: tylko administrator może cofnąć tę zmianę.",
 };

@@ -330,4 +330,6 @@ pub static PT: Messages = Messages {
     activity_email_change_requested: "Foi pedida uma alteração de endereço",
     error_admin_email_needs_token: "O endereço de um administrador, ou uma alteração para o endereço de um administrador, só pode ser feita com o token da API de administração.",
     admin_email_changed: "Endereço alterado: ambos os endereços foram avisados e todas as sessões foram encerradas.",
+    // i21b
+    email_change_admin_old_closing: "Todas as sessões da conta foram encerradas. Se não pediu isto, contacte o suporte do serviço: só um administrador pode desfazer esta alteração.",
 };

@@ -317,16 +317,22 @@ impl SignIn {
                 self.outbox.mail(mail.render(from.clone())?).await?;
             }
             ChangedBy::Admin(_) => {
-                let old = base(
+                // No "this wasn't me": an administrator decided it (often because the old
+                // mailbox is lost or no longer the person's), so whoever reads the old mailbox
+                // must not be able to undo it; only an administrator can. And no browser or
+                // IP: they would be the administrator's.
+                let mut old = base(
                     t.email_change_notice_subject,
                     t.fill2(t.email_change_admin_old_body, site, user.email.masked()),
-                    t.email_change_admin_closing.to_owned(),
+                    t.email_change_admin_old_closing.to_owned(),
                 );
-                let new = base(
+                old.details = None;
+                let mut new = base(
                     t.email_change_admin_new_subject,
                     t.fill2(t.email_change_admin_new_body, site, from.masked()),
                     t.email_change_admin_closing.to_owned(),
                 );
+                new.details = None;
                 self.outbox.mail(old.render(from.clone())?).await?;
                 self.outbox.mail(new.render(user.email.clone())?).await?;
             }

@@ -7,7 +7,7 @@ use latchkey::crypto::SecretKey;
 use latchkey::domain::{Email, UserId};
 use latchkey::store::prelude::*;
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
+use reqwest::header::{ACCEPT_LANGUAGE, COOKIE};
 use serde_json::Value;
 
 use crate::factor_changes::{clients_file, wait_for_notice, wait_for_webhook};
@@ -468,6 +468,50 @@ async fn an_administrator_changes_an_address_without_a_link_and_both_addresses_a
     assert!(events.iter().any(|e| e.kind.name() == "email_changed" && e.detail == "by api-token"));
     let global = app.store().global_events(None, 50).await.unwrap();
     assert!(global.iter().any(|e| e.kind.name() == "admin_action" && e.detail.contains("change-email")));
+}
+
+#[tokio::test]
+async fn an_administrators_change_is_told_in_the_language_of_the_latest_sign_in_with_no_undo_and_no_admin_ip() {
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN)]).await;
+    let cases = [
+        (
+            "jan@example.com",
+            "de",
+            "Die Adresse Ihres Kontos wurde geändert",
+            "Dies ist jetzt die Adresse Ihres Kontos",
+            "Nur ein Administrator kann diese Änderung rückgängig machen",
+        ),
+        (
+            "aki@example.com",
+            "ja",
+            "アカウントのアドレスが変更されました",
+            "これがアカウントの新しいアドレスです",
+            "この変更を元に戻せるのは管理者だけです",
+        ),
+    ];
+    for (email, lang, old_subject, new_subject, undo) in cases {
+        app.clear_cookies();
+        let token = app.request_token(email).await;
+        let csrf = app.csrf_token().await;
+        let verify = app.client.post(format!("{}/login/verify", app.address)).header(ACCEPT_LANGUAGE, lang);
+        let verify = app.send(verify.form(&[("token", token.as_str()), ("csrf", csrf.as_str())])).await;
+        assert_eq!(verify.status(), StatusCode::SEE_OTHER);
+        let user = app.user_id().await;
+        let before = app.mail.received().len();
+        let to = email.replace(".com", ".net");
+        let changed = admin(&app, user.as_str()).json(&serde_json::json!({ "email": to })).send().await.unwrap();
+        assert_eq!(changed.status(), StatusCode::OK);
+        let old = wait_for_notice(&app, before, old_subject).await;
+        assert_eq!(old.to, [email]);
+        let text = old.text();
+        assert!(text.contains(undo), "{lang}: {text}");
+        // No undo link (only an administrator undoes it) and not the administrator's IP.
+        assert!(!text.contains("/account/email/revert") && !text.contains("/account/not-me"), "{text}");
+        assert!(!text.contains("127.0.0.1") && !old.html().contains("127.0.0.1"), "{text}");
+        let new = wait_for_notice(&app, before, new_subject).await;
+        assert_eq!(new.to, [to.as_str()]);
+        assert!(!new.text().contains("127.0.0.1") && !new.text().contains("An administrator"), "{}", new.text());
+    }
 }
 
 #[tokio::test]
