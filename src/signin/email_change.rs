@@ -305,6 +305,7 @@ impl SignIn {
                     from: from.clone(),
                     to: user.email.clone(),
                     expires_at: now + chrono::Duration::from_std(REVERT_TTL).unwrap_or(chrono::Duration::days(7)),
+                    seq: 0,
                 };
                 self.store.put_email_revert(&self.revert_id(&token), &revert, REVERT_TTL).await?;
                 let mut mail = base(

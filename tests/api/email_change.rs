@@ -282,6 +282,37 @@ async fn this_wasnt_me_after_a_second_change_restores_the_first_address_and_void
 }
 
 #[tokio::test]
+async fn a_thief_using_the_revert_link_of_a_later_change_does_not_void_the_owners_link() {
+    let app = spawn_app().await;
+    // The thief, in a fresh session of the owner's, moves the account to a mailbox of theirs,
+    // then on to another: the second notice (with its revert link) reaches the thief.
+    let before = app.mail.received().len();
+    let user = change(&app, "own@example.com", "thief@example.org").await;
+    let owners = link_in(&wait_for_notice(&app, before, NOTICE).await, "/account/email/revert");
+    let before = app.mail.received().len();
+    let mail = ask_and_wait(&app, "thief@example.net", VERIFY).await;
+    assert_eq!(redeem(&app, &link_in(&mail, "/account/email/verify"), None).await.status(), StatusCode::OK);
+    let thiefs = link_in(&wait_for_notice(&app, before, NOTICE).await, "/account/email/revert");
+
+    let use_link = |link: String| {
+        let app = &app;
+        async move {
+            app.clear_cookies();
+            let html = app.get(&link).await.text().await.unwrap();
+            let (u, t) = (hidden_field(&html, "user").unwrap(), hidden_field(&html, "token").unwrap());
+            post(app, "/account/email/revert", &[("user", u.as_str()), ("token", t.as_str())]).await.status()
+        }
+    };
+    // The thief undoes their own second change first, hoping to void the owner's link.
+    assert_eq!(use_link(thiefs).await, StatusCode::OK);
+    assert_eq!(app.store().get_user(&user).await.unwrap().unwrap().email.as_str(), "thief@example.org");
+    // The owner's link still works and gives the account back.
+    assert_eq!(use_link(owners).await, StatusCode::OK);
+    assert_eq!(app.store().get_user(&user).await.unwrap().unwrap().email.as_str(), "own@example.com");
+    assert_eq!(app.store().find_user(&lookup("thief@example.org")).await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn this_wasnt_me_ends_every_session_but_keeps_an_old_address_another_account_took() {
     let app = spawn_app().await;
     let before = app.mail.received().len();

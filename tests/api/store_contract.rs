@@ -1341,7 +1341,7 @@ async fn a_revert_link_moves_the_address_back_once_and_voids_the_others((store, 
     let moved = store.move_email(&user.id, &EmailMoveSource::Admin, "r-old", "r-new", &new).await.unwrap();
     assert!(matches!(moved, EmailMoved::Moved(_)));
     let expires_at = Utc::now() + chrono::Duration::days(7);
-    let revert = EmailRevert { user_id: user.id.clone(), from: old.clone(), to: new.clone(), expires_at };
+    let revert = EmailRevert { user_id: user.id.clone(), from: old.clone(), to: new.clone(), expires_at, seq: 0 };
     let later = EmailRevert { from: new.clone(), to: old.clone(), ..revert.clone() };
     store.put_email_revert("revert-1", &revert, KEEP).await.unwrap();
     store.put_email_revert("revert-2", &later, KEEP).await.unwrap();
