@@ -195,6 +195,8 @@ impl SignIn {
 
     /// Uses the code from the mail (with the link's token, in another browser). Every guess
     /// spends one of [`MAX_CODE_TRIES`] before it is checked; after the last the change is gone.
+    /// The token is checked first, by a read only: a made-up token (the account's id is no
+    /// secret) spends none of the owner's tries.
     pub async fn redeem_email_code(
         &self,
         user: &UserId,
@@ -205,6 +207,7 @@ impl SignIn {
     ) -> Result<EmailChangeOutcome, SignInError> {
         self.check_failures(origin).await?;
         let code = ShortCode::parse(typed).ok_or(SignInError::MalformedCode)?;
+        self.live_change(token, self.store.get_email_change(user).await?, origin).await?;
         let taken = self.store.take_email_change_try(user, MAX_CODE_TRIES).await?;
         let tries = taken.as_ref().map_or(0, |(_, tries)| *tries);
         let change = self.live_change(token, taken.map(|(change, _)| change), origin).await?;

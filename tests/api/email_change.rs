@@ -195,6 +195,28 @@ async fn another_browser_finishes_with_the_code_and_every_session_of_the_account
 }
 
 #[tokio::test]
+async fn codes_sent_with_a_forged_token_spend_none_of_the_owners_tries() {
+    let app = spawn_app().await;
+    app.sign_in("ida@example.com").await;
+    let user = app.user_id().await;
+    let mail = ask_and_wait(&app, "ida@example.net", VERIFY).await;
+    let code = crate::helpers::code_from(&mail);
+    let link = link_in(&mail, "/account/email/verify");
+
+    // Someone who knows only the account's id (`sub`) sends codes with made-up tokens.
+    app.clear_cookies();
+    for _ in 0..6 {
+        let forged = latchkey::domain::LinkToken::generate().unwrap();
+        let fields = [("user", user.as_str()), ("token", forged.expose()), ("code", "AAAA-AAAA")];
+        assert_eq!(post(&app, "/account/email/verify", &fields).await.status(), StatusCode::GONE);
+    }
+    // The owner's link and code still work.
+    let done = redeem(&app, &link, Some(&code)).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(app.store().get_user(&user).await.unwrap().unwrap().email.as_str(), "ida@example.net");
+}
+
+#[tokio::test]
 async fn an_address_of_another_account_gets_the_same_answer_an_explaining_mail_and_no_change() {
     let app = spawn_app().await;
     app.sign_in("owner@example.com").await;
