@@ -114,6 +114,21 @@ impl SnsVerifier {
             })
     }
 
+    /// A signing certificate's URL: trusted, and on an SNS host of the form SNS uses
+    /// (`/SimpleNotificationService-<id>.pem`, no query), so made-up URLs cannot make this
+    /// fetch a new "certificate" for every forged message.
+    fn trusted_cert(&self, raw: &str) -> bool {
+        if self.prefix.as_deref().is_some_and(|p| raw.starts_with(p)) {
+            return true;
+        }
+        let Ok(url) = Url::parse(raw) else { return false };
+        let name = url.path().strip_prefix("/SimpleNotificationService-").and_then(|n| n.strip_suffix(".pem"));
+        self.trusted(raw)
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && name.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric()))
+    }
+
     /// Verifies one SNS message for topic `arn` and reads the SES reports it carries; with a
     /// notification, its `MessageId` (to be spent once). A notification signed more than
     /// [`SNS_FRESHNESS`] before `now` is refused (a captured message cannot be replayed later).
@@ -133,7 +148,7 @@ impl SnsVerifier {
             "2" => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
             _ => return Err(HookError::malformed("SignatureVersion", "must be 1 or 2")),
         };
-        if !self.trusted(&message.signing_cert_url) {
+        if !self.trusted_cert(&message.signing_cert_url) {
             return Err(HookError::Unauthorized("the signing certificate is not on an SNS host"));
         }
         let signature = base64::engine::general_purpose::STANDARD
@@ -266,6 +281,17 @@ mod tests {
             "not a url",
         ] {
             assert!(!aws.trusted(forged), "{forged}");
+        }
+        let cert = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem";
+        assert!(aws.trusted_cert(cert));
+        for made_up in [
+            "https://sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem?n=1",
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-../x.pem",
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-.pem",
+            "http://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        ] {
+            assert!(!aws.trusted_cert(made_up), "{made_up}");
         }
         let private = SnsVerifier::new(Some("https://sns.internal.example/".into())).unwrap();
         assert!(private.trusted("https://sns.internal.example/cert.pem"));
