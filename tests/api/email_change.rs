@@ -689,3 +689,41 @@ async fn requests_to_one_new_mailbox_share_its_sign_in_link_budget() {
     // Another mailbox is not limited by it.
     assert_eq!(ask(&app, "other@example.org").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn concurrent_code_guesses_get_no_more_checks_than_the_limit() {
+    let app = spawn_app().await;
+    app.sign_in("joe@example.com").await;
+    let user = app.user_id().await;
+    let mail = ask_and_wait(&app, "joe@example.net", VERIFY).await;
+    let code = crate::helpers::code_from(&mail);
+    let link = link_in(&mail, "/account/email/verify");
+
+    // Another browser (no binding cookie) sends twelve wrong codes at once.
+    app.clear_cookies();
+    let html = app.get(&link).await.text().await.unwrap();
+    let (uid, token) = (hidden_field(&html, "user").unwrap(), hidden_field(&html, "token").unwrap());
+    let csrf = app.csrf_token().await;
+    let cookies = format!("__Host-csrf={}", app.cookie("__Host-csrf").unwrap());
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let form =
+                [("user", uid.as_str()), ("token", token.as_str()), ("csrf", csrf.as_str()), ("code", "AAAA-AAAA")];
+            let request =
+                app.client.post(format!("{}/account/email/verify", app.address)).header(COOKIE, &cookies).form(&form);
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    // At most five guesses were checked (told "wrong"); the others found the change gone.
+    let checked = statuses.iter().filter(|s| **s == StatusCode::BAD_REQUEST).count();
+    assert!(checked <= 5, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == StatusCode::BAD_REQUEST || *s == StatusCode::GONE), "{statuses:?}");
+    // The change is gone: the right code no longer works.
+    let form = [("user", uid.as_str()), ("token", token.as_str()), ("code", code.as_str())];
+    assert_eq!(post(&app, "/account/email/verify", &form).await.status(), StatusCode::GONE);
+    assert_eq!(app.store().get_user(&user).await.unwrap().unwrap().email.as_str(), "joe@example.com");
+}
