@@ -462,4 +462,6 @@ pub static AR: Messages = Messages {
     email_typo_hint: "هل تقصد {0}؟",
     email_typo_use: "استخدم {0}",
     email_typo_keep: "لا، أرسل إلى {0}",
+    // i21b
+    email_change_admin_old_closing: "انتهت كل جلسات الحساب. إن لم تطلب ذلك فتواصل مع دعم الخدمة: لا يستطيع التراجع عن هذا التغيير إلا مسؤول.",
 };

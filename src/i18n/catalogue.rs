@@ -885,4 +885,8 @@ catalogue! {
     email_typo_use,
     /// Login form: send to the address as typed; `{0}` it.
     email_typo_keep,
+    // i21b
+    /// The notice to the address an administrator's change moved away from: how to have it
+    /// undone (only an administrator can).
+    email_change_admin_old_closing,
 }

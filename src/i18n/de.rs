@@ -444,4 +444,6 @@ pub static DE: Messages = Messages {
     email_typo_hint: "Meinten Sie {0}?",
     email_typo_use: "{0} verwenden",
     email_typo_keep: "Nein, an {0} senden",
+    // i21b
+    email_change_admin_old_closing: "Jede Sitzung des Kontos wurde beendet. Wenn Sie das nicht veranlasst haben, wenden Sie sich an den Support des Dienstes: Nur ein Administrator kann diese Änderung rückgängig machen.",
 };

@@ -441,4 +441,6 @@ pub static EN: Messages = Messages {
     email_typo_hint: "Did you mean {0}?",
     email_typo_use: "Use {0}",
     email_typo_keep: "No, send to {0}",
+    // i21b
+    email_change_admin_old_closing: "Every session of the account ended. If you did not ask for this, contact the service's support: only an administrator can undo this change.",
 };

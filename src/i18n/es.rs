@@ -441,4 +441,6 @@ pub static ES: Messages = Messages {
     email_typo_hint: "¿Quisiste decir {0}?",
     email_typo_use: "Usar {0}",
     email_typo_keep: "No, enviar a {0}",
+    // i21b
+    email_change_admin_old_closing: "Se cerraron todas las sesiones de la cuenta. Si no lo pediste, contacta con el soporte del servicio: solo un administrador puede deshacer este cambio.",
 };

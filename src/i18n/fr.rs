@@ -441,4 +441,6 @@ pub static FR: Messages = Messages {
     email_typo_hint: "Vouliez-vous dire {0} ?",
     email_typo_use: "Utiliser {0}",
     email_typo_keep: "Non, envoyer à {0}",
+    // i21b
+    email_change_admin_old_closing: "Toutes les sessions du compte ont été fermées. Si vous n'avez rien demandé, contactez le support du service : seul un administrateur peut annuler ce changement.",
 };

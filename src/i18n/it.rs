@@ -445,4 +445,6 @@ pub static IT: Messages = Messages {
     email_typo_hint: "Intendevi {0}?",
     email_typo_use: "Usa {0}",
     email_typo_keep: "No, invia a {0}",
+    // i21b
+    email_change_admin_old_closing: "Tutte le sessioni dell'account sono state chiuse. Se non l'hai chiesto tu, contatta l'assistenza del servizio: solo un amministratore può annullare questa modifica.",
 };

@@ -447,4 +447,6 @@ pub static JA: Messages = Messages {
     email_typo_hint: "{0} のことですか？",
     email_typo_use: "{0} を使う",
     email_typo_keep: "いいえ、{0} に送る",
+    // i21b
+    email_change_admin_old_closing: "アカウントのすべてのセッションが終了しました。心当たりがない場合は、サービスのサポートにお問い合わせください。この変更を元に戻せるのは管理者だけです。",
 };

@@ -442,4 +442,6 @@ pub static NL: Messages = Messages {
     email_typo_hint: "Bedoelde je {0}?",
     email_typo_use: "{0} gebruiken",
     email_typo_keep: "Nee, stuur naar {0}",
+    // i21b
+    email_change_admin_old_closing: "Elke sessie van het account is beëindigd. Heb je hier niet om gevraagd, neem dan contact op met de ondersteuning van de dienst: alleen een beheerder kan deze wijziging ongedaan maken.",
 };

@@ -460,4 +460,6 @@ pub static PL: Messages = Messages {
     email_typo_hint: "Czy chodziło o {0}?",
     email_typo_use: "Użyj {0}",
     email_typo_keep: "Nie, wyślij na {0}",
+    // i21b
+    email_change_admin_old_closing: "Każda sesja konta została zakończona. Jeśli to nie Ty o to prosiłeś, skontaktuj się z pomocą techniczną serwisu: tylko administrator może cofnąć tę zmianę.",
 };

@@ -451,4 +451,6 @@ pub static PT: Messages = Messages {
     email_typo_hint: "Você quis dizer {0}?",
     email_typo_use: "Usar {0}",
     email_typo_keep: "Não, enviar para {0}",
+    // i21b
+    email_change_admin_old_closing: "Todas as sessões da conta foram encerradas. Se não pediu isto, contacte o suporte do serviço: só um administrador pode desfazer esta alteração.",
 };

@@ -7,7 +7,6 @@ use super::admin::{Admin, record, require_admin};
 use super::{AppState, client};
 use crate::domain::{Email, EventKind};
 use crate::error::{ApiError, AppError};
-use crate::i18n::Lang;
 use crate::signin::ChangedBy;
 use crate::store::User;
 
@@ -93,8 +92,8 @@ pub(super) async fn change_by_admin(
 }
 
 /// After an administrator changed `user`'s address (from `from`): every session ends, both
-/// addresses are told (in English: the person's language is not known outside their own
-/// requests), audited, the apps told.
+/// addresses are told (in the language of the account's latest sign-in), audited, the apps
+/// told.
 async fn admin_changed(
     req: &HttpRequest,
     state: &AppState,
@@ -103,10 +102,11 @@ async fn admin_changed(
     from: &Email,
 ) -> Result<(), AppError> {
     let origin = client::request_origin(req, &state.trusted_proxies);
+    let lang = state.signin.account_lang(&user.id).await?;
     state.sessions.end_user(&user.id).await?;
     state.audit.record(EventKind::SessionsRevoked, Some(&user.id), &origin, "address changed").await;
     state.oidc.notify_ended(&user.id, None).await;
-    state.signin.email_changed(Lang::default(), user, from, ChangedBy::Admin(admin.name()), &origin).await?;
+    state.signin.email_changed(lang, user, from, ChangedBy::Admin(admin.name()), &origin).await?;
     state.oidc.notify_email_changed(&user.id, &user.email).await;
     tracing::info!(admin = admin.name(), "admin changed a user's address");
     record(state, req, admin, Some(&user.id), "change-email").await;

@@ -17,7 +17,8 @@ pub const REPORT_TTL: Duration = Duration::from_secs(7 * 86_400);
 impl SignIn {
     /// Records the browser `device` for the user; mails a notice when it is new to an account
     /// that has signed in elsewhere before (and the policy wants notices), in `lang`: the
-    /// language of the request that signed in.
+    /// language of the request that signed in (remembered for the account, see
+    /// [`SignIn::account_lang`]).
     pub async fn note_device(
         &self,
         lang: Lang,
@@ -27,7 +28,10 @@ impl SignIn {
         origin: &RequestOrigin,
     ) -> Result<(), SignInError> {
         let device_id = self.keyring.lookup.mac_b64(&[b"device", device.as_bytes()]);
-        let (new, known_before) = self.store.add_device(user, &device_id).await?;
+        let (added, remembered) =
+            tokio::join!(self.store.add_device(user, &device_id), self.store.set_user_lang(user, lang.tag()));
+        let (new, known_before) = added?;
+        remembered?;
         if !new || known_before == 0 || !self.policy.current().await?.new_device_notice {
             return Ok(());
         }
@@ -45,6 +49,12 @@ impl SignIn {
         self.outbox.mail(mail).await?;
         tracing::info!(user = %user, "new-device notice sent");
         Ok(())
+    }
+
+    /// The language of the account's latest sign-in (English if none is known): for notices
+    /// that no request of the person causes.
+    pub async fn account_lang(&self, user: &UserId) -> Result<Lang, SignInError> {
+        Ok(self.store.user_lang(user).await?.as_deref().and_then(Lang::parse).unwrap_or_default())
     }
 
     /// A new one-time "this wasn't me" link for the account (naming `device` when the notice is

@@ -195,6 +195,8 @@ impl SignIn {
 
     /// Uses the code from the mail (with the link's token, in another browser). Every guess
     /// spends one of [`MAX_CODE_TRIES`] before it is checked; after the last the change is gone.
+    /// The token is checked first, by a read only: a made-up token (the account's id is no
+    /// secret) spends none of the owner's tries.
     pub async fn redeem_email_code(
         &self,
         user: &UserId,
@@ -205,6 +207,7 @@ impl SignIn {
     ) -> Result<EmailChangeOutcome, SignInError> {
         self.check_failures(origin).await?;
         let code = ShortCode::parse(typed).ok_or(SignInError::MalformedCode)?;
+        self.live_change(token, self.store.get_email_change(user).await?, origin).await?;
         let taken = self.store.take_email_change_try(user, MAX_CODE_TRIES).await?;
         let tries = taken.as_ref().map_or(0, |(_, tries)| *tries);
         let change = self.live_change(token, taken.map(|(change, _)| change), origin).await?;
@@ -305,6 +308,7 @@ impl SignIn {
                     from: from.clone(),
                     to: user.email.clone(),
                     expires_at: now + chrono::Duration::from_std(REVERT_TTL).unwrap_or(chrono::Duration::days(7)),
+                    seq: 0,
                 };
                 self.store.put_email_revert(&self.revert_id(&token), &revert, REVERT_TTL).await?;
                 let mut mail = base(
@@ -317,16 +321,22 @@ impl SignIn {
                 self.outbox.mail(mail.render(from.clone())?).await?;
             }
             ChangedBy::Admin(_) => {
-                let old = base(
+                // No "this wasn't me": an administrator decided it (often because the old
+                // mailbox is lost or no longer the person's), so whoever reads the old mailbox
+                // must not be able to undo it; only an administrator can. And no browser or
+                // IP: they would be the administrator's.
+                let mut old = base(
                     t.email_change_notice_subject,
                     t.fill2(t.email_change_admin_old_body, site, user.email.masked()),
-                    t.email_change_admin_closing.to_owned(),
+                    t.email_change_admin_old_closing.to_owned(),
                 );
-                let new = base(
+                old.details = None;
+                let mut new = base(
                     t.email_change_admin_new_subject,
                     t.fill2(t.email_change_admin_new_body, site, from.masked()),
                     t.email_change_admin_closing.to_owned(),
                 );
+                new.details = None;
                 self.outbox.mail(old.render(from.clone())?).await?;
                 self.outbox.mail(new.render(user.email.clone())?).await?;
             }

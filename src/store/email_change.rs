@@ -45,6 +45,10 @@ pub struct EmailRevert {
     pub to: Email,
     /// When the link stops working.
     pub expires_at: DateTime<Utc>,
+    /// Its place among the account's links (later changes' links have higher numbers); the
+    /// store numbers it when it keeps it.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// What a move of an address spends.
@@ -54,8 +58,9 @@ pub enum EmailMoveSource {
     Admin,
     /// The account's pending change, as read (its `id`): it is used up.
     Change(String),
-    /// The "this wasn't me" link with this id: it and every other revert link of the account
-    /// are used up.
+    /// The "this wasn't me" link with this id: it and every revert link of the account newer
+    /// than it (of later changes, which it undoes too) are used up; older ones stay, so a
+    /// thief who moved the address twice cannot void the owner's link with their own.
     Revert(String),
 }
 
@@ -90,7 +95,8 @@ pub trait EmailChangeStore: Send + Sync {
         max_tries: u32,
     ) -> StoreResult<Option<(PendingEmailChange, u32)>>;
 
-    /// Keeps a "this wasn't me" link of the account under `id` for `ttl`.
+    /// Keeps a "this wasn't me" link of the account under `id` for `ttl`, numbered after the
+    /// account's earlier links (`seq`).
     async fn put_email_revert(&self, id: &str, revert: &EmailRevert, ttl: Duration) -> StoreResult<()>;
 
     /// The account's "this wasn't me" link `id`, read without using it.

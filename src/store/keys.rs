@@ -176,6 +176,12 @@ impl Keys {
         format!("{}{{u:{}}}:apps", self.prefix, user)
     }
 
+    /// The language of the user's latest sign-in (a tag: `de`), for notices no request of
+    /// theirs causes (an administrator's change of address).
+    pub fn user_lang(&self, user: &UserId) -> String {
+        format!("{}{{u:{}}}:lang", self.prefix, user)
+    }
+
     /// Keyed hashes of the browsers a user has signed in from.
     pub fn devices(&self, user: &UserId) -> String {
         format!("{}{{u:{}}}:devices", self.prefix, user)
@@ -275,6 +281,7 @@ impl Keys {
             self.email_change(user),
             self.email_reverts(user),
             self.passkey_handle(user),
+            self.user_lang(user),
         ];
         keys.extend(super::TOTP_ENROLL_SLOTS.iter().map(|slot| self.totp_enrollment(user, slot)));
         keys

@@ -255,6 +255,12 @@ pub trait DeviceStore: Send + Sync {
     /// How many devices the user has signed in from.
     async fn count_devices(&self, user: &UserId) -> StoreResult<usize>;
 
+    /// Remembers the language (a tag) of the user's latest sign-in.
+    async fn set_user_lang(&self, user: &UserId, tag: &str) -> StoreResult<()>;
+
+    /// The language (a tag) of the user's latest sign-in, if any was remembered.
+    async fn user_lang(&self, user: &UserId) -> StoreResult<Option<String>>;
+
     /// Keeps a "this wasn't me" link for `ttl`.
     async fn put_report(&self, id: &str, report: &Report, ttl: Duration) -> StoreResult<()>;
 

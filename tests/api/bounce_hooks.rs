@@ -250,10 +250,19 @@ impl Drop for SnsKey {
     }
 }
 
-/// An SNS notification carrying `message`, signed as SignatureVersion `version`.
+/// An SNS notification carrying `message`, signed as SignatureVersion `version`, sent now
+/// (with a message id of its own).
 fn sns_notification(key: &SnsKey, cert_url: &str, topic: &str, message: &Value, version: &str) -> Value {
+    let at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    sns_notification_at(key, cert_url, topic, message, version, &at)
+}
+
+/// An SNS notification as [`sns_notification`], stamped `at`.
+fn sns_notification_at(key: &SnsKey, cert_url: &str, topic: &str, message: &Value, version: &str, at: &str) -> Value {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let message = message.to_string();
-    let (id, at) = ("b9b5f6d4-0000-4000-8000-000000000001", "2026-12-02T16:00:00.000Z");
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = format!("b9b5f6d4-0000-4000-8000-{n:012}");
     let canonical =
         format!("Message\n{message}\nMessageId\n{id}\nTimestamp\n{at}\nTopicArn\n{topic}\nType\nNotification\n");
     let digest = if version == "1" { "-sha1" } else { "-sha256" };
@@ -339,7 +348,8 @@ async fn ses_notifications_signed_over_sns_suppress_with_either_signature_versio
     assert_eq!((status, error["field"].as_str()), (StatusCode::BAD_REQUEST, Some("Signature")), "{error}");
 
     // A subscription confirmation, signed, is confirmed by fetching its URL (once).
-    let (id, at, token) = ("c0ffee00-0000-4000-8000-000000000002", "2026-12-02T16:00:00.000Z", "tok");
+    let at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let (id, token) = ("c0ffee00-0000-4000-8000-000000000002", "tok");
     let subscribe = format!("{}/confirm", sns.uri());
     let message = "You have chosen to subscribe to the topic.";
     let canonical = format!(
@@ -359,4 +369,46 @@ async fn ses_notifications_signed_over_sns_suppress_with_either_signature_versio
     });
     assert_eq!(post(&app, "ses", &confirmation.to_string(), &[]).await.0, StatusCode::OK);
     sns.verify().await;
+}
+
+#[tokio::test]
+async fn a_replayed_or_stale_sns_notification_suppresses_nothing() {
+    let key = SnsKey::new();
+    let sns = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/SimpleNotificationService-test.pem"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(key.cert()))
+        .mount(&sns)
+        .await;
+    let prefix = format!("{}/", sns.uri());
+    let app = spawn_app_with(&[
+        ("ADMIN_API_TOKEN", TOKEN),
+        ("BOUNCE_SES_TOPIC_ARN", TOPIC),
+        ("BOUNCE_SES_CERT_URL_PREFIX", &prefix),
+    ])
+    .await;
+    let cert_url = format!("{prefix}SimpleNotificationService-test.pem");
+
+    let fresh = sns_notification(&key, &cert_url, TOPIC, &ses_bounce("Permanent", "once@example.com"), "2");
+    assert_eq!(post(&app, "ses", &fresh.to_string(), &[]).await.0, StatusCode::OK);
+    // Taken off the list by an administrator, then the captured message is sent again.
+    let url = format!("{}/api/v1/admin/suppressions", app.address);
+    let cleared = app.client.delete(url).query(&[("email", "once@example.com")]).bearer_auth(TOKEN).send().await;
+    assert!(cleared.unwrap().status().is_success());
+    assert_eq!(suppression(&app, "once@example.com").await, Value::Null);
+    let (status, body) = post(&app, "ses", &fresh.to_string(), &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(suppression(&app, "once@example.com").await, Value::Null);
+
+    // Signed two hours ago (a message captured long ago): refused.
+    let at = (chrono::Utc::now() - chrono::Duration::hours(2)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let old = sns_notification_at(&key, &cert_url, TOPIC, &ses_bounce("Permanent", "old@example.com"), "2", &at);
+    let (status, body) = post(&app, "ses", &old.to_string(), &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(suppression(&app, "old@example.com").await, Value::Null);
+    // An unreadable timestamp is named.
+    let bad =
+        sns_notification_at(&key, &cert_url, TOPIC, &ses_bounce("Permanent", "bad@example.com"), "2", "yesterday");
+    let (status, body) = post(&app, "ses", &bad.to_string(), &[]).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("Timestamp")), "{body}");
 }

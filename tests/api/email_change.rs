@@ -7,7 +7,7 @@ use latchkey::crypto::SecretKey;
 use latchkey::domain::{Email, UserId};
 use latchkey::store::prelude::*;
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
+use reqwest::header::{ACCEPT_LANGUAGE, COOKIE};
 use serde_json::Value;
 
 use crate::factor_changes::{clients_file, wait_for_notice, wait_for_webhook};
@@ -195,6 +195,28 @@ async fn another_browser_finishes_with_the_code_and_every_session_of_the_account
 }
 
 #[tokio::test]
+async fn codes_sent_with_a_forged_token_spend_none_of_the_owners_tries() {
+    let app = spawn_app().await;
+    app.sign_in("ida@example.com").await;
+    let user = app.user_id().await;
+    let mail = ask_and_wait(&app, "ida@example.net", VERIFY).await;
+    let code = crate::helpers::code_from(&mail);
+    let link = link_in(&mail, "/account/email/verify");
+
+    // Someone who knows only the account's id (`sub`) sends codes with made-up tokens.
+    app.clear_cookies();
+    for _ in 0..6 {
+        let forged = latchkey::domain::LinkToken::generate().unwrap();
+        let fields = [("user", user.as_str()), ("token", forged.expose()), ("code", "AAAA-AAAA")];
+        assert_eq!(post(&app, "/account/email/verify", &fields).await.status(), StatusCode::GONE);
+    }
+    // The owner's link and code still work.
+    let done = redeem(&app, &link, Some(&code)).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(app.store().get_user(&user).await.unwrap().unwrap().email.as_str(), "ida@example.net");
+}
+
+#[tokio::test]
 async fn an_address_of_another_account_gets_the_same_answer_an_explaining_mail_and_no_change() {
     let app = spawn_app().await;
     app.sign_in("owner@example.com").await;
@@ -279,6 +301,37 @@ async fn this_wasnt_me_after_a_second_change_restores_the_first_address_and_void
     assert_eq!(app.store().find_user(&lookup("eve@example.net")).await.unwrap(), None);
     // The later change's link cannot move the account back to the address it was taken with.
     assert_eq!(app.get(&second).await.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn a_thief_using_the_revert_link_of_a_later_change_does_not_void_the_owners_link() {
+    let app = spawn_app().await;
+    // The thief, in a fresh session of the owner's, moves the account to a mailbox of theirs,
+    // then on to another: the second notice (with its revert link) reaches the thief.
+    let before = app.mail.received().len();
+    let user = change(&app, "own@example.com", "thief@example.org").await;
+    let owners = link_in(&wait_for_notice(&app, before, NOTICE).await, "/account/email/revert");
+    let before = app.mail.received().len();
+    let mail = ask_and_wait(&app, "thief@example.net", VERIFY).await;
+    assert_eq!(redeem(&app, &link_in(&mail, "/account/email/verify"), None).await.status(), StatusCode::OK);
+    let thiefs = link_in(&wait_for_notice(&app, before, NOTICE).await, "/account/email/revert");
+
+    let use_link = |link: String| {
+        let app = &app;
+        async move {
+            app.clear_cookies();
+            let html = app.get(&link).await.text().await.unwrap();
+            let (u, t) = (hidden_field(&html, "user").unwrap(), hidden_field(&html, "token").unwrap());
+            post(app, "/account/email/revert", &[("user", u.as_str()), ("token", t.as_str())]).await.status()
+        }
+    };
+    // The thief undoes their own second change first, hoping to void the owner's link.
+    assert_eq!(use_link(thiefs).await, StatusCode::OK);
+    assert_eq!(app.store().get_user(&user).await.unwrap().unwrap().email.as_str(), "thief@example.org");
+    // The owner's link still works and gives the account back.
+    assert_eq!(use_link(owners).await, StatusCode::OK);
+    assert_eq!(app.store().get_user(&user).await.unwrap().unwrap().email.as_str(), "own@example.com");
+    assert_eq!(app.store().find_user(&lookup("thief@example.org")).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -471,6 +524,50 @@ async fn an_administrator_changes_an_address_without_a_link_and_both_addresses_a
 }
 
 #[tokio::test]
+async fn an_administrators_change_is_told_in_the_language_of_the_latest_sign_in_with_no_undo_and_no_admin_ip() {
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN)]).await;
+    let cases = [
+        (
+            "jan@example.com",
+            "de",
+            "Die Adresse Ihres Kontos wurde geändert",
+            "Dies ist jetzt die Adresse Ihres Kontos",
+            "Nur ein Administrator kann diese Änderung rückgängig machen",
+        ),
+        (
+            "aki@example.com",
+            "ja",
+            "アカウントのアドレスが変更されました",
+            "これがアカウントの新しいアドレスです",
+            "この変更を元に戻せるのは管理者だけです",
+        ),
+    ];
+    for (email, lang, old_subject, new_subject, undo) in cases {
+        app.clear_cookies();
+        let token = app.request_token(email).await;
+        let csrf = app.csrf_token().await;
+        let verify = app.client.post(format!("{}/login/verify", app.address)).header(ACCEPT_LANGUAGE, lang);
+        let verify = app.send(verify.form(&[("token", token.as_str()), ("csrf", csrf.as_str())])).await;
+        assert_eq!(verify.status(), StatusCode::SEE_OTHER);
+        let user = app.user_id().await;
+        let before = app.mail.received().len();
+        let to = email.replace(".com", ".net");
+        let changed = admin(&app, user.as_str()).json(&serde_json::json!({ "email": to })).send().await.unwrap();
+        assert_eq!(changed.status(), StatusCode::OK);
+        let old = wait_for_notice(&app, before, old_subject).await;
+        assert_eq!(old.to, [email]);
+        let text = old.text();
+        assert!(text.contains(undo), "{lang}: {text}");
+        // No undo link (only an administrator undoes it) and not the administrator's IP.
+        assert!(!text.contains("/account/email/revert") && !text.contains("/account/not-me"), "{text}");
+        assert!(!text.contains("127.0.0.1") && !old.html().contains("127.0.0.1"), "{text}");
+        let new = wait_for_notice(&app, before, new_subject).await;
+        assert_eq!(new.to, [to.as_str()]);
+        assert!(!new.text().contains("127.0.0.1") && !new.text().contains("An administrator"), "{}", new.text());
+    }
+}
+
+#[tokio::test]
 async fn the_admin_page_changes_an_address_but_never_to_or_from_an_administrators_without_the_token() {
     let app =
         spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN), ("ADMIN_EMAILS", "boss@example.com,deputy@example.com")]).await;
@@ -591,4 +688,42 @@ async fn requests_to_one_new_mailbox_share_its_sign_in_link_budget() {
     assert_eq!(to_target, 2);
     // Another mailbox is not limited by it.
     assert_eq!(ask(&app, "other@example.org").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn concurrent_code_guesses_get_no_more_checks_than_the_limit() {
+    let app = spawn_app().await;
+    app.sign_in("joe@example.com").await;
+    let user = app.user_id().await;
+    let mail = ask_and_wait(&app, "joe@example.net", VERIFY).await;
+    let code = crate::helpers::code_from(&mail);
+    let link = link_in(&mail, "/account/email/verify");
+
+    // Another browser (no binding cookie) sends twelve wrong codes at once.
+    app.clear_cookies();
+    let html = app.get(&link).await.text().await.unwrap();
+    let (uid, token) = (hidden_field(&html, "user").unwrap(), hidden_field(&html, "token").unwrap());
+    let csrf = app.csrf_token().await;
+    let cookies = format!("__Host-csrf={}", app.cookie("__Host-csrf").unwrap());
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let form =
+                [("user", uid.as_str()), ("token", token.as_str()), ("csrf", csrf.as_str()), ("code", "AAAA-AAAA")];
+            let request =
+                app.client.post(format!("{}/account/email/verify", app.address)).header(COOKIE, &cookies).form(&form);
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    // At most five guesses were checked (told "wrong"); the others found the change gone.
+    let checked = statuses.iter().filter(|s| **s == StatusCode::BAD_REQUEST).count();
+    assert!(checked <= 5, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == StatusCode::BAD_REQUEST || *s == StatusCode::GONE), "{statuses:?}");
+    // The change is gone: the right code no longer works.
+    let form = [("user", uid.as_str()), ("token", token.as_str()), ("code", code.as_str())];
+    assert_eq!(post(&app, "/account/email/verify", &form).await.status(), StatusCode::GONE);
+    assert_eq!(app.store().get_user(&user).await.unwrap().unwrap().email.as_str(), "joe@example.com");
 }

@@ -511,6 +511,11 @@ async fn devices_are_counted_as_they_are_added((store, other): Pair) {
     assert_eq!(store.add_device(&user, "laptop").await.unwrap(), (false, 2));
     other.remove_device(&user, "laptop").await.unwrap();
     assert_eq!(store.add_device(&user, "laptop").await.unwrap(), (true, 1));
+    // The language of the latest sign-in: the last one set.
+    assert_eq!(store.user_lang(&user).await.unwrap(), None);
+    store.set_user_lang(&user, "de").await.unwrap();
+    other.set_user_lang(&user, "ja").await.unwrap();
+    assert_eq!(store.user_lang(&user).await.unwrap().as_deref(), Some("ja"));
 }
 
 async fn the_identity_is_written_once_unless_replaced((store, other): Pair) {
@@ -1043,6 +1048,7 @@ async fn fill_user(store: &Arc<dyn Store>, user: &UserId) {
     };
     store.put_challenge(&ChallengeKey::PhoneEnrollment(user.clone()), &challenge, KEEP).await.unwrap();
     store.add_device(user, "laptop").await.unwrap();
+    store.set_user_lang(user, "de").await.unwrap();
     store.add_user_app(user, "app").await.unwrap();
     store.append_event(&event(EventKind::SessionIssued, Some(user), "")).await.unwrap();
     for id in ["fam-1", "fam-2"] {
@@ -1077,6 +1083,7 @@ async fn deleting_a_user_removes_every_key_of_theirs_and_frees_the_address((stor
     assert_eq!(store.get_challenge(&ChallengeKey::PhoneEnrollment(id.clone())).await.unwrap(), None);
     assert_eq!(store.count_devices(id).await.unwrap(), 0, "a device survived");
     assert_eq!(store.add_device(id, "laptop").await.unwrap(), (true, 0), "a device survived");
+    assert_eq!(store.user_lang(id).await.unwrap(), None, "the language survived");
     assert!(store.user_apps(id).await.unwrap().is_empty());
     assert!(store.user_events(id, 10).await.unwrap().is_empty());
     for family in ["fam-1", "fam-2"] {
@@ -1371,10 +1378,13 @@ async fn a_revert_link_moves_the_address_back_once_and_voids_the_others((store, 
     let moved = store.move_email(&user.id, &EmailMoveSource::Admin, "r-old", "r-new", &new).await.unwrap();
     assert!(matches!(moved, EmailMoved::Moved(_)));
     let expires_at = Utc::now() + chrono::Duration::days(7);
-    let revert = EmailRevert { user_id: user.id.clone(), from: old.clone(), to: new.clone(), expires_at };
+    let revert = EmailRevert { user_id: user.id.clone(), from: old.clone(), to: new.clone(), expires_at, seq: 0 };
     let later = EmailRevert { from: new.clone(), to: old.clone(), ..revert.clone() };
     store.put_email_revert("revert-1", &revert, KEEP).await.unwrap();
     store.put_email_revert("revert-2", &later, KEEP).await.unwrap();
+    // Numbered in the order they were kept.
+    let revert = EmailRevert { seq: 1, ..revert };
+    let later = EmailRevert { seq: 2, ..later };
     assert_eq!(other.get_email_revert(&user.id, "revert-1").await.unwrap(), Some(revert.clone()));
     assert_eq!(other.get_email_revert(&user.id, "revert-2").await.unwrap(), Some(later.clone()));
     assert_eq!(other.get_email_revert(&user.id, "revert-3").await.unwrap(), None);
@@ -1383,12 +1393,21 @@ async fn a_revert_link_moves_the_address_back_once_and_voids_the_others((store, 
         store.move_email(&user.id, &back, "r-new", "r-old", &old).await.unwrap(),
         EmailMoved::Moved(user.clone())
     );
-    // Used once; the account's other revert links go with it.
+    // Used once; the account's later revert links go with it.
     assert_eq!(other.move_email(&user.id, &back, "r-old", "r-old", &old).await.unwrap(), EmailMoved::Gone);
     assert_eq!(other.get_email_revert(&user.id, "revert-1").await.unwrap(), None);
     assert_eq!(other.get_email_revert(&user.id, "revert-2").await.unwrap(), None);
     assert_eq!(other.find_user("r-old").await.unwrap(), Some(user.clone()));
     assert_eq!(other.find_user("r-new").await.unwrap(), None);
+    // A later link used first leaves the earlier ones.
+    store.put_email_revert("revert-5", &revert, KEEP).await.unwrap();
+    store.put_email_revert("revert-6", &later, KEEP).await.unwrap();
+    let undo = EmailMoveSource::Revert("revert-6".into());
+    assert!(matches!(store.move_email(&user.id, &undo, "r-old", "r-new", &new).await.unwrap(), EmailMoved::Moved(_)));
+    assert_eq!(other.get_email_revert(&user.id, "revert-6").await.unwrap(), None);
+    assert!(other.get_email_revert(&user.id, "revert-5").await.unwrap().is_some_and(|r| r.from == old));
+    let back = EmailMoveSource::Revert("revert-5".into());
+    assert!(matches!(store.move_email(&user.id, &back, "r-new", "r-old", &old).await.unwrap(), EmailMoved::Moved(_)));
     // Deleting the account removes its pending change and revert links too.
     store.put_email_revert("revert-4", &revert, KEEP).await.unwrap();
     store.put_email_change(&email_change(&user, "elsewhere@example.com", "c"), KEEP).await.unwrap();

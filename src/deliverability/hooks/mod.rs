@@ -169,7 +169,12 @@ impl BounceHooks {
         let reports = match provider {
             Provider::Ses => {
                 let arn = settings.ses_topic_arn.as_deref().ok_or(HookError::NotEnabled)?;
-                self.ses.receive(arn, request.body).await?
+                let (id, reports) = self.ses.receive(arn, request.body, now).await?;
+                if let Some(id) = id {
+                    let window = Duration::from_secs((ses::SNS_FRESHNESS + FRESHNESS) as u64 + 60);
+                    self.spend_once("sns-message", &id, window, "this message was received before").await?;
+                }
+                reports
             }
             Provider::Postmark => {
                 let credentials = settings.postmark_credentials.as_ref().ok_or(HookError::NotEnabled)?;
@@ -182,7 +187,8 @@ impl BounceHooks {
             Provider::Mailgun => {
                 let key = settings.mailgun_signing_key.as_ref().ok_or(HookError::NotEnabled)?;
                 let (token, reports) = mailgun::receive(key, request.body, now)?;
-                self.spend_token(&token).await?;
+                let window = Duration::from_secs(2 * FRESHNESS as u64 + 60);
+                self.spend_once("mailgun-token", &token, window, "this token was used before").await?;
                 reports
             }
         };
@@ -192,14 +198,19 @@ impl BounceHooks {
         Ok(reports.len())
     }
 
-    /// Counts a signed token once; a second use is a replay. Kept longer than a token is fresh.
-    async fn spend_token(&self, token: &str) -> Result<(), HookError> {
-        let key =
-            RateKey { action: "mailgun-token", subject: self.keyring.lookup.mac_b64(&[b"mailgun", token.as_bytes()]) };
-        let window = Duration::from_secs(2 * FRESHNESS as u64 + 60);
+    /// Spends `value` (a Mailgun token, an SNS message id) once within `window`: a second
+    /// request with it is refused as `why`.
+    async fn spend_once(
+        &self,
+        action: &'static str,
+        value: &str,
+        window: Duration,
+        why: &'static str,
+    ) -> Result<(), HookError> {
+        let key = RateKey { action, subject: self.keyring.lookup.mac_b64(&[action.as_bytes(), value.as_bytes()]) };
         let (count, _) = self.store.hit_limit(&key, window, 1).await?;
         if count > 1 {
-            return Err(HookError::Unauthorized("this token was used before"));
+            return Err(HookError::Unauthorized(why));
         }
         Ok(())
     }

@@ -18,6 +18,13 @@ use crate::store::SuppressionReason;
 /// Certificates kept (by URL) before the cache starts over.
 const CERTS_KEPT: usize = 16;
 
+/// How old a notification's signed `Timestamp` may be (SNS keeps the first attempt's time
+/// when it retries; its HTTP retries end within an hour unless a custom policy stretches them).
+pub(super) const SNS_FRESHNESS: i64 = 60 * 60;
+
+/// How far ahead of this clock a `Timestamp` may be.
+const SNS_CLOCK_SKEW: i64 = 5 * 60;
+
 #[derive(Deserialize)]
 struct SnsMessage {
     #[serde(rename = "Type")]
@@ -101,13 +108,36 @@ impl SnsVerifier {
         url.scheme() == "https"
             && url.port().is_none()
             && url.username().is_empty()
+            && url.password().is_none()
             && region.is_some_and(|r| {
                 !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             })
     }
 
-    /// Verifies one SNS message for topic `arn` and reads the SES reports it carries.
-    pub(super) async fn receive(&self, arn: &str, body: &[u8]) -> Result<Vec<Report>, HookError> {
+    /// A signing certificate's URL: trusted, and on an SNS host of the form SNS uses
+    /// (`/SimpleNotificationService-<id>.pem`, no query), so made-up URLs cannot make this
+    /// fetch a new "certificate" for every forged message.
+    fn trusted_cert(&self, raw: &str) -> bool {
+        if self.prefix.as_deref().is_some_and(|p| raw.starts_with(p)) {
+            return true;
+        }
+        let Ok(url) = Url::parse(raw) else { return false };
+        let name = url.path().strip_prefix("/SimpleNotificationService-").and_then(|n| n.strip_suffix(".pem"));
+        self.trusted(raw)
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && name.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric()))
+    }
+
+    /// Verifies one SNS message for topic `arn` and reads the SES reports it carries; with a
+    /// notification, its `MessageId` (to be spent once). A notification signed more than
+    /// [`SNS_FRESHNESS`] before `now` is refused (a captured message cannot be replayed later).
+    pub(super) async fn receive(
+        &self,
+        arn: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(Option<String>, Vec<Report>), HookError> {
         let message: SnsMessage = parse_json(body)?;
         let canonical = message.canonical()?;
         if !crate::crypto::constant_time_eq(message.topic_arn.as_bytes(), arn.as_bytes()) {
@@ -118,7 +148,7 @@ impl SnsVerifier {
             "2" => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
             _ => return Err(HookError::malformed("SignatureVersion", "must be 1 or 2")),
         };
-        if !self.trusted(&message.signing_cert_url) {
+        if !self.trusted_cert(&message.signing_cert_url) {
             return Err(HookError::Unauthorized("the signing certificate is not on an SNS host"));
         }
         let signature = base64::engine::general_purpose::STANDARD
@@ -129,12 +159,20 @@ impl SnsVerifier {
             .verify(canonical.as_bytes(), &signature)
             .map_err(|_| HookError::Unauthorized("the signature does not match"))?;
         match message.kind.as_str() {
-            "Notification" => ses_reports(&message.message),
+            "Notification" => {
+                let at = chrono::DateTime::parse_from_rfc3339(message.timestamp.trim())
+                    .map_err(|_| HookError::malformed("Timestamp", "is not an RFC 3339 time"))?
+                    .timestamp();
+                if now - at > SNS_FRESHNESS || at - now > SNS_CLOCK_SKEW {
+                    return Err(HookError::Unauthorized("the signed timestamp is stale"));
+                }
+                Ok((Some(message.message_id), ses_reports(&message.message)?))
+            }
             "SubscriptionConfirmation" => {
                 self.confirm(message.subscribe_url.as_deref().unwrap_or_default()).await?;
-                Ok(Vec::new())
+                Ok((None, Vec::new()))
             }
-            _ => Ok(Vec::new()),
+            _ => Ok((None, Vec::new())),
         }
     }
 
@@ -236,9 +274,24 @@ mod tests {
             "https://s3.eu-west-1.amazonaws.com/x.pem",
             "https://user@sns.eu-west-1.amazonaws.com/x.pem",
             "https://sns.eu-west-1.amazonaws.com:8443/x.pem",
+            "https://:secret@sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com.evil.com/x.pem",
+            "https://evil.com\\@sns.us-east-1.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com./x.pem",
             "not a url",
         ] {
             assert!(!aws.trusted(forged), "{forged}");
+        }
+        let cert = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem";
+        assert!(aws.trusted_cert(cert));
+        for made_up in [
+            "https://sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem?n=1",
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-../x.pem",
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-.pem",
+            "http://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        ] {
+            assert!(!aws.trusted_cert(made_up), "{made_up}");
         }
         let private = SnsVerifier::new(Some("https://sns.internal.example/".into())).unwrap();
         assert!(private.trusted("https://sns.internal.example/cert.pem"));

@@ -17,6 +17,15 @@ impl DeviceStore for MemoryStore {
         Ok((known.insert(device.to_owned()), before))
     }
 
+    async fn set_user_lang(&self, user: &UserId, tag: &str) -> StoreResult<()> {
+        self.lock().langs.insert(user.clone(), tag.to_owned());
+        Ok(())
+    }
+
+    async fn user_lang(&self, user: &UserId) -> StoreResult<Option<String>> {
+        Ok(self.lock().langs.get(user).cloned())
+    }
+
     async fn count_devices(&self, user: &UserId) -> StoreResult<usize> {
         Ok(self.lock().devices.get(user).map_or(0, |d| d.len()))
     }

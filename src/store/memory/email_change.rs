@@ -40,7 +40,8 @@ impl EmailChangeStore for MemoryStore {
     async fn put_email_revert(&self, id: &str, revert: &EmailRevert, ttl: Duration) -> StoreResult<()> {
         let mut state = self.lock_for_write();
         let links = state.email_reverts.entry(revert.user_id.clone()).or_default();
-        links.insert(id.to_owned(), Expiring::new(revert.clone(), ttl));
+        let seq = links.values().map(|e| e.value.seq).max().unwrap_or(0) + 1;
+        links.insert(id.to_owned(), Expiring::new(EmailRevert { seq, ..revert.clone() }, ttl));
         Ok(())
     }
 
@@ -81,8 +82,11 @@ impl EmailChangeStore for MemoryStore {
             EmailMoveSource::Change(_) => {
                 state.email_changes.remove(user);
             }
-            EmailMoveSource::Revert(_) => {
-                state.email_reverts.remove(user);
+            EmailMoveSource::Revert(id) => {
+                if let Some(links) = state.email_reverts.get_mut(user) {
+                    let mine = links.get(id).map(|e| e.value.seq);
+                    links.retain(|other, e| other != id && mine.is_some_and(|m| e.value.seq < m));
+                }
             }
         }
         // Every entry naming the user goes (the old address's among them), then the new one.

@@ -87,6 +87,7 @@ struct State {
     audit_seq: u64,
     user_apps: HashMap<UserId, std::collections::BTreeSet<String>>,
     devices: HashMap<UserId, HashSet<String>>,
+    langs: HashMap<UserId, String>,
     reports: HashMap<String, Expiring<Report>>,
     identity: Option<StoreIdentity>,
     refresh: HashMap<(UserId, String), Expiring<refresh::FamilyEntry>>,

@@ -60,6 +60,7 @@ impl UserStore for MemoryStore {
         state.user_audit.remove(user);
         state.user_apps.remove(user);
         state.devices.remove(user);
+        state.langs.remove(user);
         state.refresh.retain(|(owner, _), _| owner != user);
         state.passkey_counters.retain(|(owner, _), _| owner != user);
         state.email_changes.remove(user);

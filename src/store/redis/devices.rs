@@ -24,6 +24,14 @@ impl DeviceStore for RedisStore {
         Ok((added == 1, before))
     }
 
+    async fn set_user_lang(&self, user: &UserId, tag: &str) -> StoreResult<()> {
+        self.conn.clone().set(self.keys.user_lang(user), tag).await.map_err(unavailable)
+    }
+
+    async fn user_lang(&self, user: &UserId) -> StoreResult<Option<String>> {
+        self.conn.clone().get(self.keys.user_lang(user)).await.map_err(unavailable)
+    }
+
     async fn count_devices(&self, user: &UserId) -> StoreResult<usize> {
         self.conn.clone().scard(self.keys.devices(user)).await.map_err(unavailable)
     }

@@ -16,6 +16,9 @@ use crate::store::{
     EmailChangeStore, EmailMoveSource, EmailMoved, EmailRevert, PendingEmailChange, StoreError, StoreResult, User,
 };
 
+/// The revert links hash's counter field.
+const REVERT_SEQ: &str = "#seq";
+
 /// How often a move reads the record again when it changed under it (a touch of the factors).
 const MOVE_RETRIES: usize = 3;
 
@@ -59,10 +62,13 @@ impl EmailChangeStore for RedisStore {
 
     async fn put_email_revert(&self, id: &str, revert: &EmailRevert, ttl: Duration) -> StoreResult<()> {
         let key = self.keys.email_reverts(&revert.user_id);
+        // Numbered in the hash's own counter (a field no link id can be: ids are base64url).
+        let seq: u64 = self.conn.clone().hincr(&key, REVERT_SEQ, 1).await.map_err(unavailable)?;
+        let revert = EmailRevert { seq, ..revert.clone() };
         // Each link carries its own expiry; the hash lives as long as the newest.
         let _: () = redis::pipe()
             .atomic()
-            .hset(&key, id, to_json(revert)?)
+            .hset(&key, id, to_json(&revert)?)
             .expire(&key, ttl_secs(ttl) as i64)
             .query_async(&mut self.conn.clone())
             .await
@@ -114,6 +120,12 @@ impl EmailChangeStore for RedisStore {
             let mut record: User = from_json(&read)?;
             record.email = to.clone();
             let written = to_json(&record)?;
+            // Read after the record: a newer link comes only with a change of the record,
+            // which the script notices (and this reads again).
+            let newer = match source {
+                EmailMoveSource::Revert(id) => self.newer_reverts(&mut conn, &spent_key, id).await?,
+                _ => Vec::new(),
+            };
             let moved: i64 = self
                 .move_email_script
                 .key(&spent_key)
@@ -122,6 +134,7 @@ impl EmailChangeStore for RedisStore {
                 .arg(&spent)
                 .arg(&read)
                 .arg(&written)
+                .arg(&newer)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -181,6 +194,22 @@ impl RedisStore {
         }
         let owner: Option<String> = conn.get(index).await.map_err(unavailable)?;
         owner.context("address index entry vanished twice").map_err(StoreError::Unavailable).map(|o| o == user.as_str())
+    }
+
+    /// The ids of the revert links in `key` made after the link `id` (numbered higher).
+    async fn newer_reverts(&self, conn: &mut super::RedisConnection, key: &str, id: &str) -> StoreResult<Vec<String>> {
+        let mut links: std::collections::HashMap<String, String> = conn.hgetall(key).await.map_err(unavailable)?;
+        links.remove(REVERT_SEQ);
+        let Some(mine) = links.get(id).map(|raw| from_json::<EmailRevert>(raw)).transpose()? else {
+            return Ok(Vec::new());
+        };
+        let mut newer = Vec::new();
+        for (other, raw) in &links {
+            if from_json::<EmailRevert>(raw)?.seq > mine.seq {
+                newer.push(other.clone());
+            }
+        }
+        Ok(newer)
     }
 
     /// Drops the index entry `index` if it names `user`.
