@@ -172,9 +172,8 @@ pub(super) async fn announce(
     Ok(())
 }
 
-/// After an administrator removed every factor of `user` (at `email`): mails the owner (in
-/// English: the person's language is not known outside their own requests), audits it as a
-/// factor change and tells their apps.
+/// After an administrator removed every factor of `user` (at `email`): mails the owner (in the
+/// language of their latest sign-in), audits it as a factor change and tells their apps.
 pub(crate) async fn announce_reset(
     req: &HttpRequest,
     state: &AppState,
@@ -185,7 +184,7 @@ pub(crate) async fn announce_reset(
 }
 
 /// After an administrator changed the second factors of `user` (at `email`): mails the owner
-/// (in English, as [`announce_reset`]), audits it as a factor change and tells their apps.
+/// (in the language of their latest sign-in), audits it as a factor change and tells their apps.
 pub(crate) async fn announce_by_admin(
     req: &HttpRequest,
     state: &AppState,
@@ -194,7 +193,8 @@ pub(crate) async fn announce_by_admin(
     change: AccountChange,
 ) -> Result<(), AppError> {
     let origin = client::request_origin(req, &state.trusted_proxies);
-    state.signin.account_changed(Lang::default(), user, email, change, &origin).await?;
+    let lang = state.signin.account_lang(user).await?;
+    state.signin.account_changed(lang, user, email, change, &origin).await?;
     state.oidc.notify_factor_changed(user, change.name()).await;
     Ok(())
 }

@@ -253,8 +253,9 @@ pub(super) async fn delete_by_admin(
         return Err(AppError::Forbidden(|t| t.error_admin_delete_needs_token));
     }
     let lookup = user.email.lookup_key(&state.keyring);
-    // English: the person's language is not known outside their own requests.
-    erase(req, state, &lookup, &user.id, &user.email, Lang::default(), Some(admin)).await?;
+    // The goodbye mail in the language of the person's latest sign-in, read before it goes.
+    let lang = state.signin.account_lang(&user.id).await?;
+    erase(req, state, &lookup, &user.id, &user.email, lang, Some(admin)).await?;
     tracing::info!(admin = admin.name(), "admin deleted a user");
     record(state, req, admin, None, &format!("delete user {}", user.id)).await;
     Ok(())

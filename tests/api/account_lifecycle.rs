@@ -6,7 +6,7 @@
 use latchkey::domain::UserId;
 use latchkey::store::prelude::*;
 use reqwest::StatusCode;
-use reqwest::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION};
+use reqwest::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION};
 use serde_json::Value;
 
 use crate::factor_changes::{clients_file, wait_for_notice, wait_for_webhook};
@@ -296,4 +296,33 @@ async fn the_admin_page_deletes_an_account_but_an_administrators_only_with_the_t
     let with_token = admin(&app, reqwest::Method::DELETE, "/users/boss@example.com").send().await.unwrap();
     assert_eq!(with_token.status(), StatusCode::OK);
     assert_eq!(app.store().get_user(&boss).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_administrators_reset_and_deletion_are_mailed_in_the_language_of_the_latest_sign_in() {
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN)]).await;
+    let email = "jana@example.com";
+    // The latest sign-in is in German; then an authenticator app is set up.
+    let token = app.request_token(email).await;
+    let csrf = app.csrf_token().await;
+    let verify = app.client.post(format!("{}/login/verify", app.address)).header(ACCEPT_LANGUAGE, "de");
+    let verify = app.send(verify.form(&[("token", token.as_str()), ("csrf", csrf.as_str())])).await;
+    assert_eq!(verify.status(), StatusCode::SEE_OTHER);
+    let user = app.user_id().await;
+    let page = post(&app, "/account/totp/enroll", &[]).await.text().await.unwrap();
+    let secret = crate::second_factor::shown_secret(&page);
+    let confirm = post(&app, "/account/totp/confirm", &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(confirm.status(), StatusCode::OK);
+
+    let before = app.mail.received().len();
+    let reset = admin(&app, reqwest::Method::DELETE, &format!("/users/{email}/second-factor")).send().await.unwrap();
+    assert_eq!(reset.status(), StatusCode::OK);
+    let notice = wait_for_notice(&app, before, "Ihre Anmeldung wurde geändert").await;
+    assert!(notice.text().contains("alle zweiten Faktoren"), "{}", notice.text());
+
+    let deleted = admin(&app, reqwest::Method::DELETE, &format!("/users/{user}")).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let goodbye = wait_for_mail_to(&app, email, "Ihr Konto wurde gelöscht").await;
+    assert!(goodbye.text().contains("Ein Administrator hat Ihr Konto"), "{}", goodbye.text());
+    assert_eq!(keys_of(&app, &user).await, Vec::<String>::new());
 }
