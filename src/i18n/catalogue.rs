@@ -885,4 +885,39 @@ catalogue! {
     email_typo_use,
     /// Login form: send to the address as typed; `{0}` it.
     email_typo_keep,
+    // i19b
+    /// Phone number form: nothing was typed.
+    phone_empty,
+    /// Phone number form: the input is too long.
+    phone_too_long,
+    /// Phone number form: a character other than digits, spaces, `+`, `-`, `.` and brackets.
+    phone_forbidden_character,
+    /// Phone number form: no `+` and country code in front.
+    phone_missing_country_code,
+    /// Phone number form: not 8 to 15 digits.
+    phone_wrong_length,
+    /// Phone number form: not shaped like a phone number (a `+` in the middle).
+    phone_malformed,
+    /// Texts: the number is in a country this service does not text.
+    second_country_refused,
+    /// Texts: the text could not be sent just now.
+    second_sms_failed,
+    /// Second factor: the policy turned this method off.
+    second_method_off,
+    /// Passkey: the answer did not verify.
+    passkey_refused,
+    /// Passkey: the signature counter went back (a copied key).
+    passkey_cloned,
+    /// Passkey: already set up on this account.
+    passkey_known,
+    /// Passkey: the account has as many passkeys as it may.
+    passkey_too_many,
+    /// Passkey form: the `id` names no passkey of this account (starts with the field name).
+    passkey_no_such,
+    /// Passkey form: the name is longer than 64 characters (starts with the field name).
+    passkey_name_too_long,
+    /// Passkey form: the name has line breaks or control characters (starts with the field name).
+    passkey_name_control,
+    /// Passkey form: a rename with an empty name (starts with the field name).
+    passkey_name_empty,
 }
