@@ -480,4 +480,11 @@ pub static AR: Messages = Messages {
     passkey_name_too_long: "name: 64 حرفًا على الأكثر",
     passkey_name_control: "name: نص عادي في سطر واحد من فضلك",
     passkey_name_empty: "name: أعطِ مفتاح المرور اسمًا",
+    field_required: "مطلوب",
+    field_not_text: "يجب أن يكون سلسلة نصية",
+    email_taken_field: "ينتمي إلى حساب آخر",
+    admin_passkeys_none: "لا يوجد مفتاح مرور.",
+    admin_passkeys_remove_all: "إزالة كل مفاتيح المرور",
+    admin_actions: "الإجراءات",
+    admin_audit_before_bad: "ليس معرّف حدث كالذي يعطيه `next` (مثل 1700000000000-0)",
 };

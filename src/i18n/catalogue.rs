@@ -920,4 +920,18 @@ catalogue! {
     passkey_name_control,
     /// Passkey form: a rename with an empty name (starts with the field name).
     passkey_name_empty,
+    /// A JSON field is missing (after the field's name).
+    field_required,
+    /// A JSON field is not a string (after the field's name).
+    field_not_text,
+    /// An address belongs to another account (after the field's name).
+    email_taken_field,
+    /// Admin user page: the user has no passkey.
+    admin_passkeys_none,
+    /// Admin user page: the button removing every passkey.
+    admin_passkeys_remove_all,
+    /// Admin user page: the heading over the actions.
+    admin_actions,
+    /// Admin audit API: `before` is not an event id (after the field's name).
+    admin_audit_before_bad,
 }

@@ -462,4 +462,11 @@ pub static DE: Messages = Messages {
     passkey_name_too_long: "name: höchstens 64 Zeichen",
     passkey_name_control: "name: bitte einfacher Text in einer Zeile",
     passkey_name_empty: "name: geben Sie dem Passkey einen Namen",
+    field_required: "ist erforderlich",
+    field_not_text: "muss eine Zeichenkette sein",
+    email_taken_field: "gehört zu einem anderen Konto",
+    admin_passkeys_none: "Kein Passkey.",
+    admin_passkeys_remove_all: "Alle Passkeys entfernen",
+    admin_actions: "Aktionen",
+    admin_audit_before_bad: "ist keine Ereignis-ID, wie `next` sie liefert (etwa 1700000000000-0)",
 };

@@ -459,4 +459,11 @@ pub static EN: Messages = Messages {
     passkey_name_too_long: "name: at most 64 characters",
     passkey_name_control: "name: plain text on one line, please",
     passkey_name_empty: "name: give the passkey a name",
+    field_required: "is required",
+    field_not_text: "must be a string",
+    email_taken_field: "belongs to another account",
+    admin_passkeys_none: "No passkey.",
+    admin_passkeys_remove_all: "Remove every passkey",
+    admin_actions: "Actions",
+    admin_audit_before_bad: "is not an event id as `next` gives them (like 1700000000000-0)",
 };

@@ -459,4 +459,11 @@ pub static ES: Messages = Messages {
     passkey_name_too_long: "name: 64 caracteres como máximo",
     passkey_name_control: "name: texto sin formato en una sola línea, por favor",
     passkey_name_empty: "name: ponle un nombre a la llave de acceso",
+    field_required: "es obligatorio",
+    field_not_text: "debe ser una cadena de texto",
+    email_taken_field: "pertenece a otra cuenta",
+    admin_passkeys_none: "Ninguna llave de acceso.",
+    admin_passkeys_remove_all: "Eliminar todas las llaves de acceso",
+    admin_actions: "Acciones",
+    admin_audit_before_bad: "no es un id de evento como los que da `next` (por ejemplo 1700000000000-0)",
 };

@@ -459,4 +459,11 @@ pub static FR: Messages = Messages {
     passkey_name_too_long: "name : 64 caractères au plus",
     passkey_name_control: "name : du texte simple sur une seule ligne, s’il vous plaît",
     passkey_name_empty: "name : donnez un nom à la clé d’accès",
+    field_required: "est obligatoire",
+    field_not_text: "doit être une chaîne de caractères",
+    email_taken_field: "appartient à un autre compte",
+    admin_passkeys_none: "Aucune clé d’accès.",
+    admin_passkeys_remove_all: "Supprimer toutes les clés d’accès",
+    admin_actions: "Actions",
+    admin_audit_before_bad: "n’est pas un identifiant d’événement comme ceux que donne `next` (par exemple 1700000000000-0)",
 };

@@ -463,4 +463,11 @@ pub static IT: Messages = Messages {
     passkey_name_too_long: "name: al massimo 64 caratteri",
     passkey_name_control: "name: testo semplice su una sola riga, per favore",
     passkey_name_empty: "name: dai un nome alla passkey",
+    field_required: "è obbligatorio",
+    field_not_text: "deve essere una stringa",
+    email_taken_field: "appartiene a un altro account",
+    admin_passkeys_none: "Nessuna passkey.",
+    admin_passkeys_remove_all: "Rimuovi tutte le passkey",
+    admin_actions: "Azioni",
+    admin_audit_before_bad: "non è un id di evento come quelli dati da `next` (per esempio 1700000000000-0)",
 };

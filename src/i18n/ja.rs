@@ -465,4 +465,11 @@ pub static JA: Messages = Messages {
     passkey_name_too_long: "name: 64 文字以内にしてください",
     passkey_name_control: "name: 1 行のプレーンテキストにしてください",
     passkey_name_empty: "name: パスキーに名前を付けてください",
+    field_required: "は必須です",
+    field_not_text: "は文字列にしてください",
+    email_taken_field: "は別のアカウントで使われています",
+    admin_passkeys_none: "パスキーはありません。",
+    admin_passkeys_remove_all: "すべてのパスキーを削除",
+    admin_actions: "操作",
+    admin_audit_before_bad: "は `next` が返すイベント ID ではありません（例: 1700000000000-0）",
 };

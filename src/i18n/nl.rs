@@ -460,4 +460,11 @@ pub static NL: Messages = Messages {
     passkey_name_too_long: "name: hoogstens 64 tekens",
     passkey_name_control: "name: gewone tekst op één regel, graag",
     passkey_name_empty: "name: geef de toegangssleutel een naam",
+    field_required: "is verplicht",
+    field_not_text: "moet een tekenreeks zijn",
+    email_taken_field: "hoort bij een ander account",
+    admin_passkeys_none: "Geen toegangssleutel.",
+    admin_passkeys_remove_all: "Alle toegangssleutels verwijderen",
+    admin_actions: "Acties",
+    admin_audit_before_bad: "is geen gebeurtenis-id zoals `next` ze geeft (zoals 1700000000000-0)",
 };

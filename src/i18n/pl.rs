@@ -478,4 +478,11 @@ pub static PL: Messages = Messages {
     passkey_name_too_long: "name: najwyżej 64 znaki",
     passkey_name_control: "name: zwykły tekst w jednym wierszu, proszę",
     passkey_name_empty: "name: nadaj kluczowi dostępu nazwę",
+    field_required: "jest wymagane",
+    field_not_text: "musi być ciągiem znaków",
+    email_taken_field: "należy do innego konta",
+    admin_passkeys_none: "Brak kluczy dostępu.",
+    admin_passkeys_remove_all: "Usuń wszystkie klucze dostępu",
+    admin_actions: "Działania",
+    admin_audit_before_bad: "nie jest identyfikatorem zdarzenia takim, jaki podaje `next` (np. 1700000000000-0)",
 };

@@ -469,4 +469,11 @@ pub static PT: Messages = Messages {
     passkey_name_too_long: "name: no máximo 64 caracteres",
     passkey_name_control: "name: texto simples numa só linha, por favor",
     passkey_name_empty: "name: dê um nome à chave de acesso",
+    field_required: "é obrigatório",
+    field_not_text: "tem de ser uma cadeia de caracteres",
+    email_taken_field: "pertence a outra conta",
+    admin_passkeys_none: "Nenhuma chave de acesso.",
+    admin_passkeys_remove_all: "Remover todas as chaves de acesso",
+    admin_actions: "Ações",
+    admin_audit_before_bad: "não é um id de evento como os que `next` dá (por exemplo 1700000000000-0)",
 };

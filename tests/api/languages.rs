@@ -266,3 +266,27 @@ async fn a_refused_passkey_name_or_id_says_why_in_german_and_in_arabic() {
     assert!(html.contains("name: 64 حرفًا على الأكثر"), "{html}");
     assert!(!html.contains("at most 64 characters"), "{html}");
 }
+
+#[tokio::test]
+async fn the_admin_address_change_says_what_is_wrong_with_the_body_in_the_readers_language() {
+    const TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
+    let app = crate::helpers::spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN)]).await;
+    app.sign_in("kunde@example.com").await;
+    app.sign_in("andere@example.com").await;
+    let url = format!("{}/api/v1/admin/users/kunde@example.com", app.address);
+    for (body, status, message) in [
+        (serde_json::json!({}), StatusCode::BAD_REQUEST, "email: ist erforderlich"),
+        (serde_json::json!({ "email": 5 }), StatusCode::BAD_REQUEST, "email: muss eine Zeichenkette sein"),
+        (
+            serde_json::json!({ "email": "andere@example.com" }),
+            StatusCode::CONFLICT,
+            "email: gehört zu einem anderen Konto",
+        ),
+    ] {
+        let request = app.client.patch(&url).bearer_auth(TOKEN).header(ACCEPT_LANGUAGE, "de-DE").json(&body);
+        let response = app.send(request).await;
+        assert_eq!(response.status(), status, "{body}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(answer["message"], message, "{body}");
+    }
+}

@@ -162,7 +162,7 @@ async fn an_admin_sees_and_removes_a_users_passkeys_and_the_owner_and_apps_are_t
     let form = [("csrf", csrf.as_str()), ("email", "owner@example.com"), ("id", &b64(&first.id))];
     let removed = app.post_form("/admin/users/remove-passkey", &form).await;
     assert_eq!(removed.status(), StatusCode::OK);
-    assert!(removed.text().await.unwrap().contains("1 passkey(s) removed."));
+    assert!(removed.text().await.unwrap().contains("1 passkey removed."));
     let left = app.store().get_factors(&user).await.unwrap().passkeys;
     assert_eq!(left.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), vec!["Tablet"]);
     let notice = notice_to(&app, before, "owner@example.com").await;
