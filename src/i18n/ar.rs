@@ -282,7 +282,7 @@ pub static AR: Messages = Messages {
     account_passkey_remove_button: "إزالة",
     passkey_needs_script: "تحتاج مفاتيح المرور إلى JavaScript في هذا المتصفح؛ أما كل ما عدا ذلك هنا فيعمل من دونه.",
     second_passkey_button: "استخدم مفتاح مرور",
-    // i23b
+    // Undeliverable mail and the suppression list
     undeliverable_title: "تعذّر علينا توصيل الرسالة",
     undeliverable_body: "تعذّر علينا توصيل البريد إلى {0}: تحقّق من العنوان.",
     undeliverable_hint: "إن كان العنوان صحيحًا، فخادم بريده يرفض رسائلنا: استخدم عنوانًا آخر، أو اطلب المساعدة من مسؤول هذا الموقع.",
@@ -292,7 +292,7 @@ pub static AR: Messages = Messages {
     admin_suppression_clear: "استئناف إرسال البريد إليه",
     admin_suppression_cleared: "أُزيل العنوان من قائمة الحظر: يُرسل إليه البريد من جديد.",
     admin_suppression_lookup: "تحقّق من التوصيل",
-    // i21
+    // Change of address
     email_change_mail_code: "أو اكتب هذا الرمز في المتصفح الذي فتحت فيه الرابط:",
     email_change_verify_subject: "أكّد عنوانك الجديد",
     email_change_verify_body: "طلب شخص مسجّل الدخول في {0} استخدام هذا العنوان لحسابه بدلًا من {1}. إن كنت أنت، فافتح هذا الرابط في المتصفح الذي طلبت منه:",
@@ -341,7 +341,7 @@ pub static AR: Messages = Messages {
     activity_email_change_requested: "طُلب تغيير العنوان",
     error_admin_email_needs_token: "لا يمكن تغيير عنوان أحد المسؤولين، أو التغيير إلى عنوان أحد المسؤولين، إلا باستخدام رمز واجهة برمجة الإدارة.",
     admin_email_changed: "تم تغيير العنوان: أُبلغ العنوانان، وانتهت كل الجلسات.",
-    // i19
+    // Admin pages, admin API messages and refusals from lower layers
     admin_title: "الإدارة",
     admin_back: "العودة إلى الإدارة",
     admin_find_user: "البحث عن مستخدم",
@@ -431,7 +431,7 @@ pub static AR: Messages = Messages {
     oidc_no_redirect: "لا يحتوي الطلب على redirect_uri.",
     oidc_unregistered_redirect: "طلب التطبيق العودة إلى عنوان لم يسجله.",
     admin_user_neither: "ليس عنوانًا ولا معرّف مستخدم",
-    // i20b
+    // Passkey management: names, admin removal, passkey-only steps
     account_passkey_rename_label: "اسم جديد لـ «{0}»",
     account_passkey_rename_button: "إعادة التسمية",
     account_passkey_remove_label: "إزالة «{0}»",
@@ -450,18 +450,43 @@ pub static AR: Messages = Messages {
     admin_passkeys_removed: Plural::of("أُزيل مفتاح مرور واحد.", "أُزيل {0} مفتاح مرور.").zero("لم يُزل أي مفتاح مرور.").two("أُزيل مفتاحا مرور.").few("أُزيلت {0} مفاتيح مرور.").many("أُزيل {0} مفتاح مرور."),
     admin_phishing_resistant_label: "يجب على المسؤولين استخدام مفتاح مرور (بلا رموز)",
     policy_phishing_resistant_needs_passkey: "يتطلب وجود passkey بين الطرق: وإلا فلن يتمكن المسؤولون من تسجيل الدخول",
-    // i20a
+    // Passkey sign-in at /login and the offer after sign-in
     passkey_sign_in_button: "تسجيل الدخول بمفتاح مرور",
     passkey_sign_in_refused: "لم يُسجّل مفتاح المرور هذا دخولك. حاول مرة أخرى، أو سجّل الدخول بعنوان بريدك الإلكتروني.",
     passkey_sign_in_cloned: "رُفض مفتاح المرور هذا: ربما نُسخ. سجّل الدخول بعنوان بريدك الإلكتروني، ثم راجع مفاتيح المرور في حسابك.",
     passkey_offer_title: "سجّل الدخول أسرع في المرة القادمة بمفتاح مرور",
     passkey_offer_body: "يمكن لهذا الجهاز أن يحفظ مفتاح مرور لحسابك: في المرة القادمة تسجّل الدخول ببصمتك أو وجهك أو قفل الشاشة، دون انتظار رسالة بريد.",
     passkey_offer_button: "إعداد مفتاح مرور",
-    // i23a
+    // Mail domains: no mail domain, "did you mean"
     email_domain_no_mail: "لا يمكن توصيل البريد إلى هذا العنوان: نطاقه (الجزء بعد @) لا يستقبل البريد. تحقّق من عدم وجود خطأ مطبعي.",
     email_typo_hint: "هل تقصد {0}؟",
     email_typo_use: "استخدم {0}",
     email_typo_keep: "لا، أرسل إلى {0}",
-    // i21b
+    // Change of address by an administrator
     email_change_admin_old_closing: "انتهت كل جلسات الحساب. إن لم تطلب ذلك فتواصل مع دعم الخدمة: لا يستطيع التراجع عن هذا التغيير إلا مسؤول.",
+    // Phone, text and passkey refusals; the rest of the admin pages
+    phone_empty: "يُرجى إدخال رقم هاتفك.",
+    phone_too_long: "رقم الهاتف هذا طويل جدًا.",
+    phone_forbidden_character: "لا يحتوي رقم الهاتف إلا على أرقام ومسافات و+ و- و. وأقواس.",
+    phone_missing_country_code: "ابدأ بعلامة + ورمز بلدك، مثلًا +44 20 7946 0958.",
+    phone_wrong_length: "يتكوّن رقم الهاتف من 8 إلى 15 رقمًا بعد علامة +، بما فيها رمز البلد.",
+    phone_malformed: "لا يبدو هذا رقم هاتف.",
+    second_country_refused: "لا يمكننا إرسال رسائل نصية إلى ذلك البلد.",
+    second_sms_failed: "تعذّر علينا إرسال الرسالة النصية الآن. يُرجى المحاولة مرة أخرى بعد دقيقة.",
+    second_method_off: "هذه الطريقة متوقفة هنا. استخدم رمز استرداد، أو اطلب المساعدة من مسؤول.",
+    passkey_refused: "لم يُقبل مفتاح المرور هذا.",
+    passkey_cloned: "لم يُقبل مفتاح المرور هذا: ربما نُسخ. استخدم عاملًا آخر.",
+    passkey_known: "مفتاح المرور هذا مُعدّ بالفعل.",
+    passkey_too_many: "لدى هذا الحساب العدد الأقصى المسموح به من مفاتيح المرور. أزل واحدًا أولًا.",
+    passkey_no_such: "id: لا يوجد مفتاح مرور كهذا في هذا الحساب",
+    passkey_name_too_long: "name: 64 حرفًا على الأكثر",
+    passkey_name_control: "name: نص عادي في سطر واحد من فضلك",
+    passkey_name_empty: "name: أعطِ مفتاح المرور اسمًا",
+    field_required: "مطلوب",
+    field_not_text: "يجب أن يكون سلسلة نصية",
+    email_taken_field: "ينتمي إلى حساب آخر",
+    admin_passkeys_none: "لا يوجد مفتاح مرور.",
+    admin_passkeys_remove_all: "إزالة كل مفاتيح المرور",
+    admin_actions: "الإجراءات",
+    admin_audit_before_bad: "ليس معرّف حدث كالذي يعطيه `next` (مثل 1700000000000-0)",
 };

@@ -536,7 +536,7 @@ catalogue! {
     passkey_needs_script,
     /// Second step: use a passkey.
     second_passkey_button,
-    // i23b
+    // Undeliverable mail and the suppression list
     /// Waiting page: the sign-in mail could not be delivered (heading).
     undeliverable_title,
     /// Waiting page: `{0}` the address the sign-in mail could not be delivered to.
@@ -555,7 +555,7 @@ catalogue! {
     admin_suppression_cleared,
     /// Admin dashboard: look up an address's mail delivery.
     admin_suppression_lookup,
-    // i21
+    // Change of address
     /// Mail of a change of address: before the code.
     email_change_mail_code,
     /// Mail to the new address: subject.
@@ -652,7 +652,7 @@ catalogue! {
     error_admin_email_needs_token,
     /// Admin user page: the address was changed.
     admin_email_changed,
-    // i19
+    // Admin pages, admin API messages and refusals from lower layers
     /// Admin pages: the title and heading.
     admin_title,
     /// Admin user page: the link back to the admin page.
@@ -831,7 +831,7 @@ catalogue! {
     oidc_unregistered_redirect,
     /// Admin API: a `{user}` path segment that is neither an address nor a user id.
     admin_user_neither,
-    // i20b
+    // Passkey management: names, admin removal, passkey-only steps
     /// Account page: the rename field of passkey `{0}`.
     account_passkey_rename_label,
     /// Account page: rename a passkey.
@@ -863,7 +863,7 @@ catalogue! {
     admin_phishing_resistant_label,
     /// Policy problem: administrators held to a passkey while passkeys are not allowed.
     policy_phishing_resistant_needs_passkey,
-    // i20a
+    // Passkey sign-in at /login and the offer after sign-in
     /// Login page: sign in with a passkey instead of a mail.
     passkey_sign_in_button,
     /// Login page: a passkey's answer did not sign in.
@@ -876,7 +876,7 @@ catalogue! {
     passkey_offer_body,
     /// Account page: set up a passkey now.
     passkey_offer_button,
-    // i23a
+    // Mail domains: no mail domain, "did you mean"
     /// Login form: the address's domain receives no mail (`MAIL_DOMAIN_CHECK=refuse`).
     email_domain_no_mail,
     /// Login form: a near miss of a common domain; `{0}` the corrected address.
@@ -885,8 +885,57 @@ catalogue! {
     email_typo_use,
     /// Login form: send to the address as typed; `{0}` it.
     email_typo_keep,
-    // i21b
+    // Change of address by an administrator
     /// The notice to the address an administrator's change moved away from: how to have it
     /// undone (only an administrator can).
     email_change_admin_old_closing,
+    // Phone, text and passkey refusals; the rest of the admin pages
+    /// Phone number form: nothing was typed.
+    phone_empty,
+    /// Phone number form: the input is too long.
+    phone_too_long,
+    /// Phone number form: a character other than digits, spaces, `+`, `-`, `.` and brackets.
+    phone_forbidden_character,
+    /// Phone number form: no `+` and country code in front.
+    phone_missing_country_code,
+    /// Phone number form: not 8 to 15 digits.
+    phone_wrong_length,
+    /// Phone number form: not shaped like a phone number (a `+` in the middle).
+    phone_malformed,
+    /// Texts: the number is in a country this service does not text.
+    second_country_refused,
+    /// Texts: the text could not be sent just now.
+    second_sms_failed,
+    /// Second factor: the policy turned this method off.
+    second_method_off,
+    /// Passkey: the answer did not verify.
+    passkey_refused,
+    /// Passkey: the signature counter went back (a copied key).
+    passkey_cloned,
+    /// Passkey: already set up on this account.
+    passkey_known,
+    /// Passkey: the account has as many passkeys as it may.
+    passkey_too_many,
+    /// Passkey form: the `id` names no passkey of this account (starts with the field name).
+    passkey_no_such,
+    /// Passkey form: the name is longer than 64 characters (starts with the field name).
+    passkey_name_too_long,
+    /// Passkey form: the name has line breaks or control characters (starts with the field name).
+    passkey_name_control,
+    /// Passkey form: a rename with an empty name (starts with the field name).
+    passkey_name_empty,
+    /// A JSON field is missing (after the field's name).
+    field_required,
+    /// A JSON field is not a string (after the field's name).
+    field_not_text,
+    /// An address belongs to another account (after the field's name).
+    email_taken_field,
+    /// Admin user page: the user has no passkey.
+    admin_passkeys_none,
+    /// Admin user page: the button removing every passkey.
+    admin_passkeys_remove_all,
+    /// Admin user page: the heading over the actions.
+    admin_actions,
+    /// Admin audit API: `before` is not an event id (after the field's name).
+    admin_audit_before_bad,
 }

@@ -264,7 +264,7 @@ pub static DE: Messages = Messages {
     account_passkey_remove_button: "Entfernen",
     passkey_needs_script: "Passkeys brauchen JavaScript in diesem Browser; alles andere hier funktioniert auch ohne.",
     second_passkey_button: "Passkey verwenden",
-    // i23b
+    // Undeliverable mail and the suppression list
     undeliverable_title: "Wir konnten die E-Mail nicht zustellen",
     undeliverable_body: "Wir konnten keine E-Mail an {0} zustellen: Prüfen Sie die Adresse.",
     undeliverable_hint: "Wenn die Adresse stimmt, nimmt ihr Mailserver unsere E-Mails nicht an: Verwenden Sie eine andere Adresse oder bitten Sie die Verwaltung dieser Website um Hilfe.",
@@ -274,7 +274,7 @@ pub static DE: Messages = Messages {
     admin_suppression_clear: "Wieder E-Mails senden",
     admin_suppression_cleared: "Die Adresse ist nicht mehr gesperrt: E-Mails gehen wieder an sie.",
     admin_suppression_lookup: "Zustellung prüfen",
-    // i21
+    // Change of address
     email_change_mail_code: "Oder geben Sie diesen Code in dem Browser ein, in dem Sie den Link geöffnet haben:",
     email_change_verify_subject: "Bestätigen Sie Ihre neue Adresse",
     email_change_verify_body: "Jemand, der bei {0} angemeldet ist, möchte diese Adresse statt {1} für sein Konto verwenden. Wenn Sie das waren, öffnen Sie diesen Link in dem Browser, in dem Sie es angefordert haben:",
@@ -323,7 +323,7 @@ pub static DE: Messages = Messages {
     activity_email_change_requested: "Eine Änderung der Adresse wurde angefordert",
     error_admin_email_needs_token: "Die Adresse eines Administrators, oder eine Änderung in die Adresse eines Administrators, kann nur mit dem Admin-API-Token geändert werden.",
     admin_email_changed: "Adresse geändert: Beide Adressen wurden benachrichtigt, und jede Sitzung wurde beendet.",
-    // i19
+    // Admin pages, admin API messages and refusals from lower layers
     admin_title: "Verwaltung",
     admin_back: "Zurück zur Verwaltung",
     admin_find_user: "Nutzer suchen",
@@ -413,7 +413,7 @@ pub static DE: Messages = Messages {
     oidc_no_redirect: "Die Anfrage hat keine redirect_uri.",
     oidc_unregistered_redirect: "Die App wollte zu einer Adresse zurück, die sie nicht registriert hat.",
     admin_user_neither: "ist weder eine Adresse noch eine Nutzerkennung",
-    // i20b
+    // Passkey management: names, admin removal, passkey-only steps
     account_passkey_rename_label: "Neuer Name für „{0}“",
     account_passkey_rename_button: "Umbenennen",
     account_passkey_remove_label: "„{0}“ entfernen",
@@ -432,18 +432,43 @@ pub static DE: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} Passkey entfernt.", "{0} Passkeys entfernt."),
     admin_phishing_resistant_label: "Administratoren müssen einen Passkey verwenden (keine Codes)",
     policy_phishing_resistant_needs_passkey: "braucht passkey unter den Methoden: Administratoren könnten sich sonst nicht anmelden",
-    // i20a
+    // Passkey sign-in at /login and the offer after sign-in
     passkey_sign_in_button: "Mit einem Passkey anmelden",
     passkey_sign_in_refused: "Dieser Passkey hat Sie nicht angemeldet. Versuchen Sie es erneut oder melden Sie sich mit Ihrer E-Mail-Adresse an.",
     passkey_sign_in_cloned: "Dieser Passkey wurde abgelehnt: Er wurde möglicherweise kopiert. Melden Sie sich mit Ihrer E-Mail-Adresse an und prüfen Sie dann die Passkeys Ihres Kontos.",
     passkey_offer_title: "Nächstes Mal schneller anmelden – mit einem Passkey",
     passkey_offer_body: "Dieses Gerät kann einen Passkey für Ihr Konto speichern: Beim nächsten Mal melden Sie sich mit Fingerabdruck, Gesicht oder Bildschirmsperre an, ohne auf eine E-Mail zu warten.",
     passkey_offer_button: "Passkey einrichten",
-    // i23a
+    // Mail domains: no mail domain, "did you mean"
     email_domain_no_mail: "An diese Adresse kann keine E-Mail zugestellt werden: Ihre Domain (der Teil nach dem @) empfängt keine E-Mails. Prüfen Sie sie auf Tippfehler.",
     email_typo_hint: "Meinten Sie {0}?",
     email_typo_use: "{0} verwenden",
     email_typo_keep: "Nein, an {0} senden",
-    // i21b
+    // Change of address by an administrator
     email_change_admin_old_closing: "Jede Sitzung des Kontos wurde beendet. Wenn Sie das nicht veranlasst haben, wenden Sie sich an den Support des Dienstes: Nur ein Administrator kann diese Änderung rückgängig machen.",
+    // Phone, text and passkey refusals; the rest of the admin pages
+    phone_empty: "Bitte geben Sie Ihre Telefonnummer ein.",
+    phone_too_long: "Diese Telefonnummer ist zu lang.",
+    phone_forbidden_character: "Eine Telefonnummer darf nur Ziffern, Leerzeichen, +, -, . und Klammern enthalten.",
+    phone_missing_country_code: "Bitte beginnen Sie mit + und Ihrer Ländervorwahl, zum Beispiel +49 30 901820.",
+    phone_wrong_length: "Eine Telefonnummer hat nach dem + 8 bis 15 Ziffern, die Ländervorwahl eingeschlossen.",
+    phone_malformed: "Das sieht nicht wie eine Telefonnummer aus.",
+    second_country_refused: "In dieses Land können wir keine SMS senden.",
+    second_sms_failed: "Wir konnten die SMS gerade nicht senden. Bitte versuchen Sie es in einer Minute erneut.",
+    second_method_off: "Diese Methode ist hier ausgeschaltet. Verwenden Sie einen Wiederherstellungscode oder wenden Sie sich an einen Administrator.",
+    passkey_refused: "Dieser Passkey wurde nicht akzeptiert.",
+    passkey_cloned: "Dieser Passkey wurde nicht akzeptiert: Er wurde möglicherweise kopiert. Verwenden Sie einen anderen Faktor.",
+    passkey_known: "Dieser Passkey ist bereits eingerichtet.",
+    passkey_too_many: "Dieses Konto hat bereits so viele Passkeys wie erlaubt. Entfernen Sie zuerst einen.",
+    passkey_no_such: "id: Dieses Konto hat keinen solchen Passkey",
+    passkey_name_too_long: "name: höchstens 64 Zeichen",
+    passkey_name_control: "name: bitte einfacher Text in einer Zeile",
+    passkey_name_empty: "name: geben Sie dem Passkey einen Namen",
+    field_required: "ist erforderlich",
+    field_not_text: "muss eine Zeichenkette sein",
+    email_taken_field: "gehört zu einem anderen Konto",
+    admin_passkeys_none: "Kein Passkey.",
+    admin_passkeys_remove_all: "Alle Passkeys entfernen",
+    admin_actions: "Aktionen",
+    admin_audit_before_bad: "ist keine Ereignis-ID, wie `next` sie liefert (etwa 1700000000000-0)",
 };

@@ -261,7 +261,7 @@ pub static EN: Messages = Messages {
     account_passkey_remove_button: "Remove",
     passkey_needs_script: "Passkeys need JavaScript in this browser; everything else here works without it.",
     second_passkey_button: "Use a passkey",
-    // i23b
+    // Undeliverable mail and the suppression list
     undeliverable_title: "We could not deliver the mail",
     undeliverable_body: "We could not deliver mail to {0}: check the address.",
     undeliverable_hint: "If the address is right, its mail server refuses our mail: use another address, or ask this site’s administrator for help.",
@@ -271,7 +271,7 @@ pub static EN: Messages = Messages {
     admin_suppression_clear: "Send mail to it again",
     admin_suppression_cleared: "The address is off the suppression list: mail goes to it again.",
     admin_suppression_lookup: "Check mail delivery",
-    // i21
+    // Change of address
     email_change_mail_code: "Or type this code in the browser where you opened the link:",
     email_change_verify_subject: "Confirm your new address",
     email_change_verify_body: "Someone signed in on {0} asked to use this address for their account instead of {1}. If it was you, open this link in the browser where you asked:",
@@ -320,7 +320,7 @@ pub static EN: Messages = Messages {
     activity_email_change_requested: "A change of address was asked for",
     error_admin_email_needs_token: "An administrator's address, or a change to an administrator's address, can be made only with the admin API token.",
     admin_email_changed: "Address changed: both addresses were told, and every session ended.",
-    // i19
+    // Admin pages, admin API messages and refusals from lower layers
     admin_title: "Administration",
     admin_back: "Back to administration",
     admin_find_user: "Find a user",
@@ -410,7 +410,7 @@ pub static EN: Messages = Messages {
     oidc_no_redirect: "The request has no redirect_uri.",
     oidc_unregistered_redirect: "The app asked to return to an address it did not register.",
     admin_user_neither: "is neither an address nor a user id",
-    // i20b
+    // Passkey management: names, admin removal, passkey-only steps
     account_passkey_rename_label: "New name for “{0}”",
     account_passkey_rename_button: "Rename",
     account_passkey_remove_label: "Remove “{0}”",
@@ -429,18 +429,43 @@ pub static EN: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} passkey removed.", "{0} passkeys removed."),
     admin_phishing_resistant_label: "Administrators must use a passkey (no codes)",
     policy_phishing_resistant_needs_passkey: "needs passkey among the methods: administrators would have no way to sign in",
-    // i20a
+    // Passkey sign-in at /login and the offer after sign-in
     passkey_sign_in_button: "Sign in with a passkey",
     passkey_sign_in_refused: "That passkey did not sign you in. Try again, or sign in with your email address.",
     passkey_sign_in_cloned: "That passkey was refused: it may have been copied. Sign in with your email address, then check the passkeys on your account.",
     passkey_offer_title: "Sign in faster next time with a passkey",
     passkey_offer_body: "This device can keep a passkey for your account: next time you sign in with your fingerprint, face or screen lock, without waiting for an email.",
     passkey_offer_button: "Set up a passkey",
-    // i23a
+    // Mail domains: no mail domain, "did you mean"
     email_domain_no_mail: "Mail cannot reach this address: its domain (the part after the @) receives no mail. Check it for typos.",
     email_typo_hint: "Did you mean {0}?",
     email_typo_use: "Use {0}",
     email_typo_keep: "No, send to {0}",
-    // i21b
+    // Change of address by an administrator
     email_change_admin_old_closing: "Every session of the account ended. If you did not ask for this, contact the service's support: only an administrator can undo this change.",
+    // Phone, text and passkey refusals; the rest of the admin pages
+    phone_empty: "Please enter your phone number.",
+    phone_too_long: "That phone number is too long.",
+    phone_forbidden_character: "A phone number may contain only digits, spaces, +, -, . and brackets.",
+    phone_missing_country_code: "Please start with + and your country code, for example +44 20 7946 0958.",
+    phone_wrong_length: "A phone number has 8 to 15 digits after the +, the country code included.",
+    phone_malformed: "That does not look like a phone number.",
+    second_country_refused: "We cannot send text messages to that country.",
+    second_sms_failed: "We could not send the text just now. Please try again in a minute.",
+    second_method_off: "This method is turned off here. Use a recovery code, or ask an administrator.",
+    passkey_refused: "This passkey was not accepted.",
+    passkey_cloned: "This passkey was not accepted: it may have been copied. Use another factor.",
+    passkey_known: "This passkey is already set up.",
+    passkey_too_many: "This account has as many passkeys as it may. Remove one first.",
+    passkey_no_such: "id: this account has no such passkey",
+    passkey_name_too_long: "name: at most 64 characters",
+    passkey_name_control: "name: plain text on one line, please",
+    passkey_name_empty: "name: give the passkey a name",
+    field_required: "is required",
+    field_not_text: "must be a string",
+    email_taken_field: "belongs to another account",
+    admin_passkeys_none: "No passkey.",
+    admin_passkeys_remove_all: "Remove every passkey",
+    admin_actions: "Actions",
+    admin_audit_before_bad: "is not an event id as `next` gives them (like 1700000000000-0)",
 };

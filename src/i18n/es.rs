@@ -261,7 +261,7 @@ pub static ES: Messages = Messages {
     account_passkey_remove_button: "Quitar",
     passkey_needs_script: "Las llaves de acceso necesitan JavaScript en este navegador; todo lo demás aquí funciona sin él.",
     second_passkey_button: "Usar una llave de acceso",
-    // i23b
+    // Undeliverable mail and the suppression list
     undeliverable_title: "No hemos podido entregar el correo",
     undeliverable_body: "No hemos podido entregar correo a {0}: comprueba la dirección.",
     undeliverable_hint: "Si la dirección es correcta, su servidor de correo rechaza nuestros mensajes: usa otra dirección o pide ayuda al administrador de este sitio.",
@@ -271,7 +271,7 @@ pub static ES: Messages = Messages {
     admin_suppression_clear: "Volver a enviar correo",
     admin_suppression_cleared: "La dirección ya no está bloqueada: vuelve a recibir correo.",
     admin_suppression_lookup: "Comprobar la entrega",
-    // i21
+    // Change of address
     email_change_mail_code: "O escribe este código en el navegador donde abriste el enlace:",
     email_change_verify_subject: "Confirma tu nueva dirección",
     email_change_verify_body: "Alguien con sesión iniciada en {0} pidió usar esta dirección para su cuenta en lugar de {1}. Si fuiste tú, abre este enlace en el navegador desde el que lo pediste:",
@@ -320,7 +320,7 @@ pub static ES: Messages = Messages {
     activity_email_change_requested: "Se pidió un cambio de dirección",
     error_admin_email_needs_token: "La dirección de un administrador, o un cambio a la dirección de un administrador, solo se puede hacer con el token de la API de administración.",
     admin_email_changed: "Dirección cambiada: se avisó a ambas direcciones y se cerraron todas las sesiones.",
-    // i19
+    // Admin pages, admin API messages and refusals from lower layers
     admin_title: "Administración",
     admin_back: "Volver a la administración",
     admin_find_user: "Buscar un usuario",
@@ -410,7 +410,7 @@ pub static ES: Messages = Messages {
     oidc_no_redirect: "La solicitud no tiene redirect_uri.",
     oidc_unregistered_redirect: "La app pidió volver a una dirección que no registró.",
     admin_user_neither: "no es una dirección ni un identificador de usuario",
-    // i20b
+    // Passkey management: names, admin removal, passkey-only steps
     account_passkey_rename_label: "Nuevo nombre para «{0}»",
     account_passkey_rename_button: "Cambiar nombre",
     account_passkey_remove_label: "Quitar «{0}»",
@@ -429,18 +429,43 @@ pub static ES: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} llave de acceso eliminada.", "{0} llaves de acceso eliminadas."),
     admin_phishing_resistant_label: "Los administradores deben usar una llave de acceso (sin códigos)",
     policy_phishing_resistant_needs_passkey: "requiere passkey entre los métodos: si no, los administradores no podrían iniciar sesión",
-    // i20a
+    // Passkey sign-in at /login and the offer after sign-in
     passkey_sign_in_button: "Iniciar sesión con una llave de acceso",
     passkey_sign_in_refused: "Esa llave de acceso no ha iniciado tu sesión. Inténtalo de nuevo o inicia sesión con tu dirección de correo.",
     passkey_sign_in_cloned: "Esa llave de acceso se ha rechazado: puede que la hayan copiado. Inicia sesión con tu dirección de correo y revisa después las llaves de acceso de tu cuenta.",
     passkey_offer_title: "Inicia sesión más rápido la próxima vez con una llave de acceso",
     passkey_offer_body: "Este dispositivo puede guardar una llave de acceso para tu cuenta: la próxima vez iniciarás sesión con tu huella, tu cara o el bloqueo de pantalla, sin esperar un correo.",
     passkey_offer_button: "Configurar una llave de acceso",
-    // i23a
+    // Mail domains: no mail domain, "did you mean"
     email_domain_no_mail: "No se puede entregar correo a esta dirección: su dominio (la parte después de la @) no recibe correo. Comprueba que no haya una errata.",
     email_typo_hint: "¿Quisiste decir {0}?",
     email_typo_use: "Usar {0}",
     email_typo_keep: "No, enviar a {0}",
-    // i21b
+    // Change of address by an administrator
     email_change_admin_old_closing: "Se cerraron todas las sesiones de la cuenta. Si no lo pediste, contacta con el soporte del servicio: solo un administrador puede deshacer este cambio.",
+    // Phone, text and passkey refusals; the rest of the admin pages
+    phone_empty: "Escribe tu número de teléfono.",
+    phone_too_long: "Ese número de teléfono es demasiado largo.",
+    phone_forbidden_character: "Un número de teléfono solo puede contener dígitos, espacios, +, -, . y paréntesis.",
+    phone_missing_country_code: "Empieza con + y el prefijo de tu país, por ejemplo +34 912 345 678.",
+    phone_wrong_length: "Un número de teléfono tiene de 8 a 15 dígitos después del +, prefijo del país incluido.",
+    phone_malformed: "Eso no parece un número de teléfono.",
+    second_country_refused: "No podemos enviar SMS a ese país.",
+    second_sms_failed: "No hemos podido enviar el SMS ahora. Inténtalo de nuevo dentro de un minuto.",
+    second_method_off: "Este método está desactivado aquí. Usa un código de recuperación o pide ayuda a un administrador.",
+    passkey_refused: "Esta llave de acceso no ha sido aceptada.",
+    passkey_cloned: "Esta llave de acceso no ha sido aceptada: puede que se haya copiado. Usa otro factor.",
+    passkey_known: "Esta llave de acceso ya está configurada.",
+    passkey_too_many: "Esta cuenta ya tiene tantas llaves de acceso como se permite. Elimina una primero.",
+    passkey_no_such: "id: esta cuenta no tiene esa llave de acceso",
+    passkey_name_too_long: "name: 64 caracteres como máximo",
+    passkey_name_control: "name: texto sin formato en una sola línea, por favor",
+    passkey_name_empty: "name: ponle un nombre a la llave de acceso",
+    field_required: "es obligatorio",
+    field_not_text: "debe ser una cadena de texto",
+    email_taken_field: "pertenece a otra cuenta",
+    admin_passkeys_none: "Ninguna llave de acceso.",
+    admin_passkeys_remove_all: "Eliminar todas las llaves de acceso",
+    admin_actions: "Acciones",
+    admin_audit_before_bad: "no es un id de evento como los que da `next` (por ejemplo 1700000000000-0)",
 };

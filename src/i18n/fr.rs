@@ -261,7 +261,7 @@ pub static FR: Messages = Messages {
     account_passkey_remove_button: "Retirer",
     passkey_needs_script: "Les clés d’accès nécessitent JavaScript dans ce navigateur ; tout le reste ici fonctionne sans.",
     second_passkey_button: "Utiliser une clé d’accès",
-    // i23b
+    // Undeliverable mail and the suppression list
     undeliverable_title: "Nous n’avons pas pu distribuer l’e-mail",
     undeliverable_body: "Nous n’avons pas pu distribuer d’e-mail à {0} : vérifiez l’adresse.",
     undeliverable_hint: "Si l’adresse est juste, son serveur de messagerie refuse nos e-mails : utilisez une autre adresse, ou demandez de l’aide à l’administrateur de ce site.",
@@ -271,7 +271,7 @@ pub static FR: Messages = Messages {
     admin_suppression_clear: "Envoyer à nouveau des e-mails",
     admin_suppression_cleared: "L’adresse n’est plus bloquée : les e-mails lui sont de nouveau envoyés.",
     admin_suppression_lookup: "Vérifier la distribution",
-    // i21
+    // Change of address
     email_change_mail_code: "Ou saisissez ce code dans le navigateur où vous avez ouvert le lien :",
     email_change_verify_subject: "Confirmez votre nouvelle adresse",
     email_change_verify_body: "Une personne connectée sur {0} a demandé à utiliser cette adresse pour son compte à la place de {1}. Si c'était vous, ouvrez ce lien dans le navigateur où vous l'avez demandé :",
@@ -320,7 +320,7 @@ pub static FR: Messages = Messages {
     activity_email_change_requested: "Un changement d'adresse a été demandé",
     error_admin_email_needs_token: "L'adresse d'un administrateur, ou un changement vers l'adresse d'un administrateur, ne peut être modifiée qu'avec le jeton de l'API d'administration.",
     admin_email_changed: "Adresse modifiée : les deux adresses ont été prévenues et toutes les sessions ont été fermées.",
-    // i19
+    // Admin pages, admin API messages and refusals from lower layers
     admin_title: "Administration",
     admin_back: "Retour à l’administration",
     admin_find_user: "Trouver un utilisateur",
@@ -410,7 +410,7 @@ pub static FR: Messages = Messages {
     oidc_no_redirect: "La demande n’a pas de redirect_uri.",
     oidc_unregistered_redirect: "L’application a demandé à revenir à une adresse qu’elle n’a pas enregistrée.",
     admin_user_neither: "n’est ni une adresse ni un identifiant d’utilisateur",
-    // i20b
+    // Passkey management: names, admin removal, passkey-only steps
     account_passkey_rename_label: "Nouveau nom pour « {0} »",
     account_passkey_rename_button: "Renommer",
     account_passkey_remove_label: "Retirer « {0} »",
@@ -429,18 +429,43 @@ pub static FR: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} clé d’accès supprimée.", "{0} clés d’accès supprimées."),
     admin_phishing_resistant_label: "Les administrateurs doivent utiliser une clé d’accès (pas de codes)",
     policy_phishing_resistant_needs_passkey: "exige passkey parmi les méthodes : sinon les administrateurs ne pourraient plus se connecter",
-    // i20a
+    // Passkey sign-in at /login and the offer after sign-in
     passkey_sign_in_button: "Se connecter avec une clé d’accès",
     passkey_sign_in_refused: "Cette clé d’accès ne vous a pas connecté. Réessayez, ou connectez-vous avec votre adresse e-mail.",
     passkey_sign_in_cloned: "Cette clé d’accès a été refusée : elle a peut-être été copiée. Connectez-vous avec votre adresse e-mail, puis vérifiez les clés d’accès de votre compte.",
     passkey_offer_title: "Connectez-vous plus vite la prochaine fois avec une clé d’accès",
     passkey_offer_body: "Cet appareil peut garder une clé d’accès pour votre compte : la prochaine fois, vous vous connecterez avec votre empreinte, votre visage ou le verrouillage de l’écran, sans attendre d’e-mail.",
     passkey_offer_button: "Créer une clé d’accès",
-    // i23a
+    // Mail domains: no mail domain, "did you mean"
     email_domain_no_mail: "Aucun e-mail ne peut arriver à cette adresse : son domaine (la partie après le @) ne reçoit pas d'e-mails. Vérifiez qu'il n'y a pas de faute de frappe.",
     email_typo_hint: "Vouliez-vous dire {0} ?",
     email_typo_use: "Utiliser {0}",
     email_typo_keep: "Non, envoyer à {0}",
-    // i21b
+    // Change of address by an administrator
     email_change_admin_old_closing: "Toutes les sessions du compte ont été fermées. Si vous n'avez rien demandé, contactez le support du service : seul un administrateur peut annuler ce changement.",
+    // Phone, text and passkey refusals; the rest of the admin pages
+    phone_empty: "Veuillez saisir votre numéro de téléphone.",
+    phone_too_long: "Ce numéro de téléphone est trop long.",
+    phone_forbidden_character: "Un numéro de téléphone ne peut contenir que des chiffres, des espaces, +, -, . et des parenthèses.",
+    phone_missing_country_code: "Commencez par + et l’indicatif de votre pays, par exemple +33 1 23 45 67 89.",
+    phone_wrong_length: "Un numéro de téléphone compte 8 à 15 chiffres après le +, indicatif du pays compris.",
+    phone_malformed: "Cela ne ressemble pas à un numéro de téléphone.",
+    second_country_refused: "Nous ne pouvons pas envoyer de SMS vers ce pays.",
+    second_sms_failed: "Nous n’avons pas pu envoyer le SMS pour le moment. Réessayez dans une minute.",
+    second_method_off: "Cette méthode est désactivée ici. Utilisez un code de récupération, ou demandez à un administrateur.",
+    passkey_refused: "Cette clé d’accès n’a pas été acceptée.",
+    passkey_cloned: "Cette clé d’accès n’a pas été acceptée : elle a peut-être été copiée. Utilisez un autre facteur.",
+    passkey_known: "Cette clé d’accès est déjà configurée.",
+    passkey_too_many: "Ce compte a déjà autant de clés d’accès que permis. Supprimez-en une d’abord.",
+    passkey_no_such: "id : ce compte n’a pas cette clé d’accès",
+    passkey_name_too_long: "name : 64 caractères au plus",
+    passkey_name_control: "name : du texte simple sur une seule ligne, s’il vous plaît",
+    passkey_name_empty: "name : donnez un nom à la clé d’accès",
+    field_required: "est obligatoire",
+    field_not_text: "doit être une chaîne de caractères",
+    email_taken_field: "appartient à un autre compte",
+    admin_passkeys_none: "Aucune clé d’accès.",
+    admin_passkeys_remove_all: "Supprimer toutes les clés d’accès",
+    admin_actions: "Actions",
+    admin_audit_before_bad: "n’est pas un identifiant d’événement comme ceux que donne `next` (par exemple 1700000000000-0)",
 };

@@ -265,7 +265,7 @@ pub static IT: Messages = Messages {
     account_passkey_remove_button: "Rimuovi",
     passkey_needs_script: "Le passkey richiedono JavaScript in questo browser; tutto il resto qui funziona anche senza.",
     second_passkey_button: "Usa una passkey",
-    // i23b
+    // Undeliverable mail and the suppression list
     undeliverable_title: "Non siamo riusciti a recapitare l’email",
     undeliverable_body: "Non siamo riusciti a recapitare email a {0}: controlla l’indirizzo.",
     undeliverable_hint: "Se l’indirizzo è giusto, il suo server di posta rifiuta le nostre email: usa un altro indirizzo o chiedi aiuto all’amministratore di questo sito.",
@@ -275,7 +275,7 @@ pub static IT: Messages = Messages {
     admin_suppression_clear: "Riprendi l’invio di posta",
     admin_suppression_cleared: "L’indirizzo non è più bloccato: riceve di nuovo posta.",
     admin_suppression_lookup: "Controlla il recapito",
-    // i21
+    // Change of address
     email_change_mail_code: "Oppure digita questo codice nel browser in cui hai aperto il link:",
     email_change_verify_subject: "Conferma il tuo nuovo indirizzo",
     email_change_verify_body: "Qualcuno con accesso a {0} ha chiesto di usare questo indirizzo per il proprio account al posto di {1}. Se sei stato tu, apri questo link nel browser da cui l'hai chiesto:",
@@ -324,7 +324,7 @@ pub static IT: Messages = Messages {
     activity_email_change_requested: "È stato chiesto un cambio di indirizzo",
     error_admin_email_needs_token: "L'indirizzo di un amministratore, o un cambio verso l'indirizzo di un amministratore, si può fare solo con il token dell'API di amministrazione.",
     admin_email_changed: "Indirizzo cambiato: entrambi gli indirizzi sono stati avvisati e tutte le sessioni sono state chiuse.",
-    // i19
+    // Admin pages, admin API messages and refusals from lower layers
     admin_title: "Amministrazione",
     admin_back: "Torna all’amministrazione",
     admin_find_user: "Cerca un utente",
@@ -414,7 +414,7 @@ pub static IT: Messages = Messages {
     oidc_no_redirect: "La richiesta non ha una redirect_uri.",
     oidc_unregistered_redirect: "L’app ha chiesto di tornare a un indirizzo che non ha registrato.",
     admin_user_neither: "non è né un indirizzo né un identificativo utente",
-    // i20b
+    // Passkey management: names, admin removal, passkey-only steps
     account_passkey_rename_label: "Nuovo nome per «{0}»",
     account_passkey_rename_button: "Rinomina",
     account_passkey_remove_label: "Rimuovi «{0}»",
@@ -433,18 +433,43 @@ pub static IT: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} passkey rimossa.", "{0} passkey rimosse."),
     admin_phishing_resistant_label: "Gli amministratori devono usare una passkey (niente codici)",
     policy_phishing_resistant_needs_passkey: "richiede passkey tra i metodi: altrimenti gli amministratori non potrebbero accedere",
-    // i20a
+    // Passkey sign-in at /login and the offer after sign-in
     passkey_sign_in_button: "Accedi con una passkey",
     passkey_sign_in_refused: "Quella passkey non ti ha fatto accedere. Riprova, oppure accedi con il tuo indirizzo email.",
     passkey_sign_in_cloned: "Quella passkey è stata rifiutata: potrebbe essere stata copiata. Accedi con il tuo indirizzo email, poi controlla le passkey del tuo account.",
     passkey_offer_title: "La prossima volta accedi più in fretta con una passkey",
     passkey_offer_body: "Questo dispositivo può conservare una passkey per il tuo account: la prossima volta accederai con l’impronta, il volto o il blocco schermo, senza aspettare un’email.",
     passkey_offer_button: "Configura una passkey",
-    // i23a
+    // Mail domains: no mail domain, "did you mean"
     email_domain_no_mail: "Non è possibile recapitare email a questo indirizzo: il suo dominio (la parte dopo la @) non riceve email. Controlla che non ci siano errori di battitura.",
     email_typo_hint: "Intendevi {0}?",
     email_typo_use: "Usa {0}",
     email_typo_keep: "No, invia a {0}",
-    // i21b
+    // Change of address by an administrator
     email_change_admin_old_closing: "Tutte le sessioni dell'account sono state chiuse. Se non l'hai chiesto tu, contatta l'assistenza del servizio: solo un amministratore può annullare questa modifica.",
+    // Phone, text and passkey refusals; the rest of the admin pages
+    phone_empty: "Inserisci il tuo numero di telefono.",
+    phone_too_long: "Quel numero di telefono è troppo lungo.",
+    phone_forbidden_character: "Un numero di telefono può contenere solo cifre, spazi, +, -, . e parentesi.",
+    phone_missing_country_code: "Inizia con + e il prefisso del tuo paese, per esempio +39 06 1234 5678.",
+    phone_wrong_length: "Un numero di telefono ha da 8 a 15 cifre dopo il +, prefisso del paese compreso.",
+    phone_malformed: "Questo non sembra un numero di telefono.",
+    second_country_refused: "Non possiamo inviare SMS verso quel paese.",
+    second_sms_failed: "Non siamo riusciti a inviare l’SMS in questo momento. Riprova tra un minuto.",
+    second_method_off: "Questo metodo è disattivato qui. Usa un codice di recupero o chiedi a un amministratore.",
+    passkey_refused: "Questa passkey non è stata accettata.",
+    passkey_cloned: "Questa passkey non è stata accettata: potrebbe essere stata copiata. Usa un altro fattore.",
+    passkey_known: "Questa passkey è già configurata.",
+    passkey_too_many: "Questo account ha già tutte le passkey consentite. Rimuovine prima una.",
+    passkey_no_such: "id: questo account non ha questa passkey",
+    passkey_name_too_long: "name: al massimo 64 caratteri",
+    passkey_name_control: "name: testo semplice su una sola riga, per favore",
+    passkey_name_empty: "name: dai un nome alla passkey",
+    field_required: "è obbligatorio",
+    field_not_text: "deve essere una stringa",
+    email_taken_field: "appartiene a un altro account",
+    admin_passkeys_none: "Nessuna passkey.",
+    admin_passkeys_remove_all: "Rimuovi tutte le passkey",
+    admin_actions: "Azioni",
+    admin_audit_before_bad: "non è un id di evento come quelli dati da `next` (per esempio 1700000000000-0)",
 };

@@ -267,7 +267,7 @@ pub static JA: Messages = Messages {
     account_passkey_remove_button: "削除",
     passkey_needs_script: "パスキーを使うには、このブラウザでJavaScriptを有効にする必要があります。それ以外の機能はJavaScriptなしで使えます。",
     second_passkey_button: "パスキーを使用",
-    // i23b
+    // Undeliverable mail and the suppression list
     undeliverable_title: "メールを配信できませんでした",
     undeliverable_body: "{0} にメールを配信できませんでした。アドレスを確認してください。",
     undeliverable_hint: "アドレスが正しい場合、そのメールサーバーが当サイトのメールを拒否しています。別のアドレスを使うか、このサイトの管理者に問い合わせてください。",
@@ -277,7 +277,7 @@ pub static JA: Messages = Messages {
     admin_suppression_clear: "メール送信を再開",
     admin_suppression_cleared: "このアドレスを抑止リストから外しました。再びメールが送信されます。",
     admin_suppression_lookup: "配信状況を確認",
-    // i21
+    // Change of address
     email_change_mail_code: "または、リンクを開いたブラウザでこのコードを入力してください:",
     email_change_verify_subject: "新しいアドレスの確認",
     email_change_verify_body: "{0} にサインインしている人が、アカウントのアドレスを {1} からこのアドレスに変更するよう求めました。ご本人の場合は、依頼したブラウザでこのリンクを開いてください:",
@@ -326,7 +326,7 @@ pub static JA: Messages = Messages {
     activity_email_change_requested: "アドレスの変更が依頼されました",
     error_admin_email_needs_token: "管理者のアドレスの変更、または管理者のアドレスへの変更は、管理 API トークンでのみ行えます。",
     admin_email_changed: "アドレスを変更しました。両方のアドレスに通知し、すべてのセッションを終了しました。",
-    // i19
+    // Admin pages, admin API messages and refusals from lower layers
     admin_title: "管理",
     admin_back: "管理画面に戻る",
     admin_find_user: "ユーザーを検索",
@@ -416,7 +416,7 @@ pub static JA: Messages = Messages {
     oidc_no_redirect: "リクエストに redirect_uri がありません。",
     oidc_unregistered_redirect: "アプリが登録していないアドレスへの戻りを求めました。",
     admin_user_neither: "アドレスでもユーザー ID でもありません",
-    // i20b
+    // Passkey management: names, admin removal, passkey-only steps
     account_passkey_rename_label: "「{0}」の新しい名前",
     account_passkey_rename_button: "名前を変更",
     account_passkey_remove_label: "「{0}」を削除",
@@ -435,18 +435,43 @@ pub static JA: Messages = Messages {
     admin_passkeys_removed: Plural::of("パスキーを{0}件削除しました。", "パスキーを{0}件削除しました。"),
     admin_phishing_resistant_label: "管理者はパスキーを使用する必要があります（コード不可）",
     policy_phishing_resistant_needs_passkey: "方式に passkey が必要です：ないと管理者がサインインできなくなります",
-    // i20a
+    // Passkey sign-in at /login and the offer after sign-in
     passkey_sign_in_button: "パスキーでログイン",
     passkey_sign_in_refused: "このパスキーではログインできませんでした。もう一度試すか、メールアドレスでログインしてください。",
     passkey_sign_in_cloned: "このパスキーは拒否されました。コピーされた可能性があります。メールアドレスでログインし、アカウントのパスキーを確認してください。",
     passkey_offer_title: "次回はパスキーでもっと速くログイン",
     passkey_offer_body: "このデバイスにアカウントのパスキーを保存できます。次回からは、メールを待たずに指紋、顔、または画面ロックでログインできます。",
     passkey_offer_button: "パスキーを設定",
-    // i23a
+    // Mail domains: no mail domain, "did you mean"
     email_domain_no_mail: "このアドレスにはメールを届けられません。ドメイン（@ より後ろの部分）がメールを受け取っていません。入力ミスがないか確認してください。",
     email_typo_hint: "{0} のことですか？",
     email_typo_use: "{0} を使う",
     email_typo_keep: "いいえ、{0} に送る",
-    // i21b
+    // Change of address by an administrator
     email_change_admin_old_closing: "アカウントのすべてのセッションが終了しました。心当たりがない場合は、サービスのサポートにお問い合わせください。この変更を元に戻せるのは管理者だけです。",
+    // Phone, text and passkey refusals; the rest of the admin pages
+    phone_empty: "電話番号を入力してください。",
+    phone_too_long: "その電話番号は長すぎます。",
+    phone_forbidden_character: "電話番号に使えるのは数字、スペース、+、-、. と括弧だけです。",
+    phone_missing_country_code: "+ と国番号から始めてください。例: +81 3 1234 5678",
+    phone_wrong_length: "電話番号は + の後に国番号を含めて 8〜15 桁です。",
+    phone_malformed: "電話番号の形式ではないようです。",
+    second_country_refused: "その国には SMS を送信できません。",
+    second_sms_failed: "今は SMS を送信できませんでした。1 分後にもう一度お試しください。",
+    second_method_off: "この方法はここでは無効になっています。リカバリーコードを使うか、管理者に相談してください。",
+    passkey_refused: "このパスキーは受け付けられませんでした。",
+    passkey_cloned: "このパスキーは受け付けられませんでした。コピーされた可能性があります。別の要素を使ってください。",
+    passkey_known: "このパスキーはすでに設定されています。",
+    passkey_too_many: "このアカウントのパスキーは上限に達しています。先に 1 つ削除してください。",
+    passkey_no_such: "id: このアカウントにそのパスキーはありません",
+    passkey_name_too_long: "name: 64 文字以内にしてください",
+    passkey_name_control: "name: 1 行のプレーンテキストにしてください",
+    passkey_name_empty: "name: パスキーに名前を付けてください",
+    field_required: "は必須です",
+    field_not_text: "は文字列にしてください",
+    email_taken_field: "は別のアカウントで使われています",
+    admin_passkeys_none: "パスキーはありません。",
+    admin_passkeys_remove_all: "すべてのパスキーを削除",
+    admin_actions: "操作",
+    admin_audit_before_bad: "は `next` が返すイベント ID ではありません（例: 1700000000000-0）",
 };

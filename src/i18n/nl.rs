@@ -262,7 +262,7 @@ pub static NL: Messages = Messages {
     account_passkey_remove_button: "Verwijderen",
     passkey_needs_script: "Toegangssleutels hebben JavaScript nodig in deze browser; al het andere hier werkt ook zonder.",
     second_passkey_button: "Toegangssleutel gebruiken",
-    // i23b
+    // Undeliverable mail and the suppression list
     undeliverable_title: "We konden de e-mail niet bezorgen",
     undeliverable_body: "We konden geen e-mail bezorgen bij {0}: controleer het adres.",
     undeliverable_hint: "Als het adres klopt, weigert de mailserver ervan onze e-mail: gebruik een ander adres of vraag de beheerder van deze site om hulp.",
@@ -272,7 +272,7 @@ pub static NL: Messages = Messages {
     admin_suppression_clear: "Weer e-mail sturen",
     admin_suppression_cleared: "Het adres staat niet meer op de blokkeerlijst: er gaat weer e-mail naartoe.",
     admin_suppression_lookup: "Bezorging controleren",
-    // i21
+    // Change of address
     email_change_mail_code: "Of typ deze code in de browser waarin je de link hebt geopend:",
     email_change_verify_subject: "Bevestig je nieuwe adres",
     email_change_verify_body: "Iemand die bij {0} is aangemeld, wil dit adres voor zijn account gebruiken in plaats van {1}. Was jij dat, open deze link dan in de browser waarin je het hebt gevraagd:",
@@ -321,7 +321,7 @@ pub static NL: Messages = Messages {
     activity_email_change_requested: "Er is een adreswijziging gevraagd",
     error_admin_email_needs_token: "Het adres van een beheerder, of een wijziging naar het adres van een beheerder, kan alleen met het token van de beheer-API.",
     admin_email_changed: "Adres gewijzigd: beide adressen zijn ingelicht en elke sessie is beëindigd.",
-    // i19
+    // Admin pages, admin API messages and refusals from lower layers
     admin_title: "Beheer",
     admin_back: "Terug naar beheer",
     admin_find_user: "Gebruiker zoeken",
@@ -411,7 +411,7 @@ pub static NL: Messages = Messages {
     oidc_no_redirect: "Het verzoek heeft geen redirect_uri.",
     oidc_unregistered_redirect: "De app wilde terug naar een adres dat zij niet heeft geregistreerd.",
     admin_user_neither: "is geen adres en geen gebruikers-id",
-    // i20b
+    // Passkey management: names, admin removal, passkey-only steps
     account_passkey_rename_label: "Nieuwe naam voor ‘{0}’",
     account_passkey_rename_button: "Naam wijzigen",
     account_passkey_remove_label: "‘{0}’ verwijderen",
@@ -430,18 +430,43 @@ pub static NL: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} passkey verwijderd.", "{0} passkeys verwijderd."),
     admin_phishing_resistant_label: "Beheerders moeten een passkey gebruiken (geen codes)",
     policy_phishing_resistant_needs_passkey: "vereist passkey onder de methoden: anders kunnen beheerders niet inloggen",
-    // i20a
+    // Passkey sign-in at /login and the offer after sign-in
     passkey_sign_in_button: "Inloggen met een toegangssleutel",
     passkey_sign_in_refused: "Die toegangssleutel heeft je niet ingelogd. Probeer het opnieuw, of log in met je e-mailadres.",
     passkey_sign_in_cloned: "Die toegangssleutel is geweigerd: hij is misschien gekopieerd. Log in met je e-mailadres en controleer daarna de toegangssleutels van je account.",
     passkey_offer_title: "Log de volgende keer sneller in met een toegangssleutel",
     passkey_offer_body: "Dit apparaat kan een toegangssleutel voor je account bewaren: de volgende keer log je in met je vingerafdruk, gezicht of schermvergrendeling, zonder op een e-mail te wachten.",
     passkey_offer_button: "Toegangssleutel instellen",
-    // i23a
+    // Mail domains: no mail domain, "did you mean"
     email_domain_no_mail: "Naar dit adres kan geen e-mail worden bezorgd: het domein (het deel na de @) ontvangt geen e-mail. Controleer het op typefouten.",
     email_typo_hint: "Bedoelde je {0}?",
     email_typo_use: "{0} gebruiken",
     email_typo_keep: "Nee, stuur naar {0}",
-    // i21b
+    // Change of address by an administrator
     email_change_admin_old_closing: "Elke sessie van het account is beëindigd. Heb je hier niet om gevraagd, neem dan contact op met de ondersteuning van de dienst: alleen een beheerder kan deze wijziging ongedaan maken.",
+    // Phone, text and passkey refusals; the rest of the admin pages
+    phone_empty: "Vul je telefoonnummer in.",
+    phone_too_long: "Dat telefoonnummer is te lang.",
+    phone_forbidden_character: "Een telefoonnummer mag alleen cijfers, spaties, +, -, . en haakjes bevatten.",
+    phone_missing_country_code: "Begin met + en je landnummer, bijvoorbeeld +31 20 123 4567.",
+    phone_wrong_length: "Een telefoonnummer heeft 8 tot 15 cijfers na de +, het landnummer meegerekend.",
+    phone_malformed: "Dat lijkt niet op een telefoonnummer.",
+    second_country_refused: "We kunnen geen sms’jes naar dat land sturen.",
+    second_sms_failed: "We konden de sms nu niet versturen. Probeer het over een minuut opnieuw.",
+    second_method_off: "Deze methode staat hier uit. Gebruik een herstelcode, of vraag een beheerder om hulp.",
+    passkey_refused: "Deze toegangssleutel is niet geaccepteerd.",
+    passkey_cloned: "Deze toegangssleutel is niet geaccepteerd: hij is mogelijk gekopieerd. Gebruik een andere factor.",
+    passkey_known: "Deze toegangssleutel is al ingesteld.",
+    passkey_too_many: "Dit account heeft al zoveel toegangssleutels als mag. Verwijder er eerst een.",
+    passkey_no_such: "id: dit account heeft zo’n toegangssleutel niet",
+    passkey_name_too_long: "name: hoogstens 64 tekens",
+    passkey_name_control: "name: gewone tekst op één regel, graag",
+    passkey_name_empty: "name: geef de toegangssleutel een naam",
+    field_required: "is verplicht",
+    field_not_text: "moet een tekenreeks zijn",
+    email_taken_field: "hoort bij een ander account",
+    admin_passkeys_none: "Geen toegangssleutel.",
+    admin_passkeys_remove_all: "Alle toegangssleutels verwijderen",
+    admin_actions: "Acties",
+    admin_audit_before_bad: "is geen gebeurtenis-id zoals `next` ze geeft (zoals 1700000000000-0)",
 };

@@ -280,7 +280,7 @@ pub static PL: Messages = Messages {
     account_passkey_remove_button: "Usuń",
     passkey_needs_script: "Klucze dostępu wymagają JavaScriptu w tej przeglądarce; cała reszta działa tu bez niego.",
     second_passkey_button: "Użyj klucza dostępu",
-    // i23b
+    // Undeliverable mail and the suppression list
     undeliverable_title: "Nie udało się dostarczyć wiadomości",
     undeliverable_body: "Nie udało się dostarczyć wiadomości na adres {0}: sprawdź adres.",
     undeliverable_hint: "Jeśli adres jest poprawny, jego serwer pocztowy odrzuca nasze wiadomości: użyj innego adresu albo poproś o pomoc administratora tej witryny.",
@@ -290,7 +290,7 @@ pub static PL: Messages = Messages {
     admin_suppression_clear: "Wznów wysyłanie poczty",
     admin_suppression_cleared: "Adres zdjęto z listy blokad: znów otrzymuje pocztę.",
     admin_suppression_lookup: "Sprawdź dostarczanie",
-    // i21
+    // Change of address
     email_change_mail_code: "Albo wpisz ten kod w przeglądarce, w której otwarto link:",
     email_change_verify_subject: "Potwierdź nowy adres",
     email_change_verify_body: "Ktoś zalogowany w {0} poprosił o użycie tego adresu dla swojego konta zamiast {1}. Jeśli to Ty, otwórz ten link w przeglądarce, w której o to poproszono:",
@@ -339,7 +339,7 @@ pub static PL: Messages = Messages {
     activity_email_change_requested: "Poproszono o zmianę adresu",
     error_admin_email_needs_token: "Adres administratora, ani zmianę na adres administratora, można zmienić tylko tokenem API administracyjnego.",
     admin_email_changed: "Adres zmieniony: oba adresy zostały powiadomione, a każda sesja zakończona.",
-    // i19
+    // Admin pages, admin API messages and refusals from lower layers
     admin_title: "Administracja",
     admin_back: "Powrót do administracji",
     admin_find_user: "Znajdź użytkownika",
@@ -429,7 +429,7 @@ pub static PL: Messages = Messages {
     oidc_no_redirect: "Żądanie nie ma redirect_uri.",
     oidc_unregistered_redirect: "Aplikacja chciała wrócić na adres, którego nie zarejestrowała.",
     admin_user_neither: "nie jest ani adresem, ani identyfikatorem użytkownika",
-    // i20b
+    // Passkey management: names, admin removal, passkey-only steps
     account_passkey_rename_label: "Nowa nazwa dla „{0}”",
     account_passkey_rename_button: "Zmień nazwę",
     account_passkey_remove_label: "Usuń „{0}”",
@@ -448,18 +448,43 @@ pub static PL: Messages = Messages {
     admin_passkeys_removed: Plural::of("Usunięto {0} klucz dostępu.", "Usunięto {0} klucza dostępu.").few("Usunięto {0} klucze dostępu.").many("Usunięto {0} kluczy dostępu."),
     admin_phishing_resistant_label: "Administratorzy muszą używać klucza dostępu (bez kodów)",
     policy_phishing_resistant_needs_passkey: "wymaga passkey wśród metod: inaczej administratorzy nie mogliby się zalogować",
-    // i20a
+    // Passkey sign-in at /login and the offer after sign-in
     passkey_sign_in_button: "Zaloguj się kluczem dostępu",
     passkey_sign_in_refused: "Ten klucz dostępu cię nie zalogował. Spróbuj ponownie albo zaloguj się adresem e-mail.",
     passkey_sign_in_cloned: "Ten klucz dostępu został odrzucony: mógł zostać skopiowany. Zaloguj się adresem e-mail, a potem sprawdź klucze dostępu na swoim koncie.",
     passkey_offer_title: "Następnym razem zaloguj się szybciej kluczem dostępu",
     passkey_offer_body: "To urządzenie może przechować klucz dostępu do twojego konta: następnym razem zalogujesz się odciskiem palca, twarzą lub blokadą ekranu, bez czekania na e-mail.",
     passkey_offer_button: "Skonfiguruj klucz dostępu",
-    // i23a
+    // Mail domains: no mail domain, "did you mean"
     email_domain_no_mail: "Na ten adres nie da się dostarczyć poczty: jego domena (część po @) nie odbiera poczty. Sprawdź, czy nie ma literówki.",
     email_typo_hint: "Czy chodziło o {0}?",
     email_typo_use: "Użyj {0}",
     email_typo_keep: "Nie, wyślij na {0}",
-    // i21b
+    // Change of address by an administrator
     email_change_admin_old_closing: "Każda sesja konta została zakończona. Jeśli to nie Ty o to prosiłeś, skontaktuj się z pomocą techniczną serwisu: tylko administrator może cofnąć tę zmianę.",
+    // Phone, text and passkey refusals; the rest of the admin pages
+    phone_empty: "Wpisz swój numer telefonu.",
+    phone_too_long: "Ten numer telefonu jest za długi.",
+    phone_forbidden_character: "Numer telefonu może zawierać tylko cyfry, spacje, +, -, . i nawiasy.",
+    phone_missing_country_code: "Zacznij od + i numeru kierunkowego kraju, na przykład +48 22 123 45 67.",
+    phone_wrong_length: "Numer telefonu ma od 8 do 15 cyfr po znaku +, łącznie z numerem kierunkowym kraju.",
+    phone_malformed: "To nie wygląda na numer telefonu.",
+    second_country_refused: "Nie możemy wysyłać SMS-ów do tego kraju.",
+    second_sms_failed: "Nie udało się teraz wysłać SMS-a. Spróbuj ponownie za minutę.",
+    second_method_off: "Ta metoda jest tutaj wyłączona. Użyj kodu odzyskiwania albo poproś administratora o pomoc.",
+    passkey_refused: "Ten klucz dostępu nie został przyjęty.",
+    passkey_cloned: "Ten klucz dostępu nie został przyjęty: mógł zostać skopiowany. Użyj innego składnika.",
+    passkey_known: "Ten klucz dostępu jest już skonfigurowany.",
+    passkey_too_many: "To konto ma już tyle kluczy dostępu, ile może. Najpierw usuń jeden.",
+    passkey_no_such: "id: to konto nie ma takiego klucza dostępu",
+    passkey_name_too_long: "name: najwyżej 64 znaki",
+    passkey_name_control: "name: zwykły tekst w jednym wierszu, proszę",
+    passkey_name_empty: "name: nadaj kluczowi dostępu nazwę",
+    field_required: "jest wymagane",
+    field_not_text: "musi być ciągiem znaków",
+    email_taken_field: "należy do innego konta",
+    admin_passkeys_none: "Brak kluczy dostępu.",
+    admin_passkeys_remove_all: "Usuń wszystkie klucze dostępu",
+    admin_actions: "Działania",
+    admin_audit_before_bad: "nie jest identyfikatorem zdarzenia takim, jaki podaje `next` (np. 1700000000000-0)",
 };

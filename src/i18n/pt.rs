@@ -271,7 +271,7 @@ pub static PT: Messages = Messages {
     account_passkey_remove_button: "Remover",
     passkey_needs_script: "As chaves de acesso precisam de JavaScript neste navegador; tudo o resto aqui funciona sem ele.",
     second_passkey_button: "Usar uma chave de acesso",
-    // i23b
+    // Undeliverable mail and the suppression list
     undeliverable_title: "Não conseguimos entregar o e-mail",
     undeliverable_body: "Não conseguimos entregar e-mail para {0}: verifique o endereço.",
     undeliverable_hint: "Se o endereço estiver certo, o servidor de e-mail dele recusa as nossas mensagens: use outro endereço ou peça ajuda ao administrador deste site.",
@@ -281,7 +281,7 @@ pub static PT: Messages = Messages {
     admin_suppression_clear: "Voltar a enviar e-mails",
     admin_suppression_cleared: "O endereço saiu da lista de bloqueio: volta a receber e-mails.",
     admin_suppression_lookup: "Verificar a entrega",
-    // i21
+    // Change of address
     email_change_mail_code: "Ou digite este código no navegador onde abriu o link:",
     email_change_verify_subject: "Confirme o seu novo endereço",
     email_change_verify_body: "Alguém com sessão iniciada em {0} pediu para usar este endereço na sua conta em vez de {1}. Se foi você, abra este link no navegador onde fez o pedido:",
@@ -330,7 +330,7 @@ pub static PT: Messages = Messages {
     activity_email_change_requested: "Foi pedida uma alteração de endereço",
     error_admin_email_needs_token: "O endereço de um administrador, ou uma alteração para o endereço de um administrador, só pode ser feita com o token da API de administração.",
     admin_email_changed: "Endereço alterado: ambos os endereços foram avisados e todas as sessões foram encerradas.",
-    // i19
+    // Admin pages, admin API messages and refusals from lower layers
     admin_title: "Administração",
     admin_back: "Voltar à administração",
     admin_find_user: "Procurar um utilizador",
@@ -420,7 +420,7 @@ pub static PT: Messages = Messages {
     oidc_no_redirect: "O pedido não tem redirect_uri.",
     oidc_unregistered_redirect: "A app pediu para voltar a um endereço que não registou.",
     admin_user_neither: "não é um endereço nem um identificador de utilizador",
-    // i20b
+    // Passkey management: names, admin removal, passkey-only steps
     account_passkey_rename_label: "Novo nome para «{0}»",
     account_passkey_rename_button: "Mudar o nome",
     account_passkey_remove_label: "Remover «{0}»",
@@ -439,18 +439,43 @@ pub static PT: Messages = Messages {
     admin_passkeys_removed: Plural::of("{0} chave de acesso removida.", "{0} chaves de acesso removidas."),
     admin_phishing_resistant_label: "Os administradores têm de usar uma chave de acesso (sem códigos)",
     policy_phishing_resistant_needs_passkey: "exige passkey entre os métodos: caso contrário, os administradores não conseguiriam entrar",
-    // i20a
+    // Passkey sign-in at /login and the offer after sign-in
     passkey_sign_in_button: "Entrar com uma chave de acesso",
     passkey_sign_in_refused: "Essa chave de acesso não iniciou a sua sessão. Tente novamente ou entre com o seu endereço de e-mail.",
     passkey_sign_in_cloned: "Essa chave de acesso foi recusada: pode ter sido copiada. Entre com o seu endereço de e-mail e depois verifique as chaves de acesso da sua conta.",
     passkey_offer_title: "Entre mais depressa da próxima vez com uma chave de acesso",
     passkey_offer_body: "Este dispositivo pode guardar uma chave de acesso para a sua conta: da próxima vez entra com a impressão digital, o rosto ou o bloqueio de ecrã, sem esperar por um e-mail.",
     passkey_offer_button: "Configurar uma chave de acesso",
-    // i23a
+    // Mail domains: no mail domain, "did you mean"
     email_domain_no_mail: "Não é possível entregar e-mail a este endereço: o domínio (a parte depois do @) não recebe e-mail. Verifique se há erros de digitação.",
     email_typo_hint: "Você quis dizer {0}?",
     email_typo_use: "Usar {0}",
     email_typo_keep: "Não, enviar para {0}",
-    // i21b
+    // Change of address by an administrator
     email_change_admin_old_closing: "Todas as sessões da conta foram encerradas. Se não pediu isto, contacte o suporte do serviço: só um administrador pode desfazer esta alteração.",
+    // Phone, text and passkey refusals; the rest of the admin pages
+    phone_empty: "Introduza o seu número de telefone.",
+    phone_too_long: "Esse número de telefone é demasiado longo.",
+    phone_forbidden_character: "Um número de telefone só pode conter dígitos, espaços, +, -, . e parênteses.",
+    phone_missing_country_code: "Comece com + e o indicativo do seu país, por exemplo +351 21 234 5678.",
+    phone_wrong_length: "Um número de telefone tem de 8 a 15 dígitos depois do +, incluindo o indicativo do país.",
+    phone_malformed: "Isso não parece um número de telefone.",
+    second_country_refused: "Não podemos enviar SMS para esse país.",
+    second_sms_failed: "Não foi possível enviar o SMS agora. Tente novamente dentro de um minuto.",
+    second_method_off: "Este método está desativado aqui. Use um código de recuperação ou peça ajuda a um administrador.",
+    passkey_refused: "Esta chave de acesso não foi aceite.",
+    passkey_cloned: "Esta chave de acesso não foi aceite: pode ter sido copiada. Use outro fator.",
+    passkey_known: "Esta chave de acesso já está configurada.",
+    passkey_too_many: "Esta conta já tem tantas chaves de acesso quantas são permitidas. Remova uma primeiro.",
+    passkey_no_such: "id: esta conta não tem essa chave de acesso",
+    passkey_name_too_long: "name: no máximo 64 caracteres",
+    passkey_name_control: "name: texto simples numa só linha, por favor",
+    passkey_name_empty: "name: dê um nome à chave de acesso",
+    field_required: "é obrigatório",
+    field_not_text: "tem de ser uma cadeia de caracteres",
+    email_taken_field: "pertence a outra conta",
+    admin_passkeys_none: "Nenhuma chave de acesso.",
+    admin_passkeys_remove_all: "Remover todas as chaves de acesso",
+    admin_actions: "Ações",
+    admin_audit_before_bad: "não é um id de evento como os que `next` dá (por exemplo 1700000000000-0)",
 };

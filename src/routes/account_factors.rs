@@ -9,6 +9,7 @@ use askama_web::WebTemplate;
 
 use super::AppState;
 use super::account::to_account;
+use super::factor_errors::phone_problem;
 use super::second_factor::{EnrollPage, RecoveryCodesPage};
 use super::signed_in::CsrfForm;
 use super::{SignedIn, client, csrf, page};
@@ -168,7 +169,7 @@ pub async fn add_phone(
     if !state.signin.sms_allowed().await? {
         return Err(AppError::Invalid(|t| t.second_sms_unavailable));
     }
-    let phone = PhoneNumber::parse(&user.form.phone).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let phone = PhoneNumber::parse(&user.form.phone).map_err(|e| AppError::Invalid(phone_problem(e)))?;
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let csrf = csrf::issue(&req, &state.keyring)?;
     state.second_factors.start_phone_enrollment(&user.claims.sub, &phone, origin.ip, Lang::of(&req)).await?;

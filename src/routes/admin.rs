@@ -434,7 +434,8 @@ pub async fn audit(
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
     if q.before.as_deref().is_some_and(|before| !is_stream_id(before)) {
-        let bad = BadInput::new("query", "before", "is not an event id as `next` gives them (like 1700000000000-0)");
+        let t = crate::i18n::Lang::of(&req).messages();
+        let bad = BadInput::new("query", "before", t.admin_audit_before_bad);
         return Ok(bad.error_response());
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 200);

@@ -56,13 +56,16 @@ pub async fn admin_change(
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
     let user = super::account_data::account_named(&req, &state, &who).await?;
+    let t = Lang::of(&req).messages();
     let body: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
-    let raw = body.get("email").ok_or_else(|| AppError::BadRequest("email: is required".to_owned()))?;
-    let raw = raw.as_str().ok_or_else(|| AppError::BadRequest("email: must be a string".to_owned()))?;
-    let to = Email::parse(raw).map_err(|e| AppError::BadRequest(format!("email: {e}")))?;
+        serde_json::from_slice(&body).map_err(|e| AppError::BadRequest(t.fill(t.json_unreadable_detail, e)))?;
+    let raw = body.get("email").ok_or_else(|| AppError::BadRequest(format!("email: {}", t.field_required)))?;
+    let raw = raw.as_str().ok_or_else(|| AppError::BadRequest(format!("email: {}", t.field_not_text)))?;
+    let to = Email::parse(raw)
+        .map_err(|e| AppError::BadRequest(format!("email: {}", super::login::email_problem(t, &e))))?;
     let Some(moved) = change_by_admin(&req, &state, &admin, &user, &to, "email").await? else {
-        let body = serde_json::json!({ "error": "conflict", "message": "email: belongs to another account" });
+        let message = format!("email: {}", t.email_taken_field);
+        let body = serde_json::json!({ "error": "conflict", "message": message });
         return Ok(HttpResponse::Conflict().json(body));
     };
     Ok(HttpResponse::Ok().json(serde_json::json!({ "id": moved.id, "email": moved.email })))

@@ -169,7 +169,9 @@ pub async fn page_for(
     if let Err(away) = super::admin_pages::admin_session(&req, &state).await? {
         return Ok(away);
     }
-    let email = Email::parse(&query.email).map_err(|e| AppError::BadRequest(format!("email: {e}")))?;
+    let t = Lang::of(&req).messages();
+    let email = Email::parse(&query.email)
+        .map_err(|e| AppError::BadRequest(format!("email: {}", super::login::email_problem(t, &e))))?;
     render(&req, &state, &email, None).await
 }
 
@@ -184,7 +186,9 @@ pub async fn clear_page(
         Ok(admin) => Admin::Person(admin.sub.to_string()),
         Err(away) => return Ok(away),
     };
-    let email = Email::parse(&form.email).map_err(|e| AppError::BadRequest(format!("email: {e}")))?;
+    let t = Lang::of(&req).messages();
+    let email = Email::parse(&form.email)
+        .map_err(|e| AppError::BadRequest(format!("email: {}", super::login::email_problem(t, &e))))?;
     clear_for(&req, &state, &admin, &email).await.map_err(|ApiError(e)| e)?;
     let t = Lang::of(&req).messages();
     render(&req, &state, &email, Some(t.admin_suppression_cleared)).await

@@ -14,7 +14,7 @@ use webauthn_rs::prelude::{
     Webauthn, WebauthnBuilder, WebauthnError,
 };
 
-use super::service::{SecondFactorError, SecondFactorService};
+use super::service::{NameProblem, SecondFactorError, SecondFactorService};
 use crate::crypto::{self, Keyring};
 use crate::domain::{Email, UserId};
 use crate::store::{CeremonyPurpose, PasskeyCeremony, StoreError, StoredPasskey};
@@ -243,7 +243,7 @@ impl SecondFactorService {
     pub async fn rename_passkey(&self, user: &UserId, id: &str, name: &str) -> Result<String, SecondFactorError> {
         let name = passkey_name(name)?;
         if name.is_empty() {
-            return Err(SecondFactorError::BadCredential("name: give the passkey a name".to_owned()));
+            return Err(SecondFactorError::PasskeyName(NameProblem::Empty));
         }
         let mut factors = self.store.get_factors(user).await?;
         let stored = factors.passkeys.iter_mut().find(|p| p.id == id).ok_or(SecondFactorError::NoSuchPasskey)?;
@@ -359,10 +359,10 @@ fn backup_flags(passkey: &Passkey) -> (bool, bool) {
 pub fn passkey_name(raw: &str) -> Result<String, SecondFactorError> {
     let name = raw.trim();
     if name.chars().count() > MAX_NAME {
-        return Err(SecondFactorError::BadCredential(format!("name: at most {MAX_NAME} characters")));
+        return Err(SecondFactorError::PasskeyName(NameProblem::TooLong));
     }
     if name.chars().any(char::is_control) {
-        return Err(SecondFactorError::BadCredential("name: plain text on one line, please".to_owned()));
+        return Err(SecondFactorError::PasskeyName(NameProblem::NotPlainText));
     }
     Ok(name.to_owned())
 }

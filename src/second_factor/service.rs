@@ -80,9 +80,26 @@ pub enum SecondFactorError {
     /// The account has no passkey with this id.
     #[error("id: this account has no such passkey")]
     NoSuchPasskey,
+    /// A passkey's name is not acceptable (the message names the field).
+    #[error("name: {0}")]
+    PasskeyName(NameProblem),
     /// webauthn-rs could not begin a ceremony.
     #[error("a passkey ceremony could not begin: {0}")]
     Passkey(String),
+}
+
+/// What is wrong with a passkey's name as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameProblem {
+    /// Longer than [`super::passkeys::MAX_NAME`] characters.
+    #[error("at most 64 characters")]
+    TooLong,
+    /// Line breaks or other control characters.
+    #[error("plain text on one line, please")]
+    NotPlainText,
+    /// Empty where a name is needed (a rename).
+    #[error("give the passkey a name")]
+    Empty,
 }
 
 impl From<LimitError> for SecondFactorError {

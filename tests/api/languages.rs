@@ -214,3 +214,79 @@ async fn the_account_page_names_how_this_session_signed_in_in_the_readers_langua
     assert!(html.contains(" avec un lien de la boîte mail</dd>"), "{html}");
     assert!(!html.contains("with email"), "{html}");
 }
+
+/// Posts `fields` with the page's CSRF token.
+async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    let csrf = app.csrf_token().await;
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    app.post_form(path, &form).await
+}
+
+#[tokio::test]
+async fn a_refused_phone_number_says_why_in_german_and_in_arabic() {
+    let server = crate::second_factor_sms::ok_provider().await;
+    let app = crate::second_factor_sms::app_with(&server, &[]).await;
+    app.sign_in("telefon@example.com").await;
+    pick(&app, "de", "/account").await;
+    let response = post_form(&app, "/account/phone", &[("phone", "+44 20 +7946 0958")]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(content_language(&response), "de");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Das sieht nicht wie eine Telefonnummer aus."), "{html}");
+    assert!(!html.contains("does not look like a phone number"), "{html}");
+
+    pick(&app, "ar", "/account").await;
+    let response = post_form(&app, "/account/phone", &[("phone", "0207 946 0958")]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(content_language(&response), "ar");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("ابدأ بعلامة + ورمز بلدك"), "{html}");
+    assert!(!html.contains("country code"), "{html}");
+}
+
+#[tokio::test]
+async fn a_refused_passkey_name_or_id_says_why_in_german_and_in_arabic() {
+    let app = crate::helpers::spawn_app_with(crate::passkeys::PASSKEYS_ON).await;
+    app.sign_in("schluessel@example.com").await;
+    pick(&app, "de", "/account").await;
+    let response = post_form(&app, "/account/passkeys/rename", &[("id", "not-a-passkey"), ("name", "Laptop")]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(content_language(&response), "de");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("id: Dieses Konto hat keinen solchen Passkey"), "{html}");
+    assert!(!html.contains("no such passkey"), "{html}");
+
+    pick(&app, "ar", "/account").await;
+    let long = "x".repeat(65);
+    let response = post_form(&app, "/account/passkeys/rename", &[("id", "not-a-passkey"), ("name", &long)]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(content_language(&response), "ar");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("name: 64 حرفًا على الأكثر"), "{html}");
+    assert!(!html.contains("at most 64 characters"), "{html}");
+}
+
+#[tokio::test]
+async fn the_admin_address_change_says_what_is_wrong_with_the_body_in_the_readers_language() {
+    const TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
+    let app = crate::helpers::spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN)]).await;
+    app.sign_in("kunde@example.com").await;
+    app.sign_in("andere@example.com").await;
+    let url = format!("{}/api/v1/admin/users/kunde@example.com", app.address);
+    for (body, status, message) in [
+        (serde_json::json!({}), StatusCode::BAD_REQUEST, "email: ist erforderlich"),
+        (serde_json::json!({ "email": 5 }), StatusCode::BAD_REQUEST, "email: muss eine Zeichenkette sein"),
+        (
+            serde_json::json!({ "email": "andere@example.com" }),
+            StatusCode::CONFLICT,
+            "email: gehört zu einem anderen Konto",
+        ),
+    ] {
+        let request = app.client.patch(&url).bearer_auth(TOKEN).header(ACCEPT_LANGUAGE, "de-DE").json(&body);
+        let response = app.send(request).await;
+        assert_eq!(response.status(), status, "{body}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(answer["message"], message, "{body}");
+    }
+}

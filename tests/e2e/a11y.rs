@@ -124,11 +124,32 @@ async fn placeholder_contrast(browser: &Browser, css: &str) -> f64 {
 }
 
 #[tokio::test]
-async fn placeholders_keep_their_contrast_and_buttons_keep_a_border_in_forced_colours() {
+async fn placeholders_keep_their_contrast_and_buttons_and_the_typo_hint_keep_a_border_in_forced_colours() {
     let test = "a11y-contrast";
     let Some(tools) = browser_tools(test) else { return };
     let site = latchkey(&[("CROSS_DEVICE", "code")]).await;
     let browser = Browser::open(test, "a", &tools).await;
+
+    // A near miss of a common domain: the login form asks "Did you mean …?" (axe checks it in
+    // light and dark mode), and the notice keeps its border in forced colours.
+    browser.goto(&format!("{}/login", site.base)).await;
+    browser.fill("#email", "ida@gmial.com").await;
+    browser.submit("/login").await;
+    let html = browser.element(".typo-hint[role=status] #email-hint", "login-typo-hint").await;
+    assert!(html.contains("Did you mean ida@gmail.com?"), "{html}");
+    emulate(&browser.client, &[("prefers-color-scheme", ""), ("forced-colors", "active")]).await;
+    let hint = eval(
+        &browser,
+        "const s = getComputedStyle(document.querySelector('.typo-hint'));\
+         return [s.borderTopStyle, s.borderTopWidth, s.borderTopColor, s.backgroundColor];",
+    )
+    .await;
+    assert_eq!(hint[0], "solid", "no border on the typo hint in forced colours: {hint}");
+    assert_ne!(hint[1], "0px", "{hint}");
+    assert_ne!(hint[2], hint[3], "the border is the colour of the box: {hint}");
+    browser.screenshot("typo-hint-forced-colours").await;
+    emulate(&browser.client, &[("forced-colors", "")]).await;
+
     browser.goto(&format!("{}/login", site.base)).await;
     ask_for_link(&browser, &site.app, "ida@example.com").await;
     let field = "form[action='/login/code'] #code";
