@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::admin::{Admin, record, require_admin};
-use super::{AppState, client};
+use super::{AppState, Lang, client};
 use crate::domain::{Email, EventKind};
 use crate::error::{ApiError, AppError};
 use crate::signin::ChangedBy;
