@@ -342,19 +342,29 @@ async fn main() {
     let key = dir.join("jwt.pem");
     std::fs::write(&key, latchkey::session::SigningKey::generate_pem().expect("keygen")).expect("key file");
     let prefix = "bench:";
+    // The starting policy, limits raised for the run: `store init` seeds it into the store, and
+    // from then on the stored policy is the one in force (the instances' environment is only
+    // a starting point), so init gets it too.
+    let limit = "100000000/1m";
+    let policy = [
+        ("NEW_DEVICE_NOTICE", "false"),
+        ("RATE_LIMIT_LOGIN_EMAIL", limit),
+        ("RATE_LIMIT_LOGIN_IP", limit),
+        ("RATE_LIMIT_REDEEM_FAILURES_IP", limit),
+    ];
     // The store's identity, as a deployment's `latchkey store init` makes it (STORE_ID).
     let init = Command::new(&binary)
         .args(["store", "init"])
         .env_clear()
         .env("REDIS_URL", &redis_url)
         .env("REDIS_KEY_PREFIX", prefix)
+        .envs(policy)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {binary} store init: {e}"));
     let init = String::from_utf8_lossy(&init.stdout).into_owned();
     let store_id = init.lines().find_map(|l| l.strip_prefix("STORE_ID=")).expect("store init printed no STORE_ID");
     let start = |deliver: bool| {
         let port = free_port();
-        let limit = "100000000/1m";
         let child = Command::new(&binary)
             .env_clear()
             .env("APP_ENV", "production")
@@ -371,10 +381,7 @@ async fn main() {
             .env("MAIL_FROM", "latchkey <login@bench.test>")
             .env("SECRET_KEY", "bench-secret-key-bench-secret-key-bench-secret")
             .env("JWT_KEYS", &key)
-            .env("NEW_DEVICE_NOTICE", "false")
-            .env("RATE_LIMIT_LOGIN_EMAIL", limit)
-            .env("RATE_LIMIT_LOGIN_IP", limit)
-            .env("RATE_LIMIT_REDEEM_FAILURES_IP", limit)
+            .envs(policy)
             .env("OUTBOX_WORKER", deliver.to_string())
             // Mail throughput is SMTP connections in parallel (see OUTBOX_CONCURRENCY in README).
             .env("OUTBOX_CONCURRENCY", std::env::var("BENCH_OUTBOX_CONCURRENCY").unwrap_or_else(|_| "128".to_owned()))

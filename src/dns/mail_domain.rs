@@ -82,6 +82,11 @@ impl MailDomains {
         match self.mode {
             DomainCheckMode::Off => Ok(()),
             DomainCheckMode::Warn => {
+                // A cached verdict is counted here; only a lookup goes to the background.
+                if let Some(known) = self.cached(&domain, Instant::now()) {
+                    self.count(&known);
+                    return Ok(());
+                }
                 let this = self.clone();
                 tokio::spawn(async move {
                     this.counted(&domain).await;
@@ -95,20 +100,30 @@ impl MailDomains {
         }
     }
 
-    /// The verdict, counted and (for a domain without mail) logged.
+    /// The verdict, counted and, when a lookup (not the cache) found a domain without mail,
+    /// logged: once per lookup, not once per request.
     async fn counted(&self, domain: &str) -> MailDomainVerdict {
-        let verdict = self.verdict(domain).await;
-        self.metrics.inc("mail_domain_checks", &format!("result=\"{}\"", verdict.label()));
-        if verdict == MailDomainVerdict::NoMail {
+        let (verdict, looked_up) = self.lookup(domain).await;
+        self.count(&verdict);
+        if looked_up && verdict == MailDomainVerdict::NoMail {
             tracing::warn!(domain, mode = ?self.mode, "a link was asked for an address whose domain receives no mail");
         }
         verdict
     }
 
+    fn count(&self, verdict: &MailDomainVerdict) {
+        self.metrics.inc("mail_domain_checks", &format!("result=\"{}\"", verdict.label()));
+    }
+
     /// What DNS says about `domain`'s mail, from the cache when it is fresh.
     pub async fn verdict(&self, domain: &str) -> MailDomainVerdict {
+        self.lookup(domain).await.0
+    }
+
+    /// The verdict, and whether it took a lookup (false: from the cache).
+    async fn lookup(&self, domain: &str) -> (MailDomainVerdict, bool) {
         if let Some(known) = self.cached(domain, Instant::now()) {
-            return known;
+            return (known, false);
         }
         let verdict = match self.dns.mx(domain).await {
             Answer::Found(exchanges) if exchanges.iter().all(String::is_empty) => MailDomainVerdict::NoMail,
@@ -122,7 +137,7 @@ impl MailDomains {
             },
         };
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).put(domain, verdict.clone(), Instant::now());
-        verdict
+        (verdict, true)
     }
 
     /// The cached verdict for `domain`, if fresh; never a lookup. (The webmail button uses
