@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use latchkey::store::prelude::*;
-use latchkey::store::{Keys, RedisStore, StoreIdentity};
+use latchkey::store::{Keys, RedisQueue, RedisStore, StoreIdentity};
 use latchkey::store_tools;
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
@@ -18,7 +18,7 @@ use reqwest::header::COOKIE;
 use crate::helpers::redis_process::RedisProcess;
 use latchkey::clock::Clock;
 
-use crate::helpers::{TestApp, captured_logs, spawn_app_with};
+use crate::helpers::{TestApp, captured_logs, outbox_settled, spawn_app_with};
 
 const ADMIN_TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
 
@@ -74,6 +74,9 @@ async fn after_a_flushall_nobody_signs_in_and_nothing_is_written_until_an_operat
     let link = app.request_token("second@example.com").await;
     assert_eq!(app.post_verify(&link).await.status(), StatusCode::SEE_OTHER);
     assert!(app.cookie("__Host-pending").is_some());
+    // The notice of the new factor is out before the store goes.
+    let conn = store.connection();
+    outbox_settled(&RedisQueue::new(conn.clone(), conn, Keys::new(app.prefix.clone()))).await;
     let mails = app.mail.received().len();
 
     let mut conn = redis.connection().await;

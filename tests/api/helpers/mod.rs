@@ -267,19 +267,25 @@ impl TestApp {
         RedisQueue::new(conn.clone(), conn, Keys::new(self.prefix.clone()))
     }
 
+    /// Waits (bounded) until `/metrics` has the sample `line` (e.g.
+    /// `latchkey_mail_total{outcome="sent"} 1`; a worker counts a delivery just after the
+    /// store has settled it); returns the whole text then.
+    pub async fn metrics_with(&self, line: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let metrics = self.get("/metrics").await.text().await.unwrap();
+            if metrics.lines().any(|l| l == line) {
+                return metrics;
+            }
+            assert!(std::time::Instant::now() < deadline, "no `{line}` in the metrics: {metrics}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits (bounded) until the outbox holds nothing ready, in flight or scheduled; returns
     /// its counts then.
     pub async fn outbox_settled(&self) -> OutboxStats {
-        let queue = self.queue();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            let stats = queue.outbox_stats().await.unwrap();
-            if stats.ready == 0 && stats.in_flight == 0 && stats.scheduled == 0 {
-                return stats;
-            }
-            assert!(std::time::Instant::now() < deadline, "the outbox did not settle: {stats:?}");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        outbox_settled(&self.queue()).await
     }
 
     /// A Redis store on this test's prefix, for inspecting what the app wrote.
@@ -441,4 +447,18 @@ pub fn rsa_key_file() -> (String, String) {
         std::env::temp_dir().join(format!("latchkey-test-rsa-{}.pem", latchkey::crypto::random_token::<6>().unwrap()));
     std::fs::write(&path, &pem).unwrap();
     (path.to_string_lossy().into_owned(), pem)
+}
+
+/// Waits (bounded) until `queue` holds nothing ready, in flight or scheduled; returns its
+/// counts then.
+pub async fn outbox_settled(queue: &RedisQueue<latchkey::store::RedisConnection>) -> OutboxStats {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let stats = queue.outbox_stats().await.unwrap();
+        if stats.ready == 0 && stats.in_flight == 0 && stats.scheduled == 0 {
+            return stats;
+        }
+        assert!(std::time::Instant::now() < deadline, "the outbox did not settle: {stats:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

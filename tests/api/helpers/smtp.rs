@@ -1,10 +1,12 @@
-//! A real SMTP server in the test process (mailin-embedded) that keeps what it receives.
+//! A real SMTP server in the test process that keeps what it receives: the `mailin` protocol
+//! state machine, a thread per connection.
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mailin_embedded::{Handler, Server, response};
+use mailin::{Action, Handler, SessionBuilder, response};
 
 /// One received message.
 #[derive(Debug, Clone)]
@@ -56,7 +58,7 @@ struct Collector {
 
 impl Handler for Collector {
     // Addresses that always fail, for the outbox's retry and dead-letter tests.
-    fn rcpt(&mut self, to: &str) -> mailin_embedded::Response {
+    fn rcpt(&mut self, to: &str) -> mailin::Response {
         if to.contains("bounce-temp") {
             response::INTERNAL_ERROR
         } else if to.contains("bounce-perm") {
@@ -66,7 +68,7 @@ impl Handler for Collector {
         }
     }
 
-    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> mailin_embedded::Response {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> mailin::Response {
         self.to = to.to_vec();
         self.data.clear();
         response::OK
@@ -77,10 +79,42 @@ impl Handler for Collector {
         Ok(())
     }
 
-    fn data_end(&mut self) -> mailin_embedded::Response {
+    fn data_end(&mut self) -> mailin::Response {
         let mail = ReceivedMail { to: std::mem::take(&mut self.to), raw: std::mem::take(&mut self.data) };
         self.inbox.lock().unwrap().push(mail);
         response::OK
+    }
+}
+
+/// One SMTP conversation, until the client quits or goes away.
+fn serve(stream: TcpStream, collector: Collector) {
+    let Ok(remote) = stream.peer_addr() else { return };
+    let Ok(mut writer) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(stream);
+    let mut session = SessionBuilder::new("sink.test").build(remote.ip(), collector);
+    if session.greeting().write_to(&mut writer).is_err() {
+        return;
+    }
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let reply = session.process(&line);
+        match reply.action {
+            Action::NoReply => continue,
+            Action::Reply | Action::UpgradeTls => {
+                if reply.write_to(&mut writer).and_then(|()| writer.flush()).is_err() {
+                    return;
+                }
+            }
+            Action::Close => {
+                let _ = reply.write_to(&mut writer).and_then(|()| writer.flush());
+                return;
+            }
+        }
     }
 }
 
@@ -105,10 +139,15 @@ impl MailSink {
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let url = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let inbox = Arc::new(Mutex::new(Vec::new()));
-        let mut server = Server::new(Collector { inbox: inbox.clone(), to: Vec::new(), data: Vec::new() });
-        server.with_name("sink.test").with_num_threads(16).with_tcp_listener(listener);
+        let collector = Collector { inbox: inbox.clone(), to: Vec::new(), data: Vec::new() };
+        // A thread per connection, as a real server serves every client at once: a fixed pool
+        // would be held by the idle connections an app's SMTP pool keeps, and the connections
+        // of another instance sharing the sink would wait unanswered.
         std::thread::spawn(move || {
-            let _ = server.serve();
+            for stream in listener.incoming().flatten() {
+                let collector = collector.clone();
+                std::thread::spawn(move || serve(stream, collector));
+            }
         });
         Self { url, inbox }
     }
