@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 use mailin_embedded::{Handler, Server, response};
 use tokio::sync::oneshot;
 
+#[path = "../tests/e2e/nginx_site.rs"]
+mod nginx_site;
+
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<String>>>>;
 
 /// The SMTP sink: counts every mail and hands sign-in tokens to whoever waits for that address.
@@ -78,6 +81,63 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// nginx (one process, so its CPU can be read like the others') with the shipped
+/// examples/nginx.conf in front of latchkey at `latchkey`, its app a static file served by a
+/// second `server` of the same nginx: the process, the example server's port and the static
+/// server's port.
+struct Nginx(Proc, u16, u16);
+
+impl Nginx {
+    fn start(dir: &std::path::Path, latchkey: &str) -> Self {
+        let binary = ["nginx", "/usr/sbin/nginx", "/sbin/nginx"]
+            .into_iter()
+            .find(|b| Command::new(b).arg("-v").stderr(Stdio::null()).status().is_ok())
+            .expect("nginx is not installed (apt-get install nginx)");
+        let dir = dir.join("nginx");
+        let root = dir.join("static");
+        std::fs::create_dir_all(&root).expect("nginx dir");
+        std::fs::write(root.join("index.html"), "<!doctype html><title>app</title><p>Hello from the app.\n")
+            .expect("static file");
+        let (front, app) = (free_port(), free_port());
+        let site = dir.join("site.conf");
+        let app_url = format!("http://127.0.0.1:{app}");
+        std::fs::write(&site, nginx_site::site_config(front, latchkey, &app_url)).expect("site.conf");
+        let d = dir.display();
+        let conf = dir.join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+                 events {{ worker_connections 4096; }}\n\
+                 http {{\n  access_log off;\n  client_body_temp_path {d}/client_body;\n  proxy_temp_path {d}/proxy;\n  \
+                 fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
+                 include {site};\n  server {{ listen 127.0.0.1:{app}; root {root}; }}\n}}\n",
+                site = site.display(),
+                root = root.display(),
+            ),
+        )
+        .expect("nginx.conf");
+        let process = Proc(
+            Command::new(binary)
+                .args(["-p", &d.to_string(), "-e", &format!("{d}/error.log"), "-c", &conf.display().to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cannot start nginx"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", front)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not start: {}",
+                std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self(process, front, app)
     }
 }
 
@@ -150,7 +210,8 @@ impl CpuShare {
     }
 }
 
-/// Parses wrk's `--latency` output: requests/s, p50 and p99 in ms, non-2xx count.
+/// Parses wrk's `--latency` output: requests/s, p50 and p99 in ms, and the errors (non-2xx
+/// answers and socket errors).
 fn parse_wrk(out: &str) -> (f64, f64, f64, u64) {
     let ms = |v: &str| -> f64 {
         let v = v.trim();
@@ -173,7 +234,11 @@ fn parse_wrk(out: &str) -> (f64, f64, f64, u64) {
             ["Requests/sec:", v] => rps = v.parse().unwrap_or(f64::NAN),
             ["50%", v] => p50 = ms(v),
             ["99%", v] => p99 = ms(v),
-            ["Non-2xx", "or", "3xx", "responses:", n] => errors = n.parse().unwrap_or(0),
+            ["Non-2xx", "or", "3xx", "responses:", n] => errors += n.parse::<u64>().unwrap_or(0),
+            // "Socket errors: connect 0, read 0, write 0, timeout 0"
+            ["Socket", "errors:", rest @ ..] => {
+                errors += rest.iter().filter_map(|v| v.trim_end_matches(',').parse::<u64>().ok()).sum::<u64>()
+            }
             _ => {}
         }
     }
@@ -455,6 +520,25 @@ end
         rows.push(measure("B1 GET /auth/verify", web, &verify, c, seconds, &["-H", &cookie_header], &[]));
     }
     rss.push(("of the web instance after B1", peak_rss_mb(pid)));
+    // Forward-auth as users run it: nginx with the shipped examples/nginx.conf in front of
+    // latchkey, its app a static file nginx serves on another port; beside it, that static
+    // file straight from nginx.
+    let nginx_rows = {
+        let nginx = Nginx::start(&dir, &base);
+        let pids = (pid, nginx.0.0.id());
+        let mut rows = Vec::new();
+        for &c in &conns {
+            let name = "N0 nginx: a static file";
+            rows.push(measure(name, pids, &format!("http://127.0.0.1:{}/", nginx.2), c, seconds, &[], &[]));
+        }
+        for &c in &conns {
+            let name = "N1 nginx: the same file behind auth_request → /auth/verify";
+            let url = format!("http://127.0.0.1:{}/", nginx.1);
+            rows.push(measure(name, pids, &url, c, seconds, &["-H", &cookie_header], &[]));
+        }
+        rows
+    };
+    rss.push(("of the web instance after N1", peak_rss_mb(pid)));
     for &c in &conns {
         let login = format!("{base}/api/v1/login");
         rows.push(measure("B2 POST /api/v1/login", web, &login, c, seconds, &["-s", &script], &[&format!("c{c}")]));
@@ -581,13 +665,25 @@ end
         );
     }
     println!();
+    println!("| nginx | connections | requests/s | p50 ms | p99 ms | ratio to N0 | note |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for row in &nginx_rows {
+        let n0 = nginx_rows.iter().find(|r| r.name.starts_with("N0") && r.connections == row.connections);
+        let ratio = n0.map_or(String::from("–"), |n0| format!("{:.2}", row.rps / n0.rps));
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} |",
+            row.name, row.connections, row.rps, row.p50_ms, row.p99_ms, ratio, row.note
+        );
+    }
+    println!();
     println!(
         "Where the CPU went during each row (cores in use, of {}):",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    for row in &rows {
+    for row in rows.iter().chain(&nginx_rows) {
         println!("    {} @ {}: {}", row.name, row.connections, row.cpu);
     }
+    println!("    (in the nginx rows the second figure, \"redis\", is nginx)");
     println!();
     for (when, mb) in rss {
         println!("peak RSS of latchkey {when}: {mb:.1} MB");
@@ -671,5 +767,5 @@ async fn commands_per_link_request(client: &reqwest::Client, base: &str, redis_p
 }
 
 fn errors_note(errors: u64) -> String {
-    if errors > 0 { format!("{errors} non-2xx") } else { String::new() }
+    if errors > 0 { format!("{errors} errors (non-2xx or socket)") } else { String::new() }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark harness: builds release, then runs bench/bench.rs, which starts a private Redis,
 # an SMTP sink and latchkey (production-like), drives it with wrk and prints one table, and the
-# Redis commands one link request costs (seen through redis-cli MONITOR).
+# Redis commands one link request costs (seen through redis-cli MONITOR). Forward-auth is also
+# measured through nginx running examples/nginx.conf, beside nginx serving a static file.
 # Options (environment): BENCH_SECONDS (10), BENCH_CONNECTIONS (64,256),
 # BENCH_SIGNIN_CONCURRENCY (128), BENCH_OUTBOX_CONCURRENCY (128), BENCH_RUST_LOG (warn),
 # BENCH_HOLD=<secs> (set everything up, print the address, wait: for profiling).
@@ -12,6 +13,7 @@ missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

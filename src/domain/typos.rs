@@ -106,8 +106,8 @@ pub fn suggest_domain(email: &Email) -> Option<TypoSuggestion> {
     let mut best: Option<(usize, &str)> = None;
     for candidate in POPULAR {
         let allowed = if candidate.len() >= 8 { 2 } else { 1 };
-        let distance = edit_distance(domain.as_bytes(), candidate.as_bytes());
-        if distance <= allowed && best.is_none_or(|(d, _)| distance < d) {
+        let Some(distance) = edit_distance_within(domain.as_bytes(), candidate.as_bytes(), allowed) else { continue };
+        if best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));
         }
     }
@@ -116,30 +116,46 @@ pub fn suggest_domain(email: &Email) -> Option<TypoSuggestion> {
     Some(TypoSuggestion { typed: email.clone(), suggested })
 }
 
-/// The optimal-string-alignment distance: insertions, deletions, substitutions and swaps of
-/// two neighbours, each costing one (`gmial` → `gmail` is one edit).
-fn edit_distance(a: &[u8], b: &[u8]) -> usize {
-    // Only short strings (domains, at most 253 bytes) reach here; a full matrix is fine.
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for i in 0..=a.len() {
-        d[i * width] = i;
+/// The longest popular domain the distance is computed against, plus one (a row's width).
+const ROW: usize = 32;
+
+/// The optimal-string-alignment distance of `a` and `b` (insertions, deletions, substitutions
+/// and swaps of two neighbours, each costing one: `gmial` → `gmail` is one edit), if it is at
+/// most `limit`. Asked on every link request, so it allocates nothing and gives up early: on a
+/// length difference past the limit, and once a whole row of the table is past it.
+fn edit_distance_within(a: &[u8], b: &[u8], limit: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > limit || b.len() >= ROW {
+        return None;
     }
-    for (j, cell) in d.iter_mut().enumerate().take(width) {
+    // Three rows of the table: two back (for a swap), the last and the current.
+    let mut before = [0usize; ROW];
+    let mut last = [0usize; ROW];
+    let mut row = [0usize; ROW];
+    for (j, cell) in last.iter_mut().enumerate().take(b.len() + 1) {
         *cell = j;
     }
     for i in 1..=a.len() {
+        row[0] = i;
+        let mut smallest = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best =
-                (d[(i - 1) * width + j] + 1).min(d[i * width + j - 1] + 1).min(d[(i - 1) * width + j - 1] + cost);
+            let mut best = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
+                best = best.min(before[j - 2] + 1);
             }
-            d[i * width + j] = best;
+            row[j] = best;
+            smallest = smallest.min(best);
         }
+        // A cell is built from the row before (insertion, deletion, substitution), its left
+        // neighbour and, for a swap, the row two back: once this row and the one before it are
+        // both wholly past the limit, so is every later row.
+        if smallest > limit && last[..=b.len()].iter().all(|&d| d > limit) {
+            return None;
+        }
+        (before, last, row) = (last, row, before);
     }
-    d[a.len() * width + b.len()]
+    let distance = last[b.len()];
+    (distance <= limit).then_some(distance)
 }
 
 #[cfg(test)]
@@ -221,10 +237,29 @@ mod tests {
 
     #[test]
     fn the_distance_counts_a_swap_as_one_edit() {
-        assert_eq!(edit_distance(b"gmial", b"gmail"), 1);
-        assert_eq!(edit_distance(b"kitten", b"sitting"), 3);
-        assert_eq!(edit_distance(b"", b"abc"), 3);
-        assert_eq!(edit_distance(b"abc", b"abc"), 0);
-        assert_eq!(edit_distance(b"ca", b"abc"), 3, "OSA: no edit of a swapped pair");
+        let distance = |a: &[u8], b: &[u8]| edit_distance_within(a, b, 5);
+        assert_eq!(distance(b"gmial", b"gmail"), Some(1));
+        assert_eq!(distance(b"kitten", b"sitting"), Some(3));
+        assert_eq!(distance(b"", b"abc"), Some(3));
+        assert_eq!(distance(b"abc", b"abc"), Some(0));
+        assert_eq!(distance(b"ca", b"abc"), Some(3), "OSA: no edit of a swapped pair");
+    }
+
+    #[test]
+    fn a_distance_past_the_limit_is_none_however_it_is_reached() {
+        assert_eq!(edit_distance_within(b"kitten", b"sitting", 2), None);
+        assert_eq!(edit_distance_within(b"kitten", b"sitting", 3), Some(3));
+        // Past the limit by length alone, and by rows that all exceed it early on.
+        assert_eq!(edit_distance_within(b"a.example", b"gmail.com", 2), None);
+        assert_eq!(edit_distance_within(b"xxxxxxxxxxxx", b"gmail.com", 2), None);
+        assert_eq!(edit_distance_within(b"zzgmail.com", b"gmail.com", 2), Some(2));
+        // Each popular domain against itself and a swap of its last two letters.
+        for domain in POPULAR {
+            let mut swapped = domain.as_bytes().to_vec();
+            let n = swapped.len();
+            swapped.swap(n - 1, n - 2);
+            assert_eq!(edit_distance_within(domain.as_bytes(), domain.as_bytes(), 1), Some(0));
+            assert_eq!(edit_distance_within(&swapped, domain.as_bytes(), 1), Some(1), "{domain}");
+        }
     }
 }

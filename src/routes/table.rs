@@ -18,6 +18,10 @@ pub const MAX_BODY: usize = 16 * 1024;
 /// `/metrics` is here unless it has a listener of its own (`METRICS_ADDR`).
 pub fn configure(cfg: &mut web::ServiceConfig, public_metrics: bool) {
     extractor_limits(cfg);
+    // Routes are tried in the order they are registered, each pattern with a `{…}` through a
+    // regex: the check a reverse proxy makes before every request of the app it protects
+    // comes first.
+    cfg.route("/auth/verify", web::get().to(oidc::forward_auth));
     if public_metrics {
         cfg.route("/metrics", web::get().to(ops::public_metrics));
     }
@@ -155,7 +159,7 @@ fn deliverability(cfg: &mut web::ServiceConfig) {
         .route("/hooks/bounces/{provider}", web::post().to(bounce_hooks::receive));
 }
 
-/// The OpenID Connect provider and the reverse proxies' `forward_auth` check.
+/// The OpenID Connect provider (the reverse proxies' check, `/auth/verify`, comes first).
 fn oidc(cfg: &mut web::ServiceConfig) {
     cfg.route("/.well-known/jwks.json", web::get().to(ops::jwks))
         .route("/.well-known/openid-configuration", web::get().to(oidc::discovery))
@@ -167,8 +171,7 @@ fn oidc(cfg: &mut web::ServiceConfig) {
         .route("/oauth2/userinfo", web::get().to(oidc::userinfo))
         .route("/oauth2/userinfo", web::post().to(oidc::userinfo_form))
         .route("/oauth2/logout", web::get().to(logout::logout))
-        .route("/oauth2/logout", web::post().to(logout::logout))
-        .route("/auth/verify", web::get().to(oidc::forward_auth));
+        .route("/oauth2/logout", web::post().to(logout::logout));
 }
 
 /// A person-readable reason a form body was refused, in `t`'s language.

@@ -18,6 +18,7 @@ mod forward_auth;
 #[path = "../api/helpers/mod.rs"]
 mod helpers;
 mod nginx;
+mod nginx_site;
 mod oidc;
 mod passkey_enrollment;
 mod passkeys;
