@@ -116,7 +116,7 @@ pub fn suggest_domain(email: &Email) -> Option<TypoSuggestion> {
     Some(TypoSuggestion { typed: email.clone(), suggested })
 }
 
-/// The longest popular domain the distance is computed against, plus one (a row's width).
+/// Cells in a row of the table: room for any popular domain (31 bytes and the empty prefix).
 const ROW: usize = 32;
 
 /// The optimal-string-alignment distance of `a` and `b` (insertions, deletions, substitutions
