@@ -21,11 +21,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mailin_embedded::{Handler, Server, response};
+use mailin::{Handler, response};
 use tokio::sync::oneshot;
 
 #[path = "../tests/e2e/nginx_site.rs"]
 mod nginx_site;
+#[path = "../tests/api/helpers/smtp_server.rs"]
+mod smtp_server;
 
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<String>>>>;
 
@@ -39,7 +41,7 @@ struct Sink {
 }
 
 impl Handler for Sink {
-    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> mailin_embedded::Response {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> mailin::Response {
         self.to = to.to_vec();
         self.data.clear();
         response::OK
@@ -50,7 +52,7 @@ impl Handler for Sink {
         Ok(())
     }
 
-    fn data_end(&mut self) -> mailin_embedded::Response {
+    fn data_end(&mut self) -> mailin::Response {
         self.received.fetch_add(1, Ordering::Relaxed);
         let to = self.to.first().map(|t| t.trim_matches(['<', '>']).to_ascii_lowercase()).unwrap_or_default();
         let waiter = self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(&to);
@@ -416,13 +418,8 @@ async fn main() {
     let received = Arc::new(AtomicU64::new(0));
     let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
     let sink = Sink { received: received.clone(), waiters: waiters.clone(), to: Vec::new(), data: Vec::new() };
-    let mut server = Server::new(sink);
     let listener = TcpListener::bind(("127.0.0.1", smtp_port)).expect("smtp port");
-    // mailin serves one connection per thread: more threads than latchkey keeps SMTP connections.
-    server.with_name("sink.bench").with_num_threads(512).with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
+    smtp_server::serve_forever(listener, "sink.bench", sink);
 
     // latchkey, production-like, limits raised for the run: a "web" instance that only queues
     // mail (OUTBOX_WORKER=false), measured in B0–B2, and a default instance (it serves and

@@ -8,6 +8,7 @@ pub mod redis;
 pub mod redis_process;
 pub mod sentinel;
 pub mod smtp;
+pub mod smtp_server;
 pub mod tls;
 
 use std::collections::{BTreeMap, HashMap};

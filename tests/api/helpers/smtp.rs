@@ -1,12 +1,13 @@
-//! A real SMTP server in the test process that keeps what it receives: the `mailin` protocol
-//! state machine, a thread per connection.
+//! A real SMTP server in the test process that keeps what it receives
+//! ([`super::smtp_server`]: a thread per connection).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mailin::{Action, Handler, SessionBuilder, response};
+use mailin::{Handler, response};
+
+use super::smtp_server::serve_forever;
 
 /// One received message.
 #[derive(Debug, Clone)]
@@ -86,38 +87,6 @@ impl Handler for Collector {
     }
 }
 
-/// One SMTP conversation, until the client quits or goes away.
-fn serve(stream: TcpStream, collector: Collector) {
-    let Ok(remote) = stream.peer_addr() else { return };
-    let Ok(mut writer) = stream.try_clone() else { return };
-    let mut reader = BufReader::new(stream);
-    let mut session = SessionBuilder::new("sink.test").build(remote.ip(), collector);
-    if session.greeting().write_to(&mut writer).is_err() {
-        return;
-    }
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let reply = session.process(&line);
-        match reply.action {
-            Action::NoReply => continue,
-            Action::Reply | Action::UpgradeTls => {
-                if reply.write_to(&mut writer).and_then(|()| writer.flush()).is_err() {
-                    return;
-                }
-            }
-            Action::Close => {
-                let _ = reply.write_to(&mut writer).and_then(|()| writer.flush());
-                return;
-            }
-        }
-    }
-}
-
 /// A running SMTP sink. Clones share the inbox (instances sharing one outbox share a sink).
 /// Mail to an address containing `bounce-temp` gets a 451 (try later), `bounce-perm` a 550.
 #[derive(Clone)]
@@ -140,15 +109,7 @@ impl MailSink {
         let url = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let inbox = Arc::new(Mutex::new(Vec::new()));
         let collector = Collector { inbox: inbox.clone(), to: Vec::new(), data: Vec::new() };
-        // A thread per connection, as a real server serves every client at once: a fixed pool
-        // would be held by the idle connections an app's SMTP pool keeps, and the connections
-        // of another instance sharing the sink would wait unanswered.
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let collector = collector.clone();
-                std::thread::spawn(move || serve(stream, collector));
-            }
-        });
+        serve_forever(listener, "sink.test", collector);
         Self { url, inbox }
     }
 
