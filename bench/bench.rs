@@ -180,6 +180,64 @@ fn process_ticks(pid: u32) -> u64 {
     field(14) + field(15)
 }
 
+/// The SMTP sink's ceiling: `concurrency` clients on connections of their own (`TCP_NODELAY`),
+/// each sending 4 KB mails in one write per step and waiting for every
+/// reply, for `seconds`. Mails per second, the clients' own work included (they share the
+/// machine with the sink, so this is a lower bound for the sink alone).
+async fn sink_ceiling(port: u16, concurrency: usize, seconds: u32) -> f64 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    // One reply, its continuation lines ("250-…") included; false at the end of the stream.
+    async fn reply(reader: &mut BufReader<tokio::net::TcpStream>, line: &mut String) -> bool {
+        loop {
+            line.clear();
+            match reader.read_line(line).await {
+                Ok(n) if n > 3 && line.as_bytes()[3] == b'-' => continue,
+                Ok(n) => return n > 0,
+                Err(_) => return false,
+            }
+        }
+    }
+    // A 4 KB mail (a sign-in mail, text and HTML, is of that order), its closing dot included.
+    let body = format!("Subject: ceiling\r\n\r\n{}.\r\n", format!("{}\r\n", "x".repeat(76)).repeat(52));
+    let sent = Arc::new(AtomicU64::new(0));
+    let stop_at = Instant::now() + Duration::from_secs(u64::from(seconds));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..concurrency {
+        let (sent, body) = (sent.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return };
+            let _ = stream.set_nodelay(true);
+            let mut stream = BufReader::new(stream);
+            let mut line = String::new();
+            if !reply(&mut stream, &mut line).await {
+                return;
+            }
+            let _ = stream.get_mut().write_all(b"EHLO ceiling.bench\r\n").await;
+            reply(&mut stream, &mut line).await;
+            while Instant::now() < stop_at {
+                for step in [
+                    "MAIL FROM:<ceiling@bench.test>\r\n".to_owned(),
+                    format!("RCPT TO:<ceiling-{i}@bench.test>\r\n"),
+                    "DATA\r\n".to_owned(),
+                    body.clone(),
+                ] {
+                    if stream.get_mut().write_all(step.as_bytes()).await.is_err()
+                        || !reply(&mut stream, &mut line).await
+                    {
+                        return;
+                    }
+                }
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    sent.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
 /// Busy clock ticks of the whole machine so far (everything but idle and iowait).
 fn machine_busy_ticks() -> u64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -469,7 +527,7 @@ async fn main() {
             .env("JWT_KEYS", &key)
             .envs(policy)
             .env("OUTBOX_WORKER", deliver.to_string())
-            // Mail throughput is SMTP connections in parallel (see OUTBOX_CONCURRENCY in README).
+            // Deliveries in flight at once, each on an SMTP connection of its own.
             .env("OUTBOX_CONCURRENCY", std::env::var("BENCH_OUTBOX_CONCURRENCY").unwrap_or_else(|_| "128".to_owned()))
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()))
@@ -660,6 +718,20 @@ end
     });
     rss.push(("of the delivering instance after its deliveries and B3", peak_rss_mb(pid)));
 
+    // The sink's own ceiling beside B3: it must not be what limits B3.
+    // No server in this row: the sink and its clients are the harness.
+    let cpu = CpuShare::start(0, redis_pid);
+    let ceiling = sink_ceiling(smtp_port, signin_concurrency, seconds).await;
+    rows.push(Row {
+        name: "SMTP sink ceiling: raw SMTP clients in the harness, a mail per exchange".into(),
+        connections: signin_concurrency as u32,
+        rps: ceiling,
+        p50_ms: f64::NAN,
+        p99_ms: f64::NAN,
+        note: "mails/s, the clients' own work included".into(),
+        cpu: cpu.finish(),
+    });
+
     // For comparison: B2 on the instance that also delivers, the mail sent as it is queued.
     let name = "B2′ POST /api/v1/login, on an instance that also delivers";
     let login = format!("{base}/api/v1/login");
@@ -678,7 +750,7 @@ end
     println!("|---|---:|---:|---:|---:|---:|---|");
     for row in &rows {
         let ratio = baseline.get(&row.connections).map_or(String::from("–"), |b0| format!("{:.2}", row.rps / b0));
-        let ratio = if row.name.starts_with("B3") { "–".to_owned() } else { ratio };
+        let ratio = if row.name.starts_with("B3") || row.name.starts_with("SMTP") { "–".to_owned() } else { ratio };
         println!(
             "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} |",
             row.name, row.connections, row.rps, row.p50_ms, row.p99_ms, ratio, row.note

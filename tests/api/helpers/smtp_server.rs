@@ -27,7 +27,7 @@ fn converse<H: Handler>(stream: TcpStream, name: &str, handler: H) {
     let Ok(mut writer) = stream.try_clone() else { return };
     let mut reader = BufReader::new(stream);
     let mut session = SessionBuilder::new(name).build(remote.ip(), handler);
-    if session.greeting().write_to(&mut writer).is_err() {
+    if session.greeting().buffer().and_then(|greeting| writer.write_all(&greeting)).is_err() {
         return;
     }
     let mut line = Vec::new();
@@ -38,16 +38,20 @@ fn converse<H: Handler>(stream: TcpStream, name: &str, handler: H) {
             Ok(_) => {}
         }
         let reply = session.process(&line);
+        // A reply goes out in one write, as real servers send it: `Response::write_to` writes
+        // its code, text and line end separately, and with Nagle's algorithm each part after
+        // the first would wait for the client's delayed acknowledgement (40 ms).
+        let Ok(bytes) = reply.buffer() else { return };
         match reply.action {
             Action::NoReply => continue,
             // No STARTTLS is offered, so no upgrade is ever asked for.
             Action::Reply | Action::UpgradeTls => {
-                if reply.write_to(&mut writer).and_then(|()| writer.flush()).is_err() {
+                if writer.write_all(&bytes).is_err() {
                     return;
                 }
             }
             Action::Close => {
-                let _ = reply.write_to(&mut writer).and_then(|()| writer.flush());
+                let _ = writer.write_all(&bytes);
                 return;
             }
         }
