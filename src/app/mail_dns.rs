@@ -28,7 +28,7 @@ pub(super) async fn mail_dns(settings: &Settings, metrics: Arc<Metrics>) -> anyh
         return Ok(MailDns { domains, report: None });
     }
     let relay = match &settings.mail_transport {
-        MailTransport::Smtp { url } => url::Url::parse(url.expose_secret())
+        MailTransport::Smtp { url, .. } => url::Url::parse(url.expose_secret())
             .ok()
             .and_then(|url| url.host_str().map(Relay::of_host))
             .unwrap_or(Relay::Local),

@@ -1,4 +1,4 @@
-//! How mail leaves and how it reads: `MAIL_TRANSPORT`, `SMTP_URL`, `MAIL_DIR`, `MAIL_FROM`,
+//! How mail leaves and how it reads: `MAIL_TRANSPORT`, `SMTP_URL`, `SMTP_CA_FILE`, `MAIL_DIR`, `MAIL_FROM`,
 //! `PRODUCT_NAME` and `SUPPORT_EMAIL`.
 
 use std::path::PathBuf;
@@ -24,6 +24,8 @@ pub enum MailTransport {
     Smtp {
         /// `smtp://` / `smtps://` URL; may hold credentials.
         url: SecretString,
+        /// `SMTP_CA_FILE`: CA certificates (PEM) trusted for the server, besides the webpki roots.
+        ca_pem: Option<Vec<u8>>,
     },
 }
 
@@ -85,7 +87,12 @@ impl Reader<'_> {
                 if let Err(message) = check_smtp_url(&url) {
                     self.problem("SMTP_URL", message);
                 }
-                MailTransport::Smtp { url: SecretString::from(url) }
+                let ca_pem = self.get("SMTP_CA_FILE").and_then(|path| self.ca_pem("SMTP_CA_FILE", &path));
+                let tls = url.starts_with("smtps://") || url.contains("tls=");
+                if ca_pem.is_some() && !tls {
+                    self.problem("SMTP_CA_FILE", "is set, but SMTP_URL does not use TLS (smtps:// or ?tls=required)");
+                }
+                MailTransport::Smtp { url: SecretString::from(url), ca_pem }
             }
             "log" | "file" if prod => {
                 self.problem("MAIL_TRANSPORT", format!("`{kind}` is for development; production needs `smtp`"));

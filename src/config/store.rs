@@ -123,7 +123,7 @@ impl Reader<'_> {
         if !schemes.contains(&Some(true)) {
             self.problem("REDIS_CA_FILE", "is set, but the Redis URLs are not rediss:// (TLS)");
         }
-        let pem = self.ca_pem(&path);
+        let pem = self.ca_pem("REDIS_CA_FILE", &path);
         match store {
             StoreSettings::Redis { url, .. } => StoreSettings::Redis { url, ca_pem: pem },
             StoreSettings::Cluster { urls, .. } => StoreSettings::Cluster { urls, ca_pem: pem },
@@ -156,7 +156,7 @@ impl Reader<'_> {
             if !schemes.contains(&Some(true)) {
                 self.problem("REDIS_CA_FILE", "is set, but the Redis URLs are not rediss:// (TLS)");
             }
-            self.ca_pem(&path)
+            self.ca_pem("REDIS_CA_FILE", &path)
         });
         StoreSettings::Sentinel { urls: urls.into_iter().map(SecretString::from).collect(), master, ca_pem }
     }
@@ -212,14 +212,14 @@ impl Reader<'_> {
         }
     }
 
-    /// Reads `REDIS_CA_FILE`: at least one PEM certificate.
-    fn ca_pem(&mut self, path: &str) -> Option<Vec<u8>> {
+    /// Reads a CA file (`REDIS_CA_FILE`, `SMTP_CA_FILE`): at least one PEM certificate.
+    pub(super) fn ca_pem(&mut self, var: &'static str, path: &str) -> Option<Vec<u8>> {
         use rustls::pki_types::CertificateDer;
         use rustls::pki_types::pem::PemObject;
         let pem = match std::fs::read(path) {
             Ok(pem) => pem,
             Err(e) => {
-                self.problem("REDIS_CA_FILE", format!("{path}: cannot read ({e})"));
+                self.problem(var, format!("{path}: cannot read ({e})"));
                 return None;
             }
         };
@@ -227,10 +227,7 @@ impl Reader<'_> {
         match certs {
             Ok(certs) if !certs.is_empty() => Some(pem),
             _ => {
-                self.problem(
-                    "REDIS_CA_FILE",
-                    format!("{path}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
-                );
+                self.problem(var, format!("{path}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
                 None
             }
         }

@@ -1,9 +1,10 @@
-//! Mail transports: SMTP (lettre, async, pooled), `.eml` files, or the log.
+//! Mail transports: SMTP (lettre's client over pooled connections, `smtp.rs`), `.eml` files, or the log.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use super::OutgoingMail;
@@ -32,7 +33,7 @@ pub enum MailError {
 }
 
 enum Backend {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Arc<super::smtp::SmtpPool>),
     File(AsyncFileTransport<Tokio1Executor>),
     Log,
 }
@@ -47,18 +48,12 @@ pub struct Mailer {
 
 impl Mailer {
     /// Builds the transport the settings name. SMTP connections are opened on first use and
-    /// pooled, up to `connections` (each one carries one message at a time: lettre sends the
-    /// closing `.` in a write of its own, so a message costs a delayed-ACK round on the wire,
-    /// and throughput comes from connections in parallel).
+    /// kept for reuse, up to `connections` idle ones (each carries one message at a time).
     pub fn new(transport: &MailTransport, from: Mailbox, connections: u32) -> anyhow::Result<Self> {
         let backend = match transport {
-            MailTransport::Smtp { url } => Backend::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
-                    .map_err(|e| anyhow::anyhow!("invalid SMTP_URL: {e}"))?
-                    .timeout(Some(std::time::Duration::from_secs(15)))
-                    .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(connections.max(1)))
-                    .build(),
-            ),
+            MailTransport::Smtp { url, ca_pem } => {
+                Backend::Smtp(super::smtp::SmtpPool::new(url.expose_secret(), ca_pem.as_deref(), connections)?)
+            }
             MailTransport::File { dir } => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| anyhow::anyhow!("cannot create MAIL_DIR {}: {e}", dir.display()))?;
@@ -83,7 +78,7 @@ impl Mailer {
         }
         let message = self.build(mail)?;
         match &self.backend {
-            Backend::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(smtp_error),
+            Backend::Smtp(smtp) => smtp.send(&message).await,
             Backend::File(file) => file.send(message).await.map(drop).map_err(|e| MailError::Transport {
                 summary: "cannot write the mail file".to_owned(),
                 source: e.into(),
@@ -108,7 +103,7 @@ impl Mailer {
 }
 
 /// Sorts an SMTP failure into for-good and for-now, with a summary safe to log.
-fn smtp_error(e: lettre::transport::smtp::Error) -> MailError {
+pub(super) fn smtp_error(e: lettre::transport::smtp::Error) -> MailError {
     let summary = match e.status() {
         Some(code) => format!("SMTP reply {code}"),
         None if e.is_timeout() => "the mail server timed out".to_owned(),

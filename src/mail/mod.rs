@@ -6,6 +6,7 @@ mod email_change;
 mod goodbye;
 mod mailer;
 mod message;
+mod smtp;
 
 pub use dkim::DkimSigner;
 pub use email_change::EmailChangeMail;

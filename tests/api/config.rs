@@ -202,6 +202,20 @@ fn a_private_ca_is_read_for_rediss_only() {
 }
 
 #[test]
+fn a_private_ca_for_the_smtp_relay_is_read_for_tls_urls_only() {
+    let missing = std::env::temp_dir().join("latchkey-no-such-smtp-ca.pem").to_string_lossy().into_owned();
+    let err = load_owned(&production(&[("SMTP_CA_FILE", &missing)])).expect_err("an unreadable CA file was accepted");
+    assert!(err.mentions("SMTP_CA_FILE"), "{err}");
+    let ca = crate::helpers::tls::test_certificates().dir.join("ca.crt").to_string_lossy().into_owned();
+    let plain = [("SMTP_URL", "smtp://127.0.0.1:2525"), ("SMTP_CA_FILE", ca.as_str())];
+    let err = load_owned(&production(&plain)).expect_err("a CA for plaintext SMTP accepted");
+    assert!(err.mentions("SMTP_CA_FILE"), "{err}");
+    let settings =
+        load_owned(&production(&[("SMTP_CA_FILE", &ca)])).expect("a TLS relay with a private CA was refused");
+    assert!(matches!(settings.mail_transport, latchkey::config::MailTransport::Smtp { ca_pem: Some(_), .. }));
+}
+
+#[test]
 fn a_key_prefix_with_braces_is_refused() {
     let err = load_owned(&production(&[("REDIS_KEY_PREFIX", "{app}:")])).expect_err("braces accepted");
     assert!(err.mentions("REDIS_KEY_PREFIX"), "{err}");

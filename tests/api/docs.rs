@@ -81,13 +81,19 @@ fn variables_asked_for(vars: &[(&str, &str)]) -> BTreeSet<String> {
 }
 
 /// Every variable the configuration reads: with nothing set, and with the settings that make
-/// it read the conditional ones (production's `SMTP_URL`; `REDIS_PRIVATE_NETWORK` with a Redis
+/// it read the conditional ones (production's `SMTP_URL`, and `SMTP_CA_FILE` once it is set;
+/// `REDIS_PRIVATE_NETWORK` with a Redis
 /// URL; the `TWILIO_*` variables with `SMS_PROVIDER=twilio`; `MAIL_DIR` with file mail; the
 /// Sentinel settings).
 fn variables_read() -> BTreeSet<String> {
     let passes: &[&[(&str, &str)]] = &[
         &[],
-        &[("APP_ENV", "production"), ("REDIS_URL", "redis://127.0.0.1:6379"), ("SMS_PROVIDER", "twilio")],
+        &[
+            ("APP_ENV", "production"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("SMS_PROVIDER", "twilio"),
+            ("SMTP_URL", "smtps://smtp.example.com"),
+        ],
         &[("MAIL_TRANSPORT", "file"), ("REDIS_CLUSTER_URLS", "redis://127.0.0.1:7000")],
         &[("REDIS_SENTINEL_URLS", "redis://127.0.0.1:26379"), ("REDIS_SENTINEL_MASTER", "mymaster")],
     ];

@@ -56,6 +56,7 @@ mod second_factor_sms;
 mod sentinel;
 mod session_cache;
 mod session_jwt;
+mod smtp_connections;
 mod store_contract;
 mod store_identity;
 mod tls;

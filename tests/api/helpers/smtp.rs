@@ -1,7 +1,9 @@
 //! A real SMTP server in the test process that keeps what it receives
 //! ([`super::smtp_server`]: a thread per connection).
 
+use std::net::IpAddr;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,11 +55,18 @@ impl ReceivedMail {
 #[derive(Clone)]
 struct Collector {
     inbox: Arc<Mutex<Vec<ReceivedMail>>>,
+    greetings: Arc<AtomicUsize>,
     to: Vec<String>,
     data: Vec<u8>,
 }
 
 impl Handler for Collector {
+    // One EHLO per connection (the sink offers no STARTTLS, after which a client would say it again).
+    fn helo(&mut self, _ip: IpAddr, _domain: &str) -> mailin::Response {
+        self.greetings.fetch_add(1, Ordering::SeqCst);
+        response::OK
+    }
+
     // Addresses that always fail, for the outbox's retry and dead-letter tests.
     fn rcpt(&mut self, to: &str) -> mailin::Response {
         if to.contains("bounce-temp") {
@@ -94,6 +103,7 @@ pub struct MailSink {
     /// `smtp://127.0.0.1:<port>` (plaintext is allowed to loopback).
     pub url: String,
     inbox: Arc<Mutex<Vec<ReceivedMail>>>,
+    greetings: Arc<AtomicUsize>,
 }
 
 impl MailSink {
@@ -108,9 +118,16 @@ impl MailSink {
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let url = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let inbox = Arc::new(Mutex::new(Vec::new()));
-        let collector = Collector { inbox: inbox.clone(), to: Vec::new(), data: Vec::new() };
+        let greetings = Arc::new(AtomicUsize::new(0));
+        let collector =
+            Collector { inbox: inbox.clone(), greetings: greetings.clone(), to: Vec::new(), data: Vec::new() };
         serve_forever(listener, "sink.test", collector);
-        Self { url, inbox }
+        Self { url, inbox, greetings }
+    }
+
+    /// How many SMTP sessions clients have opened (EHLOs seen).
+    pub fn sessions(&self) -> usize {
+        self.greetings.load(Ordering::SeqCst)
     }
 
     /// Everything received so far.

@@ -1,6 +1,6 @@
-//! A private TLS-only Redis for the `rediss://` tests: a CA and a server certificate for
-//! 127.0.0.1 made with the `openssl` CLI at test time, and a `redis-server --tls-port` that
-//! accepts no plaintext. Started once per test process.
+//! A CA and a server certificate for 127.0.0.1 made with the `openssl` CLI at test time (for
+//! the `rediss://` tests and the SMTP TLS tests), and a private TLS-only Redis, a
+//! `redis-server --tls-port` that accepts no plaintext. Each made once per test process.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,7 +33,21 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "openssl {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn start_tls_redis() -> TlsRedis {
+/// A test CA and a server certificate it signed for 127.0.0.1 and localhost, in one folder.
+#[derive(Debug)]
+pub struct TestCertificates {
+    /// The folder: `ca.crt`, `server.crt`, `server.key`.
+    pub dir: PathBuf,
+}
+
+static CERTIFICATES: OnceLock<TestCertificates> = OnceLock::new();
+
+/// The test certificates, made on first use (once per test process).
+pub fn test_certificates() -> &'static TestCertificates {
+    CERTIFICATES.get_or_init(make_certificates)
+}
+
+fn make_certificates() -> TestCertificates {
     let dir = std::env::temp_dir().join(format!("latchkey-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("cannot create the TLS test folder");
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
@@ -76,7 +90,11 @@ fn start_tls_redis() -> TlsRedis {
             "server.ext",
         ],
     );
+    TestCertificates { dir }
+}
 
+fn start_tls_redis() -> TlsRedis {
+    let dir = test_certificates().dir.clone();
     let port = super::free_port();
     // TLS only (--port 0), under the same watchdog as the plain test Redis.
     super::redis::spawn_watched_redis(&format!(
