@@ -34,6 +34,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// An idle connection older than this is closed rather than reused.
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// How long a QUIT to a connection no longer wanted may wait for its reply.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a connection is secured.
 enum Security {
@@ -210,7 +212,10 @@ impl SmtpPool {
                     })
                 });
             };
-            if since.elapsed() < IDLE_LIMIT && conn.test_connected().await {
+            // A server gone without closing (a partition) would leave NOOP unanswered for good.
+            if since.elapsed() < IDLE_LIMIT
+                && matches!(tokio::time::timeout(CONNECT_TIMEOUT, conn.test_connected()).await, Ok(true))
+            {
                 return Ok(conn);
             }
             quit_later(conn);
@@ -239,7 +244,7 @@ impl SmtpPool {
 /// Says QUIT on a connection no longer wanted, without holding up the caller.
 fn quit_later(mut conn: AsyncSmtpConnection) {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move { conn.abort().await });
+        runtime.spawn(async move { tokio::time::timeout(QUIT_TIMEOUT, conn.abort()).await });
     }
 }
 
