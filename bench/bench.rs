@@ -3,7 +3,8 @@
 //! mail (`OUTBOX_WORKER=false`) for B0–B2, and a default one that also delivers, started
 //! afterwards to send B2's backlog and to serve B3 and B2′ — and the store's floor for B2
 //! (`bench/floor.rs`: a link request's Redis work alone), drives them with `wrk` at fixed
-//! connection counts, runs full sign-ins itself, samples peak memory and who used the CPU,
+//! connection counts, runs full sign-ins itself and then the SMTP sink's own ceiling (raw SMTP
+//! clients, so that the sink is shown not to be B3's limit), samples peak memory and who used the CPU,
 //! runs `redis-benchmark` for the store's ceiling, and prints one Markdown table with each
 //! row's ratio to the baseline (`GET /healthz`) measured in the same run, and the Redis
 //! commands of one link request (through `redis-cli MONITOR`, before the rows).
