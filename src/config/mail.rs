@@ -148,7 +148,11 @@ fn check_smtp_url(raw: &str) -> Result<(), String> {
     let url = Url::parse(raw).map_err(|_| "is not a URL like smtps://user:pass@smtp.example.com".to_owned())?;
     let host = url.host_str().unwrap_or_default();
     let loopback = is_loopback(&url);
-    let starttls_required = url.query_pairs().any(|(k, v)| k == "tls" && v == "required");
+    let tls_values: Vec<_> = url.query_pairs().filter(|(k, _)| k == "tls").map(|(_, v)| v.into_owned()).collect();
+    if tls_values.len() > 1 {
+        return Err("gives `tls=` more than once".to_owned());
+    }
+    let starttls_required = tls_values.first().is_some_and(|v| v == "required");
     match url.scheme() {
         "smtps" => Ok(()),
         "smtp" if starttls_required || loopback => Ok(()),
@@ -172,5 +176,8 @@ mod tests {
         assert!(check_smtp_url("smtp://smtp.example.com:587?tls=required").is_ok());
         assert!(check_smtp_url("smtp://smtp.example.com:25").is_err());
         assert!(check_smtp_url("smtp://smtp.example.com:587?tls=opportunistic").is_err());
+        // One `tls=` only: the client would use the first, the check must not use another.
+        assert!(check_smtp_url("smtp://smtp.example.com:587?tls=opportunistic&tls=required").is_err());
+        assert!(check_smtp_url("smtp://smtp.example.com:587?tls=required&tls=required").is_err());
     }
 }

@@ -28,8 +28,12 @@ use url::Url;
 
 use super::MailError;
 
-/// How long opening a connection (TCP, TLS, greeting, EHLO, AUTH) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a TCP connect to one of the server's addresses may take (the next is tried after).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long TLS, the greeting, EHLO, STARTTLS and AUTH may take once TCP is up.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a reused connection may take to answer NOOP.
+const NOOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one message may take once a connection is open.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// An idle connection older than this is closed rather than reused.
@@ -63,7 +67,11 @@ impl Target {
         let host = url.host_str().ok_or_else(|| anyhow::anyhow!("invalid SMTP_URL: no host"))?;
         // `[::1]` in a URL; the socket and the certificate name want `::1`.
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-        let tls_query = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+        let mut tls_values = url.query_pairs().filter(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+        let tls_query = tls_values.next();
+        if tls_values.next().is_some() {
+            anyhow::bail!("invalid SMTP_URL: `tls=` given more than once");
+        }
         let extra_roots = match ca_pem {
             Some(pem) => CertificateDer::pem_slice_iter(pem)
                 .collect::<Result<Vec<_>, _>>()
@@ -90,16 +98,34 @@ impl Target {
             }
             (scheme, tls) => anyhow::bail!("invalid SMTP_URL: scheme `{scheme}` with tls={tls:?}"),
         };
-        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
-        let credentials = url.password().map(|password| Credentials::new(decode(url.username()), decode(password)));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| anyhow::anyhow!("invalid SMTP_URL: the user or password is not UTF-8 once %-decoded"))
+        };
+        let credentials = match url.password() {
+            Some(password) => Some(Credentials::new(decode(url.username())?, decode(password)?)),
+            None => None,
+        };
         let path = url.path().trim_matches('/');
         let hello = if path.is_empty() { ClientId::default() } else { ClientId::Domain(path.to_owned()) };
         Ok(Self { port: url.port().unwrap_or(default_port), host, security, credentials, hello })
     }
 
-    /// A new connection: TCP with `TCP_NODELAY`, TLS as configured, greeting, EHLO, AUTH.
+    /// A new connection: TCP with `TCP_NODELAY`, then TLS as configured, greeting, EHLO, AUTH
+    /// within `HANDSHAKE_TIMEOUT`.
     async fn connect(&self) -> Result<AsyncSmtpConnection, MailError> {
         let tcp = open_tcp(&self.host, self.port).await?;
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, self.handshake(tcp)).await.unwrap_or_else(|_| {
+            Err(MailError::Transport {
+                summary: "the mail server timed out".to_owned(),
+                source: anyhow::anyhow!("no SMTP session within {HANDSHAKE_TIMEOUT:?}"),
+            })
+        })
+    }
+
+    async fn handshake(&self, tcp: TcpStream) -> Result<AsyncSmtpConnection, MailError> {
         let stream: Box<dyn AsyncTokioStream> = match &self.security {
             Security::Implicit { connector, name } => {
                 let tls = connector
@@ -204,17 +230,10 @@ impl SmtpPool {
     async fn checkout(&self) -> Result<AsyncSmtpConnection, MailError> {
         loop {
             let parked = self.lock().pop();
-            let Some((mut conn, since)) = parked else {
-                return tokio::time::timeout(CONNECT_TIMEOUT, self.target.connect()).await.unwrap_or_else(|_| {
-                    Err(MailError::Transport {
-                        summary: "the mail server timed out".to_owned(),
-                        source: anyhow::anyhow!("no connection within {CONNECT_TIMEOUT:?}"),
-                    })
-                });
-            };
+            let Some((mut conn, since)) = parked else { return self.target.connect().await };
             // A server gone without closing (a partition) would leave NOOP unanswered for good.
             if since.elapsed() < IDLE_LIMIT
-                && matches!(tokio::time::timeout(CONNECT_TIMEOUT, conn.test_connected()).await, Ok(true))
+                && matches!(tokio::time::timeout(NOOP_TIMEOUT, conn.test_connected()).await, Ok(true))
             {
                 return Ok(conn);
             }
@@ -269,7 +288,8 @@ async fn close_idle(pool: Weak<SmtpPool>) {
     }
 }
 
-/// An implicit-TLS stream in the shape lettre's connection takes.
+/// An implicit-TLS stream in the shape lettre's connection takes. lettre sees a plain stream
+/// (its `is_encrypted()` says false for these connections); nothing here asks it.
 #[derive(Debug)]
 struct ImplicitTls(TlsStream<TcpStream>);
 
@@ -316,7 +336,9 @@ mod tests {
         let t = Target::from_url("smtps://u%40x:p%2Fw@smtp.example.com", None).unwrap();
         assert_eq!((t.host.as_str(), t.port), ("smtp.example.com", 465));
         assert!(matches!(t.security, Security::Implicit { .. }));
-        assert!(t.credentials.is_some());
+        assert!(t.credentials == Some(Credentials::new("u@x".to_owned(), "p/w".to_owned())));
+        assert!(Target::from_url("smtps://u:%FF@smtp.example.com", None).is_err());
+        assert!(Target::from_url("smtp://h?tls=opportunistic&tls=required", None).is_err());
         let t = Target::from_url("smtp://smtp.example.com?tls=required", None).unwrap();
         assert_eq!(t.port, 587);
         assert!(matches!(t.security, Security::StartTls { required: true, .. }));

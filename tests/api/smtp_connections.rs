@@ -122,6 +122,11 @@ struct TlsSmtp {
 }
 
 async fn tls_smtp_server(implicit: bool) -> TlsSmtp {
+    tls_smtp_server_on("127.0.0.1", implicit).await
+}
+
+/// The same, listening on `ip` (the certificate names 127.0.0.1 and localhost only).
+async fn tls_smtp_server_on(ip: &str, implicit: bool) -> TlsSmtp {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = &crate::helpers::tls::test_certificates().dir;
@@ -134,7 +139,7 @@ async fn tls_smtp_server(implicit: bool) -> TlsSmtp {
         .with_single_cert(chain, key)
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let mails = Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = mails.clone();
@@ -262,15 +267,35 @@ async fn the_sign_in_mail_goes_out_after_starttls_to_a_relay_with_a_private_ca()
     link_mail_arrives_over_tls(false, "smtp://127.0.0.1:{port}?tls=required").await;
 }
 
+/// Asks for a link with `SMTP_URL` = `url` (`{port}`: `server`'s) and `extra` settings, and
+/// checks that nothing reached `server` and the mail waits for a retry.
+async fn link_mail_waits(server: &TlsSmtp, url: &str, extra: &[(&str, &str)]) {
+    let url = url.replace("{port}", &server.port.to_string());
+    let mut settings = vec![("SMTP_URL", url.as_str()), ("OUTBOX_RETRY_BASE", "10m")];
+    settings.extend_from_slice(extra);
+    let app = spawn_app_with(&settings).await;
+    ask_for_a_link(&app, "untrusted@example.com").await;
+    app.metrics_with("latchkey_mail_total{outcome=\"retry\"} 1").await;
+    assert!(server.mails.lock().unwrap().is_empty(), "a mail went to an untrusted server");
+    assert_eq!(app.queue().outbox_stats().await.unwrap().scheduled, 1);
+}
+
 #[tokio::test]
 async fn without_the_private_ca_the_relay_is_not_trusted_and_the_mail_waits() {
     // The public roots do not know the test CA: the handshake fails, the mail is kept for a
-    // retry, and nothing goes out in plaintext.
+    // retry, and nothing goes out (the same servers with the CA given take mail, above).
     let server = tls_smtp_server(true).await;
-    let url = format!("smtps://127.0.0.1:{}", server.port);
-    let app = spawn_app_with(&[("SMTP_URL", &url), ("OUTBOX_RETRY_BASE", "10m")]).await;
-    ask_for_a_link(&app, "untrusted@example.com").await;
-    app.metrics_with("latchkey_mail_total{outcome=\"retry\"} 1").await;
-    assert!(server.mails.lock().unwrap().is_empty());
-    assert_eq!(app.queue().outbox_stats().await.unwrap().scheduled, 1);
+    link_mail_waits(&server, "smtps://127.0.0.1:{port}", &[]).await;
+    let server = tls_smtp_server(false).await;
+    link_mail_waits(&server, "smtp://127.0.0.1:{port}?tls=required", &[]).await;
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_name_is_refused_even_from_the_trusted_ca() {
+    // The certificate names 127.0.0.1 and localhost; this server answers at 127.0.0.2.
+    let ca = ca_file();
+    let server = tls_smtp_server_on("127.0.0.2", true).await;
+    link_mail_waits(&server, "smtps://127.0.0.2:{port}", &[("SMTP_CA_FILE", &ca)]).await;
+    let server = tls_smtp_server_on("127.0.0.2", false).await;
+    link_mail_waits(&server, "smtp://127.0.0.2:{port}?tls=required", &[("SMTP_CA_FILE", &ca)]).await;
 }
