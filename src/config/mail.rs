@@ -84,11 +84,14 @@ impl Reader<'_> {
                     );
                     return MailTransport::Log;
                 };
-                if let Err(message) = check_smtp_url(&url) {
-                    self.problem("SMTP_URL", message);
-                }
+                let tls = match check_smtp_url(&url) {
+                    Ok(tls) => tls,
+                    Err(message) => {
+                        self.problem("SMTP_URL", message);
+                        true
+                    }
+                };
                 let ca_pem = self.get("SMTP_CA_FILE").and_then(|path| self.ca_pem("SMTP_CA_FILE", &path));
-                let tls = url.starts_with("smtps://") || url.contains("tls=");
                 if ca_pem.is_some() && !tls {
                     self.problem("SMTP_CA_FILE", "is set, but SMTP_URL does not use TLS (smtps:// or ?tls=required)");
                 }
@@ -143,8 +146,9 @@ impl Reader<'_> {
     }
 }
 
-/// SMTP must be encrypted unless the server is on this machine.
-fn check_smtp_url(raw: &str) -> Result<(), String> {
+/// SMTP must be encrypted unless the server is on this machine. `Ok(true)` when it is encrypted
+/// (`smtps://`, or STARTTLS asked for).
+fn check_smtp_url(raw: &str) -> Result<bool, String> {
     let url = Url::parse(raw).map_err(|_| "is not a URL like smtps://user:pass@smtp.example.com".to_owned())?;
     let host = url.host_str().unwrap_or_default();
     let loopback = is_loopback(&url);
@@ -153,9 +157,11 @@ fn check_smtp_url(raw: &str) -> Result<(), String> {
         return Err("gives `tls=` more than once".to_owned());
     }
     let starttls_required = tls_values.first().is_some_and(|v| v == "required");
+    // `opportunistic` is only accepted to loopback (below), and still asks for STARTTLS.
+    let starttls = !tls_values.is_empty();
     match url.scheme() {
-        "smtps" => Ok(()),
-        "smtp" if starttls_required || loopback => Ok(()),
+        "smtps" => Ok(true),
+        "smtp" if starttls_required || loopback => Ok(starttls),
         "smtp" => Err(format!(
             "plaintext SMTP to {host} is refused: use smtps:// or smtp://…?tls=required (plaintext is allowed only to loopback)"
         )),
@@ -169,11 +175,12 @@ mod tests {
 
     #[test]
     fn smtp_plaintext_only_to_loopback() {
-        assert!(check_smtp_url("smtp://127.0.0.1:2525").is_ok());
+        assert_eq!(check_smtp_url("smtp://127.0.0.1:2525"), Ok(false));
+        assert_eq!(check_smtp_url("smtp://127.0.0.1:2525?tls=opportunistic"), Ok(true));
         assert!(check_smtp_url("smtp://localhost:25").is_ok());
         assert!(check_smtp_url("smtp://[::1]:25").is_ok());
-        assert!(check_smtp_url("smtps://u:p@smtp.example.com").is_ok());
-        assert!(check_smtp_url("smtp://smtp.example.com:587?tls=required").is_ok());
+        assert_eq!(check_smtp_url("smtps://u:p@smtp.example.com"), Ok(true));
+        assert_eq!(check_smtp_url("smtp://smtp.example.com:587?tls=required"), Ok(true));
         assert!(check_smtp_url("smtp://smtp.example.com:25").is_err());
         assert!(check_smtp_url("smtp://smtp.example.com:587?tls=opportunistic").is_err());
         // One `tls=` only: the client would use the first, the check must not use another.
