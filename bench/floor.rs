@@ -140,8 +140,10 @@ async fn store_calls(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpResp
         ip?;
         pair?;
         floor.store.hit_limit(&r.email_limit, WINDOW, 1).await?;
-        floor.store.find_user(&r.lookup).await?;
-        r.attempt.generation = floor.store.link_generation(&r.lookup, true).await?;
+        let (user, generation) =
+            tokio::join!(floor.store.find_user(&r.lookup), floor.store.link_generation(&r.lookup, true));
+        user?;
+        r.attempt.generation = generation?;
         floor.store.put_attempt(&r.id, &r.attempt, KEEP_FOR).await?;
         floor.queue.push(&r.job).await?;
         Ok::<_, StoreError>(())

@@ -299,12 +299,16 @@ impl SignIn {
             domains.check(&email).await.map_err(|_| SignInError::NoMailDomain)?;
         }
         let email_lookup = self.email_lookup(&email);
-        // Reads the same for a known and an unknown address (see `Store::find_user`'s Redis
-        // adapter), and so does everything below: the bump, the attempt and a queued entry,
-        // whether the address gets a mail or not.
-        let existing = self.store.find_user(&email_lookup).await?;
-
         let policy = self.policy.current().await?;
+        // The account is read the same for a known and an unknown address (see
+        // `Store::find_user`'s Redis adapter), and so is everything below: the bump, the attempt
+        // and a queued entry, whether the address gets a mail or not. The read and the bump
+        // depend on neither's answer, so they share their round trips to the store.
+        let (existing, generation) = tokio::join!(
+            self.store.find_user(&email_lookup),
+            self.store.link_generation(&email_lookup, policy.supersede)
+        );
+        let (existing, generation) = (existing?, generation?);
         let link_ttl = policy.link_ttl();
         let now = self.clock.now();
         let ttl = chrono::Duration::from_std(link_ttl).unwrap_or(chrono::Duration::minutes(15));
@@ -316,15 +320,14 @@ impl SignIn {
             if numbered && policy.cross_device == CrossDevice::Approve { Some(MatchNumber::generate()?) } else { None };
         // A blocked account, or a new address the signup list does not allow, gets the same
         // answer, cookie and store work — only no mail: nothing tells an outsider which it was.
+        // The generation was bumped for it too; its older links, if any, could not sign anyone
+        // in anyway.
         let refusal = match &existing {
             Some(user) if user.blocked => Some("blocked"),
             Some(_) => None,
             None if !policy.signup_allowed(&email) => Some("signup_closed"),
             None => None,
         };
-        // Bumped for a refused address too (same store work); its older links, if any, could
-        // not sign anyone in anyway.
-        let generation = self.store.link_generation(&email_lookup, policy.supersede).await?;
         let attempt = LinkAttempt {
             email: email.clone(),
             return_to: return_to.unwrap_or_else(LocalPath::account),
