@@ -89,9 +89,18 @@ impl Drop for Proc {
 
 /// nginx as Debian runs it (a master and `worker_processes auto`) with the shipped
 /// examples/nginx.conf in front of latchkey at `latchkey`, the app it protects being a static
-/// file nginx serves itself, and a second `server` serving the same file with no check: the
-/// process, the example server's port and the static server's port.
-struct Nginx(Proc, u16, u16);
+/// file nginx serves itself; a second `server` serving the same file with no check; and the
+/// example once more with an auth server that costs nothing (an nginx `server` answering 200 at
+/// once) in latchkey's place: the ceiling of forward-auth through nginx on the machine.
+struct Nginx {
+    process: Proc,
+    /// The example in front of latchkey.
+    front: u16,
+    /// The static file, no check.
+    app: u16,
+    /// The example in front of the auth server that costs nothing.
+    ceiling: u16,
+}
 
 impl Nginx {
     fn start(dir: &std::path::Path, latchkey: &str) -> Self {
@@ -104,15 +113,26 @@ impl Nginx {
         std::fs::create_dir_all(&root).expect("nginx dir");
         std::fs::write(root.join("index.html"), "<!doctype html><title>app</title><p>Hello from the app.\n")
             .expect("static file");
-        let (front, app) = (free_port(), free_port());
+        let (front, app, ceiling, yes) = (free_port(), free_port(), free_port(), free_port());
         let site = dir.join("site.conf");
         let app_url = format!("http://127.0.0.1:{app}");
         // The protected content is the static file itself (nginx serves it once latchkey said
         // yes), so the two rows differ by the check alone.
-        let config = nginx_site::site_config(front, latchkey, &app_url);
-        assert!(config.contains("proxy_pass http://protected_app;"), "examples/nginx.conf changed shape");
-        let config = config.replace("proxy_pass http://protected_app;", &format!("root {};", root.display()));
-        std::fs::write(&site, config).expect("site.conf");
+        let site_for = |port: u16, auth: &str| {
+            let config = nginx_site::site_config(port, auth, &app_url);
+            assert!(config.contains("proxy_pass http://protected_app;"), "examples/nginx.conf changed shape");
+            config.replace("proxy_pass http://protected_app;", &format!("root {};", root.display()))
+        };
+        // The ceiling's copy: its own upstream names (nginx refuses two blocks of one name), and
+        // the first copy's `map` (one variable cannot be defined twice).
+        let ceiling_site = site_for(ceiling, &format!("http://127.0.0.1:{yes}"));
+        let map_start = ceiling_site.find("\nmap ").expect("examples/nginx.conf has its map");
+        let map_end = map_start + ceiling_site[map_start..].find("\n}\n").expect("the map's end") + 3;
+        let ceiling_site = format!("{}{}", &ceiling_site[..map_start], &ceiling_site[map_end..])
+            .replace("upstream latchkey ", "upstream ceiling_auth ")
+            .replace("http://latchkey", "http://ceiling_auth")
+            .replace("upstream protected_app ", "upstream ceiling_app ");
+        std::fs::write(&site, site_for(front, latchkey) + &ceiling_site).expect("site.conf");
         let d = dir.display();
         let conf = dir.join("nginx.conf");
         std::fs::write(
@@ -122,7 +142,8 @@ impl Nginx {
                  events {{ worker_connections 4096; }}\n\
                  http {{\n  access_log off;\n  client_body_temp_path {d}/client_body;\n  proxy_temp_path {d}/proxy;\n  \
                  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
-                 include {site};\n  server {{ listen 127.0.0.1:{app}; root {root}; }}\n}}\n",
+                 include {site};\n  server {{ listen 127.0.0.1:{app}; root {root}; }}\n  \
+                 server {{ listen 127.0.0.1:{yes}; location / {{ return 200; }} }}\n}}\n",
                 site = site.display(),
                 root = root.display(),
             ),
@@ -145,16 +166,16 @@ impl Nginx {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self(process, front, app)
+        Self { process, front, app, ceiling }
     }
 }
 
 impl Drop for Nginx {
     /// A fast shutdown of the master, which ends its workers (a SIGKILL would leave them).
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.0.id().to_string()]).status();
+        let _ = Command::new("kill").args(["-TERM", &self.process.0.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && self.0.0.try_wait().ok().flatten().is_none() {
+        while Instant::now() < deadline && self.process.0.try_wait().ok().flatten().is_none() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -604,15 +625,20 @@ end
     // latchkey, what it protects a static file; beside it, the same file with no check.
     let nginx_rows = {
         let nginx = Nginx::start(&dir, &base);
-        let pids = (pid, nginx.0.0.id());
+        let pids = (pid, nginx.process.0.id());
         let mut rows = Vec::new();
         for &c in &conns {
             let name = "N0 nginx: a static file";
-            rows.push(measure(name, pids, &format!("http://127.0.0.1:{}/", nginx.2), c, seconds, &[], &[]));
+            rows.push(measure(name, pids, &format!("http://127.0.0.1:{}/", nginx.app), c, seconds, &[], &[]));
         }
         for &c in &conns {
             let name = "N1 nginx: the same file behind auth_request → /auth/verify";
-            let url = format!("http://127.0.0.1:{}/", nginx.1);
+            let url = format!("http://127.0.0.1:{}/", nginx.front);
+            rows.push(measure(name, pids, &url, c, seconds, &["-H", &cookie_header], &[]));
+        }
+        for &c in &conns {
+            let name = "N2 ceiling: the same, an auth server that costs nothing (nginx `return 200`)";
+            let url = format!("http://127.0.0.1:{}/", nginx.ceiling);
             rows.push(measure(name, pids, &url, c, seconds, &["-H", &cookie_header], &[]));
         }
         rows
@@ -767,6 +793,16 @@ end
             "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} |",
             row.name, row.connections, row.rps, row.p50_ms, row.p99_ms, ratio, row.note
         );
+    }
+    for n1 in nginx_rows.iter().filter(|r| r.name.starts_with("N1")) {
+        let n2 = nginx_rows.iter().find(|r| r.name.starts_with("N2") && r.connections == n1.connections);
+        if let Some(n2) = n2 {
+            println!(
+                "N1 / N2 @ {}: {:.2} (latchkey's check against one that costs nothing)",
+                n1.connections,
+                n1.rps / n2.rps
+            );
+        }
     }
     println!();
     println!(

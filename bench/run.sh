@@ -2,7 +2,9 @@
 # The benchmark harness: builds release, then runs bench/bench.rs, which starts a private Redis,
 # an SMTP sink and latchkey (production-like), drives it with wrk and prints one table, and the
 # Redis commands one link request costs (seen through redis-cli MONITOR). Forward-auth is also
-# measured through nginx running examples/nginx.conf, beside nginx serving a static file.
+# measured through nginx running examples/nginx.conf, beside nginx serving a static file and
+# beside the same configuration in front of an auth server that costs nothing (nginx answering
+# 200 itself), the ceiling of forward-auth through nginx on the machine.
 # Options (environment): BENCH_SECONDS (10), BENCH_CONNECTIONS (64,256),
 # BENCH_SIGNIN_CONCURRENCY (128), BENCH_OUTBOX_CONCURRENCY (128), BENCH_RUST_LOG (warn),
 # BENCH_HOLD=<secs> (set everything up, print the address, wait: for profiling).
