@@ -73,21 +73,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_session_token_is_the_named_cookie_among_others_in_any_cookie_header() {
-        let req = TestRequest::default()
-            .insert_header((COOKIE, "theme=dark; x__Host-session=not-it"))
-            .append_header((COOKIE, "lang=fr;__Host-session=eyJ.a-b_c.d ; __Host-session=second"))
-            .to_http_request();
-        assert_eq!(session_token(&req).as_deref(), Some("eyJ.a-b_c.d"));
-    }
-
-    #[test]
-    fn without_the_cookie_the_bearer_header_is_the_session_token() {
-        let req = TestRequest::default()
-            .insert_header((COOKIE, "theme=dark; __Host-sessionx=not-it"))
-            .insert_header((AUTHORIZATION, "Bearer eyJ.from-header"))
-            .to_http_request();
-        assert_eq!(session_token(&req).as_deref(), Some("eyJ.from-header"));
-        assert_eq!(session_token(&TestRequest::default().to_http_request()), None);
+    fn the_session_token_is_the_first_session_cookie_in_any_cookie_header_else_the_bearer_header() {
+        let cases: [(&[&str], Option<&str>, Option<&str>); 3] = [
+            (
+                &["theme=dark; x__Host-session=not-it", "lang=fr;__Host-session=eyJ.a-b_c.d ; __Host-session=second"],
+                Some("Bearer eyJ.from-header"),
+                Some("eyJ.a-b_c.d"),
+            ),
+            (&["theme=dark; __Host-sessionx=not-it"], Some("Bearer eyJ.from-header"), Some("eyJ.from-header")),
+            (&[], None, None),
+        ];
+        for (cookie_headers, authorization, expected) in cases {
+            let mut req = TestRequest::default();
+            for header in cookie_headers {
+                req = req.append_header((COOKIE, *header));
+            }
+            if let Some(authorization) = authorization {
+                req = req.insert_header((AUTHORIZATION, authorization));
+            }
+            assert_eq!(session_token(&req.to_http_request()).as_deref(), expected, "{cookie_headers:?}");
+        }
     }
 }
