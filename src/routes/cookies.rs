@@ -47,11 +47,16 @@ pub fn session_token(req: &HttpRequest) -> Option<String> {
 /// The value of the first cookie named `name` in the request's `Cookie` headers, as sent. Read
 /// straight from the headers: `HttpRequest::cookie` parses and percent-decodes every cookie of
 /// the request (a few percent of `/auth/verify`'s CPU), and a session token (base64url) has
-/// nothing to decode.
+/// nothing to decode. Names are compared as sent, so `__Host%2Dsession` — a name the browser
+/// does not hold to the `__Host-` rules, which a sibling site could set for the whole domain —
+/// is not the session cookie.
 fn sent_cookie(req: &HttpRequest, name: &str) -> Option<String> {
     req.headers()
         .get_all(COOKIE)
-        .filter_map(|header| header.to_str().ok())
+        // UTF-8, as actix-web reads it: `HeaderValue::to_str` refuses any byte that is not
+        // visible ASCII, so one cookie with an accented value (set by any site of the parent
+        // domain) would hide the session.
+        .filter_map(|header| std::str::from_utf8(header.as_bytes()).ok())
         .flat_map(|header| header.split(';'))
         .find_map(|pair| {
             let (key, value) = pair.split_once('=')?;
@@ -74,13 +79,17 @@ mod tests {
 
     #[test]
     fn the_session_token_is_the_first_session_cookie_in_any_cookie_header_else_the_bearer_header() {
-        let cases: [(&[&str], Option<&str>, Option<&str>); 3] = [
+        let cases: [(&[&str], Option<&str>, Option<&str>); 5] = [
             (
                 &["theme=dark; x__Host-session=not-it", "lang=fr;__Host-session=eyJ.a-b_c.d ; __Host-session=second"],
                 Some("Bearer eyJ.from-header"),
                 Some("eyJ.a-b_c.d"),
             ),
             (&["theme=dark; __Host-sessionx=not-it"], Some("Bearer eyJ.from-header"), Some("eyJ.from-header")),
+            // Another site's cookie with an accented value does not hide the session.
+            (&["city=Zürich; __Host-session=eyJ.after-utf8"], None, Some("eyJ.after-utf8")),
+            // A percent-encoded name is another cookie, even first in the header.
+            (&["__Host%2Dsession=eyJ.attacker; __Host-session=eyJ.own"], None, Some("eyJ.own")),
             (&[], None, None),
         ];
         for (cookie_headers, authorization, expected) in cases {
