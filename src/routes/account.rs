@@ -180,7 +180,7 @@ pub async fn account_page(
     let passkey_offer = passkeys_allowed
         && factors.passkeys.is_empty()
         && claims.amr.iter().any(|m| m == "email")
-        && req.cookie(cookies::PASSKEY_OFFERED).is_none();
+        && cookies::sent(&req, cookies::PASSKEY_OFFERED).is_none();
     let template = AccountPage {
         passkey_offer,
         t,

@@ -266,7 +266,7 @@ pub async fn verify_page(
         return link_problem(&req, &state, t.email_change_link_problem);
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    let cookie = req.cookie(EMAIL_CHANGE_COOKIE).map(|c| c.value().to_owned());
+    let cookie = super::cookies::sent(&req, EMAIL_CHANGE_COOKIE);
     match state.signin.preview_email_change(&user, &token, cookie.as_deref(), &origin).await {
         Ok(view) => render(&req, &state, change_page(t, &view, &user, &token), StatusCode::OK, Vec::new()),
         Err(SignInError::Link(_)) => link_problem(&req, &state, t.email_change_link_problem),
@@ -292,7 +292,7 @@ pub async fn verify(
         return link_problem(&req, &state, t.email_change_link_problem);
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
-    let cookie = req.cookie(EMAIL_CHANGE_COOKIE).map(|c| c.value().to_owned());
+    let cookie = super::cookies::sent(&req, EMAIL_CHANGE_COOKIE);
     let redeemed = if form.code.trim().is_empty() {
         state.signin.redeem_email_link(&user, &token, cookie.as_deref(), &origin).await
     } else {

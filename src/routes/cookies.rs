@@ -41,16 +41,18 @@ pub fn removal(name: &'static str) -> Cookie<'static> {
 
 /// The session token: the `__Host-session` cookie, or an `Authorization: Bearer` header.
 pub fn session_token(req: &HttpRequest) -> Option<String> {
-    sent_cookie(req, SESSION).or_else(|| bearer_token(req))
+    sent(req, SESSION).or_else(|| bearer_token(req))
 }
 
-/// The value of the first cookie named `name` in the request's `Cookie` headers, as sent. Read
-/// straight from the headers: `HttpRequest::cookie` parses and percent-decodes every cookie of
-/// the request (a few percent of `/auth/verify`'s CPU), and a session token (base64url) has
-/// nothing to decode. Names are compared as sent, so `__Host%2Dsession` — a name the browser
-/// does not hold to the `__Host-` rules, which a sibling site could set for the whole domain —
-/// is not the session cookie.
-fn sent_cookie(req: &HttpRequest, name: &str) -> Option<String> {
+/// The value of the first cookie named `name` in the request's `Cookie` headers, as sent: the
+/// cookies that carry a secret or bind a browser are read with this, never with
+/// `HttpRequest::cookie`. That one percent-decodes
+/// names, so `__Host%2Dsession` — a name the browser does not hold to the `__Host-` rules, which
+/// any site of the parent domain can set for the whole domain — would stand for
+/// `__Host-session`, and a sibling site could plant its own session, attempt or CSRF secret in
+/// a victim's browser. It also parses and decodes every cookie of the request (a few percent of
+/// `/auth/verify`'s CPU); our values (base64url tokens, language codes) have nothing to decode.
+pub fn sent(req: &HttpRequest, name: &str) -> Option<String> {
     req.headers()
         .get_all(COOKIE)
         // UTF-8, as actix-web reads it: `HeaderValue::to_str` refuses any byte that is not

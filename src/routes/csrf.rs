@@ -34,8 +34,8 @@ fn token_for(keyring: &Keyring, secret: &str) -> String {
 
 /// The token for a form on this page, reusing the browser's cookie when it has one.
 pub fn issue(req: &HttpRequest, keyring: &Keyring) -> Result<Csrf, AppError> {
-    if let Some(existing) = req.cookie(cookies::CSRF).filter(|c| well_formed(c.value())) {
-        return Ok(Csrf { token: token_for(keyring, existing.value()), cookie: None });
+    if let Some(existing) = cookies::sent(req, cookies::CSRF).filter(|c| well_formed(c)) {
+        return Ok(Csrf { token: token_for(keyring, &existing), cookie: None });
     }
     let secret = crypto::random_token::<32>().map_err(|e| AppError::Internal(e.into()))?;
     Ok(Csrf { token: token_for(keyring, &secret), cookie: Some(cookies::host_cookie(cookies::CSRF, secret, None)) })
@@ -66,8 +66,8 @@ pub fn check_origin(req: &HttpRequest, public_origin: &str) -> Result<(), AppErr
 pub fn verify(req: &HttpRequest, keyring: &Keyring, public_origin: &str, form_token: &str) -> Result<(), AppError> {
     check_origin(req, public_origin)?;
     let expired = AppError::Forbidden(|t| t.error_form_expired);
-    let cookie = req.cookie(cookies::CSRF).filter(|c| well_formed(c.value())).ok_or(expired)?;
-    let expected = token_for(keyring, cookie.value());
+    let cookie = cookies::sent(req, cookies::CSRF).filter(|c| well_formed(c)).ok_or(expired)?;
+    let expected = token_for(keyring, &cookie);
     if crypto::constant_time_eq(expected.as_bytes(), form_token.as_bytes()) {
         Ok(())
     } else {

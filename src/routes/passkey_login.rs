@@ -52,7 +52,7 @@ fn shown(e: SignInError) -> AppError {
 }
 
 fn passkey_cookie(req: &HttpRequest) -> Option<String> {
-    req.cookie(cookies::PASSKEY).map(|c| c.value().to_owned())
+    cookies::sent(req, cookies::PASSKEY)
 }
 
 /// `POST /login/passkey/start`: the request options (JSON) for signing in with a passkey in

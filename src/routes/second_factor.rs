@@ -160,7 +160,7 @@ fn field_of(proof: &Proof<'_>) -> &'static str {
 }
 
 pub(super) fn pending_cookie(req: &HttpRequest) -> Option<String> {
-    req.cookie(cookies::PENDING).map(|c| c.value().to_owned())
+    cookies::sent(req, cookies::PENDING)
 }
 
 fn tries_left(req: &HttpRequest, left: u32) -> String {

@@ -125,7 +125,7 @@ impl From<&LinkAttempt> for Requested {
 }
 
 pub(super) fn attempt_cookie(req: &HttpRequest) -> Option<String> {
-    req.cookie(cookies::ATTEMPT).map(|c| c.value().to_owned())
+    cookies::sent(req, cookies::ATTEMPT)
 }
 
 /// `GET /login/verify?token=…`: names the account; never consumes the token.
@@ -285,7 +285,7 @@ pub async fn signed_in_cookies(
         Some(signed_in.session.max_age),
     );
     // The browser's long-lived id: known browsers sign in quietly, new ones get a notice.
-    let device = match req.cookie(cookies::DEVICE).map(|c| c.value().to_owned()).filter(|v| v.len() == 43) {
+    let device = match cookies::sent(req, cookies::DEVICE).filter(|v| v.len() == 43) {
         Some(device) => device,
         None => crate::crypto::random_token::<32>().map_err(|e| AppError::Internal(e.into()))?,
     };

@@ -586,3 +586,32 @@ async fn a_forged_attempt_cookie_spends_no_tries_and_leaves_the_attempt_untouche
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(session_cookie_set(&response));
 }
+
+/// Any site of the parent domain can set a cookie for the whole domain under a percent-encoded
+/// name (`__Host%2Dsession`: the browser holds only the literal `__Host-` prefix to its rules).
+/// latchkey reads its cookies by their names as sent, so what a sibling site plants in a
+/// victim's browser under such a name — the attacker's own session, or a CSRF secret whose
+/// token the attacker knows — stands for none of them.
+#[tokio::test]
+async fn cookies_planted_under_percent_encoded_names_stand_for_none_of_ours() {
+    let app = spawn_app().await;
+    // The attacker's session and CSRF pair, from the attacker's own browser.
+    app.sign_in("mallory@example.com").await;
+    let session = app.cookie("__Host-session").expect("a session");
+    let csrf_secret = app.cookie("__Host-csrf").expect("a CSRF cookie");
+    let csrf_token = app.csrf_token().await;
+    let victim = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let send = |cookies: String| {
+        let verify = victim.get(format!("{}/auth/verify", app.address)).header(reqwest::header::COOKIE, &cookies);
+        let login = victim
+            .post(format!("{}/login", app.address))
+            .header(reqwest::header::COOKIE, &cookies)
+            .form(&[("email", "victim@example.com"), ("csrf", csrf_token.as_str())]);
+        async move { (verify.send().await.unwrap().status(), login.send().await.unwrap().status()) }
+    };
+    let planted = send(format!("__Host%2Dsession={session}; __Host%2Dcsrf={csrf_secret}")).await;
+    assert_eq!(planted, (StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN), "planted cookies were taken for ours");
+    // The same values under the real names pass: the refusals were the names'.
+    let own = send(format!("__Host-session={session}; __Host-csrf={csrf_secret}")).await;
+    assert_eq!(own, (StatusCode::OK, StatusCode::OK));
+}
