@@ -142,11 +142,18 @@ impl Browser {
     /// Waits (bounded) until an element matching `css` is on the page, saves a screenshot
     /// named `step`, checks it with axe-core, and returns the page's HTML (for a page whose
     /// heading does not change).
+    ///
+    /// Any error short of the deadline counts as "not there yet": a query sent while a form
+    /// submission navigates is answered "aborted by navigation", which fantoccini's own wait
+    /// gives up on.
     pub async fn element(&self, css: &str, step: &str) -> String {
-        let found = self.client.wait().at_most(PAGE_WAIT).for_element(Locator::Css(css)).await;
-        if let Err(e) = found {
-            self.screenshot(&format!("{step}-FAILED")).await;
-            panic!("[{}] step `{step}`: no {css} within {PAGE_WAIT:?}: {e}", self.profile);
+        let deadline = Instant::now() + PAGE_WAIT;
+        while let Err(e) = self.client.find(Locator::Css(css)).await {
+            if Instant::now() > deadline {
+                self.screenshot(&format!("{step}-FAILED")).await;
+                panic!("[{}] step `{step}`: no {css} within {PAGE_WAIT:?}: {e}", self.profile);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         self.screenshot(step).await;
         crate::axe::check(self, step).await;
