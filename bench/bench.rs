@@ -403,6 +403,27 @@ fn cookie(response: &reqwest::Response, name: &str) -> Option<String> {
     })
 }
 
+/// `perf record` of one process, with call graphs through DWARF (the release build keeps no
+/// frame pointers); stopped as perf expects, by SIGINT, so that it writes its file.
+struct Profile(std::process::Child);
+
+impl Profile {
+    fn start(pid: u32, out: &str) -> Self {
+        let perf = Command::new("perf")
+            .args(["record", "-F", "499", "--call-graph", "dwarf,32768", "-o", out, "-p", &pid.to_string()])
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start perf (Debian's linux-perf): {e}"));
+        // perf takes a moment to attach; the row must not start before it does.
+        std::thread::sleep(Duration::from_millis(500));
+        Self(perf)
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-INT", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
 /// One full sign-in: link requested, mail received, confirm page, redemption. The session
 /// cookie's value.
 async fn sign_in(client: &reqwest::Client, base: &str, waiters: &Waiters, email: &str) -> Result<String, String> {
@@ -700,6 +721,7 @@ end
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Vec::new()));
+    let profile = std::env::var("BENCH_PROFILE_B3").ok().map(|out| Profile::start(pid, &out));
     let cpu = CpuShare::start(pid, redis_pid);
     let started = Instant::now();
     let stop_at = started + Duration::from_secs(u64::from(seconds));
@@ -730,6 +752,9 @@ end
         let _ = task.await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    if let Some(profile) = profile {
+        profile.stop();
+    }
     let mut lat = latencies.lock().unwrap_or_else(|e| e.into_inner()).clone();
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);

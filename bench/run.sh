@@ -7,7 +7,8 @@
 # 200 itself), the ceiling of forward-auth through nginx on the machine.
 # Options (environment): BENCH_SECONDS (10), BENCH_CONNECTIONS (64,256),
 # BENCH_SIGNIN_CONCURRENCY (128), BENCH_OUTBOX_CONCURRENCY (128), BENCH_RUST_LOG (warn),
-# BENCH_HOLD=<secs> (set everything up, print the address, wait: for profiling).
+# BENCH_HOLD=<secs> (set everything up, print the address, wait: for profiling),
+# BENCH_PROFILE_B3=<file> (perf record of the serving instance during B3, into <file>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -14,6 +14,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 pub mod dkim;
+pub mod parsed_keys;
 pub mod signing_keys;
 
 /// The OS random number generator failed; nothing secret can be made without it.

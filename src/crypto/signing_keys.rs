@@ -105,6 +105,7 @@ impl SigningKey {
     }
 
     fn from_dalek(key: &ed25519_dalek::SigningKey) -> Result<Self, KeyError> {
+        super::parsed_keys::install();
         let der = key.to_pkcs8_der().map_err(|_| KeyError::NotAKey)?;
         let x = crypto::b64(key.verifying_key().as_bytes());
         let decoding = DecodingKey::from_ed_components(&x).map_err(|_| KeyError::NotAKey)?;
@@ -119,6 +120,7 @@ impl SigningKey {
     }
 
     fn from_rsa(key: &rsa::RsaPrivateKey) -> Result<Self, KeyError> {
+        super::parsed_keys::install();
         let bits = key.n().bits();
         if bits < RSA_MIN_BITS {
             return Err(KeyError::RsaTooSmall(bits));
