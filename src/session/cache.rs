@@ -2,9 +2,12 @@
 //! an Ed25519 signature nor asks the store again for a token it accepted a moment ago.
 //!
 //! An entry is the claims a token verified to and when the store last confirmed its session
-//! live. It is used for at most `SESSION_CACHE_TTL` (default 1 s) after that confirmation, and
-//! dropped at once when this instance ends the session. So a revocation made on another
-//! instance — or a store outage — is seen here within that TTL; `0s` turns the cache off.
+//! live. It is taken on trust for at most `SESSION_CACHE_TTL` (default 1 s) after that
+//! confirmation, and dropped at once when this instance ends the session. So a revocation made
+//! on another instance — or a store outage — is seen here within that TTL; `0s` takes nothing
+//! on trust. After the TTL an entry still spares the signature check (the same token verifies
+//! to the same claims with the same keys): its time claims are checked again and the store is
+//! asked, as for a token never seen.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,6 +36,15 @@ pub struct SessionCache {
     revocations: AtomicU64,
 }
 
+/// What the cache knows of a token.
+#[derive(Debug)]
+pub enum Known {
+    /// Verified, and its session confirmed live by the store within the TTL.
+    Live(SessionClaims),
+    /// Verified to these claims before; the store must be asked again.
+    Verified(SessionClaims),
+}
+
 /// Taken before the store is asked whether a session is live; [`SessionCache::put`] uses it.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadStart {
@@ -55,23 +67,19 @@ impl SessionCache {
         Sha256::digest(token.as_bytes()).into()
     }
 
-    /// The claims `token` verified to, if the store confirmed its session within the TTL.
-    pub fn get(&self, token: &str) -> Option<SessionClaims> {
-        if self.ttl.is_zero() {
-            return None;
-        }
+    /// The claims `token` verified to, and whether the store confirmed its session within the
+    /// TTL.
+    pub fn get(&self, token: &str) -> Option<Known> {
         let key = Self::key(token);
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get(&key)?;
-        (entry.confirmed.elapsed() < self.ttl).then(|| entry.claims.clone())
+        let claims = entry.claims.clone();
+        Some(if entry.confirmed.elapsed() < self.ttl { Known::Live(claims) } else { Known::Verified(claims) })
     }
 
     /// Remembers that `token` verified to `claims` and the store said its session was live at
     /// `read` — unless a session was ended here since that read began.
     pub fn put(&self, token: &str, claims: &SessionClaims, read: ReadStart) {
-        if self.ttl.is_zero() {
-            return;
-        }
         let key = Self::key(token);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         // Checked under the lock that forgets take too: no forget slips between check and insert.
@@ -146,9 +154,12 @@ mod tests {
         let read = cache.read_start();
         std::thread::sleep(Duration::from_millis(40));
         cache.put("token", &claims(&sid, &sub), read);
-        assert!(cache.get("token").is_none(), "confirmed 40 ms ago with a 30 ms TTL");
+        assert!(matches!(cache.get("token"), Some(Known::Verified(_))), "confirmed 40 ms ago with a 30 ms TTL");
+        cache.put("token", &claims(&sid, &sub), cache.read_start());
+        assert!(matches!(cache.get("token"), Some(Known::Live(_))), "confirmed just now");
         let off = SessionCache::new(Duration::ZERO);
         off.put("token", &claims(&sid, &sub), off.read_start());
-        assert!(off.get("token").is_none());
+        assert!(matches!(off.get("token"), Some(Known::Verified(_))), "a zero TTL takes nothing on trust");
+        assert!(off.get("another token").is_none());
     }
 }

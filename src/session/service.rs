@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::SessionCache;
 use super::jwt::{JwtError, TimeClaims, TokenSigner};
+use super::{Known, SessionCache};
 use crate::clock::Clock;
 use crate::crypto::{self, CryptoError};
 use crate::domain::{Email, RequestOrigin, SessionId, UserId};
@@ -212,16 +212,21 @@ impl SessionService {
 
     /// Accepts a token only if it verifies and its session is still allow-listed; notes when
     /// the session was last seen (at most once a minute, to keep reads cheap). A token accepted
-    /// within `SESSION_CACHE_TTL` is taken from the cache (see [`SessionCache`]).
+    /// within `SESSION_CACHE_TTL` is taken from the cache; one accepted before that is not
+    /// verified again, only its time claims (see [`SessionCache`]).
     pub async fn authenticate(&self, token: &str) -> Result<SessionClaims, SessionError> {
         let now = self.clock.now();
-        if let Some(claims) = self.cache.get(token)
-            && claims.exp > now.timestamp() - super::LEEWAY_SECS
-        {
-            self.issued_after_not_before(&claims).await?;
-            return Ok(claims);
-        }
-        let claims: SessionClaims = self.signer.verify(token, self.signer.issuer(), now)?;
+        let claims: SessionClaims = match self.cache.get(token) {
+            Some(Known::Live(claims)) if claims.exp > now.timestamp() - super::LEEWAY_SECS => {
+                self.issued_after_not_before(&claims).await?;
+                return Ok(claims);
+            }
+            Some(Known::Live(claims) | Known::Verified(claims)) => {
+                TokenSigner::check_times(&claims, now)?;
+                claims
+            }
+            None => self.signer.verify(token, self.signer.issuer(), now)?,
+        };
         self.issued_after_not_before(&claims).await?;
         let read = self.cache.read_start();
         let mut record = self.store.get_session(&claims.sub, &claims.sid).await?.ok_or(SessionError::Revoked)?;

@@ -1,5 +1,6 @@
 //! The verified-session cache on the hot path: the instance that ends a session forgets it at
-//! once; another instance sees the end within `SESSION_CACHE_TTL`; `0s` turns the cache off.
+//! once; another instance sees the end within `SESSION_CACHE_TTL`; `0s` takes nothing on trust;
+//! a token verified before is checked again for its times.
 
 use std::time::{Duration, Instant};
 
@@ -78,4 +79,20 @@ async fn with_the_cache_off_another_instance_sees_a_logout_at_once() {
     let csrf = a.csrf_token().await;
     assert_eq!(a.post_form("/logout", &[("csrf", &csrf)]).await.status(), StatusCode::SEE_OTHER);
     assert_eq!(verify(&b, &session).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_session_an_instance_verified_before_is_refused_there_once_it_has_expired() {
+    // B keeps what a token verified to (with a 0 s TTL too: the store is still asked every
+    // time); its time claims are checked again at every use. The store's record outlives the
+    // token here (the store's clock is not the instances'), so only that check refuses it.
+    for ttl in ["0s", "10s"] {
+        let (a, b) = pair(ttl).await;
+        a.sign_in("expiring@example.com").await;
+        let session = a.cookie("__Host-session").unwrap();
+        assert_eq!(verify(&b, &session).await, StatusCode::OK, "{ttl}: B verified it");
+        b.clock.advance(chrono::Duration::hours(13));
+        assert_eq!(verify(&b, &session).await, StatusCode::UNAUTHORIZED, "{ttl}: B took an expired session");
+        assert_eq!(verify(&a, &session).await, StatusCode::OK, "{ttl}: control: for A it has not expired");
+    }
 }
