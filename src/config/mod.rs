@@ -102,7 +102,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// `SHUTDOWN_TIMEOUT`: how long a stop may take (in-flight requests and deliveries).
     pub shutdown_timeout: Duration,
-    /// `SESSION_CACHE_TTL`: how long an accepted session is taken on trust (0: never).
+    /// `SESSION_CACHE_TTL`: how long a session the store confirmed is taken on trust (0: never;
+    /// a token verified before still spares its signature check).
     pub session_cache_ttl: Duration,
     /// `RATE_LIMIT_IPV6_PREFIX`: IPv6 clients are counted by this many leading bits (IPv4 by
     /// the whole address).

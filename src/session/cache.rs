@@ -53,7 +53,7 @@ pub struct ReadStart {
 }
 
 impl SessionCache {
-    /// A cache whose entries last `ttl` (zero: never used).
+    /// A cache whose entries are taken on trust for `ttl` (zero: never).
     pub fn new(ttl: Duration) -> Self {
         Self { ttl, entries: Mutex::new(HashMap::new()), revocations: AtomicU64::new(0) }
     }
@@ -155,8 +155,9 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         cache.put("token", &claims(&sid, &sub), read);
         assert!(matches!(cache.get("token"), Some(Known::Verified(_))), "confirmed 40 ms ago with a 30 ms TTL");
-        cache.put("token", &claims(&sid, &sub), cache.read_start());
-        assert!(matches!(cache.get("token"), Some(Known::Live(_))), "confirmed just now");
+        let long = SessionCache::new(Duration::from_secs(60));
+        long.put("token", &claims(&sid, &sub), long.read_start());
+        assert!(matches!(long.get("token"), Some(Known::Live(_))), "confirmed just now");
         let off = SessionCache::new(Duration::ZERO);
         off.put("token", &claims(&sid, &sub), off.read_start());
         assert!(matches!(off.get("token"), Some(Known::Verified(_))), "a zero TTL takes nothing on trust");

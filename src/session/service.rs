@@ -213,11 +213,11 @@ impl SessionService {
     /// Accepts a token only if it verifies and its session is still allow-listed; notes when
     /// the session was last seen (at most once a minute, to keep reads cheap). A token accepted
     /// within `SESSION_CACHE_TTL` is taken from the cache; one accepted before that is not
-    /// verified again, only its time claims (see [`SessionCache`]).
+    /// verified again (see [`SessionCache`]). Its time claims are checked at every use.
     pub async fn authenticate(&self, token: &str) -> Result<SessionClaims, SessionError> {
         let now = self.clock.now();
         let claims: SessionClaims = match self.cache.get(token) {
-            Some(Known::Live(claims)) if claims.exp > now.timestamp() - super::LEEWAY_SECS => {
+            Some(Known::Live(claims)) if TokenSigner::check_times(&claims, now).is_ok() => {
                 self.issued_after_not_before(&claims).await?;
                 return Ok(claims);
             }

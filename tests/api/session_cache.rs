@@ -82,7 +82,7 @@ async fn with_the_cache_off_another_instance_sees_a_logout_at_once() {
 }
 
 #[tokio::test]
-async fn a_session_an_instance_verified_before_is_refused_there_once_it_has_expired() {
+async fn a_session_an_instance_verified_before_is_refused_there_before_its_time_and_once_expired() {
     // B keeps what a token verified to (with a 0 s TTL too: the store is still asked every
     // time); its time claims are checked again at every use. The store's record outlives the
     // token here (the store's clock is not the instances'), so only that check refuses it.
@@ -91,6 +91,11 @@ async fn a_session_an_instance_verified_before_is_refused_there_once_it_has_expi
         a.sign_in("expiring@example.com").await;
         let session = a.cookie("__Host-session").unwrap();
         assert_eq!(verify(&b, &session).await, StatusCode::OK, "{ttl}: B verified it");
+        // B's clock an hour behind: the token is issued in its future.
+        b.clock.advance(chrono::Duration::hours(-1));
+        assert_eq!(verify(&b, &session).await, StatusCode::UNAUTHORIZED, "{ttl}: B took a token from its future");
+        b.clock.advance(chrono::Duration::hours(1));
+        assert_eq!(verify(&b, &session).await, StatusCode::OK, "{ttl}: control: back in time");
         b.clock.advance(chrono::Duration::hours(13));
         assert_eq!(verify(&b, &session).await, StatusCode::UNAUTHORIZED, "{ttl}: B took an expired session");
         assert_eq!(verify(&a, &session).await, StatusCode::OK, "{ttl}: control: for A it has not expired");

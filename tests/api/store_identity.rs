@@ -332,17 +332,20 @@ async fn after_a_restore_from_an_old_snapshot_restored_revives_no_session_and_pe
 
 #[tokio::test]
 async fn a_token_issued_before_not_before_is_refused_also_from_the_session_cache() {
-    // A cache that would trust a confirmed session for 10 s.
-    let app = spawn_app_with(&[("SESSION_CACHE_TTL", "10s")]).await;
-    app.sign_in("cached@example.com").await;
-    let cookie = app.cookie("__Host-session").unwrap();
-    assert_eq!(session_status(&app, &cookie).await, StatusCode::OK);
-    // "Not before" moves past the token (its session record stays: only the rule refuses it).
-    let store = app.store();
-    let mut identity = store.get_identity().await.unwrap().unwrap();
-    identity.not_before = app.clock.now().timestamp() + 1;
-    store.put_identity(&identity, false).await.unwrap();
-    until_refused(&app, &cookie, Duration::from_secs(6)).await;
+    // A cache that would trust a confirmed session for 10 s, and one that trusts nothing but
+    // keeps what the token verified to.
+    for ttl in ["10s", "0s"] {
+        let app = spawn_app_with(&[("SESSION_CACHE_TTL", ttl)]).await;
+        app.sign_in("cached@example.com").await;
+        let cookie = app.cookie("__Host-session").unwrap();
+        assert_eq!(session_status(&app, &cookie).await, StatusCode::OK);
+        // "Not before" moves past the token (its session record stays: only the rule refuses it).
+        let store = app.store();
+        let mut identity = store.get_identity().await.unwrap().unwrap();
+        identity.not_before = app.clock.now().timestamp() + 1;
+        store.put_identity(&identity, false).await.unwrap();
+        until_refused(&app, &cookie, Duration::from_secs(6)).await;
+    }
 }
 
 #[tokio::test]
