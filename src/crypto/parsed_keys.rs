@@ -8,7 +8,7 @@
 //! as jsonwebtoken's process-wide provider when the first signing key is made.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 use ed25519_dalek::Signature;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
@@ -21,17 +21,14 @@ use sha2::{Digest, Sha256};
 /// Keys kept at most per kind; a full table is emptied (a deployment has a handful of keys).
 const CAPACITY: usize = 16;
 
+/// Parsed keys by 32 bytes that name them.
+type Table<K> = LazyLock<Mutex<HashMap<[u8; 32], K>>>;
+
 /// Signing keys by the SHA-256 of their PKCS#8 document (the table holds no second copy of it).
-fn signing_keys() -> &'static Mutex<HashMap<[u8; 32], ed25519_dalek::SigningKey>> {
-    static KEYS: OnceLock<Mutex<HashMap<[u8; 32], ed25519_dalek::SigningKey>>> = OnceLock::new();
-    KEYS.get_or_init(Mutex::default)
-}
+static SIGNING_KEYS: Table<ed25519_dalek::SigningKey> = LazyLock::new(Mutex::default);
 
 /// Verifying keys by their 32 bytes.
-fn verifying_keys() -> &'static Mutex<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>> {
-    static KEYS: OnceLock<Mutex<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>>> = OnceLock::new();
-    KEYS.get_or_init(Mutex::default)
-}
+static VERIFYING_KEYS: Table<ed25519_dalek::VerifyingKey> = LazyLock::new(Mutex::default);
 
 /// Looks `id` up in `table`, or makes the value and keeps it.
 fn kept<K: Clone>(table: &Mutex<HashMap<[u8; 32], K>>, id: [u8; 32], make: impl FnOnce() -> Result<K>) -> Result<K> {
@@ -84,7 +81,7 @@ fn new_signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> 
     }
     let der = key.as_bytes();
     let id = Sha256::digest(der).into();
-    let parsed = kept(signing_keys(), id, || {
+    let parsed = kept(&SIGNING_KEYS, id, || {
         ed25519_dalek::SigningKey::from_pkcs8_der(der).map_err(|_| ErrorKind::InvalidEddsaKey.into())
     })?;
     Ok(Box::new(Ed25519Signer(parsed)))
@@ -97,7 +94,7 @@ fn new_verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifie
     }
     let bytes: [u8; 32] =
         key.try_get_as_bytes()?.get(..32).and_then(|b| b.try_into().ok()).ok_or(ErrorKind::InvalidEddsaKey)?;
-    let parsed = kept(verifying_keys(), bytes, || {
+    let parsed = kept(&VERIFYING_KEYS, bytes, || {
         ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| ErrorKind::InvalidEddsaKey.into())
     })?;
     Ok(Box::new(Ed25519Verifier(parsed)))

@@ -49,8 +49,9 @@ pub fn session_token(req: &HttpRequest) -> Option<String> {
 /// `HttpRequest::cookie`. That one percent-decodes names, so `__Host%2Dsession` — a name the
 /// browser does not hold to the `__Host-` rules, which any site of the parent domain can set
 /// for the whole domain — would stand for `__Host-session`, and a sibling site could plant its
-/// own session, attempt or CSRF secret in a victim's browser. It also parses and decodes every cookie of the request (a few percent of
-/// `/auth/verify`'s CPU); our values (base64url tokens, language codes) have nothing to decode.
+/// own session, attempt or CSRF secret in a victim's browser. It also parses and decodes every
+/// cookie of the request (a few percent of `/auth/verify`'s CPU); our values (base64url tokens,
+/// language codes) have nothing to decode.
 pub fn sent(req: &HttpRequest, name: &str) -> Option<String> {
     req.headers()
         .get_all(COOKIE)

@@ -36,13 +36,13 @@ pub struct SessionCache {
     revocations: AtomicU64,
 }
 
-/// What the cache knows of a token.
+/// What the cache knows of a token: the claims it verified to.
 #[derive(Debug)]
-pub enum Known {
-    /// Verified, and its session confirmed live by the store within the TTL.
-    Live(SessionClaims),
-    /// Verified to these claims before; the store must be asked again.
-    Verified(SessionClaims),
+pub struct Known {
+    pub claims: SessionClaims,
+    /// Whether the store confirmed its session within the TTL; if not, the store must be
+    /// asked again.
+    pub live: bool,
 }
 
 /// Taken before the store is asked whether a session is live; [`SessionCache::put`] uses it.
@@ -73,8 +73,7 @@ impl SessionCache {
         let key = Self::key(token);
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get(&key)?;
-        let claims = entry.claims.clone();
-        Some(if entry.confirmed.elapsed() < self.ttl { Known::Live(claims) } else { Known::Verified(claims) })
+        Some(Known { claims: entry.claims.clone(), live: entry.confirmed.elapsed() < self.ttl })
     }
 
     /// Remembers that `token` verified to `claims` and the store said its session was live at
@@ -154,13 +153,13 @@ mod tests {
         let read = cache.read_start();
         std::thread::sleep(Duration::from_millis(40));
         cache.put("token", &claims(&sid, &sub), read);
-        assert!(matches!(cache.get("token"), Some(Known::Verified(_))), "confirmed 40 ms ago with a 30 ms TTL");
+        assert!(matches!(cache.get("token"), Some(Known { live: false, .. })), "confirmed 40 ms ago with a 30 ms TTL");
         let long = SessionCache::new(Duration::from_secs(60));
         long.put("token", &claims(&sid, &sub), long.read_start());
-        assert!(matches!(long.get("token"), Some(Known::Live(_))), "confirmed just now");
+        assert!(matches!(long.get("token"), Some(Known { live: true, .. })), "confirmed just now");
         let off = SessionCache::new(Duration::ZERO);
         off.put("token", &claims(&sid, &sub), off.read_start());
-        assert!(matches!(off.get("token"), Some(Known::Verified(_))), "a zero TTL takes nothing on trust");
+        assert!(matches!(off.get("token"), Some(Known { live: false, .. })), "a zero TTL takes nothing on trust");
         assert!(off.get("another token").is_none());
     }
 }

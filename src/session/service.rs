@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::SessionCache;
+use super::cache::Known;
 use super::jwt::{JwtError, TimeClaims, TokenSigner};
-use super::{Known, SessionCache};
 use crate::clock::Clock;
 use crate::crypto::{self, CryptoError};
 use crate::domain::{Email, RequestOrigin, SessionId, UserId};
@@ -217,12 +218,12 @@ impl SessionService {
     pub async fn authenticate(&self, token: &str) -> Result<SessionClaims, SessionError> {
         let now = self.clock.now();
         let claims: SessionClaims = match self.cache.get(token) {
-            Some(Known::Live(claims)) if TokenSigner::check_times(&claims, now).is_ok() => {
-                self.issued_after_not_before(&claims).await?;
-                return Ok(claims);
-            }
-            Some(Known::Live(claims) | Known::Verified(claims)) => {
+            Some(Known { claims, live }) => {
                 TokenSigner::check_times(&claims, now)?;
+                if live {
+                    self.issued_after_not_before(&claims).await?;
+                    return Ok(claims);
+                }
                 claims
             }
             None => self.signer.verify(token, self.signer.issuer(), now)?,
