@@ -151,6 +151,13 @@ impl EnrollSlot {
     }
 }
 
+/// A TOTP enrollment whose first code was right, not yet turned on
+/// ([`SecondFactorService::keep_totp`]). It holds the sealed seed only.
+pub struct CheckedTotp {
+    sealed: String,
+    slot: EnrollSlot,
+}
+
 fn totp_context(user: &UserId) -> String {
     format!("totp:{user}")
 }
@@ -250,6 +257,19 @@ impl SecondFactorService {
         code: &str,
         slot: EnrollSlot,
     ) -> Result<Vec<RecoveryCode>, SecondFactorError> {
+        let checked = self.check_totp_enrollment(user, code, slot).await?;
+        self.keep_totp(user, checked).await
+    }
+
+    /// Checks the first code of the enrollment in progress (a guess counted before it is
+    /// checked, its step spent) without turning TOTP on: a caller with something to claim
+    /// first (a sign-in step) turns it on with [`Self::keep_totp`].
+    pub async fn check_totp_enrollment(
+        &self,
+        user: &UserId,
+        code: &str,
+        slot: EnrollSlot,
+    ) -> Result<CheckedTotp, SecondFactorError> {
         self.guard(user).await?;
         let sealed =
             self.store.get_totp_enrollment(user, slot.name()).await?.ok_or(SecondFactorError::NothingPending)?;
@@ -262,10 +282,16 @@ impl SecondFactorService {
         if !self.counted(user, accepted).await? {
             return Err(SecondFactorError::WrongCode);
         }
+        Ok(CheckedTotp { sealed, slot })
+    }
+
+    /// Turns on a checked enrollment ([`Self::check_totp_enrollment`]); returns ten fresh
+    /// recovery codes (to show once).
+    pub async fn keep_totp(&self, user: &UserId, checked: CheckedTotp) -> Result<Vec<RecoveryCode>, SecondFactorError> {
         let mut factors = self.store.get_factors(user).await?;
-        factors.totp = Some(sealed);
+        factors.totp = Some(checked.sealed);
         self.store.put_factors(user, &factors).await?;
-        self.store.delete_totp_enrollment(user, slot.name()).await?;
+        self.store.delete_totp_enrollment(user, checked.slot.name()).await?;
         tracing::info!(user = %user, "TOTP enrolled");
         self.regenerate_recovery(user).await
     }

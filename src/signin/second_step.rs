@@ -356,22 +356,27 @@ impl SignIn {
         self.policy.guard().check().await?;
         let (pending, tries) =
             self.store.take_pending_try(&id, MAX_SECOND_FACTOR_TRIES).await?.ok_or(SignInError::NoPendingStep)?;
+        let user = &pending.user.id;
         // Only a step that must enroll may, and only while the account still has no factor.
-        if !pending.must_enroll || self.second_factors.factors(&pending.user.id).await?.any() {
+        if !pending.must_enroll || self.second_factors.factors(user).await?.any() {
             return Err(SignInError::NoPendingStep);
         }
         if self.passkey_only(&pending, &self.policy.current().await?).is_some() {
             return Err(SecondFactorError::PasskeyOnly.into());
         }
-        let codes = match self.second_factors.confirm_totp(&pending.user.id, code, EnrollSlot::Step).await {
-            Ok(codes) => codes,
+        let checked = match self.second_factors.check_totp_enrollment(user, code, EnrollSlot::Step).await {
+            Ok(checked) => checked,
             Err(SecondFactorError::WrongCode) => return Err(self.wrong(&id, tries).await?),
             Err(e) => return Err(e.into()),
         };
+        // The step is claimed before the app is turned on: a step that ended meanwhile (its
+        // tries spent by parallel answers) or an account blocked since the link leaves no
+        // factor nobody was told of.
         if !self.store.consume_pending(&id).await? {
             return Err(SignInError::NoPendingStep);
         }
         self.still_allowed(&pending).await?;
+        let codes = self.second_factors.keep_totp(user, checked).await?;
         let signed_in = self.start(&pending.user, pending.return_to, pending.origin, OTP).await?;
         Ok((signed_in, codes))
     }

@@ -24,7 +24,7 @@ const RESTORED: &str = "Your address was restored";
 const ADMIN_NEW: &str = "This is now your account's address";
 
 /// The keyed hash the store names an address by.
-fn lookup(email: &str) -> String {
+pub(crate) fn lookup(email: &str) -> String {
     Email::parse(email).unwrap().lookup_key(&SecretKey::new(SECRET.as_bytes().to_vec()).derive())
 }
 

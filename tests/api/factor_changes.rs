@@ -164,6 +164,80 @@ async fn enrolling_in_a_required_step_ends_the_sessions_from_before_the_policy()
     assert_eq!(post(&app, "/account/recovery-codes", &[]).await.status(), StatusCode::FORBIDDEN);
 }
 
+/// A new account at a step that must set up an app before its session: the step's browser
+/// and the seed the step shows.
+async fn enrolling_step(app: &TestApp, email: &str) -> (Browser, latchkey::second_factor::totp::TotpSecret) {
+    assert_eq!(link_step(app, email).await.headers()[LOCATION], "/login/2fa");
+    let secret = crate::second_factor::shown_secret(&app.get("/login/2fa").await.text().await.unwrap());
+    (this_browser(app).await, secret)
+}
+
+/// Whether the account at `email` has an authenticator app on, as the store holds it.
+async fn app_is_on(app: &TestApp, email: &str) -> bool {
+    let record = app.store().find_user(&crate::email_change::lookup(email)).await.unwrap().unwrap();
+    app.store().get_factors(&record.id).await.unwrap().totp.is_some()
+}
+
+#[tokio::test]
+async fn a_required_steps_first_app_code_racing_its_last_wrong_guesses_turns_the_app_on_only_with_a_session() {
+    let app = spawn_app_with(&[
+        ("SECOND_FACTOR", "required"),
+        ("RATE_LIMIT_LOGIN_EMAIL_NETWORK", "100/15m"),
+        ("RATE_LIMIT_LOGIN_IP", "100/15m"),
+    ])
+    .await;
+    let tries = latchkey::signin::MAX_SECOND_FACTOR_TRIES as usize;
+    let (mut turned_on, mut ended) = (Vec::new(), Vec::new());
+    for round in 0..8 {
+        let email = format!("race-{round}@example.com");
+        let (step, secret) = enrolling_step(&app, &email).await;
+        // The right first code and, at once, enough wrong ones to spend the step's last try
+        // (even rounds) or one fewer (odd rounds: the right code must win).
+        let right = code(&app, &secret, 0);
+        let wrong = if round % 2 == 0 { tries - 1 } else { tries - 2 };
+        let mut answers = vec![post_as(&app, &step, "/login/2fa/enroll", "code", &right)];
+        answers.extend((0..wrong).map(|_| post_as(&app, &step, "/login/2fa/enroll", "code", wrong_code(&right))));
+        let tasks: Vec<_> =
+            answers.into_iter().map(|request| tokio::spawn(async move { request.send().await.unwrap() })).collect();
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(task.await.unwrap().status());
+        }
+        let sessions = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        assert!(sessions <= 1, "{statuses:?}");
+        assert!(round % 2 == 0 || sessions == 1, "round {round}: {statuses:?}");
+        // The app is on exactly when the right code got its session.
+        assert_eq!(app_is_on(&app, &email).await, sessions == 1, "round {round}: {statuses:?}");
+        let user = app.store().find_user(&crate::email_change::lookup(&email)).await.unwrap().unwrap().id;
+        assert_eq!(factor_events(&app, &user).await.len(), sessions, "round {round}: {statuses:?}");
+        if sessions == 1 { turned_on.push(email) } else { ended.push(email) }
+    }
+    // Every app turned on was mailed to its owner; nobody else was told of one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let told = |email: &str| {
+        app.mail.received().iter().any(|m| m.subject() == CHANGED && m.to.iter().any(|to| to.contains(email)))
+    };
+    while !turned_on.iter().all(|email| told(email)) {
+        assert!(std::time::Instant::now() < deadline, "an app turned on without a mail: {turned_on:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!ended.iter().any(|email| told(email)), "{ended:?}");
+    eprintln!("signed in: {turned_on:?}; ended by the wrong guesses first: {ended:?}");
+}
+
+#[tokio::test]
+async fn an_account_blocked_at_its_required_step_does_not_turn_on_the_app_it_set_up() {
+    let app = spawn_app_with(&[("SECOND_FACTOR", "required"), ("ADMIN_API_TOKEN", ADMIN_TOKEN)]).await;
+    let email = "blocked-midway@example.com";
+    let (_, secret) = enrolling_step(&app, email).await;
+    let url = format!("{}/api/v1/admin/users/{email}/block", app.address);
+    assert_eq!(app.client.post(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap().status(), StatusCode::OK);
+    let response = post(&app, "/login/2fa/enroll", &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(response.status(), StatusCode::GONE);
+    assert!(app.cookie("__Host-session").is_none());
+    assert!(!app_is_on(&app, email).await, "a blocked account's app was turned on");
+}
+
 #[tokio::test]
 async fn changing_factors_needs_a_factor_used_in_this_session_within_ten_minutes() {
     let app = spawn_app().await;
