@@ -122,11 +122,11 @@ impl SecondFactorService {
         };
         // The handle names the account; the credential that signed must be one of its own
         // (another account's passkey presented with this handle is refused here).
-        let mut factors = self.store.get_factors(&user).await?;
-        let Some(stored) = factors.passkeys.iter_mut().find(|p| p.id == credential_id) else {
+        let factors = self.store.get_factors(&user).await?;
+        let Some(stored) = factors.passkeys.iter().find(|p| p.id == credential_id) else {
             return refuse(Some(user), Refusal::UnknownCredential);
         };
-        let mut passkey = self.open_passkey(&user, stored)?;
+        let passkey = self.open_passkey(&user, stored)?;
         let result = match rp.finish_discoverable_authentication_v2(&credential, state, &passkey) {
             Ok(result) => result,
             Err(e) => {
@@ -148,14 +148,17 @@ impl SecondFactorService {
             tracing::warn!(user = %user, "a passkey's counter did not move forward");
             return refuse(Some(user), Refusal::CounterWentBack);
         }
-        passkey.update_credential(&result);
-        stored.sealed = self.seal_passkey(&user, &credential_id, &passkey)?;
-        stored.last_used_at = Some(self.clock.now());
-        stored.synced = result.backup_eligible();
-        stored.backed_up = result.backup_state();
-        let used = if stored.synced { PasskeyUse::Synced } else { PasskeyUse::DeviceBound };
-        self.store.put_factors(&user, &factors).await?;
-        Ok(Ok(Discovered { user, used }))
+        // A passkey removed meanwhile stays removed, and this answer is refused.
+        let (used, _) = self
+            .change_factors(&user, |factors| match factors.passkeys.iter_mut().find(|p| p.id == credential_id) {
+                Some(stored) => self.note_use(&user, &credential_id, stored, &result).map(Some),
+                None => Ok(None),
+            })
+            .await?;
+        match used {
+            Some(used) => Ok(Ok(Discovered { user, used })),
+            None => refuse(Some(user), Refusal::UnknownCredential),
+        }
     }
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use url::Url;
 use webauthn_rs::prelude::{
-    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Uuid,
-    Webauthn, WebauthnBuilder, WebauthnError,
+    AuthenticationResult, Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
 use super::service::{NameProblem, SecondFactorError, SecondFactorService};
@@ -137,6 +137,24 @@ impl SecondFactorService {
         Ok(self.keys.sealer.seal(&seal_context(user, id), &json)?)
     }
 
+    /// Notes a use of the passkey `stored` (`id`) on it: the credential as the authenticator
+    /// left it (its counter), when, and its backup flags. Returns how it was used.
+    pub(super) fn note_use(
+        &self,
+        user: &UserId,
+        id: &str,
+        stored: &mut StoredPasskey,
+        result: &AuthenticationResult,
+    ) -> Result<PasskeyUse, SecondFactorError> {
+        let mut passkey = self.open_passkey(user, stored)?;
+        passkey.update_credential(result);
+        stored.sealed = self.seal_passkey(user, id, &passkey)?;
+        stored.last_used_at = Some(self.clock.now());
+        stored.synced = result.backup_eligible();
+        stored.backed_up = result.backup_state();
+        Ok(if stored.synced { PasskeyUse::Synced } else { PasskeyUse::DeviceBound })
+    }
+
     /// True when passkeys can be used here (a relying party could be made of `PUBLIC_URL`).
     pub fn passkeys_available(&self) -> bool {
         self.relying_party.is_some()
@@ -224,15 +242,17 @@ impl SecondFactorService {
     /// Adds a checked passkey ([`Self::check_passkey_registration`]) to the user's factors,
     /// unless it is there already or the account has as many as it may.
     pub async fn keep_passkey(&self, user: &UserId, stored: &StoredPasskey) -> Result<(), SecondFactorError> {
-        let mut factors = self.store.get_factors(user).await?;
-        if factors.passkeys.iter().any(|p| p.id == stored.id) {
-            return Err(SecondFactorError::PasskeyKnown);
-        }
-        if factors.passkeys.len() >= MAX_PASSKEYS {
-            return Err(SecondFactorError::TooManyPasskeys);
-        }
-        factors.passkeys.push(stored.clone());
-        self.store.put_factors(user, &factors).await?;
+        self.change_factors(user, |factors| {
+            if factors.passkeys.iter().any(|p| p.id == stored.id) {
+                return Err(SecondFactorError::PasskeyKnown);
+            }
+            if factors.passkeys.len() >= MAX_PASSKEYS {
+                return Err(SecondFactorError::TooManyPasskeys);
+            }
+            factors.passkeys.push(stored.clone());
+            Ok(())
+        })
+        .await?;
         self.store.put_passkey_owner(&self.handle_of(user), user).await?;
         tracing::info!(user = %user, "passkey added");
         Ok(())
@@ -245,22 +265,24 @@ impl SecondFactorService {
         if name.is_empty() {
             return Err(SecondFactorError::PasskeyName(NameProblem::Empty));
         }
-        let mut factors = self.store.get_factors(user).await?;
-        let stored = factors.passkeys.iter_mut().find(|p| p.id == id).ok_or(SecondFactorError::NoSuchPasskey)?;
-        let old = std::mem::replace(&mut stored.name, name);
-        self.store.put_factors(user, &factors).await?;
+        let (old, _) = self
+            .change_factors(user, |factors| {
+                let stored =
+                    factors.passkeys.iter_mut().find(|p| p.id == id).ok_or(SecondFactorError::NoSuchPasskey)?;
+                Ok::<_, SecondFactorError>(std::mem::replace(&mut stored.name, name.clone()))
+            })
+            .await?;
         Ok(old)
     }
 
     /// Removes every passkey of the user (an administrator's action); the recovery codes go
     /// with them when no factor is left. Returns how many there were.
     pub async fn remove_all_passkeys(&self, user: &UserId) -> Result<usize, StoreError> {
-        let mut factors = self.store.get_factors(user).await?;
-        let removed = std::mem::take(&mut factors.passkeys);
+        let (removed, factors) =
+            self.change_factors(user, |factors| Ok::<_, StoreError>(std::mem::take(&mut factors.passkeys))).await?;
         if removed.is_empty() {
             return Ok(0);
         }
-        self.store.put_factors(user, &factors).await?;
         for passkey in &removed {
             self.store.forget_passkey_counter(user, &passkey.id).await?;
         }
@@ -275,10 +297,12 @@ impl SecondFactorService {
     /// no factor is left. The caller has checked that a second factor was used in this session
     /// lately. Returns the removed passkey's name.
     pub async fn remove_passkey(&self, user: &UserId, id: &str) -> Result<String, SecondFactorError> {
-        let mut factors = self.store.get_factors(user).await?;
-        let at = factors.passkeys.iter().position(|p| p.id == id).ok_or(SecondFactorError::NoSuchPasskey)?;
-        let removed = factors.passkeys.remove(at);
-        self.store.put_factors(user, &factors).await?;
+        let (removed, factors) = self
+            .change_factors(user, |factors| {
+                let at = factors.passkeys.iter().position(|p| p.id == id).ok_or(SecondFactorError::NoSuchPasskey)?;
+                Ok::<_, SecondFactorError>(factors.passkeys.remove(at))
+            })
+            .await?;
         self.store.forget_passkey_counter(user, id).await?;
         if !factors.any() {
             self.store.set_recovery_codes(user, &[]).await?;
@@ -325,22 +349,23 @@ impl SecondFactorService {
         let state: PasskeyAuthentication = self.take_ceremony(user, CeremonyPurpose::SecondStep, binding).await?;
         let result = rp.finish_passkey_authentication(&credential, &state).map_err(|e| refused(user, e))?;
         let id = crypto::b64(result.cred_id());
-        let mut factors = self.store.get_factors(user).await?;
-        let stored = factors.passkeys.iter_mut().find(|p| p.id == id).ok_or(SecondFactorError::PasskeyRefused)?;
+        if !self.store.get_factors(user).await?.passkeys.iter().any(|p| p.id == id) {
+            return Err(SecondFactorError::PasskeyRefused);
+        }
         // The counter check above compared with the sealed copy; this one is atomic, so two
         // answers with the same counter (a clone used at once) are not both accepted.
         if result.counter() > 0 && !self.store.use_passkey_counter(user, &id, result.counter()).await? {
             tracing::warn!(user = %user, "a passkey's counter did not move forward");
             return Err(SecondFactorError::PasskeyCloned);
         }
-        let mut passkey = self.open_passkey(user, stored)?;
-        passkey.update_credential(&result);
-        stored.sealed = self.seal_passkey(user, &id, &passkey)?;
-        stored.last_used_at = Some(self.clock.now());
-        stored.synced = result.backup_eligible();
-        stored.backed_up = result.backup_state();
-        let used = if stored.synced { PasskeyUse::Synced } else { PasskeyUse::DeviceBound };
-        self.store.put_factors(user, &factors).await?;
+        // A passkey removed meanwhile stays removed, and this answer is refused.
+        let (used, _) = self
+            .change_factors(user, |factors| {
+                let stored =
+                    factors.passkeys.iter_mut().find(|p| p.id == id).ok_or(SecondFactorError::PasskeyRefused)?;
+                self.note_use(user, &id, stored, &result)
+            })
+            .await?;
         Ok(used)
     }
 }

@@ -19,6 +19,10 @@ use crate::store::{SecondFactors, Store, StoreError};
 /// How long a TOTP enrollment waits for its first code.
 pub const ENROLLMENT_TTL: Duration = Duration::from_secs(600);
 
+/// How many times a change to a user's factors is read and tried again when other writes keep
+/// coming first.
+const MAX_FACTOR_WRITES: usize = 8;
+
 /// Why a second-factor operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SecondFactorError {
@@ -201,6 +205,26 @@ impl SecondFactorService {
         Ok(accepted)
     }
 
+    /// Reads the user's factors, applies `change` and writes them back unless something else
+    /// wrote them meanwhile; then it reads again and applies `change` anew, so no change undoes
+    /// another (a passkey's use writing back one removed meanwhile). Nothing is written when
+    /// `change` refuses or changes nothing. Returns its answer and the factors it left.
+    pub(super) async fn change_factors<T, E: From<StoreError>>(
+        &self,
+        user: &UserId,
+        mut change: impl FnMut(&mut SecondFactors) -> Result<T, E>,
+    ) -> Result<(T, SecondFactors), E> {
+        for _ in 0..MAX_FACTOR_WRITES {
+            let read = self.store.get_factors(user).await?;
+            let mut factors = read.clone();
+            let answer = change(&mut factors)?;
+            if factors == read || self.store.put_factors(user, &factors).await? {
+                return Ok((answer, factors));
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!("a user's factors kept changing while they were written")).into())
+    }
+
     /// The user's factors.
     pub async fn factors(&self, user: &UserId) -> Result<SecondFactors, StoreError> {
         self.store.get_factors(user).await
@@ -288,9 +312,11 @@ impl SecondFactorService {
     /// Turns on a checked enrollment ([`Self::check_totp_enrollment`]); returns ten fresh
     /// recovery codes (to show once).
     pub async fn keep_totp(&self, user: &UserId, checked: CheckedTotp) -> Result<Vec<RecoveryCode>, SecondFactorError> {
-        let mut factors = self.store.get_factors(user).await?;
-        factors.totp = Some(checked.sealed);
-        self.store.put_factors(user, &factors).await?;
+        self.change_factors(user, |factors| {
+            factors.totp = Some(checked.sealed.clone());
+            Ok::<_, SecondFactorError>(())
+        })
+        .await?;
         self.store.delete_totp_enrollment(user, checked.slot.name()).await?;
         tracing::info!(user = %user, "TOTP enrolled");
         self.regenerate_recovery(user).await
@@ -312,11 +338,9 @@ impl SecondFactorService {
     /// Turns TOTP off; the recovery codes go with it when no factor is left. The caller has
     /// checked that a second factor was used in this session lately.
     pub async fn disable_totp(&self, user: &UserId) -> Result<(), SecondFactorError> {
-        let mut factors = self.store.get_factors(user).await?;
-        if factors.totp.take().is_none() {
-            return Err(SecondFactorError::NothingPending);
-        }
-        self.store.put_factors(user, &factors).await?;
+        let ((), factors) = self
+            .change_factors(user, |factors| factors.totp.take().map(drop).ok_or(SecondFactorError::NothingPending))
+            .await?;
         if !factors.any() {
             self.store.set_recovery_codes(user, &[]).await?;
         }
@@ -327,12 +351,13 @@ impl SecondFactorService {
     /// Removes the verified phone; the recovery codes go with it when no factor is left. The
     /// caller has checked that a second factor was used in this session lately.
     pub async fn remove_phone(&self, user: &UserId) -> Result<(), SecondFactorError> {
-        let mut factors = self.store.get_factors(user).await?;
-        if factors.phone.take().is_none() {
-            return Err(SecondFactorError::NothingPending);
-        }
-        factors.phone_masked = None;
-        self.store.put_factors(user, &factors).await?;
+        let ((), factors) = self
+            .change_factors(user, |factors| {
+                factors.phone.take().ok_or(SecondFactorError::NothingPending)?;
+                factors.phone_masked = None;
+                Ok::<_, SecondFactorError>(())
+            })
+            .await?;
         if !factors.any() {
             self.store.set_recovery_codes(user, &[]).await?;
         }
@@ -342,7 +367,11 @@ impl SecondFactorService {
 
     /// Removes every factor and recovery code (an admin's reset).
     pub async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
-        self.store.put_factors(user, &SecondFactors::default()).await?;
+        self.change_factors(user, |factors| {
+            *factors = SecondFactors { revision: factors.revision, ..SecondFactors::default() };
+            Ok::<_, StoreError>(())
+        })
+        .await?;
         self.store.set_recovery_codes(user, &[]).await
     }
 

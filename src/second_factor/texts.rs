@@ -82,10 +82,12 @@ impl SecondFactorService {
         }
         let sealed = challenge.phone.ok_or(SecondFactorError::NothingPending)?;
         let phone = self.open_phone(user, &sealed)?;
-        let mut factors = self.store.get_factors(user).await?;
-        factors.phone = Some(sealed);
-        factors.phone_masked = Some(phone.masked());
-        self.store.put_factors(user, &factors).await?;
+        self.change_factors(user, |factors| {
+            factors.phone = Some(sealed.clone());
+            factors.phone_masked = Some(phone.masked());
+            Ok::<_, SecondFactorError>(())
+        })
+        .await?;
         tracing::info!(user = %user, phone = %phone.masked(), "phone verified");
         Ok(phone.masked())
     }

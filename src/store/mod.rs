@@ -317,10 +317,13 @@ pub trait FactorStore: Send + Sync {
     /// A user's second factors (empty when none).
     async fn get_factors(&self, user: &UserId) -> StoreResult<SecondFactors>;
 
-    /// Replaces a user's second factors and, in the same step, records their kinds on the
+    /// Replaces a user's second factors, if they are still as read (`factors.revision` is the
+    /// stored one), with the revision moved on; in the same step records their kinds on the
     /// user's record (when there is one), so the record knows what the account has even if
-    /// the factors' data is lost.
-    async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<()>;
+    /// the factors' data is lost. False (and nothing written) when another write came first:
+    /// the caller reads again, so no change undoes another (a passkey's use writing back one
+    /// removed meanwhile).
+    async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<bool>;
 
     /// Records that a TOTP code of time step `step` was accepted; false (and nothing changes)
     /// if that step or a later one was already used — a code is never accepted twice.

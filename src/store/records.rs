@@ -155,6 +155,12 @@ pub struct SecondFactors {
     /// Passkeys and security keys, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub passkeys: Vec<StoredPasskey>,
+    /// How many times the store has written these factors (0 before the first write): a
+    /// write based on an older read is refused ([`FactorStore::put_factors`]).
+    ///
+    /// [`FactorStore::put_factors`]: crate::store::FactorStore::put_factors
+    #[serde(default)]
+    pub revision: u64,
 }
 
 impl SecondFactors {

@@ -193,6 +193,41 @@ async fn an_admin_sees_and_removes_a_users_passkeys_and_the_owner_and_apps_are_t
 }
 
 #[tokio::test]
+async fn a_passkey_an_administrator_removes_stays_removed_whatever_its_owner_writes_at_the_same_time() {
+    let app = spawn_app_with(&[("SECOND_FACTOR_METHODS", "totp,passkey"), ("ADMIN_API_TOKEN", TOKEN)]).await;
+    for round in 0..4 {
+        let email = format!("renamer-{round}@example.com");
+        let passkey = SoftPasskey::new();
+        app.clear_cookies();
+        add_passkey(&app, &email, &passkey).await;
+        let user = app.user_id().await;
+        let (id, csrf) = (b64(&passkey.id), app.csrf_token().await);
+        let cookies = app.cookie_header().unwrap();
+        // Sixteen renames by the owner and the administrator's removal, at once: each rename
+        // reads the passkeys and writes them back.
+        let mut requests: Vec<reqwest::RequestBuilder> = (0..16)
+            .map(|i| {
+                let form = [("csrf", csrf.clone()), ("id", id.clone()), ("name", format!("Laptop {i}"))];
+                let url = format!("{}/account/passkeys/rename", app.address);
+                app.client.post(url).header(reqwest::header::COOKIE, &cookies).form(&form)
+            })
+            .collect();
+        let removal = format!("{}/api/v1/admin/users/{email}/passkeys", app.address);
+        requests.insert(8, app.client.delete(removal).bearer_auth(TOKEN));
+        let tasks: Vec<_> =
+            requests.into_iter().map(|request| tokio::spawn(async move { request.send().await.unwrap() })).collect();
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(task.await.unwrap().status());
+        }
+        assert_eq!(statuses[8], StatusCode::OK, "round {round}: {statuses:?}");
+        let left = app.store().get_factors(&user).await.unwrap().passkeys;
+        assert!(left.is_empty(), "round {round}: a removed passkey came back: {left:?} after {statuses:?}");
+        notice_to(&app, 0, &email).await;
+    }
+}
+
+#[tokio::test]
 async fn a_forced_enrollment_offers_a_passkey_and_the_passkey_passes_the_next_step() {
     let app = spawn_app_with(&[("SECOND_FACTOR", "required"), ("SECOND_FACTOR_METHODS", "totp,passkey")]).await;
     let response = link_step(&app, "forced@example.com").await;

@@ -14,7 +14,7 @@ use latchkey::domain::{
 use latchkey::store::{
     AccessGrant, AuthCode, ChallengeKey, CodeExchange, EmailMoveSource, EmailMoved, EmailRevert, Keys, LinkAttempt,
     MemoryStore, PendingEmailChange, PendingLogin, RateKey, Redemption, RedisConnector, RedisStore, RefreshFamily,
-    Report, Rotation, SessionRecord, SmsChallenge, Store, StoreIdentity, User,
+    Report, Rotation, SecondFactors, SessionRecord, SmsChallenge, Store, StoreIdentity, User,
 };
 
 use crate::helpers::{cluster_urls, init_process, redis_url};
@@ -120,6 +120,7 @@ contract!(
     a_passkey_ceremony_is_taken_once_and_expires,
     a_passkey_counter_only_moves_forward,
     passkeys_are_second_factors_the_record_knows,
+    a_factors_write_based_on_an_older_read_is_refused,
     a_suppression_is_kept_replaced_cleared_and_expires,
     a_change_of_address_waits_counts_its_tries_and_a_newer_one_replaces_it,
     an_address_moves_once_spending_its_link_and_never_onto_another_account,
@@ -532,8 +533,8 @@ async fn the_identity_is_written_once_unless_replaced((store, other): Pair) {
 async fn a_restore_voids_live_state_and_keeps_accounts_factors_and_clients((store, other): Pair) {
     let user =
         store.find_or_create_user("restore-lookup", &Email::parse("r@example.com").unwrap(), Utc::now()).await.unwrap();
-    let factors = latchkey::store::SecondFactors { totp: Some("sealed".into()), ..Default::default() };
-    store.put_factors(&user.id, &factors).await.unwrap();
+    let factors = SecondFactors { totp: Some("sealed".into()), ..Default::default() };
+    assert!(store.put_factors(&user.id, &factors).await.unwrap());
     let found = other.find_user("restore-lookup").await.unwrap().unwrap();
     assert!(found.factor_kinds.totp && !found.factor_kinds.phone, "the record does not know its factors: {found:?}");
     store.put_client(&client("kept")).await.unwrap();
@@ -582,7 +583,7 @@ async fn a_restore_voids_live_state_and_keeps_accounts_factors_and_clients((stor
     assert_eq!(store.peek_attempt(&id, Utc::now()).await.unwrap(), None, "a link survived");
     assert_eq!(store.get_pending("restore-step").await.unwrap(), None, "a second-factor step survived");
     assert_eq!(store.find_user("restore-lookup").await.unwrap().map(|u| u.id), Some(user.id.clone()));
-    assert_eq!(store.get_factors(&user.id).await.unwrap(), factors);
+    assert_eq!(store.get_factors(&user.id).await.unwrap(), SecondFactors { revision: 1, ..factors });
     assert!(store.get_client("kept").await.unwrap().is_some(), "a client went");
 }
 
@@ -1030,8 +1031,7 @@ async fn fill_user(store: &Arc<dyn Store>, user: &UserId) {
         backed_up: false,
         sealed: "sealed".into(),
     };
-    let factors =
-        latchkey::store::SecondFactors { totp: Some("sealed".into()), passkeys: vec![passkey], ..Default::default() };
+    let factors = SecondFactors { totp: Some("sealed".into()), passkeys: vec![passkey], ..Default::default() };
     store.put_factors(user, &factors).await.unwrap();
     assert!(store.use_passkey_counter(user, "cred-id", 3).await.unwrap());
     store.put_passkey_owner(&format!("handle-{user}"), user).await.unwrap();
@@ -1251,6 +1251,35 @@ async fn a_passkey_counter_only_moves_forward((store, other): Pair) {
     assert!(other.use_passkey_counter(&user, "cred", 1).await.unwrap(), "a forgotten counter was remembered");
 }
 
+async fn a_factors_write_based_on_an_older_read_is_refused((store, other): Pair) {
+    let user =
+        store.find_or_create_user("cas-lookup", &Email::parse("cas@example.com").unwrap(), Utc::now()).await.unwrap();
+    let read_here = store.get_factors(&user.id).await.unwrap();
+    let read_there = other.get_factors(&user.id).await.unwrap();
+    let passkey = latchkey::store::StoredPasskey {
+        id: "cred-id".into(),
+        name: "Laptop".into(),
+        added_at: Utc::now(),
+        last_used_at: None,
+        synced: false,
+        backed_up: false,
+        sealed: "sealed".into(),
+    };
+    // One adds a passkey; the other writes an app from its older read: refused, nothing lost.
+    assert!(store.put_factors(&user.id, &SecondFactors { passkeys: vec![passkey], ..read_here }).await.unwrap());
+    let stale = SecondFactors { totp: Some("sealed".into()), ..read_there };
+    assert!(!other.put_factors(&user.id, &stale).await.unwrap(), "a write from an older read was taken");
+    let now = other.get_factors(&user.id).await.unwrap();
+    assert_eq!((now.passkeys.len(), now.totp.is_some(), now.revision), (1, false, 1));
+    let found = other.find_user("cas-lookup").await.unwrap().unwrap();
+    assert!(found.factor_kinds.passkey && !found.factor_kinds.totp, "{found:?}");
+    // Read again, the change goes through on top of the first.
+    assert!(other.put_factors(&user.id, &SecondFactors { totp: Some("sealed".into()), ..now }).await.unwrap());
+    let both = store.get_factors(&user.id).await.unwrap();
+    assert_eq!((both.passkeys.len(), both.totp.is_some(), both.revision), (1, true, 2));
+    assert!(store.find_user("cas-lookup").await.unwrap().unwrap().factor_kinds.totp);
+}
+
 async fn passkeys_are_second_factors_the_record_knows((store, other): Pair) {
     let user = store
         .find_or_create_user("passkey-lookup", &Email::parse("pk@example.com").unwrap(), Utc::now())
@@ -1265,10 +1294,10 @@ async fn passkeys_are_second_factors_the_record_knows((store, other): Pair) {
         backed_up: false,
         sealed: "sealed".into(),
     };
-    let factors = latchkey::store::SecondFactors { passkeys: vec![passkey], ..Default::default() };
+    let factors = SecondFactors { passkeys: vec![passkey], ..Default::default() };
     assert!(factors.any());
-    store.put_factors(&user.id, &factors).await.unwrap();
-    assert_eq!(other.get_factors(&user.id).await.unwrap(), factors);
+    assert!(store.put_factors(&user.id, &factors).await.unwrap());
+    assert_eq!(other.get_factors(&user.id).await.unwrap(), SecondFactors { revision: 1, ..factors });
     let found = other.find_user("passkey-lookup").await.unwrap().unwrap();
     assert!(found.factor_kinds.passkey && !found.factor_kinds.totp, "the record does not know its passkey: {found:?}");
     assert_eq!(found.factor_kinds.missing_from(&Default::default()), vec!["passkey"]);

@@ -16,13 +16,17 @@ impl FactorStore for MemoryStore {
         Ok(self.lock().factors.get(user).cloned().unwrap_or_default())
     }
 
-    async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<()> {
+    async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<bool> {
         let mut state = self.lock();
-        state.factors.insert(user.clone(), factors.clone());
+        if state.factors.get(user).map_or(0, |stored| stored.revision) != factors.revision {
+            return Ok(false);
+        }
+        let written = SecondFactors { revision: factors.revision + 1, ..factors.clone() };
+        state.factors.insert(user.clone(), written);
         if let Some(record) = state.users_by_email.values_mut().find(|u| &u.id == user) {
             record.factor_kinds = FactorKinds::of(factors);
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn use_totp_step(&self, user: &UserId, step: u64) -> StoreResult<bool> {

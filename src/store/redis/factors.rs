@@ -17,11 +17,12 @@ impl FactorStore for RedisStore {
         Ok(raw.as_deref().map(from_json).transpose()?.unwrap_or_default())
     }
 
-    async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<()> {
+    async fn put_factors(&self, user: &UserId, factors: &SecondFactors) -> StoreResult<bool> {
         let record_key = self.keys.user(user);
-        let data = to_json(factors)?;
+        let data = to_json(&SecondFactors { revision: factors.revision + 1, ..factors.clone() })?;
         let mut conn = self.critical().await?;
-        // Compare-and-set on the record: a block or another change written in between is kept.
+        // Compare-and-set on the factors (their revision: the caller reads again) and on the
+        // record (a block or another change written in between is kept: tried again here).
         for _ in 0..8 {
             let raw: Option<String> = conn.get(&record_key).await.map_err(unavailable)?;
             let updated = match &raw {
@@ -39,11 +40,14 @@ impl FactorStore for RedisStore {
                 .arg(&data)
                 .arg(raw.unwrap_or_default())
                 .arg(updated)
+                .arg(factors.revision)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            if written == 1 {
-                return self.durable(&mut conn, &record_key).await;
+            match written {
+                1 => return self.durable(&mut conn, &record_key).await.map(|()| true),
+                -1 => return Ok(false),
+                _ => {}
             }
         }
         Err(StoreError::Unavailable(anyhow::anyhow!("the user record kept changing while its factors were written")))

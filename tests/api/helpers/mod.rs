@@ -157,7 +157,7 @@ async fn production_store(vars: &mut HashMap<String, String>) {
 
 impl TestApp {
     /// The cookies to send, as one `Cookie` header.
-    fn cookie_header(&self) -> Option<String> {
+    pub fn cookie_header(&self) -> Option<String> {
         let jar = self.jar.lock().unwrap();
         (!jar.is_empty()).then(|| jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
     }
