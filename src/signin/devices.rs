@@ -80,14 +80,20 @@ impl SignIn {
     }
 
     /// "This wasn't me": ends every session of the account and voids every outstanding link,
-    /// so only a fresh link signs in again. Returns the account, once per link.
+    /// so only a fresh link signs in again. Returns the account, once per link. The link is
+    /// used up last: when a step fails (the store could not confirm it), pressing it again
+    /// does all of it again.
     pub async fn report_not_me(&self, token: &str, origin: &RequestOrigin) -> Result<Option<UserId>, SignInError> {
-        let Some(report) = self.store.take_report(&self.report_id(token)).await? else { return Ok(None) };
+        let id = self.report_id(token);
+        let Some(report) = self.store.peek_report(&id).await? else { return Ok(None) };
         let ended = self.sessions.end_user(&report.user).await?;
         if let Some(device) = &report.device {
             self.store.remove_device(&report.user, device).await?;
         }
         self.store.link_generation(&report.email_lookup, true).await?;
+        if self.store.take_report(&id).await?.is_none() {
+            return Ok(None);
+        }
         self.audit.record(EventKind::SessionsRevoked, Some(&report.user), origin, "reported: not me").await;
         tracing::warn!(user = %report.user, sessions = ended, "user reported a sign-in that was not theirs");
         Ok(Some(report.user))

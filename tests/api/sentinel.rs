@@ -377,6 +377,48 @@ async fn a_logout_block_or_policy_change_no_replica_acknowledges_answers_503_not
 }
 
 #[tokio::test]
+async fn a_this_wasnt_me_no_replica_acknowledges_answers_503_and_its_link_works_again() {
+    let set = Replicated::start().await;
+    let app = spawn_on_master(&set).await;
+    app.sign_in("reporter@example.com").await;
+    app.clear_cookies(); // a new browser: the notice of it carries a "this wasn't me" link
+    app.sign_in("reporter@example.com").await;
+    let intruder = app.cookie("__Host-session").unwrap();
+    let user = app.user_id().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let notice = loop {
+        let mails = app.mail.received();
+        if let Some(mail) = mails.into_iter().find(|m| m.subject() == "New sign-in to your account") {
+            break mail;
+        }
+        assert!(Instant::now() < deadline, "no new-device notice");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let link = notice.text().split_whitespace().find(|w| w.contains("/account/not-me?token=")).unwrap().to_owned();
+    let token = token_from_link(&link);
+
+    set.signal(set.first_replica_port(), "STOP");
+    let csrf = app.csrf_token().await;
+    let unconfirmed = app.post_form("/account/not-me", &[("csrf", &csrf), ("token", &token)]).await.status();
+    set.signal(set.first_replica_port(), "CONT");
+    set.wait_until_caught_up(set.first_master_port()).await;
+    assert_eq!(unconfirmed, StatusCode::SERVICE_UNAVAILABLE, "a report no replica holds was claimed done");
+
+    // Pressed again once the replica is back: done, and only now used up.
+    let csrf = app.csrf_token().await;
+    let done = app.post_form("/account/not-me", &[("csrf", &csrf), ("token", &token)]).await;
+    assert_eq!(done.status(), StatusCode::OK, "the link was spent by the request that failed");
+    app.set_cookie("__Host-session", &intruder);
+    assert_eq!(app.get_session().await.status(), StatusCode::UNAUTHORIZED);
+    let store = RedisStore::connect(&set.first_master_url(), Keys::new(app.prefix.clone())).unwrap();
+    let events = store.user_events(&user, 50).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.detail == "reported: not me").count(), 1, "{events:?}");
+    let csrf = app.csrf_token().await;
+    let again = app.post_form("/account/not-me", &[("csrf", &csrf), ("token", &token)]).await;
+    assert_eq!(again.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
 async fn store_restored_and_adopt_no_replica_confirms_fail_and_say_to_run_them_again() {
     let set = Replicated::start().await;
     let connector = RedisConnector::single(&set.first_master_url(), None).unwrap();
