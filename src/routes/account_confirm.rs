@@ -146,7 +146,7 @@ pub(super) async fn unless_fresh(
 }
 
 /// After a change to the factors (or every session ended): mails the owner, audits the change
-/// and tells the apps. A factor just added first ends every *other* session: they signed in
+/// and tells the apps. A factor just added then ends every *other* session: they signed in
 /// with less than the account now asks for.
 pub(super) async fn announce(
     req: &HttpRequest,
@@ -155,6 +155,11 @@ pub(super) async fn announce(
     change: AccountChange,
 ) -> Result<(), AppError> {
     let origin = client::request_origin(req, &state.trusted_proxies);
+    // The owner is told first: the change is made, whatever fails after.
+    state.signin.account_changed(Lang::of(req), &claims.sub, &claims.email, change, &origin).await?;
+    if change.is_factor_change() {
+        state.oidc.notify_factor_changed(&claims.sub, change.name()).await;
+    }
     if matches!(change, AccountChange::TotpAdded | AccountChange::PhoneAdded | AccountChange::PasskeyAdded) {
         let ended = state.sessions.end_others(claims).await?;
         if !ended.is_empty() {
@@ -164,10 +169,6 @@ pub(super) async fn announce(
         for sid in &ended {
             state.oidc.notify_ended(&claims.sub, Some(sid)).await;
         }
-    }
-    state.signin.account_changed(Lang::of(req), &claims.sub, &claims.email, change, &origin).await?;
-    if change.is_factor_change() {
-        state.oidc.notify_factor_changed(&claims.sub, change.name()).await;
     }
     Ok(())
 }

@@ -190,14 +190,14 @@ pub async fn confirm_phone(
     }
     let user_id = &user.claims.sub;
     match state.second_factors.confirm_phone(user_id, &user.form.code).await {
-        Ok(_) if state.second_factors.recovery_left(user_id).await? == 0 => {
-            let codes = state.second_factors.regenerate_recovery(user_id).await?;
-            user.announce(AccountChange::PhoneAdded).await?;
-            Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
-        }
         Ok(_) => {
+            // The owner is told before anything else can fail.
             user.announce(AccountChange::PhoneAdded).await?;
-            Ok(to_account())
+            if state.second_factors.recovery_left(user_id).await? > 0 {
+                return Ok(to_account());
+            }
+            let codes = state.second_factors.regenerate_recovery(user_id).await?;
+            Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
         }
         Err(SecondFactorError::WrongCode) => {
             let csrf = csrf::issue(&req, &state.keyring)?;

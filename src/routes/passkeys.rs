@@ -86,13 +86,13 @@ pub async fn register_finish(
         .second_factors
         .finish_passkey_registration(&claims.sub, &binding(claims), &form.credential, &form.name, device.as_deref())
         .await?;
+    // The owner is told before anything else can fail.
+    user.announce(AccountChange::PasskeyAdded).await?;
     if state.second_factors.recovery_left(&claims.sub).await? == 0 {
         let codes = state.second_factors.regenerate_recovery(&claims.sub).await?;
-        user.announce(AccountChange::PasskeyAdded).await?;
         let t = Lang::of(&req).messages();
         return Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(t, &codes, "/account"), &[]));
     }
-    user.announce(AccountChange::PasskeyAdded).await?;
     Ok(to_account())
 }
 
