@@ -155,8 +155,9 @@ pub(super) async fn announce(
     change: AccountChange,
 ) -> Result<(), AppError> {
     let origin = client::request_origin(req, &state.trusted_proxies);
-    // The owner is told first: the change is made, whatever fails after.
-    state.signin.account_changed(Lang::of(req), &claims.sub, &claims.email, change, &origin).await?;
+    // The owner is told first, and the other sessions end even if the notice could not be
+    // queued: the change is made, whatever fails.
+    let told = state.signin.account_changed(Lang::of(req), &claims.sub, &claims.email, change, &origin).await;
     if change.is_factor_change() {
         state.oidc.notify_factor_changed(&claims.sub, change.name()).await;
     }
@@ -170,7 +171,7 @@ pub(super) async fn announce(
             state.oidc.notify_ended(&claims.sub, Some(sid)).await;
         }
     }
-    Ok(())
+    Ok(told?)
 }
 
 /// After an administrator removed every factor of `user` (at `email`): mails the owner (in the

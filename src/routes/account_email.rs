@@ -329,12 +329,14 @@ async fn changed(
 ) -> Result<HttpResponse, AppError> {
     let t = Lang::of(req).messages();
     let origin = client::request_origin(req, &state.trusted_proxies);
-    // The owners of both addresses are told first: the address has moved, whatever fails after.
-    state.signin.email_changed(Lang::of(req), user, from, ChangedBy::Owner, &origin).await?;
+    // The owners of both addresses are told first, and the sessions end even if the notices
+    // could not be queued: the address has moved, whatever fails.
+    let told = state.signin.email_changed(Lang::of(req), user, from, ChangedBy::Owner, &origin).await;
     state.oidc.notify_email_changed(&user.id, &user.email).await;
     let session = state.sessions.restart_for_new_address(user, claims).await?;
     state.audit.record(EventKind::SessionsRevoked, Some(&user.id), &origin, "address changed").await;
     state.oidc.notify_ended(&user.id, None).await;
+    told?;
     let mut extra = vec![cookies::removal(EMAIL_CHANGE_COOKIE)];
     if let Some(session) = session {
         let value = session.token.expose_secret().to_owned();
@@ -388,18 +390,20 @@ pub async fn revert(
     let Some(outcome) = state.signin.revert_email_change(&user, &form.token).await? else {
         return link_problem(&req, &state, t.email_revert_problem);
     };
-    // The owners are told before the sessions end: the address has moved, whatever fails after.
-    let line = match outcome {
+    // The owners are told first, and the sessions end even if the notices could not be
+    // queued: the address has moved, whatever fails.
+    let (line, told) = match outcome {
         RevertOutcome::Restored { user: record, from } => {
-            state.signin.email_changed(Lang::of(&req), &record, &from, ChangedBy::Revert, &origin).await?;
+            let told = state.signin.email_changed(Lang::of(&req), &record, &from, ChangedBy::Revert, &origin).await;
             state.oidc.notify_email_changed(&record.id, &record.email).await;
-            t.fill(t.email_revert_done, &record.email)
+            (t.fill(t.email_revert_done, &record.email), told)
         }
-        RevertOutcome::Taken(address) => t.fill(t.email_revert_taken, &address),
+        RevertOutcome::Taken(address) => (t.fill(t.email_revert_taken, &address), Ok(())),
     };
     state.sessions.end_user(&user).await?;
     state.audit.record(EventKind::SessionsRevoked, Some(&user), &origin, "email change reverted").await;
     state.oidc.notify_ended(&user, None).await;
+    told?;
     let mut template = EmailChangePage::new(t, t.email_revert_title, vec![line]);
     template.back = false;
     render(&req, &state, template, StatusCode::OK, vec![cookies::removal(cookies::SESSION)])

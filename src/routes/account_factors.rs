@@ -94,8 +94,10 @@ pub async fn confirm_totp(
     }
     let claims = &user.claims;
     match state.second_factors.confirm_totp(&claims.sub, &user.form.code, EnrollSlot::Account).await {
-        Ok(codes) => {
+        Ok(()) => {
+            // The owner is told before anything else can fail.
             user.announce(AccountChange::TotpAdded).await?;
+            let codes = state.second_factors.regenerate_recovery(&claims.sub).await?;
             Ok(page(&req, StatusCode::OK, RecoveryCodesPage::new(Lang::of(&req).messages(), &codes, "/account"), &[]))
         }
         Err(SecondFactorError::WrongCode) => {

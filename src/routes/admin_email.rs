@@ -105,13 +105,15 @@ async fn admin_changed(
     from: &Email,
 ) -> Result<(), AppError> {
     let origin = client::request_origin(req, &state.trusted_proxies);
-    let lang = state.signin.account_lang(&user.id).await?;
-    // The owners are told before the sessions end: the address has moved, whatever fails after.
-    state.signin.email_changed(lang, user, from, ChangedBy::Admin(admin.name()), &origin).await?;
+    // The owners are told first, and the sessions end even if the notices could not be
+    // queued: the address has moved, whatever fails.
+    let lang = state.signin.account_lang(&user.id).await.unwrap_or_default();
+    let told = state.signin.email_changed(lang, user, from, ChangedBy::Admin(admin.name()), &origin).await;
     state.oidc.notify_email_changed(&user.id, &user.email).await;
     state.sessions.end_user(&user.id).await?;
     state.audit.record(EventKind::SessionsRevoked, Some(&user.id), &origin, "address changed").await;
     state.oidc.notify_ended(&user.id, None).await;
+    told?;
     tracing::info!(admin = admin.name(), "admin changed a user's address");
     record(state, req, admin, Some(&user.id), "change-email").await;
     Ok(())

@@ -273,14 +273,9 @@ impl SecondFactorService {
         Ok(Some(self.enrollment_view(email, &secret)))
     }
 
-    /// Confirms enrollment with a first code; TOTP is then active and ten fresh recovery codes
-    /// are returned (to show once).
-    pub async fn confirm_totp(
-        &self,
-        user: &UserId,
-        code: &str,
-        slot: EnrollSlot,
-    ) -> Result<Vec<RecoveryCode>, SecondFactorError> {
+    /// Confirms enrollment with a first code; TOTP is then active. The caller tells the owner,
+    /// then makes fresh recovery codes ([`Self::regenerate_recovery`]).
+    pub async fn confirm_totp(&self, user: &UserId, code: &str, slot: EnrollSlot) -> Result<(), SecondFactorError> {
         let checked = self.check_totp_enrollment(user, code, slot).await?;
         self.keep_totp(user, checked).await
     }
@@ -309,17 +304,20 @@ impl SecondFactorService {
         Ok(CheckedTotp { sealed, slot })
     }
 
-    /// Turns on a checked enrollment ([`Self::check_totp_enrollment`]); returns ten fresh
-    /// recovery codes (to show once).
-    pub async fn keep_totp(&self, user: &UserId, checked: CheckedTotp) -> Result<Vec<RecoveryCode>, SecondFactorError> {
+    /// Turns on a checked enrollment ([`Self::check_totp_enrollment`]). Nothing that can
+    /// fail comes after the factor is written, so the caller's notice always follows it (the
+    /// enrollment left behind, if it cannot be deleted, expires with its TTL).
+    pub async fn keep_totp(&self, user: &UserId, checked: CheckedTotp) -> Result<(), SecondFactorError> {
         self.change_factors(user, |factors| {
             factors.totp = Some(checked.sealed.clone());
             Ok::<_, SecondFactorError>(())
         })
         .await?;
-        self.store.delete_totp_enrollment(user, checked.slot.name()).await?;
         tracing::info!(user = %user, "TOTP enrolled");
-        self.regenerate_recovery(user).await
+        if let Err(e) = self.store.delete_totp_enrollment(user, checked.slot.name()).await {
+            tracing::warn!(user = %user, error = %e, "a confirmed TOTP enrollment was not deleted; it expires");
+        }
+        Ok(())
     }
 
     /// Checks a TOTP code (±1 step) and marks its step used: a code is accepted once.
@@ -365,14 +363,21 @@ impl SecondFactorService {
         Ok(())
     }
 
-    /// Removes every factor and recovery code (an admin's reset).
+    /// Removes every factor and recovery code (an admin's reset). It always writes, so that
+    /// it also clears the kinds the record lists when the factors' data is gone, and writes
+    /// over data that cannot be read (which the store counts as revision 0).
     pub async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
-        self.change_factors(user, |factors| {
-            *factors = SecondFactors { revision: factors.revision, ..SecondFactors::default() };
-            Ok::<_, StoreError>(())
-        })
-        .await?;
-        self.store.set_recovery_codes(user, &[]).await
+        for _ in 0..MAX_FACTOR_WRITES {
+            let revision = match self.store.get_factors(user).await {
+                Ok(factors) => factors.revision,
+                Err(StoreError::Corrupt(_)) => 0,
+                Err(e) => return Err(e),
+            };
+            if self.store.put_factors(user, &SecondFactors { revision, ..SecondFactors::default() }).await? {
+                return self.store.set_recovery_codes(user, &[]).await;
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!("a user's factors kept changing while they were reset")))
     }
 
     /// Uses up a recovery code; true if it was one of the user's unused codes.

@@ -338,11 +338,13 @@ impl SignIn {
             return Err(SignInError::NoPendingStep);
         }
         self.still_allowed(&pending).await?;
-        self.second_factors.keep_passkey(user, &added).await?;
+        // The codes and the session are made before the passkey is kept, so that nothing can
+        // fail between it and the route's notice (a session not handed out is never used).
         let codes = self.second_factors.regenerate_recovery(user).await?;
         let amr = if added.synced { SWK } else { HWK };
+        let signed_in = self.start(&pending.user, pending.return_to, pending.origin.clone(), amr).await?;
+        self.second_factors.keep_passkey(user, &added).await?;
         self.audit.record(EventKind::SecondFactorPassed, Some(user), &pending.origin, amr[1]).await;
-        let signed_in = self.start(&pending.user, pending.return_to, pending.origin, amr).await?;
         Ok((signed_in, codes))
     }
 
@@ -376,8 +378,11 @@ impl SignIn {
             return Err(SignInError::NoPendingStep);
         }
         self.still_allowed(&pending).await?;
-        let codes = self.second_factors.keep_totp(user, checked).await?;
+        // The codes and the session are made before the app is turned on, so that nothing can
+        // fail between it and the route's notice (a session not handed out is never used).
+        let codes = self.second_factors.regenerate_recovery(user).await?;
         let signed_in = self.start(&pending.user, pending.return_to, pending.origin, OTP).await?;
+        self.second_factors.keep_totp(user, checked).await?;
         Ok((signed_in, codes))
     }
 
