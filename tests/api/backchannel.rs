@@ -222,6 +222,42 @@ async fn signing_out_everywhere_tells_the_app_about_each_session() {
 }
 
 #[tokio::test]
+async fn a_this_wasnt_me_link_pressed_many_times_at_once_ends_each_session_once() {
+    let receiver = receiver_answering(200).await;
+    let (app, _) = provider_with_receiver(&receiver).await;
+    bcl_id_token(&app).await;
+    app.clear_cookies();
+    bcl_id_token(&app).await; // a new browser: its notice carries a "this wasn't me" link
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let notice = loop {
+        if let Some(mail) = app.mail.received().into_iter().find(|m| m.subject() == "New sign-in to your account") {
+            break mail;
+        }
+        assert!(std::time::Instant::now() < deadline, "no new-device notice");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let link = notice.text().split_whitespace().find(|w| w.contains("/account/not-me?token=")).unwrap().to_owned();
+    let token = crate::helpers::token_from_link(&link);
+    let csrf = app.csrf_token().await;
+    let cookies = app.cookie_header().unwrap();
+    let presses: Vec<_> = (0..8)
+        .map(|_| {
+            let form = [("csrf", csrf.clone()), ("token", token.clone())];
+            let request = app.client.post(format!("{}/account/not-me", app.address)).header("cookie", &cookies);
+            tokio::spawn(request.form(&form).send())
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for press in presses {
+        statuses.push(press.await.unwrap().unwrap().status());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::GONE).count(), 7, "{statuses:?}");
+    // Both sessions end, and the app hears of each once.
+    assert_eq!(delivered_tokens(&app, &receiver).await.len(), 2);
+}
+
+#[tokio::test]
 async fn an_admin_revocation_tells_the_app() {
     let receiver = receiver_answering(200).await;
     let (app, issuer) = provider_with_receiver(&receiver).await;
