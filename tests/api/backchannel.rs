@@ -240,17 +240,9 @@ async fn a_this_wasnt_me_link_pressed_many_times_at_once_ends_each_session_once(
     let token = crate::helpers::token_from_link(&link);
     let csrf = app.csrf_token().await;
     let cookies = app.cookie_header().unwrap();
-    let presses: Vec<_> = (0..8)
-        .map(|_| {
-            let form = [("csrf", csrf.clone()), ("token", token.clone())];
-            let request = app.client.post(format!("{}/account/not-me", app.address)).header("cookie", &cookies);
-            tokio::spawn(request.form(&form).send())
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for press in presses {
-        statuses.push(press.await.unwrap().unwrap().status());
-    }
+    let form = [("csrf", csrf), ("token", token)];
+    let press = || app.client.post(format!("{}/account/not-me", app.address)).header("cookie", &cookies).form(&form);
+    let statuses = crate::helpers::statuses_at_once((0..8).map(|_| press()).collect()).await;
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::GONE).count(), 7, "{statuses:?}");
     // Both sessions end, and the app hears of each once.

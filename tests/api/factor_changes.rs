@@ -90,12 +90,7 @@ async fn sixty_parallel_wrong_codes_over_steps_and_account_pages_check_no_more_t
         let (field, value) = if i % 2 == 0 { ("code", wrong) } else { ("recovery_code", unused_recovery) };
         guesses.push(post_as(&app, &account, "/account/confirm-factor", field, value));
     }
-    let tasks: Vec<_> =
-        guesses.into_iter().map(|request| tokio::spawn(async move { request.send().await.unwrap() })).collect();
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap().status());
-    }
+    let statuses = crate::helpers::statuses_at_once(guesses).await;
     let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
     let checked = statuses.iter().filter(|s| **s == StatusCode::BAD_REQUEST || **s == StatusCode::GONE).count();
     assert_eq!(checked + refused, 60, "{statuses:?}");
@@ -197,12 +192,7 @@ async fn a_required_steps_first_app_code_racing_its_last_wrong_guesses_turns_the
         let wrong = if round % 2 == 0 { tries - 1 } else { tries - 2 };
         let mut answers = vec![post_as(&app, &step, "/login/2fa/enroll", "code", &right)];
         answers.extend((0..wrong).map(|_| post_as(&app, &step, "/login/2fa/enroll", "code", wrong_code(&right))));
-        let tasks: Vec<_> =
-            answers.into_iter().map(|request| tokio::spawn(async move { request.send().await.unwrap() })).collect();
-        let mut statuses = Vec::new();
-        for task in tasks {
-            statuses.push(task.await.unwrap().status());
-        }
+        let statuses = crate::helpers::statuses_at_once(answers).await;
         let sessions = statuses.iter().filter(|s| **s == StatusCode::OK).count();
         assert!(sessions <= 1, "{statuses:?}");
         assert!(round % 2 == 0 || sessions == 1, "round {round}: {statuses:?}");

@@ -214,12 +214,7 @@ async fn a_passkey_an_administrator_removes_stays_removed_whatever_its_owner_wri
             .collect();
         let removal = format!("{}/api/v1/admin/users/{email}/passkeys", app.address);
         requests.insert(8, app.client.delete(removal).bearer_auth(TOKEN));
-        let tasks: Vec<_> =
-            requests.into_iter().map(|request| tokio::spawn(async move { request.send().await.unwrap() })).collect();
-        let mut statuses = Vec::new();
-        for task in tasks {
-            statuses.push(task.await.unwrap().status());
-        }
+        let statuses = crate::helpers::statuses_at_once(requests).await;
         assert_eq!(statuses[8], StatusCode::OK, "round {round}: {statuses:?}");
         let left = app.store().get_factors(&user).await.unwrap().passkeys;
         assert!(left.is_empty(), "round {round}: a removed passkey came back: {left:?} after {statuses:?}");

@@ -1022,15 +1022,7 @@ async fn fill_user(store: &Arc<dyn Store>, user: &UserId) {
             assert!(store.add_session_client(user, &session.sid, "app").await.unwrap());
         }
     }
-    let passkey = latchkey::store::StoredPasskey {
-        id: "cred-id".into(),
-        name: "Laptop".into(),
-        added_at: Utc::now(),
-        last_used_at: None,
-        synced: false,
-        backed_up: false,
-        sealed: "sealed".into(),
-    };
+    let passkey = a_passkey();
     let factors = SecondFactors { totp: Some("sealed".into()), passkeys: vec![passkey], ..Default::default() };
     store.put_factors(user, &factors).await.unwrap();
     assert!(store.use_passkey_counter(user, "cred-id", 3).await.unwrap());
@@ -1251,12 +1243,9 @@ async fn a_passkey_counter_only_moves_forward((store, other): Pair) {
     assert!(other.use_passkey_counter(&user, "cred", 1).await.unwrap(), "a forgotten counter was remembered");
 }
 
-async fn a_factors_write_based_on_an_older_read_is_refused((store, other): Pair) {
-    let user =
-        store.find_or_create_user("cas-lookup", &Email::parse("cas@example.com").unwrap(), Utc::now()).await.unwrap();
-    let read_here = store.get_factors(&user.id).await.unwrap();
-    let read_there = other.get_factors(&user.id).await.unwrap();
-    let passkey = latchkey::store::StoredPasskey {
+/// A passkey record as the store keeps it (its credential sealed: here a stand-in).
+fn a_passkey() -> latchkey::store::StoredPasskey {
+    latchkey::store::StoredPasskey {
         id: "cred-id".into(),
         name: "Laptop".into(),
         added_at: Utc::now(),
@@ -1264,7 +1253,15 @@ async fn a_factors_write_based_on_an_older_read_is_refused((store, other): Pair)
         synced: false,
         backed_up: false,
         sealed: "sealed".into(),
-    };
+    }
+}
+
+async fn a_factors_write_based_on_an_older_read_is_refused((store, other): Pair) {
+    let user =
+        store.find_or_create_user("cas-lookup", &Email::parse("cas@example.com").unwrap(), Utc::now()).await.unwrap();
+    let read_here = store.get_factors(&user.id).await.unwrap();
+    let read_there = other.get_factors(&user.id).await.unwrap();
+    let passkey = a_passkey();
     // One adds a passkey; the other writes an app from its older read: refused, nothing lost.
     assert!(store.put_factors(&user.id, &SecondFactors { passkeys: vec![passkey], ..read_here }).await.unwrap());
     let stale = SecondFactors { totp: Some("sealed".into()), ..read_there };
@@ -1285,15 +1282,7 @@ async fn passkeys_are_second_factors_the_record_knows((store, other): Pair) {
         .find_or_create_user("passkey-lookup", &Email::parse("pk@example.com").unwrap(), Utc::now())
         .await
         .unwrap();
-    let passkey = latchkey::store::StoredPasskey {
-        id: "cred-id".into(),
-        name: "Laptop".into(),
-        added_at: Utc::now(),
-        last_used_at: None,
-        synced: false,
-        backed_up: false,
-        sealed: "sealed".into(),
-    };
+    let passkey = a_passkey();
     let factors = SecondFactors { passkeys: vec![passkey], ..Default::default() };
     assert!(factors.any());
     assert!(store.put_factors(&user.id, &factors).await.unwrap());

@@ -355,6 +355,17 @@ fn html_unescape(s: &str) -> String {
         .fold(s.to_owned(), |acc, (from, to)| acc.replace(from, to))
 }
 
+/// Sends every request at once (each on its own task) and returns their statuses, in order.
+pub async fn statuses_at_once(requests: Vec<reqwest::RequestBuilder>) -> Vec<StatusCode> {
+    let tasks: Vec<_> =
+        requests.into_iter().map(|request| tokio::spawn(async move { request.send().await.unwrap() })).collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap().status());
+    }
+    statuses
+}
+
 /// The sign-in link in a mail's text part.
 pub fn magic_link_from(mail: &ReceivedMail) -> String {
     let text = mail.text();
