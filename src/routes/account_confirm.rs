@@ -195,7 +195,7 @@ pub(crate) async fn announce_by_admin(
     change: AccountChange,
 ) -> Result<(), AppError> {
     let origin = client::request_origin(req, &state.trusted_proxies);
-    let lang = state.signin.account_lang(user).await?;
+    let lang = state.signin.account_lang(user).await.unwrap_or_default();
     state.signin.account_changed(lang, user, email, change, &origin).await?;
     state.oidc.notify_factor_changed(user, change.name()).await;
     Ok(())

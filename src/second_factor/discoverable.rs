@@ -7,7 +7,7 @@ use serde_json::Value;
 use webauthn_rs::prelude::{DiscoverableAuthentication, PublicKeyCredential};
 
 use super::passkeys::{CEREMONY_TTL, PasskeyUse, parse_credential, refused, user_handle};
-use super::service::{SecondFactorError, SecondFactorService};
+use super::service::{Priority, SecondFactorError, SecondFactorService};
 use crate::crypto;
 use crate::domain::UserId;
 use crate::store::{CeremonyPurpose, PasskeyCeremony};
@@ -150,9 +150,11 @@ impl SecondFactorService {
         }
         // A passkey removed meanwhile stays removed, and this answer is refused.
         let (used, _) = self
-            .change_factors(&user, |factors| match factors.passkeys.iter_mut().find(|p| p.id == credential_id) {
-                Some(stored) => self.note_use(&user, &credential_id, stored, &result).map(Some),
-                None => Ok(None),
+            .change_factors(&user, Priority::Low, |factors| {
+                match factors.passkeys.iter_mut().find(|p| p.id == credential_id) {
+                    Some(stored) => self.note_use(&user, &credential_id, stored, &result).map(Some),
+                    None => Ok(None),
+                }
             })
             .await?;
         match used {

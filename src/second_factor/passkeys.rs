@@ -14,7 +14,7 @@ use webauthn_rs::prelude::{
     RegisterPublicKeyCredential, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
-use super::service::{NameProblem, SecondFactorError, SecondFactorService};
+use super::service::{NameProblem, Priority, SecondFactorError, SecondFactorService};
 use crate::crypto::{self, Keyring};
 use crate::domain::{Email, UserId};
 use crate::store::{CeremonyPurpose, PasskeyCeremony, StoreError, StoredPasskey};
@@ -240,9 +240,12 @@ impl SecondFactorService {
     }
 
     /// Adds a checked passkey ([`Self::check_passkey_registration`]) to the user's factors,
-    /// unless it is there already or the account has as many as it may.
+    /// unless it is there already or the account has as many as it may. The factors are written
+    /// last, so that nothing can fail between them and the caller's notice (the user handle
+    /// it records first names the account whether or not a passkey follows).
     pub async fn keep_passkey(&self, user: &UserId, stored: &StoredPasskey) -> Result<(), SecondFactorError> {
-        self.change_factors(user, |factors| {
+        self.store.put_passkey_owner(&self.handle_of(user), user).await?;
+        self.change_factors(user, Priority::High, |factors| {
             if factors.passkeys.iter().any(|p| p.id == stored.id) {
                 return Err(SecondFactorError::PasskeyKnown);
             }
@@ -253,7 +256,6 @@ impl SecondFactorService {
             Ok(())
         })
         .await?;
-        self.store.put_passkey_owner(&self.handle_of(user), user).await?;
         tracing::info!(user = %user, "passkey added");
         Ok(())
     }
@@ -266,7 +268,7 @@ impl SecondFactorService {
             return Err(SecondFactorError::PasskeyName(NameProblem::Empty));
         }
         let (old, _) = self
-            .change_factors(user, |factors| {
+            .change_factors(user, Priority::Low, |factors| {
                 let stored =
                     factors.passkeys.iter_mut().find(|p| p.id == id).ok_or(SecondFactorError::NoSuchPasskey)?;
                 Ok::<_, SecondFactorError>(std::mem::replace(&mut stored.name, name.clone()))
@@ -278,8 +280,9 @@ impl SecondFactorService {
     /// Removes every passkey of the user (an administrator's action); the recovery codes go
     /// with them when no factor is left. Returns how many there were.
     pub async fn remove_all_passkeys(&self, user: &UserId) -> Result<usize, StoreError> {
-        let (removed, factors) =
-            self.change_factors(user, |factors| Ok::<_, StoreError>(std::mem::take(&mut factors.passkeys))).await?;
+        let (removed, factors) = self
+            .change_factors(user, Priority::High, |factors| Ok::<_, StoreError>(std::mem::take(&mut factors.passkeys)))
+            .await?;
         if removed.is_empty() {
             return Ok(0);
         }
@@ -298,7 +301,7 @@ impl SecondFactorService {
     /// lately. Returns the removed passkey's name.
     pub async fn remove_passkey(&self, user: &UserId, id: &str) -> Result<String, SecondFactorError> {
         let (removed, factors) = self
-            .change_factors(user, |factors| {
+            .change_factors(user, Priority::High, |factors| {
                 let at = factors.passkeys.iter().position(|p| p.id == id).ok_or(SecondFactorError::NoSuchPasskey)?;
                 Ok::<_, SecondFactorError>(factors.passkeys.remove(at))
             })
@@ -360,7 +363,7 @@ impl SecondFactorService {
         }
         // A passkey removed meanwhile stays removed, and this answer is refused.
         let (used, _) = self
-            .change_factors(user, |factors| {
+            .change_factors(user, Priority::Low, |factors| {
                 let stored =
                     factors.passkeys.iter_mut().find(|p| p.id == id).ok_or(SecondFactorError::PasskeyRefused)?;
                 self.note_use(user, &id, stored, &result)

@@ -19,9 +19,33 @@ use crate::store::{SecondFactors, Store, StoreError};
 /// How long a TOTP enrollment waits for its first code.
 pub const ENROLLMENT_TTL: Duration = Duration::from_secs(600);
 
-/// How many times a change to a user's factors is read and tried again when other writes keep
-/// coming first.
-const MAX_FACTOR_WRITES: usize = 8;
+/// How hard a change to a user's factors tries when other writes keep coming first: each try
+/// reads them again, with a growing random pause between tries ([`after_a_lost_write`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Priority {
+    /// A passkey's use or a new name: gives up after 8 tries (a 503), so that a flood of them
+    /// ends before a change that must go through does.
+    Low,
+    /// A factor added or removed, an administrator's reset: 64 tries.
+    High,
+}
+
+impl Priority {
+    fn tries(self) -> u32 {
+        match self {
+            Self::Low => 8,
+            Self::High => 64,
+        }
+    }
+}
+
+/// The pause after the `tries`-th write a change lost to another: up to a quarter of a
+/// millisecond more for each, at random, so that changes racing one another do not keep
+/// meeting (a removal among many renames or uses of a passkey still gets through).
+async fn after_a_lost_write(tries: u32) {
+    let jitter = crate::crypto::random_bytes::<1>().map_or(128, |[byte]| u64::from(byte));
+    tokio::time::sleep(Duration::from_micros((jitter + 1) * u64::from(tries))).await;
+}
 
 /// Why a second-factor operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -212,15 +236,17 @@ impl SecondFactorService {
     pub(super) async fn change_factors<T, E: From<StoreError>>(
         &self,
         user: &UserId,
+        priority: Priority,
         mut change: impl FnMut(&mut SecondFactors) -> Result<T, E>,
     ) -> Result<(T, SecondFactors), E> {
-        for _ in 0..MAX_FACTOR_WRITES {
+        for tries in 1..=priority.tries() {
             let read = self.store.get_factors(user).await?;
             let mut factors = read.clone();
             let answer = change(&mut factors)?;
             if factors == read || self.store.put_factors(user, &factors).await? {
                 return Ok((answer, factors));
             }
+            after_a_lost_write(tries).await;
         }
         Err(StoreError::Unavailable(anyhow::anyhow!("a user's factors kept changing while they were written")).into())
     }
@@ -308,7 +334,7 @@ impl SecondFactorService {
     /// fail comes after the factor is written, so the caller's notice always follows it (the
     /// enrollment left behind, if it cannot be deleted, expires with its TTL).
     pub async fn keep_totp(&self, user: &UserId, checked: CheckedTotp) -> Result<(), SecondFactorError> {
-        self.change_factors(user, |factors| {
+        self.change_factors(user, Priority::High, |factors| {
             factors.totp = Some(checked.sealed.clone());
             Ok::<_, SecondFactorError>(())
         })
@@ -337,7 +363,9 @@ impl SecondFactorService {
     /// checked that a second factor was used in this session lately.
     pub async fn disable_totp(&self, user: &UserId) -> Result<(), SecondFactorError> {
         let ((), factors) = self
-            .change_factors(user, |factors| factors.totp.take().map(drop).ok_or(SecondFactorError::NothingPending))
+            .change_factors(user, Priority::High, |factors| {
+                factors.totp.take().map(drop).ok_or(SecondFactorError::NothingPending)
+            })
             .await?;
         if !factors.any() {
             self.store.set_recovery_codes(user, &[]).await?;
@@ -350,7 +378,7 @@ impl SecondFactorService {
     /// caller has checked that a second factor was used in this session lately.
     pub async fn remove_phone(&self, user: &UserId) -> Result<(), SecondFactorError> {
         let ((), factors) = self
-            .change_factors(user, |factors| {
+            .change_factors(user, Priority::High, |factors| {
                 factors.phone.take().ok_or(SecondFactorError::NothingPending)?;
                 factors.phone_masked = None;
                 Ok::<_, SecondFactorError>(())
@@ -365,17 +393,20 @@ impl SecondFactorService {
 
     /// Removes every factor and recovery code (an admin's reset). It always writes, so that
     /// it also clears the kinds the record lists when the factors' data is gone, and writes
-    /// over data that cannot be read (which the store counts as revision 0).
+    /// over a value that is not JSON (which the store counts as revision 0). The codes go
+    /// first: the factors are written last, so nothing can fail between them and the notice.
     pub async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
-        for _ in 0..MAX_FACTOR_WRITES {
+        self.store.set_recovery_codes(user, &[]).await?;
+        for tries in 1..=Priority::High.tries() {
             let revision = match self.store.get_factors(user).await {
                 Ok(factors) => factors.revision,
                 Err(StoreError::Corrupt(_)) => 0,
                 Err(e) => return Err(e),
             };
             if self.store.put_factors(user, &SecondFactors { revision, ..SecondFactors::default() }).await? {
-                return self.store.set_recovery_codes(user, &[]).await;
+                return Ok(());
             }
+            after_a_lost_write(tries).await;
         }
         Err(StoreError::Unavailable(anyhow::anyhow!("a user's factors kept changing while they were reset")))
     }

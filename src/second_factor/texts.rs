@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::service::{SecondFactorError, SecondFactorService};
+use super::service::{Priority, SecondFactorError, SecondFactorService};
 use crate::crypto::{self, CryptoError};
 use crate::domain::{AllowedCountries, PhoneNumber, UserId};
 use crate::i18n::Lang;
@@ -82,7 +82,7 @@ impl SecondFactorService {
         }
         let sealed = challenge.phone.ok_or(SecondFactorError::NothingPending)?;
         let phone = self.open_phone(user, &sealed)?;
-        self.change_factors(user, |factors| {
+        self.change_factors(user, Priority::High, |factors| {
             factors.phone = Some(sealed.clone());
             factors.phone_masked = Some(phone.masked());
             Ok::<_, SecondFactorError>(())

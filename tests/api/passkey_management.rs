@@ -203,9 +203,10 @@ async fn a_passkey_an_administrator_removes_stays_removed_whatever_its_owner_wri
         let user = app.user_id().await;
         let (id, csrf) = (b64(&passkey.id), app.csrf_token().await);
         let cookies = app.cookie_header().unwrap();
-        // Sixteen renames by the owner and the administrator's removal, at once: each rename
-        // reads the passkeys and writes them back.
-        let mut requests: Vec<reqwest::RequestBuilder> = (0..16)
+        // Forty-eight renames by the owner and the administrator's removal, at once: each rename
+        // reads the passkeys and writes them back. A rename may give way (503); the removal
+        // may not.
+        let mut requests: Vec<reqwest::RequestBuilder> = (0..48)
             .map(|i| {
                 let form = [("csrf", csrf.clone()), ("id", id.clone()), ("name", format!("Laptop {i}"))];
                 let url = format!("{}/account/passkeys/rename", app.address);
