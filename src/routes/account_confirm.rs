@@ -171,7 +171,8 @@ pub(super) async fn announce(
             state.oidc.notify_ended(&claims.sub, Some(sid)).await;
         }
     }
-    Ok(told?)
+    told?;
+    Ok(())
 }
 
 /// After an administrator removed every factor of `user` (at `email`): mails the owner (in the

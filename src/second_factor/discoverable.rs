@@ -150,7 +150,7 @@ impl SecondFactorService {
         }
         // A passkey removed meanwhile stays removed, and this answer is refused.
         let (used, _) = self
-            .change_factors(&user, Priority::Low, |factors| {
+            .change_factors_read(&user, Some(factors), Priority::Low, |factors| {
                 match factors.passkeys.iter_mut().find(|p| p.id == credential_id) {
                     Some(stored) => self.note_use(&user, &credential_id, stored, &result).map(Some),
                     None => Ok(None),

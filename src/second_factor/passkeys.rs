@@ -352,9 +352,6 @@ impl SecondFactorService {
         let state: PasskeyAuthentication = self.take_ceremony(user, CeremonyPurpose::SecondStep, binding).await?;
         let result = rp.finish_passkey_authentication(&credential, &state).map_err(|e| refused(user, e))?;
         let id = crypto::b64(result.cred_id());
-        if !self.store.get_factors(user).await?.passkeys.iter().any(|p| p.id == id) {
-            return Err(SecondFactorError::PasskeyRefused);
-        }
         // The counter check above compared with the sealed copy; this one is atomic, so two
         // answers with the same counter (a clone used at once) are not both accepted.
         if result.counter() > 0 && !self.store.use_passkey_counter(user, &id, result.counter()).await? {

@@ -237,10 +237,25 @@ impl SecondFactorService {
         &self,
         user: &UserId,
         priority: Priority,
+        change: impl FnMut(&mut SecondFactors) -> Result<T, E>,
+    ) -> Result<(T, SecondFactors), E> {
+        self.change_factors_read(user, None, priority, change).await
+    }
+
+    /// [`Self::change_factors`], starting from factors the caller has just read (`read`), if
+    /// any, instead of reading them first.
+    pub(super) async fn change_factors_read<T, E: From<StoreError>>(
+        &self,
+        user: &UserId,
+        mut read: Option<SecondFactors>,
+        priority: Priority,
         mut change: impl FnMut(&mut SecondFactors) -> Result<T, E>,
     ) -> Result<(T, SecondFactors), E> {
         for tries in 1..=priority.tries() {
-            let read = self.store.get_factors(user).await?;
+            let read = match read.take() {
+                Some(read) => read,
+                None => self.store.get_factors(user).await?,
+            };
             let mut factors = read.clone();
             let answer = change(&mut factors)?;
             if factors == read || self.store.put_factors(user, &factors).await? {

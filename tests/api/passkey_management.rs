@@ -224,6 +224,22 @@ async fn a_passkey_an_administrator_removes_stays_removed_whatever_its_owner_wri
 }
 
 #[tokio::test]
+async fn a_passkey_removed_while_its_second_step_waits_does_not_pass_it_nor_come_back() {
+    let app = spawn_app_with(&[("SECOND_FACTOR_METHODS", "totp,passkey"), ("ADMIN_API_TOKEN", TOKEN)]).await;
+    let mut passkey = SoftPasskey::new();
+    add_passkey(&app, "removed-midway@example.com", &passkey).await;
+    let user = app.user_id().await;
+    let options = step_options(&app, "removed-midway@example.com").await;
+    let removal = admin_api(&app, reqwest::Method::DELETE, "/users/removed-midway@example.com/passkeys").await;
+    assert_eq!(removal.status(), StatusCode::OK);
+    // The browser answers the ceremony it was given before the removal.
+    let answer = post(&app, "/login/2fa", &[("credential", &passkey.get(&options))]).await;
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    assert!(app.cookie("__Host-session").is_none(), "a removed passkey signed in");
+    assert!(app.store().get_factors(&user).await.unwrap().passkeys.is_empty(), "the removed passkey came back");
+}
+
+#[tokio::test]
 async fn a_forced_enrollment_offers_a_passkey_and_the_passkey_passes_the_next_step() {
     let app = spawn_app_with(&[("SECOND_FACTOR", "required"), ("SECOND_FACTOR_METHODS", "totp,passkey")]).await;
     let response = link_step(&app, "forced@example.com").await;
