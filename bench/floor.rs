@@ -6,13 +6,13 @@
 //!
 //! - `POST /floor/store`: latchkey's own store calls for a link request, in the order and with
 //!   the overlap of `SignIn::request_link` (IP limit ∥ address-and-network limit, address
-//!   limit, account read (two reads, known or not), link generation, attempt, outbox entry:
-//!   eight commands sent, five of them script calls; no audit event), on records of
+//!   limit, link generation, attempt ∥ outbox entry: six commands sent in four round trips,
+//!   five of them script calls; no read of the account, no audit event), on records of
 //!   production size filled
 //!   from a userspace RNG. The address is parsed; there is no CSRF check, HMAC, OS random
 //!   draw, AEAD seal, policy or request-logging middleware.
 //! - `POST /floor/one-trip`: the same work as one plain pipeline of plain commands with no
-//!   reply awaited in between — 12 commands: no `PTTL`s (nobody reads the windows), no
+//!   reply awaited in between — 11 commands: no `PTTL`s (nobody reads the windows), no
 //!   scripts. It is not a correct link request (it writes before the limits answer); it only
 //!   shows what sending those writes at once would give.
 //!
@@ -26,7 +26,7 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Utc;
 use latchkey::domain::{AttemptId, Email, LocalPath, RequestOrigin};
-use latchkey::store::{AttemptStore, LimitStore, UserStore};
+use latchkey::store::{AttemptStore, LimitStore};
 use latchkey::store::{
     Keys, LinkAttempt, OutboxStore, QueuedJob, RateKey, RedisConnection, RedisQueue, RedisStore, StoreError,
 };
@@ -140,12 +140,11 @@ async fn store_calls(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpResp
         ip?;
         pair?;
         floor.store.hit_limit(&r.email_limit, WINDOW, 1).await?;
-        let (user, generation) =
-            tokio::join!(floor.store.find_user(&r.lookup), floor.store.link_generation(&r.lookup, true));
-        user?;
-        r.attempt.generation = generation?;
-        floor.store.put_attempt(&r.id, &r.attempt, KEEP_FOR).await?;
-        floor.queue.push(&r.job).await?;
+        r.attempt.generation = floor.store.link_generation(&r.lookup, true).await?;
+        let (stored, queued) =
+            tokio::join!(floor.store.put_attempt(&r.id, &r.attempt, KEEP_FOR), floor.queue.push(&r.job));
+        stored?;
+        queued?;
         Ok::<_, StoreError>(())
     };
     match work.await {
@@ -172,7 +171,6 @@ async fn one_trip(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpRespons
     for limit in [&ip, &pair, &email] {
         pipe.incr(limit, 1).ignore().cmd("PEXPIRE").arg(limit).arg(WINDOW.as_millis() as u64).arg("NX").ignore();
     }
-    pipe.get(k.user_by_email(&r.lookup)).ignore().get(k.no_user()).ignore();
     // 48 h: the store's generation TTL.
     pipe.incr(&generation, 1).ignore().expire(&generation, 48 * 3600).ignore();
     let expires = r.attempt.expires_at.timestamp_millis().to_string();

@@ -73,8 +73,17 @@ impl Application {
         let second_factors =
             services::second_factors(&base, &limiter, &site, &sms, sms_sender.as_ref(), admin_webhook, &public_url);
         let (suppressions, bounces) = services::deliverability(&base, bounces)?;
-        let couriers =
-            services::couriers(&base, mailer, brand.clone(), site, sms_sender, webhook_proxy, &signer, suppressions)?;
+        let couriers = services::couriers(
+            &base,
+            mailer,
+            brand.clone(),
+            site,
+            sms_sender,
+            webhook_proxy,
+            &signer,
+            suppressions,
+            policy.clone(),
+        )?;
         let outbox_worker = services::outbox_worker(&base, queue.clone(), couriers, outbox_settings, drain_on_stop)?;
         let oidc = services::oidc(&base, clients.clone(), &signer, &sessions);
         services::backchannel_logout(&base, &sessions, services::oidc_core(&base, clients, &signer));

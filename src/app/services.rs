@@ -26,7 +26,7 @@ use crate::ratelimit::RateLimiter;
 use crate::second_factor::service::SecondFactorService;
 use crate::second_factor::texts::SmsGateway;
 use crate::session::{KeySet, SessionService, TokenSigner};
-use crate::signin::{SignIn, SignInDeps};
+use crate::signin::{Recipients, SignIn, SignInDeps};
 use crate::sms::SmsSender;
 use crate::store::{OutboxStore, Store};
 use crate::store_guard::StoreGuard;
@@ -174,11 +174,13 @@ pub(super) fn couriers(
     webhook_proxy: Option<SecretString>,
     signer: &Arc<TokenSigner>,
     suppressions: Arc<Suppressions>,
+    policy: Arc<PolicySource>,
 ) -> anyhow::Result<Couriers> {
     let proxy = webhook_proxy.as_ref().map(|p| p.expose_secret());
     let webhooks = WebhookSender::new(base.clock.clone(), base.production, proxy)?;
     let logout_tokens = Arc::new(LogoutTokens::new(signer.clone(), base.clock.clone()));
-    Ok(Couriers { mailer, brand, site, sms, webhooks, logout_tokens, suppressions })
+    let recipients = Arc::new(Recipients { store: base.store.clone(), keyring: base.keyring.clone(), policy });
+    Ok(Couriers { mailer, brand, site, sms, webhooks, logout_tokens, suppressions, recipients })
 }
 
 /// The outbox worker, started; none with `OUTBOX_WORKER=false` (the instances that deliver take

@@ -2,12 +2,15 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+
 use super::{Job, LogoutTokenSigner};
 use crate::config::Brand;
 use crate::deliverability::Suppressions;
-use crate::mail::{MailError, Mailer, OutgoingMail};
+use crate::domain::Email;
+use crate::mail::{LoginMailFields, MailError, Mailer, OutgoingMail};
 use crate::sms::{SmsError, SmsSender};
-use crate::store::SuppressionReason;
+use crate::store::{StoreError, SuppressionReason};
 use crate::webhooks::{WebhookError, WebhookSender};
 
 /// What one attempt came to.
@@ -19,7 +22,8 @@ pub enum Outcome {
     Retry(String),
     /// Refused for good; trying again will not help. The reason holds no secret.
     Failed(String),
-    /// There was nothing to send ([`Job::Withheld`]): settled without a trace.
+    /// There was nothing to send ([`Job::Withheld`], or a sign-in mail to an address that may
+    /// not sign in): settled without a trace.
     Dropped,
     /// Not sent: the address is on the suppression list. Kept with the dead letters (an admin
     /// sees it, and may send it again once the address is cleared). The reason holds no secret.
@@ -42,6 +46,18 @@ pub struct Couriers {
     pub logout_tokens: Arc<dyn LogoutTokenSigner>,
     /// The suppression list: asked before each mail, told of each mailbox refused for good.
     pub suppressions: Arc<Suppressions>,
+    /// Who may be sent a sign-in mail.
+    pub recipients: Arc<dyn SignInRecipients>,
+}
+
+/// Who may be sent a sign-in mail: decided when it is sent, not when the link is asked for,
+/// so that the request reads nothing of the account (its store work, and its answer, are the
+/// same for every address). The rule is the sign-in service's (`signin::Recipients`).
+#[async_trait]
+pub trait SignInRecipients: Send + Sync {
+    /// Why `to` gets no sign-in mail (`blocked`, `signup_closed`), or `None` when it may have
+    /// one.
+    async fn withheld(&self, to: &Email) -> Result<Option<&'static str>, StoreError>;
 }
 
 impl Couriers {
@@ -49,14 +65,7 @@ impl Couriers {
     pub async fn deliver(&self, job: &Job) -> Outcome {
         match job {
             Job::Mail(mail) => self.send_mail(mail).await,
-            Job::LoginMail(fields) => match fields.render(&self.brand, &self.site) {
-                Ok(mail) => self.send_mail(&mail).await,
-                Err(e) => {
-                    // A template bug: askama's error names the template problem, not the data.
-                    tracing::error!(error = %e, "a sign-in mail could not be rendered");
-                    Outcome::Failed("the message could not be rendered".to_owned())
-                }
-            },
+            Job::SignInMail(fields) | Job::LoginMail(fields) => self.send_sign_in_mail(fields).await,
             Job::Sms(sms) => match &self.sms {
                 // Another instance may have a provider (a rollout in progress): not for good.
                 None => Outcome::Retry("SMS is not configured on this instance (SMS_PROVIDER)".to_owned()),
@@ -80,6 +89,28 @@ impl Couriers {
                 },
             },
             Job::Withheld { .. } => Outcome::Dropped,
+        }
+    }
+
+    async fn send_sign_in_mail(&self, fields: &LoginMailFields) -> Outcome {
+        match self.recipients.withheld(&fields.to).await {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                // Its attempt is stored but never mailed, so nobody can use it; it expires on
+                // its own.
+                tracing::info!(to = %fields.to.masked(), reason, "sign-in mail withheld");
+                return Outcome::Dropped;
+            }
+            // Fail closed: no link to an account that may be blocked.
+            Err(_) => return Outcome::Retry("the store could not say whether the address may sign in".to_owned()),
+        }
+        match fields.render(&self.brand, &self.site) {
+            Ok(mail) => self.send_mail(&mail).await,
+            Err(e) => {
+                // A template bug: askama's error names the template problem, not the data.
+                tracing::error!(error = %e, "a sign-in mail could not be rendered");
+                Outcome::Failed("the message could not be rendered".to_owned())
+            }
         }
     }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use couriers::{Couriers, Outcome};
+pub use couriers::{Couriers, Outcome, SignInRecipients};
 pub use events::{AdminAlerts, Webhooks};
 pub use logouts::{BackchannelLogouts, LogoutCall, LogoutTokenSigner};
 pub use worker::{OutboxWorker, WorkerHandle};
@@ -45,7 +45,16 @@ pub struct SmsMessage {
 pub enum Job {
     /// A finished mail.
     Mail(OutgoingMail),
-    /// A sign-in mail, rendered when it is sent.
+    /// A sign-in mail, rendered when it is sent, and sent only if its address may sign in
+    /// (not a blocked account, not a new address the signup list leaves out): the request
+    /// that queues it reads nothing of the account, so that it costs the same for every
+    /// address in as few round trips to the store as it can. Its own kind, so that an instance
+    /// of a version that checked when queueing ([`Job::LoginMail`]) does not send it unchecked
+    /// during a rolling upgrade, but leaves it to another instance.
+    SignInMail(LoginMailFields),
+    /// A sign-in mail queued by an earlier version, which checked the address when it queued
+    /// it (and queued a [`Job::Withheld`] in its place when it may not sign in). Delivered like
+    /// [`Job::SignInMail`].
     LoginMail(LoginMailFields),
     /// A text message.
     Sms(SmsMessage),
@@ -53,9 +62,9 @@ pub enum Job {
     Webhook(WebhookCall),
     /// An OIDC back-channel logout token to post (signed when sent).
     BackchannelLogout(LogoutCall),
-    /// Nothing to send: queued for a link request that gets no mail (a blocked account, an
-    /// address outside the signup list), so that its store work is a mailed request's. The
-    /// worker drops it.
+    /// Nothing to send: queued by an earlier version for a link request that gets no mail (a
+    /// blocked account, an address outside the signup list), so that its store work was a
+    /// mailed request's. The worker drops it.
     Withheld {
         /// Whom the request named (shown masked, like a mail's recipient).
         to: Email,
@@ -66,7 +75,7 @@ impl Job {
     /// `mail`, `sms`, `webhook` or `backchannel_logout`: a metrics label and the admin view's kind.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Mail(_) | Self::LoginMail(_) | Self::Withheld { .. } => "mail",
+            Self::Mail(_) | Self::SignInMail(_) | Self::LoginMail(_) | Self::Withheld { .. } => "mail",
             Self::Sms(_) => "sms",
             Self::Webhook(_) => "webhook",
             Self::BackchannelLogout(_) => "backchannel_logout",
@@ -77,6 +86,7 @@ impl Job {
     pub fn recipient(&self) -> String {
         match self {
             Self::Mail(OutgoingMail { to, .. })
+            | Self::SignInMail(LoginMailFields { to, .. })
             | Self::LoginMail(LoginMailFields { to, .. })
             | Self::Withheld { to } => to.masked(),
             Self::Sms(sms) => sms.to.masked(),
@@ -160,16 +170,11 @@ impl Outbox {
         self.enqueue(Job::Mail(mail), None).await
     }
 
-    /// Queues the stand-in for a sign-in mail that is not sent (see [`Job::Withheld`]), with
-    /// the same store work as [`Outbox::login_mail`].
-    pub async fn withheld_mail(&self, to: Email, until: DateTime<Utc>) -> Result<(), OutboxError> {
-        self.enqueue(Job::Withheld { to }, Some(until)).await
-    }
-
-    /// Queues a sign-in mail, pointless once its link has expired.
-    pub async fn login_mail(&self, mail: LoginMailFields) -> Result<(), OutboxError> {
+    /// Queues a sign-in mail, pointless once its link has expired; the worker sends it only if
+    /// its address may sign in then ([`Job::SignInMail`]).
+    pub async fn sign_in_mail(&self, mail: LoginMailFields) -> Result<(), OutboxError> {
         let until = mail.expires_at;
-        self.enqueue(Job::LoginMail(mail), Some(until)).await
+        self.enqueue(Job::SignInMail(mail), Some(until)).await
     }
 }
 
@@ -242,7 +247,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_login_mail_is_queued_small_sealed_and_rendered_in_its_language_when_sent() {
+    async fn a_sign_in_mail_is_queued_small_sealed_and_rendered_in_its_language_when_sent() {
         use crate::clock::SystemClock;
         use crate::config::Brand;
         use crate::domain::Email;
@@ -265,7 +270,7 @@ mod tests {
             requested_at: at,
             app: None,
         };
-        outbox.login_mail(fields).await.unwrap();
+        outbox.sign_in_mail(fields).await.unwrap();
 
         let queued = queue.claim("test", 10, Duration::ZERO).await.unwrap();
         assert_eq!(queued.len(), 1);
@@ -276,7 +281,16 @@ mod tests {
         // What the queue holds is the fields, not two rendered bodies (those are ~3 KB).
         assert!(job.sealed.len() < 1024, "{} bytes queued", job.sealed.len());
 
-        let Some(Job::LoginMail(fields)) = open(&keys, job) else { panic!("not a login mail") };
+        let Some(Job::SignInMail(fields)) = open(&keys, job) else { panic!("not a sign-in mail") };
+        // Its own kind, which versions that checked the address when queueing cannot open (they
+        // leave it to a newer instance instead of sending it unchecked); theirs still open.
+        let json = serde_json::to_value(Job::SignInMail(fields.clone())).unwrap();
+        assert_eq!(json["kind"], "sign_in_mail");
+        let mut older = json.clone();
+        older["kind"] = "login_mail".into();
+        assert!(matches!(serde_json::from_value(older), Ok(Job::LoginMail(_))));
+        let withheld = serde_json::json!({ "kind": "withheld", "to": "ada@example.com" });
+        assert!(matches!(serde_json::from_value(withheld), Ok(Job::Withheld { .. })));
         let mail = fields.render(&Brand::new("Acme Login", None), "login.example").unwrap();
         assert_eq!(mail.to.as_str(), "ada@example.com");
         assert_eq!(mail.subject, Lang::De.messages().mail_subject);

@@ -8,6 +8,7 @@ mod email_change;
 mod goodbye;
 mod notices;
 mod passkey;
+mod recipients;
 mod redeem;
 mod second_step;
 mod service;
@@ -19,6 +20,7 @@ pub use email_change::{
 };
 pub use notices::AccountChange;
 pub use passkey::PasskeySignInStarted;
+pub use recipients::Recipients;
 pub use redeem::LinkView;
 pub use second_step::{MAX_SECOND_FACTOR_TRIES, PENDING_TTL, PasskeyOnly, Proof, SecondStep};
 pub use service::{

@@ -300,15 +300,11 @@ impl SignIn {
         }
         let email_lookup = self.email_lookup(&email);
         let policy = self.policy.current().await?;
-        // The account is read the same for a known and an unknown address (see
-        // `Store::find_user`'s Redis adapter), and so is everything below: the bump, the attempt
-        // and a queued entry, whether the address gets a mail or not. The read and the bump
-        // depend on neither's answer, so they share their round trips to the store.
-        let (existing, generation) = tokio::join!(
-            self.store.find_user(&email_lookup),
-            self.store.link_generation(&email_lookup, policy.supersede)
-        );
-        let (existing, generation) = (existing?, generation?);
+        // Nothing of the account is read here: whether the address may have a mail (a blocked
+        // account, a new address the signup list leaves out get none) is decided when the
+        // worker sends it (`Job::SignInMail`). So the bump, the attempt and the queued mail are
+        // the same store work for every address, and nothing here waits for an account.
+        let generation = self.store.link_generation(&email_lookup, policy.supersede).await?;
         let link_ttl = policy.link_ttl();
         let now = self.clock.now();
         let ttl = chrono::Duration::from_std(link_ttl).unwrap_or(chrono::Duration::minutes(15));
@@ -318,16 +314,6 @@ impl SignIn {
         let browser = binding::create(&id, &self.keyring.token)?;
         let number =
             if numbered && policy.cross_device == CrossDevice::Approve { Some(MatchNumber::generate()?) } else { None };
-        // A blocked account, or a new address the signup list does not allow, gets the same
-        // answer, cookie and store work — only no mail: nothing tells an outsider which it was.
-        // The generation was bumped for it too; its older links, if any, could not sign anyone
-        // in anyway.
-        let refusal = match &existing {
-            Some(user) if user.blocked => Some("blocked"),
-            Some(_) => None,
-            None if !policy.signup_allowed(&email) => Some("signup_closed"),
-            None => None,
-        };
         let attempt = LinkAttempt {
             email: email.clone(),
             return_to: return_to.unwrap_or_else(LocalPath::account),
@@ -341,17 +327,6 @@ impl SignIn {
             require_second_factor,
             number,
         };
-        self.store.put_attempt(&id, &attempt, link_ttl + REMEMBER_AFTER_EXPIRY).await?;
-        if let Some(reason) = refusal {
-            // The stored attempt is never mailed, so nobody can use it; it expires on its own.
-            // A stand-in is queued in the mail's place, and the worker drops it.
-            tracing::info!(email = %email.masked(), reason, "sign-in link refused");
-            self.outbox.withheld_mail(email, attempt.expires_at).await?;
-            // Counted as a requested link: the metrics do not tell a refused address either.
-            self.audit.count(EventKind::LinkRequested);
-            return Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl, number });
-        }
-
         // Queued as fields and rendered by the worker that sends it: the request pays for
         // neither the rendering nor a queue entry holding both bodies.
         let mail = LoginMailFields {
@@ -365,9 +340,18 @@ impl SignIn {
             requested_at: now,
             app,
         };
+        // The attempt and the mail depend on neither's answer, so they share a round trip to
+        // the store. If the attempt is not stored the request fails, and its mail (if queued)
+        // holds a link that answers "unknown link". The worker reads the account and talks SMTP
+        // before a mail leaves, long after both writes have landed.
+        let (stored, queued) = tokio::join!(
+            self.store.put_attempt(&id, &attempt, link_ttl + REMEMBER_AFTER_EXPIRY),
+            self.outbox.sign_in_mail(mail)
+        );
+        stored?;
+        queued?;
         // No audit event for a link request (the audit log keeps sign-ins, failures, factor and
         // admin events): it is counted in the metrics, the same for every address.
-        self.outbox.login_mail(mail).await?;
         self.audit.count(EventKind::LinkRequested);
         tracing::info!(email = %email.masked(), "sign-in link issued");
         Ok(LinkRequested { attempt_cookie: browser.cookie, cookie_ttl: link_ttl, number })

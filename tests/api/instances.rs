@@ -3,14 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use latchkey::domain::UserId;
+use latchkey::domain::{Email, UserId};
 use latchkey::store::OutboxStore;
+use latchkey::store::prelude::*;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::Value;
 
 use crate::helpers::{
-    TestApp, jwt_key_file, race_redemptions, request, session_cookie_set, set_cookies, spawn_app_with, spawn_peer,
+    TestApp, jwt_key_file, lookup_of, race_redemptions, request, session_cookie_set, set_cookies, spawn_app_with,
+    spawn_peer,
 };
 
 const ADMIN_TOKEN: &str = "admin-api-token-admin-api-token-0123456789";
@@ -166,6 +168,31 @@ async fn a_session_from_one_instance_passes_forward_auth_on_another_and_logout_t
     assert!(a.cookie("__Host-session").is_some());
     assert_eq!(a.get("/auth/verify").await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(a.get_session().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Whether an address may have its sign-in mail is decided when the mail is sent (the request
+/// reads nothing of the account): an account blocked while its mail waits gets none.
+#[tokio::test]
+async fn a_sign_in_mail_waiting_in_the_outbox_is_not_sent_once_its_account_is_blocked() {
+    let web = spawn_app_with(&[("OUTBOX_WORKER", "false")]).await;
+    let (blocked, welcome) = ("changed-mind@example.com", "still-welcome@example.com");
+    let store = web.store();
+    let mut user = store
+        .find_or_create_user(&lookup_of(blocked), &Email::parse(blocked).unwrap(), chrono::Utc::now())
+        .await
+        .unwrap();
+    for email in [blocked, welcome] {
+        assert_eq!(web.post_login(email).await.status(), StatusCode::OK);
+    }
+    user.blocked = true;
+    store.put_user(&lookup_of(blocked), &user).await.unwrap();
+
+    let courier = spawn_peer(&web, &[]).await;
+    web.mail.wait_for_link_mail(0).await;
+    let settled = courier.outbox_settled().await;
+    assert_eq!((settled.ready, settled.in_flight, settled.dead), (0, 0, 0), "{settled:?}");
+    let recipients: Vec<_> = web.mail.received().into_iter().flat_map(|m| m.to).collect();
+    assert_eq!(recipients, [welcome], "only the account that may sign in gets its mail");
 }
 
 #[tokio::test]

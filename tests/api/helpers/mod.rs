@@ -80,6 +80,16 @@ pub struct TestApp {
     jar: Mutex<BTreeMap<String, String>>,
 }
 
+/// The test apps' `SECRET_KEY`.
+pub const SECRET_KEY: &str = "test-secret-key-test-secret-key-test-secret-key";
+
+/// The store's key for an address (its keyed hash under [`SECRET_KEY`]).
+pub fn lookup_of(email: &str) -> String {
+    latchkey::domain::Email::parse(email)
+        .unwrap()
+        .lookup_key(&latchkey::crypto::SecretKey::new(SECRET_KEY.as_bytes().to_vec()).derive())
+}
+
 /// Starts an app on Redis and SMTP with test defaults.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
@@ -112,7 +122,7 @@ async fn spawn_with_sink(overrides: &[(&str, &str)], mail: MailSink) -> TestApp 
         ("PUBLIC_URL", PUBLIC_URL),
         ("MAIL_TRANSPORT", "smtp"),
         ("MAIL_FROM", "Latchkey Test <login@example.test>"),
-        ("SECRET_KEY", "test-secret-key-test-secret-key-test-secret-key"),
+        ("SECRET_KEY", SECRET_KEY),
         // No lookup leaves the test process unless a test points DNS_RESOLVER at its own
         // server (tests/api/helpers/dns.rs) and turns these on.
         ("MAIL_DOMAIN_CHECK", "off"),
