@@ -123,6 +123,14 @@ impl SignIn {
         // Read afresh, not from the 2-second cache: a store wiped a moment ago must not get a
         // new account (a new `sub`, no factors) for someone who has one.
         self.policy.guard().check_fresh().await?;
+        // A new address the signup list leaves out gets no account, whatever brought it its
+        // link: the worker checks the list before it sends a sign-in mail, and a list narrowed
+        // since then holds here. Read only for an address outside the list.
+        if !self.policy.current().await?.signup_allowed(&attempt.email)
+            && self.store.find_user(&attempt.email_lookup).await?.is_none()
+        {
+            return Err(SignInError::Link(LinkProblem::Unknown));
+        }
         let user = self.store.find_or_create_user(&attempt.email_lookup, &attempt.email, self.clock.now()).await?;
         if user.blocked {
             return Err(SignInError::Link(LinkProblem::Unknown));

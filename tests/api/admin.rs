@@ -211,6 +211,30 @@ async fn a_signup_allow_list_keeps_strangers_out_without_saying_so() {
     assert!(response.json::<Value>().await.unwrap()["fields"]["signup_allow"].is_string());
 }
 
+/// The signup list is checked when the link is used too: one narrowed after the mail was sent
+/// keeps the new address out, and an existing account still signs in.
+#[tokio::test]
+async fn a_link_mailed_before_the_signup_list_was_narrowed_makes_no_account() {
+    let app = spawn_admin_app(&[]).await;
+    app.sign_in("regular@example.com").await;
+    app.clear_cookies();
+    let late = app.request_token("late@example.org").await;
+    let mut policy: Value = admin(&app, reqwest::Method::GET, "/policy", None).await.json().await.unwrap();
+    policy["signup_allow"] = serde_json::json!(["example.net"]);
+    assert_eq!(admin(&app, reqwest::Method::PUT, "/policy", Some(policy)).await.status(), StatusCode::OK);
+
+    let response = app.post_verify(&late).await;
+    assert!(!crate::helpers::session_cookie_set(&response), "a session for an address outside the list");
+    assert_ne!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        admin(&app, reqwest::Method::GET, "/users/late@example.org", None).await.status(),
+        StatusCode::NOT_FOUND,
+        "an account was made for an address outside the list"
+    );
+    let regular = app.request_token("regular@example.com").await;
+    assert_eq!(app.post_verify(&regular).await.headers()["location"], "/account");
+}
+
 #[tokio::test]
 async fn rate_limits_change_at_run_time() {
     let app = spawn_admin_app(&[]).await;
