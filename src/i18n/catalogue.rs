@@ -401,6 +401,8 @@ catalogue! {
     change_sessions_ended,
     /// `{0}` site: an administrator removed the second factors.
     change_factors_reset,
+    /// `{0}` site: an administrator blocked the account (and ended every session).
+    change_blocked,
     /// Account-change mail (text part): above the link.
     change_link_text,
     /// Account-change mail (HTML part): above the button.

@@ -194,6 +194,7 @@ pub static ES: Messages = Messages {
     change_phone_removed: "Se quitó el teléfono de los segundos factores de tu cuenta de {0}:",
     change_sessions_ended: "Se cerró la sesión de tu cuenta de {0} en todas partes:",
     change_factors_reset: "Un administrador quitó todos los segundos factores y códigos de recuperación de tu cuenta de {0}:",
+    change_blocked: "Un administrador bloqueó tu cuenta de {0} y cerró su sesión en todas partes:",
     change_link_text: "Si no fuiste tú, abre este enlace: cierra tu sesión en todas partes y anula los enlaces de acceso aún pendientes. Después revisa la seguridad de tu buzón y tus segundos factores.",
     change_button_text: "Si no fuiste tú, esto cierra tu sesión en todas partes y anula los enlaces de acceso aún pendientes:",
     activity_factor_changed: "Segundo factor cambiado",

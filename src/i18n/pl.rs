@@ -213,6 +213,7 @@ pub static PL: Messages = Messages {
     change_phone_removed: "Telefon został usunięty z drugich składników Twojego konta w serwisie {0}:",
     change_sessions_ended: "Twoje konto w serwisie {0} zostało wylogowane ze wszystkich urządzeń:",
     change_factors_reset: "Administrator usunął wszystkie drugie składniki i kody odzyskiwania Twojego konta w serwisie {0}:",
+    change_blocked: "Administrator zablokował Twoje konto w serwisie {0} i wylogował je ze wszystkich urządzeń:",
     change_link_text: "Jeśli to nie Ty, otwórz ten link: wyloguje Cię ze wszystkich urządzeń i unieważni wszystkie oczekujące linki do logowania. Potem sprawdź bezpieczeństwo swojej skrzynki pocztowej i swoje drugie składniki.",
     change_button_text: "Jeśli to nie Ty, ten przycisk wyloguje Cię ze wszystkich urządzeń i unieważni wszystkie oczekujące linki do logowania:",
     activity_factor_changed: "Zmieniono drugi składnik",

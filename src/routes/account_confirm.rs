@@ -195,10 +195,40 @@ pub(crate) async fn announce_by_admin(
     email: &crate::domain::Email,
     change: AccountChange,
 ) -> Result<(), AppError> {
+    tell_owner_of_admin_change(req, state, user, email, change).await?;
+    state.oidc.notify_factor_changed(user, change.name()).await;
+    Ok(())
+}
+
+/// After an administrator ended every session of `user` (at `email`), by a revocation
+/// ([`AccountChange::SessionsEnded`]) or a block ([`AccountChange::Blocked`]): mails the owner
+/// (in the language of their latest sign-in) and tells their apps (`user.sessions_revoked`).
+/// The action is audited where it is taken; the apps are told even when the notice could not
+/// be queued.
+pub(crate) async fn announce_ended_by_admin(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &crate::domain::UserId,
+    email: &crate::domain::Email,
+    change: AccountChange,
+) -> Result<(), AppError> {
+    let told = tell_owner_of_admin_change(req, state, user, email, change).await;
+    state.oidc.notify_ended(user, None).await;
+    told
+}
+
+/// Mails the owner of `user` (at `email`) the notice of an administrator's `change`, in the
+/// language of their latest sign-in.
+async fn tell_owner_of_admin_change(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &crate::domain::UserId,
+    email: &crate::domain::Email,
+    change: AccountChange,
+) -> Result<(), AppError> {
     let origin = client::request_origin(req, &state.trusted_proxies);
     let lang = state.signin.account_lang(user).await.unwrap_or_default();
     state.signin.account_changed(lang, user, email, change, &origin).await?;
-    state.oidc.notify_factor_changed(user, change.name()).await;
     Ok(())
 }
 

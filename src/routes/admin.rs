@@ -13,6 +13,7 @@ use crate::admin::PolicyError;
 use crate::domain::{Email, EventKind, SignInPolicy};
 use crate::error::{ApiError, AppError};
 use crate::i18n::Lang;
+use crate::signin::AccountChange;
 
 /// Who is acting, for the log.
 pub(super) enum Admin {
@@ -248,7 +249,8 @@ pub async fn revoke_sessions(
     let (user, n) = state.admin.revoke_sessions(&email).await.map_err(AppError::from)?.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), "admin revoked a user's sessions");
     record(&state, &req, &admin, Some(&user), "revoke-sessions").await;
-    state.oidc.notify_ended(&user, None).await;
+    let ended = AccountChange::SessionsEnded;
+    crate::routes::account_confirm::announce_ended_by_admin(&req, &state, &user, &email, ended).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked": n })))
 }
 
@@ -354,7 +356,7 @@ async fn remove_passkeys(
     let what = if id.is_some() { "remove-passkey" } else { "remove-passkeys" };
     record(state, req, &admin, Some(&user), what).await;
     if removed > 0 {
-        let change = crate::signin::AccountChange::PasskeyRemoved;
+        let change = AccountChange::PasskeyRemoved;
         crate::routes::account_confirm::announce_by_admin(req, state, &user, &email, change).await?;
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "removed": removed })))
@@ -391,10 +393,14 @@ pub async fn set_blocked(
         "unblock" => false,
         _ => return Err(not_found()),
     };
-    let user = state.admin.set_blocked(&email_param(&req, "email", &email)?, blocked).await.map_err(AppError::from)?;
-    let user = user.ok_or_else(not_found)?;
+    let email = email_param(&req, "email", &email)?;
+    let user = state.admin.set_blocked(&email, blocked).await.map_err(AppError::from)?.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), blocked, "admin changed a user's block");
     record(&state, &req, &admin, Some(&user), &action).await;
+    if blocked {
+        let change = AccountChange::Blocked;
+        crate::routes::account_confirm::announce_ended_by_admin(&req, &state, &user, &email, change).await?;
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "blocked": blocked })))
 }
 

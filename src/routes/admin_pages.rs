@@ -310,38 +310,47 @@ pub async fn act(
         let moved = moved.ok_or_else(|| AppError::BadRequest(format!("new_email: {}", t.email_change_taken_page)))?;
         return render_user(&req, &state, &moved.email, Some(t.admin_email_changed.to_owned())).await;
     }
-    let (user, notice) = match action.as_str() {
+    // Each arm's notice to the owner (`told`) is reported after the action is audited: the
+    // action is done whether or not its notice could be queued.
+    let (user, notice, told) = match action.as_str() {
         "revoke" => {
             let (user, n) = state.admin.revoke_sessions(&email).await?.ok_or(AppError::NotFound)?;
-            state.oidc.notify_ended(&user, None).await;
-            (user, t.fill(t.admin_sessions_ended, n))
+            let ended = AccountChange::SessionsEnded;
+            let told = super::account_confirm::announce_ended_by_admin(&req, &state, &user, &email, ended).await;
+            (user, t.fill(t.admin_sessions_ended, n), told)
         }
         "reset-second-factor" => {
             let user = state.admin.reset_second_factor(&email, false).await?.ok_or(AppError::NotFound)?;
-            super::account_confirm::announce_reset(&req, &state, &user, &email).await?;
-            (user, t.admin_factor_removed.to_owned())
+            let told = super::account_confirm::announce_reset(&req, &state, &user, &email).await;
+            (user, t.admin_factor_removed.to_owned(), told)
         }
         "remove-passkey" | "remove-passkeys" => {
             let id = (action.as_str() == "remove-passkey").then_some(form.id.as_str());
             let (user, n) = state.admin.remove_passkeys(&email, id, false).await?.ok_or(AppError::NotFound)?;
-            if n > 0 {
+            let told = if n > 0 {
                 let change = AccountChange::PasskeyRemoved;
-                super::account_confirm::announce_by_admin(&req, &state, &user, &email, change).await?;
-            }
-            (user, t.fill(t.count(&t.admin_passkeys_removed, n), n))
+                super::account_confirm::announce_by_admin(&req, &state, &user, &email, change).await
+            } else {
+                Ok(())
+            };
+            (user, t.fill(t.count(&t.admin_passkeys_removed, n), n), told)
         }
         "block" => {
-            (state.admin.set_blocked(&email, true).await?.ok_or(AppError::NotFound)?, t.admin_blocked_notice.to_owned())
+            let user = state.admin.set_blocked(&email, true).await?.ok_or(AppError::NotFound)?;
+            let change = AccountChange::Blocked;
+            let told = super::account_confirm::announce_ended_by_admin(&req, &state, &user, &email, change).await;
+            (user, t.admin_blocked_notice.to_owned(), told)
         }
-        "unblock" => (
-            state.admin.set_blocked(&email, false).await?.ok_or(AppError::NotFound)?,
-            t.admin_unblocked_notice.to_owned(),
-        ),
+        "unblock" => {
+            let user = state.admin.set_blocked(&email, false).await?.ok_or(AppError::NotFound)?;
+            (user, t.admin_unblocked_notice.to_owned(), Ok(()))
+        }
         _ => return Err(AppError::NotFound),
     };
     let origin = client::request_origin(&req, &state.trusted_proxies);
     let detail = format!("{} by {}", action.as_str(), admin.sub);
     state.audit.record(EventKind::AdminAction, Some(&user), &origin, &detail).await;
+    told?;
     render_user(&req, &state, &email, Some(notice)).await
 }
 

@@ -1,5 +1,5 @@
 //! Notices of changes to how an account signs in: a second factor added or removed, new
-//! recovery codes, every session ended. Each is mailed to the owner (in the language of the
+//! recovery codes, every session ended, a block. Each is mailed to the owner (in the language of the
 //! request that made the change, with the time, browser and IP and a one-time "this wasn't
 //! me" link, as the new-device notice) and written to the audit log.
 
@@ -29,6 +29,8 @@ pub enum AccountChange {
     PasskeyAdded,
     /// A passkey was removed.
     PasskeyRemoved,
+    /// An administrator blocked the account, which ended every session.
+    Blocked,
 }
 
 impl AccountChange {
@@ -44,13 +46,14 @@ impl AccountChange {
             Self::FactorsReset => "factors_reset",
             Self::PasskeyAdded => "passkey_added",
             Self::PasskeyRemoved => "passkey_removed",
+            Self::Blocked => "blocked",
         }
     }
 
-    /// True for a change to the second factors (audited as such; ending sessions is audited
-    /// where it happens).
+    /// True for a change to the second factors (audited as such; ending sessions and a block
+    /// are audited where they happen).
     pub fn is_factor_change(self) -> bool {
-        self != Self::SessionsEnded
+        !matches!(self, Self::SessionsEnded | Self::Blocked)
     }
 
     fn sentence(self, t: &'static Messages) -> &'static str {
@@ -64,6 +67,7 @@ impl AccountChange {
             Self::FactorsReset => t.change_factors_reset,
             Self::PasskeyAdded => t.change_passkey_added,
             Self::PasskeyRemoved => t.change_passkey_removed,
+            Self::Blocked => t.change_blocked,
         }
     }
 }

@@ -160,7 +160,11 @@ async fn a_blocked_user_gets_the_same_page_and_no_mail() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().contains("Check your email"));
     app.outbox_settled().await;
-    assert_eq!(app.mail.received().len(), before, "a blocked user got mail");
+    // The block's notice, and no sign-in link.
+    let mails: Vec<_> = app.mail.received().into_iter().skip(before).collect();
+    let subjects: Vec<_> = mails.iter().map(|m| m.subject()).collect();
+    assert_eq!(subjects, ["The way you sign in has changed"], "a blocked user got a sign-in mail");
+    assert!(!mails[0].text().contains("/login/verify"), "{}", mails[0].text());
     assert_eq!(
         admin(&app, reqwest::Method::POST, "/users/mallory@example.com/unblock", None).await.status(),
         StatusCode::OK

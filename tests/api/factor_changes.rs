@@ -420,6 +420,54 @@ async fn an_administrators_removal_of_the_factors_is_mailed_to_the_owner_and_aud
     assert_eq!(factor_events(&app, &user).await, ["totp_added", "factors_reset"].map(str::to_owned).to_vec());
 }
 
+/// An administrator's ending of every session, by a revocation or a block, is a change to how
+/// the person signs in: mailed to them, and sent to their apps.
+#[tokio::test]
+async fn an_administrators_revocation_and_block_are_mailed_to_the_owner_and_sent_to_their_apps() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&receiver).await;
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", ADMIN_TOKEN), ("CLIENTS_FILE", &clients_file(&receiver))]).await;
+    app.sign_in("watched@example.com").await;
+    let user = app.user_id().await;
+    app.store().add_user_app(&user, "hooked").await.unwrap();
+    let act = |action: &str| {
+        let url = format!("{}/api/v1/admin/users/watched@example.com/{action}", app.address);
+        app.client.post(url).bearer_auth(ADMIN_TOKEN).send()
+    };
+    let revoked_events = || async {
+        let got = receiver.received_requests().await.unwrap_or_default();
+        got.iter()
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+            .filter(|e| e["type"] == "user.sessions_revoked" && e["data"]["sub"] == user.as_str())
+            .count()
+    };
+
+    let before = app.mail.received().len();
+    assert_eq!(act("revoke-sessions").await.unwrap().status(), StatusCode::OK);
+    let ended = wait_for_notice(&app, before, CHANGED).await;
+    assert_eq!(ended.to, ["watched@example.com"]);
+    assert!(ended.text().contains("was signed out everywhere"), "{}", ended.text());
+    assert!(ended.text().contains("/account/not-me?token="), "{}", ended.text());
+    wait_for_webhook(&receiver, "user.sessions_revoked").await;
+
+    let before = app.mail.received().len();
+    assert_eq!(act("block").await.unwrap().status(), StatusCode::OK);
+    let blocked = wait_for_notice(&app, before, CHANGED).await;
+    assert!(blocked.text().contains("An administrator blocked your account"), "{}", blocked.text());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while revoked_events().await < 2 {
+        assert!(std::time::Instant::now() < deadline, "the block was not sent to the apps");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Lifting the block changes nothing to tell: no mail.
+    let before = app.mail.received().len();
+    assert_eq!(act("unblock").await.unwrap().status(), StatusCode::OK);
+    app.outbox_settled().await;
+    assert_eq!(app.mail.received().len(), before);
+}
+
 /// `POST path` with `fields`, the page asked for in German.
 async fn post_in_german(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     let csrf = app.csrf_token().await;
