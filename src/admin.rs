@@ -315,17 +315,20 @@ impl AdminService {
         self.store.global_events(before, count).await
     }
 
-    /// Blocks or unblocks the user; a block also ends their sessions.
-    pub async fn set_blocked(&self, email: &Email, blocked: bool) -> Result<Option<UserId>, StoreError> {
+    /// Blocks or unblocks the user; a block also ends their sessions. `None` when there is no
+    /// such user; otherwise the user and whether the block changed (a second block is written
+    /// and ends sessions again, but is no news to tell).
+    pub async fn set_blocked(&self, email: &Email, blocked: bool) -> Result<Option<(UserId, bool)>, StoreError> {
         let lookup = self.lookup(email);
         let Some(mut user) = self.store.find_user(&lookup).await? else { return Ok(None) };
+        let changed = user.blocked != blocked;
         user.blocked = blocked;
         self.store.put_user(&lookup, &user).await?;
         if blocked {
             self.sessions.end_user(&user.id).await.map_err(SessionError::into_store_error)?;
         }
         tracing::info!(user = %user.id, blocked, "admin changed block");
-        Ok(Some(user.id))
+        Ok(Some((user.id, changed)))
     }
 }
 

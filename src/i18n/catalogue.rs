@@ -403,6 +403,11 @@ catalogue! {
     change_factors_reset,
     /// `{0}` site: an administrator blocked the account (and ended every session).
     change_blocked,
+    /// `{0}` site: an administrator ended every session.
+    change_sessions_ended_by_admin,
+    /// Account-change mail of an administrator's change, in place of the browser, IP and
+    /// "this wasn't me" link.
+    change_by_admin,
     /// Account-change mail (text part): above the link.
     change_link_text,
     /// Account-change mail (HTML part): above the button.

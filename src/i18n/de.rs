@@ -198,6 +198,8 @@ pub static DE: Messages = Messages {
     change_sessions_ended: "Ihr Konto auf {0} wurde überall abgemeldet:",
     change_factors_reset: "Eine Administratorin oder ein Administrator hat alle zweiten Faktoren und Wiederherstellungscodes Ihres Kontos auf {0} entfernt:",
     change_blocked: "Eine Administratorin oder ein Administrator hat Ihr Konto auf {0} gesperrt und überall abgemeldet:",
+    change_sessions_ended_by_admin: "Eine Administratorin oder ein Administrator hat Ihr Konto auf {0} überall abgemeldet:",
+    change_by_admin: "Diese Änderung hat eine Administratorin oder ein Administrator vorgenommen. Wenn etwas nicht stimmt, wenden Sie sich an den Support des Dienstes.",
     change_link_text: "Wenn Sie es nicht waren, öffnen Sie diesen Link: Er meldet Sie überall ab und macht alle noch wartenden Anmeldelinks ungültig. Prüfen Sie danach die Sicherheit Ihres Postfachs und Ihre zweiten Faktoren.",
     change_button_text: "Wenn Sie es nicht waren, meldet Sie dieser Knopf überall ab und macht alle noch wartenden Anmeldelinks ungültig:",
     activity_factor_changed: "Zweiter Faktor geändert",

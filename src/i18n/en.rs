@@ -195,6 +195,8 @@ pub static EN: Messages = Messages {
     change_sessions_ended: "Your account on {0} was signed out everywhere:",
     change_factors_reset: "An administrator removed every second factor and recovery code of your account on {0}:",
     change_blocked: "An administrator blocked your account on {0} and signed it out everywhere:",
+    change_sessions_ended_by_admin: "An administrator signed your account on {0} out everywhere:",
+    change_by_admin: "An administrator made this change. If something looks wrong, contact the service's support.",
     change_link_text: "If it was not you, open this link: it signs you out everywhere and voids any sign-in links still waiting. Then check your mailbox's security and your second factors.",
     change_button_text: "If it was not you, this signs you out everywhere and voids any sign-in links still waiting:",
     activity_factor_changed: "Second factor changed",

@@ -195,6 +195,8 @@ pub static FR: Messages = Messages {
     change_sessions_ended: "Votre compte sur {0} a été déconnecté partout :",
     change_factors_reset: "Un administrateur a supprimé tous les seconds facteurs et codes de récupération de votre compte sur {0} :",
     change_blocked: "Un administrateur a bloqué votre compte sur {0} et l’a déconnecté partout :",
+    change_sessions_ended_by_admin: "Un administrateur a déconnecté votre compte sur {0} partout :",
+    change_by_admin: "Cette modification a été faite par un administrateur. Si quelque chose vous semble anormal, contactez le support du service.",
     change_link_text: "Si ce n’était pas vous, ouvrez ce lien : il vous déconnecte partout et annule les liens de connexion encore en attente. Vérifiez ensuite la sécurité de votre boîte mail et vos seconds facteurs.",
     change_button_text: "Si ce n’était pas vous, ceci vous déconnecte partout et annule les liens de connexion encore en attente :",
     activity_factor_changed: "Second facteur modifié",

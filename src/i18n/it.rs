@@ -199,6 +199,8 @@ pub static IT: Messages = Messages {
     change_sessions_ended: "Il tuo account su {0} è stato disconnesso da tutti i dispositivi:",
     change_factors_reset: "Un amministratore ha rimosso tutti i secondi fattori e i codici di recupero del tuo account su {0}:",
     change_blocked: "Un amministratore ha bloccato il tuo account su {0} e lo ha disconnesso da tutti i dispositivi:",
+    change_sessions_ended_by_admin: "Un amministratore ha disconnesso il tuo account su {0} da tutti i dispositivi:",
+    change_by_admin: "Questa modifica è stata fatta da un amministratore. Se qualcosa non ti sembra corretto, contatta l'assistenza del servizio.",
     change_link_text: "Se non eri tu, apri questo link: ti disconnette da tutti i dispositivi e annulla tutti i link di accesso ancora in attesa. Poi controlla la sicurezza della tua casella di posta e i tuoi secondi fattori.",
     change_button_text: "Se non eri tu, questo pulsante ti disconnette da tutti i dispositivi e annulla tutti i link di accesso ancora in attesa:",
     activity_factor_changed: "Secondo fattore modificato",

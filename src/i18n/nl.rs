@@ -196,6 +196,8 @@ pub static NL: Messages = Messages {
     change_sessions_ended: "Je account bij {0} is overal uitgelogd:",
     change_factors_reset: "Een beheerder heeft alle tweede factoren en herstelcodes van je account bij {0} verwijderd:",
     change_blocked: "Een beheerder heeft je account bij {0} geblokkeerd en overal uitgelogd:",
+    change_sessions_ended_by_admin: "Een beheerder heeft je account bij {0} overal uitgelogd:",
+    change_by_admin: "Deze wijziging is door een beheerder gedaan. Klopt er iets niet, neem dan contact op met de ondersteuning van de dienst.",
     change_link_text: "Was jij dit niet? Open dan deze link: die logt je overal uit en maakt alle nog openstaande inloglinks ongeldig. Controleer daarna de beveiliging van je mailbox en je tweede factoren.",
     change_button_text: "Was jij dit niet? Deze knop logt je overal uit en maakt alle nog openstaande inloglinks ongeldig:",
     activity_factor_changed: "Tweede factor gewijzigd",

@@ -214,6 +214,8 @@ pub static PL: Messages = Messages {
     change_sessions_ended: "Twoje konto w serwisie {0} zostało wylogowane ze wszystkich urządzeń:",
     change_factors_reset: "Administrator usunął wszystkie drugie składniki i kody odzyskiwania Twojego konta w serwisie {0}:",
     change_blocked: "Administrator zablokował Twoje konto w serwisie {0} i wylogował je ze wszystkich urządzeń:",
+    change_sessions_ended_by_admin: "Administrator wylogował Twoje konto w serwisie {0} ze wszystkich urządzeń:",
+    change_by_admin: "Tej zmiany dokonał administrator. Jeśli coś się nie zgadza, skontaktuj się z pomocą techniczną serwisu.",
     change_link_text: "Jeśli to nie Ty, otwórz ten link: wyloguje Cię ze wszystkich urządzeń i unieważni wszystkie oczekujące linki do logowania. Potem sprawdź bezpieczeństwo swojej skrzynki pocztowej i swoje drugie składniki.",
     change_button_text: "Jeśli to nie Ty, ten przycisk wyloguje Cię ze wszystkich urządzeń i unieważni wszystkie oczekujące linki do logowania:",
     activity_factor_changed: "Zmieniono drugi składnik",

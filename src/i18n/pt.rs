@@ -205,6 +205,8 @@ pub static PT: Messages = Messages {
     change_sessions_ended: "Todas as sessões da sua conta em {0} foram terminadas:",
     change_factors_reset: "Um administrador removeu todos os segundos fatores e códigos de recuperação da sua conta em {0}:",
     change_blocked: "Um administrador bloqueou a sua conta em {0} e terminou todas as suas sessões:",
+    change_sessions_ended_by_admin: "Um administrador terminou todas as sessões da sua conta em {0}:",
+    change_by_admin: "Esta alteração foi feita por um administrador. Se algo parecer errado, contacte o suporte do serviço.",
     change_link_text: "Se não o reconhece, abra este link: termina a sessão em todos os dispositivos e anula os links de acesso ainda pendentes. Depois, verifique a segurança da sua caixa de correio e os seus segundos fatores.",
     change_button_text: "Se não o reconhece, este botão termina a sessão em todos os dispositivos e anula os links de acesso ainda pendentes:",
     activity_factor_changed: "Segundo fator alterado",

@@ -191,14 +191,22 @@ pub struct AccountChangeMail<'a> {
     pub what: &'static str,
     /// When (UTC).
     pub at: &'a str,
+    /// Where the owner's change came from, and how to report it; `None` for an
+    /// administrator's change (their browser and IP are not for the owner, and only an
+    /// administrator can undo it: the mail says who made it instead).
+    pub from: Option<ChangeOrigin<'a>>,
+    /// The service's host.
+    pub site: &'a str,
+}
+
+/// Where a change the owner made came from.
+pub struct ChangeOrigin<'a> {
     /// Browser, e.g. "Firefox on Linux".
     pub browser: &'a str,
     /// IP address.
     pub ip: &'a str,
     /// The "this wasn't me" link.
     pub report_link: &'a str,
-    /// The service's host.
-    pub site: &'a str,
 }
 
 /// The HTML part of [`AccountChangeMail`].

@@ -12,4 +12,4 @@ pub use dkim::DkimSigner;
 pub use email_change::EmailChangeMail;
 pub use goodbye::GoodbyeMail;
 pub use mailer::{MailError, Mailer};
-pub use message::{AccountChangeMail, LoginMailFields, NewDeviceMail, OutgoingMail};
+pub use message::{AccountChangeMail, ChangeOrigin, LoginMailFields, NewDeviceMail, OutgoingMail};

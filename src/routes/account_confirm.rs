@@ -228,7 +228,7 @@ async fn tell_owner_of_admin_change(
 ) -> Result<(), AppError> {
     let origin = client::request_origin(req, &state.trusted_proxies);
     let lang = state.signin.account_lang(user).await.unwrap_or_default();
-    state.signin.account_changed(lang, user, email, change, &origin).await?;
+    state.signin.changed_by_admin(lang, user, email, change, &origin).await?;
     Ok(())
 }
 

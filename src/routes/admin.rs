@@ -394,10 +394,11 @@ pub async fn set_blocked(
         _ => return Err(not_found()),
     };
     let email = email_param(&req, "email", &email)?;
-    let user = state.admin.set_blocked(&email, blocked).await.map_err(AppError::from)?.ok_or_else(not_found)?;
+    let blocking = state.admin.set_blocked(&email, blocked).await.map_err(AppError::from)?;
+    let (user, changed) = blocking.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), blocked, "admin changed a user's block");
     record(&state, &req, &admin, Some(&user), &action).await;
-    if blocked {
+    if blocked && changed {
         let change = AccountChange::Blocked;
         crate::routes::account_confirm::announce_ended_by_admin(&req, &state, &user, &email, change).await?;
     }

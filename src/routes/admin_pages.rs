@@ -336,13 +336,17 @@ pub async fn act(
             (user, t.fill(t.count(&t.admin_passkeys_removed, n), n), told)
         }
         "block" => {
-            let user = state.admin.set_blocked(&email, true).await?.ok_or(AppError::NotFound)?;
-            let change = AccountChange::Blocked;
-            let told = super::account_confirm::announce_ended_by_admin(&req, &state, &user, &email, change).await;
+            let (user, changed) = state.admin.set_blocked(&email, true).await?.ok_or(AppError::NotFound)?;
+            let told = if changed {
+                let change = AccountChange::Blocked;
+                super::account_confirm::announce_ended_by_admin(&req, &state, &user, &email, change).await
+            } else {
+                Ok(())
+            };
             (user, t.admin_blocked_notice.to_owned(), told)
         }
         "unblock" => {
-            let user = state.admin.set_blocked(&email, false).await?.ok_or(AppError::NotFound)?;
+            let (user, _) = state.admin.set_blocked(&email, false).await?.ok_or(AppError::NotFound)?;
             (user, t.admin_unblocked_notice.to_owned(), Ok(()))
         }
         _ => return Err(AppError::NotFound),

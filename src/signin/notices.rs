@@ -6,7 +6,7 @@
 use super::service::{SignIn, SignInError};
 use crate::domain::{Email, EventKind, RequestOrigin, UserId};
 use crate::i18n::{Lang, Messages};
-use crate::mail::AccountChangeMail;
+use crate::mail::{AccountChangeMail, ChangeOrigin};
 
 /// A change to how an account signs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub enum AccountChange {
     PhoneAdded,
     /// The phone was removed.
     PhoneRemoved,
-    /// Every session of the account was ended by its owner.
+    /// Every session of the account was ended, by its owner or an administrator.
     SessionsEnded,
     /// An administrator removed every second factor and recovery code.
     FactorsReset,
@@ -56,14 +56,15 @@ impl AccountChange {
         !matches!(self, Self::SessionsEnded | Self::Blocked)
     }
 
-    fn sentence(self, t: &'static Messages) -> &'static str {
+    fn sentence(self, t: &'static Messages, by_owner: bool) -> &'static str {
         match self {
             Self::TotpAdded => t.change_totp_added,
             Self::TotpRemoved => t.change_totp_removed,
             Self::RecoveryCodesReplaced => t.change_recovery_replaced,
             Self::PhoneAdded => t.change_phone_added,
             Self::PhoneRemoved => t.change_phone_removed,
-            Self::SessionsEnded => t.change_sessions_ended,
+            Self::SessionsEnded if by_owner => t.change_sessions_ended,
+            Self::SessionsEnded => t.change_sessions_ended_by_admin,
             Self::FactorsReset => t.change_factors_reset,
             Self::PasskeyAdded => t.change_passkey_added,
             Self::PasskeyRemoved => t.change_passkey_removed,
@@ -73,9 +74,9 @@ impl AccountChange {
 }
 
 impl SignIn {
-    /// Mails the owner of `user` a notice of `change`, made from `origin`, in `lang`, and
-    /// audits a factor change. The mail is queued in the outbox; an error means it could not
-    /// be (the store is down).
+    /// Mails the owner of `user` a notice of `change`, which they made from `origin`, in
+    /// `lang` (with the browser, IP and a "this wasn't me" link), and audits a factor change.
+    /// The mail is queued in the outbox; an error means it could not be (the store is down).
     pub async fn account_changed(
         &self,
         lang: Lang,
@@ -84,24 +85,49 @@ impl SignIn {
         change: AccountChange,
         origin: &RequestOrigin,
     ) -> Result<(), SignInError> {
+        self.notice(lang, user, email, change, origin, true).await
+    }
+
+    /// As [`SignIn::account_changed`], for a change an administrator made from `origin`: the
+    /// mail says an administrator made it, instead of their browser and IP, and has no "this
+    /// wasn't me" link (only an administrator can undo it).
+    pub async fn changed_by_admin(
+        &self,
+        lang: Lang,
+        user: &UserId,
+        email: &Email,
+        change: AccountChange,
+        origin: &RequestOrigin,
+    ) -> Result<(), SignInError> {
+        self.notice(lang, user, email, change, origin, false).await
+    }
+
+    async fn notice(
+        &self,
+        lang: Lang,
+        user: &UserId,
+        email: &Email,
+        change: AccountChange,
+        origin: &RequestOrigin,
+        by_owner: bool,
+    ) -> Result<(), SignInError> {
         if change.is_factor_change() {
             self.audit.record(EventKind::FactorChanged, Some(user), origin, change.name()).await;
         }
-        let link = self.report_link(user, email, None).await?;
+        let link = if by_owner { Some(self.report_link(user, email, None).await?) } else { None };
+        let (browser, ip) = (origin.browser(), origin.ip_text());
         let t = lang.messages();
         let mail = AccountChangeMail {
             t,
             brand: &self.brand,
-            what: change.sentence(t),
+            what: change.sentence(t, by_owner),
             at: &self.clock.now().format("%Y-%m-%d %H:%M UTC").to_string(),
-            browser: &origin.browser(),
-            ip: &origin.ip_text(),
-            report_link: link.as_str(),
+            from: link.as_ref().map(|link| ChangeOrigin { browser: &browser, ip: &ip, report_link: link.as_str() }),
             site: self.public_url.host_str().unwrap_or("latchkey"),
         }
         .render(email.clone())?;
         self.outbox.mail(mail).await?;
-        tracing::info!(user = %user, change = change.name(), "account-change notice queued");
+        tracing::info!(user = %user, change = change.name(), by_owner, "account-change notice queued");
         Ok(())
     }
 }
