@@ -14,7 +14,7 @@ use super::{SignedIn, Visitor, cookies, csrf, page};
 use crate::domain::{EventKind, SessionId};
 use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
-use crate::signin::AccountChange;
+use crate::signin::{AccountChange, MadeBy};
 
 /// `GET /account`.
 #[derive(Template, WebTemplate)]
@@ -246,8 +246,10 @@ async fn sign_out(
             state.audit.record(EventKind::SessionsRevoked, Some(&claims.sub), &origin, "by user").await;
             state.oidc.notify_ended(&claims.sub, None).await;
             let change = AccountChange::SessionsEnded;
-            let noticed =
-                state.signin.account_changed(Lang::of(req), &claims.sub, &claims.email, change, &origin).await;
+            let noticed = state
+                .signin
+                .account_changed(Lang::of(req), &claims.sub, &claims.email, change, &origin, MadeBy::Owner)
+                .await;
             ended.and(noticed.map_err(AppError::from))
         }
         Ok(Some(claims)) => {

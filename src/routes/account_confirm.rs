@@ -21,7 +21,7 @@ use crate::error::AppError;
 use crate::i18n::{Lang, Messages};
 use crate::second_factor::service::SecondFactorError;
 use crate::session::SessionClaims;
-use crate::signin::AccountChange;
+use crate::signin::{AccountChange, MadeBy};
 
 /// How recently a second factor must have been used in a session to change the factors (or,
 /// to set up a first factor, how recently the session signed in).
@@ -157,7 +157,8 @@ pub(super) async fn announce(
     let origin = client::request_origin(req, &state.trusted_proxies);
     // The owner is told first, and the other sessions end even if the notice could not be
     // queued: the change is made, whatever fails.
-    let told = state.signin.account_changed(Lang::of(req), &claims.sub, &claims.email, change, &origin).await;
+    let told =
+        state.signin.account_changed(Lang::of(req), &claims.sub, &claims.email, change, &origin, MadeBy::Owner).await;
     if change.is_factor_change() {
         state.oidc.notify_factor_changed(&claims.sub, change.name()).await;
     }
@@ -175,51 +176,12 @@ pub(super) async fn announce(
     Ok(())
 }
 
-/// After an administrator removed every factor of `user` (at `email`): mails the owner (in the
-/// language of their latest sign-in), audits it as a factor change and tells their apps.
-pub(crate) async fn announce_reset(
-    req: &HttpRequest,
-    state: &AppState,
-    user: &crate::domain::UserId,
-    email: &crate::domain::Email,
-) -> Result<(), AppError> {
-    announce_by_admin(req, state, user, email, AccountChange::FactorsReset).await
-}
-
-/// After an administrator changed the second factors of `user` (at `email`): mails the owner
-/// (in the language of their latest sign-in), audits it as a factor change and tells their apps.
+/// After an administrator's `change` to the account of `user` (at `email`): mails the owner
+/// (in the language of their latest sign-in; a factor change is also audited as one) and tells
+/// their apps: `user.sessions_revoked` when every session ended (a revocation, a block),
+/// `user.second_factor_changed` otherwise. The apps are told even when the notice could not be
+/// queued; the action itself is audited where it is taken.
 pub(crate) async fn announce_by_admin(
-    req: &HttpRequest,
-    state: &AppState,
-    user: &crate::domain::UserId,
-    email: &crate::domain::Email,
-    change: AccountChange,
-) -> Result<(), AppError> {
-    tell_owner_of_admin_change(req, state, user, email, change).await?;
-    state.oidc.notify_factor_changed(user, change.name()).await;
-    Ok(())
-}
-
-/// After an administrator ended every session of `user` (at `email`), by a revocation
-/// ([`AccountChange::SessionsEnded`]) or a block ([`AccountChange::Blocked`]): mails the owner
-/// (in the language of their latest sign-in) and tells their apps (`user.sessions_revoked`).
-/// The action is audited where it is taken; the apps are told even when the notice could not
-/// be queued.
-pub(crate) async fn announce_ended_by_admin(
-    req: &HttpRequest,
-    state: &AppState,
-    user: &crate::domain::UserId,
-    email: &crate::domain::Email,
-    change: AccountChange,
-) -> Result<(), AppError> {
-    let told = tell_owner_of_admin_change(req, state, user, email, change).await;
-    state.oidc.notify_ended(user, None).await;
-    told
-}
-
-/// Mails the owner of `user` (at `email`) the notice of an administrator's `change`, in the
-/// language of their latest sign-in.
-async fn tell_owner_of_admin_change(
     req: &HttpRequest,
     state: &AppState,
     user: &crate::domain::UserId,
@@ -228,8 +190,13 @@ async fn tell_owner_of_admin_change(
 ) -> Result<(), AppError> {
     let origin = client::request_origin(req, &state.trusted_proxies);
     let lang = state.signin.account_lang(user).await.unwrap_or_default();
-    state.signin.changed_by_admin(lang, user, email, change, &origin).await?;
-    Ok(())
+    let told = state.signin.account_changed(lang, user, email, change, &origin, MadeBy::Administrator).await;
+    if change.is_factor_change() {
+        state.oidc.notify_factor_changed(user, change.name()).await;
+    } else {
+        state.oidc.notify_ended(user, None).await;
+    }
+    told.map_err(AppError::from)
 }
 
 fn to_login() -> HttpResponse {

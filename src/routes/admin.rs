@@ -250,7 +250,7 @@ pub async fn revoke_sessions(
     tracing::info!(admin = admin.name(), "admin revoked a user's sessions");
     record(&state, &req, &admin, Some(&user), "revoke-sessions").await;
     let ended = AccountChange::SessionsEnded;
-    crate::routes::account_confirm::announce_ended_by_admin(&req, &state, &user, &email, ended).await?;
+    crate::routes::account_confirm::announce_by_admin(&req, &state, &user, &email, ended).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked": n })))
 }
 
@@ -277,15 +277,13 @@ pub async fn reset_second_factor(
 ) -> Result<HttpResponse, ApiError> {
     let admin = require_admin(&req, &state).await?;
     let by_token = matches!(admin, Admin::Token);
-    let user = state
-        .admin
-        .reset_second_factor(&email_param(&req, "email", &email)?, by_token)
-        .await
-        .map_err(AppError::from)?;
+    let email = email_param(&req, "email", &email)?;
+    let user = state.admin.reset_second_factor(&email, by_token).await.map_err(AppError::from)?;
     let user = user.ok_or_else(not_found)?;
     tracing::info!(admin = admin.name(), "admin reset a user's second factor");
     record(&state, &req, &admin, Some(&user), "reset-second-factor").await;
-    crate::routes::account_confirm::announce_reset(&req, &state, &user, &email_param(&req, "email", &email)?).await?;
+    let reset = AccountChange::FactorsReset;
+    crate::routes::account_confirm::announce_by_admin(&req, &state, &user, &email, reset).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "second_factor": "removed" })))
 }
 
@@ -400,7 +398,7 @@ pub async fn set_blocked(
     record(&state, &req, &admin, Some(&user), &action).await;
     if blocked && changed {
         let change = AccountChange::Blocked;
-        crate::routes::account_confirm::announce_ended_by_admin(&req, &state, &user, &email, change).await?;
+        crate::routes::account_confirm::announce_by_admin(&req, &state, &user, &email, change).await?;
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "blocked": blocked })))
 }

@@ -316,12 +316,13 @@ pub async fn act(
         "revoke" => {
             let (user, n) = state.admin.revoke_sessions(&email).await?.ok_or(AppError::NotFound)?;
             let ended = AccountChange::SessionsEnded;
-            let told = super::account_confirm::announce_ended_by_admin(&req, &state, &user, &email, ended).await;
+            let told = super::account_confirm::announce_by_admin(&req, &state, &user, &email, ended).await;
             (user, t.fill(t.admin_sessions_ended, n), told)
         }
         "reset-second-factor" => {
             let user = state.admin.reset_second_factor(&email, false).await?.ok_or(AppError::NotFound)?;
-            let told = super::account_confirm::announce_reset(&req, &state, &user, &email).await;
+            let reset = AccountChange::FactorsReset;
+            let told = super::account_confirm::announce_by_admin(&req, &state, &user, &email, reset).await;
             (user, t.admin_factor_removed.to_owned(), told)
         }
         "remove-passkey" | "remove-passkeys" => {
@@ -339,7 +340,7 @@ pub async fn act(
             let (user, changed) = state.admin.set_blocked(&email, true).await?.ok_or(AppError::NotFound)?;
             let told = if changed {
                 let change = AccountChange::Blocked;
-                super::account_confirm::announce_ended_by_admin(&req, &state, &user, &email, change).await
+                super::account_confirm::announce_by_admin(&req, &state, &user, &email, change).await
             } else {
                 Ok(())
             };

@@ -18,7 +18,7 @@ pub use devices::REPORT_TTL;
 pub use email_change::{
     ChangedBy, EmailChangeOutcome, EmailChangeRequested, EmailChangeView, REVERT_TTL, RevertOutcome,
 };
-pub use notices::AccountChange;
+pub use notices::{AccountChange, MadeBy};
 pub use passkey::PasskeySignInStarted;
 pub use recipients::Recipients;
 pub use redeem::LinkView;

@@ -8,6 +8,15 @@ use crate::domain::{Email, EventKind, RequestOrigin, UserId};
 use crate::i18n::{Lang, Messages};
 use crate::mail::{AccountChangeMail, ChangeOrigin};
 
+/// Who made a change to how an account signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MadeBy {
+    /// The account's owner, in a session of theirs.
+    Owner,
+    /// An administrator.
+    Administrator,
+}
+
 /// A change to how an account signs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountChange {
@@ -74,9 +83,11 @@ impl AccountChange {
 }
 
 impl SignIn {
-    /// Mails the owner of `user` a notice of `change`, which they made from `origin`, in
-    /// `lang` (with the browser, IP and a "this wasn't me" link), and audits a factor change.
-    /// The mail is queued in the outbox; an error means it could not be (the store is down).
+    /// Mails the owner of `user` a notice of `change`, made from `origin`, in `lang`, and
+    /// audits a factor change. The owner's own change comes with the browser, IP and a "this
+    /// wasn't me" link; an administrator's says an administrator made it instead, with no link
+    /// (only an administrator can undo it). The mail is queued in the outbox; an error means it
+    /// could not be (the store is down).
     pub async fn account_changed(
         &self,
         lang: Lang,
@@ -84,36 +95,12 @@ impl SignIn {
         email: &Email,
         change: AccountChange,
         origin: &RequestOrigin,
-    ) -> Result<(), SignInError> {
-        self.notice(lang, user, email, change, origin, true).await
-    }
-
-    /// As [`SignIn::account_changed`], for a change an administrator made from `origin`: the
-    /// mail says an administrator made it, instead of their browser and IP, and has no "this
-    /// wasn't me" link (only an administrator can undo it).
-    pub async fn changed_by_admin(
-        &self,
-        lang: Lang,
-        user: &UserId,
-        email: &Email,
-        change: AccountChange,
-        origin: &RequestOrigin,
-    ) -> Result<(), SignInError> {
-        self.notice(lang, user, email, change, origin, false).await
-    }
-
-    async fn notice(
-        &self,
-        lang: Lang,
-        user: &UserId,
-        email: &Email,
-        change: AccountChange,
-        origin: &RequestOrigin,
-        by_owner: bool,
+        by: MadeBy,
     ) -> Result<(), SignInError> {
         if change.is_factor_change() {
             self.audit.record(EventKind::FactorChanged, Some(user), origin, change.name()).await;
         }
+        let by_owner = by == MadeBy::Owner;
         let link = if by_owner { Some(self.report_link(user, email, None).await?) } else { None };
         let (browser, ip) = (origin.browser(), origin.ip_text());
         let t = lang.messages();
