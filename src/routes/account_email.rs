@@ -312,6 +312,11 @@ pub async fn verify(
             template.error = Some(t.email_change_taken_page.to_owned());
             render(&req, &state, template, StatusCode::CONFLICT, vec![cookies::removal(EMAIL_CHANGE_COOKIE)])
         }
+        Ok(EmailChangeOutcome::NotAllowed(_)) => {
+            let mut template = EmailChangePage::new(t, t.email_change_confirm_title, Vec::new());
+            template.error = Some(t.email_change_not_allowed.to_owned());
+            render(&req, &state, template, StatusCode::FORBIDDEN, vec![cookies::removal(EMAIL_CHANGE_COOKIE)])
+        }
         Err(SignInError::WrongCode(left)) => wrong(t.fill(t.count(&t.code_wrong_tries_left, left), left)),
         Err(SignInError::MalformedCode) => wrong(t.code_malformed.to_owned()),
         Err(SignInError::Link(_)) => link_problem(&req, &state, t.email_change_link_problem),

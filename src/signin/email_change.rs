@@ -52,6 +52,9 @@ pub enum EmailChangeOutcome {
     },
     /// The new address meanwhile belongs to another account: nothing changed.
     Taken(Email),
+    /// The signup list, narrowed since the change was asked for, leaves the new address out:
+    /// nothing changed.
+    NotAllowed(Email),
 }
 
 /// How a "this wasn't me" link ended.
@@ -259,6 +262,11 @@ impl SignIn {
         let current = self.store.get_user(&change.user_id).await?;
         if current.is_none_or(|u| u.email != change.from) {
             return Err(SignInError::Link(LinkProblem::Superseded(change.to)));
+        }
+        // The signup list was checked when the change was asked for; one narrowed since then
+        // holds too, as it does for a sign-in's link.
+        if !self.policy.current().await?.signup_allowed(&change.to) {
+            return Ok(EmailChangeOutcome::NotAllowed(change.to));
         }
         let source = EmailMoveSource::Change(change.id.clone());
         let (from, to) = (self.email_lookup(&change.from), self.email_lookup(&change.to));

@@ -129,10 +129,12 @@ impl SignIn {
         if !self.policy.current().await?.signup_allowed(&attempt.email)
             && self.store.find_user(&attempt.email_lookup).await?.is_none()
         {
+            self.record_for(EventKind::LinkFailed, &attempt, &origin, "signup_closed").await;
             return Err(SignInError::Link(LinkProblem::Unknown));
         }
         let user = self.store.find_or_create_user(&attempt.email_lookup, &attempt.email, self.clock.now()).await?;
         if user.blocked {
+            self.audit.record(EventKind::LinkFailed, Some(&user.id), &origin, "blocked").await;
             return Err(SignInError::Link(LinkProblem::Unknown));
         }
         self.after_first_factor(user, attempt.return_to, origin, attempt.require_second_factor).await

@@ -235,6 +235,8 @@ async fn a_link_mailed_before_the_signup_list_was_narrowed_makes_no_account() {
         StatusCode::NOT_FOUND,
         "an account was made for an address outside the list"
     );
+    let audit = admin(&app, reqwest::Method::GET, "/audit?kind=link_failed", None).await.text().await.unwrap();
+    assert!(audit.contains("signup_closed"), "{audit}");
     let regular = app.request_token("regular@example.com").await;
     assert_eq!(app.post_verify(&regular).await.headers()["location"], "/account");
 }

@@ -440,6 +440,28 @@ async fn a_stale_email_only_session_and_bad_addresses_are_refused_naming_the_fie
     assert_eq!(stranger.status(), StatusCode::SEE_OTHER);
 }
 
+/// The signup list is checked again when the new address confirms: one narrowed since the
+/// change was asked for keeps the account where it is.
+#[tokio::test]
+async fn a_change_asked_for_before_the_signup_list_was_narrowed_moves_nothing() {
+    let app = spawn_app_with(&[("ADMIN_API_TOKEN", TOKEN)]).await;
+    app.sign_in("lou@example.com").await;
+    let user = app.user_id().await;
+    let mail = ask_and_wait(&app, "lou@elsewhere.org", VERIFY).await;
+    let url = format!("{}/api/v1/admin/policy", app.address);
+    let mut policy: Value = app.client.get(&url).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    policy["signup_allow"] = serde_json::json!(["example.com"]);
+    assert_eq!(app.client.put(&url).bearer_auth(TOKEN).json(&policy).send().await.unwrap().status(), StatusCode::OK);
+
+    let refused = redeem(&app, &link_in(&mail, "/account/email/verify"), None).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().await.unwrap().contains("cannot be used here"));
+    assert_eq!(session_email(&app).await.as_deref(), Some("lou@example.com"));
+    app.clear_cookies();
+    app.sign_in("lou@example.com").await;
+    assert_eq!(app.user_id().await, user, "the account left its address");
+}
+
 #[tokio::test]
 async fn parallel_requests_are_counted_per_account_before_any_mail() {
     let app = spawn_app_with(&[("RATE_LIMIT_EMAIL_CHANGE_USER", "2/1h")]).await;
