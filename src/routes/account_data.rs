@@ -160,6 +160,11 @@ async fn erase(
     let origin = client::request_origin(req, &state.trusted_proxies);
     let by = admin.map_or("user", Admin::name);
     state.audit.record(EventKind::AccountDeleted, None, &origin, &format!("user {user} by {by}")).await;
+    // The administrator's action is recorded whatever fails after it: the account is gone.
+    if let Some(admin) = admin {
+        tracing::info!(admin = admin.name(), "admin deleted a user");
+        record(state, req, admin, None, &format!("delete user {user}")).await;
+    }
     state.signin.goodbye(lang, email, admin.is_some()).await?;
     Ok(())
 }
@@ -255,8 +260,5 @@ pub(super) async fn delete_by_admin(
     let lookup = user.email.lookup_key(&state.keyring);
     // The goodbye mail in the language of the person's latest sign-in, read before it goes.
     let lang = state.signin.account_lang(&user.id).await?;
-    erase(req, state, &lookup, &user.id, &user.email, lang, Some(admin)).await?;
-    tracing::info!(admin = admin.name(), "admin deleted a user");
-    record(state, req, admin, None, &format!("delete user {}", user.id)).await;
-    Ok(())
+    erase(req, state, &lookup, &user.id, &user.email, lang, Some(admin)).await
 }

@@ -110,11 +110,12 @@ async fn admin_changed(
     let lang = state.signin.account_lang(&user.id).await.unwrap_or_default();
     let told = state.signin.email_changed(lang, user, from, ChangedBy::Admin(admin.name()), &origin).await;
     state.oidc.notify_email_changed(&user.id, &user.email).await;
+    // The administrator's action is recorded whatever fails after it: the address moved.
+    tracing::info!(admin = admin.name(), "admin changed a user's address");
+    record(state, req, admin, Some(&user.id), "change-email").await;
     state.sessions.end_user(&user.id).await?;
     state.audit.record(EventKind::SessionsRevoked, Some(&user.id), &origin, "address changed").await;
     state.oidc.notify_ended(&user.id, None).await;
     told?;
-    tracing::info!(admin = admin.name(), "admin changed a user's address");
-    record(state, req, admin, Some(&user.id), "change-email").await;
     Ok(())
 }
