@@ -179,11 +179,13 @@ impl NewDeviceMail<'_> {
 }
 
 /// A notice that the account's sign-in changed (a second factor added or removed, new recovery
-/// codes, every session ended): what, when and from where, and a way to say "this wasn't me".
+/// codes, every session ended, a block): what and when; for the owner's own change also from
+/// where, and a way to say "this wasn't me"; for an administrator's, that they made it.
 #[derive(Template)]
 #[template(path = "mail/account_change.txt")]
 pub struct AccountChangeMail<'a> {
-    /// The language of the request that made the change.
+    /// The mail's language: the request's for the owner's change, the latest sign-in's for an
+    /// administrator's.
     pub t: &'static Messages,
     /// Product name, colours and support address.
     pub brand: &'a Brand,

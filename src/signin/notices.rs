@@ -1,7 +1,9 @@
 //! Notices of changes to how an account signs in: a second factor added or removed, new
-//! recovery codes, every session ended, a block. Each is mailed to the owner (in the language of the
-//! request that made the change, with the time, browser and IP and a one-time "this wasn't
-//! me" link, as the new-device notice) and written to the audit log.
+//! recovery codes, every session ended, a block. Each is mailed to the owner: the owner's own
+//! change in the language of the request that made it, with the time, browser and IP and a
+//! one-time "this wasn't me" link, as the new-device notice; an administrator's in the language
+//! of the owner's latest sign-in, saying an administrator made it. A factor change is also
+//! written to the audit log here; the others are audited where they are made.
 
 use super::service::{SignIn, SignInError};
 use crate::domain::{Email, EventKind, RequestOrigin, UserId};

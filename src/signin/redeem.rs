@@ -129,7 +129,7 @@ impl SignIn {
         if !self.policy.current().await?.signup_allowed(&attempt.email)
             && self.store.find_user(&attempt.email_lookup).await?.is_none()
         {
-            self.record_for(EventKind::LinkFailed, &attempt, &origin, "signup_closed").await;
+            self.audit.record(EventKind::LinkFailed, None, &origin, "signup_closed").await;
             return Err(SignInError::Link(LinkProblem::Unknown));
         }
         let user = self.store.find_or_create_user(&attempt.email_lookup, &attempt.email, self.clock.now()).await?;
