@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use latchkey::Settings;
-use latchkey::crypto::SecretKey;
 use latchkey::domain::{Email, EventKind};
 use latchkey::store::prelude::*;
 use latchkey::store::{Keys, RedisStore};
@@ -17,8 +16,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::redis_process::RedisProcess;
 use crate::helpers::{TestApp, spawn_app_with};
-
-const SECRET: &str = "test-secret-key-test-secret-key-test-secret-key";
 
 /// `POST /api/v1/login` for `email`, as the client behind the trusted proxy at `forwarded`.
 fn api_login(app: &TestApp, email: &str, forwarded: HeaderValue) -> reqwest::RequestBuilder {
@@ -138,8 +135,7 @@ async fn new_known_blocked_and_not_allowed_addresses_cost_the_same_redis_command
     ])
     .await;
     let store = RedisStore::connect(&url, Keys::new(prefix.to_owned())).unwrap();
-    let keys = SecretKey::new(SECRET.as_bytes().to_vec()).derive();
-    let lookup = |email: &str| keys.lookup.mac_b64(&[b"email", email.as_bytes()]);
+    let lookup = crate::helpers::lookup_of;
     for email in ["known@example.com", "blocked@example.com"] {
         let mut user =
             store.find_or_create_user(&lookup(email), &Email::parse(email).unwrap(), chrono::Utc::now()).await.unwrap();

@@ -169,7 +169,7 @@ async fn enrolling_step(app: &TestApp, email: &str) -> (Browser, latchkey::secon
 
 /// Whether the account at `email` has an authenticator app on, as the store holds it.
 async fn app_is_on(app: &TestApp, email: &str) -> bool {
-    let record = app.store().find_user(&crate::email_change::lookup(email)).await.unwrap().unwrap();
+    let record = app.store().find_user(&crate::helpers::lookup_of(email)).await.unwrap().unwrap();
     app.store().get_factors(&record.id).await.unwrap().totp.is_some()
 }
 
@@ -198,7 +198,7 @@ async fn a_required_steps_first_app_code_racing_its_last_wrong_guesses_turns_the
         assert!(round % 2 == 0 || sessions == 1, "round {round}: {statuses:?}");
         // The app is on exactly when the right code got its session.
         assert_eq!(app_is_on(&app, &email).await, sessions == 1, "round {round}: {statuses:?}");
-        let user = app.store().find_user(&crate::email_change::lookup(&email)).await.unwrap().unwrap().id;
+        let user = app.store().find_user(&crate::helpers::lookup_of(&email)).await.unwrap().unwrap().id;
         assert_eq!(factor_events(&app, &user).await.len(), sessions, "round {round}: {statuses:?}");
         if sessions == 1 { turned_on.push(email) } else { ended.push(email) }
     }
