@@ -239,7 +239,7 @@ impl SecondFactorService {
         priority: Priority,
         change: impl FnMut(&mut SecondFactors) -> Result<T, E>,
     ) -> Result<(T, SecondFactors), E> {
-        self.change_factors_read(user, None, priority, change).await
+        self.write_factors(user, None, priority, false, change).await
     }
 
     /// [`Self::change_factors`], starting from factors the caller has just read (`read`), if
@@ -247,18 +247,35 @@ impl SecondFactorService {
     pub(super) async fn change_factors_read<T, E: From<StoreError>>(
         &self,
         user: &UserId,
+        read: Option<SecondFactors>,
+        priority: Priority,
+        change: impl FnMut(&mut SecondFactors) -> Result<T, E>,
+    ) -> Result<(T, SecondFactors), E> {
+        self.write_factors(user, read, priority, false, change).await
+    }
+
+    /// The loop of [`Self::change_factors`]. With `overwrite` (the administrator's reset) it
+    /// writes even what did not change, and takes factors it cannot read as empty (revision 0,
+    /// as the store's compare-and-set counts them), so that it clears whatever is there.
+    async fn write_factors<T, E: From<StoreError>>(
+        &self,
+        user: &UserId,
         mut read: Option<SecondFactors>,
         priority: Priority,
+        overwrite: bool,
         mut change: impl FnMut(&mut SecondFactors) -> Result<T, E>,
     ) -> Result<(T, SecondFactors), E> {
         for tries in 1..=priority.tries() {
             let read = match read.take() {
                 Some(read) => read,
-                None => self.store.get_factors(user).await?,
+                None => match self.store.get_factors(user).await {
+                    Err(StoreError::Corrupt(_)) if overwrite => SecondFactors::default(),
+                    other => other?,
+                },
             };
             let mut factors = read.clone();
             let answer = change(&mut factors)?;
-            if factors == read || self.store.put_factors(user, &factors).await? {
+            if (factors == read && !overwrite) || self.store.put_factors(user, &factors).await? {
                 return Ok((answer, factors));
             }
             after_a_lost_write(tries).await;
@@ -412,18 +429,11 @@ impl SecondFactorService {
     /// first: the factors are written last, so nothing can fail between them and the notice.
     pub async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
         self.store.set_recovery_codes(user, &[]).await?;
-        for tries in 1..=Priority::High.tries() {
-            let revision = match self.store.get_factors(user).await {
-                Ok(factors) => factors.revision,
-                Err(StoreError::Corrupt(_)) => 0,
-                Err(e) => return Err(e),
-            };
-            if self.store.put_factors(user, &SecondFactors { revision, ..SecondFactors::default() }).await? {
-                return Ok(());
-            }
-            after_a_lost_write(tries).await;
-        }
-        Err(StoreError::Unavailable(anyhow::anyhow!("a user's factors kept changing while they were reset")))
+        let clear = |factors: &mut SecondFactors| {
+            *factors = SecondFactors { revision: factors.revision, ..SecondFactors::default() };
+            Ok::<_, StoreError>(())
+        };
+        self.write_factors(user, None, Priority::High, true, clear).await.map(drop)
     }
 
     /// Uses up a recovery code; true if it was one of the user's unused codes.
