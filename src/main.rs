@@ -221,11 +221,12 @@ async fn serve() -> ExitCode {
         tracing::warn!("{warning}");
     }
     let (bind, public_url) = (settings.bind_addr, settings.public_url.to_string());
+    let socket = settings.bind_socket.as_ref().map(|path| path.display().to_string());
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => return fail(&*e),
     };
-    tracing::info!(%bind, port = app.port(), %public_url, "latchkey is listening; open {public_url}login");
+    tracing::info!(%bind, ?socket, port = app.port(), %public_url, "latchkey is listening; open {public_url}login");
     match app.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),

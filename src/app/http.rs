@@ -1,6 +1,11 @@
-//! The HTTP listeners: the service's, and `/metrics`' own when `METRICS_ADDR` is set.
+//! The HTTP listeners: the service's (on `BIND_ADDR`, and on `BIND_SOCKET` when set), and
+//! `/metrics`' own when `METRICS_ADDR` is set.
 
+use std::any::Any;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -9,7 +14,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
-use crate::routes::{self, AppState};
+use crate::routes::{self, AppState, LocalSocket};
 use crate::store::RedisConnection;
 use crate::telemetry::RequestSpan;
 
@@ -21,26 +26,103 @@ pub(super) struct Listening {
     pub(super) server: Server,
     /// `/metrics`' own server and its port, with `METRICS_ADDR`.
     pub(super) metrics_server: Option<(u16, Server)>,
+    /// The socket file made for `BIND_SOCKET`, removed once the server has stopped.
+    pub(super) socket_file: Option<SocketFile>,
 }
 
-/// Binds `BIND_ADDR` and, when set, `METRICS_ADDR` (where `/metrics` then moves), and builds
-/// their servers.
+/// The socket file this instance made: its path, and its inode so that a file another
+/// instance made there since is left alone.
+pub(super) struct SocketFile {
+    path: PathBuf,
+    inode: u64,
+}
+
+impl SocketFile {
+    /// Removes the file if it is still the one this instance made.
+    pub(super) fn remove(&self) {
+        let ours = std::fs::symlink_metadata(&self.path).is_ok_and(|meta| meta.ino() == self.inode);
+        if ours && let Err(error) = std::fs::remove_file(&self.path) {
+            tracing::warn!(%error, path = %self.path.display(), "cannot remove BIND_SOCKET's file");
+        }
+    }
+}
+
+/// Where the service listens.
+pub(super) struct Addresses {
+    /// `BIND_ADDR`.
+    pub(super) bind_addr: SocketAddr,
+    /// `BIND_SOCKET`.
+    pub(super) bind_socket: Option<PathBuf>,
+    /// `BIND_SOCKET_MODE`.
+    pub(super) bind_socket_mode: u32,
+    /// `METRICS_ADDR`.
+    pub(super) metrics_addr: Option<SocketAddr>,
+}
+
+/// Binds `BIND_ADDR`, `BIND_SOCKET` when set, and `METRICS_ADDR` when set (where `/metrics`
+/// then moves), and builds their servers.
 pub(super) fn listen(
     state: web::Data<AppState>,
     per_worker: Option<RedisConnection>,
-    bind_addr: SocketAddr,
-    metrics_addr: Option<SocketAddr>,
+    addresses: &Addresses,
     shutdown_timeout: Duration,
 ) -> anyhow::Result<Listening> {
-    let listener = bind(bind_addr, "")?;
-    let metrics_server = match metrics_addr {
+    let listener = bind(addresses.bind_addr, "")?;
+    let socket =
+        addresses.bind_socket.as_deref().map(|path| bind_socket(path, addresses.bind_socket_mode)).transpose()?;
+    let socket_file = match (&socket, &addresses.bind_socket) {
+        (Some(_), Some(path)) => {
+            let inode = std::fs::symlink_metadata(path)?.ino();
+            Some(SocketFile { path: path.clone(), inode })
+        }
+        _ => None,
+    };
+    let metrics_server = match addresses.metrics_addr {
         Some(addr) => Some(metrics_server(bind(addr, "METRICS_ADDR ")?, &state, &per_worker)?),
         None => None,
     };
     let port = listener.local_addr()?.port();
     let public_metrics = metrics_server.is_none();
-    let server = server(listener, state, per_worker, public_metrics, shutdown_timeout)?;
-    Ok(Listening { port, server, metrics_server })
+    let listeners = Listeners { tcp: listener, socket };
+    let server = server(listeners, state, per_worker, public_metrics, shutdown_timeout)?;
+    Ok(Listening { port, server, metrics_server, socket_file })
+}
+
+/// A Unix socket at `path` (`BIND_SOCKET`) with permissions `mode` (`BIND_SOCKET_MODE`; 0660
+/// by default: the proxy in front gets in through the group). A socket left there by an
+/// instance that ended without removing it is replaced; a live one (another instance listens)
+/// or anything else at `path` is an error.
+fn bind_socket(path: &Path, mode: u32) -> anyhow::Result<UnixListener> {
+    let shown = path.display();
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if UnixStream::connect(path).is_ok() {
+                anyhow::bail!("cannot listen on BIND_SOCKET {shown}: another process listens there");
+            }
+            std::fs::remove_file(path)
+                .with_context(|| format!("cannot replace the stale socket BIND_SOCKET {shown}"))?;
+        }
+        Ok(_) => anyhow::bail!("cannot listen on BIND_SOCKET {shown}: something that is not a socket is there"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot listen on BIND_SOCKET {shown}")),
+    }
+    let listener = UnixListener::bind(path).with_context(|| format!("cannot listen on BIND_SOCKET {shown}"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of BIND_SOCKET {shown}"))?;
+    Ok(listener)
+}
+
+/// The service's listeners.
+struct Listeners {
+    tcp: TcpListener,
+    socket: Option<UnixListener>,
+}
+
+/// Marks a connection that came through `BIND_SOCKET`, for [`crate::routes::client`].
+fn mark_local_socket(io: &dyn Any, extensions: &mut actix_web::dev::Extensions) {
+    if io.is::<tokio::net::UnixStream>() {
+        extensions.insert(LocalSocket);
+    }
 }
 
 /// A listener on `addr`; `what` names the setting in the error (empty for `BIND_ADDR`).
@@ -48,9 +130,9 @@ fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).with_context(|| format!("cannot listen on {what}{addr}"))
 }
 
-/// The service's server on `listener`, with its middleware and the route table.
+/// The service's server on `listeners`, with its middleware and the route table.
 fn server(
-    listener: TcpListener,
+    listeners: Listeners,
     state: web::Data<AppState>,
     per_worker: Option<RedisConnection>,
     public_metrics: bool,
@@ -71,10 +153,13 @@ fn server(
             .app_data(state.clone())
             .configure(|cfg| routes::configure(cfg, public_metrics))
     })
-    .listen(listener)?
-    .shutdown_timeout(shutdown_timeout.as_secs().max(1))
-    .disable_signals()
-    .run();
+    .on_connect(mark_local_socket)
+    .listen(listeners.tcp)?;
+    let server = match listeners.socket {
+        Some(socket) => server.listen_uds(socket)?,
+        None => server,
+    };
+    let server = server.shutdown_timeout(shutdown_timeout.as_secs().max(1)).disable_signals().run();
     Ok(server)
 }
 

@@ -27,6 +27,7 @@ pub struct Application {
     port: u16,
     server: Server,
     metrics_server: Option<(u16, Server)>,
+    socket_file: Option<http::SocketFile>,
     outbox_worker: Option<WorkerHandle>,
     shutdown_timeout: Duration,
 }
@@ -50,6 +51,8 @@ impl Application {
             trusted_proxies,
             public_url,
             bind_addr,
+            bind_socket,
+            bind_socket_mode,
             metrics_addr,
             policy,
             admin_emails,
@@ -110,9 +113,10 @@ impl Application {
             bounces,
             mail_dns: mail_dns.report,
         });
-        let http = http::listen(state, per_worker, bind_addr, metrics_addr, shutdown_timeout)?;
-        let http::Listening { port, server, metrics_server } = http;
-        Ok(Self { port, server, metrics_server, outbox_worker, shutdown_timeout })
+        let addresses = http::Addresses { bind_addr, bind_socket, bind_socket_mode, metrics_addr };
+        let http = http::listen(state, per_worker, &addresses, shutdown_timeout)?;
+        let http::Listening { port, server, metrics_server, socket_file } = http;
+        Ok(Self { port, server, metrics_server, socket_file, outbox_worker, shutdown_timeout })
     }
 
     /// The port actually bound (useful with `BIND_ADDR=127.0.0.1:0`).
@@ -145,6 +149,9 @@ impl Application {
         let margin = (self.shutdown_timeout / 4).min(Duration::from_secs(2));
         let deadline = Instant::now() + self.shutdown_timeout - margin;
         handle.stop(true).await;
+        if let Some(file) = &self.socket_file {
+            file.remove();
+        }
         if let Some((handle, task)) = metrics {
             handle.stop(true).await;
             let _ = task.await;

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -50,6 +51,11 @@ pub struct Settings {
     pub env: AppEnv,
     /// `BIND_ADDR`: where to listen.
     pub bind_addr: SocketAddr,
+    /// `BIND_SOCKET`: a Unix socket the service listens on as well, for a proxy on the same
+    /// host. A request through it comes from 127.0.0.1 as far as `TRUSTED_PROXIES` goes.
+    pub bind_socket: Option<PathBuf>,
+    /// `BIND_SOCKET_MODE`: the socket file's permissions (0660 by default).
+    pub bind_socket_mode: u32,
     /// `METRICS_ADDR`: when set, `/metrics` is served there only, not on `BIND_ADDR`.
     pub metrics_addr: Option<SocketAddr>,
     /// `PUBLIC_URL`: the origin links and the JWT issuer are built from.
@@ -179,6 +185,8 @@ impl Settings {
         let env = r.app_env();
         let prod = env == AppEnv::Production;
         let bind_addr = r.bind_addr();
+        let bind_socket = r.bind_socket();
+        let bind_socket_mode = r.bind_socket_mode();
         let metrics_addr = r.metrics_addr();
         let public_url = r.public_url(prod);
         let store = r.store(prod);
@@ -222,6 +230,8 @@ impl Settings {
             ) if r.problems.is_empty() => Ok(Self {
                 env,
                 bind_addr,
+                bind_socket,
+                bind_socket_mode,
                 metrics_addr,
                 public_url,
                 store,

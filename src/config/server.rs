@@ -1,7 +1,8 @@
-//! Where the service runs: `APP_ENV`, `BIND_ADDR`, `METRICS_ADDR`, `PUBLIC_URL`,
-//! `TRUSTED_PROXIES`, `LOG_FORMAT` and `SHUTDOWN_TIMEOUT`.
+//! Where the service runs: `APP_ENV`, `BIND_ADDR`, `BIND_SOCKET`, `BIND_SOCKET_MODE`,
+//! `METRICS_ADDR`, `PUBLIC_URL`, `TRUSTED_PROXIES`, `LOG_FORMAT` and `SHUTDOWN_TIMEOUT`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -27,6 +28,10 @@ pub enum LogFormat {
     Json,
 }
 
+/// The longest path a Unix socket address holds on Linux (`sun_path` is 108 bytes, with the
+/// closing NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
 impl Reader<'_> {
     /// `APP_ENV`; anything but `development` or `production` is a problem (and strict).
     pub(super) fn app_env(&mut self) -> AppEnv {
@@ -43,6 +48,40 @@ impl Reader<'_> {
     /// `BIND_ADDR`: where to listen.
     pub(super) fn bind_addr(&mut self) -> Option<SocketAddr> {
         self.parse("BIND_ADDR", "127.0.0.1:8080", "an address like 0.0.0.0:8080")
+    }
+
+    /// `BIND_SOCKET`: a Unix socket to listen on as well, for a proxy on the same host. An
+    /// absolute path that fits a socket address (107 bytes on Linux).
+    pub(super) fn bind_socket(&mut self) -> Option<PathBuf> {
+        let raw = self.get("BIND_SOCKET")?;
+        if !raw.starts_with('/') {
+            self.problem("BIND_SOCKET", format!("`{raw}` is not an absolute path like /run/latchkey/latchkey.sock"));
+            return None;
+        }
+        if raw.len() > MAX_SOCKET_PATH {
+            self.problem(
+                "BIND_SOCKET",
+                format!("`{raw}` is {} bytes long; a socket's path has at most {MAX_SOCKET_PATH}", raw.len()),
+            );
+            return None;
+        }
+        Some(PathBuf::from(raw))
+    }
+
+    /// `BIND_SOCKET_MODE`: the socket file's permissions, in octal (`660` by default: its
+    /// owner and group may connect).
+    pub(super) fn bind_socket_mode(&mut self) -> u32 {
+        const DEFAULT: u32 = 0o660;
+        let Some(raw) = self.get("BIND_SOCKET_MODE") else { return DEFAULT };
+        match u32::from_str_radix(&raw, 8) {
+            Ok(mode) if mode <= 0o777 && (3..=4).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()) => {
+                mode
+            }
+            _ => {
+                self.problem("BIND_SOCKET_MODE", format!("`{raw}` is not a file mode in octal like 660"));
+                DEFAULT
+            }
+        }
     }
 
     /// `METRICS_ADDR`: where `/metrics` is served instead, when set.

@@ -1,7 +1,7 @@
 //! Who is asking: the client IP (believing `X-Forwarded-For` only from trusted proxies) and
 //! the user agent.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use actix_web::HttpRequest;
 use actix_web::http::header::USER_AGENT;
@@ -15,11 +15,21 @@ pub fn request_origin(req: &HttpRequest, trusted_proxies: &[IpNet]) -> RequestOr
     RequestOrigin::new(client_ip(req, trusted_proxies), ua)
 }
 
+/// A connection that came through `BIND_SOCKET`. Only a process on this host can open the
+/// socket, so its peer counts as 127.0.0.1: trusted as a proxy when `TRUSTED_PROXIES` names
+/// 127.0.0.1, and otherwise one client whose limits every caller through the socket shares.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalSocket;
+
 /// The peer address; if the peer is a trusted proxy, the right-most untrusted address in
 /// `X-Forwarded-For` instead (addresses left of it could be forged by the client).
 pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
     // IPv4 peers on a dual-stack socket arrive as ::ffff:a.b.c.d; compare them as IPv4.
-    let peer = req.peer_addr()?.ip().to_canonical();
+    let peer = match req.peer_addr() {
+        Some(peer) => peer.ip().to_canonical(),
+        None if req.conn_data::<LocalSocket>().is_some() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        None => return None,
+    };
     let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
     if !trusted(&peer) {
         return Some(peer);

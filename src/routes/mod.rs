@@ -39,6 +39,7 @@ mod table;
 pub mod undeliverable;
 pub mod verify;
 
+pub use client::LocalSocket;
 pub use signed_in::{SignedIn, Visitor};
 pub use state::AppState;
 pub use table::{MAX_BODY, configure, configure_metrics};

@@ -61,5 +61,6 @@ mod store_contract;
 mod store_identity;
 mod tls;
 mod translations;
+mod unix_socket;
 mod ux;
 mod webhook_egress;
