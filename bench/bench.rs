@@ -88,10 +88,12 @@ impl Drop for Proc {
 }
 
 /// nginx as Debian runs it (a master and `worker_processes auto`) with the shipped
-/// examples/nginx.conf in front of latchkey at `latchkey`, the app it protects being a static
-/// file nginx serves itself; a second `server` serving the same file with no check; and the
-/// example once more with an auth server that costs nothing (an nginx `server` answering 200 at
-/// once) in latchkey's place: the ceiling of forward-auth through nginx on the machine.
+/// examples/nginx.conf in front of latchkey at `latchkey` (`unix:` its `BIND_SOCKET`), the app
+/// it protects being a static file nginx serves itself; a second `server` serving the same file
+/// with no check; and the example once more with an auth server that costs nothing (an nginx
+/// `server` answering 200 at once, on a Unix socket too) in latchkey's place: the ceiling of
+/// forward-auth through nginx on the machine; and the example with its other `server` line,
+/// latchkey over TCP at `latchkey_tcp` (`BIND_ADDR`).
 struct Nginx {
     process: Proc,
     /// The example in front of latchkey.
@@ -100,10 +102,12 @@ struct Nginx {
     app: u16,
     /// The example in front of the auth server that costs nothing.
     ceiling: u16,
+    /// The example in front of latchkey over TCP (its commented `server` line).
+    front_tcp: u16,
 }
 
 impl Nginx {
-    fn start(dir: &std::path::Path, latchkey: &str) -> Self {
+    fn start(dir: &std::path::Path, latchkey: &str, latchkey_tcp: &str) -> Self {
         let binary = ["nginx", "/usr/sbin/nginx", "/sbin/nginx"]
             .into_iter()
             .find(|b| Command::new(b).arg("-v").stderr(Stdio::null()).status().is_ok())
@@ -113,7 +117,7 @@ impl Nginx {
         std::fs::create_dir_all(&root).expect("nginx dir");
         std::fs::write(root.join("index.html"), "<!doctype html><title>app</title><p>Hello from the app.\n")
             .expect("static file");
-        let (front, app, ceiling, yes) = (free_port(), free_port(), free_port(), free_port());
+        let (front, app, ceiling, front_tcp) = (free_port(), free_port(), free_port(), free_port());
         let site = dir.join("site.conf");
         let app_url = format!("http://127.0.0.1:{app}");
         // The protected content is the static file itself (nginx serves it once latchkey said
@@ -123,16 +127,22 @@ impl Nginx {
             assert!(config.contains("proxy_pass http://protected_app;"), "examples/nginx.conf changed shape");
             config.replace("proxy_pass http://protected_app;", &format!("root {};", root.display()))
         };
-        // The ceiling's copy: its own upstream names (nginx refuses two blocks of one name), and
-        // the first copy's `map` (one variable cannot be defined twice).
-        let ceiling_site = site_for(ceiling, &format!("http://127.0.0.1:{yes}"));
-        let map_start = ceiling_site.find("\nmap ").expect("examples/nginx.conf has its map");
-        let map_end = map_start + ceiling_site[map_start..].find("\n}\n").expect("the map's end") + 3;
-        let ceiling_site = format!("{}{}", &ceiling_site[..map_start], &ceiling_site[map_end..])
-            .replace("upstream latchkey ", "upstream ceiling_auth ")
-            .replace("http://latchkey", "http://ceiling_auth")
-            .replace("upstream protected_app ", "upstream ceiling_app ");
-        std::fs::write(&site, site_for(front, latchkey) + &ceiling_site).expect("site.conf");
+        // A second copy of the example: its own upstream names (nginx refuses two blocks of one
+        // name), without the first copy's `map` (one variable cannot be defined twice).
+        let copy = |port: u16, auth: &str, name: &str| {
+            let site = site_for(port, auth);
+            let map_start = site.find("\nmap ").expect("examples/nginx.conf has its map");
+            let map_end = map_start + site[map_start..].find("\n}\n").expect("the map's end") + 3;
+            format!("{}{}", &site[..map_start], &site[map_end..])
+                .replace("upstream latchkey ", &format!("upstream {name}_auth "))
+                .replace("http://latchkey", &format!("http://{name}_auth"))
+                .replace("upstream protected_app ", &format!("upstream {name}_app "))
+        };
+        let yes = dir.join("yes.sock");
+        let ceiling_site = copy(ceiling, &format!("unix:{}", yes.display()), "ceiling");
+        // The example's other `server` line: latchkey over TCP, at BIND_ADDR.
+        let tcp_site = copy(front_tcp, latchkey_tcp, "tcp");
+        std::fs::write(&site, site_for(front, latchkey) + &ceiling_site + &tcp_site).expect("site.conf");
         let d = dir.display();
         let conf = dir.join("nginx.conf");
         std::fs::write(
@@ -143,9 +153,10 @@ impl Nginx {
                  http {{\n  access_log off;\n  client_body_temp_path {d}/client_body;\n  proxy_temp_path {d}/proxy;\n  \
                  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
                  include {site};\n  server {{ listen 127.0.0.1:{app}; root {root}; }}\n  \
-                 server {{ listen 127.0.0.1:{yes}; location / {{ return 200; }} }}\n}}\n",
+                 server {{ listen unix:{yes}; location / {{ return 200; }} }}\n}}\n",
                 site = site.display(),
                 root = root.display(),
+                yes = yes.display(),
             ),
         )
         .expect("nginx.conf");
@@ -166,7 +177,7 @@ impl Nginx {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { process, front, app, ceiling }
+        Self { process, front, app, ceiling, front_tcp }
     }
 }
 
@@ -568,10 +579,15 @@ async fn main() {
     let store_id = init.lines().find_map(|l| l.strip_prefix("STORE_ID=")).expect("store init printed no STORE_ID");
     let start = |deliver: bool| {
         let port = free_port();
+        // nginx reaches it through its Unix socket, as examples/nginx.conf has it.
+        let socket = dir.join(format!("latchkey-{port}.sock"));
         let child = Command::new(&binary)
             .env_clear()
             .env("APP_ENV", "production")
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("BIND_SOCKET", &socket)
+            // As deploy/latchkey.service has it: nginx's workers run as another user.
+            .env("BIND_SOCKET_MODE", "666")
             .env("PUBLIC_URL", "https://login.bench.test")
             .env("REDIS_URL", &redis_url)
             .env("REDIS_KEY_PREFIX", prefix)
@@ -593,7 +609,7 @@ async fn main() {
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {binary}: {e} (run bench/run.sh, which builds it)"));
-        (Proc(child), format!("http://127.0.0.1:{port}"))
+        (Proc(child), format!("http://127.0.0.1:{port}"), format!("unix:{}", socket.display()))
     };
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -611,10 +627,10 @@ async fn main() {
             }
         }
     };
-    let (latchkey, base) = start(false);
+    let (latchkey, base, socket) = start(false);
     let pid = latchkey.0.id();
     ready(format!("{base}/readyz")).await;
-    let (courier, courier_base) = start(true);
+    let (courier, courier_base, _) = start(true);
     ready(format!("{courier_base}/readyz")).await;
 
     let session = sign_in(&client, &base, &waiters, "bench-first@bench.test").await.expect("a first sign-in");
@@ -668,7 +684,7 @@ end
     // Forward-auth as users run it: nginx with the shipped examples/nginx.conf in front of
     // latchkey, what it protects a static file; beside it, the same file with no check.
     let nginx_rows = {
-        let nginx = Nginx::start(&dir, &base);
+        let nginx = Nginx::start(&dir, &socket, &base);
         let pids = (pid, nginx.process.0.id());
         let mut rows = Vec::new();
         for &c in &conns {
@@ -678,6 +694,11 @@ end
         for &c in &conns {
             let name = "N1 nginx: the same file behind auth_request → /auth/verify";
             let url = format!("http://127.0.0.1:{}/", nginx.front);
+            rows.push(measure(name, pids, &url, c, seconds, &["-H", &cookie_header], &[]));
+        }
+        for &c in &conns {
+            let name = "N1′ the same, latchkey over TCP (the example's other `server` line)";
+            let url = format!("http://127.0.0.1:{}/", nginx.front_tcp);
             rows.push(measure(name, pids, &url, c, seconds, &["-H", &cookie_header], &[]));
         }
         for &c in &conns {
@@ -724,7 +745,7 @@ end
 
     // Delivery: a default instance starts and sends B2's backlog.
     let backlog = received.load(Ordering::Relaxed);
-    let (courier, courier_base) = start(true);
+    let (courier, courier_base, _) = start(true);
     let courier_pid = courier.0.id();
     let cpu = CpuShare::start(courier_pid, redis_pid);
     let started = Instant::now();
@@ -846,7 +867,8 @@ end
         let n2 = nginx_rows.iter().find(|r| r.name.starts_with("N2") && r.connections == n1.connections);
         if let Some(n2) = n2 {
             println!(
-                "N1 / N2 @ {}: {:.2} (latchkey's check against one that costs nothing)",
+                "{} / N2 @ {}: {:.2} (latchkey's check against one that costs nothing)",
+                n1.name.split(' ').next().unwrap_or("N1"),
                 n1.connections,
                 n1.rps / n2.rps
             );

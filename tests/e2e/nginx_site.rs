@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-/// The example, with the addresses of this test's latchkey and app, and TLS left out.
+/// The example, with the addresses of this test's latchkey (`unix:/path` of its `BIND_SOCKET`,
+/// or `http://host:port`) and app, and TLS left out.
 /// Fails if the example no longer has a line the test expects to replace, so the file the
 /// README shows is the file that was tested.
 pub fn site_config(port: u16, latchkey: &str, app: &str) -> String {
@@ -20,9 +21,9 @@ pub fn site_config(port: u16, latchkey: &str, app: &str) -> String {
         } else if trimmed.starts_with("ssl_certificate") {
             replaced[1] = true;
             continue;
-        } else if trimmed.starts_with("server 127.0.0.1:8080;") {
+        } else if trimmed.starts_with("server unix:/run/latchkey/latchkey.sock;") {
             replaced[2] = true;
-            line.replace("127.0.0.1:8080", host_port(latchkey))
+            line.replace("unix:/run/latchkey/latchkey.sock", &upstream_server(latchkey))
         } else if trimmed.starts_with("server 127.0.0.1:3000;") {
             replaced[3] = true;
             line.replace("127.0.0.1:3000", host_port(app))
@@ -35,12 +36,18 @@ pub fn site_config(port: u16, latchkey: &str, app: &str) -> String {
     assert_eq!(
         replaced, [true; 4],
         "examples/nginx.conf changed shape: the test replaces `listen 443 ssl;`, the `ssl_certificate*` lines, \
-         `server 127.0.0.1:8080;` (latchkey) and `server 127.0.0.1:3000;` (the app), in its `upstream` blocks"
+         `server unix:/run/latchkey/latchkey.sock;` (latchkey) and `server 127.0.0.1:3000;` (the app), in its `upstream` blocks"
     );
     out
 }
 
-/// `127.0.0.1:1234` of `http://127.0.0.1:1234` (an `upstream` block's `server` takes no scheme).
+/// An `upstream` block's `server` for `address`: `unix:/path` as it is, `127.0.0.1:1234` of
+/// `http://127.0.0.1:1234` (it takes no scheme).
+fn upstream_server(address: &str) -> String {
+    if address.starts_with("unix:") { address.to_owned() } else { host_port(address).to_owned() }
+}
+
+/// `127.0.0.1:1234` of `http://127.0.0.1:1234`.
 fn host_port(address: &str) -> &str {
     let address = address.trim_end_matches('/');
     address.split_once("://").map_or(address, |(_, rest)| rest)
