@@ -2,6 +2,7 @@
 //! `/metrics`' own when `METRICS_ADDR` is set.
 
 use std::any::Any;
+use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -30,17 +31,19 @@ pub(super) struct Listening {
     pub(super) socket_file: Option<SocketFile>,
 }
 
-/// The socket file this instance made: its path, and its inode so that a file another
-/// instance made there since is left alone.
+/// The socket file this instance made: its path, and its device and inode so that a file
+/// made there since is left alone; with the lock that keeps a second instance off the path.
 pub(super) struct SocketFile {
     path: PathBuf,
-    inode: u64,
+    identity: (u64, u64),
+    _lock: File,
 }
 
 impl SocketFile {
-    /// Removes the file if it is still the one this instance made.
+    /// Removes the file if it is still the socket this instance made.
     pub(super) fn remove(&self) {
-        let ours = std::fs::symlink_metadata(&self.path).is_ok_and(|meta| meta.ino() == self.inode);
+        let ours = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|meta| meta.file_type().is_socket() && (meta.dev(), meta.ino()) == self.identity);
         if ours && let Err(error) = std::fs::remove_file(&self.path) {
             tracing::warn!(%error, path = %self.path.display(), "cannot remove BIND_SOCKET's file");
         }
@@ -68,15 +71,14 @@ pub(super) fn listen(
     shutdown_timeout: Duration,
 ) -> anyhow::Result<Listening> {
     let listener = bind(addresses.bind_addr, "")?;
-    let socket =
-        addresses.bind_socket.as_deref().map(|path| bind_socket(path, addresses.bind_socket_mode)).transpose()?;
-    let socket_file = match (&socket, &addresses.bind_socket) {
-        (Some(_), Some(path)) => {
-            let inode = std::fs::symlink_metadata(path)?.ino();
-            Some(SocketFile { path: path.clone(), inode })
-        }
-        _ => None,
-    };
+    let (socket, socket_file) =
+        match addresses.bind_socket.as_deref().map(|path| bind_socket(path, addresses.bind_socket_mode)) {
+            Some(bound) => {
+                let (listener, file) = bound?;
+                (Some(listener), Some(file))
+            }
+            None => (None, None),
+        };
     let metrics_server = match addresses.metrics_addr {
         Some(addr) => Some(metrics_server(bind(addr, "METRICS_ADDR ")?, &state, &per_worker)?),
         None => None,
@@ -89,27 +91,42 @@ pub(super) fn listen(
 }
 
 /// A Unix socket at `path` (`BIND_SOCKET`) with permissions `mode` (`BIND_SOCKET_MODE`; 0660
-/// by default: the proxy in front gets in through the group). A socket left there by an
-/// instance that ended without removing it is replaced; a live one (another instance listens)
-/// or anything else at `path` is an error.
-fn bind_socket(path: &Path, mode: u32) -> anyhow::Result<UnixListener> {
+/// by default: the proxy in front gets in through the group).
+///
+/// An exclusive lock on `<path>.lock`, held while the instance runs, keeps a second instance
+/// off the path. Under it, a socket nothing listens on (left by an instance that ended without
+/// removing it) is replaced; a socket something answers or refuses us on, or anything else at
+/// `path` (a symbolic link included), stops the start.
+fn bind_socket(path: &Path, mode: u32) -> anyhow::Result<(UnixListener, SocketFile)> {
     let shown = path.display();
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open BIND_SOCKET's lock file {}", Path::new(&lock_path).display()))?;
+    if let Err(error) = lock.try_lock() {
+        anyhow::bail!("cannot listen on BIND_SOCKET {shown}: another instance holds its lock ({error})");
+    }
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => {
-            if UnixStream::connect(path).is_ok() {
-                anyhow::bail!("cannot listen on BIND_SOCKET {shown}: another process listens there");
-            }
-            std::fs::remove_file(path)
-                .with_context(|| format!("cannot replace the stale socket BIND_SOCKET {shown}"))?;
-        }
+        Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => std::fs::remove_file(path)
+                .with_context(|| format!("cannot replace the stale socket BIND_SOCKET {shown}"))?,
+            Ok(_) => anyhow::bail!("cannot listen on BIND_SOCKET {shown}: another process listens there"),
+            Err(e) => anyhow::bail!("cannot listen on BIND_SOCKET {shown}: a socket is there and {e}"),
+        },
         Ok(_) => anyhow::bail!("cannot listen on BIND_SOCKET {shown}: something that is not a socket is there"),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot listen on BIND_SOCKET {shown}")),
     }
     let listener = UnixListener::bind(path).with_context(|| format!("cannot listen on BIND_SOCKET {shown}"))?;
+    let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot read BIND_SOCKET {shown}"))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("cannot set the mode of BIND_SOCKET {shown}"))?;
-    Ok(listener)
+    let file = SocketFile { path: path.to_owned(), identity: (meta.dev(), meta.ino()), _lock: lock };
+    Ok((listener, file))
 }
 
 /// The service's listeners.

@@ -1,6 +1,7 @@
 //! `BIND_SOCKET`: the service on a Unix socket for a proxy on the same host. Who a request
 //! through it comes from (127.0.0.1, so `TRUSTED_PROXIES` decides whether `X-Forwarded-For`
-//! is believed), the socket file's mode, and what is found at its path before and after.
+//! is believed), the socket file's mode, its lock, and what is found at its path before and
+//! after.
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -127,9 +128,11 @@ async fn the_socket_opens_to_owner_and_group_and_replaces_a_stale_one() {
     assert_eq!(mode, 0o660, "{mode:o}");
     let (status, body) = through(&dir.socket(), "GET", "/healthz", &[], "").await;
     assert_eq!((status, body.contains("ok")), (200, true), "{body}");
-    // A second instance on the same path does not take it from the first.
+    // A second instance on the same path does not take it from the first: the first holds
+    // the path's lock.
     let Err(error) = build_on(&dir.socket()).await else { panic!("a second instance took a live socket") };
     assert!(format!("{error:#}").contains("BIND_SOCKET"), "{error:#}");
+    assert!(format!("{error:#}").contains("lock"), "{error:#}");
     assert_eq!(through(&dir.socket(), "GET", "/healthz", &[], "").await.0, 200, "the first instance lost its socket");
     // BIND_SOCKET_MODE sets another mode.
     let other = Dir::new();
@@ -139,13 +142,22 @@ async fn the_socket_opens_to_owner_and_group_and_replaces_a_stale_one() {
 }
 
 #[tokio::test]
-async fn a_file_that_is_not_a_socket_is_left_alone_and_the_start_refused() {
+async fn a_file_or_a_link_that_is_not_a_socket_is_left_alone_and_the_start_refused() {
     let dir = Dir::new();
     std::fs::write(dir.socket(), "someone's data").unwrap();
     let Err(error) = build_on(&dir.socket()).await else { panic!("the instance started over a file") };
     let error = format!("{error:#}");
     assert!(error.contains("BIND_SOCKET") && error.contains("not a socket"), "{error}");
     assert_eq!(std::fs::read_to_string(dir.socket()).unwrap(), "someone's data");
+    // A symbolic link to a stale socket is not taken for the socket.
+    let elsewhere = dir.0.join("elsewhere.sock");
+    drop(std::os::unix::net::UnixListener::bind(&elsewhere).unwrap());
+    let link = dir.0.join("link.sock");
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    let Err(error) = build_on(&link).await else { panic!("the instance started over a symbolic link") };
+    assert!(format!("{error:#}").contains("not a socket"), "{error:#}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert!(std::fs::symlink_metadata(&elsewhere).unwrap().file_type().is_socket(), "its target was removed");
 }
 
 #[tokio::test]
