@@ -88,12 +88,12 @@ impl Drop for Proc {
 }
 
 /// nginx as Debian runs it (a master and `worker_processes auto`) with the shipped
-/// examples/nginx.conf in front of latchkey at `latchkey` (`unix:` its `BIND_SOCKET`), the app
-/// it protects being a static file nginx serves itself; a second `server` serving the same file
+/// examples/nginx.conf in front of latchkey at `latchkey` (`BIND_ADDR`), the app it protects
+/// being a static file nginx serves itself; a second `server` serving the same file
 /// with no check; and the example once more with an auth server that costs nothing (an nginx
 /// `server` answering 200 at once, on a Unix socket too) in latchkey's place: the ceiling of
-/// forward-auth through nginx on the machine; and the example with its other `server` line,
-/// latchkey over TCP at `latchkey_tcp` (`BIND_ADDR`).
+/// forward-auth through nginx on the machine; and the example with its commented `server` line,
+/// latchkey through its Unix socket at `latchkey_socket` (`unix:` its `BIND_SOCKET`).
 struct Nginx {
     process: Proc,
     /// The example in front of latchkey.
@@ -102,12 +102,12 @@ struct Nginx {
     app: u16,
     /// The example in front of the auth server that costs nothing.
     ceiling: u16,
-    /// The example in front of latchkey over TCP (its commented `server` line).
-    front_tcp: u16,
+    /// The example in front of latchkey through its Unix socket (its commented `server` line).
+    front_socket: u16,
 }
 
 impl Nginx {
-    fn start(dir: &std::path::Path, latchkey: &str, latchkey_tcp: &str) -> Self {
+    fn start(dir: &std::path::Path, latchkey: &str, latchkey_socket: &str) -> Self {
         let binary = ["nginx", "/usr/sbin/nginx", "/sbin/nginx"]
             .into_iter()
             .find(|b| Command::new(b).arg("-v").stderr(Stdio::null()).status().is_ok())
@@ -117,7 +117,7 @@ impl Nginx {
         std::fs::create_dir_all(&root).expect("nginx dir");
         std::fs::write(root.join("index.html"), "<!doctype html><title>app</title><p>Hello from the app.\n")
             .expect("static file");
-        let (front, app, ceiling, front_tcp) = (free_port(), free_port(), free_port(), free_port());
+        let (front, app, ceiling, front_socket) = (free_port(), free_port(), free_port(), free_port());
         let site = dir.join("site.conf");
         let app_url = format!("http://127.0.0.1:{app}");
         // The protected content is the static file itself (nginx serves it once latchkey said
@@ -140,9 +140,9 @@ impl Nginx {
         };
         let yes = dir.join("yes.sock");
         let ceiling_site = copy(ceiling, &format!("unix:{}", yes.display()), "ceiling");
-        // The example's other `server` line: latchkey over TCP, at BIND_ADDR.
-        let tcp_site = copy(front_tcp, latchkey_tcp, "tcp");
-        std::fs::write(&site, site_for(front, latchkey) + &ceiling_site + &tcp_site).expect("site.conf");
+        // The example's commented `server` line: latchkey through its Unix socket.
+        let socket_site = copy(front_socket, latchkey_socket, "socket");
+        std::fs::write(&site, site_for(front, latchkey) + &ceiling_site + &socket_site).expect("site.conf");
         let d = dir.display();
         let conf = dir.join("nginx.conf");
         std::fs::write(
@@ -177,7 +177,7 @@ impl Nginx {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { process, front, app, ceiling, front_tcp }
+        Self { process, front, app, ceiling, front_socket }
     }
 }
 
@@ -579,14 +579,14 @@ async fn main() {
     let store_id = init.lines().find_map(|l| l.strip_prefix("STORE_ID=")).expect("store init printed no STORE_ID");
     let start = |deliver: bool| {
         let port = free_port();
-        // nginx reaches it through its Unix socket, as examples/nginx.conf has it.
+        // A Unix socket too, for the row through it (examples/nginx.conf's commented line).
         let socket = dir.join(format!("latchkey-{port}.sock"));
         let child = Command::new(&binary)
             .env_clear()
             .env("APP_ENV", "production")
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("BIND_SOCKET", &socket)
-            // As deploy/latchkey.service has it: nginx's workers run as another user.
+            // nginx's workers run as another user (`nobody`), in no group of the harness's.
             .env("BIND_SOCKET_MODE", "666")
             .env("PUBLIC_URL", "https://login.bench.test")
             .env("REDIS_URL", &redis_url)
@@ -684,7 +684,7 @@ end
     // Forward-auth as users run it: nginx with the shipped examples/nginx.conf in front of
     // latchkey, what it protects a static file; beside it, the same file with no check.
     let nginx_rows = {
-        let nginx = Nginx::start(&dir, &socket, &base);
+        let nginx = Nginx::start(&dir, &base, &socket);
         let pids = (pid, nginx.process.0.id());
         let mut rows = Vec::new();
         for &c in &conns {
@@ -697,8 +697,8 @@ end
             rows.push(measure(name, pids, &url, c, seconds, &["-H", &cookie_header], &[]));
         }
         for &c in &conns {
-            let name = "N1′ the same, latchkey over TCP (the example's other `server` line)";
-            let url = format!("http://127.0.0.1:{}/", nginx.front_tcp);
+            let name = "N1′ the same, latchkey through its Unix socket (the example's commented `server` line)";
+            let url = format!("http://127.0.0.1:{}/", nginx.front_socket);
             rows.push(measure(name, pids, &url, c, seconds, &["-H", &cookie_header], &[]));
         }
         for &c in &conns {

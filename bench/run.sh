@@ -2,10 +2,10 @@
 # The benchmark harness: builds release, then runs bench/bench.rs, which starts a private Redis,
 # an SMTP sink and latchkey (production-like), drives it with wrk and prints one table, and the
 # Redis commands one link request costs (seen through redis-cli MONITOR). Forward-auth is also
-# measured through nginx running examples/nginx.conf (latchkey through its Unix socket), beside
-# nginx serving a static file, beside the same configuration reaching latchkey over TCP (the
-# example's other `server` line), and beside it in front of an auth server that costs nothing
-# (nginx answering 200 itself), the ceiling of forward-auth through nginx on the machine. B0 and B1 alternate
+# measured through nginx running examples/nginx.conf, beside nginx serving a static file, beside
+# the same configuration reaching latchkey through its Unix socket (the example's commented
+# `server` line), and beside it in front of an auth server that costs nothing (nginx answering
+# 200 itself), the ceiling of forward-auth through nginx on the machine. B0 and B1 alternate
 # (halves in the order B0 B1 B1 B0), so that a change of the host's speed weighs on both alike.
 # Options (environment): BENCH_SECONDS (10), BENCH_CONNECTIONS (64,256),
 # BENCH_SIGNIN_CONCURRENCY (128), BENCH_OUTBOX_CONCURRENCY (128), BENCH_RUST_LOG (warn),

@@ -10,7 +10,7 @@ use crate::demo::protected_app;
 use crate::helpers::{free_port, spawn_app_with};
 use crate::nginx::Nginx;
 use crate::site::{ask_for_link, assert_session_cookie, confirm_link, link_mail, text_of};
-use crate::tools::{TempDir, Tool, require};
+use crate::tools::{Tool, require};
 
 #[tokio::test]
 async fn nginx_sends_anonymous_people_to_sign_in_and_back_to_the_protected_page() {
@@ -20,16 +20,8 @@ async fn nginx_sends_anonymous_people_to_sign_in_and_back_to_the_protected_page(
     // nginx serves the app and latchkey on one origin, which is latchkey's PUBLIC_URL.
     let nginx_port = free_port();
     let origin = format!("http://localhost:{nginx_port}");
-    // nginx reaches latchkey through its Unix socket, as the example has it.
-    let socket_dir = TempDir::new("socket");
-    let socket = socket_dir.0.join("latchkey.sock").display().to_string();
-    let latchkey = spawn_app_with(&[
-        ("PUBLIC_URL", origin.as_str()),
-        ("TRUSTED_PROXIES", "127.0.0.1"),
-        ("BIND_SOCKET", socket.as_str()),
-    ])
-    .await;
-    let nginx = Nginx::start(&tools[2], nginx_port, &format!("unix:{socket}"), &upstream.address).await;
+    let latchkey = spawn_app_with(&[("PUBLIC_URL", origin.as_str()), ("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let nginx = Nginx::start(&tools[2], nginx_port, &latchkey.address, &upstream.address).await;
     let protected = format!("{origin}/reports/q3");
     let email = "margaret@example.com";
 

@@ -21,9 +21,9 @@ pub fn site_config(port: u16, latchkey: &str, app: &str) -> String {
         } else if trimmed.starts_with("ssl_certificate") {
             replaced[1] = true;
             continue;
-        } else if trimmed.starts_with("server unix:/run/latchkey/latchkey.sock;") {
+        } else if trimmed.starts_with("server 127.0.0.1:8080;") {
             replaced[2] = true;
-            line.replace("unix:/run/latchkey/latchkey.sock", &upstream_server(latchkey))
+            line.replace("127.0.0.1:8080", &upstream_server(latchkey))
         } else if trimmed.starts_with("server 127.0.0.1:3000;") {
             replaced[3] = true;
             line.replace("127.0.0.1:3000", host_port(app))
@@ -36,7 +36,7 @@ pub fn site_config(port: u16, latchkey: &str, app: &str) -> String {
     assert_eq!(
         replaced, [true; 4],
         "examples/nginx.conf changed shape: the test replaces `listen 443 ssl;`, the `ssl_certificate*` lines, \
-         `server unix:/run/latchkey/latchkey.sock;` (latchkey) and `server 127.0.0.1:3000;` (the app), in its `upstream` blocks"
+         `server 127.0.0.1:8080;` (latchkey) and `server 127.0.0.1:3000;` (the app), in its `upstream` blocks"
     );
     out
 }
