@@ -320,15 +320,12 @@ impl AdminService {
     /// and ends sessions again, but is no news to tell).
     pub async fn set_blocked(&self, email: &Email, blocked: bool) -> Result<Option<(UserId, bool)>, StoreError> {
         let lookup = self.lookup(email);
-        let Some(mut user) = self.store.find_user(&lookup).await? else { return Ok(None) };
-        let changed = user.blocked != blocked;
-        user.blocked = blocked;
-        self.store.put_user(&lookup, &user).await?;
+        let Some((user, changed)) = self.store.set_blocked(&lookup, blocked).await? else { return Ok(None) };
         if blocked {
-            self.sessions.end_user(&user.id).await.map_err(SessionError::into_store_error)?;
+            self.sessions.end_user(&user).await.map_err(SessionError::into_store_error)?;
         }
-        tracing::info!(user = %user.id, blocked, "admin changed block");
-        Ok(Some((user.id, changed)))
+        tracing::info!(%user, blocked, "admin changed block");
+        Ok(Some((user, changed)))
     }
 }
 

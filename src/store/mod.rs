@@ -221,8 +221,11 @@ pub trait UserStore: Send + Sync {
     /// whether there is one or not (a link request must not tell them apart).
     async fn find_user(&self, lookup: &str) -> StoreResult<Option<User>>;
 
-    /// Rewrites a user's record (found by `lookup`).
-    async fn put_user(&self, lookup: &str, user: &User) -> StoreResult<()>;
+    /// Blocks or unblocks the user with this address: their id and whether the block changed,
+    /// or `None` when there is no such user. Only the block is written: whatever else changed
+    /// the record meanwhile (a factor added, the address moved) is kept. Critical: a block
+    /// survives a failover.
+    async fn set_blocked(&self, lookup: &str, blocked: bool) -> StoreResult<Option<(UserId, bool)>>;
 
     /// Remembers that the user signed in to this app (for its webhooks).
     async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()>;

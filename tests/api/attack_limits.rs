@@ -137,10 +137,8 @@ async fn new_known_blocked_and_not_allowed_addresses_cost_the_same_redis_command
     let store = RedisStore::connect(&url, Keys::new(prefix.to_owned())).unwrap();
     let lookup = crate::helpers::lookup_of;
     for email in ["known@example.com", "blocked@example.com"] {
-        let mut user =
-            store.find_or_create_user(&lookup(email), &Email::parse(email).unwrap(), chrono::Utc::now()).await.unwrap();
-        user.blocked = email.starts_with("blocked");
-        store.put_user(&lookup(email), &user).await.unwrap();
+        store.find_or_create_user(&lookup(email), &Email::parse(email).unwrap(), chrono::Utc::now()).await.unwrap();
+        store.set_blocked(&lookup(email), email.starts_with("blocked")).await.unwrap();
     }
     let cases = ["new@example.com", "known@example.com", "blocked@example.com", "outsider@elsewhere.test"];
     let mut monitor = Monitor::start(&redis).await;

@@ -177,15 +177,11 @@ async fn a_sign_in_mail_waiting_in_the_outbox_is_not_sent_once_its_account_is_bl
     let web = spawn_app_with(&[("OUTBOX_WORKER", "false")]).await;
     let (blocked, welcome) = ("changed-mind@example.com", "still-welcome@example.com");
     let store = web.store();
-    let mut user = store
-        .find_or_create_user(&lookup_of(blocked), &Email::parse(blocked).unwrap(), chrono::Utc::now())
-        .await
-        .unwrap();
+    store.find_or_create_user(&lookup_of(blocked), &Email::parse(blocked).unwrap(), chrono::Utc::now()).await.unwrap();
     for email in [blocked, welcome] {
         assert_eq!(web.post_login(email).await.status(), StatusCode::OK);
     }
-    user.blocked = true;
-    store.put_user(&lookup_of(blocked), &user).await.unwrap();
+    store.set_blocked(&lookup_of(blocked), true).await.unwrap();
 
     let courier = spawn_peer(&web, &[]).await;
     web.mail.wait_for_link_mail(0).await;

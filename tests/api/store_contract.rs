@@ -97,7 +97,8 @@ contract!(
     devices_are_counted_as_they_are_added,
     the_identity_is_written_once_unless_replaced,
     a_restore_voids_live_state_and_keeps_accounts_factors_and_clients,
-    a_rewritten_user_is_what_every_handle_finds,
+    a_blocked_user_is_what_every_handle_finds,
+    a_block_keeps_what_is_written_to_the_record_at_the_same_time,
     the_apps_a_user_signed_in_to_are_kept_once_each,
     a_report_link_is_peeked_freely_taken_once_and_expires,
     the_policy_is_seeded_once_and_then_replaced,
@@ -620,15 +621,71 @@ async fn the_apps_of_a_session_are_kept_while_it_lives_and_taken_once((store, ot
 /// Longer than the one-second TTLs below, which is the shortest a Redis TTL can be.
 const PAST_A_SECOND: Duration = Duration::from_millis(1500);
 
-async fn a_rewritten_user_is_what_every_handle_finds((store, other): Pair) {
+async fn a_blocked_user_is_what_every_handle_finds((store, other): Pair) {
     let email = Email::parse("rewrite@example.com").unwrap();
     let mut user = store.find_or_create_user("lookup-rewrite", &email, Utc::now()).await.unwrap();
     assert!(!user.blocked);
+    assert_eq!(store.set_blocked("lookup-rewrite", true).await.unwrap(), Some((user.id.clone(), true)));
     user.blocked = true;
-    store.put_user("lookup-rewrite", &user).await.unwrap();
     assert_eq!(other.find_user("lookup-rewrite").await.unwrap(), Some(user.clone()));
     assert_eq!(other.find_or_create_user("lookup-rewrite", &email, Utc::now()).await.unwrap(), user);
+    // Blocking again changes nothing; nobody is blocked at an address without an account.
+    assert_eq!(other.set_blocked("lookup-rewrite", true).await.unwrap(), Some((user.id.clone(), false)));
+    assert_eq!(other.set_blocked("lookup-nobody", true).await.unwrap(), None);
     assert_eq!(other.find_user("lookup-nobody").await.unwrap(), None);
+    // Lifted eight times at once, through both handles: one of them lifted it.
+    let lifts: Vec<_> = (0..8)
+        .map(|i| {
+            let handle = if i % 2 == 0 { store.clone() } else { other.clone() };
+            tokio::spawn(async move { handle.set_blocked("lookup-rewrite", false).await.unwrap() })
+        })
+        .collect();
+    let mut changed = 0;
+    for lift in lifts {
+        let (id, lifted) = lift.await.unwrap().unwrap();
+        assert_eq!(id, user.id);
+        changed += usize::from(lifted);
+    }
+    assert_eq!(changed, 1, "more than one lift said it changed the account");
+    assert!(!store.find_user("lookup-rewrite").await.unwrap().unwrap().blocked);
+}
+
+/// An administrator blocks and unblocks on one handle while the other changes the account's
+/// factors, which the record lists too: every factor change is still on the record afterwards.
+async fn a_block_keeps_what_is_written_to_the_record_at_the_same_time((store, other): Pair) {
+    let email = Email::parse("block-race@example.com").unwrap();
+    let user = store.find_or_create_user("lookup-block-race", &email, Utc::now()).await.unwrap();
+    for round in 0..4 {
+        let blocks = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..16 {
+                    store.set_blocked("lookup-block-race", i % 2 == 0).await.unwrap();
+                }
+            })
+        };
+        let writer = {
+            let (other, id) = (other.clone(), user.id.clone());
+            tokio::spawn(async move {
+                for step in 0..8 {
+                    loop {
+                        let read = other.get_factors(&id).await.unwrap();
+                        let totp = (step % 2 == round % 2).then(|| "sealed".to_owned());
+                        if other.put_factors(&id, &SecondFactors { totp, ..read }).await.unwrap() {
+                            break;
+                        }
+                    }
+                }
+            })
+        };
+        blocks.await.unwrap();
+        writer.await.unwrap();
+        store.set_blocked("lookup-block-race", true).await.unwrap();
+        let factors = other.get_factors(&user.id).await.unwrap();
+        let record = other.find_user("lookup-block-race").await.unwrap().unwrap();
+        assert!(record.blocked);
+        assert_eq!(record.factor_kinds.totp, factors.totp.is_some(), "round {round}: a factor change was lost");
+    }
 }
 
 async fn the_apps_a_user_signed_in_to_are_kept_once_each((store, other): Pair) {

@@ -25,9 +25,12 @@ impl UserStore for MemoryStore {
         Ok(self.lock().users_by_email.get(lookup).cloned())
     }
 
-    async fn put_user(&self, lookup: &str, user: &User) -> StoreResult<()> {
-        self.lock().users_by_email.insert(lookup.to_owned(), user.clone());
-        Ok(())
+    async fn set_blocked(&self, lookup: &str, blocked: bool) -> StoreResult<Option<(UserId, bool)>> {
+        let mut state = self.lock();
+        let Some(user) = state.users_by_email.get_mut(lookup) else { return Ok(None) };
+        let changed = user.blocked != blocked;
+        user.blocked = blocked;
+        Ok(Some((user.id.clone(), changed)))
     }
 
     async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()> {

@@ -55,6 +55,7 @@ pub struct RedisStore {
     totp_step_script: redis::Script,
     code_script: redis::Script,
     factors_script: redis::Script,
+    replace_user_script: redis::Script,
     session_client_script: redis::Script,
     refresh_script: redis::Script,
     delete_refresh_script: redis::Script,
@@ -121,6 +122,9 @@ impl RedisStore {
             // ARGV[1] = factors JSON, ARGV[2] = the record as read ('' for none), ARGV[3] = the new record.
             // Returns 1, or 0 (nothing written) when the record changed in between (the caller retries).
             factors_script: redis::Script::new(include_str!("lua/put_factors.lua")),
+            // KEYS[1] = a user's record; ARGV[1] = the record as read, ARGV[2] = the new one.
+            // Returns 1, 0 (nothing written: it changed since, the caller retries) or -1 (gone).
+            replace_user_script: redis::Script::new(include_str!("lua/replace_user.lua")),
             // Records an app in a session's set of apps told at its end, only while the session
             // lives, expiring with it: checking and recording in one step (one slot, `{u:<id>}`),
             // so a session that ends meanwhile either has the app in its set or refuses it.

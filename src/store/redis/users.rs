@@ -59,12 +59,33 @@ impl UserStore for RedisStore {
         }
     }
 
-    async fn put_user(&self, _lookup: &str, user: &User) -> StoreResult<()> {
-        // Critical: a block (`blocked`) must survive a failover.
+    async fn set_blocked(&self, lookup: &str, blocked: bool) -> StoreResult<Option<(UserId, bool)>> {
+        let Some(user) = self.find_user(lookup).await? else { return Ok(None) };
+        // Critical: a block must survive a failover.
         let key = self.keys.user(&user.id);
         let mut conn = self.critical().await?;
-        let _: () = conn.set(&key, to_json(user)?).await.map_err(unavailable)?;
-        self.durable(&mut conn, &key).await
+        // Compare-and-set on the record as read, so a change written in between is kept.
+        for _ in 0..8 {
+            let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+            let Some(raw) = raw else { return Ok(None) };
+            let mut record: User = from_json(&raw)?;
+            let changed = record.blocked != blocked;
+            record.blocked = blocked;
+            let written: i64 = self
+                .replace_user_script
+                .key(&key)
+                .arg(&raw)
+                .arg(to_json(&record)?)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            match written {
+                1 => return self.durable(&mut conn, &key).await.map(|()| Some((record.id, changed))),
+                -1 => return Ok(None),
+                _ => {}
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!("the user record kept changing while its block was written")))
     }
 
     async fn add_user_app(&self, user: &UserId, client_id: &str) -> StoreResult<()> {
