@@ -648,6 +648,22 @@ async fn a_blocked_user_is_what_every_handle_finds((store, other): Pair) {
     }
     assert_eq!(changed, 1, "more than one lift said it changed the account");
     assert!(!store.find_user("lookup-rewrite").await.unwrap().unwrap().blocked);
+    // And blocked eight times at once: one block is news.
+    let blocks: Vec<_> = (0..8)
+        .map(|i| {
+            let handle = if i % 2 == 0 { store.clone() } else { other.clone() };
+            tokio::spawn(async move { handle.set_blocked("lookup-rewrite", true).await.unwrap() })
+        })
+        .collect();
+    let mut changed = 0;
+    for block in blocks {
+        changed += usize::from(block.await.unwrap().unwrap().1);
+    }
+    assert_eq!(changed, 1, "more than one block said it changed the account");
+    // A deleted account is not brought back by a block.
+    assert!(store.delete_user("lookup-rewrite", &user.id).await.unwrap());
+    assert_eq!(other.set_blocked("lookup-rewrite", true).await.unwrap(), None);
+    assert_eq!(store.get_user(&user.id).await.unwrap(), None);
 }
 
 /// An administrator blocks and unblocks on one handle while the other changes the account's
@@ -656,16 +672,22 @@ async fn a_block_keeps_what_is_written_to_the_record_at_the_same_time((store, ot
     let email = Email::parse("block-race@example.com").unwrap();
     let user = store.find_or_create_user("lookup-block-race", &email, Utc::now()).await.unwrap();
     for round in 0..4 {
+        // The blocks go on until the factors' last write is in, so that it races them too.
+        let written = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let blocks = {
-            let store = store.clone();
+            let (store, written) = (store.clone(), written.clone());
             tokio::spawn(async move {
-                for i in 0..16 {
+                let mut i = 0;
+                while i < 16 || !written.load(std::sync::atomic::Ordering::SeqCst) {
                     store.set_blocked("lookup-block-race", i % 2 == 0).await.unwrap();
+                    i += 1;
+                    // The memory store never waits: let the writer run.
+                    tokio::task::yield_now().await;
                 }
             })
         };
         let writer = {
-            let (other, id) = (other.clone(), user.id.clone());
+            let (other, id, written) = (other.clone(), user.id.clone(), written.clone());
             tokio::spawn(async move {
                 for step in 0..8 {
                     loop {
@@ -676,6 +698,7 @@ async fn a_block_keeps_what_is_written_to_the_record_at_the_same_time((store, ot
                         }
                     }
                 }
+                written.store(true, std::sync::atomic::Ordering::SeqCst);
             })
         };
         blocks.await.unwrap();

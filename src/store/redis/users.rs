@@ -1,6 +1,8 @@
 //! [`UserStore`](crate::store::UserStore) in Redis: accounts by the keyed hash of their address,
 //! and the apps each signed in to.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,6 +11,9 @@ use redis::AsyncCommands;
 use super::{RedisStore, from_json, to_json, unavailable};
 use crate::domain::{Email, UserId};
 use crate::store::{FactorStore, StoreError, StoreResult, User, UserStore};
+
+/// How many times a block is tried against other writes to the user's record.
+const BLOCK_TRIES: u32 = 64;
 
 #[async_trait]
 impl UserStore for RedisStore {
@@ -64,8 +69,14 @@ impl UserStore for RedisStore {
         // Critical: a block must survive a failover.
         let key = self.keys.user(&user.id);
         let mut conn = self.critical().await?;
-        // Compare-and-set on the record as read, so a change written in between is kept.
-        for _ in 0..8 {
+        // Compare-and-set on the record as read, so a change written in between is kept. A
+        // block is the administrator's security action: it tries as hard as a factor removal
+        // (64 tries, a growing pause after each lost one), so that the owner's own changes to
+        // the record cannot keep it out.
+        for tries in 0..BLOCK_TRIES {
+            if tries > 0 {
+                tokio::time::sleep(Duration::from_micros(100 * u64::from(tries))).await;
+            }
             let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
             let Some(raw) = raw else { return Ok(None) };
             let mut record: User = from_json(&raw)?;

@@ -5,5 +5,7 @@
 local current = redis.call('GET', KEYS[1])
 if not current then return -1 end
 if current ~= ARGV[1] then return 0 end
+-- Written even when unchanged (a block sent again): the write is what the caller's wait for a
+-- replica confirms.
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
