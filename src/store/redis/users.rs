@@ -65,9 +65,12 @@ impl UserStore for RedisStore {
     }
 
     async fn set_blocked(&self, lookup: &str, blocked: bool) -> StoreResult<Option<(UserId, bool)>> {
-        let Some(user) = self.find_user(lookup).await? else { return Ok(None) };
+        // The index entry alone: the record is read in the loop below.
+        let id: Option<String> = self.conn.clone().get(self.keys.user_by_email(lookup)).await.map_err(unavailable)?;
+        let Some(id) = id else { return Ok(None) };
+        let id = UserId::parse(&id).context("malformed user id in index").map_err(StoreError::Corrupt)?;
         // Critical: a block must survive a failover.
-        let key = self.keys.user(&user.id);
+        let key = self.keys.user(&id);
         let mut conn = self.critical().await?;
         // Compare-and-set on the record as read, so a change written in between is kept. A
         // block is the administrator's security action: it tries as hard as a factor removal
