@@ -5,14 +5,14 @@
 //! latchkey's own `RedisStore`), two routes besides `GET /healthz`:
 //!
 //! - `POST /floor/store`: latchkey's own store calls for a link request, in the order and with
-//!   the overlap of `SignIn::request_link` (IP limit ∥ address-and-network limit, address
-//!   limit, link generation, attempt ∥ outbox entry: six commands sent in four round trips,
-//!   five of them script calls; no read of the account, no audit event), on records of
+//!   the overlap of `SignIn::request_link` (the IP, address-and-network and address limits in
+//!   one script call, then the link generation ∥ attempt ∥ outbox entry: four commands sent in
+//!   two round trips, two of them script calls; no read of the account, no audit event), on records of
 //!   production size filled
 //!   from a userspace RNG. The address is parsed; there is no CSRF check, HMAC, OS random
 //!   draw, AEAD seal, policy or request-logging middleware.
 //! - `POST /floor/one-trip`: the same work as one plain pipeline of plain commands with no
-//!   reply awaited in between — 11 commands: no `PTTL`s (nobody reads the windows), no
+//!   reply awaited in between — 10 commands: no `PTTL`s (nobody reads the windows), no
 //!   scripts. It is not a correct link request (it writes before the limits answer); it only
 //!   shows what sending those writes at once would give.
 //!
@@ -26,7 +26,7 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Utc;
 use latchkey::domain::{AttemptId, Email, LocalPath, RequestOrigin};
-use latchkey::store::{AttemptStore, LimitStore};
+use latchkey::store::{AttemptStore, LimitHit, LimitStore, new_link_generation};
 use latchkey::store::{
     Keys, LinkAttempt, OutboxStore, QueuedJob, RateKey, RedisConnection, RedisQueue, RedisStore, StoreError,
 };
@@ -133,16 +133,15 @@ async fn healthz() -> HttpResponse {
 async fn store_calls(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpResponse {
     let Some(mut r) = records(&body.email) else { return HttpResponse::BadRequest().finish() };
     let work = async {
-        let (ip, pair) = tokio::join!(
-            floor.store.hit_limit(&r.ip_limit, WINDOW, 1),
-            floor.store.hit_limit(&r.pair_limit, WINDOW, 1)
+        let hit = |key| LimitHit { key, window: WINDOW, cost: 1, max: u64::MAX };
+        floor.store.hit_limits(&[hit(&r.ip_limit), hit(&r.pair_limit), hit(&r.email_limit)]).await?;
+        r.attempt.generation = new_link_generation();
+        let (superseded, stored, queued) = tokio::join!(
+            floor.store.supersede_links(&r.lookup, r.attempt.generation),
+            floor.store.put_attempt(&r.id, &r.attempt, KEEP_FOR),
+            floor.queue.push(&r.job)
         );
-        ip?;
-        pair?;
-        floor.store.hit_limit(&r.email_limit, WINDOW, 1).await?;
-        r.attempt.generation = floor.store.link_generation(&r.lookup, true).await?;
-        let (stored, queued) =
-            tokio::join!(floor.store.put_attempt(&r.id, &r.attempt, KEEP_FOR), floor.queue.push(&r.job));
+        superseded?;
         stored?;
         queued?;
         Ok::<_, StoreError>(())
@@ -155,7 +154,8 @@ async fn store_calls(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpResp
 
 /// The same writes in one round trip.
 async fn one_trip(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpResponse {
-    let Some(r) = records(&body.email) else { return HttpResponse::BadRequest().finish() };
+    let Some(mut r) = records(&body.email) else { return HttpResponse::BadRequest().finish() };
+    r.attempt.generation = new_link_generation();
     let (Ok(attempt), Ok(job)) = (serde_json::to_string(&r.attempt), serde_json::to_string(&r.job)) else {
         return HttpResponse::InternalServerError().finish();
     };
@@ -172,7 +172,7 @@ async fn one_trip(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpRespons
         pipe.incr(limit, 1).ignore().cmd("PEXPIRE").arg(limit).arg(WINDOW.as_millis() as u64).arg("NX").ignore();
     }
     // 48 h: the store's generation TTL.
-    pipe.incr(&generation, 1).ignore().expire(&generation, 48 * 3600).ignore();
+    pipe.set_ex(&generation, r.attempt.generation, 48 * 3600).ignore();
     let expires = r.attempt.expires_at.timestamp_millis().to_string();
     pipe.hset_multiple(&key, &[("data", attempt.as_str()), ("status", "pending"), ("expires", &expires)]).ignore();
     pipe.expire(&key, KEEP_FOR.as_secs() as i64).ignore();

@@ -10,7 +10,7 @@ pub use crate::domain::{Limit, LimitedAction, RateLimits};
 use crate::audit::Metrics;
 use crate::crypto::Keyring;
 use crate::policy::PolicySource;
-use crate::store::{RateKey, Store, StoreError};
+use crate::store::{LimitHit, RateKey, Store, StoreError};
 
 /// Why an action was not allowed.
 #[derive(Debug, thiserror::Error)]
@@ -60,10 +60,13 @@ impl RateLimiter {
         self
     }
 
-    /// The subject a per-client limit counts for `ip`: its network, so that the many addresses
-    /// of one IPv6 subscriber share one count, and `::ffff:a.b.c.d` counts as `a.b.c.d`. Every
-    /// limit on the client IP goes through this.
-    pub fn network(&self, ip: IpAddr) -> String {
+    /// The subject a per-client limit counts for a request's client: its network, so that the
+    /// many addresses of one IPv6 subscriber share one count, and `::ffff:a.b.c.d` counts as
+    /// `a.b.c.d`. A client whose address could not be read (its connection's peer unknown)
+    /// counts as one network, `-`, shared by all such: it is never let off a per-network
+    /// limit. Every limit on the client IP goes through this.
+    pub fn client(&self, ip: Option<IpAddr>) -> String {
+        let Some(ip) = ip else { return "-".to_owned() };
         let net = crate::domain::client_network(ip, self.ipv6_prefix);
         // A single address keeps the key it had before networks were counted.
         if net.prefix_len() == net.max_prefix_len() { net.addr().to_string() } else { net.to_string() }
@@ -87,6 +90,25 @@ impl RateLimiter {
         let limit = self.limit(action).await?;
         let (count, left) = self.store.hit_limit(&self.key(action, subject), limit.window, 1).await?;
         if count > limit.max { Err(self.exceeded(action, left)) } else { Ok(()) }
+    }
+
+    /// Counts each `(action, subject)` in order, like [`RateLimiter::hit`], and stops at the
+    /// first that goes over its limit, refusing: the ones after it are not counted, so a
+    /// refused request spends no later budget. One store call for all of them.
+    pub async fn hit_in_order(&self, hits: &[(LimitedAction, &str)]) -> Result<(), LimitError> {
+        let mut limits = Vec::with_capacity(hits.len());
+        for (action, subject) in hits {
+            limits.push((self.key(*action, subject), self.limit(*action).await?));
+        }
+        let counted: Vec<LimitHit<'_>> =
+            limits.iter().map(|(key, limit)| LimitHit { key, window: limit.window, cost: 1, max: limit.max }).collect();
+        match self.store.hit_limits(&counted).await? {
+            None => Ok(()),
+            Some(over) => {
+                let action = hits.get(over.index).map_or(LimitedAction::LoginPerIp, |(action, _)| *action);
+                Err(self.exceeded(action, over.left))
+            }
+        }
     }
 
     /// Counts one `action` by `subject`, like [`RateLimiter::hit`], and says whether this was

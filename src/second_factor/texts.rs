@@ -154,9 +154,7 @@ impl SecondFactorService {
                 return Err(SecondFactorError::RateLimited(SMS_RESEND_AFTER - since));
             }
         }
-        if let Some(ip) = ip {
-            sms.limiter.hit(LimitedAction::SmsPerIp, &sms.limiter.network(ip)).await?;
-        }
+        sms.limiter.hit(LimitedAction::SmsPerIp, &sms.limiter.client(ip)).await?;
         sms.limiter.hit(LimitedAction::SmsPerNumber, phone.as_str()).await?;
         if to == TextTo::NewNumber {
             sms.limiter.hit(LimitedAction::SmsPerAccount, user.as_str()).await?;

@@ -9,7 +9,7 @@ use crate::crypto;
 use crate::domain::{Email, EventKind, RequestOrigin, UserId};
 use crate::i18n::Lang;
 use crate::mail::NewDeviceMail;
-use crate::store::Report;
+use crate::store::{Report, new_link_generation};
 
 /// How long a "this wasn't me" link works.
 pub const REPORT_TTL: Duration = Duration::from_secs(7 * 86_400);
@@ -90,7 +90,7 @@ impl SignIn {
         if let Some(device) = &report.device {
             self.store.remove_device(&report.user, device).await?;
         }
-        self.store.link_generation(&report.email_lookup, true).await?;
+        self.store.supersede_links(&report.email_lookup, new_link_generation()).await?;
         if self.store.take_report(&id).await?.is_none() {
             return Ok(None);
         }

@@ -45,9 +45,7 @@ impl SignIn {
         conditional: bool,
         origin: &RequestOrigin,
     ) -> Result<PasskeySignInStarted, SignInError> {
-        if let Some(ip) = origin.ip {
-            self.limiter.hit(LimitedAction::PasskeyStartPerIp, &self.limiter.network(ip)).await?;
-        }
+        self.limiter.hit(LimitedAction::PasskeyStartPerIp, &self.limiter.client(origin.ip)).await?;
         self.policy.guard().check().await?;
         if !self.policy.current().await?.methods.passkey {
             return Err(SecondFactorError::MethodNotAllowed.into());
@@ -76,9 +74,7 @@ impl SignIn {
         return_to: LocalPath,
         origin: RequestOrigin,
     ) -> Result<NewSession, SignInError> {
-        if let Some(ip) = origin.ip {
-            self.limiter.hit(LimitedAction::PasskeySignInPerIp, &self.limiter.network(ip)).await?;
-        }
+        self.limiter.hit(LimitedAction::PasskeySignInPerIp, &self.limiter.client(origin.ip)).await?;
         // Before the ceremony is taken: a store that cannot vouch for its data gets no answer
         // checked against the accounts and passkeys it holds.
         self.policy.guard().check().await?;

@@ -183,7 +183,7 @@ impl SignIn {
 
     /// A pending link whose address has since had a newer link or a sign-in is void.
     pub(super) async fn check_generation(&self, attempt: &LinkAttempt) -> Result<(), SignInError> {
-        let current = self.store.link_generation(&attempt.email_lookup, false).await?;
+        let current = self.store.link_generation(&attempt.email_lookup).await?;
         if current != attempt.generation {
             return Err(SignInError::Link(LinkProblem::Superseded(attempt.email.clone())));
         }
@@ -191,16 +191,12 @@ impl SignIn {
     }
 
     pub(super) async fn check_failures(&self, origin: &RequestOrigin) -> Result<(), SignInError> {
-        if let Some(ip) = origin.ip {
-            self.limiter.check(LimitedAction::FailedRedeemPerIp, &self.limiter.network(ip)).await?;
-        }
+        self.limiter.check(LimitedAction::FailedRedeemPerIp, &self.limiter.client(origin.ip)).await?;
         Ok(())
     }
 
     pub(super) async fn record_failure(&self, origin: &RequestOrigin) -> Result<(), SignInError> {
-        if let Some(ip) = origin.ip {
-            self.limiter.record(LimitedAction::FailedRedeemPerIp, &self.limiter.network(ip)).await?;
-        }
+        self.limiter.record(LimitedAction::FailedRedeemPerIp, &self.limiter.client(origin.ip)).await?;
         Ok(())
     }
 }

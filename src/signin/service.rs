@@ -21,7 +21,7 @@ use crate::policy::PolicySource;
 use crate::ratelimit::{LimitError, LimitedAction, RateLimiter};
 use crate::second_factor::service::{SecondFactorError, SecondFactorService};
 use crate::session::{IssuedSession, SessionError, SessionService};
-use crate::store::{LinkAttempt, Store, StoreError};
+use crate::store::{LinkAttempt, Store, StoreError, new_link_generation};
 
 /// How long a used or expired attempt is remembered after the link's TTL, so that a late
 /// click gets "this link was used" or "this link expired" rather than "unknown link".
@@ -302,9 +302,12 @@ impl SignIn {
         let policy = self.policy.current().await?;
         // Nothing of the account is read here: whether the address may have a mail (a blocked
         // account, a new address the signup list leaves out get none) is decided when the
-        // worker sends it (`Job::SignInMail`). So the bump, the attempt and the queued mail are
-        // the same store work for every address, and nothing here waits for an account.
-        let generation = self.store.link_generation(&email_lookup, policy.supersede).await?;
+        // worker sends it (`Job::SignInMail`). So the new generation, the attempt and the
+        // queued mail are the same store work for every address, and nothing here waits for an
+        // account. A link that supersedes the earlier ones draws its generation here and writes
+        // it beside the attempt; otherwise it takes the address's current one.
+        let generation =
+            if policy.supersede { new_link_generation() } else { self.store.link_generation(&email_lookup).await? };
         let link_ttl = policy.link_ttl();
         let now = self.clock.now();
         let ttl = chrono::Duration::from_std(link_ttl).unwrap_or(chrono::Duration::minutes(15));
@@ -340,14 +343,21 @@ impl SignIn {
             requested_at: now,
             app,
         };
-        // The attempt and the mail depend on neither's answer, so they share a round trip to
-        // the store. If the attempt is not stored the request fails, and its mail (if queued)
-        // holds a link that answers "unknown link". The worker reads the account and talks SMTP
-        // before a mail leaves, long after both writes have landed.
-        let (stored, queued) = tokio::join!(
+        // The generation, the attempt and the mail depend on none of the others' answers, so
+        // they share a round trip to the store. If the attempt is not stored the request fails,
+        // and its mail (if queued) holds a link that answers "unknown link"; if the generation
+        // is not, the link answers "superseded" (the address's generation is not its own). The
+        // worker reads the account and talks SMTP before a mail leaves, long after the writes
+        // have landed.
+        let supersede = async {
+            if policy.supersede { self.store.supersede_links(&attempt.email_lookup, generation).await } else { Ok(()) }
+        };
+        let (superseded, stored, queued) = tokio::join!(
+            supersede,
             self.store.put_attempt(&id, &attempt, link_ttl + REMEMBER_AFTER_EXPIRY),
             self.outbox.sign_in_mail(mail)
         );
+        superseded?;
         stored?;
         queued?;
         // No audit event for a link request (the audit log keeps sign-ins, failures, factor and
@@ -358,27 +368,21 @@ impl SignIn {
     }
 
     /// The limits on asking for a link, none of which reads the account: per client network,
-    /// per (mailbox, client network), then per mailbox. The mailbox folds `+tag`s, so
-    /// `ann+1@…` and `ann+2@…` share one budget. Its ceiling is counted only once the network's
-    /// two limits have passed, so one network cannot spend a person's whole budget: the person,
-    /// asking from their own network, still gets a link while another network floods.
+    /// per (mailbox, client network), then per mailbox, counted in that order in one store call
+    /// that stops at the first refusal. The mailbox folds `+tag`s, so `ann+1@…` and `ann+2@…`
+    /// share one budget. Its ceiling is counted only once the network's two limits have passed,
+    /// so one network cannot spend a person's whole budget: the person, asking from their own
+    /// network, still gets a link while another network floods.
     async fn check_link_limits(&self, email: &Email, origin: &RequestOrigin) -> Result<(), SignInError> {
         let mailbox = email.mailbox();
-        let network = origin.ip.map(|ip| self.limiter.network(ip));
-        // The two per-network counts are one round trip; a refused one spends only that
-        // network's own budgets.
-        let per_network = async {
-            match &network {
-                Some(network) => self.limiter.hit(LimitedAction::LoginPerIp, network).await,
-                None => Ok(()),
-            }
-        };
-        let pair = format!("{mailbox}\n{}", network.as_deref().unwrap_or("-"));
-        let per_pair = self.limiter.hit(LimitedAction::LoginPerEmailNetwork, &pair);
-        let (per_network, per_pair) = tokio::join!(per_network, per_pair);
-        per_network?;
-        per_pair?;
-        self.limiter.hit(LimitedAction::LoginPerEmail, &mailbox).await?;
+        let network = self.limiter.client(origin.ip);
+        let pair = format!("{mailbox}\n{network}");
+        let hits = [
+            (LimitedAction::LoginPerIp, network.as_str()),
+            (LimitedAction::LoginPerEmailNetwork, pair.as_str()),
+            (LimitedAction::LoginPerEmail, mailbox.as_str()),
+        ];
+        self.limiter.hit_in_order(&hits).await?;
         Ok(())
     }
 

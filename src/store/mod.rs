@@ -82,6 +82,15 @@ pub const TOTP_ENROLL_SLOTS: [&str; 2] = ["account", "step"];
 /// How long an address's link generation is kept after its last change (longer than any link).
 const GENERATION_TTL: Duration = Duration::from_secs(48 * 3600);
 
+/// A new link generation for an address, drawn at random from 1 to 10¹³: a link is valid while
+/// its generation is the address's, and only that equality is ever checked, so a new one needs
+/// no read of the one before. Below 10¹³ so that it, and a sign-in's `+ 1` on it
+/// ([`AttemptStore::advance_generation`]), stay exact in a Redis script, whose numbers are
+/// doubles written back with 14 significant digits.
+pub fn new_link_generation() -> u64 {
+    rand::random_range(1..10_000_000_000_000)
+}
+
 /// What latchkey keeps: every concern of the store, one trait each. Every method is one round
 /// trip, and every multi-key change is atomic. Implemented for every type that implements
 /// them all (the memory and Redis adapters). `Arc<dyn Store>` offers every method; code that
@@ -192,9 +201,13 @@ pub trait AttemptStore: Send + Sync {
     /// exactly one gets true; a pending, used, dead or expired attempt stays as it is.
     async fn finish_approved(&self, id: &AttemptId, now: DateTime<Utc>) -> StoreResult<bool>;
 
-    /// The address's link generation; with `bump`, first moves it on (superseding every link
-    /// issued before). Unknown addresses are at generation 0.
-    async fn link_generation(&self, lookup: &str, bump: bool) -> StoreResult<u64>;
+    /// The address's link generation. Unknown addresses are at generation 0.
+    async fn link_generation(&self, lookup: &str) -> StoreResult<u64>;
+
+    /// Makes `generation` (from [`new_link_generation`]) the address's link generation, kept
+    /// for its TTL: every link issued with another generation is superseded. One write that
+    /// reads nothing, so it can go beside the attempt that carries it.
+    async fn supersede_links(&self, lookup: &str, generation: u64) -> StoreResult<()>;
 
     /// Moves the generation on from `expected`, atomically; false if it was not `expected` (a
     /// newer link, or another sign-in, got there first).
@@ -208,6 +221,52 @@ pub trait LimitStore: Send + Sync {
     /// and the time left in the window. `cost` 0 adds nothing but, like any hit, starts the
     /// window when there is no counter yet.
     async fn hit_limit(&self, key: &RateKey, window: Duration, cost: u64) -> StoreResult<(u64, Duration)>;
+
+    /// Counts `hits` in order, as [`LimitStore::hit_limit`] each, and stops after the first
+    /// whose count goes over its maximum: the hits after it are not counted. Returns that one,
+    /// or `None` when every count is within its maximum. Each counter is counted atomically;
+    /// the counters together are not one step (a Redis Cluster keeps them on different nodes).
+    async fn hit_limits(&self, hits: &[LimitHit<'_>]) -> StoreResult<Option<LimitOver>> {
+        hit_one_by_one(self, hits).await
+    }
+}
+
+/// [`LimitStore::hit_limits`] as one [`LimitStore::hit_limit`] after the other.
+pub(crate) async fn hit_one_by_one<S: LimitStore + ?Sized>(
+    store: &S,
+    hits: &[LimitHit<'_>],
+) -> StoreResult<Option<LimitOver>> {
+    for (index, hit) in hits.iter().enumerate() {
+        let (count, left) = store.hit_limit(hit.key, hit.window, hit.cost).await?;
+        if count > hit.max {
+            return Ok(Some(LimitOver { index, count, left }));
+        }
+    }
+    Ok(None)
+}
+
+/// One counter of [`LimitStore::hit_limits`].
+#[derive(Debug, Clone, Copy)]
+pub struct LimitHit<'a> {
+    /// The counter.
+    pub key: &'a RateKey,
+    /// Its window, started by the hit that finds no counter.
+    pub window: Duration,
+    /// What this hit adds.
+    pub cost: u64,
+    /// The most the count may reach.
+    pub max: u64,
+}
+
+/// The hit of [`LimitStore::hit_limits`] that went over its maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitOver {
+    /// Its place in the hits given.
+    pub index: usize,
+    /// Its count, past the maximum.
+    pub count: u64,
+    /// The time left in its window.
+    pub left: Duration,
 }
 
 /// Accounts, found by a keyed hash of their address, and the apps each signed in to.

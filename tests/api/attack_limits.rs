@@ -160,6 +160,10 @@ async fn new_known_blocked_and_not_allowed_addresses_cost_the_same_redis_command
         assert!(!commands.iter().any(|c| c == "GET"), "round {round}: a link request read account data: {commands:?}");
         if round == 2 {
             assert!(!commands.iter().any(|c| c == "XADD"), "a refused request queued a mail: {commands:?}");
+            // Refused by the (mailbox, network) limit, the second of three: the mailbox's
+            // ceiling, after it, is not counted.
+            let counted = commands.iter().filter(|c| *c == "INCRBY").count();
+            assert_eq!(counted, 2, "a refused request counted the limits after its refusal: {commands:?}");
         }
     }
     assert!(dns.queries().iter().any(|q| q == "example.com MX"), "the domain check did not run: {:?}", dns.queries());
@@ -187,11 +191,15 @@ async fn a_link_request_sends_at_most_ten_redis_commands_by_the_api_and_by_the_f
         let run: Vec<_> = seen.iter().map(|(name, _)| name.as_str()).collect();
         println!("{how}: {} commands sent {sent:?}; {} run in Redis {run:?}", sent.len(), run.len());
         assert!(sent.len() <= 10, "{how}: a link request sent {} Redis commands: {sent:?}", sent.len());
-        // What each does: three limits, the link generation, the attempt and the outbox entry;
-        // no read of the account (the worker makes it), no audit write.
-        assert_eq!(sent.iter().filter(|c| c.eq_ignore_ascii_case("EVALSHA")).count(), 5, "{how}: {sent:?}");
+        // What each does: the three limits (one script call), the link generation (a plain
+        // write of a generation drawn by latchkey), the attempt and the outbox entry; no read of
+        // the account (the worker makes it), no audit write.
+        assert_eq!(sent.iter().filter(|c| c.eq_ignore_ascii_case("EVALSHA")).count(), 2, "{how}: {sent:?}");
+        assert_eq!(sent.iter().filter(|c| c.eq_ignore_ascii_case("SETEX")).count(), 1, "{how}: {sent:?}");
         assert_eq!(sent.iter().filter(|c| c.eq_ignore_ascii_case("XADD")).count(), 1, "{how}: {sent:?}");
-        assert_eq!(sent.len(), 6, "{how}: {sent:?}");
+        assert_eq!(sent.len(), 4, "{how}: {sent:?}");
+        let limits = ["INCRBY", "PEXPIRE"].repeat(3);
+        assert_eq!(run[1..7], limits, "{how}: the limits are not counted in one script call: {run:?}");
     }
 }
 

@@ -12,9 +12,10 @@ use latchkey::domain::{
     UserId,
 };
 use latchkey::store::{
-    AccessGrant, AuthCode, ChallengeKey, CodeExchange, EmailMoveSource, EmailMoved, EmailRevert, Keys, LinkAttempt,
-    MemoryStore, PendingEmailChange, PendingLogin, RateKey, Redemption, RedisConnector, RedisStore, RefreshFamily,
-    Report, Rotation, SecondFactors, SessionRecord, SmsChallenge, Store, StoreIdentity, User,
+    AccessGrant, AuthCode, ChallengeKey, CodeExchange, EmailMoveSource, EmailMoved, EmailRevert, Keys, LimitHit,
+    LinkAttempt, MemoryStore, PendingEmailChange, PendingLogin, RateKey, Redemption, RedisConnector, RedisStore,
+    RefreshFamily, Report, Rotation, SecondFactors, SessionRecord, SmsChallenge, Store, StoreIdentity, User,
+    new_link_generation,
 };
 
 use crate::helpers::{cluster_urls, init_process, redis_url};
@@ -87,6 +88,7 @@ contract!(
     a_killed_attempt_is_dead_for_link_and_code,
     link_generations_supersede_and_advance_only_from_the_expected_value,
     rate_counters_count_within_a_window,
+    rate_counters_counted_in_order_stop_at_the_first_refusal,
     every_session_of_a_user_is_listed_and_ended_together,
     touching_a_session_keeps_it_and_never_revives_an_ended_one,
     clients_are_registered_listed_and_removed_with_their_index,
@@ -290,15 +292,21 @@ async fn a_killed_attempt_is_dead_for_link_and_code((store, _): Pair) {
 }
 
 async fn link_generations_supersede_and_advance_only_from_the_expected_value((store, other): Pair) {
-    assert_eq!(store.link_generation("gen", false).await.unwrap(), 0);
-    assert_eq!(store.link_generation("gen", true).await.unwrap(), 1);
-    assert_eq!(other.link_generation("gen", true).await.unwrap(), 2);
-    assert_eq!(store.link_generation("gen", false).await.unwrap(), 2);
-    assert!(!store.advance_generation("gen", 1).await.unwrap(), "a superseded generation advanced");
-    assert!(store.advance_generation("gen", 2).await.unwrap());
-    assert!(!other.advance_generation("gen", 2).await.unwrap(), "two sign-ins won one generation");
-    assert_eq!(other.link_generation("gen", false).await.unwrap(), 3);
+    assert_eq!(store.link_generation("gen").await.unwrap(), 0);
+    let (first, second) = (new_link_generation(), new_link_generation());
+    assert_ne!(first, second);
+    store.supersede_links("gen", first).await.unwrap();
+    other.supersede_links("gen", second).await.unwrap();
+    assert_eq!(store.link_generation("gen").await.unwrap(), second);
+    assert!(!store.advance_generation("gen", first).await.unwrap(), "a superseded generation advanced");
+    assert!(store.advance_generation("gen", second).await.unwrap());
+    assert!(!other.advance_generation("gen", second).await.unwrap(), "two sign-ins won one generation");
+    assert_eq!(other.link_generation("gen").await.unwrap(), second + 1);
     assert!(store.advance_generation("fresh", 0).await.unwrap());
+    // The largest a generation can be, and its `+ 1`, read back exactly.
+    store.supersede_links("top", 9_999_999_999_999).await.unwrap();
+    assert!(other.advance_generation("top", 9_999_999_999_999).await.unwrap());
+    assert_eq!(store.link_generation("top").await.unwrap(), 10_000_000_000_000);
 }
 
 async fn rate_counters_count_within_a_window((store, other): Pair) {
@@ -312,6 +320,47 @@ async fn rate_counters_count_within_a_window((store, other): Pair) {
     assert_eq!(store.hit_limit(&key, window, 0).await.unwrap().0, 2);
     let other_key = RateKey { action: "test", subject: "someone-else".into() };
     assert_eq!(store.hit_limit(&other_key, window, 1).await.unwrap().0, 1);
+}
+
+async fn rate_counters_counted_in_order_stop_at_the_first_refusal((store, other): Pair) {
+    let key = |name: &str| RateKey { action: "test", subject: name.to_owned() };
+    let (network, pair, mailbox) = (key("network"), key("pair"), key("mailbox"));
+    let window = Duration::from_secs(60);
+    fn hit(key: &RateKey, max: u64) -> LimitHit<'_> {
+        LimitHit { key, window: Duration::from_secs(60), cost: 1, max }
+    }
+    let count = |store: Arc<dyn Store>, key: RateKey| async move { store.hit_limit(&key, window, 0).await.unwrap().0 };
+
+    let hits = [hit(&network, 1), hit(&pair, 5), hit(&mailbox, 5)];
+    assert_eq!(store.hit_limits(&hits).await.unwrap(), None);
+    let over = other.hit_limits(&hits).await.unwrap().expect("the second hit on a limit of one was allowed");
+    assert_eq!((over.index, over.count), (0, 2));
+    assert!(over.left <= window && over.left > Duration::from_secs(50), "{:?}", over.left);
+    assert_eq!(count(store.clone(), network.clone()).await, 2);
+    assert_eq!(count(store.clone(), pair.clone()).await, 1, "a counter after the refusal was counted");
+    assert_eq!(count(store.clone(), mailbox.clone()).await, 1, "a counter after the refusal was counted");
+
+    // A burst on two handles: of 16 requests at once, the mailbox's limit of 3 lets 3 through,
+    // and only those 3 reach the counter after it.
+    let (first, then) = (key("burst-first"), key("burst-then"));
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = if i % 2 == 0 { store.clone() } else { other.clone() };
+            let (first, then) = (first.clone(), then.clone());
+            tokio::spawn(async move { store.hit_limits(&[hit(&first, 3), hit(&then, 100)]).await.unwrap() })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|over| over.is_none()).count(), 3, "{outcomes:?}");
+    let mut refused: Vec<u64> = outcomes.iter().flatten().map(|over| over.count).collect();
+    refused.sort_unstable();
+    assert_eq!(refused, (4..=16).collect::<Vec<u64>>(), "each refusal saw its own count");
+    assert!(outcomes.iter().flatten().all(|over| over.index == 0));
+    assert_eq!(count(store.clone(), first).await, 16);
+    assert_eq!(count(store.clone(), then).await, 3, "refused requests reached the counter after the refusal");
 }
 
 fn session_for(user: &UserId) -> SessionRecord {

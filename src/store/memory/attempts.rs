@@ -91,14 +91,13 @@ impl AttemptStore for MemoryStore {
         Ok(finished)
     }
 
-    async fn link_generation(&self, lookup: &str, bump: bool) -> StoreResult<u64> {
-        let mut state = self.lock();
-        let current = state.generations.get(lookup).filter(|g| g.live()).map_or(0, |g| g.value);
-        if !bump {
-            return Ok(current);
-        }
-        state.generations.insert(lookup.to_owned(), Expiring::new(current + 1, GENERATION_TTL));
-        Ok(current + 1)
+    async fn link_generation(&self, lookup: &str) -> StoreResult<u64> {
+        Ok(self.lock().generations.get(lookup).filter(|g| g.live()).map_or(0, |g| g.value))
+    }
+
+    async fn supersede_links(&self, lookup: &str, generation: u64) -> StoreResult<()> {
+        self.lock().generations.insert(lookup.to_owned(), Expiring::new(generation, GENERATION_TTL));
+        Ok(())
     }
 
     async fn advance_generation(&self, lookup: &str, expected: u64) -> StoreResult<bool> {

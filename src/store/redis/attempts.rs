@@ -59,21 +59,21 @@ impl AttemptStore for RedisStore {
         Ok(self.attempt_outcome(id, now, "finish").await?.as_deref() == Some("valid"))
     }
 
-    async fn link_generation(&self, lookup: &str, bump: bool) -> StoreResult<u64> {
-        let key = self.keys.link_generation(lookup);
-        let mut conn = self.conn.clone();
-        if !bump {
-            let current: Option<u64> = conn.get(&key).await.map_err(unavailable)?;
-            return Ok(current.unwrap_or(0));
-        }
-        let generation: u64 = self
-            .bump_script
-            .key(key)
-            .arg(GENERATION_TTL.as_secs())
-            .invoke_async(&mut conn)
+    async fn link_generation(&self, lookup: &str) -> StoreResult<u64> {
+        let current: Option<u64> =
+            self.conn.clone().get(self.keys.link_generation(lookup)).await.map_err(unavailable)?;
+        Ok(current.unwrap_or(0))
+    }
+
+    async fn supersede_links(&self, lookup: &str, generation: u64) -> StoreResult<()> {
+        // A plain `SET … EX`: the generation is drawn by the caller, not counted here.
+        let _: () = self
+            .conn
+            .clone()
+            .set_ex(self.keys.link_generation(lookup), generation, GENERATION_TTL.as_secs())
             .await
             .map_err(unavailable)?;
-        Ok(generation)
+        Ok(())
     }
 
     async fn advance_generation(&self, lookup: &str, expected: u64) -> StoreResult<bool> {

@@ -47,9 +47,9 @@ pub struct RedisStore {
     keys: Keys,
     attempt_script: redis::Script,
     advance_script: redis::Script,
-    bump_script: redis::Script,
     put_attempt_script: redis::Script,
     limit_script: redis::Script,
+    limits_script: redis::Script,
     delete_all_script: redis::Script,
     pending_try_script: redis::Script,
     totp_step_script: redis::Script,
@@ -88,15 +88,16 @@ impl RedisStore {
             // sign-ins racing on different links of one address cannot both win.
             // KEYS[1] = generation; ARGV[1] = expected; ARGV[2] = TTL seconds. Returns 1 or 0.
             advance_script: redis::Script::new(include_str!("lua/advance_generation.lua")),
-            // Moves an address's link generation on (a new link supersedes the older ones) and
-            // keeps it for its TTL. KEYS[1] = generation; ARGV[1] = TTL seconds. Returns it.
-            bump_script: redis::Script::new(include_str!("lua/bump_generation.lua")),
             // Writes a new attempt with its TTL in one step. KEYS[1] = attempt hash; ARGV[1] =
             // data, ARGV[2] = expires (unix ms), ARGV[3] = TTL seconds.
             put_attempt_script: redis::Script::new(include_str!("lua/put_attempt.lua")),
             // Counts hits on a rate-limit counter, starting its window with the first.
             // KEYS[1] = counter; ARGV[1] = cost, ARGV[2] = window ms. Returns {count, ms left}.
             limit_script: redis::Script::new(include_str!("lua/hit_limit.lua")),
+            // Counts hits on several counters in order, stopping at the first over its maximum.
+            // KEYS[i] = counter; ARGV[3i-2..3i] = its cost, window ms and maximum.
+            // Returns {} or {i, count, ms left}. Not on a Redis Cluster (the counters' slots differ).
+            limits_script: redis::Script::new(include_str!("lua/hit_limits.lua")),
             // Ends every session of a user: the index and each session go in one step (one hash slot).
             // KEYS[1] = the user's session set; ARGV[1] = the session key prefix (…:session:).
             // The session keys are not declared (they are known only after SMEMBERS), which Redis
@@ -167,7 +168,7 @@ impl RedisStore {
     /// script again by itself.
     pub async fn load_scripts(&self) -> StoreResult<()> {
         let mut conn = self.conn.clone();
-        for script in [&self.limit_script, &self.bump_script, &self.put_attempt_script, &self.attempt_script] {
+        for script in [&self.limits_script, &self.limit_script, &self.put_attempt_script, &self.attempt_script] {
             script.prepare_invoke().load_async(&mut conn).await.map_err(unavailable)?;
         }
         Ok(())
