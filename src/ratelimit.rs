@@ -66,10 +66,7 @@ impl RateLimiter {
     /// counts as one network, `-`, shared by all such: it is never let off a per-network
     /// limit. Every limit on the client IP goes through this.
     pub fn client(&self, ip: Option<IpAddr>) -> String {
-        let Some(ip) = ip else { return "-".to_owned() };
-        let net = crate::domain::client_network(ip, self.ipv6_prefix);
-        // A single address keeps the key it had before networks were counted.
-        if net.prefix_len() == net.max_prefix_len() { net.addr().to_string() } else { net.to_string() }
+        client_subject(ip, self.ipv6_prefix)
     }
 
     async fn limit(&self, action: LimitedAction) -> Result<Limit, LimitError> {
@@ -136,5 +133,26 @@ impl RateLimiter {
         let limit = self.limit(action).await?;
         self.store.hit_limit(&self.key(action, subject), limit.window, 1).await?;
         Ok(())
+    }
+}
+
+/// [`RateLimiter::client`], counting IPv6 clients by their first `ipv6_prefix` bits.
+fn client_subject(ip: Option<IpAddr>, ipv6_prefix: u8) -> String {
+    let Some(ip) = ip else { return "-".to_owned() };
+    let net = crate::domain::client_network(ip, ipv6_prefix);
+    // A single address keeps the key it had before networks were counted.
+    if net.prefix_len() == net.max_prefix_len() { net.addr().to_string() } else { net.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_without_an_address_shares_one_network_with_all_such() {
+        assert_eq!(client_subject(None, 64), "-");
+        assert_eq!(client_subject(Some("203.0.113.7".parse().unwrap()), 64), "203.0.113.7");
+        assert_eq!(client_subject(Some("2001:db8:1:2:3:4:5:6".parse().unwrap()), 64), "2001:db8:1:2::/64");
+        assert_ne!(client_subject(Some("::".parse().unwrap()), 128), "-");
     }
 }

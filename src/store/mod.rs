@@ -84,9 +84,9 @@ const GENERATION_TTL: Duration = Duration::from_secs(48 * 3600);
 
 /// A new link generation for an address, drawn at random from 1 to 10¹³: a link is valid while
 /// its generation is the address's, and only that equality is ever checked, so a new one needs
-/// no read of the one before. Below 10¹³ so that it, and a sign-in's `+ 1` on it
-/// ([`AttemptStore::advance_generation`]), stay exact in a Redis script, whose numbers are
-/// doubles written back with 14 significant digits.
+/// no read of the one before. Far below 2⁵³, so that it and a sign-in's `+ 1` on it
+/// ([`AttemptStore::advance_generation`]) stay exact in a Redis script, whose numbers are
+/// doubles.
 pub fn new_link_generation() -> u64 {
     rand::random_range(1..10_000_000_000_000)
 }

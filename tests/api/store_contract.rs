@@ -340,6 +340,15 @@ async fn rate_counters_counted_in_order_stop_at_the_first_refusal((store, other)
     assert_eq!(count(store.clone(), pair.clone()).await, 1, "a counter after the refusal was counted");
     assert_eq!(count(store.clone(), mailbox.clone()).await, 1, "a counter after the refusal was counted");
 
+    // A refusal in the middle: the counter before it is counted, the one after it is not.
+    let (before, middle, after) = (key("before"), key("middle"), key("after"));
+    let hits = [hit(&before, 100), hit(&middle, 1), hit(&after, 100)];
+    assert_eq!(store.hit_limits(&hits).await.unwrap(), None);
+    let over = other.hit_limits(&hits).await.unwrap().expect("the second hit on a limit of one was allowed");
+    assert_eq!((over.index, over.count), (1, 2));
+    assert_eq!(count(store.clone(), before).await, 2);
+    assert_eq!(count(store.clone(), after).await, 1, "the counter after the refusal was counted");
+
     // A burst on two handles: of 16 requests at once, the mailbox's limit of 3 lets 3 through,
     // and only those 3 reach the counter after it.
     let (first, then) = (key("burst-first"), key("burst-then"));
