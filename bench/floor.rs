@@ -133,7 +133,7 @@ async fn healthz() -> HttpResponse {
 async fn store_calls(floor: web::Data<Floor>, body: web::Json<Body>) -> HttpResponse {
     let Some(mut r) = records(&body.email) else { return HttpResponse::BadRequest().finish() };
     let work = async {
-        let hit = |key| LimitHit { key, window: WINDOW, cost: 1, max: u64::MAX };
+        let hit = |key| LimitHit { key, window: WINDOW, max: u64::MAX };
         floor.store.hit_limits(&[hit(&r.ip_limit), hit(&r.pair_limit), hit(&r.email_limit)]).await?;
         r.attempt.generation = new_link_generation();
         let (superseded, stored, queued) = tokio::join!(

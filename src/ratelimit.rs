@@ -84,24 +84,23 @@ impl RateLimiter {
 
     /// Counts one `action` by `subject` and refuses it if that goes over the limit.
     pub async fn hit(&self, action: LimitedAction, subject: &str) -> Result<(), LimitError> {
-        let limit = self.limit(action).await?;
-        let (count, left) = self.store.hit_limit(&self.key(action, subject), limit.window, 1).await?;
-        if count > limit.max { Err(self.exceeded(action, left)) } else { Ok(()) }
+        self.hit_in_order(&[(action, subject)]).await
     }
 
-    /// Counts each `(action, subject)` in order, like [`RateLimiter::hit`], and stops at the
-    /// first that goes over its limit, refusing: the ones after it are not counted, so a
-    /// refused request spends no later budget. One store call for all of them.
+    /// Counts one of each `(action, subject)` in order and stops at the first that goes over
+    /// its limit, refusing: the ones after it are not counted, so a refused request spends no
+    /// later budget. One store call for all of them.
     pub async fn hit_in_order(&self, hits: &[(LimitedAction, &str)]) -> Result<(), LimitError> {
         let mut limits = Vec::with_capacity(hits.len());
         for (action, subject) in hits {
             limits.push((self.key(*action, subject), self.limit(*action).await?));
         }
         let counted: Vec<LimitHit<'_>> =
-            limits.iter().map(|(key, limit)| LimitHit { key, window: limit.window, cost: 1, max: limit.max }).collect();
+            limits.iter().map(|(key, limit)| LimitHit { key, window: limit.window, max: limit.max }).collect();
         match self.store.hit_limits(&counted).await? {
             None => Ok(()),
             Some(over) => {
+                // The store names one of `hits`; the refusal stands whatever the metric's label.
                 let action = hits.get(over.index).map_or(LimitedAction::LoginPerIp, |(action, _)| *action);
                 Err(self.exceeded(action, over.left))
             }

@@ -222,7 +222,7 @@ pub trait LimitStore: Send + Sync {
     /// window when there is no counter yet.
     async fn hit_limit(&self, key: &RateKey, window: Duration, cost: u64) -> StoreResult<(u64, Duration)>;
 
-    /// Counts `hits` in order, as [`LimitStore::hit_limit`] each, and stops after the first
+    /// Counts one hit on each of `hits` in order, as [`LimitStore::hit_limit`], and stops after the first
     /// whose count goes over its maximum: the hits after it are not counted. Returns that one,
     /// or `None` when every count is within its maximum. Each counter is counted atomically;
     /// the counters together are not one step (a Redis Cluster keeps them on different nodes).
@@ -237,7 +237,7 @@ pub(crate) async fn hit_one_by_one<S: LimitStore + ?Sized>(
     hits: &[LimitHit<'_>],
 ) -> StoreResult<Option<LimitOver>> {
     for (index, hit) in hits.iter().enumerate() {
-        let (count, left) = store.hit_limit(hit.key, hit.window, hit.cost).await?;
+        let (count, left) = store.hit_limit(hit.key, hit.window, 1).await?;
         if count > hit.max {
             return Ok(Some(LimitOver { index, count, left }));
         }
@@ -252,8 +252,6 @@ pub struct LimitHit<'a> {
     pub key: &'a RateKey,
     /// Its window, started by the hit that finds no counter.
     pub window: Duration,
-    /// What this hit adds.
-    pub cost: u64,
     /// The most the count may reach.
     pub max: u64,
 }

@@ -327,7 +327,7 @@ async fn rate_counters_counted_in_order_stop_at_the_first_refusal((store, other)
     let (network, pair, mailbox) = (key("network"), key("pair"), key("mailbox"));
     let window = Duration::from_secs(60);
     fn hit(key: &RateKey, max: u64) -> LimitHit<'_> {
-        LimitHit { key, window: Duration::from_secs(60), cost: 1, max }
+        LimitHit { key, window: Duration::from_secs(60), max }
     }
     let count = |store: Arc<dyn Store>, key: RateKey| async move { store.hit_limit(&key, window, 0).await.unwrap().0 };
 

@@ -28,13 +28,13 @@ impl LimitStore for RedisStore {
 
     async fn hit_limits(&self, hits: &[LimitHit<'_>]) -> StoreResult<Option<LimitOver>> {
         // On a Cluster the counters live in different slots, so each is its own script call.
-        if self.connector.is_cluster() || hits.len() < 2 {
+        if self.connector.is_cluster() {
             return hit_one_by_one(self, hits).await;
         }
         // Elsewhere one script call counts them all (see `lua/hit_limits.lua`).
         let mut invocation = self.limits_script.prepare_invoke();
         for hit in hits {
-            invocation.key(self.keys.rate(hit.key)).arg(hit.cost).arg(window_ms(hit.window)).arg(hit.max);
+            invocation.key(self.keys.rate(hit.key)).arg(window_ms(hit.window)).arg(hit.max);
         }
         let over: Vec<i64> = invocation.invoke_async(&mut self.conn.clone()).await.map_err(unavailable)?;
         match over[..] {

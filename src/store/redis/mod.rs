@@ -94,8 +94,8 @@ impl RedisStore {
             // Counts hits on a rate-limit counter, starting its window with the first.
             // KEYS[1] = counter; ARGV[1] = cost, ARGV[2] = window ms. Returns {count, ms left}.
             limit_script: redis::Script::new(include_str!("lua/hit_limit.lua")),
-            // Counts hits on several counters in order, stopping at the first over its maximum.
-            // KEYS[i] = counter; ARGV[3i-2..3i] = its cost, window ms and maximum.
+            // Counts a hit on several counters in order, stopping at the first over its maximum.
+            // KEYS[i] = counter; ARGV[2i-1], ARGV[2i] = its window ms and maximum.
             // Returns {} or {i, count, ms left}. Not on a Redis Cluster (the counters' slots differ).
             limits_script: redis::Script::new(include_str!("lua/hit_limits.lua")),
             // Ends every session of a user: the index and each session go in one step (one hash slot).
