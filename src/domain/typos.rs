@@ -104,8 +104,12 @@ pub fn suggest_domain(email: &Email) -> Option<TypoSuggestion> {
         return None;
     }
     let mut best: Option<(usize, &str)> = None;
-    for candidate in POPULAR {
+    let typed = letters(domain.as_bytes());
+    for (candidate, &letters) in POPULAR.iter().zip(POPULAR_LETTERS.iter()) {
         let allowed = if candidate.len() >= 8 { 2 } else { 1 };
+        if !may_be_within(typed, letters, allowed) {
+            continue;
+        }
         let Some(distance) = edit_distance_within(domain.as_bytes(), candidate.as_bytes(), allowed) else { continue };
         if best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));
@@ -114,6 +118,38 @@ pub fn suggest_domain(email: &Email) -> Option<TypoSuggestion> {
     let (_, domain) = best?;
     let suggested = Email::parse(&format!("{local}@{domain}")).ok()?;
     Some(TypoSuggestion { typed: email.clone(), suggested })
+}
+
+/// Which letters a domain holds, as bits (a byte's low six bits pick its bit, so a few letters
+/// share one: that only ever lets more through [`may_be_within`]).
+const fn letters(domain: &[u8]) -> u64 {
+    let mut set = 0u64;
+    let mut i = 0;
+    while i < domain.len() {
+        set |= 1 << (domain[i] & 63);
+        i += 1;
+    }
+    set
+}
+
+/// [`letters`] of each of [`POPULAR`], in its order.
+const POPULAR_LETTERS: [u64; POPULAR.len()] = {
+    let mut sets = [0u64; POPULAR.len()];
+    let mut i = 0;
+    while i < POPULAR.len() {
+        sets[i] = letters(POPULAR[i].as_bytes());
+        i += 1;
+    }
+    sets
+};
+
+/// False when two domains' letters alone put them more than `limit` edits apart: an edit brings
+/// at most one letter the other lacks (an insertion or a substitution) and takes away at most
+/// one (a deletion or a substitution), so each side can hold at most `limit` letters the other
+/// does not. Asked before the distance, which most popular domains never get to: a link
+/// request compares its domain with each of them.
+fn may_be_within(a: u64, b: u64, limit: usize) -> bool {
+    (a & !b).count_ones() as usize <= limit && (b & !a).count_ones() as usize <= limit
 }
 
 /// Cells in a row of the table: room for any popular domain (31 bytes and the empty prefix).
@@ -233,6 +269,59 @@ mod tests {
         // Two edits from a long one still count.
         assert_eq!(suggestion("a@gmial.cm").as_deref(), Some("a@gmail.com"));
         assert_eq!(suggestion("a@gmial.cno"), None, "three edits");
+    }
+
+    /// Every domain one or two edits from a popular one (each insertion, deletion and
+    /// substitution of the letters domains use, each swap of neighbours, and pairs of them):
+    /// the letters' check lets it through to the distance.
+    #[test]
+    fn the_letters_check_never_turns_away_a_domain_within_reach() {
+        let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789.-";
+        let edits = |domain: &[u8]| {
+            let mut out = Vec::new();
+            for i in 0..=domain.len() {
+                for &c in alphabet {
+                    let mut inserted = domain.to_vec();
+                    inserted.insert(i, c);
+                    out.push(inserted);
+                    if i < domain.len() {
+                        let mut substituted = domain.to_vec();
+                        substituted[i] = c;
+                        out.push(substituted);
+                    }
+                }
+                if i < domain.len() {
+                    let mut deleted = domain.to_vec();
+                    deleted.remove(i);
+                    out.push(deleted);
+                }
+                if i + 1 < domain.len() {
+                    let mut swapped = domain.to_vec();
+                    swapped.swap(i, i + 1);
+                    out.push(swapped);
+                }
+            }
+            out
+        };
+        let mut checked = 0;
+        for (popular, &set) in POPULAR.iter().zip(POPULAR_LETTERS.iter()) {
+            for once in edits(popular.as_bytes()) {
+                assert!(may_be_within(letters(&once), set, 1), "{} ~ {popular}", String::from_utf8_lossy(&once));
+                checked += 1;
+            }
+        }
+        // Two edits, on the first few domains long enough to be allowed them.
+        for (popular, &set) in POPULAR.iter().zip(POPULAR_LETTERS.iter()).filter(|(d, _)| d.len() >= 8).take(3) {
+            for once in edits(popular.as_bytes()) {
+                for twice in edits(&once) {
+                    assert!(may_be_within(letters(&twice), set, 2), "{} ~ {popular}", String::from_utf8_lossy(&twice));
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100_000, "{checked}");
+        // And it does turn away what is far: the benchmark's domain from gmail.com.
+        assert!(!may_be_within(letters(b"bench.test"), letters(b"gmail.com"), 2));
     }
 
     #[test]
