@@ -105,9 +105,9 @@ pub fn suggest_domain(email: &Email) -> Option<TypoSuggestion> {
     }
     let mut best: Option<(usize, &str)> = None;
     let typed = letters(domain.as_bytes());
-    for (candidate, &letters) in POPULAR.iter().zip(POPULAR_LETTERS.iter()) {
+    for (candidate, &set) in POPULAR.iter().zip(POPULAR_LETTERS.iter()) {
         let allowed = if candidate.len() >= 8 { 2 } else { 1 };
-        if !may_be_within(typed, letters, allowed) {
+        if !may_be_within(typed, set, allowed) {
             continue;
         }
         let Some(distance) = edit_distance_within(domain.as_bytes(), candidate.as_bytes(), allowed) else { continue };
