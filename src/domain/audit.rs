@@ -18,9 +18,10 @@ pub enum EventKind {
     LinkFailed,
     /// The code from the mail was accepted.
     CodeAccepted,
-    /// A sign-in mail was handed to the mail server.
+    /// A mail was handed to the mail server (recorded for every mail but the sign-in mail,
+    /// whose delivery is only counted).
     MailSent,
-    /// A sign-in mail could not be delivered (after retries).
+    /// A mail could not be delivered (after retries, or expired before it could be).
     MailFailed,
     /// A second factor was passed.
     SecondFactorPassed,

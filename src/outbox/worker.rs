@@ -247,7 +247,8 @@ impl Shared {
         }
     }
 
-    /// `audited`: a delivered job leaves a `mail_sent` event (finished mails only).
+    /// `audited`: a delivered job leaves a `mail_sent` event (finished mails only; a sign-in
+    /// mail's is counted, not recorded). A mail given up leaves `mail_failed`, whatever it was.
     async fn settle(
         &self,
         mut job: QueuedJob,
@@ -276,6 +277,9 @@ impl Shared {
                     self.audit
                         .record(EventKind::MailSent, None, &RequestOrigin::default(), &format!("to {}", job.to))
                         .await;
+                } else if kind == "mail" {
+                    // Still counted (`latchkey_mail_sent_total` counts every mail delivered).
+                    self.audit.count(EventKind::MailSent);
                 }
                 return Ok(());
             }
