@@ -97,26 +97,26 @@ impl RateLimiter {
         }
         let counted: Vec<LimitHit<'_>> =
             limits.iter().map(|(key, limit)| LimitHit { key, window: limit.window, max: limit.max }).collect();
-        match self.store.hit_limits(&counted).await? {
-            None => Ok(()),
-            Some(over) => {
-                // The store names one of `hits`; the refusal stands whatever the metric's label.
-                let action = hits.get(over.index).map_or(LimitedAction::LoginPerIp, |(action, _)| *action);
-                Err(self.exceeded(action, over.left))
-            }
-        }
+        let Some(over) = self.store.hit_limits(&counted).await? else { return Ok(()) };
+        let Some((action, _)) = hits.get(over.index) else {
+            // The store named no hit it was given: nothing it counted can be vouched for.
+            return Err(
+                StoreError::Corrupt(anyhow::anyhow!("a refusal of limit {} of {}", over.index, hits.len())).into()
+            );
+        };
+        Err(self.exceeded(*action, over.left))
     }
 
-    /// Counts one `action` by `subject`, like [`RateLimiter::hit`], and says whether this was
-    /// the window's first refusal (to raise an alarm once per window, not per request).
+    /// Counts one `action` by `subject`, like [`RateLimiter::hit`] (the same store call), and
+    /// says whether this was the window's first refusal (to raise an alarm once per window, not
+    /// per request).
     pub async fn count(&self, action: LimitedAction, subject: &str) -> Result<Hit, LimitError> {
         let limit = self.limit(action).await?;
-        let (count, left) = self.store.hit_limit(&self.key(action, subject), limit.window, 1).await?;
-        if count <= limit.max {
-            return Ok(Hit::Allowed);
-        }
-        self.exceeded(action, left);
-        Ok(Hit::Refused { retry_after: left, first: count == limit.max + 1 })
+        let key = self.key(action, subject);
+        let hit = LimitHit { key: &key, window: limit.window, max: limit.max };
+        let Some(over) = self.store.hit_limits(&[hit]).await? else { return Ok(Hit::Allowed) };
+        self.exceeded(action, over.left);
+        Ok(Hit::Refused { retry_after: over.left, first: over.count == limit.max + 1 })
     }
 
     /// Refuses if `subject` is already at the limit, without counting (for failure limits,
