@@ -306,8 +306,11 @@ impl SignIn {
         // queued mail are the same store work for every address, and nothing here waits for an
         // account. A link that supersedes the earlier ones draws its generation here and writes
         // it beside the attempt; otherwise it takes the address's current one.
-        let generation =
-            if policy.supersede { new_link_generation() } else { self.store.link_generation(&email_lookup).await? };
+        let superseding = policy.supersede.then(new_link_generation);
+        let generation = match superseding {
+            Some(generation) => generation,
+            None => self.store.link_generation(&email_lookup).await?,
+        };
         let link_ttl = policy.link_ttl();
         let now = self.clock.now();
         let ttl = chrono::Duration::from_std(link_ttl).unwrap_or(chrono::Duration::minutes(15));
@@ -350,7 +353,10 @@ impl SignIn {
         // worker reads the account and talks SMTP before a mail leaves, long after the writes
         // have landed.
         let supersede = async {
-            if policy.supersede { self.store.supersede_links(&attempt.email_lookup, generation).await } else { Ok(()) }
+            match superseding {
+                Some(generation) => self.store.supersede_links(&attempt.email_lookup, generation).await,
+                None => Ok(()),
+            }
         };
         let (superseded, stored, queued) = tokio::join!(
             supersede,
