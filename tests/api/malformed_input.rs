@@ -363,3 +363,50 @@ async fn every_route_survives_the_malformed_input_corpus_without_a_5xx() {
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
     assert_eq!(app.get("/login").await.status(), StatusCode::OK);
 }
+
+/// `bytes` as a gzip member of stored (uncompressed) deflate blocks: a valid gzip body
+/// without a compressor.
+fn gzip_stored(bytes: &[u8]) -> Vec<u8> {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    let len = u16::try_from(bytes.len()).unwrap();
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    out.push(1); // the last block, stored
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(&(!crc).to_le_bytes());
+    out.extend_from_slice(&u32::try_from(bytes.len()).unwrap().to_le_bytes());
+    out
+}
+
+#[tokio::test]
+async fn a_compressed_body_is_read_as_sent_and_refused_naming_the_body() {
+    let app = spawn_app_with(&[]).await;
+    let json = br#"{"email":"ann@example.com"}"#;
+    let sent = app
+        .client
+        .post(format!("{}/api/v1/login", app.address))
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(gzip_stored(json))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = sent.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_body", "{body}");
+    // The same JSON uncompressed is taken: only the encoding was refused.
+    let plain = app
+        .client
+        .post(format!("{}/api/v1/login", app.address))
+        .json(&serde_json::json!({ "email": "ann@example.com" }));
+    assert_eq!(plain.send().await.unwrap().status(), StatusCode::ACCEPTED);
+    app.outbox_settled().await;
+    assert_eq!(app.mail.received().len(), 1, "one mail, for the uncompressed request");
+}
