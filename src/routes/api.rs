@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::AppState;
-use super::input::{BadInput, parse_json};
+use super::input::{BadInput, parse_json_body};
 use super::login::attempt_cookie;
 use super::signed_in::current_session;
 use super::{client, csrf, native_login};
@@ -65,7 +65,7 @@ pub async fn request_link(
     // A JSON body cannot be sent cross-site without a CORS preflight we never grant; the
     // origin check covers browsers that send one anyway.
     csrf::check_origin(&req, &state.public_origin)?;
-    let body: LoginRequest = match parse_json(&body) {
+    let body: LoginRequest = match parse_json_body(body) {
         Ok(body) => body,
         Err(e) => return Ok(HttpResponse::BadRequest().json(e.body("invalid_body"))),
     };

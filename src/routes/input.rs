@@ -4,7 +4,7 @@
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde::de::DeserializeOwned;
 
 use crate::domain::without_position;
@@ -69,6 +69,12 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, BadInput> {
     })?;
     de.end().map_err(|e| BadInput::new("body", ".", without_position(&e)))?;
     Ok(value)
+}
+
+/// [`parse_json`] for a request body, which it lets go: actix reads a body into a buffer of
+/// 8 KiB whatever its length, which a handler would otherwise hold through its awaits.
+pub fn parse_json_body<T: DeserializeOwned>(body: web::Bytes) -> Result<T, BadInput> {
+    parse_json(&body)
 }
 
 /// A query string as `T` for the JSON API: a malformed one is a JSON 400 naming the parameter.

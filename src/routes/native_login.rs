@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::client;
-use super::input::{BadInput, parse_json};
+use super::input::{BadInput, parse_json_body};
 use crate::domain::Email;
 use crate::error::{ApiError, AppError};
 use crate::i18n::{Lang, Messages};
@@ -124,7 +124,7 @@ pub async fn redeem_app_code(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: AppCodeRequest = match parse_json(&body) {
+    let body: AppCodeRequest = match parse_json_body(body) {
         Ok(body) => body,
         Err(e) => return Ok(bad_input(&e)),
     };

@@ -104,9 +104,9 @@ pub(super) fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, Str
 }
 
 /// The token form; a parameter given twice is refused (RFC 6749 §3.2).
-fn token_form(body: &[u8]) -> Result<TokenForm, TokenError> {
+fn token_form(body: web::Bytes) -> Result<TokenForm, TokenError> {
     let mut form = TokenForm::default();
-    for (key, value) in url::form_urlencoded::parse(body) {
+    for (key, value) in url::form_urlencoded::parse(&body) {
         let slot = match key.as_ref() {
             "grant_type" => &mut form.grant_type,
             "code" => &mut form.code,
@@ -128,7 +128,10 @@ fn token_form(body: &[u8]) -> Result<TokenForm, TokenError> {
 /// `POST /oauth2/token`: the authorization_code and refresh_token grants.
 pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let used_basic = req.headers().contains_key(AUTHORIZATION);
-    let result = match (token_form(&body), basic_credentials(&req)) {
+    let form = token_form(body);
+    // Its client_id, for the CORS answer below.
+    let form_client = form.as_ref().ok().and_then(|form| form.client_id.clone());
+    let result = match (form, basic_credentials(&req)) {
         (Ok(form), Ok(basic)) if form.grant_type.as_deref() == Some("refresh_token") => {
             state.oidc.refresh(&form, basic, &super::client::request_origin(&req, &state.trusted_proxies)).await
         }
@@ -146,7 +149,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     // A browser app reads the answer only when its own registration lists its origin.
     if req.headers().contains_key(ORIGIN) {
         let client_id = basic_credentials(&req).ok().flatten().map(|(id, _)| id);
-        let client_id = client_id.or_else(|| token_form(&body).ok().and_then(|form| form.client_id));
+        let client_id = client_id.or(form_client);
         if let Some(origin) = super::cors::token_origin(&req, &state, client_id.as_deref()).await {
             response.insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, origin));
         }

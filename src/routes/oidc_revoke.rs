@@ -8,9 +8,9 @@ use super::oidc::basic_credentials;
 use crate::oidc::{RevokeForm, TokenError};
 
 /// The revocation form; a parameter given twice is refused (RFC 6749 §3.2, which RFC 7009 follows).
-fn revoke_form(body: &[u8]) -> Result<RevokeForm, TokenError> {
+fn revoke_form(body: web::Bytes) -> Result<RevokeForm, TokenError> {
     let mut form = RevokeForm::default();
-    for (key, value) in url::form_urlencoded::parse(body) {
+    for (key, value) in url::form_urlencoded::parse(&body) {
         let slot = match key.as_ref() {
             "token" => &mut form.token,
             "token_type_hint" => &mut form.token_type_hint,
@@ -29,7 +29,7 @@ fn revoke_form(body: &[u8]) -> Result<RevokeForm, TokenError> {
 /// authenticates as at the token endpoint.
 pub async fn revoke(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let used_basic = req.headers().contains_key(AUTHORIZATION);
-    let result = match (revoke_form(&body), basic_credentials(&req)) {
+    let result = match (revoke_form(body), basic_credentials(&req)) {
         (Ok(form), Ok(basic)) => state.oidc.revoke(&form, basic).await,
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
