@@ -47,8 +47,13 @@ pub struct Metrics {
 impl Metrics {
     /// Adds one to `name{label}`.
     pub fn inc(&self, name: &'static str, label: &str) {
+        self.add(name, label, 1);
+    }
+
+    /// Adds `n` to `name{label}`.
+    pub fn add(&self, name: &'static str, label: &str, n: u64) {
         let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        *counters.entry((name, label.to_owned())).or_default() += 1;
+        *counters.entry((name, label.to_owned())).or_default() += n;
     }
 
     /// Records how long one `name` took (a Prometheus summary: sum and count).

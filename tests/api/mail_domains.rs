@@ -66,6 +66,30 @@ async fn under_refuse_a_domain_without_mail_is_refused_naming_the_field_and_noth
 }
 
 #[tokio::test]
+async fn a_burst_of_link_requests_for_a_domain_not_yet_known_looks_it_up_once() {
+    let dns = DnsServer::held(&[("burst.example.test", Rr::Mx(10, "mail.burst.example.test".into()))]);
+    let app = spawn_app_with(&[("MAIL_DOMAIN_CHECK", "refuse"), ("DNS_RESOLVER", &dns.resolver())]).await;
+    let burst: Vec<_> =
+        (0..8).map(|i| tokio::spawn(api_login(&app, &format!("ann{i}@burst.example.test")).send())).collect();
+    // The first question has come; the server holds its answer a moment for the others. (On a
+    // machine so slow that some arrive after the release, they find the verdict cached: the
+    // test then passes having shown less, but does not fail.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dns.queries().is_empty() {
+        assert!(Instant::now() < deadline, "no lookup was made");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    dns.release();
+    for request in burst {
+        assert_eq!(request.await.unwrap().unwrap().status(), StatusCode::ACCEPTED);
+    }
+    let asked = dns.queries();
+    assert_eq!(asked.iter().filter(|q| *q == "burst.example.test MX").count(), 1, "{asked:?}");
+    assert_eq!(metric(&app, "latchkey_mail_domain_checks_total{result=\"deliverable\"}").await, 8.0);
+}
+
+#[tokio::test]
 async fn under_warn_the_mail_goes_and_the_domain_is_counted() {
     let dns = zone();
     let app = spawn_app_with(&[("MAIL_DOMAIN_CHECK", "warn"), ("DNS_RESOLVER", &dns.resolver())]).await;

@@ -1,12 +1,13 @@
 //! A DNS server on loopback (UDP, answers from a table the test fills), so DNS lookups are
 //! tested without the network: the app's `DNS_RESOLVER` and the independent DKIM verifier
 //! point at it. Names with no record at all get NXDOMAIN; names with records of other types
-//! an empty NOERROR (NODATA). A silent server reads nothing and answers nothing.
+//! an empty NOERROR (NODATA). A silent server reads nothing and answers nothing; a held one
+//! answers once the test releases it.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
 use hickory_resolver::proto::rr::rdata::{A, MX, TXT};
@@ -59,22 +60,46 @@ pub struct DnsServer {
     pub addr: SocketAddr,
     zone: Arc<Mutex<BTreeMap<String, Vec<Rr>>>>,
     queries: Arc<Mutex<Vec<String>>>,
+    /// Open: answers go out (see [`DnsServer::held`]).
+    gate: Arc<(Mutex<bool>, Condvar)>,
     _socket: Arc<UdpSocket>,
 }
 
 impl DnsServer {
     /// A server answering from `records` (name, record).
     pub fn start(records: &[(&str, Rr)]) -> Self {
+        Self::serve(records, true)
+    }
+
+    /// A server answering from `records` once [`DnsServer::release`] is called. Until then it
+    /// reads the first question (it is in [`DnsServer::queries`]) and holds its answer; the
+    /// questions after it wait unread.
+    pub fn held(records: &[(&str, Rr)]) -> Self {
+        Self::serve(records, false)
+    }
+
+    /// Lets a held server answer, from now on at once.
+    pub fn release(&self) {
+        let (open, changed) = &*self.gate;
+        *open.lock().unwrap() = true;
+        changed.notify_all();
+    }
+
+    fn serve(records: &[(&str, Rr)], open: bool) -> Self {
         let server = Self::bind();
+        *server.gate.0.lock().unwrap() = open;
         for (name, rr) in records {
             server.add(name, rr.clone());
         }
         let (socket, zone, queries) = (server._socket.clone(), server.zone.clone(), server.queries.clone());
+        let gate = server.gate.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok((n, peer)) = socket.recv_from(&mut buf) {
                 let Ok(query) = Message::from_vec(&buf[..n]) else { continue };
                 let response = answer(&query, &zone.lock().unwrap(), &queries);
+                let (open, changed) = &*gate;
+                drop(changed.wait_while(open.lock().unwrap(), |open| !*open).unwrap());
                 if let Ok(bytes) = response.to_vec() {
                     let _ = socket.send_to(&bytes, peer);
                 }
@@ -94,6 +119,7 @@ impl DnsServer {
             addr: socket.local_addr().unwrap(),
             zone: Arc::default(),
             queries: Arc::default(),
+            gate: Arc::default(),
             _socket: Arc::new(socket),
         }
     }
