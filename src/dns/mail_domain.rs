@@ -180,6 +180,9 @@ impl MailDomains {
         };
         let (verdict, waiting) = watch::channel(None);
         in_flight.insert(domain.to_owned(), Flight { verdict, counted_with_it: u64::from(counted_with_it) });
+        // Let go before the spawn: a task spawned on a runtime shutting down is dropped at once,
+        // and its drop takes this lock.
+        drop(in_flight);
         let lookup = Lookup { domains: self.clone(), domain: domain.to_owned(), _room: room, ended: false };
         tokio::spawn(lookup.run());
         Joined::Waiting(waiting)
@@ -208,8 +211,9 @@ impl MailDomains {
 }
 
 /// A domain's lookup, made by a task of its own: it caches the verdict, ends the domain's
-/// flight (or, should the task end early, takes it away, which answers its waiters
-/// "unknown"), counts the requests counted with it and logs a domain without mail once.
+/// flight, logs a domain without mail once and counts the requests counted with it. Should
+/// the task end early (a runtime shutting down), it takes the flight away all the same: its
+/// waiters and the requests counted with it get "unknown".
 struct Lookup {
     domains: Arc<MailDomains>,
     domain: String,
@@ -223,10 +227,10 @@ impl Lookup {
         let domains = self.domains.clone();
         domains.cache.lock().unwrap_or_else(|e| e.into_inner()).put(&self.domain, verdict.clone(), Instant::now());
         if let Some(flight) = self.end() {
-            domains.count(&verdict, flight.counted_with_it);
             if verdict == MailDomainVerdict::NoMail {
                 tracing::warn!(domain = %self.domain, mode = ?domains.mode, "a link was asked for an address whose domain receives no mail");
             }
+            domains.count(&verdict, flight.counted_with_it);
             flight.verdict.send_replace(Some(verdict));
         }
     }
@@ -242,7 +246,9 @@ impl Lookup {
 
 impl Drop for Lookup {
     fn drop(&mut self) {
-        self.end();
+        if let Some(flight) = self.end() {
+            self.domains.count(&MailDomainVerdict::Unknown, flight.counted_with_it);
+        }
     }
 }
 
@@ -281,10 +287,10 @@ impl VerdictCache {
 mod tests {
     use super::*;
 
-    /// The check over a resolver that never answers (each question given up after 1 s).
+    /// The check over a resolver that never answers (each question given up after 3 s).
     fn silent_domains() -> (Arc<MailDomains>, Arc<Metrics>, std::net::UdpSocket) {
         let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let dns = Arc::new(Dns::new(Some(silent.local_addr().unwrap()), Duration::from_secs(1)));
+        let dns = Arc::new(Dns::new(Some(silent.local_addr().unwrap()), Duration::from_secs(3)));
         let metrics = Arc::new(Metrics::default());
         (Arc::new(MailDomains::new(dns, DomainCheckMode::Refuse, metrics.clone())), metrics, silent)
     }

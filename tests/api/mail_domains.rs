@@ -68,7 +68,10 @@ async fn under_refuse_a_domain_without_mail_is_refused_naming_the_field_and_noth
 #[tokio::test]
 async fn a_burst_of_link_requests_for_a_domain_not_yet_known_looks_it_up_once() {
     let dns = DnsServer::held(&[("burst.example.test", Rr::Mx(10, "mail.burst.example.test".into()))]);
-    let app = spawn_app_with(&[("MAIL_DOMAIN_CHECK", "refuse"), ("DNS_RESOLVER", &dns.resolver())]).await;
+    // A timeout well past the hold, so the held answer counts.
+    let app =
+        spawn_app_with(&[("MAIL_DOMAIN_CHECK", "refuse"), ("DNS_RESOLVER", &dns.resolver()), ("DNS_TIMEOUT", "10s")])
+            .await;
     let burst: Vec<_> =
         (0..8).map(|i| tokio::spawn(api_login(&app, &format!("ann{i}@burst.example.test")).send())).collect();
     // The first question has come; the server holds its answer a moment for the others. (On a
