@@ -224,13 +224,12 @@ struct Lookup {
 impl Lookup {
     async fn run(mut self) {
         let verdict = self.domains.resolve(&self.domain).await;
-        let domains = self.domains.clone();
-        domains.cache.lock().unwrap_or_else(|e| e.into_inner()).put(&self.domain, verdict.clone(), Instant::now());
+        self.domains.cache.lock().unwrap_or_else(|e| e.into_inner()).put(&self.domain, verdict.clone(), Instant::now());
         if let Some(flight) = self.end() {
             if verdict == MailDomainVerdict::NoMail {
-                tracing::warn!(domain = %self.domain, mode = ?domains.mode, "a link was asked for an address whose domain receives no mail");
+                tracing::warn!(domain = %self.domain, mode = ?self.domains.mode, "a link was asked for an address whose domain receives no mail");
             }
-            domains.count(&verdict, flight.counted_with_it);
+            self.domains.count(&verdict, flight.counted_with_it);
             flight.verdict.send_replace(Some(verdict));
         }
     }

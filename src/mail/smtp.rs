@@ -195,7 +195,12 @@ fn transport(summary: &str, e: impl std::error::Error + Send + Sync + 'static) -
 
 /// A wait cut off by one of this module's timeouts (`what`: which, and how long it was).
 fn timed_out(what: String) -> MailError {
-    MailError::Transport { summary: "the mail server timed out".to_owned(), source: anyhow::Error::msg(what) }
+    failed("the mail server timed out", what)
+}
+
+/// A transport failure of this module's own finding, not an error from below.
+fn failed(summary: &str, detail: impl Into<String>) -> MailError {
+    MailError::Transport { summary: summary.to_owned(), source: anyhow::Error::msg(detail.into()) }
 }
 
 /// SMTP connections kept for reuse, up to `max_idle` of them.
@@ -356,21 +361,19 @@ fn mail_parameters(
     let not_ascii = |address: &lettre::Address| !AsRef::<str>::as_ref(address).is_ascii();
     if envelope.from().is_some_and(not_ascii) || envelope.to().iter().any(not_ascii) {
         if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
-            return Err(unsupported("an address is not ASCII and the mail server does not offer SMTPUTF8"));
+            let what = "an address is not ASCII and the mail server does not offer SMTPUTF8";
+            return Err(failed(what, what));
         }
         parameters.push(MailParameter::SmtpUtfEight);
     }
     if !body.is_ascii() {
         if !conn.server_info().supports_feature(Extension::EightBitMime) {
-            return Err(unsupported("the message is not ASCII and the mail server does not offer 8BITMIME"));
+            let what = "the message is not ASCII and the mail server does not offer 8BITMIME";
+            return Err(failed(what, what));
         }
         parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     Ok(parameters)
-}
-
-fn unsupported(what: &'static str) -> MailError {
-    MailError::Transport { summary: what.to_owned(), source: anyhow::Error::msg(what) }
 }
 
 /// Says QUIT on a connection no longer wanted, without holding up the caller.
